@@ -1,0 +1,156 @@
+//! ProfileDB: an embedded database engine for dynamic user profiles.
+//!
+//! Behaviour events (views, purchases, clicks) update each user's state the moment
+//! they arrive: decayed counters and averages that are exact even when events
+//! arrive late, time-bucketed windows with retention, and embedding vectors
+//! updated by EWMA or online SGD. Updates are RocksDB merge operands, so ingest
+//! never reads first.
+//!
+//! [`Db`] is the library interface. It prints nothing and never exits the process.
+//!
+//! # Examples
+//! ```
+//! use profiledb::{Db, Definition, Event, FeatureKind, Value};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Db::open(dir.path())?;
+//! let day = 86_400_000;
+//! db.define(Definition::Feature {
+//!     name: "spend_7d".into(),
+//!     event_type: "purchase".into(),
+//!     field: Some("amount".into()),
+//!     kind: FeatureKind::DecayedSum { half_life_ms: 7 * day },
+//! })?;
+//!
+//! let t0 = 1_761_991_200_000; // 2025-11-01T10:00:00Z
+//! db.ingest(&[Event::new("u1", "purchase", t0).with("amount", 40.0)])?;
+//! db.ingest_json(r#"{"user":"u1","type":"purchase","ts":"2025-11-01T10:00:00Z","amount":60.0}"#)?;
+//!
+//! // A week later, the decayed sum has halved.
+//! let p = db.profile("u1", t0 + 7 * day)?.expect("u1 exists");
+//! assert_eq!(p.get("spend_7d"), Some(&Value::Float(50.0)));
+//!
+//! db.checkpoint(dir.path().join("backup"))?;
+//! assert!(db.delete_user("u1")?);
+//! assert!(db.profile("u1", t0)?.is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+
+use std::path::Path;
+
+pub use error::{Error, Result};
+pub use profiledb_storage::catalog::{AttributeDef, FeatureDef, SegmentDef, VectorDef, WindowDef};
+pub use profiledb_storage::time::{format_timestamp, now_ms, parse_duration, parse_timestamp};
+pub use profiledb_storage::{
+    AttrType, Bucket, Catalog, DefKind, Definition, Engine, EngineOptions as Options, Event,
+    FeatureKind, Profile, SyncPolicy, UserRange, Value, VectorRule,
+};
+
+/// The window span [`Db::profile`] aggregates windows over: one day.
+pub const DEFAULT_WINDOW_SPAN_MS: i64 = 86_400_000;
+
+/// An open ProfileDB database.
+#[derive(Debug)]
+pub struct Db {
+    engine: Engine,
+}
+
+impl Db {
+    /// Opens the database at `path`, creating it if missing, with default options.
+    ///
+    /// # Errors
+    /// [`profiledb_storage::Error::Locked`] when another process holds it, and any
+    /// other storage error.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        Db::open_with(Options::new(path.as_ref()))
+    }
+
+    /// Opens a database with explicit options.
+    ///
+    /// # Errors
+    /// As [`Db::open`].
+    pub fn open_with(options: Options) -> Result<Db> {
+        Ok(Db {
+            engine: Engine::open(options)?,
+        })
+    }
+
+    /// The storage engine, for scans and lower-level reads.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The current schema.
+    pub fn catalog(&self) -> Catalog {
+        self.engine.catalog()
+    }
+
+    /// Adds an attribute, feature, window, vector or segment.
+    ///
+    /// # Errors
+    /// A name already in use, or an invalid definition.
+    pub fn define(&self, def: Definition) -> Result<()> {
+        self.engine.define(def)?;
+        Ok(())
+    }
+
+    /// Drops a schema item and its data.
+    ///
+    /// # Errors
+    /// No item of that kind and name.
+    pub fn drop_item(&self, kind: DefKind, name: &str) -> Result<()> {
+        Ok(self.engine.drop_item(kind, name)?)
+    }
+
+    /// Ingests a batch of events atomically; returns how many were written.
+    ///
+    /// # Errors
+    /// The first invalid event, by index, field and reason; nothing is written then.
+    pub fn ingest(&self, events: &[Event]) -> Result<usize> {
+        Ok(self.engine.ingest(events)?)
+    }
+
+    /// Ingests JSON events (`{"user":"u1","type":"purchase","ts":1761991200000,"amount":35.0}`),
+    /// given as one object, an array, or JSON Lines, atomically.
+    ///
+    /// # Errors
+    /// As [`Db::ingest`], and JSON that does not decode.
+    pub fn ingest_json(&self, text: &str) -> Result<usize> {
+        Ok(self.engine.ingest_json(text)?)
+    }
+
+    /// Sets attributes of `user` now, creating the user if needed.
+    ///
+    /// # Errors
+    /// An unknown attribute or a value of the wrong type.
+    pub fn set_attributes(&self, user: &str, values: &[(String, Value)]) -> Result<()> {
+        Ok(self.engine.set_attributes(user, now_ms(), values)?)
+    }
+
+    /// The profile of `user` as of `as_of` (epoch ms), with windows aggregated over
+    /// the last [`DEFAULT_WINDOW_SPAN_MS`]. `None` when the user does not exist.
+    ///
+    /// # Errors
+    /// Corruption of a stored value, naming its column family and key.
+    pub fn profile(&self, user: &str, as_of: i64) -> Result<Option<Profile>> {
+        Ok(self.engine.profile(user, as_of, DEFAULT_WINDOW_SPAN_MS)?)
+    }
+
+    /// Deletes every trace of `user`; returns whether the user existed.
+    ///
+    /// # Errors
+    /// A malformed user id, or a storage failure.
+    pub fn delete_user(&self, user: &str) -> Result<bool> {
+        Ok(self.engine.delete_user(user, false)?)
+    }
+
+    /// Writes an openable copy of the database to `dir`, which must not exist.
+    ///
+    /// # Errors
+    /// `dir` exists, or the copy fails.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        Ok(self.engine.checkpoint(dir)?)
+    }
+}

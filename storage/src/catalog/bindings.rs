@@ -1,0 +1,118 @@
+//! The catalog compiled for ingest: for each event type, the definitions it feeds.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Catalog, FeatureDef, VectorDef, WindowDef};
+use crate::value::AttrType;
+
+/// An attribute set from an event field of the same name.
+#[derive(Debug, Clone)]
+pub struct AttrBinding {
+    /// Definition id.
+    pub id: u32,
+    /// Attribute (and field) name.
+    pub name: String,
+    /// Type.
+    pub ty: AttrType,
+}
+
+/// Everything one event type feeds.
+#[derive(Debug, Clone, Default)]
+pub struct EventBindings {
+    /// Attributes set from the event's fields.
+    pub attributes: Vec<AttrBinding>,
+    /// Features.
+    pub features: Vec<FeatureDef>,
+    /// Windows.
+    pub windows: Vec<WindowDef>,
+    /// Vectors.
+    pub vectors: Vec<VectorDef>,
+}
+
+/// A catalog snapshot with its per-event-type index. Immutable; the engine swaps
+/// in a new one on every schema change.
+#[derive(Debug, Clone, Default)]
+pub struct Bindings {
+    /// The catalog it was built from.
+    pub catalog: Catalog,
+    by_event: HashMap<String, EventBindings>,
+    live: HashSet<u32>,
+}
+
+impl Bindings {
+    /// Indexes `catalog`.
+    pub fn new(catalog: Catalog) -> Bindings {
+        let mut by_event: HashMap<String, EventBindings> = HashMap::new();
+        let mut live = HashSet::new();
+        live.insert(super::META_ID);
+        for a in &catalog.attributes {
+            live.insert(a.id);
+            if let Some(e) = &a.event_type {
+                by_event
+                    .entry(e.clone())
+                    .or_default()
+                    .attributes
+                    .push(AttrBinding {
+                        id: a.id,
+                        name: a.name.clone(),
+                        ty: a.ty,
+                    });
+            }
+        }
+        for f in &catalog.features {
+            live.insert(f.id);
+            by_event
+                .entry(f.event_type.clone())
+                .or_default()
+                .features
+                .push(f.clone());
+        }
+        for w in &catalog.windows {
+            live.insert(w.id);
+            by_event
+                .entry(w.event_type.clone())
+                .or_default()
+                .windows
+                .push(w.clone());
+        }
+        for v in &catalog.vectors {
+            live.insert(v.id);
+            by_event
+                .entry(v.event_type.clone())
+                .or_default()
+                .vectors
+                .push(v.clone());
+        }
+        for s in &catalog.segments {
+            live.insert(s.id);
+        }
+        Bindings {
+            catalog,
+            by_event,
+            live,
+        }
+    }
+
+    /// What `event_type` feeds, if anything is bound to it.
+    pub fn event(&self, event_type: &str) -> Option<&EventBindings> {
+        self.by_event.get(event_type)
+    }
+
+    /// The event types something is bound to, sorted.
+    pub fn event_types(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.by_event.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Whether `id` is a live definition (or the user bookkeeping cell).
+    pub fn is_live(&self, id: u32) -> bool {
+        self.live.contains(&id)
+    }
+
+    /// Whether `id` belongs to a dropped definition. Ids not yet handed out are not
+    /// dead: a definition created by another handle may already use them.
+    pub fn is_dead(&self, id: u32) -> bool {
+        id < self.catalog.next_id && !self.live.contains(&id)
+    }
+}

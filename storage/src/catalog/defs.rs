@@ -1,0 +1,323 @@
+//! Schema definitions: attributes, features, windows, vectors and segments.
+//!
+//! A definition is immutable once created. Each gets an id that is never reused,
+//! and stored state is keyed by that id, so state written under an old definition
+//! is always read with that definition (or ignored once it is dropped), never with
+//! a newer definition that happens to share its name.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::format_duration;
+use crate::value::AttrType;
+
+/// A scalar feature's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// Number of events.
+    Count,
+    /// Sum of a field.
+    Sum,
+    /// Smallest value of a field.
+    Min,
+    /// Largest value of a field.
+    Max,
+    /// Value of the field in the latest event.
+    Last,
+    /// Decayed number of events.
+    DecayedCount {
+        /// Half-life in ms.
+        half_life_ms: i64,
+    },
+    /// Decayed sum of a field.
+    DecayedSum {
+        /// Half-life in ms.
+        half_life_ms: i64,
+    },
+    /// Decayed average of a field (continuous-time EWMA).
+    DecayedAvg {
+        /// Half-life in ms.
+        half_life_ms: i64,
+    },
+    /// Decayed successes and failures of a 0/1 field, read as the posterior mean.
+    Beta {
+        /// Half-life in ms.
+        half_life_ms: i64,
+        /// Prior successes a₀.
+        prior_a: f64,
+        /// Prior failures b₀.
+        prior_b: f64,
+    },
+}
+
+impl FeatureKind {
+    /// Whether this kind reads an event field.
+    pub fn needs_field(&self) -> bool {
+        !matches!(self, FeatureKind::Count | FeatureKind::DecayedCount { .. })
+    }
+
+    /// The half-life, for decayed kinds.
+    pub fn half_life_ms(&self) -> Option<i64> {
+        match self {
+            FeatureKind::DecayedCount { half_life_ms }
+            | FeatureKind::DecayedSum { half_life_ms }
+            | FeatureKind::DecayedAvg { half_life_ms }
+            | FeatureKind::Beta { half_life_ms, .. } => Some(*half_life_ms),
+            _ => None,
+        }
+    }
+
+    /// The kind's name in the query language.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FeatureKind::Count => "COUNT",
+            FeatureKind::Sum => "SUM",
+            FeatureKind::Min => "MIN",
+            FeatureKind::Max => "MAX",
+            FeatureKind::Last => "LAST",
+            FeatureKind::DecayedCount { .. } => "DECAYED_COUNT",
+            FeatureKind::DecayedSum { .. } => "DECAYED_SUM",
+            FeatureKind::DecayedAvg { .. } => "DECAYED_AVG",
+            FeatureKind::Beta { .. } => "BETA",
+        }
+    }
+}
+
+/// An attribute: a typed static field, last writer wins by event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeDef {
+    /// Unique, never reused id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub ty: AttrType,
+    /// Event type whose field of the same name sets it, if any.
+    pub event_type: Option<String>,
+    /// Catalog version that created it.
+    pub version: u64,
+}
+
+/// A scalar feature bound to an event type (and field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDef {
+    /// Unique, never reused id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Event type it is bound to.
+    pub event_type: String,
+    /// Event field it reads, for kinds that read one.
+    pub field: Option<String>,
+    /// Kind and parameters.
+    pub kind: FeatureKind,
+    /// Catalog version that created it.
+    pub version: u64,
+}
+
+/// A bucketed metric with retention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowDef {
+    /// Unique, never reused id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Event type it is bound to.
+    pub event_type: String,
+    /// Field aggregated; `None` counts events (each event contributes 1).
+    pub field: Option<String>,
+    /// Bucket width in ms.
+    pub bucket_ms: i64,
+    /// Retention in ms: buckets that end earlier than now − retention are dropped
+    /// during compaction.
+    pub retain_ms: i64,
+    /// Catalog version that created it.
+    pub version: u64,
+}
+
+/// A vector's update rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum VectorRule {
+    /// Decayed mean of the event vectors in `field`.
+    Ewma {
+        /// Field holding the event vector.
+        field: String,
+        /// Half-life in ms.
+        half_life_ms: i64,
+    },
+    /// Online logistic regression against the item vector in `item_field`, with
+    /// the 0/1 label in `label_field`.
+    Sgd {
+        /// Field holding the item vector.
+        item_field: String,
+        /// Field holding the label.
+        label_field: String,
+        /// Learning rate η.
+        learning_rate: f64,
+        /// L2 penalty λ.
+        l2: f64,
+    },
+}
+
+/// A fixed-dimension embedding with an update rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorDef {
+    /// Unique, never reused id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Event type it is bound to.
+    pub event_type: String,
+    /// Dimension.
+    pub dim: u32,
+    /// Update rule.
+    pub rule: VectorRule,
+    /// Catalog version that created it.
+    pub version: u64,
+}
+
+/// A named, stored predicate. The storage engine keeps its text; the query
+/// crate parses and evaluates it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentDef {
+    /// Unique, never reused id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Predicate text in the query language.
+    pub predicate: String,
+    /// Catalog version that created it.
+    pub version: u64,
+}
+
+/// What a [`Definition`] or drop refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefKind {
+    /// An attribute.
+    Attribute,
+    /// A feature.
+    Feature,
+    /// A window.
+    Window,
+    /// A vector.
+    Vector,
+    /// A segment.
+    Segment,
+}
+
+impl DefKind {
+    /// Lower-case name, as used in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DefKind::Attribute => "attribute",
+            DefKind::Feature => "feature",
+            DefKind::Window => "window",
+            DefKind::Vector => "vector",
+            DefKind::Segment => "segment",
+        }
+    }
+}
+
+/// A new schema item, before the catalog gives it an id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Definition {
+    /// `CREATE ATTRIBUTE name TYPE [ON event_type]`.
+    Attribute {
+        /// Name.
+        name: String,
+        /// Type.
+        ty: AttrType,
+        /// Event type that sets it from its field of the same name.
+        event_type: Option<String>,
+    },
+    /// `CREATE FEATURE name ON event_type AS KIND(field)`.
+    Feature {
+        /// Name.
+        name: String,
+        /// Event type.
+        event_type: String,
+        /// Field, for kinds that read one.
+        field: Option<String>,
+        /// Kind.
+        kind: FeatureKind,
+    },
+    /// `CREATE WINDOW name ON event_type [OF field] BUCKET d RETAIN d`.
+    Window {
+        /// Name.
+        name: String,
+        /// Event type.
+        event_type: String,
+        /// Field, or `None` to count events.
+        field: Option<String>,
+        /// Bucket width in ms.
+        bucket_ms: i64,
+        /// Retention in ms.
+        retain_ms: i64,
+    },
+    /// `CREATE VECTOR name ON event_type AS RULE(..) DIM n ...`.
+    Vector {
+        /// Name.
+        name: String,
+        /// Event type.
+        event_type: String,
+        /// Dimension.
+        dim: u32,
+        /// Update rule.
+        rule: VectorRule,
+    },
+    /// `CREATE SEGMENT name AS predicate`.
+    Segment {
+        /// Name.
+        name: String,
+        /// Predicate text.
+        predicate: String,
+    },
+}
+
+impl Definition {
+    /// The new item's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Definition::Attribute { name, .. }
+            | Definition::Feature { name, .. }
+            | Definition::Window { name, .. }
+            | Definition::Vector { name, .. }
+            | Definition::Segment { name, .. } => name,
+        }
+    }
+
+    /// The new item's kind.
+    pub fn kind(&self) -> DefKind {
+        match self {
+            Definition::Attribute { .. } => DefKind::Attribute,
+            Definition::Feature { .. } => DefKind::Feature,
+            Definition::Window { .. } => DefKind::Window,
+            Definition::Vector { .. } => DefKind::Vector,
+            Definition::Segment { .. } => DefKind::Segment,
+        }
+    }
+}
+
+impl std::fmt::Display for FeatureDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let field = self.field.as_deref().unwrap_or("");
+        write!(
+            f,
+            "{} ON {} AS {}({field})",
+            self.name,
+            self.event_type,
+            self.kind.name()
+        )?;
+        if let Some(h) = self.kind.half_life_ms() {
+            write!(f, " HALF_LIFE '{}'", format_duration(h))?;
+        }
+        if let FeatureKind::Beta {
+            prior_a, prior_b, ..
+        } = self.kind
+        {
+            write!(f, " PRIOR ({prior_a}, {prior_b})")?;
+        }
+        Ok(())
+    }
+}

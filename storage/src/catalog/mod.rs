@@ -1,0 +1,496 @@
+//! The catalog: every schema item, persisted in the catalog column family.
+//!
+//! The catalog is one JSON document behind a tag byte, rewritten on every change
+//! with a bumped `version`. Definitions never change after creation; ids grow
+//! monotonically and are never reused, so every stored cell, bucket and vector
+//! (all keyed by id) decodes with the definition it was written under. An id below
+//! `next_id` that no live definition holds belongs to a dropped definition: readers
+//! ignore its state and compaction purges it.
+
+mod bindings;
+mod defs;
+
+pub use bindings::{AttrBinding, Bindings, EventBindings};
+pub use defs::{
+    AttributeDef, DefKind, Definition, FeatureDef, FeatureKind, SegmentDef, VectorDef, VectorRule,
+    WindowDef,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{DecodeError, derr};
+use crate::error::{Error, Result};
+use crate::merge::tags;
+use crate::merge::vector::MAX_DIM;
+
+/// Id of the per-user bookkeeping cell in the features record.
+pub const META_ID: u32 = 0;
+
+/// Names no schema item may take: they are columns or event keys of their own.
+pub const RESERVED_NAMES: &[&str] = &["id", "user", "ts", "type", "users"];
+
+/// Longest accepted name, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// The persisted schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Bumped on every change.
+    pub version: u64,
+    /// Next definition id to hand out.
+    pub next_id: u32,
+    /// Attributes, in definition order.
+    #[serde(default)]
+    pub attributes: Vec<AttributeDef>,
+    /// Features, in definition order.
+    #[serde(default)]
+    pub features: Vec<FeatureDef>,
+    /// Windows, in definition order.
+    #[serde(default)]
+    pub windows: Vec<WindowDef>,
+    /// Vectors, in definition order.
+    #[serde(default)]
+    pub vectors: Vec<VectorDef>,
+    /// Segments, in definition order.
+    #[serde(default)]
+    pub segments: Vec<SegmentDef>,
+}
+
+impl Default for Catalog {
+    fn default() -> Catalog {
+        Catalog {
+            version: 0,
+            next_id: META_ID + 1,
+            attributes: Vec::new(),
+            features: Vec::new(),
+            windows: Vec::new(),
+            vectors: Vec::new(),
+            segments: Vec::new(),
+        }
+    }
+}
+
+/// Checks a schema item, event type or field name: an identifier of at most 64 bytes.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] saying what is wrong with it.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok_start = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !ok_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::invalid(format!(
+            "{what} name '{name}' must start with a letter or '_' and hold only letters, digits and '_'"
+        )));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid(format!(
+            "{what} name '{name}' is longer than {MAX_NAME_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_field(name: &str) -> Result<()> {
+    check_name("field", name)?;
+    if ["user", "ts", "type"].contains(&name) {
+        return Err(Error::invalid(format!(
+            "'{name}' is an event key, not a field"
+        )));
+    }
+    Ok(())
+}
+
+fn check_half_life(h: i64) -> Result<()> {
+    if h <= 0 {
+        return Err(Error::invalid(format!(
+            "half-life must be positive, got {h} ms"
+        )));
+    }
+    Ok(())
+}
+
+fn check_positive(what: &str, x: f64) -> Result<()> {
+    if !(x.is_finite() && x > 0.0) {
+        return Err(Error::invalid(format!(
+            "{what} must be a positive finite number, got {x}"
+        )));
+    }
+    Ok(())
+}
+
+impl Catalog {
+    /// Finds any item by name.
+    pub fn kind_of(&self, name: &str) -> Option<DefKind> {
+        if self.attribute(name).is_some() {
+            Some(DefKind::Attribute)
+        } else if self.feature(name).is_some() {
+            Some(DefKind::Feature)
+        } else if self.window(name).is_some() {
+            Some(DefKind::Window)
+        } else if self.vector(name).is_some() {
+            Some(DefKind::Vector)
+        } else if self.segment(name).is_some() {
+            Some(DefKind::Segment)
+        } else {
+            None
+        }
+    }
+
+    /// The attribute named `name`.
+    pub fn attribute(&self, name: &str) -> Option<&AttributeDef> {
+        self.attributes.iter().find(|d| d.name == name)
+    }
+    /// The feature named `name`.
+    pub fn feature(&self, name: &str) -> Option<&FeatureDef> {
+        self.features.iter().find(|d| d.name == name)
+    }
+    /// The window named `name`.
+    pub fn window(&self, name: &str) -> Option<&WindowDef> {
+        self.windows.iter().find(|d| d.name == name)
+    }
+    /// The vector named `name`.
+    pub fn vector(&self, name: &str) -> Option<&VectorDef> {
+        self.vectors.iter().find(|d| d.name == name)
+    }
+    /// The segment named `name`.
+    pub fn segment(&self, name: &str) -> Option<&SegmentDef> {
+        self.segments.iter().find(|d| d.name == name)
+    }
+
+    /// Validates `def` and adds it, returning its new id. The catalog is unchanged on error.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] when any item has that name; [`Error::InvalidArgument`]
+    /// for a bad name, field or parameter.
+    pub fn define(&mut self, def: Definition) -> Result<u32> {
+        let name = def.name().to_owned();
+        check_name(def.kind().name(), &name)?;
+        if RESERVED_NAMES.contains(&name.as_str()) {
+            return Err(Error::invalid(format!("'{name}' is a reserved name")));
+        }
+        if let Some(kind) = self.kind_of(&name) {
+            return Err(Error::AlreadyExists {
+                kind: kind.name(),
+                name,
+            });
+        }
+        let id = self.next_id;
+        let version = self.version + 1;
+        match def {
+            Definition::Attribute {
+                name,
+                ty,
+                event_type,
+            } => {
+                if let Some(e) = &event_type {
+                    check_name("event type", e)?;
+                    check_field(&name)?;
+                }
+                self.attributes.push(AttributeDef {
+                    id,
+                    name,
+                    ty,
+                    event_type,
+                    version,
+                });
+            }
+            Definition::Feature {
+                name,
+                event_type,
+                field,
+                kind,
+            } => {
+                check_name("event type", &event_type)?;
+                match (&field, kind.needs_field()) {
+                    (Some(f), true) => check_field(f)?,
+                    (None, false) => {}
+                    (None, true) => {
+                        return Err(Error::invalid(format!(
+                            "{}() needs an event field",
+                            kind.name()
+                        )));
+                    }
+                    (Some(f), false) => {
+                        return Err(Error::invalid(format!(
+                            "{}() takes no field, got '{f}'",
+                            kind.name()
+                        )));
+                    }
+                }
+                if let Some(h) = kind.half_life_ms() {
+                    check_half_life(h)?;
+                }
+                if let FeatureKind::Beta {
+                    prior_a, prior_b, ..
+                } = kind
+                {
+                    check_positive("prior successes", prior_a)?;
+                    check_positive("prior failures", prior_b)?;
+                }
+                self.features.push(FeatureDef {
+                    id,
+                    name,
+                    event_type,
+                    field,
+                    kind,
+                    version,
+                });
+            }
+            Definition::Window {
+                name,
+                event_type,
+                field,
+                bucket_ms,
+                retain_ms,
+            } => {
+                check_name("event type", &event_type)?;
+                if let Some(f) = &field {
+                    check_field(f)?;
+                }
+                if bucket_ms <= 0 {
+                    return Err(Error::invalid("bucket width must be positive"));
+                }
+                if retain_ms < bucket_ms {
+                    return Err(Error::invalid("retention must be at least one bucket"));
+                }
+                self.windows.push(WindowDef {
+                    id,
+                    name,
+                    event_type,
+                    field,
+                    bucket_ms,
+                    retain_ms,
+                    version,
+                });
+            }
+            Definition::Vector {
+                name,
+                event_type,
+                dim,
+                rule,
+            } => {
+                check_name("event type", &event_type)?;
+                if dim == 0 || dim as usize > MAX_DIM {
+                    return Err(Error::invalid(format!(
+                        "dimension must be 1..={MAX_DIM}, got {dim}"
+                    )));
+                }
+                match &rule {
+                    VectorRule::Ewma {
+                        field,
+                        half_life_ms,
+                    } => {
+                        check_field(field)?;
+                        check_half_life(*half_life_ms)?;
+                    }
+                    VectorRule::Sgd {
+                        item_field,
+                        label_field,
+                        learning_rate,
+                        l2,
+                    } => {
+                        check_field(item_field)?;
+                        check_field(label_field)?;
+                        if item_field == label_field {
+                            return Err(Error::invalid("item and label fields must differ"));
+                        }
+                        check_positive("learning rate", *learning_rate)?;
+                        if !(l2.is_finite() && *l2 >= 0.0) {
+                            return Err(Error::invalid(format!(
+                                "L2 must be a finite number >= 0, got {l2}"
+                            )));
+                        }
+                    }
+                }
+                self.vectors.push(VectorDef {
+                    id,
+                    name,
+                    event_type,
+                    dim,
+                    rule,
+                    version,
+                });
+            }
+            Definition::Segment { name, predicate } => {
+                if predicate.trim().is_empty() {
+                    return Err(Error::invalid("segment predicate is empty"));
+                }
+                self.segments.push(SegmentDef {
+                    id,
+                    name,
+                    predicate,
+                    version,
+                });
+            }
+        }
+        self.next_id += 1;
+        self.version = version;
+        Ok(id)
+    }
+
+    /// Removes the item `name` of `kind`, returning its id.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such item of that kind.
+    pub fn drop_item(&mut self, kind: DefKind, name: &str) -> Result<u32> {
+        fn take<T>(v: &mut Vec<T>, pos: Option<usize>) -> Option<T> {
+            pos.map(|p| v.remove(p))
+        }
+        let id = match kind {
+            DefKind::Attribute => {
+                let pos = self.attributes.iter().position(|d| d.name == name);
+                take(&mut self.attributes, pos).map(|d| d.id)
+            }
+            DefKind::Feature => {
+                let pos = self.features.iter().position(|d| d.name == name);
+                take(&mut self.features, pos).map(|d| d.id)
+            }
+            DefKind::Window => {
+                let pos = self.windows.iter().position(|d| d.name == name);
+                take(&mut self.windows, pos).map(|d| d.id)
+            }
+            DefKind::Vector => {
+                let pos = self.vectors.iter().position(|d| d.name == name);
+                take(&mut self.vectors, pos).map(|d| d.id)
+            }
+            DefKind::Segment => {
+                let pos = self.segments.iter().position(|d| d.name == name);
+                take(&mut self.segments, pos).map(|d| d.id)
+            }
+        };
+        let id = id.ok_or_else(|| Error::NotFound {
+            kind: kind.name(),
+            name: name.to_owned(),
+        })?;
+        self.version += 1;
+        Ok(id)
+    }
+
+    /// Whether `id` belongs to a live window.
+    pub fn window_by_id(&self, id: u32) -> Option<&WindowDef> {
+        self.windows.iter().find(|d| d.id == id)
+    }
+
+    /// Whether `id` belongs to a live vector.
+    pub fn vector_by_id(&self, id: u32) -> Option<&VectorDef> {
+        self.vectors.iter().find(|d| d.id == id)
+    }
+
+    /// Encodes the catalog for the catalog column family.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![tags::CATALOG];
+        // Serializing plain structs of strings and numbers cannot fail.
+        if let Ok(json) = serde_json::to_vec(self) {
+            out.extend_from_slice(&json);
+        }
+        out
+    }
+
+    /// Decodes a stored catalog.
+    pub fn decode(bytes: &[u8]) -> Result<Catalog, DecodeError> {
+        match bytes.split_first() {
+            Some((&tags::CATALOG, json)) => serde_json::from_slice(json)
+                .or_else(|e| derr(format!("catalog JSON does not decode: {e}"))),
+            Some((t, _)) => derr(format!(
+                "expected a catalog (tag {}), found tag {t}",
+                tags::CATALOG
+            )),
+            None => derr("empty catalog value"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(name: &str, kind: FeatureKind, field: Option<&str>) -> Definition {
+        Definition::Feature {
+            name: name.into(),
+            event_type: "purchase".into(),
+            field: field.map(Into::into),
+            kind,
+        }
+    }
+
+    #[test]
+    fn ids_are_never_reused_and_versions_grow() -> Result<()> {
+        let mut c = Catalog::default();
+        let a = c.define(feature("spend", FeatureKind::Sum, Some("amount")))?;
+        assert_eq!(c.version, 1);
+        c.drop_item(DefKind::Feature, "spend")?;
+        assert_eq!(c.version, 2);
+        let b = c.define(feature("spend", FeatureKind::Count, None))?;
+        assert!(b > a);
+        assert_eq!(c.feature("spend").map(|f| f.id), Some(b));
+        let back = Catalog::decode(&c.encode()).map_err(|e| Error::invalid(e.to_string()))?;
+        assert_eq!(back, c);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_definitions_without_change() {
+        let mut c = Catalog::default();
+        let bad = [
+            feature("1x", FeatureKind::Count, None),
+            feature("id", FeatureKind::Count, None),
+            feature("s", FeatureKind::Sum, None),
+            feature("c", FeatureKind::Count, Some("amount")),
+            feature("s", FeatureKind::Sum, Some("ts")),
+            feature(
+                "d",
+                FeatureKind::DecayedSum { half_life_ms: 0 },
+                Some("amount"),
+            ),
+            feature(
+                "b",
+                FeatureKind::Beta {
+                    half_life_ms: 10,
+                    prior_a: -1.0,
+                    prior_b: 1.0,
+                },
+                Some("clicked"),
+            ),
+            Definition::Vector {
+                name: "v".into(),
+                event_type: "view".into(),
+                dim: 0,
+                rule: VectorRule::Ewma {
+                    field: "vec".into(),
+                    half_life_ms: 10,
+                },
+            },
+            Definition::Window {
+                name: "w".into(),
+                event_type: "view".into(),
+                field: None,
+                bucket_ms: 3_600_000,
+                retain_ms: 1,
+            },
+        ];
+        for d in bad {
+            assert!(c.define(d.clone()).is_err(), "{d:?} accepted");
+        }
+        assert_eq!(c, Catalog::default());
+    }
+
+    #[test]
+    fn names_are_unique_across_kinds() -> Result<()> {
+        let mut c = Catalog::default();
+        c.define(feature("spend", FeatureKind::Count, None))?;
+        let err = c.define(Definition::Segment {
+            name: "spend".into(),
+            predicate: "x > 1".into(),
+        });
+        assert!(matches!(
+            err,
+            Err(Error::AlreadyExists {
+                kind: "feature",
+                ..
+            })
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,438 @@
+//! The RocksDB-backed engine: open, schema changes, ingest, reads, deletes and
+//! housekeeping.
+//!
+//! Writes never read: every event becomes merge operands (one per column family
+//! where possible, see [`crate::event::plan`]) in one atomic `WriteBatch`, so a
+//! batch is all-or-nothing. The write-ahead log is always on.
+
+mod cf;
+mod read;
+mod sync;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use rocksdb::{
+    BottommostLevelCompaction, Cache, ColumnFamily, ColumnFamilyDescriptor, CompactOptions, DB,
+    IteratorMode, Options, WriteBatch, WriteOptions,
+};
+
+pub use cf::{ALL as COLUMN_FAMILIES, ATTRIBUTES, CATALOG, FEATURES, VECTORS, WINDOWS};
+pub use read::{Scan, UserRange};
+pub use sync::SyncPolicy;
+
+use crate::catalog::{Bindings, Catalog, DefKind, Definition};
+use crate::error::{Error, Result};
+use crate::event::{self, Event, EventOps};
+use crate::keys;
+use crate::merge::record::Record;
+use crate::time::now_ms;
+use crate::value::Value;
+
+const CATALOG_KEY: &[u8] = b"catalog";
+
+/// How to open a database.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Database directory.
+    pub path: PathBuf,
+    /// Create the database when the directory holds none (default true).
+    pub create_if_missing: bool,
+    /// Durability of acknowledged writes (default [`SyncPolicy::None`]).
+    pub sync: SyncPolicy,
+    /// Block cache shared by all column families, in bytes (default 256 MiB).
+    pub block_cache_bytes: usize,
+    /// Memtable size per column family, in bytes (default 64 MiB).
+    pub write_buffer_bytes: usize,
+    /// Longest chain of merge operands kept on one key in the memtable before
+    /// RocksDB folds it (default 64). Bounds the work of a read.
+    pub max_successive_merges: usize,
+}
+
+impl EngineOptions {
+    /// Defaults for a database at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> EngineOptions {
+        EngineOptions {
+            path: path.into(),
+            create_if_missing: true,
+            sync: SyncPolicy::None,
+            block_cache_bytes: 256 << 20,
+            write_buffer_bytes: 64 << 20,
+            max_successive_merges: 64,
+        }
+    }
+}
+
+/// An open database.
+pub struct Engine {
+    db: DB,
+    bindings: cf::SharedBindings,
+    /// Serializes schema changes (read-modify-write of the catalog).
+    ddl: Mutex<()>,
+    sync: SyncPolicy,
+    group: sync::GroupCommit,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("path", &self.path)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn engine_err(e: rocksdb::Error) -> Error {
+    Error::Engine(e.into_string())
+}
+
+impl Engine {
+    /// Opens (or creates) the database at `opts.path`.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another process has it open; [`Error::NotFound`] when it
+    /// does not exist and `create_if_missing` is off; [`Error::Corruption`] when the
+    /// stored catalog does not decode; [`Error::Engine`] for RocksDB failures.
+    pub fn open(opts: EngineOptions) -> Result<Engine> {
+        let path = opts.path.clone();
+        if !opts.create_if_missing && !path.join("CURRENT").exists() {
+            return Err(Error::NotFound {
+                kind: "database",
+                name: path.display().to_string(),
+            });
+        }
+        let settings = cf::CfSettings {
+            block_cache: Cache::new_lru_cache(opts.block_cache_bytes),
+            max_successive_merges: opts.max_successive_merges,
+            write_buffer_bytes: opts.write_buffer_bytes,
+        };
+        let shared: cf::SharedBindings = Arc::new(RwLock::new(Arc::new(Bindings::default())));
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(opts.create_if_missing);
+        db_opts.create_missing_column_families(true);
+        db_opts.increase_parallelism(2);
+        db_opts.set_max_background_jobs(4);
+        db_opts.set_bytes_per_sync(1 << 20);
+        db_opts.set_keep_log_file_num(5);
+        let descriptors = cf::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf::options(name, &settings, &shared)));
+        let db = DB::open_cf_descriptors(&db_opts, &path, descriptors).map_err(|e| {
+            let msg = e.into_string();
+            if msg.contains("lock") || msg.contains("LOCK") {
+                Error::Locked {
+                    path: path.display().to_string(),
+                }
+            } else {
+                Error::Engine(msg)
+            }
+        })?;
+        let engine = Engine {
+            db,
+            bindings: shared,
+            ddl: Mutex::new(()),
+            sync: opts.sync,
+            group: sync::GroupCommit::default(),
+            path,
+        };
+        let catalog = engine.load_catalog()?;
+        *engine.bindings.write() = Arc::new(Bindings::new(catalog));
+        Ok(engine)
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::Engine(format!("column family '{name}' is missing")))
+    }
+
+    /// The underlying RocksDB handle, for housekeeping the engine does not wrap.
+    pub fn rocksdb(&self) -> &DB {
+        &self.db
+    }
+
+    fn load_catalog(&self) -> Result<Catalog> {
+        let cf = self.cf(cf::CATALOG)?;
+        match self.db.get_pinned_cf(cf, CATALOG_KEY).map_err(engine_err)? {
+            None => Ok(Catalog::default()),
+            Some(bytes) => {
+                Catalog::decode(&bytes).map_err(|e| Error::corruption(cf::CATALOG, CATALOG_KEY, e))
+            }
+        }
+    }
+
+    /// The current catalog snapshot.
+    pub fn bindings(&self) -> Arc<Bindings> {
+        Arc::clone(&self.bindings.read())
+    }
+
+    /// The current catalog.
+    pub fn catalog(&self) -> Catalog {
+        self.bindings().catalog.clone()
+    }
+
+    fn store_catalog(&self, catalog: Catalog) -> Result<()> {
+        let cf = self.cf(cf::CATALOG)?;
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, CATALOG_KEY, catalog.encode());
+        self.db.write_opt(batch, &wo).map_err(engine_err)?;
+        *self.bindings.write() = Arc::new(Bindings::new(catalog));
+        Ok(())
+    }
+
+    /// Adds a schema item and returns its id. Schema changes are always synced.
+    ///
+    /// # Errors
+    /// See [`Catalog::define`].
+    pub fn define(&self, def: Definition) -> Result<u32> {
+        let _guard = self.ddl.lock();
+        let mut catalog = self.catalog();
+        let id = catalog.define(def)?;
+        self.store_catalog(catalog)?;
+        Ok(id)
+    }
+
+    /// Drops a schema item and its data. Readers stop seeing the data at once.
+    /// Attribute and feature cells are forgotten in every user's record now; window
+    /// buckets and vectors are removed by compaction (run [`Engine::compact`] to
+    /// reclaim the space at once).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when no such item exists.
+    pub fn drop_item(&self, kind: DefKind, name: &str) -> Result<()> {
+        let _guard = self.ddl.lock();
+        let mut catalog = self.catalog();
+        let id = catalog.drop_item(kind, name)?;
+        self.store_catalog(catalog)?;
+        match kind {
+            DefKind::Attribute => self.forget_everywhere(cf::ATTRIBUTES, id),
+            DefKind::Feature => self.forget_everywhere(cf::FEATURES, id),
+            DefKind::Window | DefKind::Vector | DefKind::Segment => Ok(()),
+        }
+    }
+
+    /// Writes a "forget id" operand to every user's record in `cf_name`.
+    fn forget_everywhere(&self, cf_name: &'static str, id: u32) -> Result<()> {
+        let cf = self.cf(cf_name)?;
+        let op = Record::forget(id).encode();
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek_to_first();
+        let mut batch = WriteBatch::default();
+        while let Some(key) = it.key() {
+            batch.merge_cf(cf, key, &op);
+            if batch.len() >= 10_000 {
+                self.db
+                    .write(std::mem::take(&mut batch))
+                    .map_err(engine_err)?;
+            }
+            it.next();
+        }
+        it.status().map_err(engine_err)?;
+        self.db.write(batch).map_err(engine_err)
+    }
+
+    /// Ingests a batch of events atomically: either every event is applied or, when
+    /// any is invalid, nothing is. Returns the number of events written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEvent`] naming the first bad event's index, field and reason;
+    /// [`Error::Engine`] when the write fails.
+    pub fn ingest(&self, events: &[Event]) -> Result<usize> {
+        let bindings = self.bindings();
+        let mut batch = WriteBatch::default();
+        let [attrs, feats, wins, vecs] = self.data_cfs()?;
+        for (index, ev) in events.iter().enumerate() {
+            let ops = event::plan(&bindings, ev).map_err(|e| Error::InvalidEvent {
+                index,
+                field: e.field,
+                reason: e.reason,
+            })?;
+            add_ops(&mut batch, [attrs, feats, wins, vecs], &ops);
+        }
+        self.write(batch)?;
+        Ok(events.len())
+    }
+
+    /// Decodes JSON events (an array, one object, or JSON Lines) and ingests them
+    /// atomically. Returns the number of events written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEvent`] for JSON that does not decode or an invalid event.
+    pub fn ingest_json(&self, text: &str) -> Result<usize> {
+        let events = event::events_from_json(text).map_err(|(index, e)| Error::InvalidEvent {
+            index,
+            field: e.field,
+            reason: e.reason,
+        })?;
+        self.ingest(&events)
+    }
+
+    /// Sets attributes of `user` directly (last writer wins at time `ts`), creating
+    /// the user if needed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unknown attribute, a value of the wrong
+    /// type, or a bad user id.
+    pub fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()> {
+        let bindings = self.bindings();
+        let ops = event::plan_attributes(&bindings, user, ts, values)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let mut batch = WriteBatch::default();
+        add_ops(&mut batch, self.data_cfs()?, &ops);
+        self.write(batch)
+    }
+
+    fn data_cfs(&self) -> Result<[&ColumnFamily; 4]> {
+        Ok([
+            self.cf(cf::ATTRIBUTES)?,
+            self.cf(cf::FEATURES)?,
+            self.cf(cf::WINDOWS)?,
+            self.cf(cf::VECTORS)?,
+        ])
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.sync == SyncPolicy::EveryBatch);
+        self.db.write_opt(batch, &wo).map_err(engine_err)?;
+        if self.sync == SyncPolicy::Group {
+            self.group
+                .wait(|| self.db.flush_wal(true))
+                .map_err(engine_err)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every key of `user` in every column family, atomically. With `purge`,
+    /// also compacts the user's key range so the data leaves the disk, not only
+    /// hides behind tombstones. Returns whether the user existed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a malformed id; [`Error::Engine`] on failure.
+    pub fn delete_user(&self, user: &str, purge: bool) -> Result<bool> {
+        keys::check_user(user)?;
+        let existed = self.user_exists(user)?;
+        let (start, end) = keys::user_range(user);
+        let mut batch = WriteBatch::default();
+        for name in cf::DATA {
+            batch.delete_range_cf(self.cf(name)?, &start, &end);
+        }
+        self.write(batch)?;
+        if purge {
+            self.compact_range(Some(&start), Some(&end))?;
+        }
+        Ok(existed)
+    }
+
+    /// Compacts every data column family fully: merges operands, applies retention,
+    /// and drops the data of deleted users and dropped definitions from disk.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] on failure.
+    pub fn compact(&self) -> Result<()> {
+        self.compact_range(None, None)
+    }
+
+    fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        let mut co = CompactOptions::default();
+        co.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+        co.set_exclusive_manual_compaction(false);
+        for name in cf::DATA {
+            let cf = self.cf(name)?;
+            self.db.flush_cf(cf).map_err(engine_err)?;
+            self.db.compact_range_cf_opt(cf, start, end, &co);
+        }
+        Ok(())
+    }
+
+    /// Writes a consistent, openable copy of the database to `dir` (which must not
+    /// exist), using RocksDB checkpoints (hard links where possible).
+    ///
+    /// # Errors
+    /// [`Error::Engine`] when `dir` exists or the checkpoint fails.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(engine_err)?;
+        cp.create_checkpoint(dir.as_ref()).map_err(engine_err)
+    }
+
+    /// Flushes memtables and syncs the log, so everything written is on disk.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] on failure.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush_wal(true).map_err(engine_err)?;
+        for name in cf::ALL {
+            self.db.flush_cf(self.cf(name)?).map_err(engine_err)?;
+        }
+        Ok(())
+    }
+
+    /// The number of live keys RocksDB estimates for family `name`.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] on failure.
+    pub fn estimate_keys(&self, name: &'static str) -> Result<u64> {
+        let cf = self.cf(name)?;
+        Ok(self
+            .db
+            .property_int_value_cf(cf, "rocksdb.estimate-num-keys")
+            .map_err(engine_err)?
+            .unwrap_or(0))
+    }
+
+    /// Every key in family `name`, for tests and diagnostics.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] on failure.
+    pub fn raw_keys(&self, name: &'static str) -> Result<Vec<Vec<u8>>> {
+        let cf = self.cf(name)?;
+        self.db
+            .iterator_cf(cf, IteratorMode::Start)
+            .map(|r| r.map(|(k, _)| k.to_vec()).map_err(engine_err))
+            .collect()
+    }
+
+    /// Writes raw bytes under a key, bypassing every codec. For tests of corruption
+    /// handling only.
+    #[doc(hidden)]
+    pub fn raw_put(&self, name: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.db
+            .put_cf(self.cf(name)?, key, value)
+            .map_err(engine_err)
+    }
+
+    /// Writes a raw merge operand, bypassing every codec. For tests only.
+    #[doc(hidden)]
+    pub fn raw_merge(&self, name: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.db
+            .merge_cf(self.cf(name)?, key, value)
+            .map_err(engine_err)
+    }
+
+    /// The current wall-clock time, epoch ms.
+    pub fn now(&self) -> i64 {
+        now_ms()
+    }
+}
+
+fn add_ops(batch: &mut WriteBatch, [attrs, feats, wins, vecs]: [&ColumnFamily; 4], ops: &EventOps) {
+    batch.merge_cf(feats, &ops.user_key, &ops.features);
+    if let Some(a) = &ops.attributes {
+        batch.merge_cf(attrs, &ops.user_key, a);
+    }
+    for (k, v) in &ops.windows {
+        batch.merge_cf(wins, k, v);
+    }
+    for (k, v) in &ops.vectors {
+        batch.merge_cf(vecs, k, v);
+    }
+}

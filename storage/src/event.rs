@@ -1,0 +1,483 @@
+//! Events: their typed form, JSON decoding, and the operands one event becomes.
+//!
+//! Turning an event into operands is a pure function of the event and the
+//! catalog snapshot, so a whole batch is validated and encoded before anything
+//! is written, and a bad event rejects the batch with its index, field and reason.
+
+use crate::catalog::{Bindings, FeatureKind, META_ID, VectorRule};
+use crate::keys;
+use crate::merge::cell::Cell;
+use crate::merge::record::Record;
+use crate::merge::vector::{Ewma, SgdStep, VectorValue};
+use crate::merge::window::Bucket;
+use crate::time::{check_ts, parse_timestamp};
+use crate::value::Value;
+
+/// A behaviour event: a user did something of `event_type` at `ts`, with fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// External user id.
+    pub user: String,
+    /// Event type name (`purchase`, `view`, ...).
+    pub event_type: String,
+    /// Event time, epoch milliseconds.
+    pub ts: i64,
+    /// Fields, by name. Fields nothing is bound to are ignored.
+    pub fields: Vec<(String, Value)>,
+}
+
+/// Why one event was rejected: the field at fault (if one is) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventError {
+    /// The field at fault.
+    pub field: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "field '{field}': {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+fn err(field: Option<&str>, reason: impl Into<String>) -> EventError {
+    EventError {
+        field: field.map(str::to_owned),
+        reason: reason.into(),
+    }
+}
+
+impl Event {
+    /// A new event without fields.
+    pub fn new(user: impl Into<String>, event_type: impl Into<String>, ts: i64) -> Event {
+        Event {
+            user: user.into(),
+            event_type: event_type.into(),
+            ts,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds a field.
+    #[must_use]
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<Value>) -> Event {
+        self.fields.push((name.into(), value.into()));
+        self
+    }
+
+    /// The field named `name`; the last one wins if it repeats.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Decodes one JSON event object:
+    /// `{"user":"u1","type":"purchase","ts":1761991200000,"amount":35.0}`, where `ts`
+    /// is epoch milliseconds or an RFC 3339 string and every other key is a field.
+    ///
+    /// # Errors
+    /// An [`EventError`] naming the key at fault.
+    pub fn from_json(v: &serde_json::Value) -> Result<Event, EventError> {
+        let obj = v.as_object().ok_or_else(|| {
+            err(
+                None,
+                format!("an event must be a JSON object, got {}", json_kind(v)),
+            )
+        })?;
+        let user = match obj.get("user") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => {
+                return Err(err(
+                    Some("user"),
+                    format!("must be a string, got {}", json_kind(other)),
+                ));
+            }
+            None => return Err(err(Some("user"), "missing")),
+        };
+        let event_type = match obj.get("type") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => {
+                return Err(err(
+                    Some("type"),
+                    format!("must be a string, got {}", json_kind(other)),
+                ));
+            }
+            None => return Err(err(Some("type"), "missing")),
+        };
+        let ts = match obj.get("ts") {
+            Some(t) => ts_from_json(t).map_err(|r| err(Some("ts"), r))?,
+            None => return Err(err(Some("ts"), "missing")),
+        };
+        let mut fields = Vec::with_capacity(obj.len().saturating_sub(3));
+        for (k, v) in obj {
+            if k == "user" || k == "type" || k == "ts" {
+                continue;
+            }
+            let value = Value::from_json(v).map_err(|r| err(Some(k), r))?;
+            fields.push((k.clone(), value));
+        }
+        Ok(Event {
+            user,
+            event_type,
+            ts,
+            fields,
+        })
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a bool",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Reads a timestamp: integer epoch milliseconds or an RFC 3339 string.
+pub fn ts_from_json(v: &serde_json::Value) -> Result<i64, String> {
+    match v {
+        serde_json::Value::Number(n) => {
+            let ms = n
+                .as_i64()
+                .ok_or_else(|| format!("{n} is not an integer number of milliseconds"))?;
+            check_ts(ms).map_err(|e| e.to_string())
+        }
+        serde_json::Value::String(s) => parse_timestamp(s).map_err(|e| e.to_string()),
+        other => Err(format!(
+            "must be epoch milliseconds or an RFC 3339 string, got {}",
+            json_kind(other)
+        )),
+    }
+}
+
+/// Decodes a JSON array of events, a single event object, or JSON Lines (one event
+/// object per non-blank line). Errors carry the event's index.
+///
+/// # Errors
+/// `(index, error)` of the first bad event; index 0 for text that is not JSON at all.
+pub fn events_from_json(text: &str) -> Result<Vec<Event>, (usize, EventError)> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| (0, err(None, format!("invalid JSON: {e}"))))?;
+        let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Event::from_json(v).map_err(|e| (i, e)))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| (i, err(None, format!("invalid JSON: {e}"))))?;
+        out.push(Event::from_json(&v).map_err(|e| (i, e))?);
+    }
+    Ok(out)
+}
+
+/// The writes one event becomes, keyed for their column families.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventOps {
+    /// `user 0x00`, the key of both records.
+    pub user_key: Vec<u8>,
+    /// Features record operand (always present: it carries the user bookkeeping).
+    pub features: Vec<u8>,
+    /// Attributes record operand, when the event sets attributes.
+    pub attributes: Option<Vec<u8>>,
+    /// Window bucket operands.
+    pub windows: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Vector operands.
+    pub vectors: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, EventError> {
+    match ev.field(field) {
+        Some(Value::Null) | None => Err(err(Some(field), format!("missing (needed by '{def}')"))),
+        Some(v) => Ok(v),
+    }
+}
+
+/// Validates `ev` against the catalog and encodes its operands.
+///
+/// # Errors
+/// An [`EventError`] for a bad user id or time, an event type nothing is bound to,
+/// or a bound field that is missing or of the wrong type or dimension.
+pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
+    keys::check_user(&ev.user).map_err(|e| err(Some("user"), strip(e)))?;
+    check_ts(ev.ts).map_err(|e| err(Some("ts"), strip(e)))?;
+    let b = bindings.event(&ev.event_type).ok_or_else(|| {
+        err(
+            Some("type"),
+            format!("nothing is bound to event type '{}'", ev.event_type),
+        )
+    })?;
+    let ts = ev.ts;
+    let mut cells = Vec::with_capacity(b.features.len() + 1);
+    cells.push((
+        META_ID,
+        Cell::Meta {
+            first: ts,
+            last: ts,
+            events: 1,
+        },
+    ));
+    for f in &b.features {
+        let x = match &f.field {
+            Some(field) => {
+                let v = required(ev, field, &f.name)?;
+                match f.kind {
+                    FeatureKind::Beta { .. } => v.to_label(),
+                    _ => v.to_number(),
+                }
+                .map_err(|r| err(Some(field), format!("{r} (feature '{}')", f.name)))?
+            }
+            None => 1.0,
+        };
+        let cell = match f.kind {
+            FeatureKind::Count => Cell::Count(1),
+            FeatureKind::Sum => Cell::Sum(x),
+            FeatureKind::Min => Cell::Min(x),
+            FeatureKind::Max => Cell::Max(x),
+            FeatureKind::Last => Cell::Last { ts, value: x },
+            FeatureKind::DecayedCount { half_life_ms } => Cell::Decayed {
+                h: half_life_ms,
+                t: ts,
+                s: 1.0,
+            },
+            FeatureKind::DecayedSum { half_life_ms } => Cell::Decayed {
+                h: half_life_ms,
+                t: ts,
+                s: x,
+            },
+            FeatureKind::DecayedAvg { half_life_ms } => Cell::DecayedAvg {
+                h: half_life_ms,
+                t: ts,
+                sx: x,
+                sw: 1.0,
+            },
+            FeatureKind::Beta { half_life_ms, .. } => Cell::Beta {
+                h: half_life_ms,
+                t: ts,
+                a: x,
+                b: 1.0 - x,
+            },
+        };
+        cells.push((f.id, cell));
+    }
+    let mut attrs = Vec::new();
+    for a in &b.attributes {
+        match ev.field(&a.name) {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let value = v
+                    .coerce(a.ty)
+                    .map_err(|r| err(Some(&a.name), format!("{r} (attribute '{}')", a.name)))?;
+                attrs.push((a.id, Cell::Attr { ts, value }));
+            }
+        }
+    }
+    let mut windows = Vec::with_capacity(b.windows.len());
+    for w in &b.windows {
+        let x = match &w.field {
+            Some(field) => required(ev, field, &w.name)?
+                .to_number()
+                .map_err(|r| err(Some(field), format!("{r} (window '{}')", w.name)))?,
+            None => 1.0,
+        };
+        let key = keys::window_key(&ev.user, w.id, keys::bucket_start(ts, w.bucket_ms));
+        windows.push((key, Bucket::single(x).encode()));
+    }
+    let mut vectors = Vec::with_capacity(b.vectors.len());
+    for v in &b.vectors {
+        let dim = v.dim as usize;
+        let op = match &v.rule {
+            VectorRule::Ewma {
+                field,
+                half_life_ms,
+            } => {
+                let x = required(ev, field, &v.name)?
+                    .to_vector(dim)
+                    .map_err(|r| err(Some(field), format!("{r} (vector '{}')", v.name)))?;
+                VectorValue::Ewma(Ewma::single(*half_life_ms, ts, x))
+            }
+            VectorRule::Sgd {
+                item_field,
+                label_field,
+                learning_rate,
+                l2,
+            } => {
+                let item = required(ev, item_field, &v.name)?
+                    .to_vector(dim)
+                    .map_err(|r| err(Some(item_field), format!("{r} (vector '{}')", v.name)))?;
+                let label = required(ev, label_field, &v.name)?
+                    .to_label()
+                    .map_err(|r| err(Some(label_field), format!("{r} (vector '{}')", v.name)))?;
+                VectorValue::Step(SgdStep {
+                    lr: *learning_rate,
+                    l2: *l2,
+                    label,
+                    item: item.to_vec(),
+                })
+            }
+        };
+        vectors.push((keys::vector_key(&ev.user, v.id), op.encode()));
+    }
+    Ok(EventOps {
+        user_key: keys::user_key(&ev.user),
+        features: Record::from_cells(cells).encode(),
+        attributes: (!attrs.is_empty()).then(|| Record::from_cells(attrs).encode()),
+        windows,
+        vectors,
+    })
+}
+
+/// Encodes a direct attribute write (`UPDATE users SET ...`) at time `ts`: the
+/// attributes record operand and a features operand that marks the user as existing.
+///
+/// # Errors
+/// An [`EventError`] naming an unknown attribute or a value of the wrong type.
+pub fn plan_attributes(
+    bindings: &Bindings,
+    user: &str,
+    ts: i64,
+    values: &[(String, Value)],
+) -> Result<EventOps, EventError> {
+    keys::check_user(user).map_err(|e| err(Some("user"), strip(e)))?;
+    let mut cells = Vec::with_capacity(values.len());
+    for (name, value) in values {
+        let def = bindings
+            .catalog
+            .attribute(name)
+            .ok_or_else(|| err(Some(name), format!("attribute '{name}' does not exist")))?;
+        let value = value.coerce(def.ty).map_err(|r| err(Some(name), r))?;
+        cells.push((def.id, Cell::Attr { ts, value }));
+    }
+    let meta = Cell::Meta {
+        first: ts,
+        last: ts,
+        events: 0,
+    };
+    Ok(EventOps {
+        user_key: keys::user_key(user),
+        features: Record::from_cells([(META_ID, meta)]).encode(),
+        attributes: Some(Record::from_cells(cells).encode()),
+        windows: Vec::new(),
+        vectors: Vec::new(),
+    })
+}
+
+fn strip(e: crate::Error) -> String {
+    match e {
+        crate::Error::InvalidArgument(m) => m,
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, Definition};
+
+    fn bindings() -> Result<Bindings, crate::Error> {
+        let mut c = Catalog::default();
+        c.define(Definition::Feature {
+            name: "revenue".into(),
+            event_type: "purchase".into(),
+            field: Some("amount".into()),
+            kind: FeatureKind::Sum,
+        })?;
+        c.define(Definition::Vector {
+            name: "taste".into(),
+            event_type: "view".into(),
+            dim: 3,
+            rule: VectorRule::Ewma {
+                field: "vec".into(),
+                half_life_ms: 1000,
+            },
+        })?;
+        Ok(Bindings::new(c))
+    }
+
+    #[test]
+    fn json_events_decode() {
+        let e = Event::from_json(&serde_json::json!(
+            {"user":"u1","type":"purchase","ts":"2025-11-01T10:00:00Z","amount":35.0,"extra":"x"}
+        ));
+        let e = e.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(e.ts, 1_761_991_200_000);
+        assert_eq!(e.field("amount"), Some(&Value::Float(35.0)));
+        for (bad, field) in [
+            (serde_json::json!({"type":"p","ts":1}), "user"),
+            (serde_json::json!({"user":"u","ts":1}), "type"),
+            (serde_json::json!({"user":"u","type":"p"}), "ts"),
+            (serde_json::json!({"user":"u","type":"p","ts":"noon"}), "ts"),
+            (serde_json::json!({"user":"u","type":"p","ts":1.5}), "ts"),
+            (serde_json::json!({"user":7,"type":"p","ts":1}), "user"),
+            (
+                serde_json::json!({"user":"u","type":"p","ts":1,"x":{"a":1}}),
+                "x",
+            ),
+        ] {
+            let got = Event::from_json(&bad).err().and_then(|e| e.field);
+            assert_eq!(got.as_deref(), Some(field), "{bad}");
+        }
+        let lines = "{\"user\":\"a\",\"type\":\"p\",\"ts\":1}\n\n{\"user\":\"b\",\"type\":\"p\",\"ts\":2}\n";
+        assert_eq!(events_from_json(lines).map(|v| v.len()), Ok(2));
+        let arr = r#"[{"user":"a","type":"p","ts":1}, {"user":"b","type":"p"}]"#;
+        assert_eq!(events_from_json(arr).err().map(|e| e.0), Some(1));
+    }
+
+    #[test]
+    fn plan_rejects_bad_events_naming_the_field() -> Result<(), crate::Error> {
+        let b = bindings()?;
+        let ok = Event::new("u1", "purchase", 5)
+            .with("amount", 2.0)
+            .with("ignored", "x");
+        assert!(plan(&b, &ok).is_ok());
+        let cases = [
+            (Event::new("", "purchase", 5).with("amount", 1.0), "user"),
+            (Event::new("u", "refund", 5).with("amount", 1.0), "type"),
+            (
+                Event::new("u", "purchase", i64::MAX).with("amount", 1.0),
+                "ts",
+            ),
+            (Event::new("u", "purchase", 5), "amount"),
+            (
+                Event::new("u", "purchase", 5).with("amount", "lots"),
+                "amount",
+            ),
+            (
+                Event::new("u", "purchase", 5).with("amount", f64::NAN),
+                "amount",
+            ),
+            (
+                Event::new("u", "purchase", 5).with("amount", f64::INFINITY),
+                "amount",
+            ),
+            (
+                Event::new("u", "view", 5).with("vec", vec![1.0f32, 2.0]),
+                "vec",
+            ),
+            (
+                Event::new("u", "view", 5).with("vec", vec![1.0f32, f32::NAN, 0.0]),
+                "vec",
+            ),
+        ];
+        for (ev, field) in cases {
+            let e = plan(&b, &ev).err();
+            assert_eq!(e.and_then(|e| e.field).as_deref(), Some(field), "{ev:?}");
+        }
+        Ok(())
+    }
+}

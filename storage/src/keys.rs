@@ -1,0 +1,121 @@
+//! Key layout. Every data key starts with the user id and a 0x00 terminator, so
+//! one user's keys are contiguous in every column family (a user delete is one
+//! range delete per family) and users sort by id. Numbers are big-endian so keys
+//! sort numerically; bucket times have their sign bit flipped so negative times
+//! sort before positive ones.
+//!
+//! | column family | key |
+//! |---|---|
+//! | attributes, features | `user 0x00` |
+//! | vectors | `user 0x00 def_id:u32` |
+//! | windows | `user 0x00 def_id:u32 bucket_start:i64` |
+
+use crate::error::{Error, Result};
+
+/// Longest accepted user id, in bytes.
+pub const MAX_USER_LEN: usize = 256;
+
+/// Checks a user id: non-empty UTF-8 of at most 256 bytes without NUL.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] saying why.
+pub fn check_user(user: &str) -> Result<()> {
+    if user.is_empty() {
+        return Err(Error::invalid("user id is empty"));
+    }
+    if user.len() > MAX_USER_LEN {
+        return Err(Error::invalid(format!(
+            "user id is {} bytes, longer than {MAX_USER_LEN}",
+            user.len()
+        )));
+    }
+    if user.contains('\0') {
+        return Err(Error::invalid("user id contains a NUL character"));
+    }
+    Ok(())
+}
+
+/// `user 0x00`: the key of the user's records, and the prefix of all their keys.
+pub fn user_key(user: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(user.len() + 13);
+    k.extend_from_slice(user.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The half-open range `[user 0x00, user 0x01)` covering all of one user's keys.
+pub fn user_range(user: &str) -> (Vec<u8>, Vec<u8>) {
+    let start = user_key(user);
+    let mut end = start.clone();
+    if let Some(last) = end.last_mut() {
+        *last = 1;
+    }
+    (start, end)
+}
+
+/// Key of a user's vector for definition `def`.
+pub fn vector_key(user: &str, def: u32) -> Vec<u8> {
+    let mut k = user_key(user);
+    k.extend_from_slice(&def.to_be_bytes());
+    k
+}
+
+/// Key of a user's window bucket starting at `bucket_start`.
+pub fn window_key(user: &str, def: u32, bucket_start: i64) -> Vec<u8> {
+    let mut k = vector_key(user, def);
+    k.extend_from_slice(&sortable(bucket_start).to_be_bytes());
+    k
+}
+
+fn sortable(t: i64) -> u64 {
+    (t as u64) ^ (1 << 63)
+}
+
+/// The user id a key belongs to.
+pub fn user_of(key: &[u8]) -> Option<&str> {
+    let end = key.iter().position(|&b| b == 0)?;
+    std::str::from_utf8(&key[..end]).ok()
+}
+
+/// Splits a vector or window key into (user, def id, rest).
+pub fn split(key: &[u8]) -> Option<(&str, u32, &[u8])> {
+    let end = key.iter().position(|&b| b == 0)?;
+    let user = std::str::from_utf8(&key[..end]).ok()?;
+    let rest = &key[end + 1..];
+    let def = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+    Some((user, def, &rest[4..]))
+}
+
+/// The bucket start of a window key's tail (after the def id).
+pub fn bucket_of(tail: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = tail.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
+/// The start of the bucket of width `width` holding time `ts`.
+pub fn bucket_start(ts: i64, width: i64) -> i64 {
+    ts.div_euclid(width) * width
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_sorts_and_splits() {
+        assert!(user_key("u1") < user_key("u10"));
+        let (s, e) = user_range("u1");
+        assert!(s <= window_key("u1", 7, i64::MIN / 2) && window_key("u1", 7, 99) < e);
+        assert!(!(s..e.clone()).contains(&user_key("u10")));
+        assert!(window_key("u", 1, -5) < window_key("u", 1, 3));
+        let k = window_key("alice", 9, -86_400_000);
+        let (u, d, tail) = split(&k).unwrap_or(("", 0, &[]));
+        assert_eq!((u, d, bucket_of(tail)), ("alice", 9, Some(-86_400_000)));
+        assert_eq!(bucket_start(-1, 10), -10);
+        assert_eq!(bucket_start(25, 10), 20);
+        assert!(check_user("").is_err());
+        assert!(check_user("a\0b").is_err());
+        assert!(check_user(&"x".repeat(257)).is_err());
+        assert!(check_user(&"x".repeat(256)).is_ok());
+    }
+}

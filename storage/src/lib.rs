@@ -1,0 +1,51 @@
+//! ProfileDB's storage engine.
+//!
+//! This crate is the only one that links RocksDB. It owns the column families,
+//! the key layout, the value codecs and merge operators, the catalog, ingest and
+//! profile reads. It knows nothing of the query language: segments are stored as
+//! text for the query crate to parse.
+//!
+//! Without the default `engine` feature the crate is the pure part alone (catalog,
+//! codecs, merge math, event decoding), which builds without any C++.
+//!
+//! # Examples
+//! ```
+//! # #[cfg(feature = "engine")] {
+//! use profiledb_storage::{Definition, Engine, EngineOptions, Event, FeatureKind};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let engine = Engine::open(EngineOptions::new(dir.path()))?;
+//! engine.define(Definition::Feature {
+//!     name: "spend".into(),
+//!     event_type: "purchase".into(),
+//!     field: Some("amount".into()),
+//!     kind: FeatureKind::DecayedSum { half_life_ms: 7 * 86_400_000 },
+//! })?;
+//! engine.ingest(&[Event::new("u1", "purchase", 1_761_991_200_000).with("amount", 35.0)])?;
+//! let profile = engine.profile("u1", 1_761_991_200_000, 86_400_000)?.expect("u1 exists");
+//! assert_eq!(profile.get("spend"), Some(&profiledb_storage::Value::Float(35.0)));
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod catalog;
+mod codec;
+#[cfg(feature = "engine")]
+pub mod engine;
+mod error;
+pub mod event;
+pub mod keys;
+pub mod merge;
+pub mod profile;
+pub mod time;
+mod value;
+
+pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
+pub use codec::DecodeError;
+#[cfg(feature = "engine")]
+pub use engine::{Engine, EngineOptions, Scan, SyncPolicy, UserRange};
+pub use error::{Error, ErrorKind, EscapedKey, Result};
+pub use event::{Event, EventError};
+pub use merge::window::Bucket;
+pub use profile::Profile;
+pub use value::{AttrType, MAX_MAGNITUDE, Value};

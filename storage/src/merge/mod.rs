@@ -1,0 +1,30 @@
+//! Merge operators as plain functions over bytes.
+//!
+//! Each column family's operator lives in its own module and is unit-tested here,
+//! without RocksDB. The engine wraps them; a decode failure becomes `None` for
+//! RocksDB, which reports it to the reader as corruption of that key.
+
+pub mod cell;
+pub mod decayed;
+pub mod record;
+pub mod vector;
+pub mod window;
+
+/// First byte of every stored value: what it is and its format version.
+pub mod tags {
+    /// A record of scalar cells (features or attributes), format 1.
+    pub const RECORD: u8 = 0x01;
+    /// A window bucket, format 1.
+    pub const WINDOW: u8 = 0x02;
+    /// An ewma vector state, format 1.
+    pub const EWMA: u8 = 0x03;
+    /// An sgd step operand, format 1.
+    pub const SGD_STEP: u8 = 0x04;
+    /// An sgd user vector, format 1.
+    pub const SGD_STATE: u8 = 0x05;
+    /// The catalog, format 1 (JSON after the tag).
+    pub const CATALOG: u8 = 0x10;
+}
+
+#[cfg(test)]
+mod tests;

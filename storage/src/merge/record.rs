@@ -1,0 +1,180 @@
+//! A user's record: the cells of every scalar definition (features, or attributes)
+//! in one value, keyed by definition id, so that an event writes one operand per
+//! column family however many features it feeds.
+//!
+//! Layout: `[RECORD tag][n: u16][n × (id: u32, tag: u8, payload)]`, ids ascending.
+//! A tag with the [`RESET`] bit set means "forget everything older for this id"
+//! (written when a definition is dropped, so compaction purges its bytes); a reset
+//! tag of [`FORGET`] alone carries no cell.
+//!
+//! Combining an older entry with a newer one: a newer reset discards the older
+//! cell and stays a reset; otherwise the cells merge and the older reset flag is
+//! kept. That is associative, so partial merges may group operands freely.
+
+use std::collections::BTreeMap;
+
+use crate::codec::{DecodeError, Reader, Writer, derr};
+use crate::merge::cell::Cell;
+use crate::merge::tags;
+
+const RESET: u8 = 0x80;
+const FORGET: u8 = 0xF0;
+
+/// One definition's entry in a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Discard any older state of this id.
+    pub reset: bool,
+    /// The state, if any.
+    pub cell: Option<Cell>,
+}
+
+/// Decoded record: definition id → entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    /// Entries by definition id.
+    pub entries: BTreeMap<u32, Entry>,
+}
+
+impl Record {
+    /// A record with one cell per id.
+    pub fn from_cells(cells: impl IntoIterator<Item = (u32, Cell)>) -> Record {
+        Record {
+            entries: cells
+                .into_iter()
+                .map(|(id, cell)| {
+                    (
+                        id,
+                        Entry {
+                            reset: false,
+                            cell: Some(cell),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// An operand that forgets everything stored for `id`.
+    pub fn forget(id: u32) -> Record {
+        let mut r = Record::default();
+        r.entries.insert(
+            id,
+            Entry {
+                reset: true,
+                cell: None,
+            },
+        );
+        r
+    }
+
+    /// The cell stored for `id`.
+    pub fn cell(&self, id: u32) -> Option<&Cell> {
+        self.entries.get(&id).and_then(|e| e.cell.as_ref())
+    }
+
+    /// Encodes the record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_tag(tags::RECORD, 2 + self.entries.len() * 30);
+        w.u16(self.entries.len() as u16);
+        for (id, e) in &self.entries {
+            w.u32(*id);
+            match &e.cell {
+                Some(c) => c.encode(&mut w, if e.reset { RESET } else { 0 }),
+                None => w.u8(FORGET),
+            }
+        }
+        w.finish()
+    }
+
+    /// Decodes a record, rejecting short, unordered or unknown input.
+    pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let tag = r.u8()?;
+        if tag != tags::RECORD {
+            return derr(format!(
+                "expected a record (tag {}), found tag {tag}",
+                tags::RECORD
+            ));
+        }
+        let n = r.u16()?;
+        let mut entries = BTreeMap::new();
+        let mut prev: Option<u32> = None;
+        for _ in 0..n {
+            let id = r.u32()?;
+            if prev.is_some_and(|p| p >= id) {
+                return derr(format!("record ids out of order at id {id}"));
+            }
+            prev = Some(id);
+            let t = r.u8()?;
+            let entry = if t == FORGET {
+                Entry {
+                    reset: true,
+                    cell: None,
+                }
+            } else {
+                Entry {
+                    reset: t & RESET != 0,
+                    cell: Some(Cell::decode(t & !RESET, &mut r)?),
+                }
+            };
+            entries.insert(id, entry);
+        }
+        r.end()?;
+        Ok(Record { entries })
+    }
+
+    /// Folds a newer record into this one.
+    pub fn merge(&mut self, newer: Record) -> Result<(), DecodeError> {
+        for (id, new) in newer.entries {
+            match self.entries.get_mut(&id) {
+                None => {
+                    self.entries.insert(id, new);
+                }
+                Some(old) if new.reset => *old = new,
+                Some(old) => match (&mut old.cell, new.cell) {
+                    (Some(a), Some(b)) => a.merge(&b)?,
+                    (slot @ None, b) => *slot = b,
+                    (_, None) => {}
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops reset markers and empty entries: what a final value keeps once nothing
+    /// older remains to forget.
+    pub fn finalize(&mut self) {
+        self.entries.retain(|_, e| e.cell.is_some());
+        for e in self.entries.values_mut() {
+            e.reset = false;
+        }
+    }
+}
+
+/// Full merge: base value (if any) plus operands in order, into a final record.
+pub fn full_merge<'a>(
+    existing: Option<&[u8]>,
+    operands: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut acc = match existing {
+        Some(b) => Record::decode(b)?,
+        None => Record::default(),
+    };
+    for op in operands {
+        acc.merge(Record::decode(op)?)?;
+    }
+    acc.finalize();
+    Ok(acc.encode())
+}
+
+/// Partial merge: operands alone, into one operand that keeps its reset markers.
+pub fn partial_merge<'a>(
+    operands: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut acc = Record::default();
+    for op in operands {
+        acc.merge(Record::decode(op)?)?;
+    }
+    Ok(acc.encode())
+}

@@ -1,0 +1,129 @@
+//! Window buckets: count, sum, min, max and sum of squares of the events that fell
+//! into one time bucket. All five combine associatively.
+
+use crate::codec::{DecodeError, Reader, Writer, derr};
+use crate::merge::tags;
+
+/// The aggregate of one bucket (or of several buckets combined).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Number of events.
+    pub count: u64,
+    /// Sum of the values (the count, for a window without a field).
+    pub sum: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Sum of squared values.
+    pub sumsq: f64,
+}
+
+impl Bucket {
+    /// The bucket of one event with value `x`.
+    pub fn single(x: f64) -> Bucket {
+        Bucket {
+            count: 1,
+            sum: x,
+            min: x,
+            max: x,
+            sumsq: x * x,
+        }
+    }
+
+    /// The empty aggregate, identity of [`Bucket::merge`].
+    pub fn empty() -> Bucket {
+        Bucket {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sumsq: 0.0,
+        }
+    }
+
+    /// Adds another bucket's events to this one.
+    pub fn merge(&mut self, o: &Bucket) {
+        self.count = self.count.saturating_add(o.count);
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sumsq += o.sumsq;
+    }
+
+    /// Mean of the values, `None` when empty.
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+
+    /// Smallest value, `None` when empty.
+    pub fn min(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.min)
+    }
+
+    /// Largest value, `None` when empty.
+    pub fn max(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.max)
+    }
+
+    /// Population standard deviation of the values, `None` when empty.
+    pub fn stddev(&self) -> Option<f64> {
+        let n = self.count as f64;
+        self.mean()
+            .map(|m| (self.sumsq / n - m * m).max(0.0).sqrt())
+    }
+
+    /// Encodes the bucket.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_tag(tags::WINDOW, 40);
+        w.u64(self.count);
+        w.f64(self.sum);
+        w.f64(self.min);
+        w.f64(self.max);
+        w.f64(self.sumsq);
+        w.finish()
+    }
+
+    /// Decodes a bucket.
+    pub fn decode(bytes: &[u8]) -> Result<Bucket, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let tag = r.u8()?;
+        if tag != tags::WINDOW {
+            return derr(format!(
+                "expected a window bucket (tag {}), found tag {tag}",
+                tags::WINDOW
+            ));
+        }
+        let b = Bucket {
+            count: r.u64()?,
+            sum: r.finite()?,
+            min: r.finite()?,
+            max: r.finite()?,
+            sumsq: r.finite()?,
+        };
+        r.end()?;
+        if b.count == 0 || b.min > b.max || b.sumsq < 0.0 {
+            return derr("inconsistent window bucket");
+        }
+        Ok(b)
+    }
+}
+
+/// Full (and partial) merge of window buckets: the merge is associative, so both
+/// are the same fold.
+pub fn merge<'a>(
+    existing: Option<&[u8]>,
+    operands: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut acc = match existing {
+        Some(b) => Bucket::decode(b)?,
+        None => Bucket::empty(),
+    };
+    for op in operands {
+        acc.merge(&Bucket::decode(op)?);
+    }
+    if acc.count == 0 {
+        return derr("window merge with no operands");
+    }
+    Ok(acc.encode())
+}

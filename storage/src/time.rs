@@ -1,0 +1,161 @@
+//! Event time: i64 milliseconds since the Unix epoch, RFC 3339 parsing and
+//! duration literals such as `7d`.
+
+use crate::error::{Error, Result};
+
+/// The earliest accepted event time: 0000-01-01T00:00:00Z.
+pub const MIN_TS: i64 = -62_167_219_200_000;
+/// The latest accepted event time: 9999-12-31T23:59:59.999Z.
+pub const MAX_TS: i64 = 253_402_300_799_999;
+
+/// Milliseconds in a minute, hour, day and week.
+pub const MINUTE_MS: i64 = 60_000;
+/// Milliseconds in an hour.
+pub const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+/// Milliseconds in a week.
+pub const WEEK_MS: i64 = 7 * DAY_MS;
+
+/// The current wall-clock time in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now();
+    match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(MAX_TS),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(-MIN_TS),
+    }
+}
+
+/// Checks that `ts` lies in the supported range of years 0000–9999.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the value when it is out of range.
+pub fn check_ts(ts: i64) -> Result<i64> {
+    if (MIN_TS..=MAX_TS).contains(&ts) {
+        Ok(ts)
+    } else {
+        Err(Error::invalid(format!(
+            "timestamp {ts} is outside years 0000-9999 ({MIN_TS}..={MAX_TS} ms)"
+        )))
+    }
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-01T10:00:00Z`) into epoch milliseconds.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when the text is not RFC 3339 or is out of range.
+pub fn parse_timestamp(text: &str) -> Result<i64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| Error::invalid(format!("'{text}' is not an RFC 3339 timestamp: {e}")))?;
+    let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
+    let ms = i64::try_from(ms).map_err(|_| Error::invalid(format!("'{text}' is out of range")))?;
+    check_ts(ms)
+}
+
+/// Formats epoch milliseconds as RFC 3339 in UTC, with milliseconds when non-zero.
+pub fn format_timestamp(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+        Ok(t) => {
+            let (y, mo, d) = (t.year(), u8::from(t.month()), t.day());
+            let (h, mi, s, milli) = (t.hour(), t.minute(), t.second(), t.millisecond());
+            if milli == 0 {
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+            } else {
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+            }
+        }
+        Err(_) => ms.to_string(),
+    }
+}
+
+/// Parses a duration literal: a positive number followed by `ms`, `s`, `m`, `h`, `d` or `w`
+/// (`250ms`, `90s`, `15m`, `1h`, `7d`, `2w`). Fractions are allowed (`1.5h`).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a missing or unknown unit, a non-positive number,
+/// or a duration beyond the supported time range.
+pub fn parse_duration(text: &str) -> Result<i64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "duration '{text}' has no unit (ms, s, m, h, d or w)"
+            ))
+        })?;
+    let (num, unit) = t.split_at(split);
+    let unit_ms: f64 = match unit {
+        "ms" => 1.0,
+        "s" => 1_000.0,
+        "m" => MINUTE_MS as f64,
+        "h" => HOUR_MS as f64,
+        "d" => DAY_MS as f64,
+        "w" => WEEK_MS as f64,
+        _ => {
+            return Err(Error::invalid(format!(
+                "duration '{text}' has unknown unit '{unit}' (use ms, s, m, h, d or w)"
+            )));
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| Error::invalid(format!("duration '{text}' does not start with a number")))?;
+    let ms = (n * unit_ms).round();
+    if !(ms >= 1.0 && ms <= (MAX_TS - MIN_TS) as f64) {
+        return Err(Error::invalid(format!(
+            "duration '{text}' must be at least 1ms and at most 10000 years"
+        )));
+    }
+    Ok(ms as i64)
+}
+
+/// Formats milliseconds as the shortest exact duration literal (`7d`, `90m`, `1500ms`).
+pub fn format_duration(ms: i64) -> String {
+    for (unit, size) in [
+        ("w", WEEK_MS),
+        ("d", DAY_MS),
+        ("h", HOUR_MS),
+        ("m", MINUTE_MS),
+        ("s", 1000),
+    ] {
+        if ms % size == 0 && ms != 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() -> Result<()> {
+        assert_eq!(parse_duration("7d")?, 7 * 86_400_000);
+        assert_eq!(parse_duration("250ms")?, 250);
+        assert_eq!(parse_duration("1.5h")?, 5_400_000);
+        assert_eq!(parse_duration("2w")?, 14 * 86_400_000);
+        for bad in ["", "7", "d", "7x", "0d", "-1d", "1e9999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad} parsed");
+        }
+        assert_eq!(format_duration(7 * DAY_MS), "1w");
+        assert_eq!(format_duration(90 * MINUTE_MS), "90m");
+        assert_eq!(format_duration(1500), "1500ms");
+        Ok(())
+    }
+
+    #[test]
+    fn timestamps() -> Result<()> {
+        // 2025-11-01T10:00:00Z, computed by hand: 20393 days after the epoch, plus 10h.
+        let expect = 20_393 * DAY_MS + 10 * HOUR_MS;
+        assert_eq!(parse_timestamp("2025-11-01T10:00:00Z")?, expect);
+        assert_eq!(parse_timestamp("2025-11-01T11:00:00+01:00")?, expect);
+        assert_eq!(format_timestamp(expect), "2025-11-01T10:00:00Z");
+        assert_eq!(format_timestamp(expect + 5), "2025-11-01T10:00:00.005Z");
+        assert!(parse_timestamp("yesterday").is_err());
+        assert!(check_ts(MAX_TS + 1).is_err());
+        assert!(check_ts(MIN_TS - 1).is_err());
+        Ok(())
+    }
+}

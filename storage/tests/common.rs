@@ -1,0 +1,136 @@
+//! Shared fixtures: a schema that uses every kind of definition.
+#![allow(dead_code)]
+
+use profiledb_storage::{
+    AttrType, Definition, Engine, EngineOptions, FeatureKind, Result, VectorRule,
+};
+
+pub const DAY: i64 = 86_400_000;
+pub const HOUR: i64 = 3_600_000;
+/// 2025-11-01T00:00:00Z.
+pub const T0: i64 = 1_761_955_200_000;
+
+pub fn open(dir: &std::path::Path) -> Result<Engine> {
+    Engine::open(EngineOptions::new(dir))
+}
+
+pub fn feature(name: &str, event: &str, field: Option<&str>, kind: FeatureKind) -> Definition {
+    Definition::Feature {
+        name: name.into(),
+        event_type: event.into(),
+        field: field.map(Into::into),
+        kind,
+    }
+}
+
+/// Defines one of everything: attributes, every feature kind, two windows and two vectors.
+pub fn full_schema(e: &Engine) -> Result<()> {
+    e.define(Definition::Attribute {
+        name: "age".into(),
+        ty: AttrType::Int,
+        event_type: None,
+    })?;
+    e.define(Definition::Attribute {
+        name: "region".into(),
+        ty: AttrType::String,
+        event_type: Some("signup".into()),
+    })?;
+    e.define(feature("purchases", "purchase", None, FeatureKind::Count))?;
+    e.define(feature(
+        "revenue",
+        "purchase",
+        Some("amount"),
+        FeatureKind::Sum,
+    ))?;
+    e.define(feature(
+        "smallest",
+        "purchase",
+        Some("amount"),
+        FeatureKind::Min,
+    ))?;
+    e.define(feature(
+        "largest",
+        "purchase",
+        Some("amount"),
+        FeatureKind::Max,
+    ))?;
+    e.define(feature(
+        "latest",
+        "purchase",
+        Some("amount"),
+        FeatureKind::Last,
+    ))?;
+    e.define(feature(
+        "visits",
+        "view",
+        None,
+        FeatureKind::DecayedCount {
+            half_life_ms: 7 * DAY,
+        },
+    ))?;
+    e.define(feature(
+        "spend_7d",
+        "purchase",
+        Some("amount"),
+        FeatureKind::DecayedSum {
+            half_life_ms: 7 * DAY,
+        },
+    ))?;
+    e.define(feature(
+        "basket",
+        "purchase",
+        Some("amount"),
+        FeatureKind::DecayedAvg {
+            half_life_ms: 30 * DAY,
+        },
+    ))?;
+    e.define(feature(
+        "ctr",
+        "impression",
+        Some("clicked"),
+        FeatureKind::Beta {
+            half_life_ms: 14 * DAY,
+            prior_a: 1.0,
+            prior_b: 20.0,
+        },
+    ))?;
+    e.define(Definition::Window {
+        name: "views".into(),
+        event_type: "view".into(),
+        field: None,
+        bucket_ms: HOUR,
+        retain_ms: 30 * DAY,
+    })?;
+    e.define(Definition::Window {
+        name: "spend".into(),
+        event_type: "purchase".into(),
+        field: Some("amount".into()),
+        bucket_ms: DAY,
+        retain_ms: 36_500 * DAY, // Tests use fixed past times; keep them clear of retention.
+    })?;
+    e.define(Definition::Vector {
+        name: "taste".into(),
+        event_type: "view".into(),
+        dim: 4,
+        rule: VectorRule::Ewma {
+            field: "item_vec".into(),
+            half_life_ms: 14 * DAY,
+        },
+    })?;
+    e.define(Definition::Vector {
+        name: "pref".into(),
+        event_type: "impression".into(),
+        dim: 4,
+        rule: VectorRule::Sgd {
+            item_field: "item_vec".into(),
+            label_field: "clicked".into(),
+            learning_rate: 0.05,
+            l2: 1e-4,
+        },
+    })?;
+    Ok(())
+}
+
+pub fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-12)
+}

@@ -1,0 +1,84 @@
+//! Deleting a user removes every key of theirs in every column family.
+
+mod common;
+
+use common::*;
+use profiledb_storage::engine::COLUMN_FAMILIES;
+use profiledb_storage::{Event, Result, Value, keys};
+
+fn events(user: &str) -> Vec<Event> {
+    vec![
+        Event::new(user, "purchase", T0).with("amount", 10.0),
+        Event::new(user, "view", T0 + HOUR).with("item_vec", vec![1.0f32, 0.0, 0.0, 0.0]),
+        Event::new(user, "impression", T0)
+            .with("item_vec", vec![0.0f32, 1.0, 0.0, 0.0])
+            .with("clicked", 0),
+        Event::new(user, "signup", T0).with("region", "south"),
+    ]
+}
+
+fn keys_of(e: &profiledb_storage::Engine, user: &str) -> Result<usize> {
+    let mut n = 0;
+    for cf in COLUMN_FAMILIES {
+        n += e
+            .raw_keys(cf)?
+            .iter()
+            .filter(|k| keys::user_of(k) == Some(user))
+            .count();
+    }
+    Ok(n)
+}
+
+#[test]
+fn delete_leaves_no_key_and_spares_others() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open(dir.path())?;
+    full_schema(&e)?;
+    e.ingest(&events("u1"))?;
+    e.ingest(&events("u10"))?;
+    e.set_attributes("u1", T0, &[("age".into(), Value::Int(40))])?;
+    e.flush()?;
+    assert!(keys_of(&e, "u1")? >= 5);
+    assert!(e.delete_user("u1", false)?);
+    assert_eq!(keys_of(&e, "u1")?, 0);
+    assert!(e.profile("u1", T0, DAY)?.is_none());
+    // "u10" shares the prefix "u1" as a string, but not as a key.
+    assert!(e.profile("u10", T0, DAY)?.is_some());
+    assert!(keys_of(&e, "u10")? >= 5);
+    assert!(!e.delete_user("u1", false)?);
+    // New events after a delete start from nothing.
+    e.ingest(&[Event::new("u1", "purchase", T0).with("amount", 3.0)])?;
+    let p = e.profile("u1", T0, DAY)?;
+    assert_eq!(
+        p.as_ref().and_then(|p| p.get("revenue")),
+        Some(&Value::Float(3.0))
+    );
+    assert_eq!(p.as_ref().and_then(|p| p.get("age")), Some(&Value::Null));
+    Ok(())
+}
+
+#[test]
+fn purge_removes_the_data_from_disk() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open(dir.path())?;
+    full_schema(&e)?;
+    e.ingest(&events("gone"))?;
+    e.flush()?;
+    assert!(e.delete_user("gone", true)?);
+    // After the purge compaction no file of any data family holds an entry or a
+    // tombstone: the bytes are gone, not hidden.
+    let files = e
+        .rocksdb()
+        .live_files()
+        .map_err(|err| profiledb_storage::Error::Engine(err.to_string()))?;
+    for f in files.iter().filter(|f| f.column_family_name != "catalog") {
+        assert_eq!(
+            (f.num_entries, f.num_deletions),
+            (0, 0),
+            "{} still holds data",
+            f.column_family_name
+        );
+    }
+    assert_eq!(keys_of(&e, "gone")?, 0);
+    Ok(())
+}
