@@ -94,6 +94,7 @@ impl Error {
         }
     }
 
+    #[cfg_attr(not(feature = "engine"), allow(dead_code))]
     pub(crate) fn corruption(cf: &'static str, key: &[u8], reason: impl fmt::Display) -> Error {
         Error::Corruption {
             cf,

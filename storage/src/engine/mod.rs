@@ -410,6 +410,24 @@ impl Engine {
             .map_err(engine_err)
     }
 
+    /// Reads raw bytes under a key, bypassing every codec. For tests and the
+    /// read-modify-write benchmark baseline.
+    #[doc(hidden)]
+    pub fn raw_get(&self, name: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get_cf(self.cf(name)?, key).map_err(engine_err)
+    }
+
+    /// Writes raw values in one atomic batch, bypassing every codec. For the
+    /// read-modify-write benchmark baseline.
+    #[doc(hidden)]
+    pub fn raw_put_batch(&self, puts: &[(&'static str, Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for (name, k, v) in puts {
+            batch.put_cf(self.cf(name)?, k, v);
+        }
+        self.write(batch)
+    }
+
     /// Writes a raw merge operand, bypassing every codec. For tests only.
     #[doc(hidden)]
     pub fn raw_merge(&self, name: &'static str, key: &[u8], value: &[u8]) -> Result<()> {

@@ -34,7 +34,7 @@ fn events(rng: &mut StdRng, n: usize) -> Vec<(i64, f64)> {
 }
 
 fn record_operand(i: usize, t: i64, x: f64) -> Vec<u8> {
-    let label = if i % 3 == 0 { 1.0 } else { 0.0 };
+    let label = if i.is_multiple_of(3) { 1.0 } else { 0.0 };
     Record::from_cells([
         (
             0,
@@ -124,7 +124,7 @@ fn check_record(bytes: &[u8], evs: &[(i64, f64)], as_of: i64) -> R {
     let da: f64 = evs
         .iter()
         .enumerate()
-        .filter(|(i, _)| i % 3 == 0)
+        .filter(|(i, _)| i.is_multiple_of(3))
         .map(|(_, &(t, _))| decay(t))
         .sum();
     match rec.cell(1) {

@@ -1,0 +1,82 @@
+//! Ingest throughput into 1M users: each event updates 4 scalar features, 1 window
+//! and 1 16-dimension ewma vector, in batches of 1,000, WAL on, sync off. Compared
+//! with a read-modify-write baseline (get, merge in the application, put) that keeps
+//! exactly the same state.
+
+mod support;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use profiledb::Event;
+use profiledb_storage::engine::{ATTRIBUTES, FEATURES, VECTORS, WINDOWS};
+use profiledb_storage::event::plan;
+use profiledb_storage::merge::{record, vector, window};
+
+const USERS: u64 = 1_000_000;
+const BATCH: usize = 1_000;
+
+/// The baseline: for every operand the engine would merge, read the stored value,
+/// fold the update in the application, and write the results back in one batch.
+fn read_modify_write(db: &profiledb::Db, events: &[Event]) {
+    let engine = db.engine();
+    let bindings = engine.bindings();
+    let mut puts = Vec::with_capacity(events.len() * 3);
+    for ev in events {
+        let ops = plan(&bindings, ev).expect("valid event");
+        let old = engine.raw_get(FEATURES, &ops.user_key).expect("get");
+        let new = record::full_merge(old.as_deref(), [ops.features.as_slice()]).expect("merge");
+        puts.push((FEATURES, ops.user_key.clone(), new));
+        if let Some(a) = &ops.attributes {
+            let old = engine.raw_get(ATTRIBUTES, &ops.user_key).expect("get");
+            let new = record::full_merge(old.as_deref(), [a.as_slice()]).expect("merge");
+            puts.push((ATTRIBUTES, ops.user_key.clone(), new));
+        }
+        for (k, v) in ops.windows {
+            let old = engine.raw_get(WINDOWS, &k).expect("get");
+            let new = window::merge(old.as_deref(), [v.as_slice()]).expect("merge");
+            puts.push((WINDOWS, k, new));
+        }
+        for (k, v) in ops.vectors {
+            let old = engine.raw_get(VECTORS, &k).expect("get");
+            let new = vector::full_merge(old.as_deref(), [v.as_slice()]).expect("merge");
+            puts.push((VECTORS, k, new));
+        }
+    }
+    engine.raw_put_batch(&puts).expect("write");
+}
+
+fn ingest(c: &mut Criterion) {
+    let events = support::events(7, USERS, 400 * BATCH);
+    let batches: Vec<&[Event]> = events.chunks(BATCH).collect();
+    let mut group = c.benchmark_group("ingest_1m_users");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(30);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = support::open(dir.path()).expect("open");
+    support::schema(&db).expect("schema");
+    support::populate(&db, USERS).expect("populate");
+    let mut i = 0;
+    group.bench_function("merge_operands", |b| {
+        b.iter(|| {
+            db.ingest(batches[i % batches.len()]).expect("ingest");
+            i += 1;
+        })
+    });
+    drop(db);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = support::open(dir.path()).expect("open");
+    support::schema(&db).expect("schema");
+    support::populate(&db, USERS).expect("populate");
+    let mut i = 0;
+    group.bench_function("read_modify_write_baseline", |b| {
+        b.iter(|| {
+            read_modify_write(&db, batches[i % batches.len()]);
+            i += 1;
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest);
+criterion_main!(benches);

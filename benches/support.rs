@@ -1,0 +1,94 @@
+//! Seeded workloads shared by the benches.
+#![allow(dead_code)]
+
+use profiledb::{Db, Definition, Event, FeatureKind, Options, VectorRule};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+pub const DAY: i64 = 86_400_000;
+/// 2026-11-01T00:00:00Z.
+pub const T0: i64 = 1_761_955_200_000 + 365 * DAY;
+pub const DIM: usize = 16;
+
+/// The ingest benchmark's schema: four scalar features, one window and one
+/// 16-dimension ewma vector, all fed by one event type.
+pub fn schema(db: &Db) -> profiledb::Result<()> {
+    let f = |name: &str, field: Option<&str>, kind| Definition::Feature {
+        name: name.into(),
+        event_type: "view".into(),
+        field: field.map(Into::into),
+        kind,
+    };
+    db.define(f("views", None, FeatureKind::Count))?;
+    db.define(f("spend", Some("price"), FeatureKind::Sum))?;
+    db.define(f(
+        "spend_7d",
+        Some("price"),
+        FeatureKind::DecayedSum {
+            half_life_ms: 7 * DAY,
+        },
+    ))?;
+    db.define(f(
+        "price_avg",
+        Some("price"),
+        FeatureKind::DecayedAvg {
+            half_life_ms: 30 * DAY,
+        },
+    ))?;
+    db.define(Definition::Window {
+        name: "views_hourly".into(),
+        event_type: "view".into(),
+        field: None,
+        bucket_ms: DAY / 24,
+        retain_ms: 30 * DAY,
+    })?;
+    db.define(Definition::Vector {
+        name: "taste".into(),
+        event_type: "view".into(),
+        dim: DIM as u32,
+        rule: VectorRule::Ewma {
+            field: "item_vec".into(),
+            half_life_ms: 14 * DAY,
+        },
+    })?;
+    Ok(())
+}
+
+pub fn open(dir: &std::path::Path) -> profiledb::Result<Db> {
+    Db::open_with(Options::new(dir))
+}
+
+/// `n` events over `users` users, spread over 30 days, seeded.
+pub fn events(seed: u64, users: u64, n: usize) -> Vec<Event> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let user = format!("user{:07}", rng.random_range(0..users));
+            let ts = T0 + (i as i64 * 997) % (30 * DAY);
+            let item: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            Event::new(user, "view", ts)
+                .with("price", rng.random_range(1.0..200.0f64))
+                .with("item_vec", item)
+        })
+        .collect()
+}
+
+/// Loads one event for every user 0..users, in batches of 1,000.
+pub fn populate(db: &Db, users: u64) -> profiledb::Result<()> {
+    let mut rng = StdRng::seed_from_u64(99);
+    let mut batch = Vec::with_capacity(1000);
+    for u in 0..users {
+        let item: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        batch.push(
+            Event::new(format!("user{u:07}"), "view", T0 + (u as i64 % DAY))
+                .with("price", rng.random_range(1.0..200.0f64))
+                .with("item_vec", item),
+        );
+        if batch.len() == 1000 {
+            db.ingest(&batch)?;
+            batch.clear();
+        }
+    }
+    db.ingest(&batch)?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! The library facade end to end: JSON ingest, profiles, checkpoints, deletes.
+
+use profiledb::{Db, Definition, FeatureKind, Value};
+
+const DAY: i64 = 86_400_000;
+
+#[test]
+fn json_ingest_checkpoint_and_delete() -> profiledb::Result<()> {
+    let dir = tempfile::tempdir().map_err(profiledb_storage::Error::from)?;
+    let db = Db::open(dir.path())?;
+    db.define(Definition::Feature {
+        name: "revenue".into(),
+        event_type: "purchase".into(),
+        field: Some("amount".into()),
+        kind: FeatureKind::Sum,
+    })?;
+    db.define(Definition::Feature {
+        name: "visits".into(),
+        event_type: "view".into(),
+        field: None,
+        kind: FeatureKind::DecayedCount { half_life_ms: DAY },
+    })?;
+    let lines = concat!(
+        r#"{"user":"u1","type":"purchase","ts":1761991200000,"amount":35.0}"#,
+        "\n",
+        r#"{"user":"u1","type":"purchase","ts":"2025-11-01T10:00:00Z","amount":12.5,"coupon":"X"}"#,
+        "\n",
+        r#"{"user":"u2","type":"view","ts":"2025-11-01T10:00:00+00:00"}"#,
+        "\n"
+    );
+    assert_eq!(db.ingest_json(lines)?, 3);
+    let t = profiledb::parse_timestamp("2025-11-01T10:00:00Z")?;
+    assert_eq!(t, 1_761_991_200_000);
+    let p = db.profile("u1", t)?;
+    assert_eq!(
+        p.as_ref().and_then(|p| p.get("revenue")),
+        Some(&Value::Float(47.5))
+    );
+    // One half-life later, one visit decays to a half.
+    let p = db.profile("u2", t + DAY)?;
+    assert_eq!(
+        p.as_ref().and_then(|p| p.get("visits")),
+        Some(&Value::Float(0.5))
+    );
+
+    let backup = dir.path().join("backup");
+    db.checkpoint(&backup)?;
+    assert!(db.delete_user("u1")?);
+    assert!(db.profile("u1", t)?.is_none());
+    drop(db);
+    let restored = Db::open(&backup)?;
+    let p = restored.profile("u1", t)?;
+    assert_eq!(
+        p.as_ref().and_then(|p| p.get("revenue")),
+        Some(&Value::Float(47.5))
+    );
+    Ok(())
+}
