@@ -1,0 +1,17 @@
+# ProfileDB: `make demo` runs the example, `make test` runs every check CI runs.
+.PHONY: demo test deps
+
+# RocksDB's bindings are generated with libclang.
+deps:
+	@if ! ldconfig -p 2>/dev/null | grep -q libclang; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y libclang-dev; \
+		else echo "libclang is missing: run 'sudo apt-get update && sudo apt-get install -y libclang-dev'" >&2; exit 1; fi; \
+	fi
+
+demo: deps
+	cargo run --example quickstart
+
+test: deps
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace
