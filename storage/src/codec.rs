@@ -120,6 +120,16 @@ impl<'a> Reader<'a> {
             derr(format!("non-finite float {v}"))
         }
     }
+    /// A float stored as f64 that must be finite as an f32 too.
+    pub(crate) fn finite_f32(&mut self) -> Result<f32, DecodeError> {
+        let v = self.finite()?;
+        let x = v as f32;
+        if x.is_finite() {
+            Ok(x)
+        } else {
+            derr(format!("{v} does not fit an f32"))
+        }
+    }
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.u32()? as usize;
         self.take(n)

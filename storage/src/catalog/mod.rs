@@ -297,6 +297,11 @@ impl Catalog {
                             return Err(Error::invalid("item and label fields must differ"));
                         }
                         check_positive("learning rate", *learning_rate)?;
+                        if *learning_rate > 1e3 {
+                            return Err(Error::invalid(format!(
+                                "learning rate must be at most 1000, got {learning_rate}"
+                            )));
+                        }
                         if !(l2.is_finite() && *l2 >= 0.0) {
                             return Err(Error::invalid(format!(
                                 "L2 must be a finite number >= 0, got {l2}"

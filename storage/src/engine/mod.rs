@@ -121,7 +121,7 @@ impl Engine {
             .map(|name| ColumnFamilyDescriptor::new(*name, cf::options(name, &settings, &shared)));
         let db = DB::open_cf_descriptors(&db_opts, &path, descriptors).map_err(|e| {
             let msg = e.into_string();
-            if msg.contains("lock") || msg.contains("LOCK") {
+            if msg.contains("While lock file") || msg.contains("lock hold by current process") {
                 Error::Locked {
                     path: path.display().to_string(),
                 }

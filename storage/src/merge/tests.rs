@@ -369,5 +369,17 @@ fn garbage_never_panics_and_is_an_error() {
         let _ = vector::full_merge(Some(&junk), [&junk[..]]);
     }
     assert!(window::merge(None, [&b"\x02\x00"[..]]).is_err());
+    // Found by fuzzing: an sgd item element that is a finite f64 but no finite f32
+    // must not decode (it used to decode as -inf and re-encode differently).
+    let mut step = VectorValue::Step(SgdStep {
+        lr: 0.1,
+        l2: 0.0,
+        label: 1.0,
+        item: vec![0.5],
+    })
+    .encode();
+    let n = step.len();
+    step[n - 8..].copy_from_slice(&(-1e300f64).to_le_bytes());
+    assert!(VectorValue::decode(&step).is_err());
     assert!(vector::full_merge(None, [&b"\x09"[..]]).is_err());
 }

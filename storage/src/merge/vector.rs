@@ -65,6 +65,10 @@ impl Ewma {
     }
 }
 
+/// The largest magnitude an sgd component may reach. Steps clamp to it, so a user
+/// vector stays finite (also as f32) whatever the inputs.
+pub const SGD_LIMIT: f64 = 1e30;
+
 /// One online logistic-regression step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SgdStep {
@@ -89,6 +93,7 @@ impl SgdStep {
         let g = self.label - sigmoid(z);
         for (a, &b) in u.iter_mut().zip(&self.item) {
             *a += self.lr * (g * f64::from(b) - self.l2 * *a);
+            *a = a.clamp(-SGD_LIMIT, SGD_LIMIT);
         }
     }
 }
@@ -181,10 +186,15 @@ impl VectorValue {
                 let lr = r.finite()?;
                 let l2 = r.finite()?;
                 let label = r.finite()?;
+                if !(lr > 0.0 && l2 >= 0.0 && (label == 0.0 || label == 1.0)) {
+                    return derr(format!(
+                        "bad sgd step: learning rate {lr}, l2 {l2}, label {label}"
+                    ));
+                }
                 let d = dim(&mut r)?;
                 let mut item = Vec::with_capacity(d.min(r.remaining() / 8));
                 for _ in 0..d {
-                    item.push(r.finite()? as f32);
+                    item.push(r.finite_f32()?);
                 }
                 VectorValue::Step(SgdStep {
                     lr,
