@@ -39,6 +39,24 @@ fn profile_read(c: &mut Criterion) {
             }
         })
     });
+    // The same reads from two threads, one per core.
+    let mut j = 0;
+    group.bench_function("point_read_warm_2_threads", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                for t in 0..2 {
+                    let (db, users) = (&db, &users);
+                    s.spawn(move || {
+                        for k in 0..READS / 2 {
+                            let u = &users[(j + t * READS / 2 + k) % users.len()];
+                            assert!(db.profile(u, as_of).expect("read").is_some());
+                        }
+                    });
+                }
+            });
+            j += READS;
+        })
+    });
     group.finish();
 }
 

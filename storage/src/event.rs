@@ -197,8 +197,10 @@ pub struct EventOps {
     pub attributes: Option<Vec<u8>>,
     /// Window bucket operands.
     pub windows: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Vector operands.
+    /// ewma vector operands.
     pub vectors: Vec<(Vec<u8>, Vec<u8>)>,
+    /// sgd step operands.
+    pub sgd: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, EventError> {
@@ -299,9 +301,10 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
         windows.push((key, Bucket::single(x).encode()));
     }
     let mut vectors = Vec::with_capacity(b.vectors.len());
+    let mut sgd = Vec::new();
     for v in &b.vectors {
         let dim = v.dim as usize;
-        let op = match &v.rule {
+        match &v.rule {
             VectorRule::Ewma {
                 field,
                 half_life_ms,
@@ -309,7 +312,8 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
                 let x = required(ev, field, &v.name)?
                     .to_vector(dim)
                     .map_err(|r| err(Some(field), format!("{r} (vector '{}')", v.name)))?;
-                VectorValue::Ewma(Ewma::single(*half_life_ms, ts, x))
+                let op = VectorValue::Ewma(Ewma::single(*half_life_ms, ts, x));
+                vectors.push((keys::vector_key(&ev.user, v.id), op.encode()));
             }
             VectorRule::Sgd {
                 item_field,
@@ -323,22 +327,23 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
                 let label = required(ev, label_field, &v.name)?
                     .to_label()
                     .map_err(|r| err(Some(label_field), format!("{r} (vector '{}')", v.name)))?;
-                VectorValue::Step(SgdStep {
+                let op = VectorValue::Step(SgdStep {
                     lr: *learning_rate,
                     l2: *l2,
                     label,
                     item: item.to_vec(),
-                })
+                });
+                sgd.push((keys::vector_key(&ev.user, v.id), op.encode()));
             }
-        };
-        vectors.push((keys::vector_key(&ev.user, v.id), op.encode()));
+        }
     }
     Ok(EventOps {
         user_key: keys::user_key(&ev.user),
-        features: Record::from_cells(cells).encode(),
-        attributes: (!attrs.is_empty()).then(|| Record::from_cells(attrs).encode()),
+        features: Record::encode_cells(cells),
+        attributes: (!attrs.is_empty()).then(|| Record::encode_cells(attrs)),
         windows,
         vectors,
+        sgd,
     })
 }
 
@@ -374,6 +379,7 @@ pub fn plan_attributes(
         attributes: Some(Record::from_cells(cells).encode()),
         windows: Vec::new(),
         vectors: Vec::new(),
+        sgd: Vec::new(),
     })
 }
 

@@ -24,15 +24,19 @@ pub const ATTRIBUTES: &str = "attributes";
 pub const FEATURES: &str = "features";
 /// One key per user, window and bucket.
 pub const WINDOWS: &str = "windows";
-/// One key per user and vector.
+/// One key per user and ewma vector.
 pub const VECTORS: &str = "vectors";
+/// One key per user and sgd vector. Kept apart from ewma vectors because only sgd
+/// needs its chain of operands bounded on write (see [`options`]), and that bound
+/// costs a memtable lookup on every merge.
+pub const SGD: &str = "sgd";
 
 /// Every column family. Opening a database that lacks one creates it; a database
 /// holding a family not in this list does not open.
-pub const ALL: [&str; 5] = [CATALOG, ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
+pub const ALL: [&str; 6] = [CATALOG, ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SGD];
 
 /// The families holding user data (all but the catalog), keyed by user prefix.
-pub const DATA: [&str; 4] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
+pub const DATA: [&str; 5] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SGD];
 
 /// The catalog snapshot shared with compaction filters.
 pub(crate) type SharedBindings = Arc<RwLock<Arc<Bindings>>>;
@@ -59,12 +63,18 @@ fn base(settings: &CfSettings) -> Options {
 }
 
 /// Builds the options of family `name`.
+///
+/// Chains of merge operands: the associative operators (records, windows, ewma)
+/// fold their operands in every flush and compaction through the partial merge, so
+/// each file holds at most one operand per key. sgd steps cannot be folded without
+/// the base value, so the sgd family sets `max_successive_merges`: once a key has
+/// that many operands in the memtable, RocksDB writes the merged value instead, and
+/// a read never applies more steps than that.
 pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings) -> Options {
     let mut o = base(settings);
     match name {
         ATTRIBUTES | FEATURES => {
             o.set_merge_operator("profiledb.record.v1", record_full, record_partial);
-            o.set_max_successive_merges(settings.max_successive_merges);
         }
         WINDOWS => {
             o.set_merge_operator("profiledb.window.v1", window_full, window_partial);
@@ -74,11 +84,11 @@ pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings
                 kind: FilterKind::Windows,
             });
         }
-        VECTORS => {
+        VECTORS | SGD => {
             o.set_merge_operator("profiledb.vector.v1", vector_full, vector_partial);
-            // sgd steps cannot be partially merged: bound the chain waiting on a key so a
-            // read applies at most this many steps.
-            o.set_max_successive_merges(settings.max_successive_merges);
+            if name == SGD {
+                o.set_max_successive_merges(settings.max_successive_merges);
+            }
             o.set_compaction_filter_factory(Factory {
                 name: c"profiledb.vector.dropped",
                 shared: Arc::clone(shared),

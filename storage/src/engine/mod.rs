@@ -18,7 +18,7 @@ use rocksdb::{
     IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
-pub use cf::{ALL as COLUMN_FAMILIES, ATTRIBUTES, CATALOG, FEATURES, VECTORS, WINDOWS};
+pub use cf::{ALL as COLUMN_FAMILIES, ATTRIBUTES, CATALOG, FEATURES, SGD, VECTORS, WINDOWS};
 pub use read::{Scan, UserRange};
 pub use sync::SyncPolicy;
 
@@ -45,8 +45,8 @@ pub struct EngineOptions {
     pub block_cache_bytes: usize,
     /// Memtable size per column family, in bytes (default 64 MiB).
     pub write_buffer_bytes: usize,
-    /// Longest chain of merge operands kept on one key in the memtable before
-    /// RocksDB folds it (default 64). Bounds the work of a read.
+    /// Longest chain of sgd steps kept on one key in the memtable before RocksDB
+    /// folds it into a value (default 64). Bounds the work of reading an sgd vector.
     pub max_successive_merges: usize,
 }
 
@@ -249,14 +249,14 @@ impl Engine {
     pub fn ingest(&self, events: &[Event]) -> Result<usize> {
         let bindings = self.bindings();
         let mut batch = WriteBatch::default();
-        let [attrs, feats, wins, vecs] = self.data_cfs()?;
+        let cfs = self.data_cfs()?;
         for (index, ev) in events.iter().enumerate() {
             let ops = event::plan(&bindings, ev).map_err(|e| Error::InvalidEvent {
                 index,
                 field: e.field,
                 reason: e.reason,
             })?;
-            add_ops(&mut batch, [attrs, feats, wins, vecs], &ops);
+            add_ops(&mut batch, cfs, &ops);
         }
         self.write(batch)?;
         Ok(events.len())
@@ -291,12 +291,13 @@ impl Engine {
         self.write(batch)
     }
 
-    fn data_cfs(&self) -> Result<[&ColumnFamily; 4]> {
+    fn data_cfs(&self) -> Result<[&ColumnFamily; 5]> {
         Ok([
             self.cf(cf::ATTRIBUTES)?,
             self.cf(cf::FEATURES)?,
             self.cf(cf::WINDOWS)?,
             self.cf(cf::VECTORS)?,
+            self.cf(cf::SGD)?,
         ])
     }
 
@@ -442,7 +443,11 @@ impl Engine {
     }
 }
 
-fn add_ops(batch: &mut WriteBatch, [attrs, feats, wins, vecs]: [&ColumnFamily; 4], ops: &EventOps) {
+fn add_ops(
+    batch: &mut WriteBatch,
+    [attrs, feats, wins, vecs, sgd]: [&ColumnFamily; 5],
+    ops: &EventOps,
+) {
     batch.merge_cf(feats, &ops.user_key, &ops.features);
     if let Some(a) = &ops.attributes {
         batch.merge_cf(attrs, &ops.user_key, a);
@@ -452,5 +457,8 @@ fn add_ops(batch: &mut WriteBatch, [attrs, feats, wins, vecs]: [&ColumnFamily; 4
     }
     for (k, v) in &ops.vectors {
         batch.merge_cf(vecs, k, v);
+    }
+    for (k, v) in &ops.sgd {
+        batch.merge_cf(sgd, k, v);
     }
 }

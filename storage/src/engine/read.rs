@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rocksdb::{DB, DBRawIteratorWithThreadMode, ReadOptions, SnapshotWithThreadMode};
 
 use super::{Engine, cf, engine_err};
-use crate::catalog::{Bindings, META_ID, WindowDef};
+use crate::catalog::{Bindings, META_ID, VectorRule, WindowDef};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::merge::cell::Cell;
@@ -54,6 +54,7 @@ struct ProfileReader<'a> {
     bindings: Arc<Bindings>,
     attributes: &'a rocksdb::ColumnFamily,
     vectors: &'a rocksdb::ColumnFamily,
+    sgd: &'a rocksdb::ColumnFamily,
     windows_it: DBRawIteratorWithThreadMode<'a, DB>,
     ro: ReadOptions,
 }
@@ -68,6 +69,7 @@ impl<'a> ProfileReader<'a> {
             bindings: engine.bindings(),
             attributes: engine.cf(cf::ATTRIBUTES)?,
             vectors: engine.cf(cf::VECTORS)?,
+            sgd: engine.cf(cf::SGD)?,
             windows_it: engine
                 .db
                 .raw_iterator_cf_opt(engine.cf(cf::WINDOWS)?, snapshot_opts(snapshot)),
@@ -125,13 +127,17 @@ impl<'a> ProfileReader<'a> {
         let mut vectors = Vec::with_capacity(catalog.vectors.len());
         for d in &catalog.vectors {
             let vk = keys::vector_key(user, d.id);
+            let (cf_name, cf) = match d.rule {
+                VectorRule::Ewma { .. } => (cf::VECTORS, self.vectors),
+                VectorRule::Sgd { .. } => (cf::SGD, self.sgd),
+            };
             let v = match self
                 .db
-                .get_pinned_cf_opt(self.vectors, &vk, &self.ro)
-                .map_err(|e| read_err(cf::VECTORS, &vk, e))?
+                .get_pinned_cf_opt(cf, &vk, &self.ro)
+                .map_err(|e| read_err(cf_name, &vk, e))?
             {
                 Some(b) => VectorValue::decode(&b)
-                    .map_err(|e| Error::corruption(cf::VECTORS, &vk, e))?
+                    .map_err(|e| Error::corruption(cf_name, &vk, e))?
                     .current()
                     .map_or(Value::Null, Value::Vector),
                 None => Value::Null,

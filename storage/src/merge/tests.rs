@@ -211,6 +211,26 @@ fn record_merge_is_order_and_grouping_independent() -> R {
 }
 
 #[test]
+fn direct_encoding_equals_the_map_encoding() -> R {
+    let cells = vec![
+        (9, Cell::Count(2)),
+        (
+            0,
+            Cell::Meta {
+                first: 1,
+                last: 2,
+                events: 3,
+            },
+        ),
+        (4, Cell::Sum(1.5)),
+    ];
+    let direct = Record::encode_cells(cells.clone());
+    assert_eq!(direct, Record::from_cells(cells).encode());
+    Record::decode(&direct)?;
+    Ok(())
+}
+
+#[test]
 fn forget_discards_older_state_in_any_grouping() -> R {
     let a = record_operand(0, 1_000, 5.0);
     let forget = Record::forget(2).encode();
