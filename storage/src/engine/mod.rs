@@ -116,6 +116,9 @@ impl Engine {
         db_opts.set_max_background_jobs(4);
         db_opts.set_bytes_per_sync(1 << 20);
         db_opts.set_keep_log_file_num(5);
+        // One writer inserts a whole write group: with sorted batches, its skiplist
+        // inserts reuse the previous position, cheaper than concurrent inserts here.
+        db_opts.set_allow_concurrent_memtable_write(false);
         let descriptors = cf::ALL
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, cf::options(name, &settings, &shared)));
@@ -248,17 +251,18 @@ impl Engine {
     /// [`Error::Engine`] when the write fails.
     pub fn ingest(&self, events: &[Event]) -> Result<usize> {
         let bindings = self.bindings();
-        let mut batch = WriteBatch::default();
-        let cfs = self.data_cfs()?;
-        for (index, ev) in events.iter().enumerate() {
-            let ops = event::plan(&bindings, ev).map_err(|e| Error::InvalidEvent {
-                index,
-                field: e.field,
-                reason: e.reason,
-            })?;
-            add_ops(&mut batch, cfs, &ops);
-        }
-        self.write(batch)?;
+        let planned = events
+            .iter()
+            .enumerate()
+            .map(|(index, ev)| {
+                event::plan(&bindings, ev).map_err(|e| Error::InvalidEvent {
+                    index,
+                    field: e.field,
+                    reason: e.reason,
+                })
+            })
+            .collect::<Result<Vec<EventOps>>>()?;
+        self.write(sorted_batch(self.data_cfs()?, &planned))?;
         Ok(events.len())
     }
 
@@ -286,9 +290,7 @@ impl Engine {
         let bindings = self.bindings();
         let ops = event::plan_attributes(&bindings, user, ts, values)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let mut batch = WriteBatch::default();
-        add_ops(&mut batch, self.data_cfs()?, &ops);
-        self.write(batch)
+        self.write(sorted_batch(self.data_cfs()?, std::slice::from_ref(&ops)))
     }
 
     fn data_cfs(&self) -> Result<[&ColumnFamily; 5]> {
@@ -304,6 +306,7 @@ impl Engine {
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let mut wo = WriteOptions::default();
         wo.set_sync(self.sync == SyncPolicy::EveryBatch);
+        wo.set_memtable_insert_hint_per_batch(true);
         self.db.write_opt(batch, &wo).map_err(engine_err)?;
         if self.sync == SyncPolicy::Group {
             self.group
@@ -443,22 +446,42 @@ impl Engine {
     }
 }
 
-fn add_ops(
-    batch: &mut WriteBatch,
-    [attrs, feats, wins, vecs, sgd]: [&ColumnFamily; 5],
-    ops: &EventOps,
-) {
-    batch.merge_cf(feats, &ops.user_key, &ops.features);
-    if let Some(a) = &ops.attributes {
-        batch.merge_cf(attrs, &ops.user_key, a);
+/// Builds the batch of a group of planned events, its operands sorted by column
+/// family and key. Sorting lets RocksDB reuse the position of each memtable insert
+/// for the next (`memtable_insert_hint_per_batch`), which saves most of the skiplist
+/// search on a large memtable. The sort is stable, so operands on one key keep
+/// their write order, which sgd depends on.
+fn sorted_batch(cfs: [&ColumnFamily; 5], planned: &[EventOps]) -> WriteBatch {
+    let [attrs, feats, wins, vecs, sgd] = cfs;
+    let mut ops: Vec<(u8, &[u8], &[u8])> = Vec::with_capacity(planned.len() * 4);
+    for p in planned {
+        ops.push((1, &p.user_key, &p.features));
+        if let Some(a) = &p.attributes {
+            ops.push((0, &p.user_key, a));
+        }
+        ops.extend(
+            p.windows
+                .iter()
+                .map(|(k, v)| (2, k.as_slice(), v.as_slice())),
+        );
+        ops.extend(
+            p.vectors
+                .iter()
+                .map(|(k, v)| (3, k.as_slice(), v.as_slice())),
+        );
+        ops.extend(p.sgd.iter().map(|(k, v)| (4, k.as_slice(), v.as_slice())));
     }
-    for (k, v) in &ops.windows {
-        batch.merge_cf(wins, k, v);
+    ops.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut batch = WriteBatch::default();
+    for (cf, k, v) in ops {
+        let cf = match cf {
+            0 => attrs,
+            1 => feats,
+            2 => wins,
+            3 => vecs,
+            _ => sgd,
+        };
+        batch.merge_cf(cf, k, v);
     }
-    for (k, v) in &ops.vectors {
-        batch.merge_cf(vecs, k, v);
-    }
-    for (k, v) in &ops.sgd {
-        batch.merge_cf(sgd, k, v);
-    }
+    batch
 }

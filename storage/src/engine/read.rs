@@ -55,24 +55,38 @@ struct ProfileReader<'a> {
     attributes: &'a rocksdb::ColumnFamily,
     vectors: &'a rocksdb::ColumnFamily,
     sgd: &'a rocksdb::ColumnFamily,
-    windows_it: DBRawIteratorWithThreadMode<'a, DB>,
+    /// Present when any window is defined.
+    windows_it: Option<DBRawIteratorWithThreadMode<'a, DB>>,
     ro: ReadOptions,
 }
 
 impl<'a> ProfileReader<'a> {
+    /// A reader through `snapshot`. With `only_user`, the window iterator is bounded
+    /// to that user's keys, which lets RocksDB skip every file that holds none.
     fn new(
         engine: &'a Engine,
         snapshot: &SnapshotWithThreadMode<'a, DB>,
+        only_user: Option<&str>,
     ) -> Result<ProfileReader<'a>> {
+        let bindings = engine.bindings();
+        let windows_it = if bindings.catalog.windows.is_empty() {
+            None
+        } else {
+            let mut ro = snapshot_opts(snapshot);
+            if let Some(user) = only_user {
+                let (lo, hi) = keys::user_range(user);
+                ro.set_iterate_lower_bound(lo);
+                ro.set_iterate_upper_bound(hi);
+            }
+            Some(engine.db.raw_iterator_cf_opt(engine.cf(cf::WINDOWS)?, ro))
+        };
         Ok(ProfileReader {
             db: &engine.db,
-            bindings: engine.bindings(),
+            bindings,
             attributes: engine.cf(cf::ATTRIBUTES)?,
             vectors: engine.cf(cf::VECTORS)?,
             sgd: engine.cf(cf::SGD)?,
-            windows_it: engine
-                .db
-                .raw_iterator_cf_opt(engine.cf(cf::WINDOWS)?, snapshot_opts(snapshot)),
+            windows_it,
             ro: snapshot_opts(snapshot),
         })
     }
@@ -180,7 +194,9 @@ impl<'a> ProfileReader<'a> {
         }
         let first = keys::window_key(user, d.id, keys::bucket_start(from, d.bucket_ms));
         let last = keys::window_key(user, d.id, keys::bucket_start(to, d.bucket_ms));
-        let it = &mut self.windows_it;
+        let Some(it) = self.windows_it.as_mut() else {
+            return Ok(out);
+        };
         it.seek(&first);
         while let Some(k) = it.key() {
             if k > last.as_slice() {
@@ -231,7 +247,7 @@ impl Engine {
         let Some(feats) = feats else {
             return Ok(None);
         };
-        let mut reader = ProfileReader::new(self, &snapshot)?;
+        let mut reader = ProfileReader::new(self, &snapshot, Some(user))?;
         reader.read(user, &feats, as_of, window_span_ms).map(Some)
     }
 
@@ -256,7 +272,7 @@ impl Engine {
                 name: window.to_owned(),
             })?;
         let snapshot = self.db.snapshot();
-        let mut reader = ProfileReader::new(self, &snapshot)?;
+        let mut reader = ProfileReader::new(self, &snapshot, Some(user))?;
         reader.buckets(user, d, from, to)
     }
 
@@ -278,7 +294,7 @@ impl Engine {
             Some(s) => it.seek(keys::user_key(s)),
             None => it.seek_to_first(),
         }
-        let reader = ProfileReader::new(self, &snapshot)?;
+        let reader = ProfileReader::new(self, &snapshot, None)?;
         Ok(Scan {
             it,
             reader,
