@@ -7,7 +7,7 @@ mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use profiledb::Event;
-use profiledb_storage::engine::{ATTRIBUTES, FEATURES, SGD, VECTORS, WINDOWS};
+use profiledb_storage::engine::{ATTRIBUTES, FEATURES, VECTORS, WINDOWS};
 use profiledb_storage::event::plan;
 use profiledb_storage::merge::{record, vector, window};
 
@@ -35,11 +35,10 @@ fn read_modify_write(db: &profiledb::Db, events: &[Event]) {
             let new = window::merge(old.as_deref(), [v.as_slice()]).expect("merge");
             puts.push((WINDOWS, k, new));
         }
-        let vectors = ops.vectors.into_iter().map(|kv| (VECTORS, kv));
-        for (cf, (k, v)) in vectors.chain(ops.sgd.into_iter().map(|kv| (SGD, kv))) {
-            let old = engine.raw_get(cf, &k).expect("get");
+        for (k, v) in ops.sgd {
+            let old = engine.raw_get(VECTORS, &k).expect("get");
             let new = vector::full_merge(old.as_deref(), [v.as_slice()]).expect("merge");
-            puts.push((cf, k, new));
+            puts.push((VECTORS, k, new));
         }
     }
     engine.raw_put_batch(&puts).expect("write");

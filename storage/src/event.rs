@@ -191,15 +191,14 @@ pub fn events_from_json(text: &str) -> Result<Vec<Event>, (usize, EventError)> {
 pub struct EventOps {
     /// `user 0x00`, the key of both records.
     pub user_key: Vec<u8>,
-    /// Features record operand (always present: it carries the user bookkeeping).
+    /// Features record operand (always present: it carries the user bookkeeping),
+    /// with the event's scalar features and ewma vectors.
     pub features: Vec<u8>,
     /// Attributes record operand, when the event sets attributes.
     pub attributes: Option<Vec<u8>>,
     /// Window bucket operands.
     pub windows: Vec<(Vec<u8>, Vec<u8>)>,
-    /// ewma vector operands.
-    pub vectors: Vec<(Vec<u8>, Vec<u8>)>,
-    /// sgd step operands.
+    /// sgd step operands. (ewma vectors are cells of the features record.)
     pub sgd: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -300,7 +299,6 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
         let key = keys::window_key(&ev.user, w.id, keys::bucket_start(ts, w.bucket_ms));
         windows.push((key, Bucket::single(x).encode()));
     }
-    let mut vectors = Vec::with_capacity(b.vectors.len());
     let mut sgd = Vec::new();
     for v in &b.vectors {
         let dim = v.dim as usize;
@@ -312,8 +310,7 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
                 let x = required(ev, field, &v.name)?
                     .to_vector(dim)
                     .map_err(|r| err(Some(field), format!("{r} (vector '{}')", v.name)))?;
-                let op = VectorValue::Ewma(Ewma::single(*half_life_ms, ts, x));
-                vectors.push((keys::vector_key(&ev.user, v.id), op.encode()));
+                cells.push((v.id, Cell::Ewma(Ewma::single(*half_life_ms, ts, x))));
             }
             VectorRule::Sgd {
                 item_field,
@@ -342,7 +339,6 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
         features: Record::encode_cells(cells),
         attributes: (!attrs.is_empty()).then(|| Record::encode_cells(attrs)),
         windows,
-        vectors,
         sgd,
     })
 }
@@ -378,7 +374,6 @@ pub fn plan_attributes(
         features: Record::from_cells([(META_ID, meta)]).encode(),
         attributes: Some(Record::from_cells(cells).encode()),
         windows: Vec::new(),
-        vectors: Vec::new(),
         sgd: Vec::new(),
     })
 }

@@ -27,7 +27,9 @@ fn corrupt_values_are_reported_with_their_key() -> Result<()> {
     e.ingest(&[
         Event::new("good", "purchase", T0).with("amount", 1.0),
         Event::new("trunc", "purchase", T0).with("amount", 1.0),
-        Event::new("vec", "view", T0).with("item_vec", vec![1.0f32, 2.0, 3.0, 4.0]),
+        Event::new("vec", "impression", T0)
+            .with("item_vec", vec![1.0f32, 2.0, 3.0, 4.0])
+            .with("clicked", true),
         Event::new("win", "view", T0).with("item_vec", vec![1.0f32, 2.0, 3.0, 4.0]),
     ])?;
     // A garbage base value.
@@ -40,11 +42,8 @@ fn corrupt_values_are_reported_with_their_key() -> Result<()> {
     e.raw_put("features", &keys::user_key("trunc"), b"\x01\x02\x00")?;
     expect_corruption(e.profile("trunc", T0, DAY), "features", "trunc");
     // A garbage merge operand on top of a good value fails the merge.
-    e.raw_merge(
-        "vectors",
-        &keys::vector_key("vec", e.catalog().vectors[0].id),
-        b"\x03\x00",
-    )?;
+    let sgd = e.catalog().vector("pref").map(|v| v.id).unwrap_or_default();
+    e.raw_merge("vectors", &keys::vector_key("vec", sgd), b"\x04\x00")?;
     expect_corruption(e.profile("vec", T0, DAY), "vectors", "vec");
     // A bad window bucket.
     let wid = e.catalog().windows[0].id;

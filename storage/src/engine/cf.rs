@@ -19,24 +19,21 @@ use crate::time::now_ms;
 pub const CATALOG: &str = "catalog";
 /// One record per user: attribute cells.
 pub const ATTRIBUTES: &str = "attributes";
-/// One record per user: feature cells and the user's bookkeeping. Every user has
-/// one, so this family is also the list of users.
+/// One record per user: feature cells, ewma vector cells and the user's
+/// bookkeeping. Every user has one, so this family is also the list of users.
 pub const FEATURES: &str = "features";
 /// One key per user, window and bucket.
 pub const WINDOWS: &str = "windows";
-/// One key per user and ewma vector.
+/// One key per user and sgd vector. (ewma vectors merge associatively, so they
+/// are cells of the features record instead: one operand and one read fewer.)
 pub const VECTORS: &str = "vectors";
-/// One key per user and sgd vector. Kept apart from ewma vectors because only sgd
-/// needs its chain of operands bounded on write (see [`options`]), and that bound
-/// costs a memtable lookup on every merge.
-pub const SGD: &str = "sgd";
 
 /// Every column family. Opening a database that lacks one creates it; a database
 /// holding a family not in this list does not open.
-pub const ALL: [&str; 6] = [CATALOG, ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SGD];
+pub const ALL: [&str; 5] = [CATALOG, ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
 
 /// The families holding user data (all but the catalog), keyed by user prefix.
-pub const DATA: [&str; 5] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SGD];
+pub const DATA: [&str; 4] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
 
 /// The catalog snapshot shared with compaction filters.
 pub(crate) type SharedBindings = Arc<RwLock<Arc<Bindings>>>;
@@ -66,10 +63,10 @@ fn base(settings: &CfSettings) -> Options {
 
 /// Builds the options of family `name`.
 ///
-/// Chains of merge operands: the associative operators (records, windows, ewma)
-/// fold their operands in every flush and compaction through the partial merge, so
-/// each file holds at most one operand per key. sgd steps cannot be folded without
-/// the base value, so the sgd family sets `max_successive_merges`: once a key has
+/// Chains of merge operands: the associative operators (records, windows) fold
+/// their operands in every flush and compaction through the partial merge, so each
+/// file holds at most one operand per key. sgd steps cannot be folded without the
+/// base value, so the vectors family sets `max_successive_merges`: once a key has
 /// that many operands in the memtable, RocksDB writes the merged value instead, and
 /// a read never applies more steps than that.
 pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings) -> Options {
@@ -86,11 +83,9 @@ pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings
                 kind: FilterKind::Windows,
             });
         }
-        VECTORS | SGD => {
-            o.set_merge_operator("profiledb.vector.v1", vector_full, vector_partial);
-            if name == SGD {
-                o.set_max_successive_merges(settings.max_successive_merges);
-            }
+        VECTORS => {
+            o.set_merge_operator("profiledb.sgd.v1", vector_full, vector_partial);
+            o.set_max_successive_merges(settings.max_successive_merges);
             o.set_compaction_filter_factory(Factory {
                 name: c"profiledb.vector.dropped",
                 shared: Arc::clone(shared),

@@ -18,7 +18,7 @@ use rocksdb::{
     IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
-pub use cf::{ALL as COLUMN_FAMILIES, ATTRIBUTES, CATALOG, FEATURES, SGD, VECTORS, WINDOWS};
+pub use cf::{ALL as COLUMN_FAMILIES, ATTRIBUTES, CATALOG, FEATURES, VECTORS, WINDOWS};
 pub use read::{Scan, UserRange};
 pub use sync::SyncPolicy;
 
@@ -116,9 +116,6 @@ impl Engine {
         db_opts.set_max_background_jobs(4);
         db_opts.set_bytes_per_sync(1 << 20);
         db_opts.set_keep_log_file_num(5);
-        // One writer inserts a whole write group: with sorted batches, its skiplist
-        // inserts reuse the previous position, cheaper than concurrent inserts here.
-        db_opts.set_allow_concurrent_memtable_write(false);
         let descriptors = cf::ALL
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, cf::options(name, &settings, &shared)));
@@ -205,8 +202,8 @@ impl Engine {
     }
 
     /// Drops a schema item and its data. Readers stop seeing the data at once.
-    /// Attribute and feature cells are forgotten in every user's record now; window
-    /// buckets and vectors are removed by compaction (run [`Engine::compact`] to
+    /// Attribute, feature and ewma vector cells are forgotten in every user's record
+    /// now; window buckets and sgd vectors are removed by compaction (run [`Engine::compact`] to
     /// reclaim the space at once).
     ///
     /// # Errors
@@ -214,11 +211,15 @@ impl Engine {
     pub fn drop_item(&self, kind: DefKind, name: &str) -> Result<()> {
         let _guard = self.ddl.lock();
         let mut catalog = self.catalog();
+        let is_ewma = catalog
+            .vector(name)
+            .is_some_and(|v| matches!(v.rule, crate::catalog::VectorRule::Ewma { .. }));
         let id = catalog.drop_item(kind, name)?;
         self.store_catalog(catalog)?;
         match kind {
             DefKind::Attribute => self.forget_everywhere(cf::ATTRIBUTES, id),
             DefKind::Feature => self.forget_everywhere(cf::FEATURES, id),
+            DefKind::Vector if is_ewma => self.forget_everywhere(cf::FEATURES, id),
             DefKind::Window | DefKind::Vector | DefKind::Segment => Ok(()),
         }
     }
@@ -293,13 +294,12 @@ impl Engine {
         self.write(sorted_batch(self.data_cfs()?, std::slice::from_ref(&ops)))
     }
 
-    fn data_cfs(&self) -> Result<[&ColumnFamily; 5]> {
+    fn data_cfs(&self) -> Result<[&ColumnFamily; 4]> {
         Ok([
             self.cf(cf::ATTRIBUTES)?,
             self.cf(cf::FEATURES)?,
             self.cf(cf::WINDOWS)?,
             self.cf(cf::VECTORS)?,
-            self.cf(cf::SGD)?,
         ])
     }
 
@@ -447,12 +447,11 @@ impl Engine {
 }
 
 /// Builds the batch of a group of planned events, its operands sorted by column
-/// family and key. Sorting lets RocksDB reuse the position of each memtable insert
-/// for the next (`memtable_insert_hint_per_batch`), which saves most of the skiplist
-/// search on a large memtable. The sort is stable, so operands on one key keep
+/// family and key. Sorting lets each memtable insert start from the position of
+/// the one before, which saves most of the skiplist search on a large memtable. The sort is stable, so operands on one key keep
 /// their write order, which sgd depends on.
-fn sorted_batch(cfs: [&ColumnFamily; 5], planned: &[EventOps]) -> WriteBatch {
-    let [attrs, feats, wins, vecs, sgd] = cfs;
+fn sorted_batch(cfs: [&ColumnFamily; 4], planned: &[EventOps]) -> WriteBatch {
+    let [attrs, feats, wins, vecs] = cfs;
     let mut ops: Vec<(u8, &[u8], &[u8])> = Vec::with_capacity(planned.len() * 4);
     for p in planned {
         ops.push((1, &p.user_key, &p.features));
@@ -464,12 +463,7 @@ fn sorted_batch(cfs: [&ColumnFamily; 5], planned: &[EventOps]) -> WriteBatch {
                 .iter()
                 .map(|(k, v)| (2, k.as_slice(), v.as_slice())),
         );
-        ops.extend(
-            p.vectors
-                .iter()
-                .map(|(k, v)| (3, k.as_slice(), v.as_slice())),
-        );
-        ops.extend(p.sgd.iter().map(|(k, v)| (4, k.as_slice(), v.as_slice())));
+        ops.extend(p.sgd.iter().map(|(k, v)| (3, k.as_slice(), v.as_slice())));
     }
     ops.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let mut batch = WriteBatch::default();
@@ -478,8 +472,7 @@ fn sorted_batch(cfs: [&ColumnFamily; 5], planned: &[EventOps]) -> WriteBatch {
             0 => attrs,
             1 => feats,
             2 => wins,
-            3 => vecs,
-            _ => sgd,
+            _ => vecs,
         };
         batch.merge_cf(cf, k, v);
     }

@@ -54,39 +54,36 @@ struct ProfileReader<'a> {
     bindings: Arc<Bindings>,
     attributes: &'a rocksdb::ColumnFamily,
     vectors: &'a rocksdb::ColumnFamily,
-    sgd: &'a rocksdb::ColumnFamily,
-    /// Present when any window is defined.
+    windows: &'a rocksdb::ColumnFamily,
+    /// Created on first use: readers of profiles without windows never pay for it.
     windows_it: Option<DBRawIteratorWithThreadMode<'a, DB>>,
+    /// Read options for the window iterator, taken when it is created.
+    iter_ro: Option<ReadOptions>,
     ro: ReadOptions,
 }
 
 impl<'a> ProfileReader<'a> {
-    /// A reader through `snapshot`. With `only_user`, the window iterator is bounded
+    /// A reader through `snapshot`. With `only_user`, a window iterator is bounded
     /// to that user's keys, which lets RocksDB skip every file that holds none.
     fn new(
         engine: &'a Engine,
         snapshot: &SnapshotWithThreadMode<'a, DB>,
         only_user: Option<&str>,
     ) -> Result<ProfileReader<'a>> {
-        let bindings = engine.bindings();
-        let windows_it = if bindings.catalog.windows.is_empty() {
-            None
-        } else {
-            let mut ro = snapshot_opts(snapshot);
-            if let Some(user) = only_user {
-                let (lo, hi) = keys::user_range(user);
-                ro.set_iterate_lower_bound(lo);
-                ro.set_iterate_upper_bound(hi);
-            }
-            Some(engine.db.raw_iterator_cf_opt(engine.cf(cf::WINDOWS)?, ro))
-        };
+        let mut iter_ro = snapshot_opts(snapshot);
+        if let Some(u) = only_user {
+            let (lo, hi) = keys::user_range(u);
+            iter_ro.set_iterate_lower_bound(lo);
+            iter_ro.set_iterate_upper_bound(hi);
+        }
         Ok(ProfileReader {
             db: &engine.db,
-            bindings,
+            bindings: engine.bindings(),
             attributes: engine.cf(cf::ATTRIBUTES)?,
             vectors: engine.cf(cf::VECTORS)?,
-            sgd: engine.cf(cf::SGD)?,
-            windows_it,
+            windows: engine.cf(cf::WINDOWS)?,
+            windows_it: None,
+            iter_ro: Some(iter_ro),
             ro: snapshot_opts(snapshot),
         })
     }
@@ -140,21 +137,25 @@ impl<'a> ProfileReader<'a> {
             .collect();
         let mut vectors = Vec::with_capacity(catalog.vectors.len());
         for d in &catalog.vectors {
-            let vk = keys::vector_key(user, d.id);
-            let (cf_name, cf) = match d.rule {
-                VectorRule::Ewma { .. } => (cf::VECTORS, self.vectors),
-                VectorRule::Sgd { .. } => (cf::SGD, self.sgd),
-            };
-            let v = match self
-                .db
-                .get_pinned_cf_opt(cf, &vk, &self.ro)
-                .map_err(|e| read_err(cf_name, &vk, e))?
-            {
-                Some(b) => VectorValue::decode(&b)
-                    .map_err(|e| Error::corruption(cf_name, &vk, e))?
-                    .current()
-                    .map_or(Value::Null, Value::Vector),
-                None => Value::Null,
+            let v = match d.rule {
+                VectorRule::Ewma { .. } => match feats.cell(d.id) {
+                    Some(Cell::Ewma(e)) => Value::Vector(e.mean()),
+                    _ => Value::Null,
+                },
+                VectorRule::Sgd { .. } => {
+                    let vk = keys::vector_key(user, d.id);
+                    match self
+                        .db
+                        .get_pinned_cf_opt(self.vectors, &vk, &self.ro)
+                        .map_err(|e| read_err(cf::VECTORS, &vk, e))?
+                    {
+                        Some(b) => VectorValue::decode(&b)
+                            .map_err(|e| Error::corruption(cf::VECTORS, &vk, e))?
+                            .current()
+                            .map_or(Value::Null, Value::Vector),
+                        None => Value::Null,
+                    }
+                }
             };
             vectors.push((d.name.clone(), v));
         }
@@ -192,10 +193,18 @@ impl<'a> ProfileReader<'a> {
         if to < from {
             return Ok(out);
         }
-        let first = keys::window_key(user, d.id, keys::bucket_start(from, d.bucket_ms));
-        let last = keys::window_key(user, d.id, keys::bucket_start(to, d.bucket_ms));
-        let Some(it) = self.windows_it.as_mut() else {
-            return Ok(out);
+        let (lo, hi) = (
+            keys::bucket_start(from, d.bucket_ms),
+            keys::bucket_start(to, d.bucket_ms),
+        );
+        let first = keys::window_key(user, d.id, lo);
+        let last = keys::window_key(user, d.id, hi);
+        let it = match &mut self.windows_it {
+            Some(it) => it,
+            slot @ None => {
+                let ro = self.iter_ro.take().unwrap_or_default();
+                slot.insert(self.db.raw_iterator_cf_opt(self.windows, ro))
+            }
         };
         it.seek(&first);
         while let Some(k) = it.key() {

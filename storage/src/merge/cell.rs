@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 
 use crate::codec::{DecodeError, Reader, Writer, derr};
 use crate::merge::decayed;
+use crate::merge::vector::Ewma;
 use crate::value::Value;
 
 /// State of one definition for one user.
@@ -68,6 +69,8 @@ pub enum Cell {
         /// Decayed failures.
         b: f64,
     },
+    /// An ewma vector: decayed sums of event vectors and of their weights.
+    Ewma(Ewma),
     /// An attribute: last writer wins by time; equal times keep the larger encoding.
     Attr {
         /// Time of the write.
@@ -87,6 +90,7 @@ const DECAYED: u8 = 6;
 const DECAYED_AVG: u8 = 7;
 const BETA: u8 = 8;
 const ATTR: u8 = 9;
+const EWMA: u8 = 10;
 
 impl Cell {
     fn tag(&self) -> u8 {
@@ -101,6 +105,7 @@ impl Cell {
             Cell::DecayedAvg { .. } => DECAYED_AVG,
             Cell::Beta { .. } => BETA,
             Cell::Attr { .. } => ATTR,
+            Cell::Ewma(_) => EWMA,
         }
     }
 
@@ -137,6 +142,7 @@ impl Cell {
                 w.i64(*ts);
                 value.encode(w);
             }
+            Cell::Ewma(e) => e.encode_body(w),
         }
     }
 
@@ -184,6 +190,7 @@ impl Cell {
                 ts: r.i64()?,
                 value: Value::decode(r)?,
             },
+            EWMA => Cell::Ewma(Ewma::decode_body(r)?),
             other => return derr(format!("unknown cell tag {other}")),
         })
     }
@@ -264,6 +271,7 @@ impl Cell {
                     *value = v2.clone();
                 }
             }
+            (Cell::Ewma(a), Cell::Ewma(b)) => a.merge(b)?,
             (a, b) => {
                 return derr(format!(
                     "cannot merge cell kind {} with kind {} (or half-lives differ)",

@@ -16,8 +16,8 @@ pub mod tags {
     pub const RECORD: u8 = 0x01;
     /// A window bucket, format 1.
     pub const WINDOW: u8 = 0x02;
-    /// An ewma vector state, format 1.
-    pub const EWMA: u8 = 0x03;
+    /// Reserved: ewma vectors were once values of their own; they are cells now.
+    pub const RESERVED_EWMA: u8 = 0x03;
     /// An sgd step operand, format 1.
     pub const SGD_STEP: u8 = 0x04;
     /// An sgd user vector, format 1.

@@ -295,16 +295,19 @@ fn ewma_vector_matches_reference() -> R {
             .collect();
         let mut ops: Vec<Vec<u8>> = evs
             .iter()
-            .map(|(t, x)| VectorValue::Ewma(Ewma::single(H, *t, x)).encode())
+            .map(|(t, x)| Record::from_cells([(3, Cell::Ewma(Ewma::single(H, *t, x)))]).encode())
             .collect();
         ops.shuffle(&mut rng);
         let out = grouped(
             &mut rng,
             &ops,
-            |g| vector::partial_merge(g.iter().copied()).map(|o| o.unwrap_or_default()),
-            |b, r| vector::full_merge(b, r.iter().copied()),
+            |g| record::partial_merge(g.iter().copied()),
+            |b, r| record::full_merge(b, r.iter().copied()),
         )?;
-        let got = VectorValue::decode(&out)?.current().unwrap_or_default();
+        let got = match Record::decode(&out)?.cell(3) {
+            Some(Cell::Ewma(e)) => e.mean(),
+            other => panic!("ewma cell {other:?}"),
+        };
         let tmax = evs.iter().map(|e| e.0).max().unwrap_or(0);
         let mut num = vec![0.0f64; dim];
         let mut den = 0.0;

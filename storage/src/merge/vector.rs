@@ -2,12 +2,15 @@
 //!
 //! - **ewma**: the decayed sum of the event vectors and the decayed sum of their
 //!   weights, sharing one reference time (see [`crate::merge::decayed`]). The mean
-//!   is their quotient. Associative, so it has a partial merge.
+//!   is their quotient. Associative, so an ewma vector is a cell of the user's
+//!   features record ([`crate::merge::cell::Cell::Ewma`]): an event writes it in the
+//!   same operand as its scalar features, and a profile read finds it there.
 //! - **sgd**: each operand is one logistic-regression step against an item vector:
-//!   p = σ(u·v); u ← u + η·((y−p)·v − λ·u). Steps do not commute, so the full merge
-//!   applies them in write order and the partial merge declines. The engine bounds
-//!   the chain of waiting steps with RocksDB's `max_successive_merges`, so a read
-//!   never applies more than a few dozen steps.
+//!   p = σ(u·v); u ← u + η·((y−p)·v − λ·u). Steps do not commute, so sgd vectors
+//!   live in the vectors column family under their own keys; the full merge applies
+//!   steps in write order and the partial merge declines. The engine bounds the
+//!   chain of waiting steps with RocksDB's `max_successive_merges`, so a read never
+//!   applies more than a few dozen steps.
 
 use crate::codec::{DecodeError, Reader, Writer, derr};
 use crate::merge::{decayed, tags};
@@ -53,6 +56,31 @@ impl Ewma {
         }
         self.t = t;
         Ok(())
+    }
+
+    pub(crate) fn encode_body(&self, w: &mut Writer) {
+        w.i64(self.h);
+        w.i64(self.t);
+        w.f64(self.w);
+        w.u32(self.v.len() as u32);
+        for x in &self.v {
+            w.f64(*x);
+        }
+    }
+
+    pub(crate) fn decode_body(r: &mut Reader<'_>) -> Result<Ewma, DecodeError> {
+        let h = r.i64()?;
+        if h <= 0 {
+            return derr(format!("half-life {h} is not positive"));
+        }
+        let t = r.i64()?;
+        let w = r.finite()?;
+        let d = dim(r)?;
+        let mut v = Vec::with_capacity(d.min(r.remaining() / 8));
+        for _ in 0..d {
+            v.push(r.finite()?);
+        }
+        Ok(Ewma { h, t, w, v })
     }
 
     /// The decayed mean vector. It does not depend on the time it is read at.
@@ -111,8 +139,6 @@ pub fn sigmoid(z: f64) -> f64 {
 /// A value in the vectors column family.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VectorValue {
-    /// Decayed mean state (value or operand).
-    Ewma(Ewma),
     /// An sgd operand.
     Step(SgdStep),
     /// An sgd user vector.
@@ -131,17 +157,6 @@ impl VectorValue {
     /// Encodes the value.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            VectorValue::Ewma(e) => {
-                let mut w = Writer::with_tag(tags::EWMA, 28 + 8 * e.v.len());
-                w.i64(e.h);
-                w.i64(e.t);
-                w.f64(e.w);
-                w.u32(e.v.len() as u32);
-                for x in &e.v {
-                    w.f64(*x);
-                }
-                w.finish()
-            }
             VectorValue::Step(s) => {
                 let mut w = Writer::with_tag(tags::SGD_STEP, 28 + 8 * s.item.len());
                 w.f64(s.lr);
@@ -168,20 +183,6 @@ impl VectorValue {
     pub fn decode(bytes: &[u8]) -> Result<VectorValue, DecodeError> {
         let mut r = Reader::new(bytes);
         let v = match r.u8()? {
-            tags::EWMA => {
-                let h = r.i64()?;
-                if h <= 0 {
-                    return derr(format!("half-life {h} is not positive"));
-                }
-                let t = r.i64()?;
-                let w = r.finite()?;
-                let d = dim(&mut r)?;
-                let mut v = Vec::with_capacity(d.min(r.remaining() / 8));
-                for _ in 0..d {
-                    v.push(r.finite()?);
-                }
-                VectorValue::Ewma(Ewma { h, t, w, v })
-            }
             tags::SGD_STEP => {
                 let lr = r.finite()?;
                 let l2 = r.finite()?;
@@ -217,67 +218,48 @@ impl VectorValue {
         Ok(v)
     }
 
-    /// The vector a reader sees: the ewma mean or the sgd user vector.
+    /// The vector a reader sees: the sgd user vector.
     pub fn current(&self) -> Option<Vec<f32>> {
         match self {
-            VectorValue::Ewma(e) => Some(e.mean()),
             VectorValue::Sgd(u) => Some(u.iter().map(|&x| x as f32).collect()),
             VectorValue::Step(_) => None,
         }
     }
 }
 
-/// Full merge of a vector key: the base value, then every operand in write order.
+/// Full merge of an sgd key: the base value, then every step in write order.
 pub fn full_merge<'a>(
     existing: Option<&[u8]>,
     operands: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Vec<u8>, DecodeError> {
-    let mut acc = existing.map(VectorValue::decode).transpose()?;
+    let mut acc = match existing.map(VectorValue::decode).transpose()? {
+        None => None,
+        Some(VectorValue::Sgd(u)) => Some(u),
+        Some(VectorValue::Step(_)) => return derr("an sgd step stored as a base value"),
+    };
     for op in operands {
-        let op = VectorValue::decode(op)?;
-        acc = Some(match (acc, op) {
-            (None, VectorValue::Ewma(e)) => VectorValue::Ewma(e),
-            (Some(VectorValue::Ewma(mut a)), VectorValue::Ewma(b)) => {
-                a.merge(&b)?;
-                VectorValue::Ewma(a)
-            }
-            (None, VectorValue::Step(s)) => {
-                let mut u = vec![0.0; s.item.len()];
-                s.apply(&mut u);
-                VectorValue::Sgd(u)
-            }
-            (Some(VectorValue::Sgd(mut u)), VectorValue::Step(s)) if u.len() == s.item.len() => {
-                s.apply(&mut u);
-                VectorValue::Sgd(u)
-            }
-            // A folded sgd state arrives as an operand only from a partial merge,
-            // which this operator never produces; treat it as a replacement.
-            (_, VectorValue::Sgd(u)) => VectorValue::Sgd(u),
-            _ => {
-                return derr("vector operand does not match the stored vector's rule or dimension");
-            }
-        });
+        let VectorValue::Step(s) = VectorValue::decode(op)? else {
+            return derr("an sgd vector stored as a merge operand");
+        };
+        let u = acc.get_or_insert_with(|| vec![0.0; s.item.len()]);
+        if u.len() != s.item.len() {
+            return derr("sgd step dimension differs from the stored vector's");
+        }
+        s.apply(u);
     }
     match acc {
-        Some(v) => Ok(v.encode()),
+        Some(u) => Ok(VectorValue::Sgd(u).encode()),
         None => derr("vector merge with no value and no operands"),
     }
 }
 
-/// Partial merge: ewma operands fold; sgd steps do not commute, so the merge
-/// declines (`Ok(None)`) and RocksDB keeps them for the full merge.
+/// Partial merge: sgd steps do not commute, so it always declines and RocksDB
+/// keeps the operands for the full merge. Bad operands are still reported.
 pub fn partial_merge<'a>(
     operands: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Option<Vec<u8>>, DecodeError> {
-    let mut acc: Option<Ewma> = None;
     for op in operands {
-        match VectorValue::decode(op)? {
-            VectorValue::Ewma(e) => match &mut acc {
-                Some(a) => a.merge(&e)?,
-                None => acc = Some(e),
-            },
-            _ => return Ok(None),
-        }
+        VectorValue::decode(op)?;
     }
-    Ok(acc.map(|e| VectorValue::Ewma(e).encode()))
+    Ok(None)
 }
