@@ -78,7 +78,7 @@ fn redefining_a_name_starts_from_nothing_and_old_state_is_purged() -> Result<()>
         .unwrap_or_default();
     let rec = profiledb_storage::merge::record::Record::decode(&rec)
         .map_err(|err| profiledb_storage::Error::InvalidArgument(err.to_string()))?;
-    let live: Vec<u32> = rec.entries.keys().copied().collect();
+    let live: Vec<u32> = rec.ids().collect();
     assert_eq!(
         live,
         vec![0, cat.features[0].id],

@@ -29,6 +29,10 @@ pub const META_ID: u32 = 0;
 /// Names no schema item may take: they are columns or event keys of their own.
 pub const RESERVED_NAMES: &[&str] = &["id", "user", "ts", "type", "users"];
 
+/// Most schema items a catalog holds. A user's record stores its cell count in
+/// 16 bits; this leaves room to spare.
+pub const MAX_DEFINITIONS: usize = 16_384;
+
 /// Longest accepted name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
 

@@ -11,8 +11,6 @@
 //! cell and stays a reset; otherwise the cells merge and the older reset flag is
 //! kept. That is associative, so partial merges may group operands freely.
 
-use std::collections::BTreeMap;
-
 use crate::codec::{DecodeError, Reader, Writer, derr};
 use crate::merge::cell::Cell;
 use crate::merge::tags;
@@ -29,30 +27,33 @@ pub struct Entry {
     pub cell: Option<Cell>,
 }
 
-/// Decoded record: definition id → entry.
+/// Decoded record: entries sorted by definition id, each id once. A sorted vector
+/// rather than a map: records are small, and merges are a merge-join of two lists.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Record {
-    /// Entries by definition id.
-    pub entries: BTreeMap<u32, Entry>,
+    entries: Vec<(u32, Entry)>,
 }
 
 impl Record {
     /// A record with one cell per id.
     pub fn from_cells(cells: impl IntoIterator<Item = (u32, Cell)>) -> Record {
-        Record {
-            entries: cells
-                .into_iter()
-                .map(|(id, cell)| {
-                    (
-                        id,
-                        Entry {
-                            reset: false,
-                            cell: Some(cell),
-                        },
-                    )
-                })
-                .collect(),
+        let mut r = Record::default();
+        for (id, cell) in cells {
+            let entry = Entry {
+                reset: false,
+                cell: Some(cell),
+            };
+            match r.entries.binary_search_by_key(&id, |e| e.0) {
+                Ok(i) => r.entries[i].1 = entry,
+                Err(i) => r.entries.insert(i, (id, entry)),
+            }
         }
+        r
+    }
+
+    /// The ids with an entry, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries.iter().map(|e| e.0)
     }
 
     /// Encodes cells as a record without building the map: the ingest path. Ids
@@ -70,20 +71,21 @@ impl Record {
 
     /// An operand that forgets everything stored for `id`.
     pub fn forget(id: u32) -> Record {
-        let mut r = Record::default();
-        r.entries.insert(
-            id,
-            Entry {
-                reset: true,
-                cell: None,
-            },
-        );
-        r
+        Record {
+            entries: vec![(
+                id,
+                Entry {
+                    reset: true,
+                    cell: None,
+                },
+            )],
+        }
     }
 
     /// The cell stored for `id`.
     pub fn cell(&self, id: u32) -> Option<&Cell> {
-        self.entries.get(&id).and_then(|e| e.cell.as_ref())
+        let i = self.entries.binary_search_by_key(&id, |e| e.0).ok()?;
+        self.entries[i].1.cell.as_ref()
     }
 
     /// Encodes the record.
@@ -111,7 +113,7 @@ impl Record {
             ));
         }
         let n = r.u16()?;
-        let mut entries = BTreeMap::new();
+        let mut entries = Vec::with_capacity(usize::from(n).min(r.remaining() / 5));
         let mut prev: Option<u32> = None;
         for _ in 0..n {
             let id = r.u32()?;
@@ -131,7 +133,7 @@ impl Record {
                     cell: Some(Cell::decode(t & !RESET, &mut r)?),
                 }
             };
-            entries.insert(id, entry);
+            entries.push((id, entry));
         }
         r.end()?;
         Ok(Record { entries })
@@ -139,30 +141,55 @@ impl Record {
 
     /// Folds a newer record into this one.
     pub fn merge(&mut self, newer: Record) -> Result<(), DecodeError> {
-        for (id, new) in newer.entries {
-            match self.entries.get_mut(&id) {
-                None => {
-                    self.entries.insert(id, new);
-                }
-                Some(old) if new.reset => *old = new,
-                Some(old) => match (&mut old.cell, new.cell) {
-                    (Some(a), Some(b)) => a.merge(&b)?,
-                    (slot @ None, b) => *slot = b,
-                    (_, None) => {}
+        if newer.entries.is_empty() {
+            return Ok(());
+        }
+        let old = std::mem::take(&mut self.entries);
+        let mut out = Vec::with_capacity(old.len().max(newer.entries.len()));
+        let mut a = old.into_iter().peekable();
+        let mut b = newer.entries.into_iter().peekable();
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 < y.0 => a.next(),
+                (Some(x), Some(y)) if x.0 > y.0 => b.next(),
+                (Some(_), Some(_)) => match (a.next(), b.next()) {
+                    (Some((id, old)), Some((_, new))) => Some((id, combine(old, new)?)),
+                    _ => None,
                 },
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => None,
+            };
+            match next {
+                Some(e) => out.push(e),
+                None => break,
             }
         }
+        self.entries = out;
         Ok(())
     }
 
     /// Drops reset markers and empty entries: what a final value keeps once nothing
     /// older remains to forget.
     pub fn finalize(&mut self) {
-        self.entries.retain(|_, e| e.cell.is_some());
-        for e in self.entries.values_mut() {
+        self.entries.retain(|(_, e)| e.cell.is_some());
+        for (_, e) in &mut self.entries {
             e.reset = false;
         }
     }
+}
+
+/// One id's older entry combined with its newer one.
+fn combine(mut old: Entry, new: Entry) -> Result<Entry, DecodeError> {
+    if new.reset {
+        return Ok(new);
+    }
+    match (&mut old.cell, new.cell) {
+        (Some(a), Some(b)) => a.merge(&b)?,
+        (slot @ None, b) => *slot = b,
+        (_, None) => {}
+    }
+    Ok(old)
 }
 
 /// Full merge: base value (if any) plus operands in order, into a final record.
