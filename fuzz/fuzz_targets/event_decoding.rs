@@ -14,9 +14,22 @@ fn bindings() -> &'static Bindings {
     B.get_or_init(|| {
         let mut c = Catalog::default();
         let defs = [
-            Definition::Attribute { name: "region".into(), ty: AttrType::String, event_type: Some("e".into()) },
-            Definition::Attribute { name: "tags".into(), ty: AttrType::Tags, event_type: Some("e".into()) },
-            Definition::Feature { name: "n".into(), event_type: "e".into(), field: None, kind: FeatureKind::Count },
+            Definition::Attribute {
+                name: "region".into(),
+                ty: AttrType::String,
+                event_type: Some("e".into()),
+            },
+            Definition::Attribute {
+                name: "tags".into(),
+                ty: AttrType::Tags,
+                event_type: Some("e".into()),
+            },
+            Definition::Feature {
+                name: "n".into(),
+                event_type: "e".into(),
+                field: None,
+                kind: FeatureKind::Count,
+            },
             Definition::Feature {
                 name: "s".into(),
                 event_type: "e".into(),
@@ -27,7 +40,11 @@ fn bindings() -> &'static Bindings {
                 name: "b".into(),
                 event_type: "e".into(),
                 field: Some("y".into()),
-                kind: FeatureKind::Beta { half_life_ms: 1000, prior_a: 1.0, prior_b: 1.0 },
+                kind: FeatureKind::Beta {
+                    half_life_ms: 1000,
+                    prior_a: 1.0,
+                    prior_b: 1.0,
+                },
             },
             Definition::Window {
                 name: "w".into(),
@@ -40,7 +57,10 @@ fn bindings() -> &'static Bindings {
                 name: "v".into(),
                 event_type: "e".into(),
                 dim: 3,
-                rule: VectorRule::Ewma { field: "vec".into(), half_life_ms: 1000 },
+                rule: VectorRule::Ewma {
+                    field: "vec".into(),
+                    half_life_ms: 1000,
+                },
             },
             Definition::Vector {
                 name: "p".into(),
@@ -62,7 +82,9 @@ fn bindings() -> &'static Bindings {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(events) = events_from_json(text) {
         for ev in &events {
             let _ = plan(bindings(), ev);
