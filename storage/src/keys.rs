@@ -94,7 +94,8 @@ pub fn bucket_of(tail: &[u8]) -> Option<i64> {
 
 /// The start of the bucket of width `width` holding time `ts`.
 pub fn bucket_start(ts: i64, width: i64) -> i64 {
-    ts.div_euclid(width) * width
+    // Saturates: a read span reaching before i64::MIN starts at the lowest bucket.
+    ts.div_euclid(width).saturating_mul(width)
 }
 
 #[cfg(test)]
@@ -113,6 +114,7 @@ mod tests {
         assert_eq!((u, d, bucket_of(tail)), ("alice", 9, Some(-86_400_000)));
         assert_eq!(bucket_start(-1, 10), -10);
         assert_eq!(bucket_start(25, 10), 20);
+        assert_eq!(bucket_start(i64::MIN, 3_600_000), i64::MIN);
         assert!(check_user("").is_err());
         assert!(check_user("a\0b").is_err());
         assert!(check_user(&"x".repeat(257)).is_err());

@@ -214,7 +214,7 @@ fn extreme_times_never_give_inf_or_nan() -> Result<()> {
         Event::new("x", "view", lo).with("item_vec", vec![1.0f32, 0.0, 0.0, 0.0]),
         Event::new("x", "view", hi).with("item_vec", vec![0.0f32, 1.0, 0.0, 0.0]),
     ])?;
-    for as_of in [lo, 0, T0, hi, i64::MAX] {
+    for as_of in [i64::MIN, lo, 0, T0, hi, i64::MAX] {
         let p = e.profile("x", as_of, DAY)?;
         let p = p.ok_or_else(|| profiledb_storage::Error::InvalidArgument("missing".into()))?;
         for (name, v) in p.features.iter().chain(&p.vectors) {
