@@ -139,3 +139,33 @@ fn bad_json_names_the_event_and_field() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn bad_attribute_writes_are_refused_whole() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open(dir.path())?;
+    full_schema(&e)?;
+    let good = ("age".to_string(), profiledb_storage::Value::Int(30));
+    for bad in [
+        ("height".to_string(), profiledb_storage::Value::Int(180)),
+        (
+            "age".to_string(),
+            profiledb_storage::Value::String("thirty".into()),
+        ),
+        ("age".to_string(), profiledb_storage::Value::Float(30.5)),
+    ] {
+        let err = e.set_attributes("u", T0, &[good.clone(), bad.clone()]);
+        match err {
+            Err(Error::InvalidArgument(msg)) => assert!(msg.contains(&bad.0), "{msg}"),
+            other => panic!("{bad:?} gave {other:?}"),
+        }
+        assert_eq!(data_keys(&e)?, 0, "a refused attribute write wrote data");
+    }
+    e.set_attributes("u", T0, &[good])?;
+    let p = e.profile("u", T0, DAY)?;
+    assert_eq!(
+        p.and_then(|p| p.get("age").cloned()),
+        Some(profiledb_storage::Value::Int(30))
+    );
+    Ok(())
+}
