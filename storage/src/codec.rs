@@ -31,6 +31,9 @@ impl Writer {
     pub(crate) fn f64(&mut self, v: f64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
+    pub(crate) fn f32(&mut self, v: f32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
     pub(crate) fn bytes(&mut self, v: &[u8]) {
         self.u32(v.len() as u32);
         self.buf.extend_from_slice(v);
@@ -114,6 +117,15 @@ impl<'a> Reader<'a> {
     /// A float that must be finite: stored state never holds NaN or infinity.
     pub(crate) fn finite(&mut self) -> Result<f64, DecodeError> {
         let v = self.f64()?;
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            derr(format!("non-finite float {v}"))
+        }
+    }
+    /// A finite f32.
+    pub(crate) fn f32_finite(&mut self) -> Result<f32, DecodeError> {
+        let v = f32::from_le_bytes(self.array()?);
         if v.is_finite() {
             Ok(v)
         } else {

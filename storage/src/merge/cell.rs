@@ -91,6 +91,8 @@ const DECAYED_AVG: u8 = 7;
 const BETA: u8 = 8;
 const ATTR: u8 = 9;
 const EWMA: u8 = 10;
+/// An ewma cell of one event, stored with f32 components (see `Ewma::is_single`).
+const EWMA_SINGLE: u8 = 11;
 
 impl Cell {
     fn tag(&self) -> u8 {
@@ -110,6 +112,13 @@ impl Cell {
     }
 
     pub(crate) fn encode(&self, w: &mut Writer, flags: u8) {
+        if let Cell::Ewma(e) = self
+            && e.is_single()
+        {
+            w.u8(EWMA_SINGLE | flags);
+            e.encode_single(w);
+            return;
+        }
         w.u8(self.tag() | flags);
         match self {
             Cell::Meta {
@@ -191,6 +200,7 @@ impl Cell {
                 value: Value::decode(r)?,
             },
             EWMA => Cell::Ewma(Ewma::decode_body(r)?),
+            EWMA_SINGLE => Cell::Ewma(Ewma::decode_single(r)?),
             other => return derr(format!("unknown cell tag {other}")),
         })
     }

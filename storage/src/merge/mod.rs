@@ -22,6 +22,8 @@ pub mod tags {
     pub const SGD_STEP: u8 = 0x04;
     /// An sgd user vector, format 1.
     pub const SGD_STATE: u8 = 0x05;
+    /// A window bucket holding one event: just its value, format 1.
+    pub const WINDOW_SINGLE: u8 = 0x06;
     /// The catalog, format 1 (JSON after the tag).
     pub const CATALOG: u8 = 0x10;
 }

@@ -231,6 +231,27 @@ fn direct_encoding_equals_the_map_encoding() -> R {
 }
 
 #[test]
+fn compact_single_event_forms_round_trip_exactly() -> R {
+    for x in [0.0, -3.25, 1e100, f64::MIN_POSITIVE] {
+        let b = Bucket::single(x);
+        let bytes = b.encode();
+        assert_eq!(bytes.len(), 9);
+        assert_eq!(Bucket::decode(&bytes)?, b);
+    }
+    let mut two = Bucket::single(2.0);
+    two.merge(&Bucket::single(2.0));
+    assert_eq!(Bucket::decode(&two.encode())?, two);
+    let single = Ewma::single(H, 5, &[0.1, -2.5, 3.0]);
+    let mut merged = single.clone();
+    merged.merge(&Ewma::single(H, 9, &[1.0, 1.0, 1.0]))?;
+    for e in [single, merged] {
+        let bytes = Record::from_cells([(4, Cell::Ewma(e.clone()))]).encode();
+        assert_eq!(Record::decode(&bytes)?.cell(4), Some(&Cell::Ewma(e)));
+    }
+    Ok(())
+}
+
+#[test]
 fn forget_discards_older_state_in_any_grouping() -> R {
     let a = record_operand(0, 1_000, 5.0);
     let forget = Record::forget(2).encode();
