@@ -44,6 +44,15 @@ fn read_modify_write(db: &profiledb::Db, events: &[Event]) {
     engine.raw_put_batch(&puts).expect("write");
 }
 
+/// A new database with the schema and one event for each of the 1M users.
+fn loaded() -> (tempfile::TempDir, profiledb::Db) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = support::open(dir.path()).expect("open");
+    support::schema(&db).expect("schema");
+    support::populate(&db, USERS).expect("populate");
+    (dir, db)
+}
+
 fn ingest(c: &mut Criterion) {
     let events = support::events(7, USERS, 400 * BATCH);
     let batches: Vec<&[Event]> = events.chunks(BATCH).collect();
@@ -51,10 +60,7 @@ fn ingest(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(30);
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = support::open(dir.path()).expect("open");
-    support::schema(&db).expect("schema");
-    support::populate(&db, USERS).expect("populate");
+    let (_dir, db) = loaded();
     let mut i = 0;
     group.bench_function("merge_operands", |b| {
         b.iter(|| {
@@ -64,10 +70,7 @@ fn ingest(c: &mut Criterion) {
     });
     drop(db);
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = support::open(dir.path()).expect("open");
-    support::schema(&db).expect("schema");
-    support::populate(&db, USERS).expect("populate");
+    let (_dir, db) = loaded();
     let mut i = 0;
     group.bench_function("read_modify_write_baseline", |b| {
         b.iter(|| {

@@ -123,8 +123,8 @@ impl<'a> Reader<'a> {
             derr(format!("non-finite float {v}"))
         }
     }
-    /// A finite f32.
-    pub(crate) fn f32_finite(&mut self) -> Result<f32, DecodeError> {
+    /// A stored f32 that must be finite.
+    pub(crate) fn f32(&mut self) -> Result<f32, DecodeError> {
         let v = f32::from_le_bytes(self.array()?);
         if v.is_finite() {
             Ok(v)
@@ -132,8 +132,8 @@ impl<'a> Reader<'a> {
             derr(format!("non-finite float {v}"))
         }
     }
-    /// A float stored as f64 that must be finite as an f32 too.
-    pub(crate) fn finite_f32(&mut self) -> Result<f32, DecodeError> {
+    /// A stored f64 that must be finite as an f32 too.
+    pub(crate) fn f64_as_f32(&mut self) -> Result<f32, DecodeError> {
         let v = self.finite()?;
         let x = v as f32;
         if x.is_finite() {

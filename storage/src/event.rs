@@ -336,8 +336,8 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
     }
     Ok(EventOps {
         user_key: keys::user_key(&ev.user),
-        features: Record::encode_cells(cells),
-        attributes: (!attrs.is_empty()).then(|| Record::encode_cells(attrs)),
+        features: Record::from_cells(cells).encode(),
+        attributes: (!attrs.is_empty()).then(|| Record::from_cells(attrs).encode()),
         windows,
         sgd,
     })

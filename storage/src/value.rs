@@ -282,7 +282,7 @@ impl Value {
                 let n = r.u32()? as usize;
                 let mut v = Vec::with_capacity(n.min(r.remaining() / 8));
                 for _ in 0..n {
-                    v.push(r.finite_f32()?);
+                    v.push(r.f64_as_f32()?);
                 }
                 Value::Vector(v)
             }

@@ -306,6 +306,8 @@ impl Engine {
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let mut wo = WriteOptions::default();
         wo.set_sync(self.sync == SyncPolicy::EveryBatch);
+        // Batches are sorted by key (see `sorted_batch`): each insert starts its
+        // skiplist search from the previous one's position.
         wo.set_memtable_insert_hint_per_batch(true);
         self.db.write_opt(batch, &wo).map_err(engine_err)?;
         if self.sync == SyncPolicy::Group {
@@ -448,8 +450,9 @@ impl Engine {
 
 /// Builds the batch of a group of planned events, its operands sorted by column
 /// family and key. Sorting lets each memtable insert start from the position of
-/// the one before, which saves most of the skiplist search on a large memtable. The sort is stable, so operands on one key keep
-/// their write order, which sgd depends on.
+/// the one before (see `memtable_insert_hint_per_batch` in `Engine::write`),
+/// which saves most of the skiplist search on a large memtable. The sort is
+/// stable, so operands on one key keep their write order, which sgd depends on.
 fn sorted_batch(cfs: [&ColumnFamily; 4], planned: &[EventOps]) -> WriteBatch {
     let [attrs, feats, wins, vecs] = cfs;
     let mut ops: Vec<(u8, &[u8], &[u8])> = Vec::with_capacity(planned.len() * 4);

@@ -54,11 +54,9 @@ struct ProfileReader<'a> {
     bindings: Arc<Bindings>,
     attributes: &'a rocksdb::ColumnFamily,
     vectors: &'a rocksdb::ColumnFamily,
-    windows: &'a rocksdb::ColumnFamily,
-    /// Created on first use: readers of profiles without windows never pay for it.
+    /// Present when any window is defined: readers of profiles without windows
+    /// never pay for creating it.
     windows_it: Option<DBRawIteratorWithThreadMode<'a, DB>>,
-    /// Read options for the window iterator, taken when it is created.
-    iter_ro: Option<ReadOptions>,
     ro: ReadOptions,
 }
 
@@ -70,20 +68,24 @@ impl<'a> ProfileReader<'a> {
         snapshot: &SnapshotWithThreadMode<'a, DB>,
         only_user: Option<&str>,
     ) -> Result<ProfileReader<'a>> {
-        let mut iter_ro = snapshot_opts(snapshot);
-        if let Some(u) = only_user {
-            let (lo, hi) = keys::user_range(u);
-            iter_ro.set_iterate_lower_bound(lo);
-            iter_ro.set_iterate_upper_bound(hi);
-        }
+        let bindings = engine.bindings();
+        let windows_it = if bindings.catalog.windows.is_empty() {
+            None
+        } else {
+            let mut ro = snapshot_opts(snapshot);
+            if let Some(u) = only_user {
+                let (lo, hi) = keys::user_range(u);
+                ro.set_iterate_lower_bound(lo);
+                ro.set_iterate_upper_bound(hi);
+            }
+            Some(engine.db.raw_iterator_cf_opt(engine.cf(cf::WINDOWS)?, ro))
+        };
         Ok(ProfileReader {
             db: &engine.db,
-            bindings: engine.bindings(),
+            bindings,
             attributes: engine.cf(cf::ATTRIBUTES)?,
             vectors: engine.cf(cf::VECTORS)?,
-            windows: engine.cf(cf::WINDOWS)?,
-            windows_it: None,
-            iter_ro: Some(iter_ro),
+            windows_it,
             ro: snapshot_opts(snapshot),
         })
     }
@@ -199,12 +201,9 @@ impl<'a> ProfileReader<'a> {
         );
         let first = keys::window_key(user, d.id, lo);
         let last = keys::window_key(user, d.id, hi);
-        let it = match &mut self.windows_it {
-            Some(it) => it,
-            slot @ None => {
-                let ro = self.iter_ro.take().unwrap_or_default();
-                slot.insert(self.db.raw_iterator_cf_opt(self.windows, ro))
-            }
+        // Without an iterator there is no window definition, so no bucket to read.
+        let Some(it) = self.windows_it.as_mut() else {
+            return Ok(out);
         };
         it.seek(&first);
         while let Some(k) = it.key() {

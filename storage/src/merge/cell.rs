@@ -116,7 +116,7 @@ impl Cell {
             && e.is_single()
         {
             w.u8(EWMA_SINGLE | flags);
-            e.encode_single(w);
+            e.encode_body(w, true);
             return;
         }
         w.u8(self.tag() | flags);
@@ -151,7 +151,7 @@ impl Cell {
                 w.i64(*ts);
                 value.encode(w);
             }
-            Cell::Ewma(e) => e.encode_body(w),
+            Cell::Ewma(e) => e.encode_body(w, false),
         }
     }
 
@@ -199,8 +199,8 @@ impl Cell {
                 ts: r.i64()?,
                 value: Value::decode(r)?,
             },
-            EWMA => Cell::Ewma(Ewma::decode_body(r)?),
-            EWMA_SINGLE => Cell::Ewma(Ewma::decode_single(r)?),
+            EWMA => Cell::Ewma(Ewma::decode_body(r, false)?),
+            EWMA_SINGLE => Cell::Ewma(Ewma::decode_body(r, true)?),
             other => return derr(format!("unknown cell tag {other}")),
         })
     }

@@ -56,19 +56,6 @@ impl Record {
         self.entries.iter().map(|e| e.0)
     }
 
-    /// Encodes cells as a record without building the map: the ingest path. Ids
-    /// must be unique; they are sorted here.
-    pub fn encode_cells(mut cells: Vec<(u32, Cell)>) -> Vec<u8> {
-        cells.sort_unstable_by_key(|c| c.0);
-        let mut w = Writer::with_tag(tags::RECORD, 2 + cells.len() * 30);
-        w.u16(cells.len() as u16);
-        for (id, cell) in &cells {
-            w.u32(*id);
-            cell.encode(&mut w, 0);
-        }
-        w.finish()
-    }
-
     /// An operand that forgets everything stored for `id`.
     pub fn forget(id: u32) -> Record {
         Record {

@@ -211,26 +211,6 @@ fn record_merge_is_order_and_grouping_independent() -> R {
 }
 
 #[test]
-fn direct_encoding_equals_the_map_encoding() -> R {
-    let cells = vec![
-        (9, Cell::Count(2)),
-        (
-            0,
-            Cell::Meta {
-                first: 1,
-                last: 2,
-                events: 3,
-            },
-        ),
-        (4, Cell::Sum(1.5)),
-    ];
-    let direct = Record::encode_cells(cells.clone());
-    assert_eq!(direct, Record::from_cells(cells).encode());
-    Record::decode(&direct)?;
-    Ok(())
-}
-
-#[test]
 fn compact_single_event_forms_round_trip_exactly() -> R {
     for x in [0.0, -3.25, 1e100, f64::MIN_POSITIVE] {
         let b = Bucket::single(x);

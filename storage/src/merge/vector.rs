@@ -58,56 +58,42 @@ impl Ewma {
         Ok(())
     }
 
-    pub(crate) fn encode_body(&self, w: &mut Writer) {
-        w.i64(self.h);
-        w.i64(self.t);
-        w.f64(self.w);
-        w.u32(self.v.len() as u32);
-        for x in &self.v {
-            w.f64(*x);
-        }
-    }
-
-    /// Whether this is the state of one event (weight exactly 1, f32 components), which
-    /// [`Ewma::encode_single`] stores without loss in about half the bytes.
+    /// Whether this is the state of one event (weight exactly 1, f32 components),
+    /// which the compact form stores without loss in about half the bytes.
     pub(crate) fn is_single(&self) -> bool {
         self.w == 1.0 && self.v.iter().all(|&x| f64::from(x as f32) == x)
     }
 
-    pub(crate) fn encode_single(&self, w: &mut Writer) {
+    /// Encodes the state; the `compact` form (only for [`Ewma::is_single`] states)
+    /// leaves out the weight and stores f32 components.
+    pub(crate) fn encode_body(&self, w: &mut Writer, compact: bool) {
         w.i64(self.h);
         w.i64(self.t);
+        if !compact {
+            w.f64(self.w);
+        }
         w.u32(self.v.len() as u32);
-        for x in &self.v {
-            w.f32(*x as f32);
+        for &x in &self.v {
+            if compact { w.f32(x as f32) } else { w.f64(x) }
         }
     }
 
-    pub(crate) fn decode_single(r: &mut Reader<'_>) -> Result<Ewma, DecodeError> {
+    /// Decodes what [`Ewma::encode_body`] wrote with the same `compact`.
+    pub(crate) fn decode_body(r: &mut Reader<'_>, compact: bool) -> Result<Ewma, DecodeError> {
         let h = r.i64()?;
         if h <= 0 {
             return derr(format!("half-life {h} is not positive"));
         }
         let t = r.i64()?;
+        let w = if compact { 1.0 } else { r.finite()? };
         let d = dim(r)?;
         let mut v = Vec::with_capacity(d.min(r.remaining() / 4));
         for _ in 0..d {
-            v.push(f64::from(r.f32_finite()?));
-        }
-        Ok(Ewma { h, t, w: 1.0, v })
-    }
-
-    pub(crate) fn decode_body(r: &mut Reader<'_>) -> Result<Ewma, DecodeError> {
-        let h = r.i64()?;
-        if h <= 0 {
-            return derr(format!("half-life {h} is not positive"));
-        }
-        let t = r.i64()?;
-        let w = r.finite()?;
-        let d = dim(r)?;
-        let mut v = Vec::with_capacity(d.min(r.remaining() / 8));
-        for _ in 0..d {
-            v.push(r.finite()?);
+            v.push(if compact {
+                f64::from(r.f32()?)
+            } else {
+                r.finite()?
+            });
         }
         Ok(Ewma { h, t, w, v })
     }
@@ -224,7 +210,7 @@ impl VectorValue {
                 let d = dim(&mut r)?;
                 let mut item = Vec::with_capacity(d.min(r.remaining() / 8));
                 for _ in 0..d {
-                    item.push(r.finite_f32()?);
+                    item.push(r.f64_as_f32()?);
                 }
                 VectorValue::Step(SgdStep {
                     lr,
