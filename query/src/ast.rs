@@ -1,0 +1,856 @@
+//! The syntax tree. Every node prints back as text that parses to an equal tree:
+//! `Display` is the canonical spelling, used for stored segment predicates, for
+//! `EXPLAIN` and for default column names.
+//!
+//! Nodes carry the [`Loc`] they were parsed from, for error carets. A `Loc`
+//! compares equal to every other, so trees compare by meaning, not by layout.
+
+use std::fmt;
+
+use profiledb_storage::AttrType;
+use profiledb_storage::time::format_duration;
+
+use crate::error::Span;
+
+/// Where a node was written. Always equal to any other `Loc`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Loc(pub Span);
+
+impl PartialEq for Loc {
+    fn eq(&self, _: &Loc) -> bool {
+        true
+    }
+}
+
+/// A name: a schema item, event type, field, column or function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    /// The name, unquoted.
+    pub value: String,
+    /// Where it was written.
+    pub loc: Loc,
+}
+
+impl Ident {
+    /// A name with no location.
+    pub fn new(value: impl Into<String>) -> Ident {
+        Ident {
+            value: value.into(),
+            loc: Loc::default(),
+        }
+    }
+
+    /// Its span.
+    pub fn span(&self) -> Span {
+        self.loc.0
+    }
+}
+
+/// Words that cannot be written bare as a name, because the grammar gives them a
+/// meaning where a name may also stand.
+pub const RESERVED: &[&str] = &[
+    "ALL", "AND", "AS", "ASC", "BETWEEN", "BY", "DESC", "FALSE", "FROM", "GROUP", "IN", "IS",
+    "LIMIT", "NOT", "NULL", "OF", "ON", "OR", "ORDER", "SELECT", "TRUE", "WHERE",
+];
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = &self.value;
+        let bare = v
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(v));
+        if bare {
+            f.write_str(v)
+        } else {
+            write!(f, "\"{}\"", v.replace('"', "\"\""))
+        }
+    }
+}
+
+/// A duration literal (`'7d'`), kept in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Duration {
+    /// Length in ms.
+    pub ms: i64,
+    /// Where it was written.
+    pub loc: Loc,
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", format_duration(self.ms))
+    }
+}
+
+/// The kinds of schema item, as named in `DROP` and `SHOW`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// Attributes.
+    Attribute,
+    /// Features.
+    Feature,
+    /// Windows.
+    Window,
+    /// Vectors.
+    Vector,
+    /// Segments.
+    Segment,
+}
+
+impl ObjectKind {
+    /// All kinds, in `SHOW` order.
+    pub const ALL: [ObjectKind; 5] = [
+        ObjectKind::Attribute,
+        ObjectKind::Feature,
+        ObjectKind::Window,
+        ObjectKind::Vector,
+        ObjectKind::Segment,
+    ];
+
+    /// The singular keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ObjectKind::Attribute => "ATTRIBUTE",
+            ObjectKind::Feature => "FEATURE",
+            ObjectKind::Window => "WINDOW",
+            ObjectKind::Vector => "VECTOR",
+            ObjectKind::Segment => "SEGMENT",
+        }
+    }
+}
+
+/// A feature's aggregate, as written after `AS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureFunc {
+    /// `COUNT()`
+    Count,
+    /// `SUM(f)`
+    Sum,
+    /// `MIN(f)`
+    Min,
+    /// `MAX(f)`
+    Max,
+    /// `LAST(f)`
+    Last,
+    /// `DECAYED_COUNT()`
+    DecayedCount,
+    /// `DECAYED_SUM(f)`
+    DecayedSum,
+    /// `DECAYED_AVG(f)`
+    DecayedAvg,
+    /// `BETA(f)`
+    Beta,
+}
+
+impl FeatureFunc {
+    /// Every aggregate.
+    pub const ALL: [FeatureFunc; 9] = [
+        FeatureFunc::Count,
+        FeatureFunc::Sum,
+        FeatureFunc::Min,
+        FeatureFunc::Max,
+        FeatureFunc::Last,
+        FeatureFunc::DecayedCount,
+        FeatureFunc::DecayedSum,
+        FeatureFunc::DecayedAvg,
+        FeatureFunc::Beta,
+    ];
+
+    /// Its keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            FeatureFunc::Count => "COUNT",
+            FeatureFunc::Sum => "SUM",
+            FeatureFunc::Min => "MIN",
+            FeatureFunc::Max => "MAX",
+            FeatureFunc::Last => "LAST",
+            FeatureFunc::DecayedCount => "DECAYED_COUNT",
+            FeatureFunc::DecayedSum => "DECAYED_SUM",
+            FeatureFunc::DecayedAvg => "DECAYED_AVG",
+            FeatureFunc::Beta => "BETA",
+        }
+    }
+
+    /// Whether it reads an event field.
+    pub fn takes_field(self) -> bool {
+        !matches!(self, FeatureFunc::Count | FeatureFunc::DecayedCount)
+    }
+
+    /// Whether it decays, and so needs a `HALF_LIFE`.
+    pub fn decays(self) -> bool {
+        matches!(
+            self,
+            FeatureFunc::DecayedCount
+                | FeatureFunc::DecayedSum
+                | FeatureFunc::DecayedAvg
+                | FeatureFunc::Beta
+        )
+    }
+}
+
+/// A vector's update rule, as written after `AS`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorSpec {
+    /// `EWMA(field) … HALF_LIFE d`
+    Ewma {
+        /// Field holding the event vector.
+        field: Ident,
+        /// Half-life.
+        half_life: Duration,
+    },
+    /// `SGD(item_field, label_field) … LEARNING_RATE x [L2 y]`
+    Sgd {
+        /// Field holding the item vector.
+        item: Ident,
+        /// Field holding the 0/1 label.
+        label: Ident,
+        /// Learning rate.
+        learning_rate: f64,
+        /// L2 penalty (0 when not written).
+        l2: f64,
+    },
+}
+
+/// One statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// `CREATE ATTRIBUTE name TYPE [ON event_type]`
+    CreateAttribute {
+        /// Name.
+        name: Ident,
+        /// Type.
+        ty: AttrType,
+        /// Event type whose field of the same name sets it.
+        on: Option<Ident>,
+    },
+    /// `CREATE FEATURE name ON event AS FUNC([field]) [HALF_LIFE d] [PRIOR (a, b)]`
+    CreateFeature {
+        /// Name.
+        name: Ident,
+        /// Event type.
+        event: Ident,
+        /// Aggregate.
+        func: FeatureFunc,
+        /// Field, for aggregates that read one.
+        field: Option<Ident>,
+        /// Half-life, for decayed aggregates.
+        half_life: Option<Duration>,
+        /// Beta prior (a₀, b₀).
+        prior: Option<(f64, f64)>,
+    },
+    /// `CREATE WINDOW name ON event [OF field] BUCKET d RETAIN d`
+    CreateWindow {
+        /// Name.
+        name: Ident,
+        /// Event type.
+        event: Ident,
+        /// Field aggregated; counts events when absent.
+        field: Option<Ident>,
+        /// Bucket width.
+        bucket: Duration,
+        /// Retention.
+        retain: Duration,
+    },
+    /// `CREATE VECTOR name ON event AS RULE(..) DIM n …`
+    CreateVector {
+        /// Name.
+        name: Ident,
+        /// Event type.
+        event: Ident,
+        /// Dimension.
+        dim: u32,
+        /// Update rule.
+        spec: VectorSpec,
+    },
+    /// `CREATE SEGMENT name AS predicate`
+    CreateSegment {
+        /// Name.
+        name: Ident,
+        /// Membership predicate.
+        predicate: Expr,
+    },
+    /// `DROP kind name`
+    Drop {
+        /// Kind.
+        kind: ObjectKind,
+        /// Name.
+        name: Ident,
+    },
+    /// `SHOW kinds`
+    Show {
+        /// Kind listed.
+        kind: ObjectKind,
+    },
+    /// `DESCRIBE name`
+    Describe {
+        /// The item.
+        name: Ident,
+    },
+    /// `INSERT INTO event (user, ts, …) VALUES (…), …`
+    Insert {
+        /// Event type.
+        event: Ident,
+        /// Columns: `user`, `ts` and event fields.
+        columns: Vec<Ident>,
+        /// Rows of constant expressions.
+        rows: Vec<Vec<Expr>>,
+    },
+    /// `UPDATE users SET a = x, … WHERE predicate`
+    Update {
+        /// Attribute assignments.
+        assignments: Vec<(Ident, Expr)>,
+        /// Which users.
+        selection: Expr,
+    },
+    /// `DELETE USER 'id'`
+    DeleteUser {
+        /// The user id.
+        user: String,
+        /// Where it was written.
+        loc: Loc,
+    },
+    /// `DELETE FROM users WHERE predicate`
+    Delete {
+        /// Which users.
+        selection: Expr,
+    },
+    /// `SELECT …`
+    Select(Box<Select>),
+    /// `EXPLAIN statement`
+    Explain(Box<Statement>),
+}
+
+/// A `SELECT` over users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Select {
+    /// The select list.
+    pub projection: Vec<SelectItem>,
+    /// The table (always `users`).
+    pub from: Ident,
+    /// `WHERE`
+    pub selection: Option<Expr>,
+    /// `GROUP BY`
+    pub group_by: Vec<Expr>,
+    /// `ORDER BY`
+    pub order_by: Vec<OrderBy>,
+    /// `LIMIT`
+    pub limit: Option<u64>,
+    /// `AS OF`: a timestamp string or epoch ms.
+    pub as_of: Option<Expr>,
+}
+
+/// One item of a select list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectItem {
+    /// `*`
+    Wildcard(Loc),
+    /// `expr [AS alias]`
+    Expr {
+        /// The expression.
+        expr: Expr,
+        /// Its alias.
+        alias: Option<Ident>,
+    },
+}
+
+/// One `ORDER BY` key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderBy {
+    /// The key.
+    pub expr: Expr,
+    /// Descending.
+    pub desc: bool,
+}
+
+/// A literal value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// `NULL`
+    Null,
+    /// `TRUE` / `FALSE`
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    String(String),
+}
+
+/// Prefix operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    /// `NOT`
+    Not,
+    /// `-`
+    Neg,
+}
+
+/// Infix operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `OR`
+    Or,
+    /// `AND`
+    And,
+    /// `=`
+    Eq,
+    /// `!=`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Rem,
+}
+
+/// Binding powers, loosest first.
+pub(crate) mod prec {
+    pub const OR: u8 = 1;
+    pub const AND: u8 = 2;
+    pub const NOT: u8 = 3;
+    pub const CMP: u8 = 4;
+    pub const ADD: u8 = 5;
+    pub const MUL: u8 = 6;
+    pub const NEG: u8 = 7;
+    pub const ATOM: u8 = 8;
+}
+
+impl BinaryOp {
+    /// Its binding power.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinaryOp::Or => prec::OR,
+            BinaryOp::And => prec::AND,
+            BinaryOp::Eq
+            | BinaryOp::NotEq
+            | BinaryOp::Lt
+            | BinaryOp::LtEq
+            | BinaryOp::Gt
+            | BinaryOp::GtEq => prec::CMP,
+            BinaryOp::Add | BinaryOp::Sub => prec::ADD,
+            BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => prec::MUL,
+        }
+    }
+
+    /// Its spelling.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "OR",
+            BinaryOp::And => "AND",
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Rem => "%",
+        }
+    }
+
+    /// Whether it compares.
+    pub fn is_comparison(self) -> bool {
+        self.precedence() == prec::CMP
+    }
+}
+
+/// A function argument.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FunctionArg {
+    /// `*`, as in `count(*)`.
+    Star,
+    /// An expression.
+    Expr(Expr),
+}
+
+/// An expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A column: `id`, an attribute, a feature or a vector.
+    Column(Ident),
+    /// A literal.
+    Literal(Literal, Loc),
+    /// `[x, y, …]`
+    Array(Vec<Expr>, Loc),
+    /// `NOT e`, `-e`
+    Unary {
+        /// Operator.
+        op: UnaryOp,
+        /// Operand.
+        expr: Box<Expr>,
+        /// Where the operator was written.
+        loc: Loc,
+    },
+    /// `a op b`
+    Binary {
+        /// Left operand.
+        left: Box<Expr>,
+        /// Operator.
+        op: BinaryOp,
+        /// Right operand.
+        right: Box<Expr>,
+    },
+    /// `e [NOT] BETWEEN low AND high`
+    Between {
+        /// Tested value.
+        expr: Box<Expr>,
+        /// `NOT BETWEEN`
+        negated: bool,
+        /// Lower bound, inclusive.
+        low: Box<Expr>,
+        /// Upper bound, inclusive.
+        high: Box<Expr>,
+    },
+    /// `e [NOT] IN (a, b, …)`
+    InList {
+        /// Tested value.
+        expr: Box<Expr>,
+        /// `NOT IN`
+        negated: bool,
+        /// Candidates.
+        list: Vec<Expr>,
+    },
+    /// `e IS [NOT] NULL`
+    IsNull {
+        /// Tested value.
+        expr: Box<Expr>,
+        /// `IS NOT NULL`
+        negated: bool,
+    },
+    /// `IN SEGMENT name`
+    InSegment(Ident),
+    /// `name(args)`
+    Function {
+        /// Function name.
+        name: Ident,
+        /// Arguments.
+        args: Vec<FunctionArg>,
+    },
+}
+
+impl Expr {
+    /// The span the expression was parsed from.
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Column(i) | Expr::InSegment(i) => i.span(),
+            Expr::Literal(_, l) | Expr::Array(_, l) => l.0,
+            Expr::Unary { expr, loc, .. } => loc.0.to(expr.span()),
+            Expr::Binary { left, right, .. } => left.span().to(right.span()),
+            Expr::Between { expr, high, .. } => expr.span().to(high.span()),
+            Expr::InList { expr, list, .. } => list
+                .last()
+                .map_or(expr.span(), |l| expr.span().to(l.span())),
+            Expr::IsNull { expr, .. } => expr.span(),
+            Expr::Function { name, args } => args.iter().fold(name.span(), |s, a| match a {
+                FunctionArg::Expr(e) => s.to(e.span()),
+                FunctionArg::Star => s,
+            }),
+        }
+    }
+
+    /// How tightly the printed expression binds, for deciding on parentheses.
+    fn precedence(&self) -> u8 {
+        match self {
+            Expr::Binary { op, .. } => op.precedence(),
+            Expr::Unary {
+                op: UnaryOp::Not, ..
+            } => prec::NOT,
+            Expr::Unary {
+                op: UnaryOp::Neg, ..
+            } => prec::NEG,
+            Expr::Between { .. } | Expr::InList { .. } | Expr::IsNull { .. } => prec::CMP,
+            Expr::Literal(Literal::Int(i), _) if *i < 0 => prec::NEG,
+            Expr::Literal(Literal::Float(x), _) if x.is_sign_negative() => prec::NEG,
+            _ => prec::ATOM,
+        }
+    }
+
+    /// Writes `self`, in parentheses when it binds looser than `min`.
+    fn fmt_at(&self, f: &mut fmt::Formatter<'_>, min: u8) -> fmt::Result {
+        if self.precedence() < min {
+            write!(f, "({self})")
+        } else {
+            write!(f, "{self}")
+        }
+    }
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Null => f.write_str("NULL"),
+            Literal::Bool(b) => f.write_str(if *b { "TRUE" } else { "FALSE" }),
+            Literal::Int(i) => write!(f, "{i}"),
+            // `{:?}` is the shortest text that reads back as the same f64, and
+            // always has a '.' or an exponent, so it never reads back as an int.
+            Literal::Float(x) => write!(f, "{x:?}"),
+            Literal::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
+        }
+    }
+}
+
+fn comma_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for FunctionArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FunctionArg::Star => f.write_str("*"),
+            FunctionArg::Expr(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Column(i) => write!(f, "{i}"),
+            Expr::Literal(l, _) => write!(f, "{l}"),
+            Expr::Array(items, _) => {
+                f.write_str("[")?;
+                comma_list(f, items)?;
+                f.write_str("]")
+            }
+            Expr::Unary { op, expr, .. } => {
+                let (text, p) = match op {
+                    UnaryOp::Not => ("NOT ", prec::NOT),
+                    UnaryOp::Neg => ("-", prec::ATOM),
+                };
+                f.write_str(text)?;
+                expr.fmt_at(f, p)
+            }
+            Expr::Binary { left, op, right } => {
+                let p = op.precedence();
+                // Comparisons do not chain, and the rest associate to the left.
+                let left_min = if op.is_comparison() { p + 1 } else { p };
+                left.fmt_at(f, left_min)?;
+                write!(f, " {} ", op.symbol())?;
+                right.fmt_at(f, p + 1)
+            }
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                expr.fmt_at(f, prec::ADD)?;
+                f.write_str(if *negated {
+                    " NOT BETWEEN "
+                } else {
+                    " BETWEEN "
+                })?;
+                low.fmt_at(f, prec::ADD)?;
+                f.write_str(" AND ")?;
+                high.fmt_at(f, prec::ADD)
+            }
+            Expr::InList {
+                expr,
+                negated,
+                list,
+            } => {
+                expr.fmt_at(f, prec::ADD)?;
+                f.write_str(if *negated { " NOT IN (" } else { " IN (" })?;
+                comma_list(f, list)?;
+                f.write_str(")")
+            }
+            Expr::IsNull { expr, negated } => {
+                expr.fmt_at(f, prec::ADD)?;
+                f.write_str(if *negated { " IS NOT NULL" } else { " IS NULL" })
+            }
+            Expr::InSegment(s) => write!(f, "IN SEGMENT {s}"),
+            Expr::Function { name, args } => {
+                write!(f, "{name}(")?;
+                comma_list(f, args)?;
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl fmt::Display for SelectItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SelectItem::Wildcard(_) => f.write_str("*"),
+            SelectItem::Expr { expr, alias: None } => write!(f, "{expr}"),
+            SelectItem::Expr {
+                expr,
+                alias: Some(a),
+            } => write!(f, "{expr} AS {a}"),
+        }
+    }
+}
+
+impl fmt::Display for OrderBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.expr, if self.desc { " DESC" } else { "" })
+    }
+}
+
+impl fmt::Display for Select {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SELECT ")?;
+        comma_list(f, &self.projection)?;
+        write!(f, " FROM {}", self.from)?;
+        if let Some(w) = &self.selection {
+            write!(f, " WHERE {w}")?;
+        }
+        if !self.group_by.is_empty() {
+            f.write_str(" GROUP BY ")?;
+            comma_list(f, &self.group_by)?;
+        }
+        if !self.order_by.is_empty() {
+            f.write_str(" ORDER BY ")?;
+            comma_list(f, &self.order_by)?;
+        }
+        if let Some(n) = self.limit {
+            write!(f, " LIMIT {n}")?;
+        }
+        if let Some(t) = &self.as_of {
+            write!(f, " AS OF {t}")?;
+        }
+        Ok(())
+    }
+}
+
+fn float(x: f64) -> String {
+    Literal::Float(x).to_string()
+}
+
+impl fmt::Display for Statement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Statement::CreateAttribute { name, ty, on } => {
+                write!(f, "CREATE ATTRIBUTE {name} {ty}")?;
+                if let Some(e) = on {
+                    write!(f, " ON {e}")?;
+                }
+                Ok(())
+            }
+            Statement::CreateFeature {
+                name,
+                event,
+                func,
+                field,
+                half_life,
+                prior,
+            } => {
+                write!(f, "CREATE FEATURE {name} ON {event} AS {}(", func.keyword())?;
+                if let Some(field) = field {
+                    write!(f, "{field}")?;
+                }
+                f.write_str(")")?;
+                if let Some(h) = half_life {
+                    write!(f, " HALF_LIFE {h}")?;
+                }
+                if let Some((a, b)) = prior {
+                    write!(f, " PRIOR ({}, {})", float(*a), float(*b))?;
+                }
+                Ok(())
+            }
+            Statement::CreateWindow {
+                name,
+                event,
+                field,
+                bucket,
+                retain,
+            } => {
+                write!(f, "CREATE WINDOW {name} ON {event}")?;
+                if let Some(field) = field {
+                    write!(f, " OF {field}")?;
+                }
+                write!(f, " BUCKET {bucket} RETAIN {retain}")
+            }
+            Statement::CreateVector {
+                name,
+                event,
+                dim,
+                spec,
+            } => {
+                write!(f, "CREATE VECTOR {name} ON {event} AS ")?;
+                match spec {
+                    VectorSpec::Ewma { field, half_life } => {
+                        write!(f, "EWMA({field}) DIM {dim} HALF_LIFE {half_life}")
+                    }
+                    VectorSpec::Sgd {
+                        item,
+                        label,
+                        learning_rate,
+                        l2,
+                    } => write!(
+                        f,
+                        "SGD({item}, {label}) DIM {dim} LEARNING_RATE {} L2 {}",
+                        float(*learning_rate),
+                        float(*l2)
+                    ),
+                }
+            }
+            Statement::CreateSegment { name, predicate } => {
+                write!(f, "CREATE SEGMENT {name} AS {predicate}")
+            }
+            Statement::Drop { kind, name } => write!(f, "DROP {} {name}", kind.keyword()),
+            Statement::Show { kind } => write!(f, "SHOW {}S", kind.keyword()),
+            Statement::Describe { name } => write!(f, "DESCRIBE {name}"),
+            Statement::Insert {
+                event,
+                columns,
+                rows,
+            } => {
+                write!(f, "INSERT INTO {event} (")?;
+                comma_list(f, columns)?;
+                f.write_str(") VALUES ")?;
+                for (i, row) in rows.iter().enumerate() {
+                    f.write_str(if i > 0 { ", (" } else { "(" })?;
+                    comma_list(f, row)?;
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+            Statement::Update {
+                assignments,
+                selection,
+            } => {
+                f.write_str("UPDATE users SET ")?;
+                for (i, (name, value)) in assignments.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{name} = {value}")?;
+                }
+                write!(f, " WHERE {selection}")
+            }
+            Statement::DeleteUser { user, .. } => {
+                write!(f, "DELETE USER {}", Literal::String(user.clone()))
+            }
+            Statement::Delete { selection } => write!(f, "DELETE FROM users WHERE {selection}"),
+            Statement::Select(s) => write!(f, "{s}"),
+            Statement::Explain(s) => write!(f, "EXPLAIN {s}"),
+        }
+    }
+}

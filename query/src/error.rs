@@ -1,0 +1,337 @@
+//! Errors of the query crate, each pointing at the text it is about where it can.
+
+use std::fmt;
+
+/// A byte range of the statement text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// The span `[start, end)`.
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+impl From<std::ops::Range<usize>> for Span {
+    fn from(r: std::ops::Range<usize>) -> Span {
+        Span::new(r.start, r.end)
+    }
+}
+
+/// Where in the statement an error is: a span and, once the source is known, the
+/// line and column it starts at and the line's text, for drawing a caret.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct At {
+    /// The offending bytes, when known.
+    pub span: Option<Span>,
+    /// Line (1-based), column (1-based, in characters) and the line's text.
+    pub position: Option<Position>,
+}
+
+/// A line and column in the source, with the text of that line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, counted in characters.
+    pub column: usize,
+    /// The whole line.
+    pub text: String,
+    /// How many characters the caret underlines.
+    pub width: usize,
+}
+
+impl At {
+    /// A location in the current statement.
+    pub fn span(span: Span) -> At {
+        At {
+            span: Some(span),
+            position: None,
+        }
+    }
+
+    /// Nowhere in particular.
+    pub fn none() -> At {
+        At::default()
+    }
+
+    /// Resolves the span against `src`, the text it indexes.
+    fn locate(&mut self, src: &str) {
+        let Some(span) = self.span else { return };
+        let start = span.start.min(src.len());
+        let Some(before) = src.get(..start) else {
+            return;
+        };
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+        let text = &src[line_start..line_end];
+        let column = src[line_start..start].chars().count() + 1;
+        let end = span.end.clamp(start, line_end);
+        let width = src.get(start..end).map_or(1, |s| s.chars().count().max(1));
+        self.position = Some(Position {
+            line: before.matches('\n').count() + 1,
+            column,
+            text: text.to_owned(),
+            width,
+        });
+    }
+}
+
+impl fmt::Display for At {
+    /// Nothing without a position; otherwise the line, and a caret under the span.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(p) = &self.position else {
+            return Ok(());
+        };
+        let text = p.text.replace('\t', " ");
+        write!(
+            f,
+            " (line {}, column {})\n  {}\n  {}{}",
+            p.line,
+            p.column,
+            text.trim_end(),
+            " ".repeat(p.column - 1),
+            "^".repeat(p.width)
+        )
+    }
+}
+
+/// A statement that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("syntax error: {message}{at}")]
+pub struct ParseError {
+    /// What was wrong.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+    /// The position, once the source is attached.
+    pub at: At,
+}
+
+impl ParseError {
+    /// An error at `span`.
+    pub fn new(message: impl Into<String>, span: impl Into<Span>) -> ParseError {
+        let span = span.into();
+        ParseError {
+            message: message.into(),
+            span,
+            at: At::span(span),
+        }
+    }
+
+    /// 1-based line and column, once located.
+    pub fn line_column(&self) -> Option<(usize, usize)> {
+        self.at.position.as_ref().map(|p| (p.line, p.column))
+    }
+}
+
+/// Every error a statement can give. Errors that concern part of the statement
+/// carry an [`At`], whose `Display` draws the line with a caret under that part.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The statement does not parse. Fix the text at the caret.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A name that is not defined. Check the spelling against the suggestion, or
+    /// define the item first.
+    #[error("unknown {kind} '{name}'{}{at}", suggest(suggestion))]
+    Unknown {
+        /// What kind of name (attribute, column, segment, function …).
+        kind: &'static str,
+        /// The name as written.
+        name: String,
+        /// The closest defined name, if any is close.
+        suggestion: Option<String>,
+        /// Where it was written.
+        at: At,
+    },
+    /// A value of the wrong type. Change the expression or the literal.
+    #[error("type mismatch in {context}: expected {expected}, found {found}{at}")]
+    TypeMismatch {
+        /// Where the types met.
+        context: String,
+        /// The type required.
+        expected: String,
+        /// The type given.
+        found: String,
+        /// Where.
+        at: At,
+    },
+    /// A vector literal whose length is not the vector's dimension.
+    #[error("vector '{vector}' has dimension {expected}, but the value has {found} elements{at}")]
+    Dimension {
+        /// The vector definition.
+        vector: String,
+        /// Its dimension.
+        expected: usize,
+        /// The length given.
+        found: usize,
+        /// Where.
+        at: At,
+    },
+    /// A definition whose name is taken. Choose another name or drop the old item.
+    #[error("{kind} '{name}' already exists{at}")]
+    AlreadyExists {
+        /// Kind of the existing item.
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// Where.
+        at: At,
+    },
+    /// An INSERT into an event type nothing is bound to: its events would change
+    /// nothing. Define a feature, window, vector or attribute on it first.
+    #[error("no attribute, feature, window or vector is bound to event type '{event_type}'{at}")]
+    UnboundEvent {
+        /// The event type.
+        event_type: String,
+        /// Where.
+        at: At,
+    },
+    /// A statement that parses but cannot run as written.
+    #[error("{message}{at}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// Where.
+        at: At,
+    },
+    /// The storage engine refused or failed.
+    #[error(transparent)]
+    Storage(#[from] profiledb_storage::Error),
+    /// The statement was cancelled, by its deadline or by the caller.
+    #[error("the statement was cancelled: {reason}")]
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+    /// The result would exceed the configured row limit. Add a LIMIT or a filter.
+    #[error("the result has more than {limit} rows, the configured limit")]
+    TooManyRows {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+fn suggest(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|s| format!(" (did you mean '{s}'?)"))
+        .unwrap_or_default()
+}
+
+/// The query crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A statement that cannot run as written.
+    pub fn invalid(message: impl Into<String>, span: Option<Span>) -> Error {
+        Error::Invalid {
+            message: message.into(),
+            at: At {
+                span,
+                position: None,
+            },
+        }
+    }
+
+    /// Attaches line, column and source line to the error's span, resolved in `src`.
+    #[must_use]
+    pub fn locate(mut self, src: &str) -> Error {
+        if let Some(at) = self.at_mut() {
+            at.locate(src);
+        }
+        self
+    }
+
+    /// Where the error is, if it concerns part of the statement.
+    pub fn at(&self) -> Option<&At> {
+        match self {
+            Error::Parse(e) => Some(&e.at),
+            Error::Unknown { at, .. }
+            | Error::TypeMismatch { at, .. }
+            | Error::Dimension { at, .. }
+            | Error::AlreadyExists { at, .. }
+            | Error::UnboundEvent { at, .. }
+            | Error::Invalid { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    fn at_mut(&mut self) -> Option<&mut At> {
+        match self {
+            Error::Parse(e) => Some(&mut e.at),
+            Error::Unknown { at, .. }
+            | Error::TypeMismatch { at, .. }
+            | Error::Dimension { at, .. }
+            | Error::AlreadyExists { at, .. }
+            | Error::UnboundEvent { at, .. }
+            | Error::Invalid { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// Shifts the error's span by `offset` bytes, for a statement that starts
+    /// `offset` bytes into a longer script.
+    #[must_use]
+    pub fn offset(mut self, offset: usize) -> Error {
+        if let Some(at) = self.at_mut() {
+            at.span = at.span.map(|s| Span::new(s.start + offset, s.end + offset));
+        }
+        if let Error::Parse(e) = &mut self {
+            e.span = Span::new(e.span.start + offset, e.span.end + offset);
+        }
+        self
+    }
+}
+
+/// The defined name closest to `name`, if one is close enough to be a likely typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_under_the_span() {
+        let src = "SELECT a\nFROM usres WHERE x";
+        let e = Error::Unknown {
+            kind: "table",
+            name: "usres".into(),
+            suggestion: Some("users".into()),
+            at: At::span(Span::new(14, 19)),
+        }
+        .locate(src);
+        assert_eq!(
+            e.to_string(),
+            "unknown table 'usres' (did you mean 'users'?) (line 2, column 6)\n  FROM usres WHERE x\n       ^^^^^"
+        );
+    }
+
+    #[test]
+    fn closest_names() {
+        let names = ["spend_7d", "purchases", "region"];
+        assert_eq!(closest("spend_7", names), Some("spend_7d".into()));
+        assert_eq!(closest("REGION", names), Some("region".into()));
+        assert_eq!(closest("zzz", names), None);
+    }
+}

@@ -1,0 +1,344 @@
+//! The lexer: statement text to tokens with byte spans.
+//!
+//! Keywords are not a separate token kind: a keyword is a [`Token::Word`] that
+//! the parser compares case-insensitively, so that a word reserved in one place
+//! (`ON`) can still name a field elsewhere. Double-quoted words never match a
+//! keyword, which is how a schema item named like one is written.
+
+use crate::error::{ParseError, Span};
+
+/// One token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Token {
+    /// An identifier or keyword; `quoted` when written in double quotes.
+    Word {
+        /// The text, unescaped.
+        value: String,
+        /// Whether it was double-quoted.
+        quoted: bool,
+    },
+    /// A numeric literal as written: digits, an optional fraction and exponent.
+    Number(String),
+    /// A single-quoted string, unescaped.
+    String(String),
+    /// `(`
+    LParen,
+    /// `)`
+    RParen,
+    /// `[`
+    LBracket,
+    /// `]`
+    RBracket,
+    /// `,`
+    Comma,
+    /// `;`
+    Semicolon,
+    /// `*`
+    Star,
+    /// `+`
+    Plus,
+    /// `-`
+    Minus,
+    /// `/`
+    Slash,
+    /// `%`
+    Percent,
+    /// `=`
+    Eq,
+    /// `!=` or `<>`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// End of input.
+    Eof,
+}
+
+impl Token {
+    /// Whether this is the unquoted keyword `kw` (given in upper case).
+    pub fn is_keyword(&self, kw: &str) -> bool {
+        matches!(self, Token::Word { value, quoted: false } if value.eq_ignore_ascii_case(kw))
+    }
+
+    /// How the token reads in an error message.
+    pub fn describe(&self) -> String {
+        match self {
+            Token::Word {
+                value,
+                quoted: true,
+            } => format!("\"{value}\""),
+            Token::Word { value, .. } => format!("'{value}'"),
+            Token::Number(n) => format!("number {n}"),
+            Token::String(s) => format!("string '{s}'"),
+            Token::Eof => "end of input".to_owned(),
+            other => format!("'{}'", other.symbol()),
+        }
+    }
+
+    fn symbol(&self) -> &'static str {
+        match self {
+            Token::LParen => "(",
+            Token::RParen => ")",
+            Token::LBracket => "[",
+            Token::RBracket => "]",
+            Token::Comma => ",",
+            Token::Semicolon => ";",
+            Token::Star => "*",
+            Token::Plus => "+",
+            Token::Minus => "-",
+            Token::Slash => "/",
+            Token::Percent => "%",
+            Token::Eq => "=",
+            Token::NotEq => "!=",
+            Token::Lt => "<",
+            Token::LtEq => "<=",
+            Token::Gt => ">",
+            Token::GtEq => ">=",
+            Token::Word { .. } | Token::Number(_) | Token::String(_) | Token::Eof => "",
+        }
+    }
+}
+
+/// A token and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned {
+    /// The token.
+    pub token: Token,
+    /// Its byte range in the source.
+    pub span: Span,
+}
+
+/// Splits `src` into tokens, ending with [`Token::Eof`]. Comments run from `--`
+/// to the end of the line.
+///
+/// # Errors
+/// A [`ParseError`] at an unterminated string or quoted name, or a character that
+/// starts no token.
+pub fn tokenize(src: &str) -> Result<Vec<Spanned>, ParseError> {
+    let bytes = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let start = i;
+        let single = |t: Token| Some((t, 1));
+        let next = bytes.get(i + 1).copied();
+        let simple = match c {
+            b'(' => single(Token::LParen),
+            b')' => single(Token::RParen),
+            b'[' => single(Token::LBracket),
+            b']' => single(Token::RBracket),
+            b',' => single(Token::Comma),
+            b';' => single(Token::Semicolon),
+            b'*' => single(Token::Star),
+            b'+' => single(Token::Plus),
+            b'/' => single(Token::Slash),
+            b'%' => single(Token::Percent),
+            b'=' => single(Token::Eq),
+            b'!' if next == Some(b'=') => Some((Token::NotEq, 2)),
+            b'<' if next == Some(b'=') => Some((Token::LtEq, 2)),
+            b'<' if next == Some(b'>') => Some((Token::NotEq, 2)),
+            b'<' => single(Token::Lt),
+            b'>' if next == Some(b'=') => Some((Token::GtEq, 2)),
+            b'>' => single(Token::Gt),
+            b'-' if next == Some(b'-') => {
+                i = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |p| i + p);
+                continue;
+            }
+            b'-' => single(Token::Minus),
+            _ => None,
+        };
+        if let Some((token, len)) = simple {
+            i += len;
+            out.push(Spanned {
+                token,
+                span: Span::new(start, i),
+            });
+            continue;
+        }
+        let token = match c {
+            c if c.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            b'\'' => {
+                let (s, end) = quoted(src, i, b'\'', "string")?;
+                i = end;
+                Token::String(s)
+            }
+            b'"' => {
+                let (s, end) = quoted(src, i, b'"', "quoted name")?;
+                i = end;
+                if s.is_empty() {
+                    return Err(ParseError::new("a quoted name cannot be empty", start..i));
+                }
+                Token::Word {
+                    value: s,
+                    quoted: true,
+                }
+            }
+            c if c.is_ascii_digit() || (c == b'.' && next.is_some_and(|d| d.is_ascii_digit())) => {
+                i = number_end(bytes, i);
+                Token::Number(src[start..i].to_owned())
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                Token::Word {
+                    value: src[start..i].to_owned(),
+                    quoted: false,
+                }
+            }
+            _ => {
+                let ch = src[i..].chars().next().unwrap_or('?');
+                return Err(ParseError::new(
+                    format!("unexpected character '{ch}'"),
+                    i..i + ch.len_utf8(),
+                ));
+            }
+        };
+        out.push(Spanned {
+            token,
+            span: Span::new(start, i),
+        });
+    }
+    out.push(Spanned {
+        token: Token::Eof,
+        span: Span::new(src.len(), src.len()),
+    });
+    Ok(out)
+}
+
+/// Reads a literal quoted by `q` starting at `start`, where a doubled quote stands
+/// for one. Returns the text and the index just past the closing quote.
+fn quoted(src: &str, start: usize, q: u8, what: &str) -> Result<(String, usize), ParseError> {
+    let bytes = src.as_bytes();
+    let mut out = String::new();
+    let mut i = start + 1;
+    let mut run = i;
+    while i < bytes.len() {
+        if bytes[i] == q {
+            out.push_str(&src[run..i]);
+            if bytes.get(i + 1) == Some(&q) {
+                out.push(q as char);
+                i += 2;
+                run = i;
+                continue;
+            }
+            return Ok((out, i + 1));
+        }
+        i += 1;
+    }
+    Err(ParseError::new(
+        format!("unterminated {what}"),
+        start..src.len(),
+    ))
+}
+
+/// The end of the number starting at `i`: digits, `.digits`, then `e[+-]digits`.
+fn number_end(bytes: &[u8], mut i: usize) -> usize {
+    let digits = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    i = digits(i);
+    if bytes.get(i) == Some(&b'.') {
+        i = digits(i + 1);
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(bytes.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if bytes.get(j).is_some_and(u8::is_ascii_digit) {
+            i = digits(j);
+        }
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(src: &str) -> Result<Vec<Token>, ParseError> {
+        Ok(tokenize(src)?.into_iter().map(|t| t.token).collect())
+    }
+
+    #[test]
+    fn tokens_and_spans() -> Result<(), ParseError> {
+        let toks = tokenize("SELECT a1, 'it''s' -- note\n >= 1.5e3;")?;
+        let words: Vec<_> = toks.iter().map(|t| (t.token.clone(), t.span)).collect();
+        assert_eq!(
+            words,
+            vec![
+                (
+                    Token::Word {
+                        value: "SELECT".into(),
+                        quoted: false
+                    },
+                    Span::new(0, 6)
+                ),
+                (
+                    Token::Word {
+                        value: "a1".into(),
+                        quoted: false
+                    },
+                    Span::new(7, 9)
+                ),
+                (Token::Comma, Span::new(9, 10)),
+                (Token::String("it's".into()), Span::new(11, 18)),
+                (Token::GtEq, Span::new(28, 30)),
+                (Token::Number("1.5e3".into()), Span::new(31, 36)),
+                (Token::Semicolon, Span::new(36, 37)),
+                (Token::Eof, Span::new(37, 37)),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn operators_and_quoted_names() -> Result<(), ParseError> {
+        assert_eq!(
+            kinds("<> != <= < \"on\"\"x\" 7d")?,
+            vec![
+                Token::NotEq,
+                Token::NotEq,
+                Token::LtEq,
+                Token::Lt,
+                Token::Word {
+                    value: "on\"x".into(),
+                    quoted: true
+                },
+                Token::Number("7".into()),
+                Token::Word {
+                    value: "d".into(),
+                    quoted: false
+                },
+                Token::Eof
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn errors_point_at_the_offence() {
+        let e = tokenize("SELECT 'abc").err();
+        assert_eq!(e.map(|e| e.span), Some(Span::new(7, 11)));
+        let e = tokenize("SELECT #").err();
+        assert_eq!(e.map(|e| e.span), Some(Span::new(7, 8)));
+        let e = tokenize("x é").err();
+        assert_eq!(e.map(|e| e.span), Some(Span::new(2, 4)));
+    }
+}

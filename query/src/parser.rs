@@ -1,0 +1,1023 @@
+//! A recursive-descent parser, with Pratt parsing for expressions.
+
+use profiledb_storage::AttrType;
+use profiledb_storage::time::parse_duration;
+
+use crate::ast::{
+    BinaryOp, Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, Loc, ObjectKind, OrderBy,
+    Select, SelectItem, Statement, UnaryOp, VectorSpec, prec,
+};
+use crate::error::{ParseError, Span};
+use crate::lexer::{Spanned, Token, tokenize};
+
+/// How deeply expressions and statements may nest. Deeper input is refused, so
+/// that no input can exhaust the stack.
+pub const RECURSION_LIMIT: usize = 64;
+
+/// Parses one statement, with an optional trailing `;`.
+///
+/// # Errors
+/// A [`ParseError`] at the first token that does not fit, or at more than one statement.
+pub fn parse_statement(src: &str) -> Result<Statement, ParseError> {
+    let mut stmts = parse_script(src)?;
+    match stmts.len() {
+        1 => Ok(stmts.remove(0).0),
+        0 => Err(ParseError::new(
+            "expected a statement",
+            src.len()..src.len(),
+        )),
+        _ => Err(ParseError::new(
+            "expected one statement, found several",
+            stmts[1].1,
+        )),
+    }
+}
+
+/// Parses statements separated by `;`, each with the span of its text.
+///
+/// # Errors
+/// A [`ParseError`] at the first token that does not fit.
+pub fn parse_script(src: &str) -> Result<Vec<(Statement, Span)>, ParseError> {
+    let mut p = Parser {
+        tokens: tokenize(src)?,
+        pos: 0,
+        depth: 0,
+    };
+    let mut out = Vec::new();
+    loop {
+        while p.eat(&Token::Semicolon) {}
+        if p.peek() == &Token::Eof {
+            return Ok(out);
+        }
+        let start = p.span().start;
+        let stmt = p.statement()?;
+        let end = p.tokens[p.pos.saturating_sub(1)].span.end;
+        out.push((stmt, Span::new(start, end)));
+        if !p.eat(&Token::Semicolon) && p.peek() != &Token::Eof {
+            return Err(p.unexpected("';' or the end of the statement"));
+        }
+    }
+}
+
+/// Parses an expression alone, as stored in a segment definition.
+///
+/// # Errors
+/// A [`ParseError`] where the text is not exactly one expression.
+pub fn parse_expr(src: &str) -> Result<Expr, ParseError> {
+    let mut p = Parser {
+        tokens: tokenize(src)?,
+        pos: 0,
+        depth: 0,
+    };
+    let e = p.expr(0)?;
+    if p.peek() != &Token::Eof {
+        return Err(p.unexpected("the end of the expression"));
+    }
+    Ok(e)
+}
+
+struct Parser {
+    tokens: Vec<Spanned>,
+    pos: usize,
+    depth: usize,
+}
+
+type PResult<T> = Result<T, ParseError>;
+
+impl Parser {
+    fn peek(&self) -> &Token {
+        self.peek_at(0)
+    }
+
+    fn peek_at(&self, n: usize) -> &Token {
+        let i = (self.pos + n).min(self.tokens.len() - 1);
+        &self.tokens[i].token
+    }
+
+    fn span(&self) -> Span {
+        self.tokens[self.pos.min(self.tokens.len() - 1)].span
+    }
+
+    fn next(&mut self) -> Spanned {
+        let t = self.tokens[self.pos.min(self.tokens.len() - 1)].clone();
+        if self.pos < self.tokens.len() - 1 {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn eat(&mut self, t: &Token) -> bool {
+        if self.peek() == t {
+            self.next();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, t: &Token, what: &str) -> PResult<Span> {
+        if self.peek() == t {
+            Ok(self.next().span)
+        } else {
+            Err(self.unexpected(what))
+        }
+    }
+
+    fn unexpected(&self, expected: &str) -> ParseError {
+        ParseError::new(
+            format!("expected {expected}, found {}", self.peek().describe()),
+            self.span(),
+        )
+    }
+
+    fn at_keyword(&self, kw: &str) -> bool {
+        self.peek().is_keyword(kw)
+    }
+
+    fn eat_keyword(&mut self, kw: &str) -> bool {
+        if self.at_keyword(kw) {
+            self.next();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_keyword(&mut self, kw: &str) -> PResult<Span> {
+        if self.at_keyword(kw) {
+            Ok(self.next().span)
+        } else {
+            Err(self.unexpected(kw))
+        }
+    }
+
+    /// Runs `f` one level deeper, refusing to pass [`RECURSION_LIMIT`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Parser) -> PResult<T>) -> PResult<T> {
+        if self.depth >= RECURSION_LIMIT {
+            return Err(ParseError::new(
+                format!("recursion limit exceeded: nesting deeper than {RECURSION_LIMIT} levels"),
+                self.span(),
+            ));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    /// A name. A reserved word must be double-quoted to be one.
+    fn ident(&mut self, what: &str) -> PResult<Ident> {
+        match self.peek() {
+            Token::Word { value, quoted }
+                if *quoted
+                    || !crate::ast::RESERVED
+                        .iter()
+                        .any(|r| r.eq_ignore_ascii_case(value)) =>
+            {
+                let value = value.clone();
+                let span = self.next().span;
+                Ok(Ident {
+                    value,
+                    loc: Loc(span),
+                })
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    fn string(&mut self, what: &str) -> PResult<(String, Span)> {
+        match self.peek() {
+            Token::String(s) => {
+                let s = s.clone();
+                Ok((s, self.next().span))
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    fn duration(&mut self) -> PResult<Duration> {
+        let (text, span) = self.string("a duration such as '7d'")?;
+        let ms = parse_duration(&text).map_err(|e| ParseError::new(error_text(&e), span))?;
+        Ok(Duration { ms, loc: Loc(span) })
+    }
+
+    /// An optionally negative number.
+    fn number(&mut self, what: &str) -> PResult<f64> {
+        let neg = self.eat(&Token::Minus);
+        let span = self.span();
+        match self.peek() {
+            Token::Number(n) => {
+                let x: f64 = n
+                    .parse()
+                    .map_err(|_| ParseError::new(format!("'{n}' is not a number"), span))?;
+                if !x.is_finite() {
+                    return Err(ParseError::new(format!("{n} is out of range"), span));
+                }
+                self.next();
+                Ok(if neg { -x } else { x })
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    fn unsigned(&mut self, what: &str) -> PResult<u64> {
+        match self.peek() {
+            Token::Number(n) => {
+                let span = self.span();
+                let v = n.parse().map_err(|_| {
+                    ParseError::new(format!("{what} must be a whole number, got {n}"), span)
+                })?;
+                self.next();
+                Ok(v)
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    fn statement(&mut self) -> PResult<Statement> {
+        let t = self.peek().clone();
+        if t.is_keyword("CREATE") {
+            self.next();
+            self.create()
+        } else if t.is_keyword("DROP") {
+            self.next();
+            let kind = self.object_kind(false)?;
+            Ok(Statement::Drop {
+                kind,
+                name: self.ident("a name")?,
+            })
+        } else if t.is_keyword("SHOW") {
+            self.next();
+            Ok(Statement::Show {
+                kind: self.object_kind(true)?,
+            })
+        } else if t.is_keyword("DESCRIBE") {
+            self.next();
+            Ok(Statement::Describe {
+                name: self.ident("a name")?,
+            })
+        } else if t.is_keyword("INSERT") {
+            self.next();
+            self.insert()
+        } else if t.is_keyword("UPDATE") {
+            self.next();
+            self.update()
+        } else if t.is_keyword("DELETE") {
+            self.next();
+            self.delete()
+        } else if t.is_keyword("SELECT") {
+            self.next();
+            Ok(Statement::Select(Box::new(self.select()?)))
+        } else if t.is_keyword("EXPLAIN") {
+            self.next();
+            let inner = self.nested(Parser::statement)?;
+            Ok(Statement::Explain(Box::new(inner)))
+        } else {
+            Err(self.unexpected(
+                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, SHOW, DESCRIBE or EXPLAIN)",
+            ))
+        }
+    }
+
+    fn object_kind(&mut self, plural: bool) -> PResult<ObjectKind> {
+        for kind in ObjectKind::ALL {
+            let kw = kind.keyword();
+            let matched = match self.peek() {
+                Token::Word {
+                    value,
+                    quoted: false,
+                } => {
+                    if plural {
+                        value.len() == kw.len() + 1
+                            && value[..kw.len()].eq_ignore_ascii_case(kw)
+                            && value[kw.len()..].eq_ignore_ascii_case("S")
+                    } else {
+                        value.eq_ignore_ascii_case(kw)
+                    }
+                }
+                _ => false,
+            };
+            if matched {
+                self.next();
+                return Ok(kind);
+            }
+        }
+        Err(self.unexpected(if plural {
+            "ATTRIBUTES, FEATURES, WINDOWS, VECTORS or SEGMENTS"
+        } else {
+            "ATTRIBUTE, FEATURE, WINDOW, VECTOR or SEGMENT"
+        }))
+    }
+
+    fn create(&mut self) -> PResult<Statement> {
+        match self.object_kind(false)? {
+            ObjectKind::Attribute => {
+                let name = self.ident("an attribute name")?;
+                let ty = self.attr_type()?;
+                let on = if self.eat_keyword("ON") {
+                    Some(self.ident("an event type")?)
+                } else {
+                    None
+                };
+                Ok(Statement::CreateAttribute { name, ty, on })
+            }
+            ObjectKind::Feature => self.create_feature(),
+            ObjectKind::Window => {
+                let name = self.ident("a window name")?;
+                self.expect_keyword("ON")?;
+                let event = self.ident("an event type")?;
+                let field = if self.eat_keyword("OF") {
+                    Some(self.ident("a field")?)
+                } else {
+                    None
+                };
+                self.expect_keyword("BUCKET")?;
+                let bucket = self.duration()?;
+                self.expect_keyword("RETAIN")?;
+                let retain = self.duration()?;
+                Ok(Statement::CreateWindow {
+                    name,
+                    event,
+                    field,
+                    bucket,
+                    retain,
+                })
+            }
+            ObjectKind::Vector => self.create_vector(),
+            ObjectKind::Segment => {
+                let name = self.ident("a segment name")?;
+                self.expect_keyword("AS")?;
+                let predicate = self.expr(0)?;
+                Ok(Statement::CreateSegment { name, predicate })
+            }
+        }
+    }
+
+    fn attr_type(&mut self) -> PResult<AttrType> {
+        const TYPES: [(&str, AttrType); 5] = [
+            ("INT", AttrType::Int),
+            ("FLOAT", AttrType::Float),
+            ("STRING", AttrType::String),
+            ("BOOL", AttrType::Bool),
+            ("TAGS", AttrType::Tags),
+        ];
+        for (kw, ty) in TYPES {
+            if self.eat_keyword(kw) {
+                return Ok(ty);
+            }
+        }
+        Err(self.unexpected("a type: INT, FLOAT, STRING, BOOL or TAGS"))
+    }
+
+    fn create_feature(&mut self) -> PResult<Statement> {
+        let name = self.ident("a feature name")?;
+        self.expect_keyword("ON")?;
+        let event = self.ident("an event type")?;
+        self.expect_keyword("AS")?;
+        let func_span = self.span();
+        let func = FeatureFunc::ALL
+            .into_iter()
+            .find(|f| self.at_keyword(f.keyword()))
+            .ok_or_else(|| {
+                self.unexpected(
+                    "COUNT, SUM, MIN, MAX, LAST, DECAYED_COUNT, DECAYED_SUM, DECAYED_AVG or BETA",
+                )
+            })?;
+        self.next();
+        self.expect(&Token::LParen, "'('")?;
+        let field = if func.takes_field() {
+            Some(self.ident("the event field it reads")?)
+        } else {
+            None
+        };
+        self.expect(
+            &Token::RParen,
+            if func.takes_field() {
+                "')'"
+            } else {
+                "')': this aggregate takes no field"
+            },
+        )?;
+        let half_life = if self.eat_keyword("HALF_LIFE") {
+            Some(self.duration()?)
+        } else {
+            None
+        };
+        if func.decays() != half_life.is_some() {
+            let msg = if func.decays() {
+                format!("{} needs a HALF_LIFE", func.keyword())
+            } else {
+                format!("{} does not decay, so takes no HALF_LIFE", func.keyword())
+            };
+            let span = half_life.map_or(func_span, |h| h.loc.0);
+            return Err(ParseError::new(msg, span));
+        }
+        let prior = if func == FeatureFunc::Beta && self.eat_keyword("PRIOR") {
+            self.expect(&Token::LParen, "'('")?;
+            let a = self.number("the prior successes")?;
+            self.expect(&Token::Comma, "','")?;
+            let b = self.number("the prior failures")?;
+            self.expect(&Token::RParen, "')'")?;
+            Some((a, b))
+        } else {
+            None
+        };
+        Ok(Statement::CreateFeature {
+            name,
+            event,
+            func,
+            field,
+            half_life,
+            prior,
+        })
+    }
+
+    fn create_vector(&mut self) -> PResult<Statement> {
+        let name = self.ident("a vector name")?;
+        self.expect_keyword("ON")?;
+        let event = self.ident("an event type")?;
+        self.expect_keyword("AS")?;
+        let rule_span = self.span();
+        let ewma = if self.eat_keyword("EWMA") {
+            true
+        } else if self.eat_keyword("SGD") {
+            false
+        } else {
+            return Err(self.unexpected("EWMA or SGD"));
+        };
+        self.expect(&Token::LParen, "'('")?;
+        let first = self.ident("a field")?;
+        let second = if ewma {
+            None
+        } else {
+            self.expect(&Token::Comma, "',' and the label field")?;
+            Some(self.ident("the label field")?)
+        };
+        self.expect(&Token::RParen, "')'")?;
+        let (mut dim, mut half_life, mut rate, mut l2) = (None, None, None, None);
+        loop {
+            let span = self.span();
+            let dup = |seen: bool, kw: &str| {
+                if seen {
+                    Err(ParseError::new(format!("{kw} is given twice"), span))
+                } else {
+                    Ok(())
+                }
+            };
+            if self.eat_keyword("DIM") {
+                dup(dim.is_some(), "DIM")?;
+                let d = self.unsigned("the dimension")?;
+                let d = u32::try_from(d)
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .ok_or_else(|| ParseError::new("DIM must be between 1 and 2^32-1", span))?;
+                dim = Some(d);
+            } else if ewma && self.eat_keyword("HALF_LIFE") {
+                dup(half_life.is_some(), "HALF_LIFE")?;
+                half_life = Some(self.duration()?);
+            } else if !ewma && self.eat_keyword("LEARNING_RATE") {
+                dup(rate.is_some(), "LEARNING_RATE")?;
+                rate = Some(self.number("the learning rate")?);
+            } else if !ewma && self.eat_keyword("L2") {
+                dup(l2.is_some(), "L2")?;
+                l2 = Some(self.number("the L2 penalty")?);
+            } else {
+                break;
+            }
+        }
+        let dim = dim.ok_or_else(|| ParseError::new("a vector needs DIM n", rule_span))?;
+        let spec = match second {
+            None => VectorSpec::Ewma {
+                field: first,
+                half_life: half_life
+                    .ok_or_else(|| ParseError::new("EWMA needs a HALF_LIFE", rule_span))?,
+            },
+            Some(label) => VectorSpec::Sgd {
+                item: first,
+                label,
+                learning_rate: rate
+                    .ok_or_else(|| ParseError::new("SGD needs a LEARNING_RATE", rule_span))?,
+                l2: l2.unwrap_or(0.0),
+            },
+        };
+        Ok(Statement::CreateVector {
+            name,
+            event,
+            dim,
+            spec,
+        })
+    }
+
+    fn insert(&mut self) -> PResult<Statement> {
+        self.expect_keyword("INTO")?;
+        let event = self.ident("an event type")?;
+        self.expect(&Token::LParen, "'(' and the column list")?;
+        let mut columns = vec![self.ident("a column")?];
+        while self.eat(&Token::Comma) {
+            columns.push(self.ident("a column")?);
+        }
+        self.expect(&Token::RParen, "')'")?;
+        self.expect_keyword("VALUES")?;
+        let mut rows = Vec::new();
+        loop {
+            self.expect(&Token::LParen, "'(' and a row of values")?;
+            let mut row = vec![self.expr(0)?];
+            while self.eat(&Token::Comma) {
+                row.push(self.expr(0)?);
+            }
+            self.expect(&Token::RParen, "')'")?;
+            rows.push(row);
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        Ok(Statement::Insert {
+            event,
+            columns,
+            rows,
+        })
+    }
+
+    fn users_table(&mut self) -> PResult<()> {
+        if self.at_keyword("USERS") {
+            self.next();
+            Ok(())
+        } else {
+            Err(self.unexpected("'users', the only table"))
+        }
+    }
+
+    fn update(&mut self) -> PResult<Statement> {
+        self.users_table()?;
+        self.expect_keyword("SET")?;
+        let mut assignments = Vec::new();
+        loop {
+            let name = self.ident("an attribute")?;
+            self.expect(&Token::Eq, "'='")?;
+            assignments.push((name, self.expr(0)?));
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect_keyword("WHERE")?;
+        Ok(Statement::Update {
+            assignments,
+            selection: self.expr(0)?,
+        })
+    }
+
+    fn delete(&mut self) -> PResult<Statement> {
+        if self.eat_keyword("USER") {
+            let (user, span) = self.string("the user id, as a string")?;
+            return Ok(Statement::DeleteUser {
+                user,
+                loc: Loc(span),
+            });
+        }
+        self.expect_keyword("FROM")?;
+        self.users_table()?;
+        self.expect_keyword("WHERE")?;
+        Ok(Statement::Delete {
+            selection: self.expr(0)?,
+        })
+    }
+
+    fn select(&mut self) -> PResult<Select> {
+        let mut projection = Vec::new();
+        loop {
+            if self.peek() == &Token::Star {
+                let span = self.next().span;
+                projection.push(SelectItem::Wildcard(Loc(span)));
+            } else {
+                let expr = self.expr(0)?;
+                let alias = if self.eat_keyword("AS") {
+                    Some(self.ident("an alias")?)
+                } else {
+                    None
+                };
+                projection.push(SelectItem::Expr { expr, alias });
+            }
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect_keyword("FROM")?;
+        let from = self.ident("'users'")?;
+        let selection = if self.eat_keyword("WHERE") {
+            Some(self.expr(0)?)
+        } else {
+            None
+        };
+        let mut group_by = Vec::new();
+        if self.eat_keyword("GROUP") {
+            self.expect_keyword("BY")?;
+            loop {
+                group_by.push(self.expr(0)?);
+                if !self.eat(&Token::Comma) {
+                    break;
+                }
+            }
+        }
+        let mut order_by = Vec::new();
+        if self.eat_keyword("ORDER") {
+            self.expect_keyword("BY")?;
+            loop {
+                let expr = self.expr(0)?;
+                let desc = if self.eat_keyword("DESC") {
+                    true
+                } else {
+                    self.eat_keyword("ASC");
+                    false
+                };
+                order_by.push(OrderBy { expr, desc });
+                if !self.eat(&Token::Comma) {
+                    break;
+                }
+            }
+        }
+        let limit = if self.eat_keyword("LIMIT") {
+            Some(self.unsigned("a row count")?)
+        } else {
+            None
+        };
+        let as_of = if self.at_keyword("AS") && self.peek_at(1).is_keyword("OF") {
+            self.next();
+            self.next();
+            Some(self.expr(prec::NEG)?)
+        } else {
+            None
+        };
+        Ok(Select {
+            projection,
+            from,
+            selection,
+            group_by,
+            order_by,
+            limit,
+            as_of,
+        })
+    }
+
+    /// Parses an expression whose operators bind at least as tightly as `min`.
+    fn expr(&mut self, min: u8) -> PResult<Expr> {
+        self.nested(|p| {
+            let mut left = p.prefix()?;
+            while let Some(infix) = p.peek_infix(min) {
+                left = p.infix(left, infix)?;
+            }
+            Ok(left)
+        })
+    }
+
+    /// The infix operator ahead, if it binds at least as tightly as `min`.
+    fn peek_infix(&self, min: u8) -> Option<Infix> {
+        let t = self.peek();
+        let op = |op: BinaryOp| Some(Infix::Binary(op));
+        let infix = match t {
+            Token::Eq => op(BinaryOp::Eq),
+            Token::NotEq => op(BinaryOp::NotEq),
+            Token::Lt => op(BinaryOp::Lt),
+            Token::LtEq => op(BinaryOp::LtEq),
+            Token::Gt => op(BinaryOp::Gt),
+            Token::GtEq => op(BinaryOp::GtEq),
+            Token::Plus => op(BinaryOp::Add),
+            Token::Minus => op(BinaryOp::Sub),
+            Token::Star => op(BinaryOp::Mul),
+            Token::Slash => op(BinaryOp::Div),
+            Token::Percent => op(BinaryOp::Rem),
+            t if t.is_keyword("OR") => op(BinaryOp::Or),
+            t if t.is_keyword("AND") => op(BinaryOp::And),
+            t if t.is_keyword("BETWEEN") => Some(Infix::Between),
+            t if t.is_keyword("IS") => Some(Infix::IsNull),
+            t if t.is_keyword("IN") && self.peek_at(1) == &Token::LParen => Some(Infix::InList),
+            t if t.is_keyword("NOT")
+                && (self.peek_at(1).is_keyword("BETWEEN")
+                    || (self.peek_at(1).is_keyword("IN") && self.peek_at(2) == &Token::LParen)) =>
+            {
+                Some(if self.peek_at(1).is_keyword("BETWEEN") {
+                    Infix::Between
+                } else {
+                    Infix::InList
+                })
+            }
+            _ => None,
+        }?;
+        (infix.precedence() >= min).then_some(infix)
+    }
+
+    fn infix(&mut self, left: Expr, infix: Infix) -> PResult<Expr> {
+        let p = infix.precedence();
+        match infix {
+            Infix::Binary(op) => {
+                self.next();
+                let right = self.expr(p + 1)?;
+                Ok(Expr::Binary {
+                    left: Box::new(left),
+                    op,
+                    right: Box::new(right),
+                })
+            }
+            Infix::Between => {
+                let negated = self.eat_keyword("NOT");
+                self.expect_keyword("BETWEEN")?;
+                let low = self.expr(prec::ADD)?;
+                self.expect_keyword("AND")?;
+                let high = self.expr(prec::ADD)?;
+                Ok(Expr::Between {
+                    expr: Box::new(left),
+                    negated,
+                    low: Box::new(low),
+                    high: Box::new(high),
+                })
+            }
+            Infix::InList => {
+                let negated = self.eat_keyword("NOT");
+                self.expect_keyword("IN")?;
+                self.expect(&Token::LParen, "'('")?;
+                let mut list = vec![self.expr(0)?];
+                while self.eat(&Token::Comma) {
+                    list.push(self.expr(0)?);
+                }
+                self.expect(&Token::RParen, "')'")?;
+                Ok(Expr::InList {
+                    expr: Box::new(left),
+                    negated,
+                    list,
+                })
+            }
+            Infix::IsNull => {
+                self.expect_keyword("IS")?;
+                let negated = self.eat_keyword("NOT");
+                self.expect_keyword("NULL")?;
+                Ok(Expr::IsNull {
+                    expr: Box::new(left),
+                    negated,
+                })
+            }
+        }
+    }
+
+    fn prefix(&mut self) -> PResult<Expr> {
+        let Spanned { token, span } = self.peek_spanned();
+        let loc = Loc(span);
+        match token {
+            Token::Minus | Token::Plus => {
+                self.next();
+                let expr = self.expr(prec::NEG)?;
+                Ok(if token == Token::Minus {
+                    Expr::Unary {
+                        op: UnaryOp::Neg,
+                        expr: Box::new(expr),
+                        loc,
+                    }
+                } else {
+                    expr
+                })
+            }
+            Token::LParen => {
+                self.next();
+                let e = self.expr(0)?;
+                self.expect(&Token::RParen, "')'")?;
+                Ok(e)
+            }
+            Token::LBracket => {
+                self.next();
+                let mut items = Vec::new();
+                if !self.eat(&Token::RBracket) {
+                    loop {
+                        items.push(self.expr(0)?);
+                        if !self.eat(&Token::Comma) {
+                            break;
+                        }
+                    }
+                    self.expect(&Token::RBracket, "']'")?;
+                }
+                Ok(Expr::Array(items, Loc(span.to(self.prev_span()))))
+            }
+            Token::Number(n) => {
+                self.next();
+                Ok(Expr::Literal(number_literal(&n, span)?, loc))
+            }
+            Token::String(s) => {
+                self.next();
+                Ok(Expr::Literal(Literal::String(s), loc))
+            }
+            t if t.is_keyword("NOT") => {
+                self.next();
+                let expr = self.expr(prec::NOT)?;
+                Ok(Expr::Unary {
+                    op: UnaryOp::Not,
+                    expr: Box::new(expr),
+                    loc,
+                })
+            }
+            t if t.is_keyword("NULL") => {
+                self.next();
+                Ok(Expr::Literal(Literal::Null, loc))
+            }
+            t if t.is_keyword("TRUE") || t.is_keyword("FALSE") => {
+                self.next();
+                Ok(Expr::Literal(Literal::Bool(t.is_keyword("TRUE")), loc))
+            }
+            t if t.is_keyword("IN") && self.peek_at(1).is_keyword("SEGMENT") => {
+                self.next();
+                self.next();
+                Ok(Expr::InSegment(self.ident("a segment name")?))
+            }
+            Token::Word { .. } if self.peek_at(1) == &Token::LParen => {
+                let name = self.ident("a function name")?;
+                self.next();
+                let mut args = Vec::new();
+                if !self.eat(&Token::RParen) {
+                    loop {
+                        if self.eat(&Token::Star) {
+                            args.push(FunctionArg::Star);
+                        } else {
+                            args.push(FunctionArg::Expr(self.expr(0)?));
+                        }
+                        if !self.eat(&Token::Comma) {
+                            break;
+                        }
+                    }
+                    self.expect(&Token::RParen, "')'")?;
+                }
+                Ok(Expr::Function { name, args })
+            }
+            Token::Word { .. } => Ok(Expr::Column(self.ident("an expression")?)),
+            _ => Err(self.unexpected("an expression")),
+        }
+    }
+
+    fn peek_spanned(&self) -> Spanned {
+        self.tokens[self.pos.min(self.tokens.len() - 1)].clone()
+    }
+
+    fn prev_span(&self) -> Span {
+        self.tokens[self.pos.saturating_sub(1)].span
+    }
+}
+
+/// An infix operator, as seen before it is consumed.
+#[derive(Debug, Clone, Copy)]
+enum Infix {
+    Binary(BinaryOp),
+    Between,
+    InList,
+    IsNull,
+}
+
+impl Infix {
+    fn precedence(self) -> u8 {
+        match self {
+            Infix::Binary(op) => op.precedence(),
+            Infix::Between | Infix::InList | Infix::IsNull => prec::CMP,
+        }
+    }
+}
+
+/// An integer when written without a fraction or exponent, else a float.
+fn number_literal(text: &str, span: Span) -> PResult<Literal> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map(Literal::Int).map_err(|_| {
+            ParseError::new(
+                format!("integer {text} is out of range (at most 9223372036854775807)"),
+                span,
+            )
+        });
+    }
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(Literal::Float(x)),
+        _ => Err(ParseError::new(
+            format!("number {text} is out of range"),
+            span,
+        )),
+    }
+}
+
+/// The text of a storage error, without its kind prefix.
+fn error_text(e: &profiledb_storage::Error) -> String {
+    match e {
+        profiledb_storage::Error::InvalidArgument(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses, prints, parses again and checks both trees are equal.
+    fn round_trip(src: &str) -> Result<Statement, ParseError> {
+        let stmt = parse_statement(src)?;
+        let printed = stmt.to_string();
+        let again = parse_statement(&printed)?;
+        assert_eq!(stmt, again, "{src}\nprinted as\n{printed}");
+        assert_eq!(printed, again.to_string());
+        Ok(stmt)
+    }
+
+    #[test]
+    fn contract_statements_round_trip() -> Result<(), ParseError> {
+        for src in [
+            "CREATE ATTRIBUTE age INT;",
+            "CREATE ATTRIBUTE region STRING ON signup;",
+            "CREATE FEATURE purchases ON purchase AS COUNT();",
+            "CREATE FEATURE revenue ON purchase AS SUM(amount);",
+            "CREATE FEATURE visits ON view AS DECAYED_COUNT() HALF_LIFE '7d';",
+            "CREATE FEATURE ctr ON impression AS BETA(clicked) HALF_LIFE '14d' PRIOR (1, 20);",
+            "CREATE WINDOW spend ON purchase OF amount BUCKET '1d' RETAIN '365d';",
+            "CREATE VECTOR taste ON view AS EWMA(item_vec) DIM 8 HALF_LIFE '14d';",
+            "CREATE VECTOR pref ON impression AS SGD(item_vec, clicked) DIM 8 LEARNING_RATE 0.05 L2 0.0001;",
+            "CREATE SEGMENT big_spenders AS spend_7d > 100 AND purchases >= 2;",
+            "DROP FEATURE spend_7d;",
+            "SHOW FEATURES;",
+            "INSERT INTO purchase (user, ts, amount) VALUES ('u1', '2026-11-01T10:00:00Z', 35.0), ('u2', 1761991200000, 12.5);",
+            "INSERT INTO view (user, ts, item_vec) VALUES ('u1', '2026-11-01T10:05:00Z', [0.1, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4]);",
+            "UPDATE users SET age = 31, region = 'north' WHERE id = 'u1';",
+            "DELETE USER 'u1';",
+            "DELETE FROM users WHERE IN SEGMENT big_spenders;",
+            "SELECT * FROM users WHERE id = 'u1' AS OF '2026-11-10T00:00:00Z';",
+            "SELECT id, spend_7d, window_sum(spend, '7d'), window_count(views, '24h') FROM users\n  WHERE region = 'north' AND spend_7d > 50 AND age BETWEEN 20 AND 40\n  ORDER BY spend_7d DESC LIMIT 10 AS OF '2026-11-10T00:00:00Z';",
+            "SELECT count(*) FROM users WHERE IN SEGMENT big_spenders;",
+            "SELECT region, count(*), avg(spend_7d), sum(revenue) FROM users GROUP BY region ORDER BY region;",
+            "SELECT id, zscore(views, '1d', '30d') AS z FROM users WHERE zscore(views, '1d', '30d') > 3;",
+            "EXPLAIN SELECT id FROM users WHERE spend_7d > 50;",
+            "SELECT id FROM users WHERE NOT IN SEGMENT s OR NOT (a = 1 AND b IS NOT NULL) AND -(-x) < 2 * (3 + y) - 1",
+            "SELECT \"select\", \"a\"\"b\" FROM users WHERE x NOT IN (1, 2.5e300, 'z') AND y NOT BETWEEN -1 AND 1",
+        ] {
+            round_trip(src)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn precedence() -> Result<(), ParseError> {
+        let e = parse_expr("a OR b AND NOT c = 1 + 2 * 3")?;
+        assert_eq!(e.to_string(), "a OR b AND NOT c = 1 + 2 * 3");
+        let Expr::Binary { op, right, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*op, BinaryOp::Or);
+        assert!(matches!(
+            **right,
+            Expr::Binary {
+                op: BinaryOp::And,
+                ..
+            }
+        ));
+        assert_eq!(parse_expr("(a - b) - c")?.to_string(), "a - b - c");
+        assert_eq!(parse_expr("a - (b - c)")?.to_string(), "a - (b - c)");
+        assert_eq!(parse_expr("(a OR b) AND c")?.to_string(), "(a OR b) AND c");
+        Ok(())
+    }
+
+    #[test]
+    fn errors_name_what_was_expected() {
+        let cases = [
+            ("SELEC id FROM users", 0, "expected a statement"),
+            (
+                "SELECT id FROM users WHERE",
+                26,
+                "expected an expression, found end of input",
+            ),
+            (
+                "CREATE FEATURE f ON e AS DECAYED_SUM(x)",
+                25,
+                "DECAYED_SUM needs a HALF_LIFE",
+            ),
+            (
+                "CREATE FEATURE f ON e AS COUNT(x)",
+                31,
+                "this aggregate takes no field",
+            ),
+            (
+                "CREATE WINDOW w ON e BUCKET '1y' RETAIN '1d'",
+                28,
+                "unknown unit 'y'",
+            ),
+            ("SELECT 99999999999999999999 FROM users", 7, "out of range"),
+            ("SELECT a FROM users; SELECT", 27, "expected an expression"),
+            ("SELECT a FROM users LIMIT -1", 26, "expected a row count"),
+        ];
+        for (src, at, msg) in cases {
+            match parse_script(src) {
+                Err(e) => {
+                    assert_eq!(e.span.start, at, "{src}: {e}");
+                    assert!(e.message.contains(msg), "{src}: {e}");
+                }
+                Ok(s) => panic!("{src} parsed as {s:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let src = format!("SELECT {}1{} FROM users", "(".repeat(500), ")".repeat(500));
+        let e = parse_statement(&src).err();
+        assert!(e.is_some_and(|e| e.message.contains("recursion limit")));
+        let src = format!("SELECT {}1 FROM users", "NOT ".repeat(500));
+        assert!(parse_statement(&src).is_err());
+        let src = format!("SELECT {}1 FROM users", "- ".repeat(500));
+        assert!(parse_statement(&src).is_err());
+    }
+}
