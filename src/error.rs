@@ -8,6 +8,20 @@ pub enum Error {
     /// [`profiledb_storage::Error`] for what to do about each case.
     #[error(transparent)]
     Storage(#[from] profiledb_storage::Error),
+    /// A statement failed to parse, plan or run; see [`profiledb_query::Error`].
+    /// Its `Display` draws the statement with a caret under the offending part.
+    #[error(transparent)]
+    Query(profiledb_query::Error),
+}
+
+impl From<profiledb_query::Error> for Error {
+    /// A storage failure inside a statement stays a storage error.
+    fn from(e: profiledb_query::Error) -> Error {
+        match e {
+            profiledb_query::Error::Storage(s) => Error::Storage(s),
+            other => Error::Query(other),
+        }
+    }
 }
 
 impl Error {
@@ -15,6 +29,7 @@ impl Error {
     pub fn storage_kind(&self) -> Option<profiledb_storage::ErrorKind> {
         match self {
             Error::Storage(e) => Some(e.kind()),
+            Error::Query(_) => None,
         }
     }
 }

@@ -37,10 +37,12 @@
 //! ```
 
 mod error;
+mod source;
 
 use std::path::Path;
 
 pub use error::{Error, Result};
+pub use profiledb_query::{Column, Limits, Output, Rows, Type};
 pub use profiledb_storage::catalog::{AttributeDef, FeatureDef, SegmentDef, VectorDef, WindowDef};
 pub use profiledb_storage::time::{format_timestamp, now_ms, parse_duration, parse_timestamp};
 pub use profiledb_storage::{
@@ -144,6 +146,56 @@ impl Db {
     /// A malformed user id, or a storage failure.
     pub fn delete_user(&self, user: &str) -> Result<bool> {
         Ok(self.engine.delete_user(user, false)?)
+    }
+
+    /// Runs one or more statements of the query language, in order, and returns
+    /// the output of the last: rows for a query, a summary (`INSERT 2`) otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// use profiledb::{Db, Value};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path())?;
+    /// db.execute("CREATE FEATURE purchases ON purchase AS COUNT()")?;
+    /// db.execute("INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1761991200000, 35.0)")?;
+    /// let out = db.execute("SELECT id, purchases FROM users")?;
+    /// let rows = out.rows().expect("a query returns rows");
+    /// assert_eq!(rows.rows, vec![vec![Value::String("u1".into()), Value::Int(1)]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Query`] for a statement that does not parse, names something
+    /// unknown, mismatches types or cannot run; its `Display` draws a caret under
+    /// the offending text. Statements before the failing one have run.
+    pub fn execute(&self, sql: &str) -> Result<Output> {
+        self.execute_script(sql)?.pop().ok_or_else(|| {
+            Error::Query(profiledb_query::Error::from(
+                profiledb_query::ParseError::new("expected a statement", sql.len()..sql.len()),
+            ))
+        })
+    }
+
+    /// Runs every statement of `sql` in order and returns each one's output.
+    ///
+    /// # Errors
+    /// As [`Db::execute`].
+    pub fn execute_script(&self, sql: &str) -> Result<Vec<Output>> {
+        self.execute_with(sql, &Limits::default())
+    }
+
+    /// As [`Db::execute_script`], under a deadline and a cap on result rows.
+    ///
+    /// # Errors
+    /// As [`Db::execute`], and [`profiledb_query::Error::Cancelled`] or
+    /// [`profiledb_query::Error::TooManyRows`] past the limits.
+    pub fn execute_with(&self, sql: &str, limits: &Limits) -> Result<Vec<Output>> {
+        Ok(profiledb_query::execute(
+            &source::RocksSource(&self.engine),
+            sql,
+            limits,
+        )?)
     }
 
     /// Writes an openable copy of the database to `dir`, which must not exist.

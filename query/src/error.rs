@@ -281,19 +281,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// Shifts the error's span by `offset` bytes, for a statement that starts
-    /// `offset` bytes into a longer script.
-    #[must_use]
-    pub fn offset(mut self, offset: usize) -> Error {
-        if let Some(at) = self.at_mut() {
-            at.span = at.span.map(|s| Span::new(s.start + offset, s.end + offset));
-        }
-        if let Error::Parse(e) = &mut self {
-            e.span = Span::new(e.span.start + offset, e.span.end + offset);
-        }
-        self
-    }
 }
 
 /// The defined name closest to `name`, if one is close enough to be a likely typo.

@@ -94,8 +94,8 @@ impl Error {
         }
     }
 
-    #[cfg_attr(not(feature = "engine"), allow(dead_code))]
-    pub(crate) fn corruption(cf: &'static str, key: &[u8], reason: impl fmt::Display) -> Error {
+    /// A value under `key` of column family `cf` that does not decode.
+    pub fn corruption(cf: &'static str, key: &[u8], reason: impl fmt::Display) -> Error {
         Error::Corruption {
             cf,
             key: EscapedKey(key.to_vec()),

@@ -37,15 +37,17 @@ pub mod event;
 pub mod keys;
 pub mod merge;
 pub mod profile;
+pub mod row;
 pub mod time;
 mod value;
 
 pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
 pub use codec::DecodeError;
 #[cfg(feature = "engine")]
-pub use engine::{Engine, EngineOptions, Scan, SyncPolicy, UserRange};
+pub use engine::{Engine, EngineOptions, Reader, Scan, SyncPolicy};
 pub use error::{Error, ErrorKind, EscapedKey, Result};
 pub use event::{Event, EventError};
 pub use merge::window::Bucket;
 pub use profile::Profile;
+pub use row::{RowNeeds, UserRange, UserRow, WindowNeed};
 pub use value::{AttrType, MAX_MAGNITUDE, Value};

@@ -7,6 +7,7 @@
 
 mod cf;
 mod read;
+mod rows;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -18,8 +19,10 @@ use rocksdb::{
     IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
+pub use crate::row::UserRange;
 pub use cf::{ALL as COLUMN_FAMILIES, ATTRIBUTES, CATALOG, FEATURES, VECTORS, WINDOWS};
-pub use read::{Scan, UserRange};
+pub use read::Scan;
+pub use rows::Reader;
 pub use sync::SyncPolicy;
 
 use crate::catalog::{Bindings, Catalog, DefKind, Definition};

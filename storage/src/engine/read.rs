@@ -16,25 +16,10 @@ use crate::merge::record::Record;
 use crate::merge::vector::VectorValue;
 use crate::merge::window::Bucket;
 use crate::profile::{Profile, evaluate_feature};
+use crate::row::UserRange;
 use crate::value::Value;
 
-/// A half-open range of user ids `[start, end)`; `None` is unbounded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserRange {
-    /// First user id included.
-    pub start: Option<String>,
-    /// First user id excluded.
-    pub end: Option<String>,
-}
-
-impl UserRange {
-    /// Every user.
-    pub fn all() -> UserRange {
-        UserRange::default()
-    }
-}
-
-fn read_err(cf: &'static str, key: &[u8], e: rocksdb::Error) -> Error {
+pub(super) fn read_err(cf: &'static str, key: &[u8], e: rocksdb::Error) -> Error {
     if e.kind() == rocksdb::ErrorKind::Corruption {
         Error::corruption(cf, key, e.into_string())
     } else {
@@ -42,7 +27,7 @@ fn read_err(cf: &'static str, key: &[u8], e: rocksdb::Error) -> Error {
     }
 }
 
-fn snapshot_opts(snapshot: &SnapshotWithThreadMode<'_, DB>) -> ReadOptions {
+pub(super) fn snapshot_opts(snapshot: &SnapshotWithThreadMode<'_, DB>) -> ReadOptions {
     let mut ro = ReadOptions::default();
     ro.set_snapshot(snapshot);
     ro
@@ -192,35 +177,49 @@ impl<'a> ProfileReader<'a> {
         to: i64,
     ) -> Result<Vec<(i64, Bucket)>> {
         let mut out = Vec::new();
-        if to < from {
-            return Ok(out);
-        }
-        let (lo, hi) = (
-            keys::bucket_start(from, d.bucket_ms),
-            keys::bucket_start(to, d.bucket_ms),
-        );
-        let first = keys::window_key(user, d.id, lo);
-        let last = keys::window_key(user, d.id, hi);
         // Without an iterator there is no window definition, so no bucket to read.
-        let Some(it) = self.windows_it.as_mut() else {
-            return Ok(out);
-        };
-        it.seek(&first);
-        while let Some(k) = it.key() {
-            if k > last.as_slice() {
-                break;
-            }
-            let start = keys::split(k)
-                .and_then(|(_, _, tail)| keys::bucket_of(tail))
-                .ok_or_else(|| Error::corruption(cf::WINDOWS, k, "malformed window key"))?;
-            let v = it.value().unwrap_or_default();
-            let b = Bucket::decode(v).map_err(|e| Error::corruption(cf::WINDOWS, k, e))?;
-            out.push((start, b));
-            it.next();
+        if let Some(it) = self.windows_it.as_mut() {
+            read_buckets(it, user, d.id, d.bucket_ms, from, to, &mut out)?;
         }
-        it.status().map_err(|e| read_err(cf::WINDOWS, &first, e))?;
         Ok(out)
     }
+}
+
+/// Appends to `out` the buckets of window `id` (of width `bucket_ms`) for `user`
+/// that overlap `[from, to]`, oldest first. A bucket that starts before `from` but
+/// reaches into the range counts whole.
+pub(super) fn read_buckets(
+    it: &mut DBRawIteratorWithThreadMode<'_, DB>,
+    user: &str,
+    id: u32,
+    bucket_ms: i64,
+    from: i64,
+    to: i64,
+    out: &mut Vec<(i64, Bucket)>,
+) -> Result<()> {
+    if to < from {
+        return Ok(());
+    }
+    let (lo, hi) = (
+        keys::bucket_start(from, bucket_ms),
+        keys::bucket_start(to, bucket_ms),
+    );
+    let first = keys::window_key(user, id, lo);
+    let last = keys::window_key(user, id, hi);
+    it.seek(&first);
+    while let Some(k) = it.key() {
+        if k > last.as_slice() {
+            break;
+        }
+        let start = keys::split(k)
+            .and_then(|(_, _, tail)| keys::bucket_of(tail))
+            .ok_or_else(|| Error::corruption(cf::WINDOWS, k, "malformed window key"))?;
+        let v = it.value().unwrap_or_default();
+        let b = Bucket::decode(v).map_err(|e| Error::corruption(cf::WINDOWS, k, e))?;
+        out.push((start, b));
+        it.next();
+    }
+    it.status().map_err(|e| read_err(cf::WINDOWS, &first, e))
 }
 
 impl Engine {

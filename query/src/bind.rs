@@ -1,0 +1,765 @@
+//! Binding: names resolved against the catalog, types checked, and the parts of
+//! each user's state an expression reads collected into [`RowNeeds`].
+//!
+//! A bound expression ([`BExpr`]) refers to definitions by id and to fetched
+//! window ranges and sgd vectors by slot, so evaluating it per user does no name
+//! lookups. `IN SEGMENT s` binds the segment's stored predicate in place.
+
+use profiledb_storage::catalog::{Catalog, FeatureDef, VectorRule};
+use profiledb_storage::keys::bucket_start;
+use profiledb_storage::{AttrType, FeatureKind, RowNeeds, Value, WindowNeed};
+
+use crate::ast::{BinaryOp, Expr, FunctionArg, Ident, Literal, UnaryOp};
+use crate::error::{At, Error, Result, Span, closest};
+use crate::output::Type;
+use crate::parser::parse_expr;
+
+/// How deeply segments may refer to segments.
+const SEGMENT_DEPTH: usize = 16;
+
+/// A window aggregate over a trailing span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WindowFunc {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Stddev,
+}
+
+/// An aggregate over the rows of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AggFunc {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+/// One aggregate computed per group.
+#[derive(Debug, Clone)]
+pub(crate) struct AggSpec {
+    pub func: AggFunc,
+    pub arg: Option<BExpr>,
+    pub ty: Type,
+}
+
+/// A bound expression.
+#[derive(Debug, Clone)]
+pub(crate) enum BExpr {
+    Const(Value),
+    Id,
+    Attr(u32),
+    Feature(Box<FeatureDef>),
+    Ewma(u32),
+    /// Slot in [`RowNeeds::sgd`].
+    Sgd(usize),
+    /// A window aggregate over `[as_of − span, as_of]`; slot in [`RowNeeds::windows`].
+    Window {
+        slot: usize,
+        func: WindowFunc,
+        span_ms: i64,
+    },
+    /// See [`crate::eval::zscore`].
+    ZScore {
+        slot: usize,
+        current_ms: i64,
+        spans: i64,
+        counts: bool,
+    },
+    Not(Box<BExpr>),
+    Neg(Box<BExpr>),
+    And(Box<BExpr>, Box<BExpr>),
+    Or(Box<BExpr>, Box<BExpr>),
+    Cmp(BinaryOp, Box<BExpr>, Box<BExpr>),
+    Arith(BinaryOp, Box<BExpr>, Box<BExpr>),
+    Between {
+        expr: Box<BExpr>,
+        low: Box<BExpr>,
+        high: Box<BExpr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<BExpr>,
+        list: Vec<BExpr>,
+        negated: bool,
+    },
+    IsNull {
+        expr: Box<BExpr>,
+        negated: bool,
+    },
+    Abs(Box<BExpr>),
+    Coalesce(Vec<BExpr>),
+    /// The i-th aggregate of the current group.
+    Agg(usize),
+    /// The i-th grouping key of the current group.
+    Key(usize),
+}
+
+/// Grouping context: the texts of the GROUP BY keys, and the aggregates found.
+#[derive(Debug, Default)]
+pub(crate) struct Grouping {
+    pub keys: Vec<String>,
+    pub aggs: Vec<AggSpec>,
+}
+
+/// Binds expressions of one statement.
+pub(crate) struct Binder<'a> {
+    pub catalog: &'a Catalog,
+    pub as_of: i64,
+    pub needs: RowNeeds,
+    segments: Vec<String>,
+}
+
+fn mismatch(context: &str, expected: impl ToString, found: Type, span: Span) -> Error {
+    Error::TypeMismatch {
+        context: context.to_owned(),
+        expected: expected.to_string(),
+        found: found.to_string(),
+        at: At::span(span),
+    }
+}
+
+/// The type of an attribute.
+pub(crate) fn attr_type(ty: AttrType) -> Type {
+    match ty {
+        AttrType::Int => Type::Int,
+        AttrType::Float => Type::Float,
+        AttrType::String => Type::String,
+        AttrType::Bool => Type::Bool,
+        AttrType::Tags => Type::Tags,
+    }
+}
+
+/// The type a feature reads as.
+pub(crate) fn feature_type(kind: FeatureKind) -> Type {
+    match kind {
+        FeatureKind::Count => Type::Int,
+        _ => Type::Float,
+    }
+}
+
+/// A literal's value and type.
+pub(crate) fn literal(l: &Literal) -> (Value, Type) {
+    match l {
+        Literal::Null => (Value::Null, Type::Null),
+        Literal::Bool(b) => (Value::Bool(*b), Type::Bool),
+        Literal::Int(i) => (Value::Int(*i), Type::Int),
+        Literal::Float(x) => (Value::Float(*x), Type::Float),
+        Literal::String(s) => (Value::String(s.clone()), Type::String),
+    }
+}
+
+fn comparable(a: Type, b: Type) -> bool {
+    a == Type::Null
+        || b == Type::Null
+        || (a.is_numeric() && b.is_numeric())
+        || (a == b && matches!(a, Type::String | Type::Bool))
+}
+
+impl<'a> Binder<'a> {
+    pub fn new(catalog: &'a Catalog, as_of: i64) -> Binder<'a> {
+        Binder {
+            catalog,
+            as_of,
+            needs: RowNeeds::default(),
+            segments: Vec::new(),
+        }
+    }
+
+    /// Binds `e` and checks it is a predicate (bool or NULL).
+    pub fn predicate(&mut self, e: &Expr, context: &str) -> Result<BExpr> {
+        let (b, ty) = self.expr(e, None)?;
+        if !matches!(ty, Type::Bool | Type::Null) {
+            return Err(mismatch(context, Type::Bool, ty, e.span()));
+        }
+        Ok(b)
+    }
+
+    /// Binds a row-level expression, or with `group`, an expression over groups.
+    pub fn expr(&mut self, e: &Expr, group: Option<&mut Grouping>) -> Result<(BExpr, Type)> {
+        match group {
+            None => self.row_expr(e),
+            Some(g) => self.group_expr(e, g),
+        }
+    }
+
+    fn row_expr(&mut self, e: &Expr) -> Result<(BExpr, Type)> {
+        self.bind(e, &mut |b: &mut Binder<'_>, e| b.row_expr(e))
+    }
+
+    /// In a grouped query: a GROUP BY key, an aggregate, or an expression of those.
+    fn group_expr(&mut self, e: &Expr, g: &mut Grouping) -> Result<(BExpr, Type)> {
+        let text = e.to_string();
+        if let Some(i) = g.keys.iter().position(|k| *k == text) {
+            // The key's type is its row type; binding again costs nothing at run time.
+            let (_, ty) = self.row_expr(e)?;
+            return Ok((BExpr::Key(i), ty));
+        }
+        if let Expr::Function { name, args } = e {
+            if let Some(func) = agg_func(&name.value, args) {
+                let (arg, ty) = match (func, args.first()) {
+                    (AggFunc::CountStar, _) => (None, Type::Int),
+                    (_, Some(FunctionArg::Expr(a))) => {
+                        let (b, ty) = self.row_expr(a)?;
+                        (Some(b), ty)
+                    }
+                    _ => {
+                        return Err(Error::invalid(
+                            format!("{} needs an argument", name.value),
+                            Some(e.span()),
+                        ));
+                    }
+                };
+                let ty = match func {
+                    AggFunc::CountStar | AggFunc::Count => Type::Int,
+                    AggFunc::Avg => Type::Float,
+                    _ => ty,
+                };
+                if matches!(func, AggFunc::Sum | AggFunc::Avg) && !ty.is_numeric() {
+                    return Err(mismatch(
+                        &format!("{}()", name.value),
+                        "a number",
+                        ty,
+                        e.span(),
+                    ));
+                }
+                if matches!(func, AggFunc::Min | AggFunc::Max)
+                    && matches!(ty, Type::Tags | Type::Vector)
+                {
+                    return Err(mismatch(
+                        &format!("{}()", name.value),
+                        "a number, string or bool",
+                        ty,
+                        e.span(),
+                    ));
+                }
+                g.aggs.push(AggSpec { func, arg, ty });
+                return Ok((BExpr::Agg(g.aggs.len() - 1), ty));
+            }
+        }
+        if let Expr::Column(c) = e {
+            return Err(Error::invalid(
+                format!(
+                    "column '{}' must appear in GROUP BY or inside an aggregate such as count(), sum() or avg()",
+                    c.value
+                ),
+                Some(c.span()),
+            ));
+        }
+        self.bind(e, &mut |b: &mut Binder<'_>, e| b.group_expr(e, g))
+    }
+
+    /// Binds the structure of `e`, binding children with `child`.
+    fn bind(
+        &mut self,
+        e: &Expr,
+        child: &mut dyn FnMut(&mut Binder<'a>, &Expr) -> Result<(BExpr, Type)>,
+    ) -> Result<(BExpr, Type)> {
+        let span = e.span();
+        Ok(match e {
+            Expr::Literal(l, _) => {
+                let (v, ty) = literal(l);
+                (BExpr::Const(v), ty)
+            }
+            Expr::Column(c) => self.column(c)?,
+            Expr::Array(items, _) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(const_number(item)? as f32);
+                }
+                (BExpr::Const(Value::Vector(out)), Type::Vector)
+            }
+            Expr::Unary {
+                op: UnaryOp::Not,
+                expr,
+                ..
+            } => {
+                let (b, ty) = child(self, expr)?;
+                if !matches!(ty, Type::Bool | Type::Null) {
+                    return Err(mismatch("NOT", Type::Bool, ty, expr.span()));
+                }
+                (BExpr::Not(Box::new(b)), Type::Bool)
+            }
+            Expr::Unary {
+                op: UnaryOp::Neg,
+                expr,
+                ..
+            } => {
+                let (b, ty) = child(self, expr)?;
+                if !ty.is_numeric() {
+                    return Err(mismatch("unary minus", "a number", ty, expr.span()));
+                }
+                (BExpr::Neg(Box::new(b)), ty)
+            }
+            Expr::Binary { left, op, right } => {
+                let (l, lt) = child(self, left)?;
+                let (r, rt) = child(self, right)?;
+                let (l, r) = (Box::new(l), Box::new(r));
+                match op {
+                    BinaryOp::And | BinaryOp::Or => {
+                        for (ty, side) in [(lt, left), (rt, right)] {
+                            if !matches!(ty, Type::Bool | Type::Null) {
+                                return Err(mismatch(op.symbol(), Type::Bool, ty, side.span()));
+                            }
+                        }
+                        let b = if *op == BinaryOp::And {
+                            BExpr::And(l, r)
+                        } else {
+                            BExpr::Or(l, r)
+                        };
+                        (b, Type::Bool)
+                    }
+                    op if op.is_comparison() => {
+                        if !comparable(lt, rt) {
+                            return Err(mismatch(
+                                &format!("comparison '{}'", op.symbol()),
+                                lt,
+                                rt,
+                                right.span(),
+                            ));
+                        }
+                        (BExpr::Cmp(*op, l, r), Type::Bool)
+                    }
+                    op => {
+                        for (ty, side) in [(lt, left), (rt, right)] {
+                            if !ty.is_numeric() {
+                                return Err(mismatch(
+                                    &format!("arithmetic '{}'", op.symbol()),
+                                    "a number",
+                                    ty,
+                                    side.span(),
+                                ));
+                            }
+                        }
+                        let ty = if *op != BinaryOp::Div && lt == Type::Int && rt == Type::Int {
+                            Type::Int
+                        } else {
+                            Type::Float
+                        };
+                        (BExpr::Arith(*op, l, r), ty)
+                    }
+                }
+            }
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let (x, xt) = child(self, expr)?;
+                let (lo, lot) = child(self, low)?;
+                let (hi, hit) = child(self, high)?;
+                for (ty, side) in [(lot, low), (hit, high)] {
+                    if !comparable(xt, ty) {
+                        return Err(mismatch("BETWEEN", xt, ty, side.span()));
+                    }
+                }
+                (
+                    BExpr::Between {
+                        expr: Box::new(x),
+                        low: Box::new(lo),
+                        high: Box::new(hi),
+                        negated: *negated,
+                    },
+                    Type::Bool,
+                )
+            }
+            Expr::InList {
+                expr,
+                negated,
+                list,
+            } => {
+                let (x, xt) = child(self, expr)?;
+                let mut out = Vec::with_capacity(list.len());
+                for item in list {
+                    let (b, ty) = child(self, item)?;
+                    if !comparable(xt, ty) {
+                        return Err(mismatch("IN", xt, ty, item.span()));
+                    }
+                    out.push(b);
+                }
+                (
+                    BExpr::InList {
+                        expr: Box::new(x),
+                        list: out,
+                        negated: *negated,
+                    },
+                    Type::Bool,
+                )
+            }
+            Expr::IsNull { expr, negated } => {
+                let (x, _) = child(self, expr)?;
+                (
+                    BExpr::IsNull {
+                        expr: Box::new(x),
+                        negated: *negated,
+                    },
+                    Type::Bool,
+                )
+            }
+            Expr::InSegment(name) => (self.segment(name)?, Type::Bool),
+            Expr::Function { name, args } => self.function(name, args, span, child)?,
+        })
+    }
+
+    fn column(&mut self, c: &Ident) -> Result<(BExpr, Type)> {
+        let name = c.value.as_str();
+        let cat = self.catalog;
+        if name == "id" {
+            return Ok((BExpr::Id, Type::String));
+        }
+        if let Some(a) = cat.attribute(name) {
+            self.needs.attributes = true;
+            return Ok((BExpr::Attr(a.id), attr_type(a.ty)));
+        }
+        if let Some(f) = cat.feature(name) {
+            return Ok((BExpr::Feature(Box::new(f.clone())), feature_type(f.kind)));
+        }
+        if let Some(v) = cat.vector(name) {
+            return Ok(match v.rule {
+                VectorRule::Ewma { .. } => (BExpr::Ewma(v.id), Type::Vector),
+                VectorRule::Sgd { .. } => {
+                    let slot = match self.needs.sgd.iter().position(|&id| id == v.id) {
+                        Some(s) => s,
+                        None => {
+                            self.needs.sgd.push(v.id);
+                            self.needs.sgd.len() - 1
+                        }
+                    };
+                    (BExpr::Sgd(slot), Type::Vector)
+                }
+            });
+        }
+        if cat.window(name).is_some() {
+            return Err(Error::invalid(
+                format!(
+                    "'{name}' is a window, not a column: read it with window_count({name}, '1d'), window_sum, window_avg, window_min, window_max or window_stddev"
+                ),
+                Some(c.span()),
+            ));
+        }
+        if cat.segment(name).is_some() {
+            return Err(Error::invalid(
+                format!(
+                    "'{name}' is a segment, not a column: test membership with IN SEGMENT {name}"
+                ),
+                Some(c.span()),
+            ));
+        }
+        Err(unknown("column", c, column_names(cat)))
+    }
+
+    fn segment(&mut self, name: &Ident) -> Result<BExpr> {
+        let cat = self.catalog;
+        let Some(seg) = cat.segment(&name.value) else {
+            return Err(unknown(
+                "segment",
+                name,
+                cat.segments.iter().map(|s| s.name.as_str()),
+            ));
+        };
+        if self.segments.contains(&seg.name) || self.segments.len() >= SEGMENT_DEPTH {
+            return Err(Error::invalid(
+                format!(
+                    "segment '{}' refers to itself through {}",
+                    seg.name,
+                    self.segments.join(" → ")
+                ),
+                Some(name.span()),
+            ));
+        }
+        self.segments.push(seg.name.clone());
+        let bound = parse_expr(&seg.predicate)
+            .map_err(Error::from)
+            .and_then(|e| self.predicate(&e, "segment predicate"));
+        self.segments.pop();
+        bound.map_err(|e| {
+            // The inner error's span indexes the segment's text, not this statement.
+            let inner = match e {
+                Error::Parse(p) => p.message,
+                other => other.to_string(),
+            };
+            Error::invalid(
+                format!(
+                    "segment '{}' ({}) no longer binds: {inner}",
+                    seg.name, seg.predicate
+                ),
+                Some(name.span()),
+            )
+        })
+    }
+
+    fn function(
+        &mut self,
+        name: &Ident,
+        args: &[FunctionArg],
+        span: Span,
+        child: &mut dyn FnMut(&mut Binder<'a>, &Expr) -> Result<(BExpr, Type)>,
+    ) -> Result<(BExpr, Type)> {
+        let lower = name.value.to_ascii_lowercase();
+        let exprs: Vec<&Expr> = args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Expr(e) => Some(e),
+                FunctionArg::Star => None,
+            })
+            .collect();
+        if exprs.len() != args.len() {
+            return Err(Error::invalid(
+                format!("'*' is only an argument of count(*)"),
+                Some(span),
+            ));
+        }
+        let arity = |n: usize, sig: &str| {
+            if exprs.len() == n {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    format!(
+                        "{lower} takes {n} argument{}: {sig}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    Some(span),
+                ))
+            }
+        };
+        if agg_func(&lower, args).is_some() {
+            return Err(Error::invalid(
+                format!(
+                    "aggregate {lower}() is only allowed in the select list or ORDER BY of a query over all users"
+                ),
+                Some(span),
+            ));
+        }
+        let window_func = match lower.as_str() {
+            "window_count" => Some(WindowFunc::Count),
+            "window_sum" => Some(WindowFunc::Sum),
+            "window_avg" => Some(WindowFunc::Avg),
+            "window_min" => Some(WindowFunc::Min),
+            "window_max" => Some(WindowFunc::Max),
+            "window_stddev" => Some(WindowFunc::Stddev),
+            _ => None,
+        };
+        if let Some(func) = window_func {
+            arity(2, &format!("{lower}(window, duration)"))?;
+            let (id, bucket_ms, _) = self.window_arg(exprs[0])?;
+            let span_ms = duration_arg(exprs[1])?;
+            let from = self.as_of.saturating_sub(span_ms);
+            let slot = self.window_slot(id, bucket_ms, from);
+            let ty = if func == WindowFunc::Count {
+                Type::Int
+            } else {
+                Type::Float
+            };
+            return Ok((
+                BExpr::Window {
+                    slot,
+                    func,
+                    span_ms,
+                },
+                ty,
+            ));
+        }
+        match lower.as_str() {
+            "zscore" => {
+                arity(3, "zscore(window, current, baseline)")?;
+                let (id, bucket_ms, counts) = self.window_arg(exprs[0])?;
+                let current_ms = duration_arg(exprs[1])?;
+                let baseline_ms = duration_arg(exprs[2])?;
+                let spans = baseline_ms / current_ms;
+                // Spans end at the end of the bucket holding `as_of`; see `eval::zscore`.
+                let end = bucket_start(self.as_of, bucket_ms).saturating_add(bucket_ms);
+                let from = end.saturating_sub(current_ms.saturating_mul(spans.saturating_add(1)));
+                let slot = self.window_slot(id, bucket_ms, from);
+                Ok((
+                    BExpr::ZScore {
+                        slot,
+                        current_ms,
+                        spans,
+                        counts,
+                    },
+                    Type::Float,
+                ))
+            }
+            "abs" => {
+                arity(1, "abs(number)")?;
+                let (b, ty) = child(self, exprs[0])?;
+                if !ty.is_numeric() {
+                    return Err(mismatch("abs()", "a number", ty, exprs[0].span()));
+                }
+                Ok((BExpr::Abs(Box::new(b)), ty))
+            }
+            "coalesce" => {
+                if exprs.is_empty() {
+                    return arity(1, "coalesce(value, …)")
+                        .map(|_| (BExpr::Const(Value::Null), Type::Null));
+                }
+                let mut out = Vec::new();
+                let mut ty = Type::Null;
+                for e in &exprs {
+                    let (b, t) = child(self, e)?;
+                    if ty == Type::Null {
+                        ty = t;
+                    } else if t != Type::Null && t != ty && !(t.is_numeric() && ty.is_numeric()) {
+                        return Err(mismatch("coalesce()", ty, t, e.span()));
+                    } else if t == Type::Float {
+                        ty = Type::Float;
+                    }
+                    out.push(b);
+                }
+                Ok((BExpr::Coalesce(out), ty))
+            }
+            _ => Err(unknown("function", name, FUNCTIONS.iter().copied())),
+        }
+    }
+
+    /// Resolves a window argument: (id, bucket width, whether it counts events).
+    fn window_arg(&self, e: &Expr) -> Result<(u32, i64, bool)> {
+        let cat = self.catalog;
+        let Expr::Column(c) = e else {
+            return Err(Error::invalid("expected a window name", Some(e.span())));
+        };
+        let w = cat
+            .window(&c.value)
+            .ok_or_else(|| unknown("window", c, cat.windows.iter().map(|w| w.name.as_str())))?;
+        Ok((w.id, w.bucket_ms, w.field.is_none()))
+    }
+
+    /// The slot of window `id` in the row needs, widened to reach back to `from`.
+    fn window_slot(&mut self, id: u32, bucket_ms: i64, from: i64) -> usize {
+        let as_of = self.as_of;
+        if let Some(i) = self.needs.windows.iter().position(|w| w.id == id) {
+            let w = &mut self.needs.windows[i];
+            w.from = w.from.min(from);
+            w.to = w.to.max(as_of);
+            return i;
+        }
+        self.needs.windows.push(WindowNeed {
+            id,
+            bucket_ms,
+            from,
+            to: as_of,
+        });
+        self.needs.windows.len() - 1
+    }
+}
+
+/// Every function name, for suggestions.
+const FUNCTIONS: &[&str] = &[
+    "window_count",
+    "window_sum",
+    "window_avg",
+    "window_min",
+    "window_max",
+    "window_stddev",
+    "zscore",
+    "abs",
+    "coalesce",
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+];
+
+/// The aggregate `name(args)` denotes, if any.
+pub(crate) fn agg_func(name: &str, args: &[FunctionArg]) -> Option<AggFunc> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "count" if matches!(args, [FunctionArg::Star]) => AggFunc::CountStar,
+        "count" => AggFunc::Count,
+        "sum" => AggFunc::Sum,
+        "avg" => AggFunc::Avg,
+        "min" => AggFunc::Min,
+        "max" => AggFunc::Max,
+        _ => return None,
+    })
+}
+
+/// Whether `e` contains an aggregate call.
+pub(crate) fn has_aggregate(e: &Expr) -> bool {
+    match e {
+        Expr::Function { name, args } => {
+            agg_func(&name.value, args).is_some()
+                || args
+                    .iter()
+                    .any(|a| matches!(a, FunctionArg::Expr(e) if has_aggregate(e)))
+        }
+        Expr::Unary { expr, .. } | Expr::IsNull { expr, .. } => has_aggregate(expr),
+        Expr::Binary { left, right, .. } => has_aggregate(left) || has_aggregate(right),
+        Expr::Between {
+            expr, low, high, ..
+        } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
+        Expr::InList { expr, list, .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
+        Expr::Array(items, _) => items.iter().any(has_aggregate),
+        Expr::Column(_) | Expr::Literal(..) | Expr::InSegment(_) => false,
+    }
+}
+
+/// Every name a column may have, for suggestions.
+fn column_names(cat: &Catalog) -> impl Iterator<Item = &str> {
+    std::iter::once("id")
+        .chain(cat.attributes.iter().map(|d| d.name.as_str()))
+        .chain(cat.features.iter().map(|d| d.name.as_str()))
+        .chain(cat.vectors.iter().map(|d| d.name.as_str()))
+        .chain(cat.windows.iter().map(|d| d.name.as_str()))
+        .chain(cat.segments.iter().map(|d| d.name.as_str()))
+}
+
+/// An unknown-name error with the closest of `names` suggested.
+pub(crate) fn unknown<'n>(
+    kind: &'static str,
+    name: &Ident,
+    names: impl IntoIterator<Item = &'n str>,
+) -> Error {
+    Error::Unknown {
+        kind,
+        name: name.value.clone(),
+        suggestion: closest(&name.value, names),
+        at: At::span(name.span()),
+    }
+}
+
+/// A duration argument: a string such as `'7d'`.
+fn duration_arg(e: &Expr) -> Result<i64> {
+    match e {
+        Expr::Literal(Literal::String(s), _) => profiledb_storage::time::parse_duration(s)
+            .map_err(|err| Error::invalid(storage_message(&err), Some(e.span()))),
+        _ => Err(Error::invalid(
+            "expected a duration such as '7d'",
+            Some(e.span()),
+        )),
+    }
+}
+
+/// A constant number, as written in a vector literal.
+pub(crate) fn const_number(e: &Expr) -> Result<f64> {
+    match e {
+        Expr::Literal(Literal::Int(i), _) => Ok(*i as f64),
+        Expr::Literal(Literal::Float(x), _) if (*x as f32).is_finite() => Ok(*x),
+        Expr::Literal(Literal::Float(x), _) => Err(Error::invalid(
+            format!("vector element {x:?} is beyond the range of a 32-bit float"),
+            Some(e.span()),
+        )),
+        Expr::Unary {
+            op: UnaryOp::Neg,
+            expr,
+            ..
+        } => const_number(expr).map(|x| -x),
+        _ => Err(Error::invalid(
+            "a vector element must be a number",
+            Some(e.span()),
+        )),
+    }
+}
+
+/// A storage error's message without its kind prefix.
+pub(crate) fn storage_message(e: &profiledb_storage::Error) -> String {
+    match e {
+        profiledb_storage::Error::InvalidArgument(m) => m.clone(),
+        other => other.to_string(),
+    }
+}

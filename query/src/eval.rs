@@ -1,0 +1,482 @@
+//! Evaluation of bound expressions against one user's row, or one group.
+//!
+//! Evaluation never fails: SQL's NULL stands for every value that does not exist
+//! (a missing attribute, an empty window, a division by zero), and comparisons
+//! with NULL are unknown, so `WHERE` follows three-valued logic.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use profiledb_storage::keys::bucket_start;
+use profiledb_storage::merge::cell::Cell;
+use profiledb_storage::profile::evaluate_feature;
+use profiledb_storage::{Bucket, UserRow, Value};
+
+use crate::ast::BinaryOp;
+use crate::bind::{BExpr, WindowFunc};
+
+static NULL: Value = Value::Null;
+
+/// What an expression is evaluated against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    /// The user's row, in a row context.
+    pub row: Option<&'a UserRow>,
+    /// The window buckets' bucket widths, parallel to the row's windows.
+    pub bucket_ms: &'a [i64],
+    /// Evaluation time.
+    pub as_of: i64,
+    /// The group's keys, in a group context.
+    pub keys: &'a [Value],
+    /// The group's aggregates, in a group context.
+    pub aggs: &'a [Value],
+}
+
+#[cfg(test)]
+impl Ctx<'_> {
+    /// A context with no row: constants only.
+    pub fn constant(as_of: i64) -> Ctx<'static> {
+        Ctx {
+            row: None,
+            bucket_ms: &[],
+            as_of,
+            keys: &[],
+            aggs: &[],
+        }
+    }
+}
+
+/// The truth of a value: `None` is unknown.
+pub(crate) fn truth(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
+fn bool_value(b: Option<bool>) -> Value {
+    b.map_or(Value::Null, Value::Bool)
+}
+
+/// Compares two values of comparable types; `None` when either is NULL or the
+/// types do not compare.
+pub(crate) fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        _ => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x.partial_cmp(&y),
+            _ => None,
+        },
+    }
+}
+
+/// A total order for sorting and grouping: NULL after everything, then by
+/// [`compare`], then by type.
+pub(crate) fn total_cmp(a: &Value, b: &Value) -> Ordering {
+    match (a.is_null(), b.is_null()) {
+        (true, true) => return Ordering::Equal,
+        (true, false) => return Ordering::Greater,
+        (false, true) => return Ordering::Less,
+        _ => {}
+    }
+    if let Some(o) = compare(a, b) {
+        return o;
+    }
+    let rank = |v: &Value| match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Int(_) | Value::Float(_) => 2,
+        Value::String(_) => 3,
+        Value::Tags(_) => 4,
+        Value::Vector(_) => 5,
+    };
+    rank(a).cmp(&rank(b)).then_with(|| match (a, b) {
+        (Value::Tags(x), Value::Tags(y)) => x.cmp(y),
+        (Value::Vector(x), Value::Vector(y)) => {
+            let n = x.len().min(y.len());
+            (0..n)
+                .map(|i| x[i].total_cmp(&y[i]))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| x.len().cmp(&y.len()))
+        }
+        _ => Ordering::Equal,
+    })
+}
+
+fn arith(op: BinaryOp, a: &Value, b: &Value) -> Value {
+    if let (Value::Int(x), Value::Int(y)) = (a, b) {
+        let r = match op {
+            BinaryOp::Add => x.checked_add(*y),
+            BinaryOp::Sub => x.checked_sub(*y),
+            BinaryOp::Mul => x.checked_mul(*y),
+            BinaryOp::Rem if *y == 0 => return Value::Null,
+            BinaryOp::Rem => Some(x.wrapping_rem(*y)),
+            _ => None,
+        };
+        if let Some(r) = r {
+            return Value::Int(r);
+        }
+        if op == BinaryOp::Rem {
+            return Value::Null;
+        }
+        // Integer overflow (or division): continue in floating point.
+    }
+    let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) else {
+        return Value::Null;
+    };
+    let r = match op {
+        BinaryOp::Add => x + y,
+        BinaryOp::Sub => x - y,
+        BinaryOp::Mul => x * y,
+        BinaryOp::Div if y == 0.0 => return Value::Null,
+        BinaryOp::Div => x / y,
+        BinaryOp::Rem if y == 0.0 => return Value::Null,
+        BinaryOp::Rem => x % y,
+        _ => return Value::Null,
+    };
+    float(r)
+}
+
+/// A float result; NULL when it is not finite.
+fn float(x: f64) -> Value {
+    if x.is_finite() {
+        Value::Float(x)
+    } else {
+        Value::Null
+    }
+}
+
+/// Evaluates `e` in `ctx`.
+pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
+    use Cow::{Borrowed, Owned};
+    match e {
+        BExpr::Const(v) => Borrowed(v),
+        BExpr::Id => match ctx.row {
+            Some(r) => Owned(Value::String(r.user.clone())),
+            None => Borrowed(&NULL),
+        },
+        BExpr::Attr(id) => match ctx.row.and_then(|r| r.attributes.cell(*id)) {
+            Some(Cell::Attr { value, .. }) => Borrowed(value),
+            _ => Borrowed(&NULL),
+        },
+        BExpr::Feature(def) => match ctx.row {
+            Some(r) => Owned(evaluate_feature(def, r.features.cell(def.id), ctx.as_of)),
+            None => Borrowed(&NULL),
+        },
+        BExpr::Ewma(id) => match ctx.row.and_then(|r| r.features.cell(*id)) {
+            Some(Cell::Ewma(e)) => Owned(Value::Vector(e.mean())),
+            _ => Borrowed(&NULL),
+        },
+        BExpr::Sgd(slot) => match ctx.row.and_then(|r| r.sgd.get(*slot)) {
+            Some(Some(v)) => Owned(Value::Vector(v.clone())),
+            _ => Borrowed(&NULL),
+        },
+        BExpr::Window {
+            slot,
+            func,
+            span_ms,
+        } => Owned(window(ctx, *slot, *func, *span_ms)),
+        BExpr::ZScore {
+            slot,
+            current_ms,
+            spans,
+            counts,
+        } => Owned(
+            match (
+                ctx.row.and_then(|r| r.windows.get(*slot)),
+                ctx.bucket_ms.get(*slot),
+            ) {
+                (Some(buckets), Some(&width)) => {
+                    zscore(buckets, width, ctx.as_of, *current_ms, *spans, *counts)
+                        .map_or(Value::Null, float)
+                }
+                _ => Value::Null,
+            },
+        ),
+        BExpr::Not(x) => Owned(bool_value(truth(&eval(x, ctx)).map(|b| !b))),
+        BExpr::Neg(x) => Owned(match &*eval(x, ctx) {
+            Value::Int(i) => i
+                .checked_neg()
+                .map_or_else(|| float(-(*i as f64)), Value::Int),
+            Value::Float(f) => Value::Float(-f),
+            _ => Value::Null,
+        }),
+        BExpr::And(a, b) => {
+            let l = truth(&eval(a, ctx));
+            if l == Some(false) {
+                return Owned(Value::Bool(false));
+            }
+            let r = truth(&eval(b, ctx));
+            Owned(match (l, r) {
+                (_, Some(false)) => Value::Bool(false),
+                (Some(true), Some(true)) => Value::Bool(true),
+                _ => Value::Null,
+            })
+        }
+        BExpr::Or(a, b) => {
+            let l = truth(&eval(a, ctx));
+            if l == Some(true) {
+                return Owned(Value::Bool(true));
+            }
+            let r = truth(&eval(b, ctx));
+            Owned(match (l, r) {
+                (_, Some(true)) => Value::Bool(true),
+                (Some(false), Some(false)) => Value::Bool(false),
+                _ => Value::Null,
+            })
+        }
+        BExpr::Cmp(op, a, b) => {
+            let o = compare(&eval(a, ctx), &eval(b, ctx));
+            Owned(bool_value(o.map(|o| match op {
+                BinaryOp::Eq => o.is_eq(),
+                BinaryOp::NotEq => o.is_ne(),
+                BinaryOp::Lt => o.is_lt(),
+                BinaryOp::LtEq => o.is_le(),
+                BinaryOp::Gt => o.is_gt(),
+                _ => o.is_ge(),
+            })))
+        }
+        BExpr::Arith(op, a, b) => Owned(arith(*op, &eval(a, ctx), &eval(b, ctx))),
+        BExpr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => {
+            let x = eval(expr, ctx);
+            let lo = compare(&x, &eval(low, ctx)).map(Ordering::is_ge);
+            let hi = compare(&x, &eval(high, ctx)).map(Ordering::is_le);
+            let inside = match (lo, hi) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            };
+            Owned(bool_value(inside.map(|b| b != *negated)))
+        }
+        BExpr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let x = eval(expr, ctx);
+            let mut found = Some(false);
+            for item in list {
+                match compare(&x, &eval(item, ctx)) {
+                    Some(Ordering::Equal) => {
+                        found = Some(true);
+                        break;
+                    }
+                    None => found = None,
+                    Some(_) => {}
+                }
+            }
+            Owned(bool_value(found.map(|b| b != *negated)))
+        }
+        BExpr::IsNull { expr, negated } => {
+            Owned(Value::Bool(eval(expr, ctx).is_null() != *negated))
+        }
+        BExpr::Abs(x) => Owned(match &*eval(x, ctx) {
+            Value::Int(i) => i
+                .checked_abs()
+                .map_or_else(|| float((*i as f64).abs()), Value::Int),
+            Value::Float(f) => Value::Float(f.abs()),
+            _ => Value::Null,
+        }),
+        BExpr::Coalesce(items) => {
+            for item in items {
+                let v = eval(item, ctx);
+                if !v.is_null() {
+                    return v;
+                }
+            }
+            Borrowed(&NULL)
+        }
+        BExpr::Agg(i) => ctx.aggs.get(*i).map_or(Borrowed(&NULL), Borrowed),
+        BExpr::Key(i) => ctx.keys.get(*i).map_or(Borrowed(&NULL), Borrowed),
+    }
+}
+
+/// The buckets of slot `slot` that overlap `[as_of − span, as_of]`, combined.
+fn window_total(ctx: &Ctx<'_>, slot: usize, span_ms: i64) -> Bucket {
+    let mut total = Bucket::empty();
+    let (Some(buckets), Some(&width)) = (
+        ctx.row.and_then(|r| r.windows.get(slot)),
+        ctx.bucket_ms.get(slot),
+    ) else {
+        return total;
+    };
+    let from = ctx.as_of.saturating_sub(span_ms);
+    for (start, b) in buckets {
+        let last = start.saturating_add(width - 1);
+        if *start <= ctx.as_of && last >= from {
+            total.merge(b);
+        }
+    }
+    total
+}
+
+fn window(ctx: &Ctx<'_>, slot: usize, func: WindowFunc, span_ms: i64) -> Value {
+    let b = window_total(ctx, slot, span_ms);
+    let n = b.count;
+    match func {
+        WindowFunc::Count => Value::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+        WindowFunc::Sum => float(b.sum),
+        _ if n == 0 => Value::Null,
+        WindowFunc::Avg => float(b.sum / n as f64),
+        WindowFunc::Min => float(b.min),
+        WindowFunc::Max => float(b.max),
+        WindowFunc::Stddev => sample_stddev(n as f64, b.sum, b.sumsq).map_or(Value::Null, float),
+    }
+}
+
+/// The sample standard deviation from n, Σx and Σx²; `None` below two values.
+fn sample_stddev(n: f64, sum: f64, sumsq: f64) -> Option<f64> {
+    if n < 2.0 {
+        return None;
+    }
+    let mean = sum / n;
+    // Clamp rounding below zero: the variance of equal values is exactly 0.
+    Some(((sumsq - n * mean * mean) / (n - 1.0)).max(0.0).sqrt())
+}
+
+/// The z-score of the latest `current`-long span against the `spans` spans of
+/// the same length before it.
+///
+/// Spans are laid on the bucket grid: span 0 ends where the bucket holding
+/// `as_of` ends, span i ends `i·current` earlier, and a bucket belongs to the
+/// span that holds its start. Each span's total is the number of events in it
+/// (`counts`) or the sum of their values; spans without events count as 0. The
+/// score is (x₀ − mean) / s over the baseline spans 1..=spans, with s their
+/// sample standard deviation; `None` when there are fewer than two baseline
+/// spans or s is 0.
+pub(crate) fn zscore(
+    buckets: &[(i64, Bucket)],
+    bucket_ms: i64,
+    as_of: i64,
+    current_ms: i64,
+    spans: i64,
+    counts: bool,
+) -> Option<f64> {
+    if spans < 2 || current_ms <= 0 {
+        return None;
+    }
+    let n = usize::try_from(spans).ok()?.checked_add(1)?;
+    if n > 1 << 20 {
+        return None;
+    }
+    let end = bucket_start(as_of, bucket_ms).saturating_add(bucket_ms);
+    let mut totals = vec![0.0f64; n];
+    for (start, b) in buckets {
+        if *start >= end {
+            continue;
+        }
+        let i = (i128::from(end) - i128::from(*start) - 1) / i128::from(current_ms);
+        if let Some(t) = usize::try_from(i).ok().and_then(|i| totals.get_mut(i)) {
+            *t += if counts { b.count as f64 } else { b.sum };
+        }
+    }
+    let base = &totals[1..];
+    let k = base.len() as f64;
+    let sum: f64 = base.iter().sum();
+    let sumsq: f64 = base.iter().map(|x| x * x).sum();
+    let s = sample_stddev(k, sum, sumsq)?;
+    if s <= 0.0 || !s.is_finite() {
+        return None;
+    }
+    Some((totals[0] - sum / k) / s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(count: u64, sum: f64) -> Bucket {
+        Bucket {
+            count,
+            sum,
+            min: 0.0,
+            max: 0.0,
+            sumsq: 0.0,
+        }
+    }
+
+    #[test]
+    fn zscore_by_hand() {
+        let day = 86_400_000;
+        let hour = 3_600_000;
+        // as_of is noon of day 10; hourly buckets; current span 1d, baseline 4d.
+        let as_of = 10 * day + 12 * hour;
+        // The bucket holding as_of ends at 13:00, so span 0 is [day 9 13:00, day 10 13:00).
+        let end = 10 * day + 13 * hour;
+        let at = |spans_back: i64, hours_in: i64| end - spans_back * day + hours_in * hour - day;
+        let buckets = vec![
+            (at(4, 0), b(2, 0.0)),
+            (at(3, 5), b(4, 0.0)),
+            (at(2, 23), b(6, 0.0)),
+            (at(1, 1), b(3, 0.0)),
+            (at(1, 2), b(1, 0.0)),
+            (at(0, 0), b(9, 0.0)),
+            (at(0, 23), b(1, 0.0)),
+        ];
+        // Baseline totals: span1 = 4, span2 = 6, span3 = 4, span4 = 2: mean 4, s = sqrt(8/3).
+        let z = zscore(&buckets, hour, as_of, day, 4, true);
+        let expect = (10.0 - 4.0) / (8.0f64 / 3.0).sqrt();
+        assert!(
+            z.is_some_and(|z| (z - expect).abs() < 1e-12),
+            "{z:?} vs {expect}"
+        );
+        // One baseline span, or a flat baseline, gives no score.
+        assert_eq!(zscore(&buckets, hour, as_of, day, 1, true), None);
+        let flat = vec![(at(1, 0), b(1, 0.0)), (at(2, 0), b(1, 0.0))];
+        assert_eq!(zscore(&flat, hour, as_of, day, 2, true), None);
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let ctx = Ctx::constant(0);
+        let null = || Box::new(BExpr::Const(Value::Null));
+        let t = || Box::new(BExpr::Const(Value::Bool(true)));
+        let f = || Box::new(BExpr::Const(Value::Bool(false)));
+        let cases = [
+            (BExpr::And(null(), f()), Value::Bool(false)),
+            (BExpr::And(null(), t()), Value::Null),
+            (BExpr::Or(null(), t()), Value::Bool(true)),
+            (BExpr::Or(null(), f()), Value::Null),
+            (BExpr::Not(null()), Value::Null),
+            (BExpr::Cmp(BinaryOp::Eq, null(), null()), Value::Null),
+        ];
+        for (e, want) in cases {
+            assert_eq!(*eval(&e, &ctx), want, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn arithmetic_edges() {
+        assert_eq!(
+            arith(BinaryOp::Div, &Value::Int(1), &Value::Int(0)),
+            Value::Null
+        );
+        assert_eq!(
+            arith(BinaryOp::Div, &Value::Int(1), &Value::Int(2)),
+            Value::Float(0.5)
+        );
+        assert_eq!(
+            arith(BinaryOp::Rem, &Value::Int(7), &Value::Int(0)),
+            Value::Null
+        );
+        assert_eq!(
+            arith(BinaryOp::Rem, &Value::Int(i64::MIN), &Value::Int(-1)),
+            Value::Int(0)
+        );
+        assert_eq!(
+            arith(BinaryOp::Add, &Value::Int(i64::MAX), &Value::Int(1)),
+            Value::Float(i64::MAX as f64 + 1.0)
+        );
+        assert_eq!(
+            arith(BinaryOp::Mul, &Value::Float(1e300), &Value::Float(1e300)),
+            Value::Null
+        );
+    }
+}

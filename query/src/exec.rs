@@ -1,0 +1,466 @@
+//! Running a planned `SELECT`: point reads, or a scan split into partitions that
+//! run in parallel on rayon's pool. Each partition filters and keeps its own
+//! top-k or partial aggregates; the partials are merged at the end, so the answer
+//! equals a row-by-row evaluation in id order.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::time::Instant;
+
+use profiledb_storage::{UserRange, UserRow, Value};
+use rayon::prelude::*;
+
+use crate::bind::{AggFunc, AggSpec};
+use crate::error::{Error, Result};
+use crate::eval::{Ctx, eval, total_cmp, truth};
+use crate::output::Rows;
+use crate::plan::{Access, SelectPlan, Shape};
+use crate::source::Snapshot;
+
+/// Limits on one statement.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Stop and fail with [`Error::Cancelled`] after this instant.
+    pub deadline: Option<Instant>,
+    /// Fail with [`Error::TooManyRows`] rather than return more rows.
+    pub max_rows: Option<usize>,
+}
+
+/// How many partitions a scan is split into: a few per thread, so that uneven
+/// ranges still keep every thread busy.
+pub(crate) fn scan_partitions() -> usize {
+    rayon::current_num_threads() * 2
+}
+
+/// One partition's result.
+enum Partial {
+    Rows(Vec<(Vec<Value>, Vec<Value>)>),
+    Groups(BTreeMap<GroupKey, Vec<AggState>>),
+}
+
+/// A grouping key, ordered by [`total_cmp`].
+#[derive(Debug, Clone)]
+struct GroupKey(Vec<Value>);
+
+impl PartialEq for GroupKey {
+    fn eq(&self, other: &GroupKey) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for GroupKey {}
+impl PartialOrd for GroupKey {
+    fn partial_cmp(&self, other: &GroupKey) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for GroupKey {
+    fn cmp(&self, other: &GroupKey) -> Ordering {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(a, b)| total_cmp(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    }
+}
+
+/// An aggregate's running state.
+#[derive(Debug, Clone)]
+enum AggState {
+    Count(i64),
+    Sum {
+        int: Option<i64>,
+        float: f64,
+        any: bool,
+    },
+    Avg {
+        sum: f64,
+        n: u64,
+    },
+    Extreme(Option<Value>),
+}
+
+impl AggState {
+    fn new(spec: &AggSpec) -> AggState {
+        match spec.func {
+            AggFunc::CountStar | AggFunc::Count => AggState::Count(0),
+            AggFunc::Sum => AggState::Sum {
+                int: Some(0),
+                float: 0.0,
+                any: false,
+            },
+            AggFunc::Avg => AggState::Avg { sum: 0.0, n: 0 },
+            AggFunc::Min | AggFunc::Max => AggState::Extreme(None),
+        }
+    }
+
+    fn add(&mut self, spec: &AggSpec, ctx: &Ctx<'_>) {
+        let v = spec.arg.as_ref().map(|a| eval(a, ctx));
+        let v = v.as_deref();
+        match (self, v) {
+            (AggState::Count(n), None) => *n += 1,
+            (_, Some(Value::Null)) => {}
+            (AggState::Count(n), Some(_)) => *n += 1,
+            (AggState::Sum { int, float, any }, Some(v)) => {
+                *any = true;
+                if let Some(x) = v.as_f64() {
+                    *float += x;
+                }
+                *int = match (*int, v) {
+                    (Some(acc), Value::Int(i)) => acc.checked_add(*i),
+                    _ => None,
+                };
+            }
+            (AggState::Avg { sum, n }, Some(v)) => {
+                if let Some(x) = v.as_f64() {
+                    *sum += x;
+                    *n += 1;
+                }
+            }
+            (AggState::Extreme(cur), Some(v)) => {
+                let better = match cur {
+                    None => true,
+                    Some(c) => {
+                        let o = total_cmp(v, c);
+                        if spec.func == AggFunc::Min {
+                            o.is_lt()
+                        } else {
+                            o.is_gt()
+                        }
+                    }
+                };
+                if better {
+                    *cur = Some(v.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn merge(&mut self, spec: &AggSpec, other: AggState) {
+        match (self, other) {
+            (AggState::Count(a), AggState::Count(b)) => *a += b,
+            (
+                AggState::Sum { int, float, any },
+                AggState::Sum {
+                    int: i2,
+                    float: f2,
+                    any: a2,
+                },
+            ) => {
+                *int = int.zip(i2).and_then(|(a, b)| a.checked_add(b));
+                *float += f2;
+                *any |= a2;
+            }
+            (AggState::Avg { sum, n }, AggState::Avg { sum: s2, n: n2 }) => {
+                *sum += s2;
+                *n += n2;
+            }
+            (AggState::Extreme(cur), AggState::Extreme(Some(v))) => {
+                let better = match cur {
+                    None => true,
+                    Some(c) => {
+                        let o = total_cmp(&v, c);
+                        if spec.func == AggFunc::Min {
+                            o.is_lt()
+                        } else {
+                            o.is_gt()
+                        }
+                    }
+                };
+                if better {
+                    *cur = Some(v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self, spec: &AggSpec) -> Value {
+        match self {
+            AggState::Count(n) => Value::Int(n),
+            AggState::Sum { any: false, .. } => Value::Null,
+            AggState::Sum { int, float, .. } => match (spec.ty, int) {
+                (crate::output::Type::Int, Some(i)) => Value::Int(i),
+                _ if float.is_finite() => Value::Float(float),
+                _ => Value::Null,
+            },
+            AggState::Avg { n: 0, .. } => Value::Null,
+            AggState::Avg { sum, n } => {
+                let avg = sum / n as f64;
+                if avg.is_finite() {
+                    Value::Float(avg)
+                } else {
+                    Value::Null
+                }
+            }
+            AggState::Extreme(v) => v.unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// Sorts `rows` by `keys` under `order` (desc flags); stable, so rows with equal
+/// keys keep their id order.
+fn sort_keyed<T>(rows: &mut [(Vec<Value>, T)], desc: &[bool]) {
+    rows.sort_by(|(a, _), (b, _)| {
+        for ((x, y), d) in a.iter().zip(b).zip(desc) {
+            // NULLs sort last in both directions.
+            let o = match (x.is_null(), y.is_null()) {
+                (false, false) if *d => total_cmp(y, x),
+                _ => total_cmp(x, y),
+            };
+            if o.is_ne() {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+}
+
+/// Runs a planned `SELECT` on `snap`.
+pub(crate) fn run_select(plan: &SelectPlan, snap: &dyn Snapshot, limits: &Limits) -> Result<Rows> {
+    let cancelled = AtomicBool::new(false);
+    let partials: Vec<Partial> = match &plan.access {
+        Access::Points(ids) => {
+            let mut part = Partition::new();
+            for id in ids {
+                if let Some(row) = snap.get(id, &plan.needs)? {
+                    part.visit(plan, &row);
+                }
+            }
+            vec![part.finish()]
+        }
+        Access::Scan => {
+            let ranges = snap.partitions(scan_partitions())?;
+            ranges
+                .par_iter()
+                .map(|range| scan_partition(plan, snap, range, limits, &cancelled))
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
+    if cancelled.load(AtomicOrdering::Relaxed) {
+        return Err(Error::Cancelled {
+            reason: "the statement ran past its time limit".into(),
+        });
+    }
+    let rows = merge(plan, partials);
+    if let Some(max) = limits.max_rows {
+        if rows.len() > max {
+            return Err(Error::TooManyRows { limit: max });
+        }
+    }
+    Ok(Rows {
+        columns: plan.columns.clone(),
+        rows,
+    })
+}
+
+fn scan_partition(
+    plan: &SelectPlan,
+    snap: &dyn Snapshot,
+    range: &UserRange,
+    limits: &Limits,
+    cancelled: &AtomicBool,
+) -> Result<Partial> {
+    let mut part = Partition::new();
+    let mut seen = 0u64;
+    snap.scan(range, &plan.needs, &mut |row| {
+        seen += 1;
+        if seen % 1024 == 0 {
+            if cancelled.load(AtomicOrdering::Relaxed) {
+                return false;
+            }
+            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                cancelled.store(true, AtomicOrdering::Relaxed);
+                return false;
+            }
+        }
+        part.visit(plan, row);
+        if let Some(max) = limits.max_rows {
+            // Enough rows to fail the limit; no need to read on.
+            if part.len() > max && plan.ordering_is_empty() {
+                return false;
+            }
+        }
+        !part.done(plan)
+    })?;
+    Ok(part.finish())
+}
+
+impl SelectPlan {
+    fn ordering_is_empty(&self) -> bool {
+        matches!(&self.shape, Shape::Rows { order, .. } if order.is_empty())
+    }
+}
+
+/// A partition's running state.
+struct Partition {
+    rows: Vec<(Vec<Value>, Vec<Value>)>,
+    groups: BTreeMap<GroupKey, Vec<AggState>>,
+}
+
+impl Partition {
+    fn new() -> Partition {
+        Partition {
+            rows: Vec::new(),
+            groups: BTreeMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no later row can change this partition's result.
+    fn done(&self, plan: &SelectPlan) -> bool {
+        match &plan.shape {
+            Shape::Rows {
+                order,
+                limit: Some(k),
+                ..
+            } if order.is_empty() => self.rows.len() as u64 >= *k,
+            _ => false,
+        }
+    }
+
+    fn visit(&mut self, plan: &SelectPlan, row: &UserRow) {
+        let ctx = Ctx {
+            row: Some(row),
+            bucket_ms: &plan.bucket_ms,
+            as_of: plan.as_of,
+            keys: &[],
+            aggs: &[],
+        };
+        if let Some(f) = &plan.filter {
+            if truth(&eval(f, &ctx)) != Some(true) {
+                return;
+            }
+        }
+        match &plan.shape {
+            Shape::Rows {
+                exprs,
+                order,
+                limit,
+            } => {
+                let out: Vec<Value> = exprs.iter().map(|e| eval(e, &ctx).into_owned()).collect();
+                let keys: Vec<Value> = order
+                    .iter()
+                    .map(|(e, _)| eval(e, &ctx).into_owned())
+                    .collect();
+                self.rows.push((keys, out));
+                // Keep a top-k bounded: sort and cut once it holds twice k.
+                if let (false, Some(k)) = (order.is_empty(), limit) {
+                    let k = usize::try_from(*k).unwrap_or(usize::MAX);
+                    if self.rows.len() >= k.saturating_mul(2).max(1024) {
+                        let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
+                        sort_keyed(&mut self.rows, &desc);
+                        self.rows.truncate(k);
+                    }
+                }
+            }
+            Shape::Groups { keys, aggs, .. } => {
+                let key = GroupKey(keys.iter().map(|k| eval(k, &ctx).into_owned()).collect());
+                let states = self
+                    .groups
+                    .entry(key)
+                    .or_insert_with(|| aggs.iter().map(AggState::new).collect());
+                for (s, spec) in states.iter_mut().zip(aggs) {
+                    s.add(spec, &ctx);
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Partial {
+        if self.groups.is_empty() {
+            Partial::Rows(self.rows)
+        } else {
+            Partial::Groups(self.groups)
+        }
+    }
+}
+
+fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
+    match &plan.shape {
+        Shape::Rows { order, limit, .. } => {
+            let mut rows: Vec<(Vec<Value>, Vec<Value>)> = partials
+                .into_iter()
+                .flat_map(|p| match p {
+                    Partial::Rows(r) => r,
+                    Partial::Groups(_) => Vec::new(),
+                })
+                .collect();
+            if !order.is_empty() {
+                let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
+                sort_keyed(&mut rows, &desc);
+            }
+            if let Some(k) = limit {
+                rows.truncate(usize::try_from(*k).unwrap_or(usize::MAX));
+            }
+            rows.into_iter().map(|(_, r)| r).collect()
+        }
+        Shape::Groups {
+            keys,
+            aggs,
+            outputs,
+            order,
+            limit,
+        } => {
+            let mut groups: BTreeMap<GroupKey, Vec<AggState>> = BTreeMap::new();
+            for p in partials {
+                let Partial::Groups(g) = p else { continue };
+                for (k, states) in g {
+                    match groups.get_mut(&k) {
+                        Some(cur) => {
+                            for ((c, s), spec) in cur.iter_mut().zip(states).zip(aggs) {
+                                c.merge(spec, s);
+                            }
+                        }
+                        None => {
+                            groups.insert(k, states);
+                        }
+                    }
+                }
+            }
+            // Aggregates over no rows at all still give one row, without GROUP BY.
+            if groups.is_empty() && keys.is_empty() {
+                groups.insert(
+                    GroupKey(Vec::new()),
+                    aggs.iter().map(AggState::new).collect(),
+                );
+            }
+            let mut rows: Vec<(Vec<Value>, Vec<Value>)> = groups
+                .into_iter()
+                .map(|(k, states)| {
+                    let agg_values: Vec<Value> = states
+                        .into_iter()
+                        .zip(aggs)
+                        .map(|(s, spec)| s.finish(spec))
+                        .collect();
+                    let ctx = Ctx {
+                        row: None,
+                        bucket_ms: &[],
+                        as_of: plan.as_of,
+                        keys: &k.0,
+                        aggs: &agg_values,
+                    };
+                    let out = outputs.iter().map(|e| eval(e, &ctx).into_owned()).collect();
+                    let sort = order
+                        .iter()
+                        .map(|(e, _)| eval(e, &ctx).into_owned())
+                        .collect();
+                    (sort, out)
+                })
+                .collect();
+            if !order.is_empty() {
+                let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
+                sort_keyed(&mut rows, &desc);
+            }
+            if let Some(k) = limit {
+                rows.truncate(usize::try_from(*k).unwrap_or(usize::MAX));
+            }
+            rows.into_iter().map(|(_, r)| r).collect()
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! Planning a `SELECT`: how users are reached (point lookups or a parallel scan),
+//! what each row must fetch, the filter, and the shape of the output (rows,
+//! top-k, or groups with aggregates).
+
+use profiledb_storage::catalog::Catalog;
+use profiledb_storage::time::{check_ts, format_timestamp, parse_timestamp};
+use profiledb_storage::{RowNeeds, Value};
+
+use crate::ast::{BinaryOp, Expr, Literal, Select, SelectItem};
+use crate::bind::{AggSpec, BExpr, Binder, Grouping, has_aggregate, storage_message};
+use crate::error::{Error, Result};
+use crate::output::{Column, Type};
+
+/// How a query reaches its users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Only these users, by id (sorted, deduplicated).
+    Points(Vec<String>),
+    /// Every user, scanned in parallel.
+    Scan,
+}
+
+/// What a query returns per user or per group.
+#[derive(Debug)]
+pub(crate) enum Shape {
+    /// One output row per matching user.
+    Rows {
+        exprs: Vec<BExpr>,
+        order: Vec<(BExpr, bool)>,
+        limit: Option<u64>,
+    },
+    /// One output row per group.
+    Groups {
+        keys: Vec<BExpr>,
+        aggs: Vec<AggSpec>,
+        outputs: Vec<BExpr>,
+        order: Vec<(BExpr, bool)>,
+        limit: Option<u64>,
+    },
+}
+
+/// A planned `SELECT`.
+#[derive(Debug)]
+pub(crate) struct SelectPlan {
+    pub as_of: i64,
+    pub access: Access,
+    pub needs: RowNeeds,
+    /// Bucket width of each fetched window, parallel to `needs.windows`.
+    pub bucket_ms: Vec<i64>,
+    pub filter: Option<BExpr>,
+    pub columns: Vec<Column>,
+    pub shape: Shape,
+    /// Text of the parts, for EXPLAIN.
+    pub text: PlanText,
+}
+
+/// The plan's parts as text, for EXPLAIN.
+#[derive(Debug, Default)]
+pub(crate) struct PlanText {
+    pub filter: Option<String>,
+    pub order: Vec<String>,
+    pub group_by: Vec<String>,
+    pub aggregates: Vec<String>,
+}
+
+/// Evaluates an `AS OF` expression: an RFC 3339 string or epoch ms.
+pub(crate) fn as_of_time(e: &Expr) -> Result<i64> {
+    let span = Some(e.span());
+    match e {
+        Expr::Literal(Literal::String(s), _) => {
+            parse_timestamp(s).map_err(|err| Error::invalid(storage_message(&err), span))
+        }
+        Expr::Literal(Literal::Int(ms), _) => {
+            check_ts(*ms).map_err(|err| Error::invalid(storage_message(&err), span))
+        }
+        Expr::Unary { .. } => Err(Error::invalid(
+            "AS OF takes a timestamp after year 0: an RFC 3339 string or epoch ms",
+            span,
+        )),
+        _ => Err(Error::invalid(
+            "AS OF takes a timestamp: an RFC 3339 string or epoch milliseconds",
+            span,
+        )),
+    }
+}
+
+/// The ids a predicate pins the query to: `id = 'x'` or `id IN ('x', …)` as a
+/// conjunct of the top-level `AND`s.
+pub(crate) fn point_ids(e: &Expr) -> Option<Vec<String>> {
+    let is_id = |e: &Expr| matches!(e, Expr::Column(c) if c.value == "id");
+    let string = |e: &Expr| match e {
+        Expr::Literal(Literal::String(s), _) => Some(s.clone()),
+        _ => None,
+    };
+    match e {
+        Expr::Binary {
+            left,
+            op: BinaryOp::And,
+            right,
+        } => point_ids(left).or_else(|| point_ids(right)),
+        Expr::Binary {
+            left,
+            op: BinaryOp::Eq,
+            right,
+        } => {
+            if is_id(left) {
+                string(right).map(|s| vec![s])
+            } else if is_id(right) {
+                string(left).map(|s| vec![s])
+            } else {
+                None
+            }
+        }
+        Expr::InList {
+            expr,
+            negated: false,
+            list,
+        } if is_id(expr) => {
+            let mut ids = list.iter().map(string).collect::<Option<Vec<_>>>()?;
+            ids.sort();
+            ids.dedup();
+            Some(ids)
+        }
+        _ => None,
+    }
+}
+
+/// The columns of `SELECT *`: id, then every attribute, feature and vector in
+/// definition order.
+fn wildcard(catalog: &Catalog) -> Vec<Expr> {
+    let mut items: Vec<(u32, &str)> = catalog
+        .attributes
+        .iter()
+        .map(|d| (d.id, d.name.as_str()))
+        .chain(catalog.features.iter().map(|d| (d.id, d.name.as_str())))
+        .chain(catalog.vectors.iter().map(|d| (d.id, d.name.as_str())))
+        .collect();
+    items.sort_unstable_by_key(|(id, _)| *id);
+    std::iter::once("id")
+        .chain(items.into_iter().map(|(_, n)| n))
+        .map(|n| Expr::Column(crate::ast::Ident::new(n)))
+        .collect()
+}
+
+/// Plans `select` against `catalog`, at time `now` unless it says `AS OF`.
+pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Result<SelectPlan> {
+    if !select.from.value.eq_ignore_ascii_case("users") {
+        return Err(crate::bind::unknown("table", &select.from, ["users"]));
+    }
+    let as_of = match &select.as_of {
+        Some(e) => as_of_time(e)?,
+        None => now,
+    };
+    let mut b = Binder::new(catalog, as_of);
+    let mut text = PlanText::default();
+    let filter = match &select.selection {
+        Some(w) => {
+            if has_aggregate(w) {
+                return Err(Error::invalid(
+                    "aggregates are not allowed in WHERE",
+                    Some(w.span()),
+                ));
+            }
+            text.filter = Some(w.to_string());
+            Some(b.predicate(w, "WHERE")?)
+        }
+        None => None,
+    };
+    let access = select
+        .selection
+        .as_ref()
+        .and_then(point_ids)
+        .map_or(Access::Scan, Access::Points);
+
+    // The select list, with `*` expanded.
+    let mut items: Vec<(Expr, Option<String>)> = Vec::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::Wildcard(_) => {
+                items.extend(wildcard(catalog).into_iter().map(|e| (e, None)))
+            }
+            SelectItem::Expr { expr, alias } => {
+                items.push((expr.clone(), alias.as_ref().map(|a| a.value.clone())));
+            }
+        }
+    }
+    let names: Vec<String> = items
+        .iter()
+        .map(|(e, alias)| match (alias, e) {
+            (Some(a), _) => a.clone(),
+            (None, Expr::Column(c)) => c.value.clone(),
+            (None, e) => e.to_string(),
+        })
+        .collect();
+    // An ORDER BY key that names an output column sorts by that column.
+    let order_source = |e: &Expr| -> Option<usize> {
+        match e {
+            Expr::Column(c) => names.iter().position(|n| *n == c.value).filter(|&i| {
+                items[i].1.is_some() || matches!(&items[i].0, Expr::Column(x) if x.value == c.value)
+            }),
+            _ => None,
+        }
+    };
+    text.order = select.order_by.iter().map(ToString::to_string).collect();
+
+    let grouped = !select.group_by.is_empty() || items.iter().any(|(e, _)| has_aggregate(e));
+    let (columns, shape) = if grouped {
+        let mut g = Grouping {
+            keys: select.group_by.iter().map(ToString::to_string).collect(),
+            aggs: Vec::new(),
+        };
+        let mut keys = Vec::new();
+        for k in &select.group_by {
+            if has_aggregate(k) {
+                return Err(Error::invalid(
+                    "aggregates are not allowed in GROUP BY",
+                    Some(k.span()),
+                ));
+            }
+            let (bk, ty) = b.expr(k, None)?;
+            if matches!(ty, Type::Vector) {
+                return Err(Error::invalid("cannot GROUP BY a vector", Some(k.span())));
+            }
+            keys.push(bk);
+        }
+        let mut outputs = Vec::new();
+        let mut columns = Vec::new();
+        for ((e, _), name) in items.iter().zip(&names) {
+            let (bo, ty) = b.expr(e, Some(&mut g))?;
+            outputs.push(bo);
+            columns.push(Column {
+                name: name.clone(),
+                ty,
+            });
+        }
+        let mut order = Vec::new();
+        for o in &select.order_by {
+            let key = match order_source(&o.expr) {
+                Some(i) => outputs[i].clone(),
+                None => b.expr(&o.expr, Some(&mut g))?.0,
+            };
+            order.push((key, o.desc));
+        }
+        text.group_by = g.keys.clone();
+        text.aggregates = select
+            .projection
+            .iter()
+            .filter_map(|i| match i {
+                SelectItem::Expr { expr, .. } if has_aggregate(expr) => Some(expr.to_string()),
+                _ => None,
+            })
+            .collect();
+        (
+            columns,
+            Shape::Groups {
+                keys,
+                aggs: g.aggs,
+                outputs,
+                order,
+                limit: select.limit,
+            },
+        )
+    } else {
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        for ((e, _), name) in items.iter().zip(&names) {
+            let (be, ty) = b.expr(e, None)?;
+            exprs.push(be);
+            columns.push(Column {
+                name: name.clone(),
+                ty,
+            });
+        }
+        let mut order = Vec::new();
+        for o in &select.order_by {
+            let key = match order_source(&o.expr) {
+                Some(i) => exprs[i].clone(),
+                None => {
+                    let (k, ty) = b.expr(&o.expr, None)?;
+                    if matches!(ty, Type::Vector | Type::Tags) {
+                        return Err(Error::invalid(
+                            format!("cannot ORDER BY a {ty}"),
+                            Some(o.expr.span()),
+                        ));
+                    }
+                    k
+                }
+            };
+            order.push((key, o.desc));
+        }
+        (
+            columns,
+            Shape::Rows {
+                exprs,
+                order,
+                limit: select.limit,
+            },
+        )
+    };
+    let bucket_ms = b.needs.windows.iter().map(|w| w.bucket_ms).collect();
+    Ok(SelectPlan {
+        as_of,
+        access,
+        needs: b.needs,
+        bucket_ms,
+        filter,
+        columns,
+        shape,
+        text,
+    })
+}
+
+impl SelectPlan {
+    /// The plan as indented lines, outermost first; `partitions` is how many
+    /// ranges a scan would run over.
+    pub fn explain(&self, partitions: usize) -> Vec<String> {
+        let mut lines = Vec::new();
+        let cols: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
+        lines.push(format!("Projection: {}", cols.join(", ")));
+        match &self.shape {
+            Shape::Rows { order, limit, .. } => match (order.is_empty(), limit) {
+                (false, Some(k)) => {
+                    lines.push(format!("TopK: {} by {}", k, self.text.order.join(", ")));
+                }
+                (false, None) => lines.push(format!("Sort: {}", self.text.order.join(", "))),
+                (true, Some(k)) => lines.push(format!("Limit: {k}")),
+                (true, None) => {}
+            },
+            Shape::Groups { order, limit, .. } => {
+                if !order.is_empty() {
+                    lines.push(format!("Sort: {}", self.text.order.join(", ")));
+                }
+                if let Some(k) = limit {
+                    lines.push(format!("Limit: {k}"));
+                }
+                let by = if self.text.group_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" group by {};", self.text.group_by.join(", "))
+                };
+                lines.push(format!(
+                    "Aggregate:{by} {}",
+                    self.text.aggregates.join(", ")
+                ));
+            }
+        }
+        if let Some(f) = &self.text.filter {
+            lines.push(format!("Filter: {f}"));
+        }
+        let as_of = format_timestamp(self.as_of);
+        lines.push(match &self.access {
+            Access::Points(ids) => {
+                let ids: Vec<String> = ids
+                    .iter()
+                    .map(|i| Literal::String(i.clone()).to_string())
+                    .collect();
+                format!("PointLookup: users id = {} as of {as_of}", ids.join(", "))
+            }
+            Access::Scan => format!(
+                "ParallelScan: users, {partitions} partition{} as of {as_of}",
+                if partitions == 1 { "" } else { "s" }
+            ),
+        });
+        let mut fetch = vec!["features".to_owned()];
+        if self.needs.attributes {
+            fetch.push("attributes".to_owned());
+        }
+        if !self.needs.windows.is_empty() {
+            fetch.push(format!("{} window range(s)", self.needs.windows.len()));
+        }
+        if !self.needs.sgd.is_empty() {
+            fetch.push(format!("{} sgd vector(s)", self.needs.sgd.len()));
+        }
+        lines.push(format!("Fetch: {}", fetch.join(", ")));
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| format!("{}{l}", "  ".repeat(i)))
+            .collect()
+    }
+}
+
+/// A value as a constant in `VALUES` or `SET`: literals, negated numbers and
+/// vectors of numbers.
+pub(crate) fn const_value(e: &Expr) -> Result<Value> {
+    match e {
+        Expr::Literal(l, _) => Ok(crate::bind::literal(l).0),
+        Expr::Unary {
+            op: crate::ast::UnaryOp::Neg,
+            expr,
+            ..
+        } => match const_value(expr)? {
+            Value::Int(i) => Ok(i
+                .checked_neg()
+                .map_or(Value::Float(-(i as f64)), Value::Int)),
+            Value::Float(x) => Ok(Value::Float(-x)),
+            other => Err(Error::TypeMismatch {
+                context: "unary minus".into(),
+                expected: "a number".into(),
+                found: other.type_name().into(),
+                at: crate::error::At::span(e.span()),
+            }),
+        },
+        Expr::Array(items, _) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(crate::bind::const_number(item)? as f32);
+            }
+            Ok(Value::Vector(out))
+        }
+        _ => Err(Error::invalid(
+            "expected a constant: a string, number, bool, NULL or [vector]",
+            Some(e.span()),
+        )),
+    }
+}

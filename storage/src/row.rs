@@ -1,0 +1,67 @@
+//! Users' stored state as queries read it: raw records, plus only the window
+//! buckets and sgd vectors a query asks for.
+//!
+//! A profile ([`crate::Profile`]) evaluates everything; a scan that tests two
+//! columns of a million users cannot afford that. A [`UserRow`] keeps the
+//! decoded records and leaves evaluation to the reader, which evaluates only the
+//! cells its expressions name ([`crate::profile::evaluate_feature`]).
+
+use crate::merge::record::Record;
+use crate::merge::window::Bucket;
+
+/// A half-open range of user ids `[start, end)`; `None` is unbounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserRange {
+    /// First user id included.
+    pub start: Option<String>,
+    /// First user id excluded.
+    pub end: Option<String>,
+}
+
+impl UserRange {
+    /// Every user.
+    pub fn all() -> UserRange {
+        UserRange::default()
+    }
+}
+
+/// The buckets of one window that a read fetches: those overlapping `[from, to]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowNeed {
+    /// Window definition id.
+    pub id: u32,
+    /// Bucket width of that window, in ms.
+    pub bucket_ms: i64,
+    /// Earliest time of interest.
+    pub from: i64,
+    /// Latest time of interest.
+    pub to: i64,
+}
+
+/// What a row read fetches beyond the features record, which it always reads
+/// (it is the list of users).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowNeeds {
+    /// Read the attributes record.
+    pub attributes: bool,
+    /// Sgd vector definitions to read, by id.
+    pub sgd: Vec<u32>,
+    /// Window bucket ranges to read.
+    pub windows: Vec<WindowNeed>,
+}
+
+/// One user's stored state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserRow {
+    /// User id.
+    pub user: String,
+    /// The attributes record (empty when not requested or never set).
+    pub attributes: Record,
+    /// The features record: the user cell, every feature and every ewma vector.
+    pub features: Record,
+    /// The current sgd vectors, parallel to [`RowNeeds::sgd`]; `None` when the
+    /// user has none.
+    pub sgd: Vec<Option<Vec<f32>>>,
+    /// Buckets as (start, aggregate), oldest first, parallel to [`RowNeeds::windows`].
+    pub windows: Vec<Vec<(i64, Bucket)>>,
+}
