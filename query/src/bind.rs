@@ -106,6 +106,9 @@ pub(crate) struct Grouping {
     pub aggs: Vec<AggSpec>,
 }
 
+/// Binds one child expression, in row or group context.
+type BindChild<'b, 'a> = dyn FnMut(&mut Binder<'a>, &Expr) -> Result<(BExpr, Type)> + 'b;
+
 /// Binds expressions of one statement.
 pub(crate) struct Binder<'a> {
     pub catalog: &'a Catalog,
@@ -199,47 +202,47 @@ impl<'a> Binder<'a> {
             let (_, ty) = self.row_expr(e)?;
             return Ok((BExpr::Key(i), ty));
         }
-        if let Expr::Function { name, args } = e {
-            if let Some(func) = agg_func(&name.value, args) {
-                let (arg, ty) = match (func, args.first()) {
-                    (AggFunc::CountStar, _) => (None, Type::Int),
-                    (_, Some(FunctionArg::Expr(a))) => {
-                        let (b, ty) = self.row_expr(a)?;
-                        (Some(b), ty)
-                    }
-                    _ => {
-                        return Err(Error::invalid(
-                            format!("{} needs an argument", name.value),
-                            Some(e.span()),
-                        ));
-                    }
-                };
-                let ty = match func {
-                    AggFunc::CountStar | AggFunc::Count => Type::Int,
-                    AggFunc::Avg => Type::Float,
-                    _ => ty,
-                };
-                if matches!(func, AggFunc::Sum | AggFunc::Avg) && !ty.is_numeric() {
-                    return Err(mismatch(
-                        &format!("{}()", name.value),
-                        "a number",
-                        ty,
-                        e.span(),
+        if let Expr::Function { name, args } = e
+            && let Some(func) = agg_func(&name.value, args)
+        {
+            let (arg, ty) = match (func, args.first()) {
+                (AggFunc::CountStar, _) => (None, Type::Int),
+                (_, Some(FunctionArg::Expr(a))) => {
+                    let (b, ty) = self.row_expr(a)?;
+                    (Some(b), ty)
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        format!("{} needs an argument", name.value),
+                        Some(e.span()),
                     ));
                 }
-                if matches!(func, AggFunc::Min | AggFunc::Max)
-                    && matches!(ty, Type::Tags | Type::Vector)
-                {
-                    return Err(mismatch(
-                        &format!("{}()", name.value),
-                        "a number, string or bool",
-                        ty,
-                        e.span(),
-                    ));
-                }
-                g.aggs.push(AggSpec { func, arg, ty });
-                return Ok((BExpr::Agg(g.aggs.len() - 1), ty));
+            };
+            let ty = match func {
+                AggFunc::CountStar | AggFunc::Count => Type::Int,
+                AggFunc::Avg => Type::Float,
+                _ => ty,
+            };
+            if matches!(func, AggFunc::Sum | AggFunc::Avg) && !ty.is_numeric() {
+                return Err(mismatch(
+                    &format!("{}()", name.value),
+                    "a number",
+                    ty,
+                    e.span(),
+                ));
             }
+            if matches!(func, AggFunc::Min | AggFunc::Max)
+                && matches!(ty, Type::Tags | Type::Vector)
+            {
+                return Err(mismatch(
+                    &format!("{}()", name.value),
+                    "a number, string or bool",
+                    ty,
+                    e.span(),
+                ));
+            }
+            g.aggs.push(AggSpec { func, arg, ty });
+            return Ok((BExpr::Agg(g.aggs.len() - 1), ty));
         }
         if let Expr::Column(c) = e {
             return Err(Error::invalid(
@@ -254,11 +257,7 @@ impl<'a> Binder<'a> {
     }
 
     /// Binds the structure of `e`, binding children with `child`.
-    fn bind(
-        &mut self,
-        e: &Expr,
-        child: &mut dyn FnMut(&mut Binder<'a>, &Expr) -> Result<(BExpr, Type)>,
-    ) -> Result<(BExpr, Type)> {
+    fn bind(&mut self, e: &Expr, child: &mut BindChild<'_, 'a>) -> Result<(BExpr, Type)> {
         let span = e.span();
         Ok(match e {
             Expr::Literal(l, _) => {
@@ -498,7 +497,7 @@ impl<'a> Binder<'a> {
         name: &Ident,
         args: &[FunctionArg],
         span: Span,
-        child: &mut dyn FnMut(&mut Binder<'a>, &Expr) -> Result<(BExpr, Type)>,
+        child: &mut BindChild<'_, 'a>,
     ) -> Result<(BExpr, Type)> {
         let lower = name.value.to_ascii_lowercase();
         let exprs: Vec<&Expr> = args
@@ -510,7 +509,7 @@ impl<'a> Binder<'a> {
             .collect();
         if exprs.len() != args.len() {
             return Err(Error::invalid(
-                format!("'*' is only an argument of count(*)"),
+                "'*' is only an argument of count(*)",
                 Some(span),
             ));
         }

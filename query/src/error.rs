@@ -36,7 +36,7 @@ pub struct At {
     /// The offending bytes, when known.
     pub span: Option<Span>,
     /// Line (1-based), column (1-based, in characters) and the line's text.
-    pub position: Option<Position>,
+    pub position: Option<Box<Position>>,
 }
 
 /// A line and column in the source, with the text of that line.
@@ -79,12 +79,12 @@ impl At {
         let column = src[line_start..start].chars().count() + 1;
         let end = span.end.clamp(start, line_end);
         let width = src.get(start..end).map_or(1, |s| s.chars().count().max(1));
-        self.position = Some(Position {
+        self.position = Some(Box::new(Position {
             line: before.matches('\n').count() + 1,
             column,
             text: text.to_owned(),
             width,
-        });
+        }));
     }
 }
 

@@ -245,10 +245,10 @@ pub(crate) fn run_select(plan: &SelectPlan, snap: &dyn Snapshot, limits: &Limits
         });
     }
     let rows = merge(plan, partials);
-    if let Some(max) = limits.max_rows {
-        if rows.len() > max {
-            return Err(Error::TooManyRows { limit: max });
-        }
+    if let Some(max) = limits.max_rows
+        && rows.len() > max
+    {
+        return Err(Error::TooManyRows { limit: max });
     }
     Ok(Rows {
         columns: plan.columns.clone(),
@@ -267,7 +267,7 @@ fn scan_partition(
     let mut seen = 0u64;
     snap.scan(range, &plan.needs, &mut |row| {
         seen += 1;
-        if seen % 1024 == 0 {
+        if seen.is_multiple_of(1024) {
             if cancelled.load(AtomicOrdering::Relaxed) {
                 return false;
             }
@@ -332,10 +332,10 @@ impl Partition {
             keys: &[],
             aggs: &[],
         };
-        if let Some(f) = &plan.filter {
-            if truth(&eval(f, &ctx)) != Some(true) {
-                return;
-            }
+        if let Some(f) = &plan.filter
+            && truth(&eval(f, &ctx)) != Some(true)
+        {
+            return;
         }
         match &plan.shape {
             Shape::Rows {

@@ -539,15 +539,15 @@ fn insert(
         }
         .map_err(|e| Error::invalid(storage_message(&e), ts_span))?;
         for &(i, vector, dim) in &dims {
-            if let Value::Vector(v) = const_value(&row[i])? {
-                if v.len() != dim {
-                    return Err(Error::Dimension {
-                        vector: vector.to_owned(),
-                        expected: dim,
-                        found: v.len(),
-                        at: At::span(row[i].span()),
-                    });
-                }
+            if let Value::Vector(v) = const_value(&row[i])?
+                && v.len() != dim
+            {
+                return Err(Error::Dimension {
+                    vector: vector.to_owned(),
+                    expected: dim,
+                    found: v.len(),
+                    at: At::span(row[i].span()),
+                });
             }
         }
         let mut e = Event::new(user, event.value.clone(), ts);

@@ -88,11 +88,11 @@ impl Value {
     pub(crate) fn to_number(&self) -> Result<f64, String> {
         match self {
             Value::Int(i) => Ok(*i as f64),
-            Value::Float(f) if f.is_finite() && f.abs() > MAX_MAGNITUDE => {
-                Err(format!("{f} exceeds the largest accepted magnitude, 1e100"))
-            }
+            Value::Float(f) if f.is_finite() && f.abs() > MAX_MAGNITUDE => Err(format!(
+                "{f:?} exceeds the largest accepted magnitude, 1e100"
+            )),
             Value::Float(f) if f.is_finite() => Ok(*f),
-            Value::Float(f) => Err(format!("{f} is not a finite number")),
+            Value::Float(f) => Err(format!("{f:?} is not a finite number")),
             other => Err(format!("expected a number, got {}", other.type_name())),
         }
     }

@@ -1,0 +1,281 @@
+CREATE ATTRIBUTE age INT;
+----
+CREATE ATTRIBUTE
+
+CREATE ATTRIBUTE region STRING;
+----
+CREATE ATTRIBUTE
+
+CREATE FEATURE spend ON purchase AS SUM(amount);
+----
+CREATE FEATURE
+
+CREATE WINDOW views ON view BUCKET '1h' RETAIN '30d';
+----
+CREATE WINDOW
+
+CREATE VECTOR taste ON view AS EWMA(item_vec) DIM 3 HALF_LIFE '14d';
+----
+CREATE VECTOR
+
+CREATE SEGMENT adults AS age >= 18;
+----
+CREATE SEGMENT
+
+# Inserts.
+INSERT INTO purchse (user, ts, amount) VALUES ('u1', 1, 2.0);
+----
+error: no attribute, feature, window or vector is bound to event type 'purchse' (line 1, column 13)
+  INSERT INTO purchse (user, ts, amount) VALUES ('u1', 1, 2.0);
+              ^^^^^^^
+
+INSERT INTO purchase (user, amount) VALUES ('u1', 2.0);
+----
+error: INSERT needs the columns user and ts (line 1, column 23)
+  INSERT INTO purchase (user, amount) VALUES ('u1', 2.0);
+                        ^^^^^^^^^^^^
+
+INSERT INTO purchase (user, ts, amount, amount) VALUES ('u1', 1, 2.0, 3.0);
+----
+error: column 'amount' is given twice (line 1, column 41)
+  INSERT INTO purchase (user, ts, amount, amount) VALUES ('u1', 1, 2.0, 3.0);
+                                          ^^^^^^
+
+INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1);
+----
+error: a row has 2 values for 3 columns (line 1, column 49)
+  INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1);
+                                                  ^^^^^^^
+
+INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 'lots');
+----
+error: row 1 field 'amount': expected a number, got string (feature 'spend'); nothing was written (line 1, column 58)
+  INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 'lots');
+                                                           ^^^^^^
+
+INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 2.0), ('u2', 'yesterday', 3.0);
+----
+error: 'yesterday' is not an RFC 3339 timestamp: the 'year' component could not be parsed (line 1, column 71)
+  INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 2.0), ('u2', 'yesterday', 3.0);
+                                                                        ^^^^^^^^^^^
+
+INSERT INTO purchase (user, ts, amount) VALUES (42, 1, 2.0);
+----
+error: type mismatch in column user: expected string, found int (line 1, column 49)
+  INSERT INTO purchase (user, ts, amount) VALUES (42, 1, 2.0);
+                                                  ^^
+
+INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 2.0), ('u2', 2, amount);
+----
+error: expected a constant: a string, number, bool, NULL or [vector] (line 1, column 74)
+  INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 2.0), ('u2', 2, amount);
+                                                                           ^^^^^^
+
+INSERT INTO view (user, ts, item_vec) VALUES ('u1', 1, [1, 2, 3]), ('u1', 2, [1, 2]);
+----
+error: vector 'taste' has dimension 3, but the value has 2 elements (line 1, column 78)
+  INSERT INTO view (user, ts, item_vec) VALUES ('u1', 1, [1, 2, 3]), ('u1', 2, [1, 2]);
+                                                                               ^^^^^^
+
+INSERT INTO view (user, ts) VALUES ('u1', 1);
+----
+error: row 1 field 'item_vec': missing (needed by 'taste'); nothing was written (line 1, column 37)
+  INSERT INTO view (user, ts) VALUES ('u1', 1);
+                                      ^^^^^^^
+
+INSERT INTO view (user, ts, item_vec) VALUES ('u1', 1, [1e39, 0, 0]);
+----
+error: vector element 1e39 is beyond the range of a 32-bit float (line 1, column 57)
+  INSERT INTO view (user, ts, item_vec) VALUES ('u1', 1, [1e39, 0, 0]);
+                                                          ^^^^
+
+INSERT INTO purchase (user, ts, amount) VALUES ('', 1, 2.0);
+----
+error: row 1 field 'user': user id is empty; nothing was written (line 1, column 49)
+  INSERT INTO purchase (user, ts, amount) VALUES ('', 1, 2.0);
+                                                  ^^
+
+INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 1e200);
+----
+error: row 1 field 'amount': 1e200 exceeds the largest accepted magnitude, 1e100 (feature 'spend'); nothing was written (line 1, column 58)
+  INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 1e200);
+                                                           ^^^^^
+
+# Nothing of the refused batches was written.
+SELECT count(*) FROM users;
+----
+count(*):int
+0
+
+# Updates.
+UPDATE users SET agee = 3 WHERE id = 'u1';
+----
+error: unknown attribute 'agee' (did you mean 'age'?) (line 1, column 18)
+  UPDATE users SET agee = 3 WHERE id = 'u1';
+                   ^^^^
+
+UPDATE users SET age = 'old' WHERE id = 'u1';
+----
+error: type mismatch in attribute 'age': expected int, found string (line 1, column 24)
+  UPDATE users SET age = 'old' WHERE id = 'u1';
+                         ^^^^^
+
+UPDATE users SET age = 3.5 WHERE id = 'u1';
+----
+error: type mismatch in attribute 'age': expected int, found float (line 1, column 24)
+  UPDATE users SET age = 3.5 WHERE id = 'u1';
+                         ^^^
+
+UPDATE users SET age = 30.0, region = 'north' WHERE id = 'u1';
+----
+UPDATE 1
+
+UPDATE users SET age = 31 WHERE region = 'north';
+----
+UPDATE 1
+
+SELECT id, age, region FROM users;
+----
+id:string | age:int | region:string
+'u1' | 31 | 'north'
+
+# Queries.
+SELECT id FROM usres;
+----
+error: unknown table 'usres' (line 1, column 16)
+  SELECT id FROM usres;
+                 ^^^^^
+
+SELECT id FROM users WHERE regoin = 'north';
+----
+error: unknown column 'regoin' (did you mean 'region'?) (line 1, column 28)
+  SELECT id FROM users WHERE regoin = 'north';
+                             ^^^^^^
+
+SELECT id FROM users WHERE age = 'north';
+----
+error: type mismatch in comparison '=': expected int, found string (line 1, column 34)
+  SELECT id FROM users WHERE age = 'north';
+                                   ^^^^^^^
+
+SELECT id FROM users WHERE age;
+----
+error: type mismatch in WHERE: expected bool, found int (line 1, column 28)
+  SELECT id FROM users WHERE age;
+                             ^^^
+
+SELECT id FROM users WHERE spend > 1 AND region;
+----
+error: type mismatch in AND: expected bool, found string (line 1, column 42)
+  SELECT id FROM users WHERE spend > 1 AND region;
+                                           ^^^^^^
+
+SELECT id FROM users WHERE views > 1;
+----
+error: 'views' is a window, not a column: read it with window_count(views, '1d'), window_sum, window_avg, window_min, window_max or window_stddev (line 1, column 28)
+  SELECT id FROM users WHERE views > 1;
+                             ^^^^^
+
+SELECT id FROM users WHERE adults;
+----
+error: 'adults' is a segment, not a column: test membership with IN SEGMENT adults (line 1, column 28)
+  SELECT id FROM users WHERE adults;
+                             ^^^^^^
+
+SELECT id FROM users WHERE IN SEGMENT adultz;
+----
+error: unknown segment 'adultz' (did you mean 'adults'?) (line 1, column 39)
+  SELECT id FROM users WHERE IN SEGMENT adultz;
+                                        ^^^^^^
+
+SELECT window_sum(view, '1d') FROM users;
+----
+error: unknown window 'view' (did you mean 'views'?) (line 1, column 19)
+  SELECT window_sum(view, '1d') FROM users;
+                    ^^^^
+
+SELECT window_sum(views, 1) FROM users;
+----
+error: expected a duration such as '7d' (line 1, column 26)
+  SELECT window_sum(views, 1) FROM users;
+                           ^
+
+SELECT window_sum(views) FROM users;
+----
+error: window_sum takes 2 arguments: window_sum(window, duration) (line 1, column 8)
+  SELECT window_sum(views) FROM users;
+         ^^^^^^^^^^^^^^^^
+
+SELECT zscore(views, '1d', '2x') FROM users;
+----
+error: duration '2x' has unknown unit 'x' (use ms, s, m, h, d or w) (line 1, column 28)
+  SELECT zscore(views, '1d', '2x') FROM users;
+                             ^^^^
+
+SELECT frobnicate(age) FROM users;
+----
+error: unknown function 'frobnicate' (line 1, column 8)
+  SELECT frobnicate(age) FROM users;
+         ^^^^^^^^^^
+
+SELECT id FROM users WHERE count(*) > 1;
+----
+error: aggregates are not allowed in WHERE (line 1, column 28)
+  SELECT id FROM users WHERE count(*) > 1;
+                             ^^^^^^^^^^^^
+
+SELECT id, count(*) FROM users;
+----
+error: column 'id' must appear in GROUP BY or inside an aggregate such as count(), sum() or avg() (line 1, column 8)
+  SELECT id, count(*) FROM users;
+         ^^
+
+SELECT id FROM users ORDER BY taste;
+----
+error: cannot ORDER BY a vector (line 1, column 31)
+  SELECT id FROM users ORDER BY taste;
+                                ^^^^^
+
+SELECT id FROM users AS OF 'tomorrow';
+----
+error: 'tomorrow' is not an RFC 3339 timestamp: the 'year' component could not be parsed (line 1, column 28)
+  SELECT id FROM users AS OF 'tomorrow';
+                             ^^^^^^^^^^
+
+SELECT id FROM users AS OF 99999999999999999;
+----
+error: timestamp 99999999999999999 is outside years 0000-9999 (-62167219200000..=253402300799999 ms) (line 1, column 28)
+  SELECT id FROM users AS OF 99999999999999999;
+                             ^^^^^^^^^^^^^^^^^
+
+SELECT id FROM users LIMIT 1.5;
+----
+error: syntax error: a row count must be a whole number, got 1.5 (line 1, column 28)
+  SELECT id FROM users LIMIT 1.5;
+                             ^^^
+
+SELECT id,
+  age +
+  FROM users;
+----
+error: syntax error: expected an expression, found 'FROM' (line 3, column 3)
+    FROM users;
+    ^^^^
+
+SELECT 'unterminated FROM users;
+----
+error: syntax error: unterminated string (line 1, column 8)
+  SELECT 'unterminated FROM users;
+         ^^^^^^^^^^^^^^^^^^^^^^^^^
+
+SELECT id FROM users WHERE age > 1 GARBAGE;
+----
+error: syntax error: expected ';' or the end of the statement, found 'GARBAGE' (line 1, column 36)
+  SELECT id FROM users WHERE age > 1 GARBAGE;
+                                     ^^^^^^^
+
+SELECT id FROM users; SELECT id FROM users;
+----
+error: syntax error: expected one statement, found several (line 1, column 23)
+  SELECT id FROM users; SELECT id FROM users;
+                        ^^^^^^^^^^^^^^^^^^^^
