@@ -638,13 +638,29 @@ impl fmt::Display for Expr {
                 comma_list(f, items)?;
                 f.write_str("]")
             }
-            Expr::Unary { op, expr, .. } => {
-                let (text, p) = match op {
-                    UnaryOp::Not => ("NOT ", prec::NOT),
-                    UnaryOp::Neg => ("-", prec::ATOM),
-                };
-                f.write_str(text)?;
-                expr.fmt_at(f, p)
+            Expr::Unary {
+                op: UnaryOp::Not,
+                expr,
+                ..
+            } => {
+                f.write_str("NOT ")?;
+                expr.fmt_at(f, prec::NOT)
+            }
+            Expr::Unary {
+                op: UnaryOp::Neg,
+                expr,
+                ..
+            } => {
+                // `- -x`, not `-(-x)`: parentheses would nest deeper than the
+                // text that was parsed, and `--` would start a comment.
+                let operand = expr.to_string();
+                if expr.precedence() < prec::NEG {
+                    write!(f, "-({operand})")
+                } else if operand.starts_with('-') {
+                    write!(f, "- {operand}")
+                } else {
+                    write!(f, "-{operand}")
+                }
             }
             Expr::Binary { left, op, right } => {
                 let p = op.precedence();

@@ -943,6 +943,7 @@ mod tests {
             "SELECT id, zscore(views, '1d', '30d') AS z FROM users WHERE zscore(views, '1d', '30d') > 3;",
             "EXPLAIN SELECT id FROM users WHERE spend_7d > 50;",
             "SELECT id FROM users WHERE NOT IN SEGMENT s OR NOT (a = 1 AND b IS NOT NULL) AND -(-x) < 2 * (3 + y) - 1",
+            "SELECT - - -x, -(a + b), - -1.5, -count(*) FROM users",
             "SELECT \"select\", \"a\"\"b\" FROM users WHERE x NOT IN (1, 2.5e300, 'z') AND y NOT BETWEEN -1 AND 1",
         ] {
             round_trip(src)?;
@@ -968,6 +969,8 @@ mod tests {
         assert_eq!(parse_expr("(a - b) - c")?.to_string(), "a - b - c");
         assert_eq!(parse_expr("a - (b - c)")?.to_string(), "a - (b - c)");
         assert_eq!(parse_expr("(a OR b) AND c")?.to_string(), "(a OR b) AND c");
+        assert_eq!(parse_expr("-(-(x))")?.to_string(), "- -x");
+        assert_eq!(parse_expr("-(a * b)")?.to_string(), "-(a * b)");
         Ok(())
     }
 

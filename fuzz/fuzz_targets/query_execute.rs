@@ -1,0 +1,33 @@
+//! Arbitrary statements run against an in-memory database with a schema of
+//! every kind: errors are fine, panics are not.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use profiledb_query::{Limits, MemorySource, execute};
+
+const SCHEMA: &str = "
+CREATE ATTRIBUTE age INT;
+CREATE ATTRIBUTE region STRING ON signup;
+CREATE ATTRIBUTE tags TAGS;
+CREATE FEATURE n ON buy AS COUNT();
+CREATE FEATURE spend ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
+CREATE FEATURE avg ON buy AS DECAYED_AVG(amount) HALF_LIFE '7d';
+CREATE FEATURE ctr ON imp AS BETA(clicked) HALF_LIFE '1d' PRIOR (1, 2);
+CREATE WINDOW w ON buy OF amount BUCKET '1h' RETAIN '7d';
+CREATE VECTOR v ON view AS EWMA(vec) DIM 2 HALF_LIFE '1d';
+CREATE VECTOR p ON imp AS SGD(vec, clicked) DIM 2 LEARNING_RATE 0.1;
+CREATE SEGMENT s AS spend > 1;
+INSERT INTO buy (user, ts, amount) VALUES ('a', 1000, 1.5), ('b', 2000, -3);
+INSERT INTO imp (user, ts, clicked, vec) VALUES ('a', 1000, 1, [1, 0]);
+";
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let db = MemorySource::new().with_now(1_000_000).with_partitions(2);
+    if execute(&db, SCHEMA, &Limits::default()).is_err() {
+        panic!("the schema must load");
+    }
+    let _ = execute(&db, text, &Limits::default());
+});
