@@ -1,12 +1,37 @@
 //! ProfileDB's query language: lexer, parser, AST, planner and executor.
 //!
-//! This crate never depends on RocksDB: it plans and executes against a catalog
-//! and data-source trait ([`DataSource`]) that the `profiledb` facade implements
-//! over storage.
+//! The pipeline: [`lexer`] (tokens with spans) → [`parser`] (recursive descent,
+//! Pratt parsing for expressions) → [`ast`] (printable; parse → print → parse
+//! gives the same tree) → binding and planning against the catalog → execution
+//! over a [`Snapshot`], scans split into ranges that run in parallel on rayon.
 //!
-//! The pipeline: [`lexer`] → [`parser`] (recursive descent, Pratt parsing for
-//! expressions) → [`ast`] (printable, round-trips) → binding and planning
-//! against the catalog → parallel execution over [`Snapshot`] scans.
+//! This crate never depends on RocksDB. It runs against the [`DataSource`] trait,
+//! which the `profiledb` facade implements over the storage engine, and which
+//! [`MemorySource`] implements in memory for tests. The language itself is
+//! described in `docs/query-language.md`.
+//!
+//! # Examples
+//! ```
+//! use profiledb_query::{Limits, MemorySource, Output, execute};
+//! use profiledb_storage::Value;
+//!
+//! let db = MemorySource::new();
+//! let out = execute(
+//!     &db,
+//!     "CREATE FEATURE spend_7d ON purchase AS DECAYED_SUM(amount) HALF_LIFE '7d';
+//!      INSERT INTO purchase (user, ts, amount) VALUES ('u1', '2026-11-01T00:00:00Z', 40.0);
+//!      SELECT id, spend_7d FROM users AS OF '2026-11-08T00:00:00Z';",
+//!     &Limits::default(),
+//! )?;
+//! assert_eq!(out[1], Output::Done { summary: "INSERT 1".into(), count: Some(1) });
+//! let rows = out[2].rows().expect("a query returns rows");
+//! assert_eq!(rows.rows, vec![vec![Value::String("u1".into()), Value::Float(20.0)]]);
+//!
+//! // Errors point at the text they are about.
+//! let err = execute(&db, "SELECT spend_7 FROM users", &Limits::default()).unwrap_err();
+//! assert!(err.to_string().contains("did you mean 'spend_7d'?"));
+//! # Ok::<(), profiledb_query::Error>(())
+//! ```
 
 pub mod ast;
 mod bind;
