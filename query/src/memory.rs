@@ -143,10 +143,13 @@ impl DataSource for MemorySource {
         let forget = Record::forget(id).encode();
         let mut t = lock(&self.tables);
         let t = &mut *t;
-        for map in [&mut t.features, &mut t.attributes] {
+        for (cf, map) in [
+            ("features", &mut t.features),
+            ("attributes", &mut t.attributes),
+        ] {
             for (k, v) in map.iter_mut() {
                 *v = record::full_merge(Some(v), [forget.as_slice()])
-                    .map_err(|e| Error::corruption("features", k, e))?;
+                    .map_err(|e| Error::corruption(cf, k, e))?;
             }
         }
         Ok(())

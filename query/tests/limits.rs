@@ -1,0 +1,89 @@
+//! Statement limits: a deadline cancels a scan, and a row cap refuses results
+//! larger than it, while smaller or aggregated results pass.
+
+use std::time::{Duration, Instant};
+
+use profiledb_query::{Error, Limits, MemorySource, Output, execute};
+use profiledb_storage::Value;
+
+fn db_with_users(n: usize) -> Result<MemorySource, Error> {
+    let db = MemorySource::new()
+        .with_now(1_794_700_800_000)
+        .with_partitions(2);
+    let rows: Vec<String> = (0..n).map(|i| format!("('u{i:05}', {i})")).collect();
+    execute(
+        &db,
+        &format!(
+            "CREATE FEATURE n ON view AS COUNT(); INSERT INTO view (user, ts) VALUES {}",
+            rows.join(", ")
+        ),
+        &Limits::default(),
+    )?;
+    Ok(db)
+}
+
+#[test]
+fn a_past_deadline_cancels_the_scan() -> Result<(), Error> {
+    let db = db_with_users(5000)?;
+    let limits = Limits {
+        deadline: Some(Instant::now() - Duration::from_secs(1)),
+        max_rows: None,
+    };
+    let err = execute(&db, "SELECT count(*) FROM users WHERE n > 0", &limits).err();
+    assert!(matches!(err, Some(Error::Cancelled { .. })), "{err:?}");
+    // A generous deadline lets it finish.
+    let limits = Limits {
+        deadline: Some(Instant::now() + Duration::from_secs(600)),
+        max_rows: None,
+    };
+    let out = execute(&db, "SELECT count(*) FROM users WHERE n > 0", &limits)?;
+    assert_eq!(
+        out[0].rows().map(|r| r.rows.clone()),
+        Some(vec![vec![Value::Int(5000)]])
+    );
+    Ok(())
+}
+
+#[test]
+fn the_row_cap_refuses_large_results() -> Result<(), Error> {
+    let db = db_with_users(3000)?;
+    let limits = Limits {
+        deadline: None,
+        max_rows: Some(100),
+    };
+    let err = execute(&db, "SELECT id FROM users", &limits).err();
+    assert!(
+        matches!(err, Some(Error::TooManyRows { limit: 100 })),
+        "{err:?}"
+    );
+    let err = execute(&db, "SELECT id FROM users ORDER BY n DESC", &limits).err();
+    assert!(
+        matches!(err, Some(Error::TooManyRows { limit: 100 })),
+        "{err:?}"
+    );
+    let out = execute(
+        &db,
+        "SELECT id FROM users ORDER BY id DESC LIMIT 100",
+        &limits,
+    )?;
+    let rows = out[0].rows().map(|r| r.rows.len());
+    assert_eq!(rows, Some(100));
+    let out = execute(&db, "SELECT count(*) FROM users", &limits)?;
+    assert_eq!(
+        out[0].rows().map(|r| r.rows.clone()),
+        Some(vec![vec![Value::Int(3000)]])
+    );
+    // Writes that scan are not capped: they return a count, not rows.
+    let out = execute(&db, "DELETE FROM users WHERE n > 0", &limits)?;
+    assert!(
+        matches!(
+            &out[0],
+            Output::Done {
+                count: Some(3000),
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    Ok(())
+}
