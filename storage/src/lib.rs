@@ -40,6 +40,7 @@ pub mod profile;
 pub mod row;
 pub mod time;
 mod value;
+pub mod vector;
 
 pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
 pub use codec::DecodeError;

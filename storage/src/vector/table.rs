@@ -1,0 +1,311 @@
+//! A vector definition's current vectors, one row per user, in one contiguous
+//! f32 matrix, with an exact top-k scan that runs on all cores.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use super::kernels::{Metric, norm, score};
+
+/// Rows scanned per parallel task: large enough to amortise the task, small
+/// enough to balance two cores.
+const CHUNK: usize = 16_384;
+
+/// One result of a top-k scan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The row.
+    pub row: usize,
+    /// The score: greater is closer.
+    pub score: f64,
+}
+
+/// The current vectors of one definition. Rows of deleted users are reused.
+#[derive(Debug, Clone, Default)]
+pub struct VectorTable {
+    dim: usize,
+    ids: Vec<String>,
+    data: Vec<f32>,
+    norms: Vec<f64>,
+    live: Vec<bool>,
+    by_id: HashMap<String, usize>,
+    free: Vec<usize>,
+}
+
+impl VectorTable {
+    /// An empty table of `dim`-dimensional vectors.
+    pub fn new(dim: usize) -> VectorTable {
+        VectorTable {
+            dim,
+            ..VectorTable::default()
+        }
+    }
+
+    /// The dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// How many users have a vector.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether no user has a vector.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The number of rows, live or free: rows are numbered `0..rows()`.
+    pub fn rows(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Sets `id`'s vector, or removes it with `None`. A vector of the wrong
+    /// dimension removes it too: it cannot be compared.
+    pub fn set(&mut self, id: &str, v: Option<&[f32]>) {
+        let Some(v) = v.filter(|v| v.len() == self.dim) else {
+            self.remove(id);
+            return;
+        };
+        let row = match self.by_id.get(id) {
+            Some(&r) => r,
+            None => {
+                let r = match self.free.pop() {
+                    Some(r) => r,
+                    None => {
+                        self.ids.push(String::new());
+                        self.data.resize(self.data.len() + self.dim, 0.0);
+                        self.norms.push(0.0);
+                        self.live.push(false);
+                        self.ids.len() - 1
+                    }
+                };
+                self.ids[r] = id.to_owned();
+                self.live[r] = true;
+                self.by_id.insert(id.to_owned(), r);
+                r
+            }
+        };
+        self.data[row * self.dim..(row + 1) * self.dim].copy_from_slice(v);
+        self.norms[row] = norm(v);
+    }
+
+    /// Removes `id`'s vector; returns whether it had one.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(r) = self.by_id.remove(id) else {
+            return false;
+        };
+        self.live[r] = false;
+        self.ids[r] = String::new();
+        self.free.push(r);
+        true
+    }
+
+    /// The row holding `id`'s vector.
+    pub fn row_of(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    /// `id`'s vector.
+    pub fn get(&self, id: &str) -> Option<&[f32]> {
+        self.row_of(id).map(|r| self.vector(r))
+    }
+
+    /// The user id of a live row.
+    pub fn id(&self, row: usize) -> Option<&str> {
+        (*self.live.get(row)?).then(|| self.ids[row].as_str())
+    }
+
+    fn vector(&self, row: usize) -> &[f32] {
+        &self.data[row * self.dim..(row + 1) * self.dim]
+    }
+
+    /// Every live row as (row, id, vector), in row order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &str, &[f32])> + '_ {
+        (0..self.rows()).filter_map(|r| self.id(r).map(|id| (r, id, self.vector(r))))
+    }
+
+    /// The mean of the live rows `rows` picks; `None` when it picks none.
+    pub fn mean(&self, rows: impl IntoIterator<Item = usize>) -> Option<Vec<f32>> {
+        let mut sum = vec![0f64; self.dim];
+        let mut n = 0usize;
+        for r in rows {
+            if self.id(r).is_some() {
+                for (s, x) in sum.iter_mut().zip(self.vector(r)) {
+                    *s += f64::from(*x);
+                }
+                n += 1;
+            }
+        }
+        (n > 0).then(|| sum.into_iter().map(|s| (s / n as f64) as f32).collect())
+    }
+
+    /// The `k` live rows closest to `query` that `keep` accepts, best first;
+    /// equal scores come in id order. Rows whose score is undefined (a cosine
+    /// with a zero vector) are left out. Exact: every row is scored.
+    ///
+    /// `query` must have the table's dimension.
+    pub fn top_k(
+        &self,
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        keep: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Vec<Hit> {
+        if k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let q_norm = norm(query);
+        let chunks = self.rows().div_ceil(CHUNK);
+        let partials: Vec<Vec<Hit>> = (0..chunks)
+            .into_par_iter()
+            .map(|c| {
+                let mut best = Vec::with_capacity(2 * k.min(CHUNK));
+                for row in c * CHUNK..((c + 1) * CHUNK).min(self.rows()) {
+                    if !self.live[row] || !keep(row) {
+                        continue;
+                    }
+                    let Some(s) = score(metric, query, q_norm, self.vector(row), self.norms[row])
+                    else {
+                        continue;
+                    };
+                    best.push(Hit { row, score: s });
+                    if best.len() >= 2 * k.max(64) {
+                        self.keep_best(&mut best, k);
+                    }
+                }
+                self.keep_best(&mut best, k);
+                best
+            })
+            .collect();
+        let mut all: Vec<Hit> = partials.into_iter().flatten().collect();
+        self.keep_best(&mut all, k);
+        all
+    }
+
+    /// Better first: higher score, then smaller id.
+    fn order(&self, a: &Hit, b: &Hit) -> Ordering {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| self.ids[a.row].cmp(&self.ids[b.row]))
+    }
+
+    /// Sorts `hits` best first and keeps `k`.
+    fn keep_best(&self, hits: &mut Vec<Hit>, k: usize) {
+        if hits.len() > k {
+            hits.select_nth_unstable_by(k, |a, b| self.order(a, b));
+            hits.truncate(k);
+        }
+        hits.sort_unstable_by(|a, b| self.order(a, b));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::vector::kernels::score_scalar;
+
+    /// The naive answer: score every vector with the scalar kernel, sort, cut.
+    fn naive(
+        vectors: &[(String, Vec<f32>)],
+        q: &[f32],
+        m: Metric,
+        k: usize,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<(String, f64)> {
+        let mut all: Vec<(String, f64)> = vectors
+            .iter()
+            .filter(|(id, _)| keep(id))
+            .filter_map(|(id, v)| score_scalar(m, q, v).map(|s| (id.clone(), s)))
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(k);
+        all
+    }
+
+    #[test]
+    fn top_k_equals_a_full_sort() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for (n, dim) in [(10, 3), (1000, 7), (40_000, 17)] {
+            let mut t = VectorTable::new(dim);
+            let mut vectors = Vec::new();
+            for i in 0..n {
+                let id = format!("u{i:06}");
+                // Coarse values make ties common; some vectors are zero.
+                let v: Vec<f32> = if i % 97 == 0 {
+                    vec![0.0; dim]
+                } else {
+                    (0..dim)
+                        .map(|_| f32::from(rng.random_range(-2i8..=2)))
+                        .collect()
+                };
+                t.set(&id, Some(&v));
+                vectors.push((id, v));
+            }
+            // Remove some and reuse their rows.
+            for i in (0..n).step_by(7) {
+                t.remove(&vectors[i].0);
+            }
+            vectors = vectors
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % 7 != 0)
+                .map(|(_, v)| v)
+                .collect();
+            let extra: Vec<f32> = (0..dim).map(|_| 1.0).collect();
+            t.set("zz_new", Some(&extra));
+            vectors.push(("zz_new".into(), extra));
+            for m in [Metric::Cosine, Metric::Dot, Metric::L2] {
+                for k in [1, 10, 100] {
+                    let q: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+                    let got: Vec<(String, f64)> = t
+                        .top_k(&q, m, k, &|_| true)
+                        .into_iter()
+                        .map(|h| (t.id(h.row).unwrap_or("?").to_owned(), h.score))
+                        .collect();
+                    let want = naive(&vectors, &q, m, k, |_| true);
+                    assert_eq!(got.len(), want.len(), "{m:?} n {n} k {k}");
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!(g.0, w.0, "{m:?} n {n} k {k}");
+                        assert!((g.1 - w.1).abs() <= 1e-5 * w.1.abs().max(1.0));
+                    }
+                    // Filtered: even-numbered ids only.
+                    let even = |id: &str| id.ends_with(['0', '2', '4', '6', '8']);
+                    let got: Vec<String> = t
+                        .top_k(&q, m, k, &|r| t.id(r).is_some_and(even))
+                        .into_iter()
+                        .map(|h| t.id(h.row).unwrap_or("?").to_owned())
+                        .collect();
+                    let want: Vec<String> = naive(&vectors, &q, m, k, even)
+                        .into_iter()
+                        .map(|w| w.0)
+                        .collect();
+                    assert_eq!(got, want, "filtered {m:?} n {n} k {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn set_get_remove_and_mean() {
+        let mut t = VectorTable::new(2);
+        t.set("a", Some(&[1.0, 2.0]));
+        t.set("b", Some(&[3.0, 4.0]));
+        t.set("a", Some(&[5.0, 6.0]));
+        assert_eq!(t.get("a"), Some(&[5.0f32, 6.0][..]));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.mean(0..t.rows()), Some(vec![4.0, 5.0]));
+        assert!(t.remove("a"));
+        assert!(!t.remove("a"));
+        assert_eq!(t.get("a"), None);
+        // A wrong dimension cannot be stored: it removes the vector.
+        t.set("b", Some(&[1.0]));
+        assert!(t.is_empty());
+        assert_eq!(t.mean(0..t.rows()), None);
+    }
+}
