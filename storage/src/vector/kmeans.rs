@@ -24,6 +24,15 @@ pub struct Clustering {
     pub iterations: usize,
 }
 
+/// One chunk's share of an assignment step: each point's cluster, each
+/// cluster's coordinate sums and size, and the chunk's worst-fitting point.
+struct ChunkSums {
+    assigned: Vec<usize>,
+    sums: Vec<Vec<f64>>,
+    counts: Vec<usize>,
+    farthest: (usize, f64),
+}
+
 /// SplitMix64: a small, fast, well-distributed generator.
 #[derive(Debug, Clone)]
 struct SplitMix64(u64);
@@ -129,7 +138,7 @@ pub fn kmeans(
     let mut iterations = 0;
     loop {
         // Assign, and sum each cluster's points, chunk by chunk in order.
-        let chunks: Vec<(Vec<usize>, Vec<Vec<f64>>, Vec<usize>, (usize, f64))> = points
+        let chunks: Vec<ChunkSums> = points
             .par_chunks(CHUNK)
             .enumerate()
             .map(|(c, chunk)| {
@@ -148,7 +157,12 @@ pub fn kmeans(
                         farthest = (c * CHUNK + i, d);
                     }
                 }
-                (assigned, sums, counts, farthest)
+                ChunkSums {
+                    assigned,
+                    sums,
+                    counts,
+                    farthest,
+                }
             })
             .collect();
         let mut sums = vec![vec![0f64; dim]; k];
@@ -156,7 +170,13 @@ pub fn kmeans(
         let mut changed = false;
         let mut farthest = (0usize, -1.0f64);
         let mut offset = 0;
-        for (assigned, s, n, far) in chunks {
+        for ChunkSums {
+            assigned,
+            sums: s,
+            counts: n,
+            farthest: far,
+        } in chunks
+        {
             for (i, j) in assigned.iter().enumerate() {
                 if assignment[offset + i] != *j {
                     assignment[offset + i] = *j;
