@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 const USERS: u64 = 1_000_000;
 const REGIONS: [&str; 4] = ["north", "south", "east", "west"];
 const SCHEMA: &str = "
-    CREATE ATTRIBUTE region STRING ON purchase;
+    CREATE ATTRIBUTE region STRING ON signup;
     CREATE ATTRIBUTE age INT;
     CREATE FEATURE purchases ON purchase AS COUNT();
     CREATE FEATURE revenue ON purchase AS SUM(amount);
@@ -41,21 +41,21 @@ fn populate(db: &Db) {
     db.ingest(&batch).expect("ingest");
 }
 
-/// An INSERT of `rows` purchases by random users.
+/// An INSERT of `rows` purchases by random users: each row updates four
+/// features and a window.
 fn insert_statement(rng: &mut StdRng, rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|_| {
             format!(
-                "('user{:07}', {}, {:.2}, '{}')",
+                "('user{:07}', {}, {:.2})",
                 rng.random_range(0..USERS),
                 support::T0 + rng.random_range(0..30 * support::DAY),
                 rng.random_range(1.0..300.0f64),
-                REGIONS[rng.random_range(0..4)]
             )
         })
         .collect();
     format!(
-        "INSERT INTO purchase (user, ts, amount, region) VALUES {}",
+        "INSERT INTO purchase (user, ts, amount) VALUES {}",
         values.join(", ")
     )
 }

@@ -98,12 +98,19 @@ impl Parser {
         self.tokens[self.pos.min(self.tokens.len() - 1)].span
     }
 
+    /// Consumes the current token and returns it. The parser never looks back,
+    /// so the token is moved out rather than cloned; the final `Eof` stays put.
     fn next(&mut self) -> Spanned {
-        let t = self.tokens[self.pos.min(self.tokens.len() - 1)].clone();
-        if self.pos < self.tokens.len() - 1 {
-            self.pos += 1;
+        let last = self.tokens.len() - 1;
+        if self.pos >= last {
+            return self.tokens[last].clone();
         }
-        t
+        let t = &mut self.tokens[self.pos];
+        self.pos += 1;
+        Spanned {
+            token: std::mem::replace(&mut t.token, Token::Eof),
+            span: t.span,
+        }
     }
 
     fn eat(&mut self, t: &Token) -> bool {
@@ -174,24 +181,31 @@ impl Parser {
                         .iter()
                         .any(|r| r.eq_ignore_ascii_case(value)) =>
             {
-                let value = value.clone();
-                let span = self.next().span;
-                Ok(Ident {
-                    value,
-                    loc: Loc(span),
-                })
+                match self.next() {
+                    Spanned {
+                        token: Token::Word { value, .. },
+                        span,
+                    } => Ok(Ident {
+                        value,
+                        loc: Loc(span),
+                    }),
+                    other => Err(ParseError::new(format!("expected {what}"), other.span)),
+                }
             }
             _ => Err(self.unexpected(what)),
         }
     }
 
     fn string(&mut self, what: &str) -> PResult<(String, Span)> {
-        match self.peek() {
-            Token::String(s) => {
-                let s = s.clone();
-                Ok((s, self.next().span))
-            }
-            _ => Err(self.unexpected(what)),
+        if !matches!(self.peek(), Token::String(_)) {
+            return Err(self.unexpected(what));
+        }
+        match self.next() {
+            Spanned {
+                token: Token::String(s),
+                span,
+            } => Ok((s, span)),
+            other => Err(ParseError::new(format!("expected {what}"), other.span)),
         }
     }
 
@@ -758,13 +772,13 @@ impl Parser {
     }
 
     fn prefix(&mut self) -> PResult<Expr> {
-        let Spanned { token, span } = self.peek_spanned();
+        let span = self.span();
         let loc = Loc(span);
-        match token {
+        match self.peek() {
             Token::Minus | Token::Plus => {
-                self.next();
+                let neg = self.next().token == Token::Minus;
                 let expr = self.expr(prec::NEG)?;
-                Ok(if token == Token::Minus {
+                Ok(if neg {
                     Expr::Unary {
                         op: UnaryOp::Neg,
                         expr: Box::new(expr),
@@ -794,14 +808,11 @@ impl Parser {
                 }
                 Ok(Expr::Array(items, Loc(span.to(self.prev_span()))))
             }
-            Token::Number(n) => {
-                self.next();
-                Ok(Expr::Literal(number_literal(&n, span)?, loc))
-            }
-            Token::String(s) => {
-                self.next();
-                Ok(Expr::Literal(Literal::String(s), loc))
-            }
+            Token::Number(_) | Token::String(_) => match self.next().token {
+                Token::Number(n) => Ok(Expr::Literal(number_literal(&n, span)?, loc)),
+                Token::String(s) => Ok(Expr::Literal(Literal::String(s), loc)),
+                _ => Err(ParseError::new("expected a literal", span)),
+            },
             t if t.is_keyword("NOT") => {
                 self.next();
                 let expr = self.expr(prec::NOT)?;
@@ -816,8 +827,8 @@ impl Parser {
                 Ok(Expr::Literal(Literal::Null, loc))
             }
             t if t.is_keyword("TRUE") || t.is_keyword("FALSE") => {
-                self.next();
-                Ok(Expr::Literal(Literal::Bool(t.is_keyword("TRUE")), loc))
+                let value = self.next().token.is_keyword("TRUE");
+                Ok(Expr::Literal(Literal::Bool(value), loc))
             }
             t if t.is_keyword("IN") && self.peek_at(1).is_keyword("SEGMENT") => {
                 self.next();
@@ -846,10 +857,6 @@ impl Parser {
             Token::Word { .. } => Ok(Expr::Column(self.ident("an expression")?)),
             _ => Err(self.unexpected("an expression")),
         }
-    }
-
-    fn peek_spanned(&self) -> Spanned {
-        self.tokens[self.pos.min(self.tokens.len() - 1)].clone()
     }
 
     fn prev_span(&self) -> Span {

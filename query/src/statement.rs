@@ -513,7 +513,11 @@ fn insert(
                 Some(span),
             ));
         }
-        let user = match const_value(&row[user_col])? {
+        let mut values = row
+            .iter()
+            .map(const_value)
+            .collect::<Result<Vec<Value>>>()?;
+        let user = match std::mem::replace(&mut values[user_col], Value::Null) {
             Value::String(s) => s,
             other => {
                 return Err(Error::TypeMismatch {
@@ -525,7 +529,7 @@ fn insert(
             }
         };
         let ts_span = Some(row[ts_col].span());
-        let ts = match const_value(&row[ts_col])? {
+        let ts = match std::mem::replace(&mut values[ts_col], Value::Null) {
             Value::String(s) => parse_timestamp(&s),
             Value::Int(ms) => check_ts(ms),
             other => {
@@ -539,7 +543,7 @@ fn insert(
         }
         .map_err(|e| Error::invalid(storage_message(&e), ts_span))?;
         for &(i, vector, dim) in &dims {
-            if let Value::Vector(v) = const_value(&row[i])?
+            if let Value::Vector(v) = &values[i]
                 && v.len() != dim
             {
                 return Err(Error::Dimension {
@@ -551,11 +555,9 @@ fn insert(
             }
         }
         let mut e = Event::new(user, event.value.clone(), ts);
-        for (i, c) in columns.iter().enumerate() {
-            if i == user_col || i == ts_col {
-                continue;
-            }
-            let v = const_value(&row[i])?;
+        e.fields.reserve(columns.len() - 2);
+        for (c, v) in columns.iter().zip(values) {
+            // `user` and `ts` were taken out, leaving NULL, like absent fields.
             if !v.is_null() {
                 e.fields.push((c.value.clone(), v));
             }

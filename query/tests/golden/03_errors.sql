@@ -279,3 +279,9 @@ SELECT id FROM users; SELECT id FROM users;
 error: syntax error: expected one statement, found several (line 1, column 23)
   SELECT id FROM users; SELECT id FROM users;
                         ^^^^^^^^^^^^^^^^^^^^
+
+CREATE WINDOW w ON view BUCKET 1h RETAIN '30d';
+----
+error: syntax error: expected a duration such as '7d', found number 1 (line 1, column 32)
+  CREATE WINDOW w ON view BUCKET 1h RETAIN '30d';
+                                 ^

@@ -6,6 +6,7 @@
 //! batch is all-or-nothing. The write-ahead log is always on.
 
 mod cf;
+mod index;
 mod read;
 mod rows;
 mod sync;
@@ -21,6 +22,7 @@ use rocksdb::{
 
 pub use crate::row::UserRange;
 pub use cf::{ALL as COLUMN_FAMILIES, ATTRIBUTES, CATALOG, FEATURES, VECTORS, WINDOWS};
+pub use index::IndexTable;
 pub use read::Scan;
 pub use rows::Reader;
 pub use sync::SyncPolicy;
@@ -69,7 +71,9 @@ impl EngineOptions {
 
 /// An open database.
 pub struct Engine {
-    db: DB,
+    db: Arc<DB>,
+    index: Arc<index::VectorIndex>,
+    refresher: Option<std::thread::JoinHandle<()>>,
     bindings: cf::SharedBindings,
     /// Serializes schema changes (read-modify-write of the catalog).
     ddl: Mutex<()>,
@@ -84,6 +88,17 @@ impl std::fmt::Debug for Engine {
             .field("path", &self.path)
             .field("sync", &self.sync)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Engine {
+    /// Stops the index refresher and waits for it, so that the database is
+    /// closed (its lock released) when the engine is gone.
+    fn drop(&mut self) {
+        self.index.stop();
+        if let Some(handle) = self.refresher.take() {
+            let _ = handle.join();
+        }
     }
 }
 
@@ -132,8 +147,13 @@ impl Engine {
                 Error::Engine(msg)
             }
         })?;
+        let db = Arc::new(db);
+        let index = index::VectorIndex::new(Arc::clone(&db), Arc::clone(&shared));
+        let refresher = Some(index::VectorIndex::spawn_refresher(&index)?);
         let engine = Engine {
             db,
+            index,
+            refresher,
             bindings: shared,
             ddl: Mutex::new(()),
             sync: opts.sync,
@@ -267,6 +287,18 @@ impl Engine {
             })
             .collect::<Result<Vec<EventOps>>>()?;
         self.write(sorted_batch(self.data_cfs()?, &planned))?;
+        if self.index.is_active() {
+            let users = events
+                .iter()
+                .filter(|ev| {
+                    bindings
+                        .event(&ev.event_type)
+                        .is_some_and(|b| !b.vectors.is_empty() || !b.attributes.is_empty())
+                })
+                .map(|ev| ev.user.clone())
+                .collect();
+            self.index.changed(users);
+        }
         Ok(events.len())
     }
 
@@ -294,7 +326,9 @@ impl Engine {
         let bindings = self.bindings();
         let ops = event::plan_attributes(&bindings, user, ts, values)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        self.write(sorted_batch(self.data_cfs()?, std::slice::from_ref(&ops)))
+        self.write(sorted_batch(self.data_cfs()?, std::slice::from_ref(&ops)))?;
+        self.index.changed(vec![user.to_owned()]);
+        Ok(())
     }
 
     fn data_cfs(&self) -> Result<[&ColumnFamily; 4]> {
@@ -336,6 +370,7 @@ impl Engine {
             batch.delete_range_cf(self.cf(name)?, &start, &end);
         }
         self.write(batch)?;
+        self.index.removed(user);
         if purge {
             self.compact_range(Some(&start), Some(&end))?;
         }
@@ -443,6 +478,16 @@ impl Engine {
         self.db
             .merge_cf(self.cf(name)?, key, value)
             .map_err(engine_err)
+    }
+
+    /// Brings the vector index up to date with every acknowledged write (building
+    /// it on first use), then calls `f` with the table of the vector definition
+    /// whose id is `def`, or `None` when there is none.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] or [`Error::Engine`] from reading the changes.
+    pub fn with_vectors<R>(&self, def: u32, f: impl FnOnce(Option<&IndexTable>) -> R) -> Result<R> {
+        self.index.read(def, f)
     }
 
     /// The current wall-clock time, epoch ms.
