@@ -6,7 +6,8 @@ use std::sync::Arc;
 use profiledb_query::{DataSource, Snapshot};
 use profiledb_storage::catalog::Bindings;
 use profiledb_storage::{
-    DefKind, Definition, Engine, Event, Reader, Result, RowNeeds, UserRange, UserRow, Value,
+    DefKind, Definition, Engine, Event, IndexTable, Reader, Result, RowNeeds, UserRange, UserRow,
+    Value,
 };
 
 /// The engine, as the query executor sees it.
@@ -44,6 +45,10 @@ impl DataSource for RocksSource<'_> {
 
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>> {
         Ok(Box::new(RocksSnapshot(self.0.reader())))
+    }
+
+    fn with_vectors(&self, def: u32, f: &mut dyn FnMut(Option<&IndexTable>)) -> Result<()> {
+        self.0.with_vectors(def, |t| f(t))
     }
 
     fn now(&self) -> i64 {

@@ -7,7 +7,9 @@
 
 use profiledb_storage::catalog::{Catalog, FeatureDef, VectorRule};
 use profiledb_storage::keys::bucket_start;
-use profiledb_storage::{AttrType, FeatureKind, RowNeeds, Value, WindowNeed};
+use std::sync::Arc;
+
+use profiledb_storage::{AttrType, FeatureKind, Metric, RowNeeds, Value, WindowNeed};
 
 use crate::ast::{BinaryOp, Expr, FunctionArg, Ident, Literal, UnaryOp};
 use crate::error::{At, Error, Result, Span, closest};
@@ -93,10 +95,90 @@ pub(crate) enum BExpr {
     },
     Abs(Box<BExpr>),
     Coalesce(Vec<BExpr>),
+    /// `cosine`, `dot` or `l2_distance` of a user's vector against a target.
+    Similarity {
+        metric: Metric,
+        /// The vector definition the row's vector comes from.
+        def: u32,
+        /// The row's vector: an [`BExpr::Ewma`] or [`BExpr::Sgd`].
+        vector: Box<BExpr>,
+        target: Target,
+    },
     /// The i-th aggregate of the current group.
     Agg(usize),
     /// The i-th grouping key of the current group.
     Key(usize),
+}
+
+impl BExpr {
+    /// The expressions directly inside this one, centroid members included.
+    pub fn children_mut(&mut self) -> Vec<&mut BExpr> {
+        match self {
+            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) => vec![x.as_mut()],
+            BExpr::And(a, b) | BExpr::Or(a, b) | BExpr::Cmp(_, a, b) | BExpr::Arith(_, a, b) => {
+                vec![a.as_mut(), b.as_mut()]
+            }
+            BExpr::Between {
+                expr, low, high, ..
+            } => vec![expr.as_mut(), low.as_mut(), high.as_mut()],
+            BExpr::InList { expr, list, .. } => {
+                let mut v = vec![expr.as_mut()];
+                v.extend(list.iter_mut());
+                v
+            }
+            BExpr::IsNull { expr, .. } => vec![expr.as_mut()],
+            BExpr::Coalesce(items) => items.iter_mut().collect(),
+            BExpr::Similarity { vector, target, .. } => match target {
+                Target::Centroid { members, .. } => vec![vector.as_mut(), members.as_mut()],
+                _ => vec![vector.as_mut()],
+            },
+            BExpr::Const(_)
+            | BExpr::Id
+            | BExpr::Attr(_)
+            | BExpr::Feature(_)
+            | BExpr::Ewma(_)
+            | BExpr::Sgd(_)
+            | BExpr::Window { .. }
+            | BExpr::ZScore { .. }
+            | BExpr::Agg(_)
+            | BExpr::Key(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the expression reads nothing but the user id and attributes, so
+    /// that it can be evaluated on the vector index's rows.
+    pub fn reads_only_attributes(&self) -> bool {
+        match self {
+            BExpr::Const(_) | BExpr::Id | BExpr::Attr(_) => true,
+            BExpr::Feature(_)
+            | BExpr::Ewma(_)
+            | BExpr::Sgd(_)
+            | BExpr::Window { .. }
+            | BExpr::ZScore { .. }
+            | BExpr::Similarity { .. }
+            | BExpr::Agg(_)
+            | BExpr::Key(_) => false,
+            other => other
+                .clone()
+                .children_mut()
+                .into_iter()
+                .all(|c| c.reads_only_attributes()),
+        }
+    }
+}
+
+/// What a similarity compares against. Users and centroids are looked up once,
+/// before the query runs (see `crate::similarity::resolve`).
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A vector: a literal, or a resolved user or centroid.
+    Vector(Arc<Vec<f32>>),
+    /// Nothing to compare with (a centroid of no members): every score is NULL.
+    Null,
+    /// The vector of user `id` under definition `def`.
+    User { id: String, def: u32, span: Span },
+    /// The mean of the vectors under `def` of the users `members` accepts.
+    Centroid { def: u32, members: Box<BExpr> },
 }
 
 /// Grouping context: the texts of the GROUP BY keys, and the aggregates found.
@@ -563,6 +645,35 @@ impl<'a> Binder<'a> {
                 ty,
             ));
         }
+        let metric = match lower.as_str() {
+            "cosine" => Some(Metric::Cosine),
+            "dot" => Some(Metric::Dot),
+            "l2_distance" => Some(Metric::L2),
+            _ => None,
+        };
+        if let Some(metric) = metric {
+            arity(
+                2,
+                &format!("{lower}(vector, user id | [vector] | centroid(vector, segment))"),
+            )?;
+            let (def, dim, vector) = self.vector_arg(exprs[0])?;
+            let target = self.target(exprs[1], def, dim)?;
+            return Ok((
+                BExpr::Similarity {
+                    metric,
+                    def,
+                    vector: Box::new(vector),
+                    target,
+                },
+                Type::Float,
+            ));
+        }
+        if lower == "centroid" {
+            return Err(Error::invalid(
+                "centroid(vector, segment) is only a target of cosine, dot or l2_distance",
+                Some(span),
+            ));
+        }
         match lower.as_str() {
             "zscore" => {
                 arity(3, "zscore(window, current, baseline)")?;
@@ -613,6 +724,80 @@ impl<'a> Binder<'a> {
                 Ok((BExpr::Coalesce(out), ty))
             }
             _ => Err(unknown("function", name, FUNCTIONS.iter().copied())),
+        }
+    }
+
+    /// Resolves a vector argument: (definition id, dimension, the row's vector).
+    fn vector_arg(&mut self, e: &Expr) -> Result<(u32, usize, BExpr)> {
+        let cat = self.catalog;
+        let Expr::Column(c) = e else {
+            return Err(Error::invalid("expected a vector name", Some(e.span())));
+        };
+        let v = cat
+            .vector(&c.value)
+            .ok_or_else(|| unknown("vector", c, cat.vectors.iter().map(|v| v.name.as_str())))?;
+        let (id, dim) = (v.id, v.dim as usize);
+        let (bound, _) = self.column(c)?;
+        Ok((id, dim, bound))
+    }
+
+    /// Resolves what a similarity compares against: a user id, a vector literal
+    /// of dimension `dim`, or `centroid(vector, segment)`.
+    fn target(&mut self, e: &Expr, def: u32, dim: usize) -> Result<Target> {
+        let cat = self.catalog;
+        let vector_name = cat
+            .vectors
+            .iter()
+            .find(|v| v.id == def)
+            .map_or("", |v| v.name.as_str());
+        match e {
+            Expr::Literal(Literal::String(id), loc) => Ok(Target::User {
+                id: id.clone(),
+                def,
+                span: loc.0,
+            }),
+            Expr::Array(items, _) => {
+                if items.len() != dim {
+                    return Err(Error::Dimension {
+                        vector: vector_name.to_owned(),
+                        expected: dim,
+                        found: items.len(),
+                        at: At::span(e.span()),
+                    });
+                }
+                let v = items
+                    .iter()
+                    .map(|x| const_number(x).map(|x| x as f32))
+                    .collect::<Result<Vec<f32>>>()?;
+                Ok(Target::Vector(Arc::new(v)))
+            }
+            Expr::Function { name, args } if name.value.eq_ignore_ascii_case("centroid") => {
+                let [FunctionArg::Expr(v), FunctionArg::Expr(Expr::Column(seg))] = args.as_slice()
+                else {
+                    return Err(Error::invalid(
+                        "centroid takes 2 arguments: centroid(vector, segment)",
+                        Some(e.span()),
+                    ));
+                };
+                let (cdef, cdim, _) = self.vector_arg(v)?;
+                if cdim != dim {
+                    return Err(Error::Dimension {
+                        vector: vector_name.to_owned(),
+                        expected: dim,
+                        found: cdim,
+                        at: At::span(v.span()),
+                    });
+                }
+                let members = self.segment(seg)?;
+                Ok(Target::Centroid {
+                    def: cdef,
+                    members: Box::new(members),
+                })
+            }
+            _ => Err(Error::invalid(
+                "expected a user id ('u1'), a vector ([0.1, …]) or centroid(vector, segment)",
+                Some(e.span()),
+            )),
         }
     }
 

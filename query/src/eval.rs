@@ -10,10 +10,11 @@ use std::cmp::Ordering;
 use profiledb_storage::keys::bucket_start;
 use profiledb_storage::merge::cell::Cell;
 use profiledb_storage::profile::evaluate_feature;
-use profiledb_storage::{Bucket, UserRow, Value};
+use profiledb_storage::vector::kernels;
+use profiledb_storage::{Bucket, Metric, UserRow, Value};
 
 use crate::ast::BinaryOp;
-use crate::bind::{BExpr, WindowFunc};
+use crate::bind::{BExpr, Target, WindowFunc};
 
 static NULL: Value = Value::Null;
 
@@ -293,6 +294,22 @@ pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
             }
             Borrowed(&NULL)
         }
+        BExpr::Similarity {
+            metric,
+            vector,
+            target,
+            ..
+        } => Owned(match (&*eval(vector, ctx), target) {
+            (Value::Vector(v), Target::Vector(q)) if v.len() == q.len() => {
+                let s = match metric {
+                    // The distance itself, not the index's negated score.
+                    Metric::L2 => Some(kernels::l2sq(q, v).sqrt()),
+                    m => kernels::score(*m, q, kernels::norm(q), v, kernels::norm(v)),
+                };
+                s.map_or(Value::Null, float)
+            }
+            _ => Value::Null,
+        }),
         BExpr::Agg(i) => ctx.aggs.get(*i).map_or(Borrowed(&NULL), Borrowed),
         BExpr::Key(i) => ctx.keys.get(*i).map_or(Borrowed(&NULL), Borrowed),
     }

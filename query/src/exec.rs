@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::eval::{Ctx, eval, total_cmp, truth};
 use crate::output::Rows;
 use crate::plan::{Access, SelectPlan, Shape};
-use crate::source::Snapshot;
+use crate::similarity;
+use crate::source::{DataSource, Snapshot};
 
 /// Limits on one statement.
 #[derive(Debug, Clone, Default)]
@@ -218,10 +219,21 @@ fn sort_keyed<T>(rows: &mut [(Vec<Value>, T)], desc: &[bool]) {
     });
 }
 
-/// Runs a planned `SELECT` on `snap`.
-pub(crate) fn run_select(plan: &SelectPlan, snap: &dyn Snapshot, limits: &Limits) -> Result<Rows> {
+/// Runs a planned `SELECT` on `snap` (and on `source`'s vector index). Its
+/// similarity targets must be resolved (see `crate::similarity::resolve`).
+pub(crate) fn run_select(
+    plan: &SelectPlan,
+    source: &dyn DataSource,
+    snap: &dyn Snapshot,
+    limits: &Limits,
+) -> Result<Rows> {
     let cancelled = AtomicBool::new(false);
     let partials: Vec<Partial> = match &plan.access {
+        Access::VectorTopK { def, metric, k, .. } => {
+            let rows = similarity::run_top_k(plan, *def, *metric, *k, source, snap)?;
+            let rows = rows.into_iter().map(|r| (Vec::new(), r)).collect();
+            vec![Partial::Rows(rows)]
+        }
         Access::Points(ids) => {
             let mut part = Partition::new();
             for id in ids {

@@ -43,6 +43,7 @@ mod memory;
 mod output;
 pub mod parser;
 mod plan;
+mod similarity;
 mod source;
 mod statement;
 

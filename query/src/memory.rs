@@ -10,13 +10,16 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use profiledb_storage::catalog::VectorRule;
 use profiledb_storage::catalog::{Bindings, Catalog};
 use profiledb_storage::event::{EventOps, plan, plan_attributes};
+use profiledb_storage::merge::cell::Cell;
 use profiledb_storage::merge::record::{self, Record};
 use profiledb_storage::merge::vector::{self, VectorValue};
 use profiledb_storage::merge::window;
 use profiledb_storage::{
-    Bucket, DefKind, Definition, Error, Event, Result, RowNeeds, UserRange, UserRow, Value, keys,
+    Bucket, DefKind, Definition, Error, Event, IndexTable, Result, RowNeeds, UserRange, UserRow,
+    Value, VectorTable, keys,
 };
 
 use crate::source::{DataSource, Snapshot};
@@ -212,6 +215,45 @@ impl DataSource for MemorySource {
             tables: lock(&self.tables).clone(),
             partitions: self.partitions,
         }))
+    }
+
+    fn with_vectors(&self, def: u32, f: &mut dyn FnMut(Option<&IndexTable>)) -> Result<()> {
+        let bindings = self.bindings();
+        let Some(d) = bindings.catalog.vectors.iter().find(|d| d.id == def) else {
+            f(None);
+            return Ok(());
+        };
+        // The model builds the table afresh from its data on every call.
+        let snap = self.snapshot()?;
+        let needs = RowNeeds {
+            attributes: true,
+            sgd: vec![d.id],
+            windows: Vec::new(),
+        };
+        let mut table = IndexTable {
+            table: VectorTable::new(d.dim as usize),
+            users: Vec::new(),
+        };
+        snap.scan(&UserRange::all(), &needs, &mut |row| {
+            let v = match &d.rule {
+                VectorRule::Ewma { .. } => match row.features.cell(d.id) {
+                    Some(Cell::Ewma(e)) => Some(e.mean()),
+                    _ => None,
+                },
+                VectorRule::Sgd { .. } => row.sgd.first().cloned().flatten(),
+            };
+            if v.is_some() {
+                let user = UserRow {
+                    user: row.user.clone(),
+                    attributes: row.attributes.clone(),
+                    ..UserRow::default()
+                };
+                table.set(&Arc::new(user), v.as_deref());
+            }
+            true
+        })?;
+        f(Some(&table));
+        Ok(())
     }
 
     fn now(&self) -> i64 {

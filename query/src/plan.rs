@@ -4,7 +4,7 @@
 
 use profiledb_storage::catalog::Catalog;
 use profiledb_storage::time::{check_ts, format_timestamp, parse_timestamp};
-use profiledb_storage::{RowNeeds, Value};
+use profiledb_storage::{Metric, RowNeeds, Value};
 
 use crate::ast::{BinaryOp, Expr, Literal, Select, SelectItem};
 use crate::bind::{AggSpec, BExpr, Binder, Grouping, has_aggregate, storage_message};
@@ -18,6 +18,14 @@ pub(crate) enum Access {
     Points(Vec<String>),
     /// Every user, scanned in parallel.
     Scan,
+    /// The `k` users closest by `metric` under vector definition `def`, ranked
+    /// on the vector index, after the filter.
+    VectorTopK {
+        def: u32,
+        vector: String,
+        metric: Metric,
+        k: usize,
+    },
 }
 
 /// What a query returns per user or per group.
@@ -153,7 +161,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
     };
     let mut b = Binder::new(catalog, as_of);
     let mut text = PlanText::default();
-    let filter = match &select.selection {
+    let mut filter = match &select.selection {
         Some(w) => {
             if has_aggregate(w) {
                 return Err(Error::invalid(
@@ -166,7 +174,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
         }
         None => None,
     };
-    let access = select
+    let mut access = select
         .selection
         .as_ref()
         .and_then(point_ids)
@@ -288,6 +296,46 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             };
             order.push((key, o.desc));
         }
+        // A similarity as the first key: rank on the vector index when it is
+        // the only key, best first, with a LIMIT; otherwise users without a
+        // score are left out, as the index would leave them out.
+        if let Some((
+            BExpr::Similarity {
+                metric,
+                def,
+                vector,
+                ..
+            },
+            desc,
+        )) = order.first()
+        {
+            let best_first = *desc == (*metric != Metric::L2);
+            let on_index = matches!(**vector, BExpr::Ewma(_) | BExpr::Sgd(_));
+            match (order.len(), select.limit, &access) {
+                (1, Some(k), Access::Scan) if best_first && on_index => {
+                    access = Access::VectorTopK {
+                        def: *def,
+                        vector: catalog
+                            .vectors
+                            .iter()
+                            .find(|v| v.id == *def)
+                            .map_or_else(String::new, |v| v.name.clone()),
+                        metric: *metric,
+                        k: usize::try_from(k).unwrap_or(usize::MAX),
+                    };
+                }
+                _ => {
+                    let scored = BExpr::IsNull {
+                        expr: Box::new(order[0].0.clone()),
+                        negated: true,
+                    };
+                    filter = Some(match filter.take() {
+                        Some(f) => BExpr::And(Box::new(f), Box::new(scored)),
+                        None => scored,
+                    });
+                }
+            }
+        }
         (
             columns,
             Shape::Rows {
@@ -318,6 +366,7 @@ impl SelectPlan {
         let cols: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
         lines.push(format!("Projection: {}", cols.join(", ")));
         match &self.shape {
+            Shape::Rows { .. } if matches!(self.access, Access::VectorTopK { .. }) => {}
             Shape::Rows { order, limit, .. } => match (order.is_empty(), limit) {
                 (false, Some(k)) => {
                     lines.push(format!("TopK: {} by {}", k, self.text.order.join(", ")));
@@ -344,10 +393,28 @@ impl SelectPlan {
                 ));
             }
         }
+        let as_of = format_timestamp(self.as_of);
+        if let Access::VectorTopK { vector, k, .. } = &self.access {
+            lines.push(format!(
+                "VectorTopK: {k} by {} over the vector index of {vector}, exact, as of {as_of}",
+                self.text.order.join(", ")
+            ));
+            if let (Some(text), Some(f)) = (&self.text.filter, &self.filter) {
+                lines.push(if f.reads_only_attributes() {
+                    format!("IndexFilter: {text} (on the index's attributes, before ranking)")
+                } else {
+                    format!("Filter: {text} (a scan before ranking)")
+                });
+            }
+            lines.push(format!(
+                "Fetch: {} for the {k} ranked users",
+                self.fetch_text()
+            ));
+            return indent(lines);
+        }
         if let Some(f) = &self.text.filter {
             lines.push(format!("Filter: {f}"));
         }
-        let as_of = format_timestamp(self.as_of);
         lines.push(match &self.access {
             Access::Points(ids) => {
                 let ids: Vec<String> = ids
@@ -356,11 +423,17 @@ impl SelectPlan {
                     .collect();
                 format!("PointLookup: users id = {} as of {as_of}", ids.join(", "))
             }
-            Access::Scan => format!(
+            Access::Scan | Access::VectorTopK { .. } => format!(
                 "ParallelScan: users, {partitions} partition{} as of {as_of}",
                 if partitions == 1 { "" } else { "s" }
             ),
         });
+        lines.push(format!("Fetch: {}", self.fetch_text()));
+        indent(lines)
+    }
+
+    /// What each user's read fetches.
+    fn fetch_text(&self) -> String {
         let mut fetch = vec!["features".to_owned()];
         if self.needs.attributes {
             fetch.push("attributes".to_owned());
@@ -371,13 +444,17 @@ impl SelectPlan {
         if !self.needs.sgd.is_empty() {
             fetch.push(format!("{} sgd vector(s)", self.needs.sgd.len()));
         }
-        lines.push(format!("Fetch: {}", fetch.join(", ")));
-        lines
-            .into_iter()
-            .enumerate()
-            .map(|(i, l)| format!("{}{l}", "  ".repeat(i)))
-            .collect()
+        fetch.join(", ")
     }
+}
+
+/// Indents each line one step deeper than the one before.
+fn indent(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| format!("{}{l}", "  ".repeat(i)))
+        .collect()
 }
 
 /// A value as a constant in `VALUES` or `SET`: literals, negated numbers and

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use profiledb_storage::catalog::Bindings;
-use profiledb_storage::{DefKind, Definition, Event, Result, RowNeeds, UserRange, UserRow, Value};
+use profiledb_storage::{
+    DefKind, Definition, Event, IndexTable, Result, RowNeeds, UserRange, UserRow, Value,
+};
 
 /// A database the executor can run statements against.
 pub trait DataSource: Sync {
@@ -23,6 +25,10 @@ pub trait DataSource: Sync {
     fn delete_user(&self, user: &str) -> Result<bool>;
     /// A consistent view for reads.
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>>;
+    /// Brings the vector index up to date with every acknowledged write, then
+    /// calls `f` with the table of vector definition `def` (`None` when there
+    /// is no such vector).
+    fn with_vectors(&self, def: u32, f: &mut dyn FnMut(Option<&IndexTable>)) -> Result<()>;
     /// The current time, epoch ms: the default `AS OF`.
     fn now(&self) -> i64 {
         profiledb_storage::time::now_ms()

@@ -4,6 +4,7 @@ use profiledb_storage::catalog::{Catalog, VectorRule};
 use profiledb_storage::time::{check_ts, parse_timestamp};
 use profiledb_storage::{DefKind, Definition, Event, FeatureKind, Value};
 
+use crate::ast::Select;
 use crate::ast::{
     Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, Loc, ObjectKind, Statement,
     VectorSpec,
@@ -14,6 +15,7 @@ use crate::exec::{Limits, run_select, scan_partitions};
 use crate::output::{Column, Output, Rows, Type};
 use crate::parser::{parse_expr, parse_script};
 use crate::plan::{Access, const_value, plan_select, point_ids};
+use crate::similarity;
 use crate::source::DataSource;
 
 /// Parses and runs every statement of `sql` in order, stopping at the first
@@ -72,13 +74,17 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
             }
             Ok(Output::counted("DELETE", n))
         }
-        Statement::Select(select) => {
-            let plan = plan_select(select, &source.bindings().catalog, source.now())?;
-            let snap = source.snapshot()?;
-            run_select(&plan, snap.as_ref(), limits).map(Output::Rows)
-        }
+        Statement::Select(select) => query(source, select, limits).map(Output::Rows),
         Statement::Explain(inner) => explain(source, inner),
     }
+}
+
+/// Plans and runs a `SELECT`.
+fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Rows> {
+    let mut plan = plan_select(select, &source.bindings().catalog, source.now())?;
+    let snap = source.snapshot()?;
+    similarity::resolve(&mut plan, source, snap.as_ref())?;
+    run_select(&plan, source, snap.as_ref(), limits)
 }
 
 fn keyword(kind: DefKind) -> &'static str {
@@ -604,13 +610,11 @@ fn matching_users(
         limit: None,
         as_of: None,
     };
-    let plan = plan_select(&select, &source.bindings().catalog, source.now())?;
-    let snap = source.snapshot()?;
     let unlimited = Limits {
         max_rows: None,
         ..limits.clone()
     };
-    let rows = run_select(&plan, snap.as_ref(), &unlimited)?;
+    let rows = query(source, &select, &unlimited)?;
     Ok(rows
         .rows
         .into_iter()

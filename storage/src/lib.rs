@@ -52,3 +52,4 @@ pub use merge::window::Bucket;
 pub use profile::Profile;
 pub use row::{RowNeeds, UserRange, UserRow, WindowNeed};
 pub use value::{AttrType, MAX_MAGNITUDE, Value};
+pub use vector::{IndexTable, Metric, VectorTable};

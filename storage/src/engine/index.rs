@@ -35,36 +35,7 @@ use crate::merge::cell::Cell;
 use crate::merge::record::Record;
 use crate::merge::vector::VectorValue;
 use crate::row::UserRow;
-use crate::vector::VectorTable;
-
-/// One vector definition's table, with each row's user and attributes.
-#[derive(Debug, Clone, Default)]
-pub struct IndexTable {
-    /// The vectors.
-    pub table: VectorTable,
-    /// For each row of `table`, its user with the attributes record (the
-    /// features record is left empty). `None` for free rows.
-    pub users: Vec<Option<Arc<UserRow>>>,
-}
-
-impl IndexTable {
-    fn set(&mut self, user: &Arc<UserRow>, v: Option<&[f32]>) {
-        self.table.set(&user.user, v);
-        if let Some(row) = self.table.row_of(&user.user) {
-            if self.users.len() <= row {
-                self.users.resize(row + 1, None);
-            }
-            self.users[row] = Some(Arc::clone(user));
-        }
-    }
-
-    fn remove(&mut self, user: &str) {
-        if let Some(row) = self.table.row_of(user) {
-            self.users[row] = None;
-        }
-        self.table.remove(user);
-    }
-}
+use crate::vector::{IndexTable, VectorTable};
 
 /// The index's contents: a table per vector definition id.
 #[derive(Debug, Default)]

@@ -22,7 +22,6 @@ use rocksdb::{
 
 pub use crate::row::UserRange;
 pub use cf::{ALL as COLUMN_FAMILIES, ATTRIBUTES, CATALOG, FEATURES, VECTORS, WINDOWS};
-pub use index::IndexTable;
 pub use read::Scan;
 pub use rows::Reader;
 pub use sync::SyncPolicy;
@@ -34,6 +33,7 @@ use crate::keys;
 use crate::merge::record::Record;
 use crate::time::now_ms;
 use crate::value::Value;
+use crate::vector::IndexTable;
 
 const CATALOG_KEY: &[u8] = b"catalog";
 

@@ -1,0 +1,247 @@
+//! Similarity queries: resolving what a similarity compares against, and
+//! ranking with the vector index.
+//!
+//! A plan whose order is `ORDER BY <similarity> DESC LIMIT k` (or
+//! `l2_distance … ASC`) ranks on the index: an exact parallel scan of the
+//! vector definition's table. The `WHERE` predicate filters before ranking, so
+//! the k results are the k best matching users, never fewer because of the
+//! filter. A predicate that reads only ids and attributes runs on the index's
+//! rows; any other is evaluated by a scan first, and ranking keeps its matches.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use profiledb_storage::{Metric, RowNeeds, UserRange, Value};
+
+use crate::bind::{BExpr, Target};
+use crate::error::{At, Error, Result};
+use crate::eval::{Ctx, eval, truth};
+use crate::plan::{SelectPlan, Shape};
+use crate::source::{DataSource, Snapshot};
+
+/// Context for resolving targets.
+struct Resolver<'a> {
+    source: &'a dyn DataSource,
+    snap: &'a dyn Snapshot,
+    needs: &'a RowNeeds,
+    bucket_ms: &'a [i64],
+    as_of: i64,
+}
+
+impl Resolver<'_> {
+    fn expr(&self, e: &mut BExpr) -> Result<()> {
+        for c in e.children_mut() {
+            self.expr(c)?;
+        }
+        if let BExpr::Similarity { target, .. } = e {
+            let resolved = match target {
+                Target::User { id, def, span } => self.user(id, *def, *span)?,
+                Target::Centroid { def, members, .. } => self.centroid(*def, members)?,
+                Target::Vector(_) | Target::Null => return Ok(()),
+            };
+            *target = resolved;
+        }
+        Ok(())
+    }
+
+    /// The vector of user `id`: an error when there is no such user, NULL
+    /// scores when the user has no vector.
+    fn user(&self, id: &str, def: u32, span: crate::error::Span) -> Result<Target> {
+        let mut found = None;
+        self.source.with_vectors(def, &mut |t| {
+            found = t.and_then(|t| t.table.get(id)).map(<[f32]>::to_vec);
+        })?;
+        if let Some(v) = found {
+            return Ok(Target::Vector(Arc::new(v)));
+        }
+        if self.snap.get(id, &RowNeeds::default())?.is_some() {
+            return Ok(Target::Null);
+        }
+        Err(Error::Unknown {
+            kind: "user",
+            name: id.to_owned(),
+            suggestion: None,
+            at: At::span(span),
+        })
+    }
+
+    /// The mean vector of the users `members` accepts.
+    fn centroid(&self, def: u32, members: &BExpr) -> Result<Target> {
+        let allowed = if members.reads_only_attributes() {
+            None
+        } else {
+            Some(matching_ids(
+                self.snap,
+                self.needs,
+                self.bucket_ms,
+                self.as_of,
+                members,
+            )?)
+        };
+        let mut mean = None;
+        let as_of = self.as_of;
+        self.source.with_vectors(def, &mut |t| {
+            let Some(t) = t else { return };
+            let rows = (0..t.table.rows()).filter(|&r| match (&allowed, t.table.id(r)) {
+                (Some(ids), Some(id)) => ids.contains(id),
+                (None, Some(_)) => keeps(members, t.users.get(r).and_then(Option::as_deref), as_of),
+                (_, None) => false,
+            });
+            mean = t.table.mean(rows);
+        })?;
+        Ok(mean.map_or(Target::Null, |m| Target::Vector(Arc::new(m))))
+    }
+}
+
+/// Whether `pred` holds for an index row's user.
+fn keeps(pred: &BExpr, user: Option<&profiledb_storage::UserRow>, as_of: i64) -> bool {
+    let Some(user) = user else { return false };
+    let ctx = Ctx {
+        row: Some(user),
+        bucket_ms: &[],
+        as_of,
+        keys: &[],
+        aggs: &[],
+    };
+    truth(&eval(pred, &ctx)) == Some(true)
+}
+
+/// The ids of the users `pred` holds for, by a scan.
+fn matching_ids(
+    snap: &dyn Snapshot,
+    needs: &RowNeeds,
+    bucket_ms: &[i64],
+    as_of: i64,
+    pred: &BExpr,
+) -> Result<HashSet<String>> {
+    let mut ids = HashSet::new();
+    snap.scan(&UserRange::all(), needs, &mut |row| {
+        let ctx = Ctx {
+            row: Some(row),
+            bucket_ms,
+            as_of,
+            keys: &[],
+            aggs: &[],
+        };
+        if truth(&eval(pred, &ctx)) == Some(true) {
+            ids.insert(row.user.clone());
+        }
+        true
+    })?;
+    Ok(ids)
+}
+
+/// Replaces every user and centroid target in the plan by its vector.
+///
+/// # Errors
+/// [`Error::Unknown`] for a user that does not exist; storage failures.
+pub(crate) fn resolve(
+    plan: &mut SelectPlan,
+    source: &dyn DataSource,
+    snap: &dyn Snapshot,
+) -> Result<()> {
+    let needs = plan.needs.clone();
+    let bucket_ms = plan.bucket_ms.clone();
+    let r = Resolver {
+        source,
+        snap,
+        needs: &needs,
+        bucket_ms: &bucket_ms,
+        as_of: plan.as_of,
+    };
+    if let Some(f) = &mut plan.filter {
+        r.expr(f)?;
+    }
+    match &mut plan.shape {
+        Shape::Rows { exprs, order, .. } => {
+            for e in exprs.iter_mut().chain(order.iter_mut().map(|(e, _)| e)) {
+                r.expr(e)?;
+            }
+        }
+        Shape::Groups {
+            keys,
+            aggs,
+            outputs,
+            order,
+            ..
+        } => {
+            for e in keys
+                .iter_mut()
+                .chain(outputs.iter_mut())
+                .chain(order.iter_mut().map(|(e, _)| e))
+                .chain(aggs.iter_mut().filter_map(|a| a.arg.as_mut()))
+            {
+                r.expr(e)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs an index top-k plan: ranks the vector index of `def` by `metric`
+/// against the resolved target of the first ORDER BY key, keeping the users the
+/// plan's `WHERE` accepts, then reads the k winners' rows for the select list.
+pub(crate) fn run_top_k(
+    plan: &SelectPlan,
+    def: u32,
+    metric: Metric,
+    k: usize,
+    source: &dyn DataSource,
+    snap: &dyn Snapshot,
+) -> Result<Vec<Vec<Value>>> {
+    let Shape::Rows { exprs, order, .. } = &plan.shape else {
+        return Err(Error::invalid("a vector top-k needs an ORDER BY", None));
+    };
+    let query = match order.first() {
+        Some((
+            BExpr::Similarity {
+                target: Target::Vector(q),
+                ..
+            },
+            _,
+        )) => Arc::clone(q),
+        _ => return Ok(Vec::new()),
+    };
+    let filter = plan.filter.as_ref();
+    let allowed = match filter {
+        Some(f) if !f.reads_only_attributes() => Some(matching_ids(
+            snap,
+            &plan.needs,
+            &plan.bucket_ms,
+            plan.as_of,
+            f,
+        )?),
+        _ => None,
+    };
+    let mut winners: Vec<String> = Vec::new();
+    source.with_vectors(def, &mut |t| {
+        let Some(t) = t else { return };
+        let keep = |row: usize| match (&allowed, filter) {
+            (Some(ids), _) => t.table.id(row).is_some_and(|id| ids.contains(id)),
+            (None, Some(f)) => keeps(f, t.users.get(row).and_then(Option::as_deref), plan.as_of),
+            (None, None) => true,
+        };
+        winners = t
+            .table
+            .top_k(&query, metric, k, &keep)
+            .into_iter()
+            .filter_map(|h| t.table.id(h.row).map(str::to_owned))
+            .collect();
+    })?;
+    let mut out = Vec::with_capacity(winners.len());
+    for id in winners {
+        // A user deleted since the ranking is left out.
+        let Some(row) = snap.get(&id, &plan.needs)? else {
+            continue;
+        };
+        let ctx = Ctx {
+            row: Some(&row),
+            bucket_ms: &plan.bucket_ms,
+            as_of: plan.as_of,
+            keys: &[],
+            aggs: &[],
+        };
+        out.push(exprs.iter().map(|e| eval(e, &ctx).into_owned()).collect());
+    }
+    Ok(out)
+}
