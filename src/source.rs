@@ -48,7 +48,7 @@ impl DataSource for RocksSource<'_> {
     }
 
     fn with_vectors(&self, def: u32, f: &mut dyn FnMut(Option<&IndexTable>)) -> Result<()> {
-        self.0.with_vectors(def, |t| f(t))
+        self.0.with_vectors(def, f)
     }
 
     fn now(&self) -> i64 {
