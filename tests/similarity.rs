@@ -10,6 +10,9 @@ use rand::{Rng, SeedableRng};
 const DIM: usize = 7;
 const REGIONS: [&str; 3] = ["north", "south", "east"];
 
+/// A WHERE clause and the same test written in Rust.
+type Filter = (&'static str, fn(&User) -> bool);
+
 struct User {
     id: String,
     taste: Option<Vec<f32>>,
@@ -103,7 +106,7 @@ fn top_k_equals_a_naive_full_sort() -> Result<(), Box<dyn std::error::Error>> {
     let db = Db::open(dir.path())?;
     let mut rng = StdRng::seed_from_u64(17);
     let users = setup(&db, &mut rng, 600)?;
-    let filters: [(&str, fn(&User) -> bool); 4] = [
+    let filters: [Filter; 4] = [
         ("", |_| true),
         ("WHERE region = 'north'", |u| {
             u.region.as_deref() == Some("north")
