@@ -321,6 +321,46 @@ pub enum Statement {
     Select(Box<Select>),
     /// `EXPLAIN statement`
     Explain(Box<Statement>),
+    /// `CLUSTER users BY vector INTO k [WHERE p] [SEED n]`
+    Cluster(Box<Cluster>),
+    /// `CREATE SEGMENTS name FROM CLUSTER users BY vector INTO k [WHERE p] [SEED n]`
+    CreateSegments {
+        /// Group name; the segments are `name_0` … `name_{k-1}`.
+        name: Ident,
+        /// The clustering.
+        cluster: Box<Cluster>,
+    },
+    /// `DROP SEGMENTS name`: a segment group and all its segments.
+    DropSegments {
+        /// Group name.
+        name: Ident,
+    },
+}
+
+/// A k-means clustering of users' vectors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// The vector clustered.
+    pub vector: Ident,
+    /// Number of clusters.
+    pub k: u64,
+    /// Which users take part.
+    pub selection: Option<Expr>,
+    /// Seed of the k-means++ initialisation (0 when not written).
+    pub seed: Option<u64>,
+}
+
+impl fmt::Display for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CLUSTER users BY {} INTO {}", self.vector, self.k)?;
+        if let Some(w) = &self.selection {
+            write!(f, " WHERE {w}")?;
+        }
+        if let Some(seed) = self.seed {
+            write!(f, " SEED {seed}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A `SELECT` over users.
@@ -867,6 +907,11 @@ impl fmt::Display for Statement {
             Statement::Delete { selection } => write!(f, "DELETE FROM users WHERE {selection}"),
             Statement::Select(s) => write!(f, "{s}"),
             Statement::Explain(s) => write!(f, "EXPLAIN {s}"),
+            Statement::Cluster(c) => write!(f, "{c}"),
+            Statement::CreateSegments { name, cluster } => {
+                write!(f, "CREATE SEGMENTS {name} FROM {cluster}")
+            }
+            Statement::DropSegments { name } => write!(f, "DROP SEGMENTS {name}"),
         }
     }
 }

@@ -104,6 +104,12 @@ pub(crate) enum BExpr {
         vector: Box<BExpr>,
         target: Target,
     },
+    /// The index of the centroid nearest to the row's vector (L2), ties to the
+    /// lower index.
+    NearestCentroid {
+        vector: Box<BExpr>,
+        centroids: Arc<Vec<Vec<f32>>>,
+    },
     /// The i-th aggregate of the current group.
     Agg(usize),
     /// The i-th grouping key of the current group.
@@ -128,6 +134,7 @@ impl BExpr {
             }
             BExpr::IsNull { expr, .. } => vec![expr.as_mut()],
             BExpr::Coalesce(items) => items.iter_mut().collect(),
+            BExpr::NearestCentroid { vector, .. } => vec![vector.as_mut()],
             BExpr::Similarity { vector, target, .. } => match target {
                 Target::Centroid { members, .. } => vec![vector.as_mut(), members.as_mut()],
                 _ => vec![vector.as_mut()],
@@ -156,6 +163,7 @@ impl BExpr {
             | BExpr::Window { .. }
             | BExpr::ZScore { .. }
             | BExpr::Similarity { .. }
+            | BExpr::NearestCentroid { .. }
             | BExpr::Agg(_)
             | BExpr::Key(_) => false,
             other => other
@@ -666,6 +674,34 @@ impl<'a> Binder<'a> {
                     target,
                 },
                 Type::Float,
+            ));
+        }
+        if lower == "nearest_cluster" {
+            arity(1, "nearest_cluster(segment group)")?;
+            let cat = self.catalog;
+            let Expr::Column(g) = exprs[0] else {
+                return Err(Error::invalid(
+                    "expected a segment group name",
+                    Some(exprs[0].span()),
+                ));
+            };
+            let group = cat.segment_group(&g.value).ok_or_else(|| {
+                unknown(
+                    "segment group",
+                    g,
+                    cat.segment_groups.iter().map(|g| g.name.as_str()),
+                )
+            })?;
+            let (_, _, vector) = self.vector_arg(&Expr::Column(Ident {
+                value: group.vector.clone(),
+                loc: g.loc,
+            }))?;
+            return Ok((
+                BExpr::NearestCentroid {
+                    vector: Box::new(vector),
+                    centroids: Arc::new(group.centroids.clone()),
+                },
+                Type::Int,
             ));
         }
         if lower == "centroid" {

@@ -310,9 +310,29 @@ pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
             }
             _ => Value::Null,
         }),
+        BExpr::NearestCentroid { vector, centroids } => Owned(match &*eval(vector, ctx) {
+            Value::Vector(v) => nearest(v, centroids).map_or(Value::Null, Value::Int),
+            _ => Value::Null,
+        }),
         BExpr::Agg(i) => ctx.aggs.get(*i).map_or(Borrowed(&NULL), Borrowed),
         BExpr::Key(i) => ctx.keys.get(*i).map_or(Borrowed(&NULL), Borrowed),
     }
+}
+
+/// The index of the centroid nearest to `v`, ties to the lower index; `None`
+/// when no centroid has `v`'s dimension.
+fn nearest(v: &[f32], centroids: &[Vec<f32>]) -> Option<i64> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, c) in centroids.iter().enumerate() {
+        if c.len() != v.len() {
+            continue;
+        }
+        let d = kernels::l2sq(v, c);
+        if best.is_none_or(|(_, b)| d < b) {
+            best = Some((i, d));
+        }
+    }
+    best.and_then(|(i, _)| i64::try_from(i).ok())
 }
 
 /// The buckets of slot `slot` that overlap `[as_of − span, as_of]`, combined.

@@ -35,6 +35,7 @@
 
 pub mod ast;
 mod bind;
+mod cluster;
 mod error;
 mod eval;
 mod exec;

@@ -4,8 +4,8 @@ use profiledb_storage::AttrType;
 use profiledb_storage::time::parse_duration;
 
 use crate::ast::{
-    BinaryOp, Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, Loc, ObjectKind, OrderBy,
-    Select, SelectItem, Statement, UnaryOp, VectorSpec, prec,
+    BinaryOp, Cluster, Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, Loc, ObjectKind,
+    OrderBy, Select, SelectItem, Statement, UnaryOp, VectorSpec, prec,
 };
 use crate::error::{ParseError, Span};
 use crate::lexer::{Spanned, Token, tokenize};
@@ -255,6 +255,11 @@ impl Parser {
             self.create()
         } else if t.is_keyword("DROP") {
             self.next();
+            if self.eat_keyword("SEGMENTS") {
+                return Ok(Statement::DropSegments {
+                    name: self.ident("a segment group name")?,
+                });
+            }
             let kind = self.object_kind(false)?;
             Ok(Statement::Drop {
                 kind,
@@ -282,13 +287,16 @@ impl Parser {
         } else if t.is_keyword("SELECT") {
             self.next();
             Ok(Statement::Select(Box::new(self.select()?)))
+        } else if t.is_keyword("CLUSTER") {
+            self.next();
+            Ok(Statement::Cluster(Box::new(self.cluster()?)))
         } else if t.is_keyword("EXPLAIN") {
             self.next();
             let inner = self.nested(Parser::statement)?;
             Ok(Statement::Explain(Box::new(inner)))
         } else {
             Err(self.unexpected(
-                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, SHOW, DESCRIBE or EXPLAIN)",
+                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, SHOW, DESCRIBE, CLUSTER or EXPLAIN)",
             ))
         }
     }
@@ -324,6 +332,13 @@ impl Parser {
     }
 
     fn create(&mut self) -> PResult<Statement> {
+        if self.eat_keyword("SEGMENTS") {
+            let name = self.ident("a segment group name")?;
+            self.expect_keyword("FROM")?;
+            self.expect_keyword("CLUSTER")?;
+            let cluster = Box::new(self.cluster()?);
+            return Ok(Statement::CreateSegments { name, cluster });
+        }
         match self.object_kind(false)? {
             ObjectKind::Attribute => {
                 let name = self.ident("an attribute name")?;
@@ -519,6 +534,38 @@ impl Parser {
             event,
             dim,
             spec,
+        })
+    }
+
+    /// `users BY vector INTO k [WHERE p] [SEED n]`, after `CLUSTER`.
+    fn cluster(&mut self) -> PResult<Cluster> {
+        self.users_table()?;
+        self.expect_keyword("BY")?;
+        let vector = self.ident("a vector name")?;
+        self.expect_keyword("INTO")?;
+        let span = self.span();
+        let k = self.unsigned("the number of clusters")?;
+        if k == 0 {
+            return Err(ParseError::new(
+                "the number of clusters must be at least 1",
+                span,
+            ));
+        }
+        let selection = if self.eat_keyword("WHERE") {
+            Some(self.expr(0)?)
+        } else {
+            None
+        };
+        let seed = if self.eat_keyword("SEED") {
+            Some(self.unsigned("a seed")?)
+        } else {
+            None
+        };
+        Ok(Cluster {
+            vector,
+            k,
+            selection,
+            seed,
         })
     }
 
@@ -951,6 +998,14 @@ mod tests {
             "EXPLAIN SELECT id FROM users WHERE spend_7d > 50;",
             "SELECT id FROM users WHERE NOT IN SEGMENT s OR NOT (a = 1 AND b IS NOT NULL) AND -(-x) < 2 * (3 + y) - 1",
             "SELECT - - -x, -(a + b), - -1.5, -count(*) FROM users",
+            "SELECT id, cosine(taste, 'u1') AS score FROM users WHERE id != 'u1' AND region = 'north' ORDER BY score DESC LIMIT 10;",
+            "SELECT id, dot(pref, [0.1, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4]) AS s FROM users ORDER BY s DESC LIMIT 10;",
+            "SELECT id, l2_distance(taste, [0.1, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4]) AS d FROM users ORDER BY d ASC LIMIT 5;",
+            "SELECT id, cosine(taste, centroid(taste, big_spenders)) AS s FROM users WHERE NOT IN SEGMENT big_spenders ORDER BY s DESC LIMIT 100;",
+            "CLUSTER users BY taste INTO 8 WHERE region = 'north' SEED 7;",
+            "CREATE SEGMENTS taste_group FROM CLUSTER users BY taste INTO 8 SEED 7;",
+            "DROP SEGMENTS taste_group",
+            "CLUSTER users BY taste INTO 3",
             "SELECT \"select\", \"a\"\"b\" FROM users WHERE x NOT IN (1, 2.5e300, 'z') AND y NOT BETWEEN -1 AND 1",
         ] {
             round_trip(src)?;

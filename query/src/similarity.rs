@@ -94,7 +94,7 @@ impl Resolver<'_> {
 }
 
 /// Whether `pred` holds for an index row's user.
-fn keeps(pred: &BExpr, user: Option<&profiledb_storage::UserRow>, as_of: i64) -> bool {
+pub(crate) fn keeps(pred: &BExpr, user: Option<&profiledb_storage::UserRow>, as_of: i64) -> bool {
     let Some(user) = user else { return false };
     let ctx = Ctx {
         row: Some(user),
@@ -107,7 +107,7 @@ fn keeps(pred: &BExpr, user: Option<&profiledb_storage::UserRow>, as_of: i64) ->
 }
 
 /// The ids of the users `pred` holds for, by a scan.
-fn matching_ids(
+pub(crate) fn matching_ids(
     snap: &dyn Snapshot,
     needs: &RowNeeds,
     bucket_ms: &[i64],

@@ -15,8 +15,8 @@ use crate::exec::{Limits, run_select, scan_partitions};
 use crate::output::{Column, Output, Rows, Type};
 use crate::parser::{parse_expr, parse_script};
 use crate::plan::{Access, const_value, plan_select, point_ids};
-use crate::similarity;
 use crate::source::DataSource;
+use crate::{cluster, similarity};
 
 /// Parses and runs every statement of `sql` in order, stopping at the first
 /// error. Errors carry the line, column and a caret drawing into `sql`.
@@ -76,6 +76,37 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         }
         Statement::Select(select) => query(source, select, limits).map(Output::Rows),
         Statement::Explain(inner) => explain(source, inner),
+        Statement::Cluster(c) => Ok(Output::Rows(cluster::rows(cluster::cluster(source, c)?))),
+        Statement::CreateSegments { name, cluster: c } => {
+            let bindings = source.bindings();
+            if let Some(kind) = bindings.catalog.kind_of(&name.value) {
+                return Err(Error::AlreadyExists {
+                    kind: kind.name(),
+                    name: name.value.clone(),
+                    at: At::span(name.span()),
+                });
+            }
+            let clusters = cluster::cluster(source, c)?;
+            let n = clusters.clusters.len() as u64;
+            let def = cluster::segment_group(&name.value, clusters, stmt.to_string());
+            source.define(def).map_err(|e| storage_at(e, name.span()))?;
+            Ok(Output::counted("CREATE SEGMENTS", n))
+        }
+        Statement::DropSegments { name } => {
+            let bindings = source.bindings();
+            let catalog = &bindings.catalog;
+            if catalog.segment_group(&name.value).is_none() {
+                return Err(unknown(
+                    "segment group",
+                    name,
+                    catalog.segment_groups.iter().map(|g| g.name.as_str()),
+                ));
+            }
+            source
+                .drop_item(DefKind::SegmentGroup, &name.value)
+                .map_err(|e| storage_at(e, name.span()))?;
+            Ok(Output::done("DROP SEGMENTS"))
+        }
     }
 }
 
@@ -94,6 +125,7 @@ fn keyword(kind: DefKind) -> &'static str {
         DefKind::Window => "WINDOW",
         DefKind::Vector => "VECTOR",
         DefKind::Segment => "SEGMENT",
+        DefKind::SegmentGroup => "SEGMENTS",
     }
 }
 
@@ -265,6 +297,11 @@ fn drop_item(source: &dyn DataSource, kind: ObjectKind, name: &Ident) -> Result<
             DefKind::Window => catalog.windows.iter().map(|d| d.name.as_str()).collect(),
             DefKind::Vector => catalog.vectors.iter().map(|d| d.name.as_str()).collect(),
             DefKind::Segment => catalog.segments.iter().map(|d| d.name.as_str()).collect(),
+            DefKind::SegmentGroup => catalog
+                .segment_groups
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect(),
         };
         return Err(unknown(dk.name(), name, names));
     }
@@ -448,9 +485,20 @@ fn describe(catalog: &Catalog, name: &Ident) -> Result<Rows> {
             });
         }
     }
+    if let Some(g) = catalog.segment_group(&name.value) {
+        return Ok(Rows {
+            columns: text_columns(&["kind", "name", "definition"]),
+            rows: vec![vec![
+                Value::String(DefKind::SegmentGroup.name().to_owned()),
+                Value::String(g.name.clone()),
+                Value::String(g.definition.clone()),
+            ]],
+        });
+    }
     let all: Vec<String> = ObjectKind::ALL
         .into_iter()
         .flat_map(|k| definitions(catalog, k).into_iter().map(|(n, _)| n))
+        .chain(catalog.segment_groups.iter().map(|g| g.name.clone()))
         .collect();
     Err(unknown("item", name, all.iter().map(String::as_str)))
 }

@@ -191,6 +191,31 @@ pub struct SegmentDef {
     pub version: u64,
 }
 
+/// A group of segments made from a clustering: one segment per centroid, each
+/// holding the users whose vector is nearest to that centroid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentGroupDef {
+    /// Unique, never reused id.
+    pub id: u32,
+    /// Name; its segments are `name_0`, `name_1`, …
+    pub name: String,
+    /// The vector definition clustered.
+    pub vector: String,
+    /// One centroid per segment, in segment order.
+    pub centroids: Vec<Vec<f32>>,
+    /// The statement that made it, for listings.
+    pub definition: String,
+    /// Catalog version that created it.
+    pub version: u64,
+}
+
+impl SegmentGroupDef {
+    /// The name of segment `i` of group `group`.
+    pub fn segment_name(group: &str, i: usize) -> String {
+        format!("{group}_{i}")
+    }
+}
+
 /// What a [`Definition`] or drop refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DefKind {
@@ -204,6 +229,8 @@ pub enum DefKind {
     Vector,
     /// A segment.
     Segment,
+    /// A group of segments made from a clustering.
+    SegmentGroup,
 }
 
 impl DefKind {
@@ -215,6 +242,7 @@ impl DefKind {
             DefKind::Window => "window",
             DefKind::Vector => "vector",
             DefKind::Segment => "segment",
+            DefKind::SegmentGroup => "segment group",
         }
     }
 }
@@ -273,6 +301,17 @@ pub enum Definition {
         /// Predicate text.
         predicate: String,
     },
+    /// `CREATE SEGMENTS name FROM CLUSTER …`: a segment per centroid.
+    SegmentGroup {
+        /// Name.
+        name: String,
+        /// The vector definition clustered.
+        vector: String,
+        /// The centroids.
+        centroids: Vec<Vec<f32>>,
+        /// The statement that made it.
+        definition: String,
+    },
 }
 
 impl Definition {
@@ -283,7 +322,8 @@ impl Definition {
             | Definition::Feature { name, .. }
             | Definition::Window { name, .. }
             | Definition::Vector { name, .. }
-            | Definition::Segment { name, .. } => name,
+            | Definition::Segment { name, .. }
+            | Definition::SegmentGroup { name, .. } => name,
         }
     }
 
@@ -295,6 +335,7 @@ impl Definition {
             Definition::Window { .. } => DefKind::Window,
             Definition::Vector { .. } => DefKind::Vector,
             Definition::Segment { .. } => DefKind::Segment,
+            Definition::SegmentGroup { .. } => DefKind::SegmentGroup,
         }
     }
 }

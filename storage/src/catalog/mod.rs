@@ -12,8 +12,8 @@ mod defs;
 
 pub use bindings::{AttrBinding, Bindings, EventBindings};
 pub use defs::{
-    AttributeDef, DefKind, Definition, FeatureDef, FeatureKind, SegmentDef, VectorDef, VectorRule,
-    WindowDef,
+    AttributeDef, DefKind, Definition, FeatureDef, FeatureKind, SegmentDef, SegmentGroupDef,
+    VectorDef, VectorRule, WindowDef,
 };
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,9 @@ pub const RESERVED_NAMES: &[&str] = &["id", "user", "ts", "type", "users"];
 /// Most schema items a catalog holds. A user's record stores its cell count in
 /// 16 bits; this leaves room to spare.
 pub const MAX_DEFINITIONS: usize = 16_384;
+
+/// Most segments one clustering may create.
+pub const MAX_GROUP_SEGMENTS: usize = 1000;
 
 /// Longest accepted name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
@@ -58,6 +61,9 @@ pub struct Catalog {
     /// Segments, in definition order.
     #[serde(default)]
     pub segments: Vec<SegmentDef>,
+    /// Segment groups made from clusterings, in definition order.
+    #[serde(default)]
+    pub segment_groups: Vec<SegmentGroupDef>,
 }
 
 impl Default for Catalog {
@@ -70,6 +76,7 @@ impl Default for Catalog {
             windows: Vec::new(),
             vectors: Vec::new(),
             segments: Vec::new(),
+            segment_groups: Vec::new(),
         }
     }
 }
@@ -137,6 +144,8 @@ impl Catalog {
             Some(DefKind::Vector)
         } else if self.segment(name).is_some() {
             Some(DefKind::Segment)
+        } else if self.segment_group(name).is_some() {
+            Some(DefKind::SegmentGroup)
         } else {
             None
         }
@@ -158,6 +167,28 @@ impl Catalog {
     pub fn vector(&self, name: &str) -> Option<&VectorDef> {
         self.vectors.iter().find(|d| d.name == name)
     }
+    /// How many items the catalog holds.
+    pub fn definitions(&self) -> usize {
+        self.attributes.len()
+            + self.features.len()
+            + self.windows.len()
+            + self.vectors.len()
+            + self.segments.len()
+            + self.segment_groups.len()
+    }
+
+    /// The segment group named `name`.
+    pub fn segment_group(&self, name: &str) -> Option<&SegmentGroupDef> {
+        self.segment_groups.iter().find(|d| d.name == name)
+    }
+
+    /// The group a segment belongs to, if it was made from a clustering.
+    pub fn group_of_segment(&self, segment: &str) -> Option<&SegmentGroupDef> {
+        self.segment_groups.iter().find(|g| {
+            (0..g.centroids.len()).any(|i| SegmentGroupDef::segment_name(&g.name, i) == segment)
+        })
+    }
+
     /// The segment named `name`.
     pub fn segment(&self, name: &str) -> Option<&SegmentDef> {
         self.segments.iter().find(|d| d.name == name)
@@ -179,6 +210,11 @@ impl Catalog {
                 kind: kind.name(),
                 name,
             });
+        }
+        if self.definitions() >= MAX_DEFINITIONS {
+            return Err(Error::invalid(format!(
+                "the catalog holds at most {MAX_DEFINITIONS} items; drop some first"
+            )));
         }
         let id = self.next_id;
         let version = self.version + 1;
@@ -333,6 +369,66 @@ impl Catalog {
                     version,
                 });
             }
+            Definition::SegmentGroup {
+                name,
+                vector,
+                centroids,
+                definition,
+            } => {
+                let dim = self
+                    .vector(&vector)
+                    .ok_or_else(|| Error::NotFound {
+                        kind: "vector",
+                        name: vector.clone(),
+                    })?
+                    .dim as usize;
+                if centroids.is_empty() || centroids.len() > MAX_GROUP_SEGMENTS {
+                    return Err(Error::invalid(format!(
+                        "a segment group holds 1 to {MAX_GROUP_SEGMENTS} segments, not {}",
+                        centroids.len()
+                    )));
+                }
+                if centroids
+                    .iter()
+                    .any(|c| c.len() != dim || c.iter().any(|x| !x.is_finite()))
+                {
+                    return Err(Error::invalid(format!(
+                        "every centroid must be {dim} finite numbers, the dimension of '{vector}'"
+                    )));
+                }
+                if self.definitions() + centroids.len() + 1 > MAX_DEFINITIONS {
+                    return Err(Error::invalid(format!(
+                        "the catalog holds at most {MAX_DEFINITIONS} items; drop some first"
+                    )));
+                }
+                for i in 0..centroids.len() {
+                    let seg = SegmentGroupDef::segment_name(&name, i);
+                    check_name("segment", &seg)?;
+                    if let Some(kind) = self.kind_of(&seg) {
+                        return Err(Error::AlreadyExists {
+                            kind: kind.name(),
+                            name: seg,
+                        });
+                    }
+                }
+                for i in 0..centroids.len() {
+                    self.next_id += 1;
+                    self.segments.push(SegmentDef {
+                        id: self.next_id,
+                        name: SegmentGroupDef::segment_name(&name, i),
+                        predicate: format!("nearest_cluster({name}) = {i}"),
+                        version,
+                    });
+                }
+                self.segment_groups.push(SegmentGroupDef {
+                    id,
+                    name,
+                    vector,
+                    centroids,
+                    definition,
+                    version,
+                });
+            }
         }
         self.next_id += 1;
         self.version = version;
@@ -360,13 +456,36 @@ impl Catalog {
                 let pos = self.windows.iter().position(|d| d.name == name);
                 take(&mut self.windows, pos).map(|d| d.id)
             }
-            DefKind::Vector => {
-                let pos = self.vectors.iter().position(|d| d.name == name);
-                take(&mut self.vectors, pos).map(|d| d.id)
-            }
             DefKind::Segment => {
+                if let Some(g) = self.group_of_segment(name) {
+                    return Err(Error::invalid(format!(
+                        "segment '{name}' belongs to the segment group '{g}'; drop the whole group with DROP SEGMENTS {g}",
+                        g = g.name
+                    )));
+                }
                 let pos = self.segments.iter().position(|d| d.name == name);
                 take(&mut self.segments, pos).map(|d| d.id)
+            }
+            DefKind::SegmentGroup => {
+                let pos = self.segment_groups.iter().position(|d| d.name == name);
+                let group = take(&mut self.segment_groups, pos);
+                if let Some(g) = &group {
+                    let names: Vec<String> = (0..g.centroids.len())
+                        .map(|i| SegmentGroupDef::segment_name(&g.name, i))
+                        .collect();
+                    self.segments.retain(|s| !names.contains(&s.name));
+                }
+                group.map(|d| d.id)
+            }
+            DefKind::Vector => {
+                if let Some(g) = self.segment_groups.iter().find(|g| g.vector == name) {
+                    return Err(Error::invalid(format!(
+                        "vector '{name}' is clustered by the segment group '{g}'; drop it first with DROP SEGMENTS {g}",
+                        g = g.name
+                    )));
+                }
+                let pos = self.vectors.iter().position(|d| d.name == name);
+                take(&mut self.vectors, pos).map(|d| d.id)
             }
         };
         let id = id.ok_or_else(|| Error::NotFound {
@@ -500,6 +619,87 @@ mod tests {
                 ..
             })
         ));
+        Ok(())
+    }
+
+    fn vector(name: &str, dim: u32) -> Definition {
+        Definition::Vector {
+            name: name.into(),
+            event_type: "view".into(),
+            dim,
+            rule: VectorRule::Ewma {
+                field: "v".into(),
+                half_life_ms: 1000,
+            },
+        }
+    }
+
+    fn group(name: &str, vector: &str, centroids: Vec<Vec<f32>>) -> Definition {
+        Definition::SegmentGroup {
+            name: name.into(),
+            vector: vector.into(),
+            centroids,
+            definition: String::new(),
+        }
+    }
+
+    #[test]
+    fn segment_groups_make_and_guard_their_segments() -> Result<()> {
+        let mut c = Catalog::default();
+        c.define(vector("taste", 2))?;
+        c.define(group("g", "taste", vec![vec![0.0, 1.0], vec![1.0, 0.0]]))?;
+        let names: Vec<&str> = c.segments.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["g_0", "g_1"]);
+        assert_eq!(c.segments[1].predicate, "nearest_cluster(g) = 1");
+        // Ids stay unique across the group and its segments.
+        let mut ids: Vec<u32> = c.segments.iter().map(|s| s.id).collect();
+        ids.push(c.segment_groups[0].id);
+        ids.push(c.vectors[0].id);
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 4);
+        assert!(c.next_id > ids[3]);
+        // One segment, or the clustered vector, cannot go alone.
+        let e = c
+            .drop_item(DefKind::Segment, "g_1")
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("DROP SEGMENTS g")));
+        assert!(c.drop_item(DefKind::Vector, "taste").is_err());
+        // Names are checked before anything is added.
+        assert!(c.define(group("g", "taste", vec![vec![0.0, 0.0]])).is_err());
+        c.define(Definition::Segment {
+            name: "h_1".into(),
+            predicate: "TRUE".into(),
+        })?;
+        let before = c.clone();
+        assert!(
+            c.define(group("h", "taste", vec![vec![0.0, 0.0]; 2]))
+                .is_err()
+        );
+        assert!(c.define(group("k", "taste", vec![vec![0.0]; 2])).is_err());
+        assert!(c.define(group("k", "nope", vec![vec![0.0, 0.0]])).is_err());
+        assert_eq!(c, before);
+        c.drop_item(DefKind::SegmentGroup, "g")?;
+        assert_eq!(c.segments.len(), 1);
+        c.drop_item(DefKind::Vector, "taste")?;
+        Ok(())
+    }
+
+    #[test]
+    fn the_catalog_is_capped() -> Result<()> {
+        let mut c = Catalog::default();
+        for i in 0..MAX_DEFINITIONS {
+            c.define(Definition::Segment {
+                name: format!("s{i}"),
+                predicate: "TRUE".into(),
+            })?;
+        }
+        let e = c.define(Definition::Segment {
+            name: "one_more".into(),
+            predicate: "TRUE".into(),
+        });
+        assert!(e.is_err());
         Ok(())
     }
 }

@@ -243,7 +243,7 @@ impl Engine {
             DefKind::Attribute => self.forget_everywhere(cf::ATTRIBUTES, id),
             DefKind::Feature => self.forget_everywhere(cf::FEATURES, id),
             DefKind::Vector if is_ewma => self.forget_everywhere(cf::FEATURES, id),
-            DefKind::Window | DefKind::Vector | DefKind::Segment => Ok(()),
+            DefKind::Window | DefKind::Vector | DefKind::Segment | DefKind::SegmentGroup => Ok(()),
         }
     }
 
