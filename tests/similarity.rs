@@ -231,3 +231,61 @@ fn writes_and_deletes_show_at_once_and_lookalikes_rank_first()
     assert_eq!(ids, (0..5).map(|i| format!("look{i}")).collect::<Vec<_>>());
     Ok(())
 }
+
+#[test]
+fn clusters_recover_planted_groups_and_become_segments() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let db = Db::open(dir.path())?;
+    db.execute("CREATE VECTOR taste ON view AS EWMA(item_vec) DIM 8 HALF_LIFE '14d'")?;
+    let mut rng = StdRng::seed_from_u64(9);
+    // Four planted groups of different sizes, far apart, with a little noise.
+    let sizes = [120usize, 80, 60, 40];
+    let mut rows_sql = Vec::new();
+    for (g, n) in sizes.iter().enumerate() {
+        for i in 0..*n {
+            let v: Vec<f32> = (0..8)
+                .map(|d| if d == g * 2 { 10.0 } else { 0.0 } + rng.random_range(-0.5..0.5))
+                .collect();
+            rows_sql.push(format!("('g{g}_{i:03}', 1000, {})", vec_sql(&v)));
+        }
+    }
+    db.execute(&format!(
+        "INSERT INTO view (user, ts, item_vec) VALUES {}",
+        rows_sql.join(", ")
+    ))?;
+    let a = rows(&db.execute("CLUSTER users BY taste INTO 4 SEED 3")?);
+    let b = rows(&db.execute("CLUSTER users BY taste INTO 4 SEED 3")?);
+    assert_eq!(a, b, "a seed gives one answer");
+    let mut got_sizes: Vec<i64> = a
+        .iter()
+        .map(|r| match r[1] {
+            Value::Int(n) => n,
+            _ => -1,
+        })
+        .collect();
+    got_sizes.sort_unstable();
+    assert_eq!(got_sizes, vec![40, 60, 80, 120]);
+
+    db.execute("CREATE SEGMENTS taste_group FROM CLUSTER users BY taste INTO 4 SEED 3")?;
+    // Each planted group lands whole in one segment.
+    for g in 0..4 {
+        let out = rows(&db.execute(&format!(
+            "SELECT nearest_cluster(taste_group) AS c, count(*) FROM users WHERE id BETWEEN 'g{g}_' AND 'g{g}_999' GROUP BY c"
+        ))?);
+        assert_eq!(out.len(), 1, "group {g} split: {out:?}");
+        assert_eq!(out[0][1], Value::Int(sizes[g] as i64));
+        let c = &out[0][0];
+        let n = rows(&db.execute(&format!(
+            "SELECT count(*) FROM users WHERE IN SEGMENT taste_group_{}",
+            match c {
+                Value::Int(i) => *i,
+                _ => -1,
+            }
+        ))?);
+        assert_eq!(n, vec![vec![Value::Int(sizes[g] as i64)]]);
+    }
+    assert!(db.execute("DROP SEGMENT taste_group_0").is_err());
+    db.execute("DROP SEGMENTS taste_group")?;
+    assert!(rows(&db.execute("SHOW SEGMENTS")?).is_empty());
+    Ok(())
+}

@@ -211,14 +211,26 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
     };
     text.order = select.order_by.iter().map(ToString::to_string).collect();
 
-    let grouped = !select.group_by.is_empty() || items.iter().any(|(e, _)| has_aggregate(e));
+    // GROUP BY may name a select-list alias that is not a column.
+    let group_by: Vec<Expr> = select
+        .group_by
+        .iter()
+        .map(|g| match g {
+            Expr::Column(c) if catalog.kind_of(&c.value).is_none() && c.value != "id" => items
+                .iter()
+                .find(|(_, alias)| alias.as_deref() == Some(c.value.as_str()))
+                .map_or_else(|| g.clone(), |(e, _)| e.clone()),
+            _ => g.clone(),
+        })
+        .collect();
+    let grouped = !group_by.is_empty() || items.iter().any(|(e, _)| has_aggregate(e));
     let (columns, shape) = if grouped {
         let mut g = Grouping {
-            keys: select.group_by.iter().map(ToString::to_string).collect(),
+            keys: group_by.iter().map(ToString::to_string).collect(),
             aggs: Vec::new(),
         };
         let mut keys = Vec::new();
-        for k in &select.group_by {
+        for k in &group_by {
             if has_aggregate(k) {
                 return Err(Error::invalid(
                     "aggregates are not allowed in GROUP BY",

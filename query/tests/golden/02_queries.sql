@@ -261,3 +261,9 @@ SELECT id FROM users ORDER BY id;
 id:string
 'u1'
 'u4'
+
+SELECT purchases > 0 AS buyer, count(*) FROM users GROUP BY buyer ORDER BY buyer;
+----
+buyer:bool | count(*):int
+false | 1
+true | 1
