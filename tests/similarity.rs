@@ -268,12 +268,12 @@ fn clusters_recover_planted_groups_and_become_segments() -> Result<(), Box<dyn s
 
     db.execute("CREATE SEGMENTS taste_group FROM CLUSTER users BY taste INTO 4 SEED 3")?;
     // Each planted group lands whole in one segment.
-    for g in 0..4 {
+    for (g, size) in sizes.iter().enumerate() {
         let out = rows(&db.execute(&format!(
             "SELECT nearest_cluster(taste_group) AS c, count(*) FROM users WHERE id BETWEEN 'g{g}_' AND 'g{g}_999' GROUP BY c"
         ))?);
         assert_eq!(out.len(), 1, "group {g} split: {out:?}");
-        assert_eq!(out[0][1], Value::Int(sizes[g] as i64));
+        assert_eq!(out[0][1], Value::Int(*size as i64));
         let c = &out[0][0];
         let n = rows(&db.execute(&format!(
             "SELECT count(*) FROM users WHERE IN SEGMENT taste_group_{}",
@@ -282,7 +282,7 @@ fn clusters_recover_planted_groups_and_become_segments() -> Result<(), Box<dyn s
                 _ => -1,
             }
         ))?);
-        assert_eq!(n, vec![vec![Value::Int(sizes[g] as i64)]]);
+        assert_eq!(n, vec![vec![Value::Int(*size as i64)]]);
     }
     assert!(db.execute("DROP SEGMENT taste_group_0").is_err());
     db.execute("DROP SEGMENTS taste_group")?;
