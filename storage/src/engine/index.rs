@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
 use rocksdb::{DB, ReadOptions};
 
 use super::cf::{self, SharedBindings};
@@ -66,8 +67,9 @@ pub(crate) struct VectorIndex {
     /// Set once a build has started: from then on writes are sent.
     active: AtomicBool,
     stop: AtomicBool,
-    tx: Sender<Vec<String>>,
-    rx: Receiver<Vec<String>>,
+    /// Changed users, each with whether its attributes may have changed too.
+    tx: Sender<Vec<(String, bool)>>,
+    rx: Receiver<Vec<(String, bool)>>,
     bell_tx: Sender<()>,
     bell_rx: Receiver<()>,
 }
@@ -80,61 +82,87 @@ impl std::fmt::Debug for VectorIndex {
     }
 }
 
-/// A user's attributes (as a row), and current vector of each vector
-/// definition by id.
+/// A user's attributes (as a row), and the current vector of each vector
+/// definition, by id.
 type UserVectors = (Arc<UserRow>, Vec<(u32, Option<Vec<f32>>)>);
 
-/// A user's current vectors and attributes, read from RocksDB. `None` when the
-/// user does not exist.
-fn read_user(db: &DB, bindings: &Bindings, user: &str) -> Result<Option<UserVectors>> {
-    let key = keys::user_key(user);
+/// The current vectors of `users` (sorted), read from RocksDB in batches, with
+/// their attributes: `cached[i]` when given (its attributes did not change),
+/// else read too. `None` for a user that does not exist.
+fn read_users(
+    db: &DB,
+    bindings: &Bindings,
+    users: &[String],
+    cached: &[Option<Arc<UserRow>>],
+) -> Result<Vec<Option<UserVectors>>> {
     let cf_of = |name: &'static str| {
         db.cf_handle(name)
             .ok_or_else(|| Error::Engine(format!("column family '{name}' is missing")))
     };
+    // User keys sort as their ids do, so the batch is sorted.
+    let keys: Vec<Vec<u8>> = users.iter().map(|u| keys::user_key(u)).collect();
+    let feats = db.batched_multi_get_cf(cf_of(cf::FEATURES)?, &keys, true);
+    let attr_keys: Vec<&Vec<u8>> = keys
+        .iter()
+        .zip(cached)
+        .filter(|(_, c)| c.is_none())
+        .map(|(k, _)| k)
+        .collect();
+    let mut attrs = db
+        .batched_multi_get_cf(cf_of(cf::ATTRIBUTES)?, attr_keys, true)
+        .into_iter();
     let ro = ReadOptions::default();
-    let Some(feats) = db
-        .get_pinned_cf_opt(cf_of(cf::FEATURES)?, &key, &ro)
-        .map_err(|e| read_err(cf::FEATURES, &key, e))?
-    else {
-        return Ok(None);
-    };
-    let feats = Record::decode(&feats).map_err(|e| Error::corruption(cf::FEATURES, &key, e))?;
-    let attributes = match db
-        .get_pinned_cf_opt(cf_of(cf::ATTRIBUTES)?, &key, &ro)
-        .map_err(|e| read_err(cf::ATTRIBUTES, &key, e))?
-    {
-        Some(b) => Record::decode(&b).map_err(|e| Error::corruption(cf::ATTRIBUTES, &key, e))?,
-        None => Record::default(),
-    };
-    let mut vectors = Vec::with_capacity(bindings.catalog.vectors.len());
-    for d in &bindings.catalog.vectors {
-        let v = match d.rule {
-            VectorRule::Ewma { .. } => match feats.cell(d.id) {
-                Some(Cell::Ewma(e)) => Some(e.mean()),
-                _ => None,
-            },
-            VectorRule::Sgd { .. } => {
-                let vk = keys::vector_key(user, d.id);
-                match db
-                    .get_pinned_cf_opt(cf_of(cf::VECTORS)?, &vk, &ro)
-                    .map_err(|e| read_err(cf::VECTORS, &vk, e))?
-                {
-                    Some(b) => VectorValue::decode(&b)
-                        .map_err(|e| Error::corruption(cf::VECTORS, &vk, e))?
-                        .current(),
-                    None => None,
-                }
+    let mut out = Vec::with_capacity(users.len());
+    for (((user, key), feats), cached) in users.iter().zip(&keys).zip(feats).zip(cached) {
+        // The attribute lookups were made for the uncached users only, in order.
+        let attrs = if cached.is_none() { attrs.next() } else { None };
+        let Some(feats) = feats.map_err(|e| read_err(cf::FEATURES, key, e))? else {
+            out.push(None);
+            continue;
+        };
+        let feats = Record::decode(&feats).map_err(|e| Error::corruption(cf::FEATURES, key, e))?;
+        let row = match (cached, attrs) {
+            (Some(row), _) => Arc::clone(row),
+            (None, attrs) => {
+                let attributes = match attrs {
+                    Some(Err(e)) => return Err(read_err(cf::ATTRIBUTES, key, e)),
+                    Some(Ok(Some(b))) => {
+                        Record::decode(&b).map_err(|e| Error::corruption(cf::ATTRIBUTES, key, e))?
+                    }
+                    _ => Record::default(),
+                };
+                Arc::new(UserRow {
+                    user: user.clone(),
+                    attributes,
+                    ..UserRow::default()
+                })
             }
         };
-        vectors.push((d.id, v));
+        let mut vectors = Vec::with_capacity(bindings.catalog.vectors.len());
+        for d in &bindings.catalog.vectors {
+            let v = match d.rule {
+                VectorRule::Ewma { .. } => match feats.cell(d.id) {
+                    Some(Cell::Ewma(e)) => Some(e.mean()),
+                    _ => None,
+                },
+                VectorRule::Sgd { .. } => {
+                    let vk = keys::vector_key(user, d.id);
+                    match db
+                        .get_pinned_cf_opt(cf_of(cf::VECTORS)?, &vk, &ro)
+                        .map_err(|e| read_err(cf::VECTORS, &vk, e))?
+                    {
+                        Some(b) => VectorValue::decode(&b)
+                            .map_err(|e| Error::corruption(cf::VECTORS, &vk, e))?
+                            .current(),
+                        None => None,
+                    }
+                }
+            };
+            vectors.push((d.id, v));
+        }
+        out.push(Some((row, vectors)));
     }
-    let row = UserRow {
-        user: user.to_owned(),
-        attributes,
-        ..UserRow::default()
-    };
-    Ok(Some((Arc::new(row), vectors)))
+    Ok(out)
 }
 
 impl VectorIndex {
@@ -184,9 +212,9 @@ impl VectorIndex {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// Tells the index that these users' vectors or attributes may have changed.
-    /// Called after the write is acknowledged by RocksDB.
-    pub(crate) fn changed(&self, users: Vec<String>) {
+    /// Tells the index that these users' vectors, and where flagged their
+    /// attributes, may have changed. Called after RocksDB acknowledged the write.
+    pub(crate) fn changed(&self, users: Vec<(String, bool)>) {
         if users.is_empty() || !self.active.load(Ordering::SeqCst) {
             return;
         }
@@ -212,22 +240,48 @@ impl VectorIndex {
     }
 
     fn drain_locked(&self) -> Result<()> {
-        let mut users: Vec<String> = Vec::new();
+        let mut changes: Vec<(String, bool)> = Vec::new();
         while let Ok(batch) = self.rx.try_recv() {
-            users.extend(batch);
+            changes.extend(batch);
         }
-        if users.is_empty() {
+        if changes.is_empty() {
             return Ok(());
         }
-        users.sort_unstable();
-        users.dedup();
+        // One entry per user; attributes changed if any change says so.
+        changes.sort_unstable();
+        changes.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 |= later.1;
+            }
+            same
+        });
+        // A user whose attributes did not change keeps its cached row.
+        let cached: Vec<Option<Arc<UserRow>>> = {
+            let state = self.state.read();
+            changes
+                .iter()
+                .map(|(u, attrs)| {
+                    if *attrs {
+                        return None;
+                    }
+                    state.tables.values().find_map(|t| {
+                        let row = t.table.row_of(u)?;
+                        t.users.get(row)?.clone()
+                    })
+                })
+                .collect()
+        };
+        let users: Vec<String> = changes.into_iter().map(|(u, _)| u).collect();
         let bindings = Arc::clone(&self.bindings.read());
-        let mut read = Vec::with_capacity(users.len());
-        for u in &users {
-            read.push((u, read_user(&self.db, &bindings, u)?));
-        }
+        // Reads are independent batched lookups: spread them over every core.
+        let read = users
+            .par_chunks(1024)
+            .zip(cached.par_chunks(1024))
+            .map(|(chunk, cached)| read_users(&self.db, &bindings, chunk, cached))
+            .collect::<Result<Vec<_>>>()?;
         let mut state = self.state.write();
-        for (u, r) in read {
+        for (u, r) in users.iter().zip(read.into_iter().flatten()) {
             match r {
                 None => {
                     for t in state.tables.values_mut() {

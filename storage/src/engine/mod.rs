@@ -290,12 +290,11 @@ impl Engine {
         if self.index.is_active() {
             let users = events
                 .iter()
-                .filter(|ev| {
-                    bindings
-                        .event(&ev.event_type)
-                        .is_some_and(|b| !b.vectors.is_empty() || !b.attributes.is_empty())
+                .filter_map(|ev| {
+                    let b = bindings.event(&ev.event_type)?;
+                    (!b.vectors.is_empty() || !b.attributes.is_empty())
+                        .then(|| (ev.user.clone(), !b.attributes.is_empty()))
                 })
-                .map(|ev| ev.user.clone())
                 .collect();
             self.index.changed(users);
         }
@@ -327,7 +326,7 @@ impl Engine {
         let ops = event::plan_attributes(&bindings, user, ts, values)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         self.write(sorted_batch(self.data_cfs()?, std::slice::from_ref(&ops)))?;
-        self.index.changed(vec![user.to_owned()]);
+        self.index.changed(vec![(user.to_owned(), true)]);
         Ok(())
     }
 
