@@ -19,7 +19,7 @@ use profiledb_storage::merge::vector::{self, VectorValue};
 use profiledb_storage::merge::window;
 use profiledb_storage::{
     Bucket, DefKind, Definition, Error, Event, IndexTable, Result, RowNeeds, UserRange, UserRow,
-    Value, VectorTable, keys,
+    Value, keys,
 };
 
 use crate::source::{DataSource, Snapshot};
@@ -230,10 +230,7 @@ impl DataSource for MemorySource {
             sgd: vec![d.id],
             windows: Vec::new(),
         };
-        let mut table = IndexTable {
-            table: VectorTable::new(d.dim as usize),
-            users: Vec::new(),
-        };
+        let mut table = IndexTable::new(d.dim as usize);
         snap.scan(&UserRange::all(), &needs, &mut |row| {
             let v = match &d.rule {
                 VectorRule::Ewma { .. } => match row.features.cell(d.id) {

@@ -11,7 +11,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use profiledb_storage::{Metric, RowNeeds, UserRange, Value};
+use profiledb_storage::catalog::Catalog;
+use profiledb_storage::{AttrType, Metric, RowNeeds, UserRange, Value};
+
+use crate::ast::BinaryOp;
 
 use crate::bind::{BExpr, Target};
 use crate::error::{At, Error, Result};
@@ -178,6 +181,54 @@ pub(crate) fn resolve(
     Ok(())
 }
 
+/// An `attribute = constant` or `attribute IN (constants)` conjunct of the
+/// filter's top-level `AND`s, as (attribute id, values), when the constants'
+/// type is the attribute's own, so that the index's posting lists of those
+/// values hold every row the conjunct admits.
+fn posting_lookup(filter: &BExpr, catalog: &Catalog) -> Option<(u32, Vec<Value>)> {
+    let same_type = |id: u32, v: &Value| {
+        catalog
+            .attributes
+            .iter()
+            .find(|a| a.id == id)
+            .is_some_and(|a| {
+                matches!(
+                    (a.ty, v),
+                    (AttrType::Int, Value::Int(_))
+                        | (AttrType::String, Value::String(_))
+                        | (AttrType::Bool, Value::Bool(_))
+                )
+            })
+    };
+    match filter {
+        BExpr::And(a, b) => posting_lookup(a, catalog).or_else(|| posting_lookup(b, catalog)),
+        BExpr::Cmp(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+            (BExpr::Attr(id), BExpr::Const(v)) | (BExpr::Const(v), BExpr::Attr(id))
+                if same_type(*id, v) =>
+            {
+                Some((*id, vec![v.clone()]))
+            }
+            _ => None,
+        },
+        BExpr::InList {
+            expr,
+            list,
+            negated: false,
+        } => match expr.as_ref() {
+            BExpr::Attr(id) => list
+                .iter()
+                .map(|e| match e {
+                    BExpr::Const(v) if same_type(*id, v) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<Value>>>()
+                .map(|values| (*id, values)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Runs an index top-k plan: ranks the vector index of `def` by `metric`
 /// against the resolved target of the first ORDER BY key, keeping the users the
 /// plan's `WHERE` accepts, then reads the k winners' rows for the select list.
@@ -213,6 +264,7 @@ pub(crate) fn run_top_k(
         )?),
         _ => None,
     };
+    let lookup = filter.and_then(|f| posting_lookup(f, &source.bindings().catalog));
     let mut winners: Vec<String> = Vec::new();
     source.with_vectors(def, &mut |t| {
         let Some(t) = t else { return };
@@ -221,9 +273,20 @@ pub(crate) fn run_top_k(
             (None, Some(f)) => keeps(f, t.users.get(row).and_then(Option::as_deref), plan.as_of),
             (None, None) => true,
         };
-        winners = t
-            .table
-            .top_k(&query, metric, k, &keep)
+        // Rank only the rows an `attribute = value` conjunct admits; `keep`
+        // still checks the whole filter on each.
+        let candidates = lookup.as_ref().and_then(|(id, values)| {
+            let mut rows = roaring::RoaringBitmap::new();
+            for v in values {
+                rows |= t.rows_with(*id, v)?;
+            }
+            Some(rows.iter().collect::<Vec<u32>>())
+        });
+        let hits = match &candidates {
+            Some(rows) => t.table.top_k_among(rows, &query, metric, k, &keep),
+            None => t.table.top_k(&query, metric, k, &keep),
+        };
+        winners = hits
             .into_iter()
             .filter_map(|h| t.table.id(h.row).map(str::to_owned))
             .collect();

@@ -36,7 +36,7 @@ use crate::merge::cell::Cell;
 use crate::merge::record::Record;
 use crate::merge::vector::VectorValue;
 use crate::row::UserRow;
-use crate::vector::{IndexTable, VectorTable};
+use crate::vector::IndexTable;
 
 /// The index's contents: a table per vector definition id.
 #[derive(Debug, Default)]
@@ -306,15 +306,7 @@ impl VectorIndex {
             .catalog
             .vectors
             .iter()
-            .map(|d| {
-                (
-                    d.id,
-                    IndexTable {
-                        table: VectorTable::new(d.dim as usize),
-                        users: Vec::new(),
-                    },
-                )
-            })
+            .map(|d| (d.id, IndexTable::new(d.dim as usize)))
             .collect();
         let db = &self.db;
         let cf_of = |name: &'static str| {

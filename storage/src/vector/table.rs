@@ -185,6 +185,46 @@ impl VectorTable {
         all
     }
 
+    /// As [`VectorTable::top_k`], over the rows in `candidates` only.
+    pub fn top_k_among(
+        &self,
+        candidates: &[u32],
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        keep: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Vec<Hit> {
+        if k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let q_norm = norm(query);
+        let partials: Vec<Vec<Hit>> = candidates
+            .par_chunks(CHUNK)
+            .map(|rows| {
+                let mut best = Vec::with_capacity(2 * k.min(CHUNK));
+                for &r in rows {
+                    let row = r as usize;
+                    if !self.live.get(row).copied().unwrap_or(false) || !keep(row) {
+                        continue;
+                    }
+                    let Some(s) = score(metric, query, q_norm, self.vector(row), self.norms[row])
+                    else {
+                        continue;
+                    };
+                    best.push(Hit { row, score: s });
+                    if best.len() >= 2 * k.max(64) {
+                        self.keep_best(&mut best, k);
+                    }
+                }
+                self.keep_best(&mut best, k);
+                best
+            })
+            .collect();
+        let mut all: Vec<Hit> = partials.into_iter().flatten().collect();
+        self.keep_best(&mut all, k);
+        all
+    }
+
     /// Better first: higher score, then smaller id.
     fn order(&self, a: &Hit, b: &Hit) -> Ordering {
         b.score
