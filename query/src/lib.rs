@@ -33,6 +33,8 @@
 //! # Ok::<(), profiledb_query::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod ast;
 mod bind;
 mod cluster;

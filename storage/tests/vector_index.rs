@@ -145,3 +145,81 @@ fn concurrent_writes_are_seen_once_acknowledged() -> Result<()> {
     assert_eq!(rows(&e, "taste")?.len(), 300);
     Ok(())
 }
+
+const SNAPSHOT: &str = "vector-index.snapshot";
+
+#[test]
+fn snapshots_are_used_only_when_current_and_intact() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let expected;
+    {
+        let e = common::open(dir.path())?;
+        common::full_schema(&e)?;
+        e.ingest(&[
+            view("a", [1.0, 0.0, 0.0, 0.0]),
+            view("b", [0.0, 1.0, 0.0, 0.0]),
+        ])?;
+        expected = rows(&e, "taste")?;
+    }
+    // Closing wrote a snapshot covering every write.
+    let snap = dir.path().join(SNAPSHOT);
+    assert!(snap.exists());
+    {
+        let e = common::open(dir.path())?;
+        assert_eq!(rows(&e, "taste")?, expected, "a current snapshot");
+        assert!(e.vector_index_from_snapshot(), "a current snapshot is used");
+        // Written after the snapshot was loaded: seen all the same.
+        e.ingest(&[view("c", [0.0, 0.0, 1.0, 0.0])])?;
+        assert_eq!(rows(&e, "taste")?.len(), 3);
+    }
+    // A stale snapshot (saved before d was written) must not hide d.
+    let stale = std::fs::read(&snap)?;
+    {
+        let e = common::open(dir.path())?;
+        e.ingest(&[view("d", [0.0, 0.0, 0.0, 1.0])])?;
+        assert!(e.user_exists("d")?);
+    }
+    std::fs::write(&snap, &stale)?;
+    {
+        let e = common::open(dir.path())?;
+        let got: Vec<String> = rows(&e, "taste")?.into_iter().map(|(u, _)| u).collect();
+        assert_eq!(
+            got,
+            ["a", "b", "c", "d"],
+            "a stale snapshot is rebuilt over"
+        );
+        assert!(!e.vector_index_from_snapshot());
+    }
+    // A corrupt snapshot (one flipped byte, or cut short) is never trusted.
+    for damage in [0usize, 1] {
+        let mut bytes = std::fs::read(&snap)?;
+        if damage == 0 {
+            let i = bytes.len() - 5;
+            bytes[i] ^= 0x40;
+        } else {
+            bytes.truncate(bytes.len() / 2);
+        }
+        std::fs::write(&snap, &bytes)?;
+        let e = common::open(dir.path())?;
+        let got: Vec<String> = rows(&e, "taste")?.into_iter().map(|(u, _)| u).collect();
+        assert_eq!(got, ["a", "b", "c", "d"], "damage {damage}");
+        assert!(!e.vector_index_from_snapshot());
+    }
+    Ok(())
+}
+
+#[test]
+fn checkpoints_carry_a_snapshot() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = common::open(dir.path())?;
+    common::full_schema(&e)?;
+    e.ingest(&[view("a", [1.0, 2.0, 3.0, 4.0])])?;
+    let want = rows(&e, "taste")?;
+    let copy = dir.path().join("copy");
+    e.checkpoint(&copy)?;
+    assert!(copy.join(SNAPSHOT).exists());
+    let c = common::open(&copy)?;
+    assert_eq!(rows(&c, "taste")?, want);
+    assert!(c.vector_index_from_snapshot());
+    Ok(())
+}

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -48,7 +48,7 @@ struct State {
 }
 
 /// The vector definitions of a catalog, as (id, dimension).
-fn vector_defs(bindings: &Bindings) -> Vec<(u32, u32)> {
+pub(crate) fn vector_defs(bindings: &Bindings) -> Vec<(u32, u32)> {
     bindings
         .catalog
         .vectors
@@ -67,6 +67,10 @@ pub(crate) struct VectorIndex {
     /// Set once a build has started: from then on writes are sent.
     active: AtomicBool,
     stop: AtomicBool,
+    /// Writes between their RocksDB write and their notification.
+    inflight: AtomicUsize,
+    /// Whether the tables came from a snapshot (and were not rebuilt since).
+    from_snapshot: AtomicBool,
     /// Changed users, each with whether its attributes may have changed too.
     tx: Sender<Vec<(String, bool)>>,
     rx: Receiver<Vec<(String, bool)>>,
@@ -79,6 +83,15 @@ impl std::fmt::Debug for VectorIndex {
         f.debug_struct("VectorIndex")
             .field("active", &self.active.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+/// A write in flight; see [`VectorIndex::begin_write`].
+pub(crate) struct WriteGuard<'a>(&'a VectorIndex);
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -176,6 +189,8 @@ impl VectorIndex {
             apply: Mutex::new(()),
             active: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+            from_snapshot: AtomicBool::new(false),
             tx,
             rx,
             bell_tx,
@@ -205,6 +220,59 @@ impl VectorIndex {
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.bell_tx.try_send(());
+    }
+
+    /// Marks a write as begun until the guard drops, after its changes are
+    /// sent: meanwhile a snapshot cannot be sure it covers every acknowledged write.
+    pub(crate) fn begin_write(&self) -> WriteGuard<'_> {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        WriteGuard(self)
+    }
+
+    /// Installs tables loaded from a snapshot that covers the database as it is.
+    pub(crate) fn install(&self, snap: super::snapshot::Snapshot) {
+        let _guard = self.apply.lock();
+        self.active.store(true, Ordering::SeqCst);
+        *self.state.write() = State {
+            vectors: Some(snap.vectors),
+            tables: snap.tables,
+        };
+        self.from_snapshot.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the tables came from a snapshot rather than a scan.
+    pub(crate) fn loaded_from_snapshot(&self) -> bool {
+        self.from_snapshot.load(Ordering::SeqCst)
+    }
+
+    /// Writes a snapshot of the index into `dir` when it is built and covers
+    /// every write up to the database's current sequence number; `checkpoint`
+    /// (when given) runs in between, as the copy the snapshot describes.
+    /// Returns whether a snapshot was written.
+    pub(crate) fn write_snapshot(
+        &self,
+        dir: &std::path::Path,
+        checkpoint: Option<&dyn Fn() -> Result<()>>,
+    ) -> Result<bool> {
+        let _guard = self.apply.lock();
+        if let Some(c) = checkpoint {
+            c()?;
+        }
+        if !self.active.load(Ordering::SeqCst) || self.inflight.load(Ordering::SeqCst) != 0 {
+            return Ok(false);
+        }
+        let seq = self.db.latest_sequence_number();
+        self.drain_locked()?;
+        let state = self.state.read();
+        // No write may have begun, or landed, while this ran.
+        if self.inflight.load(Ordering::SeqCst) != 0 || self.db.latest_sequence_number() != seq {
+            return Ok(false);
+        }
+        if state.vectors.as_ref() != Some(&vector_defs(&self.bindings.read())) {
+            return Ok(false);
+        }
+        super::snapshot::write(dir, seq, &state.tables)?;
+        Ok(true)
     }
 
     /// Whether the index has been built, so that writes must be sent to it.
@@ -398,6 +466,7 @@ impl VectorIndex {
                 self.active.store(true, Ordering::SeqCst);
                 let built = self.build_locked(&bindings)?;
                 *self.state.write() = built;
+                self.from_snapshot.store(false, Ordering::SeqCst);
                 // What was sent during the scan is re-read: harmless, and it
                 // covers writes the scan's snapshot missed.
                 self.drain_locked()?;

@@ -9,6 +9,7 @@ mod cf;
 mod index;
 mod read;
 mod rows;
+mod snapshot;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -99,6 +100,10 @@ impl Drop for Engine {
         if let Some(handle) = self.refresher.take() {
             let _ = handle.join();
         }
+        // Save the vector index, so that reopening need not rebuild it.
+        if let Err(e) = self.index.write_snapshot(&self.path, None) {
+            log::warn!("vector index snapshot not written: {e}");
+        }
     }
 }
 
@@ -162,7 +167,25 @@ impl Engine {
         };
         let catalog = engine.load_catalog()?;
         *engine.bindings.write() = Arc::new(Bindings::new(catalog));
+        engine.load_index_snapshot();
         Ok(engine)
+    }
+
+    /// Installs the vector index snapshot when it covers the database as it is;
+    /// otherwise the index is rebuilt on first use. A corrupt snapshot is
+    /// logged and ignored.
+    fn load_index_snapshot(&self) {
+        match snapshot::read(&self.path) {
+            Ok(Some(s)) => {
+                let current = s.seq == self.db.latest_sequence_number()
+                    && s.vectors == index::vector_defs(&self.bindings());
+                if current {
+                    self.index.install(s);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("ignoring the vector index snapshot: {e}"),
+        }
     }
 
     /// The database directory.
@@ -286,6 +309,7 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<EventOps>>>()?;
+        let _in_flight = self.index.begin_write();
         self.write(sorted_batch(self.data_cfs()?, &planned))?;
         if self.index.is_active() {
             let users = events
@@ -325,6 +349,7 @@ impl Engine {
         let bindings = self.bindings();
         let ops = event::plan_attributes(&bindings, user, ts, values)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let _in_flight = self.index.begin_write();
         self.write(sorted_batch(self.data_cfs()?, std::slice::from_ref(&ops)))?;
         self.index.changed(vec![(user.to_owned(), true)]);
         Ok(())
@@ -368,6 +393,7 @@ impl Engine {
         for name in cf::DATA {
             batch.delete_range_cf(self.cf(name)?, &start, &end);
         }
+        let _in_flight = self.index.begin_write();
         self.write(batch)?;
         self.index.removed(user);
         if purge {
@@ -403,8 +429,15 @@ impl Engine {
     /// # Errors
     /// [`Error::Engine`] when `dir` exists or the checkpoint fails.
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(engine_err)?;
-        cp.create_checkpoint(dir.as_ref()).map_err(engine_err)
+        let dir = dir.as_ref();
+        let create = || {
+            let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(engine_err)?;
+            cp.create_checkpoint(dir).map_err(engine_err)
+        };
+        // With the vector index built, the copy gets its snapshot too, when no
+        // write ran meanwhile; otherwise the copy rebuilds it on first use.
+        self.index.write_snapshot(dir, Some(&create))?;
+        Ok(())
     }
 
     /// Flushes memtables and syncs the log, so everything written is on disk.
@@ -487,6 +520,13 @@ impl Engine {
     /// [`Error::Corruption`] or [`Error::Engine`] from reading the changes.
     pub fn with_vectors<R>(&self, def: u32, f: impl FnOnce(Option<&IndexTable>) -> R) -> Result<R> {
         self.index.read(def, f)
+    }
+
+    /// Whether the vector index was loaded from its snapshot file, not built by
+    /// a scan. For tests.
+    #[doc(hidden)]
+    pub fn vector_index_from_snapshot(&self) -> bool {
+        self.index.loaded_from_snapshot()
     }
 
     /// The current wall-clock time, epoch ms.
