@@ -19,21 +19,23 @@ const SCHEMA: &str = "
     CREATE FEATURE basket ON purchase AS DECAYED_AVG(amount) HALF_LIFE '30d';
     CREATE WINDOW spend ON purchase OF amount BUCKET '1d' RETAIN '365d';";
 
-/// One purchase per user, loaded through the library API in batches.
+/// A signup (setting the region) and a purchase per user, loaded through the
+/// library API in batches.
 fn populate(db: &Db) {
     let mut rng = StdRng::seed_from_u64(11);
     let mut batch = Vec::with_capacity(10_000);
     for u in 0..USERS {
+        let user = format!("user{u:07}");
+        let ts = support::T0 + (u as i64 % support::DAY);
         batch.push(
-            profiledb::Event::new(
-                format!("user{u:07}"),
-                "purchase",
-                support::T0 + (u as i64 % support::DAY),
-            )
-            .with("amount", rng.random_range(1.0..300.0f64))
-            .with("region", REGIONS[rng.random_range(0..4)]),
+            profiledb::Event::new(user.clone(), "signup", ts - support::DAY)
+                .with("region", REGIONS[rng.random_range(0..4)]),
         );
-        if batch.len() == batch.capacity() {
+        batch.push(
+            profiledb::Event::new(user, "purchase", ts)
+                .with("amount", rng.random_range(1.0..300.0f64)),
+        );
+        if batch.len() >= 10_000 {
             db.ingest(&batch).expect("ingest");
             batch.clear();
         }
