@@ -395,7 +395,10 @@ impl Engine {
         }
         let _in_flight = self.index.begin_write();
         self.write(batch)?;
+        // Out of the index at once; and re-read at the next drain, in case the
+        // refresher read the user just before the delete and applies it after.
         self.index.removed(user);
+        self.index.changed(vec![(user.to_owned(), false)]);
         if purge {
             self.compact_range(Some(&start), Some(&end))?;
         }
