@@ -175,12 +175,27 @@ impl BExpr {
     }
 }
 
+/// A vector that rows are compared with, and its norm, computed once.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryVector {
+    pub v: Vec<f32>,
+    pub norm: f64,
+}
+
+impl Target {
+    /// The target that compares with `v`.
+    pub fn vector(v: Vec<f32>) -> Target {
+        let norm = profiledb_storage::vector::kernels::norm(&v);
+        Target::Vector(Arc::new(QueryVector { v, norm }))
+    }
+}
+
 /// What a similarity compares against. Users and centroids are looked up once,
 /// before the query runs (see `crate::similarity::resolve`).
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
     /// A vector: a literal, or a resolved user or centroid.
-    Vector(Arc<Vec<f32>>),
+    Vector(Arc<QueryVector>),
     /// Nothing to compare with (a centroid of no members): every score is NULL.
     Null,
     /// The vector of user `id` under definition `def`.
@@ -805,7 +820,7 @@ impl<'a> Binder<'a> {
                     .iter()
                     .map(|x| const_number(x).map(|x| x as f32))
                     .collect::<Result<Vec<f32>>>()?;
-                Ok(Target::Vector(Arc::new(v)))
+                Ok(Target::vector(v))
             }
             Expr::Function { name, args } if name.value.eq_ignore_ascii_case("centroid") => {
                 let [FunctionArg::Expr(v), FunctionArg::Expr(Expr::Column(seg))] = args.as_slice()

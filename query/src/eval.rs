@@ -300,11 +300,11 @@ pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
             target,
             ..
         } => Owned(match (&*eval(vector, ctx), target) {
-            (Value::Vector(v), Target::Vector(q)) if v.len() == q.len() => {
+            (Value::Vector(v), Target::Vector(q)) if v.len() == q.v.len() => {
                 let s = match metric {
                     // The distance itself, not the index's negated score.
-                    Metric::L2 => Some(kernels::l2sq(q, v).sqrt()),
-                    m => kernels::score(*m, q, kernels::norm(q), v, kernels::norm(v)),
+                    Metric::L2 => Some(kernels::l2sq(&q.v, v).sqrt()),
+                    m => kernels::score(*m, &q.v, q.norm, v, kernels::norm(v)),
                 };
                 s.map_or(Value::Null, float)
             }

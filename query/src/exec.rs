@@ -11,7 +11,7 @@ use std::time::Instant;
 use profiledb_storage::{UserRange, UserRow, Value};
 use rayon::prelude::*;
 
-use crate::bind::{AggFunc, AggSpec};
+use crate::bind::{AggFunc, AggSpec, BExpr};
 use crate::error::{Error, Result};
 use crate::eval::{Ctx, eval, total_cmp, truth};
 use crate::output::Rows;
@@ -63,6 +63,15 @@ impl Ord for GroupKey {
             .map(|(a, b)| total_cmp(a, b))
             .find(|o| o.is_ne())
             .unwrap_or(Ordering::Equal)
+    }
+}
+
+/// Whether `v` should replace `current` as the running `min` (or `max`).
+fn beats(func: AggFunc, v: &Value, current: Option<&Value>) -> bool {
+    match current {
+        None => true,
+        Some(c) if func == AggFunc::Min => total_cmp(v, c).is_lt(),
+        Some(c) => total_cmp(v, c).is_gt(),
     }
 }
 
@@ -119,21 +128,8 @@ impl AggState {
                     *n += 1;
                 }
             }
-            (AggState::Extreme(cur), Some(v)) => {
-                let better = match cur {
-                    None => true,
-                    Some(c) => {
-                        let o = total_cmp(v, c);
-                        if spec.func == AggFunc::Min {
-                            o.is_lt()
-                        } else {
-                            o.is_gt()
-                        }
-                    }
-                };
-                if better {
-                    *cur = Some(v.clone());
-                }
+            (AggState::Extreme(cur), Some(v)) if beats(spec.func, v, cur.as_ref()) => {
+                *cur = Some(v.clone());
             }
             _ => {}
         }
@@ -158,21 +154,10 @@ impl AggState {
                 *sum += s2;
                 *n += n2;
             }
-            (AggState::Extreme(cur), AggState::Extreme(Some(v))) => {
-                let better = match cur {
-                    None => true,
-                    Some(c) => {
-                        let o = total_cmp(&v, c);
-                        if spec.func == AggFunc::Min {
-                            o.is_lt()
-                        } else {
-                            o.is_gt()
-                        }
-                    }
-                };
-                if better {
-                    *cur = Some(v);
-                }
+            (AggState::Extreme(cur), AggState::Extreme(Some(v)))
+                if beats(spec.func, &v, cur.as_ref()) =>
+            {
+                *cur = Some(v);
             }
             _ => {}
         }
@@ -393,24 +378,34 @@ impl Partition {
     }
 }
 
+/// Sorts keyed rows by `order` (stably, so ties keep id order), applies the
+/// limit and drops the keys.
+fn finish_rows(
+    mut rows: Vec<(Vec<Value>, Vec<Value>)>,
+    order: &[(BExpr, bool)],
+    limit: Option<u64>,
+) -> Vec<Vec<Value>> {
+    if !order.is_empty() {
+        let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
+        sort_keyed(&mut rows, &desc);
+    }
+    if let Some(k) = limit {
+        rows.truncate(usize::try_from(k).unwrap_or(usize::MAX));
+    }
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
 fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
     match &plan.shape {
         Shape::Rows { order, limit, .. } => {
-            let mut rows: Vec<(Vec<Value>, Vec<Value>)> = partials
+            let rows: Vec<(Vec<Value>, Vec<Value>)> = partials
                 .into_iter()
                 .flat_map(|p| match p {
                     Partial::Rows(r) => r,
                     Partial::Groups(_) => Vec::new(),
                 })
                 .collect();
-            if !order.is_empty() {
-                let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
-                sort_keyed(&mut rows, &desc);
-            }
-            if let Some(k) = limit {
-                rows.truncate(usize::try_from(*k).unwrap_or(usize::MAX));
-            }
-            rows.into_iter().map(|(_, r)| r).collect()
+            finish_rows(rows, order, *limit)
         }
         Shape::Groups {
             keys,
@@ -442,7 +437,7 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
                     aggs.iter().map(AggState::new).collect(),
                 );
             }
-            let mut rows: Vec<(Vec<Value>, Vec<Value>)> = groups
+            let rows: Vec<(Vec<Value>, Vec<Value>)> = groups
                 .into_iter()
                 .map(|(k, states)| {
                     let agg_values: Vec<Value> = states
@@ -465,14 +460,7 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
                     (sort, out)
                 })
                 .collect();
-            if !order.is_empty() {
-                let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
-                sort_keyed(&mut rows, &desc);
-            }
-            if let Some(k) = limit {
-                rows.truncate(usize::try_from(*k).unwrap_or(usize::MAX));
-            }
-            rows.into_iter().map(|(_, r)| r).collect()
+            finish_rows(rows, order, *limit)
         }
     }
 }

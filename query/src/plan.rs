@@ -200,15 +200,6 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             (None, e) => e.to_string(),
         })
         .collect();
-    // An ORDER BY key that names an output column sorts by that column.
-    let order_source = |e: &Expr| -> Option<usize> {
-        match e {
-            Expr::Column(c) => names.iter().position(|n| *n == c.value).filter(|&i| {
-                items[i].1.is_some() || matches!(&items[i].0, Expr::Column(x) if x.value == c.value)
-            }),
-            _ => None,
-        }
-    };
     text.order = select.order_by.iter().map(ToString::to_string).collect();
 
     // GROUP BY may name a select-list alias that is not a column.
@@ -243,24 +234,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             }
             keys.push(bk);
         }
-        let mut outputs = Vec::new();
-        let mut columns = Vec::new();
-        for ((e, _), name) in items.iter().zip(&names) {
-            let (bo, ty) = b.expr(e, Some(&mut g))?;
-            outputs.push(bo);
-            columns.push(Column {
-                name: name.clone(),
-                ty,
-            });
-        }
-        let mut order = Vec::new();
-        for o in &select.order_by {
-            let key = match order_source(&o.expr) {
-                Some(i) => outputs[i].clone(),
-                None => b.expr(&o.expr, Some(&mut g))?.0,
-            };
-            order.push((key, o.desc));
-        }
+        let (outputs, columns, order) = bind_list(&mut b, &items, &names, select, Some(&mut g))?;
         text.group_by = g.keys.clone();
         text.aggregates = select
             .projection
@@ -281,33 +255,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             },
         )
     } else {
-        let mut exprs = Vec::new();
-        let mut columns = Vec::new();
-        for ((e, _), name) in items.iter().zip(&names) {
-            let (be, ty) = b.expr(e, None)?;
-            exprs.push(be);
-            columns.push(Column {
-                name: name.clone(),
-                ty,
-            });
-        }
-        let mut order = Vec::new();
-        for o in &select.order_by {
-            let key = match order_source(&o.expr) {
-                Some(i) => exprs[i].clone(),
-                None => {
-                    let (k, ty) = b.expr(&o.expr, None)?;
-                    if matches!(ty, Type::Vector | Type::Tags) {
-                        return Err(Error::invalid(
-                            format!("cannot ORDER BY a {ty}"),
-                            Some(o.expr.span()),
-                        ));
-                    }
-                    k
-                }
-            };
-            order.push((key, o.desc));
-        }
+        let (exprs, columns, order) = bind_list(&mut b, &items, &names, select, None)?;
         // A similarity as the first key: rank on the vector index when it is
         // the only key, best first, with a LIMIT; otherwise users without a
         // score are left out, as the index would leave them out.
@@ -368,6 +316,52 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
         shape,
         text,
     })
+}
+
+/// The bound select list, its columns, and the ORDER BY keys (with their
+/// direction): per row, or with `group`, per group.
+type BoundList = (Vec<BExpr>, Vec<Column>, Vec<(BExpr, bool)>);
+
+/// Binds the select list `items` (named `names`) and `select`'s ORDER BY. A key
+/// that names an output column sorts by that column.
+fn bind_list(
+    b: &mut Binder<'_>,
+    items: &[(Expr, Option<String>)],
+    names: &[String],
+    select: &Select,
+    mut group: Option<&mut Grouping>,
+) -> Result<BoundList> {
+    let mut exprs = Vec::with_capacity(items.len());
+    let mut columns = Vec::with_capacity(items.len());
+    for ((e, _), name) in items.iter().zip(names) {
+        let (be, ty) = b.expr(e, group.as_deref_mut())?;
+        exprs.push(be);
+        columns.push(Column {
+            name: name.clone(),
+            ty,
+        });
+    }
+    let output = |e: &Expr| match e {
+        Expr::Column(c) => names.iter().position(|n| *n == c.value).filter(|&i| {
+            items[i].1.is_some() || matches!(&items[i].0, Expr::Column(x) if x.value == c.value)
+        }),
+        _ => None,
+    };
+    let mut order = Vec::with_capacity(select.order_by.len());
+    for o in &select.order_by {
+        let (key, ty) = match output(&o.expr) {
+            Some(i) => (exprs[i].clone(), columns[i].ty),
+            None => b.expr(&o.expr, group.as_deref_mut())?,
+        };
+        if matches!(ty, Type::Vector | Type::Tags) {
+            return Err(Error::invalid(
+                format!("cannot ORDER BY a {ty}"),
+                Some(o.expr.span()),
+            ));
+        }
+        order.push((key, o.desc));
+    }
+    Ok((exprs, columns, order))
 }
 
 impl SelectPlan {

@@ -55,7 +55,7 @@ impl Resolver<'_> {
             found = t.and_then(|t| t.table.get(id)).map(<[f32]>::to_vec);
         })?;
         if let Some(v) = found {
-            return Ok(Target::Vector(Arc::new(v)));
+            return Ok(Target::vector(v));
         }
         if self.snap.get(id, &RowNeeds::default())?.is_some() {
             return Ok(Target::Null);
@@ -92,7 +92,7 @@ impl Resolver<'_> {
             });
             mean = t.table.mean(rows);
         })?;
-        Ok(mean.map_or(Target::Null, |m| Target::Vector(Arc::new(m))))
+        Ok(mean.map_or(Target::Null, Target::vector))
     }
 }
 
@@ -283,8 +283,8 @@ pub(crate) fn run_top_k(
             Some(rows.iter().collect::<Vec<u32>>())
         });
         let hits = match &candidates {
-            Some(rows) => t.table.top_k_among(rows, &query, metric, k, &keep),
-            None => t.table.top_k(&query, metric, k, &keep),
+            Some(rows) => t.table.top_k_among(rows, &query.v, metric, k, &keep),
+            None => t.table.top_k(&query.v, metric, k, &keep),
         };
         winners = hits
             .into_iter()

@@ -79,13 +79,7 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         Statement::Cluster(c) => Ok(Output::Rows(cluster::rows(cluster::cluster(source, c)?))),
         Statement::CreateSegments { name, cluster: c } => {
             let bindings = source.bindings();
-            if let Some(kind) = bindings.catalog.kind_of(&name.value) {
-                return Err(Error::AlreadyExists {
-                    kind: kind.name(),
-                    name: name.value.clone(),
-                    at: At::span(name.span()),
-                });
-            }
+            name_is_free(&bindings.catalog, name)?;
             let clusters = cluster::cluster(source, c)?;
             let n = clusters.clusters.len() as u64;
             let def = cluster::segment_group(&name.value, clusters, stmt.to_string());
@@ -149,6 +143,18 @@ fn storage_at(e: profiledb_storage::Error, span: Span) -> Error {
         },
         profiledb_storage::Error::InvalidArgument(m) => Error::invalid(m, Some(span)),
         other => Error::Storage(other),
+    }
+}
+
+/// Refuses a name some item already has, before any work is done for it.
+fn name_is_free(catalog: &Catalog, name: &Ident) -> Result<()> {
+    match catalog.kind_of(&name.value) {
+        Some(kind) => Err(Error::AlreadyExists {
+            kind: kind.name(),
+            name: name.value.clone(),
+            at: At::span(name.span()),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -236,13 +242,7 @@ fn definition(source: &dyn DataSource, stmt: &Statement) -> Result<Definition> {
         },
         Statement::CreateSegment { name, predicate } => {
             let bindings = source.bindings();
-            if let Some(kind) = bindings.catalog.kind_of(&name.value) {
-                return Err(Error::AlreadyExists {
-                    kind: kind.name(),
-                    name: name.value.clone(),
-                    at: At::span(name.span()),
-                });
-            }
+            name_is_free(&bindings.catalog, name)?;
             Binder::new(&bindings.catalog, source.now())
                 .predicate(predicate, "segment predicate")?;
             Definition::Segment {

@@ -159,30 +159,14 @@ impl VectorTable {
         }
         let q_norm = norm(query);
         let chunks = self.rows().div_ceil(CHUNK);
-        let partials: Vec<Vec<Hit>> = (0..chunks)
+        let partials = (0..chunks)
             .into_par_iter()
             .map(|c| {
-                let mut best = Vec::with_capacity(2 * k.min(CHUNK));
-                for row in c * CHUNK..((c + 1) * CHUNK).min(self.rows()) {
-                    if !self.live[row] || !keep(row) {
-                        continue;
-                    }
-                    let Some(s) = score(metric, query, q_norm, self.vector(row), self.norms[row])
-                    else {
-                        continue;
-                    };
-                    best.push(Hit { row, score: s });
-                    if best.len() >= 2 * k.max(64) {
-                        self.keep_best(&mut best, k);
-                    }
-                }
-                self.keep_best(&mut best, k);
-                best
+                let rows = c * CHUNK..((c + 1) * CHUNK).min(self.rows());
+                self.best_of(rows, query, q_norm, metric, k, keep)
             })
             .collect();
-        let mut all: Vec<Hit> = partials.into_iter().flatten().collect();
-        self.keep_best(&mut all, k);
-        all
+        self.merge(partials, k)
     }
 
     /// As [`VectorTable::top_k`], over the rows in `candidates` only.
@@ -198,28 +182,46 @@ impl VectorTable {
             return Vec::new();
         }
         let q_norm = norm(query);
-        let partials: Vec<Vec<Hit>> = candidates
+        let partials = candidates
             .par_chunks(CHUNK)
             .map(|rows| {
-                let mut best = Vec::with_capacity(2 * k.min(CHUNK));
-                for &r in rows {
-                    let row = r as usize;
-                    if !self.live.get(row).copied().unwrap_or(false) || !keep(row) {
-                        continue;
-                    }
-                    let Some(s) = score(metric, query, q_norm, self.vector(row), self.norms[row])
-                    else {
-                        continue;
-                    };
-                    best.push(Hit { row, score: s });
-                    if best.len() >= 2 * k.max(64) {
-                        self.keep_best(&mut best, k);
-                    }
-                }
-                self.keep_best(&mut best, k);
-                best
+                let rows = rows.iter().map(|&r| r as usize);
+                self.best_of(rows, query, q_norm, metric, k, keep)
             })
             .collect();
+        self.merge(partials, k)
+    }
+
+    /// The `k` best of `rows` (live, accepted by `keep`, with a defined score).
+    fn best_of(
+        &self,
+        rows: impl Iterator<Item = usize>,
+        query: &[f32],
+        q_norm: f64,
+        metric: Metric,
+        k: usize,
+        keep: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Vec<Hit> {
+        let mut best = Vec::with_capacity(2 * k.min(CHUNK));
+        for row in rows {
+            if !self.live.get(row).copied().unwrap_or(false) || !keep(row) {
+                continue;
+            }
+            let Some(s) = score(metric, query, q_norm, self.vector(row), self.norms[row]) else {
+                continue;
+            };
+            best.push(Hit { row, score: s });
+            // Cut back now and then, so a chunk holds at most ~2k candidates.
+            if best.len() >= 2 * k.max(64) {
+                self.keep_best(&mut best, k);
+            }
+        }
+        self.keep_best(&mut best, k);
+        best
+    }
+
+    /// The `k` best of every chunk's best.
+    fn merge(&self, partials: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
         let mut all: Vec<Hit> = partials.into_iter().flatten().collect();
         self.keep_best(&mut all, k);
         all
