@@ -3,7 +3,7 @@
 
 # RocksDB's bindings are generated with libclang.
 deps:
-	@if ! ldconfig -p 2>/dev/null | grep -q libclang; then \
+	@if ! ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9.]+)?\.so'; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y libclang-dev; \
 		else echo "libclang is missing: run 'sudo apt-get update && sudo apt-get install -y libclang-dev'" >&2; exit 1; fi; \
 	fi
