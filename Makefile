@@ -1,4 +1,4 @@
-# ProfileDB: `make demo` runs the example, `make test` runs every check CI runs.
+# ProfileDB: `make demo` builds and tours a demo database, `make test` runs every check CI runs.
 .PHONY: demo test deps
 
 # RocksDB's bindings are generated with libclang.
@@ -9,7 +9,7 @@ deps:
 	fi
 
 demo: deps
-	cargo run --example quickstart
+	cargo run --bin profiledb -- demo
 
 test: deps
 	cargo fmt --all --check

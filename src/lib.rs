@@ -48,8 +48,8 @@ pub use profiledb_query::{Column, Limits, Output, Rows, Type};
 pub use profiledb_storage::catalog::{AttributeDef, FeatureDef, SegmentDef, VectorDef, WindowDef};
 pub use profiledb_storage::time::{format_timestamp, now_ms, parse_duration, parse_timestamp};
 pub use profiledb_storage::{
-    AttrType, Bucket, Catalog, DefKind, Definition, Engine, EngineOptions as Options, Event,
-    FeatureKind, Profile, SyncPolicy, UserRange, Value, VectorRule,
+    AttrType, Bucket, Catalog, DefKind, Definition, Engine, EngineOptions as Options, EngineStats,
+    ErrorKind, Event, EventError, FeatureKind, Profile, SyncPolicy, UserRange, Value, VectorRule,
 };
 
 /// The window span [`Db::profile`] aggregates windows over: one day.
@@ -114,6 +114,14 @@ impl Db {
     /// The first invalid event, by index, field and reason; nothing is written then.
     pub fn ingest(&self, events: &[Event]) -> Result<usize> {
         Ok(self.engine.ingest(events)?)
+    }
+
+    /// Checks one event against the current schema without writing it.
+    ///
+    /// # Errors
+    /// The field at fault and why, as [`Db::ingest`] would reject it.
+    pub fn validate(&self, event: &Event) -> std::result::Result<(), EventError> {
+        self.engine.validate(event)
     }
 
     /// Ingests JSON events (`{"user":"u1","type":"purchase","ts":1761991200000,"amount":35.0}`),
@@ -198,6 +206,14 @@ impl Db {
             sql,
             limits,
         )?)
+    }
+
+    /// Flushes memtables and syncs the write-ahead log.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.engine.flush()?)
     }
 
     /// Writes an openable copy of the database to `dir`, which must not exist.

@@ -337,6 +337,20 @@ pub enum Statement {
     },
 }
 
+impl Statement {
+    /// Whether the statement only reads: it changes no data and no schema.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Statement::Show { .. }
+                | Statement::Describe { .. }
+                | Statement::Select(_)
+                | Statement::Explain(_)
+                | Statement::Cluster(_)
+        )
+    }
+}
+
 /// A k-means clustering of users' vectors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cluster {

@@ -255,6 +255,19 @@ impl Error {
         self
     }
 
+    /// The message alone, without the line, column and caret drawing that
+    /// `Display` appends once the error is located.
+    pub fn message(&self) -> String {
+        let full = self.to_string();
+        match self.at() {
+            Some(at) if at.position.is_some() => {
+                let suffix = at.to_string();
+                full.strip_suffix(&suffix).unwrap_or(&full).to_owned()
+            }
+            _ => full,
+        }
+    }
+
     /// Where the error is, if it concerns part of the statement.
     pub fn at(&self) -> Option<&At> {
         match self {

@@ -268,6 +268,61 @@ fn number_end(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Splits a script at its top-level `;` into the spans of its statements, so that
+/// they can be run one at a time (a `;` inside a string or comment does not split).
+/// Text after the last `;` is a statement when it holds a token.
+///
+/// A lexing error ends the split: the statements complete before it are returned
+/// with the error, so a caller can run those and then report it.
+pub fn split_statements(src: &str) -> (Vec<Span>, Option<ParseError>) {
+    let (tokens, error) = match tokenize(src) {
+        Ok(t) => (t, None),
+        Err(e) => {
+            // Everything before the bad token lexes; keep only statements ended by `;`.
+            let before = src.get(..e.span.start).unwrap_or_default();
+            let mut t = tokenize(before).unwrap_or_default();
+            let last_semi = t.iter().rposition(|t| t.token == Token::Semicolon);
+            t.truncate(last_semi.map_or(0, |i| i + 1));
+            (t, Some(e))
+        }
+    };
+    let mut spans = Vec::new();
+    let mut start: Option<Span> = None;
+    let mut end = Span::default();
+    for t in &tokens {
+        match t.token {
+            Token::Semicolon | Token::Eof => {
+                if let Some(s) = start.take() {
+                    spans.push(s.to(end));
+                }
+            }
+            _ => {
+                start.get_or_insert(t.span);
+                end = t.span;
+            }
+        }
+    }
+    if let Some(s) = start {
+        spans.push(s.to(end));
+    }
+    (spans, error)
+}
+
+/// Whether `src` ends a statement: its last token is `;`. Inside an unterminated
+/// string or quoted name, more input may follow, so it does not; other text that
+/// does not lex ends one when it ends with `;`, so that its error is shown
+/// rather than waited on.
+pub fn ends_statement(src: &str) -> bool {
+    match tokenize(src) {
+        Ok(tokens) => tokens
+            .iter()
+            .rev()
+            .find(|t| t.token != Token::Eof)
+            .is_some_and(|t| t.token == Token::Semicolon),
+        Err(e) => e.span.end < src.len() && src.trim_end().ends_with(';'),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +395,41 @@ mod tests {
         assert_eq!(e.map(|e| e.span), Some(Span::new(7, 8)));
         let e = tokenize("x é").err();
         assert_eq!(e.map(|e| e.span), Some(Span::new(2, 4)));
+    }
+
+    #[test]
+    fn statements_split_at_top_level_semicolons() {
+        let src = "SELECT ';' FROM users; -- a; comment\nSHOW FEATURES;;\n  DESCRIBE x  ";
+        let (spans, err) = split_statements(src);
+        assert!(err.is_none());
+        let texts: Vec<&str> = spans.iter().map(|s| &src[s.start..s.end]).collect();
+        assert_eq!(
+            texts,
+            ["SELECT ';' FROM users", "SHOW FEATURES", "DESCRIBE x"]
+        );
+        assert_eq!(split_statements("  -- nothing\n").0, []);
+    }
+
+    #[test]
+    fn a_lexing_error_keeps_the_complete_statements_before_it() {
+        let src = "SHOW FEATURES; SELECT 1; SELECT 'open";
+        let (spans, err) = split_statements(src);
+        let texts: Vec<&str> = spans.iter().map(|s| &src[s.start..s.end]).collect();
+        assert_eq!(texts, ["SHOW FEATURES", "SELECT 1"]);
+        assert_eq!(err.map(|e| e.span.start), Some(32));
+        // A bad token inside the first statement leaves nothing to run.
+        let (spans, err) = split_statements("SELECT # FROM users; SHOW FEATURES;");
+        assert!(spans.is_empty() && err.is_some());
+    }
+
+    #[test]
+    fn statement_ends() {
+        assert!(ends_statement("SELECT 1;"));
+        assert!(ends_statement("SELECT 1; -- done\n"));
+        assert!(!ends_statement("SELECT 1"));
+        assert!(!ends_statement("SELECT ';"));
+        assert!(!ends_statement("SELECT 1 -- ;"));
+        assert!(ends_statement("SELECT # ;"));
+        assert!(!ends_statement(""));
     }
 }

@@ -52,6 +52,7 @@ mod statement;
 
 pub use error::{At, Error, ParseError, Position, Result, Span, closest};
 pub use exec::Limits;
+pub use lexer::{ends_statement, split_statements};
 pub use memory::MemorySource;
 pub use output::{Column, Output, Rows, Type};
 pub use parser::{RECURSION_LIMIT, parse_expr, parse_script, parse_statement};

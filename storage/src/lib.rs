@@ -45,7 +45,7 @@ pub mod vector;
 pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
 pub use codec::DecodeError;
 #[cfg(feature = "engine")]
-pub use engine::{Engine, EngineOptions, Reader, Scan, SyncPolicy};
+pub use engine::{Engine, EngineOptions, EngineStats, Reader, Scan, SyncPolicy};
 pub use error::{Error, ErrorKind, EscapedKey, Result};
 pub use event::{Event, EventError};
 pub use merge::window::Bucket;

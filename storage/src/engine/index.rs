@@ -291,6 +291,11 @@ impl VectorIndex {
         let _ = self.bell_tx.try_send(());
     }
 
+    /// Change notices sent but not yet applied.
+    pub(crate) fn pending(&self) -> usize {
+        self.rx.len()
+    }
+
     /// Removes a deleted user from every table at once.
     pub(crate) fn removed(&self, user: &str) {
         if !self.active.load(Ordering::SeqCst) {

@@ -38,6 +38,26 @@ use crate::vector::IndexTable;
 
 const CATALOG_KEY: &[u8] = b"catalog";
 
+/// Monitoring figures of an open engine; see [`Engine::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineStats {
+    /// Bytes in memtables, active and immutable, over all column families.
+    pub memtable_bytes: u64,
+    /// Immutable memtables waiting to be flushed.
+    pub immutable_memtables: u64,
+    /// Compactions running now.
+    pub running_compactions: u64,
+    /// Memtable flushes running now.
+    pub running_flushes: u64,
+    /// Bytes RocksDB estimates compaction still has to rewrite.
+    pub pending_compaction_bytes: u64,
+    /// Change notices the vector index has not applied yet (its lag); a query
+    /// applies them before it reads.
+    pub index_pending: u64,
+    /// RocksDB's latest sequence number.
+    pub last_sequence: u64,
+}
+
 /// How to open a database.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -453,6 +473,45 @@ impl Engine {
             self.db.flush_cf(self.cf(name)?).map_err(engine_err)?;
         }
         Ok(())
+    }
+
+    /// Checks one event against the current schema without writing it: the
+    /// same checks [`Engine::ingest`] makes.
+    ///
+    /// # Errors
+    /// The [`event::EventError`] naming the field at fault and why.
+    pub fn validate(&self, ev: &Event) -> std::result::Result<(), event::EventError> {
+        event::plan(&self.bindings(), ev).map(drop)
+    }
+
+    /// Figures for monitoring: memtables, compactions and the vector index.
+    pub fn stats(&self) -> EngineStats {
+        let int = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        let mut stats = EngineStats {
+            memtable_bytes: 0,
+            immutable_memtables: 0,
+            running_compactions: int("rocksdb.num-running-compactions"),
+            running_flushes: int("rocksdb.num-running-flushes"),
+            pending_compaction_bytes: 0,
+            index_pending: self.index.pending() as u64,
+            last_sequence: self.db.latest_sequence_number(),
+        };
+        for name in cf::ALL {
+            if let Ok(cf) = self.cf(name) {
+                let int_cf = |p: &str| {
+                    self.db
+                        .property_int_value_cf(cf, p)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0)
+                };
+                stats.memtable_bytes += int_cf("rocksdb.cur-size-all-mem-tables");
+                stats.immutable_memtables += int_cf("rocksdb.num-immutable-mem-table");
+                stats.pending_compaction_bytes +=
+                    int_cf("rocksdb.estimate-pending-compaction-bytes");
+            }
+        }
+        stats
     }
 
     /// The number of live keys RocksDB estimates for family `name`.

@@ -1,0 +1,321 @@
+//! `profiledb import`: bulk load of JSON Lines and CSV files.
+//!
+//! The whole input is read and checked against the schema first. With any bad
+//! line, every bad line is listed and nothing is written, unless `--skip-bad`
+//! asks to write the good ones. The write pass then reads the files again, so
+//! memory stays bounded by one batch however large the input.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use profiledb::{AttrType, Catalog, Db, Event};
+
+/// Events per write batch.
+const BATCH: usize = 10_000;
+
+/// A bad line: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub file: PathBuf,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub written: u64,
+    pub rejected: Vec<BadLine>,
+}
+
+/// A file's format, from its extension: `.csv` is CSV, anything else JSON Lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    JsonLines,
+    Csv,
+}
+
+fn kind_of(path: &Path) -> Kind {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("csv") => Kind::Csv,
+        _ => Kind::JsonLines,
+    }
+}
+
+/// Imports `files` into `db`. Returns `Err` with the bad lines (and writes
+/// nothing) when a line is bad and `skip_bad` is off, and `Err` with a message
+/// when a file cannot be read.
+pub fn import(db: &Db, files: &[PathBuf], skip_bad: bool) -> Result<Summary, ImportError> {
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .map(|m| m.len())
+                .map_err(|e| io_error(f, &e))
+        })
+        .sum::<Result<u64, ImportError>>()?;
+    let catalog = db.catalog();
+
+    // Pass 1: check everything.
+    let bar = progress(total_bytes, "checking");
+    let mut rejected = Vec::new();
+    for f in files {
+        for_each_event(f, &catalog, &bar, |line, ev| {
+            if let Err(reason) = ev.and_then(|ev| db.validate(&ev).map_err(|e| e.to_string())) {
+                rejected.push(BadLine {
+                    file: f.clone(),
+                    line,
+                    reason,
+                });
+            }
+            Ok(())
+        })?;
+    }
+    bar.finish_and_clear();
+    if !rejected.is_empty() && !skip_bad {
+        return Err(ImportError::BadLines(rejected));
+    }
+
+    // Pass 2: write the good lines in batches.
+    let bar = progress(total_bytes, "writing");
+    let mut written = 0u64;
+    for f in files {
+        let bad: HashSet<u64> = rejected
+            .iter()
+            .filter(|b| &b.file == f)
+            .map(|b| b.line)
+            .collect();
+        let mut batch = Vec::with_capacity(BATCH);
+        for_each_event(f, &catalog, &bar, |line, ev| {
+            match ev {
+                Ok(ev) if !bad.contains(&line) => batch.push(ev),
+                _ => return Ok(()),
+            }
+            if batch.len() == BATCH {
+                written += write(db, &mut batch, f)?;
+            }
+            Ok(())
+        })?;
+        written += write(db, &mut batch, f)?;
+    }
+    bar.finish_and_clear();
+    Ok(Summary { written, rejected })
+}
+
+fn write(db: &Db, batch: &mut Vec<Event>, file: &Path) -> Result<u64, ImportError> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let n = db
+        .ingest(batch)
+        .map_err(|e| ImportError::Io(format!("writing events from {}: {e}", file.display())))?;
+    batch.clear();
+    Ok(n as u64)
+}
+
+/// Why an import stopped.
+#[derive(Debug)]
+pub enum ImportError {
+    /// Lines that are not valid events; nothing was written.
+    BadLines(Vec<BadLine>),
+    /// A file could not be read, or a write failed.
+    Io(String),
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> ImportError {
+    ImportError::Io(format!("cannot read {}: {e}", path.display()))
+}
+
+fn progress(total: u64, what: &'static str) -> ProgressBar {
+    // indicatif draws only when stderr is a terminal.
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what);
+    bar
+}
+
+/// A reader that advances a progress bar by the bytes it reads.
+struct Counting<'a, R> {
+    inner: R,
+    bar: &'a ProgressBar,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// Calls `f` with each line's number and its event, or why it is not one.
+fn for_each_event(
+    path: &Path,
+    catalog: &Catalog,
+    bar: &ProgressBar,
+    mut f: impl FnMut(u64, Result<Event, String>) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    let file = File::open(path).map_err(|e| io_error(path, &e))?;
+    let reader = BufReader::new(Counting { inner: file, bar });
+    match kind_of(path) {
+        Kind::JsonLines => {
+            for (i, line) in reader.lines().enumerate() {
+                let line = line.map_err(|e| io_error(path, &e))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                f(i as u64 + 1, json_event(&line))?;
+            }
+        }
+        Kind::Csv => {
+            let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+            let header = rdr
+                .headers()
+                .map_err(|e| {
+                    ImportError::Io(format!(
+                        "{}: cannot read the CSV header: {e}",
+                        path.display()
+                    ))
+                })?
+                .clone();
+            for required in ["user", "type", "ts"] {
+                if !header.iter().any(|h| h == required) {
+                    return Err(ImportError::Io(format!(
+                        "{}: the CSV header has no '{required}' column; it needs user, type and ts",
+                        path.display()
+                    )));
+                }
+            }
+            let mut record = csv::StringRecord::new();
+            loop {
+                let line = rdr.position().line();
+                match rdr.read_record(&mut record) {
+                    Ok(false) => break,
+                    Ok(true) => f(line, csv_event(&header, &record, catalog))?,
+                    Err(e) => {
+                        if let csv::ErrorKind::Io(io) = e.kind() {
+                            return Err(io_error(path, io));
+                        }
+                        f(line, Err(e.to_string()))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn json_event(line: &str) -> Result<Event, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    Event::from_json(&v).map_err(|e| e.to_string())
+}
+
+/// A CSV record as an event: `user`, `type` and `ts` columns, the rest fields.
+/// An empty cell is an absent field. A cell bound to a string or tags
+/// attribute stays text; otherwise numbers, booleans and JSON arrays (vectors,
+/// tags) are read as such, and anything else is a string.
+fn csv_event(
+    header: &csv::StringRecord,
+    record: &csv::StringRecord,
+    catalog: &Catalog,
+) -> Result<Event, String> {
+    if record.len() != header.len() {
+        return Err(format!(
+            "{} fields where the header has {}",
+            record.len(),
+            header.len()
+        ));
+    }
+    let cell = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .and_then(|i| record.get(i))
+    };
+    let event_type = cell("type").unwrap_or_default();
+    let mut obj = serde_json::Map::new();
+    obj.insert("user".into(), cell("user").unwrap_or_default().into());
+    obj.insert("type".into(), event_type.into());
+    let ts = cell("ts").unwrap_or_default().trim();
+    obj.insert(
+        "ts".into(),
+        ts.parse::<i64>()
+            .map_or_else(|_| ts.into(), serde_json::Value::from),
+    );
+    for (name, raw) in header.iter().zip(record.iter()) {
+        if matches!(name, "user" | "type" | "ts") || raw.is_empty() {
+            continue;
+        }
+        let text_type = catalog
+            .attributes
+            .iter()
+            .find(|a| a.name == name && a.event_type.as_deref() == Some(event_type))
+            .map(|a| a.ty)
+            .filter(|t| matches!(t, AttrType::String | AttrType::Tags));
+        let value = match text_type {
+            Some(AttrType::Tags) if raw.trim_start().starts_with('[') => {
+                serde_json::from_str(raw).map_err(|e| format!("field '{name}': {e}"))?
+            }
+            Some(_) => raw.into(),
+            None => match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(
+                    v @ (serde_json::Value::Number(_)
+                    | serde_json::Value::Bool(_)
+                    | serde_json::Value::Array(_)),
+                ) => v,
+                Err(e) if raw.trim_start().starts_with('[') => {
+                    return Err(format!("field '{name}': invalid JSON array: {e}"));
+                }
+                _ => raw.into(),
+            },
+        };
+        obj.insert(name.to_owned(), value);
+    }
+    Event::from_json(&serde_json::Value::Object(obj)).map_err(|e| e.to_string())
+}
+
+/// Runs `profiledb import` and returns the exit code.
+pub fn run(db: &Db, files: &[PathBuf], skip_bad: bool) -> u8 {
+    let start = Instant::now();
+    let list = |bad: &[BadLine]| {
+        for b in bad {
+            eprintln!("{}:{}: {}", b.file.display(), b.line, b.reason);
+        }
+    };
+    match import(db, files, skip_bad) {
+        Ok(s) => {
+            list(&s.rejected);
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "imported {} events, rejected {} lines, in {:.2} s ({:.0} events/s)",
+                s.written,
+                s.rejected.len(),
+                secs,
+                s.written as f64 / secs.max(1e-9)
+            );
+            0
+        }
+        Err(ImportError::BadLines(bad)) => {
+            list(&bad);
+            eprintln!(
+                "error: {} bad line{}; nothing was written (--skip-bad writes the good lines)",
+                bad.len(),
+                if bad.len() == 1 { "" } else { "s" }
+            );
+            1
+        }
+        Err(ImportError::Io(msg)) => {
+            eprintln!("error: {msg}");
+            1
+        }
+    }
+}

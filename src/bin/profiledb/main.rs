@@ -1,0 +1,236 @@
+//! `profiledb`: the shell, the server, bulk import and the demo.
+//!
+//! ```text
+//! profiledb shell --db DIR [-c STATEMENT]... [-f FILE] [--format table|csv|json]
+//! profiledb shell --connect http://HOST:PORT [--token TOKEN] [-c STATEMENT]... [-f FILE] [--format …]
+//! profiledb serve --db DIR [--listen 127.0.0.1:7070] [--token TOKEN] [--read-token TOKEN]
+//! profiledb import --db DIR [--skip-bad] FILE...
+//! profiledb demo [--db DIR] [--users N] [--days N]
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod backend;
+mod demo;
+mod format;
+mod import;
+mod json;
+mod server;
+mod shell;
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::{Backend, Client, open_local};
+use crate::format::Format;
+use crate::shell::Shell;
+
+/// ProfileDB: an embedded database engine for dynamic user profiles.
+#[derive(Debug, Parser)]
+#[command(name = "profiledb", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run statements: from -c, -f or piped stdin, or at an interactive prompt.
+    Shell(ShellArgs),
+    /// Serve a database over HTTP.
+    Serve(ServeArgs),
+    /// Load events from JSON Lines or CSV files.
+    Import(ImportArgs),
+    /// Build a demo database from a synthetic event stream and tour it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct ShellArgs {
+    /// Database directory, opened by this process (created if missing).
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "connect",
+        conflicts_with = "connect"
+    )]
+    db: Option<PathBuf>,
+    /// A server to run statements on, as http://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    connect: Option<String>,
+    /// Bearer token for the server.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "connect",
+        env = "PROFILEDB_TOKEN"
+    )]
+    token: Option<String>,
+    /// A statement (or backslash command) to run; repeat for several. Runs before -f.
+    #[arg(short = 'c', value_name = "STATEMENT")]
+    command: Vec<String>,
+    /// A file of statements to run.
+    #[arg(short = 'f', value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// How rows are printed.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Database directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    db: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    listen: SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz.
+    #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
+    token: Option<String>,
+    /// A second token that may query but not write, define or delete.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "token",
+        env = "PROFILEDB_READ_TOKEN"
+    )]
+    read_token: Option<String>,
+    /// Largest request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Longest a statement may run before it is cancelled (`500ms`, `30s`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    statement_timeout: Duration,
+    /// Most rows a query may return.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_rows: usize,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// Database directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    db: PathBuf,
+    /// Write the good lines even when some are bad (the bad ones are listed).
+    #[arg(long)]
+    skip_bad: bool,
+    /// JSON Lines files (one event per line) or CSV files (`.csv`).
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Database directory to create.
+    #[arg(long, value_name = "DIR", default_value = "profiledb-demo")]
+    db: PathBuf,
+    /// Number of users.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    users: u32,
+    /// Number of simulated days.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    days: u32,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let ms = profiledb::parse_duration(text).map_err(|e| e.to_string())?;
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("'{text}' is not a positive duration"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PROFILEDB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,profiledb=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match cli.command {
+        Command::Shell(args) => shell(args),
+        Command::Serve(args) => serve(args),
+        Command::Import(args) => match open_local(&args.db) {
+            Ok(db) => import::run(&db, &args.files, args.skip_bad),
+            Err(e) => fail(&e),
+        },
+        Command::Demo(args) => demo::run(&args.db, args.users, args.days),
+    };
+    ExitCode::from(code)
+}
+
+fn fail(message: &str) -> u8 {
+    eprintln!("error: {message}");
+    1
+}
+
+fn shell(args: ShellArgs) -> u8 {
+    let backend = match (&args.db, &args.connect) {
+        (Some(dir), _) => match open_local(dir) {
+            Ok(db) => Backend::Local(db),
+            Err(e) => return fail(&e),
+        },
+        (None, Some(url)) => Backend::Remote(Client::new(url, args.token.clone())),
+        (None, None) => return fail("give --db DIR or --connect URL"),
+    };
+    let mut shell = Shell::new(backend, args.format);
+    if !args.command.is_empty() || args.file.is_some() {
+        for c in &args.command {
+            if !shell.run_command(c) {
+                return 1;
+            }
+        }
+        if let Some(f) = &args.file {
+            let text = match std::fs::read_to_string(f) {
+                Ok(t) => t,
+                Err(e) => return fail(&format!("cannot read {}: {e}", f.display())),
+            };
+            if !shell.run_script(&text, Some(&f.display().to_string())) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    if std::io::stdin().is_terminal() {
+        return shell.interactive();
+    }
+    let mut text = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+        return fail(&format!("reading stdin: {e}"));
+    }
+    u8::from(!shell.run_script(&text, None))
+}
+
+fn serve(args: ServeArgs) -> u8 {
+    let db = match open_local(&args.db) {
+        Ok(db) => db,
+        Err(e) => return fail(&e),
+    };
+    let config = server::Config {
+        listen: args.listen,
+        token: args.token,
+        read_token: args.read_token,
+        max_body: args.max_body,
+        statement_timeout: args.statement_timeout,
+        max_rows: args.max_rows,
+    };
+    let ready = |addr: SocketAddr| {
+        // The one line on stdout: the bound address, once the server accepts.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{addr}");
+        let _ = out.flush();
+    };
+    match server::serve(db, config, ready) {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
+    }
+}

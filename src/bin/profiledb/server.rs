@@ -1,0 +1,662 @@
+//! The HTTP server: `profiledb serve`.
+//!
+//! Every database call runs on tokio's blocking pool, so a slow query never
+//! stalls the event loop that answers everyone else. Statements run under a
+//! deadline and a row cap; request bodies are capped; a panic in a handler
+//! becomes a 500 for that request alone.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use profiledb::{Db, Error, Limits, Profile};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::json::{JsonOutput, JsonValue};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Bearer token for every endpoint but `/healthz`.
+    pub token: Option<String>,
+    /// Bearer token that may query but not write.
+    pub read_token: Option<String>,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Longest a statement may run before it is cancelled.
+    pub statement_timeout: Duration,
+    /// Most rows a query may return.
+    pub max_rows: usize,
+}
+
+/// What a request's token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Full,
+    ReadOnly,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+struct Metrics {
+    events_ingested: AtomicU64,
+    events_rejected: AtomicU64,
+    bad_requests: AtomicU64,
+    queries: AtomicU64,
+    query_errors: AtomicU64,
+    /// Query latencies, one counter per bucket of [`LATENCY_BUCKETS`] and one
+    /// for slower queries.
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    latency_sum_us: AtomicU64,
+}
+
+/// Upper bounds of the query latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+impl Metrics {
+    fn observe_query(&self, elapsed: Duration, ok: bool) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.query_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+struct App {
+    db: Db,
+    config: Config,
+    metrics: Metrics,
+}
+
+/// An error answer: a status and `{"error": {"message", ...}}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    error: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        let mut error = serde_json::Map::new();
+        error.insert("message".into(), message.into().into());
+        ApiError { status, error }
+    }
+
+    fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> ApiError {
+        self.error.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.error });
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// A body rejected before it was read: too large (413), or cut off.
+fn body_error(r: &BytesRejection) -> ApiError {
+    let status = r.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(status, "the request body is larger than the server's limit")
+    } else {
+        ApiError::new(status, format!("cannot read the request body: {r}"))
+    }
+}
+
+/// Maps a library error to an answer: the client's fault is 400 (with the
+/// event's index and field, or the statement's line and column), the server's 500.
+fn library_error(e: &Error, app: &App) -> ApiError {
+    match e {
+        Error::Query(q) => match q {
+            profiledb_query::Error::Cancelled { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "statement timeout: the statement ran longer than {:?} and was cancelled",
+                    app.config.statement_timeout
+                ),
+            )
+            .with("code", "statement_timeout"),
+            profiledb_query::Error::TooManyRows { limit } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the result has more than {limit} rows, the server's limit; add a LIMIT or a filter"
+                ),
+            )
+            .with("code", "too_many_rows"),
+            q => {
+                let mut err = ApiError::new(StatusCode::BAD_REQUEST, q.message());
+                if let Some(p) = q.at().and_then(|a| a.position.as_ref()) {
+                    err = err
+                        .with("line", p.line)
+                        .with("column", p.column)
+                        .with("width", p.width);
+                }
+                err
+            }
+        },
+        Error::Storage(s) => {
+            use profiledb::ErrorKind as K;
+            let status = match s.kind() {
+                K::InvalidArgument | K::AlreadyExists => StatusCode::BAD_REQUEST,
+                K::NotFound => StatusCode::NOT_FOUND,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let err = ApiError::new(status, s.to_string());
+            match s {
+                profiledb_storage::Error::InvalidEvent { index, field, .. } => {
+                    err.with("index", *index).with("field", field.clone())
+                }
+                _ => err,
+            }
+        }
+        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    }
+}
+
+/// Runs `f` on the blocking pool; a panic in it answers 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!("request failed: {e}");
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error while serving the request",
+        ))
+    })
+}
+
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// Serves until SIGTERM or SIGINT, then finishes requests in flight, flushes
+/// and returns. `ready` is called with the bound address once it accepts.
+pub fn serve(db: Db, config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let app = Arc::new(App {
+        db,
+        config,
+        metrics: Metrics::default(),
+    });
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(app.config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let router = router(app.clone());
+        tracing::info!("listening on http://{addr}");
+        ready(addr);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| format!("server failed: {e}"))
+    })?;
+    tracing::info!("stopped accepting; flushing");
+    let flushed = app
+        .db
+        .flush()
+        .map_err(|e| format!("flushing on shutdown: {e}"));
+    // Let blocking calls still running finish before the database closes.
+    runtime.shutdown_timeout(Duration::from_secs(30));
+    flushed
+}
+
+fn router(app: Arc<App>) -> Router {
+    let max_body = app.config.max_body;
+    Router::new()
+        .route("/v1/events", post(ingest))
+        .route("/v1/query", post(query))
+        .route("/v1/users/{id}", get(get_user).delete(delete_user))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(app.clone(), auth))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error while serving the request",
+                )
+                .into_response()
+            },
+        ))
+        .with_state(app)
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Compares two tokens in time independent of where they differ.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Checks the bearer token, when the server has one, and records what it allows.
+async fn auth(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+    let access = if req.uri().path() == "/healthz" || app.config.token.is_none() {
+        Some(Access::Full)
+    } else {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match given {
+            Some(t)
+                if app
+                    .config
+                    .token
+                    .as_deref()
+                    .is_some_and(|k| same_token(t, k)) =>
+            {
+                Some(Access::Full)
+            }
+            Some(t)
+                if app
+                    .config
+                    .read_token
+                    .as_deref()
+                    .is_some_and(|k| same_token(t, k)) =>
+            {
+                Some(Access::ReadOnly)
+            }
+            _ => None,
+        }
+    };
+    match access {
+        Some(a) => {
+            req.extensions_mut().insert(a);
+            next.run(req).await
+        }
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token: send 'Authorization: Bearer TOKEN'",
+        )
+        .into_response(),
+    }
+}
+
+fn forbidden(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!("the read-only token may not {what}; use the write token"),
+    )
+}
+
+/// `POST /v1/events`: a JSON array of events, one object, or JSON Lines.
+async fn ingest(
+    State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    if access == Access::ReadOnly {
+        return Err(forbidden("write events"));
+    }
+    let body = body.map_err(|r| body_error(&r))?;
+    blocking(move || {
+        let reject = |e: ApiError| {
+            app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+            e
+        };
+        let text = std::str::from_utf8(&body).map_err(|e| {
+            reject(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not UTF-8: {e}"),
+            ))
+        })?;
+        let events = profiledb_storage::event::events_from_json(text).map_err(|(index, e)| {
+            reject(
+                ApiError::new(StatusCode::BAD_REQUEST, format!("event {index}: {e}"))
+                    .with("index", index)
+                    .with("field", e.field),
+            )
+        })?;
+        match app.db.ingest(&events) {
+            Ok(n) => {
+                app.metrics
+                    .events_ingested
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                Ok(json_bytes(
+                    serde_json::json!({ "accepted": n })
+                        .to_string()
+                        .into_bytes(),
+                ))
+            }
+            Err(e) => {
+                app.metrics
+                    .events_rejected
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                Err(reject(library_error(&e, &app)))
+            }
+        }
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryRequest {
+    sql: String,
+}
+
+/// `POST /v1/query`: `{"sql": "..."}`; answers the last statement's output.
+async fn query(
+    State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|r| body_error(&r))?;
+    let req: QueryRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be a JSON object {{\"sql\": \"...\"}}: {e}"),
+        )
+    })?;
+    if access == Access::ReadOnly {
+        // Statements that do not parse fall through, to be reported as usual.
+        if let Ok(stmts) = profiledb_query::parse_script(&req.sql)
+            && stmts.iter().any(|(s, _)| !s.is_read_only())
+        {
+            return Err(forbidden("change data or schema"));
+        }
+    }
+    blocking(move || {
+        let start = Instant::now();
+        let limits = Limits {
+            deadline: Some(start + app.config.statement_timeout),
+            max_rows: Some(app.config.max_rows),
+        };
+        let result = app.db.execute_with(&req.sql, &limits);
+        app.metrics.observe_query(start.elapsed(), result.is_ok());
+        let mut outputs = result.map_err(|e| library_error(&e, &app))?;
+        let last = outputs.pop().ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "expected a statement")
+                .with("line", 1)
+                .with("column", 1)
+        })?;
+        serde_json::to_vec(&JsonOutput(&last))
+            .map(json_bytes)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct ProfileParams {
+    /// Epoch ms or RFC 3339; now by default.
+    as_of: Option<String>,
+    /// Span windows are aggregated over (`1d`, `7d`); a day by default.
+    window: Option<String>,
+}
+
+/// `GET /v1/users/{id}?as_of=…&window=…`
+async fn get_user(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(params): Query<ProfileParams>,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let as_of = match params.as_of.as_deref() {
+        None => profiledb::now_ms(),
+        Some(t) => match t.parse::<i64>() {
+            Ok(ms) => ms,
+            Err(_) => profiledb::parse_timestamp(t).map_err(|e| bad(format!("as_of: {e}")))?,
+        },
+    };
+    let span = match params.window.as_deref() {
+        None => profiledb::DEFAULT_WINDOW_SPAN_MS,
+        Some(w) => profiledb::parse_duration(w).map_err(|e| bad(format!("window: {e}")))?,
+    };
+    blocking(move || {
+        let profile = app
+            .db
+            .engine()
+            .profile(&id, as_of, span)
+            .map_err(|e| library_error(&Error::Storage(e), &app))?
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, format!("user '{id}' does not exist"))
+            })?;
+        serde_json::to_vec(&JsonProfile(&profile))
+            .map(json_bytes)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await
+}
+
+/// `DELETE /v1/users/{id}`
+async fn delete_user(
+    State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if access == Access::ReadOnly {
+        return Err(forbidden("delete users"));
+    }
+    blocking(move || match app.db.delete_user(&id) {
+        Ok(true) => Ok(json_bytes(br#"{"deleted": true}"#.to_vec())),
+        Ok(false) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("user '{id}' does not exist"),
+        )),
+        Err(e) => Err(library_error(&e, &app)),
+    })
+    .await
+}
+
+/// A profile as JSON: bookkeeping, then attributes, features, vectors and
+/// windows as objects keyed by name.
+struct JsonProfile<'a>(&'a Profile);
+
+impl Serialize for JsonProfile<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Named<'a>(&'a [(String, profiledb::Value)]);
+        impl Serialize for Named<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    m.serialize_entry(k, &JsonValue(v))?;
+                }
+                m.end()
+            }
+        }
+        let p = self.0;
+        let windows: serde_json::Map<String, serde_json::Value> = p
+            .windows
+            .iter()
+            .map(|(name, b)| {
+                let mean = (b.count > 0).then(|| b.sum / b.count as f64);
+                let (min, max) = if b.count > 0 {
+                    (Some(b.min), Some(b.max))
+                } else {
+                    (None, None)
+                };
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "count": b.count, "sum": b.sum, "min": min, "max": max,
+                        "mean": mean, "sumsq": b.sumsq,
+                    }),
+                )
+            })
+            .collect();
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("user", &p.user)?;
+        m.serialize_entry("as_of", &profiledb::format_timestamp(p.as_of))?;
+        m.serialize_entry("first_seen", &profiledb::format_timestamp(p.first_seen))?;
+        m.serialize_entry("last_seen", &profiledb::format_timestamp(p.last_seen))?;
+        m.serialize_entry("events", &p.events)?;
+        m.serialize_entry("attributes", &Named(&p.attributes))?;
+        m.serialize_entry("features", &Named(&p.features))?;
+        m.serialize_entry("vectors", &Named(&p.vectors))?;
+        m.serialize_entry("windows", &windows)?;
+        m.end()
+    }
+}
+
+/// `GET /metrics`, in Prometheus' text format.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    use std::fmt::Write as _;
+    let stats = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || app.db.engine().stats())
+            .await
+            .unwrap_or_default()
+    };
+    let m = &app.metrics;
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "profiledb_events_ingested_total",
+        "counter",
+        "Events written.",
+        load(&m.events_ingested),
+    );
+    metric(
+        "profiledb_events_rejected_total",
+        "counter",
+        "Events in batches rejected for a bad event.",
+        load(&m.events_rejected),
+    );
+    metric(
+        "profiledb_bad_requests_total",
+        "counter",
+        "Event requests rejected: bad JSON or a bad event.",
+        load(&m.bad_requests),
+    );
+    metric(
+        "profiledb_queries_total",
+        "counter",
+        "Query requests run.",
+        load(&m.queries),
+    );
+    metric(
+        "profiledb_query_errors_total",
+        "counter",
+        "Query requests that failed.",
+        load(&m.query_errors),
+    );
+    metric(
+        "profiledb_index_pending",
+        "gauge",
+        "Change notices the vector index has yet to apply (its lag).",
+        stats.index_pending,
+    );
+    metric(
+        "profiledb_memtable_bytes",
+        "gauge",
+        "Bytes in RocksDB memtables.",
+        stats.memtable_bytes,
+    );
+    metric(
+        "profiledb_immutable_memtables",
+        "gauge",
+        "RocksDB memtables waiting to be flushed.",
+        stats.immutable_memtables,
+    );
+    metric(
+        "profiledb_running_compactions",
+        "gauge",
+        "RocksDB compactions running.",
+        stats.running_compactions,
+    );
+    metric(
+        "profiledb_running_flushes",
+        "gauge",
+        "RocksDB flushes running.",
+        stats.running_flushes,
+    );
+    metric(
+        "profiledb_pending_compaction_bytes",
+        "gauge",
+        "Bytes RocksDB estimates compaction has yet to rewrite.",
+        stats.pending_compaction_bytes,
+    );
+    metric(
+        "profiledb_last_sequence",
+        "gauge",
+        "RocksDB's latest sequence number.",
+        stats.last_sequence,
+    );
+    let name = "profiledb_query_duration_seconds";
+    let _ = writeln!(out, "# HELP {name} Query latency.\n# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += load(&m.latency[i]);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    cumulative += load(&m.latency[LATENCY_BUCKETS.len()]);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum {}", load(&m.latency_sum_us) as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {cumulative}");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    (headers, Body::from(out)).into_response()
+}

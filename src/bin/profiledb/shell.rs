@@ -1,0 +1,354 @@
+//! The shell: statements from `-c`, `-f` or piped stdin, or an interactive
+//! prompt with history, multi-line statements and backslash commands.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use profiledb::{Column, Output, Rows, Type, Value};
+use rustyline::DefaultEditor;
+use rustyline::error::ReadlineError;
+
+use crate::backend::{Backend, Failure};
+use crate::format::{self, Format};
+
+const HELP: &str = "\
+Statements end with ';' and may span lines. Backslash commands:
+  \\d           list the schema: attributes, features, windows, vectors, segments
+  \\d NAME      describe one item
+  \\timing      print how long each statement takes (\\timing on|off)
+  \\format F    print rows as table, csv or json
+  \\help        this help
+  \\q           quit
+Examples:
+  CREATE ATTRIBUTE region STRING ON signup;
+  CREATE FEATURE spend_7d ON purchase AS DECAYED_SUM(amount) HALF_LIFE '7d';
+  INSERT INTO purchase (user, ts, amount) VALUES ('u1', '2026-11-01T10:00:00Z', 35.0);
+  SELECT id, spend_7d FROM users WHERE spend_7d > 10 ORDER BY spend_7d DESC LIMIT 10;
+The whole language: docs/query-language.md";
+
+/// A shell over a backend.
+#[derive(Debug)]
+pub struct Shell {
+    backend: Backend,
+    format: Format,
+    timing: bool,
+}
+
+impl Shell {
+    pub fn new(backend: Backend, format: Format) -> Shell {
+        Shell {
+            backend,
+            format,
+            timing: false,
+        }
+    }
+
+    /// Runs every statement of `src` in order, stopping at the first error,
+    /// which goes to stderr. `origin` names a file the text came from. Returns
+    /// whether every statement succeeded.
+    pub fn run_script(&mut self, src: &str, origin: Option<&str>) -> bool {
+        let (spans, lex_error) = profiledb_query::split_statements(src);
+        for span in spans {
+            if !self.run_statement(src, span.start, &src[span.start..span.end], origin) {
+                return false;
+            }
+        }
+        if let Some(e) = lex_error {
+            let failure = Failure {
+                message: format!("syntax error: {}", e.message),
+                at: None,
+            };
+            let at = position(src, e.span.start, 1, 1);
+            print_failure(
+                src,
+                &failure,
+                Some((at, e.span.end.saturating_sub(e.span.start).max(1))),
+                origin,
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Runs one `-c` argument: a backslash command or statements.
+    pub fn run_command(&mut self, text: &str) -> bool {
+        match text.trim_start().strip_prefix('\\') {
+            Some(cmd) => self.meta(cmd).unwrap_or(true),
+            None => self.run_script(text, None),
+        }
+    }
+
+    /// Runs the statement `stmt`, found at byte `offset` of `src`, and prints its
+    /// output or its error.
+    fn run_statement(
+        &mut self,
+        src: &str,
+        offset: usize,
+        stmt: &str,
+        origin: Option<&str>,
+    ) -> bool {
+        let start = Instant::now();
+        let result = self.backend.run(stmt);
+        let elapsed = start.elapsed();
+        let ok = match result {
+            Ok(output) => {
+                self.print(&output);
+                true
+            }
+            Err(f) => {
+                let at =
+                    f.at.map(|a| (position(src, offset, a.line, a.column), a.width));
+                print_failure(src, &f, at, origin);
+                false
+            }
+        };
+        if self.timing {
+            eprintln!("Time: {:.3} ms", elapsed.as_secs_f64() * 1e3);
+        }
+        ok
+    }
+
+    fn print(&self, output: &Output) {
+        let (stdout, stderr) = (io::stdout(), io::stderr());
+        let (mut out, mut info) = (stdout.lock(), stderr.lock());
+        if let Err(e) =
+            format::print(output, self.format, &mut out, &mut info).and_then(|()| out.flush())
+        {
+            // A closed pipe (`| head`) is not an error worth a message.
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                let _ = writeln!(info, "error: writing output: {e}");
+            }
+        }
+    }
+
+    /// Runs a backslash command (without its `\`). `None` asks to quit.
+    fn meta(&mut self, cmd: &str) -> Option<bool> {
+        let mut words = cmd.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        let arg = words.next();
+        let ok = match (name, arg) {
+            ("q" | "quit", _) => return None,
+            ("help" | "?" | "h", _) => {
+                println!("{HELP}");
+                true
+            }
+            ("d", None) => self.list_schema(),
+            ("d", Some(item)) => {
+                let stmt = format!("DESCRIBE {}", quote_ident(item));
+                self.run_statement(&stmt, 0, &stmt, None)
+            }
+            ("timing", arg) => {
+                let next = match arg {
+                    None => Some(!self.timing),
+                    Some("on") => Some(true),
+                    Some("off") => Some(false),
+                    Some(_) => None,
+                };
+                match next {
+                    Some(on) => {
+                        self.timing = on;
+                        eprintln!("Timing is {}.", if on { "on" } else { "off" });
+                        true
+                    }
+                    None => {
+                        eprintln!("error: \\timing takes on or off");
+                        false
+                    }
+                }
+            }
+            ("format", Some(f)) => match <Format as clap::ValueEnum>::from_str(f, true) {
+                Ok(f) => {
+                    self.format = f;
+                    true
+                }
+                Err(_) => {
+                    eprintln!("error: unknown format '{f}': use table, csv or json");
+                    false
+                }
+            },
+            _ => {
+                eprintln!("error: unknown command '\\{cmd}'; \\help lists the commands");
+                false
+            }
+        };
+        Some(ok)
+    }
+
+    /// `\d`: every schema item, by kind.
+    fn list_schema(&mut self) -> bool {
+        let col = |name: &str| Column {
+            name: name.into(),
+            ty: Type::String,
+        };
+        let mut all = Rows {
+            columns: vec![col("kind"), col("name"), col("definition")],
+            rows: Vec::new(),
+        };
+        for (kind, plural) in [
+            ("attribute", "ATTRIBUTES"),
+            ("feature", "FEATURES"),
+            ("window", "WINDOWS"),
+            ("vector", "VECTORS"),
+            ("segment", "SEGMENTS"),
+        ] {
+            match self.backend.run(&format!("SHOW {plural}")) {
+                Ok(Output::Rows(rows)) => all.rows.extend(rows.rows.into_iter().map(|r| {
+                    std::iter::once(Value::String(kind.into()))
+                        .chain(r)
+                        .collect()
+                })),
+                Ok(Output::Done { .. }) => {}
+                Err(f) => {
+                    eprintln!("error: {}", f.message);
+                    return false;
+                }
+            }
+        }
+        self.print(&Output::Rows(all));
+        true
+    }
+
+    /// The interactive prompt. Returns the process exit code.
+    pub fn interactive(&mut self) -> u8 {
+        let mut editor = match DefaultEditor::new() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: cannot start the line editor: {e}");
+                return 1;
+            }
+        };
+        let history = history_path();
+        if let Some(h) = &history {
+            // A missing history file is the normal first run.
+            let _ = editor.load_history(h);
+        }
+        eprintln!("ProfileDB shell. End statements with ';'. \\help for help, \\q to quit.");
+        let mut buffer = String::new();
+        loop {
+            let prompt = if buffer.is_empty() {
+                "profiledb> "
+            } else {
+                "       ...> "
+            };
+            match editor.readline(prompt) {
+                Ok(line) => {
+                    if buffer.is_empty() && line.trim_start().starts_with('\\') {
+                        let _ = editor.add_history_entry(line.as_str());
+                        let cmd = line.trim_start().trim_start_matches('\\').to_owned();
+                        if self.meta(&cmd).is_none() {
+                            break;
+                        }
+                        continue;
+                    }
+                    if buffer.is_empty() && line.trim().is_empty() {
+                        continue;
+                    }
+                    if !buffer.is_empty() {
+                        buffer.push('\n');
+                    }
+                    buffer.push_str(&line);
+                    if profiledb_query::ends_statement(&buffer) {
+                        let _ = editor.add_history_entry(buffer.as_str());
+                        let script = std::mem::take(&mut buffer);
+                        self.run_script(&script, None);
+                    }
+                }
+                Err(ReadlineError::Interrupted) => buffer.clear(),
+                Err(ReadlineError::Eof) => break,
+                Err(e) => {
+                    eprintln!("error: reading input: {e}");
+                    break;
+                }
+            }
+        }
+        if let Some(h) = &history
+            && let Err(e) = editor.save_history(h)
+        {
+            eprintln!("warning: cannot save history to {}: {e}", h.display());
+        }
+        0
+    }
+}
+
+/// `~/.profiledb_history`, when the home directory is known.
+fn history_path() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".profiledb_history"))
+}
+
+/// A name as a quoted identifier unless it is a plain one.
+fn quote_ident(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// The 1-based line and column in `src` of (`line`, `column`) counted within
+/// the statement that starts at byte `offset`.
+fn position(src: &str, offset: usize, line: usize, column: usize) -> (usize, usize) {
+    let before = src.get(..offset).unwrap_or(src);
+    let line0 = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col0 = before[line_start..].chars().count() + 1;
+    if line <= 1 {
+        (line0, col0 + column - 1)
+    } else {
+        (line0 + line - 1, column)
+    }
+}
+
+/// Prints a failure to stderr: the message and, when located, the line of
+/// `src` with a caret under the offending text.
+fn print_failure(
+    src: &str,
+    f: &Failure,
+    at: Option<((usize, usize), usize)>,
+    origin: Option<&str>,
+) {
+    let mut msg = String::from("error: ");
+    if let Some(file) = origin {
+        msg.push_str(file);
+        msg.push_str(": ");
+    }
+    msg.push_str(&f.message);
+    if let Some(((line, column), width)) = at {
+        let text = src
+            .lines()
+            .nth(line - 1)
+            .unwrap_or_default()
+            .replace('\t', " ");
+        msg.push_str(&format!(
+            " (line {line}, column {column})\n  {}\n  {}{}",
+            text.trim_end(),
+            " ".repeat(column.saturating_sub(1)),
+            "^".repeat(width.max(1))
+        ));
+    }
+    eprintln!("{msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_in_a_statement_map_to_the_script() {
+        let src = "SHOW FEATURES;\n  SELECT x\n  FROM y;";
+        let offset = src.find("SELECT").expect("present");
+        // Line 1 of the statement starts at its own column in the script.
+        assert_eq!(position(src, offset, 1, 8), (2, 10));
+        // Later lines keep their column.
+        assert_eq!(position(src, offset, 2, 3), (3, 3));
+        assert_eq!(position("SELECT 1", 0, 1, 8), (1, 8));
+    }
+
+    #[test]
+    fn identifiers_are_quoted_when_needed() {
+        assert_eq!(quote_ident("spend_7d"), "spend_7d");
+        assert_eq!(quote_ident("a b\""), "\"a b\"\"\"");
+    }
+}

@@ -1,0 +1,381 @@
+//! The `profiledb` binary's shell and import, run as a user runs them.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn profiledb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_profiledb"))
+        .args(args)
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .expect("the binary runs")
+}
+
+fn with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_profiledb"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .expect("stdin takes the script");
+    child.wait_with_output().expect("the binary exits")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const SCHEMA: &str = "CREATE ATTRIBUTE region STRING ON signup;
+CREATE FEATURE purchases ON purchase AS COUNT();
+CREATE FEATURE spend ON purchase AS SUM(amount);
+CREATE VECTOR taste ON view AS EWMA(v) DIM 2 HALF_LIFE '7d';";
+
+fn setup(dir: &Path) {
+    let db = dir.to_str().expect("utf-8 path");
+    let o = profiledb(&[
+        "shell",
+        "--db",
+        db,
+        "-c",
+        SCHEMA,
+        "-c",
+        "INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1761991200000, 35.5), ('u2', 1761991200000, 0.1), ('u2', 1761991300000, 1.0)",
+        "-c",
+        "INSERT INTO view (user, ts, v) VALUES ('u1', 1761991200000, [1.0, 0.5])",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn csv_output_has_a_header_and_rows_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let o = profiledb(&[
+        "shell",
+        "--db",
+        db,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT id, purchases, spend, taste, region FROM users ORDER BY id",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "id,purchases,spend,taste,region\nu1,1,35.5,\"[1.0,0.5]\",\nu2,2,1.1,,\n"
+    );
+}
+
+#[test]
+fn summaries_go_to_stderr_in_csv_and_json_and_to_stdout_in_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().to_str().expect("utf-8");
+    for (format, out, err) in [
+        ("csv", "", "CREATE FEATURE\n"),
+        ("json", "", "CREATE FEATURE\n"),
+        ("table", "CREATE FEATURE\n", ""),
+    ] {
+        let name = format!("f_{format}");
+        let o = profiledb(&[
+            "shell",
+            "--db",
+            db,
+            "--format",
+            format,
+            "-c",
+            &format!("CREATE FEATURE {name} ON purchase AS COUNT()"),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            (stdout(&o).as_str(), stderr(&o).as_str()),
+            (out, err),
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn json_output_is_one_object_per_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let o = profiledb(&[
+        "shell",
+        "--db",
+        db,
+        "--format",
+        "json",
+        "-c",
+        "SELECT id, purchases, taste FROM users ORDER BY id",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            serde_json::json!({"id": "u1", "purchases": 1, "taste": [1.0, 0.5]}),
+            serde_json::json!({"id": "u2", "purchases": 2, "taste": null}),
+        ]
+    );
+}
+
+#[test]
+fn table_output_is_aligned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let o = profiledb(&[
+        "shell",
+        "--db",
+        db,
+        "-c",
+        "SELECT id, spend FROM users ORDER BY id",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.last(), Some(&"(2 rows)"), "{out}");
+    let table = &lines[..lines.len() - 1];
+    assert!(
+        table.iter().any(|l| l.contains("u1") && l.contains("35.5")),
+        "{out}"
+    );
+    assert!(
+        table.iter().any(|l| l.contains("u2") && l.contains("1.1")),
+        "{out}"
+    );
+    let width = table[0].chars().count();
+    assert!(table.iter().all(|l| l.chars().count() == width), "{out}");
+}
+
+#[test]
+fn a_file_stops_at_the_first_error_with_a_caret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().to_str().expect("utf-8");
+    let script = dir.path().join("script.sql");
+    std::fs::write(
+        &script,
+        "CREATE FEATURE a ON purchase AS COUNT();\n\
+         CREATE FEATURE b ON purchase AS COUNT();\n\
+         SELECT id,\n  nope FROM users;\n\
+         CREATE FEATURE c ON purchase AS COUNT();\n",
+    )
+    .expect("write script");
+    let o = profiledb(&["shell", "--db", db, "-f", script.to_str().expect("utf-8")]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("unknown") && err.contains("'nope'"), "{err}");
+    // The caret points into the file: line 4, column 3.
+    assert!(
+        err.contains("(line 4, column 3)\n    nope FROM users;\n    ^^^^"),
+        "{err}"
+    );
+    // The statements before the error ran; the one after did not.
+    let o = profiledb(&[
+        "shell",
+        "--db",
+        db,
+        "--format",
+        "csv",
+        "-c",
+        "SHOW FEATURES",
+    ]);
+    let names: Vec<String> = stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+}
+
+#[test]
+fn statements_piped_on_stdin_run_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().to_str().expect("utf-8");
+    let o = with_stdin(
+        &["shell", "--db", db, "--format", "csv"],
+        "CREATE FEATURE n ON e AS COUNT();\nINSERT INTO e (user, ts) VALUES ('a', 0), ('b', 0), ('a', 1);\n\
+         SELECT id, n FROM users ORDER BY id;\nSELECT nope FROM users;\nSELECT 1 FROM users;\n",
+    );
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o), "id,n\na,2\nb,1\n");
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("CREATE FEATURE\nINSERT 3\nerror: unknown"),
+        "{err}"
+    );
+    assert!(err.contains("(line 4, column 8)"), "{err}");
+}
+
+#[test]
+fn a_command_needs_no_semicolon_and_backslash_d_lists_the_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let o = profiledb(&["shell", "--db", db, "--format", "csv", "-c", "\\d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("kind,name,definition\n"), "{out}");
+    for line in [
+        "attribute,region,",
+        "feature,purchases,",
+        "feature,spend,",
+        "vector,taste,",
+    ] {
+        assert!(out.contains(line), "{line} missing from {out}");
+    }
+    let o = profiledb(&["shell", "--db", db, "--format", "csv", "-c", "\\d spend"]);
+    assert!(stdout(&o).contains("feature,spend,"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_database_open_elsewhere_suggests_connect() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _held = profiledb::Db::open(dir.path()).expect("open");
+    let db = dir.path().to_str().expect("utf-8");
+    let o = profiledb(&["shell", "--db", db, "-c", "SHOW FEATURES"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("already open in another process") && err.contains("--connect"),
+        "{err}"
+    );
+    assert!(!err.to_lowercase().contains("lock "), "{err}");
+}
+
+#[test]
+fn import_writes_good_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let jsonl = dir.path().join("events.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"user\":\"u3\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":2.5}\n\n\
+         {\"user\":\"u3\",\"type\":\"signup\",\"ts\":\"2025-11-01T10:00:00Z\",\"region\":\"north\"}\n",
+    )
+    .expect("write");
+    let csv = dir.path().join("events.csv");
+    std::fs::write(
+        &csv,
+        "user,type,ts,amount,region,v\n\
+         u4,purchase,1761991200000,4,,\n\
+         u4,signup,2025-11-01T10:00:00Z,,007,\n\
+         u4,view,1761991200000,,,\"[0.5, 0.25]\"\n",
+    )
+    .expect("write");
+    let o = profiledb(&[
+        "import",
+        "--db",
+        db,
+        jsonl.to_str().expect("utf-8"),
+        csv.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 5 events, rejected 0 lines"),
+        "{}",
+        stdout(&o)
+    );
+    let o = profiledb(&[
+        "shell",
+        "--db",
+        db,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT id, region, purchases, spend, taste FROM users WHERE id >= 'u3' ORDER BY id",
+    ]);
+    // A string attribute keeps "007" as text; a vector cell is a JSON array.
+    assert_eq!(
+        stdout(&o),
+        "id,region,purchases,spend,taste\nu3,north,1,2.5,\nu4,007,1,4.0,\"[0.5,0.25]\"\n"
+    );
+}
+
+#[test]
+fn import_with_a_bad_line_lists_every_bad_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let jsonl = dir.path().join("mixed.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"user\":\"u5\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":2.5}\n\
+         {\"user\":\"u6\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":\"lots\"}\n\
+         not json\n\
+         {\"user\":\"u7\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":1}\n\
+         {\"user\":\"u8\",\"type\":\"view\",\"ts\":1761991200000,\"v\":[1,2,3]}\n",
+    )
+    .expect("write");
+    let path = jsonl.to_str().expect("utf-8");
+    let count = || {
+        let o = profiledb(&[
+            "shell",
+            "--db",
+            db,
+            "--format",
+            "csv",
+            "-c",
+            "SELECT count(*) FROM users",
+        ]);
+        stdout(&o).lines().nth(1).unwrap_or_default().to_owned()
+    };
+    let o = profiledb(&["import", "--db", db, path]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    for (line, what) in [(2, "amount"), (3, "invalid JSON"), (5, "dimension")] {
+        assert!(
+            err.contains(&format!("{path}:{line}: ")),
+            "line {line} missing: {err}"
+        );
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("{path}:{line}: ")) && l.contains(what)),
+            "{err}"
+        );
+    }
+    assert!(
+        !err.contains(&format!("{path}:1:")) && !err.contains(&format!("{path}:4:")),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(count(), "2");
+
+    let o = profiledb(&["import", "--db", db, "--skip-bad", path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 2 events, rejected 3 lines"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains(&format!("{path}:3: ")));
+    assert_eq!(count(), "4");
+}
+
+#[test]
+fn a_csv_without_the_required_columns_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().to_str().expect("utf-8");
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(&csv, "user,ts,amount\nu1,0,1\n").expect("write");
+    let o = profiledb(&["import", "--db", db, csv.to_str().expect("utf-8")]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no 'type' column"), "{}", stderr(&o));
+}

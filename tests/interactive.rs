@@ -1,0 +1,46 @@
+//! The interactive shell, driven through a pseudo-terminal.
+
+use std::process::Command;
+
+use rexpect::session::spawn_command;
+
+#[test]
+fn interactive_shell_runs_multi_line_statements_and_backslash_commands()
+-> Result<(), rexpect::error::Error> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_profiledb"));
+    cmd.args(["shell", "--db", dir.path().to_str().expect("utf-8")])
+        .env("HOME", home.path())
+        .env("TERM", "dumb");
+    let mut p = spawn_command(cmd, Some(30_000))?;
+    p.exp_string("profiledb> ")?;
+    p.send_line("CREATE FEATURE n ON e AS COUNT();")?;
+    p.exp_string("CREATE FEATURE")?;
+    // A statement over two lines runs once it ends with ';'.
+    p.send_line("INSERT INTO e (user, ts)")?;
+    p.exp_string("...> ")?;
+    p.send_line("VALUES ('a', 0), ('b', 1);")?;
+    p.exp_string("INSERT 2")?;
+    p.send_line("SELECT id, n FROM users ORDER BY id;")?;
+    p.exp_string("(2 rows)")?;
+    // An error draws a caret and the shell goes on.
+    p.send_line("SELECT nn FROM users;")?;
+    p.exp_string("unknown")?;
+    p.exp_string("^^")?;
+    p.send_line("\\d")?;
+    p.exp_string("feature")?;
+    p.send_line("\\timing")?;
+    p.exp_string("Timing is on.")?;
+    p.send_line("SELECT count(*) FROM users;")?;
+    p.exp_string("Time: ")?;
+    p.send_line("\\q")?;
+    p.exp_eof()?;
+    let history =
+        std::fs::read_to_string(home.path().join(".profiledb_history")).expect("history is saved");
+    assert!(
+        history.contains("SELECT id, n FROM users ORDER BY id;"),
+        "{history}"
+    );
+    Ok(())
+}
