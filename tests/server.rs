@@ -467,3 +467,146 @@ fn sigterm_finishes_in_flight_requests_and_loses_no_acknowledged_event() {
         "stored {stored}, acknowledged {acked}"
     );
 }
+
+fn shell(target: &[&str], args: &[&str]) -> (bool, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_profiledb"))
+        .arg("shell")
+        .args(target)
+        .args(args)
+        .output()
+        .expect("the shell runs");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_shell_prints_the_same_over_a_server_as_on_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().to_str().expect("utf-8");
+    let s = Server::start(dir.path(), &["--token", "t0k"]);
+    let url = s.url.clone();
+    let remote = ["--connect", url.as_str(), "--token", "t0k"];
+    let (ok, _, err) = shell(
+        &remote,
+        &[
+            "-c",
+            SCHEMA,
+            "-c",
+            "INSERT INTO purchase (user, ts, amount) VALUES ('u1', 0, 2.5), ('u2', 0, 1.0), ('u2', 1, 1e-7)",
+            "-c",
+            "INSERT INTO view (user, ts, v) VALUES ('u1', 0, [0.1, 0.2])",
+        ],
+    );
+    assert!(ok, "{err}");
+    let script = "SELECT id, purchases, spend, taste, region FROM users ORDER BY id;\n\
+                  SELECT count(*), sum(spend) FROM users;\n\
+                  SELECT id,\n  spnd FROM users;";
+    let file = dir.path().join("q.sql");
+    std::fs::write(&file, script).expect("write");
+    let file = file.to_str().expect("utf-8").to_owned();
+    let runs = |target: &[&str]| -> Vec<(bool, String, String)> {
+        ["table", "csv", "json"]
+            .iter()
+            .map(|f| shell(target, &["--format", f, "-f", &file]))
+            .chain([
+                shell(target, &["-c", "\\d"]),
+                shell(target, &["-c", "DESCRIBE spend"]),
+            ])
+            .collect()
+    };
+    let over_http = runs(&remote);
+    assert!(s.terminate().success());
+    let local = runs(&["--db", db]);
+    assert_eq!(over_http, local);
+    // The runs did what they say: rows, then the error with its caret.
+    let (ok, out, err) = &local[1];
+    assert!(!ok);
+    assert_eq!(
+        out,
+        "id,purchases,spend,taste,region\nu1,1,2.5,\"[0.1,0.2]\",\nu2,2,1.0000001,,\n\
+         count(*),sum(spend)\n2,3.5000001000000003\n"
+    );
+    assert!(
+        err.contains("(line 4, column 3)\n    spnd FROM users;\n    ^^^^"),
+        "{err}"
+    );
+    let (ok, out, _) = &local[3];
+    assert!(
+        *ok && out.contains("spend") && out.contains("taste"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_shell_says_when_it_cannot_reach_a_server_or_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &["--token", "right"]);
+    let (ok, _, err) = shell(
+        &["--connect", s.url.as_str(), "--token", "wrong"],
+        &["-c", "SHOW FEATURES"],
+    );
+    assert!(!ok);
+    assert!(err.contains("bearer token"), "{err}");
+    drop(s);
+    let (ok, _, err) = shell(
+        &["--connect", "http://127.0.0.1:9"],
+        &["-c", "SHOW FEATURES"],
+    );
+    assert!(!ok);
+    assert!(err.contains("cannot reach the server"), "{err}");
+}
+
+#[test]
+fn garbage_never_stops_the_server_answering() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(query(&s, None, SCHEMA).0, 200);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..200 {
+        let len = (next() % 600) as usize;
+        let junk: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if i % 2 == 0 {
+            // Raw bytes on the socket, not even HTTP.
+            let mut c = std::net::TcpStream::connect(&addr).expect("connect");
+            let _ = c.write_all(&junk);
+            let _ = c.shutdown(std::net::Shutdown::Write);
+            let _ = c.read_to_end(&mut Vec::new());
+        } else {
+            // Well-formed HTTP with junk bodies, to every endpoint.
+            let text = String::from_utf8_lossy(&junk).into_owned();
+            for path in ["/v1/events", "/v1/query"] {
+                let (status, _) = call(
+                    "POST",
+                    &format!("{}{path}", s.url),
+                    None,
+                    Some(("application/json", text.clone())),
+                );
+                assert_eq!(status, 400, "{path} with {text:?}");
+            }
+            let sql = json!({ "sql": text }).to_string();
+            let (status, body) = call(
+                "POST",
+                &format!("{}/v1/query", s.url),
+                None,
+                Some(("application/json", sql)),
+            );
+            assert_eq!(status, 400, "{body} for {text:?}");
+        }
+    }
+    assert_eq!(
+        call("GET", &format!("{}/healthz", s.url), None, None).0,
+        200
+    );
+    assert_eq!(count_users(&s, None), 0);
+}

@@ -63,13 +63,8 @@ struct ShellArgs {
     /// A server to run statements on, as http://HOST:PORT.
     #[arg(long, value_name = "URL")]
     connect: Option<String>,
-    /// Bearer token for the server.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        requires = "connect",
-        env = "PROFILEDB_TOKEN"
-    )]
+    /// Bearer token for the server (ignored with --db).
+    #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
     token: Option<String>,
     /// A statement (or backslash command) to run; repeat for several. Runs before -f.
     #[arg(short = 'c', value_name = "STATEMENT")]
