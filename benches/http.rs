@@ -1,0 +1,212 @@
+//! The server over loopback: ingest throughput in batches of 1,000 JSON events
+//! (each updating 4 scalar features, 1 window and 1 16-dimension ewma vector),
+//! and point profile reads, both as a criterion benchmark and paced at 1,000
+//! requests/s with the latency percentiles printed.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use profiledb::Value;
+
+const USERS: u64 = 100_000;
+const BATCH: usize = 1_000;
+/// Concurrent clients posting batches.
+const CLIENTS: u64 = 2;
+
+struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_profiledb"))
+        .args([
+            "serve",
+            "--db",
+            dir.path().to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("the server prints its address");
+    Server {
+        child,
+        url: format!("http://{}", line.trim()),
+        _dir: dir,
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(true)
+        .build()
+        .into()
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &[u8]) {
+    agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .expect("the server accepts")
+        .body_mut()
+        .read_to_vec()
+        .expect("the answer is read");
+}
+
+const SCHEMA: &str = "CREATE FEATURE views ON view AS COUNT();
+CREATE FEATURE spend ON view AS SUM(price);
+CREATE FEATURE spend_7d ON view AS DECAYED_SUM(price) HALF_LIFE '7d';
+CREATE FEATURE price_avg ON view AS DECAYED_AVG(price) HALF_LIFE '30d';
+CREATE WINDOW views_hourly ON view BUCKET '1h' RETAIN '30d';
+CREATE VECTOR taste ON view AS EWMA(item_vec) DIM 16 HALF_LIFE '14d'";
+
+/// Request bodies: JSON arrays of 1,000 events each.
+fn bodies(n: usize) -> Vec<Vec<u8>> {
+    support::events(11, USERS, n * BATCH)
+        .chunks(BATCH)
+        .map(|chunk| {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|e| {
+                    let mut o =
+                        serde_json::json!({"user": e.user, "type": e.event_type, "ts": e.ts});
+                    for (k, v) in &e.fields {
+                        o[k] = match v {
+                            Value::Float(f) => serde_json::json!(f),
+                            Value::Vector(v) => serde_json::json!(v),
+                            other => panic!("unexpected field {other:?}"),
+                        };
+                    }
+                    o
+                })
+                .collect();
+            serde_json::to_vec(&items).expect("serializes")
+        })
+        .collect()
+}
+
+fn http(c: &mut Criterion) {
+    let server = start();
+    let a = agent();
+    post(
+        &a,
+        &format!("{}/v1/query", server.url),
+        serde_json::json!({ "sql": SCHEMA }).to_string().as_bytes(),
+    );
+    let bodies = bodies(64);
+    let events_url = format!("{}/v1/events", server.url);
+    let mut group = c.benchmark_group("http");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function("ingest_batches_of_1000_json_events", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for client in 0..CLIENTS {
+                    let (bodies, url) = (&bodies, &events_url);
+                    s.spawn(move || {
+                        let a = agent();
+                        for i in (client..iters).step_by(CLIENTS as usize) {
+                            post(&a, url, &bodies[i as usize % bodies.len()]);
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        });
+    });
+    group.throughput(Throughput::Elements(1));
+    let mut n = 0u64;
+    group.bench_function("get_profile", |b| {
+        b.iter(|| {
+            n = (n + 7919) % USERS;
+            let url = format!("{}/v1/users/user{n:07}", server.url);
+            // Users the events never reached answer 404; both are point reads.
+            let _ = a.get(&url).call();
+        });
+    });
+    group.finish();
+    paced(&server);
+}
+
+/// Point reads at a steady 1,000 requests/s for 10 s. Latency counts from when
+/// each request was due, so a stall is not hidden by sending later.
+fn paced(server: &Server) {
+    let a = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for (name, make) in [
+        (
+            "GET /v1/users/{id}",
+            Box::new(|u: u64| (format!("{}/v1/users/user{u:07}", server.url), None))
+                as Box<dyn Fn(u64) -> (String, Option<String>)>,
+        ),
+        (
+            "POST /v1/query (WHERE id = …)",
+            Box::new(|u: u64| {
+                (
+                    format!("{}/v1/query", server.url),
+                    Some(serde_json::json!({"sql": format!("SELECT * FROM users WHERE id = 'user{u:07}'")}).to_string()),
+                )
+            }),
+        ),
+    ] {
+        let rate = 1_000u32;
+        let total = 10 * rate;
+        let mut latencies = Vec::with_capacity(total as usize);
+        let start = Instant::now();
+        for i in 0..total {
+            let due = start + Duration::from_secs(1) * i / rate;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let (url, body) = make(u64::from(i) * 7919 % USERS);
+            let agent: &ureq::Agent = &a;
+            let resp = match body {
+                None => agent.get(&url).call(),
+                Some(b) => agent
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .send(b.as_bytes()),
+            };
+            let _ = resp.map(|mut r| r.body_mut().read_to_vec());
+            latencies.push(due.elapsed());
+        }
+        latencies.sort();
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        println!(
+            "paced {name}: {rate} req/s for {:.1} s: p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}",
+            start.elapsed().as_secs_f64(),
+            pct(0.50),
+            pct(0.99),
+            pct(0.999),
+            latencies[latencies.len() - 1]
+        );
+    }
+}
+
+criterion_group!(benches, http);
+criterion_main!(benches);
