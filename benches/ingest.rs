@@ -68,6 +68,27 @@ fn ingest(c: &mut Criterion) {
             i += 1;
         })
     });
+    // Two writers, as a server with concurrent clients ingests: each thread
+    // writes its own batches of 1,000, one atomic write each.
+    let mut round = 0;
+    group.bench_function("merge_operands_2_writers", |b| {
+        b.iter_custom(|iters| {
+            round += iters;
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for writer in 0..2 {
+                    let (db, batches) = (&db, &batches);
+                    s.spawn(move || {
+                        for k in (writer..iters).step_by(2) {
+                            let n = (round + k) as usize % batches.len();
+                            db.ingest(batches[n]).expect("ingest");
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
     drop(db);
 
     let (_dir, db) = loaded();
