@@ -379,3 +379,36 @@ fn a_csv_without_the_required_columns_is_refused() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no 'type' column"), "{}", stderr(&o));
 }
+
+#[test]
+fn stdin_scripts_print_in_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let script = "SELECT id, purchases FROM users WHERE id < 'u3' ORDER BY id;\nINSERT INTO purchase (user, ts, amount) VALUES ('u9', 0, 1.5);\n";
+    let expected = [
+        ("csv", "id,purchases\nu1,1\nu2,2\n", "INSERT 1\n"),
+        (
+            "json",
+            "{\"id\":\"u1\",\"purchases\":1}\n{\"id\":\"u2\",\"purchases\":2}\n",
+            "INSERT 1\n",
+        ),
+    ];
+    for (format, out, err) in expected {
+        let o = with_stdin(&["shell", "--db", db, "--format", format], script);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            (stdout(&o).as_str(), stderr(&o).as_str()),
+            (out, err),
+            "{format}"
+        );
+    }
+    let o = with_stdin(&["shell", "--db", db, "--format", "table"], script);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("u1") && out.contains("u2") && out.contains("(2 rows)\nINSERT 1\n"),
+        "{out}"
+    );
+    assert_eq!(stderr(&o), "");
+}
