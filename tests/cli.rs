@@ -412,3 +412,52 @@ fn stdin_scripts_print_in_every_format() {
     );
     assert_eq!(stderr(&o), "");
 }
+
+#[test]
+fn the_demo_builds_a_database_the_shell_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo");
+    let db = db.to_str().expect("utf-8");
+    let o = profiledb(&["demo", "--db", db, "--users", "300", "--days", "6"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for part in [
+        "1. ",
+        "2. ",
+        "3. ",
+        "4. ",
+        "5. ",
+        "CLUSTER users BY taste",
+        "zscore(views",
+    ] {
+        assert!(out.contains(part), "{part} missing from {out}");
+    }
+    // It ends with the command that opens the same database.
+    let last = out.lines().last().unwrap_or_default().trim();
+    assert!(last.ends_with(&format!("shell --db {db}")), "{last}");
+    let o = profiledb(&[
+        "shell",
+        "--db",
+        db,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) FROM users",
+    ]);
+    assert_eq!(stdout(&o), "count(*)\n300\n");
+    // A rerun replaces its own directory; another directory is left alone.
+    assert!(
+        profiledb(&["demo", "--db", db, "--users", "20", "--days", "2"])
+            .status
+            .success()
+    );
+    let other = dir.path().join("mine");
+    std::fs::create_dir(&other).expect("mkdir");
+    let o = profiledb(&["demo", "--db", other.to_str().expect("utf-8")]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("is not a demo database"),
+        "{}",
+        stderr(&o)
+    );
+}

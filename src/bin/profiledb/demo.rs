@@ -253,8 +253,8 @@ pub fn run(dir: &Path, n_users: u32, days: u32) -> u8 {
 }
 
 fn demo(dir: &Path, n_users: u32, days: u32) -> Result<(), String> {
-    if n_users < 100 || days < 4 {
-        return Err("the demo needs at least 100 users and 4 days".into());
+    if n_users < 10 || days < 2 {
+        return Err("the demo needs at least 10 users and 2 days".into());
     }
     let seed = 7;
     prepare(dir)?;
