@@ -328,6 +328,54 @@ mod tests {
     }
 
     #[test]
+    fn the_message_leaves_out_the_location() {
+        let src = "SELECT a\nFROM usres";
+        let e = Error::Unknown {
+            kind: "table",
+            name: "usres".into(),
+            suggestion: Some("users".into()),
+            at: At::span(Span::new(14, 19)),
+        };
+        // Before and after locating, the message is the same.
+        assert_eq!(e.message(), "unknown table 'usres' (did you mean 'users'?)");
+        let e = e.locate(src);
+        assert_eq!(e.message(), "unknown table 'usres' (did you mean 'users'?)");
+        assert!(e.to_string().ends_with("^^^^^"));
+        let e = Error::TooManyRows { limit: 5 };
+        assert_eq!(e.message(), e.to_string());
+    }
+
+    #[test]
+    fn read_only_statements() {
+        let read_only = |sql: &str| {
+            crate::parse_statement(sql)
+                .map(|s| s.is_read_only())
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        };
+        for sql in [
+            "SELECT id FROM users",
+            "EXPLAIN INSERT INTO e (user, ts) VALUES ('a', 0)",
+            "SHOW FEATURES",
+            "DESCRIBE x",
+            "CLUSTER users BY v INTO 2",
+        ] {
+            assert!(read_only(sql), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO e (user, ts) VALUES ('a', 0)",
+            "UPDATE users SET a = 1 WHERE id = 'u'",
+            "DELETE USER 'u'",
+            "DELETE FROM users WHERE a = 1",
+            "CREATE FEATURE f ON e AS COUNT()",
+            "DROP FEATURE f",
+            "CREATE SEGMENTS g FROM CLUSTER users BY v INTO 2",
+            "DROP SEGMENTS g",
+        ] {
+            assert!(!read_only(sql), "{sql}");
+        }
+    }
+
+    #[test]
     fn closest_names() {
         let names = ["spend_7d", "purchases", "region"];
         assert_eq!(closest("spend_7", names), Some("spend_7d".into()));
