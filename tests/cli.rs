@@ -324,6 +324,12 @@ fn import_with_a_bad_line_lists_every_bad_line_and_writes_nothing() {
          {\"user\":\"u8\",\"type\":\"view\",\"ts\":1761991200000,\"v\":[1,2,3]}\n",
     )
     .expect("write");
+    // Line 6 is not UTF-8.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&jsonl)
+        .expect("open");
+    f.write_all(b"{\"user\":\"u\xff\"}\n").expect("append");
     let path = jsonl.to_str().expect("utf-8");
     let count = || {
         let o = profiledb(&[
@@ -340,7 +346,12 @@ fn import_with_a_bad_line_lists_every_bad_line_and_writes_nothing() {
     let o = profiledb(&["import", "--db", db, path]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    for (line, what) in [(2, "amount"), (3, "invalid JSON"), (5, "dimension")] {
+    for (line, what) in [
+        (2, "amount"),
+        (3, "invalid JSON"),
+        (5, "dimension"),
+        (6, "UTF-8"),
+    ] {
         assert!(
             err.contains(&format!("{path}:{line}: ")),
             "line {line} missing: {err}"
@@ -361,7 +372,7 @@ fn import_with_a_bad_line_lists_every_bad_line_and_writes_nothing() {
     let o = profiledb(&["import", "--db", db, "--skip-bad", path]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("imported 2 events, rejected 3 lines"),
+        stdout(&o).contains("imported 2 events, rejected 4 lines"),
         "{}",
         stdout(&o)
     );

@@ -167,12 +167,26 @@ fn for_each_event(
     let reader = BufReader::new(Counting { inner: file, bar });
     match kind_of(path) {
         Kind::JsonLines => {
-            for (i, line) in reader.lines().enumerate() {
-                let line = line.map_err(|e| io_error(path, &e))?;
-                if line.trim().is_empty() {
-                    continue;
+            let mut reader = reader;
+            let mut buf = Vec::new();
+            let mut number = 0u64;
+            loop {
+                buf.clear();
+                if reader
+                    .read_until(b'\n', &mut buf)
+                    .map_err(|e| io_error(path, &e))?
+                    == 0
+                {
+                    break;
                 }
-                f(i as u64 + 1, json_event(&line))?;
+                number += 1;
+                // A line that is not UTF-8 is a bad line, not a failed import.
+                let event = match std::str::from_utf8(&buf) {
+                    Ok(line) if line.trim().is_empty() => continue,
+                    Ok(line) => json_event(line),
+                    Err(e) => Err(format!("not UTF-8: {e}")),
+                };
+                f(number, event)?;
             }
         }
         Kind::Csv => {
