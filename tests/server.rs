@@ -283,6 +283,26 @@ fn bad_requests_write_nothing() {
         Some(("application/json", "{\"sq\": 1}".into())),
     );
     assert_eq!(status, 400);
+
+    // An error about no part in particular is placed at the statement's start.
+    let (status, body) = query(&s, None, "DROP FEATURE spend; DROP FEATURE spend");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["line"].is_u64() && body["error"]["column"].is_u64(),
+        "{body}"
+    );
+    // Keys beside `sql` are ignored.
+    let (status, body) = call(
+        "POST",
+        &format!("{}/v1/query", s.url),
+        None,
+        Some((
+            "application/json",
+            json!({"sql": "SHOW FEATURES", "note": 1}).to_string(),
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"].as_array().map(Vec::len), Some(1), "{body}");
 }
 
 #[test]

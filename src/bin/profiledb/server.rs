@@ -393,7 +393,6 @@ async fn ingest(
 }
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct QueryRequest {
     sql: String,
 }
@@ -427,7 +426,16 @@ async fn query(
         };
         let result = app.db.execute_with(&req.sql, &limits);
         app.metrics.observe_query(start.elapsed(), result.is_ok());
-        let mut outputs = result.map_err(|e| library_error(&e, &app))?;
+        let mut outputs = result.map_err(|e| {
+            let err = library_error(&e, &app);
+            // Every statement error has a place; one about the statement as a
+            // whole is at its start.
+            if err.status.is_client_error() && !err.error.contains_key("line") {
+                err.with("line", 1).with("column", 1)
+            } else {
+                err
+            }
+        })?;
         let last = outputs.pop().ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, "expected a statement")
                 .with("line", 1)
