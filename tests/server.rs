@@ -570,6 +570,18 @@ fn the_shell_says_when_it_cannot_reach_a_server_or_is_refused() {
     );
     assert!(!ok);
     assert!(err.contains("bearer token"), "{err}");
+    // HOST:PORT alone is a URL too.
+    let (ok, out, err) = shell(
+        &[
+            "--connect",
+            s.url.trim_start_matches("http://"),
+            "--token",
+            "right",
+        ],
+        &["-c", "SHOW FEATURES"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.ends_with("(0 rows)\n"), "{out}");
     drop(s);
     let (ok, _, err) = shell(
         &["--connect", "http://127.0.0.1:9"],

@@ -102,11 +102,14 @@ impl Client {
             .timeout_connect(Some(Duration::from_secs(10)))
             .build()
             .into();
-        Client {
-            agent,
-            base: url.trim_end_matches('/').to_owned(),
-            token,
-        }
+        let url = url.trim_end_matches('/');
+        // `HOST:PORT` alone means plain HTTP.
+        let base = if url.contains("://") {
+            url.to_owned()
+        } else {
+            format!("http://{url}")
+        };
+        Client { agent, base, token }
     }
 
     /// Runs `sql` on the server: `POST /v1/query`.

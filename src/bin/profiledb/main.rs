@@ -83,7 +83,7 @@ struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     db: PathBuf,
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", value_parser = parse_listen)]
     listen: SocketAddr,
     /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz.
     #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
@@ -131,6 +131,15 @@ struct DemoArgs {
     /// Number of simulated days.
     #[arg(long, value_name = "N", default_value_t = 30)]
     days: u32,
+}
+
+/// An address to listen on: `IP:PORT`, or `HOST:PORT` resolved to its first address.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .map_err(|e| format!("'{text}' is not an address to listen on: {e}"))?
+        .next()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
