@@ -1,0 +1,170 @@
+//! The server's endpoints: ingest, query, profile and delete, and bad requests that write nothing.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{SCHEMA, Server, call, count_users, events, query};
+
+#[test]
+fn ingest_query_profile_and_delete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(
+        call("GET", &format!("{}/healthz", s.url), None, None).0,
+        200
+    );
+    let (status, body) = query(&s, None, SCHEMA);
+    assert_eq!(status, 200, "{body}");
+
+    let batch = json!([
+        {"user": "u1", "type": "purchase", "ts": 1761991200000i64, "amount": 35.0},
+        {"user": "u1", "type": "signup", "ts": "2025-11-01T10:00:00Z", "region": "north", "extra": 1},
+        {"user": "u2", "type": "purchase", "ts": 1761991200000i64, "amount": 5.5},
+    ]);
+    let (status, body) = events(&s, None, batch.to_string(), "application/json");
+    assert_eq!((status, body), (200, json!({"accepted": 3})));
+    let lines = "{\"user\":\"u2\",\"type\":\"view\",\"ts\":1761991200000,\"v\":[0.5,0.25]}\n\n\
+                 {\"user\":\"u3\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":1}\n";
+    let (status, body) = events(&s, None, lines.into(), "application/x-ndjson");
+    assert_eq!((status, body), (200, json!({"accepted": 2})));
+
+    let (status, body) = query(
+        &s,
+        None,
+        "SELECT id, purchases, spend, taste, region FROM users ORDER BY id",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["columns"],
+        json!(["id", "purchases", "spend", "taste", "region"])
+    );
+    assert_eq!(
+        body["rows"],
+        json!([
+            ["u1", 1, 35.0, null, "north"],
+            ["u2", 1, 5.5, [0.5, 0.25], null],
+            ["u3", 1, 1.0, null, null],
+        ])
+    );
+
+    let (status, p) = call(
+        "GET",
+        &format!("{}/v1/users/u1?as_of=2025-11-02T00:00:00Z", s.url),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["user"], "u1");
+    assert_eq!(p["events"], 2);
+    assert_eq!(p["attributes"]["region"], "north");
+    assert_eq!(p["features"]["spend"], 35.0);
+    assert_eq!(p["vectors"]["taste"], Value::Null);
+    assert_eq!(p["as_of"], "2025-11-02T00:00:00Z");
+
+    let (status, body) = call("DELETE", &format!("{}/v1/users/u1", s.url), None, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        call("GET", &format!("{}/v1/users/u1", s.url), None, None).0,
+        404
+    );
+    assert_eq!(
+        call("DELETE", &format!("{}/v1/users/u1", s.url), None, None).0,
+        404
+    );
+    assert_eq!(count_users(&s, None), 2);
+
+    let (status, metrics) = call("GET", &format!("{}/metrics", s.url), None, None);
+    assert_eq!(status, 200);
+    let text = metrics.as_str().expect("metrics are text");
+    assert!(
+        text.contains("profiledb_events_ingested_total 5\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("profiledb_query_duration_seconds_count "),
+        "{text}"
+    );
+    assert!(text.contains("profiledb_memtable_bytes "), "{text}");
+    assert!(text.contains("profiledb_index_pending "), "{text}");
+}
+
+#[test]
+fn bad_requests_write_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(query(&s, None, SCHEMA).0, 200);
+
+    let (status, body) = events(&s, None, "[{\"user\": \"u1\", ".into(), "application/json");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("JSON")),
+        "{body}"
+    );
+
+    let batch = json!([
+        {"user": "u1", "type": "purchase", "ts": 1761991200000i64, "amount": 35.0},
+        {"user": "u2", "type": "purchase", "ts": 1761991200000i64, "amount": "much"},
+    ]);
+    let (status, body) = events(&s, None, batch.to_string(), "application/json");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["index"], 1);
+    assert_eq!(body["error"]["field"], "amount");
+    assert!(body["error"]["message"].is_string());
+
+    let batch = json!([{"user": "u1", "type": "view", "ts": 0, "v": [1.0, 2.0, 3.0]}]);
+    let (status, body) = events(&s, None, batch.to_string(), "application/json");
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (400, &json!("v")),
+        "{body}"
+    );
+    assert_eq!(count_users(&s, None), 0);
+
+    // Statement errors carry line and column.
+    let (status, body) = query(&s, None, "SELECT id,\n  spnd FROM users");
+    assert_eq!(status, 400);
+    assert_eq!(
+        (
+            body["error"]["line"].as_u64(),
+            body["error"]["column"].as_u64()
+        ),
+        (Some(2), Some(3)),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("did you mean 'spend'")),
+        "{body}"
+    );
+
+    let (status, _) = call(
+        "POST",
+        &format!("{}/v1/query", s.url),
+        None,
+        Some(("application/json", "{\"sq\": 1}".into())),
+    );
+    assert_eq!(status, 400);
+
+    // An error about no part in particular is placed at the statement's start.
+    let (status, body) = query(&s, None, "DROP FEATURE spend; DROP FEATURE spend");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["line"].is_u64() && body["error"]["column"].is_u64(),
+        "{body}"
+    );
+    // Keys beside `sql` are ignored.
+    let (status, body) = call(
+        "POST",
+        &format!("{}/v1/query", s.url),
+        None,
+        Some((
+            "application/json",
+            json!({"sql": "SHOW FEATURES", "note": 1}).to_string(),
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"].as_array().map(Vec::len), Some(1), "{body}");
+}
