@@ -69,7 +69,8 @@ pub struct EngineOptions {
     pub sync: SyncPolicy,
     /// Block cache shared by all column families, in bytes (default 256 MiB).
     pub block_cache_bytes: usize,
-    /// Memtable size per column family, in bytes (default 64 MiB).
+    /// Memtable size per column family, in bytes (default 64 MiB); the windows
+    /// family, whose entries are small, uses a quarter of it.
     pub write_buffer_bytes: usize,
     /// Longest chain of sgd steps kept on one key in the memtable before RocksDB
     /// folds it into a value (default 64). Bounds the work of reading an sgd vector.
