@@ -472,3 +472,19 @@ fn the_demo_builds_a_database_the_shell_opens() {
         stderr(&o)
     );
 }
+
+#[test]
+fn statements_before_a_lexing_error_run_and_the_error_points_into_the_script() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().to_str().expect("utf-8");
+    let o = with_stdin(
+        &["shell", "--db", db, "--format", "csv"],
+        "SHOW FEATURES;\nSELECT 'open\nmore",
+    );
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o), "name,definition\n");
+    assert_eq!(
+        stderr(&o),
+        "error: syntax error: unterminated string (line 2, column 8)\n  SELECT 'open\n         ^^^^^\n"
+    );
+}

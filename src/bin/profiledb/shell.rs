@@ -60,12 +60,12 @@ impl Shell {
                 at: None,
             };
             let at = position(src, e.span.start, 1, 1);
-            print_failure(
-                src,
-                &failure,
-                Some((at, e.span.end.saturating_sub(e.span.start).max(1))),
-                origin,
-            );
+            // The caret underlines the bad text up to the end of its line.
+            let rest = src
+                .get(e.span.start..e.span.end.min(src.len()))
+                .unwrap_or_default();
+            let width = rest.lines().next().unwrap_or_default().chars().count();
+            print_failure(src, &failure, Some((at, width)), origin);
             return false;
         }
         true
