@@ -12,6 +12,11 @@ fn profiledb(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs one `-c` statement through the shell on `db`, printing in `format`.
+fn sql(db: &str, format: &str, statement: &str) -> Output {
+    profiledb(&["shell", "--db", db, "--format", format, "-c", statement])
+}
+
 fn with_stdin(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_profiledb"))
         .args(args)
@@ -63,15 +68,11 @@ fn csv_output_has_a_header_and_rows_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     setup(dir.path());
     let db = dir.path().to_str().expect("utf-8");
-    let o = profiledb(&[
-        "shell",
-        "--db",
+    let o = sql(
         db,
-        "--format",
         "csv",
-        "-c",
         "SELECT id, purchases, spend, taste, region FROM users ORDER BY id",
-    ]);
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
@@ -89,15 +90,11 @@ fn summaries_go_to_stderr_in_csv_and_json_and_to_stdout_in_table() {
         ("table", "CREATE FEATURE\n", ""),
     ] {
         let name = format!("f_{format}");
-        let o = profiledb(&[
-            "shell",
-            "--db",
+        let o = sql(
             db,
-            "--format",
             format,
-            "-c",
             &format!("CREATE FEATURE {name} ON purchase AS COUNT()"),
-        ]);
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(
             (stdout(&o).as_str(), stderr(&o).as_str()),
@@ -112,15 +109,11 @@ fn json_output_is_one_object_per_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     setup(dir.path());
     let db = dir.path().to_str().expect("utf-8");
-    let o = profiledb(&[
-        "shell",
-        "--db",
+    let o = sql(
         db,
-        "--format",
         "json",
-        "-c",
         "SELECT id, purchases, taste FROM users ORDER BY id",
-    ]);
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = stdout(&o)
         .lines()
@@ -187,15 +180,7 @@ fn a_file_stops_at_the_first_error_with_a_caret() {
         "{err}"
     );
     // The statements before the error ran; the one after did not.
-    let o = profiledb(&[
-        "shell",
-        "--db",
-        db,
-        "--format",
-        "csv",
-        "-c",
-        "SHOW FEATURES",
-    ]);
+    let o = sql(db, "csv", "SHOW FEATURES");
     let names: Vec<String> = stdout(&o)
         .lines()
         .skip(1)
@@ -228,7 +213,7 @@ fn a_command_needs_no_semicolon_and_backslash_d_lists_the_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     setup(dir.path());
     let db = dir.path().to_str().expect("utf-8");
-    let o = profiledb(&["shell", "--db", db, "--format", "csv", "-c", "\\d"]);
+    let o = sql(db, "csv", "\\d");
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("kind,name,definition\n"), "{out}");
@@ -240,7 +225,7 @@ fn a_command_needs_no_semicolon_and_backslash_d_lists_the_schema() {
     ] {
         assert!(out.contains(line), "{line} missing from {out}");
     }
-    let o = profiledb(&["shell", "--db", db, "--format", "csv", "-c", "\\d spend"]);
+    let o = sql(db, "csv", "\\d spend");
     assert!(stdout(&o).contains("feature,spend,"), "{}", stdout(&o));
 }
 
@@ -293,15 +278,11 @@ fn import_writes_good_files() {
         "{}",
         stdout(&o)
     );
-    let o = profiledb(&[
-        "shell",
-        "--db",
+    let o = sql(
         db,
-        "--format",
         "csv",
-        "-c",
         "SELECT id, region, purchases, spend, taste FROM users WHERE id >= 'u3' ORDER BY id",
-    ]);
+    );
     // A string attribute keeps "007" as text; a vector cell is a JSON array.
     assert_eq!(
         stdout(&o),
@@ -332,15 +313,7 @@ fn import_with_a_bad_line_lists_every_bad_line_and_writes_nothing() {
     f.write_all(b"{\"user\":\"u\xff\"}\n").expect("append");
     let path = jsonl.to_str().expect("utf-8");
     let count = || {
-        let o = profiledb(&[
-            "shell",
-            "--db",
-            db,
-            "--format",
-            "csv",
-            "-c",
-            "SELECT count(*) FROM users",
-        ]);
+        let o = sql(db, "csv", "SELECT count(*) FROM users");
         stdout(&o).lines().nth(1).unwrap_or_default().to_owned()
     };
     let o = profiledb(&["import", "--db", db, path]);
@@ -446,15 +419,7 @@ fn the_demo_builds_a_database_the_shell_opens() {
     // It ends with the command that opens the same database.
     let last = out.lines().last().unwrap_or_default().trim();
     assert!(last.ends_with(&format!("shell --db {db}")), "{last}");
-    let o = profiledb(&[
-        "shell",
-        "--db",
-        db,
-        "--format",
-        "csv",
-        "-c",
-        "SELECT count(*) FROM users",
-    ]);
+    let o = sql(db, "csv", "SELECT count(*) FROM users");
     assert_eq!(stdout(&o), "count(*)\n300\n");
     // A rerun replaces its own directory; another directory is left alone.
     assert!(

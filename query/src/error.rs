@@ -268,6 +268,11 @@ impl Error {
         }
     }
 
+    /// The line, column and width of the offending text, once located.
+    pub fn position(&self) -> Option<&Position> {
+        self.at()?.position.as_deref()
+    }
+
     /// Where the error is, if it concerns part of the statement.
     pub fn at(&self) -> Option<&At> {
         match self {
@@ -338,8 +343,11 @@ mod tests {
         };
         // Before and after locating, the message is the same.
         assert_eq!(e.message(), "unknown table 'usres' (did you mean 'users'?)");
+        assert!(e.position().is_none());
         let e = e.locate(src);
         assert_eq!(e.message(), "unknown table 'usres' (did you mean 'users'?)");
+        let p = e.position().map(|p| (p.line, p.column, p.width));
+        assert_eq!(p, Some((2, 6, 5)));
         assert!(e.to_string().ends_with("^^^^^"));
         let e = Error::TooManyRows { limit: 5 };
         assert_eq!(e.message(), e.to_string());

@@ -39,7 +39,7 @@ impl Failure {
         match e {
             Error::Query(q) => Failure {
                 message: q.message(),
-                at: q.at().and_then(|a| a.position.as_ref()).map(|p| Located {
+                at: q.position().map(|p| Located {
                     line: p.line,
                     column: p.column,
                     width: p.width,

@@ -156,7 +156,7 @@ fn library_error(e: &Error, app: &App) -> ApiError {
             .with("code", "too_many_rows"),
             q => {
                 let mut err = ApiError::new(StatusCode::BAD_REQUEST, q.message());
-                if let Some(p) = q.at().and_then(|a| a.position.as_ref()) {
+                if let Some(p) = q.position() {
                     err = err
                         .with("line", p.line)
                         .with("column", p.column)
@@ -572,84 +572,86 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     let m = &app.metrics;
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+    let figures: [(&str, &str, &str, u64); 12] = [
+        (
+            "profiledb_events_ingested_total",
+            "counter",
+            "Events written.",
+            load(&m.events_ingested),
+        ),
+        (
+            "profiledb_events_rejected_total",
+            "counter",
+            "Events in batches rejected for a bad event.",
+            load(&m.events_rejected),
+        ),
+        (
+            "profiledb_bad_requests_total",
+            "counter",
+            "Event requests rejected: bad JSON or a bad event.",
+            load(&m.bad_requests),
+        ),
+        (
+            "profiledb_queries_total",
+            "counter",
+            "Query requests run.",
+            load(&m.queries),
+        ),
+        (
+            "profiledb_query_errors_total",
+            "counter",
+            "Query requests that failed.",
+            load(&m.query_errors),
+        ),
+        (
+            "profiledb_index_pending",
+            "gauge",
+            "Change notices the vector index has yet to apply (its lag).",
+            stats.index_pending,
+        ),
+        (
+            "profiledb_memtable_bytes",
+            "gauge",
+            "Bytes in RocksDB memtables.",
+            stats.memtable_bytes,
+        ),
+        (
+            "profiledb_immutable_memtables",
+            "gauge",
+            "RocksDB memtables waiting to be flushed.",
+            stats.immutable_memtables,
+        ),
+        (
+            "profiledb_running_compactions",
+            "gauge",
+            "RocksDB compactions running.",
+            stats.running_compactions,
+        ),
+        (
+            "profiledb_running_flushes",
+            "gauge",
+            "RocksDB flushes running.",
+            stats.running_flushes,
+        ),
+        (
+            "profiledb_pending_compaction_bytes",
+            "gauge",
+            "Bytes RocksDB estimates compaction has yet to rewrite.",
+            stats.pending_compaction_bytes,
+        ),
+        (
+            "profiledb_last_sequence",
+            "gauge",
+            "RocksDB's latest sequence number.",
+            stats.last_sequence,
+        ),
+    ];
+    for (name, kind, help, value) in figures {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
-    };
-    metric(
-        "profiledb_events_ingested_total",
-        "counter",
-        "Events written.",
-        load(&m.events_ingested),
-    );
-    metric(
-        "profiledb_events_rejected_total",
-        "counter",
-        "Events in batches rejected for a bad event.",
-        load(&m.events_rejected),
-    );
-    metric(
-        "profiledb_bad_requests_total",
-        "counter",
-        "Event requests rejected: bad JSON or a bad event.",
-        load(&m.bad_requests),
-    );
-    metric(
-        "profiledb_queries_total",
-        "counter",
-        "Query requests run.",
-        load(&m.queries),
-    );
-    metric(
-        "profiledb_query_errors_total",
-        "counter",
-        "Query requests that failed.",
-        load(&m.query_errors),
-    );
-    metric(
-        "profiledb_index_pending",
-        "gauge",
-        "Change notices the vector index has yet to apply (its lag).",
-        stats.index_pending,
-    );
-    metric(
-        "profiledb_memtable_bytes",
-        "gauge",
-        "Bytes in RocksDB memtables.",
-        stats.memtable_bytes,
-    );
-    metric(
-        "profiledb_immutable_memtables",
-        "gauge",
-        "RocksDB memtables waiting to be flushed.",
-        stats.immutable_memtables,
-    );
-    metric(
-        "profiledb_running_compactions",
-        "gauge",
-        "RocksDB compactions running.",
-        stats.running_compactions,
-    );
-    metric(
-        "profiledb_running_flushes",
-        "gauge",
-        "RocksDB flushes running.",
-        stats.running_flushes,
-    );
-    metric(
-        "profiledb_pending_compaction_bytes",
-        "gauge",
-        "Bytes RocksDB estimates compaction has yet to rewrite.",
-        stats.pending_compaction_bytes,
-    );
-    metric(
-        "profiledb_last_sequence",
-        "gauge",
-        "RocksDB's latest sequence number.",
-        stats.last_sequence,
-    );
+    }
     let name = "profiledb_query_duration_seconds";
     let _ = writeln!(out, "# HELP {name} Query latency.\n# TYPE {name} histogram");
     let mut cumulative = 0;
