@@ -335,6 +335,8 @@ pub enum Statement {
         /// Group name.
         name: Ident,
     },
+    /// `VACUUM`: purge deleted users' data from every file on disk.
+    Vacuum,
 }
 
 impl Statement {
@@ -603,6 +605,39 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// The expressions directly inside this one, the tested (or left) one first.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Column(_) | Expr::Literal(..) | Expr::InSegment(_) => Vec::new(),
+            Expr::Array(items, _) => items.iter().collect(),
+            Expr::Unary { expr, .. } | Expr::IsNull { expr, .. } => vec![expr],
+            Expr::Binary { left, right, .. } => vec![left, right],
+            Expr::Between {
+                expr, low, high, ..
+            } => vec![expr, low, high],
+            Expr::InList { expr, list, .. } => std::iter::once(expr.as_ref()).chain(list).collect(),
+            Expr::Function { args, .. } => args
+                .iter()
+                .filter_map(|a| match a {
+                    FunctionArg::Expr(e) => Some(e),
+                    FunctionArg::Star => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// How many levels the tree has: 1 for a leaf. Computed without recursion, so
+    /// it is safe on any tree.
+    pub fn height(&self) -> usize {
+        let mut stack = vec![(self, 1)];
+        let mut height = 0;
+        while let Some((e, level)) = stack.pop() {
+            height = height.max(level);
+            stack.extend(e.children().into_iter().map(|c| (c, level + 1)));
+        }
+        height
+    }
+
     /// The span the expression was parsed from.
     pub fn span(&self) -> Span {
         match self {
@@ -926,6 +961,7 @@ impl fmt::Display for Statement {
                 write!(f, "CREATE SEGMENTS {name} FROM {cluster}")
             }
             Statement::DropSegments { name } => write!(f, "DROP SEGMENTS {name}"),
+            Statement::Vacuum => f.write_str("VACUUM"),
         }
     }
 }

@@ -14,7 +14,7 @@ use profiledb_storage::{AttrType, FeatureKind, Metric, RowNeeds, Value, WindowNe
 use crate::ast::{BinaryOp, Expr, FunctionArg, Ident, Literal, UnaryOp};
 use crate::error::{At, Error, Result, Span, closest};
 use crate::output::Type;
-use crate::parser::parse_expr;
+use crate::parser::{MAX_EXPR_DEPTH, parse_expr};
 
 /// How deeply segments may refer to segments.
 const SEGMENT_DEPTH: usize = 16;
@@ -220,6 +220,9 @@ pub(crate) struct Binder<'a> {
     pub as_of: i64,
     pub needs: RowNeeds,
     segments: Vec<String>,
+    /// How deep [`Binder::bind`] is: the height of the bound tree so far, with
+    /// segments inlined, kept within [`MAX_EXPR_DEPTH`].
+    depth: usize,
 }
 
 fn mismatch(context: &str, expected: impl ToString, found: Type, span: Span) -> Error {
@@ -275,6 +278,7 @@ impl<'a> Binder<'a> {
             as_of,
             needs: RowNeeds::default(),
             segments: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -310,6 +314,18 @@ impl<'a> Binder<'a> {
         if let Expr::Function { name, args } = e
             && let Some(func) = agg_func(&name.value, args)
         {
+            if args.len() != 1 {
+                let lower = name.value.to_ascii_lowercase();
+                let sig = if func == AggFunc::Count || func == AggFunc::CountStar {
+                    "count(*) or count(expression)".to_owned()
+                } else {
+                    format!("{lower}(expression)")
+                };
+                return Err(Error::invalid(
+                    format!("{lower} takes 1 argument: {sig}"),
+                    Some(e.span()),
+                ));
+            }
             let (arg, ty) = match (func, args.first()) {
                 (AggFunc::CountStar, _) => (None, Type::Int),
                 (_, Some(FunctionArg::Expr(a))) => {
@@ -361,8 +377,31 @@ impl<'a> Binder<'a> {
         self.bind(e, &mut |b: &mut Binder<'_>, e| b.group_expr(e, g))
     }
 
-    /// Binds the structure of `e`, binding children with `child`.
+    /// Binds the structure of `e`, binding children with `child`. Each level
+    /// counts towards [`MAX_EXPR_DEPTH`]: the parser bounds one expression, and
+    /// this bounds what segments inlined into one another add up to, so that the
+    /// passes over the bound tree stay within the stack.
+    ///
+    /// Binding's frames are large in unoptimised builds (about 12 KiB a level), so
+    /// it also grows its stack on the heap when it runs low (`recursive`, the
+    /// same guard sqlparser-rs puts on its recursive passes).
+    #[recursive::recursive]
     fn bind(&mut self, e: &Expr, child: &mut BindChild<'_, 'a>) -> Result<(BExpr, Type)> {
+        if self.depth >= MAX_EXPR_DEPTH {
+            return Err(Error::invalid(
+                format!(
+                    "expression too deep: more than {MAX_EXPR_DEPTH} levels with the segments it names inlined"
+                ),
+                Some(e.span()),
+            ));
+        }
+        self.depth += 1;
+        let bound = self.bind_node(e, child);
+        self.depth -= 1;
+        bound
+    }
+
+    fn bind_node(&mut self, e: &Expr, child: &mut BindChild<'_, 'a>) -> Result<(BExpr, Type)> {
         let span = e.span();
         Ok(match e {
             Expr::Literal(l, _) => {
@@ -566,12 +605,22 @@ impl<'a> Binder<'a> {
                 cat.segments.iter().map(|s| s.name.as_str()),
             ));
         };
-        if self.segments.contains(&seg.name) || self.segments.len() >= SEGMENT_DEPTH {
+        if self.segments.contains(&seg.name) {
             return Err(Error::invalid(
                 format!(
                     "segment '{}' refers to itself through {}",
                     seg.name,
                     self.segments.join(" → ")
+                ),
+                Some(name.span()),
+            ));
+        }
+        if self.segments.len() >= SEGMENT_DEPTH {
+            return Err(Error::invalid(
+                format!(
+                    "segments nest more than {SEGMENT_DEPTH} deep: {} → {}",
+                    self.segments.join(" → "),
+                    seg.name
                 ),
                 Some(name.span()),
             ));

@@ -2,11 +2,13 @@
 //! of the users a predicate selects, read from the vector index.
 
 use profiledb_storage::vector::kmeans;
+use profiledb_storage::vector::kmeans::STOPPED;
 use profiledb_storage::{Definition, Value};
 
 use crate::ast::Cluster;
 use crate::bind::{Binder, unknown};
 use crate::error::{Error, Result};
+use crate::exec::Limits;
 use crate::output::{Column, Rows, Type};
 use crate::similarity::{keeps, matching_ids};
 use crate::source::DataSource;
@@ -20,8 +22,8 @@ pub(crate) struct Clusters {
     pub clusters: Vec<(usize, Vec<f32>)>,
 }
 
-/// Runs the clustering `c` describes.
-pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster) -> Result<Clusters> {
+/// Runs the clustering `c` describes, within `limits`' deadline.
+pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster, limits: &Limits) -> Result<Clusters> {
     let bindings = source.bindings();
     let catalog = &bindings.catalog;
     let def = catalog.vector(&c.vector.value).ok_or_else(|| {
@@ -42,7 +44,14 @@ pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster) -> Result<Clusters> 
     let allowed = match &filter {
         Some(f) if !f.reads_only_attributes() => {
             let snap = source.snapshot()?;
-            Some(matching_ids(snap.as_ref(), &needs, &bucket_ms, now, f)?)
+            Some(matching_ids(
+                snap.as_ref(),
+                &needs,
+                &bucket_ms,
+                now,
+                f,
+                limits,
+            )?)
         }
         _ => None,
     };
@@ -66,8 +75,12 @@ pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster) -> Result<Clusters> 
             k,
             c.seed.unwrap_or(0),
             MAX_ITERATIONS,
+            &|| limits.expired(),
         );
     })?;
+    if result.as_ref().is_err_and(|m| m == STOPPED) {
+        limits.check()?;
+    }
     let clustering = result.map_err(|m| {
         Error::invalid(
             format!("cannot cluster '{}': {m}", def.name),

@@ -94,7 +94,13 @@ impl fmt::Display for At {
         let Some(p) = &self.position else {
             return Ok(());
         };
-        let text = p.text.replace('\t', " ");
+        // One character for one, so the caret stays aligned; a control character
+        // (a tab, or an escape sequence a terminal would act on) prints as a space.
+        let text: String = p
+            .text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         write!(
             f,
             " (line {}, column {})\n  {}\n  {}{}",
@@ -217,6 +223,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An integer computation in a result column passed the 64-bit range. Compute
+    /// it in floating point instead (`1.0 * x`), or reduce the operands.
+    #[error(
+        "integer overflow in column '{column}': a value is outside the 64-bit integer range; compute it in floating point (1.0 * …) instead"
+    )]
+    Overflow {
+        /// The column's name.
+        column: String,
+    },
     /// The result would exceed the configured row limit. Add a LIMIT or a filter.
     #[error("the result has more than {limit} rows, the configured limit")]
     TooManyRows {
@@ -330,6 +345,19 @@ mod tests {
             e.to_string(),
             "unknown table 'usres' (did you mean 'users'?) (line 2, column 6)\n  FROM usres WHERE x\n       ^^^^^"
         );
+    }
+
+    #[test]
+    fn control_characters_in_the_drawn_line_print_as_spaces() {
+        // An escape sequence in a statement must not reach the terminal that
+        // shows the error; the caret still lines up under the span.
+        let src = "SELECT '\u{1b}[31m' + x";
+        let e = Error::invalid("bad", Some(Span::new(17, 18))).locate(src);
+        assert_eq!(
+            e.to_string(),
+            "bad (line 1, column 18)\n  SELECT ' [31m' + x\n                   ^"
+        );
+        assert!(!e.to_string().contains('\u{1b}'));
     }
 
     #[test]

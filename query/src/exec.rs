@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::bind::{AggFunc, AggSpec, BExpr};
 use crate::error::{Error, Result};
 use crate::eval::{Ctx, eval, total_cmp, truth};
-use crate::output::Rows;
+use crate::output::{Column, Rows, Type};
 use crate::plan::{Access, SelectPlan, Shape};
 use crate::similarity;
 use crate::source::{DataSource, Snapshot};
@@ -26,6 +26,31 @@ pub struct Limits {
     pub deadline: Option<Instant>,
     /// Fail with [`Error::TooManyRows`] rather than return more rows.
     pub max_rows: Option<usize>,
+}
+
+impl Limits {
+    /// Whether the deadline has passed.
+    pub(crate) fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// [`Error::Cancelled`] once the deadline has passed.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.expired() {
+            return Err(Error::Cancelled {
+                reason: "the statement ran past its time limit".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Error::TooManyRows`] when `rows` is over the row cap.
+    pub(crate) fn check_rows(&self, rows: usize) -> Result<()> {
+        match self.max_rows {
+            Some(limit) if rows > limit => Err(Error::TooManyRows { limit }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How many partitions a scan is split into: a few per thread, so that uneven
@@ -168,7 +193,7 @@ impl AggState {
             AggState::Count(n) => Value::Int(n),
             AggState::Sum { any: false, .. } => Value::Null,
             AggState::Sum { int, float, .. } => match (spec.ty, int) {
-                (crate::output::Type::Int, Some(i)) => Value::Int(i),
+                (Type::Int, Some(i)) => Value::Int(i),
                 _ if float.is_finite() => Value::Float(float),
                 _ => Value::Null,
             },
@@ -215,7 +240,7 @@ pub(crate) fn run_select(
     let cancelled = AtomicBool::new(false);
     let partials: Vec<Partial> = match &plan.access {
         Access::VectorTopK { def, metric, k, .. } => {
-            let rows = similarity::run_top_k(plan, *def, *metric, *k, source, snap)?;
+            let rows = similarity::run_top_k(plan, *def, *metric, *k, source, snap, limits)?;
             let rows = rows.into_iter().map(|r| (Vec::new(), r)).collect();
             vec![Partial::Rows(rows)]
         }
@@ -237,20 +262,33 @@ pub(crate) fn run_select(
         }
     };
     if cancelled.load(AtomicOrdering::Relaxed) {
-        return Err(Error::Cancelled {
-            reason: "the statement ran past its time limit".into(),
-        });
+        limits.check()?;
     }
     let rows = merge(plan, partials);
-    if let Some(max) = limits.max_rows
-        && rows.len() > max
-    {
-        return Err(Error::TooManyRows { limit: max });
-    }
+    limits.check_rows(rows.len())?;
+    check_int_columns(&plan.columns, &rows)?;
     Ok(Rows {
         columns: plan.columns.clone(),
         rows,
     })
+}
+
+/// Integer arithmetic that overflows goes on in floating point, so that
+/// comparisons stay right; a float in a column typed `int` is such an overflow,
+/// refused rather than answered under the wrong type.
+fn check_int_columns(columns: &[Column], rows: &[Vec<Value>]) -> Result<()> {
+    for (i, col) in columns.iter().enumerate() {
+        if col.ty == Type::Int
+            && rows
+                .iter()
+                .any(|r| matches!(r.get(i), Some(Value::Float(_))))
+        {
+            return Err(Error::Overflow {
+                column: col.name.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn scan_partition(
@@ -268,7 +306,7 @@ fn scan_partition(
             if cancelled.load(AtomicOrdering::Relaxed) {
                 return false;
             }
-            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+            if limits.expired() {
                 cancelled.store(true, AtomicOrdering::Relaxed);
                 return false;
             }

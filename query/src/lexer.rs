@@ -113,17 +113,38 @@ pub struct Spanned {
     pub span: Span,
 }
 
+/// How many tokens one statement may hold. It bounds the work and memory of
+/// every later pass, which are linear in the statement's size.
+pub const MAX_STATEMENT_TOKENS: usize = 1_000_000;
+
 /// Splits `src` into tokens, ending with [`Token::Eof`]. Comments run from `--`
 /// to the end of the line.
 ///
 /// # Errors
-/// A [`ParseError`] at an unterminated string or quoted name, or a character that
-/// starts no token.
+/// A [`ParseError`] at an unterminated string or quoted name, a character that
+/// starts no token, or a statement of more than [`MAX_STATEMENT_TOKENS`] tokens.
 pub fn tokenize(src: &str) -> Result<Vec<Spanned>, ParseError> {
     let bytes = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    // Where the current statement's tokens start in `out`.
+    let mut statement_start = 0;
     while i < bytes.len() {
+        match out.last() {
+            Some(Spanned {
+                token: Token::Semicolon,
+                ..
+            }) => statement_start = out.len(),
+            Some(last) if out.len() - statement_start > MAX_STATEMENT_TOKENS => {
+                return Err(ParseError::new(
+                    format!(
+                        "statement too long: more than {MAX_STATEMENT_TOKENS} tokens; split it into several statements"
+                    ),
+                    last.span,
+                ));
+            }
+            _ => {}
+        }
         let c = bytes[i];
         let start = i;
         let single = |t: Token| Some((t, 1));

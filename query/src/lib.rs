@@ -52,9 +52,10 @@ mod statement;
 
 pub use error::{At, Error, ParseError, Position, Result, Span, closest};
 pub use exec::Limits;
+pub use lexer::MAX_STATEMENT_TOKENS;
 pub use lexer::{ends_statement, split_statements};
 pub use memory::MemorySource;
 pub use output::{Column, Output, Rows, Type};
-pub use parser::{RECURSION_LIMIT, parse_expr, parse_script, parse_statement};
+pub use parser::{MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_statement};
 pub use source::{DataSource, Snapshot};
 pub use statement::{execute, run};

@@ -188,7 +188,7 @@ impl DataSource for MemorySource {
     }
 
     fn delete_user(&self, user: &str) -> Result<bool> {
-        keys::check_user(user)?;
+        keys::check_stored_user(user)?;
         let (lo, hi) = keys::user_range(user);
         let mut guard = lock(&self.tables);
         let t = &mut *guard;

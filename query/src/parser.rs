@@ -14,6 +14,13 @@ use crate::lexer::{Spanned, Token, tokenize};
 /// that no input can exhaust the stack.
 pub const RECURSION_LIMIT: usize = 64;
 
+/// How many levels an expression tree may have. Every pass over expressions
+/// (binding, planning, evaluation, printing) recurses over the tree, so this
+/// bound, enforced here and again by the binder on expressions with segments
+/// inlined, is what keeps each of them within a thread's stack. A flat chain
+/// such as `a OR b OR c …` is as deep as it is long.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
 /// Parses one statement, with an optional trailing `;`.
 ///
 /// # Errors
@@ -290,13 +297,16 @@ impl Parser {
         } else if t.is_keyword("CLUSTER") {
             self.next();
             Ok(Statement::Cluster(Box::new(self.cluster()?)))
+        } else if t.is_keyword("VACUUM") {
+            self.next();
+            Ok(Statement::Vacuum)
         } else if t.is_keyword("EXPLAIN") {
             self.next();
             let inner = self.nested(Parser::statement)?;
             Ok(Statement::Explain(Box::new(inner)))
         } else {
             Err(self.unexpected(
-                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, SHOW, DESCRIBE, CLUSTER or EXPLAIN)",
+                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, SHOW, DESCRIBE, CLUSTER, EXPLAIN or VACUUM)",
             ))
         }
     }
@@ -722,9 +732,20 @@ impl Parser {
     /// Parses an expression whose operators bind at least as tightly as `min`.
     fn expr(&mut self, min: u8) -> PResult<Expr> {
         self.nested(|p| {
+            let start = p.span();
             let mut left = p.prefix()?;
+            // The height is kept as the tree grows, so that a long flat chain is
+            // refused before it is built (dropping it would recurse too).
+            let mut height = left.height();
+            check_depth(height, start)?;
             while let Some(infix) = p.peek_infix(min) {
+                let op = p.span();
                 left = p.infix(left, infix)?;
+                height = 1 + left.children()[1..]
+                    .iter()
+                    .map(|c| c.height())
+                    .fold(height, usize::max);
+                check_depth(height, op)?;
             }
             Ok(left)
         })
@@ -929,6 +950,19 @@ impl Infix {
     }
 }
 
+/// Refuses an expression tree higher than [`MAX_EXPR_DEPTH`], at `span`.
+pub(crate) fn check_depth(height: usize, span: Span) -> PResult<()> {
+    if height > MAX_EXPR_DEPTH {
+        return Err(ParseError::new(
+            format!(
+                "expression too deep: more than {MAX_EXPR_DEPTH} levels; split it, or write a long chain of OR'd equalities as IN (…)"
+            ),
+            span,
+        ));
+    }
+    Ok(())
+}
+
 /// An integer when written without a fraction or exponent, else a float.
 fn number_literal(text: &str, span: Span) -> PResult<Literal> {
     if text.bytes().all(|b| b.is_ascii_digit()) {
@@ -989,6 +1023,7 @@ mod tests {
             "INSERT INTO view (user, ts, item_vec) VALUES ('u1', '2026-11-01T10:05:00Z', [0.1, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4]);",
             "UPDATE users SET age = 31, region = 'north' WHERE id = 'u1';",
             "DELETE USER 'u1';",
+            "VACUUM;",
             "DELETE FROM users WHERE IN SEGMENT big_spenders;",
             "SELECT * FROM users WHERE id = 'u1' AS OF '2026-11-10T00:00:00Z';",
             "SELECT id, spend_7d, window_sum(spend, '7d'), window_count(views, '24h') FROM users\n  WHERE region = 'north' AND spend_7d > 50 AND age BETWEEN 20 AND 40\n  ORDER BY spend_7d DESC LIMIT 10 AS OF '2026-11-10T00:00:00Z';",

@@ -19,6 +19,7 @@ use crate::ast::BinaryOp;
 use crate::bind::{BExpr, Target};
 use crate::error::{At, Error, Result};
 use crate::eval::{Ctx, eval, truth};
+use crate::exec::Limits;
 use crate::plan::{SelectPlan, Shape};
 use crate::source::{DataSource, Snapshot};
 
@@ -29,6 +30,7 @@ struct Resolver<'a> {
     needs: &'a RowNeeds,
     bucket_ms: &'a [i64],
     as_of: i64,
+    limits: &'a Limits,
 }
 
 impl Resolver<'_> {
@@ -79,6 +81,7 @@ impl Resolver<'_> {
                 self.bucket_ms,
                 self.as_of,
                 members,
+                self.limits,
             )?)
         };
         let mut mean = None;
@@ -109,16 +112,24 @@ pub(crate) fn keeps(pred: &BExpr, user: Option<&profiledb_storage::UserRow>, as_
     truth(&eval(pred, &ctx)) == Some(true)
 }
 
-/// The ids of the users `pred` holds for, by a scan.
+/// The ids of the users `pred` holds for, by a scan that stops at the deadline.
 pub(crate) fn matching_ids(
     snap: &dyn Snapshot,
     needs: &RowNeeds,
     bucket_ms: &[i64],
     as_of: i64,
     pred: &BExpr,
+    limits: &Limits,
 ) -> Result<HashSet<String>> {
     let mut ids = HashSet::new();
+    let mut seen = 0u64;
+    let mut expired = false;
     snap.scan(&UserRange::all(), needs, &mut |row| {
+        seen += 1;
+        if seen.is_multiple_of(1024) && limits.expired() {
+            expired = true;
+            return false;
+        }
         let ctx = Ctx {
             row: Some(row),
             bucket_ms,
@@ -131,6 +142,9 @@ pub(crate) fn matching_ids(
         }
         true
     })?;
+    if expired {
+        limits.check()?;
+    }
     Ok(ids)
 }
 
@@ -142,6 +156,7 @@ pub(crate) fn resolve(
     plan: &mut SelectPlan,
     source: &dyn DataSource,
     snap: &dyn Snapshot,
+    limits: &Limits,
 ) -> Result<()> {
     let needs = plan.needs.clone();
     let bucket_ms = plan.bucket_ms.clone();
@@ -151,6 +166,7 @@ pub(crate) fn resolve(
         needs: &needs,
         bucket_ms: &bucket_ms,
         as_of: plan.as_of,
+        limits,
     };
     if let Some(f) = &mut plan.filter {
         r.expr(f)?;
@@ -239,6 +255,7 @@ pub(crate) fn run_top_k(
     k: usize,
     source: &dyn DataSource,
     snap: &dyn Snapshot,
+    limits: &Limits,
 ) -> Result<Vec<Vec<Value>>> {
     let Shape::Rows { exprs, order, .. } = &plan.shape else {
         return Err(Error::invalid("a vector top-k needs an ORDER BY", None));
@@ -261,6 +278,7 @@ pub(crate) fn run_top_k(
             &plan.bucket_ms,
             plan.as_of,
             f,
+            limits,
         )?),
         _ => None,
     };

@@ -23,6 +23,11 @@ pub trait DataSource: Sync {
     fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()>;
     /// Deletes a user; returns whether it existed.
     fn delete_user(&self, user: &str) -> Result<bool>;
+    /// Purges deleted users' data from every file the database keeps; a source
+    /// that keeps no files has nothing to do.
+    fn vacuum(&self) -> Result<()> {
+        Ok(())
+    }
     /// A consistent view for reads.
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>>;
     /// Brings the vector index up to date with every acknowledged write, then

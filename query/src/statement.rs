@@ -76,15 +76,25 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         }
         Statement::Select(select) => query(source, select, limits).map(Output::Rows),
         Statement::Explain(inner) => explain(source, inner),
-        Statement::Cluster(c) => Ok(Output::Rows(cluster::rows(cluster::cluster(source, c)?))),
+        Statement::Cluster(c) => {
+            // One row per cluster: refuse before the work, not after.
+            limits.check_rows(usize::try_from(c.k).unwrap_or(usize::MAX))?;
+            Ok(Output::Rows(cluster::rows(cluster::cluster(
+                source, c, limits,
+            )?)))
+        }
         Statement::CreateSegments { name, cluster: c } => {
             let bindings = source.bindings();
             name_is_free(&bindings.catalog, name)?;
-            let clusters = cluster::cluster(source, c)?;
+            let clusters = cluster::cluster(source, c, limits)?;
             let n = clusters.clusters.len() as u64;
             let def = cluster::segment_group(&name.value, clusters, stmt.to_string());
             source.define(def).map_err(|e| storage_at(e, name.span()))?;
             Ok(Output::counted("CREATE SEGMENTS", n))
+        }
+        Statement::Vacuum => {
+            source.vacuum()?;
+            Ok(Output::done("VACUUM"))
         }
         Statement::DropSegments { name } => {
             let bindings = source.bindings();
@@ -108,7 +118,7 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
 fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Rows> {
     let mut plan = plan_select(select, &source.bindings().catalog, source.now())?;
     let snap = source.snapshot()?;
-    similarity::resolve(&mut plan, source, snap.as_ref())?;
+    similarity::resolve(&mut plan, source, snap.as_ref(), limits)?;
     run_select(&plan, source, snap.as_ref(), limits)
 }
 

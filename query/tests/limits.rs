@@ -87,3 +87,85 @@ fn the_row_cap_refuses_large_results() -> Result<(), Error> {
     );
     Ok(())
 }
+
+fn db_with_vectors(n: usize) -> Result<MemorySource, Error> {
+    let db = MemorySource::new()
+        .with_now(1_794_700_800_000)
+        .with_partitions(2);
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("('u{i:05}', {i}, [{}, {}])", i % 7, i % 11))
+        .collect();
+    execute(
+        &db,
+        &format!(
+            "CREATE FEATURE n ON view AS COUNT();
+             CREATE VECTOR taste ON view AS EWMA(v) DIM 2 HALF_LIFE '7d';
+             INSERT INTO view (user, ts, v) VALUES {}",
+            rows.join(", ")
+        ),
+        &Limits::default(),
+    )?;
+    Ok(db)
+}
+
+#[test]
+fn clustering_honours_the_deadline_and_the_row_cap() -> Result<(), Error> {
+    let db = db_with_vectors(3000)?;
+    let past = Limits {
+        deadline: Some(Instant::now() - Duration::from_secs(1)),
+        max_rows: None,
+    };
+    for sql in [
+        "CLUSTER users BY taste INTO 4 SEED 1",
+        "CLUSTER users BY taste INTO 4 WHERE n > 0 SEED 1",
+        "CREATE SEGMENTS g FROM CLUSTER users BY taste INTO 4 SEED 1",
+    ] {
+        let err = execute(&db, sql, &past).err();
+        assert!(
+            matches!(err, Some(Error::Cancelled { .. })),
+            "{sql}: {err:?}"
+        );
+    }
+    // The cancelled CREATE SEGMENTS defined nothing.
+    let out = execute(&db, "SHOW SEGMENTS", &Limits::default())?;
+    assert_eq!(out[0].rows().map(|r| r.rows.len()), Some(0));
+
+    let capped = Limits {
+        deadline: None,
+        max_rows: Some(100),
+    };
+    let err = execute(&db, "CLUSTER users BY taste INTO 200 SEED 1", &capped).err();
+    assert!(
+        matches!(err, Some(Error::TooManyRows { limit: 100 })),
+        "{err:?}"
+    );
+    let out = execute(&db, "CLUSTER users BY taste INTO 100 SEED 1", &capped)?;
+    let sizes: i64 = out[0]
+        .rows()
+        .map(|r| {
+            r.rows
+                .iter()
+                .map(|row| row[1].as_f64().unwrap_or(0.0) as i64)
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(sizes, 3000);
+    Ok(())
+}
+
+#[test]
+fn a_filtered_similarity_query_honours_the_deadline() -> Result<(), Error> {
+    let db = db_with_vectors(3000)?;
+    let past = Limits {
+        deadline: Some(Instant::now() - Duration::from_secs(1)),
+        max_rows: None,
+    };
+    let err = execute(
+        &db,
+        "SELECT id FROM users WHERE n > 0 ORDER BY cosine(taste, [1, 0]) DESC LIMIT 3",
+        &past,
+    )
+    .err();
+    assert!(matches!(err, Some(Error::Cancelled { .. })), "{err:?}");
+    Ok(())
+}

@@ -15,11 +15,30 @@ use crate::error::{Error, Result};
 /// Longest accepted user id, in bytes.
 pub const MAX_USER_LEN: usize = 256;
 
-/// Checks a user id: non-empty UTF-8 of at most 256 bytes without NUL.
+/// Checks a new user id: non-empty UTF-8 of at most 256 bytes, without control
+/// characters (so no id can carry a terminal escape sequence or a NUL, which
+/// ends an id in every key).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] saying why.
 pub fn check_user(user: &str) -> Result<()> {
+    check_stored_user(user)?;
+    if let Some((at, c)) = user.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(Error::invalid(format!(
+            "user id contains the control character U+{:04X} at byte {at}",
+            u32::from(c)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an id that may name a stored user: non-empty, at most 256 bytes, no
+/// NUL. Looking up and deleting use this, not [`check_user`], so that a user
+/// stored before control characters were refused can still be deleted.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] saying why.
+pub fn check_stored_user(user: &str) -> Result<()> {
     if user.is_empty() {
         return Err(Error::invalid("user id is empty"));
     }
@@ -119,5 +138,10 @@ mod tests {
         assert!(check_user("a\0b").is_err());
         assert!(check_user(&"x".repeat(257)).is_err());
         assert!(check_user(&"x".repeat(256)).is_ok());
+        assert!(check_user("a\x1b[31mb").is_err());
+        assert!(check_user("a\u{9b}b").is_err());
+        assert!(check_user("tab\there").is_err());
+        assert!(check_stored_user("a\x1b[31mb").is_ok());
+        assert!(check_user("müller-✓").is_ok());
     }
 }

@@ -285,3 +285,48 @@ CREATE WINDOW w ON view BUCKET 1h RETAIN '30d';
 error: syntax error: expected a duration such as '7d', found number 1 (line 1, column 32)
   CREATE WINDOW w ON view BUCKET 1h RETAIN '30d';
                                  ^
+
+# Aggregates take one argument.
+SELECT count(id, id) FROM users;
+----
+error: count takes 1 argument: count(*) or count(expression) (line 1, column 8)
+  SELECT count(id, id) FROM users;
+         ^^^^^^^^^^^^
+
+SELECT sum(spend, 5) FROM users;
+----
+error: sum takes 1 argument: sum(expression) (line 1, column 8)
+  SELECT sum(spend, 5) FROM users;
+         ^^^^^^^^^^^^
+
+SELECT count() FROM users;
+----
+error: count takes 1 argument: count(*) or count(expression) (line 1, column 8)
+  SELECT count() FROM users;
+         ^^^^^
+
+# Integer overflow is an error, not a float under an int column.
+INSERT INTO purchase (user, ts, amount) VALUES ('u9', 1, 2.0);
+----
+INSERT 1
+
+SELECT 9223372036854775807 + 1 AS x FROM users;
+----
+error: integer overflow in column 'x': a value is outside the 64-bit integer range; compute it in floating point (1.0 * …) instead
+
+SELECT 9223372036854775807 + 1 > 0 AS big FROM users;
+----
+big:bool
+true
+true
+
+SELECT 4611686018427387904 * 2 AS x, count(*) FROM users GROUP BY x;
+----
+error: integer overflow in column 'x': a value is outside the 64-bit integer range; compute it in floating point (1.0 * …) instead
+
+# Control characters in user ids are refused.
+INSERT INTO purchase (user, ts, amount) VALUES ('tab	here', 1, 2.0);
+----
+error: row 1 field 'user': user id contains the control character U+0009 at byte 3; nothing was written (line 1, column 49)
+  INSERT INTO purchase (user, ts, amount) VALUES ('tab here', 1, 2.0);
+                                                  ^^^^^^^^^^

@@ -72,10 +72,18 @@ fn nearest(p: &[f32], centroids: &[Vec<f32>]) -> (usize, f64) {
 
 /// k-means++ seeding: the first centroid uniformly, each next one with
 /// probability proportional to the squared distance to the nearest chosen one.
-fn seed_centroids(points: &[&[f32]], k: usize, rng: &mut SplitMix64) -> Vec<Vec<f32>> {
+fn seed_centroids(
+    points: &[&[f32]],
+    k: usize,
+    rng: &mut SplitMix64,
+    stop: &Stop<'_>,
+) -> Result<Vec<Vec<f32>>, String> {
     let mut centroids = vec![points[rng.below(points.len())].to_vec()];
     let mut d2: Vec<f64> = points.iter().map(|p| l2sq(p, &centroids[0])).collect();
     while centroids.len() < k {
+        if stop() {
+            return Err(STOPPED.into());
+        }
         let total: f64 = d2.iter().sum();
         let pick = if total > 0.0 && total.is_finite() {
             let mut target = rng.unit() * total;
@@ -98,23 +106,33 @@ fn seed_centroids(points: &[&[f32]], k: usize, rng: &mut SplitMix64) -> Vec<Vec<
         }
         centroids.push(c);
     }
-    centroids
+    Ok(centroids)
 }
+
+/// Asked between steps (each seeding pass, each chunk of each iteration):
+/// `true` stops the clustering with [`STOPPED`].
+pub type Stop<'a> = dyn Fn() -> bool + Sync + 'a;
+
+/// The error of a clustering that its [`Stop`] stopped.
+pub const STOPPED: &str = "stopped before it finished";
 
 /// Clusters `points` (all of dimension `dim`) into `k` clusters, running Lloyd
 /// iterations from a k-means++ seeding until no point changes cluster or
 /// `max_iterations` pass. A cluster that empties is re-seeded with the point
 /// farthest from its centroid.
 ///
+/// `stop` is asked between steps, so that a caller's deadline can end a long run.
+///
 /// # Errors
 /// A message when `k` is 0, there are fewer points than `k`, or a point has the
-/// wrong dimension.
+/// wrong dimension; [`STOPPED`] when `stop` said so.
 pub fn kmeans(
     points: &[&[f32]],
     dim: usize,
     k: usize,
     seed: u64,
     max_iterations: usize,
+    stop: &Stop<'_>,
 ) -> Result<Clustering, String> {
     if k == 0 {
         return Err("the number of clusters must be at least 1".into());
@@ -133,7 +151,7 @@ pub fn kmeans(
         ));
     }
     let mut rng = SplitMix64(seed);
-    let mut centroids = seed_centroids(points, k, &mut rng);
+    let mut centroids = seed_centroids(points, k, &mut rng, stop)?;
     let mut assignment = vec![usize::MAX; points.len()];
     let mut iterations = 0;
     loop {
@@ -142,6 +160,9 @@ pub fn kmeans(
             .par_chunks(CHUNK)
             .enumerate()
             .map(|(c, chunk)| {
+                if stop() {
+                    return None;
+                }
                 let mut assigned = Vec::with_capacity(chunk.len());
                 let mut sums = vec![vec![0f64; dim]; k];
                 let mut counts = vec![0usize; k];
@@ -157,14 +178,15 @@ pub fn kmeans(
                         farthest = (c * CHUNK + i, d);
                     }
                 }
-                ChunkSums {
+                Some(ChunkSums {
                     assigned,
                     sums,
                     counts,
                     farthest,
-                }
+                })
             })
-            .collect();
+            .collect::<Option<_>>()
+            .ok_or_else(|| STOPPED.to_owned())?;
         let mut sums = vec![vec![0f64; dim]; k];
         let mut sizes = vec![0usize; k];
         let mut changed = false;
@@ -247,7 +269,7 @@ mod tests {
         ];
         let pts = planted(&centers, 2500, 1.0, 42);
         let refs: Vec<&[f32]> = pts.iter().map(Vec::as_slice).collect();
-        let c = kmeans(&refs, 3, 4, 7, 100)?;
+        let c = kmeans(&refs, 3, 4, 7, 100, &|| false)?;
         assert_eq!(c.sizes, vec![2500; 4]);
         // Each planted center has exactly one centroid within the spread.
         for center in &centers {
@@ -269,10 +291,10 @@ mod tests {
     fn deterministic_for_a_seed() -> Result<(), String> {
         let pts = planted(&[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], 20_000, 2.0, 1);
         let refs: Vec<&[f32]> = pts.iter().map(Vec::as_slice).collect();
-        let a = kmeans(&refs, 3, 5, 9, 50)?;
-        let b = kmeans(&refs, 3, 5, 9, 50)?;
+        let a = kmeans(&refs, 3, 5, 9, 50, &|| false)?;
+        let b = kmeans(&refs, 3, 5, 9, 50, &|| false)?;
         assert_eq!(a, b);
-        let other = kmeans(&refs, 3, 5, 10, 50)?;
+        let other = kmeans(&refs, 3, 5, 10, 50, &|| false)?;
         assert_ne!(a.centroids, other.centroids);
         Ok(())
     }
@@ -281,11 +303,30 @@ mod tests {
     fn degenerate_inputs() -> Result<(), String> {
         let same = vec![vec![1.0f32, 1.0]; 5];
         let refs: Vec<&[f32]> = same.iter().map(Vec::as_slice).collect();
-        let c = kmeans(&refs, 2, 3, 1, 10)?;
+        let c = kmeans(&refs, 2, 3, 1, 10, &|| false)?;
         assert_eq!(c.sizes.iter().sum::<usize>(), 5);
-        assert!(kmeans(&refs, 2, 6, 1, 10).is_err());
-        assert!(kmeans(&refs, 2, 0, 1, 10).is_err());
-        assert!(kmeans(&refs, 3, 2, 1, 10).is_err());
+        assert!(kmeans(&refs, 2, 6, 1, 10, &|| false).is_err());
+        assert!(kmeans(&refs, 2, 0, 1, 10, &|| false).is_err());
+        assert!(kmeans(&refs, 3, 2, 1, 10, &|| false).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn stop_ends_seeding_and_iterating() -> Result<(), String> {
+        let points = planted(&[[0.0, 0.0, 0.0], [9.0, 9.0, 9.0]], 5000, 1.0, 3);
+        let refs: Vec<&[f32]> = points.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            kmeans(&refs, 3, 2, 1, 10, &|| true).err().as_deref(),
+            Some(STOPPED)
+        );
+        // Asked once per seeding step (one, for k = 2) and then per chunk: stopping
+        // at the second question stops the first iteration.
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let stop = || asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 1;
+        assert_eq!(
+            kmeans(&refs, 3, 2, 1, 10, &stop).err().as_deref(),
+            Some(STOPPED)
+        );
         Ok(())
     }
 }
