@@ -158,6 +158,18 @@ impl Db {
         Ok(self.engine.delete_user(user, false)?)
     }
 
+    /// Purges deleted users from disk: once it returns, no file in the database
+    /// directory holds a byte of a user deleted before it began. It rewrites the
+    /// database, so it is not free; the database also does it by itself
+    /// [`Options::purge_delay`] after a delete (10 minutes by default). The
+    /// statement `VACUUM` does the same.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn vacuum(&self) -> Result<()> {
+        Ok(self.engine.vacuum()?)
+    }
+
     /// Runs one or more statements of the query language, in order, and returns
     /// the output of the last: rows for a query, a summary (`INSERT 2`) otherwise.
     ///

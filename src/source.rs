@@ -43,6 +43,10 @@ impl DataSource for RocksSource<'_> {
         self.0.delete_user(user, false)
     }
 
+    fn vacuum(&self) -> Result<()> {
+        self.0.vacuum()
+    }
+
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>> {
         Ok(Box::new(RocksSnapshot(self.0.reader())))
     }

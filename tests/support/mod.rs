@@ -153,3 +153,35 @@ pub fn shell(target: &[&str], args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// The files under `dir` whose bytes contain `needle`.
+pub fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            // A file RocksDB deleted since the listing holds nothing.
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Kills the server with SIGKILL and waits for it: no flush, no snapshot.
+pub fn kill_9(mut s: Server) {
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+}

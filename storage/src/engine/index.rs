@@ -275,6 +275,16 @@ impl VectorIndex {
         Ok(true)
     }
 
+    /// Removes the snapshot file from `dir`, if there is one: it may hold users
+    /// deleted since it was written.
+    pub(crate) fn forget_snapshot(&self, dir: &std::path::Path) -> Result<()> {
+        let _guard = self.apply.lock();
+        match std::fs::remove_file(dir.join(super::snapshot::FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the index has been built, so that writes must be sent to it.
     pub(crate) fn is_active(&self) -> bool {
         self.active.load(Ordering::SeqCst)

@@ -7,6 +7,7 @@
 
 mod cf;
 mod index;
+mod purge;
 mod read;
 mod rows;
 mod snapshot;
@@ -75,6 +76,10 @@ pub struct EngineOptions {
     /// Longest chain of sgd steps kept on one key in the memtable before RocksDB
     /// folds it into a value (default 64). Bounds the work of reading an sgd vector.
     pub max_successive_merges: usize,
+    /// How long after a delete the engine purges deleted users from disk by
+    /// itself, as [`Engine::vacuum`] does (default 10 minutes); `None` leaves
+    /// it to `vacuum`.
+    pub purge_delay: Option<std::time::Duration>,
 }
 
 impl EngineOptions {
@@ -87,6 +92,7 @@ impl EngineOptions {
             block_cache_bytes: 256 << 20,
             write_buffer_bytes: 64 << 20,
             max_successive_merges: 64,
+            purge_delay: Some(std::time::Duration::from_secs(600)),
         }
     }
 }
@@ -96,6 +102,9 @@ pub struct Engine {
     db: Arc<DB>,
     index: Arc<index::VectorIndex>,
     refresher: Option<std::thread::JoinHandle<()>>,
+    purger: Arc<purge::Purger>,
+    /// The background purge: dropping the sender stops it.
+    purge_thread: Option<(crossbeam_channel::Sender<()>, std::thread::JoinHandle<()>)>,
     bindings: cf::SharedBindings,
     /// Serializes schema changes (read-modify-write of the catalog).
     ddl: Mutex<()>,
@@ -117,6 +126,10 @@ impl Drop for Engine {
     /// Stops the index refresher and waits for it, so that the database is
     /// closed (its lock released) when the engine is gone.
     fn drop(&mut self) {
+        if let Some((stop, handle)) = self.purge_thread.take() {
+            drop(stop);
+            let _ = handle.join();
+        }
         self.index.stop();
         if let Some(handle) = self.refresher.take() {
             let _ = handle.join();
@@ -176,10 +189,21 @@ impl Engine {
         let db = Arc::new(db);
         let index = index::VectorIndex::new(Arc::clone(&db), Arc::clone(&shared));
         let refresher = Some(index::VectorIndex::spawn_refresher(&index)?);
+        let purger = Arc::new(purge::Purger::new(
+            Arc::clone(&db),
+            Arc::clone(&index),
+            path.clone(),
+        )?);
+        let purge_thread = match opts.purge_delay {
+            Some(delay) => Some(purge::spawn(Arc::clone(&purger), delay)?),
+            None => None,
+        };
         let engine = Engine {
             db,
             index,
             refresher,
+            purger,
+            purge_thread,
             bindings: shared,
             ddl: Mutex::new(()),
             sync: opts.sync,
@@ -402,20 +426,25 @@ impl Engine {
 
     /// Deletes every key of `user` in every column family, atomically. With `purge`,
     /// also compacts the user's key range so the data leaves the disk, not only
-    /// hides behind tombstones. Returns whether the user existed.
+    /// hides behind tombstones. Returns whether the user existed; deleting a user
+    /// that does not exist writes nothing (a tombstone would carry the id).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a malformed id; [`Error::Engine`] on failure.
     pub fn delete_user(&self, user: &str, purge: bool) -> Result<bool> {
-        keys::check_user(user)?;
-        let existed = self.user_exists(user)?;
+        keys::check_stored_user(user)?;
+        if !self.user_exists(user)? {
+            return Ok(false);
+        }
         let (start, end) = keys::user_range(user);
         let mut batch = WriteBatch::default();
         for name in cf::DATA {
             batch.delete_range_cf(self.cf(name)?, &start, &end);
         }
+        self.purger.mark(&mut batch)?;
         let _in_flight = self.index.begin_write();
         self.write(batch)?;
+        self.purger.deleted();
         // Out of the index at once; and re-read at the next drain, in case the
         // refresher read the user just before the delete and applies it after.
         self.index.removed(user);
@@ -423,7 +452,20 @@ impl Engine {
         if purge {
             self.compact_range(Some(&start), Some(&end))?;
         }
-        Ok(existed)
+        Ok(true)
+    }
+
+    /// Purges deleted users from disk: once it returns, no file in the database
+    /// directory holds a byte of a user deleted before it began (their data,
+    /// their tombstones, their entries in the MANIFEST and in the vector index
+    /// snapshot). It flushes and fully compacts the database, so it costs a
+    /// rewrite of it. The engine runs it by itself `purge_delay` after a
+    /// delete; see [`EngineOptions::purge_delay`].
+    ///
+    /// # Errors
+    /// [`Error::Engine`] on failure; a failed purge is retried by the next.
+    pub fn vacuum(&self) -> Result<()> {
+        self.purger.purge()
     }
 
     /// Compacts every data column family fully: merges operands, applies retention,

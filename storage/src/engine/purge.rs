@@ -1,0 +1,253 @@
+//! Purging deleted users from disk: `VACUUM`, and the same purge run by itself
+//! a while after a delete.
+//!
+//! A delete is a range tombstone per column family: the data is hidden at once
+//! but its bytes stay on disk until compaction drops them, and the tombstone
+//! itself carries the id. A purge therefore:
+//! 1. drops the vector index snapshot file, which is only a cache (and is written
+//!    again from the index when it is built and quiet);
+//! 2. flushes every memtable, so no write-ahead log file holds a deleted user:
+//!    a log is deleted once every family has flushed past it;
+//! 3. compacts every data family down to its last level, which drops both the
+//!    data and the tombstones;
+//! 4. rolls the MANIFEST, whose file entries record each table's first and last
+//!    key. RocksDB starts a new MANIFEST with a summary of the live files when
+//!    the old one passes `max_manifest_file_size`, so a purge lowers that limit
+//!    for its duration (a mutable option, set through the C API, which
+//!    rust-rocksdb does not wrap) and makes one more small edit after the
+//!    compaction: the new MANIFEST then lists only the compacted files.
+//!
+//! Whether a purge is due survives a crash: every delete writes a marker key
+//! (no id in it) in the catalog family in the same batch, and a purge that saw
+//! no delete while it ran removes it.
+//!
+//! A read that holds a snapshot across a purge keeps what it can see, so a
+//! long-running query may delay the bytes' removal to the next purge.
+
+use std::ffi::{CString, c_char};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+use rocksdb::{BottommostLevelCompaction, CompactOptions, DB, WriteBatch};
+
+use super::index::VectorIndex;
+use super::{cf, engine_err};
+use crate::error::{Error, Result};
+
+/// The catalog family's key that says a purge is due.
+pub(crate) const PENDING_KEY: &[u8] = b"purge-pending";
+
+/// What the purger knows about deletes not yet purged.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Deletes since the database opened. A purge clears the marker only when
+    /// none arrived while it ran.
+    deletes: u64,
+    /// Since when a purge is due, if one is.
+    since: Option<Instant>,
+}
+
+/// Runs purges: on demand, and from a background thread once one is due.
+pub(crate) struct Purger {
+    db: Arc<DB>,
+    index: Arc<VectorIndex>,
+    path: PathBuf,
+    pending: Mutex<Pending>,
+    /// One purge at a time.
+    running: Mutex<()>,
+}
+
+impl std::fmt::Debug for Purger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Purger")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Purger {
+    /// A purger for an open database; a purge is due at once when the marker
+    /// of an earlier run's deletes is there.
+    pub(crate) fn new(db: Arc<DB>, index: Arc<VectorIndex>, path: PathBuf) -> Result<Purger> {
+        let catalog = db
+            .cf_handle(cf::CATALOG)
+            .ok_or_else(|| Error::Engine("column family 'catalog' is missing".into()))?;
+        let marked = db
+            .get_pinned_cf(catalog, PENDING_KEY)
+            .map_err(engine_err)?
+            .is_some();
+        Ok(Purger {
+            db,
+            index,
+            path,
+            pending: Mutex::new(Pending {
+                deletes: 0,
+                since: marked.then(Instant::now),
+            }),
+            running: Mutex::new(()),
+        })
+    }
+
+    /// Adds the marker to a delete's batch.
+    pub(crate) fn mark(&self, batch: &mut WriteBatch) -> Result<()> {
+        batch.put_cf(self.cf(cf::CATALOG)?, PENDING_KEY, b"");
+        Ok(())
+    }
+
+    /// Records a delete that has been written.
+    pub(crate) fn deleted(&self) {
+        let mut p = self.pending.lock();
+        p.deletes += 1;
+        p.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Puts a failed purge off by one more delay.
+    fn postpone(&self) {
+        let mut p = self.pending.lock();
+        if p.since.is_some() {
+            p.since = Some(Instant::now());
+        }
+    }
+
+    /// Whether a purge has been due for at least `delay`.
+    fn due(&self, delay: Duration) -> bool {
+        self.pending
+            .lock()
+            .since
+            .is_some_and(|s| s.elapsed() >= delay)
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::Engine(format!("column family '{name}' is missing")))
+    }
+
+    /// Purges every deleted user from every file of the database; see the
+    /// module documentation for how.
+    pub(crate) fn purge(&self) -> Result<()> {
+        let _one = self.running.lock();
+        let deletes_before = self.pending.lock().deletes;
+        self.index.forget_snapshot(&self.path)?;
+        self.db.flush_wal(true).map_err(engine_err)?;
+        for name in cf::ALL {
+            self.db.flush_cf(self.cf(name)?).map_err(engine_err)?;
+        }
+        set_db_options(
+            &self.db,
+            &[
+                ("max_manifest_file_size", "1"),
+                ("max_manifest_space_amp_pct", "0"),
+            ],
+        )?;
+        let compacted = self.compact_and_roll(deletes_before);
+        let restored = set_db_options(
+            &self.db,
+            &[
+                ("max_manifest_file_size", DEFAULT_MAX_MANIFEST),
+                ("max_manifest_space_amp_pct", DEFAULT_MANIFEST_AMP),
+            ],
+        );
+        compacted?;
+        restored?;
+        // The snapshot file again, when the index is built and quiet.
+        self.index.write_snapshot(&self.path, None)?;
+        Ok(())
+    }
+
+    fn compact_and_roll(&self, deletes_before: u64) -> Result<()> {
+        let mut co = CompactOptions::default();
+        co.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+        co.set_exclusive_manual_compaction(false);
+        for name in cf::DATA {
+            self.db
+                .compact_range_cf_opt(self.cf(name)?, None::<&[u8]>, None::<&[u8]>, &co);
+        }
+        // The edit that rolls the MANIFEST: the marker's removal when no delete
+        // came in meanwhile, else a rewrite of it, flushed either way.
+        let catalog = self.cf(cf::CATALOG)?;
+        let mut p = self.pending.lock();
+        let clear = p.deletes == deletes_before;
+        if clear {
+            self.db
+                .delete_cf(catalog, PENDING_KEY)
+                .map_err(engine_err)?;
+            p.since = None;
+        } else {
+            self.db
+                .put_cf(catalog, PENDING_KEY, b"")
+                .map_err(engine_err)?;
+        }
+        drop(p);
+        self.db.flush_cf(catalog).map_err(engine_err)?;
+        Ok(())
+    }
+}
+
+/// RocksDB's defaults for the options a purge changes for its duration.
+const DEFAULT_MAX_MANIFEST: &str = "1073741824";
+const DEFAULT_MANIFEST_AMP: &str = "500";
+
+/// Sets mutable database-wide options (`DB::SetDBOptions`).
+fn set_db_options(db: &DB, opts: &[(&str, &str)]) -> Result<()> {
+    use rocksdb::AsRawPtr as _;
+    let owned: Vec<(CString, CString)> = opts
+        .iter()
+        .map(|(k, v)| Ok((CString::new(*k)?, CString::new(*v)?)))
+        .collect::<std::result::Result<_, std::ffi::NulError>>()
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    let keys: Vec<*const c_char> = owned.iter().map(|(k, _)| k.as_ptr()).collect();
+    let values: Vec<*const c_char> = owned.iter().map(|(_, v)| v.as_ptr()).collect();
+    let count = i32::try_from(opts.len()).map_err(|e| Error::invalid(e.to_string()))?;
+    let mut err: *mut c_char = std::ptr::null_mut();
+    // SAFETY: the database pointer is live for `db`'s lifetime; `keys` and
+    // `values` hold `count` pointers to NUL-terminated strings that `owned`
+    // keeps alive across the call, which copies them; `err` is either left null
+    // or set to a string that RocksDB allocated with malloc, freed below.
+    #[allow(unsafe_code)]
+    unsafe {
+        librocksdb_sys::rocksdb_set_db_options(
+            db.as_raw_ptr(),
+            count,
+            keys.as_ptr(),
+            values.as_ptr(),
+            &raw mut err,
+        );
+        if !err.is_null() {
+            let message = std::ffi::CStr::from_ptr(err).to_string_lossy().into_owned();
+            librocksdb_sys::rocksdb_free(err.cast());
+            return Err(Error::Engine(message));
+        }
+    }
+    Ok(())
+}
+
+/// The background purge: checks now and then whether a purge has been due for
+/// `delay`, and runs it. Ends when the sender is dropped.
+pub(crate) fn spawn(
+    purger: Arc<Purger>,
+    delay: Duration,
+) -> Result<(Sender<()>, std::thread::JoinHandle<()>)> {
+    let (stop_tx, stop_rx): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(0);
+    let tick = (delay / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let handle = std::thread::Builder::new()
+        .name("profiledb-purge".into())
+        .spawn(move || {
+            loop {
+                match stop_rx.recv_timeout(tick) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                if purger.due(delay)
+                    && let Err(e) = purger.purge()
+                {
+                    log::warn!("purging deleted users failed; retrying in {delay:?}: {e}");
+                    purger.postpone();
+                }
+            }
+        })?;
+    Ok((stop_tx, handle))
+}
