@@ -53,7 +53,13 @@ impl Failure {
 /// Opens the database at `dir` for this process, with a clear message when
 /// another process holds it.
 pub fn open_local(dir: &Path) -> Result<Db, String> {
-    Db::open(dir).map_err(|e| match e.storage_kind() {
+    open_local_with(profiledb::Options::new(dir))
+}
+
+/// As [`open_local`], with explicit options.
+pub fn open_local_with(options: profiledb::Options) -> Result<Db, String> {
+    let dir = options.path.clone();
+    Db::open_with(options).map_err(|e| match e.storage_kind() {
         Some(profiledb::ErrorKind::Locked) => format!(
             "the database at {} is already open in another process. If a server holds it, \
              connect to that server instead: profiledb shell --connect http://HOST:PORT",

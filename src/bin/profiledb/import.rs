@@ -2,14 +2,21 @@
 //!
 //! The whole input is read and checked against the schema first. With any bad
 //! line, every bad line is listed and nothing is written, unless `--skip-bad`
-//! asks to write the good ones. The write pass then reads the files again, so
+//! asks to write the good ones. The write pass then reads the input again, so
 //! memory stays bounded by one batch however large the input.
+//!
+//! Reading twice needs an input that can be read twice. A regular file is read
+//! in place, and must not change between the passes (its size and modification
+//! time are checked before anything is written, and the write pass reads only
+//! the bytes the check pass saw). Anything else (`-` for stdin, a pipe, a process
+//! substitution such as `<(zcat events.gz)`) is first copied once into an
+//! unlinked temporary file in `$TMPDIR`, and both passes read that copy.
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use profiledb::{AttrType, Catalog, Db, Event};
@@ -32,13 +39,17 @@ pub struct Summary {
     pub rejected: Vec<BadLine>,
 }
 
-/// A file's format, from its extension: `.csv` is CSV, anything else JSON Lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// An input's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// One JSON event per line.
+    #[value(name = "jsonl")]
     JsonLines,
+    /// A header with `user`, `type` and `ts`, then one event per row.
     Csv,
 }
 
+/// The format of `path` by its extension: `.csv` is CSV, anything else JSON Lines.
 fn kind_of(path: &Path) -> Kind {
     match path.extension().and_then(|e| e.to_str()) {
         Some(e) if e.eq_ignore_ascii_case("csv") => Kind::Csv,
@@ -46,61 +57,169 @@ fn kind_of(path: &Path) -> Kind {
     }
 }
 
-/// Imports `files` into `db`. Returns `Err` with the bad lines (and writes
+/// One input, readable once per pass.
+struct Input {
+    /// The name it was given by, for messages.
+    name: PathBuf,
+    kind: Kind,
+    data: Data,
+    /// Its length when the check pass started; the write pass reads no further.
+    bytes: u64,
+}
+
+enum Data {
+    /// A regular file, read in place; its size and modification time as first seen.
+    File { modified: Option<SystemTime> },
+    /// Anything else, copied once into an unlinked temporary file.
+    Spooled(File),
+}
+
+impl Input {
+    /// Opens `name` (`-` is stdin), spooling it when it is not a regular file.
+    fn open(name: &Path, kind: Option<Kind>) -> Result<Input, ImportError> {
+        let kind = kind.unwrap_or_else(|| kind_of(name));
+        let spool = |mut from: Box<dyn Read>| -> Result<Input, ImportError> {
+            let mut file = tempfile::tempfile().map_err(|e| {
+                ImportError::Io(format!(
+                    "cannot create a temporary file to hold {}: {e}",
+                    name.display()
+                ))
+            })?;
+            let bytes = std::io::copy(&mut from, &mut file).map_err(|e| {
+                ImportError::Io(format!(
+                    "cannot copy {} to a temporary file: {e}",
+                    name.display()
+                ))
+            })?;
+            Ok(Input {
+                name: name.to_owned(),
+                kind,
+                data: Data::Spooled(file),
+                bytes,
+            })
+        };
+        if name.as_os_str() == "-" {
+            return spool(Box::new(std::io::stdin().lock()));
+        }
+        let meta = std::fs::metadata(name).map_err(|e| io_error(name, &e))?;
+        if meta.is_dir() {
+            return Err(ImportError::Io(format!(
+                "{} is a directory, not a file of events",
+                name.display()
+            )));
+        }
+        if !meta.is_file() {
+            let file = File::open(name).map_err(|e| io_error(name, &e))?;
+            return spool(Box::new(file));
+        }
+        Ok(Input {
+            name: name.to_owned(),
+            kind,
+            data: Data::File {
+                modified: meta.modified().ok(),
+            },
+            bytes: meta.len(),
+        })
+    }
+
+    /// A reader from the start, over the bytes the check pass saw.
+    fn reader(&self) -> Result<impl Read + use<>, ImportError> {
+        let file = match &self.data {
+            Data::File { .. } => File::open(&self.name),
+            Data::Spooled(f) => f.try_clone().and_then(|mut f| {
+                f.seek(SeekFrom::Start(0))?;
+                Ok(f)
+            }),
+        };
+        Ok(file.map_err(|e| io_error(&self.name, &e))?.take(self.bytes))
+    }
+
+    /// Refuses a regular file that changed since the check pass started.
+    fn check_unchanged(&self) -> Result<(), ImportError> {
+        let Data::File { modified } = &self.data else {
+            return Ok(());
+        };
+        let meta = std::fs::metadata(&self.name).map_err(|e| io_error(&self.name, &e))?;
+        if meta.len() != self.bytes || meta.modified().ok() != *modified {
+            return Err(ImportError::Io(format!(
+                "{} changed while it was being checked; nothing was written",
+                self.name.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Imports `files` into `db` (`-` reads stdin), each in `kind`, or by its
+/// extension when `kind` is `None`. Returns `Err` with the bad lines (and writes
 /// nothing) when a line is bad and `skip_bad` is off, and `Err` with a message
 /// when a file cannot be read.
-pub fn import(db: &Db, files: &[PathBuf], skip_bad: bool) -> Result<Summary, ImportError> {
-    let total_bytes: u64 = files
+pub fn import(
+    db: &Db,
+    files: &[PathBuf],
+    kind: Option<Kind>,
+    skip_bad: bool,
+) -> Result<Summary, ImportError> {
+    let inputs = files
         .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .map(|m| m.len())
-                .map_err(|e| io_error(f, &e))
-        })
-        .sum::<Result<u64, ImportError>>()?;
+        .map(|f| Input::open(f, kind))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
     let catalog = db.catalog();
 
-    // Pass 1: check everything.
+    // Pass 1: check everything, counting each input's lines.
     let bar = progress(total_bytes, "checking");
     let mut rejected = Vec::new();
-    for f in files {
-        for_each_event(f, &catalog, &bar, |line, ev| {
+    let mut lines = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        lines.push(for_each_event(input, &catalog, &bar, |line, ev| {
             if let Err(reason) = ev.and_then(|ev| db.validate(&ev).map_err(|e| e.to_string())) {
                 rejected.push(BadLine {
-                    file: f.clone(),
+                    file: input.name.clone(),
                     line,
                     reason,
                 });
             }
             Ok(())
-        })?;
+        })?);
     }
     bar.finish_and_clear();
     if !rejected.is_empty() && !skip_bad {
         return Err(ImportError::BadLines(rejected));
     }
+    for input in &inputs {
+        input.check_unchanged()?;
+    }
 
     // Pass 2: write the good lines in batches.
     let bar = progress(total_bytes, "writing");
     let mut written = 0u64;
-    for f in files {
+    for (input, checked) in inputs.iter().zip(lines) {
         let bad: HashSet<u64> = rejected
             .iter()
-            .filter(|b| &b.file == f)
+            .filter(|b| b.file == input.name)
             .map(|b| b.line)
             .collect();
         let mut batch = Vec::with_capacity(BATCH);
-        for_each_event(f, &catalog, &bar, |line, ev| {
+        let read = for_each_event(input, &catalog, &bar, |line, ev| {
             match ev {
                 Ok(ev) if !bad.contains(&line) => batch.push(ev),
                 _ => return Ok(()),
             }
             if batch.len() == BATCH {
-                written += write(db, &mut batch, f)?;
+                written += write(db, &mut batch, &input.name)?;
             }
             Ok(())
         })?;
-        written += write(db, &mut batch, f)?;
+        written += write(db, &mut batch, &input.name)?;
+        if read != checked {
+            // Unreachable unless the input changed under us: say so, never report
+            // success over lines that were not written.
+            return Err(ImportError::Io(format!(
+                "{} read as {checked} lines when checked but {read} when written; {written} events were written",
+                input.name.display()
+            )));
+        }
     }
     bar.finish_and_clear();
     Ok(Summary { written, rejected })
@@ -157,15 +276,20 @@ impl<R: Read> Read for Counting<'_, R> {
 }
 
 /// Calls `f` with each line's number and its event, or why it is not one.
+/// Returns how many lines (CSV records) it read.
 fn for_each_event(
-    path: &Path,
+    input: &Input,
     catalog: &Catalog,
     bar: &ProgressBar,
     mut f: impl FnMut(u64, Result<Event, String>) -> Result<(), ImportError>,
-) -> Result<(), ImportError> {
-    let file = File::open(path).map_err(|e| io_error(path, &e))?;
-    let reader = BufReader::new(Counting { inner: file, bar });
-    match kind_of(path) {
+) -> Result<u64, ImportError> {
+    let path = input.name.as_path();
+    let reader = BufReader::new(Counting {
+        inner: input.reader()?,
+        bar,
+    });
+    let mut count = 0u64;
+    match input.kind {
         Kind::JsonLines => {
             let mut reader = reader;
             let mut buf = Vec::new();
@@ -180,6 +304,7 @@ fn for_each_event(
                     break;
                 }
                 number += 1;
+                count += 1;
                 // A line that is not UTF-8 is a bad line, not a failed import.
                 let event = match std::str::from_utf8(&buf) {
                     Ok(line) if line.trim().is_empty() => continue,
@@ -211,7 +336,11 @@ fn for_each_event(
             let mut record = csv::StringRecord::new();
             loop {
                 let line = rdr.position().line();
-                match rdr.read_record(&mut record) {
+                let read = rdr.read_record(&mut record);
+                if !matches!(read, Ok(false)) {
+                    count += 1;
+                }
+                match read {
                     Ok(false) => break,
                     Ok(true) => f(line, csv_event(&header, &record, catalog))?,
                     Err(e) => {
@@ -224,7 +353,7 @@ fn for_each_event(
             }
         }
     }
-    Ok(())
+    Ok(count)
 }
 
 fn json_event(line: &str) -> Result<Event, String> {
@@ -298,14 +427,14 @@ fn csv_event(
 }
 
 /// Runs `profiledb import` and returns the exit code.
-pub fn run(db: &Db, files: &[PathBuf], skip_bad: bool) -> u8 {
+pub fn run(db: &Db, files: &[PathBuf], kind: Option<Kind>, skip_bad: bool) -> u8 {
     let start = Instant::now();
     let list = |bad: &[BadLine]| {
         for b in bad {
             eprintln!("{}:{}: {}", b.file.display(), b.line, b.reason);
         }
     };
-    match import(db, files, skip_bad) {
+    match import(db, files, kind, skip_bad) {
         Ok(s) => {
             list(&s.rejected);
             let secs = start.elapsed().as_secs_f64();

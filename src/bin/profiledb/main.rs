@@ -3,8 +3,8 @@
 //! ```text
 //! profiledb shell --db DIR [-c STATEMENT]... [-f FILE] [--format table|csv|json]
 //! profiledb shell --connect http://HOST:PORT [--token TOKEN] [-c STATEMENT]... [-f FILE] [--format …]
-//! profiledb serve --db DIR [--listen 127.0.0.1:7070] [--token TOKEN] [--read-token TOKEN]
-//! profiledb import --db DIR [--skip-bad] FILE...
+//! profiledb serve --db DIR [--listen 127.0.0.1:7070] [--token TOKEN] [--read-token TOKEN] [limits…]
+//! profiledb import --db DIR [--skip-bad] [--format jsonl|csv] FILE...
 //! profiledb demo [--db DIR] [--users N] [--days N]
 //! ```
 
@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::backend::{Backend, Client, open_local};
+use crate::backend::{Backend, Client, open_local, open_local_with};
 use crate::format::Format;
 use crate::shell::Shell;
 
@@ -105,6 +105,20 @@ struct ServeArgs {
     /// Most rows a query may return.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_rows: usize,
+    /// Longest a connection may go without sending a complete request header,
+    /// idle between requests or sending headers slowly; then it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    idle_timeout: Duration,
+    /// Longest a request body may take to arrive; then the request answers 408.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    body_timeout: Duration,
+    /// How long after a delete the server purges deleted users from disk by
+    /// itself, as the VACUUM statement does.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
+    purge_delay: Duration,
+    /// Most connections open at once; more are closed as they arrive.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 #[derive(Debug, Args)]
@@ -115,7 +129,11 @@ struct ImportArgs {
     /// Write the good lines even when some are bad (the bad ones are listed).
     #[arg(long)]
     skip_bad: bool,
-    /// JSON Lines files (one event per line) or CSV files (`.csv`).
+    /// The inputs' format; by default `.csv` files are CSV and the rest JSON Lines.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<import::Kind>,
+    /// JSON Lines files (one event per line) or CSV files (`.csv`); `-` reads stdin.
+    /// Inputs that are not regular files (pipes) are copied to a temporary file first.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
 }
@@ -165,7 +183,7 @@ fn main() -> ExitCode {
         Command::Shell(args) => shell(args),
         Command::Serve(args) => serve(args),
         Command::Import(args) => match open_local(&args.db) {
-            Ok(db) => import::run(&db, &args.files, args.skip_bad),
+            Ok(db) => import::run(&db, &args.files, args.format, args.skip_bad),
             Err(e) => fail(&e),
         },
         Command::Demo(args) => demo::run(&args.db, args.users, args.days),
@@ -216,7 +234,9 @@ fn shell(args: ShellArgs) -> u8 {
 }
 
 fn serve(args: ServeArgs) -> u8 {
-    let db = match open_local(&args.db) {
+    let mut options = profiledb::Options::new(&args.db);
+    options.purge_delay = Some(args.purge_delay);
+    let db = match open_local_with(options) {
         Ok(db) => db,
         Err(e) => return fail(&e),
     };
@@ -227,6 +247,9 @@ fn serve(args: ServeArgs) -> u8 {
         max_body: args.max_body,
         statement_timeout: args.statement_timeout,
         max_rows: args.max_rows,
+        idle_timeout: args.idle_timeout,
+        body_timeout: args.body_timeout,
+        max_connections: args.max_connections as usize,
     };
     let ready = |addr: SocketAddr| {
         // The one line on stdout: the bound address, once the server accepts.

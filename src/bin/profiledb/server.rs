@@ -4,6 +4,16 @@
 //! stalls the event loop that answers everyone else. Statements run under a
 //! deadline and a row cap; request bodies are capped; a panic in a handler
 //! becomes a 500 for that request alone.
+//!
+//! Connections are bounded too, so that no client can starve the others: the
+//! accept loop is hyper's HTTP/1 server (hyper-util) rather than `axum::serve`,
+//! because it exposes the header read timeout. That timeout starts when a
+//! connection opens and again after each response, so it closes idle keep-alive
+//! connections and slow-header clients alike. A body must arrive within its own
+//! timeout, and past `max_connections` a new connection is closed at once. The
+//! process raises its open-file limit to the hard limit at start (`rlimit`), so
+//! that the cap, not the operating system, decides; every error, axum's own
+//! rejections included, answers the documented JSON.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +50,13 @@ pub struct Config {
     pub statement_timeout: Duration,
     /// Most rows a query may return.
     pub max_rows: usize,
+    /// Longest a connection may sit without sending a complete request header:
+    /// idle between requests, or sending its headers slowly.
+    pub idle_timeout: Duration,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// Most connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
 }
 
 /// What a request's token allows.
@@ -61,6 +78,7 @@ struct Metrics {
     /// for slower queries.
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_us: AtomicU64,
+    connections_refused: AtomicU64,
 }
 
 /// Upper bounds of the query latency histogram, in seconds.
@@ -90,6 +108,8 @@ struct App {
     db: Db,
     config: Config,
     metrics: Metrics,
+    /// One permit per open connection.
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 /// An error answer: a status and `{"error": {"message", ...}}`.
@@ -203,13 +223,15 @@ fn json_bytes(bytes: Vec<u8>) -> Response {
 
 /// Serves until SIGTERM or SIGINT, then finishes requests in flight, flushes
 /// and returns. `ready` is called with the bound address once it accepts.
-pub fn serve(db: Db, config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
+pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
+    config.max_connections = connection_cap(config.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let app = Arc::new(App {
         db,
+        connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
         config,
         metrics: Metrics::default(),
     });
@@ -223,10 +245,8 @@ pub fn serve(db: Db, config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(
         let router = router(app.clone());
         tracing::info!("listening on http://{addr}");
         ready(addr);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("server failed: {e}"))
+        accept_loop(listener, router, &app, shutdown_signal()).await;
+        Ok::<(), String>(())
     })?;
     tracing::info!("stopped accepting; flushing");
     let flushed = app
@@ -238,6 +258,79 @@ pub fn serve(db: Db, config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(
     flushed
 }
 
+/// File descriptors kept back from connections: RocksDB's files, the log, the
+/// listener.
+const RESERVED_FDS: u64 = 1024;
+
+/// Raises the open-file limit as far as the hard limit allows, and returns the
+/// connection cap that fits under it.
+fn connection_cap(wanted: usize) -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(RESERVED_FDS * 2);
+    let fits = usize::try_from(limit.saturating_sub(RESERVED_FDS))
+        .unwrap_or(usize::MAX)
+        .max(64);
+    if wanted > fits {
+        tracing::warn!(
+            "--max-connections {wanted} is above what the open-file limit ({limit}) allows; using {fits}"
+        );
+    }
+    wanted.min(fits)
+}
+
+/// Accepts connections until `shutdown`, then waits (at most 30 s) for the
+/// requests in flight.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    app: &Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: back off, don't spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = app.connections.clone().try_acquire_owned() else {
+            app.metrics
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(app.config.idle_timeout)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(router.clone()),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // A connection closed by a timeout or by its client is no error of ours.
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running 30 s after shutdown began; closing anyway");
+    }
+}
+
 fn router(app: Arc<App>) -> Router {
     let max_body = app.config.max_body;
     Router::new()
@@ -247,7 +340,9 @@ fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(app.clone(), read_body))
         .layer(middleware::from_fn_with_state(app.clone(), auth))
+        .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
@@ -278,6 +373,84 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown requested");
+}
+
+/// Reads the whole request body, within `max_body` and `body_timeout`, before
+/// the handler runs: a client that stops sending is answered 408 and let go,
+/// rather than holding a connection and a task forever. Runs after `auth`, so
+/// no unauthenticated body is read.
+async fn read_body(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt as _;
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, app.config.max_body);
+    match tokio::time::timeout(app.config.body_timeout, limited.collect()).await {
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {:?}",
+                app.config.body_timeout
+            ),
+        )
+        .into_response(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is larger than the server's limit",
+        )
+        .into_response(),
+        Ok(Err(e)) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {e}"),
+        )
+        .into_response(),
+        Ok(Ok(collected)) => {
+            next.run(Request::from_parts(parts, Body::from(collected.to_bytes())))
+                .await
+        }
+    }
+}
+
+/// Gives every error the documented JSON body. Handlers answer JSON already;
+/// this catches what axum answers by itself (a 405, a path or query string that
+/// does not parse), keeping its status, headers and message.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = parts
+            .headers
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        format!("{method} is not allowed on {path}; use {allowed}")
+    } else if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// Compares two tokens in time independent of where they differ.
@@ -466,7 +639,9 @@ async fn get_user(
     let as_of = match params.as_of.as_deref() {
         None => profiledb::now_ms(),
         Some(t) => match t.parse::<i64>() {
-            Ok(ms) => ms,
+            Ok(ms) => {
+                profiledb_storage::time::check_ts(ms).map_err(|e| bad(format!("as_of: {e}")))?
+            }
             Err(_) => profiledb::parse_timestamp(t).map_err(|e| bad(format!("as_of: {e}")))?,
         },
     };
@@ -572,7 +747,20 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     let m = &app.metrics;
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
-    let figures: [(&str, &str, &str, u64); 12] = [
+    let open_connections = app.config.max_connections - app.connections.available_permits();
+    let figures: [(&str, &str, &str, u64); 14] = [
+        (
+            "profiledb_connections_open",
+            "gauge",
+            "HTTP connections open now.",
+            open_connections as u64,
+        ),
+        (
+            "profiledb_connections_refused_total",
+            "counter",
+            "Connections closed on arrival because --max-connections were open.",
+            load(&m.connections_refused),
+        ),
         (
             "profiledb_events_ingested_total",
             "counter",
