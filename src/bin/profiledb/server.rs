@@ -308,12 +308,18 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // `json_errors` wraps the whole router, not its routes, so that it sees
+        // the Allow header axum adds to a 405 outside the route layers.
+        let service = tower::ServiceBuilder::new()
+            .map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(Body::new))
+            .layer(middleware::from_fn(json_errors))
+            .service(router.clone());
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(app.config.idle_timeout)
             .serve_connection(
                 hyper_util::rt::TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(router.clone()),
+                hyper_util::service::TowerToHyperService::new(service),
             );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -342,7 +348,6 @@ fn router(app: Arc<App>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(app.clone(), read_body))
         .layer(middleware::from_fn_with_state(app.clone(), auth))
-        .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
