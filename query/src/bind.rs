@@ -339,12 +339,8 @@ impl<'a> Binder<'a> {
                     ));
                 }
             };
-            let ty = match func {
-                AggFunc::CountStar | AggFunc::Count => Type::Int,
-                AggFunc::Avg => Type::Float,
-                _ => ty,
-            };
-            if matches!(func, AggFunc::Sum | AggFunc::Avg) && !ty.is_numeric() {
+            // The argument's type is checked before the result's replaces it.
+            if matches!(func, AggFunc::Sum | AggFunc::Avg) && !ty.is_numeric() && ty != Type::Null {
                 return Err(mismatch(
                     &format!("{}()", name.value),
                     "a number",
@@ -362,6 +358,11 @@ impl<'a> Binder<'a> {
                     e.span(),
                 ));
             }
+            let ty = match func {
+                AggFunc::CountStar | AggFunc::Count => Type::Int,
+                AggFunc::Avg => Type::Float,
+                _ => ty,
+            };
             g.aggs.push(AggSpec { func, arg, ty });
             return Ok((BExpr::Agg(g.aggs.len() - 1), ty));
         }

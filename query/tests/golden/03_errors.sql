@@ -299,6 +299,12 @@ error: sum takes 1 argument: sum(expression) (line 1, column 8)
   SELECT sum(spend, 5) FROM users;
          ^^^^^^^^^^^^
 
+SELECT avg(region) FROM users;
+----
+error: type mismatch in avg(): expected a number, found string (line 1, column 8)
+  SELECT avg(region) FROM users;
+         ^^^^^^^^^^
+
 SELECT count() FROM users;
 ----
 error: count takes 1 argument: count(*) or count(expression) (line 1, column 8)

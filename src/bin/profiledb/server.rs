@@ -387,6 +387,22 @@ async fn shutdown_signal() {
 async fn read_body(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt as _;
     let (parts, body) = req.into_parts();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is larger than the server's limit",
+        )
+        .into_response()
+    };
+    // A declared length over the limit is refused before anything is read.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.config.max_body as u64) {
+        return too_large();
+    }
     let limited = http_body_util::Limited::new(body, app.config.max_body);
     match tokio::time::timeout(app.config.body_timeout, limited.collect()).await {
         Err(_) => ApiError::new(
@@ -397,11 +413,7 @@ async fn read_body(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
             ),
         )
         .into_response(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the request body is larger than the server's limit",
-        )
-        .into_response(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => too_large(),
         Ok(Err(e)) => ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("cannot read the request body: {e}"),
