@@ -1,6 +1,9 @@
 //! Arbitrary statements run against an in-memory database with a schema of
-//! every kind: errors are fine, panics are not.
+//! every kind: errors are fine, panics are not. Each input runs on a fresh copy
+//! of the same loaded database.
 #![no_main]
+
+use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use profiledb_query::{Limits, MemorySource, execute};
@@ -19,15 +22,24 @@ CREATE VECTOR p ON imp AS SGD(vec, clicked) DIM 2 LEARNING_RATE 0.1;
 CREATE SEGMENT s AS spend > 1;
 INSERT INTO buy (user, ts, amount) VALUES ('a', 1000, 1.5), ('b', 2000, -3);
 INSERT INTO imp (user, ts, clicked, vec) VALUES ('a', 1000, 1, [1, 0]);
+INSERT INTO view (user, ts, vec) VALUES ('a', 1000, [1, 0]), ('b', 1000, [0, 1]), ('c', 1000, [1, 1]);
 ";
+
+fn loaded() -> &'static MemorySource {
+    static DB: OnceLock<MemorySource> = OnceLock::new();
+    DB.get_or_init(|| {
+        let db = MemorySource::new().with_now(1_000_000).with_partitions(2);
+        if let Err(e) = execute(&db, SCHEMA, &Limits::default()) {
+            panic!("the schema must load: {e}");
+        }
+        db
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let db = MemorySource::new().with_now(1_000_000).with_partitions(2);
-    if execute(&db, SCHEMA, &Limits::default()).is_err() {
-        panic!("the schema must load");
-    }
+    let db = loaded().clone();
     let _ = execute(&db, text, &Limits::default());
 });

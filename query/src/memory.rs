@@ -88,6 +88,18 @@ pub struct MemorySource {
     partitions: usize,
 }
 
+impl Clone for MemorySource {
+    /// An independent copy of the database as it is now.
+    fn clone(&self) -> MemorySource {
+        MemorySource {
+            bindings: Mutex::new(Arc::clone(&lock(&self.bindings))),
+            tables: Mutex::new(lock(&self.tables).clone()),
+            now: self.now,
+            partitions: self.partitions,
+        }
+    }
+}
+
 impl Default for MemorySource {
     fn default() -> MemorySource {
         MemorySource::new()
