@@ -17,6 +17,8 @@ pub enum ErrorKind {
     AlreadyExists,
     /// The database directory is held by another process.
     Locked,
+    /// The disk is full.
+    NoSpace,
     /// The file system or RocksDB failed.
     Io,
 }
@@ -76,6 +78,12 @@ pub enum Error {
     /// The file system failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The disk is full: nothing of the write was stored. Free space; writes
+    /// resume by themselves once there is room for a memtable to be flushed.
+    #[error(
+        "the disk is full; nothing of this write was stored. Writes resume by themselves once the disk has room again: {0}"
+    )]
+    NoSpace(String),
     /// RocksDB reported an error.
     #[error("storage engine error: {0}")]
     Engine(String),
@@ -90,6 +98,8 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::Locked { .. } => ErrorKind::Locked,
+            Error::NoSpace(_) => ErrorKind::NoSpace,
+            Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => ErrorKind::NoSpace,
             Error::Io(_) | Error::Engine(_) => ErrorKind::Io,
         }
     }

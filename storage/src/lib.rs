@@ -31,6 +31,8 @@
 pub mod catalog;
 mod codec;
 #[cfg(feature = "engine")]
+mod disk;
+#[cfg(feature = "engine")]
 pub mod engine;
 mod error;
 pub mod event;

@@ -158,6 +158,9 @@ fn body_error(r: &BytesRejection) -> ApiError {
 /// event's index and field, or the statement's line and column), the server's 500.
 fn library_error(e: &Error, app: &App) -> ApiError {
     match e {
+        // A storage failure under a statement answers as the storage failure
+        // it is (a full disk is no fault of the statement).
+        Error::Query(profiledb_query::Error::Storage(s)) | Error::Storage(s) => storage_error(s),
         Error::Query(q) => match q {
             profiledb_query::Error::Cancelled { .. } => ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -185,22 +188,25 @@ fn library_error(e: &Error, app: &App) -> ApiError {
                 err
             }
         },
-        Error::Storage(s) => {
-            use profiledb::ErrorKind as K;
-            let status = match s.kind() {
-                K::InvalidArgument | K::AlreadyExists => StatusCode::BAD_REQUEST,
-                K::NotFound => StatusCode::NOT_FOUND,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            let err = ApiError::new(status, s.to_string());
-            match s {
-                profiledb_storage::Error::InvalidEvent { index, field, .. } => {
-                    err.with("index", *index).with("field", field.clone())
-                }
-                _ => err,
-            }
-        }
         other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    }
+}
+
+/// A storage error's answer: 400 for bad input, 404, 507 for a full disk, else 500.
+fn storage_error(s: &profiledb_storage::Error) -> ApiError {
+    use profiledb::ErrorKind as K;
+    let status = match s.kind() {
+        K::InvalidArgument | K::AlreadyExists => StatusCode::BAD_REQUEST,
+        K::NotFound => StatusCode::NOT_FOUND,
+        K::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let err = ApiError::new(status, s.to_string());
+    match s {
+        profiledb_storage::Error::InvalidEvent { index, field, .. } => {
+            err.with("index", *index).with("field", field.clone())
+        }
+        _ => err,
     }
 }
 
@@ -249,10 +255,17 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
         Ok::<(), String>(())
     })?;
     tracing::info!("stopped accepting; flushing");
-    let flushed = app
-        .db
-        .flush()
-        .map_err(|e| format!("flushing on shutdown: {e}"));
+    let flushed = match app.db.flush() {
+        // Every acknowledged write is in the write-ahead log, which the next
+        // open replays: a full disk loses nothing here.
+        Err(e) if e.storage_kind() == Some(profiledb::ErrorKind::NoSpace) => {
+            tracing::warn!(
+                "the disk is full, so memtables were not flushed; the write-ahead log holds every acknowledged write and the next open replays it: {e}"
+            );
+            Ok(())
+        }
+        other => other.map_err(|e| format!("flushing on shutdown: {e}")),
+    };
     // Let blocking calls still running finish before the database closes.
     runtime.shutdown_timeout(Duration::from_secs(30));
     flushed

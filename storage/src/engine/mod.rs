@@ -6,6 +6,7 @@
 //! batch is all-or-nothing. The write-ahead log is always on.
 
 mod cf;
+mod ffi;
 mod index;
 mod purge;
 mod read;
@@ -80,6 +81,10 @@ pub struct EngineOptions {
     /// itself, as [`Engine::vacuum`] does (default 10 minutes); `None` leaves
     /// it to `vacuum`.
     pub purge_delay: Option<std::time::Duration>,
+    /// Largest total size of the write-ahead log files, in bytes (default 512
+    /// MiB): past it, RocksDB flushes the memtables that hold the oldest log
+    /// so that it can be deleted.
+    pub max_wal_bytes: u64,
 }
 
 impl EngineOptions {
@@ -93,6 +98,7 @@ impl EngineOptions {
             write_buffer_bytes: 64 << 20,
             max_successive_merges: 64,
             purge_delay: Some(std::time::Duration::from_secs(600)),
+            max_wal_bytes: 512 << 20,
         }
     }
 }
@@ -142,7 +148,14 @@ impl Drop for Engine {
 }
 
 pub(crate) fn engine_err(e: rocksdb::Error) -> Error {
-    Error::Engine(e.into_string())
+    let msg = e.into_string();
+    // RocksDB's status keeps a "no space" subcode that its C API does not pass
+    // on; its text is the one sign of it.
+    if msg.contains("No space left on device") || msg.contains("NoSpace") {
+        Error::NoSpace(msg)
+    } else {
+        Error::Engine(msg)
+    }
 }
 
 impl Engine {
@@ -173,15 +186,39 @@ impl Engine {
         db_opts.set_max_background_jobs(4);
         db_opts.set_bytes_per_sync(1 << 20);
         db_opts.set_keep_log_file_num(5);
+        db_opts.set_max_total_wal_size(opts.max_wal_bytes);
+        // Opening replays the write-ahead log into memtables without writing
+        // tables, so that a database on a nearly full disk still opens.
+        ffi::avoid_flush_during_recovery(&mut db_opts);
+        // RocksDB's own `default` family holds nothing, but it is opened with our
+        // memtable size too: after a full disk, RocksDB resumes writes once the
+        // largest memtable of any family would fit, and rust-rocksdb would give
+        // it the 64 MiB default.
         let descriptors = cf::ALL
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, cf::options(name, &settings, &shared)));
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf::options(name, &settings, &shared)))
+            .chain(std::iter::once(ColumnFamilyDescriptor::new(
+                rocksdb::DEFAULT_COLUMN_FAMILY_NAME,
+                cf::options(rocksdb::DEFAULT_COLUMN_FAMILY_NAME, &settings, &shared),
+            )));
         let db = DB::open_cf_descriptors(&db_opts, &path, descriptors).map_err(|e| {
             let msg = e.into_string();
             if msg.contains("While lock file") || msg.contains("lock hold by current process") {
                 Error::Locked {
                     path: path.display().to_string(),
                 }
+            } else if msg.contains("No space left on device") || msg.contains("NoSpace") {
+                // Opening writes a new MANIFEST, an OPTIONS file and a log that
+                // RocksDB preallocates at 1.1 memtables; the log it replays stays
+                // in memory (no tables are written during recovery).
+                let needs = (opts.write_buffer_bytes as u64).saturating_mul(11) / 10 + (1 << 20);
+                Error::NoSpace(format!(
+                    "cannot open {}: {} free, and opening needs about {} (the write-ahead log to replay holds {}): {msg}",
+                    path.display(),
+                    crate::disk::free_bytes(&path).map_or("unknown".to_owned(), crate::disk::human),
+                    crate::disk::human(needs),
+                    crate::disk::human(crate::disk::wal_bytes(&path)),
+                ))
             } else {
                 Error::Engine(msg)
             }

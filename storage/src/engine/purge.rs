@@ -13,8 +13,8 @@
 //! 4. rolls the MANIFEST, whose file entries record each table's first and last
 //!    key. RocksDB starts a new MANIFEST with a summary of the live files when
 //!    the old one passes `max_manifest_file_size`, so a purge lowers that limit
-//!    for its duration (a mutable option, set through the C API, which
-//!    rust-rocksdb does not wrap) and makes one more small edit after the
+//!    for its duration (a mutable option, see [`super::ffi`]) and makes one
+//!    more small edit after the
 //!    compaction: the new MANIFEST then lists only the compacted files.
 //!
 //! Whether a purge is due survives a crash: every delete writes a marker key
@@ -24,7 +24,6 @@
 //! A read that holds a snapshot across a purge keeps what it can see, so a
 //! long-running query may delay the bytes' removal to the next purge.
 
-use std::ffi::{CString, c_char};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +32,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use rocksdb::{BottommostLevelCompaction, CompactOptions, DB, WriteBatch};
 
+use super::ffi::set_db_options;
 use super::index::VectorIndex;
 use super::{cf, engine_err};
 use crate::error::{Error, Result};
@@ -190,40 +190,6 @@ impl Purger {
 /// RocksDB's defaults for the options a purge changes for its duration.
 const DEFAULT_MAX_MANIFEST: &str = "1073741824";
 const DEFAULT_MANIFEST_AMP: &str = "500";
-
-/// Sets mutable database-wide options (`DB::SetDBOptions`).
-fn set_db_options(db: &DB, opts: &[(&str, &str)]) -> Result<()> {
-    use rocksdb::AsRawPtr as _;
-    let owned: Vec<(CString, CString)> = opts
-        .iter()
-        .map(|(k, v)| Ok((CString::new(*k)?, CString::new(*v)?)))
-        .collect::<std::result::Result<_, std::ffi::NulError>>()
-        .map_err(|e| Error::invalid(e.to_string()))?;
-    let keys: Vec<*const c_char> = owned.iter().map(|(k, _)| k.as_ptr()).collect();
-    let values: Vec<*const c_char> = owned.iter().map(|(_, v)| v.as_ptr()).collect();
-    let count = i32::try_from(opts.len()).map_err(|e| Error::invalid(e.to_string()))?;
-    let mut err: *mut c_char = std::ptr::null_mut();
-    // SAFETY: the database pointer is live for `db`'s lifetime; `keys` and
-    // `values` hold `count` pointers to NUL-terminated strings that `owned`
-    // keeps alive across the call, which copies them; `err` is either left null
-    // or set to a string that RocksDB allocated with malloc, freed below.
-    #[allow(unsafe_code)]
-    unsafe {
-        librocksdb_sys::rocksdb_set_db_options(
-            db.as_raw_ptr(),
-            count,
-            keys.as_ptr(),
-            values.as_ptr(),
-            &raw mut err,
-        );
-        if !err.is_null() {
-            let message = std::ffi::CStr::from_ptr(err).to_string_lossy().into_owned();
-            librocksdb_sys::rocksdb_free(err.cast());
-            return Err(Error::Engine(message));
-        }
-    }
-    Ok(())
-}
 
 /// The background purge: checks now and then whether a purge has been due for
 /// `delay`, and runs it. Ends when the sender is dropped.
