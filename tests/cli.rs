@@ -453,3 +453,21 @@ fn statements_before_a_lexing_error_run_and_the_error_points_into_the_script() {
         "error: syntax error: unterminated string (line 2, column 8)\n  SELECT 'open\n         ^^^^^\n"
     );
 }
+
+#[test]
+fn the_shell_runs_vacuum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let o = profiledb(&[
+        "shell",
+        "--db",
+        db,
+        "-c",
+        "DELETE USER 'u2'",
+        "-c",
+        "VACUUM",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "DELETE 1\nVACUUM\n");
+}

@@ -82,3 +82,29 @@ fn stats_report_memtables_and_the_sequence() -> profiledb::Result<()> {
     assert_eq!(db.engine().stats().immutable_memtables, 0);
     Ok(())
 }
+
+#[test]
+fn vacuum_is_a_method_and_a_statement() -> profiledb::Result<()> {
+    let dir = tempfile::tempdir().map_err(profiledb_storage::Error::from)?;
+    let db = Db::open(dir.path())?;
+    db.execute_script(
+        "CREATE FEATURE n ON hit AS COUNT();
+         INSERT INTO hit (user, ts) VALUES ('keep-1', 1), ('gone-7c2b', 2)",
+    )?;
+    assert!(db.delete_user("gone-7c2b")?);
+    db.vacuum()?;
+    let out = db.execute("VACUUM")?;
+    assert_eq!(
+        out,
+        profiledb::Output::Done {
+            summary: "VACUUM".into(),
+            count: None
+        }
+    );
+    let rows = db.execute("SELECT id FROM users")?;
+    assert_eq!(
+        rows.rows().map(|r| r.rows.clone()),
+        Some(vec![vec![Value::String("keep-1".into())]])
+    );
+    Ok(())
+}

@@ -53,13 +53,32 @@ pub fn text(v: &Value, null: &str) -> String {
     }
 }
 
+/// `s` with every control character written as an escape (`\u{1b}`, `\n`), so
+/// that a table on a terminal shows what is stored instead of acting on it (an
+/// escape sequence in a stored string could otherwise recolour or retitle the
+/// terminal) and every row stays one line.
+fn visible(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn table(rows: &Rows, out: &mut dyn Write) -> io::Result<()> {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(rows.columns.iter().map(|c| c.name.as_str()));
+        .set_header(rows.columns.iter().map(|c| visible(&c.name)));
     for row in &rows.rows {
-        t.add_row(row.iter().map(|v| text(v, "NULL")));
+        t.add_row(row.iter().map(|v| visible(&text(v, "NULL"))));
     }
     for (i, c) in rows.columns.iter().enumerate() {
         if matches!(c.ty, Type::Int | Type::Float)
@@ -139,6 +158,29 @@ mod tests {
         let (out, info) = render(&sample(), Format::Csv);
         assert_eq!(out, "id,score,v\nu1,0.1,\"[1.0,0.5]\"\n\"a,b\",,\n");
         assert_eq!(info, "");
+    }
+
+    #[test]
+    fn tables_escape_control_characters() {
+        let out = Output::Rows(Rows {
+            columns: vec![Column {
+                name: "name\u{7}".into(),
+                ty: Type::String,
+            }],
+            rows: vec![vec![Value::String("a\u{1b}[31mred\nnext\u{9b}".into())]],
+        });
+        let (table, _) = render(&out, Format::Table);
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table:?}"
+        );
+        assert!(table.contains("a\\u{1b}[31mred\\nnext\\u{9b}"), "{table}");
+        assert!(table.contains("name\\u{7}"), "{table}");
+        // CSV and JSON carry the data as it is (JSON escapes it by its own rules).
+        let (csv, _) = render(&out, Format::Csv);
+        assert!(csv.contains('\u{1b}'));
+        let (json, _) = render(&out, Format::Json);
+        assert!(json.contains("\\u001b"), "{json}");
     }
 
     #[test]
