@@ -2,8 +2,8 @@
 //! operator, nested parentheses and calls, huge IN lists and select lists,
 //! segments inlined into segments. Every pass (parse, bind, plan, evaluate,
 //! print) must answer them with a result or an error, never a stack overflow.
-//! Inputs are small; the statements they describe reach hundreds of thousands
-//! of tokens, well past every limit.
+//! Inputs are small; the statements they describe reach thousands of levels,
+//! well past the depth limit (the token limit has its own test).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -41,11 +41,16 @@ impl Shape<'_> {
         *b
     }
     fn len(&mut self) -> usize {
-        // Mostly below 600 repeats, around the depth limits; one time in
-        // sixty-four up to 65,535, far past them.
+        // Mostly up to 320 repeats, around the depth limit of 256; one time in
+        // thirty-two up to 4,095, thousands of levels past it.
         let n = usize::from(u16::from_le_bytes([self.byte(), self.byte()]));
-        if self.byte() % 64 == 0 { n } else { n % 600 }
+        if self.byte() % 32 == 0 {
+            n % 4096
+        } else {
+            n % 320
+        }
     }
+
     fn pick<'s>(&mut self, from: &[&'s str]) -> &'s str {
         from[usize::from(self.byte()) % from.len()]
     }

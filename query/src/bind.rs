@@ -305,8 +305,13 @@ impl<'a> Binder<'a> {
 
     /// In a grouped query: a GROUP BY key, an aggregate, or an expression of those.
     fn group_expr(&mut self, e: &Expr, g: &mut Grouping) -> Result<(BExpr, Type)> {
-        let text = e.to_string();
-        if let Some(i) = g.keys.iter().position(|k| *k == text) {
+        let key = if g.keys.is_empty() {
+            None
+        } else {
+            let text = e.to_string();
+            g.keys.iter().position(|k| *k == text)
+        };
+        if let Some(i) = key {
             // The key's type is its row type; binding again costs nothing at run time.
             let (_, ty) = self.row_expr(e)?;
             return Ok((BExpr::Key(i), ty));
@@ -403,7 +408,8 @@ impl<'a> Binder<'a> {
     }
 
     fn bind_node(&mut self, e: &Expr, child: &mut BindChild<'_, 'a>) -> Result<(BExpr, Type)> {
-        let span = e.span();
+        // Spans are computed where an error needs one: `Expr::span` walks the
+        // tree, and taking it at every node made binding a chain quadratic.
         Ok(match e {
             Expr::Literal(l, _) => {
                 let (v, ty) = literal(l);
@@ -546,7 +552,7 @@ impl<'a> Binder<'a> {
                 )
             }
             Expr::InSegment(name) => (self.segment(name)?, Type::Bool),
-            Expr::Function { name, args } => self.function(name, args, span, child)?,
+            Expr::Function { name, args } => self.function(name, args, e.span(), child)?,
         })
     }
 
