@@ -43,8 +43,8 @@ impl DataSource for RocksSource<'_> {
         self.0.delete_user(user, false)
     }
 
-    fn vacuum(&self) -> Result<()> {
-        self.0.vacuum()
+    fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
+        self.0.vacuum_until(deadline)
     }
 
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>> {

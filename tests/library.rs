@@ -92,6 +92,21 @@ fn vacuum_is_a_method_and_a_statement() -> profiledb::Result<()> {
          INSERT INTO hit (user, ts) VALUES ('keep-1', 1), ('gone-7c2b', 2)",
     )?;
     assert!(db.delete_user("gone-7c2b")?);
+    // Under a deadline already past, VACUUM is cancelled like any statement.
+    let past = profiledb::Limits {
+        deadline: Some(std::time::Instant::now() - std::time::Duration::from_secs(1)),
+        max_rows: None,
+    };
+    let err = db.execute_with("VACUUM", &past).err();
+    assert!(
+        matches!(
+            err,
+            Some(profiledb::Error::Query(
+                profiledb_query::Error::Cancelled { .. }
+            ))
+        ),
+        "{err:?}"
+    );
     db.vacuum()?;
     let out = db.execute("VACUUM")?;
     assert_eq!(

@@ -23,10 +23,12 @@ pub trait DataSource: Sync {
     fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()>;
     /// Deletes a user; returns whether it existed.
     fn delete_user(&self, user: &str) -> Result<bool>;
-    /// Purges deleted users' data from every file the database keeps; a source
-    /// that keeps no files has nothing to do.
-    fn vacuum(&self) -> Result<()> {
-        Ok(())
+    /// Purges deleted users' data from every file the database keeps, stopping
+    /// at `deadline`: returns `false` when it stopped before it was complete. A
+    /// source that keeps no files has nothing to do.
+    fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
+        let _ = deadline;
+        Ok(true)
     }
     /// A consistent view for reads.
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>>;

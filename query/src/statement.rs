@@ -93,7 +93,10 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
             Ok(Output::counted("CREATE SEGMENTS", n))
         }
         Statement::Vacuum => {
-            source.vacuum()?;
+            if !source.vacuum(limits.deadline)? {
+                // Stopped at the deadline; the purge stays due.
+                limits.check()?;
+            }
             Ok(Output::done("VACUUM"))
         }
         Statement::DropSegments { name } => {

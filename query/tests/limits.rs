@@ -169,3 +169,21 @@ fn a_filtered_similarity_query_honours_the_deadline() -> Result<(), Error> {
     assert!(matches!(err, Some(Error::Cancelled { .. })), "{err:?}");
     Ok(())
 }
+
+#[test]
+fn vacuum_on_a_source_without_files_is_done_at_once() -> Result<(), Error> {
+    let db = db_with_users(10)?;
+    let limits = Limits {
+        deadline: Some(Instant::now() - Duration::from_secs(1)),
+        max_rows: Some(1),
+    };
+    let out = execute(&db, "VACUUM", &limits)?;
+    assert_eq!(
+        out[0],
+        Output::Done {
+            summary: "VACUUM".into(),
+            count: None
+        }
+    );
+    Ok(())
+}

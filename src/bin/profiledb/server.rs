@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -141,16 +140,6 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
-    }
-}
-
-/// A body rejected before it was read: too large (413), or cut off.
-fn body_error(r: &BytesRejection) -> ApiError {
-    let status = r.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(status, "the request body is larger than the server's limit")
-    } else {
-        ApiError::new(status, format!("cannot read the request body: {r}"))
     }
 }
 
@@ -351,7 +340,6 @@ async fn accept_loop(
 }
 
 fn router(app: Arc<App>) -> Router {
-    let max_body = app.config.max_body;
     Router::new()
         .route("/v1/events", post(ingest))
         .route("/v1/query", post(query))
@@ -361,7 +349,8 @@ fn router(app: Arc<App>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(app.clone(), read_body))
         .layer(middleware::from_fn_with_state(app.clone(), auth))
-        .layer(DefaultBodyLimit::max(max_body))
+        // `read_body` has read and bounded every body already.
+        .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 ApiError::new(
@@ -549,12 +538,11 @@ fn forbidden(what: &str) -> ApiError {
 async fn ingest(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
     if access == Access::ReadOnly {
         return Err(forbidden("write events"));
     }
-    let body = body.map_err(|r| body_error(&r))?;
     blocking(move || {
         let reject = |e: ApiError| {
             app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
@@ -604,9 +592,8 @@ struct QueryRequest {
 async fn query(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| body_error(&r))?;
     let req: QueryRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -1,7 +1,8 @@
 //! The RocksDB C API calls that rust-rocksdb does not wrap, in one audited
 //! place: setting mutable database-wide options (`DB::SetDBOptions`, used by the
-//! purge to roll the MANIFEST), and keeping recovery from flushing memtables
-//! (so that a database on a nearly full disk still opens).
+//! purge to roll the MANIFEST), stopping manual compactions (so that a purge
+//! honours a statement's deadline), and keeping recovery from flushing
+//! memtables (so that a database on a nearly full disk still opens).
 
 use std::ffi::{CString, c_char};
 
@@ -50,5 +51,20 @@ pub(crate) fn avoid_flush_during_recovery(opts: &mut Options) {
     #[allow(unsafe_code)]
     unsafe {
         librocksdb_sys::rocksdb_options_set_avoid_flush_during_recovery(opts.as_raw_ptr(), 1);
+    }
+}
+
+/// Stops running manual compactions and refuses new ones (`true`), or allows
+/// them again (`false`).
+pub(crate) fn pause_manual_compaction(db: &DB, pause: bool) {
+    // SAFETY: the database pointer is live for `db`'s lifetime; both calls only
+    // flip RocksDB's internal counter, and are safe from any thread.
+    #[allow(unsafe_code)]
+    unsafe {
+        if pause {
+            librocksdb_sys::rocksdb_disable_manual_compaction(db.as_raw_ptr());
+        } else {
+            librocksdb_sys::rocksdb_enable_manual_compaction(db.as_raw_ptr());
+        }
     }
 }

@@ -149,13 +149,17 @@ impl Drop for Engine {
 
 pub(crate) fn engine_err(e: rocksdb::Error) -> Error {
     let msg = e.into_string();
-    // RocksDB's status keeps a "no space" subcode that its C API does not pass
-    // on; its text is the one sign of it.
-    if msg.contains("No space left on device") || msg.contains("NoSpace") {
+    if is_no_space(&msg) {
         Error::NoSpace(msg)
     } else {
         Error::Engine(msg)
     }
+}
+
+/// Whether a RocksDB error is a full disk. Its status keeps a "no space"
+/// subcode that the C API does not pass on; the text is the one sign of it.
+fn is_no_space(msg: &str) -> bool {
+    msg.contains("No space left on device") || msg.contains("NoSpace")
 }
 
 impl Engine {
@@ -207,7 +211,7 @@ impl Engine {
                 Error::Locked {
                     path: path.display().to_string(),
                 }
-            } else if msg.contains("No space left on device") || msg.contains("NoSpace") {
+            } else if is_no_space(&msg) {
                 // Opening writes a new MANIFEST, an OPTIONS file and a log that
                 // RocksDB preallocates at 1.1 memtables; the log it replays stays
                 // in memory (no tables are written during recovery).
@@ -502,7 +506,17 @@ impl Engine {
     /// # Errors
     /// [`Error::Engine`] on failure; a failed purge is retried by the next.
     pub fn vacuum(&self) -> Result<()> {
-        self.purger.purge()
+        self.purger.purge(None).map(drop)
+    }
+
+    /// As [`Engine::vacuum`], stopping at `deadline`: returns `false` when it
+    /// stopped before the purge was complete (it stays due, and the automatic
+    /// purge finishes it).
+    ///
+    /// # Errors
+    /// As [`Engine::vacuum`].
+    pub fn vacuum_until(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
+        self.purger.purge(deadline)
     }
 
     /// Compacts every data column family fully: merges operands, applies retention,

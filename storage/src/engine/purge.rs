@@ -32,7 +32,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use rocksdb::{BottommostLevelCompaction, CompactOptions, DB, WriteBatch};
 
-use super::ffi::set_db_options;
+use super::ffi::{pause_manual_compaction, set_db_options};
 use super::index::VectorIndex;
 use super::{cf, engine_err};
 use crate::error::{Error, Result};
@@ -127,9 +127,13 @@ impl Purger {
     }
 
     /// Purges every deleted user from every file of the database; see the
-    /// module documentation for how.
-    pub(crate) fn purge(&self) -> Result<()> {
+    /// module documentation for how. Returns `false`, with the purge still due,
+    /// when `deadline` passed first: the compaction is stopped then.
+    pub(crate) fn purge(&self, deadline: Option<Instant>) -> Result<bool> {
         let _one = self.running.lock();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
         let deletes_before = self.pending.lock().deletes;
         self.index.forget_snapshot(&self.path)?;
         self.db.flush_wal(true).map_err(engine_err)?;
@@ -143,7 +147,7 @@ impl Purger {
                 ("max_manifest_space_amp_pct", "0"),
             ],
         )?;
-        let compacted = self.compact_and_roll(deletes_before);
+        let compacted = self.compact_and_roll(deletes_before, deadline);
         let restored = set_db_options(
             &self.db,
             &[
@@ -151,20 +155,44 @@ impl Purger {
                 ("max_manifest_space_amp_pct", DEFAULT_MANIFEST_AMP),
             ],
         );
-        compacted?;
+        let finished = compacted?;
         restored?;
         // The snapshot file again, when the index is built and quiet.
         self.index.write_snapshot(&self.path, None)?;
-        Ok(())
+        Ok(finished)
     }
 
-    fn compact_and_roll(&self, deletes_before: u64) -> Result<()> {
+    /// Compacts every data family and rolls the MANIFEST; `false` when the
+    /// deadline stopped the compaction first.
+    fn compact_and_roll(&self, deletes_before: u64, deadline: Option<Instant>) -> Result<bool> {
         let mut co = CompactOptions::default();
         co.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
         co.set_exclusive_manual_compaction(false);
-        for name in cf::DATA {
-            self.db
-                .compact_range_cf_opt(self.cf(name)?, None::<&[u8]>, None::<&[u8]>, &co);
+        // A watchdog stops the compaction at the deadline.
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let stopped = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| -> Result<()> {
+            if let Some(deadline) = deadline {
+                let (done, stopped, db) = (&done_rx, &stopped, &self.db);
+                scope.spawn(move || {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if done.recv_timeout(wait) == Err(RecvTimeoutError::Timeout) {
+                        stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                        pause_manual_compaction(db, true);
+                    }
+                });
+            }
+            let compacted = cf::DATA.iter().try_for_each(|name| {
+                self.db
+                    .compact_range_cf_opt(self.cf(name)?, None::<&[u8]>, None::<&[u8]>, &co);
+                Ok(())
+            });
+            drop(done_tx);
+            compacted
+        })?;
+        if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            pause_manual_compaction(&self.db, false);
+            return Ok(false);
         }
         // The edit that rolls the MANIFEST: the marker's removal when no delete
         // came in meanwhile, else a rewrite of it, flushed either way.
@@ -183,7 +211,7 @@ impl Purger {
         }
         drop(p);
         self.db.flush_cf(catalog).map_err(engine_err)?;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -208,7 +236,7 @@ pub(crate) fn spawn(
                     _ => return,
                 }
                 if purger.due(delay)
-                    && let Err(e) = purger.purge()
+                    && let Err(e) = purger.purge(None)
                 {
                     log::warn!("purging deleted users failed; retrying in {delay:?}: {e}");
                     purger.postpone();
