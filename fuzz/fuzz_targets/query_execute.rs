@@ -6,6 +6,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "loaded.rs"]
+mod loaded;
 use profiledb_query::{Limits, MemorySource, execute};
 
 const SCHEMA: &str = "
@@ -25,21 +28,11 @@ INSERT INTO imp (user, ts, clicked, vec) VALUES ('a', 1000, 1, [1, 0]);
 INSERT INTO view (user, ts, vec) VALUES ('a', 1000, [1, 0]), ('b', 1000, [0, 1]), ('c', 1000, [1, 1]);
 ";
 
-fn loaded() -> &'static MemorySource {
-    static DB: OnceLock<MemorySource> = OnceLock::new();
-    DB.get_or_init(|| {
-        let db = MemorySource::new().with_now(1_000_000).with_partitions(2);
-        if let Err(e) = execute(&db, SCHEMA, &Limits::default()) {
-            panic!("the schema must load: {e}");
-        }
-        db
-    })
-}
-
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let db = loaded().clone();
+    static DB: OnceLock<MemorySource> = OnceLock::new();
+    let db = loaded::loaded(&DB, SCHEMA);
     let _ = execute(&db, text, &Limits::default());
 });

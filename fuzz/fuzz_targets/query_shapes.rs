@@ -9,6 +9,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "loaded.rs"]
+mod loaded;
 use profiledb_query::{Limits, MemorySource, execute};
 
 const SCHEMA: &str = "
@@ -122,19 +125,9 @@ fn statement(s: &mut Shape<'_>) -> String {
     }
 }
 
-fn loaded() -> &'static MemorySource {
-    static DB: OnceLock<MemorySource> = OnceLock::new();
-    DB.get_or_init(|| {
-        let db = MemorySource::new().with_now(1_000_000).with_partitions(2);
-        if let Err(e) = execute(&db, SCHEMA, &Limits::default()) {
-            panic!("the schema must load: {e}");
-        }
-        db
-    })
-}
-
 fuzz_target!(|data: &[u8]| {
-    let db = loaded().clone();
+    static DB: OnceLock<MemorySource> = OnceLock::new();
+    let db = loaded::loaded(&DB, SCHEMA);
     let mut shape = Shape(data);
     let sql = statement(&mut shape);
     let _ = execute(&db, &sql, &Limits::default());

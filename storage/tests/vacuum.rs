@@ -68,6 +68,16 @@ fn load(e: &Engine) -> Result<()> {
     Ok(())
 }
 
+/// A loaded database in `dir`, with the victim deleted and not yet purged.
+fn victim_deleted(dir: &Path) -> Result<Engine> {
+    let e = engine(dir)?;
+    full_schema(&e)?;
+    load(&e)?;
+    e.flush()?;
+    assert!(e.delete_user(VICTIM, false)?);
+    Ok(e)
+}
+
 fn assert_gone(dir: &Path) -> Result<()> {
     for needle in [VICTIM, PAYLOAD] {
         let found = files_holding(dir, needle)?;
@@ -136,14 +146,8 @@ fn deleting_a_user_that_never_existed_writes_nothing() -> Result<()> {
 #[test]
 fn the_purge_runs_by_itself_after_its_delay() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    {
-        let e = engine(dir.path())?;
-        full_schema(&e)?;
-        load(&e)?;
-        e.flush()?;
-        assert!(e.delete_user(VICTIM, false)?);
-        // Closed before any purge: the marker says one is due.
-    }
+    // Closed before any purge: the marker says one is due.
+    drop(victim_deleted(dir.path())?);
     let mut opts = EngineOptions::new(dir.path());
     opts.purge_delay = Some(std::time::Duration::from_millis(200));
     let _e = Engine::open(opts)?;
@@ -164,11 +168,7 @@ fn the_purge_runs_by_itself_after_its_delay() -> Result<()> {
 #[test]
 fn a_vacuum_past_its_deadline_stops_and_stays_due() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let e = engine(dir.path())?;
-    full_schema(&e)?;
-    load(&e)?;
-    e.flush()?;
-    assert!(e.delete_user(VICTIM, false)?);
+    let e = victim_deleted(dir.path())?;
     let past = std::time::Instant::now() - std::time::Duration::from_secs(1);
     assert!(!e.vacuum_until(Some(past))?);
     assert!(!files_holding(dir.path(), VICTIM)?.is_empty());
