@@ -471,3 +471,17 @@ fn the_shell_runs_vacuum() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "DELETE 1\nVACUUM\n");
 }
+
+#[test]
+fn the_shell_refuses_a_very_deep_statement_without_crashing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    let chain = vec!["1"; 100_000].join("+");
+    let o = with_stdin(
+        &["shell", "--db", db],
+        &format!("SELECT {chain} AS x FROM users;\n"),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expression too deep"), "{}", stderr(&o));
+}

@@ -88,27 +88,55 @@ impl At {
     }
 }
 
+/// Lines up to this many characters are drawn whole.
+const LONG_LINE: usize = 200;
+/// How many characters of a longer line are drawn on each side of the span.
+const CONTEXT: usize = 80;
+
 impl fmt::Display for At {
     /// Nothing without a position; otherwise the line, and a caret under the span.
+    /// A long line is drawn as a window around the span, with `…` where it is cut.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(p) = &self.position else {
             return Ok(());
         };
         // One character for one, so the caret stays aligned; a control character
         // (a tab, or an escape sequence a terminal would act on) prints as a space.
-        let text: String = p
+        let chars: Vec<char> = p
             .text
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
+        let at = p.column - 1;
+        let long = chars.len() > LONG_LINE;
+        let from = if long { at.saturating_sub(CONTEXT) } else { 0 };
+        let width = if long {
+            p.width.min(2 * CONTEXT)
+        } else {
+            p.width
+        };
+        let to = if long {
+            (at + width + CONTEXT).min(chars.len())
+        } else {
+            chars.len()
+        };
+        let mut line: String = chars.get(from..to).unwrap_or_default().iter().collect();
+        let mut caret_at = at - from;
+        if from > 0 {
+            line.insert(0, '…');
+            caret_at += 1;
+        }
+        if to < chars.len() {
+            line.push('…');
+        }
         write!(
             f,
             " (line {}, column {})\n  {}\n  {}{}",
             p.line,
             p.column,
-            text.trim_end(),
-            " ".repeat(p.column - 1),
-            "^".repeat(p.width)
+            line.trim_end(),
+            " ".repeat(caret_at),
+            "^".repeat(width)
         )
     }
 }
@@ -358,6 +386,28 @@ mod tests {
             "bad (line 1, column 18)\n  SELECT ' [31m' + x\n                   ^"
         );
         assert!(!e.to_string().contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_long_line_is_drawn_as_a_window_around_the_caret() {
+        let src = format!("SELECT {} + oops FROM users", "1 + ".repeat(1000));
+        let start = src.find("oops").unwrap_or(0);
+        let e = Error::invalid("bad", Some(Span::new(start, start + 4))).locate(&src);
+        let text = e.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("bad (line 1, column {})", start + 1));
+        assert!(lines[1].starts_with("  …") && lines[1].ends_with("oops FROM users"));
+        assert!(lines[1].chars().count() < 2 * CONTEXT + 30, "{}", lines[1]);
+        // A line of ordinary length is drawn whole.
+        let e = Error::invalid("bad", Some(Span::new(7, 8))).locate("SELECT x FROM users");
+        assert!(
+            e.to_string()
+                .ends_with("\n  SELECT x FROM users\n         ^")
+        );
+        // The caret sits under the span in the window.
+        let caret = lines[2].find('^').unwrap_or(0);
+        let word: String = lines[1].chars().skip(caret).take(4).collect();
+        assert_eq!(word, "oops");
     }
 
     #[test]
