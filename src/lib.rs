@@ -46,7 +46,9 @@ use std::path::Path;
 pub use error::{Error, Result};
 pub use profiledb_query::{Column, Limits, Output, Rows, Type};
 pub use profiledb_storage::catalog::{AttributeDef, FeatureDef, SegmentDef, VectorDef, WindowDef};
-pub use profiledb_storage::time::{format_timestamp, now_ms, parse_duration, parse_timestamp};
+pub use profiledb_storage::time::{
+    check_ts, format_timestamp, now_ms, parse_duration, parse_timestamp,
+};
 pub use profiledb_storage::{
     AttrType, Bucket, Catalog, DefKind, Definition, Engine, EngineOptions as Options, EngineStats,
     ErrorKind, Event, EventError, FeatureKind, Profile, SyncPolicy, UserRange, Value, VectorRule,

@@ -656,9 +656,7 @@ async fn get_user(
     let as_of = match params.as_of.as_deref() {
         None => profiledb::now_ms(),
         Some(t) => match t.parse::<i64>() {
-            Ok(ms) => {
-                profiledb_storage::time::check_ts(ms).map_err(|e| bad(format!("as_of: {e}")))?
-            }
+            Ok(ms) => profiledb::check_ts(ms).map_err(|e| bad(format!("as_of: {e}")))?,
             Err(_) => profiledb::parse_timestamp(t).map_err(|e| bad(format!("as_of: {e}")))?,
         },
     };
