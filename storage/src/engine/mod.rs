@@ -484,8 +484,7 @@ impl Engine {
         }
         self.purger.mark(&mut batch)?;
         let _in_flight = self.index.begin_write();
-        self.write(batch)?;
-        self.purger.deleted();
+        self.purger.deleting(|| self.write(batch))?;
         // Out of the index at once; and re-read at the next drain, in case the
         // refresher read the user just before the delete and applies it after.
         self.index.removed(user);

@@ -97,11 +97,16 @@ impl Purger {
         Ok(())
     }
 
-    /// Records a delete that has been written.
-    pub(crate) fn deleted(&self) {
+    /// Runs `write`, a delete's batch (with [`Purger::mark`] in it), and records
+    /// the delete. The two happen under the lock a purge takes to decide whether
+    /// to remove the marker, so that a purge never removes the marker of a delete
+    /// it has not seen.
+    pub(crate) fn deleting(&self, write: impl FnOnce() -> Result<()>) -> Result<()> {
         let mut p = self.pending.lock();
+        write()?;
         p.deletes += 1;
         p.since.get_or_insert_with(Instant::now);
+        Ok(())
     }
 
     /// Puts a failed purge off by one more delay.
