@@ -161,8 +161,9 @@ impl Db {
     }
 
     /// Purges deleted users from disk: once it returns, no file in the database
-    /// directory holds a byte of a user deleted before it began. It rewrites the
-    /// database, so it is not free; the database also does it by itself
+    /// directory holds a byte of a user deleted before it began. It compacts the
+    /// deleted users' key ranges (the whole database after a restart, or past
+    /// 10,000 deletes), so it is not free; the database also does it by itself
     /// [`Options::purge_delay`] after a delete (10 minutes by default). The
     /// statement `VACUUM` does the same.
     ///

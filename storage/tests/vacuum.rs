@@ -104,8 +104,12 @@ fn vacuum_leaves_no_byte_of_a_deleted_user() -> Result<()> {
 
     let e = engine(dir.path())?;
     assert!(e.delete_user(VICTIM, false)?);
+    // One from the middle of the key space too, not only the last key.
+    assert!(!files_holding(dir.path(), "user-0123")?.is_empty());
+    assert!(e.delete_user("user-0123", false)?);
     e.vacuum()?;
     assert_gone(dir.path())?;
+    assert!(files_holding(dir.path(), "user-0123")?.is_empty());
 
     // Everyone else is untouched, and the database still works.
     assert!(e.profile(VICTIM, T0, DAY)?.is_none());

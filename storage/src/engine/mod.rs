@@ -484,7 +484,8 @@ impl Engine {
         }
         self.purger.mark(&mut batch)?;
         let _in_flight = self.index.begin_write();
-        self.purger.deleting(|| self.write(batch))?;
+        self.purger
+            .deleting((start.clone(), end.clone()), || self.write(batch))?;
         // Out of the index at once; and re-read at the next drain, in case the
         // refresher read the user just before the delete and applies it after.
         self.index.removed(user);
@@ -498,9 +499,10 @@ impl Engine {
     /// Purges deleted users from disk: once it returns, no file in the database
     /// directory holds a byte of a user deleted before it began (their data,
     /// their tombstones, their entries in the MANIFEST and in the vector index
-    /// snapshot). It flushes and fully compacts the database, so it costs a
-    /// rewrite of it. The engine runs it by itself `purge_delay` after a
-    /// delete; see [`EngineOptions::purge_delay`].
+    /// snapshot). It flushes every family and compacts the deleted users' key
+    /// ranges to the last level (the whole database when it does not know them:
+    /// deletes from before it was opened, or more than 10,000). The engine runs
+    /// it by itself `purge_delay` after a delete; see [`EngineOptions::purge_delay`].
     ///
     /// # Errors
     /// [`Error::Engine`] on failure; a failed purge is retried by the next.

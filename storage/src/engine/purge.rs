@@ -8,8 +8,10 @@
 //!    again from the index when it is built and quiet);
 //! 2. flushes every memtable, so no write-ahead log file holds a deleted user:
 //!    a log is deleted once every family has flushed past it;
-//! 3. compacts every data family down to its last level, which drops both the
-//!    data and the tombstones;
+//! 3. compacts the deleted users' key ranges in every data family down to the
+//!    last level, which drops both the data and the tombstones (all of each
+//!    family when the ranges are not known: deletes from before the database
+//!    was opened, or more than 10,000 of them);
 //! 4. rolls the MANIFEST, whose file entries record each table's first and last
 //!    key. RocksDB starts a new MANIFEST with a summary of the live files when
 //!    the old one passes `max_manifest_file_size`, so a purge lowers that limit
@@ -40,6 +42,10 @@ use crate::error::{Error, Result};
 /// The catalog family's key that says a purge is due.
 pub(crate) const PENDING_KEY: &[u8] = b"purge-pending";
 
+/// Past this many deleted users awaiting a purge, it compacts everything
+/// rather than one key range per user.
+const MAX_RANGES: usize = 10_000;
+
 /// What the purger knows about deletes not yet purged.
 #[derive(Debug, Default)]
 struct Pending {
@@ -48,6 +54,10 @@ struct Pending {
     deletes: u64,
     /// Since when a purge is due, if one is.
     since: Option<Instant>,
+    /// The key ranges of the users deleted since the last purge, in order; `None`
+    /// when they are not known (deletes from before this open, or too many), and
+    /// the purge compacts everything.
+    ranges: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 /// Runs purges: on demand, and from a background thread once one is due.
@@ -86,6 +96,7 @@ impl Purger {
             pending: Mutex::new(Pending {
                 deletes: 0,
                 since: marked.then(Instant::now),
+                ranges: (!marked).then(Vec::new),
             }),
             running: Mutex::new(()),
         })
@@ -101,11 +112,22 @@ impl Purger {
     /// the delete. The two happen under the lock a purge takes to decide whether
     /// to remove the marker, so that a purge never removes the marker of a delete
     /// it has not seen.
-    pub(crate) fn deleting(&self, write: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// `range` is the deleted user's key range, which the purge compacts.
+    pub(crate) fn deleting(
+        &self,
+        range: (Vec<u8>, Vec<u8>),
+        write: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let mut p = self.pending.lock();
         write()?;
         p.deletes += 1;
         p.since.get_or_insert_with(Instant::now);
+        if let Some(ranges) = &mut p.ranges {
+            ranges.push(range);
+            if ranges.len() > MAX_RANGES {
+                p.ranges = None;
+            }
+        }
         Ok(())
     }
 
@@ -139,7 +161,10 @@ impl Purger {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(false);
         }
-        let deletes_before = self.pending.lock().deletes;
+        let (deletes_before, ranges) = {
+            let p = self.pending.lock();
+            (p.deletes, p.ranges.clone())
+        };
         self.index.forget_snapshot(&self.path)?;
         self.db.flush_wal(true).map_err(engine_err)?;
         for name in cf::ALL {
@@ -152,7 +177,7 @@ impl Purger {
                 ("max_manifest_space_amp_pct", "0"),
             ],
         )?;
-        let compacted = self.compact_and_roll(deletes_before, deadline);
+        let compacted = self.compact_and_roll(deletes_before, ranges.as_deref(), deadline);
         let restored = set_db_options(
             &self.db,
             &[
@@ -167,9 +192,15 @@ impl Purger {
         Ok(finished)
     }
 
-    /// Compacts every data family and rolls the MANIFEST; `false` when the
-    /// deadline stopped the compaction first.
-    fn compact_and_roll(&self, deletes_before: u64, deadline: Option<Instant>) -> Result<bool> {
+    /// Compacts the deleted users' key ranges (all of every data family when
+    /// they are not known) down to the last level, and rolls the MANIFEST;
+    /// `false` when the deadline stopped the compaction first.
+    fn compact_and_roll(
+        &self,
+        deletes_before: u64,
+        ranges: Option<&[(Vec<u8>, Vec<u8>)]>,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
         let mut co = CompactOptions::default();
         co.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
         co.set_exclusive_manual_compaction(false);
@@ -188,8 +219,18 @@ impl Purger {
                 });
             }
             let compacted = cf::DATA.iter().try_for_each(|name| {
-                self.db
-                    .compact_range_cf_opt(self.cf(name)?, None::<&[u8]>, None::<&[u8]>, &co);
+                let family = self.cf(name)?;
+                match ranges {
+                    None => self
+                        .db
+                        .compact_range_cf_opt(family, None::<&[u8]>, None::<&[u8]>, &co),
+                    Some(ranges) => {
+                        for (start, end) in ranges {
+                            self.db
+                                .compact_range_cf_opt(family, Some(start), Some(end), &co);
+                        }
+                    }
+                }
                 Ok(())
             });
             drop(done_tx);
@@ -209,7 +250,12 @@ impl Purger {
                 .delete_cf(catalog, PENDING_KEY)
                 .map_err(engine_err)?;
             p.since = None;
+            p.ranges = Some(Vec::new());
         } else {
+            // The ranges purged now are the first ones; later deletes stay due.
+            if let (Some(all), Some(done)) = (&mut p.ranges, ranges) {
+                all.drain(..done.len().min(all.len()));
+            }
             self.db
                 .put_cf(catalog, PENDING_KEY, b"")
                 .map_err(engine_err)?;
