@@ -951,7 +951,7 @@ impl Infix {
 }
 
 /// Refuses an expression tree higher than [`MAX_EXPR_DEPTH`], at `span`.
-pub(crate) fn check_depth(height: usize, span: Span) -> PResult<()> {
+fn check_depth(height: usize, span: Span) -> PResult<()> {
     if height > MAX_EXPR_DEPTH {
         return Err(ParseError::new(
             format!(
