@@ -8,7 +8,7 @@ use profiledb_storage::{Definition, Value};
 use crate::ast::Cluster;
 use crate::bind::{Binder, unknown};
 use crate::error::{Error, Result};
-use crate::exec::Limits;
+use crate::limits::Limits;
 use crate::output::{Column, Rows, Type};
 use crate::similarity::{keeps, matching_ids};
 use crate::source::DataSource;

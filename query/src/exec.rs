@@ -6,7 +6,6 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::time::Instant;
 
 use profiledb_storage::{UserRange, UserRow, Value};
 use rayon::prelude::*;
@@ -14,44 +13,11 @@ use rayon::prelude::*;
 use crate::bind::{AggFunc, AggSpec, BExpr};
 use crate::error::{Error, Result};
 use crate::eval::{Ctx, eval, total_cmp, truth};
+use crate::limits::Limits;
 use crate::output::{Column, Rows, Type};
 use crate::plan::{Access, SelectPlan, Shape};
 use crate::similarity;
 use crate::source::{DataSource, Snapshot};
-
-/// Limits on one statement.
-#[derive(Debug, Clone, Default)]
-pub struct Limits {
-    /// Stop and fail with [`Error::Cancelled`] after this instant.
-    pub deadline: Option<Instant>,
-    /// Fail with [`Error::TooManyRows`] rather than return more rows.
-    pub max_rows: Option<usize>,
-}
-
-impl Limits {
-    /// Whether the deadline has passed.
-    pub(crate) fn expired(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
-    }
-
-    /// [`Error::Cancelled`] once the deadline has passed.
-    pub(crate) fn check(&self) -> Result<()> {
-        if self.expired() {
-            return Err(Error::Cancelled {
-                reason: "the statement ran past its time limit".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// [`Error::TooManyRows`] when `rows` is over the row cap.
-    pub(crate) fn check_rows(&self, rows: usize) -> Result<()> {
-        match self.max_rows {
-            Some(limit) if rows > limit => Err(Error::TooManyRows { limit }),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// How many partitions a scan is split into: a few per thread, so that uneven
 /// ranges still keep every thread busy.

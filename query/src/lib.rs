@@ -42,6 +42,7 @@ mod error;
 mod eval;
 mod exec;
 pub mod lexer;
+mod limits;
 mod memory;
 mod output;
 pub mod parser;
@@ -51,9 +52,9 @@ mod source;
 mod statement;
 
 pub use error::{At, Error, ParseError, Position, Result, Span, closest};
-pub use exec::Limits;
 pub use lexer::MAX_STATEMENT_TOKENS;
 pub use lexer::{ends_statement, split_statements};
+pub use limits::Limits;
 pub use memory::MemorySource;
 pub use output::{Column, Output, Rows, Type};
 pub use parser::{MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_statement};

@@ -19,7 +19,7 @@ use crate::ast::BinaryOp;
 use crate::bind::{BExpr, Target};
 use crate::error::{At, Error, Result};
 use crate::eval::{Ctx, eval, truth};
-use crate::exec::Limits;
+use crate::limits::Limits;
 use crate::plan::{SelectPlan, Shape};
 use crate::source::{DataSource, Snapshot};
 

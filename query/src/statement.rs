@@ -11,7 +11,8 @@ use crate::ast::{
 };
 use crate::bind::{Binder, storage_message, unknown};
 use crate::error::{At, Error, Result, Span};
-use crate::exec::{Limits, run_select, scan_partitions};
+use crate::exec::{run_select, scan_partitions};
+use crate::limits::Limits;
 use crate::output::{Column, Output, Rows, Type};
 use crate::parser::{parse_expr, parse_script};
 use crate::plan::{Access, const_value, plan_select, point_ids};
