@@ -3,9 +3,9 @@
 //! column family however many features it feeds.
 //!
 //! Layout: `[RECORD tag][n: u16][n × (id: u32, tag: u8, payload)]`, ids ascending.
-//! A tag with the [`RESET`] bit set means "forget everything older for this id"
+//! A tag with the `RESET` bit set means "forget everything older for this id"
 //! (written when a definition is dropped, so compaction purges its bytes); a reset
-//! tag of [`FORGET`] alone carries no cell.
+//! tag of `FORGET` alone carries no cell.
 //!
 //! Combining an older entry with a newer one: a newer reset discards the older
 //! cell and stays a reset; otherwise the cells merge and the older reset flag is
