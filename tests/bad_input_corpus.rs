@@ -42,16 +42,7 @@ const SETUP: &str = "CREATE FEATURE n ON hit AS COUNT();
     INSERT INTO view (user, ts, v) VALUES ('u1', 1761955200000, [1, 0]), ('u2', 1761955200000, [0, 1]), ('u3', 1761955200000, [1, 1])";
 
 fn last_sequence(s: &Server) -> u64 {
-    let (status, body) = call("GET", &format!("{}/metrics", s.url), None, None);
-    assert_eq!(status, 200);
-    body.as_str()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("profiledb_last_sequence "))
-        })
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|n| n.parse().ok())
-        .expect("the last sequence gauge")
+    metric(s, None, "profiledb_last_sequence")
 }
 
 fn alive(s: &Server) {

@@ -68,17 +68,7 @@ fn thousands_of_idle_and_slow_clients_do_not_starve_the_others() {
     let (status, body) = query(&s, Some(TOKEN), SCHEMA);
     assert_eq!(status, 200, "{body}");
     assert_eq!(count_users(&s, Some(TOKEN)), 0);
-    let (status, body) = call("GET", &format!("{}/metrics", s.url), Some(TOKEN), None);
-    assert_eq!(status, 200);
-    let open = body
-        .as_str()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("profiledb_connections_open "))
-        })
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|n| n.parse::<u64>().ok())
-        .expect("the open connections gauge");
+    let open = metric(&s, Some(TOKEN), "profiledb_connections_open");
     assert!(open >= 2_500, "{open}");
     drop(hanging);
     assert!(healthz_ok(&s));
@@ -154,15 +144,6 @@ fn connections_past_the_cap_are_closed_on_arrival() {
         assert!(Instant::now() < deadline, "not served again");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (_, body) = call("GET", &format!("{}/metrics", s.url), None, None);
-    let refused = body
-        .as_str()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("profiledb_connections_refused_total "))
-        })
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|n| n.parse::<u64>().ok())
-        .expect("the refused counter");
+    let refused = metric(&s, None, "profiledb_connections_refused_total");
     assert!(refused >= 1, "{refused}");
 }

@@ -185,3 +185,16 @@ pub fn kill_9(mut s: Server) {
     let _ = s.child.kill();
     let _ = s.child.wait();
 }
+
+/// The value of the Prometheus figure `name` on the server's `/metrics`.
+pub fn metric(s: &Server, token: Option<&str>, name: &str) -> u64 {
+    let (status, body) = call("GET", &format!("{}/metrics", s.url), token, None);
+    assert_eq!(status, 200, "{body}");
+    body.as_str()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no figure {name} in /metrics"))
+}
