@@ -156,6 +156,16 @@ pub(crate) fn engine_err(e: rocksdb::Error) -> Error {
     }
 }
 
+/// Options for a manual compaction that rewrites down to the last level, so
+/// that deleted data and its tombstones leave the disk, without blocking other
+/// compactions.
+pub(crate) fn to_last_level() -> CompactOptions {
+    let mut co = CompactOptions::default();
+    co.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+    co.set_exclusive_manual_compaction(false);
+    co
+}
+
 /// Whether a RocksDB error is a full disk. Its status keeps a "no space"
 /// subcode that the C API does not pass on; the text is the one sign of it.
 fn is_no_space(msg: &str) -> bool {
@@ -530,9 +540,7 @@ impl Engine {
     }
 
     fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
-        let mut co = CompactOptions::default();
-        co.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
-        co.set_exclusive_manual_compaction(false);
+        let co = to_last_level();
         for name in cf::DATA {
             let cf = self.cf(name)?;
             self.db.flush_cf(cf).map_err(engine_err)?;

@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
-use rocksdb::{BottommostLevelCompaction, CompactOptions, DB, WriteBatch};
+use rocksdb::{DB, WriteBatch};
 
 use super::ffi::{pause_manual_compaction, set_db_options};
 use super::index::VectorIndex;
-use super::{cf, engine_err};
+use super::{cf, engine_err, to_last_level};
 use crate::error::{Error, Result};
 
 /// The catalog family's key that says a purge is due.
@@ -201,9 +201,7 @@ impl Purger {
         ranges: Option<&[(Vec<u8>, Vec<u8>)]>,
         deadline: Option<Instant>,
     ) -> Result<bool> {
-        let mut co = CompactOptions::default();
-        co.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
-        co.set_exclusive_manual_compaction(false);
+        let co = to_last_level();
         // A watchdog stops the compaction at the deadline.
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
         let stopped = std::sync::atomic::AtomicBool::new(false);
