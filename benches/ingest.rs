@@ -7,8 +7,8 @@ mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use profiledb::Event;
-use profiledb_storage::engine::{ATTRIBUTES, FEATURES, VECTORS, WINDOWS};
 use profiledb_storage::event::plan;
+use profiledb_storage::kv::{ATTRIBUTES, FEATURES, VECTORS, WINDOWS};
 use profiledb_storage::merge::{record, vector, window};
 
 const USERS: u64 = 1_000_000;

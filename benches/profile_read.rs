@@ -18,7 +18,7 @@ fn profile_read(c: &mut Criterion) {
         db.ingest(chunk).expect("ingest");
     }
     // Measure a settled tree: compaction has caught up with the load.
-    db.engine().compact().expect("compact");
+    db.compact().expect("compact");
     let mut rng = StdRng::seed_from_u64(5);
     let users: Vec<String> = (0..100_000)
         .map(|_| format!("user{:07}", rng.random_range(0..USERS)))

@@ -67,7 +67,7 @@ fn query(c: &mut Criterion) {
     let db = support::open(dir.path()).expect("open");
     db.execute_script(SCHEMA).expect("schema");
     populate(&db);
-    db.engine().compact().expect("compact");
+    db.compact().expect("compact");
     let as_of = format!("AS OF {}", support::T0 + 8 * support::DAY);
 
     let mut group = c.benchmark_group("query");

@@ -39,20 +39,23 @@
 #![forbid(unsafe_code)]
 
 mod error;
-mod source;
 
 use std::path::Path;
 
 pub use error::{Error, Result};
 pub use profiledb_query::{Column, Limits, Output, Rows, Type};
+#[cfg(feature = "testing")]
+pub use profiledb_storage::RocksEngine;
 pub use profiledb_storage::catalog::{AttributeDef, FeatureDef, SegmentDef, VectorDef, WindowDef};
 pub use profiledb_storage::time::{
     check_ts, format_timestamp, now_ms, parse_duration, parse_timestamp,
 };
 pub use profiledb_storage::{
-    AttrType, Bucket, Catalog, DefKind, Definition, Engine, EngineOptions as Options, EngineStats,
+    AttrType, Bucket, Catalog, DefKind, Definition, EngineOptions as Options, EngineStats,
     ErrorKind, Event, EventError, FeatureKind, Profile, SyncPolicy, UserRange, Value, VectorRule,
 };
+
+use profiledb_storage::RocksEngine as Engine;
 
 /// The window span [`Db::profile`] aggregates windows over: one day.
 pub const DEFAULT_WINDOW_SPAN_MS: i64 = 86_400_000;
@@ -83,9 +86,25 @@ impl Db {
         })
     }
 
-    /// The storage engine, for scans and lower-level reads.
-    pub fn engine(&self) -> &Engine {
+    /// The storage engine, with its raw hooks. For tests and benchmarks only
+    /// (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub fn engine(&self) -> &RocksEngine {
         &self.engine
+    }
+
+    /// Figures for monitoring: memtables, compactions and the vector index's lag.
+    pub fn stats(&self) -> EngineStats {
+        self.engine.stats()
+    }
+
+    /// Compacts the database fully: merges operands, applies retention, and
+    /// drops the data of deleted users and dropped definitions from disk.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn compact(&self) -> Result<()> {
+        Ok(self.engine.compact()?)
     }
 
     /// The current schema.
@@ -149,7 +168,21 @@ impl Db {
     /// # Errors
     /// Corruption of a stored value, naming its column family and key.
     pub fn profile(&self, user: &str, as_of: i64) -> Result<Option<Profile>> {
-        Ok(self.engine.profile(user, as_of, DEFAULT_WINDOW_SPAN_MS)?)
+        self.profile_with_span(user, as_of, DEFAULT_WINDOW_SPAN_MS)
+    }
+
+    /// The profile of `user` as of `as_of`, with windows aggregated over
+    /// `[as_of − window_span_ms, as_of]`. `None` when the user does not exist.
+    ///
+    /// # Errors
+    /// As [`Db::profile`].
+    pub fn profile_with_span(
+        &self,
+        user: &str,
+        as_of: i64,
+        window_span_ms: i64,
+    ) -> Result<Option<Profile>> {
+        Ok(self.engine.profile(user, as_of, window_span_ms)?)
     }
 
     /// Deletes every trace of `user`; returns whether the user existed.
@@ -157,7 +190,7 @@ impl Db {
     /// # Errors
     /// A malformed user id, or a storage failure.
     pub fn delete_user(&self, user: &str) -> Result<bool> {
-        Ok(self.engine.delete_user(user, false)?)
+        Ok(self.engine.delete_user(user)?)
     }
 
     /// Purges deleted users from disk: once it returns, no file in the database
@@ -216,11 +249,7 @@ impl Db {
     /// As [`Db::execute`], and [`profiledb_query::Error::Cancelled`] or
     /// [`profiledb_query::Error::TooManyRows`] past the limits.
     pub fn execute_with(&self, sql: &str, limits: &Limits) -> Result<Vec<Output>> {
-        Ok(profiledb_query::execute(
-            &source::RocksSource(&self.engine),
-            sql,
-            limits,
-        )?)
+        Ok(profiledb_query::execute(&self.engine, sql, limits)?)
     }
 
     /// Flushes memtables and syncs the write-ahead log.

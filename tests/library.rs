@@ -61,14 +61,14 @@ fn json_ingest_checkpoint_and_delete() -> profiledb::Result<()> {
 fn stats_report_memtables_and_the_sequence() -> profiledb::Result<()> {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = profiledb::Db::open(dir.path())?;
-    let before = db.engine().stats();
+    let before = db.stats();
     db.execute("CREATE FEATURE n ON hit AS COUNT()")?;
     // Enough events to fill more than the memtable's first arena block.
     let events: Vec<profiledb::Event> = (0..5_000)
         .map(|i| profiledb::Event::new(format!("user{i:05}"), "hit", i))
         .collect();
     db.ingest(&events)?;
-    let after = db.engine().stats();
+    let after = db.stats();
     assert!(
         after.memtable_bytes > before.memtable_bytes,
         "{before:?} {after:?}"
@@ -79,7 +79,7 @@ fn stats_report_memtables_and_the_sequence() -> profiledb::Result<()> {
     );
     assert_eq!(after.index_pending, 0);
     db.flush()?;
-    assert_eq!(db.engine().stats().immutable_memtables, 0);
+    assert_eq!(db.stats().immutable_memtables, 0);
     Ok(())
 }
 

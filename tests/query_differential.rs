@@ -190,7 +190,7 @@ fn planned_answers_equal_naive_evaluation() -> Result<(), Box<dyn std::error::Er
                 inserts.join(", ")
             ))?;
         }
-        db.engine().flush()?;
+        db.flush()?;
     }
     let explain = rows_of(&db.execute("EXPLAIN SELECT id FROM users WHERE spend > 1")?);
     let scan_line = format!("{explain:?}");

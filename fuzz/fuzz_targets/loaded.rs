@@ -3,12 +3,14 @@
 
 use std::sync::OnceLock;
 
-use profiledb_query::{Limits, MemorySource, execute};
+use profiledb_query::{Limits, execute};
+use profiledb_storage::MemoryEngine;
+use profiledb_storage::kv::memory::MemoryKv;
 
 /// The database `script` loads, built on first use.
-pub fn loaded(cell: &'static OnceLock<MemorySource>, script: &str) -> MemorySource {
+pub fn loaded(cell: &'static OnceLock<MemoryEngine>, script: &str) -> MemoryEngine {
     cell.get_or_init(|| {
-        let db = MemorySource::new().with_now(1_000_000).with_partitions(2);
+        let db = MemoryEngine::over(MemoryKv::new().with_parts(2)).with_now(1_000_000);
         if let Err(e) = execute(&db, script, &Limits::default()) {
             panic!("the schema must load: {e}");
         }

@@ -9,7 +9,8 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "loaded.rs"]
 mod loaded;
-use profiledb_query::{Limits, MemorySource, execute};
+use profiledb_query::{Limits, execute};
+use profiledb_storage::MemoryEngine;
 
 const SCHEMA: &str = "
 CREATE ATTRIBUTE age INT;
@@ -32,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    static DB: OnceLock<MemorySource> = OnceLock::new();
+    static DB: OnceLock<MemoryEngine> = OnceLock::new();
     let db = loaded::loaded(&DB, SCHEMA);
     let _ = execute(&db, text, &Limits::default());
 });

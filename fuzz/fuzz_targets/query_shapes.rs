@@ -12,7 +12,8 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "loaded.rs"]
 mod loaded;
-use profiledb_query::{Limits, MemorySource, execute};
+use profiledb_query::{Limits, execute};
+use profiledb_storage::MemoryEngine;
 
 const SCHEMA: &str = "
 CREATE FEATURE n ON buy AS COUNT();
@@ -126,7 +127,7 @@ fn statement(s: &mut Shape<'_>) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    static DB: OnceLock<MemorySource> = OnceLock::new();
+    static DB: OnceLock<MemoryEngine> = OnceLock::new();
     let db = loaded::loaded(&DB, SCHEMA);
     let mut shape = Shape(data);
     let sql = statement(&mut shape);

@@ -152,6 +152,22 @@ impl BExpr {
         }
     }
 
+    /// Whether evaluating the expression reads the vector index: a similarity
+    /// to a stored user's vector or to a centroid of users.
+    pub fn reads_vector_index(&self) -> bool {
+        match self {
+            BExpr::Similarity {
+                target: Target::Centroid { .. },
+                ..
+            } => true,
+            other => other
+                .clone()
+                .children_mut()
+                .into_iter()
+                .any(|c| c.reads_vector_index()),
+        }
+    }
+
     /// Whether the expression reads nothing but the user id and attributes, so
     /// that it can be evaluated on the vector index's rows.
     pub fn reads_only_attributes(&self) -> bool {

@@ -1,6 +1,8 @@
 //! `CLUSTER` and `CREATE SEGMENTS … FROM CLUSTER`: k-means++ over the vectors
 //! of the users a predicate selects, read from the vector index.
 
+use std::sync::Arc;
+
 use profiledb_storage::vector::kmeans;
 use profiledb_storage::vector::kmeans::STOPPED;
 use profiledb_storage::{Definition, Value};
@@ -24,7 +26,9 @@ pub(crate) struct Clusters {
 
 /// Runs the clustering `c` describes, within `limits`' deadline.
 pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster, limits: &Limits) -> Result<Clusters> {
-    let bindings = source.bindings();
+    // One view: the members and their vectors are one moment's.
+    let view = source.view(true)?;
+    let bindings = Arc::clone(view.bindings());
     let catalog = &bindings.catalog;
     let def = catalog.vector(&c.vector.value).ok_or_else(|| {
         unknown(
@@ -42,23 +46,19 @@ pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster, limits: &Limits) -> 
     let needs = binder.needs;
     let bucket_ms: Vec<i64> = needs.windows.iter().map(|w| w.bucket_ms).collect();
     let allowed = match &filter {
-        Some(f) if !f.reads_only_attributes() => {
-            let snap = source.snapshot()?;
-            Some(matching_ids(
-                snap.as_ref(),
-                &needs,
-                &bucket_ms,
-                now,
-                f,
-                limits,
-            )?)
-        }
+        Some(f) if !f.reads_only_attributes() => Some(matching_ids(
+            view.as_ref(),
+            &needs,
+            &bucket_ms,
+            now,
+            f,
+            limits,
+        )?),
         _ => None,
     };
     let k = usize::try_from(c.k).unwrap_or(usize::MAX);
     let mut result = Err(String::new());
-    source.with_vectors(def.id, &mut |t| {
-        let Some(t) = t else { return };
+    if let Some(t) = view.vectors(def.id) {
         let points: Vec<&[f32]> = t
             .table
             .iter()
@@ -77,7 +77,7 @@ pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster, limits: &Limits) -> 
             MAX_ITERATIONS,
             &|| limits.expired(),
         );
-    })?;
+    }
     if result.as_ref().is_err_and(|m| m == STOPPED) {
         limits.check()?;
     }

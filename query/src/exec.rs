@@ -17,7 +17,7 @@ use crate::limits::Limits;
 use crate::output::{Column, Rows, Type};
 use crate::plan::{Access, SelectPlan, Shape};
 use crate::similarity;
-use crate::source::{DataSource, Snapshot};
+use crate::source::View;
 
 /// How many partitions a scan is split into: a few per thread, so that uneven
 /// ranges still keep every thread busy.
@@ -195,35 +195,30 @@ fn sort_keyed<T>(rows: &mut [(Vec<Value>, T)], desc: &[bool]) {
     });
 }
 
-/// Runs a planned `SELECT` on `snap` (and on `source`'s vector index). Its
-/// similarity targets must be resolved (see `crate::similarity::resolve`).
-pub(crate) fn run_select(
-    plan: &SelectPlan,
-    source: &dyn DataSource,
-    snap: &dyn Snapshot,
-    limits: &Limits,
-) -> Result<Rows> {
+/// Runs a planned `SELECT` on `view`. Its similarity targets must be
+/// resolved (see `crate::similarity::resolve`).
+pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) -> Result<Rows> {
     let cancelled = AtomicBool::new(false);
     let partials: Vec<Partial> = match &plan.access {
         Access::VectorTopK { def, metric, k, .. } => {
-            let rows = similarity::run_top_k(plan, *def, *metric, *k, source, snap, limits)?;
+            let rows = similarity::run_top_k(plan, *def, *metric, *k, view, limits)?;
             let rows = rows.into_iter().map(|r| (Vec::new(), r)).collect();
             vec![Partial::Rows(rows)]
         }
         Access::Points(ids) => {
             let mut part = Partition::new();
             for id in ids {
-                if let Some(row) = snap.get(id, &plan.needs)? {
+                if let Some(row) = view.get(id, &plan.needs)? {
                     part.visit(plan, &row);
                 }
             }
             vec![part.finish()]
         }
         Access::Scan => {
-            let ranges = snap.partitions(scan_partitions())?;
+            let ranges = view.partitions(scan_partitions())?;
             ranges
                 .par_iter()
-                .map(|range| scan_partition(plan, snap, range, limits, &cancelled))
+                .map(|range| scan_partition(plan, view, range, limits, &cancelled))
                 .collect::<Result<Vec<_>>>()?
         }
     };
@@ -259,14 +254,14 @@ fn check_int_columns(columns: &[Column], rows: &[Vec<Value>]) -> Result<()> {
 
 fn scan_partition(
     plan: &SelectPlan,
-    snap: &dyn Snapshot,
+    view: &dyn View,
     range: &UserRange,
     limits: &Limits,
     cancelled: &AtomicBool,
 ) -> Result<Partial> {
     let mut part = Partition::new();
     let mut seen = 0u64;
-    snap.scan(range, &plan.needs, &mut |row| {
+    view.scan(range, &plan.needs, &mut |row| {
         seen += 1;
         if seen.is_multiple_of(1024) {
             if cancelled.load(AtomicOrdering::Relaxed) {

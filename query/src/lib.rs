@@ -3,19 +3,21 @@
 //! The pipeline: [`lexer`] (tokens with spans) → [`parser`] (recursive descent,
 //! Pratt parsing for expressions) → [`ast`] (printable; parse → print → parse
 //! gives the same tree) → binding and planning against the catalog → execution
-//! over a [`Snapshot`], scans split into ranges that run in parallel on rayon.
+//! over a [`View`] that pins one moment, scans split into ranges that run in
+//! parallel on rayon.
 //!
-//! This crate never depends on RocksDB. It runs against the [`DataSource`] trait,
-//! which the `profiledb` facade implements over the storage engine, and which
-//! [`MemorySource`] implements in memory for tests. The language itself is
+//! This crate never depends on RocksDB. It runs against the [`DataSource`]
+//! trait, implemented here once for the storage engine over any store: the
+//! `profiledb` facade runs it over RocksDB, and tests run the same engine in
+//! memory ([`profiledb_storage::MemoryEngine`]). The language itself is
 //! described in `docs/query-language.md`.
 //!
 //! # Examples
 //! ```
-//! use profiledb_query::{Limits, MemorySource, Output, execute};
-//! use profiledb_storage::Value;
+//! use profiledb_query::{Limits, Output, execute};
+//! use profiledb_storage::{MemoryEngine, Value};
 //!
-//! let db = MemorySource::new();
+//! let db = MemoryEngine::memory();
 //! let out = execute(
 //!     &db,
 //!     "CREATE FEATURE spend_7d ON purchase AS DECAYED_SUM(amount) HALF_LIFE '7d';
@@ -43,7 +45,6 @@ mod eval;
 mod exec;
 pub mod lexer;
 mod limits;
-mod memory;
 mod output;
 pub mod parser;
 mod plan;
@@ -55,8 +56,7 @@ pub use error::{At, Error, ParseError, Position, Result, Span, closest};
 pub use lexer::MAX_STATEMENT_TOKENS;
 pub use lexer::{ends_statement, split_statements};
 pub use limits::Limits;
-pub use memory::MemorySource;
 pub use output::{Column, Output, Rows, Type};
 pub use parser::{MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_statement};
-pub use source::{DataSource, Snapshot};
+pub use source::{DataSource, View};
 pub use statement::{execute, run};

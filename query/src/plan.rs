@@ -365,6 +365,37 @@ fn bind_list(
 }
 
 impl SelectPlan {
+    /// Whether running the plan reads the vector index: a ranking on it, or a
+    /// similarity to a centroid. Such a plan reads through a view that pins
+    /// the index with the data.
+    pub fn uses_vectors(&self) -> bool {
+        if matches!(self.access, Access::VectorTopK { .. }) {
+            return true;
+        }
+        let mut exprs: Vec<&BExpr> = self.filter.iter().collect();
+        match &self.shape {
+            Shape::Rows {
+                exprs: e, order, ..
+            } => {
+                exprs.extend(e);
+                exprs.extend(order.iter().map(|(e, _)| e));
+            }
+            Shape::Groups {
+                keys,
+                aggs,
+                outputs,
+                order,
+                ..
+            } => {
+                exprs.extend(keys);
+                exprs.extend(outputs);
+                exprs.extend(order.iter().map(|(e, _)| e));
+                exprs.extend(aggs.iter().filter_map(|a| a.arg.as_ref()));
+            }
+        }
+        exprs.into_iter().any(BExpr::reads_vector_index)
+    }
+
     /// The plan as indented lines, outermost first; `partitions` is how many
     /// ranges a scan would run over.
     pub fn explain(&self, partitions: usize) -> Vec<String> {

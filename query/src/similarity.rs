@@ -3,7 +3,10 @@
 //!
 //! A plan whose order is `ORDER BY <similarity> DESC LIMIT k` (or
 //! `l2_distance … ASC`) ranks on the index: an exact parallel scan of the
-//! vector definition's table. The `WHERE` predicate filters before ranking, so
+//! vector definition's table. The index is read through the same [`View`] as
+//! the rows, which pins both at one moment: every user the ranking picks is
+//! there when its row is read, and the score its row prints is the score
+//! that ranked it. The `WHERE` predicate filters before ranking, so
 //! the k results are the k best matching users, never fewer because of the
 //! filter. A predicate that reads only ids and attributes runs on the index's
 //! rows; any other is evaluated by a scan first, and ranking keeps its matches.
@@ -11,7 +14,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use profiledb_storage::catalog::Catalog;
+use profiledb_storage::catalog::{Catalog, VectorRule};
+use profiledb_storage::row::current_vector;
 use profiledb_storage::{AttrType, Metric, RowNeeds, UserRange, Value};
 
 use crate::ast::BinaryOp;
@@ -21,12 +25,11 @@ use crate::error::{At, Error, Result};
 use crate::eval::{Ctx, eval, truth};
 use crate::limits::Limits;
 use crate::plan::{SelectPlan, Shape};
-use crate::source::{DataSource, Snapshot};
+use crate::source::View;
 
 /// Context for resolving targets.
 struct Resolver<'a> {
-    source: &'a dyn DataSource,
-    snap: &'a dyn Snapshot,
+    view: &'a dyn View,
     needs: &'a RowNeeds,
     bucket_ms: &'a [i64],
     as_of: i64,
@@ -52,15 +55,18 @@ impl Resolver<'_> {
     /// The vector of user `id`: an error when there is no such user, NULL
     /// scores when the user has no vector.
     fn user(&self, id: &str, def: u32, span: crate::error::Span) -> Result<Target> {
-        let mut found = None;
-        self.source.with_vectors(def, &mut |t| {
-            found = t.and_then(|t| t.table.get(id)).map(<[f32]>::to_vec);
-        })?;
-        if let Some(v) = found {
-            return Ok(Target::vector(v));
-        }
-        if self.snap.get(id, &RowNeeds::default())?.is_some() {
-            return Ok(Target::Null);
+        let bindings = self.view.bindings();
+        let d = bindings.catalog.vector_by_id(def);
+        let needs = RowNeeds {
+            sgd: d
+                .filter(|d| matches!(d.rule, VectorRule::Sgd { .. }))
+                .map(|d| vec![d.id])
+                .unwrap_or_default(),
+            ..RowNeeds::default()
+        };
+        if let Some(row) = self.view.get(id, &needs)? {
+            let v = d.and_then(|d| current_vector(d, &row, &needs));
+            return Ok(v.map_or(Target::Null, Target::vector));
         }
         Err(Error::Unknown {
             kind: "user",
@@ -76,7 +82,7 @@ impl Resolver<'_> {
             None
         } else {
             Some(matching_ids(
-                self.snap,
+                self.view,
                 self.needs,
                 self.bucket_ms,
                 self.as_of,
@@ -84,18 +90,16 @@ impl Resolver<'_> {
                 self.limits,
             )?)
         };
-        let mut mean = None;
         let as_of = self.as_of;
-        self.source.with_vectors(def, &mut |t| {
-            let Some(t) = t else { return };
-            let rows = (0..t.table.rows()).filter(|&r| match (&allowed, t.table.id(r)) {
-                (Some(ids), Some(id)) => ids.contains(id),
-                (None, Some(_)) => keeps(members, t.users.get(r).and_then(Option::as_deref), as_of),
-                (_, None) => false,
-            });
-            mean = t.table.mean(rows);
-        })?;
-        Ok(mean.map_or(Target::Null, Target::vector))
+        let Some(t) = self.view.vectors(def) else {
+            return Ok(Target::Null);
+        };
+        let rows = (0..t.table.rows()).filter(|&r| match (&allowed, t.table.id(r)) {
+            (Some(ids), Some(id)) => ids.contains(id),
+            (None, Some(_)) => keeps(members, t.users.get(r).and_then(Option::as_deref), as_of),
+            (_, None) => false,
+        });
+        Ok(t.table.mean(rows).map_or(Target::Null, Target::vector))
     }
 }
 
@@ -114,7 +118,7 @@ pub(crate) fn keeps(pred: &BExpr, user: Option<&profiledb_storage::UserRow>, as_
 
 /// The ids of the users `pred` holds for, by a scan that stops at the deadline.
 pub(crate) fn matching_ids(
-    snap: &dyn Snapshot,
+    view: &dyn View,
     needs: &RowNeeds,
     bucket_ms: &[i64],
     as_of: i64,
@@ -124,7 +128,7 @@ pub(crate) fn matching_ids(
     let mut ids = HashSet::new();
     let mut seen = 0u64;
     let mut expired = false;
-    snap.scan(&UserRange::all(), needs, &mut |row| {
+    view.scan(&UserRange::all(), needs, &mut |row| {
         seen += 1;
         if seen.is_multiple_of(1024) && limits.expired() {
             expired = true;
@@ -152,17 +156,11 @@ pub(crate) fn matching_ids(
 ///
 /// # Errors
 /// [`Error::Unknown`] for a user that does not exist; storage failures.
-pub(crate) fn resolve(
-    plan: &mut SelectPlan,
-    source: &dyn DataSource,
-    snap: &dyn Snapshot,
-    limits: &Limits,
-) -> Result<()> {
+pub(crate) fn resolve(plan: &mut SelectPlan, view: &dyn View, limits: &Limits) -> Result<()> {
     let needs = plan.needs.clone();
     let bucket_ms = plan.bucket_ms.clone();
     let r = Resolver {
-        source,
-        snap,
+        view,
         needs: &needs,
         bucket_ms: &bucket_ms,
         as_of: plan.as_of,
@@ -253,8 +251,7 @@ pub(crate) fn run_top_k(
     def: u32,
     metric: Metric,
     k: usize,
-    source: &dyn DataSource,
-    snap: &dyn Snapshot,
+    view: &dyn View,
     limits: &Limits,
 ) -> Result<Vec<Vec<Value>>> {
     let Shape::Rows { exprs, order, .. } = &plan.shape else {
@@ -273,7 +270,7 @@ pub(crate) fn run_top_k(
     let filter = plan.filter.as_ref();
     let allowed = match filter {
         Some(f) if !f.reads_only_attributes() => Some(matching_ids(
-            snap,
+            view,
             &plan.needs,
             &plan.bucket_ms,
             plan.as_of,
@@ -282,39 +279,37 @@ pub(crate) fn run_top_k(
         )?),
         _ => None,
     };
-    let lookup = filter.and_then(|f| posting_lookup(f, &source.bindings().catalog));
-    let mut winners: Vec<String> = Vec::new();
-    source.with_vectors(def, &mut |t| {
-        let Some(t) = t else { return };
-        let keep = |row: usize| match (&allowed, filter) {
-            (Some(ids), _) => t.table.id(row).is_some_and(|id| ids.contains(id)),
-            (None, Some(f)) => keeps(f, t.users.get(row).and_then(Option::as_deref), plan.as_of),
-            (None, None) => true,
-        };
-        // Rank only the rows an `attribute = value` conjunct admits; `keep`
-        // still checks the whole filter on each.
-        let candidates = lookup.as_ref().and_then(|(id, values)| {
-            let mut rows = roaring::RoaringBitmap::new();
-            for v in values {
-                rows |= t.rows_with(*id, v)?;
-            }
-            Some(rows.iter().collect::<Vec<u32>>())
-        });
-        let hits = match &candidates {
-            Some(rows) => t.table.top_k_among(rows, &query.v, metric, k, &keep),
-            None => t.table.top_k(&query.v, metric, k, &keep),
-        };
-        winners = hits
-            .into_iter()
-            .filter_map(|h| t.table.id(h.row).map(str::to_owned))
-            .collect();
-    })?;
+    let lookup = filter.and_then(|f| posting_lookup(f, &view.bindings().catalog));
+    let Some(t) = view.vectors(def) else {
+        return Ok(Vec::new());
+    };
+    let keep = |row: usize| match (&allowed, filter) {
+        (Some(ids), _) => t.table.id(row).is_some_and(|id| ids.contains(id)),
+        (None, Some(f)) => keeps(f, t.users.get(row).and_then(Option::as_deref), plan.as_of),
+        (None, None) => true,
+    };
+    // Rank only the rows an `attribute = value` conjunct admits; `keep`
+    // still checks the whole filter on each.
+    let candidates = lookup.as_ref().and_then(|(id, values)| {
+        let mut rows = roaring::RoaringBitmap::new();
+        for v in values {
+            rows |= t.rows_with(*id, v)?;
+        }
+        Some(rows.iter().collect::<Vec<u32>>())
+    });
+    let hits = match &candidates {
+        Some(rows) => t.table.top_k_among(rows, &query.v, metric, k, &keep),
+        None => t.table.top_k(&query.v, metric, k, &keep),
+    };
+    let winners: Vec<&str> = hits.iter().filter_map(|h| t.table.id(h.row)).collect();
     let mut out = Vec::with_capacity(winners.len());
     for id in winners {
-        // A user deleted since the ranking is left out.
-        let Some(row) = snap.get(&id, &plan.needs)? else {
-            continue;
-        };
+        // The view pins the index with the data, so every winner is there.
+        let row = view.get(id, &plan.needs)?.ok_or_else(|| {
+            Error::Storage(profiledb_storage::Error::Engine(format!(
+                "user '{id}' is in the vector index but not in the same view's data"
+            )))
+        })?;
         let ctx = Ctx {
             row: Some(&row),
             bucket_ms: &plan.bucket_ms,

@@ -1,12 +1,18 @@
-//! What the executor needs from storage: the catalog, writes, and row reads
-//! through a snapshot. The `profiledb` facade implements it over the RocksDB
-//! engine; the crate itself never links RocksDB.
+//! What the executor needs from storage: the catalog, writes, and reads
+//! through a [`View`] that pins one moment.
+//!
+//! Both are implemented here once, for the storage engine over any store
+//! ([`Engine`]): the facade runs statements on the engine over RocksDB, and this
+//! crate's own tests run the same engine in memory
+//! ([`profiledb_storage::MemoryEngine`]), so the crate never links RocksDB.
 
 use std::sync::Arc;
 
 use profiledb_storage::catalog::Bindings;
+use profiledb_storage::kv::Kv;
 use profiledb_storage::{
-    DefKind, Definition, Event, IndexTable, Result, RowNeeds, UserRange, UserRow, Value,
+    DefKind, Definition, Engine, Event, IndexTable, ReadView, Result, RowNeeds, UserRange, UserRow,
+    Value,
 };
 
 /// A database the executor can run statements against.
@@ -24,27 +30,20 @@ pub trait DataSource: Sync {
     /// Deletes a user; returns whether it existed.
     fn delete_user(&self, user: &str) -> Result<bool>;
     /// Purges deleted users' data from every file the database keeps, stopping
-    /// at `deadline`: returns `false` when it stopped before it was complete. A
-    /// source that keeps no files has nothing to do.
-    fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
-        let _ = deadline;
-        Ok(true)
-    }
-    /// A consistent view for reads.
-    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>>;
-    /// Brings the vector index up to date with every acknowledged write, then
-    /// calls `f` with the table of vector definition `def` (`None` when there
-    /// is no such vector).
-    fn with_vectors(&self, def: u32, f: &mut dyn FnMut(Option<&IndexTable>)) -> Result<()>;
+    /// at `deadline`: returns `false` when it stopped before it was complete.
+    fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool>;
+    /// A view of the database as it is now: its catalog, its data and, with
+    /// `vectors`, its vector index, all of one moment.
+    fn view(&self, vectors: bool) -> Result<Box<dyn View + '_>>;
     /// The current time, epoch ms: the default `AS OF`.
-    fn now(&self) -> i64 {
-        profiledb_storage::time::now_ms()
-    }
+    fn now(&self) -> i64;
 }
 
-/// A consistent view of users' rows. Scans of disjoint ranges may run on
-/// different threads at once.
-pub trait Snapshot: Sync {
+/// One moment of the database. Scans of disjoint ranges may run on different
+/// threads at once.
+pub trait View: Sync {
+    /// The catalog of this moment.
+    fn bindings(&self) -> &Arc<Bindings>;
     /// The row of `user`, or `None` when the user does not exist.
     fn get(&self, user: &str, needs: &RowNeeds) -> Result<Option<UserRow>>;
     /// At most `n` disjoint ranges that together cover every user.
@@ -56,4 +55,73 @@ pub trait Snapshot: Sync {
         needs: &RowNeeds,
         visit: &mut dyn FnMut(&UserRow) -> bool,
     ) -> Result<()>;
+    /// The vector index's table of vector definition `def` at this moment:
+    /// every user's vector equals the one [`View::get`] reads. `None` when
+    /// there is no such vector, or the view was taken without vectors.
+    fn vectors(&self, def: u32) -> Option<&IndexTable>;
+}
+
+impl<K: Kv> DataSource for Engine<K> {
+    fn bindings(&self) -> Arc<Bindings> {
+        Engine::bindings(self)
+    }
+
+    fn define(&self, def: Definition) -> Result<()> {
+        Engine::define(self, def).map(drop)
+    }
+
+    fn drop_item(&self, kind: DefKind, name: &str) -> Result<()> {
+        Engine::drop_item(self, kind, name)
+    }
+
+    fn ingest(&self, events: &[Event]) -> Result<usize> {
+        Engine::ingest(self, events)
+    }
+
+    fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()> {
+        Engine::set_attributes(self, user, ts, values)
+    }
+
+    fn delete_user(&self, user: &str) -> Result<bool> {
+        Engine::delete_user(self, user)
+    }
+
+    fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
+        Engine::vacuum_until(self, deadline)
+    }
+
+    fn view(&self, vectors: bool) -> Result<Box<dyn View + '_>> {
+        Ok(Box::new(Engine::view(self, vectors)?))
+    }
+
+    fn now(&self) -> i64 {
+        Engine::now(self)
+    }
+}
+
+impl<K: Kv> View for ReadView<'_, K> {
+    fn bindings(&self) -> &Arc<Bindings> {
+        ReadView::bindings(self)
+    }
+
+    fn get(&self, user: &str, needs: &RowNeeds) -> Result<Option<UserRow>> {
+        ReadView::get(self, user, needs)
+    }
+
+    fn partitions(&self, n: usize) -> Result<Vec<UserRange>> {
+        self.split_ranges(n)
+    }
+
+    fn scan(
+        &self,
+        range: &UserRange,
+        needs: &RowNeeds,
+        visit: &mut dyn FnMut(&UserRow) -> bool,
+    ) -> Result<()> {
+        ReadView::scan(self, range, needs, visit)
+    }
+
+    fn vectors(&self, def: u32) -> Option<&IndexTable> {
+        ReadView::vectors(self, def)
+    }
 }

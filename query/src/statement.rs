@@ -1,5 +1,7 @@
 //! Running statements: schema changes, writes, listings and queries.
 
+use std::sync::Arc;
+
 use profiledb_storage::catalog::{Catalog, VectorRule};
 use profiledb_storage::time::{check_ts, parse_timestamp};
 use profiledb_storage::{DefKind, Definition, Event, FeatureKind, Value};
@@ -119,11 +121,29 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
 }
 
 /// Plans and runs a `SELECT`.
+///
+/// The query reads one view (catalog, data and, when the plan ranks or
+/// averages by similarity, the vector index, all of one moment). The plan is
+/// made against the view's catalog: when a schema change lands between
+/// planning and taking the view, it is planned again.
 fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Rows> {
-    let mut plan = plan_select(select, &source.bindings().catalog, source.now())?;
-    let snap = source.snapshot()?;
-    similarity::resolve(&mut plan, source, snap.as_ref(), limits)?;
-    run_select(&plan, source, snap.as_ref(), limits)
+    let now = source.now();
+    let mut bindings = source.bindings();
+    // Each attempt loses only to a schema change in between: a few suffice.
+    for _ in 0..16 {
+        let mut plan = plan_select(select, &bindings.catalog, now)?;
+        let view = source.view(plan.uses_vectors())?;
+        if !Arc::ptr_eq(view.bindings(), &bindings) {
+            bindings = Arc::clone(view.bindings());
+            continue;
+        }
+        similarity::resolve(&mut plan, view.as_ref(), limits)?;
+        return run_select(&plan, view.as_ref(), limits);
+    }
+    Err(Error::invalid(
+        "the schema kept changing while the query was planned; run it again",
+        None,
+    ))
 }
 
 fn keyword(kind: DefKind) -> &'static str {
@@ -753,7 +773,7 @@ fn explain(source: &dyn DataSource, stmt: &Statement) -> Result<Output> {
         Statement::Select(select) => {
             let plan = plan_select(select, &source.bindings().catalog, source.now())?;
             let partitions = if plan.access == Access::Scan {
-                source.snapshot()?.partitions(scan_partitions())?.len()
+                source.view(false)?.partitions(scan_partitions())?.len()
             } else {
                 1
             };

@@ -3,15 +3,14 @@
 //! stack overflow. Each case runs on a thread with a 2 MiB stack, the size of the
 //! server's worker threads and rayon's.
 
-use profiledb_query::{Error, Limits, MAX_EXPR_DEPTH, MemorySource, execute};
-use profiledb_storage::Value;
+use profiledb_query::{Error, Limits, MAX_EXPR_DEPTH, execute};
+use profiledb_storage::kv::memory::MemoryKv;
+use profiledb_storage::{MemoryEngine, Value};
 
 const STACK: usize = 2 << 20;
 
-fn db() -> Result<MemorySource, Error> {
-    let db = MemorySource::new()
-        .with_now(1_794_700_800_000)
-        .with_partitions(2);
+fn db() -> Result<MemoryEngine, Error> {
+    let db = MemoryEngine::over(MemoryKv::new().with_parts(2)).with_now(1_794_700_800_000);
     execute(
         &db,
         "CREATE FEATURE n ON view AS COUNT();

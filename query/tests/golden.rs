@@ -15,8 +15,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use profiledb_query::{Limits, MemorySource, Output, parse_statement, run};
-use profiledb_storage::Value;
+use profiledb_query::{Limits, Output, parse_statement, run};
+use profiledb_storage::kv::memory::MemoryKv;
+use profiledb_storage::{MemoryEngine, Value};
 
 /// 2026-11-15T00:00:00Z.
 const NOW: i64 = 1_794_700_800_000;
@@ -97,7 +98,7 @@ fn render(out: &Output) -> String {
     }
 }
 
-fn run_case(db: &MemorySource, sql: &str) -> String {
+fn run_case(db: &MemoryEngine, sql: &str) -> String {
     let stmt = match parse_statement(sql) {
         Ok(s) => s,
         Err(e) => return format!("error: {}", profiledb_query::Error::from(e).locate(sql)),
@@ -117,7 +118,7 @@ fn run_case(db: &MemorySource, sql: &str) -> String {
 
 fn check_file(path: &Path, rewrite: bool) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(path)?;
-    let db = MemorySource::new().with_now(NOW).with_partitions(3);
+    let db = MemoryEngine::over(MemoryKv::new().with_parts(3)).with_now(NOW);
     let mut failures = Vec::new();
     let mut rewritten = String::new();
     for case in parse_file(&text) {

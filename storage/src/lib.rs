@@ -2,15 +2,17 @@
 //!
 //! This crate is the only one that links RocksDB. It owns the column families,
 //! the key layout, the value codecs and merge operators, the catalog, ingest and
-//! profile reads. It knows nothing of the query language: segments are stored as
-//! text for the query crate to parse.
+//! reads. It knows nothing of the query language: segments are stored as text
+//! for the query crate to parse.
 //!
-//! Without the default `engine` feature the crate is the pure part alone (catalog,
-//! codecs, merge math, event decoding), which builds without any C++.
+//! The engine ([`Engine`]) is written once over a narrow key-value seam
+//! ([`kv::Kv`]) with two stores: RocksDB ([`RocksEngine`], the default
+//! `rocksdb` feature) and memory ([`MemoryEngine`]). Without the `rocksdb`
+//! feature the crate builds without any C++, the in-memory engine included.
 //!
 //! # Examples
 //! ```
-//! # #[cfg(feature = "engine")] {
+//! # #[cfg(feature = "rocksdb")] {
 //! use profiledb_storage::{Definition, Engine, EngineOptions, Event, FeatureKind};
 //!
 //! let dir = tempfile::tempdir()?;
@@ -30,13 +32,11 @@
 
 pub mod catalog;
 mod codec;
-#[cfg(feature = "engine")]
-mod disk;
-#[cfg(feature = "engine")]
 pub mod engine;
 mod error;
 pub mod event;
 pub mod keys;
+pub mod kv;
 pub mod merge;
 pub mod profile;
 pub mod row;
@@ -46,10 +46,13 @@ pub mod vector;
 
 pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
 pub use codec::DecodeError;
-#[cfg(feature = "engine")]
-pub use engine::{Engine, EngineOptions, EngineStats, Reader, Scan, SyncPolicy};
+pub use engine::{Engine, MemoryEngine, ReadView};
+#[cfg(feature = "rocksdb")]
+pub use engine::{EngineStats, RocksEngine};
 pub use error::{Error, ErrorKind, EscapedKey, Result};
 pub use event::{Event, EventError};
+#[cfg(feature = "rocksdb")]
+pub use kv::rocks::{EngineOptions, SyncPolicy};
 pub use merge::window::Bucket;
 pub use profile::Profile;
 pub use row::{RowNeeds, UserRange, UserRow, WindowNeed};

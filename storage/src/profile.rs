@@ -1,9 +1,13 @@
 //! A user's profile as of a time T, and how stored state reads at T.
 
-use crate::catalog::{FeatureDef, FeatureKind};
+use crate::catalog::{Catalog, FeatureDef, FeatureKind, META_ID};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::kv::FEATURES;
 use crate::merge::cell::Cell;
 use crate::merge::decayed::value_at;
 use crate::merge::window::Bucket;
+use crate::row::{RowNeeds, UserRow, current_vector};
 use crate::value::Value;
 
 /// A user's whole profile, evaluated as of `as_of`.
@@ -43,6 +47,88 @@ impl Profile {
     /// The aggregate of the window named `name`.
     pub fn window(&self, name: &str) -> Option<&Bucket> {
         self.windows.iter().find(|(n, _)| n == name).map(|(_, b)| b)
+    }
+
+    /// Evaluates `row`, read with `needs`, as of `as_of`: every item of
+    /// `catalog` in definition order. A window `needs` did not fetch reads as
+    /// empty, and an sgd vector it did not fetch as `Null`.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] for a features record without the user's cell.
+    pub fn from_row(
+        catalog: &Catalog,
+        row: &UserRow,
+        needs: &RowNeeds,
+        as_of: i64,
+    ) -> Result<Profile> {
+        let Some(Cell::Meta {
+            first,
+            last,
+            events,
+        }) = row.features.cell(META_ID)
+        else {
+            return Err(Error::corruption(
+                FEATURES,
+                &keys::user_key(&row.user),
+                "record lacks the user cell",
+            ));
+        };
+        let attributes = catalog
+            .attributes
+            .iter()
+            .map(|d| {
+                let v = match row.attributes.cell(d.id) {
+                    Some(Cell::Attr { value, .. }) => value.clone(),
+                    _ => Value::Null,
+                };
+                (d.name.clone(), v)
+            })
+            .collect();
+        let features = catalog
+            .features
+            .iter()
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    evaluate_feature(d, row.features.cell(d.id), as_of),
+                )
+            })
+            .collect();
+        let vectors = catalog
+            .vectors
+            .iter()
+            .map(|d| {
+                let v = current_vector(d, row, needs).map_or(Value::Null, Value::Vector);
+                (d.name.clone(), v)
+            })
+            .collect();
+        let windows = catalog
+            .windows
+            .iter()
+            .map(|d| {
+                let mut agg = Bucket::empty();
+                let fetched = needs.windows.iter().position(|w| w.id == d.id);
+                for (_, b) in fetched
+                    .and_then(|i| row.windows.get(i))
+                    .into_iter()
+                    .flatten()
+                {
+                    agg.merge(b);
+                }
+                (d.name.clone(), agg)
+            })
+            .collect();
+        Ok(Profile {
+            user: row.user.clone(),
+            as_of,
+            first_seen: *first,
+            last_seen: *last,
+            events: *events,
+            attributes,
+            features,
+            vectors,
+            windows,
+        })
     }
 }
 

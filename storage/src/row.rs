@@ -6,6 +6,8 @@
 //! decoded records and leaves evaluation to the reader, which evaluates only the
 //! cells its expressions name ([`crate::profile::evaluate_feature`]).
 
+use crate::catalog::{Bindings, VectorDef, VectorRule};
+use crate::merge::cell::Cell;
 use crate::merge::record::Record;
 use crate::merge::window::Bucket;
 
@@ -64,4 +66,36 @@ pub struct UserRow {
     pub sgd: Vec<Option<Vec<f32>>>,
     /// Buckets as (start, aggregate), oldest first, parallel to [`RowNeeds::windows`].
     pub windows: Vec<Vec<(i64, Bucket)>>,
+}
+
+/// What a read of every vector needs: the attributes (the index filters on
+/// them) and every sgd vector.
+pub fn vector_needs(bindings: &Bindings) -> RowNeeds {
+    RowNeeds {
+        attributes: true,
+        sgd: bindings
+            .catalog
+            .vectors
+            .iter()
+            .filter(|d| matches!(d.rule, VectorRule::Sgd { .. }))
+            .map(|d| d.id)
+            .collect(),
+        windows: Vec::new(),
+    }
+}
+
+/// The current vector of definition `def` in `row`, read with `needs`: the
+/// decayed mean of an ewma vector, the stored state of an sgd one. `None` for
+/// a user without one (or an sgd vector `needs` did not fetch).
+pub fn current_vector(def: &VectorDef, row: &UserRow, needs: &RowNeeds) -> Option<Vec<f32>> {
+    match def.rule {
+        VectorRule::Ewma { .. } => match row.features.cell(def.id) {
+            Some(Cell::Ewma(e)) => Some(e.mean()),
+            _ => None,
+        },
+        VectorRule::Sgd { .. } => {
+            let i = needs.sgd.iter().position(|id| *id == def.id)?;
+            row.sgd.get(i).cloned().flatten()
+        }
+    }
 }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use profiledb_storage::{Error, Event, Result};
 
-fn data_keys(e: &profiledb_storage::Engine) -> Result<usize> {
+fn data_keys(e: &profiledb_storage::RocksEngine) -> Result<usize> {
     let mut n = 0;
     for cf in ["attributes", "features", "windows", "vectors"] {
         n += e.raw_keys(cf)?.len();

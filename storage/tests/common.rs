@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use profiledb_storage::{
-    AttrType, Definition, Engine, EngineOptions, FeatureKind, Result, VectorRule,
+    AttrType, Definition, EngineOptions, FeatureKind, Result, RocksEngine, VectorRule,
 };
 
 pub const DAY: i64 = 86_400_000;
@@ -10,8 +10,8 @@ pub const HOUR: i64 = 3_600_000;
 /// 2025-11-01T00:00:00Z.
 pub const T0: i64 = 1_761_955_200_000;
 
-pub fn open(dir: &std::path::Path) -> Result<Engine> {
-    Engine::open(EngineOptions::new(dir))
+pub fn open(dir: &std::path::Path) -> Result<RocksEngine> {
+    RocksEngine::open(EngineOptions::new(dir))
 }
 
 pub fn feature(name: &str, event: &str, field: Option<&str>, kind: FeatureKind) -> Definition {
@@ -24,7 +24,7 @@ pub fn feature(name: &str, event: &str, field: Option<&str>, kind: FeatureKind) 
 }
 
 /// Defines one of everything: attributes, every feature kind, two windows and two vectors.
-pub fn full_schema(e: &Engine) -> Result<()> {
+pub fn full_schema(e: &RocksEngine) -> Result<()> {
     e.define(Definition::Attribute {
         name: "age".into(),
         ty: AttrType::Int,

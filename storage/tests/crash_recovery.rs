@@ -7,7 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
-use profiledb_storage::{Engine, EngineOptions, Event, FeatureKind, Result, SyncPolicy, Value};
+use profiledb_storage::{
+    EngineOptions, Event, FeatureKind, Result, RocksEngine, SyncPolicy, Value,
+};
 
 const BATCH: i64 = 50;
 
@@ -18,7 +20,7 @@ fn writer(dir: &str, policy: &str) -> Result<()> {
         "group" => SyncPolicy::Group,
         _ => SyncPolicy::None,
     };
-    let e = Engine::open(opts)?;
+    let e = RocksEngine::open(opts)?;
     if e.catalog().feature("n").is_none() {
         e.define(feature("n", "tick", None, FeatureKind::Count))?;
     }
@@ -44,7 +46,7 @@ fn crash_writer_child() -> Result<()> {
     }
 }
 
-fn total(e: &Engine) -> Result<i64> {
+fn total(e: &RocksEngine) -> Result<i64> {
     let mut n = 0;
     for u in 0..7 {
         if let Some(p) = e.profile(&format!("u{u}"), T0, DAY)? {
@@ -97,7 +99,7 @@ fn acknowledged_batches_survive_kill() -> Result<()> {
             }
             child.kill()?;
             child.wait()?;
-            let e = Engine::open(EngineOptions::new(dir.path()))?;
+            let e = RocksEngine::open(EngineOptions::new(dir.path()))?;
             let n = total(&e)?;
             // Every acknowledged batch is there; at most the batches in flight beyond.
             let want = (acked + 1) * BATCH;

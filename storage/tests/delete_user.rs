@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use profiledb_storage::engine::COLUMN_FAMILIES;
+use profiledb_storage::kv::ALL as COLUMN_FAMILIES;
 use profiledb_storage::{Event, Result, Value, keys};
 
 fn events(user: &str) -> Vec<Event> {
@@ -17,7 +17,7 @@ fn events(user: &str) -> Vec<Event> {
     ]
 }
 
-fn keys_of(e: &profiledb_storage::Engine, user: &str) -> Result<usize> {
+fn keys_of(e: &profiledb_storage::RocksEngine, user: &str) -> Result<usize> {
     let mut n = 0;
     for cf in COLUMN_FAMILIES {
         n += e
@@ -39,13 +39,13 @@ fn delete_leaves_no_key_and_spares_others() -> Result<()> {
     e.set_attributes("u1", T0, &[("age".into(), Value::Int(40))])?;
     e.flush()?;
     assert!(keys_of(&e, "u1")? >= 5);
-    assert!(e.delete_user("u1", false)?);
+    assert!(e.delete_user("u1")?);
     assert_eq!(keys_of(&e, "u1")?, 0);
     assert!(e.profile("u1", T0, DAY)?.is_none());
     // "u10" shares the prefix "u1" as a string, but not as a key.
     assert!(e.profile("u10", T0, DAY)?.is_some());
     assert!(keys_of(&e, "u10")? >= 5);
-    assert!(!e.delete_user("u1", false)?);
+    assert!(!e.delete_user("u1")?);
     // New events after a delete start from nothing.
     e.ingest(&[Event::new("u1", "purchase", T0).with("amount", 3.0)])?;
     let p = e.profile("u1", T0, DAY)?;
@@ -64,7 +64,8 @@ fn purge_removes_the_data_from_disk() -> Result<()> {
     full_schema(&e)?;
     e.ingest(&events("gone"))?;
     e.flush()?;
-    assert!(e.delete_user("gone", true)?);
+    assert!(e.delete_user("gone")?);
+    e.vacuum()?;
     // After the purge compaction no file of any data family holds an entry or a
     // tombstone: the bytes are gone, not hidden.
     let files = e

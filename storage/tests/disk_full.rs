@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use profiledb_storage::{
-    AttrType, Definition, Engine, EngineOptions, ErrorKind, Event, FeatureKind, Result, Value,
+    AttrType, Definition, EngineOptions, ErrorKind, Event, FeatureKind, Result, RocksEngine, Value,
 };
 
 /// A tmpfs mounted for the test, unmounted when dropped.
@@ -58,7 +58,7 @@ fn options(dir: &Path) -> EngineOptions {
     o
 }
 
-fn schema(e: &Engine) -> Result<()> {
+fn schema(e: &RocksEngine) -> Result<()> {
     e.define(Definition::Feature {
         name: "n".into(),
         event_type: "hit".into(),
@@ -85,7 +85,7 @@ fn batch(b: i64) -> Vec<Event> {
 
 /// Every user's count, which is the number of batches applied: a batch is all
 /// or nothing, so they must all agree.
-fn batches_stored(e: &Engine) -> Result<i64> {
+fn batches_stored(e: &RocksEngine) -> Result<i64> {
     let mut counts = Vec::new();
     for u in 0..50 {
         let p = e.profile(&format!("user-{u:02}"), T0, 1)?;
@@ -121,7 +121,7 @@ fn a_full_disk_recovers_by_itself_and_loses_nothing() -> Result<()> {
         return Ok(());
     };
     let db = fs.path.join("db");
-    let e = Engine::open(options(&db))?;
+    let e = RocksEngine::open(options(&db))?;
     schema(&e)?;
     fill(&fs.path, "filler", 3 << 20)?;
 
@@ -170,7 +170,7 @@ fn a_full_disk_recovers_by_itself_and_loses_nothing() -> Result<()> {
     // With no room at all, opening says how much it needs.
     std::fs::remove_file(fs.path.join("filler"))?;
     fill(&fs.path, "filler", 0)?;
-    let err = Engine::open(options(&db)).err();
+    let err = RocksEngine::open(options(&db)).err();
     if let Some(err) = err {
         assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
         assert!(
@@ -182,11 +182,11 @@ fn a_full_disk_recovers_by_itself_and_loses_nothing() -> Result<()> {
     // recovery replays the log into memory instead of writing tables.
     std::fs::remove_file(fs.path.join("filler"))?;
     fill(&fs.path, "filler", 3 << 20)?;
-    let e = Engine::open(options(&db))?;
+    let e = RocksEngine::open(options(&db))?;
     assert_eq!(batches_stored(&e)?, acked);
     drop(e);
     std::fs::remove_file(fs.path.join("filler"))?;
-    let e = Engine::open(options(&db))?;
+    let e = RocksEngine::open(options(&db))?;
     assert_eq!(batches_stored(&e)?, acked);
     e.ingest(&batch(acked))?;
     assert_eq!(batches_stored(&e)?, acked + 1);

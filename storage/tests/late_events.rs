@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use profiledb_storage::{Engine, Event, Result, Value};
+use profiledb_storage::{Event, Result, RocksEngine, Value};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -43,7 +43,7 @@ fn generate(rng: &mut StdRng, n: usize) -> Vec<Ev> {
         .collect()
 }
 
-fn ingest_chaotically(e: &Engine, rng: &mut StdRng, evs: &[Ev]) -> Result<()> {
+fn ingest_chaotically(e: &RocksEngine, rng: &mut StdRng, evs: &[Ev]) -> Result<()> {
     let mut i = 0;
     while i < evs.len() {
         let n = rng.random_range(1..40).min(evs.len() - i);
@@ -67,7 +67,7 @@ fn num(v: Option<&Value>) -> f64 {
     }
 }
 
-fn check(e: &Engine, evs: &[Ev], as_of: i64) -> Result<()> {
+fn check(e: &RocksEngine, evs: &[Ev], as_of: i64) -> Result<()> {
     let decay = |ts: i64, h: i64| (-((as_of.max(ts) - ts) as f64) / h as f64).exp2();
     for u in 0..12 {
         let user = format!("u{u}");

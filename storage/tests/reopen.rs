@@ -45,7 +45,7 @@ fn open_without_create_fails_clearly_and_second_open_is_locked() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut opts = profiledb_storage::EngineOptions::new(dir.path().join("nope"));
     opts.create_if_missing = false;
-    let err = profiledb_storage::Engine::open(opts).err();
+    let err = profiledb_storage::RocksEngine::open(opts).err();
     assert_eq!(
         err.map(|e| e.kind()),
         Some(profiledb_storage::ErrorKind::NotFound)

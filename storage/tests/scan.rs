@@ -1,17 +1,27 @@
-//! Scans yield the same profiles as point reads, and split ranges cover every
-//! user exactly once, so scans can run in parallel.
+//! Scans through a read view see every user exactly once, split ranges run in
+//! parallel, and every value equals one computed here from the raw events.
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::*;
-use profiledb_storage::{Event, Result, UserRange};
+use profiledb_storage::{Event, Profile, Result, RowNeeds, UserRange, Value};
+
+/// What the test expects of one user, from its raw events alone.
+#[derive(Debug, Default, PartialEq)]
+struct Naive {
+    purchases: i64,
+    revenue: f64,
+    largest: Option<f64>,
+}
 
 #[test]
-fn parallel_range_scans_equal_point_reads() -> Result<()> {
+fn parallel_range_scans_match_the_raw_events() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let e = open(dir.path())?;
     full_schema(&e)?;
-    let mut users = Vec::new();
+    let mut naive: BTreeMap<String, Naive> = BTreeMap::new();
     for chunk in 0..20 {
         let events: Vec<Event> = (0..500)
             .map(|i| {
@@ -19,18 +29,42 @@ fn parallel_range_scans_equal_point_reads() -> Result<()> {
                 Event::new(u, "purchase", T0 + i as i64).with("amount", (i % 17) as f64)
             })
             .collect();
+        for ev in &events {
+            let n = naive.entry(ev.user.clone()).or_default();
+            let Some(Value::Float(x)) = ev.field("amount") else {
+                unreachable!("the test wrote a float amount")
+            };
+            n.purchases += 1;
+            n.revenue += x;
+            n.largest = Some(n.largest.map_or(*x, |m| m.max(*x)));
+        }
         e.ingest(&events)?;
         e.flush()?; // several files, so the split has boundaries to use
     }
-    for u in 0..3000 {
-        users.push(format!("user{u:05}"));
-    }
-    let ranges = e.split_ranges(4)?;
+    let view = e.view(false)?;
+    let ranges = view.split_ranges(4)?;
     assert!(ranges.len() > 1, "expected several ranges, got {ranges:?}");
-    let parts: Vec<Vec<profiledb_storage::Profile>> = std::thread::scope(|s| {
+    let needs = RowNeeds::default();
+    let catalog = &view.bindings().catalog;
+    let parts: Vec<Vec<Profile>> = std::thread::scope(|s| {
         let handles: Vec<_> = ranges
             .iter()
-            .map(|r| s.spawn(|| e.scan(r, T0 + DAY, DAY)?.collect::<Result<Vec<_>>>()))
+            .map(|r| {
+                let view = &view;
+                let needs = &needs;
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    let mut failed = None;
+                    view.scan(r, needs, &mut |row| {
+                        match Profile::from_row(catalog, row, needs, T0 + DAY) {
+                            Ok(p) => out.push(p),
+                            Err(err) => failed = Some(err),
+                        }
+                        failed.is_none()
+                    })?;
+                    failed.map_or(Ok(out), Err)
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -40,21 +74,42 @@ fn parallel_range_scans_equal_point_reads() -> Result<()> {
             })
             .collect::<Result<Vec<_>>>()
     })?;
-    let scanned: Vec<_> = parts.into_iter().flatten().collect();
-    assert_eq!(scanned.len(), users.len());
-    for (p, u) in scanned.iter().zip(&users) {
-        assert_eq!(&p.user, u);
-        assert_eq!(Some(p), e.profile(u, T0 + DAY, DAY)?.as_ref());
+    let scanned: Vec<Profile> = parts.into_iter().flatten().collect();
+    assert_eq!(
+        scanned.iter().map(|p| p.user.as_str()).collect::<Vec<_>>(),
+        naive.keys().map(String::as_str).collect::<Vec<_>>()
+    );
+    for p in &scanned {
+        let n = &naive[&p.user];
+        assert_eq!(
+            p.get("purchases"),
+            Some(&Value::Int(n.purchases)),
+            "{}",
+            p.user
+        );
+        assert_eq!(
+            p.get("revenue"),
+            Some(&Value::Float(n.revenue)),
+            "{}",
+            p.user
+        );
+        assert_eq!(
+            p.get("largest"),
+            Some(&n.largest.map_or(Value::Null, Value::Float)),
+            "{}",
+            p.user
+        );
     }
     // An explicit range is half-open.
     let r = UserRange {
         start: Some("user00010".into()),
         end: Some("user00020".into()),
     };
-    let ids: Vec<String> = e
-        .scan(&r, T0, DAY)?
-        .map(|p| p.map(|p| p.user))
-        .collect::<Result<_>>()?;
+    let mut ids = Vec::new();
+    view.scan(&r, &needs, &mut |row| {
+        ids.push(row.user.clone());
+        true
+    })?;
     assert_eq!(
         ids,
         (10..20).map(|i| format!("user{i:05}")).collect::<Vec<_>>()

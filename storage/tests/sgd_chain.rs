@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use profiledb_storage::{Definition, Engine, EngineOptions, Event, Result, Value, VectorRule};
+use profiledb_storage::{Definition, EngineOptions, Event, Result, RocksEngine, Value, VectorRule};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -13,7 +13,7 @@ fn thousands_of_steps_match_the_sequential_reference() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut opts = EngineOptions::new(dir.path());
     opts.max_successive_merges = 16;
-    let e = Engine::open(opts)?;
+    let e = RocksEngine::open(opts)?;
     e.define(Definition::Vector {
         name: "pref".into(),
         event_type: "impression".into(),

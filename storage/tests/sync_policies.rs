@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use profiledb_storage::{Engine, EngineOptions, Event, FeatureKind, Result, SyncPolicy, Value};
+use profiledb_storage::{
+    EngineOptions, Event, FeatureKind, Result, RocksEngine, SyncPolicy, Value,
+};
 
 #[test]
 fn concurrent_writers_under_every_policy() -> Result<()> {
@@ -12,7 +14,7 @@ fn concurrent_writers_under_every_policy() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let mut opts = EngineOptions::new(dir.path());
         opts.sync = policy;
-        let e = Engine::open(opts)?;
+        let e = RocksEngine::open(opts)?;
         e.define(feature("n", "tick", None, FeatureKind::Count))?;
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)

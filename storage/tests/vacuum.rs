@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use profiledb_storage::{Engine, EngineOptions, Event, Result, Value};
+use profiledb_storage::{EngineOptions, Event, Result, RocksEngine, Value};
 
 const VICTIM: &str = "victim-7f3a9c";
 /// A value only the victim's events carry.
@@ -54,13 +54,13 @@ fn events(user: &str, region: &str, n: i64) -> Vec<Event> {
         .collect()
 }
 
-fn engine(dir: &Path) -> Result<Engine> {
+fn engine(dir: &Path) -> Result<RocksEngine> {
     let mut opts = EngineOptions::new(dir);
     opts.purge_delay = None;
-    Engine::open(opts)
+    RocksEngine::open(opts)
 }
 
-fn load(e: &Engine) -> Result<()> {
+fn load(e: &RocksEngine) -> Result<()> {
     for i in 0..200 {
         e.ingest(&events(&format!("user-{i:04}"), "north", 3))?;
     }
@@ -69,12 +69,12 @@ fn load(e: &Engine) -> Result<()> {
 }
 
 /// A loaded database in `dir`, with the victim deleted and not yet purged.
-fn victim_deleted(dir: &Path) -> Result<Engine> {
+fn victim_deleted(dir: &Path) -> Result<RocksEngine> {
     let e = engine(dir)?;
     full_schema(&e)?;
     load(&e)?;
     e.flush()?;
-    assert!(e.delete_user(VICTIM, false)?);
+    assert!(e.delete_user(VICTIM)?);
     Ok(e)
 }
 
@@ -95,7 +95,7 @@ fn vacuum_leaves_no_byte_of_a_deleted_user() -> Result<()> {
         load(&e)?;
         e.flush()?;
         // Build the vector index, so that closing writes its snapshot.
-        e.with_vectors(0, |_| ())?;
+        drop(e.view(true)?);
         e.compact()?;
     }
     // The victim is on disk now: the search can find what it looks for.
@@ -103,10 +103,10 @@ fn vacuum_leaves_no_byte_of_a_deleted_user() -> Result<()> {
     assert!(!files_holding(dir.path(), PAYLOAD)?.is_empty());
 
     let e = engine(dir.path())?;
-    assert!(e.delete_user(VICTIM, false)?);
+    assert!(e.delete_user(VICTIM)?);
     // One from the middle of the key space too, not only the last key.
     assert!(!files_holding(dir.path(), "user-0123")?.is_empty());
-    assert!(e.delete_user("user-0123", false)?);
+    assert!(e.delete_user("user-0123")?);
     e.vacuum()?;
     assert_gone(dir.path())?;
     assert!(files_holding(dir.path(), "user-0123")?.is_empty());
@@ -139,9 +139,9 @@ fn deleting_a_user_that_never_existed_writes_nothing() -> Result<()> {
     let e = engine(dir.path())?;
     full_schema(&e)?;
     load(&e)?;
-    let before = e.rocksdb().latest_sequence_number();
-    assert!(!e.delete_user("never-was-4d2e", false)?);
-    assert_eq!(e.rocksdb().latest_sequence_number(), before);
+    let before = e.stats().last_sequence;
+    assert!(!e.delete_user("never-was-4d2e")?);
+    assert_eq!(e.stats().last_sequence, before);
     drop(e);
     assert!(files_holding(dir.path(), "never-was-4d2e")?.is_empty());
     Ok(())
@@ -154,7 +154,7 @@ fn the_purge_runs_by_itself_after_its_delay() -> Result<()> {
     drop(victim_deleted(dir.path())?);
     let mut opts = EngineOptions::new(dir.path());
     opts.purge_delay = Some(std::time::Duration::from_millis(200));
-    let _e = Engine::open(opts)?;
+    let _e = RocksEngine::open(opts)?;
     // Bounded wait: the purge is due 200 ms after opening.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !files_holding(dir.path(), VICTIM)?.is_empty() {

@@ -5,7 +5,7 @@
 mod common;
 
 use profiledb_storage::merge::cell::Cell;
-use profiledb_storage::{Definition, Engine, Event, Result, Value, VectorRule};
+use profiledb_storage::{Definition, Event, Result, RocksEngine, Value, VectorRule};
 
 const T: i64 = 1_794_700_800_000;
 
@@ -14,24 +14,24 @@ fn view(user: &str, v: [f32; 4]) -> Event {
 }
 
 /// (user id, vector) of every row of vector `name`, sorted by user.
-fn rows(e: &Engine, name: &str) -> Result<Vec<(String, Vec<f32>)>> {
+fn rows(e: &RocksEngine, name: &str) -> Result<Vec<(String, Vec<f32>)>> {
     let id = e.catalog().vector(name).map_or(u32::MAX, |d| d.id);
-    e.with_vectors(id, |t| {
-        let mut out: Vec<(String, Vec<f32>)> = t
-            .map(|t| {
-                t.table
-                    .iter()
-                    .map(|(_, u, v)| (u.to_owned(), v.to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    })
+    let view = e.view(true)?;
+    let mut out: Vec<(String, Vec<f32>)> = view
+        .vectors(id)
+        .map(|t| {
+            t.table
+                .iter()
+                .map(|(_, u, v)| (u.to_owned(), v.to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// The profile's own reading of the vector, for comparison.
-fn profile_vector(e: &Engine, user: &str, name: &str) -> Result<Option<Vec<f32>>> {
+fn profile_vector(e: &RocksEngine, user: &str, name: &str) -> Result<Option<Vec<f32>>> {
     Ok(
         match e.profile(user, T, 1)?.and_then(|p| p.get(name).cloned()) {
             Some(Value::Vector(v)) => Some(v),
@@ -82,18 +82,19 @@ fn the_index_reads_its_writes() -> Result<()> {
     e.set_attributes("a", T, &[("age".into(), Value::Int(40))])?;
     let id = e.catalog().vector("taste").map_or(0, |d| d.id);
     let age_id = e.catalog().attribute("age").map_or(0, |d| d.id);
-    let age = e.with_vectors(id, |t| {
-        let t = t?;
+    let view = e.view(true)?;
+    let age = view.vectors(id).and_then(|t| {
         let row = t.table.row_of("a")?;
         match t.users[row].as_ref()?.attributes.cell(age_id) {
             Some(Cell::Attr { value, .. }) => Some(value.clone()),
             _ => None,
         }
-    })?;
+    });
+    drop(view);
     assert_eq!(age, Some(Value::Int(40)));
 
     // Deleting a user removes it at once.
-    e.delete_user("b", false)?;
+    e.delete_user("b")?;
     assert!(rows(&e, "taste")?.iter().all(|(u, _)| u != "b"));
     assert_eq!(rows(&e, "taste")?.len(), 51);
 

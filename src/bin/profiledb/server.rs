@@ -667,9 +667,8 @@ async fn get_user(
     blocking(move || {
         let profile = app
             .db
-            .engine()
-            .profile(&id, as_of, span)
-            .map_err(|e| library_error(&Error::Storage(e), &app))?
+            .profile_with_span(&id, as_of, span)
+            .map_err(|e| library_error(&e, &app))?
             .ok_or_else(|| {
                 ApiError::new(StatusCode::NOT_FOUND, format!("user '{id}' does not exist"))
             })?;
@@ -755,7 +754,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     use std::fmt::Write as _;
     let stats = {
         let app = app.clone();
-        tokio::task::spawn_blocking(move || app.db.engine().stats())
+        tokio::task::spawn_blocking(move || app.db.stats())
             .await
             .unwrap_or_default()
     };

@@ -11,6 +11,10 @@ mod bindings;
 mod defs;
 
 pub use bindings::{AttrBinding, Bindings, EventBindings};
+
+/// The current catalog, shared by the engine, its vector index and RocksDB's
+/// compaction filters; a schema change swaps the inner `Arc`.
+pub(crate) type SharedBindings = std::sync::Arc<parking_lot::RwLock<std::sync::Arc<Bindings>>>;
 pub use defs::{
     AttributeDef, DefKind, Definition, FeatureDef, FeatureKind, SegmentDef, SegmentGroupDef,
     VectorDef, VectorRule, WindowDef,

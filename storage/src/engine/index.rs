@@ -1,50 +1,62 @@
 //! The vector index: every user's current vector of every vector definition, in
-//! memory as a [`VectorTable`] per definition, with each row's attributes beside
-//! it so that attribute filters run without RocksDB.
+//! memory as a [`crate::VectorTable`] per definition, with each row's
+//! attributes beside it so that attribute filters run without reading the store.
 //!
-//! RocksDB stays authoritative; the index is a cache kept in step with writes:
+//! The store stays authoritative; the index is a cache kept in step with writes:
 //!
 //! - It is built on first use, by a scan, so databases that never rank by
 //!   similarity pay nothing.
-//! - Once built, the write path sends the ids of users whose vectors or
+//! - Once built, every write sends the ids of users whose vectors or
 //!   attributes may have changed over a crossbeam channel, and rings a one-slot
 //!   doorbell. A background refresher wakes on the bell and re-reads those users.
-//! - The channel is only ever drained under the `apply` lock, by the refresher
-//!   or by a query. A query takes that lock and drains what is left before it
-//!   reads, so it sees every write acknowledged before it started
-//!   (read-your-writes), whatever the refresher is doing.
-//! - Refreshing re-reads a user's current state, so applying a change twice, or
-//!   out of order, gives the same index.
+//! - The channel is only ever drained under the `apply` lock. Re-reading a
+//!   user reads its current state, so applying a change twice, or out of
+//!   order, gives the same index.
+//!
+//! # One moment per answer
+//!
+//! A query that ranks by similarity pins the index together with its storage
+//! snapshot ([`VectorIndex::pin`]), so that the rows it ranks, the scores it
+//! prints and the rows it fetches are all one moment's:
+//!
+//! 1. Every write holds the `gate` (shared) from before its store write until
+//!    its change notice is sent.
+//! 2. Under the `apply` lock, the pin takes the `gate` exclusively for an
+//!    instant: no write is then between its store write and its notice, so the
+//!    notices in the channel name every user that changed since the index last
+//!    read it. It takes the storage snapshot and the pending notices together,
+//!    and lets writers go on.
+//! 3. It re-reads those users *through that snapshot*, applies them, and
+//!    downgrades its write lock on the tables to a read lock that the query
+//!    holds to its end. The tables then equal the snapshot, user for user.
+//!
+//! Writers wait only for step 2. A drain that wants to apply while queries
+//! hold the tables waits for them to end (it holds `apply`, so later pins wait
+//! too); ingest never does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rayon::prelude::*;
-use rocksdb::{DB, ReadOptions};
 
-use super::cf::{self, SharedBindings};
-use super::engine_err;
-use super::read::read_err;
-use crate::catalog::{Bindings, VectorRule};
+use super::read::RowReader;
+use crate::catalog::{Bindings, SharedBindings};
 use crate::error::{Error, Result};
-use crate::keys;
-use crate::merge::cell::Cell;
-use crate::merge::record::Record;
-use crate::merge::vector::VectorValue;
-use crate::row::UserRow;
+use crate::kv::Kv;
+use crate::row::{UserRange, UserRow, current_vector, vector_needs};
 use crate::vector::IndexTable;
 
 /// The index's contents: a table per vector definition id.
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     /// The vector definitions (id, dimension) the tables were built for; `None`
     /// before the first build.
     vectors: Option<Vec<(u32, u32)>>,
-    tables: HashMap<u32, IndexTable>,
+    pub(crate) tables: HashMap<u32, IndexTable>,
 }
 
 /// The vector definitions of a catalog, as (id, dimension).
@@ -58,27 +70,28 @@ pub(crate) fn vector_defs(bindings: &Bindings) -> Vec<(u32, u32)> {
 }
 
 /// The in-memory vector index and its refresher.
-pub(crate) struct VectorIndex {
-    db: Arc<DB>,
+pub(crate) struct VectorIndex<K: Kv> {
+    kv: Arc<K>,
     bindings: SharedBindings,
     state: RwLock<State>,
     /// Held while draining the channel and applying what was drained.
     apply: Mutex<()>,
+    /// Held shared by every write from its store write to its notice, and
+    /// exclusively by a pin for an instant; see the module documentation.
+    gate: RwLock<()>,
     /// Set once a build has started: from then on writes are sent.
     active: AtomicBool,
     stop: AtomicBool,
-    /// Writes between their RocksDB write and their notification.
-    inflight: AtomicUsize,
     /// Whether the tables came from a snapshot (and were not rebuilt since).
     from_snapshot: AtomicBool,
-    /// Changed users, each with whether its attributes may have changed too.
-    tx: Sender<Vec<(String, bool)>>,
-    rx: Receiver<Vec<(String, bool)>>,
+    /// Users whose vectors or attributes may have changed.
+    tx: Sender<Vec<String>>,
+    rx: Receiver<Vec<String>>,
     bell_tx: Sender<()>,
     bell_rx: Receiver<()>,
 }
 
-impl std::fmt::Debug for VectorIndex {
+impl<K: Kv> std::fmt::Debug for VectorIndex<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VectorIndex")
             .field("active", &self.active.load(Ordering::Relaxed))
@@ -87,109 +100,32 @@ impl std::fmt::Debug for VectorIndex {
 }
 
 /// A write in flight; see [`VectorIndex::begin_write`].
-pub(crate) struct WriteGuard<'a>(&'a VectorIndex);
+pub(crate) type WriteGuard<'a> = RwLockReadGuard<'a, ()>;
 
-impl Drop for WriteGuard<'_> {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
+/// The index pinned at one storage snapshot: the snapshot, the catalog it was
+/// read with, and the tables, equal to the snapshot, held until dropped.
+pub(crate) type Pinned<'a, K> = (
+    <K as Kv>::Snapshot<'a>,
+    Arc<Bindings>,
+    RwLockReadGuard<'a, State>,
+);
 
 /// A user's attributes (as a row), and the current vector of each vector
-/// definition, by id.
-type UserVectors = (Arc<UserRow>, Vec<(u32, Option<Vec<f32>>)>);
+/// definition, by id; `None` for a user that does not exist.
+type UserVectors = Option<(Arc<UserRow>, Vec<(u32, Option<Vec<f32>>)>)>;
 
-/// The current vectors of `users` (sorted), read from RocksDB in batches, with
-/// their attributes: `cached[i]` when given (its attributes did not change),
-/// else read too. `None` for a user that does not exist.
-fn read_users(
-    db: &DB,
-    bindings: &Bindings,
-    users: &[String],
-    cached: &[Option<Arc<UserRow>>],
-) -> Result<Vec<Option<UserVectors>>> {
-    let cf_of = |name: &'static str| {
-        db.cf_handle(name)
-            .ok_or_else(|| Error::Engine(format!("column family '{name}' is missing")))
-    };
-    // User keys sort as their ids do, so the batch is sorted.
-    let keys: Vec<Vec<u8>> = users.iter().map(|u| keys::user_key(u)).collect();
-    let feats = db.batched_multi_get_cf(cf_of(cf::FEATURES)?, &keys, true);
-    let attr_keys: Vec<&Vec<u8>> = keys
-        .iter()
-        .zip(cached)
-        .filter(|(_, c)| c.is_none())
-        .map(|(k, _)| k)
-        .collect();
-    let mut attrs = db
-        .batched_multi_get_cf(cf_of(cf::ATTRIBUTES)?, attr_keys, true)
-        .into_iter();
-    let ro = ReadOptions::default();
-    let mut out = Vec::with_capacity(users.len());
-    for (((user, key), feats), cached) in users.iter().zip(&keys).zip(feats).zip(cached) {
-        // The attribute lookups were made for the uncached users only, in order.
-        let attrs = if cached.is_none() { attrs.next() } else { None };
-        let Some(feats) = feats.map_err(|e| read_err(cf::FEATURES, key, e))? else {
-            out.push(None);
-            continue;
-        };
-        let feats = Record::decode(&feats).map_err(|e| Error::corruption(cf::FEATURES, key, e))?;
-        let row = match (cached, attrs) {
-            (Some(row), _) => Arc::clone(row),
-            (None, attrs) => {
-                let attributes = match attrs {
-                    Some(Err(e)) => return Err(read_err(cf::ATTRIBUTES, key, e)),
-                    Some(Ok(Some(b))) => {
-                        Record::decode(&b).map_err(|e| Error::corruption(cf::ATTRIBUTES, key, e))?
-                    }
-                    _ => Record::default(),
-                };
-                Arc::new(UserRow {
-                    user: user.clone(),
-                    attributes,
-                    ..UserRow::default()
-                })
-            }
-        };
-        let mut vectors = Vec::with_capacity(bindings.catalog.vectors.len());
-        for d in &bindings.catalog.vectors {
-            let v = match d.rule {
-                VectorRule::Ewma { .. } => match feats.cell(d.id) {
-                    Some(Cell::Ewma(e)) => Some(e.mean()),
-                    _ => None,
-                },
-                VectorRule::Sgd { .. } => {
-                    let vk = keys::vector_key(user, d.id);
-                    match db
-                        .get_pinned_cf_opt(cf_of(cf::VECTORS)?, &vk, &ro)
-                        .map_err(|e| read_err(cf::VECTORS, &vk, e))?
-                    {
-                        Some(b) => VectorValue::decode(&b)
-                            .map_err(|e| Error::corruption(cf::VECTORS, &vk, e))?
-                            .current(),
-                        None => None,
-                    }
-                }
-            };
-            vectors.push((d.id, v));
-        }
-        out.push(Some((row, vectors)));
-    }
-    Ok(out)
-}
-
-impl VectorIndex {
-    pub(crate) fn new(db: Arc<DB>, bindings: SharedBindings) -> Arc<VectorIndex> {
+impl<K: Kv> VectorIndex<K> {
+    pub(crate) fn new(kv: Arc<K>, bindings: SharedBindings) -> Arc<VectorIndex<K>> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (bell_tx, bell_rx) = crossbeam_channel::bounded(1);
         Arc::new(VectorIndex {
-            db,
+            kv,
             bindings,
             state: RwLock::new(State::default()),
             apply: Mutex::new(()),
+            gate: RwLock::new(()),
             active: AtomicBool::new(false),
             stop: AtomicBool::new(false),
-            inflight: AtomicUsize::new(0),
             from_snapshot: AtomicBool::new(false),
             tx,
             rx,
@@ -199,7 +135,7 @@ impl VectorIndex {
     }
 
     /// Starts the refresher thread.
-    pub(crate) fn spawn_refresher(index: &Arc<VectorIndex>) -> Result<JoinHandle<()>> {
+    pub(crate) fn spawn_refresher(index: &Arc<VectorIndex<K>>) -> Result<JoinHandle<()>> {
         let index = Arc::clone(index);
         std::thread::Builder::new()
             .name("profiledb-index".into())
@@ -208,9 +144,10 @@ impl VectorIndex {
                     if index.stop.load(Ordering::SeqCst) {
                         return;
                     }
-                    // A failed refresh leaves the users in no worse state than
-                    // stale; the next query's catch-up reports the error.
-                    let _ = index.drain();
+                    // A failed refresh puts its users back; the next query's
+                    // catch-up reports the error.
+                    let _guard = index.apply.lock();
+                    let _ = index.drain_latest();
                 }
             })
             .map_err(Error::Io)
@@ -223,13 +160,12 @@ impl VectorIndex {
     }
 
     /// Marks a write as begun until the guard drops, after its changes are
-    /// sent: meanwhile a snapshot cannot be sure it covers every acknowledged write.
+    /// sent; see the module documentation.
     pub(crate) fn begin_write(&self) -> WriteGuard<'_> {
-        self.inflight.fetch_add(1, Ordering::SeqCst);
-        WriteGuard(self)
+        self.gate.read()
     }
 
-    /// Installs tables loaded from a snapshot that covers the database as it is.
+    /// Installs tables loaded from a snapshot that covers the store as it is.
     pub(crate) fn install(&self, snap: super::snapshot::Snapshot) {
         let _guard = self.apply.lock();
         self.active.store(true, Ordering::SeqCst);
@@ -241,48 +177,37 @@ impl VectorIndex {
     }
 
     /// Whether the tables came from a snapshot rather than a scan.
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn loaded_from_snapshot(&self) -> bool {
         self.from_snapshot.load(Ordering::SeqCst)
     }
 
-    /// Writes a snapshot of the index into `dir` when it is built and covers
-    /// every write up to the database's current sequence number; `checkpoint`
-    /// (when given) runs in between, as the copy the snapshot describes.
-    /// Returns whether a snapshot was written.
+    /// Writes a snapshot of the index into `dir` when it is built, covering
+    /// every write up to the store's current sequence number; `checkpoint`
+    /// (when given) runs first, with writes held off, as the copy the snapshot
+    /// describes. Returns whether a snapshot was written.
     pub(crate) fn write_snapshot(
         &self,
         dir: &std::path::Path,
         checkpoint: Option<&dyn Fn() -> Result<()>>,
     ) -> Result<bool> {
-        let _guard = self.apply.lock();
+        let _apply = self.apply.lock();
+        let _gate = self.gate.write();
         if let Some(c) = checkpoint {
             c()?;
         }
-        if !self.active.load(Ordering::SeqCst) || self.inflight.load(Ordering::SeqCst) != 0 {
+        if !self.active.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        let seq = self.db.latest_sequence_number();
-        self.drain_locked()?;
-        let state = self.state.read();
-        // No write may have begun, or landed, while this ran.
-        if self.inflight.load(Ordering::SeqCst) != 0 || self.db.latest_sequence_number() != seq {
+        let snap = self.kv.snapshot();
+        let bindings = Arc::clone(&self.bindings.read());
+        if self.state.read().vectors.as_ref() != Some(&vector_defs(&bindings)) {
             return Ok(false);
         }
-        if state.vectors.as_ref() != Some(&vector_defs(&self.bindings.read())) {
-            return Ok(false);
-        }
-        super::snapshot::write(dir, seq, &state.tables)?;
+        let users = self.take_pending();
+        let state = self.apply_users(&snap, &bindings, users)?;
+        super::snapshot::write(dir, self.kv.sequence(), &state.tables)?;
         Ok(true)
-    }
-
-    /// Removes the snapshot file from `dir`, if there is one: it may hold users
-    /// deleted since it was written.
-    pub(crate) fn forget_snapshot(&self, dir: &std::path::Path) -> Result<()> {
-        let _guard = self.apply.lock();
-        match std::fs::remove_file(dir.join(super::snapshot::FILE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
     }
 
     /// Whether the index has been built, so that writes must be sent to it.
@@ -290,9 +215,10 @@ impl VectorIndex {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// Tells the index that these users' vectors, and where flagged their
-    /// attributes, may have changed. Called after RocksDB acknowledged the write.
-    pub(crate) fn changed(&self, users: Vec<(String, bool)>) {
+    /// Tells the index that these users' vectors or attributes may have
+    /// changed. Called after the store acknowledged the write, before the
+    /// write's guard is dropped.
+    pub(crate) fn changed(&self, users: Vec<String>) {
         if users.is_empty() || !self.active.load(Ordering::SeqCst) {
             return;
         }
@@ -302,67 +228,54 @@ impl VectorIndex {
     }
 
     /// Change notices sent but not yet applied.
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn pending(&self) -> usize {
         self.rx.len()
     }
 
-    /// Removes a deleted user from every table at once.
-    pub(crate) fn removed(&self, user: &str) {
-        if !self.active.load(Ordering::SeqCst) {
-            return;
-        }
-        for t in self.state.write().tables.values_mut() {
-            t.remove(user);
-        }
-    }
-
-    /// Drains the channel and applies what it held, under the apply lock.
-    fn drain(&self) -> Result<()> {
-        let _guard = self.apply.lock();
-        self.drain_locked()
-    }
-
-    fn drain_locked(&self) -> Result<()> {
-        let mut changes: Vec<(String, bool)> = Vec::new();
+    /// Every pending notice, one entry per user, sorted.
+    fn take_pending(&self) -> Vec<String> {
+        let mut users: Vec<String> = Vec::new();
         while let Ok(batch) = self.rx.try_recv() {
-            changes.extend(batch);
+            users.extend(batch);
         }
-        if changes.is_empty() {
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// Drains the channel, reading the users' latest state. Under `apply`.
+    fn drain_latest(&self) -> Result<()> {
+        let users = self.take_pending();
+        if users.is_empty() {
             return Ok(());
         }
-        // One entry per user; attributes changed if any change says so.
-        changes.sort_unstable();
-        changes.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                earlier.1 |= later.1;
-            }
-            same
-        });
-        // A user whose attributes did not change keeps its cached row.
-        let cached: Vec<Option<Arc<UserRow>>> = {
-            let state = self.state.read();
-            changes
-                .iter()
-                .map(|(u, attrs)| {
-                    if *attrs {
-                        return None;
-                    }
-                    state.tables.values().find_map(|t| {
-                        let row = t.table.row_of(u)?;
-                        t.users.get(row)?.clone()
-                    })
-                })
-                .collect()
-        };
-        let users: Vec<String> = changes.into_iter().map(|(u, _)| u).collect();
+        let snap = self.kv.snapshot();
         let bindings = Arc::clone(&self.bindings.read());
+        self.apply_users(&snap, &bindings, users).map(drop)
+    }
+
+    /// Re-reads `users` through `snap` and applies them, returning the tables
+    /// write-locked. Under `apply`. On failure the users are sent again, so
+    /// that a later drain retries them.
+    fn apply_users<'s>(
+        &'s self,
+        snap: &K::Snapshot<'_>,
+        bindings: &Bindings,
+        users: Vec<String>,
+    ) -> Result<RwLockWriteGuard<'s, State>> {
         // Reads are independent batched lookups: spread them over every core.
         let read = users
             .par_chunks(1024)
-            .zip(cached.par_chunks(1024))
-            .map(|(chunk, cached)| read_users(&self.db, &bindings, chunk, cached))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|chunk| read_users(snap, bindings, chunk))
+            .collect::<Result<Vec<_>>>();
+        let read = match read {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.tx.send(users);
+                return Err(e);
+            }
+        };
         let mut state = self.state.write();
         for (u, r) in users.iter().zip(read.into_iter().flatten()) {
             match r {
@@ -380,114 +293,109 @@ impl VectorIndex {
                 }
             }
         }
-        Ok(())
+        Ok(state)
     }
 
-    /// Builds every table from a scan of the database.
-    fn build_locked(&self, bindings: &Bindings) -> Result<State> {
+    /// Builds every table from a scan of `snap`.
+    fn build(&self, snap: &K::Snapshot<'_>, bindings: &Bindings) -> Result<State> {
         let mut tables: HashMap<u32, IndexTable> = bindings
             .catalog
             .vectors
             .iter()
             .map(|d| (d.id, IndexTable::new(d.dim as usize)))
             .collect();
-        let db = &self.db;
-        let cf_of = |name: &'static str| {
-            db.cf_handle(name)
-                .ok_or_else(|| Error::Engine(format!("column family '{name}' is missing")))
-        };
-        let snapshot = db.snapshot();
-        let ro = || {
-            let mut ro = ReadOptions::default();
-            ro.set_snapshot(&snapshot);
-            ro
-        };
-        let mut feats = db.raw_iterator_cf_opt(cf_of(cf::FEATURES)?, ro());
-        let mut attrs = db.raw_iterator_cf_opt(cf_of(cf::ATTRIBUTES)?, ro());
-        let mut sgd = db.raw_iterator_cf_opt(cf_of(cf::VECTORS)?, ro());
-        feats.seek_to_first();
-        attrs.seek_to_first();
-        sgd.seek_to_first();
-        while let Some(key) = feats.key() {
-            let user = keys::user_of(key)
-                .ok_or_else(|| Error::corruption(cf::FEATURES, key, "key is not a user key"))?;
-            let record = Record::decode(feats.value().unwrap_or_default())
-                .map_err(|e| Error::corruption(cf::FEATURES, key, e))?;
-            while attrs.key().is_some_and(|k| k < key) {
-                attrs.next();
-            }
-            let attributes = if attrs.key() == Some(key) {
-                Record::decode(attrs.value().unwrap_or_default())
-                    .map_err(|e| Error::corruption(cf::ATTRIBUTES, key, e))?
-            } else {
-                Record::default()
-            };
-            let row = Arc::new(UserRow {
-                user: user.to_owned(),
-                attributes,
+        let needs = vector_needs(bindings);
+        RowReader::new(snap).scan(&UserRange::all(), &needs, &mut |row| {
+            let user = Arc::new(UserRow {
+                user: row.user.clone(),
+                attributes: row.attributes.clone(),
                 ..UserRow::default()
             });
             for d in &bindings.catalog.vectors {
-                if let (VectorRule::Ewma { .. }, Some(Cell::Ewma(e))) = (&d.rule, record.cell(d.id))
-                    && let Some(t) = tables.get_mut(&d.id)
+                if let (Some(t), Some(v)) = (tables.get_mut(&d.id), current_vector(d, row, &needs))
                 {
-                    t.set(&row, Some(&e.mean()));
+                    t.set(&user, Some(&v));
                 }
             }
-            // The user's sgd vectors: keys `user 0x00 def`, right after `key`.
-            while sgd.key().is_some_and(|k| k < key) {
-                sgd.next();
-            }
-            while let Some(k) = sgd.key() {
-                let Some((u, def, _)) = keys::split(k) else {
-                    return Err(Error::corruption(cf::VECTORS, k, "malformed vector key"));
-                };
-                if u != user {
-                    break;
-                }
-                if let Some(t) = tables.get_mut(&def) {
-                    let v = VectorValue::decode(sgd.value().unwrap_or_default())
-                        .map_err(|e| Error::corruption(cf::VECTORS, k, e))?
-                        .current();
-                    t.set(&row, v.as_deref());
-                }
-                sgd.next();
-            }
-            feats.next();
-        }
-        for it in [&feats, &attrs, &sgd] {
-            it.status().map_err(engine_err)?;
-        }
+            true
+        })?;
         Ok(State {
             vectors: Some(vector_defs(bindings)),
             tables,
         })
     }
 
-    /// Brings the index up to date with every acknowledged write (building it on
-    /// first use, and again when vector definitions change), then calls `f` with
-    /// the table of vector definition `def`, or `None` when there is no such
-    /// vector.
-    pub(crate) fn read<R>(&self, def: u32, f: impl FnOnce(Option<&IndexTable>) -> R) -> Result<R> {
-        {
-            let _guard = self.apply.lock();
-            let bindings = Arc::clone(&self.bindings.read());
-            let current = self.state.read().vectors.as_ref() == Some(&vector_defs(&bindings));
-            if current {
-                self.drain_locked()?;
-            } else {
-                // Writes from now on are sent; the scan below sees every write
-                // acknowledged before this point.
-                self.active.store(true, Ordering::SeqCst);
-                let built = self.build_locked(&bindings)?;
-                *self.state.write() = built;
-                self.from_snapshot.store(false, Ordering::SeqCst);
-                // What was sent during the scan is re-read: harmless, and it
-                // covers writes the scan's snapshot missed.
-                self.drain_locked()?;
-            }
+    /// (Re)builds the tables from a snapshot when they were built for other
+    /// vector definitions than `bindings`'s, or never. Under `apply`.
+    fn build_if_stale(&self, snap: &K::Snapshot<'_>, bindings: &Bindings) -> Result<bool> {
+        if self.state.read().vectors.as_ref() == Some(&vector_defs(bindings)) {
+            return Ok(false);
         }
-        let state = self.state.read();
-        Ok(f(state.tables.get(&def)))
+        let built = self.build(snap, bindings)?;
+        *self.state.write() = built;
+        self.from_snapshot.store(false, Ordering::SeqCst);
+        Ok(true)
     }
+
+    /// Pins the index at a storage snapshot: see the module documentation.
+    /// Builds the index on first use, and again when the vector definitions
+    /// changed.
+    pub(crate) fn pin(&self) -> Result<Pinned<'_, K>> {
+        let _apply = self.apply.lock();
+        if !self.active.load(Ordering::SeqCst)
+            || self.state.read().vectors.as_ref() != Some(&vector_defs(&self.bindings.read()))
+        {
+            // Writes from now on are sent; the scan below sees every write
+            // acknowledged before it, and those after it are sent.
+            self.active.store(true, Ordering::SeqCst);
+            let snap = self.kv.snapshot();
+            let bindings = Arc::clone(&self.bindings.read());
+            self.build_if_stale(&snap, &bindings)?;
+        }
+        let (snap, bindings, users) = {
+            let _gate = self.gate.write();
+            (
+                self.kv.snapshot(),
+                Arc::clone(&self.bindings.read()),
+                self.take_pending(),
+            )
+        };
+        if self.build_if_stale(&snap, &bindings)? {
+            // The build read the snapshot itself.
+            return Ok((snap, bindings, self.state.read()));
+        }
+        let state = self.apply_users(&snap, &bindings, users)?;
+        Ok((snap, bindings, RwLockWriteGuard::downgrade(state)))
+    }
+}
+
+/// The current vectors of `users` (sorted) through `snap`, with their
+/// attributes.
+fn read_users<S: crate::kv::KvSnapshot>(
+    snap: &S,
+    bindings: &Bindings,
+    users: &[String],
+) -> Result<Vec<UserVectors>> {
+    let needs = vector_needs(bindings);
+    let rows = RowReader::new(snap).get_many(users, &needs)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let row = row?;
+            let vectors = bindings
+                .catalog
+                .vectors
+                .iter()
+                .map(|d| (d.id, current_vector(d, &row, &needs)))
+                .collect();
+            Some((
+                Arc::new(UserRow {
+                    user: row.user,
+                    attributes: row.attributes,
+                    ..UserRow::default()
+                }),
+                vectors,
+            ))
+        })
+        .collect())
 }

@@ -1,211 +1,219 @@
-//! Reads: whole profiles as of T, window buckets, and scans over users.
+//! Reads: the one row reader every read goes through, and the read view that
+//! pins what a query reads.
 //!
-//! Every read goes through one RocksDB snapshot, so a profile never shows half of
-//! an atomic batch.
+//! [`RowReader`] assembles users' rows ([`UserRow`]) through one storage
+//! snapshot, fetching only what [`RowNeeds`] names: the features record (the
+//! list of users) always, the attributes record, sgd vectors and window
+//! buckets when asked. Point reads, batched reads and scans all end in
+//! [`RowReader::fill`]. A scan walks the features family and, when attributes
+//! are needed, the attributes family in lockstep with it, so a filter on an
+//! attribute costs an iterator step per user, not a point lookup.
+//!
+//! Everything else reads rows through it: profiles ([`Profile::from_row`]),
+//! the vector index's build and refresh, and the query executor through
+//! [`ReadView`].
 
 use std::sync::Arc;
 
-use rocksdb::{DB, DBRawIteratorWithThreadMode, ReadOptions, SnapshotWithThreadMode};
+use parking_lot::RwLockReadGuard;
 
-use super::{Engine, cf, engine_err};
-use crate::catalog::{Bindings, META_ID, VectorRule, WindowDef};
+use super::Engine;
+use super::index::State;
+use crate::catalog::{Bindings, WindowDef};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::merge::cell::Cell;
+use crate::kv::{ATTRIBUTES, FEATURES, Kv, KvIter, KvSnapshot, VECTORS, WINDOWS};
 use crate::merge::record::Record;
 use crate::merge::vector::VectorValue;
 use crate::merge::window::Bucket;
-use crate::profile::{Profile, evaluate_feature};
-use crate::row::UserRange;
-use crate::value::Value;
+use crate::profile::Profile;
+use crate::row::{RowNeeds, UserRange, UserRow, WindowNeed, vector_needs};
+use crate::vector::IndexTable;
 
-pub(super) fn read_err(cf: &'static str, key: &[u8], e: rocksdb::Error) -> Error {
-    if e.kind() == rocksdb::ErrorKind::Corruption {
-        Error::corruption(cf, key, e.into_string())
-    } else {
-        engine_err(e)
+/// Reads rows through one snapshot; see the module documentation.
+pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
+    snap: &'s S,
+    /// The windows iterator, made on first use.
+    windows: Option<S::Iter<'s>>,
+}
+
+impl<'s, S: KvSnapshot> RowReader<'s, S> {
+    pub(crate) fn new(snap: &'s S) -> RowReader<'s, S> {
+        RowReader {
+            snap,
+            windows: None,
+        }
     }
-}
 
-pub(super) fn snapshot_opts(snapshot: &SnapshotWithThreadMode<'_, DB>) -> ReadOptions {
-    let mut ro = ReadOptions::default();
-    ro.set_snapshot(snapshot);
-    ro
-}
-
-/// Reads the parts of profiles through one snapshot.
-struct ProfileReader<'a> {
-    db: &'a DB,
-    bindings: Arc<Bindings>,
-    attributes: &'a rocksdb::ColumnFamily,
-    vectors: &'a rocksdb::ColumnFamily,
-    /// Present when any window is defined: readers of profiles without windows
-    /// never pay for creating it.
-    windows_it: Option<DBRawIteratorWithThreadMode<'a, DB>>,
-    ro: ReadOptions,
-}
-
-impl<'a> ProfileReader<'a> {
-    /// A reader through `snapshot`. With `only_user`, a window iterator is bounded
-    /// to that user's keys, which lets RocksDB skip every file that holds none.
-    fn new(
-        engine: &'a Engine,
-        snapshot: &SnapshotWithThreadMode<'a, DB>,
-        only_user: Option<&str>,
-    ) -> Result<ProfileReader<'a>> {
-        let bindings = engine.bindings();
-        let windows_it = if bindings.catalog.windows.is_empty() {
+    /// A reader confined to one user's window keys, which lets RocksDB skip
+    /// every file that holds none.
+    fn for_user(snap: &'s S, user: &str, needs: &RowNeeds) -> Result<RowReader<'s, S>> {
+        let windows = if needs.windows.is_empty() {
             None
         } else {
-            let mut ro = snapshot_opts(snapshot);
-            if let Some(u) = only_user {
-                let (lo, hi) = keys::user_range(u);
-                ro.set_iterate_lower_bound(lo);
-                ro.set_iterate_upper_bound(hi);
-            }
-            Some(engine.db.raw_iterator_cf_opt(engine.cf(cf::WINDOWS)?, ro))
+            let (lo, hi) = keys::user_range(user);
+            Some(snap.iter(WINDOWS, Some(lo), Some(hi))?)
         };
-        Ok(ProfileReader {
-            db: &engine.db,
-            bindings,
-            attributes: engine.cf(cf::ATTRIBUTES)?,
-            vectors: engine.cf(cf::VECTORS)?,
-            windows_it,
-            ro: snapshot_opts(snapshot),
-        })
+        Ok(RowReader { snap, windows })
     }
 
-    /// Builds the profile of `user` whose features record is `features`.
-    fn read(&mut self, user: &str, features: &[u8], as_of: i64, span: i64) -> Result<Profile> {
-        let key = keys::user_key(user);
-        let feats =
-            Record::decode(features).map_err(|e| Error::corruption(cf::FEATURES, &key, e))?;
-        let (first_seen, last_seen, events) = match feats.cell(META_ID) {
-            Some(Cell::Meta {
-                first,
-                last,
-                events,
-            }) => (*first, *last, *events),
-            _ => {
-                return Err(Error::corruption(
-                    cf::FEATURES,
-                    &key,
-                    "record lacks the user cell",
-                ));
-            }
-        };
-        let attrs = match self
-            .db
-            .get_pinned_cf_opt(self.attributes, &key, &self.ro)
-            .map_err(|e| read_err(cf::ATTRIBUTES, &key, e))?
-        {
-            Some(b) => {
-                Record::decode(&b).map_err(|e| Error::corruption(cf::ATTRIBUTES, &key, e))?
-            }
+    /// Builds the row of the user whose features key is `key`.
+    fn row(
+        &mut self,
+        key: &[u8],
+        features: &[u8],
+        attributes: Option<&[u8]>,
+        needs: &RowNeeds,
+        row: &mut UserRow,
+    ) -> Result<()> {
+        let user = keys::user_of(key)
+            .ok_or_else(|| Error::corruption(FEATURES, key, "key is not a user key"))?;
+        row.user.clear();
+        row.user.push_str(user);
+        row.features = Record::decode(features).map_err(|e| Error::corruption(FEATURES, key, e))?;
+        row.attributes = match attributes {
+            Some(a) => Record::decode(a).map_err(|e| Error::corruption(ATTRIBUTES, key, e))?,
             None => Record::default(),
         };
-        let bindings = Arc::clone(&self.bindings);
-        let catalog = &bindings.catalog;
-        let attributes = catalog
-            .attributes
-            .iter()
-            .map(|d| {
-                let v = match attrs.cell(d.id) {
-                    Some(Cell::Attr { value, .. }) => value.clone(),
-                    _ => Value::Null,
-                };
-                (d.name.clone(), v)
-            })
-            .collect();
-        let features = catalog
-            .features
-            .iter()
-            .map(|d| (d.name.clone(), evaluate_feature(d, feats.cell(d.id), as_of)))
-            .collect();
-        let mut vectors = Vec::with_capacity(catalog.vectors.len());
-        for d in &catalog.vectors {
-            let v = match d.rule {
-                VectorRule::Ewma { .. } => match feats.cell(d.id) {
-                    Some(Cell::Ewma(e)) => Value::Vector(e.mean()),
-                    _ => Value::Null,
-                },
-                VectorRule::Sgd { .. } => {
-                    let vk = keys::vector_key(user, d.id);
-                    match self
-                        .db
-                        .get_pinned_cf_opt(self.vectors, &vk, &self.ro)
-                        .map_err(|e| read_err(cf::VECTORS, &vk, e))?
-                    {
-                        Some(b) => VectorValue::decode(&b)
-                            .map_err(|e| Error::corruption(cf::VECTORS, &vk, e))?
-                            .current()
-                            .map_or(Value::Null, Value::Vector),
-                        None => Value::Null,
-                    }
-                }
-            };
-            vectors.push((d.name.clone(), v));
-        }
-        let mut windows = Vec::with_capacity(catalog.windows.len());
-        for d in &catalog.windows {
-            let mut agg = Bucket::empty();
-            for (_, b) in self.buckets(user, d, as_of.saturating_sub(span), as_of)? {
-                agg.merge(&b);
-            }
-            windows.push((d.name.clone(), agg));
-        }
-        Ok(Profile {
-            user: user.to_owned(),
-            as_of,
-            first_seen,
-            last_seen,
-            events,
-            attributes,
-            features,
-            vectors,
-            windows,
-        })
+        self.fill(row, needs)
     }
 
-    /// The buckets of window `d` for `user` that overlap `[from, to]`. A bucket that
-    /// starts before `from` but reaches into the range counts whole.
-    fn buckets(
+    /// Fills `row`'s sgd vectors and window buckets, as `needs` asks.
+    fn fill(&mut self, row: &mut UserRow, needs: &RowNeeds) -> Result<()> {
+        row.sgd.clear();
+        for &id in &needs.sgd {
+            let vk = keys::vector_key(&row.user, id);
+            let v = match self.snap.get(VECTORS, &vk)? {
+                Some(b) => VectorValue::decode(&b)
+                    .map_err(|e| Error::corruption(VECTORS, &vk, e))?
+                    .current(),
+                None => None,
+            };
+            row.sgd.push(v);
+        }
+        row.windows.resize_with(needs.windows.len(), Vec::new);
+        if needs.windows.is_empty() {
+            return Ok(());
+        }
+        if self.windows.is_none() {
+            self.windows = Some(self.snap.iter(WINDOWS, None, None)?);
+        }
+        if let Some(it) = self.windows.as_mut() {
+            for (w, out) in needs.windows.iter().zip(&mut row.windows) {
+                out.clear();
+                read_buckets(it, &row.user, w, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The row of `user`, or `None` when the user does not exist.
+    pub(crate) fn get(&mut self, user: &str, needs: &RowNeeds) -> Result<Option<UserRow>> {
+        let key = keys::user_key(user);
+        let Some(feats) = self.snap.get(FEATURES, &key)? else {
+            return Ok(None);
+        };
+        let attrs = if needs.attributes {
+            self.snap.get(ATTRIBUTES, &key)?
+        } else {
+            None
+        };
+        let mut row = UserRow::default();
+        self.row(&key, &feats, attrs.as_deref(), needs, &mut row)?;
+        Ok(Some(row))
+    }
+
+    /// The rows of `users` (sorted), by batched lookups.
+    pub(crate) fn get_many(
         &mut self,
-        user: &str,
-        d: &WindowDef,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(i64, Bucket)>> {
-        let mut out = Vec::new();
-        // Without an iterator there is no window definition, so no bucket to read.
-        if let Some(it) = self.windows_it.as_mut() {
-            read_buckets(it, user, d.id, d.bucket_ms, from, to, &mut out)?;
+        users: &[String],
+        needs: &RowNeeds,
+    ) -> Result<Vec<Option<UserRow>>> {
+        // User keys sort as their ids do, so the batch is sorted.
+        let keys: Vec<Vec<u8>> = users.iter().map(|u| keys::user_key(u)).collect();
+        let feats = self.snap.multi_get(FEATURES, &keys)?;
+        let attrs = if needs.attributes {
+            Some(self.snap.multi_get(ATTRIBUTES, &keys)?)
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(users.len());
+        for (i, (key, f)) in keys.iter().zip(&feats).enumerate() {
+            let Some(f) = f else {
+                out.push(None);
+                continue;
+            };
+            let a = attrs.as_ref().and_then(|a| a[i].as_deref());
+            let mut row = UserRow::default();
+            self.row(key, f, a, needs, &mut row)?;
+            out.push(Some(row));
         }
         Ok(out)
     }
+
+    /// Calls `visit` with the row of every user in `range`, in id order, until
+    /// it returns `false`. The row is reused between calls.
+    pub(crate) fn scan(
+        &mut self,
+        range: &UserRange,
+        needs: &RowNeeds,
+        visit: &mut dyn FnMut(&UserRow) -> bool,
+    ) -> Result<()> {
+        let upper = range.end.as_deref().map(keys::user_key);
+        let start = range.start.as_deref().map(keys::user_key);
+        let seek = |it: &mut S::Iter<'s>| match &start {
+            Some(s) => it.seek(s),
+            None => it.seek_to_first(),
+        };
+        let snap = self.snap;
+        let mut feats = snap.iter(FEATURES, None, upper.clone())?;
+        seek(&mut feats);
+        let mut attrs = if needs.attributes {
+            let mut it = snap.iter(ATTRIBUTES, None, upper)?;
+            seek(&mut it);
+            Some(it)
+        } else {
+            None
+        };
+        let mut row = UserRow::default();
+        while let Some(key) = feats.key() {
+            let a = match attrs.as_mut() {
+                Some(it) => {
+                    while it.key().is_some_and(|k| k < key) {
+                        it.next();
+                    }
+                    (it.key() == Some(key)).then(|| it.value())
+                }
+                None => None,
+            };
+            self.row(key, feats.value(), a, needs, &mut row)?;
+            if !visit(&row) {
+                return Ok(());
+            }
+            feats.next();
+        }
+        feats.status()?;
+        if let Some(it) = &attrs {
+            it.status()?;
+        }
+        Ok(())
+    }
 }
 
-/// Appends to `out` the buckets of window `id` (of width `bucket_ms`) for `user`
-/// that overlap `[from, to]`, oldest first. A bucket that starts before `from` but
+/// Appends to `out` the buckets of window `w` for `user` that overlap
+/// `[w.from, w.to]`, oldest first. A bucket that starts before `from` but
 /// reaches into the range counts whole.
-pub(super) fn read_buckets(
-    it: &mut DBRawIteratorWithThreadMode<'_, DB>,
+fn read_buckets<I: KvIter>(
+    it: &mut I,
     user: &str,
-    id: u32,
-    bucket_ms: i64,
-    from: i64,
-    to: i64,
+    w: &WindowNeed,
     out: &mut Vec<(i64, Bucket)>,
 ) -> Result<()> {
-    if to < from {
+    if w.to < w.from {
         return Ok(());
     }
-    let (lo, hi) = (
-        keys::bucket_start(from, bucket_ms),
-        keys::bucket_start(to, bucket_ms),
-    );
-    let first = keys::window_key(user, id, lo);
-    let last = keys::window_key(user, id, hi);
+    let first = keys::window_key(user, w.id, keys::bucket_start(w.from, w.bucket_ms));
+    let last = keys::window_key(user, w.id, keys::bucket_start(w.to, w.bucket_ms));
     it.seek(&first);
     while let Some(k) = it.key() {
         if k > last.as_slice() {
@@ -213,28 +221,86 @@ pub(super) fn read_buckets(
         }
         let start = keys::split(k)
             .and_then(|(_, _, tail)| keys::bucket_of(tail))
-            .ok_or_else(|| Error::corruption(cf::WINDOWS, k, "malformed window key"))?;
-        let v = it.value().unwrap_or_default();
-        let b = Bucket::decode(v).map_err(|e| Error::corruption(cf::WINDOWS, k, e))?;
+            .ok_or_else(|| Error::corruption(WINDOWS, k, "malformed window key"))?;
+        let b = Bucket::decode(it.value()).map_err(|e| Error::corruption(WINDOWS, k, e))?;
         out.push((start, b));
         it.next();
     }
-    it.status().map_err(|e| read_err(cf::WINDOWS, &first, e))
+    it.status()
 }
 
-impl Engine {
+/// What a profile reads: everything, with windows over `[as_of - span, as_of]`.
+pub(crate) fn profile_needs(bindings: &Bindings, as_of: i64, span: i64) -> RowNeeds {
+    RowNeeds {
+        windows: bindings
+            .catalog
+            .windows
+            .iter()
+            .map(|d: &WindowDef| WindowNeed {
+                id: d.id,
+                bucket_ms: d.bucket_ms,
+                from: as_of.saturating_sub(span),
+                to: as_of,
+            })
+            .collect(),
+        ..vector_needs(bindings)
+    }
+}
+
+/// One consistent view of the database: the catalog, a storage snapshot and,
+/// when asked for, the vector index, all of one moment. Every read of a query
+/// goes through one view. It is `Sync`: scans of disjoint ranges may run on
+/// different threads and all see the same data.
+pub struct ReadView<'a, K: Kv> {
+    kv: &'a K,
+    bindings: Arc<Bindings>,
+    snap: K::Snapshot<'a>,
+    vectors: Option<RwLockReadGuard<'a, State>>,
+}
+
+impl<K: Kv> std::fmt::Debug for ReadView<'_, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView")
+            .field("vectors", &self.vectors.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Kv> Engine<K> {
+    /// A view of the database as it is now. With `vectors`, the vector index
+    /// is brought up to date (built on first use) and pinned with it; a view
+    /// that holds the index delays the index's next refresh until it is
+    /// dropped, so hold it for one answer.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] or the store's failure, from catching the index up.
+    pub fn view(&self, vectors: bool) -> Result<ReadView<'_, K>> {
+        if vectors {
+            let (snap, bindings, state) = self.index.pin()?;
+            return Ok(ReadView {
+                kv: &self.kv,
+                bindings,
+                snap,
+                vectors: Some(state),
+            });
+        }
+        // Under the write gate, so that the catalog and the data agree.
+        let _gate = self.index.begin_write();
+        Ok(ReadView {
+            kv: &self.kv,
+            bindings: self.bindings(),
+            snap: self.kv.snapshot(),
+            vectors: None,
+        })
+    }
+
     /// Whether `user` exists (has had an event or an attribute write).
     ///
     /// # Errors
-    /// [`Error::Engine`] on failure.
+    /// The store's failure.
     pub fn user_exists(&self, user: &str) -> Result<bool> {
-        let key = keys::user_key(user);
-        let cf = self.cf(cf::FEATURES)?;
-        Ok(self
-            .db
-            .get_pinned_cf(cf, &key)
-            .map_err(|e| read_err(cf::FEATURES, &key, e))?
-            .is_some())
+        let snap = self.kv.snapshot();
+        Ok(snap.get(FEATURES, &keys::user_key(user))?.is_some())
     }
 
     /// The profile of `user` as of `as_of`, with window aggregates over the span
@@ -242,20 +308,9 @@ impl Engine {
     ///
     /// # Errors
     /// [`Error::Corruption`] naming the column family and key of a value that does
-    /// not decode; [`Error::Engine`] on failure.
+    /// not decode; the store's failure.
     pub fn profile(&self, user: &str, as_of: i64, window_span_ms: i64) -> Result<Option<Profile>> {
-        let snapshot = self.db.snapshot();
-        let key = keys::user_key(user);
-        let ro = snapshot_opts(&snapshot);
-        let feats = self
-            .db
-            .get_pinned_cf_opt(self.cf(cf::FEATURES)?, &key, &ro)
-            .map_err(|e| read_err(cf::FEATURES, &key, e))?;
-        let Some(feats) = feats else {
-            return Ok(None);
-        };
-        let mut reader = ProfileReader::new(self, &snapshot, Some(user))?;
-        reader.read(user, &feats, as_of, window_span_ms).map(Some)
+        self.view(false)?.profile(user, as_of, window_span_ms)
     }
 
     /// The buckets of window `window` for `user` overlapping `[from, to]`, oldest
@@ -270,78 +325,76 @@ impl Engine {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, Bucket)>> {
-        let bindings = self.bindings();
-        let d = bindings
+        let view = self.view(false)?;
+        let d = view
+            .bindings
             .catalog
             .window(window)
             .ok_or_else(|| Error::NotFound {
                 kind: "window",
                 name: window.to_owned(),
             })?;
-        let snapshot = self.db.snapshot();
-        let mut reader = ProfileReader::new(self, &snapshot, Some(user))?;
-        reader.buckets(user, d, from, to)
+        let needs = RowNeeds {
+            windows: vec![WindowNeed {
+                id: d.id,
+                bucket_ms: d.bucket_ms,
+                from,
+                to,
+            }],
+            ..RowNeeds::default()
+        };
+        Ok(view
+            .get(user, &needs)?
+            .and_then(|mut r| r.windows.pop())
+            .unwrap_or_default())
+    }
+}
+
+impl<K: Kv> ReadView<'_, K> {
+    /// The catalog the view was taken with.
+    pub fn bindings(&self) -> &Arc<Bindings> {
+        &self.bindings
     }
 
-    /// Scans the profiles of every user in `range`, in id order, through one
-    /// snapshot. Scans of disjoint ranges (see [`Engine::split_ranges`]) may run on
-    /// different threads.
+    /// The row of `user`, or `None` when the user does not exist.
     ///
     /// # Errors
-    /// [`Error::Engine`] when the column families are missing.
-    pub fn scan(&self, range: &UserRange, as_of: i64, window_span_ms: i64) -> Result<Scan<'_>> {
-        let snapshot = self.db.snapshot();
-        let mut ro = snapshot_opts(&snapshot);
-        let end = range.end.as_deref().map(keys::user_key);
-        if let Some(end) = &end {
-            ro.set_iterate_upper_bound(end.clone());
-        }
-        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf::FEATURES)?, ro);
-        match &range.start {
-            Some(s) => it.seek(keys::user_key(s)),
-            None => it.seek_to_first(),
-        }
-        let reader = ProfileReader::new(self, &snapshot, None)?;
-        Ok(Scan {
-            it,
-            reader,
-            as_of,
-            span: window_span_ms,
-            failed: false,
-            _snapshot: snapshot,
-        })
+    /// [`Error::Corruption`] for a stored value that does not decode.
+    pub fn get(&self, user: &str, needs: &RowNeeds) -> Result<Option<UserRow>> {
+        RowReader::for_user(&self.snap, user, needs)?.get(user, needs)
     }
 
-    /// Splits the user key space into at most `n` contiguous ranges of roughly
-    /// similar size, from the boundaries of the stored files.
+    /// Calls `visit` with the row of every user in `range`, in id order, until
+    /// it returns `false`. The row is reused between calls.
     ///
     /// # Errors
-    /// [`Error::Engine`] on failure.
+    /// [`Error::Corruption`] for a key or value that does not decode; the
+    /// store's failure.
+    pub fn scan(
+        &self,
+        range: &UserRange,
+        needs: &RowNeeds,
+        visit: &mut dyn FnMut(&UserRow) -> bool,
+    ) -> Result<()> {
+        RowReader::new(&self.snap).scan(range, needs, visit)
+    }
+
+    /// Splits the users into at most `n` contiguous ranges of similar size
+    /// (as the store can tell), which together cover every user.
+    ///
+    /// # Errors
+    /// The store's failure.
     pub fn split_ranges(&self, n: usize) -> Result<Vec<UserRange>> {
         let mut bounds: Vec<String> = self
-            .db
-            .live_files()
-            .map_err(engine_err)?
-            .into_iter()
-            .filter(|f| f.column_family_name == cf::FEATURES)
-            .filter_map(|f| {
-                f.start_key
-                    .and_then(|k| keys::user_of(&k).map(str::to_owned))
-            })
+            .kv
+            .split_keys(FEATURES, n)?
+            .iter()
+            .filter_map(|k| keys::user_of(k).map(str::to_owned))
             .collect();
-        bounds.sort();
         bounds.dedup();
-        let n = n.max(1);
-        let step = bounds.len().div_ceil(n).max(1);
-        let picked: Vec<String> = bounds
-            .into_iter()
-            .skip(1)
-            .step_by(step)
-            .take(n - 1)
-            .collect();
-        let mut out = Vec::with_capacity(picked.len() + 1);
+        let mut out = Vec::with_capacity(bounds.len() + 1);
         let mut start = None;
-        for b in picked {
+        for b in bounds {
             out.push(UserRange {
                 start: start.take(),
                 end: Some(b.clone()),
@@ -351,56 +404,29 @@ impl Engine {
         out.push(UserRange { start, end: None });
         Ok(out)
     }
-}
 
-/// An iterator over the profiles of a range of users.
-pub struct Scan<'a> {
-    it: DBRawIteratorWithThreadMode<'a, DB>,
-    reader: ProfileReader<'a>,
-    as_of: i64,
-    span: i64,
-    failed: bool,
-    // Declared last: dropped after the iterators that read through it.
-    _snapshot: SnapshotWithThreadMode<'a, DB>,
-}
-
-impl std::fmt::Debug for Scan<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scan")
-            .field("as_of", &self.as_of)
-            .finish_non_exhaustive()
+    /// The vector index's table of vector definition `def`, as of the view;
+    /// `None` when there is no such vector, or the view was taken without the
+    /// index.
+    pub fn vectors(&self, def: u32) -> Option<&IndexTable> {
+        self.vectors.as_ref()?.tables.get(&def)
     }
-}
 
-impl Iterator for Scan<'_> {
-    type Item = Result<Profile>;
+    /// Whether the view holds the vector index.
+    pub fn has_vectors(&self) -> bool {
+        self.vectors.is_some()
+    }
 
-    fn next(&mut self) -> Option<Result<Profile>> {
-        if self.failed {
-            return None;
-        }
-        let Some(key) = self.it.key() else {
-            if let Err(e) = self.it.status() {
-                self.failed = true;
-                return Some(Err(engine_err(e)));
-            }
-            return None;
+    /// The profile of `user` as of `as_of`, with window aggregates over
+    /// `[as_of − window_span_ms, as_of]`; `None` when the user does not exist.
+    ///
+    /// # Errors
+    /// As [`ReadView::get`].
+    pub fn profile(&self, user: &str, as_of: i64, window_span_ms: i64) -> Result<Option<Profile>> {
+        let needs = profile_needs(&self.bindings, as_of, window_span_ms);
+        let Some(row) = self.get(user, &needs)? else {
+            return Ok(None);
         };
-        let result = match keys::user_of(key) {
-            Some(user) => {
-                let value = self.it.value().unwrap_or_default();
-                self.reader.read(user, value, self.as_of, self.span)
-            }
-            None => Err(Error::corruption(
-                cf::FEATURES,
-                key,
-                "key is not a user key",
-            )),
-        };
-        if result.is_err() {
-            self.failed = true;
-        }
-        self.it.next();
-        Some(result)
+        Profile::from_row(&self.bindings.catalog, &row, &needs, as_of).map(Some)
     }
 }

@@ -1,42 +1,19 @@
-//! Column families: the fixed list, and every family's options built in one place,
-//! each with its own merge operator and compaction filter.
+//! Every column family's RocksDB options, built in one place from the family
+//! table ([`crate::kv::FAMILIES`]): the merge operator of each, and the
+//! compaction filters that apply retention and drop dropped definitions' data.
 
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
 use rocksdb::compaction_filter::{CompactionFilter, Decision};
 use rocksdb::compaction_filter_factory::{CompactionFilterContext, CompactionFilterFactory};
 use rocksdb::merge_operator::MergeOperands;
 use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, DataBlockIndexType, Options};
 
-use crate::catalog::Bindings;
+use crate::catalog::{Bindings, SharedBindings};
 use crate::keys;
-use crate::merge::{record, vector, window};
+use crate::kv::{FAMILIES, Merge, VECTORS, WINDOWS, family_index};
 use crate::time::now_ms;
-
-/// The catalog document.
-pub const CATALOG: &str = "catalog";
-/// One record per user: attribute cells.
-pub const ATTRIBUTES: &str = "attributes";
-/// One record per user: feature cells, ewma vector cells and the user's
-/// bookkeeping. Every user has one, so this family is also the list of users.
-pub const FEATURES: &str = "features";
-/// One key per user, window and bucket.
-pub const WINDOWS: &str = "windows";
-/// One key per user and sgd vector. (ewma vectors merge associatively, so they
-/// are cells of the features record instead: one operand and one read fewer.)
-pub const VECTORS: &str = "vectors";
-
-/// Every column family. Opening a database that lacks one creates it; a database
-/// holding a family not in this list does not open.
-pub const ALL: [&str; 5] = [CATALOG, ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
-
-/// The families holding user data (all but the catalog), keyed by user prefix.
-pub const DATA: [&str; 4] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
-
-/// The catalog snapshot shared with compaction filters.
-pub(crate) type SharedBindings = Arc<RwLock<Arc<Bindings>>>;
 
 /// Options shared by every family.
 #[derive(Clone)]
@@ -82,12 +59,11 @@ fn base(settings: &CfSettings) -> Options {
 /// a read never applies more steps than that.
 pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings) -> Options {
     let mut o = base(settings);
+    if let Some(m) = family_index(name).and_then(|i| FAMILIES[i].merge) {
+        set_merge(&mut o, m);
+    }
     match name {
-        ATTRIBUTES | FEATURES => {
-            o.set_merge_operator("profiledb.record.v1", record_full, record_partial);
-        }
         WINDOWS => {
-            o.set_merge_operator("profiledb.window.v1", window_full, window_partial);
             // Window operands are small and every event writes one: a quarter-size
             // memtable keeps the skiplist shallow, and inserting into it was the
             // largest cost of ingest (about +12% events/s against the full size,
@@ -100,7 +76,6 @@ pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings
             });
         }
         VECTORS => {
-            o.set_merge_operator("profiledb.sgd.v1", vector_full, vector_partial);
             o.set_max_successive_merges(settings.max_successive_merges);
             o.set_compaction_filter_factory(Factory {
                 name: c"profiledb.vector.dropped",
@@ -113,29 +88,47 @@ pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings
     o
 }
 
-fn record_full(_key: &[u8], existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
-    record::full_merge(existing, ops.iter()).ok()
+fn full<const M: u8>(_key: &[u8], existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
+    merge_of(M).full(existing, ops.iter()).ok()
 }
 
-fn record_partial(_key: &[u8], _existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
-    record::partial_merge(ops.iter()).ok()
+fn partial<const M: u8>(
+    _key: &[u8],
+    _existing: Option<&[u8]>,
+    ops: &MergeOperands,
+) -> Option<Vec<u8>> {
+    // `None` here means "cannot combine": RocksDB keeps the operands for the
+    // full merge. It is also how a bad operand is reported, at the full merge.
+    merge_of(M).partial(ops.iter()).ok().flatten()
 }
 
-fn window_full(_key: &[u8], existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
-    window::merge(existing, ops.iter()).ok()
+/// The merge of a family by a number, as RocksDB's operator functions are
+/// plain `fn`s: one instance per kind.
+const fn merge_of(m: u8) -> Merge {
+    match m {
+        0 => Merge::Record,
+        1 => Merge::Window,
+        _ => Merge::Sgd,
+    }
 }
 
-fn window_partial(_key: &[u8], _existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
-    window::merge(None, ops.iter()).ok()
+const fn merge_number(m: Merge) -> u8 {
+    match m {
+        Merge::Record => 0,
+        Merge::Window => 1,
+        Merge::Sgd => 2,
+    }
 }
 
-fn vector_full(_key: &[u8], existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
-    vector::full_merge(existing, ops.iter()).ok()
-}
-
-fn vector_partial(_key: &[u8], _existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
-    // `None` here means "cannot combine": RocksDB keeps the operands for the full merge.
-    vector::partial_merge(ops.iter()).ok().flatten()
+fn set_merge(o: &mut Options, m: Merge) {
+    const RECORD: u8 = merge_number(Merge::Record);
+    const WINDOW: u8 = merge_number(Merge::Window);
+    const SGD: u8 = merge_number(Merge::Sgd);
+    match m {
+        Merge::Record => o.set_merge_operator(m.name(), full::<RECORD>, partial::<RECORD>),
+        Merge::Window => o.set_merge_operator(m.name(), full::<WINDOW>, partial::<WINDOW>),
+        Merge::Sgd => o.set_merge_operator(m.name(), full::<SGD>, partial::<SGD>),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -4,8 +4,9 @@
 //! A delete is a range tombstone per column family: the data is hidden at once
 //! but its bytes stay on disk until compaction drops them, and the tombstone
 //! itself carries the id. A purge therefore:
-//! 1. drops the vector index snapshot file, which is only a cache (and is written
-//!    again from the index when it is built and quiet);
+//! 1. drops the vector index snapshot file, which is only a cache (the engine
+//!    writes it again when it closes, from an index that no longer holds the
+//!    deleted users);
 //! 2. flushes every memtable, so no write-ahead log file holds a deleted user:
 //!    a log is deleted once every family has flushed past it;
 //! 3. compacts the deleted users' key ranges in every data family down to the
@@ -32,12 +33,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
-use rocksdb::{DB, WriteBatch};
+use rocksdb::DB;
 
 use super::ffi::{pause_manual_compaction, set_db_options};
-use super::index::VectorIndex;
-use super::{cf, engine_err, to_last_level};
-use crate::error::{Error, Result};
+use super::{handle, rocks_err, to_last_level};
+use crate::error::Result;
+use crate::kv::{ALL, CATALOG, DATA};
 
 /// The catalog family's key that says a purge is due.
 pub(crate) const PENDING_KEY: &[u8] = b"purge-pending";
@@ -63,7 +64,6 @@ struct Pending {
 /// Runs purges: on demand, and from a background thread once one is due.
 pub(crate) struct Purger {
     db: Arc<DB>,
-    index: Arc<VectorIndex>,
     path: PathBuf,
     pending: Mutex<Pending>,
     /// One purge at a time.
@@ -81,17 +81,13 @@ impl std::fmt::Debug for Purger {
 impl Purger {
     /// A purger for an open database; a purge is due at once when the marker
     /// of an earlier run's deletes is there.
-    pub(crate) fn new(db: Arc<DB>, index: Arc<VectorIndex>, path: PathBuf) -> Result<Purger> {
-        let catalog = db
-            .cf_handle(cf::CATALOG)
-            .ok_or_else(|| Error::Engine("column family 'catalog' is missing".into()))?;
+    pub(crate) fn new(db: Arc<DB>, path: PathBuf) -> Result<Purger> {
         let marked = db
-            .get_pinned_cf(catalog, PENDING_KEY)
-            .map_err(engine_err)?
+            .get_pinned_cf(handle(&db, CATALOG)?, PENDING_KEY)
+            .map_err(rocks_err)?
             .is_some();
         Ok(Purger {
             db,
-            index,
             path,
             pending: Mutex::new(Pending {
                 deletes: 0,
@@ -102,20 +98,14 @@ impl Purger {
         })
     }
 
-    /// Adds the marker to a delete's batch.
-    pub(crate) fn mark(&self, batch: &mut WriteBatch) -> Result<()> {
-        batch.put_cf(self.cf(cf::CATALOG)?, PENDING_KEY, b"");
-        Ok(())
-    }
-
-    /// Runs `write`, a delete's batch (with [`Purger::mark`] in it), and records
+    /// Runs `write`, a delete's batch (with the marker in it), and records
     /// the delete. The two happen under the lock a purge takes to decide whether
     /// to remove the marker, so that a purge never removes the marker of a delete
     /// it has not seen.
-    /// `range` is the deleted user's key range, which the purge compacts.
+    /// `deleted` are the deleted key ranges, which the purge compacts.
     pub(crate) fn deleting(
         &self,
-        range: (Vec<u8>, Vec<u8>),
+        deleted: Vec<(Vec<u8>, Vec<u8>)>,
         write: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         let mut p = self.pending.lock();
@@ -123,7 +113,7 @@ impl Purger {
         p.deletes += 1;
         p.since.get_or_insert_with(Instant::now);
         if let Some(ranges) = &mut p.ranges {
-            ranges.push(range);
+            ranges.extend(deleted);
             if ranges.len() > MAX_RANGES {
                 p.ranges = None;
             }
@@ -147,12 +137,6 @@ impl Purger {
             .is_some_and(|s| s.elapsed() >= delay)
     }
 
-    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| Error::Engine(format!("column family '{name}' is missing")))
-    }
-
     /// Purges every deleted user from every file of the database; see the
     /// module documentation for how. Returns `false`, with the purge still due,
     /// when `deadline` passed first: the compaction is stopped then.
@@ -165,10 +149,16 @@ impl Purger {
             let p = self.pending.lock();
             (p.deletes, p.ranges.clone())
         };
-        self.index.forget_snapshot(&self.path)?;
-        self.db.flush_wal(true).map_err(engine_err)?;
-        for name in cf::ALL {
-            self.db.flush_cf(self.cf(name)?).map_err(engine_err)?;
+        let snapshot = self.path.join(crate::engine::INDEX_SNAPSHOT_FILE);
+        match std::fs::remove_file(snapshot) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        self.db.flush_wal(true).map_err(rocks_err)?;
+        for name in ALL {
+            self.db
+                .flush_cf(handle(&self.db, name)?)
+                .map_err(rocks_err)?;
         }
         set_db_options(
             &self.db,
@@ -187,8 +177,6 @@ impl Purger {
         );
         let finished = compacted?;
         restored?;
-        // The snapshot file again, when the index is built and quiet.
-        self.index.write_snapshot(&self.path, None)?;
         Ok(finished)
     }
 
@@ -216,8 +204,8 @@ impl Purger {
                     }
                 });
             }
-            let compacted = cf::DATA.iter().try_for_each(|name| {
-                let family = self.cf(name)?;
+            let compacted = DATA.iter().try_for_each(|name| {
+                let family = handle(&self.db, name)?;
                 match ranges {
                     None => self
                         .db
@@ -240,13 +228,11 @@ impl Purger {
         }
         // The edit that rolls the MANIFEST: the marker's removal when no delete
         // came in meanwhile, else a rewrite of it, flushed either way.
-        let catalog = self.cf(cf::CATALOG)?;
+        let catalog = handle(&self.db, CATALOG)?;
         let mut p = self.pending.lock();
         let clear = p.deletes == deletes_before;
         if clear {
-            self.db
-                .delete_cf(catalog, PENDING_KEY)
-                .map_err(engine_err)?;
+            self.db.delete_cf(catalog, PENDING_KEY).map_err(rocks_err)?;
             p.since = None;
             p.ranges = Some(Vec::new());
         } else {
@@ -256,10 +242,10 @@ impl Purger {
             }
             self.db
                 .put_cf(catalog, PENDING_KEY, b"")
-                .map_err(engine_err)?;
+                .map_err(rocks_err)?;
         }
         drop(p);
-        self.db.flush_cf(catalog).map_err(engine_err)?;
+        self.db.flush_cf(catalog).map_err(rocks_err)?;
         Ok(true)
     }
 }

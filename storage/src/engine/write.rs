@@ -1,0 +1,222 @@
+//! Writes: schema changes, events, attributes and deletes.
+//!
+//! Every write is one atomic batch of merge operands, sorted by family and key
+//! (see [`sorted_batch`]), written while holding the vector index's write
+//! guard and followed by a change notice to the index, so that a read view
+//! that pins the index never sees a write the index has not been told of.
+
+use super::Engine;
+use crate::catalog::{DefKind, Definition, VectorRule};
+use crate::error::{Error, Result};
+use crate::event::{self, Event, EventOps};
+use crate::keys;
+use crate::kv::{ATTRIBUTES, DATA, FEATURES, Kv, KvBatch, KvIter, KvSnapshot, VECTORS, WINDOWS};
+use crate::merge::record::Record;
+use crate::value::Value;
+
+impl<K: Kv> Engine<K> {
+    /// Adds a schema item and returns its id. Schema changes are always synced.
+    ///
+    /// # Errors
+    /// See [`crate::Catalog::define`].
+    pub fn define(&self, def: Definition) -> Result<u32> {
+        let _guard = self.ddl.lock();
+        let mut catalog = self.catalog();
+        let id = catalog.define(def)?;
+        self.store_catalog(catalog)?;
+        Ok(id)
+    }
+
+    /// Drops a schema item and its data. Readers stop seeing the data at once.
+    /// Attribute, feature and ewma vector cells are forgotten in every user's record
+    /// now; window buckets and sgd vectors are removed by compaction.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when no such item exists.
+    pub fn drop_item(&self, kind: DefKind, name: &str) -> Result<()> {
+        let _guard = self.ddl.lock();
+        let mut catalog = self.catalog();
+        let is_ewma = catalog
+            .vector(name)
+            .is_some_and(|v| matches!(v.rule, VectorRule::Ewma { .. }));
+        let id = catalog.drop_item(kind, name)?;
+        self.store_catalog(catalog)?;
+        match kind {
+            DefKind::Attribute => self.forget_everywhere(ATTRIBUTES, id),
+            DefKind::Feature => self.forget_everywhere(FEATURES, id),
+            DefKind::Vector if is_ewma => self.forget_everywhere(FEATURES, id),
+            DefKind::Window | DefKind::Vector | DefKind::Segment | DefKind::SegmentGroup => Ok(()),
+        }
+    }
+
+    /// Writes a "forget id" operand to every user's record in family `cf`.
+    fn forget_everywhere(&self, cf: &'static str, id: u32) -> Result<()> {
+        let op = Record::forget(id).encode();
+        let snap = self.kv.snapshot();
+        let mut it = snap.iter(cf, None, None)?;
+        it.seek_to_first();
+        let mut batch = self.kv.batch();
+        while let Some(key) = it.key() {
+            batch.merge(cf, key, &op);
+            if batch.len() >= 10_000 {
+                let full = std::mem::replace(&mut batch, self.kv.batch());
+                let _in_flight = self.index.begin_write();
+                self.kv.write(full, false)?;
+            }
+            it.next();
+        }
+        it.status()?;
+        let _in_flight = self.index.begin_write();
+        self.kv.write(batch, false)
+    }
+
+    /// Ingests a batch of events atomically: either every event is applied or, when
+    /// any is invalid, nothing is. Returns the number of events written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEvent`] naming the first bad event's index, field and reason;
+    /// [`Error::Engine`] when the write fails.
+    pub fn ingest(&self, events: &[Event]) -> Result<usize> {
+        let bindings = self.bindings();
+        let planned = events
+            .iter()
+            .enumerate()
+            .map(|(index, ev)| {
+                event::plan(&bindings, ev).map_err(|e| Error::InvalidEvent {
+                    index,
+                    field: e.field,
+                    reason: e.reason,
+                })
+            })
+            .collect::<Result<Vec<EventOps>>>()?;
+        let _in_flight = self.index.begin_write();
+        self.kv.write(self.sorted_batch(&planned), false)?;
+        if self.index.is_active() {
+            let users = events
+                .iter()
+                .filter_map(|ev| {
+                    let b = bindings.event(&ev.event_type)?;
+                    (!b.vectors.is_empty() || !b.attributes.is_empty()).then(|| ev.user.clone())
+                })
+                .collect();
+            self.index.changed(users);
+        }
+        Ok(events.len())
+    }
+
+    /// Decodes JSON events (an array, one object, or JSON Lines) and ingests them
+    /// atomically. Returns the number of events written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEvent`] for JSON that does not decode or an invalid event.
+    pub fn ingest_json(&self, text: &str) -> Result<usize> {
+        let events = event::events_from_json(text).map_err(|(index, e)| Error::InvalidEvent {
+            index,
+            field: e.field,
+            reason: e.reason,
+        })?;
+        self.ingest(&events)
+    }
+
+    /// Sets attributes of `user` directly (last writer wins at time `ts`), creating
+    /// the user if needed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unknown attribute, a value of the wrong
+    /// type, or a bad user id.
+    pub fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()> {
+        let bindings = self.bindings();
+        let ops = event::plan_attributes(&bindings, user, ts, values)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let _in_flight = self.index.begin_write();
+        self.kv
+            .write(self.sorted_batch(std::slice::from_ref(&ops)), false)?;
+        self.index.changed(vec![user.to_owned()]);
+        Ok(())
+    }
+
+    /// Deletes every key of `user` in every column family, atomically. Returns
+    /// whether the user existed; deleting a user that does not exist writes
+    /// nothing (a tombstone would carry the id). A store on disk purges the
+    /// bytes later, by itself or on [`Engine::vacuum`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a malformed id; [`Error::Engine`] on failure.
+    pub fn delete_user(&self, user: &str) -> Result<bool> {
+        keys::check_stored_user(user)?;
+        if !self.user_exists(user)? {
+            return Ok(false);
+        }
+        let (start, end) = keys::user_range(user);
+        let mut batch = self.kv.batch();
+        for cf in DATA {
+            batch.delete_range(cf, &start, &end);
+        }
+        let _in_flight = self.index.begin_write();
+        self.kv.write_delete(batch, vec![(start, end)])?;
+        // The next catch-up re-reads the user, finds nothing and removes it.
+        self.index.changed(vec![user.to_owned()]);
+        Ok(true)
+    }
+
+    /// Purges deleted users from disk: once it returns, no file in the database
+    /// directory holds (for a store on disk) a byte of a user deleted before it began (their data,
+    /// their tombstones, their entries in the MANIFEST and in the vector index
+    /// snapshot). It flushes every family and compacts the deleted users' key
+    /// ranges to the last level (the whole database when it does not know them:
+    /// deletes from before it was opened, or more than 10,000). The engine runs
+    /// it by itself `purge_delay` after a delete; see `EngineOptions::purge_delay`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] on failure; a failed purge is retried by the next.
+    pub fn vacuum(&self) -> Result<()> {
+        self.kv.vacuum(None).map(drop)
+    }
+
+    /// As [`Engine::vacuum`], stopping at `deadline`: returns `false` when it
+    /// stopped before the purge was complete (it stays due, and the automatic
+    /// purge finishes it).
+    ///
+    /// # Errors
+    /// As [`Engine::vacuum`].
+    pub fn vacuum_until(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
+        self.kv.vacuum(deadline)
+    }
+
+    /// Checks one event against the current schema without writing it: the
+    /// same checks [`Engine::ingest`] makes.
+    ///
+    /// # Errors
+    /// The [`event::EventError`] naming the field at fault and why.
+    pub fn validate(&self, ev: &Event) -> std::result::Result<(), event::EventError> {
+        event::plan(&self.bindings(), ev).map(drop)
+    }
+
+    /// Builds the batch of a group of planned events, its operands sorted by
+    /// family and key. Sorting lets each memtable insert start from the
+    /// position of the one before, which saves most of the skiplist search on
+    /// a large memtable. The sort is stable, so operands on one key keep their
+    /// write order, which sgd depends on.
+    fn sorted_batch(&self, planned: &[EventOps]) -> K::Batch {
+        const CFS: [&str; 4] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
+        let mut ops: Vec<(u8, &[u8], &[u8])> = Vec::with_capacity(planned.len() * 4);
+        for p in planned {
+            ops.push((1, &p.user_key, &p.features));
+            if let Some(a) = &p.attributes {
+                ops.push((0, &p.user_key, a));
+            }
+            ops.extend(
+                p.windows
+                    .iter()
+                    .map(|(k, v)| (2, k.as_slice(), v.as_slice())),
+            );
+            ops.extend(p.sgd.iter().map(|(k, v)| (3, k.as_slice(), v.as_slice())));
+        }
+        ops.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut batch = self.kv.batch();
+        for (cf, k, v) in ops {
+            batch.merge(CFS[usize::from(cf)], k, v);
+        }
+        batch
+    }
+}
