@@ -39,7 +39,11 @@ fn vector_of(n: u64) -> Vec<f32> {
 }
 
 fn region_of(n: u64) -> &'static str {
-    if n % 2 == 0 { "north" } else { "south" }
+    if n.is_multiple_of(2) {
+        "north"
+    } else {
+        "south"
+    }
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -162,10 +166,10 @@ fn run(exec: Exec<'_>) -> Result<(), String> {
                     let query = vector_of(1_000_000 + r * 10_000 + i);
                     let filter = [None, Some("region = 'north'"), Some("n >= 1")][(i % 3) as usize];
                     let before = known.lock().map(|k| k.clone()).unwrap_or_default();
-                    if let Err(e) = check_ranking(exec, &query, filter, &before) {
-                        if let Ok(mut f) = failures.lock() {
-                            *f.entry(e).or_default() += 1;
-                        }
+                    if let Err(e) = check_ranking(exec, &query, filter, &before)
+                        && let Ok(mut f) = failures.lock()
+                    {
+                        *f.entry(e).or_default() += 1;
                     }
                     queries.fetch_add(1, Ordering::SeqCst);
                     i += 1;

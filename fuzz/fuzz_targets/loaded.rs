@@ -16,5 +16,5 @@ pub fn loaded(cell: &'static OnceLock<MemoryEngine>, script: &str) -> MemoryEngi
         }
         db
     })
-    .clone()
+    .fork()
 }

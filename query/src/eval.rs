@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 
 use profiledb_storage::keys::bucket_start;
 use profiledb_storage::merge::cell::Cell;
+use profiledb_storage::merge::window::sample_stddev;
 use profiledb_storage::profile::evaluate_feature;
 use profiledb_storage::vector::kernels;
 use profiledb_storage::{Bucket, Metric, UserRow, Value};
@@ -360,22 +361,11 @@ fn window(ctx: &Ctx<'_>, slot: usize, func: WindowFunc, span_ms: i64) -> Value {
     match func {
         WindowFunc::Count => Value::Int(i64::try_from(n).unwrap_or(i64::MAX)),
         WindowFunc::Sum => float(b.sum),
-        _ if n == 0 => Value::Null,
-        WindowFunc::Avg => float(b.sum / n as f64),
-        WindowFunc::Min => float(b.min),
-        WindowFunc::Max => float(b.max),
-        WindowFunc::Stddev => sample_stddev(n as f64, b.sum, b.sumsq).map_or(Value::Null, float),
+        WindowFunc::Avg => b.mean().map_or(Value::Null, float),
+        WindowFunc::Min => b.min().map_or(Value::Null, float),
+        WindowFunc::Max => b.max().map_or(Value::Null, float),
+        WindowFunc::Stddev => b.stddev().map_or(Value::Null, float),
     }
-}
-
-/// The sample standard deviation from n, Σx and Σx²; `None` below two values.
-fn sample_stddev(n: f64, sum: f64, sumsq: f64) -> Option<f64> {
-    if n < 2.0 {
-        return None;
-    }
-    let mean = sum / n;
-    // Clamp rounding below zero: the variance of equal values is exactly 0.
-    Some(((sumsq - n * mean * mean) / (n - 1.0)).max(0.0).sqrt())
 }
 
 /// The z-score of the latest `current`-long span against the `spans` spans of

@@ -205,24 +205,6 @@ impl Value {
         })
     }
 
-    /// The value as JSON. Floats that are integral still print as floats.
-    pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            Value::Null => J::Null,
-            Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            Value::String(s) => J::String(s.clone()),
-            Value::Tags(t) => J::Array(t.iter().cloned().map(J::String).collect()),
-            Value::Vector(v) => J::Array(
-                v.iter()
-                    .map(|x| serde_json::Number::from_f64(f64::from(*x)).map_or(J::Null, J::Number))
-                    .collect(),
-            ),
-        }
-    }
-
     pub(crate) fn encode(&self, w: &mut Writer) {
         match self {
             Value::Null => w.u8(0),

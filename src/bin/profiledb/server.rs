@@ -720,17 +720,11 @@ impl Serialize for JsonProfile<'_> {
             .windows
             .iter()
             .map(|(name, b)| {
-                let mean = (b.count > 0).then(|| b.sum / b.count as f64);
-                let (min, max) = if b.count > 0 {
-                    (Some(b.min), Some(b.max))
-                } else {
-                    (None, None)
-                };
                 (
                     name.clone(),
                     serde_json::json!({
-                        "count": b.count, "sum": b.sum, "min": min, "max": max,
-                        "mean": mean, "sumsq": b.sumsq,
+                        "count": b.count, "sum": b.sum, "min": b.min(), "max": b.max(),
+                        "mean": b.mean(), "stddev": b.stddev(), "sumsq": b.sumsq,
                     }),
                 )
             })

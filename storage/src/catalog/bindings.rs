@@ -98,13 +98,6 @@ impl Bindings {
         self.by_event.get(event_type)
     }
 
-    /// The event types something is bound to, sorted.
-    pub fn event_types(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.by_event.keys().map(String::as_str).collect();
-        v.sort_unstable();
-        v
-    }
-
     /// Whether `id` is a live definition (or the user bookkeeping cell).
     pub fn is_live(&self, id: u32) -> bool {
         self.live.contains(&id)

@@ -275,6 +275,15 @@ fn window_merge_matches_reference() -> R {
         assert!(close(b.sumsq, sumsq, 1e-9));
         assert_eq!(b.min, xs.iter().copied().fold(f64::INFINITY, f64::min));
         assert_eq!(b.max, xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        // The sample deviation, two-pass: Σ(x − mean)² / (n − 1).
+        let mean = sum / n as f64;
+        let two_pass = (n > 1).then(|| {
+            (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt()
+        });
+        match (b.stddev(), two_pass) {
+            (Some(got), Some(want)) => assert!(close(got, want, 1e-6), "{got} vs {want}"),
+            (got, want) => assert_eq!(got, want),
+        }
     }
     Ok(())
 }

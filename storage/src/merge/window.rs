@@ -66,11 +66,11 @@ impl Bucket {
         (self.count > 0).then_some(self.max)
     }
 
-    /// Population standard deviation of the values, `None` when empty.
+    /// Sample standard deviation of the values (divided by n − 1, as
+    /// PostgreSQL's `stddev`), `None` below two values. SQL's `window_stddev`
+    /// and every profile read this one.
     pub fn stddev(&self) -> Option<f64> {
-        let n = self.count as f64;
-        self.mean()
-            .map(|m| (self.sumsq / n - m * m).max(0.0).sqrt())
+        sample_stddev(self.count as f64, self.sum, self.sumsq)
     }
 
     /// Encodes the bucket.
@@ -124,6 +124,17 @@ impl Bucket {
         }
         Ok(b)
     }
+}
+
+/// The sample standard deviation (divided by n − 1) of `n` values from their
+/// sum and sum of squares; `None` below two values.
+pub fn sample_stddev(n: f64, sum: f64, sumsq: f64) -> Option<f64> {
+    if n < 2.0 {
+        return None;
+    }
+    let mean = sum / n;
+    // Clamp rounding below zero: the variance of equal values is exactly 0.
+    Some(((sumsq - n * mean * mean) / (n - 1.0)).max(0.0).sqrt())
 }
 
 /// Full (and partial) merge of window buckets: the merge is associative, so both

@@ -19,17 +19,6 @@ pub enum Metric {
     L2,
 }
 
-impl Metric {
-    /// The metric's function name in the query language.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Cosine => "cosine",
-            Metric::Dot => "dot",
-            Metric::L2 => "l2_distance",
-        }
-    }
-}
-
 /// a·b in f64, SIMD where the CPU has it.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f64 {
