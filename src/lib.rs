@@ -43,7 +43,9 @@ mod error;
 use std::path::Path;
 
 pub use error::{Error, Result};
-pub use profiledb_query::{Column, Limits, Output, Rows, Type};
+pub use profiledb_query::{
+    Column, Limits, Output, Permission, Position, Rows, Type, ends_statement, split_statements,
+};
 #[cfg(feature = "testing")]
 pub use profiledb_storage::RocksEngine;
 pub use profiledb_storage::catalog::{AttributeDef, FeatureDef, SegmentDef, VectorDef, WindowDef};
@@ -52,10 +54,27 @@ pub use profiledb_storage::time::{
 };
 pub use profiledb_storage::{
     AttrType, Bucket, Catalog, DefKind, Definition, EngineOptions as Options, EngineStats,
-    ErrorKind, Event, EventError, FeatureKind, Profile, SyncPolicy, UserRange, Value, VectorRule,
+    ErrorKind, Event, EventError, FeatureKind, Profile, Status, SyncPolicy, TimeError, UserRange,
+    Value, VectorRule,
 };
 
 use profiledb_storage::RocksEngine as Engine;
+
+/// Decodes JSON events (one object, an array, or JSON Lines) without
+/// writing them.
+///
+/// # Errors
+/// [`Error::Storage`] with the index of the first event that does not decode
+/// and the field at fault; see [`Error::rejected_event`].
+pub fn decode_events(text: &str) -> Result<Vec<Event>> {
+    profiledb_storage::event::events_from_json(text).map_err(|(index, e)| {
+        Error::Storage(profiledb_storage::Error::InvalidEvent {
+            index,
+            field: e.field,
+            reason: e.reason,
+        })
+    })
+}
 
 /// The window span [`Db::profile`] aggregates windows over: one day.
 pub const DEFAULT_WINDOW_SPAN_MS: i64 = 86_400_000;
@@ -249,7 +268,28 @@ impl Db {
     /// As [`Db::execute`], and [`profiledb_query::Error::Cancelled`] or
     /// [`profiledb_query::Error::TooManyRows`] past the limits.
     pub fn execute_with(&self, sql: &str, limits: &Limits) -> Result<Vec<Output>> {
-        Ok(profiledb_query::execute(&self.engine, sql, limits)?)
+        self.execute_as(sql, limits, Permission::ReadWrite)
+    }
+
+    /// As [`Db::execute_with`], for a caller with `permission`: the script is
+    /// parsed once, and a read-only caller's script that would change data or
+    /// schema is refused whole before any statement runs.
+    ///
+    /// # Errors
+    /// As [`Db::execute`]; a refused script's error answers `true` to
+    /// [`Error::is_read_only_refusal`].
+    pub fn execute_as(
+        &self,
+        sql: &str,
+        limits: &Limits,
+        permission: Permission,
+    ) -> Result<Vec<Output>> {
+        Ok(profiledb_query::execute_as(
+            &self.engine,
+            sql,
+            limits,
+            permission,
+        )?)
     }
 
     /// Flushes memtables and syncs the write-ahead log.

@@ -13,6 +13,7 @@ use profiledb_storage::{AttrType, FeatureKind, Metric, RowNeeds, Value, WindowNe
 
 use crate::ast::{BinaryOp, Expr, FunctionArg, Ident, Literal, UnaryOp};
 use crate::error::{At, Error, Result, Span, closest};
+use crate::functions::{self, Kind};
 use crate::output::Type;
 use crate::parser::{MAX_EXPR_DEPTH, parse_expr};
 
@@ -118,6 +119,41 @@ pub(crate) enum BExpr {
 
 impl BExpr {
     /// The expressions directly inside this one, centroid members included.
+    pub fn children(&self) -> Vec<&BExpr> {
+        match self {
+            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) => vec![x.as_ref()],
+            BExpr::And(a, b) | BExpr::Or(a, b) | BExpr::Cmp(_, a, b) | BExpr::Arith(_, a, b) => {
+                vec![a.as_ref(), b.as_ref()]
+            }
+            BExpr::Between {
+                expr, low, high, ..
+            } => vec![expr.as_ref(), low.as_ref(), high.as_ref()],
+            BExpr::InList { expr, list, .. } => {
+                let mut v = vec![expr.as_ref()];
+                v.extend(list.iter());
+                v
+            }
+            BExpr::IsNull { expr, .. } => vec![expr.as_ref()],
+            BExpr::Coalesce(items) => items.iter().collect(),
+            BExpr::NearestCentroid { vector, .. } => vec![vector.as_ref()],
+            BExpr::Similarity { vector, target, .. } => match target {
+                Target::Centroid { members, .. } => vec![vector.as_ref(), members.as_ref()],
+                _ => vec![vector.as_ref()],
+            },
+            BExpr::Const(_)
+            | BExpr::Id
+            | BExpr::Attr(_)
+            | BExpr::Feature(_)
+            | BExpr::Ewma(_)
+            | BExpr::Sgd(_)
+            | BExpr::Window { .. }
+            | BExpr::ZScore { .. }
+            | BExpr::Agg(_)
+            | BExpr::Key(_) => Vec::new(),
+        }
+    }
+
+    /// The expressions directly inside this one, centroid members included.
     pub fn children_mut(&mut self) -> Vec<&mut BExpr> {
         match self {
             BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) => vec![x.as_mut()],
@@ -160,11 +196,7 @@ impl BExpr {
                 target: Target::Centroid { .. },
                 ..
             } => true,
-            other => other
-                .clone()
-                .children_mut()
-                .into_iter()
-                .any(|c| c.reads_vector_index()),
+            other => other.children().into_iter().any(BExpr::reads_vector_index),
         }
     }
 
@@ -183,10 +215,9 @@ impl BExpr {
             | BExpr::Agg(_)
             | BExpr::Key(_) => false,
             other => other
-                .clone()
-                .children_mut()
+                .children()
                 .into_iter()
-                .all(|c| c.reads_only_attributes()),
+                .all(BExpr::reads_only_attributes),
         }
     }
 }
@@ -690,20 +721,9 @@ impl<'a> Binder<'a> {
                 Some(span),
             ));
         }
-        let arity = |n: usize, sig: &str| {
-            if exprs.len() == n {
-                Ok(())
-            } else {
-                Err(Error::invalid(
-                    format!(
-                        "{lower} takes {n} argument{}: {sig}",
-                        if n == 1 { "" } else { "s" }
-                    ),
-                    Some(span),
-                ))
-            }
-        };
-        if agg_func(&lower, args).is_some() {
+        let func = functions::lookup(&lower)
+            .ok_or_else(|| unknown("function", name, functions::names()))?;
+        if matches!(func.kind, Kind::Aggregate(_)) {
             return Err(Error::invalid(
                 format!(
                     "aggregate {lower}() is only allowed in the select list or ORDER BY of a query over all users"
@@ -711,95 +731,76 @@ impl<'a> Binder<'a> {
                 Some(span),
             ));
         }
-        let window_func = match lower.as_str() {
-            "window_count" => Some(WindowFunc::Count),
-            "window_sum" => Some(WindowFunc::Sum),
-            "window_avg" => Some(WindowFunc::Avg),
-            "window_min" => Some(WindowFunc::Min),
-            "window_max" => Some(WindowFunc::Max),
-            "window_stddev" => Some(WindowFunc::Stddev),
-            _ => None,
-        };
-        if let Some(func) = window_func {
-            arity(2, &format!("{lower}(window, duration)"))?;
-            let (id, bucket_ms, _) = self.window_arg(exprs[0])?;
-            let span_ms = duration_arg(exprs[1])?;
-            let from = self.as_of.saturating_sub(span_ms);
-            let slot = self.window_slot(id, bucket_ms, from);
-            let ty = if func == WindowFunc::Count {
-                Type::Int
-            } else {
-                Type::Float
-            };
-            return Ok((
-                BExpr::Window {
-                    slot,
-                    func,
-                    span_ms,
-                },
-                ty,
-            ));
-        }
-        let metric = match lower.as_str() {
-            "cosine" => Some(Metric::Cosine),
-            "dot" => Some(Metric::Dot),
-            "l2_distance" => Some(Metric::L2),
-            _ => None,
-        };
-        if let Some(metric) = metric {
-            arity(
-                2,
-                &format!("{lower}(vector, user id | [vector] | centroid(vector, segment))"),
-            )?;
-            let (def, dim, vector) = self.vector_arg(exprs[0])?;
-            let target = self.target(exprs[1], def, dim)?;
-            return Ok((
-                BExpr::Similarity {
-                    metric,
-                    def,
-                    vector: Box::new(vector),
-                    target,
-                },
-                Type::Float,
-            ));
-        }
-        if lower == "nearest_cluster" {
-            arity(1, "nearest_cluster(segment group)")?;
-            let cat = self.catalog;
-            let Expr::Column(g) = exprs[0] else {
-                return Err(Error::invalid(
-                    "expected a segment group name",
-                    Some(exprs[0].span()),
-                ));
-            };
-            let group = cat.segment_group(&g.value).ok_or_else(|| {
-                unknown(
-                    "segment group",
-                    g,
-                    cat.segment_groups.iter().map(|g| g.name.as_str()),
-                )
-            })?;
-            let (_, _, vector) = self.vector_arg(&Expr::Column(Ident {
-                value: group.vector.clone(),
-                loc: g.loc,
-            }))?;
-            return Ok((
-                BExpr::NearestCentroid {
-                    vector: Box::new(vector),
-                    centroids: Arc::new(group.centroids.clone()),
-                },
-                Type::Int,
-            ));
-        }
-        if lower == "centroid" {
+        if func.kind == Kind::Centroid {
             return Err(Error::invalid(
                 "centroid(vector, segment) is only a target of cosine, dot or l2_distance",
                 Some(span),
             ));
         }
-        match lower.as_str() {
-            "zscore" => {
-                arity(3, "zscore(window, current, baseline)")?;
+        if let Some(message) = func.arity_error(exprs.len()) {
+            return Err(Error::invalid(message, Some(span)));
+        }
+        match func.kind {
+            Kind::Window(func) => {
+                let (id, bucket_ms, _) = self.window_arg(exprs[0])?;
+                let span_ms = duration_arg(exprs[1])?;
+                let from = self.as_of.saturating_sub(span_ms);
+                let slot = self.window_slot(id, bucket_ms, from);
+                let ty = if func == WindowFunc::Count {
+                    Type::Int
+                } else {
+                    Type::Float
+                };
+                Ok((
+                    BExpr::Window {
+                        slot,
+                        func,
+                        span_ms,
+                    },
+                    ty,
+                ))
+            }
+            Kind::Similarity(metric) => {
+                let (def, dim, vector) = self.vector_arg(exprs[0])?;
+                let target = self.target(exprs[1], def, dim)?;
+                Ok((
+                    BExpr::Similarity {
+                        metric,
+                        def,
+                        vector: Box::new(vector),
+                        target,
+                    },
+                    Type::Float,
+                ))
+            }
+            Kind::NearestCluster => {
+                let cat = self.catalog;
+                let Expr::Column(g) = exprs[0] else {
+                    return Err(Error::invalid(
+                        "expected a segment group name",
+                        Some(exprs[0].span()),
+                    ));
+                };
+                let group = cat.segment_group(&g.value).ok_or_else(|| {
+                    unknown(
+                        "segment group",
+                        g,
+                        cat.segment_groups.iter().map(|g| g.name.as_str()),
+                    )
+                })?;
+                let (_, _, vector) = self.vector_arg(&Expr::Column(Ident {
+                    value: group.vector.clone(),
+                    loc: g.loc,
+                }))?;
+                Ok((
+                    BExpr::NearestCentroid {
+                        vector: Box::new(vector),
+                        centroids: Arc::new(group.centroids.clone()),
+                    },
+                    Type::Int,
+                ))
+            }
+            Kind::ZScore => {
                 let (id, bucket_ms, counts) = self.window_arg(exprs[0])?;
                 let current_ms = duration_arg(exprs[1])?;
                 let baseline_ms = duration_arg(exprs[2])?;
@@ -818,19 +819,14 @@ impl<'a> Binder<'a> {
                     Type::Float,
                 ))
             }
-            "abs" => {
-                arity(1, "abs(number)")?;
+            Kind::Abs => {
                 let (b, ty) = child(self, exprs[0])?;
                 if !ty.is_numeric() {
                     return Err(mismatch("abs()", "a number", ty, exprs[0].span()));
                 }
                 Ok((BExpr::Abs(Box::new(b)), ty))
             }
-            "coalesce" => {
-                if exprs.is_empty() {
-                    return arity(1, "coalesce(value, …)")
-                        .map(|_| (BExpr::Const(Value::Null), Type::Null));
-                }
+            Kind::Coalesce => {
                 let mut out = Vec::new();
                 let mut ty = Type::Null;
                 for e in &exprs {
@@ -846,10 +842,12 @@ impl<'a> Binder<'a> {
                 }
                 Ok((BExpr::Coalesce(out), ty))
             }
-            _ => Err(unknown("function", name, FUNCTIONS.iter().copied())),
+            Kind::Centroid | Kind::Aggregate(_) => Err(Error::invalid(
+                format!("{lower}() cannot be used here"),
+                Some(span),
+            )),
         }
     }
-
     /// Resolves a vector argument: (definition id, dimension, the row's vector).
     fn vector_arg(&mut self, e: &Expr) -> Result<(u32, usize, BExpr)> {
         let cat = self.catalog;
@@ -955,35 +953,9 @@ impl<'a> Binder<'a> {
     }
 }
 
-/// Every function name, for suggestions.
-const FUNCTIONS: &[&str] = &[
-    "window_count",
-    "window_sum",
-    "window_avg",
-    "window_min",
-    "window_max",
-    "window_stddev",
-    "zscore",
-    "abs",
-    "coalesce",
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-];
-
 /// The aggregate `name(args)` denotes, if any.
 pub(crate) fn agg_func(name: &str, args: &[FunctionArg]) -> Option<AggFunc> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "count" if matches!(args, [FunctionArg::Star]) => AggFunc::CountStar,
-        "count" => AggFunc::Count,
-        "sum" => AggFunc::Sum,
-        "avg" => AggFunc::Avg,
-        "min" => AggFunc::Min,
-        "max" => AggFunc::Max,
-        _ => return None,
-    })
+    functions::aggregate(name, args)
 }
 
 /// Whether `e` contains an aggregate call.
@@ -1034,7 +1006,7 @@ pub(crate) fn unknown<'n>(
 fn duration_arg(e: &Expr) -> Result<i64> {
     match e {
         Expr::Literal(Literal::String(s), _) => profiledb_storage::time::parse_duration(s)
-            .map_err(|err| Error::invalid(storage_message(&err), Some(e.span()))),
+            .map_err(|err| Error::invalid(err.to_string(), Some(e.span()))),
         _ => Err(Error::invalid(
             "expected a duration such as '7d'",
             Some(e.span()),
@@ -1060,13 +1032,5 @@ pub(crate) fn const_number(e: &Expr) -> Result<f64> {
             "a vector element must be a number",
             Some(e.span()),
         )),
-    }
-}
-
-/// A storage error's message without its kind prefix.
-pub(crate) fn storage_message(e: &profiledb_storage::Error) -> String {
-    match e {
-        profiledb_storage::Error::InvalidArgument(m) => m.clone(),
-        other => other.to_string(),
     }
 }

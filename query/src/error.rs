@@ -242,6 +242,14 @@ pub enum Error {
         /// Where.
         at: At,
     },
+    /// A statement that changes data or schema, sent where only reading is
+    /// allowed (a read-only token). Nothing of the script ran; send it with a
+    /// token that may write.
+    #[error("this connection may only read, and the statement changes data or schema{at}")]
+    ReadOnly {
+        /// The first statement that writes.
+        at: At,
+    },
     /// The storage engine refused or failed.
     #[error(transparent)]
     Storage(#[from] profiledb_storage::Error),
@@ -325,6 +333,7 @@ impl Error {
             | Error::Dimension { at, .. }
             | Error::AlreadyExists { at, .. }
             | Error::UnboundEvent { at, .. }
+            | Error::ReadOnly { at }
             | Error::Invalid { at, .. } => Some(at),
             _ => None,
         }
@@ -338,6 +347,7 @@ impl Error {
             | Error::Dimension { at, .. }
             | Error::AlreadyExists { at, .. }
             | Error::UnboundEvent { at, .. }
+            | Error::ReadOnly { at }
             | Error::Invalid { at, .. } => Some(at),
             _ => None,
         }

@@ -218,7 +218,7 @@ impl Parser {
 
     fn duration(&mut self) -> PResult<Duration> {
         let (text, span) = self.string("a duration such as '7d'")?;
-        let ms = parse_duration(&text).map_err(|e| ParseError::new(error_text(&e), span))?;
+        let ms = parse_duration(&text).map_err(|e| ParseError::new(e.to_string(), span))?;
         Ok(Duration { ms, loc: Loc(span) })
     }
 
@@ -979,14 +979,6 @@ fn number_literal(text: &str, span: Span) -> PResult<Literal> {
             format!("number {text} is out of range"),
             span,
         )),
-    }
-}
-
-/// The text of a storage error, without its kind prefix.
-fn error_text(e: &profiledb_storage::Error) -> String {
-    match e {
-        profiledb_storage::Error::InvalidArgument(m) => m.clone(),
-        other => other.to_string(),
     }
 }
 

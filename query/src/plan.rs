@@ -7,7 +7,7 @@ use profiledb_storage::time::{check_ts, format_timestamp, parse_timestamp};
 use profiledb_storage::{Metric, RowNeeds, Value};
 
 use crate::ast::{BinaryOp, Expr, Literal, Select, SelectItem};
-use crate::bind::{AggSpec, BExpr, Binder, Grouping, has_aggregate, storage_message};
+use crate::bind::{AggSpec, BExpr, Binder, Grouping, has_aggregate};
 use crate::error::{Error, Result};
 use crate::output::{Column, Type};
 
@@ -76,10 +76,10 @@ pub(crate) fn as_of_time(e: &Expr) -> Result<i64> {
     let span = Some(e.span());
     match e {
         Expr::Literal(Literal::String(s), _) => {
-            parse_timestamp(s).map_err(|err| Error::invalid(storage_message(&err), span))
+            parse_timestamp(s).map_err(|err| Error::invalid(err.to_string(), span))
         }
         Expr::Literal(Literal::Int(ms), _) => {
-            check_ts(*ms).map_err(|err| Error::invalid(storage_message(&err), span))
+            check_ts(*ms).map_err(|err| Error::invalid(err.to_string(), span))
         }
         Expr::Unary { .. } => Err(Error::invalid(
             "AS OF takes a timestamp after year 0: an RFC 3339 string or epoch ms",

@@ -11,7 +11,7 @@ use crate::ast::{
     Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, Loc, ObjectKind, Statement,
     VectorSpec,
 };
-use crate::bind::{Binder, storage_message, unknown};
+use crate::bind::{Binder, unknown};
 use crate::error::{At, Error, Result, Span};
 use crate::exec::{run_select, scan_partitions};
 use crate::limits::Limits;
@@ -27,7 +27,40 @@ use crate::{cluster, similarity};
 /// # Errors
 /// The first statement's error that fails; statements before it have run.
 pub fn execute(source: &dyn DataSource, sql: &str, limits: &Limits) -> Result<Vec<Output>> {
+    execute_as(source, sql, limits, Permission::ReadWrite)
+}
+
+/// Who may do what: a read-only caller may run only statements that read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Every statement.
+    ReadWrite,
+    /// Queries, `SHOW`, `DESCRIBE` and `EXPLAIN` only.
+    ReadOnly,
+}
+
+/// As [`execute`], for a caller with `permission`: the script is parsed once,
+/// and a read-only caller's script that would change data or schema is
+/// refused whole, before any statement runs.
+///
+/// # Errors
+/// [`Error::ReadOnly`] at the first statement that writes; otherwise as
+/// [`execute`].
+pub fn execute_as(
+    source: &dyn DataSource,
+    sql: &str,
+    limits: &Limits,
+    permission: Permission,
+) -> Result<Vec<Output>> {
     let statements = parse_script(sql).map_err(|e| Error::from(e).locate(sql))?;
+    if permission == Permission::ReadOnly
+        && let Some((_, span)) = statements.iter().find(|(s, _)| !s.is_read_only())
+    {
+        return Err(Error::ReadOnly {
+            at: At::span(*span),
+        }
+        .locate(sql));
+    }
     let mut out = Vec::with_capacity(statements.len());
     for (stmt, _) in &statements {
         out.push(run(source, stmt, limits).map_err(|e| e.locate(sql))?);
@@ -629,7 +662,7 @@ fn insert(
                 });
             }
         }
-        .map_err(|e| Error::invalid(storage_message(&e), ts_span))?;
+        .map_err(|e| Error::invalid(e.to_string(), ts_span))?;
         for &(i, vector, dim) in &dims {
             if let Value::Vector(v) = &values[i]
                 && v.len() != dim

@@ -19,8 +19,36 @@ pub enum ErrorKind {
     Locked,
     /// The disk is full.
     NoSpace,
+    /// The store was busy or timed out; the same request may succeed if
+    /// retried.
+    Busy,
     /// The file system or RocksDB failed.
     Io,
+}
+
+/// The status a RocksDB failure carried, kept so that callers branch on it
+/// rather than on its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// Busy, or asked to try again: retry.
+    Busy,
+    /// Timed out or expired: retry.
+    TimedOut,
+    /// Aborted or incomplete: retry.
+    Aborted,
+    /// An I/O failure of the file system.
+    Io,
+    /// Stored data is damaged.
+    Corruption,
+    /// RocksDB does not support what was asked.
+    NotSupported,
+    /// RocksDB refused an argument (an option, a key range).
+    InvalidArgument,
+    /// The database is shutting down.
+    ShutdownInProgress,
+    /// Any other status.
+    Other,
 }
 
 /// Every error the storage engine reports.
@@ -84,7 +112,18 @@ pub enum Error {
         "the disk is full; nothing of this write was stored. Writes resume by themselves once the disk has room again: {0}"
     )]
     NoSpace(String),
-    /// RocksDB reported an error.
+    /// RocksDB failed with `status`. Retry a busy or timed-out request;
+    /// check the disk on an I/O failure; restore from a checkpoint on
+    /// corruption.
+    #[error("storage engine error ({status:?}): {message}")]
+    Store {
+        /// RocksDB's status.
+        status: Status,
+        /// RocksDB's message.
+        message: String,
+    },
+    /// The engine failed for a reason of its own (a missing column family, a
+    /// thread that could not start).
     #[error("storage engine error: {0}")]
     Engine(String),
 }
@@ -100,6 +139,12 @@ impl Error {
             Error::Locked { .. } => ErrorKind::Locked,
             Error::NoSpace(_) => ErrorKind::NoSpace,
             Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => ErrorKind::NoSpace,
+            Error::Store { status, .. } => match status {
+                Status::Busy | Status::TimedOut | Status::Aborted => ErrorKind::Busy,
+                Status::Corruption => ErrorKind::Corruption,
+                Status::InvalidArgument => ErrorKind::InvalidArgument,
+                _ => ErrorKind::Io,
+            },
             Error::Io(_) | Error::Engine(_) => ErrorKind::Io,
         }
     }

@@ -216,7 +216,7 @@ fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, Even
 /// or a bound field that is missing or of the wrong type or dimension.
 pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
     keys::check_user(&ev.user).map_err(|e| err(Some("user"), strip(e)))?;
-    check_ts(ev.ts).map_err(|e| err(Some("ts"), strip(e)))?;
+    check_ts(ev.ts).map_err(|e| err(Some("ts"), e.to_string()))?;
     let b = bindings.event(&ev.event_type).ok_or_else(|| {
         err(
             Some("type"),

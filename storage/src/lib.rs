@@ -49,12 +49,13 @@ pub use codec::DecodeError;
 pub use engine::{Engine, MemoryEngine, ReadView};
 #[cfg(feature = "rocksdb")]
 pub use engine::{EngineStats, RocksEngine};
-pub use error::{Error, ErrorKind, EscapedKey, Result};
+pub use error::{Error, ErrorKind, EscapedKey, Result, Status};
 pub use event::{Event, EventError};
 #[cfg(feature = "rocksdb")]
 pub use kv::rocks::{EngineOptions, SyncPolicy};
 pub use merge::window::Bucket;
 pub use profile::Profile;
 pub use row::{RowNeeds, UserRange, UserRow, WindowNeed};
+pub use time::TimeError;
 pub use value::{AttrType, MAX_MAGNITUDE, Value};
 pub use vector::{IndexTable, Metric, VectorTable};

@@ -1,7 +1,36 @@
 //! Event time: i64 milliseconds since the Unix epoch, RFC 3339 parsing and
 //! duration literals such as `7d`.
+//!
+//! Parsing has its own small error, [`TimeError`]: the query crate puts its
+//! message under the literal's caret, the server names the parameter, and
+//! storage turns it into [`crate::Error::InvalidArgument`].
 
-use crate::error::{Error, Result};
+use std::fmt;
+
+/// A timestamp or duration that does not parse or is out of range; its
+/// `Display` says which and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeError(String);
+
+impl fmt::Display for TimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TimeError {}
+
+impl From<TimeError> for crate::Error {
+    fn from(e: TimeError) -> crate::Error {
+        crate::Error::InvalidArgument(e.0)
+    }
+}
+
+type Result<T> = std::result::Result<T, TimeError>;
+
+fn invalid(message: String) -> TimeError {
+    TimeError(message)
+}
 
 /// The earliest accepted event time: 0000-01-01T00:00:00Z.
 pub const MIN_TS: i64 = -62_167_219_200_000;
@@ -29,12 +58,12 @@ pub fn now_ms() -> i64 {
 /// Checks that `ts` lies in the supported range of years 0000–9999.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] naming the value when it is out of range.
+/// A [`TimeError`] naming the value when it is out of range.
 pub fn check_ts(ts: i64) -> Result<i64> {
     if (MIN_TS..=MAX_TS).contains(&ts) {
         Ok(ts)
     } else {
-        Err(Error::invalid(format!(
+        Err(invalid(format!(
             "timestamp {ts} is outside years 0000-9999 ({MIN_TS}..={MAX_TS} ms)"
         )))
     }
@@ -43,12 +72,12 @@ pub fn check_ts(ts: i64) -> Result<i64> {
 /// Parses an RFC 3339 timestamp (`2026-11-01T10:00:00Z`) into epoch milliseconds.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when the text is not RFC 3339 or is out of range.
+/// A [`TimeError`] when the text is not RFC 3339 or is out of range.
 pub fn parse_timestamp(text: &str) -> Result<i64> {
     let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| Error::invalid(format!("'{text}' is not an RFC 3339 timestamp: {e}")))?;
+        .map_err(|e| invalid(format!("'{text}' is not an RFC 3339 timestamp: {e}")))?;
     let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
-    let ms = i64::try_from(ms).map_err(|_| Error::invalid(format!("'{text}' is out of range")))?;
+    let ms = i64::try_from(ms).map_err(|_| invalid(format!("'{text}' is out of range")))?;
     check_ts(ms)
 }
 
@@ -73,14 +102,14 @@ pub fn format_timestamp(ms: i64) -> String {
 /// (`250ms`, `90s`, `15m`, `1h`, `7d`, `2w`). Fractions are allowed (`1.5h`).
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for a missing or unknown unit, a non-positive number,
+/// A [`TimeError`] for a missing or unknown unit, a non-positive number,
 /// or a duration beyond the supported time range.
 pub fn parse_duration(text: &str) -> Result<i64> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| {
-            Error::invalid(format!(
+            invalid(format!(
                 "duration '{text}' has no unit (ms, s, m, h, d or w)"
             ))
         })?;
@@ -93,17 +122,17 @@ pub fn parse_duration(text: &str) -> Result<i64> {
         "d" => DAY_MS as f64,
         "w" => WEEK_MS as f64,
         _ => {
-            return Err(Error::invalid(format!(
+            return Err(invalid(format!(
                 "duration '{text}' has unknown unit '{unit}' (use ms, s, m, h, d or w)"
             )));
         }
     };
     let n: f64 = num
         .parse()
-        .map_err(|_| Error::invalid(format!("duration '{text}' does not start with a number")))?;
+        .map_err(|_| invalid(format!("duration '{text}' does not start with a number")))?;
     let ms = (n * unit_ms).round();
     if !(ms >= 1.0 && ms <= (MAX_TS - MIN_TS) as f64) {
-        return Err(Error::invalid(format!(
+        return Err(invalid(format!(
             "duration '{text}' must be at least 1ms and at most 10000 years"
         )));
     }

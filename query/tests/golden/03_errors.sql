@@ -336,3 +336,28 @@ INSERT INTO purchase (user, ts, amount) VALUES ('tab	here', 1, 2.0);
 error: row 1 field 'user': user id contains the control character U+0009 at byte 3; nothing was written (line 1, column 49)
   INSERT INTO purchase (user, ts, amount) VALUES ('tab here', 1, 2.0);
                                                   ^^^^^^^^^^
+
+# Every function is in one table, so every one is suggested.
+SELECT cosin(taste, 'u1') FROM users;
+----
+error: unknown function 'cosin' (did you mean 'cosine'?) (line 1, column 8)
+  SELECT cosin(taste, 'u1') FROM users;
+         ^^^^^
+
+SELECT window_sun(clicks, '1d') FROM users;
+----
+error: unknown function 'window_sun' (did you mean 'window_sum'?) (line 1, column 8)
+  SELECT window_sun(clicks, '1d') FROM users;
+         ^^^^^^^^^^
+
+SELECT nearest_clustr(g) FROM users;
+----
+error: unknown function 'nearest_clustr' (did you mean 'nearest_cluster'?) (line 1, column 8)
+  SELECT nearest_clustr(g) FROM users;
+         ^^^^^^^^^^^^^^
+
+SELECT coalesce() FROM users;
+----
+error: coalesce takes at least 1 argument: coalesce(value, …) (line 1, column 8)
+  SELECT coalesce() FROM users;
+         ^^^^^^^^

@@ -27,7 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use profiledb::{Db, Error, Limits, Profile};
+use profiledb::{Db, Error, Limits, Permission, Profile};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -144,59 +144,51 @@ impl IntoResponse for ApiError {
 }
 
 /// Maps a library error to an answer: the client's fault is 400 (with the
-/// event's index and field, or the statement's line and column), the server's 500.
+/// event's index and field, or the statement's line and column), a missing
+/// user 404, a full disk 507, a busy store 503 (retry), the server's fault 500.
 fn library_error(e: &Error, app: &App) -> ApiError {
-    match e {
-        // A storage failure under a statement answers as the storage failure
-        // it is (a full disk is no fault of the statement).
-        Error::Query(profiledb_query::Error::Storage(s)) | Error::Storage(s) => storage_error(s),
-        Error::Query(q) => match q {
-            profiledb_query::Error::Cancelled { .. } => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "statement timeout: the statement ran longer than {:?} and was cancelled",
-                    app.config.statement_timeout
-                ),
-            )
-            .with("code", "statement_timeout"),
-            profiledb_query::Error::TooManyRows { limit } => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "the result has more than {limit} rows, the server's limit; add a LIMIT or a filter"
-                ),
-            )
-            .with("code", "too_many_rows"),
-            q => {
-                let mut err = ApiError::new(StatusCode::BAD_REQUEST, q.message());
-                if let Some(p) = q.position() {
-                    err = err
-                        .with("line", p.line)
-                        .with("column", p.column)
-                        .with("width", p.width);
-                }
-                err
-            }
-        },
-        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    if e.is_read_only_refusal() {
+        return forbidden("change data or schema");
     }
-}
-
-/// A storage error's answer: 400 for bad input, 404, 507 for a full disk, else 500.
-fn storage_error(s: &profiledb_storage::Error) -> ApiError {
-    use profiledb::ErrorKind as K;
-    let status = match s.kind() {
-        K::InvalidArgument | K::AlreadyExists => StatusCode::BAD_REQUEST,
-        K::NotFound => StatusCode::NOT_FOUND,
-        K::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+    if e.is_cancelled() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "statement timeout: the statement ran longer than {:?} and was cancelled",
+                app.config.statement_timeout
+            ),
+        )
+        .with("code", "statement_timeout");
+    }
+    if let Some(limit) = e.row_limit() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the result has more than {limit} rows, the server's limit; add a LIMIT or a filter"
+            ),
+        )
+        .with("code", "too_many_rows");
+    }
+    // A storage failure under a statement answers as the storage failure it
+    // is (a full disk is no fault of the statement).
+    let status = match e.storage_kind() {
+        Some(profiledb::ErrorKind::NotFound) => StatusCode::NOT_FOUND,
+        Some(profiledb::ErrorKind::NoSpace) => StatusCode::INSUFFICIENT_STORAGE,
+        Some(profiledb::ErrorKind::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+        _ if e.is_client_error() => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let err = ApiError::new(status, s.to_string());
-    match s {
-        profiledb_storage::Error::InvalidEvent { index, field, .. } => {
-            err.with("index", *index).with("field", field.clone())
-        }
-        _ => err,
+    let mut err = ApiError::new(status, e.message());
+    if let Some((index, field)) = e.rejected_event() {
+        err = err.with("index", index).with("field", field);
     }
+    if let Some(p) = e.position() {
+        err = err
+            .with("line", p.line)
+            .with("column", p.column)
+            .with("width", p.width);
+    }
+    err
 }
 
 /// Runs `f` on the blocking pool; a panic in it answers 500.
@@ -554,13 +546,7 @@ async fn ingest(
                 format!("the body is not UTF-8: {e}"),
             ))
         })?;
-        let events = profiledb_storage::event::events_from_json(text).map_err(|(index, e)| {
-            reject(
-                ApiError::new(StatusCode::BAD_REQUEST, format!("event {index}: {e}"))
-                    .with("index", index)
-                    .with("field", e.field),
-            )
-        })?;
+        let events = profiledb::decode_events(text).map_err(|e| reject(library_error(&e, &app)))?;
         match app.db.ingest(&events) {
             Ok(n) => {
                 app.metrics
@@ -600,21 +586,17 @@ async fn query(
             format!("the body must be a JSON object {{\"sql\": \"...\"}}: {e}"),
         )
     })?;
-    if access == Access::ReadOnly {
-        // Statements that do not parse fall through, to be reported as usual.
-        if let Ok(stmts) = profiledb_query::parse_script(&req.sql)
-            && stmts.iter().any(|(s, _)| !s.is_read_only())
-        {
-            return Err(forbidden("change data or schema"));
-        }
-    }
     blocking(move || {
         let start = Instant::now();
         let limits = Limits {
             deadline: Some(start + app.config.statement_timeout),
             max_rows: Some(app.config.max_rows),
         };
-        let result = app.db.execute_with(&req.sql, &limits);
+        let permission = match access {
+            Access::ReadOnly => Permission::ReadOnly,
+            Access::Full => Permission::ReadWrite,
+        };
+        let result = app.db.execute_as(&req.sql, &limits, permission);
         app.metrics.observe_query(start.elapsed(), result.is_ok());
         let mut outputs = result.map_err(|e| {
             let err = library_error(&e, &app);

@@ -48,7 +48,7 @@ impl Shell {
     /// which goes to stderr. `origin` names a file the text came from. Returns
     /// whether every statement succeeded.
     pub fn run_script(&mut self, src: &str, origin: Option<&str>) -> bool {
-        let (spans, lex_error) = profiledb_query::split_statements(src);
+        let (spans, lex_error) = profiledb::split_statements(src);
         for span in spans {
             if !self.run_statement(src, span.start, &src[span.start..span.end], origin) {
                 return false;
@@ -248,7 +248,7 @@ impl Shell {
                         buffer.push('\n');
                     }
                     buffer.push_str(&line);
-                    if profiledb_query::ends_statement(&buffer) {
+                    if profiledb::ends_statement(&buffer) {
                         let _ = editor.add_history_entry(buffer.as_str());
                         let script = std::mem::take(&mut buffer);
                         self.run_script(&script, None);

@@ -47,7 +47,7 @@ use super::read::RowReader;
 use crate::catalog::{Bindings, SharedBindings};
 use crate::error::{Error, Result};
 use crate::kv::Kv;
-use crate::row::{UserRange, UserRow, current_vector, vector_needs};
+use crate::row::{RowNeeds, UserRange, UserRow, current_vector, vector_needs};
 use crate::vector::IndexTable;
 
 /// The index's contents: a table per vector definition id.
@@ -84,9 +84,10 @@ pub(crate) struct VectorIndex<K: Kv> {
     stop: AtomicBool,
     /// Whether the tables came from a snapshot (and were not rebuilt since).
     from_snapshot: AtomicBool,
-    /// Users whose vectors or attributes may have changed.
-    tx: Sender<Vec<String>>,
-    rx: Receiver<Vec<String>>,
+    /// Users whose vectors may have changed, each with whether its
+    /// attributes may have changed too.
+    tx: Sender<Vec<(String, bool)>>,
+    rx: Receiver<Vec<(String, bool)>>,
     bell_tx: Sender<()>,
     bell_rx: Receiver<()>,
 }
@@ -215,10 +216,10 @@ impl<K: Kv> VectorIndex<K> {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// Tells the index that these users' vectors or attributes may have
-    /// changed. Called after the store acknowledged the write, before the
-    /// write's guard is dropped.
-    pub(crate) fn changed(&self, users: Vec<String>) {
+    /// Tells the index that these users' vectors, and where flagged their
+    /// attributes, may have changed. Called after the store acknowledged the
+    /// write, before the write's guard is dropped.
+    pub(crate) fn changed(&self, users: Vec<(String, bool)>) {
         if users.is_empty() || !self.active.load(Ordering::SeqCst) {
             return;
         }
@@ -233,14 +234,21 @@ impl<K: Kv> VectorIndex<K> {
         self.rx.len()
     }
 
-    /// Every pending notice, one entry per user, sorted.
-    fn take_pending(&self) -> Vec<String> {
-        let mut users: Vec<String> = Vec::new();
+    /// Every pending notice, one entry per user, sorted; attributes changed
+    /// when any notice says so.
+    fn take_pending(&self) -> Vec<(String, bool)> {
+        let mut users: Vec<(String, bool)> = Vec::new();
         while let Ok(batch) = self.rx.try_recv() {
             users.extend(batch);
         }
         users.sort_unstable();
-        users.dedup();
+        users.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 |= later.1;
+            }
+            same
+        });
         users
     }
 
@@ -262,12 +270,29 @@ impl<K: Kv> VectorIndex<K> {
         &'s self,
         snap: &K::Snapshot<'_>,
         bindings: &Bindings,
-        users: Vec<String>,
+        users: Vec<(String, bool)>,
     ) -> Result<RwLockWriteGuard<'s, State>> {
+        // A user whose attributes did not change keeps its cached row.
+        let cached: Vec<Option<Arc<UserRow>>> = {
+            let state = self.state.read();
+            users
+                .iter()
+                .map(|(u, attrs)| {
+                    if *attrs {
+                        return None;
+                    }
+                    state.tables.values().find_map(|t| {
+                        let row = t.table.row_of(u)?;
+                        t.users.get(row)?.clone()
+                    })
+                })
+                .collect()
+        };
         // Reads are independent batched lookups: spread them over every core.
         let read = users
             .par_chunks(1024)
-            .map(|chunk| read_users(snap, bindings, chunk))
+            .zip(cached.par_chunks(1024))
+            .map(|(chunk, cached)| read_users(snap, bindings, chunk, cached))
             .collect::<Result<Vec<_>>>();
         let read = match read {
             Ok(r) => r,
@@ -277,7 +302,7 @@ impl<K: Kv> VectorIndex<K> {
             }
         };
         let mut state = self.state.write();
-        for (u, r) in users.iter().zip(read.into_iter().flatten()) {
+        for ((u, _), r) in users.iter().zip(read.into_iter().flatten()) {
             match r {
                 None => {
                     for t in state.tables.values_mut() {
@@ -370,32 +395,52 @@ impl<K: Kv> VectorIndex<K> {
 }
 
 /// The current vectors of `users` (sorted) through `snap`, with their
-/// attributes.
+/// attributes: `cached[i]` when given (its attributes did not change), else
+/// read too.
 fn read_users<S: crate::kv::KvSnapshot>(
     snap: &S,
     bindings: &Bindings,
-    users: &[String],
+    users: &[(String, bool)],
+    cached: &[Option<Arc<UserRow>>],
 ) -> Result<Vec<UserVectors>> {
-    let needs = vector_needs(bindings);
-    let rows = RowReader::new(snap).get_many(users, &needs)?;
+    let with_attrs = vector_needs(bindings);
+    let without = RowNeeds {
+        attributes: false,
+        ..with_attrs.clone()
+    };
+    let (fresh, kept): (Vec<usize>, Vec<usize>) =
+        (0..users.len()).partition(|&i| cached[i].is_none());
+    let ids = |at: &[usize]| at.iter().map(|&i| users[i].0.clone()).collect::<Vec<_>>();
+    let mut reader = RowReader::new(snap);
+    let mut rows: Vec<Option<UserRow>> = vec![None; users.len()];
+    for (at, needs) in [(&fresh, &with_attrs), (&kept, &without)] {
+        if at.is_empty() {
+            continue;
+        }
+        for (&i, row) in at.iter().zip(reader.get_many(&ids(at), needs)?) {
+            rows[i] = row;
+        }
+    }
     Ok(rows
         .into_iter()
-        .map(|row| {
+        .zip(cached)
+        .map(|(row, cached)| {
             let row = row?;
             let vectors = bindings
                 .catalog
                 .vectors
                 .iter()
-                .map(|d| (d.id, current_vector(d, &row, &needs)))
+                .map(|d| (d.id, current_vector(d, &row, &with_attrs)))
                 .collect();
-            Some((
-                Arc::new(UserRow {
+            let user = match cached {
+                Some(c) => Arc::clone(c),
+                None => Arc::new(UserRow {
                     user: row.user,
                     attributes: row.attributes,
                     ..UserRow::default()
                 }),
-                vectors,
-            ))
+            };
+            Some((user, vectors))
         })
         .collect())
 }

@@ -96,7 +96,8 @@ impl<K: Kv> Engine<K> {
                 .iter()
                 .filter_map(|ev| {
                     let b = bindings.event(&ev.event_type)?;
-                    (!b.vectors.is_empty() || !b.attributes.is_empty()).then(|| ev.user.clone())
+                    (!b.vectors.is_empty() || !b.attributes.is_empty())
+                        .then(|| (ev.user.clone(), !b.attributes.is_empty()))
                 })
                 .collect();
             self.index.changed(users);
@@ -131,7 +132,7 @@ impl<K: Kv> Engine<K> {
         let _in_flight = self.index.begin_write();
         self.kv
             .write(self.sorted_batch(std::slice::from_ref(&ops)), false)?;
-        self.index.changed(vec![user.to_owned()]);
+        self.index.changed(vec![(user.to_owned(), true)]);
         Ok(())
     }
 
@@ -155,7 +156,7 @@ impl<K: Kv> Engine<K> {
         let _in_flight = self.index.begin_write();
         self.kv.write_delete(batch, vec![(start, end)])?;
         // The next catch-up re-reads the user, finds nothing and removes it.
-        self.index.changed(vec![user.to_owned()]);
+        self.index.changed(vec![(user.to_owned(), true)]);
         Ok(true)
     }
 

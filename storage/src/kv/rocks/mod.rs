@@ -25,7 +25,7 @@ pub use sync::SyncPolicy;
 
 use super::{ALL, CATALOG, DATA, Kv, KvBatch, KvIter, KvSnapshot};
 use crate::catalog::SharedBindings;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Status};
 
 /// How to open a database.
 #[derive(Debug, Clone)]
@@ -70,13 +70,32 @@ impl EngineOptions {
     }
 }
 
-/// A RocksDB error as a storage error.
+/// A RocksDB error as a storage error, keeping its status.
 pub(crate) fn rocks_err(e: rocksdb::Error) -> Error {
-    let msg = e.into_string();
-    if is_no_space(&msg) {
-        Error::NoSpace(msg)
-    } else {
-        Error::Engine(msg)
+    let kind = e.kind();
+    let message = e.into_string();
+    if is_no_space(&message) {
+        return Error::NoSpace(message);
+    }
+    Error::Store {
+        status: status(kind),
+        message,
+    }
+}
+
+/// Our name for a RocksDB status.
+fn status(kind: rocksdb::ErrorKind) -> Status {
+    use rocksdb::ErrorKind as K;
+    match kind {
+        K::Busy | K::TryAgain => Status::Busy,
+        K::TimedOut | K::Expired => Status::TimedOut,
+        K::Aborted | K::Incomplete | K::MergeInProgress => Status::Aborted,
+        K::IOError => Status::Io,
+        K::Corruption => Status::Corruption,
+        K::NotSupported => Status::NotSupported,
+        K::InvalidArgument => Status::InvalidArgument,
+        K::ShutdownInProgress => Status::ShutdownInProgress,
+        _ => Status::Other,
     }
 }
 
@@ -91,6 +110,8 @@ pub(crate) fn read_err(cf: &'static str, key: &[u8], e: rocksdb::Error) -> Error
 
 /// Whether a RocksDB error is a full disk. Its status keeps a "no space"
 /// subcode that the C API does not pass on; the text is the one sign of it.
+/// (So is a held lock, an I/O status whose subcode is lost the same way; see
+/// [`RocksKv::open`].)
 fn is_no_space(msg: &str) -> bool {
     msg.contains("No space left on device") || msg.contains("NoSpace")
 }
@@ -207,7 +228,10 @@ impl RocksKv {
                     disk::human(disk::wal_bytes(&path)),
                 ))
             } else {
-                Error::Engine(msg)
+                Error::Store {
+                    status: status(kind),
+                    message: msg,
+                }
             }
         })?;
         let db = Arc::new(db);
