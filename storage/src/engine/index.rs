@@ -178,7 +178,7 @@ impl<K: Kv> VectorIndex<K> {
     }
 
     /// Whether the tables came from a snapshot rather than a scan.
-    #[cfg(feature = "rocksdb")]
+    #[cfg(feature = "testing")]
     pub(crate) fn loaded_from_snapshot(&self) -> bool {
         self.from_snapshot.load(Ordering::SeqCst)
     }

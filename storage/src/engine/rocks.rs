@@ -10,8 +10,8 @@ use parking_lot::RwLock;
 use super::{Engine, RocksEngine};
 use crate::catalog::{Bindings, SharedBindings};
 use crate::error::Result;
+use crate::kv::ALL;
 use crate::kv::rocks::{EngineOptions, RocksKv, rocks_err};
-use crate::kv::{ALL, KvBatch};
 
 /// Monitoring figures of an open engine; see [`Engine::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -155,7 +155,7 @@ impl Engine<RocksKv> {
     /// read-modify-write benchmark baseline.
     #[cfg(feature = "testing")]
     pub fn raw_put_batch(&self, puts: &[(&'static str, Vec<u8>, Vec<u8>)]) -> Result<()> {
-        use crate::kv::Kv as _;
+        use crate::kv::{Kv as _, KvBatch as _};
         let mut batch = self.kv().batch();
         for (name, k, v) in puts {
             batch.put(name, k, v);

@@ -1,0 +1,58 @@
+//! Request bodies: read whole, within the size and time limits, before any
+//! handler runs.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+use super::App;
+use super::errors::ApiError;
+
+/// Reads the whole request body, within `max_body` and `body_timeout`, before
+/// the handler runs: a client that stops sending is answered 408 and let go,
+/// rather than holding a connection and a task forever. Runs after `auth`, so
+/// no unauthenticated body is read.
+pub(crate) async fn read_body(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt as _;
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is larger than the server's limit",
+        )
+        .into_response()
+    };
+    // A declared length over the limit is refused before anything is read.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.config.max_body as u64) {
+        return too_large();
+    }
+    let limited = http_body_util::Limited::new(body, app.config.max_body);
+    match tokio::time::timeout(app.config.body_timeout, limited.collect()).await {
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {:?}",
+                app.config.body_timeout
+            ),
+        )
+        .into_response(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => too_large(),
+        Ok(Err(e)) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {e}"),
+        )
+        .into_response(),
+        Ok(Ok(collected)) => {
+            next.run(Request::from_parts(parts, Body::from(collected.to_bytes())))
+                .await
+        }
+    }
+}

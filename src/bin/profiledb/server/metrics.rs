@@ -1,0 +1,175 @@
+//! `/metrics`: counters and the query latency histogram, in Prometheus' text
+//! format.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::App;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) events_ingested: AtomicU64,
+    pub(crate) events_rejected: AtomicU64,
+    pub(crate) bad_requests: AtomicU64,
+    pub(crate) queries: AtomicU64,
+    pub(crate) query_errors: AtomicU64,
+    /// Query latencies, one counter per bucket of [`LATENCY_BUCKETS`] and one
+    /// for slower queries.
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    pub(crate) latency_sum_us: AtomicU64,
+    pub(crate) connections_refused: AtomicU64,
+}
+
+/// Upper bounds of the query latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+impl Metrics {
+    pub(crate) fn observe_query(&self, elapsed: Duration, ok: bool) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.query_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+}
+
+/// `GET /metrics`, in Prometheus' text format.
+pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
+    use std::fmt::Write as _;
+    let stats = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || app.db.stats())
+            .await
+            .unwrap_or_default()
+    };
+    let m = &app.metrics;
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let mut out = String::new();
+    let open_connections = app.config.max_connections - app.connections.available_permits();
+    let figures: [(&str, &str, &str, u64); 14] = [
+        (
+            "profiledb_connections_open",
+            "gauge",
+            "HTTP connections open now.",
+            open_connections as u64,
+        ),
+        (
+            "profiledb_connections_refused_total",
+            "counter",
+            "Connections closed on arrival because --max-connections were open.",
+            load(&m.connections_refused),
+        ),
+        (
+            "profiledb_events_ingested_total",
+            "counter",
+            "Events written.",
+            load(&m.events_ingested),
+        ),
+        (
+            "profiledb_events_rejected_total",
+            "counter",
+            "Events in batches rejected for a bad event.",
+            load(&m.events_rejected),
+        ),
+        (
+            "profiledb_bad_requests_total",
+            "counter",
+            "Event requests rejected: bad JSON or a bad event.",
+            load(&m.bad_requests),
+        ),
+        (
+            "profiledb_queries_total",
+            "counter",
+            "Query requests run.",
+            load(&m.queries),
+        ),
+        (
+            "profiledb_query_errors_total",
+            "counter",
+            "Query requests that failed.",
+            load(&m.query_errors),
+        ),
+        (
+            "profiledb_index_pending",
+            "gauge",
+            "Change notices the vector index has yet to apply (its lag).",
+            stats.index_pending,
+        ),
+        (
+            "profiledb_memtable_bytes",
+            "gauge",
+            "Bytes in RocksDB memtables.",
+            stats.memtable_bytes,
+        ),
+        (
+            "profiledb_immutable_memtables",
+            "gauge",
+            "RocksDB memtables waiting to be flushed.",
+            stats.immutable_memtables,
+        ),
+        (
+            "profiledb_running_compactions",
+            "gauge",
+            "RocksDB compactions running.",
+            stats.running_compactions,
+        ),
+        (
+            "profiledb_running_flushes",
+            "gauge",
+            "RocksDB flushes running.",
+            stats.running_flushes,
+        ),
+        (
+            "profiledb_pending_compaction_bytes",
+            "gauge",
+            "Bytes RocksDB estimates compaction has yet to rewrite.",
+            stats.pending_compaction_bytes,
+        ),
+        (
+            "profiledb_last_sequence",
+            "gauge",
+            "RocksDB's latest sequence number.",
+            stats.last_sequence,
+        ),
+    ];
+    for (name, kind, help, value) in figures {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    let name = "profiledb_query_duration_seconds";
+    let _ = writeln!(out, "# HELP {name} Query latency.\n# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += load(&m.latency[i]);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    cumulative += load(&m.latency[LATENCY_BUCKETS.len()]);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum {}", load(&m.latency_sum_us) as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {cumulative}");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    (headers, Body::from(out)).into_response()
+}

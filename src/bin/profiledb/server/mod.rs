@@ -1,0 +1,246 @@
+//! The HTTP server: `profiledb serve`.
+//!
+//! Every database call runs on tokio's blocking pool, so a slow query never
+//! stalls the event loop that answers everyone else. Statements run under a
+//! deadline and a row cap; request bodies are capped; a panic in a handler
+//! becomes a 500 for that request alone.
+//!
+//! Connections are bounded too, so that no client can starve the others: the
+//! accept loop is hyper's HTTP/1 server (hyper-util) rather than `axum::serve`,
+//! because it exposes the header read timeout. That timeout starts when a
+//! connection opens and again after each response, so it closes idle keep-alive
+//! connections and slow-header clients alike. A body must arrive within its own
+//! timeout, and past `max_connections` a new connection is closed at once. The
+//! process raises its open-file limit to the hard limit at start (`rlimit`), so
+//! that the cap, not the operating system, decides; every error, axum's own
+//! rejections included, answers the documented JSON.
+//!
+//! Files by concern: [`auth`] (tokens), [`body`] (reading bodies within
+//! limits), [`errors`] (the one JSON error shape), [`metrics`] (`/metrics`),
+//! [`routes`] (the endpoints); this file binds, accepts and routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{self};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use profiledb::Db;
+use tower_http::catch_panic::CatchPanicLayer;
+
+mod auth;
+mod body;
+mod errors;
+mod metrics;
+mod routes;
+
+use auth::auth;
+use body::read_body;
+use errors::{ApiError, json_errors};
+use metrics::{Metrics, metrics};
+use routes::{delete_user, get_user, ingest, query};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Bearer token for every endpoint but `/healthz`.
+    pub token: Option<String>,
+    /// Bearer token that may query but not write.
+    pub read_token: Option<String>,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Longest a statement may run before it is cancelled.
+    pub statement_timeout: Duration,
+    /// Most rows a query may return.
+    pub max_rows: usize,
+    /// Longest a connection may sit without sending a complete request header:
+    /// idle between requests, or sending its headers slowly.
+    pub idle_timeout: Duration,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// Most connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) db: Db,
+    pub(crate) config: Config,
+    pub(crate) metrics: Metrics,
+    /// One permit per open connection.
+    connections: Arc<tokio::sync::Semaphore>,
+}
+
+/// Serves until SIGTERM or SIGINT, then finishes requests in flight, flushes
+/// and returns. `ready` is called with the bound address once it accepts.
+pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
+    config.max_connections = connection_cap(config.max_connections);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let app = Arc::new(App {
+        db,
+        connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+        config,
+        metrics: Metrics::default(),
+    });
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(app.config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let router = router(app.clone());
+        tracing::info!("listening on http://{addr}");
+        ready(addr);
+        accept_loop(listener, router, &app, shutdown_signal()).await;
+        Ok::<(), String>(())
+    })?;
+    tracing::info!("stopped accepting; flushing");
+    let flushed = match app.db.flush() {
+        // Every acknowledged write is in the write-ahead log, which the next
+        // open replays: a full disk loses nothing here.
+        Err(e) if e.storage_kind() == Some(profiledb::ErrorKind::NoSpace) => {
+            tracing::warn!(
+                "the disk is full, so memtables were not flushed; the write-ahead log holds every acknowledged write and the next open replays it: {e}"
+            );
+            Ok(())
+        }
+        other => other.map_err(|e| format!("flushing on shutdown: {e}")),
+    };
+    // Let blocking calls still running finish before the database closes.
+    runtime.shutdown_timeout(Duration::from_secs(30));
+    flushed
+}
+
+/// File descriptors kept back from connections: RocksDB's files, the log, the
+/// listener.
+const RESERVED_FDS: u64 = 1024;
+
+/// Raises the open-file limit as far as the hard limit allows, and returns the
+/// connection cap that fits under it.
+fn connection_cap(wanted: usize) -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(RESERVED_FDS * 2);
+    let fits = usize::try_from(limit.saturating_sub(RESERVED_FDS))
+        .unwrap_or(usize::MAX)
+        .max(64);
+    if wanted > fits {
+        tracing::warn!(
+            "--max-connections {wanted} is above what the open-file limit ({limit}) allows; using {fits}"
+        );
+    }
+    wanted.min(fits)
+}
+
+/// Accepts connections until `shutdown`, then waits (at most 30 s) for the
+/// requests in flight.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    app: &Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: back off, don't spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = app.connections.clone().try_acquire_owned() else {
+            app.metrics
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        // `json_errors` wraps the whole router, not its routes, so that it sees
+        // the Allow header axum adds to a 405 outside the route layers.
+        let service = tower::ServiceBuilder::new()
+            .map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(Body::new))
+            .layer(middleware::from_fn(json_errors))
+            .service(router.clone());
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(app.config.idle_timeout)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // A connection closed by a timeout or by its client is no error of ours.
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running 30 s after shutdown began; closing anyway");
+    }
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/events", post(ingest))
+        .route("/v1/query", post(query))
+        .route("/v1/users/{id}", get(get_user).delete(delete_user))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(app.clone(), read_body))
+        .layer(middleware::from_fn_with_state(app.clone(), auth))
+        // `read_body` has read and bounded every body already.
+        .layer(DefaultBodyLimit::disable())
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error while serving the request",
+                )
+                .into_response()
+            },
+        ))
+        .with_state(app)
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown requested");
+}

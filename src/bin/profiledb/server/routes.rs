@@ -1,0 +1,235 @@
+//! The endpoints: events, statements, profiles and deletes. Every database
+//! call runs on tokio's blocking pool.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use profiledb::{Limits, Permission, Profile};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::App;
+use super::auth::Access;
+use super::errors::{ApiError, forbidden, library_error};
+use crate::json::{JsonOutput, JsonValue};
+
+/// Runs `f` on the blocking pool; a panic in it answers 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!("request failed: {e}");
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error while serving the request",
+        ))
+    })
+}
+
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// `POST /v1/events`: a JSON array of events, one object, or JSON Lines.
+pub(crate) async fn ingest(
+    State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if access == Access::ReadOnly {
+        return Err(forbidden("write events"));
+    }
+    blocking(move || {
+        let reject = |e: ApiError| {
+            app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+            e
+        };
+        let text = std::str::from_utf8(&body).map_err(|e| {
+            reject(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not UTF-8: {e}"),
+            ))
+        })?;
+        let events = profiledb::decode_events(text).map_err(|e| reject(library_error(&e, &app)))?;
+        match app.db.ingest(&events) {
+            Ok(n) => {
+                app.metrics
+                    .events_ingested
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                Ok(json_bytes(
+                    serde_json::json!({ "accepted": n })
+                        .to_string()
+                        .into_bytes(),
+                ))
+            }
+            Err(e) => {
+                app.metrics
+                    .events_rejected
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                Err(reject(library_error(&e, &app)))
+            }
+        }
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct QueryRequest {
+    sql: String,
+}
+
+/// `POST /v1/query`: `{"sql": "..."}`; answers the last statement's output.
+pub(crate) async fn query(
+    State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: QueryRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be a JSON object {{\"sql\": \"...\"}}: {e}"),
+        )
+    })?;
+    blocking(move || {
+        let start = Instant::now();
+        let limits = Limits {
+            deadline: Some(start + app.config.statement_timeout),
+            max_rows: Some(app.config.max_rows),
+        };
+        let permission = match access {
+            Access::ReadOnly => Permission::ReadOnly,
+            Access::Full => Permission::ReadWrite,
+        };
+        let result = app.db.execute_as(&req.sql, &limits, permission);
+        app.metrics.observe_query(start.elapsed(), result.is_ok());
+        let mut outputs = result.map_err(|e| {
+            let err = library_error(&e, &app);
+            // Every statement error has a place; one about the statement as a
+            // whole is at its start.
+            if err.status.is_client_error() && !err.error.contains_key("line") {
+                err.with("line", 1).with("column", 1)
+            } else {
+                err
+            }
+        })?;
+        let last = outputs.pop().ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "expected a statement")
+                .with("line", 1)
+                .with("column", 1)
+        })?;
+        serde_json::to_vec(&JsonOutput(&last))
+            .map(json_bytes)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ProfileParams {
+    /// Epoch ms or RFC 3339; now by default.
+    as_of: Option<String>,
+    /// Span windows are aggregated over (`1d`, `7d`); a day by default.
+    window: Option<String>,
+}
+
+/// `GET /v1/users/{id}?as_of=…&window=…`
+pub(crate) async fn get_user(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(params): Query<ProfileParams>,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let as_of = match params.as_of.as_deref() {
+        None => profiledb::now_ms(),
+        Some(t) => match t.parse::<i64>() {
+            Ok(ms) => profiledb::check_ts(ms).map_err(|e| bad(format!("as_of: {e}")))?,
+            Err(_) => profiledb::parse_timestamp(t).map_err(|e| bad(format!("as_of: {e}")))?,
+        },
+    };
+    let span = match params.window.as_deref() {
+        None => profiledb::DEFAULT_WINDOW_SPAN_MS,
+        Some(w) => profiledb::parse_duration(w).map_err(|e| bad(format!("window: {e}")))?,
+    };
+    blocking(move || {
+        let profile = app
+            .db
+            .profile_with_span(&id, as_of, span)
+            .map_err(|e| library_error(&e, &app))?
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, format!("user '{id}' does not exist"))
+            })?;
+        serde_json::to_vec(&JsonProfile(&profile))
+            .map(json_bytes)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await
+}
+
+/// `DELETE /v1/users/{id}`
+pub(crate) async fn delete_user(
+    State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if access == Access::ReadOnly {
+        return Err(forbidden("delete users"));
+    }
+    blocking(move || match app.db.delete_user(&id) {
+        Ok(true) => Ok(json_bytes(br#"{"deleted": true}"#.to_vec())),
+        Ok(false) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("user '{id}' does not exist"),
+        )),
+        Err(e) => Err(library_error(&e, &app)),
+    })
+    .await
+}
+
+/// A profile as JSON: bookkeeping, then attributes, features, vectors and
+/// windows as objects keyed by name.
+struct JsonProfile<'a>(&'a Profile);
+
+impl Serialize for JsonProfile<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Named<'a>(&'a [(String, profiledb::Value)]);
+        impl Serialize for Named<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    m.serialize_entry(k, &JsonValue(v))?;
+                }
+                m.end()
+            }
+        }
+        let p = self.0;
+        let windows: serde_json::Map<String, serde_json::Value> = p
+            .windows
+            .iter()
+            .map(|(name, b)| {
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "count": b.count, "sum": b.sum, "min": b.min(), "max": b.max(),
+                        "mean": b.mean(), "stddev": b.stddev(), "sumsq": b.sumsq,
+                    }),
+                )
+            })
+            .collect();
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("user", &p.user)?;
+        m.serialize_entry("as_of", &profiledb::format_timestamp(p.as_of))?;
+        m.serialize_entry("first_seen", &profiledb::format_timestamp(p.first_seen))?;
+        m.serialize_entry("last_seen", &profiledb::format_timestamp(p.last_seen))?;
+        m.serialize_entry("events", &p.events)?;
+        m.serialize_entry("attributes", &Named(&p.attributes))?;
+        m.serialize_entry("features", &Named(&p.features))?;
+        m.serialize_entry("vectors", &Named(&p.vectors))?;
+        m.serialize_entry("windows", &windows)?;
+        m.end()
+    }
+}
