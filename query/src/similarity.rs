@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use profiledb_storage::catalog::{Catalog, VectorRule};
 use profiledb_storage::row::current_vector;
-use profiledb_storage::{AttrType, Metric, RowNeeds, UserRange, Value};
+use profiledb_storage::{AttrType, Metric, NearestFilter, RowNeeds, UserRange, Value};
 
 use crate::ast::BinaryOp;
 
@@ -280,30 +280,24 @@ pub(crate) fn run_top_k(
         _ => None,
     };
     let lookup = filter.and_then(|f| posting_lookup(f, &view.bindings().catalog));
-    let Some(t) = view.vectors(def) else {
-        return Ok(Vec::new());
-    };
-    let keep = |row: usize| match (&allowed, filter) {
-        (Some(ids), _) => t.table.id(row).is_some_and(|id| ids.contains(id)),
-        (None, Some(f)) => keeps(f, t.users.get(row).and_then(Option::as_deref), plan.as_of),
+    let keep = |id: &str, user: Option<&profiledb_storage::UserRow>| match (&allowed, filter) {
+        (Some(ids), _) => ids.contains(id),
+        (None, Some(f)) => keeps(f, user, plan.as_of),
         (None, None) => true,
     };
-    // Rank only the rows an `attribute = value` conjunct admits; `keep`
-    // still checks the whole filter on each.
-    let candidates = lookup.as_ref().and_then(|(id, values)| {
-        let mut rows = roaring::RoaringBitmap::new();
-        for v in values {
-            rows |= t.rows_with(*id, v)?;
-        }
-        Some(rows.iter().collect::<Vec<u32>>())
-    });
-    let hits = match &candidates {
-        Some(rows) => t.table.top_k_among(rows, &query.v, metric, k, &keep),
-        None => t.table.top_k(&query.v, metric, k, &keep),
-    };
-    let winners: Vec<&str> = hits.iter().filter_map(|h| t.table.id(h.row)).collect();
+    let winners = view.nearest(
+        def,
+        &query.v,
+        metric,
+        k,
+        &NearestFilter {
+            attribute: lookup.as_ref().map(|(id, values)| (*id, values.as_slice())),
+            keep: Some(&keep),
+        },
+    );
     let mut out = Vec::with_capacity(winners.len());
-    for id in winners {
+    // In the order of the scores that ranked them.
+    for (id, _score) in &winners {
         // The view pins the index with the data, so every winner is there.
         let row = view.get(id, &plan.needs)?.ok_or_else(|| {
             Error::Storage(profiledb_storage::Error::Engine(format!(

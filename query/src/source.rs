@@ -11,8 +11,8 @@ use std::sync::Arc;
 use profiledb_storage::catalog::Bindings;
 use profiledb_storage::kv::Kv;
 use profiledb_storage::{
-    DefKind, Definition, Engine, Event, IndexTable, ReadView, Result, RowNeeds, UserRange, UserRow,
-    Value,
+    DefKind, Definition, Engine, Event, IndexTable, Metric, NearestFilter, ReadView, Result,
+    RowNeeds, UserRange, UserRow, Value,
 };
 
 /// A database the executor can run statements against.
@@ -55,6 +55,19 @@ pub trait View: Sync {
         needs: &RowNeeds,
         visit: &mut dyn FnMut(&UserRow) -> bool,
     ) -> Result<()>;
+    /// The `k` users nearest to `query` under vector definition `def` by
+    /// `metric`, among those `filter` admits, best first, as (id, score),
+    /// from this moment's vector index: every id is in this view, and its
+    /// score is that of the vector [`View::get`] reads. Empty when the view
+    /// was taken without vectors.
+    fn nearest(
+        &self,
+        def: u32,
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        filter: &NearestFilter<'_>,
+    ) -> Vec<(String, f64)>;
     /// The vector index's table of vector definition `def` at this moment:
     /// every user's vector equals the one [`View::get`] reads. `None` when
     /// there is no such vector, or the view was taken without vectors.
@@ -119,6 +132,17 @@ impl<K: Kv> View for ReadView<'_, K> {
         visit: &mut dyn FnMut(&UserRow) -> bool,
     ) -> Result<()> {
         ReadView::scan(self, range, needs, visit)
+    }
+
+    fn nearest(
+        &self,
+        def: u32,
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        filter: &NearestFilter<'_>,
+    ) -> Vec<(String, f64)> {
+        ReadView::nearest(self, def, query, metric, k, filter)
     }
 
     fn vectors(&self, def: u32) -> Option<&IndexTable> {

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 pub use crate::row::UserRange;
-pub use read::ReadView;
+pub use read::{NearestFilter, ReadView};
 #[cfg(feature = "rocksdb")]
 pub use rocks::EngineStats;
 #[cfg(feature = "rocksdb")]

@@ -28,7 +28,8 @@ use crate::merge::vector::VectorValue;
 use crate::merge::window::Bucket;
 use crate::profile::Profile;
 use crate::row::{RowNeeds, UserRange, UserRow, WindowNeed, vector_needs};
-use crate::vector::IndexTable;
+use crate::value::Value;
+use crate::vector::{IndexTable, Metric};
 
 /// Reads rows through one snapshot; see the module documentation.
 pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
@@ -247,6 +248,29 @@ pub(crate) fn profile_needs(bindings: &Bindings, as_of: i64, span: i64) -> RowNe
     }
 }
 
+/// Whether a ranking admits a user, by id and attributes (the row holds the
+/// attributes record only).
+pub type Admit<'f> = &'f (dyn Fn(&str, Option<&UserRow>) -> bool + Sync);
+
+/// Which users a ranking ([`ReadView::nearest`]) admits.
+#[derive(Default)]
+pub struct NearestFilter<'f> {
+    /// Only users whose attribute (by id) holds one of these values: ranking
+    /// visits those users' rows alone. Ints, strings and bools only.
+    pub attribute: Option<(u32, &'f [Value])>,
+    /// Whether to admit a user.
+    pub keep: Option<Admit<'f>>,
+}
+
+impl std::fmt::Debug for NearestFilter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NearestFilter")
+            .field("attribute", &self.attribute)
+            .field("keep", &self.keep.is_some())
+            .finish()
+    }
+}
+
 /// One consistent view of the database: the catalog, a storage snapshot and,
 /// when asked for, the vector index, all of one moment. Every read of a query
 /// goes through one view. It is `Sync`: scans of disjoint ranges may run on
@@ -415,6 +439,48 @@ impl<K: Kv> ReadView<'_, K> {
     /// Whether the view holds the vector index.
     pub fn has_vectors(&self) -> bool {
         self.vectors.is_some()
+    }
+
+    /// The `k` users whose vector of definition `def` is closest to `query`
+    /// by `metric`, among those `filter` admits, best first (equal scores in
+    /// id order), as (user id, score): an exact ranking of the index as of
+    /// this view. Every user returned is in this view's data, and its score
+    /// is the metric of the vector [`ReadView::get`] reads for it. Empty when
+    /// the view holds no index or there is no such vector.
+    pub fn nearest(
+        &self,
+        def: u32,
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        filter: &NearestFilter<'_>,
+    ) -> Vec<(String, f64)> {
+        let Some(t) = self.vectors(def) else {
+            return Vec::new();
+        };
+        let keep = |row: usize| match filter.keep {
+            Some(keep) => t
+                .table
+                .id(row)
+                .is_some_and(|id| keep(id, t.users.get(row).and_then(Option::as_deref))),
+            None => true,
+        };
+        // Rank only the rows an attribute's posting lists admit; `keep`
+        // still checks the whole filter on each.
+        let candidates = filter.attribute.and_then(|(id, values)| {
+            let mut rows = roaring::RoaringBitmap::new();
+            for v in values {
+                rows |= t.rows_with(id, v)?;
+            }
+            Some(rows.iter().collect::<Vec<u32>>())
+        });
+        let hits = match &candidates {
+            Some(rows) => t.table.top_k_among(rows, query, metric, k, &keep),
+            None => t.table.top_k(query, metric, k, &keep),
+        };
+        hits.into_iter()
+            .filter_map(|h| Some((t.table.id(h.row)?.to_owned(), h.score)))
+            .collect()
     }
 
     /// The profile of `user` as of `as_of`, with window aggregates over
