@@ -5,7 +5,7 @@
 //! window ranges and sgd vectors by slot, so evaluating it per user does no name
 //! lookups. `IN SEGMENT s` binds the segment's stored predicate in place.
 
-use profiledb_storage::catalog::{Catalog, FeatureDef, VectorRule};
+use profiledb_storage::catalog::{Catalog, FeatureDef, SegmentDef, VectorRule};
 use profiledb_storage::keys::bucket_start;
 use std::sync::Arc;
 
@@ -680,7 +680,9 @@ impl<'a> Binder<'a> {
             ));
         }
         self.segments.push(seg.name.clone());
-        let bound = parse_expr(&seg.predicate)
+        let expr = segment_expr(seg);
+        let bound = expr
+            .clone()
             .map_err(Error::from)
             .and_then(|e| self.predicate(&e, "segment predicate"));
         self.segments.pop();
@@ -690,11 +692,9 @@ impl<'a> Binder<'a> {
                 Error::Parse(p) => p.message,
                 other => other.to_string(),
             };
+            let text = expr.map_or_else(|_| seg.predicate.clone(), |e| e.to_string());
             Error::invalid(
-                format!(
-                    "segment '{}' ({}) no longer binds: {inner}",
-                    seg.name, seg.predicate
-                ),
+                format!("segment '{}' ({text}) no longer binds: {inner}", seg.name),
                 Some(name.span()),
             )
         })
@@ -950,6 +950,29 @@ impl<'a> Binder<'a> {
             to: as_of,
         });
         self.needs.windows.len() - 1
+    }
+}
+
+/// A stored segment's predicate as an expression: its text parsed, or, for
+/// a cluster's segment, `nearest_cluster(group) = index` built from the typed
+/// definition.
+///
+/// # Errors
+/// The parse error of stored text that no longer parses.
+pub(crate) fn segment_expr(seg: &SegmentDef) -> std::result::Result<Expr, crate::ParseError> {
+    match &seg.cluster {
+        Some(c) => Ok(Expr::Binary {
+            left: Box::new(Expr::Function {
+                name: Ident::new("nearest_cluster"),
+                args: vec![FunctionArg::Expr(Expr::Column(Ident::new(&c.group)))],
+            }),
+            op: BinaryOp::Eq,
+            right: Box::new(Expr::Literal(
+                Literal::Int(i64::try_from(c.index).unwrap_or(i64::MAX)),
+                crate::ast::Loc::default(),
+            )),
+        }),
+        None => parse_expr(&seg.predicate),
     }
 }
 

@@ -177,18 +177,32 @@ pub struct VectorDef {
     pub version: u64,
 }
 
-/// A named, stored predicate. The storage engine keeps its text; the query
-/// crate parses and evaluates it.
+/// A named, stored predicate: text in the query language, which the query
+/// crate parses and evaluates, or one cluster of a segment group, kept as
+/// typed data (storage writes no query text).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentDef {
     /// Unique, never reused id.
     pub id: u32,
     /// Name.
     pub name: String,
-    /// Predicate text in the query language.
+    /// Predicate text in the query language; empty for a cluster's segment.
     pub predicate: String,
+    /// For a segment made by `CREATE SEGMENTS`: its group and cluster, the
+    /// users whose vector is nearest that cluster's centroid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterMember>,
     /// Catalog version that created it.
     pub version: u64,
+}
+
+/// One cluster of a segment group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMember {
+    /// The segment group's name.
+    pub group: String,
+    /// The cluster's index in the group, from 0.
+    pub index: usize,
 }
 
 /// A group of segments made from a clustering: one segment per centroid, each

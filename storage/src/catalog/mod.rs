@@ -16,8 +16,8 @@ pub use bindings::{AttrBinding, Bindings, EventBindings};
 /// compaction filters; a schema change swaps the inner `Arc`.
 pub(crate) type SharedBindings = std::sync::Arc<parking_lot::RwLock<std::sync::Arc<Bindings>>>;
 pub use defs::{
-    AttributeDef, DefKind, Definition, FeatureDef, FeatureKind, SegmentDef, SegmentGroupDef,
-    VectorDef, VectorRule, WindowDef,
+    AttributeDef, ClusterMember, DefKind, Definition, FeatureDef, FeatureKind, SegmentDef,
+    SegmentGroupDef, VectorDef, VectorRule, WindowDef,
 };
 
 use serde::{Deserialize, Serialize};
@@ -370,6 +370,7 @@ impl Catalog {
                     id,
                     name,
                     predicate,
+                    cluster: None,
                     version,
                 });
             }
@@ -420,7 +421,11 @@ impl Catalog {
                     self.segments.push(SegmentDef {
                         id: self.next_id,
                         name: SegmentGroupDef::segment_name(&name, i),
-                        predicate: format!("nearest_cluster({name}) = {i}"),
+                        predicate: String::new(),
+                        cluster: Some(ClusterMember {
+                            group: name.clone(),
+                            index: i,
+                        }),
                         version,
                     });
                 }
@@ -520,10 +525,34 @@ impl Catalog {
         out
     }
 
+    /// Catalogs written before cluster segments were typed data kept their
+    /// predicate as the text `nearest_cluster(group) = i`: read it as the
+    /// cluster it names.
+    fn upgrade(mut self) -> Catalog {
+        for seg in &mut self.segments {
+            if seg.cluster.is_some() {
+                continue;
+            }
+            for g in &self.segment_groups {
+                let index = (0..g.centroids.len())
+                    .find(|i| seg.predicate == format!("nearest_cluster({}) = {i}", g.name));
+                if let Some(index) = index {
+                    seg.cluster = Some(ClusterMember {
+                        group: g.name.clone(),
+                        index,
+                    });
+                    seg.predicate.clear();
+                }
+            }
+        }
+        self
+    }
+
     /// Decodes a stored catalog.
     pub fn decode(bytes: &[u8]) -> Result<Catalog, DecodeError> {
         match bytes.split_first() {
             Some((&tags::CATALOG, json)) => serde_json::from_slice(json)
+                .map(Catalog::upgrade)
                 .or_else(|e| derr(format!("catalog JSON does not decode: {e}"))),
             Some((t, _)) => derr(format!(
                 "expected a catalog (tag {}), found tag {t}",
@@ -654,7 +683,19 @@ mod tests {
         c.define(group("g", "taste", vec![vec![0.0, 1.0], vec![1.0, 0.0]]))?;
         let names: Vec<&str> = c.segments.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["g_0", "g_1"]);
-        assert_eq!(c.segments[1].predicate, "nearest_cluster(g) = 1");
+        assert_eq!(
+            c.segments[1].cluster,
+            Some(ClusterMember {
+                group: "g".into(),
+                index: 1
+            })
+        );
+        // A catalog from before typed cluster segments reads as typed.
+        let mut old = c.clone();
+        old.segments[1].cluster = None;
+        old.segments[1].predicate = "nearest_cluster(g) = 1".into();
+        let back = Catalog::decode(&old.encode()).map_err(|e| Error::invalid(e.to_string()))?;
+        assert_eq!(back.segments[1], c.segments[1]);
         // Ids stay unique across the group and its segments.
         let mut ids: Vec<u32> = c.segments.iter().map(|s| s.id).collect();
         ids.push(c.segment_groups[0].id);

@@ -1,0 +1,208 @@
+//! Schema changes: `CREATE` of every kind of item, and `DROP`, which refuses
+//! to break a segment that reads the item.
+
+use profiledb_storage::catalog::{Catalog, VectorRule};
+use profiledb_storage::{DefKind, Definition, FeatureKind};
+
+use super::*;
+use crate::ast::{Expr, FeatureFunc, FunctionArg, Ident, ObjectKind, Statement, VectorSpec};
+use crate::bind::{Binder, segment_expr, unknown};
+use crate::error::{At, Error, Result};
+use crate::output::Output;
+use crate::source::DataSource;
+
+pub(super) fn def_kind(kind: ObjectKind) -> DefKind {
+    match kind {
+        ObjectKind::Attribute => DefKind::Attribute,
+        ObjectKind::Feature => DefKind::Feature,
+        ObjectKind::Window => DefKind::Window,
+        ObjectKind::Vector => DefKind::Vector,
+        ObjectKind::Segment => DefKind::Segment,
+    }
+}
+
+/// Refuses a name some item already has, before any work is done for it.
+pub(super) fn name_is_free(catalog: &Catalog, name: &Ident) -> Result<()> {
+    match catalog.kind_of(&name.value) {
+        Some(kind) => Err(Error::AlreadyExists {
+            kind: kind.name(),
+            name: name.value.clone(),
+            at: At::span(name.span()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The storage definition a `CREATE` statement makes.
+pub(super) fn definition(source: &dyn DataSource, stmt: &Statement) -> Result<Definition> {
+    Ok(match stmt {
+        Statement::CreateAttribute { name, ty, on } => Definition::Attribute {
+            name: name.value.clone(),
+            ty: *ty,
+            event_type: on.as_ref().map(|e| e.value.clone()),
+        },
+        Statement::CreateFeature {
+            name,
+            event,
+            func,
+            field,
+            half_life,
+            prior,
+        } => {
+            let h = half_life.map_or(0, |h| h.ms);
+            let kind = match func {
+                FeatureFunc::Count => FeatureKind::Count,
+                FeatureFunc::Sum => FeatureKind::Sum,
+                FeatureFunc::Min => FeatureKind::Min,
+                FeatureFunc::Max => FeatureKind::Max,
+                FeatureFunc::Last => FeatureKind::Last,
+                FeatureFunc::DecayedCount => FeatureKind::DecayedCount { half_life_ms: h },
+                FeatureFunc::DecayedSum => FeatureKind::DecayedSum { half_life_ms: h },
+                FeatureFunc::DecayedAvg => FeatureKind::DecayedAvg { half_life_ms: h },
+                FeatureFunc::Beta => {
+                    let (prior_a, prior_b) = prior.unwrap_or((1.0, 1.0));
+                    FeatureKind::Beta {
+                        half_life_ms: h,
+                        prior_a,
+                        prior_b,
+                    }
+                }
+            };
+            Definition::Feature {
+                name: name.value.clone(),
+                event_type: event.value.clone(),
+                field: field.as_ref().map(|f| f.value.clone()),
+                kind,
+            }
+        }
+        Statement::CreateWindow {
+            name,
+            event,
+            field,
+            bucket,
+            retain,
+        } => Definition::Window {
+            name: name.value.clone(),
+            event_type: event.value.clone(),
+            field: field.as_ref().map(|f| f.value.clone()),
+            bucket_ms: bucket.ms,
+            retain_ms: retain.ms,
+        },
+        Statement::CreateVector {
+            name,
+            event,
+            dim,
+            spec,
+        } => Definition::Vector {
+            name: name.value.clone(),
+            event_type: event.value.clone(),
+            dim: *dim,
+            rule: match spec {
+                VectorSpec::Ewma { field, half_life } => VectorRule::Ewma {
+                    field: field.value.clone(),
+                    half_life_ms: half_life.ms,
+                },
+                VectorSpec::Sgd {
+                    item,
+                    label,
+                    learning_rate,
+                    l2,
+                } => VectorRule::Sgd {
+                    item_field: item.value.clone(),
+                    label_field: label.value.clone(),
+                    learning_rate: *learning_rate,
+                    l2: *l2,
+                },
+            },
+        },
+        Statement::CreateSegment { name, predicate } => {
+            let bindings = source.bindings();
+            name_is_free(&bindings.catalog, name)?;
+            Binder::new(&bindings.catalog, source.now())
+                .predicate(predicate, "segment predicate")?;
+            Definition::Segment {
+                name: name.value.clone(),
+                predicate: predicate.to_string(),
+            }
+        }
+        _ => return Err(Error::invalid("not a definition", None)),
+    })
+}
+
+/// Names an expression refers to: columns, windows and segments.
+pub(super) fn referenced_names(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Column(c) | Expr::InSegment(c) => out.push(c.value.clone()),
+        Expr::Literal(..) => {}
+        Expr::Array(items, _) => items.iter().for_each(|i| referenced_names(i, out)),
+        Expr::Unary { expr, .. } | Expr::IsNull { expr, .. } => referenced_names(expr, out),
+        Expr::Binary { left, right, .. } => {
+            referenced_names(left, out);
+            referenced_names(right, out);
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            for x in [expr, low, high] {
+                referenced_names(x, out);
+            }
+        }
+        Expr::InList { expr, list, .. } => {
+            referenced_names(expr, out);
+            list.iter().for_each(|i| referenced_names(i, out));
+        }
+        Expr::Function { args, .. } => {
+            for a in args {
+                if let FunctionArg::Expr(x) = a {
+                    referenced_names(x, out);
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn drop_item(source: &dyn DataSource, kind: ObjectKind, name: &Ident) -> Result<Output> {
+    let bindings = source.bindings();
+    let catalog = &bindings.catalog;
+    let dk = def_kind(kind);
+    if catalog.kind_of(&name.value) != Some(dk) {
+        let names: Vec<&str> = match dk {
+            DefKind::Attribute => catalog.attributes.iter().map(|d| d.name.as_str()).collect(),
+            DefKind::Feature => catalog.features.iter().map(|d| d.name.as_str()).collect(),
+            DefKind::Window => catalog.windows.iter().map(|d| d.name.as_str()).collect(),
+            DefKind::Vector => catalog.vectors.iter().map(|d| d.name.as_str()).collect(),
+            DefKind::Segment => catalog.segments.iter().map(|d| d.name.as_str()).collect(),
+            DefKind::SegmentGroup => catalog
+                .segment_groups
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect(),
+        };
+        return Err(unknown(dk.name(), name, names));
+    }
+    // Refuse to break a segment that reads the item.
+    for seg in &catalog.segments {
+        if seg.name == name.value {
+            continue;
+        }
+        let mut names = Vec::new();
+        if let Ok(e) = segment_expr(seg) {
+            referenced_names(&e, &mut names);
+        }
+        if names.contains(&name.value) {
+            return Err(Error::invalid(
+                format!(
+                    "segment '{}' uses {} '{}'; drop the segment first",
+                    seg.name,
+                    dk.name(),
+                    name.value
+                ),
+                Some(name.span()),
+            ));
+        }
+    }
+    source
+        .drop_item(dk, &name.value)
+        .map_err(|e| storage_at(e, name.span()))?;
+    Ok(Output::done(format!("DROP {}", keyword(dk))))
+}

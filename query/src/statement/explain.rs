@@ -1,0 +1,38 @@
+//! `EXPLAIN`: a statement's plan as lines of text.
+
+use profiledb_storage::Value;
+
+use super::*;
+use crate::ast::Statement;
+use crate::error::{Error, Result};
+use crate::exec::scan_partitions;
+use crate::output::{Output, Rows};
+use crate::plan::{Access, plan_select};
+use crate::source::DataSource;
+
+pub(super) fn explain(source: &dyn DataSource, stmt: &Statement) -> Result<Output> {
+    let lines = match stmt {
+        Statement::Select(select) => {
+            let plan = plan_select(select, &source.bindings().catalog, source.now())?;
+            let partitions = if plan.access == Access::Scan {
+                source.view(false)?.partitions(scan_partitions())?.len()
+            } else {
+                1
+            };
+            plan.explain(partitions)
+        }
+        Statement::Insert { event, rows, .. } => {
+            vec![format!(
+                "Insert: {} event(s) of type {} in one atomic batch",
+                rows.len(),
+                event
+            )]
+        }
+        Statement::Explain(_) => return Err(Error::invalid("EXPLAIN of EXPLAIN", None)),
+        other => vec![format!("Statement: {other}")],
+    };
+    Ok(Output::Rows(Rows {
+        columns: text_columns(&["plan"]),
+        rows: lines.into_iter().map(|l| vec![Value::String(l)]).collect(),
+    }))
+}

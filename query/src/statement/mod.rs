@@ -1,0 +1,222 @@
+//! Running statements: the entry points and the dispatch on a statement's
+//! kind, and `SELECT`. Each kind runs in a file of its own: [`ddl`]
+//! (`CREATE`, `DROP`), [`dml`] (`INSERT`, `UPDATE`, `DELETE`), [`show`]
+//! (`SHOW`, `DESCRIBE`) and [`explain`]; clustering is `crate::cluster`.
+
+use std::sync::Arc;
+
+use profiledb_storage::DefKind;
+
+use crate::ast::Select;
+use crate::ast::Statement;
+use crate::bind::unknown;
+use crate::error::{At, Error, Result, Span};
+use crate::exec::run_select;
+use crate::limits::Limits;
+use crate::output::{Column, Output, Rows, Type};
+use crate::parser::parse_script;
+use crate::plan::plan_select;
+use crate::source::DataSource;
+use crate::{cluster, similarity};
+
+mod ddl;
+mod dml;
+mod explain;
+mod show;
+
+use ddl::{def_kind, definition, drop_item, name_is_free};
+use dml::{insert, matching_users, update};
+use explain::explain;
+use show::{describe, ident, show};
+
+/// Parses and runs every statement of `sql` in order, stopping at the first
+/// error. Errors carry the line, column and a caret drawing into `sql`.
+///
+/// # Errors
+/// The first statement's error that fails; statements before it have run.
+pub fn execute(source: &dyn DataSource, sql: &str, limits: &Limits) -> Result<Vec<Output>> {
+    execute_as(source, sql, limits, Permission::ReadWrite)
+}
+
+/// Who may do what: a read-only caller may run only statements that read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Every statement.
+    ReadWrite,
+    /// Queries, `SHOW`, `DESCRIBE` and `EXPLAIN` only.
+    ReadOnly,
+}
+
+/// As [`execute`], for a caller with `permission`: the script is parsed once,
+/// and a read-only caller's script that would change data or schema is
+/// refused whole, before any statement runs.
+///
+/// # Errors
+/// [`Error::ReadOnly`] at the first statement that writes; otherwise as
+/// [`execute`].
+pub fn execute_as(
+    source: &dyn DataSource,
+    sql: &str,
+    limits: &Limits,
+    permission: Permission,
+) -> Result<Vec<Output>> {
+    let statements = parse_script(sql).map_err(|e| Error::from(e).locate(sql))?;
+    if permission == Permission::ReadOnly
+        && let Some((_, span)) = statements.iter().find(|(s, _)| !s.is_read_only())
+    {
+        return Err(Error::ReadOnly {
+            at: At::span(*span),
+        }
+        .locate(sql));
+    }
+    let mut out = Vec::with_capacity(statements.len());
+    for (stmt, _) in &statements {
+        out.push(run(source, stmt, limits).map_err(|e| e.locate(sql))?);
+    }
+    Ok(out)
+}
+
+/// Runs one parsed statement. Error spans index the text it was parsed from.
+///
+/// # Errors
+/// Unknown names, type mismatches, invalid definitions and storage failures.
+pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result<Output> {
+    match stmt {
+        Statement::CreateAttribute { name, .. }
+        | Statement::CreateFeature { name, .. }
+        | Statement::CreateWindow { name, .. }
+        | Statement::CreateVector { name, .. }
+        | Statement::CreateSegment { name, .. } => {
+            let def = definition(source, stmt)?;
+            let kind = def.kind();
+            source.define(def).map_err(|e| storage_at(e, name.span()))?;
+            Ok(Output::done(format!("CREATE {}", keyword(kind))))
+        }
+        Statement::Drop { kind, name } => drop_item(source, *kind, name),
+        Statement::Show { kind } => Ok(Output::Rows(show(&source.bindings().catalog, *kind))),
+        Statement::Describe { name } => {
+            describe(&source.bindings().catalog, name).map(Output::Rows)
+        }
+        Statement::Insert {
+            event,
+            columns,
+            rows,
+        } => insert(source, event, columns, rows),
+        Statement::Update {
+            assignments,
+            selection,
+        } => update(source, assignments, selection, limits),
+        Statement::DeleteUser { user, loc } => {
+            let existed = source.delete_user(user).map_err(|e| storage_at(e, loc.0))?;
+            Ok(Output::counted("DELETE", u64::from(existed)))
+        }
+        Statement::Delete { selection } => {
+            let ids = matching_users(source, selection, limits)?;
+            let mut n = 0;
+            for id in &ids {
+                n += u64::from(source.delete_user(id)?);
+            }
+            Ok(Output::counted("DELETE", n))
+        }
+        Statement::Select(select) => query(source, select, limits).map(Output::Rows),
+        Statement::Explain(inner) => explain(source, inner),
+        Statement::Cluster(c) => {
+            // One row per cluster: refuse before the work, not after.
+            limits.check_rows(usize::try_from(c.k).unwrap_or(usize::MAX))?;
+            Ok(Output::Rows(cluster::rows(cluster::cluster(
+                source, c, limits,
+            )?)))
+        }
+        Statement::CreateSegments { name, cluster: c } => {
+            let bindings = source.bindings();
+            name_is_free(&bindings.catalog, name)?;
+            let clusters = cluster::cluster(source, c, limits)?;
+            let n = clusters.clusters.len() as u64;
+            let def = cluster::segment_group(&name.value, clusters, stmt.to_string());
+            source.define(def).map_err(|e| storage_at(e, name.span()))?;
+            Ok(Output::counted("CREATE SEGMENTS", n))
+        }
+        Statement::Vacuum => {
+            if !source.vacuum(limits.deadline)? {
+                // Stopped at the deadline; the purge stays due.
+                limits.check()?;
+            }
+            Ok(Output::done("VACUUM"))
+        }
+        Statement::DropSegments { name } => {
+            let bindings = source.bindings();
+            let catalog = &bindings.catalog;
+            if catalog.segment_group(&name.value).is_none() {
+                return Err(unknown(
+                    "segment group",
+                    name,
+                    catalog.segment_groups.iter().map(|g| g.name.as_str()),
+                ));
+            }
+            source
+                .drop_item(DefKind::SegmentGroup, &name.value)
+                .map_err(|e| storage_at(e, name.span()))?;
+            Ok(Output::done("DROP SEGMENTS"))
+        }
+    }
+}
+
+/// Plans and runs a `SELECT`.
+///
+/// The query reads one view (catalog, data and, when the plan ranks or
+/// averages by similarity, the vector index, all of one moment). The plan is
+/// made against the view's catalog: when a schema change lands between
+/// planning and taking the view, it is planned again.
+fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Rows> {
+    let now = source.now();
+    let mut bindings = source.bindings();
+    // Each attempt loses only to a schema change in between: a few suffice.
+    for _ in 0..16 {
+        let mut plan = plan_select(select, &bindings.catalog, now)?;
+        let view = source.view(plan.uses_vectors())?;
+        if !Arc::ptr_eq(view.bindings(), &bindings) {
+            bindings = Arc::clone(view.bindings());
+            continue;
+        }
+        similarity::resolve(&mut plan, view.as_ref(), limits)?;
+        return run_select(&plan, view.as_ref(), limits);
+    }
+    Err(Error::invalid(
+        "the schema kept changing while the query was planned; run it again",
+        None,
+    ))
+}
+
+pub(super) fn keyword(kind: DefKind) -> &'static str {
+    match kind {
+        DefKind::Attribute => "ATTRIBUTE",
+        DefKind::Feature => "FEATURE",
+        DefKind::Window => "WINDOW",
+        DefKind::Vector => "VECTOR",
+        DefKind::Segment => "SEGMENT",
+        DefKind::SegmentGroup => "SEGMENTS",
+    }
+}
+
+/// A storage error about the item written at `span`, located there.
+pub(super) fn storage_at(e: profiledb_storage::Error, span: Span) -> Error {
+    match e {
+        profiledb_storage::Error::AlreadyExists { kind, name } => Error::AlreadyExists {
+            kind,
+            name,
+            at: At::span(span),
+        },
+        profiledb_storage::Error::InvalidArgument(m) => Error::invalid(m, Some(span)),
+        other => Error::Storage(other),
+    }
+}
+
+pub(super) fn text_columns(names: &[&str]) -> Vec<Column> {
+    names
+        .iter()
+        .map(|n| Column {
+            name: (*n).to_owned(),
+            ty: Type::String,
+        })
+        .collect()
+}
