@@ -5,6 +5,7 @@
 //! Nodes carry the [`Loc`] they were parsed from, for error carets. A `Loc`
 //! compares equal to every other, so trees compare by meaning, not by layout.
 
+use crate::lexer::Keyword;
 use std::fmt;
 
 use profiledb_storage::AttrType;
@@ -111,13 +112,13 @@ impl ObjectKind {
     ];
 
     /// The singular keyword.
-    pub fn keyword(self) -> &'static str {
+    pub fn keyword(self) -> Keyword {
         match self {
-            ObjectKind::Attribute => "ATTRIBUTE",
-            ObjectKind::Feature => "FEATURE",
-            ObjectKind::Window => "WINDOW",
-            ObjectKind::Vector => "VECTOR",
-            ObjectKind::Segment => "SEGMENT",
+            ObjectKind::Attribute => Keyword::Attribute,
+            ObjectKind::Feature => Keyword::Feature,
+            ObjectKind::Window => Keyword::Window,
+            ObjectKind::Vector => Keyword::Vector,
+            ObjectKind::Segment => Keyword::Segment,
         }
     }
 }
@@ -160,17 +161,17 @@ impl FeatureFunc {
     ];
 
     /// Its keyword.
-    pub fn keyword(self) -> &'static str {
+    pub fn keyword(self) -> Keyword {
         match self {
-            FeatureFunc::Count => "COUNT",
-            FeatureFunc::Sum => "SUM",
-            FeatureFunc::Min => "MIN",
-            FeatureFunc::Max => "MAX",
-            FeatureFunc::Last => "LAST",
-            FeatureFunc::DecayedCount => "DECAYED_COUNT",
-            FeatureFunc::DecayedSum => "DECAYED_SUM",
-            FeatureFunc::DecayedAvg => "DECAYED_AVG",
-            FeatureFunc::Beta => "BETA",
+            FeatureFunc::Count => Keyword::Count,
+            FeatureFunc::Sum => Keyword::Sum,
+            FeatureFunc::Min => Keyword::Min,
+            FeatureFunc::Max => Keyword::Max,
+            FeatureFunc::Last => Keyword::Last,
+            FeatureFunc::DecayedCount => Keyword::DecayedCount,
+            FeatureFunc::DecayedSum => Keyword::DecayedSum,
+            FeatureFunc::DecayedAvg => Keyword::DecayedAvg,
+            FeatureFunc::Beta => Keyword::Beta,
         }
     }
 

@@ -1,11 +1,123 @@
 //! The lexer: statement text to tokens with byte spans.
 //!
 //! Keywords are not a separate token kind: a keyword is a [`Token::Word`] that
-//! the parser compares case-insensitively, so that a word reserved in one place
-//! (`ON`) can still name a field elsewhere. Double-quoted words never match a
-//! keyword, which is how a schema item named like one is written.
+//! the parser compares case-insensitively with a [`Keyword`], so that a word
+//! reserved in one place (`ON`) can still name a field elsewhere. Double-quoted
+//! words never match a keyword, which is how a schema item named like one is
+//! written. Every keyword is a variant of [`Keyword`], so the parser cannot ask
+//! for a misspelled one.
 
 use crate::error::{ParseError, Span};
+
+macro_rules! keywords {
+    ($($variant:ident => $text:literal,)*) => {
+        /// Every keyword of the language.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Keyword {
+            $(
+                #[doc = concat!("`", $text, "`")]
+                $variant,
+            )*
+        }
+
+        impl Keyword {
+            /// Every keyword.
+            pub const ALL: &'static [Keyword] = &[$(Keyword::$variant,)*];
+
+            /// The keyword as written, in upper case.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Keyword::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+keywords! {
+    And => "AND",
+    As => "AS",
+    Asc => "ASC",
+    Attribute => "ATTRIBUTE",
+    Beta => "BETA",
+    Between => "BETWEEN",
+    Bool => "BOOL",
+    Bucket => "BUCKET",
+    By => "BY",
+    Cluster => "CLUSTER",
+    Count => "COUNT",
+    Create => "CREATE",
+    DecayedAvg => "DECAYED_AVG",
+    DecayedCount => "DECAYED_COUNT",
+    DecayedSum => "DECAYED_SUM",
+    Delete => "DELETE",
+    Desc => "DESC",
+    Describe => "DESCRIBE",
+    Dim => "DIM",
+    Drop => "DROP",
+    Ewma => "EWMA",
+    Explain => "EXPLAIN",
+    False => "FALSE",
+    Feature => "FEATURE",
+    Float => "FLOAT",
+    From => "FROM",
+    Group => "GROUP",
+    HalfLife => "HALF_LIFE",
+    In => "IN",
+    Insert => "INSERT",
+    Int => "INT",
+    Into => "INTO",
+    Is => "IS",
+    L2 => "L2",
+    Last => "LAST",
+    LearningRate => "LEARNING_RATE",
+    Limit => "LIMIT",
+    Max => "MAX",
+    Min => "MIN",
+    Not => "NOT",
+    Null => "NULL",
+    Of => "OF",
+    On => "ON",
+    Or => "OR",
+    Order => "ORDER",
+    Prior => "PRIOR",
+    Retain => "RETAIN",
+    Seed => "SEED",
+    Segment => "SEGMENT",
+    Segments => "SEGMENTS",
+    Select => "SELECT",
+    Set => "SET",
+    Sgd => "SGD",
+    Show => "SHOW",
+    String => "STRING",
+    Sum => "SUM",
+    Tags => "TAGS",
+    True => "TRUE",
+    Update => "UPDATE",
+    User => "USER",
+    Users => "USERS",
+    Vacuum => "VACUUM",
+    Values => "VALUES",
+    Vector => "VECTOR",
+    Where => "WHERE",
+    Window => "WINDOW",
+}
+
+impl Keyword {
+    /// The keyword `word` spells, in any case.
+    pub fn of(word: &str) -> Option<Keyword> {
+        Keyword::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str().eq_ignore_ascii_case(word))
+    }
+}
+
+impl std::fmt::Display for Keyword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One token.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,9 +172,9 @@ pub enum Token {
 }
 
 impl Token {
-    /// Whether this is the unquoted keyword `kw` (given in upper case).
-    pub fn is_keyword(&self, kw: &str) -> bool {
-        matches!(self, Token::Word { value, quoted: false } if value.eq_ignore_ascii_case(kw))
+    /// Whether this is the unquoted keyword `kw`, in any case.
+    pub fn is_keyword(&self, kw: Keyword) -> bool {
+        matches!(self, Token::Word { value, quoted: false } if value.eq_ignore_ascii_case(kw.as_str()))
     }
 
     /// How the token reads in an error message.
@@ -347,6 +459,25 @@ pub fn ends_statement(src: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_keyword_reads_back_in_any_case() {
+        for &k in Keyword::ALL {
+            assert_eq!(Keyword::of(k.as_str()), Some(k));
+            assert_eq!(Keyword::of(&k.as_str().to_ascii_lowercase()), Some(k));
+            let word = Token::Word {
+                value: k.as_str().to_ascii_lowercase(),
+                quoted: false,
+            };
+            assert!(word.is_keyword(k));
+            let quoted = Token::Word {
+                value: k.as_str().into(),
+                quoted: true,
+            };
+            assert!(!quoted.is_keyword(k), "a quoted word is never a keyword");
+        }
+        assert_eq!(Keyword::of("nope"), None);
+    }
 
     fn kinds(src: &str) -> Result<Vec<Token>, ParseError> {
         Ok(tokenize(src)?.into_iter().map(|t| t.token).collect())

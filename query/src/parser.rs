@@ -8,7 +8,7 @@ use crate::ast::{
     OrderBy, Select, SelectItem, Statement, UnaryOp, VectorSpec, prec,
 };
 use crate::error::{ParseError, Span};
-use crate::lexer::{Spanned, Token, tokenize};
+use crate::lexer::{Keyword, Spanned, Token, tokenize};
 
 /// How deeply expressions and statements may nest. Deeper input is refused, so
 /// that no input can exhaust the stack.
@@ -144,11 +144,11 @@ impl Parser {
         )
     }
 
-    fn at_keyword(&self, kw: &str) -> bool {
+    fn at_keyword(&self, kw: Keyword) -> bool {
         self.peek().is_keyword(kw)
     }
 
-    fn eat_keyword(&mut self, kw: &str) -> bool {
+    fn eat_keyword(&mut self, kw: Keyword) -> bool {
         if self.at_keyword(kw) {
             self.next();
             true
@@ -157,11 +157,11 @@ impl Parser {
         }
     }
 
-    fn expect_keyword(&mut self, kw: &str) -> PResult<Span> {
+    fn expect_keyword(&mut self, kw: Keyword) -> PResult<Span> {
         if self.at_keyword(kw) {
             Ok(self.next().span)
         } else {
-            Err(self.unexpected(kw))
+            Err(self.unexpected(kw.as_str()))
         }
     }
 
@@ -257,12 +257,12 @@ impl Parser {
 
     fn statement(&mut self) -> PResult<Statement> {
         let t = self.peek().clone();
-        if t.is_keyword("CREATE") {
+        if t.is_keyword(Keyword::Create) {
             self.next();
             self.create()
-        } else if t.is_keyword("DROP") {
+        } else if t.is_keyword(Keyword::Drop) {
             self.next();
-            if self.eat_keyword("SEGMENTS") {
+            if self.eat_keyword(Keyword::Segments) {
                 return Ok(Statement::DropSegments {
                     name: self.ident("a segment group name")?,
                 });
@@ -272,35 +272,35 @@ impl Parser {
                 kind,
                 name: self.ident("a name")?,
             })
-        } else if t.is_keyword("SHOW") {
+        } else if t.is_keyword(Keyword::Show) {
             self.next();
             Ok(Statement::Show {
                 kind: self.object_kind(true)?,
             })
-        } else if t.is_keyword("DESCRIBE") {
+        } else if t.is_keyword(Keyword::Describe) {
             self.next();
             Ok(Statement::Describe {
                 name: self.ident("a name")?,
             })
-        } else if t.is_keyword("INSERT") {
+        } else if t.is_keyword(Keyword::Insert) {
             self.next();
             self.insert()
-        } else if t.is_keyword("UPDATE") {
+        } else if t.is_keyword(Keyword::Update) {
             self.next();
             self.update()
-        } else if t.is_keyword("DELETE") {
+        } else if t.is_keyword(Keyword::Delete) {
             self.next();
             self.delete()
-        } else if t.is_keyword("SELECT") {
+        } else if t.is_keyword(Keyword::Select) {
             self.next();
             Ok(Statement::Select(Box::new(self.select()?)))
-        } else if t.is_keyword("CLUSTER") {
+        } else if t.is_keyword(Keyword::Cluster) {
             self.next();
             Ok(Statement::Cluster(Box::new(self.cluster()?)))
-        } else if t.is_keyword("VACUUM") {
+        } else if t.is_keyword(Keyword::Vacuum) {
             self.next();
             Ok(Statement::Vacuum)
-        } else if t.is_keyword("EXPLAIN") {
+        } else if t.is_keyword(Keyword::Explain) {
             self.next();
             let inner = self.nested(Parser::statement)?;
             Ok(Statement::Explain(Box::new(inner)))
@@ -313,7 +313,7 @@ impl Parser {
 
     fn object_kind(&mut self, plural: bool) -> PResult<ObjectKind> {
         for kind in ObjectKind::ALL {
-            let kw = kind.keyword();
+            let kw = kind.keyword().as_str();
             let matched = match self.peek() {
                 Token::Word {
                     value,
@@ -342,10 +342,10 @@ impl Parser {
     }
 
     fn create(&mut self) -> PResult<Statement> {
-        if self.eat_keyword("SEGMENTS") {
+        if self.eat_keyword(Keyword::Segments) {
             let name = self.ident("a segment group name")?;
-            self.expect_keyword("FROM")?;
-            self.expect_keyword("CLUSTER")?;
+            self.expect_keyword(Keyword::From)?;
+            self.expect_keyword(Keyword::Cluster)?;
             let cluster = Box::new(self.cluster()?);
             return Ok(Statement::CreateSegments { name, cluster });
         }
@@ -353,7 +353,7 @@ impl Parser {
             ObjectKind::Attribute => {
                 let name = self.ident("an attribute name")?;
                 let ty = self.attr_type()?;
-                let on = if self.eat_keyword("ON") {
+                let on = if self.eat_keyword(Keyword::On) {
                     Some(self.ident("an event type")?)
                 } else {
                     None
@@ -363,16 +363,16 @@ impl Parser {
             ObjectKind::Feature => self.create_feature(),
             ObjectKind::Window => {
                 let name = self.ident("a window name")?;
-                self.expect_keyword("ON")?;
+                self.expect_keyword(Keyword::On)?;
                 let event = self.ident("an event type")?;
-                let field = if self.eat_keyword("OF") {
+                let field = if self.eat_keyword(Keyword::Of) {
                     Some(self.ident("a field")?)
                 } else {
                     None
                 };
-                self.expect_keyword("BUCKET")?;
+                self.expect_keyword(Keyword::Bucket)?;
                 let bucket = self.duration()?;
-                self.expect_keyword("RETAIN")?;
+                self.expect_keyword(Keyword::Retain)?;
                 let retain = self.duration()?;
                 Ok(Statement::CreateWindow {
                     name,
@@ -385,7 +385,7 @@ impl Parser {
             ObjectKind::Vector => self.create_vector(),
             ObjectKind::Segment => {
                 let name = self.ident("a segment name")?;
-                self.expect_keyword("AS")?;
+                self.expect_keyword(Keyword::As)?;
                 let predicate = self.expr(0)?;
                 Ok(Statement::CreateSegment { name, predicate })
             }
@@ -393,12 +393,12 @@ impl Parser {
     }
 
     fn attr_type(&mut self) -> PResult<AttrType> {
-        const TYPES: [(&str, AttrType); 5] = [
-            ("INT", AttrType::Int),
-            ("FLOAT", AttrType::Float),
-            ("STRING", AttrType::String),
-            ("BOOL", AttrType::Bool),
-            ("TAGS", AttrType::Tags),
+        const TYPES: [(Keyword, AttrType); 5] = [
+            (Keyword::Int, AttrType::Int),
+            (Keyword::Float, AttrType::Float),
+            (Keyword::String, AttrType::String),
+            (Keyword::Bool, AttrType::Bool),
+            (Keyword::Tags, AttrType::Tags),
         ];
         for (kw, ty) in TYPES {
             if self.eat_keyword(kw) {
@@ -410,9 +410,9 @@ impl Parser {
 
     fn create_feature(&mut self) -> PResult<Statement> {
         let name = self.ident("a feature name")?;
-        self.expect_keyword("ON")?;
+        self.expect_keyword(Keyword::On)?;
         let event = self.ident("an event type")?;
-        self.expect_keyword("AS")?;
+        self.expect_keyword(Keyword::As)?;
         let func_span = self.span();
         let func = FeatureFunc::ALL
             .into_iter()
@@ -437,7 +437,7 @@ impl Parser {
                 "')': this aggregate takes no field"
             },
         )?;
-        let half_life = if self.eat_keyword("HALF_LIFE") {
+        let half_life = if self.eat_keyword(Keyword::HalfLife) {
             Some(self.duration()?)
         } else {
             None
@@ -451,7 +451,7 @@ impl Parser {
             let span = half_life.map_or(func_span, |h| h.loc.0);
             return Err(ParseError::new(msg, span));
         }
-        let prior = if func == FeatureFunc::Beta && self.eat_keyword("PRIOR") {
+        let prior = if func == FeatureFunc::Beta && self.eat_keyword(Keyword::Prior) {
             self.expect(&Token::LParen, "'('")?;
             let a = self.number("the prior successes")?;
             self.expect(&Token::Comma, "','")?;
@@ -473,13 +473,13 @@ impl Parser {
 
     fn create_vector(&mut self) -> PResult<Statement> {
         let name = self.ident("a vector name")?;
-        self.expect_keyword("ON")?;
+        self.expect_keyword(Keyword::On)?;
         let event = self.ident("an event type")?;
-        self.expect_keyword("AS")?;
+        self.expect_keyword(Keyword::As)?;
         let rule_span = self.span();
-        let ewma = if self.eat_keyword("EWMA") {
+        let ewma = if self.eat_keyword(Keyword::Ewma) {
             true
-        } else if self.eat_keyword("SGD") {
+        } else if self.eat_keyword(Keyword::Sgd) {
             false
         } else {
             return Err(self.unexpected("EWMA or SGD"));
@@ -503,7 +503,7 @@ impl Parser {
                     Ok(())
                 }
             };
-            if self.eat_keyword("DIM") {
+            if self.eat_keyword(Keyword::Dim) {
                 dup(dim.is_some(), "DIM")?;
                 let d = self.unsigned("the dimension")?;
                 let d = u32::try_from(d)
@@ -511,13 +511,13 @@ impl Parser {
                     .filter(|d| *d > 0)
                     .ok_or_else(|| ParseError::new("DIM must be between 1 and 2^32-1", span))?;
                 dim = Some(d);
-            } else if ewma && self.eat_keyword("HALF_LIFE") {
+            } else if ewma && self.eat_keyword(Keyword::HalfLife) {
                 dup(half_life.is_some(), "HALF_LIFE")?;
                 half_life = Some(self.duration()?);
-            } else if !ewma && self.eat_keyword("LEARNING_RATE") {
+            } else if !ewma && self.eat_keyword(Keyword::LearningRate) {
                 dup(rate.is_some(), "LEARNING_RATE")?;
                 rate = Some(self.number("the learning rate")?);
-            } else if !ewma && self.eat_keyword("L2") {
+            } else if !ewma && self.eat_keyword(Keyword::L2) {
                 dup(l2.is_some(), "L2")?;
                 l2 = Some(self.number("the L2 penalty")?);
             } else {
@@ -550,9 +550,9 @@ impl Parser {
     /// `users BY vector INTO k [WHERE p] [SEED n]`, after `CLUSTER`.
     fn cluster(&mut self) -> PResult<Cluster> {
         self.users_table()?;
-        self.expect_keyword("BY")?;
+        self.expect_keyword(Keyword::By)?;
         let vector = self.ident("a vector name")?;
-        self.expect_keyword("INTO")?;
+        self.expect_keyword(Keyword::Into)?;
         let span = self.span();
         let k = self.unsigned("the number of clusters")?;
         if k == 0 {
@@ -561,12 +561,12 @@ impl Parser {
                 span,
             ));
         }
-        let selection = if self.eat_keyword("WHERE") {
+        let selection = if self.eat_keyword(Keyword::Where) {
             Some(self.expr(0)?)
         } else {
             None
         };
-        let seed = if self.eat_keyword("SEED") {
+        let seed = if self.eat_keyword(Keyword::Seed) {
             Some(self.unsigned("a seed")?)
         } else {
             None
@@ -580,7 +580,7 @@ impl Parser {
     }
 
     fn insert(&mut self) -> PResult<Statement> {
-        self.expect_keyword("INTO")?;
+        self.expect_keyword(Keyword::Into)?;
         let event = self.ident("an event type")?;
         self.expect(&Token::LParen, "'(' and the column list")?;
         let mut columns = vec![self.ident("a column")?];
@@ -588,7 +588,7 @@ impl Parser {
             columns.push(self.ident("a column")?);
         }
         self.expect(&Token::RParen, "')'")?;
-        self.expect_keyword("VALUES")?;
+        self.expect_keyword(Keyword::Values)?;
         let mut rows = Vec::new();
         loop {
             self.expect(&Token::LParen, "'(' and a row of values")?;
@@ -610,7 +610,7 @@ impl Parser {
     }
 
     fn users_table(&mut self) -> PResult<()> {
-        if self.at_keyword("USERS") {
+        if self.at_keyword(Keyword::Users) {
             self.next();
             Ok(())
         } else {
@@ -620,7 +620,7 @@ impl Parser {
 
     fn update(&mut self) -> PResult<Statement> {
         self.users_table()?;
-        self.expect_keyword("SET")?;
+        self.expect_keyword(Keyword::Set)?;
         let mut assignments = Vec::new();
         loop {
             let name = self.ident("an attribute")?;
@@ -630,7 +630,7 @@ impl Parser {
                 break;
             }
         }
-        self.expect_keyword("WHERE")?;
+        self.expect_keyword(Keyword::Where)?;
         Ok(Statement::Update {
             assignments,
             selection: self.expr(0)?,
@@ -638,16 +638,16 @@ impl Parser {
     }
 
     fn delete(&mut self) -> PResult<Statement> {
-        if self.eat_keyword("USER") {
+        if self.eat_keyword(Keyword::User) {
             let (user, span) = self.string("the user id, as a string")?;
             return Ok(Statement::DeleteUser {
                 user,
                 loc: Loc(span),
             });
         }
-        self.expect_keyword("FROM")?;
+        self.expect_keyword(Keyword::From)?;
         self.users_table()?;
-        self.expect_keyword("WHERE")?;
+        self.expect_keyword(Keyword::Where)?;
         Ok(Statement::Delete {
             selection: self.expr(0)?,
         })
@@ -661,7 +661,7 @@ impl Parser {
                 projection.push(SelectItem::Wildcard(Loc(span)));
             } else {
                 let expr = self.expr(0)?;
-                let alias = if self.eat_keyword("AS") {
+                let alias = if self.eat_keyword(Keyword::As) {
                     Some(self.ident("an alias")?)
                 } else {
                     None
@@ -672,16 +672,16 @@ impl Parser {
                 break;
             }
         }
-        self.expect_keyword("FROM")?;
+        self.expect_keyword(Keyword::From)?;
         let from = self.ident("'users'")?;
-        let selection = if self.eat_keyword("WHERE") {
+        let selection = if self.eat_keyword(Keyword::Where) {
             Some(self.expr(0)?)
         } else {
             None
         };
         let mut group_by = Vec::new();
-        if self.eat_keyword("GROUP") {
-            self.expect_keyword("BY")?;
+        if self.eat_keyword(Keyword::Group) {
+            self.expect_keyword(Keyword::By)?;
             loop {
                 group_by.push(self.expr(0)?);
                 if !self.eat(&Token::Comma) {
@@ -690,14 +690,14 @@ impl Parser {
             }
         }
         let mut order_by = Vec::new();
-        if self.eat_keyword("ORDER") {
-            self.expect_keyword("BY")?;
+        if self.eat_keyword(Keyword::Order) {
+            self.expect_keyword(Keyword::By)?;
             loop {
                 let expr = self.expr(0)?;
-                let desc = if self.eat_keyword("DESC") {
+                let desc = if self.eat_keyword(Keyword::Desc) {
                     true
                 } else {
-                    self.eat_keyword("ASC");
+                    self.eat_keyword(Keyword::Asc);
                     false
                 };
                 order_by.push(OrderBy { expr, desc });
@@ -706,12 +706,12 @@ impl Parser {
                 }
             }
         }
-        let limit = if self.eat_keyword("LIMIT") {
+        let limit = if self.eat_keyword(Keyword::Limit) {
             Some(self.unsigned("a row count")?)
         } else {
             None
         };
-        let as_of = if self.at_keyword("AS") && self.peek_at(1).is_keyword("OF") {
+        let as_of = if self.at_keyword(Keyword::As) && self.peek_at(1).is_keyword(Keyword::Of) {
             self.next();
             self.next();
             Some(self.expr(prec::NEG)?)
@@ -767,16 +767,19 @@ impl Parser {
             Token::Star => op(BinaryOp::Mul),
             Token::Slash => op(BinaryOp::Div),
             Token::Percent => op(BinaryOp::Rem),
-            t if t.is_keyword("OR") => op(BinaryOp::Or),
-            t if t.is_keyword("AND") => op(BinaryOp::And),
-            t if t.is_keyword("BETWEEN") => Some(Infix::Between),
-            t if t.is_keyword("IS") => Some(Infix::IsNull),
-            t if t.is_keyword("IN") && self.peek_at(1) == &Token::LParen => Some(Infix::InList),
-            t if t.is_keyword("NOT")
-                && (self.peek_at(1).is_keyword("BETWEEN")
-                    || (self.peek_at(1).is_keyword("IN") && self.peek_at(2) == &Token::LParen)) =>
+            t if t.is_keyword(Keyword::Or) => op(BinaryOp::Or),
+            t if t.is_keyword(Keyword::And) => op(BinaryOp::And),
+            t if t.is_keyword(Keyword::Between) => Some(Infix::Between),
+            t if t.is_keyword(Keyword::Is) => Some(Infix::IsNull),
+            t if t.is_keyword(Keyword::In) && self.peek_at(1) == &Token::LParen => {
+                Some(Infix::InList)
+            }
+            t if t.is_keyword(Keyword::Not)
+                && (self.peek_at(1).is_keyword(Keyword::Between)
+                    || (self.peek_at(1).is_keyword(Keyword::In)
+                        && self.peek_at(2) == &Token::LParen)) =>
             {
-                Some(if self.peek_at(1).is_keyword("BETWEEN") {
+                Some(if self.peek_at(1).is_keyword(Keyword::Between) {
                     Infix::Between
                 } else {
                     Infix::InList
@@ -800,10 +803,10 @@ impl Parser {
                 })
             }
             Infix::Between => {
-                let negated = self.eat_keyword("NOT");
-                self.expect_keyword("BETWEEN")?;
+                let negated = self.eat_keyword(Keyword::Not);
+                self.expect_keyword(Keyword::Between)?;
                 let low = self.expr(prec::ADD)?;
-                self.expect_keyword("AND")?;
+                self.expect_keyword(Keyword::And)?;
                 let high = self.expr(prec::ADD)?;
                 Ok(Expr::Between {
                     expr: Box::new(left),
@@ -813,8 +816,8 @@ impl Parser {
                 })
             }
             Infix::InList => {
-                let negated = self.eat_keyword("NOT");
-                self.expect_keyword("IN")?;
+                let negated = self.eat_keyword(Keyword::Not);
+                self.expect_keyword(Keyword::In)?;
                 self.expect(&Token::LParen, "'('")?;
                 let mut list = vec![self.expr(0)?];
                 while self.eat(&Token::Comma) {
@@ -828,9 +831,9 @@ impl Parser {
                 })
             }
             Infix::IsNull => {
-                self.expect_keyword("IS")?;
-                let negated = self.eat_keyword("NOT");
-                self.expect_keyword("NULL")?;
+                self.expect_keyword(Keyword::Is)?;
+                let negated = self.eat_keyword(Keyword::Not);
+                self.expect_keyword(Keyword::Null)?;
                 Ok(Expr::IsNull {
                     expr: Box::new(left),
                     negated,
@@ -881,7 +884,7 @@ impl Parser {
                 Token::String(s) => Ok(Expr::Literal(Literal::String(s), loc)),
                 _ => Err(ParseError::new("expected a literal", span)),
             },
-            t if t.is_keyword("NOT") => {
+            t if t.is_keyword(Keyword::Not) => {
                 self.next();
                 let expr = self.expr(prec::NOT)?;
                 Ok(Expr::Unary {
@@ -890,15 +893,15 @@ impl Parser {
                     loc,
                 })
             }
-            t if t.is_keyword("NULL") => {
+            t if t.is_keyword(Keyword::Null) => {
                 self.next();
                 Ok(Expr::Literal(Literal::Null, loc))
             }
-            t if t.is_keyword("TRUE") || t.is_keyword("FALSE") => {
-                let value = self.next().token.is_keyword("TRUE");
+            t if t.is_keyword(Keyword::True) || t.is_keyword(Keyword::False) => {
+                let value = self.next().token.is_keyword(Keyword::True);
                 Ok(Expr::Literal(Literal::Bool(value), loc))
             }
-            t if t.is_keyword("IN") && self.peek_at(1).is_keyword("SEGMENT") => {
+            t if t.is_keyword(Keyword::In) && self.peek_at(1).is_keyword(Keyword::Segment) => {
                 self.next();
                 self.next();
                 Ok(Expr::InSegment(self.ident("a segment name")?))

@@ -44,7 +44,7 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
             .map(|d| {
                 let func = FeatureFunc::ALL
                     .into_iter()
-                    .find(|f| f.keyword() == d.kind.name())
+                    .find(|f| f.keyword().as_str() == d.kind.name())
                     .unwrap_or(FeatureFunc::Count);
                 let prior = match d.kind {
                     FeatureKind::Beta {
