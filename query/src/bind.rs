@@ -5,7 +5,7 @@
 //! window ranges and sgd vectors by slot, so evaluating it per user does no name
 //! lookups. `IN SEGMENT s` binds the segment's stored predicate in place.
 
-use profiledb_storage::catalog::{Catalog, FeatureDef, SegmentDef, VectorRule};
+use profiledb_storage::catalog::{Catalog, FeatureDef, SegmentDef, VectorDef, VectorRule};
 use profiledb_storage::keys::bucket_start;
 use std::sync::Arc;
 
@@ -57,9 +57,9 @@ pub(crate) enum BExpr {
     Id,
     Attr(u32),
     Feature(Box<FeatureDef>),
-    Ewma(u32),
-    /// Slot in [`RowNeeds::sgd`].
-    Sgd(usize),
+    /// The row's current vector of a definition (an sgd one is in
+    /// [`RowNeeds::sgd`]).
+    Vector(Box<VectorDef>),
     /// A window aggregate over `[as_of − span, as_of]`; slot in [`RowNeeds::windows`].
     Window {
         slot: usize,
@@ -101,7 +101,7 @@ pub(crate) enum BExpr {
         metric: Metric,
         /// The vector definition the row's vector comes from.
         def: u32,
-        /// The row's vector: an [`BExpr::Ewma`] or [`BExpr::Sgd`].
+        /// The row's vector: a [`BExpr::Vector`].
         vector: Box<BExpr>,
         target: Target,
     },
@@ -144,8 +144,7 @@ impl BExpr {
             | BExpr::Id
             | BExpr::Attr(_)
             | BExpr::Feature(_)
-            | BExpr::Ewma(_)
-            | BExpr::Sgd(_)
+            | BExpr::Vector(_)
             | BExpr::Window { .. }
             | BExpr::ZScore { .. }
             | BExpr::Agg(_)
@@ -179,8 +178,7 @@ impl BExpr {
             | BExpr::Id
             | BExpr::Attr(_)
             | BExpr::Feature(_)
-            | BExpr::Ewma(_)
-            | BExpr::Sgd(_)
+            | BExpr::Vector(_)
             | BExpr::Window { .. }
             | BExpr::ZScore { .. }
             | BExpr::Agg(_)
@@ -206,8 +204,7 @@ impl BExpr {
         match self {
             BExpr::Const(_) | BExpr::Id | BExpr::Attr(_) => true,
             BExpr::Feature(_)
-            | BExpr::Ewma(_)
-            | BExpr::Sgd(_)
+            | BExpr::Vector(_)
             | BExpr::Window { .. }
             | BExpr::ZScore { .. }
             | BExpr::Similarity { .. }
@@ -618,16 +615,12 @@ impl<'a> Binder<'a> {
         }
         if let Some(v) = cat.vector(name) {
             return Ok(match v.rule {
-                VectorRule::Ewma { .. } => (BExpr::Ewma(v.id), Type::Vector),
+                VectorRule::Ewma { .. } => (BExpr::Vector(Box::new(v.clone())), Type::Vector),
                 VectorRule::Sgd { .. } => {
-                    let slot = match self.needs.sgd.iter().position(|&id| id == v.id) {
-                        Some(s) => s,
-                        None => {
-                            self.needs.sgd.push(v.id);
-                            self.needs.sgd.len() - 1
-                        }
-                    };
-                    (BExpr::Sgd(slot), Type::Vector)
+                    if !self.needs.sgd.contains(&v.id) {
+                        self.needs.sgd.push(v.id);
+                    }
+                    (BExpr::Vector(Box::new(v.clone())), Type::Vector)
                 }
             });
         }

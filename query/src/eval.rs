@@ -11,6 +11,7 @@ use profiledb_storage::keys::bucket_start;
 use profiledb_storage::merge::cell::Cell;
 use profiledb_storage::merge::window::sample_stddev;
 use profiledb_storage::profile::evaluate_feature;
+use profiledb_storage::row::current_vector;
 use profiledb_storage::vector::kernels;
 use profiledb_storage::{Bucket, Metric, UserRow, Value};
 
@@ -167,13 +168,9 @@ pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
             Some(r) => Owned(evaluate_feature(def, r.features.cell(def.id), ctx.as_of)),
             None => Borrowed(&NULL),
         },
-        BExpr::Ewma(id) => match ctx.row.and_then(|r| r.features.cell(*id)) {
-            Some(Cell::Ewma(e)) => Owned(Value::Vector(e.mean())),
-            _ => Borrowed(&NULL),
-        },
-        BExpr::Sgd(slot) => match ctx.row.and_then(|r| r.sgd.get(*slot)) {
-            Some(Some(v)) => Owned(Value::Vector(v.clone())),
-            _ => Borrowed(&NULL),
+        BExpr::Vector(def) => match ctx.row.and_then(|r| current_vector(def, r)) {
+            Some(v) => Owned(Value::Vector(v)),
+            None => Borrowed(&NULL),
         },
         BExpr::Window {
             slot,

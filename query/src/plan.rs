@@ -270,7 +270,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
         )) = order.first()
         {
             let best_first = *desc == (*metric != Metric::L2);
-            let on_index = matches!(**vector, BExpr::Ewma(_) | BExpr::Sgd(_));
+            let on_index = matches!(**vector, BExpr::Vector(_));
             match (order.len(), select.limit, &access) {
                 (1, Some(k), Access::Scan) if best_first && on_index => {
                     access = Access::VectorTopK {

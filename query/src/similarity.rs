@@ -65,7 +65,7 @@ impl Resolver<'_> {
             ..RowNeeds::default()
         };
         if let Some(row) = self.view.get(id, &needs)? {
-            let v = d.and_then(|d| current_vector(d, &row, &needs));
+            let v = d.and_then(|d| current_vector(d, &row));
             return Ok(v.map_or(Target::Null, Target::vector));
         }
         Err(Error::Unknown {

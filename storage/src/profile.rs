@@ -98,7 +98,7 @@ impl Profile {
             .vectors
             .iter()
             .map(|d| {
-                let v = current_vector(d, row, needs).map_or(Value::Null, Value::Vector);
+                let v = current_vector(d, row).map_or(Value::Null, Value::Vector);
                 (d.name.clone(), v)
             })
             .collect();

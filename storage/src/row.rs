@@ -61,9 +61,9 @@ pub struct UserRow {
     pub attributes: Record,
     /// The features record: the user cell, every feature and every ewma vector.
     pub features: Record,
-    /// The current sgd vectors, parallel to [`RowNeeds::sgd`]; `None` when the
-    /// user has none.
-    pub sgd: Vec<Option<Vec<f32>>>,
+    /// The current sgd vectors [`RowNeeds::sgd`] asked for, by definition id;
+    /// `None` when the user has none.
+    pub sgd: Vec<(u32, Option<Vec<f32>>)>,
     /// Buckets as (start, aggregate), oldest first, parallel to [`RowNeeds::windows`].
     pub windows: Vec<Vec<(i64, Bucket)>>,
 }
@@ -84,18 +84,20 @@ pub fn vector_needs(bindings: &Bindings) -> RowNeeds {
     }
 }
 
-/// The current vector of definition `def` in `row`, read with `needs`: the
-/// decayed mean of an ewma vector, the stored state of an sgd one. `None` for
-/// a user without one (or an sgd vector `needs` did not fetch).
-pub fn current_vector(def: &VectorDef, row: &UserRow, needs: &RowNeeds) -> Option<Vec<f32>> {
+/// The current vector of definition `def` in `row`: the decayed mean of an
+/// ewma vector, the stored state of an sgd one. `None` for a user without one
+/// (or an sgd vector the read did not fetch). Every reader of a vector —
+/// queries, profiles, the vector index — reads it here.
+pub fn current_vector(def: &VectorDef, row: &UserRow) -> Option<Vec<f32>> {
     match def.rule {
         VectorRule::Ewma { .. } => match row.features.cell(def.id) {
             Some(Cell::Ewma(e)) => Some(e.mean()),
             _ => None,
         },
-        VectorRule::Sgd { .. } => {
-            let i = needs.sgd.iter().position(|id| *id == def.id)?;
-            row.sgd.get(i).cloned().flatten()
-        }
+        VectorRule::Sgd { .. } => row
+            .sgd
+            .iter()
+            .find(|(id, _)| *id == def.id)
+            .and_then(|(_, v)| v.clone()),
     }
 }

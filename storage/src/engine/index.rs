@@ -337,8 +337,7 @@ impl<K: Kv> VectorIndex<K> {
                 ..UserRow::default()
             });
             for d in &bindings.catalog.vectors {
-                if let (Some(t), Some(v)) = (tables.get_mut(&d.id), current_vector(d, row, &needs))
-                {
+                if let (Some(t), Some(v)) = (tables.get_mut(&d.id), current_vector(d, row)) {
                     t.set(&user, Some(&v));
                 }
             }
@@ -430,7 +429,7 @@ fn read_users<S: crate::kv::KvSnapshot>(
                 .catalog
                 .vectors
                 .iter()
-                .map(|d| (d.id, current_vector(d, &row, &with_attrs)))
+                .map(|d| (d.id, current_vector(d, &row)))
                 .collect();
             let user = match cached {
                 Some(c) => Arc::clone(c),

@@ -90,7 +90,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
                     .current(),
                 None => None,
             };
-            row.sgd.push(v);
+            row.sgd.push((id, v));
         }
         row.windows.resize_with(needs.windows.len(), Vec::new);
         if needs.windows.is_empty() {
