@@ -10,7 +10,7 @@ use profiledb_storage::{MemoryEngine, Value};
 const STACK: usize = 2 << 20;
 
 fn db() -> Result<MemoryEngine, Error> {
-    let db = MemoryEngine::over(MemoryKv::new().with_parts(2)).with_now(1_794_700_800_000);
+    let db = MemoryEngine::over(MemoryKv::new().with_parts(2))?.with_now(1_794_700_800_000);
     execute(
         &db,
         "CREATE FEATURE n ON view AS COUNT();

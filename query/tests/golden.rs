@@ -16,6 +16,6 @@ use profiledb_storage::kv::memory::MemoryKv;
 fn golden_files_in_memory() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     runner::run_golden_files(&dir, runner::Layout::Exact, &|| {
-        Ok(MemoryEngine::over(MemoryKv::new().with_parts(3)).with_now(runner::NOW))
+        Ok(MemoryEngine::over(MemoryKv::new().with_parts(3))?.with_now(runner::NOW))
     })
 }

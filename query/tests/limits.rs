@@ -8,7 +8,7 @@ use profiledb_storage::kv::memory::MemoryKv;
 use profiledb_storage::{MemoryEngine, Value};
 
 fn db_with_users(n: usize) -> Result<MemoryEngine, Error> {
-    let db = MemoryEngine::over(MemoryKv::new().with_parts(2)).with_now(1_794_700_800_000);
+    let db = MemoryEngine::over(MemoryKv::new().with_parts(2))?.with_now(1_794_700_800_000);
     let rows: Vec<String> = (0..n).map(|i| format!("('u{i:05}', {i})")).collect();
     execute(
         &db,
@@ -88,7 +88,7 @@ fn the_row_cap_refuses_large_results() -> Result<(), Error> {
 }
 
 fn db_with_vectors(n: usize) -> Result<MemoryEngine, Error> {
-    let db = MemoryEngine::over(MemoryKv::new().with_parts(2)).with_now(1_794_700_800_000);
+    let db = MemoryEngine::over(MemoryKv::new().with_parts(2))?.with_now(1_794_700_800_000);
     let rows: Vec<String> = (0..n)
         .map(|i| format!("('u{i:05}', {i}, [{}, {}])", i % 7, i % 11))
         .collect();

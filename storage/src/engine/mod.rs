@@ -88,12 +88,26 @@ impl<K: Kv> Drop for Engine<K> {
 
 impl<K: Kv> Engine<K> {
     /// The engine over `kv`, whose compaction filters (if any) read `bindings`;
-    /// `dir` is where the vector index snapshot is kept.
+    /// `dir` is where the vector index snapshot is kept. Reads the stored
+    /// catalog, and the index snapshot when it is current.
     fn with_kv(kv: K, bindings: SharedBindings, dir: Option<PathBuf>) -> Result<Engine<K>> {
+        let engine = Engine::assemble(kv, bindings, dir);
+        let catalog = engine.load_catalog()?;
+        *engine.bindings.write() = Arc::new(Bindings::new(catalog));
+        engine.load_index_snapshot();
+        Ok(engine)
+    }
+
+    /// The engine over `kv` with the catalog `bindings` holds, as is.
+    fn assemble(kv: K, bindings: SharedBindings, dir: Option<PathBuf>) -> Engine<K> {
         let kv = Arc::new(kv);
         let index = index::VectorIndex::new(Arc::clone(&kv), Arc::clone(&bindings));
-        let refresher = Some(index::VectorIndex::spawn_refresher(&index)?);
-        let engine = Engine {
+        // Without the refresher the engine still answers: every query that
+        // reads the index catches it up itself.
+        let refresher = index::VectorIndex::spawn_refresher(&index)
+            .inspect_err(|e| log::warn!("vector index refresher not started: {e}"))
+            .ok();
+        Engine {
             kv,
             index,
             refresher,
@@ -101,11 +115,7 @@ impl<K: Kv> Engine<K> {
             ddl: Mutex::new(()),
             dir,
             clock: AtomicI64::new(0),
-        };
-        let catalog = engine.load_catalog()?;
-        *engine.bindings.write() = Arc::new(Bindings::new(catalog));
-        engine.load_index_snapshot();
-        Ok(engine)
+        }
     }
 
     /// Installs the vector index snapshot when it covers the store as it is;
@@ -193,36 +203,24 @@ impl<K: Kv> Engine<K> {
 impl MemoryEngine {
     /// An empty database in memory.
     pub fn memory() -> MemoryEngine {
-        MemoryEngine::over(MemoryKv::new())
+        let bindings: SharedBindings = Arc::new(RwLock::new(Arc::new(Bindings::default())));
+        Engine::assemble(MemoryKv::new(), bindings, None)
     }
 
     /// The engine over an in-memory store (for example one made with
-    /// [`MemoryKv::with_parts`]).
-    pub fn over(kv: MemoryKv) -> MemoryEngine {
+    /// [`MemoryKv::with_parts`]), with the catalog the store holds.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corruption`] when the store's catalog does not decode.
+    pub fn over(kv: MemoryKv) -> Result<MemoryEngine> {
         let bindings: SharedBindings = Arc::new(RwLock::new(Arc::new(Bindings::default())));
-        // Only spawning the refresher thread can fail; without it the engine
-        // still answers (queries catch the index up themselves).
-        match Engine::with_kv(kv.clone(), Arc::clone(&bindings), None) {
-            Ok(e) => e,
-            Err(e) => {
-                log::warn!("vector index refresher not started: {e}");
-                let kv = Arc::new(kv);
-                Engine {
-                    index: index::VectorIndex::new(Arc::clone(&kv), Arc::clone(&bindings)),
-                    kv,
-                    refresher: None,
-                    bindings,
-                    ddl: Mutex::new(()),
-                    dir: None,
-                    clock: AtomicI64::new(0),
-                }
-            }
-        }
+        Engine::with_kv(kv, bindings, None)
     }
 
-    /// An independent copy of this database as it is now.
+    /// An independent copy of this database as it is now, clock included.
     pub fn fork(&self) -> MemoryEngine {
-        let e = MemoryEngine::over(self.kv.as_ref().clone());
+        let bindings: SharedBindings = Arc::new(RwLock::new(self.bindings()));
+        let e = Engine::assemble(self.kv.as_ref().clone(), bindings, None);
         e.set_now(self.clock.load(Ordering::Relaxed));
         e
     }
