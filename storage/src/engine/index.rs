@@ -184,30 +184,43 @@ impl<K: Kv> VectorIndex<K> {
     }
 
     /// Writes a snapshot of the index into `dir` when it is built, covering
-    /// every write up to the store's current sequence number; `checkpoint`
-    /// (when given) runs first, with writes held off, as the copy the snapshot
-    /// describes. Returns whether a snapshot was written.
+    /// every write up to the store's sequence number at that moment;
+    /// `checkpoint` (when given) runs first, as the copy the snapshot
+    /// describes. Writers go on meanwhile: a copy that misses writes the
+    /// snapshot covers has a lower sequence number than the snapshot, and
+    /// ignores it when opened. Returns whether a snapshot was written.
     pub(crate) fn write_snapshot(
         &self,
         dir: &std::path::Path,
         checkpoint: Option<&dyn Fn() -> Result<()>>,
     ) -> Result<bool> {
         let _apply = self.apply.lock();
-        let _gate = self.gate.write();
         if let Some(c) = checkpoint {
             c()?;
         }
         if !self.active.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        let snap = self.kv.snapshot();
-        let bindings = Arc::clone(&self.bindings.read());
+        let (snap, seq, bindings) = {
+            let _gate = self.gate.write();
+            (
+                self.kv.snapshot(),
+                self.kv.sequence(),
+                Arc::clone(&self.bindings.read()),
+            )
+        };
         if self.state.read().vectors.as_ref() != Some(&vector_defs(&bindings)) {
             return Ok(false);
         }
+        // Notices taken after the snapshot name writes it may not hold; they
+        // are re-read through it, which is harmless, and stay due for the
+        // next catch-up, which reads them again.
         let users = self.take_pending();
-        let state = self.apply_users(&snap, &bindings, users)?;
-        super::snapshot::write(dir, self.kv.sequence(), &state.tables)?;
+        let state = self.apply_users(&snap, &bindings, users.clone())?;
+        drop(state);
+        self.requeue(users);
+        let state = self.state.read();
+        super::snapshot::write(dir, seq, &state.tables)?;
         Ok(true)
     }
 
@@ -250,6 +263,13 @@ impl<K: Kv> VectorIndex<K> {
             same
         });
         users
+    }
+
+    /// Sends `users` again, so that the next catch-up re-reads them.
+    fn requeue(&self, users: Vec<(String, bool)>) {
+        if !users.is_empty() {
+            let _ = self.tx.send(users);
+        }
     }
 
     /// Drains the channel, reading the users' latest state. Under `apply`.

@@ -174,9 +174,9 @@ pub trait Kv: Send + Sync + 'static {
     /// # Errors
     /// The store's failure.
     fn split_keys(&self, cf: &'static str, n: usize) -> Result<Vec<Vec<u8>>>;
-    /// Writes `batch`, a delete of the key ranges `ranges` (with the purge
-    /// marker): a store that keeps deleted bytes on disk notes the ranges, to
-    /// purge them later. The marker is written by the caller.
+    /// Writes `batch`, a delete of the key ranges `ranges`: a store that keeps
+    /// deleted bytes on disk notes the ranges (and, in the same batch, that a
+    /// purge is due), to purge them later; see [`Kv::vacuum`].
     ///
     /// # Errors
     /// As [`Kv::write`].
