@@ -46,7 +46,6 @@ pub use error::{Error, Result};
 pub use profiledb_query::{
     Column, Limits, Output, Permission, Position, Rows, Type, ends_statement, split_statements,
 };
-#[cfg(feature = "testing")]
 pub use profiledb_storage::RocksEngine;
 pub use profiledb_storage::catalog::{AttributeDef, FeatureDef, SegmentDef, VectorDef, WindowDef};
 pub use profiledb_storage::time::{
@@ -58,7 +57,8 @@ pub use profiledb_storage::{
     Value, VectorRule,
 };
 
-use profiledb_storage::RocksEngine as Engine;
+/// The storage engine over RocksDB, as [`Db::engine`] gives it.
+pub type Engine = RocksEngine;
 
 /// Decodes JSON events (one object, an array, or JSON Lines) without
 /// writing them.
@@ -105,9 +105,8 @@ impl Db {
         })
     }
 
-    /// The storage engine, with its raw hooks. For tests and benchmarks only
-    /// (feature `testing`).
-    #[cfg(feature = "testing")]
+    /// The storage engine, for what `Db` does not wrap. Its hooks that
+    /// bypass every codec exist only with the `testing` feature.
     pub fn engine(&self) -> &RocksEngine {
         &self.engine
     }

@@ -118,28 +118,25 @@ pub(crate) enum BExpr {
 }
 
 impl BExpr {
-    /// The expressions directly inside this one, centroid members included.
-    pub fn children(&self) -> Vec<&BExpr> {
+    /// Whether `f` holds for any expression directly inside this one,
+    /// centroid members included. Allocates nothing: planning calls it on
+    /// every node of every query.
+    pub fn any_child(&self, mut f: impl FnMut(&BExpr) -> bool) -> bool {
         match self {
-            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) => vec![x.as_ref()],
+            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) => f(x),
             BExpr::And(a, b) | BExpr::Or(a, b) | BExpr::Cmp(_, a, b) | BExpr::Arith(_, a, b) => {
-                vec![a.as_ref(), b.as_ref()]
+                f(a) || f(b)
             }
             BExpr::Between {
                 expr, low, high, ..
-            } => vec![expr.as_ref(), low.as_ref(), high.as_ref()],
-            BExpr::InList { expr, list, .. } => {
-                let mut v = vec![expr.as_ref()];
-                v.extend(list.iter());
-                v
+            } => f(expr) || f(low) || f(high),
+            BExpr::InList { expr, list, .. } => f(expr) || list.iter().any(f),
+            BExpr::IsNull { expr, .. } => f(expr),
+            BExpr::Coalesce(items) => items.iter().any(f),
+            BExpr::NearestCentroid { vector, .. } => f(vector),
+            BExpr::Similarity { vector, target, .. } => {
+                f(vector) || matches!(target, Target::Centroid { members, .. } if f(members))
             }
-            BExpr::IsNull { expr, .. } => vec![expr.as_ref()],
-            BExpr::Coalesce(items) => items.iter().collect(),
-            BExpr::NearestCentroid { vector, .. } => vec![vector.as_ref()],
-            BExpr::Similarity { vector, target, .. } => match target {
-                Target::Centroid { members, .. } => vec![vector.as_ref(), members.as_ref()],
-                _ => vec![vector.as_ref()],
-            },
             BExpr::Const(_)
             | BExpr::Id
             | BExpr::Attr(_)
@@ -148,7 +145,7 @@ impl BExpr {
             | BExpr::Window { .. }
             | BExpr::ZScore { .. }
             | BExpr::Agg(_)
-            | BExpr::Key(_) => Vec::new(),
+            | BExpr::Key(_) => false,
         }
     }
 
@@ -194,7 +191,7 @@ impl BExpr {
                 target: Target::Centroid { .. },
                 ..
             } => true,
-            other => other.children().into_iter().any(BExpr::reads_vector_index),
+            other => other.any_child(BExpr::reads_vector_index),
         }
     }
 
@@ -211,10 +208,7 @@ impl BExpr {
             | BExpr::NearestCentroid { .. }
             | BExpr::Agg(_)
             | BExpr::Key(_) => false,
-            other => other
-                .children()
-                .into_iter()
-                .all(BExpr::reads_only_attributes),
+            other => !other.any_child(|c| !c.reads_only_attributes()),
         }
     }
 }

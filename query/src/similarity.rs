@@ -292,7 +292,7 @@ pub(crate) fn run_top_k(
         k,
         &NearestFilter {
             attribute: lookup.as_ref().map(|(id, values)| (*id, values.as_slice())),
-            keep: Some(&keep),
+            keep: (allowed.is_some() || filter.is_some()).then_some(&keep as _),
         },
     );
     let mut out = Vec::with_capacity(winners.len());

@@ -458,13 +458,17 @@ impl<K: Kv> ReadView<'_, K> {
         let Some(t) = self.vectors(def) else {
             return Vec::new();
         };
-        let keep = |row: usize| match filter.keep {
+        let admit = |row: usize| match filter.keep {
             Some(keep) => t
                 .table
                 .id(row)
                 .is_some_and(|id| keep(id, t.users.get(row).and_then(Option::as_deref))),
             None => true,
         };
+        // Without a filter every row is scored: spare each one the call.
+        let all = |_: usize| true;
+        let keep: &(dyn Fn(usize) -> bool + Sync) =
+            if filter.keep.is_some() { &admit } else { &all };
         // Rank only the rows an attribute's posting lists admit; `keep`
         // still checks the whole filter on each.
         let candidates = filter.attribute.and_then(|(id, values)| {
@@ -475,8 +479,8 @@ impl<K: Kv> ReadView<'_, K> {
             Some(rows.iter().collect::<Vec<u32>>())
         });
         let hits = match &candidates {
-            Some(rows) => t.table.top_k_among(rows, query, metric, k, &keep),
-            None => t.table.top_k(query, metric, k, &keep),
+            Some(rows) => t.table.top_k_among(rows, query, metric, k, keep),
+            None => t.table.top_k(query, metric, k, keep),
         };
         hits.into_iter()
             .filter_map(|h| Some((t.table.id(h.row)?.to_owned(), h.score)))
