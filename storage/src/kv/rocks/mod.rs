@@ -2,9 +2,8 @@
 //! does (options, compaction filters, group commit, the purge of deleted
 //! users, checkpoints, its statistics).
 //!
-//! Every family's options are built from the family table in
-//! [`options`]; the one C call rust-rocksdb does not wrap sits in
-//! [`ffi`].
+//! Every family's options are built from the family table in `options.rs`;
+//! the C calls rust-rocksdb does not wrap sit in `ffi.rs`.
 
 mod disk;
 mod ffi;
@@ -398,7 +397,7 @@ impl Kv for RocksKv {
         self.purger.deleting(ranges, || self.write(batch, false))
     }
 
-    /// Purges deleted users from disk; see [`purge`].
+    /// Purges deleted users from disk; see `purge.rs`.
     fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
         self.purger.purge(deadline)
     }
