@@ -82,6 +82,20 @@ fn top_k(c: &mut Criterion) {
             assert_eq!(out.rows().map(|r| r.rows.len()), Some(10));
         })
     });
+    // The README's idiom: everyone but one user, a filter that excludes
+    // almost nothing and should cost almost nothing.
+    group.bench_function("top10_1m_users_64d_excluding_one", |b| {
+        b.iter(|| {
+            let sql = format!(
+                "SELECT id, cosine(taste, {}) AS s FROM users WHERE id != 'user{:07}' ORDER BY s DESC LIMIT 10",
+                queries[i % queries.len()],
+                i % USERS
+            );
+            i += 1;
+            let out = db.execute(&sql).expect("query");
+            assert_eq!(out.rows().map(|r| r.rows.len()), Some(10));
+        })
+    });
     group.bench_function("top10_1m_users_64d_region_filter_10pct", |b| {
         b.iter(|| {
             let sql = format!(

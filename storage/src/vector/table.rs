@@ -203,6 +203,9 @@ impl VectorTable {
         keep: &(dyn Fn(usize) -> bool + Sync),
     ) -> Vec<Hit> {
         let mut best = Vec::with_capacity(2 * k.min(CHUNK));
+        // Once k rows are kept, a row scoring below the worst of them cannot
+        // join them (an equal score can, by id), so it is not kept at all.
+        let mut floor = f64::NEG_INFINITY;
         for row in rows {
             if !self.live.get(row).copied().unwrap_or(false) || !keep(row) {
                 continue;
@@ -210,10 +213,14 @@ impl VectorTable {
             let Some(s) = score(metric, query, q_norm, self.vector(row), self.norms[row]) else {
                 continue;
             };
+            if s < floor {
+                continue;
+            }
             best.push(Hit { row, score: s });
             // Cut back now and then, so a chunk holds at most ~2k candidates.
             if best.len() >= 2 * k.max(64) {
-                self.keep_best(&mut best, k);
+                self.cut(&mut best, k);
+                floor = best.iter().map(|h| h.score).fold(f64::INFINITY, f64::min);
             }
         }
         self.keep_best(&mut best, k);
@@ -234,12 +241,17 @@ impl VectorTable {
             .then_with(|| self.ids[a.row].cmp(&self.ids[b.row]))
     }
 
-    /// Sorts `hits` best first and keeps `k`.
-    fn keep_best(&self, hits: &mut Vec<Hit>, k: usize) {
+    /// Keeps the `k` best of `hits`, in no order.
+    fn cut(&self, hits: &mut Vec<Hit>, k: usize) {
         if hits.len() > k {
             hits.select_nth_unstable_by(k, |a, b| self.order(a, b));
             hits.truncate(k);
         }
+    }
+
+    /// Sorts `hits` best first and keeps `k`.
+    fn keep_best(&self, hits: &mut Vec<Hit>, k: usize) {
+        self.cut(hits, k);
         hits.sort_unstable_by(|a, b| self.order(a, b));
     }
 }
