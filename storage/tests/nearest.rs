@@ -1,7 +1,8 @@
 //! `ReadView::nearest` against a naive ranking written here: with no filter,
-//! with filters that exclude one user, half the users, or all but a few (the
-//! over-fetching fast path, and its fall back to a filtered scan), and with an
-//! attribute's posting lists. Equal scores are ordered by id.
+//! with filters that exclude one user, half the users, all but a few, or
+//! everyone (the ranking asks the filter only of rows that score high enough,
+//! so each case takes it at a different point), and with an attribute's
+//! posting lists. Equal scores are ordered by id.
 
 use profiledb_storage::{
     Definition, Event, MemoryEngine, Metric, NearestFilter, Result, UserRow, Value, VectorRule,

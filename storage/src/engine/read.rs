@@ -478,26 +478,12 @@ impl<K: Kv> ReadView<'_, K> {
             }
             Some(rows.iter().collect::<Vec<u32>>())
         });
-        let hits = match (&candidates, filter.keep) {
-            (Some(rows), _) => t.table.top_k_among(rows, query, metric, k, keep),
-            (None, None) => t.table.top_k(query, metric, k, keep),
-            // Most filters on a ranking exclude few users (`id != 'u1'`):
-            // rank without the filter, over-fetching, and keep the first k
-            // that pass, in score order. That is exact whenever k of the n
-            // best pass (the k best that pass are among them), or when the
-            // n best are every scored row. Otherwise the filter is
-            // selective, and the ranking runs again with it on every row.
-            (None, Some(_)) => {
-                let n = k.saturating_mul(2).max(k.saturating_add(64));
-                let best = t.table.top_k(query, metric, n, &all);
-                let exhausted = best.len() < n;
-                let passing: Vec<_> = best.into_iter().filter(|h| admit(h.row)).take(k).collect();
-                if passing.len() == k || exhausted {
-                    passing
-                } else {
-                    t.table.top_k(query, metric, k, &admit)
-                }
-            }
+        // The ranking asks the filter only of rows that score high enough to
+        // enter the best k so far, so a filter that excludes few users costs
+        // little more than none.
+        let hits = match &candidates {
+            Some(rows) => t.table.top_k_among(rows, query, metric, k, keep),
+            None => t.table.top_k(query, metric, k, keep),
         };
         hits.into_iter()
             .filter_map(|h| Some((t.table.id(h.row)?.to_owned(), h.score)))

@@ -205,15 +205,17 @@ impl VectorTable {
         let mut best = Vec::with_capacity(2 * k.min(CHUNK));
         // Once k rows are kept, a row scoring below the worst of them cannot
         // join them (an equal score can, by id), so it is not kept at all.
+        // The filter runs after that test: scoring a row is cheaper than
+        // asking the filter, and most rows fall below the floor.
         let mut floor = f64::NEG_INFINITY;
         for row in rows {
-            if !self.live.get(row).copied().unwrap_or(false) || !keep(row) {
+            if !self.live.get(row).copied().unwrap_or(false) {
                 continue;
             }
             let Some(s) = score(metric, query, q_norm, self.vector(row), self.norms[row]) else {
                 continue;
             };
-            if s < floor {
+            if s < floor || !keep(row) {
                 continue;
             }
             best.push(Hit { row, score: s });
