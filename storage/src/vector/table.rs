@@ -144,7 +144,9 @@ impl VectorTable {
 
     /// The `k` live rows closest to `query` that `keep` accepts, best first;
     /// equal scores come in id order. Rows whose score is undefined (a cosine
-    /// with a zero vector) are left out. Exact: every row is scored.
+    /// with a zero vector) are left out. Exact: every row is scored. `keep` is
+    /// asked only of rows that score into the best k found so far, so it must
+    /// answer the same for a row every time it is asked.
     ///
     /// `query` must have the table's dimension.
     pub fn top_k(
