@@ -308,14 +308,22 @@ impl<K: Kv> Engine<K> {
                 vectors: Some(state),
             });
         }
-        // Under the write gate, so that the catalog and the data agree.
-        let _gate = self.index.begin_write();
-        Ok(ReadView {
-            kv: &self.kv,
-            bindings: self.bindings(),
-            snap: self.kv.snapshot(),
-            vectors: None,
-        })
+        // A schema change writes the catalog, then swaps it in, and every
+        // write shaped by the new catalog comes after the swap: a snapshot
+        // taken between two reads that find the same catalog holds data of
+        // that catalog alone. A swap in between (rare) takes another.
+        loop {
+            let bindings = self.bindings();
+            let snap = self.kv.snapshot();
+            if Arc::ptr_eq(&bindings, &self.bindings.read()) {
+                return Ok(ReadView {
+                    kv: &self.kv,
+                    bindings,
+                    snap,
+                    vectors: None,
+                });
+            }
+        }
     }
 
     /// Whether `user` exists (has had an event or an attribute write).
