@@ -103,16 +103,6 @@ keywords! {
     Window => "WINDOW",
 }
 
-impl Keyword {
-    /// The keyword `word` spells, in any case.
-    pub fn of(word: &str) -> Option<Keyword> {
-        Keyword::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str().eq_ignore_ascii_case(word))
-    }
-}
-
 impl std::fmt::Display for Keyword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -461,22 +451,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_keyword_reads_back_in_any_case() {
+    fn every_keyword_matches_its_own_word_in_any_case_and_no_other() {
         for &k in Keyword::ALL {
-            assert_eq!(Keyword::of(k.as_str()), Some(k));
-            assert_eq!(Keyword::of(&k.as_str().to_ascii_lowercase()), Some(k));
-            let word = Token::Word {
-                value: k.as_str().to_ascii_lowercase(),
-                quoted: false,
-            };
-            assert!(word.is_keyword(k));
-            let quoted = Token::Word {
-                value: k.as_str().into(),
-                quoted: true,
-            };
-            assert!(!quoted.is_keyword(k), "a quoted word is never a keyword");
+            let word = |value: String, quoted: bool| Token::Word { value, quoted };
+            let text = k.as_str();
+            assert!(word(text.to_ascii_lowercase(), false).is_keyword(k));
+            assert!(word(text.to_owned(), false).is_keyword(k));
+            assert!(
+                !word(text.to_owned(), true).is_keyword(k),
+                "a quoted word is never a keyword"
+            );
+            for &other in Keyword::ALL.iter().filter(|o| **o != k) {
+                assert!(
+                    !word(text.to_owned(), false).is_keyword(other),
+                    "{k} is {other}"
+                );
+            }
         }
-        assert_eq!(Keyword::of("nope"), None);
     }
 
     fn kinds(src: &str) -> Result<Vec<Token>, ParseError> {

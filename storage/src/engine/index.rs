@@ -216,10 +216,9 @@ impl<K: Kv> VectorIndex<K> {
         // are re-read through it, which is harmless, and stay due for the
         // next catch-up, which reads them again.
         let users = self.take_pending();
-        let state = self.apply_users(&snap, &bindings, users.clone())?;
-        drop(state);
+        let state =
+            RwLockWriteGuard::downgrade(self.apply_users(&snap, &bindings, users.clone())?);
         self.requeue(users);
-        let state = self.state.read();
         super::snapshot::write(dir, seq, &state.tables)?;
         Ok(true)
     }

@@ -444,11 +444,6 @@ impl<K: Kv> ReadView<'_, K> {
         self.vectors.as_ref()?.tables.get(&def)
     }
 
-    /// Whether the view holds the vector index.
-    pub fn has_vectors(&self) -> bool {
-        self.vectors.is_some()
-    }
-
     /// The `k` users whose vector of definition `def` is closest to `query`
     /// by `metric`, among those `filter` admits, best first (equal scores in
     /// id order), as (user id, score): an exact ranking of the index as of
