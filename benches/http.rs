@@ -1,7 +1,9 @@
 //! The server over loopback: ingest throughput in batches of 1,000 JSON events
 //! (each updating 4 scalar features, 1 window and 1 16-dimension ewma vector),
-//! and point profile reads, both as a criterion benchmark and paced at 1,000
-//! requests/s with the latency percentiles printed.
+//! and point profile reads: their latency, the server's CPU time per read
+//! (`get_profile_server_cpu` reports that as its time), and reads paced at
+//! 1,000 and 10,000 requests/s, alone and beside two writers ingesting at full
+//! speed, with the latency percentiles printed.
 
 mod support;
 
@@ -146,8 +148,126 @@ fn http(c: &mut Criterion) {
             let _ = a.get(&url).call();
         });
     });
+    // The server's CPU time per read, as criterion's time.
+    let pid = server.child.id();
+    group.bench_function("get_profile_server_cpu", |b| {
+        b.iter_custom(|iters| {
+            let before = server_cpu(pid);
+            for _ in 0..iters {
+                n = (n + 7919) % USERS;
+                let _ = a.get(&format!("{}/v1/users/user{n:07}", server.url)).call();
+            }
+            server_cpu(pid).saturating_sub(before)
+        });
+    });
     group.finish();
     paced(&server);
+    paced_reads(&server, 10_000, false);
+    paced_reads(&server, 10_000, true);
+}
+
+/// CPU time the process `pid` has used so far, over all its threads, from
+/// the scheduler's nanosecond counters. Threads that already exited are not
+/// counted (tokio's blocking pool keeps its threads for 10 s).
+fn server_cpu(pid: u32) -> Duration {
+    let mut ns = 0u64;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            ns += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(ns)
+}
+
+/// Whole-profile reads paced at `rate` requests/s from two clients for 10 s,
+/// with (when `writers`) two more clients posting event batches as fast as
+/// the server takes them. Prints latency percentiles, counted from when each
+/// request was due, and the server's CPU time per request.
+fn paced_reads(server: &Server, rate: u32, writers: bool) {
+    let pid = server.child.id();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let bodies = if writers { bodies(32) } else { Vec::new() };
+    let events_url = format!("{}/v1/events", server.url);
+    let (latencies, cpu, posted) = std::thread::scope(|s| {
+        let writer_threads: Vec<_> = (0..if writers { 2 } else { 0 })
+            .map(|w| {
+                let (stop, bodies, url) = (&stop, &bodies, &events_url);
+                s.spawn(move || {
+                    let a = agent();
+                    let mut i = w;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        post(&a, url, &bodies[i % bodies.len()]);
+                        i += 2;
+                    }
+                    (i - w) / 2
+                })
+            })
+            .collect();
+        let before = server_cpu(pid);
+        let start = Instant::now();
+        let readers: Vec<_> = (0..2u32)
+            .map(|c| {
+                s.spawn(move || {
+                    let a: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .build()
+                        .into();
+                    let per = rate / 2;
+                    let mut latencies = Vec::with_capacity(10 * per as usize);
+                    for i in 0..10 * per {
+                        let due = start + Duration::from_secs(1) * i / per;
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        let u = (u64::from(i) * 2 + u64::from(c)) * 7919 % USERS;
+                        let url = format!("{}/v1/users/user{u:07}", server.url);
+                        let _ = a.get(&url).call().map(|mut r| r.body_mut().read_to_vec());
+                        latencies.push(due.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut latencies: Vec<Duration> = readers
+            .into_iter()
+            .flat_map(|r| r.join().expect("reader"))
+            .collect();
+        let cpu = server_cpu(pid).saturating_sub(before);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let posted: usize = writer_threads
+            .into_iter()
+            .map(|w| w.join().expect("writer"))
+            .sum();
+        latencies.sort();
+        (latencies, cpu, posted)
+    });
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "paced GET /v1/users/{{id}} from 2 clients at {rate} req/s{}: p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}; server CPU {:?} per request{}",
+        if writers {
+            " beside 2 writers at full speed"
+        } else {
+            ""
+        },
+        pct(0.50),
+        pct(0.99),
+        pct(0.999),
+        latencies[latencies.len() - 1],
+        cpu / latencies.len() as u32,
+        if writers {
+            format!(
+                " (reads and writes together; {} batches of {BATCH} events posted)",
+                posted
+            )
+        } else {
+            String::new()
+        },
+    );
 }
 
 /// Point reads at a steady 1,000 requests/s for 10 s. Latency counts from when

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use profiledb_storage::vector::kmeans;
 use profiledb_storage::vector::kmeans::STOPPED;
-use profiledb_storage::{Definition, Value};
+use profiledb_storage::{Definition, Pins, Value};
 
 use crate::ast::Cluster;
 use crate::bind::{Binder, unknown};
@@ -27,7 +27,10 @@ pub(crate) struct Clusters {
 /// Runs the clustering `c` describes, within `limits`' deadline.
 pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster, limits: &Limits) -> Result<Clusters> {
     // One view: the members and their vectors are one moment's.
-    let view = source.view(true)?;
+    let view = source.view(Pins {
+        vectors: true,
+        rows: c.selection.is_some(),
+    })?;
     let bindings = Arc::clone(view.bindings());
     let catalog = &bindings.catalog;
     let def = catalog.vector(&c.vector.value).ok_or_else(|| {

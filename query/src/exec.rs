@@ -199,6 +199,9 @@ fn sort_keyed<T>(rows: &mut [(Vec<Value>, T)], desc: &[bool]) {
 /// resolved (see `crate::similarity::resolve`).
 pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) -> Result<Rows> {
     let cancelled = AtomicBool::new(false);
+    // Set by a partition that alone has more rows than the limit allows: the
+    // answer is then the row-limit error, and every partition stops.
+    let enough = AtomicBool::new(false);
     let partials: Vec<Partial> = match &plan.access {
         Access::VectorTopK { def, metric, k, .. } => {
             let rows = similarity::run_top_k(plan, *def, *metric, *k, view, limits)?;
@@ -218,11 +221,11 @@ pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) ->
             let ranges = view.partitions(scan_partitions())?;
             ranges
                 .par_iter()
-                .map(|range| scan_partition(plan, view, range, limits, &cancelled))
+                .map(|range| scan_partition(plan, view, range, limits, &cancelled, &enough))
                 .collect::<Result<Vec<_>>>()?
         }
     };
-    if cancelled.load(AtomicOrdering::Relaxed) {
+    if cancelled.load(AtomicOrdering::Relaxed) && !enough.load(AtomicOrdering::Relaxed) {
         limits.check()?;
     }
     let rows = merge(plan, partials);
@@ -258,10 +261,14 @@ fn scan_partition(
     range: &UserRange,
     limits: &Limits,
     cancelled: &AtomicBool,
+    enough: &AtomicBool,
 ) -> Result<Partial> {
     let mut part = Partition::new();
     let mut seen = 0u64;
     view.scan(range, &plan.needs, &mut |row| {
+        if enough.load(AtomicOrdering::Relaxed) {
+            return false;
+        }
         seen += 1;
         if seen.is_multiple_of(1024) {
             if cancelled.load(AtomicOrdering::Relaxed) {
@@ -276,6 +283,7 @@ fn scan_partition(
         if let Some(max) = limits.max_rows {
             // Enough rows to fail the limit; no need to read on.
             if part.len() > max && plan.ordering_is_empty() {
+                enough.store(true, AtomicOrdering::Relaxed);
                 return false;
             }
         }

@@ -4,7 +4,7 @@
 
 use profiledb_storage::catalog::Catalog;
 use profiledb_storage::time::{check_ts, format_timestamp, parse_timestamp};
-use profiledb_storage::{Metric, RowNeeds, Value};
+use profiledb_storage::{Metric, Pins, RowNeeds, Value};
 
 use crate::ast::{BinaryOp, Expr, Literal, Select, SelectItem};
 use crate::bind::{AggSpec, BExpr, Binder, Grouping, has_aggregate};
@@ -365,6 +365,24 @@ fn bind_list(
 }
 
 impl SelectPlan {
+    /// What the plan's view pins beside the data: the vector index when the
+    /// plan reads it, the row table when the plan scans users for what the
+    /// table holds (a scan, or a ranking filtered by more than attributes).
+    pub fn pins(&self) -> Pins {
+        let scans = match &self.access {
+            Access::Scan => true,
+            Access::VectorTopK { .. } => self
+                .filter
+                .as_ref()
+                .is_some_and(|f| !f.reads_only_attributes()),
+            Access::Points(_) => false,
+        };
+        Pins {
+            vectors: self.uses_vectors(),
+            rows: scans && self.needs.in_row_table(),
+        }
+    }
+
     /// Whether running the plan reads the vector index: a ranking on it, or a
     /// similarity to a centroid. Such a plan reads through a view that pins
     /// the index with the data.

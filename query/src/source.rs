@@ -11,7 +11,7 @@ use std::sync::Arc;
 use profiledb_storage::catalog::Bindings;
 use profiledb_storage::kv::Kv;
 use profiledb_storage::{
-    DefKind, Definition, Engine, Event, IndexTable, Metric, NearestFilter, ReadView, Result,
+    DefKind, Definition, Engine, Event, IndexTable, Metric, NearestFilter, Pins, ReadView, Result,
     RowNeeds, UserRange, UserRow, Value,
 };
 
@@ -32,9 +32,9 @@ pub trait DataSource: Sync {
     /// Purges deleted users' data from every file the database keeps, stopping
     /// at `deadline`: returns `false` when it stopped before it was complete.
     fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool>;
-    /// A view of the database as it is now: its catalog, its data and, with
-    /// `vectors`, its vector index, all of one moment.
-    fn view(&self, vectors: bool) -> Result<Box<dyn View + '_>>;
+    /// A view of the database as it is now: its catalog, its data and the
+    /// indexes `pins` names, all of one moment.
+    fn view(&self, pins: Pins) -> Result<Box<dyn View + '_>>;
     /// The current time, epoch ms: the default `AS OF`.
     fn now(&self) -> i64;
 }
@@ -103,8 +103,8 @@ impl<K: Kv> DataSource for Engine<K> {
         Engine::vacuum_until(self, deadline)
     }
 
-    fn view(&self, vectors: bool) -> Result<Box<dyn View + '_>> {
-        Ok(Box::new(Engine::view(self, vectors)?))
+    fn view(&self, pins: Pins) -> Result<Box<dyn View + '_>> {
+        Ok(Box::new(Engine::view(self, pins)?))
     }
 
     fn now(&self) -> i64 {

@@ -46,7 +46,7 @@ pub mod vector;
 
 pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
 pub use codec::DecodeError;
-pub use engine::{Engine, MemoryEngine, NearestFilter, ReadView};
+pub use engine::{Engine, MemoryEngine, NearestFilter, Pins, ReadView, RowTableStats};
 #[cfg(feature = "rocksdb")]
 pub use engine::{EngineStats, RocksEngine};
 pub use error::{Error, ErrorKind, EscapedKey, Result, Status};

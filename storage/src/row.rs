@@ -52,6 +52,15 @@ pub struct RowNeeds {
     pub windows: Vec<WindowNeed>,
 }
 
+impl RowNeeds {
+    /// Whether the engine's row table holds everything these needs ask for
+    /// (records only: no window buckets, no sgd vectors), so that a scan can
+    /// read it instead of the store.
+    pub fn in_row_table(&self) -> bool {
+        self.sgd.is_empty() && self.windows.is_empty()
+    }
+}
+
 /// One user's stored state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserRow {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use profiledb_storage::{Error, ErrorKind, Event, Result, RowNeeds, UserRange, keys};
+use profiledb_storage::{Error, ErrorKind, Event, Pins, Result, RowNeeds, UserRange, keys};
 
 fn expect_corruption(r: Result<impl std::fmt::Debug>, cf: &str, user: &str) {
     match r {
@@ -54,7 +54,7 @@ fn corrupt_values_are_reported_with_their_key() -> Result<()> {
     )?;
     expect_corruption(e.profile("win", T0, DAY), "windows", "win");
     // A scan stops at the corruption and reports it, and the good user still reads.
-    let view = e.view(false)?;
+    let view = e.view(Pins::NONE)?;
     let scanned = view.scan(&UserRange::all(), &RowNeeds::default(), &mut |_| true);
     assert!(matches!(scanned, Err(err) if err.kind() == ErrorKind::Corruption));
     assert!(e.profile("good", T0, DAY)?.is_some());

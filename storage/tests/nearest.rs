@@ -5,7 +5,8 @@
 //! posting lists. Equal scores are ordered by id.
 
 use profiledb_storage::{
-    Definition, Event, MemoryEngine, Metric, NearestFilter, Result, UserRow, Value, VectorRule,
+    Definition, Event, MemoryEngine, Metric, NearestFilter, Pins, Result, UserRow, Value,
+    VectorRule,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -61,7 +62,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
         users.push((id, region, v));
     }
     e.ingest(&events)?;
-    let view = e.view(true)?;
+    let view = e.view(Pins::VECTORS)?;
     let def = view
         .bindings()
         .catalog

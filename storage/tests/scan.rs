@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use profiledb_storage::{Event, Profile, Result, RowNeeds, UserRange, Value};
+use profiledb_storage::{Event, Pins, Profile, Result, RowNeeds, UserRange, Value};
 
 /// What the test expects of one user, from its raw events alone.
 #[derive(Debug, Default, PartialEq)]
@@ -41,7 +41,7 @@ fn parallel_range_scans_match_the_raw_events() -> Result<()> {
         e.ingest(&events)?;
         e.flush()?; // several files, so the split has boundaries to use
     }
-    let view = e.view(false)?;
+    let view = e.view(Pins::NONE)?;
     let ranges = view.split_ranges(4)?;
     assert!(ranges.len() > 1, "expected several ranges, got {ranges:?}");
     let needs = RowNeeds::default();

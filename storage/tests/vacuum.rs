@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use profiledb_storage::{EngineOptions, Event, Result, RocksEngine, Value};
+use profiledb_storage::{EngineOptions, Event, Pins, Result, RocksEngine, Value};
 
 const VICTIM: &str = "victim-7f3a9c";
 /// A value only the victim's events carry.
@@ -95,7 +95,7 @@ fn vacuum_leaves_no_byte_of_a_deleted_user() -> Result<()> {
         load(&e)?;
         e.flush()?;
         // Build the vector index, so that closing writes its snapshot.
-        drop(e.view(true)?);
+        drop(e.view(Pins::VECTORS)?);
         e.compact()?;
     }
     // The victim is on disk now: the search can find what it looks for.

@@ -5,7 +5,7 @@
 mod common;
 
 use profiledb_storage::merge::cell::Cell;
-use profiledb_storage::{Definition, Event, Result, RocksEngine, Value, VectorRule};
+use profiledb_storage::{Definition, Event, Pins, Result, RocksEngine, Value, VectorRule};
 
 const T: i64 = 1_794_700_800_000;
 
@@ -16,7 +16,7 @@ fn view(user: &str, v: [f32; 4]) -> Event {
 /// (user id, vector) of every row of vector `name`, sorted by user.
 fn rows(e: &RocksEngine, name: &str) -> Result<Vec<(String, Vec<f32>)>> {
     let id = e.catalog().vector(name).map_or(u32::MAX, |d| d.id);
-    let view = e.view(true)?;
+    let view = e.view(Pins::VECTORS)?;
     let mut out: Vec<(String, Vec<f32>)> = view
         .vectors(id)
         .map(|t| {
@@ -82,7 +82,7 @@ fn the_index_reads_its_writes() -> Result<()> {
     e.set_attributes("a", T, &[("age".into(), Value::Int(40))])?;
     let id = e.catalog().vector("taste").map_or(0, |d| d.id);
     let age_id = e.catalog().attribute("age").map_or(0, |d| d.id);
-    let view = e.view(true)?;
+    let view = e.view(Pins::VECTORS)?;
     let age = view.vectors(id).and_then(|t| {
         let row = t.table.row_of("a")?;
         match t.users[row].as_ref()?.attributes.cell(age_id) {

@@ -1,6 +1,6 @@
 //! `EXPLAIN`: a statement's plan as lines of text.
 
-use profiledb_storage::Value;
+use profiledb_storage::{Pins, Value};
 
 use super::*;
 use crate::ast::Statement;
@@ -15,7 +15,10 @@ pub(super) fn explain(source: &dyn DataSource, stmt: &Statement) -> Result<Outpu
         Statement::Select(select) => {
             let plan = plan_select(select, &source.bindings().catalog, source.now())?;
             let partitions = if plan.access == Access::Scan {
-                source.view(false)?.partitions(scan_partitions())?.len()
+                source
+                    .view(Pins::NONE)?
+                    .partitions(scan_partitions())?
+                    .len()
             } else {
                 1
             };

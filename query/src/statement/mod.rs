@@ -173,7 +173,7 @@ fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Ro
     // Each attempt loses only to a schema change in between: a few suffice.
     for _ in 0..16 {
         let mut plan = plan_select(select, &bindings.catalog, now)?;
-        let view = source.view(plan.uses_vectors())?;
+        let view = source.view(plan.pins())?;
         if !Arc::ptr_eq(view.bindings(), &bindings) {
             bindings = Arc::clone(view.bindings());
             continue;

@@ -1,38 +1,55 @@
-//! The vector index: every user's current vector of every vector definition, in
-//! memory as a [`crate::VectorTable`] per definition, with each row's
-//! attributes beside it so that attribute filters run without reading the store.
+//! The engine's in-memory indexes, kept in step with writes: the vector index
+//! (every user's current vector of every vector definition, as a
+//! [`crate::VectorTable`] per definition, with each row's attributes beside it
+//! so that attribute filters run without reading the store) and the row table
+//! (every user's decoded records, for scans; see `super::rows`).
 //!
-//! The store stays authoritative; the index is a cache kept in step with writes:
+//! The store stays authoritative; each index is a cache:
 //!
-//! - It is built on first use, by a scan, so databases that never rank by
-//!   similarity pay nothing.
-//! - Once built, every write sends the ids of users whose vectors or
-//!   attributes may have changed over a crossbeam channel, and rings a one-slot
-//!   doorbell. A background refresher wakes on the bell and re-reads those users.
-//! - The channel is only ever drained under the `apply` lock. Re-reading a
-//!   user reads its current state, so applying a change twice, or out of
-//!   order, gives the same index.
-//!
+//! - It is built on first use, by a scan: the vector index by the first
+//!   similarity query, which waits for it; the row table by the refresher,
+//!   in the background, when the first scan asks for it (scans read the store
+//!   until it is built). Databases that never rank or scan pay nothing.
+//! - Once built, every write tells each built index what changed, over that
+//!   index's crossbeam channel, and rings a one-slot doorbell; a background
+//!   refresher wakes on the bell and applies what was sent. Channels are only
+//!   ever drained under the `apply` lock.
+//! - The vector index hears the ids of users whose vectors or attributes may
+//!   have changed, and re-reads them: re-reading reads a user's current
+//!   state, so applying a change twice, or out of order, gives the same index.
+//! - The row table hears the merge operands themselves ([`RowChange`]) and
+//!   merges them into its records as the store does, so that keeping it
+//!   current costs a merge per event and no read: the store's operands may
+//!   pile up until compaction folds them, but scans never read them. Merges
+//!   commute (up to floating-point rounding, which compaction's own grouping
+//!   of operands changes too), but must each be applied exactly once: the
+//!   table is built from a snapshot taken with its channel opened under the
+//!   `gate` (below), so that every write is either in that snapshot or sent.
+//!   Deletes and attribute writes ask for a re-read, which is made through a
+//!   snapshot taken with the drain, again under the `gate`.
+
 //! # One moment per answer
 //!
-//! A query that ranks by similarity pins the index together with its storage
-//! snapshot ([`VectorIndex::pin`]), so that the rows it ranks, the scores it
-//! prints and the rows it fetches are all one moment's:
+//! A query pins what it reads together with its storage snapshot
+//! ([`Index::pin`]), so that the rows it ranks or scans, the scores it prints
+//! and the rows it fetches are all one moment's:
 //!
 //! 1. Every write holds the `gate` (shared) from before its store write until
-//!    its change notice is sent.
+//!    its change notices are sent.
 //! 2. Under the `apply` lock, the pin takes the `gate` exclusively for an
-//!    instant: no write is then between its store write and its notice, so the
-//!    notices in the channel name every user that changed since the index last
+//!    instant: no write is then between its store write and its notices, so the
+//!    notices in a channel name every user that changed since that index last
 //!    read it. It takes the storage snapshot and the pending notices together,
 //!    and lets writers go on.
-//! 3. It re-reads those users *through that snapshot*, applies them, and
-//!    downgrades its write lock on the tables to a read lock that the query
-//!    holds to its end. The tables then equal the snapshot, user for user.
+//! 3. It re-reads those users *through that snapshot* and applies them. The
+//!    vector tables are then downgraded from a write lock to a read lock that
+//!    the query holds to its end; the row table is persistent, so the query
+//!    keeps the version it pinned and later changes make new ones. Either way
+//!    the index equals the snapshot, user for user.
 //!
-//! Writers wait only for step 2. A drain that wants to apply while queries
-//! hold the tables waits for them to end (it holds `apply`, so later pins wait
-//! too); ingest never does.
+//! Writers wait only for step 2. A drain that wants to apply to the vector
+//! tables while queries hold them waits for them to end (it holds `apply`, so
+//! later pins wait too); ingest never does, and the row table never waits.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,13 +61,15 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rayon::prelude::*;
 
 use super::read::RowReader;
+use super::rows::RowTable;
 use crate::catalog::{Bindings, SharedBindings};
 use crate::error::{Error, Result};
 use crate::kv::Kv;
+use crate::merge::record::Record;
 use crate::row::{RowNeeds, UserRange, UserRow, current_vector, vector_needs};
 use crate::vector::IndexTable;
 
-/// The index's contents: a table per vector definition id.
+/// The vector index's contents: a table per vector definition id.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     /// The vector definitions (id, dimension) the tables were built for; `None`
@@ -69,74 +88,226 @@ pub(crate) fn vector_defs(bindings: &Bindings) -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// The in-memory vector index and its refresher.
-pub(crate) struct VectorIndex<K: Kv> {
+/// What a read view pins beside the catalog and a storage snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pins {
+    /// The vector index, for rankings ([`super::ReadView::nearest`]); built
+    /// on first use.
+    pub vectors: bool,
+    /// The row table, for scans ([`super::ReadView::scan`] with needs the
+    /// table holds, see [`RowNeeds::in_row_table`]). The first view that asks
+    /// for it has it built in the background, and reads the store, as every
+    /// view does until it is built.
+    pub rows: bool,
+}
+
+impl Pins {
+    /// The data alone.
+    pub const NONE: Pins = Pins {
+        vectors: false,
+        rows: false,
+    };
+    /// The vector index.
+    pub const VECTORS: Pins = Pins {
+        vectors: true,
+        rows: false,
+    };
+    /// The row table.
+    pub const ROWS: Pins = Pins {
+        vectors: false,
+        rows: true,
+    };
+}
+
+/// Where the row table stands.
+#[derive(Debug, Clone)]
+pub(crate) enum Rows {
+    /// Not built: no scan asked for it yet, or a dropped definition made it stale.
+    Off,
+    /// Being built by the refresher, from a snapshot taken when its channel
+    /// opened; what was sent since waits in the channel.
+    Building,
+    /// Built, and kept in step with writes.
+    On(RowTable),
+    /// The rows took more memory than the limit when last built (users, bytes
+    /// seen by then): scans read the store, until the database is reopened.
+    TooLarge { users: usize, bytes: usize },
+}
+
+/// Figures on the row table, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowTableStats {
+    /// Whether scans read the table.
+    pub built: bool,
+    /// Whether it was refused for being larger than the limit.
+    pub too_large: bool,
+    /// Users in it (or seen when it was refused).
+    pub users: u64,
+    /// Its estimated memory, in bytes (or seen when it was refused).
+    pub bytes: u64,
+    /// Change notices not yet applied.
+    pub pending: u64,
+}
+
+/// A change the row table learns of, in the order of no particular write:
+/// record merges commute (up to floating-point rounding), and a re-read reads
+/// through a snapshot that holds every write whose change was taken with it.
+#[derive(Debug)]
+pub(crate) enum RowChange {
+    /// The merge operands (encoded records) a write added to the user's
+    /// features record and, when given, attributes record.
+    Merge {
+        user: String,
+        features: Vec<u8>,
+        attributes: Option<Vec<u8>>,
+    },
+    /// The user's state changed in another way (deleted, attributes set):
+    /// read it again.
+    Reread(String),
+}
+
+impl RowChange {
+    fn user(&self) -> &str {
+        match self {
+            RowChange::Merge { user, .. } | RowChange::Reread(user) => user,
+        }
+    }
+}
+
+/// One index's change notices.
+struct Queue<T> {
+    /// Set once the index's build has started: from then on writes are sent.
+    active: AtomicBool,
+    tx: Sender<Vec<T>>,
+    rx: Receiver<Vec<T>>,
+}
+
+impl<T> Queue<T> {
+    fn new() -> Queue<T> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Queue {
+            active: AtomicBool::new(false),
+            tx,
+            rx,
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    fn send(&self, items: Vec<T>) {
+        if !items.is_empty() {
+            // The receiver lives as long as the sender, so sending cannot fail.
+            let _ = self.tx.send(items);
+        }
+    }
+
+    /// Every pending notice, in the order sent.
+    fn drain(&self) -> Vec<T> {
+        let mut out = Vec::new();
+        while let Ok(batch) = self.rx.try_recv() {
+            out.extend(batch);
+        }
+        out
+    }
+}
+
+impl Queue<(String, bool)> {
+    /// Every pending notice, one entry per user, sorted; attributes changed
+    /// when any notice says so.
+    fn take(&self) -> Vec<(String, bool)> {
+        let mut users = self.drain();
+        users.sort_unstable();
+        users.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 |= later.1;
+            }
+            same
+        });
+        users
+    }
+}
+
+/// The in-memory indexes and their refresher.
+pub(crate) struct Index<K: Kv> {
     kv: Arc<K>,
     bindings: SharedBindings,
     state: RwLock<State>,
-    /// Held while draining the channel and applying what was drained.
+    /// The current version of the row table.
+    rows: Mutex<Rows>,
+    /// Most memory the row table may take, in bytes.
+    rows_limit: usize,
+    /// Set by a scan that found no row table: the refresher builds it.
+    rows_wanted: AtomicBool,
+    /// Figures on the row table as last set (pending changes aside), kept
+    /// apart so that they stay right while a drain has the table out.
+    row_figures: Mutex<RowTableStats>,
+    /// Held while draining a channel and applying what was drained.
     apply: Mutex<()>,
-    /// Held shared by every write from its store write to its notice, and
+    /// Held shared by every write from its store write to its notices, and
     /// exclusively by a pin for an instant; see the module documentation.
     gate: RwLock<()>,
-    /// Set once a build has started: from then on writes are sent.
-    active: AtomicBool,
+    vector_queue: Queue<(String, bool)>,
+    row_queue: Queue<RowChange>,
     stop: AtomicBool,
     /// Whether the tables came from a snapshot (and were not rebuilt since).
     from_snapshot: AtomicBool,
-    /// Users whose vectors may have changed, each with whether its
-    /// attributes may have changed too.
-    tx: Sender<Vec<(String, bool)>>,
-    rx: Receiver<Vec<(String, bool)>>,
     bell_tx: Sender<()>,
     bell_rx: Receiver<()>,
 }
 
-impl<K: Kv> std::fmt::Debug for VectorIndex<K> {
+impl<K: Kv> std::fmt::Debug for Index<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VectorIndex")
-            .field("active", &self.active.load(Ordering::Relaxed))
+        f.debug_struct("Index")
+            .field("vectors", &self.vector_queue.is_active())
+            .field("rows", &self.row_queue.is_active())
             .finish_non_exhaustive()
     }
 }
 
-/// A write in flight; see [`VectorIndex::begin_write`].
+/// A write in flight; see [`Index::begin_write`].
 pub(crate) type WriteGuard<'a> = RwLockReadGuard<'a, ()>;
 
-/// The index pinned at one storage snapshot: the snapshot, the catalog it was
-/// read with, and the tables, equal to the snapshot, held until dropped.
-pub(crate) type Pinned<'a, K> = (
-    <K as Kv>::Snapshot<'a>,
-    Arc<Bindings>,
-    RwLockReadGuard<'a, State>,
-);
+/// What a pin holds: the snapshot, the catalog it was read with, and (as
+/// asked) the vector tables and the row table, equal to the snapshot.
+pub(crate) struct Pinned<'a, K: Kv> {
+    pub(crate) snap: K::Snapshot<'a>,
+    pub(crate) bindings: Arc<Bindings>,
+    pub(crate) vectors: Option<RwLockReadGuard<'a, State>>,
+    pub(crate) rows: Option<RowTable>,
+}
 
-/// A user's attributes (as a row), and the current vector of each vector
-/// definition, by id; `None` for a user that does not exist.
-type UserVectors = Option<(Arc<UserRow>, Vec<(u32, Option<Vec<f32>>)>)>;
+/// A user's row as the indexes keep it (id and records), and the current
+/// vector of each vector definition, by id; `None` for a user that does not
+/// exist.
+type UserState = Option<(Arc<UserRow>, Vec<(u32, Option<Vec<f32>>)>)>;
 
-impl<K: Kv> VectorIndex<K> {
-    pub(crate) fn new(kv: Arc<K>, bindings: SharedBindings) -> Arc<VectorIndex<K>> {
-        let (tx, rx) = crossbeam_channel::unbounded();
+impl<K: Kv> Index<K> {
+    pub(crate) fn new(kv: Arc<K>, bindings: SharedBindings, rows_limit: usize) -> Arc<Index<K>> {
         let (bell_tx, bell_rx) = crossbeam_channel::bounded(1);
-        Arc::new(VectorIndex {
+        Arc::new(Index {
             kv,
             bindings,
             state: RwLock::new(State::default()),
+            rows: Mutex::new(Rows::Off),
+            rows_limit,
+            rows_wanted: AtomicBool::new(false),
+            row_figures: Mutex::new(RowTableStats::default()),
             apply: Mutex::new(()),
             gate: RwLock::new(()),
-            active: AtomicBool::new(false),
+            vector_queue: Queue::new(),
+            row_queue: Queue::new(),
             stop: AtomicBool::new(false),
             from_snapshot: AtomicBool::new(false),
-            tx,
-            rx,
             bell_tx,
             bell_rx,
         })
     }
 
     /// Starts the refresher thread.
-    pub(crate) fn spawn_refresher(index: &Arc<VectorIndex<K>>) -> Result<JoinHandle<()>> {
+    pub(crate) fn spawn_refresher(index: &Arc<Index<K>>) -> Result<JoinHandle<()>> {
         let index = Arc::clone(index);
         std::thread::Builder::new()
             .name("profiledb-index".into())
@@ -144,6 +315,9 @@ impl<K: Kv> VectorIndex<K> {
                 while index.bell_rx.recv().is_ok() {
                     if index.stop.load(Ordering::SeqCst) {
                         return;
+                    }
+                    if index.rows_wanted.swap(false, Ordering::SeqCst) {
+                        index.build_rows_now();
                     }
                     // A failed refresh puts its users back; the next query's
                     // catch-up reports the error.
@@ -169,7 +343,7 @@ impl<K: Kv> VectorIndex<K> {
     /// Installs tables loaded from a snapshot that covers the store as it is.
     pub(crate) fn install(&self, snap: super::snapshot::Snapshot) {
         let _guard = self.apply.lock();
-        self.active.store(true, Ordering::SeqCst);
+        self.vector_queue.active.store(true, Ordering::SeqCst);
         *self.state.write() = State {
             vectors: Some(snap.vectors),
             tables: snap.tables,
@@ -183,8 +357,8 @@ impl<K: Kv> VectorIndex<K> {
         self.from_snapshot.load(Ordering::SeqCst)
     }
 
-    /// Writes a snapshot of the index into `dir` when it is built, covering
-    /// every write up to the store's sequence number at that moment;
+    /// Writes a snapshot of the vector index into `dir` when it is built,
+    /// covering every write up to the store's sequence number at that moment;
     /// `checkpoint` (when given) runs first, as the copy the snapshot
     /// describes. Writers go on meanwhile: a copy that misses writes the
     /// snapshot covers has a lower sequence number than the snapshot, and
@@ -198,7 +372,7 @@ impl<K: Kv> VectorIndex<K> {
         if let Some(c) = checkpoint {
             c()?;
         }
-        if !self.active.load(Ordering::SeqCst) {
+        if !self.vector_queue.is_active() {
             return Ok(false);
         }
         let (snap, seq, bindings) = {
@@ -215,82 +389,134 @@ impl<K: Kv> VectorIndex<K> {
         // Notices taken after the snapshot name writes it may not hold; they
         // are re-read through it, which is harmless, and stay due for the
         // next catch-up, which reads them again.
-        let users = self.take_pending();
-        let state =
-            RwLockWriteGuard::downgrade(self.apply_users(&snap, &bindings, users.clone())?);
-        self.requeue(users);
+        let users = self.vector_queue.take();
+        let state = RwLockWriteGuard::downgrade(self.apply_vectors(&snap, &bindings, &users)?);
+        self.vector_queue.send(users);
         super::snapshot::write(dir, seq, &state.tables)?;
         Ok(true)
     }
 
-    /// Whether the index has been built, so that writes must be sent to it.
-    pub(crate) fn is_active(&self) -> bool {
-        self.active.load(Ordering::SeqCst)
+    /// Whether the vector index has been built, so that writes to users of
+    /// event types that feed vectors or attributes must be sent to it.
+    pub(crate) fn wants_vector_changes(&self) -> bool {
+        self.vector_queue.is_active()
     }
 
-    /// Tells the index that these users' vectors, and where flagged their
-    /// attributes, may have changed. Called after the store acknowledged the
-    /// write, before the write's guard is dropped.
-    pub(crate) fn changed(&self, users: Vec<(String, bool)>) {
-        if users.is_empty() || !self.active.load(Ordering::SeqCst) {
-            return;
+    /// Whether the row table has been built, so that every write must be sent
+    /// to it.
+    pub(crate) fn wants_row_changes(&self) -> bool {
+        self.row_queue.is_active()
+    }
+
+    /// Tells the indexes of a write: the vector index that these users'
+    /// state, and where flagged their attributes, may have changed; the row
+    /// table of `rows`. Called after the store acknowledged the write, before
+    /// the write's guard is dropped.
+    pub(crate) fn changed(&self, vectors: Vec<(String, bool)>, rows: Vec<RowChange>) {
+        let mut rang = false;
+        if !vectors.is_empty() && self.vector_queue.is_active() {
+            self.vector_queue.send(vectors);
+            rang = true;
         }
-        // The receiver lives as long as `self`, so sending cannot fail.
-        let _ = self.tx.send(users);
-        let _ = self.bell_tx.try_send(());
+        if !rows.is_empty() && self.row_queue.is_active() {
+            self.row_queue.send(rows);
+            rang = true;
+        }
+        if rang {
+            let _ = self.bell_tx.try_send(());
+        }
     }
 
-    /// Change notices sent but not yet applied.
+    /// Tells both indexes that `user` changed, attributes included, in a way
+    /// only reading it again tells.
+    pub(crate) fn changed_user(&self, user: &str) {
+        self.changed(
+            vec![(user.to_owned(), true)],
+            vec![RowChange::Reread(user.to_owned())],
+        );
+    }
+
+    /// Forgets the row table: a dropped definition's cells are in every
+    /// row, and the next scan builds the table afresh.
+    pub(crate) fn reset_rows(&self) {
+        let _apply = self.apply.lock();
+        self.row_queue.active.store(false, Ordering::SeqCst);
+        self.set_rows(Rows::Off);
+        drop(self.row_queue.drain());
+    }
+
+    /// Makes `rows` the row table's state, and its figures the published ones.
+    fn set_rows(&self, rows: Rows) {
+        let figures = match &rows {
+            Rows::Off | Rows::Building => RowTableStats::default(),
+            Rows::On(t) => RowTableStats {
+                built: true,
+                users: t.len() as u64,
+                bytes: t.bytes() as u64,
+                ..RowTableStats::default()
+            },
+            Rows::TooLarge { users, bytes } => RowTableStats {
+                too_large: true,
+                users: *users as u64,
+                bytes: *bytes as u64,
+                ..RowTableStats::default()
+            },
+        };
+        *self.rows.lock() = rows;
+        *self.row_figures.lock() = figures;
+    }
+
+    /// Vector index change notices sent but not yet applied.
     #[cfg(feature = "rocksdb")]
     pub(crate) fn pending(&self) -> usize {
-        self.rx.len()
+        self.vector_queue.rx.len()
     }
 
-    /// Every pending notice, one entry per user, sorted; attributes changed
-    /// when any notice says so.
-    fn take_pending(&self) -> Vec<(String, bool)> {
-        let mut users: Vec<(String, bool)> = Vec::new();
-        while let Ok(batch) = self.rx.try_recv() {
-            users.extend(batch);
-        }
-        users.sort_unstable();
-        users.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                earlier.1 |= later.1;
-            }
-            same
-        });
-        users
+    /// Most memory the row table may take, in bytes.
+    pub(crate) fn rows_limit(&self) -> usize {
+        self.rows_limit
     }
 
-    /// Sends `users` again, so that the next catch-up re-reads them.
-    fn requeue(&self, users: Vec<(String, bool)>) {
-        if !users.is_empty() {
-            let _ = self.tx.send(users);
+    /// Figures on the row table.
+    pub(crate) fn row_stats(&self) -> RowTableStats {
+        RowTableStats {
+            pending: self.row_queue.rx.len() as u64,
+            ..*self.row_figures.lock()
         }
     }
 
-    /// Drains the channel, reading the users' latest state. Under `apply`.
+    /// Drains both channels and applies them, through a snapshot taken with
+    /// them (see the module documentation). Under `apply`.
     fn drain_latest(&self) -> Result<()> {
-        let users = self.take_pending();
-        if users.is_empty() {
-            return Ok(());
+        let (snap, bindings, vectors, rows) = {
+            let _gate = self.gate.write();
+            (
+                self.kv.snapshot(),
+                Arc::clone(&self.bindings.read()),
+                self.vector_queue.take(),
+                self.row_changes_due(),
+            )
+        };
+        // The row table first: applying to it never waits for queries.
+        let applied = self.apply_rows(&snap, &bindings, rows);
+        if !vectors.is_empty() {
+            self.apply_vectors(&snap, &bindings, &vectors).map(drop)?;
         }
-        let snap = self.kv.snapshot();
-        let bindings = Arc::clone(&self.bindings.read());
-        self.apply_users(&snap, &bindings, users).map(drop)
+        applied
     }
 
-    /// Re-reads `users` through `snap` and applies them, returning the tables
-    /// write-locked. Under `apply`. On failure the users are sent again, so
-    /// that a later drain retries them.
-    fn apply_users<'s>(
+    /// Re-reads `users` through `snap` and applies them to the vector tables,
+    /// returning them write-locked. Under `apply`. On failure the users are
+    /// sent again, so that a later drain retries them.
+    fn apply_vectors<'s>(
         &'s self,
         snap: &K::Snapshot<'_>,
         bindings: &Bindings,
-        users: Vec<(String, bool)>,
+        users: &[(String, bool)],
     ) -> Result<RwLockWriteGuard<'s, State>> {
+        if users.is_empty() {
+            return Ok(self.state.write());
+        }
         // A user whose attributes did not change keeps its cached row.
         let cached: Vec<Option<Arc<UserRow>>> = {
             let state = self.state.read();
@@ -307,21 +533,15 @@ impl<K: Kv> VectorIndex<K> {
                 })
                 .collect()
         };
-        // Reads are independent batched lookups: spread them over every core.
-        let read = users
-            .par_chunks(1024)
-            .zip(cached.par_chunks(1024))
-            .map(|(chunk, cached)| read_users(snap, bindings, chunk, cached))
-            .collect::<Result<Vec<_>>>();
-        let read = match read {
+        let read = match read_users(snap, bindings, users, &cached, true) {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.tx.send(users);
+                self.vector_queue.send(users.to_vec());
                 return Err(e);
             }
         };
         let mut state = self.state.write();
-        for ((u, _), r) in users.iter().zip(read.into_iter().flatten()) {
+        for ((u, _), r) in users.iter().zip(read) {
             match r {
                 None => {
                     for t in state.tables.values_mut() {
@@ -340,8 +560,113 @@ impl<K: Kv> VectorIndex<K> {
         Ok(state)
     }
 
-    /// Builds every table from a scan of `snap`.
-    fn build(&self, snap: &K::Snapshot<'_>, bindings: &Bindings) -> Result<State> {
+    /// Applies `changes`, taken together with `snap`, to the row table, if it
+    /// is built: merges in memory, and re-reads (through `snap`) the users a
+    /// change says to, and those whose merge failed. Under `apply`. On
+    /// failure the re-reads are sent again, so that a later drain retries them.
+    fn apply_rows(
+        &self,
+        snap: &K::Snapshot<'_>,
+        bindings: &Bindings,
+        changes: Vec<RowChange>,
+    ) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // The current version is changed in place (its chunks are copied
+        // only where a pinned view shares them); scans in flight keep theirs.
+        // (Its published figures stay as they were meanwhile.)
+        let mut table = match std::mem::replace(&mut *self.rows.lock(), Rows::Off) {
+            Rows::On(t) => t,
+            other => {
+                *self.rows.lock() = other;
+                return Ok(());
+            }
+        };
+        let mut reread: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                RowChange::Reread(u) => Some(u.clone()),
+                RowChange::Merge { .. } => None,
+            })
+            .collect();
+        reread.sort_unstable();
+        reread.dedup();
+        // In id order, a batch walks the table once.
+        let mut changes = changes;
+        changes.sort_by(|a, b| a.user().cmp(b.user()));
+        let mut failed = Vec::new();
+        for change in changes {
+            let RowChange::Merge {
+                user,
+                features,
+                attributes,
+            } = change
+            else {
+                continue;
+            };
+            // A re-read reads this write too.
+            if reread.binary_search(&user).is_ok() {
+                continue;
+            }
+            let merged = table.update(&user, |row| {
+                row.features.merge(Record::decode(&features)?)?;
+                row.features.finalize();
+                if let Some(a) = &attributes {
+                    row.attributes.merge(Record::decode(a)?)?;
+                    row.attributes.finalize();
+                }
+                Ok::<(), crate::codec::DecodeError>(())
+            });
+            if merged.is_err() {
+                // The store merged it or refused it; either way it knows.
+                failed.push(user);
+            }
+        }
+        reread.extend(failed);
+        reread.sort_unstable();
+        reread.dedup();
+        let users: Vec<(String, bool)> = reread.into_iter().map(|u| (u, true)).collect();
+        let none = vec![None; users.len()];
+        let read = read_users(snap, bindings, &users, &none, false);
+        let result = match read {
+            Ok(read) => {
+                for ((u, _), r) in users.iter().zip(read) {
+                    table.set(u, r.map(|(row, _)| row));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.row_queue.send(
+                    users
+                        .into_iter()
+                        .map(|(u, _)| RowChange::Reread(u))
+                        .collect(),
+                );
+                Err(e)
+            }
+        };
+        self.set_rows(if table.bytes() > self.rows_limit {
+            log::warn!(
+                "the row table outgrew its limit ({} bytes for {} users, limit {}); scans read the store from now on",
+                table.bytes(),
+                table.len(),
+                self.rows_limit
+            );
+            self.row_queue.active.store(false, Ordering::SeqCst);
+            drop(self.row_queue.drain());
+            Rows::TooLarge {
+                users: table.len(),
+                bytes: table.bytes(),
+            }
+        } else {
+            Rows::On(table)
+        });
+        result
+    }
+
+    /// Builds every vector table from a scan of `snap`.
+    fn build_vectors(&self, snap: &K::Snapshot<'_>, bindings: &Bindings) -> Result<State> {
         let mut tables: HashMap<u32, IndexTable> = bindings
             .catalog
             .vectors
@@ -368,60 +693,201 @@ impl<K: Kv> VectorIndex<K> {
         })
     }
 
-    /// (Re)builds the tables from a snapshot when they were built for other
-    /// vector definitions than `bindings`'s, or never. Under `apply`.
-    fn build_if_stale(&self, snap: &K::Snapshot<'_>, bindings: &Bindings) -> Result<bool> {
+    /// (Re)builds the vector tables from a snapshot when they were built for
+    /// other vector definitions than `bindings`'s, or never. Under `apply`.
+    fn build_if_stale(&self, snap: &K::Snapshot<'_>, bindings: &Bindings) -> Result<()> {
         if self.state.read().vectors.as_ref() == Some(&vector_defs(bindings)) {
-            return Ok(false);
+            return Ok(());
         }
-        let built = self.build(snap, bindings)?;
+        let built = self.build_vectors(snap, bindings)?;
         *self.state.write() = built;
         self.from_snapshot.store(false, Ordering::SeqCst);
-        Ok(true)
+        Ok(())
     }
 
-    /// Pins the index at a storage snapshot: see the module documentation.
-    /// Builds the index on first use, and again when the vector definitions
-    /// changed.
-    pub(crate) fn pin(&self) -> Result<Pinned<'_, K>> {
+    /// Builds the row table from a scan of `snap`, stopping when it outgrows
+    /// the limit.
+    fn build_rows(&self, snap: &K::Snapshot<'_>) -> Result<Rows> {
+        let needs = RowNeeds {
+            attributes: true,
+            ..RowNeeds::default()
+        };
+        let mut rows = Vec::new();
+        let mut bytes = 0usize;
+        RowReader::new(snap).scan(&UserRange::all(), &needs, &mut |row| {
+            let row = Arc::new(UserRow {
+                user: row.user.clone(),
+                features: row.features.clone(),
+                attributes: row.attributes.clone(),
+                ..UserRow::default()
+            });
+            bytes += super::rows::row_bytes(&row);
+            rows.push(row);
+            bytes <= self.rows_limit
+        })?;
+        if bytes > self.rows_limit {
+            log::warn!(
+                "the row table would take more than its limit of {} bytes (over {} users); scans read the store",
+                self.rows_limit,
+                rows.len()
+            );
+            return Ok(Rows::TooLarge {
+                users: rows.len(),
+                bytes,
+            });
+        }
+        Ok(Rows::On(RowTable::from_sorted(rows)))
+    }
+
+    /// Pins the indexes `pins` names at a storage snapshot: see the module
+    /// documentation. Builds each on first use, and the vector index again
+    /// when the vector definitions changed. A row table over its limit is
+    /// not pinned: scans then read the snapshot.
+    pub(crate) fn pin(&self, pins: Pins) -> Result<Pinned<'_, K>> {
         let _apply = self.apply.lock();
-        if !self.active.load(Ordering::SeqCst)
-            || self.state.read().vectors.as_ref() != Some(&vector_defs(&self.bindings.read()))
+        if pins.vectors
+            && (!self.vector_queue.is_active()
+                || self.state.read().vectors.as_ref() != Some(&vector_defs(&self.bindings.read())))
         {
             // Writes from now on are sent; the scan below sees every write
             // acknowledged before it, and those after it are sent.
-            self.active.store(true, Ordering::SeqCst);
+            self.vector_queue.active.store(true, Ordering::SeqCst);
             let snap = self.kv.snapshot();
             let bindings = Arc::clone(&self.bindings.read());
             self.build_if_stale(&snap, &bindings)?;
         }
-        let (snap, bindings, users) = {
+        if pins.rows && matches!(*self.rows.lock(), Rows::Off) {
+            // The refresher builds it; this answer reads the snapshot.
+            self.rows_wanted.store(true, Ordering::SeqCst);
+            let _ = self.bell_tx.try_send(());
+        }
+        let (snap, bindings, vector_users, row_users) = {
             let _gate = self.gate.write();
             (
                 self.kv.snapshot(),
                 Arc::clone(&self.bindings.read()),
-                self.take_pending(),
+                pins.vectors.then(|| self.vector_queue.take()),
+                pins.rows.then(|| self.row_changes_due()),
             )
         };
-        if self.build_if_stale(&snap, &bindings)? {
-            // The build read the snapshot itself.
-            return Ok((snap, bindings, self.state.read()));
+        let rows = match row_users {
+            Some(changes) => {
+                self.apply_rows(&snap, &bindings, changes)?;
+                match &*self.rows.lock() {
+                    Rows::On(t) => Some(t.clone()),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let vectors = match vector_users {
+            Some(users) => {
+                // A definition changed since the build above: build again,
+                // from this snapshot (re-reading its users is then harmless).
+                self.build_if_stale(&snap, &bindings)?;
+                let state = self.apply_vectors(&snap, &bindings, &users)?;
+                Some(RwLockWriteGuard::downgrade(state))
+            }
+            None => None,
+        };
+        Ok(Pinned {
+            snap,
+            bindings,
+            vectors,
+            rows,
+        })
+    }
+
+    /// The row table's pending changes when it is built; none (they wait)
+    /// while it is being built. Under the `gate`.
+    fn row_changes_due(&self) -> Vec<RowChange> {
+        match &*self.rows.lock() {
+            Rows::On(_) => self.row_queue.drain(),
+            _ => Vec::new(),
         }
-        let state = self.apply_users(&snap, &bindings, users)?;
-        Ok((snap, bindings, RwLockWriteGuard::downgrade(state)))
+    }
+
+    /// Builds the row table when it is off: opens its channel and takes the
+    /// snapshot to build from (under `apply` and the `gate`), builds without
+    /// holding either, and installs the table unless a dropped definition
+    /// made it stale meanwhile. Its pending changes are applied by the next
+    /// drain or pin.
+    fn build_rows_now(&self) {
+        let snap = {
+            let _apply = self.apply.lock();
+            if !matches!(*self.rows.lock(), Rows::Off) {
+                return;
+            }
+            // Merges are applied, not re-read, so none may be applied twice:
+            // with no write between its store write and its notice, every
+            // write is either in the build's snapshot or sent from now on.
+            let _gate = self.gate.write();
+            self.row_queue.active.store(true, Ordering::SeqCst);
+            drop(self.row_queue.drain());
+            self.set_rows(Rows::Building);
+            self.kv.snapshot()
+        };
+        let built = self.build_rows(&snap);
+        let _apply = self.apply.lock();
+        if !matches!(*self.rows.lock(), Rows::Building) {
+            return;
+        }
+        self.set_rows(match built {
+            Ok(Rows::On(t)) => Rows::On(t),
+            Ok(refused) => {
+                self.reset_queue_after_failed_build();
+                refused
+            }
+            Err(e) => {
+                log::warn!("the row table was not built: {e}; scans read the store");
+                self.reset_queue_after_failed_build();
+                Rows::Off
+            }
+        });
+    }
+
+    /// After a row table build that failed or was refused: writes stop being
+    /// sent to it.
+    fn reset_queue_after_failed_build(&self) {
+        self.row_queue.active.store(false, Ordering::SeqCst);
+        drop(self.row_queue.drain());
     }
 }
 
-/// The current vectors of `users` (sorted) through `snap`, with their
-/// attributes: `cached[i]` when given (its attributes did not change), else
-/// read too.
-fn read_users<S: crate::kv::KvSnapshot>(
+/// The rows of `users` (sorted) through `snap` (ids, features and
+/// attributes), with their current vectors when `vectors`: a user's
+/// attributes come from `cached[i]` when given (they did not change), else
+/// are read too. Reads are independent batched lookups, spread over every core.
+fn read_users<S: crate::kv::KvSnapshot + Sync>(
     snap: &S,
     bindings: &Bindings,
     users: &[(String, bool)],
     cached: &[Option<Arc<UserRow>>],
-) -> Result<Vec<UserVectors>> {
-    let with_attrs = vector_needs(bindings);
+    vectors: bool,
+) -> Result<Vec<UserState>> {
+    let read = users
+        .par_chunks(1024)
+        .zip(cached.par_chunks(1024))
+        .map(|(chunk, cached)| read_chunk(snap, bindings, chunk, cached, vectors))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(read.into_iter().flatten().collect())
+}
+
+fn read_chunk<S: crate::kv::KvSnapshot>(
+    snap: &S,
+    bindings: &Bindings,
+    users: &[(String, bool)],
+    cached: &[Option<Arc<UserRow>>],
+    vectors: bool,
+) -> Result<Vec<UserState>> {
+    let with_attrs = if vectors {
+        vector_needs(bindings)
+    } else {
+        RowNeeds {
+            attributes: true,
+            ..RowNeeds::default()
+        }
+    };
     let without = RowNeeds {
         attributes: false,
         ..with_attrs.clone()
@@ -444,21 +910,37 @@ fn read_users<S: crate::kv::KvSnapshot>(
         .zip(cached)
         .map(|(row, cached)| {
             let row = row?;
-            let vectors = bindings
-                .catalog
-                .vectors
-                .iter()
-                .map(|d| (d.id, current_vector(d, &row)))
-                .collect();
+            let current = if vectors {
+                bindings
+                    .catalog
+                    .vectors
+                    .iter()
+                    .map(|d| (d.id, current_vector(d, &row)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let user = match cached {
-                Some(c) => Arc::clone(c),
+                // The vector tables keep attributes alone.
+                Some(c) if vectors => Arc::clone(c),
+                Some(c) => Arc::new(UserRow {
+                    user: row.user,
+                    attributes: c.attributes.clone(),
+                    features: row.features,
+                    ..UserRow::default()
+                }),
                 None => Arc::new(UserRow {
                     user: row.user,
                     attributes: row.attributes,
+                    features: if vectors {
+                        Record::default()
+                    } else {
+                        row.features
+                    },
                     ..UserRow::default()
                 }),
             };
-            Some((user, vectors))
+            Some((user, current))
         })
         .collect())
 }

@@ -15,6 +15,7 @@ mod index;
 mod read;
 #[cfg(feature = "rocksdb")]
 mod rocks;
+mod rows;
 mod snapshot;
 mod write;
 
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 pub use crate::row::UserRange;
+pub use index::{Pins, RowTableStats};
 pub use read::{NearestFilter, ReadView};
 #[cfg(feature = "rocksdb")]
 pub use rocks::EngineStats;
@@ -39,6 +41,9 @@ use crate::time::now_ms;
 
 const CATALOG_KEY: &[u8] = b"catalog";
 
+/// The row table's default memory limit: 2 GiB.
+pub const DEFAULT_ROW_TABLE_BYTES: usize = 2 << 30;
+
 /// The engine over RocksDB.
 #[cfg(feature = "rocksdb")]
 pub type RocksEngine = Engine<crate::kv::rocks::RocksKv>;
@@ -49,7 +54,7 @@ pub type MemoryEngine = Engine<MemoryKv>;
 /// An open database over store `K`.
 pub struct Engine<K: Kv> {
     kv: Arc<K>,
-    index: Arc<index::VectorIndex<K>>,
+    index: Arc<index::Index<K>>,
     refresher: Option<std::thread::JoinHandle<()>>,
     bindings: SharedBindings,
     /// Serializes schema changes (read-modify-write of the catalog).
@@ -90,8 +95,13 @@ impl<K: Kv> Engine<K> {
     /// The engine over `kv`, whose compaction filters (if any) read `bindings`;
     /// `dir` is where the vector index snapshot is kept. Reads the stored
     /// catalog, and the index snapshot when it is current.
-    fn with_kv(kv: K, bindings: SharedBindings, dir: Option<PathBuf>) -> Result<Engine<K>> {
-        let engine = Engine::assemble(kv, bindings, dir);
+    fn with_kv(
+        kv: K,
+        bindings: SharedBindings,
+        dir: Option<PathBuf>,
+        rows_limit: usize,
+    ) -> Result<Engine<K>> {
+        let engine = Engine::assemble(kv, bindings, dir, rows_limit);
         let catalog = engine.load_catalog()?;
         *engine.bindings.write() = Arc::new(Bindings::new(catalog));
         engine.load_index_snapshot();
@@ -99,12 +109,17 @@ impl<K: Kv> Engine<K> {
     }
 
     /// The engine over `kv` with the catalog `bindings` holds, as is.
-    fn assemble(kv: K, bindings: SharedBindings, dir: Option<PathBuf>) -> Engine<K> {
+    fn assemble(
+        kv: K,
+        bindings: SharedBindings,
+        dir: Option<PathBuf>,
+        rows_limit: usize,
+    ) -> Engine<K> {
         let kv = Arc::new(kv);
-        let index = index::VectorIndex::new(Arc::clone(&kv), Arc::clone(&bindings));
+        let index = index::Index::new(Arc::clone(&kv), Arc::clone(&bindings), rows_limit);
         // Without the refresher the engine still answers: every query that
         // reads the index catches it up itself.
-        let refresher = index::VectorIndex::spawn_refresher(&index)
+        let refresher = index::Index::spawn_refresher(&index)
             .inspect_err(|e| log::warn!("vector index refresher not started: {e}"))
             .ok();
         Engine {
@@ -183,6 +198,12 @@ impl<K: Kv> Engine<K> {
         self.dir.as_deref()
     }
 
+    /// Figures on the row table that scans read: whether it is built, its
+    /// users and memory, and the changes it has yet to apply.
+    pub fn row_table_stats(&self) -> RowTableStats {
+        self.index.row_stats()
+    }
+
     /// The store, for what only it can do.
     #[cfg(feature = "rocksdb")]
     pub(crate) fn kv(&self) -> &K {
@@ -204,7 +225,7 @@ impl MemoryEngine {
     /// An empty database in memory.
     pub fn memory() -> MemoryEngine {
         let bindings: SharedBindings = Arc::new(RwLock::new(Arc::new(Bindings::default())));
-        Engine::assemble(MemoryKv::new(), bindings, None)
+        Engine::assemble(MemoryKv::new(), bindings, None, DEFAULT_ROW_TABLE_BYTES)
     }
 
     /// The engine over an in-memory store (for example one made with
@@ -214,13 +235,18 @@ impl MemoryEngine {
     /// [`crate::Error::Corruption`] when the store's catalog does not decode.
     pub fn over(kv: MemoryKv) -> Result<MemoryEngine> {
         let bindings: SharedBindings = Arc::new(RwLock::new(Arc::new(Bindings::default())));
-        Engine::with_kv(kv, bindings, None)
+        Engine::with_kv(kv, bindings, None, DEFAULT_ROW_TABLE_BYTES)
     }
 
     /// An independent copy of this database as it is now, clock included.
     pub fn fork(&self) -> MemoryEngine {
         let bindings: SharedBindings = Arc::new(RwLock::new(self.bindings()));
-        let e = Engine::assemble(self.kv.as_ref().clone(), bindings, None);
+        let e = Engine::assemble(
+            self.kv.as_ref().clone(),
+            bindings,
+            None,
+            self.index.rows_limit(),
+        );
         e.set_now(self.clock.load(Ordering::Relaxed));
         e
     }

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use parking_lot::RwLockReadGuard;
 
 use super::Engine;
-use super::index::State;
+use super::index::{Pinned, Pins, State};
+use super::rows::RowTable;
 use crate::catalog::{Bindings, WindowDef};
 use crate::error::{Error, Result};
 use crate::keys;
@@ -272,40 +273,51 @@ impl std::fmt::Debug for NearestFilter<'_> {
 }
 
 /// One consistent view of the database: the catalog, a storage snapshot and,
-/// when asked for, the vector index, all of one moment. Every read of a query
-/// goes through one view. It is `Sync`: scans of disjoint ranges may run on
-/// different threads and all see the same data.
+/// when asked for, the vector index and the row table, all of one moment.
+/// Every read of a query goes through one view. It is `Sync`: scans of
+/// disjoint ranges may run on different threads and all see the same data.
 pub struct ReadView<'a, K: Kv> {
     kv: &'a K,
     bindings: Arc<Bindings>,
     snap: K::Snapshot<'a>,
     vectors: Option<RwLockReadGuard<'a, State>>,
+    /// The row table, equal to `snap`: scans whose needs it holds read it.
+    rows: Option<RowTable>,
 }
 
 impl<K: Kv> std::fmt::Debug for ReadView<'_, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadView")
             .field("vectors", &self.vectors.is_some())
+            .field("rows", &self.rows.as_ref().map(RowTable::len))
             .finish_non_exhaustive()
     }
 }
 
 impl<K: Kv> Engine<K> {
-    /// A view of the database as it is now. With `vectors`, the vector index
-    /// is brought up to date (built on first use) and pinned with it; a view
-    /// that holds the index delays the index's next refresh until it is
-    /// dropped, so hold it for one answer.
+    /// A view of the database as it is now, with the indexes `pins` names.
+    /// The vector index is brought up to date (built on first use) and pinned
+    /// with it; a view that holds it delays the index's next refresh until it
+    /// is dropped, so hold it for one answer. The row table is built on first
+    /// use too, and never delays anything.
     ///
     /// # Errors
-    /// [`Error::Corruption`] or the store's failure, from catching the index up.
-    pub fn view(&self, vectors: bool) -> Result<ReadView<'_, K>> {
-        if vectors {
-            let (snap, bindings, state) = self.index.pin()?;
+    /// [`Error::Corruption`] or the store's failure, from building or
+    /// catching up an index.
+    pub fn view(&self, pins: Pins) -> Result<ReadView<'_, K>> {
+        if pins != Pins::NONE {
+            let Pinned {
+                snap,
+                bindings,
+                vectors,
+                rows,
+            } = self.index.pin(pins)?;
             return Ok(ReadView {
                 kv: &self.kv,
                 bindings,
                 snap,
-                vectors: Some(state),
+                vectors,
+                rows,
             });
         }
         // A schema change writes the catalog, then swaps it in, and every
@@ -321,6 +333,7 @@ impl<K: Kv> Engine<K> {
                     bindings,
                     snap,
                     vectors: None,
+                    rows: None,
                 });
             }
         }
@@ -342,7 +355,7 @@ impl<K: Kv> Engine<K> {
     /// [`Error::Corruption`] naming the column family and key of a value that does
     /// not decode; the store's failure.
     pub fn profile(&self, user: &str, as_of: i64, window_span_ms: i64) -> Result<Option<Profile>> {
-        self.view(false)?.profile(user, as_of, window_span_ms)
+        self.view(Pins::NONE)?.profile(user, as_of, window_span_ms)
     }
 
     /// The buckets of window `window` for `user` overlapping `[from, to]`, oldest
@@ -357,7 +370,7 @@ impl<K: Kv> Engine<K> {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, Bucket)>> {
-        let view = self.view(false)?;
+        let view = self.view(Pins::NONE)?;
         let d = view
             .bindings
             .catalog
@@ -397,12 +410,40 @@ impl<K: Kv> ReadView<'_, K> {
     }
 
     /// Calls `visit` with the row of every user in `range`, in id order, until
-    /// it returns `false`. The row is reused between calls.
+    /// it returns `false`. Reads the row table when the view holds it and it
+    /// holds `needs` ([`RowNeeds::in_row_table`]); the snapshot otherwise.
+    /// Rows hold at least what `needs` asks for.
     ///
     /// # Errors
     /// [`Error::Corruption`] for a key or value that does not decode; the
     /// store's failure.
     pub fn scan(
+        &self,
+        range: &UserRange,
+        needs: &RowNeeds,
+        visit: &mut dyn FnMut(&UserRow) -> bool,
+    ) -> Result<()> {
+        match &self.rows {
+            Some(rows) if needs.in_row_table() => {
+                rows.scan(range, visit);
+                Ok(())
+            }
+            _ => RowReader::new(&self.snap).scan(range, needs, visit),
+        }
+    }
+
+    /// Whether scans of this view read the row table.
+    pub fn reads_row_table(&self) -> bool {
+        self.rows.is_some()
+    }
+
+    /// [`ReadView::scan`] through the storage snapshot alone, never the row
+    /// table: the reference the row table is tested against.
+    ///
+    /// # Errors
+    /// As [`ReadView::scan`].
+    #[cfg(feature = "testing")]
+    pub fn scan_store(
         &self,
         range: &UserRange,
         needs: &RowNeeds,
@@ -417,6 +458,9 @@ impl<K: Kv> ReadView<'_, K> {
     /// # Errors
     /// The store's failure.
     pub fn split_ranges(&self, n: usize) -> Result<Vec<UserRange>> {
+        if let Some(rows) = &self.rows {
+            return Ok(rows.split(n));
+        }
         let mut bounds: Vec<String> = self
             .kv
             .split_keys(FEATURES, n)?

@@ -31,6 +31,8 @@ pub struct EngineStats {
     pub index_pending: u64,
     /// RocksDB's latest sequence number.
     pub last_sequence: u64,
+    /// The row table that scans read.
+    pub row_table: super::RowTableStats,
 }
 
 impl Engine<RocksKv> {
@@ -44,7 +46,7 @@ impl Engine<RocksKv> {
     pub fn open(opts: EngineOptions) -> Result<RocksEngine> {
         let bindings: SharedBindings = Arc::new(RwLock::new(Arc::new(Bindings::default())));
         let kv = RocksKv::open(&opts, &bindings)?;
-        Engine::with_kv(kv, bindings, Some(opts.path))
+        Engine::with_kv(kv, bindings, Some(opts.path), opts.row_table_bytes)
     }
 
     /// The database directory.
@@ -103,6 +105,7 @@ impl Engine<RocksKv> {
             pending_compaction_bytes: 0,
             index_pending: self.index.pending() as u64,
             last_sequence: db.latest_sequence_number(),
+            row_table: self.row_table_stats(),
         };
         for name in ALL {
             if let Ok(cf) = self.kv().cf(name) {

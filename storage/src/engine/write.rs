@@ -6,6 +6,7 @@
 //! that pins the index never sees a write the index has not been told of.
 
 use super::Engine;
+use super::index::RowChange;
 use crate::catalog::{DefKind, Definition, VectorRule};
 use crate::error::{Error, Result};
 use crate::event::{self, Event, EventOps};
@@ -41,12 +42,17 @@ impl<K: Kv> Engine<K> {
             .is_some_and(|v| matches!(v.rule, VectorRule::Ewma { .. }));
         let id = catalog.drop_item(kind, name)?;
         self.store_catalog(catalog)?;
-        match kind {
+        let forgot = match kind {
             DefKind::Attribute => self.forget_everywhere(ATTRIBUTES, id),
             DefKind::Feature => self.forget_everywhere(FEATURES, id),
             DefKind::Vector if is_ewma => self.forget_everywhere(FEATURES, id),
-            DefKind::Window | DefKind::Vector | DefKind::Segment | DefKind::SegmentGroup => Ok(()),
-        }
+            DefKind::Window | DefKind::Vector | DefKind::Segment | DefKind::SegmentGroup => {
+                return Ok(());
+            }
+        };
+        // Every row of the row table holds the forgotten cell.
+        self.index.reset_rows();
+        forgot
     }
 
     /// Writes a "forget id" operand to every user's record in family `cf`.
@@ -91,17 +97,37 @@ impl<K: Kv> Engine<K> {
             .collect::<Result<Vec<EventOps>>>()?;
         let _in_flight = self.index.begin_write();
         self.kv.write(self.sorted_batch(&planned), false)?;
-        if self.index.is_active() {
-            let users = events
+        let feeds = |ev: &Event| {
+            let b = bindings.event(&ev.event_type)?;
+            Some((!b.vectors.is_empty(), !b.attributes.is_empty()))
+        };
+        let vectors = if self.index.wants_vector_changes() {
+            events
                 .iter()
                 .filter_map(|ev| {
-                    let b = bindings.event(&ev.event_type)?;
-                    (!b.vectors.is_empty() || !b.attributes.is_empty())
-                        .then(|| (ev.user.clone(), !b.attributes.is_empty()))
+                    let (vectors, attributes) = feeds(ev)?;
+                    (vectors || attributes).then(|| (ev.user.clone(), attributes))
                 })
-                .collect();
-            self.index.changed(users);
-        }
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let rows = if self.index.wants_row_changes() {
+            // The operands themselves: the row table merges them as the
+            // store does, without reading.
+            planned
+                .into_iter()
+                .zip(events)
+                .map(|(p, ev)| RowChange::Merge {
+                    user: ev.user.clone(),
+                    features: p.features,
+                    attributes: p.attributes,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.index.changed(vectors, rows);
         Ok(events.len())
     }
 
@@ -132,7 +158,7 @@ impl<K: Kv> Engine<K> {
         let _in_flight = self.index.begin_write();
         self.kv
             .write(self.sorted_batch(std::slice::from_ref(&ops)), false)?;
-        self.index.changed(vec![(user.to_owned(), true)]);
+        self.index.changed_user(user);
         Ok(())
     }
 
@@ -156,7 +182,7 @@ impl<K: Kv> Engine<K> {
         let _in_flight = self.index.begin_write();
         self.kv.write_delete(batch, vec![(start, end)])?;
         // The next catch-up re-reads the user, finds nothing and removes it.
-        self.index.changed(vec![(user.to_owned(), true)]);
+        self.index.changed_user(user);
         Ok(true)
     }
 

@@ -95,6 +95,20 @@ const EWMA: u8 = 10;
 const EWMA_SINGLE: u8 = 11;
 
 impl Cell {
+    /// Memory the cell holds on the heap, in bytes (an estimate).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Cell::Ewma(e) => e.v.capacity() * std::mem::size_of::<f64>(),
+            Cell::Attr { value, .. } => match value {
+                Value::String(s) => s.capacity(),
+                Value::Tags(t) => t.iter().map(|s| s.capacity() + 24).sum(),
+                Value::Vector(v) => v.capacity() * std::mem::size_of::<f32>(),
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+
     fn tag(&self) -> u8 {
         match self {
             Cell::Meta { .. } => META,

@@ -69,6 +69,17 @@ impl Record {
         }
     }
 
+    /// Memory the record holds on the heap, in bytes (an estimate).
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(u32, Entry)>()
+            + self
+                .entries
+                .iter()
+                .filter_map(|(_, e)| e.cell.as_ref())
+                .map(Cell::heap_bytes)
+                .sum::<usize>()
+    }
+
     /// The cell stored for `id`.
     pub fn cell(&self, id: u32) -> Option<&Cell> {
         let i = self.entries.binary_search_by_key(&id, |e| e.0).ok()?;

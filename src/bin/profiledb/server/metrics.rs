@@ -63,7 +63,7 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
     let open_connections = app.config.max_connections - app.connections.available_permits();
-    let figures: [(&str, &str, &str, u64); 14] = [
+    let figures: [(&str, &str, &str, u64); 18] = [
         (
             "profiledb_connections_open",
             "gauge",
@@ -111,6 +111,30 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
             "gauge",
             "Change notices the vector index has yet to apply (its lag).",
             stats.index_pending,
+        ),
+        (
+            "profiledb_row_table_users",
+            "gauge",
+            "Users in the row table that scans read (0 until a scan has it built).",
+            stats.row_table.users,
+        ),
+        (
+            "profiledb_row_table_bytes",
+            "gauge",
+            "Estimated memory of the row table, in bytes.",
+            stats.row_table.bytes,
+        ),
+        (
+            "profiledb_row_table_pending",
+            "gauge",
+            "Write batches the row table has yet to apply (its lag).",
+            stats.row_table.pending,
+        ),
+        (
+            "profiledb_row_table_too_large",
+            "gauge",
+            "1 when the row table was refused for outgrowing its memory limit, so scans read RocksDB.",
+            u64::from(stats.row_table.too_large),
         ),
         (
             "profiledb_memtable_bytes",

@@ -51,6 +51,10 @@ pub struct EngineOptions {
     /// MiB): past it, RocksDB flushes the memtables that hold the oldest log
     /// so that it can be deleted.
     pub max_wal_bytes: u64,
+    /// Most memory the row table that scans read may take, in bytes (default
+    /// 2 GiB; see [`crate::RowTableStats`]). A database whose users' records
+    /// take more is scanned from RocksDB; 0 always does.
+    pub row_table_bytes: usize,
 }
 
 impl EngineOptions {
@@ -65,6 +69,7 @@ impl EngineOptions {
             max_successive_merges: 64,
             purge_delay: Some(std::time::Duration::from_secs(600)),
             max_wal_bytes: 512 << 20,
+            row_table_bytes: crate::engine::DEFAULT_ROW_TABLE_BYTES,
         }
     }
 }
