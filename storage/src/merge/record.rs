@@ -80,6 +80,11 @@ impl Record {
                 .sum::<usize>()
     }
 
+    /// Where the record's entries start in memory, for prefetching.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.entries.as_ptr().cast()
+    }
+
     /// The cell stored for `id`.
     pub fn cell(&self, id: u32) -> Option<&Cell> {
         let i = self.entries.binary_search_by_key(&id, |e| e.0).ok()?;
