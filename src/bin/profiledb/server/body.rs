@@ -17,6 +17,11 @@ use super::errors::ApiError;
 /// no unauthenticated body is read.
 pub(crate) async fn read_body(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt as _;
+    use hyper::body::Body as _;
+    // A request without a body (a GET, say) has nothing to wait for.
+    if req.body().size_hint().exact() == Some(0) {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
     let too_large = || {
         ApiError::new(

@@ -100,8 +100,9 @@ pub(crate) fn forbidden(what: &str) -> ApiError {
 /// this catches what axum answers by itself (a 405, a path or query string that
 /// does not parse), keeping its status, headers and message.
 pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
+    // Kept for the message of a 405; both are cheap to copy.
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
     let resp = next.run(req).await;
     let status = resp.status();
     let is_json = resp
@@ -122,7 +123,7 @@ pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
             .get(header::ALLOW)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        format!("{method} is not allowed on {path}; use {allowed}")
+        format!("{method} is not allowed on {}; use {allowed}", uri.path())
     } else if text.is_empty() {
         status
             .canonical_reason()
