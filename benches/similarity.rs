@@ -109,6 +109,37 @@ fn top_k(c: &mut Criterion) {
         })
     });
 
+    // Many queries at once (lookalike and recommendation jobs), through the
+    // library: one by one, and as one batch over a single pass.
+    const BATCH: usize = 16;
+    let vectors: Vec<Vec<f32>> = (0..BATCH).map(|_| random_vector(&mut rng, DIM)).collect();
+    let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+    let engine = db.engine();
+    let def = engine
+        .catalog()
+        .vector("taste")
+        .map(|d| d.id)
+        .expect("taste is defined");
+    let everyone = profiledb::NearestFilter::default();
+    group.throughput(criterion::Throughput::Elements(BATCH as u64));
+    group.bench_function("top10_1m_users_64d_16_queries_one_by_one", |b| {
+        b.iter(|| {
+            let view = engine.view(profiledb::Pins::VECTORS).expect("view");
+            for q in &refs {
+                let hits = view.nearest(def, q, profiledb::Metric::Cosine, 10, &everyone);
+                assert_eq!(hits.len(), 10);
+            }
+        })
+    });
+    group.bench_function("top10_1m_users_64d_batch_of_16", |b| {
+        b.iter(|| {
+            let view = engine.view(profiledb::Pins::VECTORS).expect("view");
+            let answers = view.nearest_batch(def, &refs, profiledb::Metric::Cosine, 10, &everyone);
+            assert!(answers.iter().all(|a| a.len() == 10));
+        })
+    });
+    group.throughput(criterion::Throughput::Elements(1));
+
     // Catch-up: write 100,000 vector events, then time until a query has seen
     // them all (the refresher works during the writes; the query drains the rest).
     group.sample_size(10);

@@ -53,8 +53,8 @@ pub use profiledb_storage::time::{
 };
 pub use profiledb_storage::{
     AttrType, Bucket, Catalog, DefKind, Definition, EngineOptions as Options, EngineStats,
-    ErrorKind, Event, EventError, FeatureKind, Profile, Status, SyncPolicy, TimeError, UserRange,
-    Value, VectorRule,
+    ErrorKind, Event, EventError, FeatureKind, Metric, NearestFilter, Pins, Profile, ReadView,
+    RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
 };
 
 /// The storage engine over RocksDB, as [`Db::engine`] gives it.

@@ -143,3 +143,73 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
     }
     Ok(())
 }
+
+/// A batch of queries gets, for each, what a naive ranking of that query
+/// alone gives: unfiltered, with a filter, and with a query of the wrong
+/// dimension among them.
+#[test]
+fn a_batch_of_queries_equals_a_naive_ranking_of_each() -> Result<()> {
+    let e = MemoryEngine::memory();
+    e.define(Definition::Vector {
+        name: "taste".into(),
+        event_type: "view".into(),
+        dim: DIM as u32,
+        rule: VectorRule::Ewma {
+            field: "v".into(),
+            half_life_ms: 86_400_000,
+        },
+    })?;
+    let mut rng = StdRng::seed_from_u64(5);
+    let users: Vec<(String, Vec<f32>)> = (0..USERS)
+        .map(|u| {
+            let v = (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect();
+            (format!("u{u:05}"), v)
+        })
+        .collect();
+    let events: Vec<Event> = users
+        .iter()
+        .map(|(id, v)| Event::new(id.clone(), "view", 1_000).with("v", Value::Vector(v.clone())))
+        .collect();
+    e.ingest(&events)?;
+    let view = e.view(Pins::VECTORS)?;
+    let def = view
+        .bindings()
+        .catalog
+        .vector("taste")
+        .map(|d| d.id)
+        .unwrap_or(u32::MAX);
+    let mut queries: Vec<Vec<f32>> = (0..9)
+        .map(|_| (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    queries.insert(4, vec![1.0; DIM + 1]);
+    let refs: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
+    let odd = |id: &str, _: Option<&UserRow>| id.ends_with(['1', '3', '5', '7', '9']);
+    for (name, keep) in [("everyone", None), ("odd ids", Some(&odd as _))] {
+        let filter = NearestFilter {
+            attribute: None,
+            keep,
+        };
+        let k = 25;
+        let got = view.nearest_batch(def, &refs, Metric::Cosine, k, &filter);
+        assert_eq!(got.len(), queries.len());
+        for (q, answer) in queries.iter().zip(&got) {
+            if q.len() != DIM {
+                assert!(answer.is_empty(), "{name}: a query of the wrong dimension");
+                continue;
+            }
+            let mut want: Vec<(&str, f64)> = users
+                .iter()
+                .filter(|(id, _)| keep.is_none() || odd(id, None))
+                .map(|(id, v)| (id.as_str(), cosine(v, q)))
+                .collect();
+            want.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            want.truncate(k);
+            assert_eq!(answer.len(), want.len(), "{name}");
+            for ((gid, gs), (wid, ws)) in answer.iter().zip(&want) {
+                assert_eq!(gid, wid, "{name}");
+                assert!((gs - ws).abs() < 1e-6, "{name}: {gs} vs {ws}");
+            }
+        }
+    }
+    Ok(())
+}

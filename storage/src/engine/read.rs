@@ -502,8 +502,25 @@ impl<K: Kv> ReadView<'_, K> {
         k: usize,
         filter: &NearestFilter<'_>,
     ) -> Vec<(String, f64)> {
+        self.nearest_batch(def, &[query], metric, k, filter)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// [`ReadView::nearest`] for many query vectors in one pass over the
+    /// index (for lookalike and recommendation jobs): one answer per query,
+    /// in order, each equal to that query's own `nearest`. A query of the
+    /// wrong dimension gets an empty answer.
+    pub fn nearest_batch(
+        &self,
+        def: u32,
+        queries: &[&[f32]],
+        metric: Metric,
+        k: usize,
+        filter: &NearestFilter<'_>,
+    ) -> Vec<Vec<(String, f64)>> {
         let Some(t) = self.vectors(def) else {
-            return Vec::new();
+            return vec![Vec::new(); queries.len()];
         };
         let admit = |row: usize| match filter.keep {
             Some(keep) => t
@@ -529,11 +546,19 @@ impl<K: Kv> ReadView<'_, K> {
         // enter the best k so far, so a filter that excludes few users costs
         // little more than none.
         let hits = match &candidates {
-            Some(rows) => t.table.top_k_among(rows, query, metric, k, keep),
-            None => t.table.top_k(query, metric, k, keep),
+            Some(rows) => queries
+                .iter()
+                .map(|q| t.table.top_k_among(rows, q, metric, k, keep))
+                .collect(),
+            None if queries.len() == 1 => vec![t.table.top_k(queries[0], metric, k, keep)],
+            None => t.table.top_k_batch(queries, metric, k, keep),
         };
         hits.into_iter()
-            .filter_map(|h| Some((t.table.id(h.row)?.to_owned(), h.score)))
+            .map(|hits| {
+                hits.into_iter()
+                    .filter_map(|h| Some((t.table.id(h.row)?.to_owned(), h.score)))
+                    .collect()
+            })
             .collect()
     }
 

@@ -171,6 +171,50 @@ impl VectorTable {
         self.merge(partials, k)
     }
 
+    /// [`VectorTable::top_k`] for many queries in one pass: each chunk of
+    /// rows is read from memory once and scored against every query while it
+    /// is in cache, so a batch costs far less than its queries one by one
+    /// (the table no longer streams from memory once per query). The answer
+    /// for each query equals its own `top_k`.
+    pub fn top_k_batch(
+        &self,
+        queries: &[&[f32]],
+        metric: Metric,
+        k: usize,
+        keep: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Vec<Vec<Hit>> {
+        let norms: Vec<f64> = queries.iter().map(|q| norm(q)).collect();
+        // Rows of a block (a MiB) stay in cache while every query scores them.
+        let block = (1024 * 1024 / (self.dim.max(1) * 4)).clamp(64, CHUNK);
+        let blocks = self.rows().div_ceil(block);
+        let partials: Vec<Vec<Vec<Hit>>> = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                let rows = b * block..((b + 1) * block).min(self.rows());
+                queries
+                    .iter()
+                    .zip(&norms)
+                    .map(|(q, &n)| {
+                        if k == 0 || q.len() != self.dim {
+                            return Vec::new();
+                        }
+                        self.best_of(rows.clone(), q, n, metric, k, keep)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut per_query: Vec<Vec<Vec<Hit>>> = vec![Vec::new(); queries.len()];
+        for block in partials {
+            for (q, hits) in block.into_iter().enumerate() {
+                per_query[q].push(hits);
+            }
+        }
+        per_query
+            .into_iter()
+            .map(|parts| self.merge(parts, k))
+            .collect()
+    }
+
     /// As [`VectorTable::top_k`], over the rows in `candidates` only.
     pub fn top_k_among(
         &self,
@@ -344,6 +388,24 @@ mod tests {
                         .map(|w| w.0)
                         .collect();
                     assert_eq!(got, want, "filtered {m:?} n {n} k {k}");
+                    // A batch, with a query of the wrong dimension in it.
+                    let q2: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+                    let wrong = vec![1.0; dim + 1];
+                    let batch =
+                        t.top_k_batch(&[&q, &wrong, &q2], m, k, &|r| t.id(r).is_some_and(even));
+                    assert_eq!(batch.len(), 3);
+                    assert!(batch[1].is_empty());
+                    for (query, hits) in [(&q, &batch[0]), (&q2, &batch[2])] {
+                        let got: Vec<String> = hits
+                            .iter()
+                            .map(|h| t.id(h.row).unwrap_or("?").to_owned())
+                            .collect();
+                        let want: Vec<String> = naive(&vectors, query, m, k, even)
+                            .into_iter()
+                            .map(|w| w.0)
+                            .collect();
+                        assert_eq!(got, want, "batch {m:?} n {n} k {k}");
+                    }
                 }
             }
         }
