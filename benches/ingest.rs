@@ -89,6 +89,18 @@ fn ingest(c: &mut Criterion) {
             start.elapsed()
         })
     });
+    // The same, once a scan has had the row table built: every batch's
+    // operands are then also merged into it, on the refresher's thread.
+    db.execute("SELECT count(*) FROM users").expect("scan");
+    while !db.stats().row_table.built && !db.stats().row_table.too_large {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    group.bench_function("merge_operands_with_row_table", |b| {
+        b.iter(|| {
+            db.ingest(batches[i % batches.len()]).expect("ingest");
+            i += 1;
+        })
+    });
     drop(db);
 
     let (_dir, db) = loaded();

@@ -147,6 +147,26 @@ impl Record {
         if newer.entries.is_empty() {
             return Ok(());
         }
+        // Most often every id of the newer record is here already: combine in
+        // place, without building a new list.
+        let at: Vec<usize> = newer
+            .entries
+            .iter()
+            .map_while(|(id, _)| self.entries.binary_search_by_key(id, |e| e.0).ok())
+            .collect();
+        if at.len() == newer.entries.len() {
+            for (i, (_, new)) in at.into_iter().zip(newer.entries) {
+                let old = std::mem::replace(
+                    &mut self.entries[i].1,
+                    Entry {
+                        reset: false,
+                        cell: None,
+                    },
+                );
+                self.entries[i].1 = combine(old, new)?;
+            }
+            return Ok(());
+        }
         let old = std::mem::take(&mut self.entries);
         let mut out = Vec::with_capacity(old.len().max(newer.entries.len()));
         let mut a = old.into_iter().peekable();
