@@ -227,7 +227,17 @@ pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
             })
         }
         BExpr::Cmp(op, a, b) => {
-            let o = compare(&eval(a, ctx), &eval(b, ctx));
+            // The id against a string (`id != 'u1'`, the usual way to leave a
+            // user out of a ranking) compares in place, without a copy of the id.
+            let o = match (&**a, &**b, ctx.row) {
+                (BExpr::Id, BExpr::Const(Value::String(c)), Some(r)) => {
+                    Some(r.user.as_str().cmp(c.as_str()))
+                }
+                (BExpr::Const(Value::String(c)), BExpr::Id, Some(r)) => {
+                    Some(c.as_str().cmp(r.user.as_str()))
+                }
+                _ => compare(&eval(a, ctx), &eval(b, ctx)),
+            };
             Owned(bool_value(o.map(|o| match op {
                 BinaryOp::Eq => o.is_eq(),
                 BinaryOp::NotEq => o.is_ne(),

@@ -265,8 +265,10 @@ impl VectorTable {
                 continue;
             }
             best.push(Hit { row, score: s });
-            // Cut back now and then, so a chunk holds at most ~2k candidates.
-            if best.len() >= 2 * k.max(64) {
+            // Cut back to the best k often, so that the floor stays close to
+            // the k-th best score: every row at or above it is asked of the
+            // filter, which can cost far more than a cut of 2k candidates.
+            if best.len() >= 2 * k.max(8) {
                 self.cut(&mut best, k);
                 floor = best.iter().map(|h| h.score).fold(f64::INFINITY, f64::min);
             }
