@@ -163,6 +163,7 @@ fn http(c: &mut Criterion) {
     group.finish();
     paced(&server);
     paced_reads(&server, 10_000, false);
+    paced_reads(&server, 1_000, true);
     paced_reads(&server, 10_000, true);
 }
 
