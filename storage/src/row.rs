@@ -25,6 +25,22 @@ impl UserRange {
     pub fn all() -> UserRange {
         UserRange::default()
     }
+
+    /// Contiguous ranges that together cover every user, cut at `bounds`
+    /// (sorted, without repeats): one more range than bounds.
+    pub fn cut_at(bounds: Vec<String>) -> Vec<UserRange> {
+        let mut out = Vec::with_capacity(bounds.len() + 1);
+        let mut start = None;
+        for b in bounds {
+            out.push(UserRange {
+                start: start.take(),
+                end: Some(b.clone()),
+            });
+            start = Some(b);
+        }
+        out.push(UserRange { start, end: None });
+        out
+    }
 }
 
 /// The buckets of one window that a read fetches: those overlapping `[from, to]`.

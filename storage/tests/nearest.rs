@@ -25,6 +25,29 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb)
 }
 
+/// The vector the tests rank by: the ewma of field `v`.
+fn taste() -> Definition {
+    Definition::Vector {
+        name: "taste".into(),
+        event_type: "view".into(),
+        dim: DIM as u32,
+        rule: VectorRule::Ewma {
+            field: "v".into(),
+            half_life_ms: 86_400_000,
+        },
+    }
+}
+
+fn taste_id(
+    view: &profiledb_storage::ReadView<'_, profiledb_storage::kv::memory::MemoryKv>,
+) -> u32 {
+    view.bindings()
+        .catalog
+        .vector("taste")
+        .map(|d| d.id)
+        .unwrap_or(u32::MAX)
+}
+
 #[test]
 fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
     let e = MemoryEngine::memory();
@@ -33,15 +56,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
         ty: profiledb_storage::AttrType::Int,
         event_type: Some("view".into()),
     })?;
-    e.define(Definition::Vector {
-        name: "taste".into(),
-        event_type: "view".into(),
-        dim: DIM as u32,
-        rule: VectorRule::Ewma {
-            field: "v".into(),
-            half_life_ms: 86_400_000,
-        },
-    })?;
+    e.define(taste())?;
     let mut rng = StdRng::seed_from_u64(11);
     let mut users: Vec<(String, i64, Vec<f32>)> = Vec::new();
     let mut events = Vec::new();
@@ -63,12 +78,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
     }
     e.ingest(&events)?;
     let view = e.view(Pins::VECTORS)?;
-    let def = view
-        .bindings()
-        .catalog
-        .vector("taste")
-        .map(|d| d.id)
-        .unwrap_or(u32::MAX);
+    let def = taste_id(&view);
     let region_id = view
         .bindings()
         .catalog
@@ -150,15 +160,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
 #[test]
 fn a_batch_of_queries_equals_a_naive_ranking_of_each() -> Result<()> {
     let e = MemoryEngine::memory();
-    e.define(Definition::Vector {
-        name: "taste".into(),
-        event_type: "view".into(),
-        dim: DIM as u32,
-        rule: VectorRule::Ewma {
-            field: "v".into(),
-            half_life_ms: 86_400_000,
-        },
-    })?;
+    e.define(taste())?;
     let mut rng = StdRng::seed_from_u64(5);
     let users: Vec<(String, Vec<f32>)> = (0..USERS)
         .map(|u| {
@@ -172,12 +174,7 @@ fn a_batch_of_queries_equals_a_naive_ranking_of_each() -> Result<()> {
         .collect();
     e.ingest(&events)?;
     let view = e.view(Pins::VECTORS)?;
-    let def = view
-        .bindings()
-        .catalog
-        .vector("taste")
-        .map(|d| d.id)
-        .unwrap_or(u32::MAX);
+    let def = taste_id(&view);
     let mut queries: Vec<Vec<f32>> = (0..9)
         .map(|_| (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect())
         .collect();

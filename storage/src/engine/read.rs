@@ -468,17 +468,7 @@ impl<K: Kv> ReadView<'_, K> {
             .filter_map(|k| keys::user_of(k).map(str::to_owned))
             .collect();
         bounds.dedup();
-        let mut out = Vec::with_capacity(bounds.len() + 1);
-        let mut start = None;
-        for b in bounds {
-            out.push(UserRange {
-                start: start.take(),
-                end: Some(b.clone()),
-            });
-            start = Some(b);
-        }
-        out.push(UserRange { start, end: None });
-        Ok(out)
+        Ok(UserRange::cut_at(bounds))
     }
 
     /// The vector index's table of vector definition `def`, as of the view;

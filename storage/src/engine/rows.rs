@@ -258,17 +258,7 @@ impl RowTable {
             }
             count += chunk.len();
         }
-        let mut out = Vec::with_capacity(bounds.len() + 1);
-        let mut start = None;
-        for b in bounds {
-            out.push(UserRange {
-                start: start.take(),
-                end: Some(b.clone()),
-            });
-            start = Some(b);
-        }
-        out.push(UserRange { start, end: None });
-        out
+        UserRange::cut_at(bounds)
     }
 }
 
