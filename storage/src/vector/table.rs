@@ -248,11 +248,14 @@ impl VectorTable {
         k: usize,
         keep: &(dyn Fn(usize) -> bool + Sync),
     ) -> Vec<Hit> {
-        let mut best = Vec::with_capacity(2 * k.min(CHUNK));
-        // Once k rows are kept, a row scoring below the worst of them cannot
-        // join them (an equal score can, by id), so it is not kept at all.
-        // The filter runs after that test: scoring a row is cheaper than
-        // asking the filter, and most rows fall below the floor.
+        let cap = 2 * k.max(8);
+        // Candidates, each with whether the filter has admitted it already.
+        let mut candidates: Vec<(Hit, bool)> = Vec::with_capacity(cap.min(CHUNK));
+        // Once k rows are admitted, a row scoring below the worst of them
+        // cannot join them (an equal score can, by id): it is not kept at all.
+        // Scoring a row is cheaper than asking the filter, so the filter is
+        // asked only at a cut, best candidate first, until k are admitted:
+        // rows that never rank among the best k so far are never asked.
         let mut floor = f64::NEG_INFINITY;
         for row in rows {
             if !self.live.get(row).copied().unwrap_or(false) {
@@ -261,20 +264,44 @@ impl VectorTable {
             let Some(s) = score(metric, query, q_norm, self.vector(row), self.norms[row]) else {
                 continue;
             };
-            if s < floor || !keep(row) {
+            if s < floor {
                 continue;
             }
-            best.push(Hit { row, score: s });
-            // Cut back to the best k often, so that the floor stays close to
-            // the k-th best score: every row at or above it is asked of the
-            // filter, which can cost far more than a cut of 2k candidates.
-            if best.len() >= 2 * k.max(8) {
-                self.cut(&mut best, k);
-                floor = best.iter().map(|h| h.score).fold(f64::INFINITY, f64::min);
+            candidates.push((Hit { row, score: s }, false));
+            if candidates.len() >= cap {
+                self.admit_best(&mut candidates, k, keep);
+                if candidates.len() == k {
+                    floor = candidates.last().map_or(floor, |(h, _)| h.score);
+                }
             }
         }
-        self.keep_best(&mut best, k);
-        best
+        self.admit_best(&mut candidates, k, keep);
+        candidates.into_iter().map(|(h, _)| h).collect()
+    }
+
+    /// Sorts `candidates` best first and keeps the first `k` the filter
+    /// admits, asking it only of those it has not admitted before.
+    fn admit_best(
+        &self,
+        candidates: &mut Vec<(Hit, bool)>,
+        k: usize,
+        keep: &(dyn Fn(usize) -> bool + Sync),
+    ) {
+        candidates.sort_unstable_by(|a, b| self.order(&a.0, &b.0));
+        let mut admitted = 0;
+        candidates.retain_mut(|(h, asked)| {
+            if admitted == k {
+                return false;
+            }
+            if !*asked {
+                *asked = keep(h.row);
+                if !*asked {
+                    return false;
+                }
+            }
+            admitted += 1;
+            true
+        });
     }
 
     /// The `k` best of every chunk's best.
