@@ -131,6 +131,25 @@ pub fn full_schema(e: &RocksEngine) -> Result<()> {
     Ok(())
 }
 
+/// Runs test `name` of this test binary alone, as a child process with
+/// `env` set, its standard output piped: a writer to kill at a chosen point.
+pub fn spawn_test(
+    name: &str,
+    env: &[(&str, &str)],
+) -> std::io::Result<(std::process::Child, std::process::ChildStdout)> {
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout"))?;
+    Ok((child, stdout))
+}
+
 pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-12)
 }

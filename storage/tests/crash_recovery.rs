@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 use common::*;
 use profiledb_storage::{
@@ -61,29 +60,19 @@ fn total(e: &RocksEngine) -> Result<i64> {
 
 #[test]
 fn acknowledged_batches_survive_kill() -> Result<()> {
-    let exe = std::env::current_exe()?;
     for (round, policy) in ["none", "every", "group", "none"].into_iter().enumerate() {
         let dir = tempfile::tempdir()?;
         let dir_s = dir.path().to_string_lossy().to_string();
         let mut acked: i64 = -1;
         // Two kills per database: recovery after recovery must hold too.
         for kill in 0..2 {
-            let mut child = Command::new(&exe)
-                .args([
-                    "crash_writer_child",
-                    "--exact",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env("PROFILEDB_CRASH_DIR", &dir_s)
-                .env("PROFILEDB_CRASH_SYNC", policy)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()?;
-            let stdout = child
-                .stdout
-                .take()
-                .ok_or_else(|| std::io::Error::other("no stdout"))?;
+            let (mut child, stdout) = spawn_test(
+                "crash_writer_child",
+                &[
+                    ("PROFILEDB_CRASH_DIR", &dir_s),
+                    ("PROFILEDB_CRASH_SYNC", policy),
+                ],
+            )?;
             let target = 5 + ((round * 37 + kill * 11) % 40) as i64;
             let mut seen = 0;
             for line in BufReader::new(stdout).lines() {

@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 use common::*;
 use profiledb_storage::kv::rocks::RocksKv;
@@ -266,24 +265,13 @@ fn row_table_writer_child() -> Result<()> {
 
 #[test]
 fn the_row_table_equals_the_store_after_kill() -> Result<()> {
-    let exe = std::env::current_exe()?;
     let dir = tempfile::tempdir()?;
     for kill in 0..3 {
-        let mut child = Command::new(&exe)
-            .args([
-                "row_table_writer_child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("PROFILEDB_ROW_TABLE_DIR", dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let dir_s = dir.path().to_string_lossy().to_string();
+        let (mut child, stdout) = spawn_test(
+            "row_table_writer_child",
+            &[("PROFILEDB_ROW_TABLE_DIR", &dir_s)],
+        )?;
         let mut seen = 0;
         for line in BufReader::new(stdout).lines() {
             if line?.starts_with("ack ") {
