@@ -5,8 +5,9 @@
 //! A scan through the store pays, for every user, an iterator step in two
 //! column families, a merge of every operand written since the last compaction
 //! (right after a bulk ingest, ten or more a user) and a decode. The table pays
-//! those once per change instead: the index re-reads a user whose state changed
-//! (see `super::index`), and scans walk slices of decoded rows.
+//! a merge per write instead: the index merges each write's operands into the
+//! rows, as the store does (see `super::index`), and scans walk slices of
+//! decoded rows.
 //!
 //! It is a persistent structure: rows are shared ([`Arc`]), grouped in chunks
 //! of about [`CHUNK`] rows that are themselves shared. A read view pins one
