@@ -486,15 +486,30 @@ impl<K: Kv> Index<K> {
     }
 
     /// Drains both channels and applies them, through a snapshot taken with
-    /// them (see the module documentation). Under `apply`.
+    /// them (see the module documentation); writers are held off for that
+    /// instant only when the row table has merges due. Under `apply`.
     fn drain_latest(&self) -> Result<()> {
-        let (snap, bindings, vectors, rows) = {
+        let rows_due = matches!(*self.rows.lock(), Rows::On(_)) && !self.row_queue.rx.is_empty();
+        let (snap, bindings, vectors, rows) = if rows_due {
+            // Merges must meet a snapshot taken with them: hold writers off
+            // for that instant.
             let _gate = self.gate.write();
             (
                 self.kv.snapshot(),
                 Arc::clone(&self.bindings.read()),
                 self.vector_queue.take(),
                 self.row_changes_due(),
+            )
+        } else {
+            // Re-reads alone need no gate: a snapshot taken after the drain
+            // holds every write drained (and maybe later ones, read again
+            // when their notices come).
+            let vectors = self.vector_queue.take();
+            (
+                self.kv.snapshot(),
+                Arc::clone(&self.bindings.read()),
+                vectors,
+                Vec::new(),
             )
         };
         // The row table first: applying to it never waits for queries.

@@ -149,13 +149,17 @@ impl Record {
         }
         // Most often every id of the newer record is here already: combine in
         // place, without building a new list.
-        let at: Vec<usize> = newer
+        let position =
+            |entries: &[(u32, Entry)], id: u32| entries.binary_search_by_key(&id, |e| e.0).ok();
+        if newer
             .entries
             .iter()
-            .map_while(|(id, _)| self.entries.binary_search_by_key(id, |e| e.0).ok())
-            .collect();
-        if at.len() == newer.entries.len() {
-            for (i, (_, new)) in at.into_iter().zip(newer.entries) {
+            .all(|(id, _)| position(&self.entries, *id).is_some())
+        {
+            for (id, new) in newer.entries {
+                let Some(i) = position(&self.entries, id) else {
+                    continue;
+                };
                 let old = std::mem::replace(
                     &mut self.entries[i].1,
                     Entry {
