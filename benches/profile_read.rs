@@ -23,41 +23,61 @@ fn profile_read(c: &mut Criterion) {
     let users: Vec<String> = (0..100_000)
         .map(|_| format!("user{:07}", rng.random_range(0..USERS)))
         .collect();
-    let as_of = support::T0 + 31 * support::DAY;
+    // Read a day after the last event: the one-day window span holds no
+    // bucket, as for most users on any day. Then over the whole 30 days of
+    // events, where every read seeks its window buckets.
+    let cases = [
+        (
+            "",
+            support::t0() + 31 * support::DAY,
+            profiledb::DEFAULT_WINDOW_SPAN_MS,
+        ),
+        (
+            "_window_hit",
+            support::t0() + 30 * support::DAY,
+            30 * support::DAY,
+        ),
+    ];
     // Warm the cache.
     for u in &users {
-        db.profile(u, as_of).expect("read");
+        db.profile(u, cases[0].1).expect("read");
     }
     let mut group = c.benchmark_group("profile_read");
     group.throughput(Throughput::Elements(READS as u64));
-    let mut i = 0;
-    group.bench_function("point_read_warm", |b| {
-        b.iter(|| {
-            for _ in 0..READS {
-                let p = db.profile(&users[i % users.len()], as_of).expect("read");
-                assert!(p.is_some());
-                i += 1;
-            }
-        })
-    });
-    // The same reads from two threads, one per core.
-    let mut j = 0;
-    group.bench_function("point_read_warm_2_threads", |b| {
-        b.iter(|| {
-            std::thread::scope(|s| {
-                for t in 0..2 {
-                    let (db, users) = (&db, &users);
-                    s.spawn(move || {
-                        for k in 0..READS / 2 {
-                            let u = &users[(j + t * READS / 2 + k) % users.len()];
-                            assert!(db.profile(u, as_of).expect("read").is_some());
-                        }
-                    });
+    for (suffix, as_of, span) in cases {
+        let read = |u: &str| {
+            let p = db.profile_with_span(u, as_of, span).expect("read");
+            let p = p.expect("the user exists");
+            // The bench reads what it means to: buckets in the span, or none.
+            assert_eq!(p.windows[0].1.count > 0, !suffix.is_empty(), "{u}");
+        };
+        let mut i = 0;
+        group.bench_function(format!("point_read_warm{suffix}"), |b| {
+            b.iter(|| {
+                for _ in 0..READS {
+                    read(&users[i % users.len()]);
+                    i += 1;
                 }
-            });
-            j += READS;
-        })
-    });
+            })
+        });
+        // The same reads from two threads, one per core.
+        let mut j = 0;
+        group.bench_function(format!("point_read_warm{suffix}_2_threads"), |b| {
+            b.iter(|| {
+                std::thread::scope(|s| {
+                    for t in 0..2 {
+                        let (read, users) = (&read, &users);
+                        s.spawn(move || {
+                            for k in 0..READS / 2 {
+                                read(&users[(j + t * READS / 2 + k) % users.len()]);
+                            }
+                        });
+                    }
+                });
+                j += READS;
+            })
+        });
+    }
     group.finish();
 }
 

@@ -26,7 +26,7 @@ fn populate(db: &Db) {
     let mut batch = Vec::with_capacity(10_000);
     for u in 0..USERS {
         let user = format!("user{u:07}");
-        let ts = support::T0 + (u as i64 % support::DAY);
+        let ts = support::t0() + (u as i64 % support::DAY);
         batch.push(
             profiledb::Event::new(user.clone(), "signup", ts - support::DAY)
                 .with("region", REGIONS[rng.random_range(0..4)]),
@@ -51,7 +51,7 @@ fn insert_statement(rng: &mut StdRng, rows: usize) -> String {
             format!(
                 "('user{:07}', {}, {:.2})",
                 rng.random_range(0..USERS),
-                support::T0 + rng.random_range(0..30 * support::DAY),
+                support::t0() + rng.random_range(0..30 * support::DAY),
                 rng.random_range(1.0..300.0f64),
             )
         })
@@ -68,7 +68,7 @@ fn query(c: &mut Criterion) {
     db.execute_script(SCHEMA).expect("schema");
     populate(&db);
     db.compact().expect("compact");
-    let as_of = format!("AS OF {}", support::T0 + 8 * support::DAY);
+    let as_of = format!("AS OF {}", support::t0() + 8 * support::DAY);
 
     let mut group = c.benchmark_group("query");
     group.sample_size(10);

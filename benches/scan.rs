@@ -29,7 +29,7 @@ fn scan(c: &mut Criterion) {
     }
     let sql = format!(
         "SELECT count(*) FROM users WHERE spend_7d > 100 AND views >= 5 AS OF {}",
-        support::T0 + 31 * support::DAY
+        support::t0() + 31 * support::DAY
     );
     // Neither everyone nor no one.
     let n = count(&db, &sql);

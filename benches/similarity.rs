@@ -37,11 +37,11 @@ fn populate(db: &Db, users: usize, dim: usize, seed: u64) {
     for u in 0..users {
         let user = format!("user{u:07}");
         batch.push(
-            Event::new(user.clone(), "signup", support::T0)
+            Event::new(user.clone(), "signup", support::t0())
                 .with("region", format!("r{}", rng.random_range(0..REGIONS))),
         );
         batch.push(
-            Event::new(user, "view", support::T0).with("item_vec", random_vector(&mut rng, dim)),
+            Event::new(user, "view", support::t0()).with("item_vec", random_vector(&mut rng, dim)),
         );
         if batch.len() == batch.capacity() {
             db.ingest(&batch).expect("ingest");
@@ -155,7 +155,7 @@ fn top_k(c: &mut Criterion) {
                         Event::new(
                             format!("user{:07}", rng.random_range(0..USERS)),
                             "view",
-                            support::T0 + round as i64,
+                            support::t0() + round as i64,
                         )
                         .with("item_vec", random_vector(&mut rng, DIM))
                     })

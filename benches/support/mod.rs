@@ -6,8 +6,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub const DAY: i64 = 86_400_000;
-/// 2026-11-01T00:00:00Z.
-pub const T0: i64 = 1_761_955_200_000 + 365 * DAY;
+/// The start of the UTC day 29 days ago: the workloads' 30 days of events end
+/// tomorrow, so the windows' 30-day retention (counted from the clock) keeps
+/// every bucket whatever day the benches run.
+pub fn t0() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    now.div_euclid(DAY) * DAY - 29 * DAY
+}
 pub const DIM: usize = 16;
 
 /// The ingest benchmark's schema: four scalar features, one window and one
@@ -64,7 +71,7 @@ pub fn events(seed: u64, users: u64, n: usize) -> Vec<Event> {
     (0..n)
         .map(|i| {
             let user = format!("user{:07}", rng.random_range(0..users));
-            let ts = T0 + (i as i64 * 997) % (30 * DAY);
+            let ts = t0() + (i as i64 * 997) % (30 * DAY);
             let item: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
             Event::new(user, "view", ts)
                 .with("price", rng.random_range(1.0..200.0f64))
@@ -80,7 +87,7 @@ pub fn populate(db: &Db, users: u64) -> profiledb::Result<()> {
     for u in 0..users {
         let item: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
         batch.push(
-            Event::new(format!("user{u:07}"), "view", T0 + (u as i64 % DAY))
+            Event::new(format!("user{u:07}"), "view", t0() + (u as i64 % DAY))
                 .with("price", rng.random_range(1.0..200.0f64))
                 .with("item_vec", item),
         );

@@ -7,6 +7,7 @@
 //! cells its expressions name ([`crate::profile::evaluate_feature`]).
 
 use crate::catalog::{Bindings, VectorDef, VectorRule};
+use crate::keys;
 use crate::merge::cell::Cell;
 use crate::merge::record::Record;
 use crate::merge::window::Bucket;
@@ -54,6 +55,16 @@ pub struct WindowNeed {
     pub from: i64,
     /// Latest time of interest.
     pub to: i64,
+}
+
+impl WindowNeed {
+    /// Whether a user whose event times lie in `[first, last]` can hold a
+    /// bucket this need reads: every bucket of that user starts between the
+    /// buckets of `first` and `last`.
+    pub fn may_hold(&self, first: i64, last: i64) -> bool {
+        let start = |ts| keys::bucket_start(ts, self.bucket_ms);
+        self.from <= self.to && start(first) <= start(self.to) && start(last) >= start(self.from)
+    }
 }
 
 /// What a row read fetches beyond the features record, which it always reads
@@ -124,5 +135,47 @@ pub fn current_vector(def: &VectorDef, row: &UserRow) -> Option<Vec<f32>> {
             .iter()
             .find(|(id, _)| *id == def.id)
             .and_then(|(_, v)| v.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::WindowNeed;
+
+    /// `may_hold` says no only when no event time in `[first, last]` puts a
+    /// bucket in the span: checked against every such time.
+    #[test]
+    fn may_hold_never_skips_a_bucket_in_the_span() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..20_000 {
+            let bucket_ms = rng.random_range(1..8i64);
+            let first = rng.random_range(-40..40i64);
+            let last = first + rng.random_range(0..20i64);
+            let from = rng.random_range(-50..50i64);
+            let to = from + rng.random_range(-3..25i64);
+            let need = WindowNeed {
+                id: 1,
+                bucket_ms,
+                from,
+                to,
+            };
+            // A bucket starting at `s` is read when it starts between the
+            // buckets of `from` and `to`, as the reader seeks.
+            let lo = from.div_euclid(bucket_ms) * bucket_ms;
+            let hi = to.div_euclid(bucket_ms) * bucket_ms;
+            let any = from <= to
+                && (first..=last).any(|t| {
+                    let s = t.div_euclid(bucket_ms) * bucket_ms;
+                    lo <= s && s <= hi
+                });
+            assert_eq!(
+                need.may_hold(first, last),
+                any,
+                "bucket {bucket_ms}, events [{first}, {last}], span [{from}, {to}]"
+            );
+        }
     }
 }

@@ -20,10 +20,11 @@ use parking_lot::RwLockReadGuard;
 use super::Engine;
 use super::index::{Pinned, Pins, State};
 use super::rows::RowTable;
-use crate::catalog::{Bindings, WindowDef};
+use crate::catalog::{Bindings, META_ID, WindowDef};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::kv::{ATTRIBUTES, FEATURES, Kv, KvIter, KvSnapshot, VECTORS, WINDOWS};
+use crate::merge::cell::Cell;
 use crate::merge::record::Record;
 use crate::merge::vector::VectorValue;
 use crate::merge::window::Bucket;
@@ -37,6 +38,9 @@ pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
     snap: &'s S,
     /// The windows iterator, made on first use.
     windows: Option<S::Iter<'s>>,
+    /// Whether the reader reads one user alone, whose window keys bound its
+    /// windows iterator.
+    one_user: bool,
 }
 
 impl<'s, S: KvSnapshot> RowReader<'s, S> {
@@ -44,19 +48,18 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         RowReader {
             snap,
             windows: None,
+            one_user: false,
         }
     }
 
-    /// A reader confined to one user's window keys, which lets RocksDB skip
-    /// every file that holds none.
-    fn for_user(snap: &'s S, user: &str, needs: &RowNeeds) -> Result<RowReader<'s, S>> {
-        let windows = if needs.windows.is_empty() {
-            None
-        } else {
-            let (lo, hi) = keys::user_range(user);
-            Some(snap.iter(WINDOWS, Some(lo), Some(hi))?)
-        };
-        Ok(RowReader { snap, windows })
+    /// A reader of one user: its windows iterator is confined to the user's
+    /// window keys, which lets RocksDB skip every file that holds none.
+    fn for_user(snap: &'s S) -> RowReader<'s, S> {
+        RowReader {
+            snap,
+            windows: None,
+            one_user: true,
+        }
     }
 
     /// Builds the row of the user whose features key is `key`.
@@ -94,17 +97,32 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             row.sgd.push((id, v));
         }
         row.windows.resize_with(needs.windows.len(), Vec::new);
-        if needs.windows.is_empty() {
-            return Ok(());
-        }
-        if self.windows.is_none() {
-            self.windows = Some(self.snap.iter(WINDOWS, None, None)?);
-        }
-        if let Some(it) = self.windows.as_mut() {
-            for (w, out) in needs.windows.iter().zip(&mut row.windows) {
-                out.clear();
-                read_buckets(it, &row.user, w, out)?;
+        // Every event writes its window buckets and its time into the user
+        // cell in one batch, so the user's buckets all start between the
+        // buckets of its first and last times: a span outside them needs no
+        // seek (most users, for a recent span).
+        let seen = match row.features.cell(META_ID) {
+            Some(Cell::Meta { first, last, .. }) => Some((*first, *last)),
+            _ => None,
+        };
+        for (w, out) in needs.windows.iter().zip(&mut row.windows) {
+            out.clear();
+            if seen.is_some_and(|(first, last)| !w.may_hold(first, last)) {
+                continue;
             }
+            let it = match &mut self.windows {
+                Some(it) => it,
+                none => {
+                    let (lower, upper) = if self.one_user {
+                        let (lo, hi) = keys::user_range(&row.user);
+                        (Some(lo), Some(hi))
+                    } else {
+                        (None, None)
+                    };
+                    none.insert(self.snap.iter(WINDOWS, lower, upper)?)
+                }
+            };
+            read_buckets(it, &row.user, w, out)?;
         }
         Ok(())
     }
@@ -406,7 +424,7 @@ impl<K: Kv> ReadView<'_, K> {
     /// # Errors
     /// [`Error::Corruption`] for a stored value that does not decode.
     pub fn get(&self, user: &str, needs: &RowNeeds) -> Result<Option<UserRow>> {
-        RowReader::for_user(&self.snap, user, needs)?.get(user, needs)
+        RowReader::for_user(&self.snap).get(user, needs)
     }
 
     /// Calls `visit` with the row of every user in `range`, in id order, until
