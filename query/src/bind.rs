@@ -5,7 +5,9 @@
 //! window ranges and sgd vectors by slot, so evaluating it per user does no name
 //! lookups. `IN SEGMENT s` binds the segment's stored predicate in place.
 
-use profiledb_storage::catalog::{Catalog, FeatureDef, SegmentDef, VectorDef, VectorRule};
+use profiledb_storage::catalog::{
+    Catalog, FeatureDef, SegmentDef, VectorDef, VectorRule, WindowDef,
+};
 use profiledb_storage::keys::bucket_start;
 use std::sync::Arc;
 
@@ -729,10 +731,10 @@ impl<'a> Binder<'a> {
         }
         match func.kind {
             Kind::Window(func) => {
-                let (id, bucket_ms, _) = self.window_arg(exprs[0])?;
+                let w = self.window_arg(exprs[0])?;
                 let span_ms = duration_arg(exprs[1])?;
                 let from = self.as_of.saturating_sub(span_ms);
-                let slot = self.window_slot(id, bucket_ms, from);
+                let slot = self.window_slot(w, from);
                 let ty = if func == WindowFunc::Count {
                     Type::Int
                 } else {
@@ -788,14 +790,15 @@ impl<'a> Binder<'a> {
                 ))
             }
             Kind::ZScore => {
-                let (id, bucket_ms, counts) = self.window_arg(exprs[0])?;
+                let w = self.window_arg(exprs[0])?;
+                let (bucket_ms, counts) = (w.bucket_ms, w.field.is_none());
                 let current_ms = duration_arg(exprs[1])?;
                 let baseline_ms = duration_arg(exprs[2])?;
                 let spans = baseline_ms / current_ms;
                 // Spans end at the end of the bucket holding `as_of`; see `eval::zscore`.
                 let end = bucket_start(self.as_of, bucket_ms).saturating_add(bucket_ms);
                 let from = end.saturating_sub(current_ms.saturating_mul(spans.saturating_add(1)));
-                let slot = self.window_slot(id, bucket_ms, from);
+                let slot = self.window_slot(w, from);
                 Ok((
                     BExpr::ZScore {
                         slot,
@@ -910,7 +913,7 @@ impl<'a> Binder<'a> {
     }
 
     /// Resolves a window argument: (id, bucket width, whether it counts events).
-    fn window_arg(&self, e: &Expr) -> Result<(u32, i64, bool)> {
+    fn window_arg(&self, e: &Expr) -> Result<&'a WindowDef> {
         let cat = self.catalog;
         let Expr::Column(c) = e else {
             return Err(Error::invalid("expected a window name", Some(e.span())));
@@ -918,24 +921,19 @@ impl<'a> Binder<'a> {
         let w = cat
             .window(&c.value)
             .ok_or_else(|| unknown("window", c, cat.windows.iter().map(|w| w.name.as_str())))?;
-        Ok((w.id, w.bucket_ms, w.field.is_none()))
+        Ok(w)
     }
 
     /// The slot of window `id` in the row needs, widened to reach back to `from`.
-    fn window_slot(&mut self, id: u32, bucket_ms: i64, from: i64) -> usize {
+    fn window_slot(&mut self, def: &WindowDef, from: i64) -> usize {
         let as_of = self.as_of;
-        if let Some(i) = self.needs.windows.iter().position(|w| w.id == id) {
+        if let Some(i) = self.needs.windows.iter().position(|w| w.id == def.id) {
             let w = &mut self.needs.windows[i];
             w.from = w.from.min(from);
             w.to = w.to.max(as_of);
             return i;
         }
-        self.needs.windows.push(WindowNeed {
-            id,
-            bucket_ms,
-            from,
-            to: as_of,
-        });
+        self.needs.windows.push(WindowNeed::of(def, from, as_of));
         self.needs.windows.len() - 1
     }
 }

@@ -111,6 +111,14 @@ pub fn bucket_of(tail: &[u8]) -> Option<i64> {
     Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
 }
 
+/// Whether the bucket of width `width` starting at `start` is past a
+/// retention of `retain_ms` at time `now`: it ended before `now − retain_ms`.
+/// Compaction drops such buckets and reads skip them, so that a read never
+/// depends on whether compaction has run.
+pub fn bucket_expired(start: i64, width: i64, retain_ms: i64, now: i64) -> bool {
+    start.saturating_add(width) <= now.saturating_sub(retain_ms)
+}
+
 /// The start of the bucket of width `width` holding time `ts`.
 pub fn bucket_start(ts: i64, width: i64) -> i64 {
     // Saturates: a read span reaching before i64::MIN starts at the lowest bucket.

@@ -6,7 +6,7 @@
 //! decoded records and leaves evaluation to the reader, which evaluates only the
 //! cells its expressions name ([`crate::profile::evaluate_feature`]).
 
-use crate::catalog::{Bindings, VectorDef, VectorRule};
+use crate::catalog::{Bindings, VectorDef, VectorRule, WindowDef};
 use crate::keys;
 use crate::merge::cell::Cell;
 use crate::merge::record::Record;
@@ -55,9 +55,24 @@ pub struct WindowNeed {
     pub from: i64,
     /// Latest time of interest.
     pub to: i64,
+    /// Retention of that window, in ms: a bucket that ended before the
+    /// read's clock minus it is never read, whether or not compaction has
+    /// dropped it yet ([`keys::bucket_expired`]).
+    pub retain_ms: i64,
 }
 
 impl WindowNeed {
+    /// The buckets of window `def` overlapping `[from, to]`.
+    pub fn of(def: &WindowDef, from: i64, to: i64) -> WindowNeed {
+        WindowNeed {
+            id: def.id,
+            bucket_ms: def.bucket_ms,
+            from,
+            to,
+            retain_ms: def.retain_ms,
+        }
+    }
+
     /// Whether a user whose event times lie in `[first, last]` can hold a
     /// bucket this need reads: every bucket of that user starts between the
     /// buckets of `first` and `last`.
@@ -161,6 +176,7 @@ mod tests {
                 bucket_ms,
                 from,
                 to,
+                retain_ms: i64::MAX,
             };
             // A bucket starting at `s` is read when it starts between the
             // buckets of `from` and `to`, as the reader seeks.

@@ -30,6 +30,7 @@ use crate::merge::vector::VectorValue;
 use crate::merge::window::Bucket;
 use crate::profile::Profile;
 use crate::row::{RowNeeds, UserRange, UserRow, WindowNeed, vector_needs};
+use crate::time::now_ms;
 use crate::value::Value;
 use crate::vector::{IndexTable, Metric};
 
@@ -41,6 +42,8 @@ pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
     /// Whether the reader reads one user alone, whose window keys bound its
     /// windows iterator.
     one_user: bool,
+    /// The clock that window retention is counted from, read once per reader.
+    now: i64,
 }
 
 impl<'s, S: KvSnapshot> RowReader<'s, S> {
@@ -49,6 +52,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             snap,
             windows: None,
             one_user: false,
+            now: now_ms(),
         }
     }
 
@@ -59,6 +63,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             snap,
             windows: None,
             one_user: true,
+            now: now_ms(),
         }
     }
 
@@ -122,7 +127,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
                     none.insert(self.snap.iter(WINDOWS, lower, upper)?)
                 }
             };
-            read_buckets(it, &row.user, w, out)?;
+            read_buckets(it, &row.user, w, self.now, out)?;
         }
         Ok(())
     }
@@ -221,12 +226,14 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
 }
 
 /// Appends to `out` the buckets of window `w` for `user` that overlap
-/// `[w.from, w.to]`, oldest first. A bucket that starts before `from` but
-/// reaches into the range counts whole.
+/// `[w.from, w.to]`, oldest first, but for those past the window's retention
+/// at `now`. A bucket that starts before `from` but reaches into the range
+/// counts whole.
 fn read_buckets<I: KvIter>(
     it: &mut I,
     user: &str,
     w: &WindowNeed,
+    now: i64,
     out: &mut Vec<(i64, Bucket)>,
 ) -> Result<()> {
     if w.to < w.from {
@@ -243,7 +250,9 @@ fn read_buckets<I: KvIter>(
             .and_then(|(_, _, tail)| keys::bucket_of(tail))
             .ok_or_else(|| Error::corruption(WINDOWS, k, "malformed window key"))?;
         let b = Bucket::decode(it.value()).map_err(|e| Error::corruption(WINDOWS, k, e))?;
-        out.push((start, b));
+        if !keys::bucket_expired(start, w.bucket_ms, w.retain_ms, now) {
+            out.push((start, b));
+        }
         it.next();
     }
     it.status()
@@ -256,12 +265,7 @@ pub(crate) fn profile_needs(bindings: &Bindings, as_of: i64, span: i64) -> RowNe
             .catalog
             .windows
             .iter()
-            .map(|d: &WindowDef| WindowNeed {
-                id: d.id,
-                bucket_ms: d.bucket_ms,
-                from: as_of.saturating_sub(span),
-                to: as_of,
-            })
+            .map(|d: &WindowDef| WindowNeed::of(d, as_of.saturating_sub(span), as_of))
             .collect(),
         ..vector_needs(bindings)
     }
@@ -398,12 +402,7 @@ impl<K: Kv> Engine<K> {
                 name: window.to_owned(),
             })?;
         let needs = RowNeeds {
-            windows: vec![WindowNeed {
-                id: d.id,
-                bucket_ms: d.bucket_ms,
-                from,
-                to,
-            }],
+            windows: vec![WindowNeed::of(d, from, to)],
             ..RowNeeds::default()
         };
         Ok(view

@@ -182,7 +182,7 @@ impl CompactionFilter for Filter {
                 self.bindings.catalog.window_by_id(def),
                 keys::bucket_of(tail),
             )
-            && start.saturating_add(w.bucket_ms) <= self.now.saturating_sub(w.retain_ms)
+            && keys::bucket_expired(start, w.bucket_ms, w.retain_ms, self.now)
         {
             return Decision::Remove;
         }
