@@ -1,7 +1,7 @@
 //! Ingest throughput into 1M users: each event updates 4 scalar features, 1 window
 //! and 1 16-dimension ewma vector, in batches of 1,000, WAL on, sync off. Compared
 //! with a read-modify-write baseline (get, merge in the application, put) that keeps
-//! exactly the same state.
+//! exactly the same state, and with the event history kept.
 
 mod support;
 
@@ -44,10 +44,15 @@ fn read_modify_write(db: &profiledb::Db, events: &[Event]) {
     engine.raw_put_batch(&puts).expect("write");
 }
 
-/// A new database with the schema and one event for each of the 1M users.
-fn loaded() -> (tempfile::TempDir, profiledb::Db) {
+/// A new database with the schema and one event for each of the 1M users,
+/// keeping the event history (30 days) or not (the default).
+fn loaded(history: bool) -> (tempfile::TempDir, profiledb::Db) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = support::open(dir.path()).expect("open");
+    if history {
+        db.execute("ALTER DATABASE SET HISTORY '30d'")
+            .expect("history on");
+    }
     support::schema(&db).expect("schema");
     support::populate(&db, USERS).expect("populate");
     (dir, db)
@@ -60,7 +65,19 @@ fn ingest(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(30);
 
-    let (_dir, db) = loaded();
+    // Keeping the event history: what it costs is the difference with the
+    // next.
+    let (dir_kept, db_kept) = loaded(true);
+    let mut i = 0;
+    group.bench_function("merge_operands_with_history", |b| {
+        b.iter(|| {
+            db_kept.ingest(batches[i % batches.len()]).expect("ingest");
+            i += 1;
+        })
+    });
+    drop((db_kept, dir_kept));
+
+    let (_dir, db) = loaded(false);
     let mut i = 0;
     group.bench_function("merge_operands", |b| {
         b.iter(|| {
@@ -103,7 +120,7 @@ fn ingest(c: &mut Criterion) {
     });
     drop(db);
 
-    let (_dir, db) = loaded();
+    let (_dir, db) = loaded(false);
     let mut i = 0;
     group.bench_function("read_modify_write_baseline", |b| {
         b.iter(|| {

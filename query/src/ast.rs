@@ -338,6 +338,14 @@ pub enum Statement {
     },
     /// `VACUUM`: purge deleted users' data from every file on disk.
     Vacuum,
+    /// `ALTER DATABASE SET HISTORY 'd'`: how long accepted writes are kept in
+    /// the event history (`'0s'` keeps none).
+    SetHistory {
+        /// The horizon; 0 turns history off.
+        horizon: Duration,
+    },
+    /// `SHOW HISTORY`: the history horizon.
+    ShowHistory,
 }
 
 impl Statement {
@@ -346,6 +354,7 @@ impl Statement {
         matches!(
             self,
             Statement::Show { .. }
+                | Statement::ShowHistory
                 | Statement::Describe { .. }
                 | Statement::Select(_)
                 | Statement::Explain(_)
@@ -963,6 +972,10 @@ impl fmt::Display for Statement {
             }
             Statement::DropSegments { name } => write!(f, "DROP SEGMENTS {name}"),
             Statement::Vacuum => f.write_str("VACUUM"),
+            Statement::SetHistory { horizon } => {
+                write!(f, "ALTER DATABASE SET HISTORY {horizon}")
+            }
+            Statement::ShowHistory => f.write_str("SHOW HISTORY"),
         }
     }
 }

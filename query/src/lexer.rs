@@ -37,6 +37,7 @@ macro_rules! keywords {
 keywords! {
     And => "AND",
     As => "AS",
+    Alter => "ALTER",
     Asc => "ASC",
     Attribute => "ATTRIBUTE",
     Beta => "BETA",
@@ -47,6 +48,7 @@ keywords! {
     Cluster => "CLUSTER",
     Count => "COUNT",
     Create => "CREATE",
+    Database => "DATABASE",
     DecayedAvg => "DECAYED_AVG",
     DecayedCount => "DECAYED_COUNT",
     DecayedSum => "DECAYED_SUM",
@@ -63,6 +65,7 @@ keywords! {
     From => "FROM",
     Group => "GROUP",
     HalfLife => "HALF_LIFE",
+    History => "HISTORY",
     In => "IN",
     Insert => "INSERT",
     Int => "INT",

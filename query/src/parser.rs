@@ -216,6 +216,36 @@ impl Parser {
         }
     }
 
+    /// A history horizon: a duration, or zero (`'0s'`, `'0d'`, …) for none.
+    fn horizon(&mut self) -> PResult<Duration> {
+        let (text, span) = self.string("a horizon such as '30d' ('0s' keeps no history)")?;
+        let t = text.trim();
+        if t.starts_with('-') {
+            return Err(ParseError::new(
+                format!("a history horizon cannot be negative ('{text}')"),
+                span,
+            ));
+        }
+        let digits = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(digits);
+        let ms = if num.parse::<f64>().is_ok_and(|n| n == 0.0) {
+            // Zero of a known unit: the unit is checked as one of it would be.
+            parse_duration(&format!("1{unit}")).map_err(|e| {
+                ParseError::new(
+                    e.to_string()
+                        .replace(&format!("'1{unit}'"), &format!("'{text}'")),
+                    span,
+                )
+            })?;
+            0
+        } else {
+            parse_duration(&text).map_err(|e| ParseError::new(e.to_string(), span))?
+        };
+        Ok(Duration { ms, loc: Loc(span) })
+    }
+
     fn duration(&mut self) -> PResult<Duration> {
         let (text, span) = self.string("a duration such as '7d'")?;
         let ms = parse_duration(&text).map_err(|e| ParseError::new(e.to_string(), span))?;
@@ -274,8 +304,19 @@ impl Parser {
             })
         } else if t.is_keyword(Keyword::Show) {
             self.next();
+            if self.eat_keyword(Keyword::History) {
+                return Ok(Statement::ShowHistory);
+            }
             Ok(Statement::Show {
                 kind: self.object_kind(true)?,
+            })
+        } else if t.is_keyword(Keyword::Alter) {
+            self.next();
+            self.expect_keyword(Keyword::Database)?;
+            self.expect_keyword(Keyword::Set)?;
+            self.expect_keyword(Keyword::History)?;
+            Ok(Statement::SetHistory {
+                horizon: self.horizon()?,
             })
         } else if t.is_keyword(Keyword::Describe) {
             self.next();
@@ -306,7 +347,7 @@ impl Parser {
             Ok(Statement::Explain(Box::new(inner)))
         } else {
             Err(self.unexpected(
-                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, SHOW, DESCRIBE, CLUSTER, EXPLAIN or VACUUM)",
+                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, SHOW, DESCRIBE, CLUSTER, EXPLAIN or VACUUM)",
             ))
         }
     }
@@ -335,7 +376,7 @@ impl Parser {
             }
         }
         Err(self.unexpected(if plural {
-            "ATTRIBUTES, FEATURES, WINDOWS, VECTORS or SEGMENTS"
+            "ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SEGMENTS or HISTORY"
         } else {
             "ATTRIBUTE, FEATURE, WINDOW, VECTOR or SEGMENT"
         }))

@@ -29,6 +29,8 @@ pub trait DataSource: Sync {
     fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()>;
     /// Deletes a user; returns whether it existed.
     fn delete_user(&self, user: &str) -> Result<bool>;
+    /// Sets the event history's horizon, in ms (0 keeps no history).
+    fn set_history(&self, ms: i64) -> Result<()>;
     /// Purges deleted users' data from every file the database keeps, stopping
     /// at `deadline`: returns `false` when it stopped before it was complete.
     fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool>;
@@ -85,6 +87,10 @@ impl<K: Kv> DataSource for Engine<K> {
 
     fn drop_item(&self, kind: DefKind, name: &str) -> Result<()> {
         Engine::drop_item(self, kind, name)
+    }
+
+    fn set_history(&self, ms: i64) -> Result<()> {
+        Engine::set_history(self, ms)
     }
 
     fn ingest(&self, events: &[Event]) -> Result<usize> {

@@ -35,6 +35,7 @@ mod codec;
 pub mod engine;
 mod error;
 pub mod event;
+pub mod history;
 pub mod keys;
 pub mod kv;
 pub mod merge;

@@ -143,6 +143,13 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
             }
             Ok(Output::done("VACUUM"))
         }
+        Statement::SetHistory { horizon } => {
+            source
+                .set_history(horizon.ms)
+                .map_err(|e| storage_at(e, horizon.loc.0))?;
+            Ok(Output::done("ALTER DATABASE"))
+        }
+        Statement::ShowHistory => Ok(Output::Rows(show::history(&source.bindings().catalog))),
         Statement::DropSegments { name } => {
             let bindings = source.bindings();
             let catalog = &bindings.catalog;

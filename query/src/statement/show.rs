@@ -2,6 +2,7 @@
 //! the statement that would define it.
 
 use profiledb_storage::catalog::{Catalog, VectorRule};
+use profiledb_storage::time::format_duration;
 use profiledb_storage::{DefKind, FeatureKind, Value};
 
 use super::*;
@@ -135,6 +136,32 @@ pub(super) fn show(catalog: &Catalog, kind: ObjectKind) -> Rows {
             .into_iter()
             .map(|(n, s)| vec![Value::String(n), Value::String(s.to_string())])
             .collect(),
+    }
+}
+
+/// `SHOW HISTORY`: how long accepted writes are kept, as a duration and in
+/// ms (`'0ms'` and 0 when history is off).
+pub(super) fn history(catalog: &Catalog) -> Rows {
+    let ms = catalog.history_ms;
+    Rows {
+        columns: vec![
+            Column {
+                name: "horizon".into(),
+                ty: Type::String,
+            },
+            Column {
+                name: "horizon_ms".into(),
+                ty: Type::Int,
+            },
+        ],
+        rows: vec![vec![
+            Value::String(if ms == 0 {
+                "0s".to_owned()
+            } else {
+                format_duration(ms)
+            }),
+            Value::Int(ms),
+        ]],
     }
 }
 

@@ -68,6 +68,11 @@ pub struct Catalog {
     /// Segment groups made from clusterings, in definition order.
     #[serde(default)]
     pub segment_groups: Vec<SegmentGroupDef>,
+    /// How long accepted writes are kept in the event history, in ms
+    /// ([`crate::history`]); 0 (the default, and what a catalog written
+    /// before the history existed reads as) keeps none.
+    #[serde(default)]
+    pub history_ms: i64,
 }
 
 impl Default for Catalog {
@@ -81,6 +86,7 @@ impl Default for Catalog {
             vectors: Vec::new(),
             segments: Vec::new(),
             segment_groups: Vec::new(),
+            history_ms: 0,
         }
     }
 }
@@ -503,6 +509,17 @@ impl Catalog {
         })?;
         self.version += 1;
         Ok(id)
+    }
+
+    /// Sets the history horizon ([`Catalog::history_ms`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a horizon that is negative or longer
+    /// than [`crate::history::MAX_HORIZON_MS`].
+    pub fn set_history(&mut self, ms: i64) -> Result<()> {
+        self.history_ms = crate::history::check_horizon(ms).map_err(Error::InvalidArgument)?;
+        self.version += 1;
+        Ok(())
     }
 
     /// Whether `id` belongs to a live window.

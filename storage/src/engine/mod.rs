@@ -64,6 +64,10 @@ pub struct Engine<K: Kv> {
     dir: Option<PathBuf>,
     /// A fixed clock (epoch ms) for tests; 0 reads the wall clock.
     clock: AtomicI64,
+    /// The next history sequence number. It starts past the store's own
+    /// sequence, which every write advances by at least its number of
+    /// entries, so numbers are never reused across restarts.
+    history_seq: std::sync::atomic::AtomicU64,
 }
 
 impl<K: Kv> std::fmt::Debug for Engine<K> {
@@ -122,6 +126,7 @@ impl<K: Kv> Engine<K> {
         let refresher = index::Index::spawn_refresher(&index)
             .inspect_err(|e| log::warn!("vector index refresher not started: {e}"))
             .ok();
+        let history_seq = std::sync::atomic::AtomicU64::new(kv.sequence().saturating_add(1));
         Engine {
             kv,
             index,
@@ -130,6 +135,7 @@ impl<K: Kv> Engine<K> {
             ddl: Mutex::new(()),
             dir,
             clock: AtomicI64::new(0),
+            history_seq,
         }
     }
 
@@ -211,7 +217,12 @@ impl<K: Kv> Engine<K> {
     }
 
     fn store_catalog(&self, catalog: Catalog) -> Result<()> {
-        let mut batch = self.kv.batch();
+        self.store_catalog_with(catalog, self.kv.batch())
+    }
+
+    /// [`Engine::store_catalog`], with the writes of `batch` in the same
+    /// atomic batch.
+    fn store_catalog_with(&self, catalog: Catalog, mut batch: K::Batch) -> Result<()> {
         batch.put(CATALOG, CATALOG_KEY, &catalog.encode());
         // A schema change is a write the vector index must not see half of.
         let _in_flight = self.index.begin_write();

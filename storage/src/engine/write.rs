@@ -7,13 +7,24 @@
 
 use super::Engine;
 use super::index::RowChange;
-use crate::catalog::{DefKind, Definition, VectorRule};
+use std::sync::atomic::Ordering;
+
+use crate::catalog::{Bindings, DefKind, Definition, VectorRule};
 use crate::error::{Error, Result};
 use crate::event::{self, Event, EventOps};
+use crate::history;
 use crate::keys;
-use crate::kv::{ATTRIBUTES, DATA, FEATURES, Kv, KvBatch, KvIter, KvSnapshot, VECTORS, WINDOWS};
+use crate::kv::{
+    ATTRIBUTES, DATA, FEATURES, HISTORY, Kv, KvBatch, KvIter, KvSnapshot, VECTORS, WINDOWS,
+};
 use crate::merge::record::Record;
 use crate::value::Value;
+
+/// What a history entry is made from, borrowed from the write.
+enum HistoryWrite<'w> {
+    Event(&'w Event),
+    Attributes(&'w [(String, Value)]),
+}
 
 impl<K: Kv> Engine<K> {
     /// Adds a schema item and returns its id. Schema changes are always synced.
@@ -26,6 +37,38 @@ impl<K: Kv> Engine<K> {
         let id = catalog.define(def)?;
         self.store_catalog(catalog)?;
         Ok(id)
+    }
+
+    /// Sets how long accepted writes are kept in the event history, in ms
+    /// (0 keeps none, and deletes what was kept, with the change). A schema
+    /// change, synced like the others.
+    ///
+    /// History can be turned on only while the database has no users: the
+    /// writes of existing users were never kept, so it could not replay them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a negative or too long horizon, or for
+    /// turning history on over existing users.
+    pub fn set_history(&self, ms: i64) -> Result<()> {
+        let _guard = self.ddl.lock();
+        let mut catalog = self.catalog();
+        let was = catalog.history_ms;
+        catalog.set_history(ms)?;
+        let mut batch = self.kv.batch();
+        if was == 0 && ms > 0 {
+            let snap = self.kv.snapshot();
+            let mut it = snap.iter(FEATURES, None, None)?;
+            it.seek_to_first();
+            if let Some(user) = it.key().and_then(keys::user_of) {
+                return Err(Error::InvalidArgument(format!(
+                    "history can be turned on only for a database without users: it holds '{user}', whose earlier writes were never kept"
+                )));
+            }
+            it.status()?;
+        } else if was > 0 && ms == 0 {
+            batch.delete_range(HISTORY, &[], &history::keys_end());
+        }
+        self.store_catalog_with(catalog, batch)
     }
 
     /// Drops a schema item and its data. Readers stop seeing the data at once.
@@ -95,8 +138,14 @@ impl<K: Kv> Engine<K> {
                 })
             })
             .collect::<Result<Vec<EventOps>>>()?;
+        let history = self.history_puts(
+            &bindings,
+            events
+                .iter()
+                .map(|ev| (ev.user.as_str(), ev.ts, HistoryWrite::Event(ev))),
+        );
         let _in_flight = self.index.begin_write();
-        self.kv.write(self.sorted_batch(&planned), false)?;
+        self.kv.write(self.sorted_batch(&planned, history), false)?;
         let feeds = |ev: &Event| {
             let b = bindings.event(&ev.event_type)?;
             Some((!b.vectors.is_empty(), !b.attributes.is_empty()))
@@ -155,9 +204,15 @@ impl<K: Kv> Engine<K> {
         let bindings = self.bindings();
         let ops = event::plan_attributes(&bindings, user, ts, values)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let history = self.history_puts(
+            &bindings,
+            std::iter::once((user, ts, HistoryWrite::Attributes(values))),
+        );
         let _in_flight = self.index.begin_write();
-        self.kv
-            .write(self.sorted_batch(std::slice::from_ref(&ops)), false)?;
+        self.kv.write(
+            self.sorted_batch(std::slice::from_ref(&ops), history),
+            false,
+        )?;
         self.index.changed_user(user);
         Ok(())
     }
@@ -179,11 +234,46 @@ impl<K: Kv> Engine<K> {
         for cf in DATA {
             batch.delete_range(cf, &start, &end);
         }
+        // The history's day markers carry the id too: delete those of the
+        // days the user's history holds, and purge them with the rest. (A
+        // write racing the delete may leave one, which the history job
+        // removes once its day passes the horizon.)
+        let mut ranges = vec![(start, end)];
+        for marker in self.history_markers(user)? {
+            batch.delete(HISTORY, &marker);
+            let mut after = marker.clone();
+            after.push(0);
+            ranges.push((marker, after));
+        }
         let _in_flight = self.index.begin_write();
-        self.kv.write_delete(batch, vec![(start, end)])?;
+        self.kv.write_delete(batch, ranges)?;
         // The next catch-up re-reads the user, finds nothing and removes it.
         self.index.changed_user(user);
         Ok(true)
+    }
+
+    /// The keys of the day markers of `user`'s history.
+    fn history_markers(&self, user: &str) -> Result<Vec<Vec<u8>>> {
+        let (lo, hi) = history::entry_range(user, i64::MIN, i64::MAX);
+        let snap = self.kv.snapshot();
+        let mut it = snap.iter(HISTORY, Some(lo), Some(hi))?;
+        it.seek_to_first();
+        let mut days = Vec::new();
+        while let Some(k) = it.key() {
+            if let Some((_, ts, _)) = history::parse_entry_key(k) {
+                // Entries are in time order: a day's come together.
+                let day = history::day_of(ts);
+                if days.last() != Some(&day) {
+                    days.push(day);
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(days
+            .into_iter()
+            .map(|d| history::marker_key(d, user))
+            .collect())
     }
 
     /// Purges deleted users from disk: once it returns, no file in the database
@@ -224,7 +314,7 @@ impl<K: Kv> Engine<K> {
     /// position of the one before, which saves most of the skiplist search on
     /// a large memtable. The sort is stable, so operands on one key keep their
     /// write order, which sgd depends on.
-    fn sorted_batch(&self, planned: &[EventOps]) -> K::Batch {
+    fn sorted_batch(&self, planned: &[EventOps], history: Vec<(Vec<u8>, Vec<u8>)>) -> K::Batch {
         const CFS: [&str; 4] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
         let mut ops: Vec<(u8, &[u8], &[u8])> = Vec::with_capacity(planned.len() * 4);
         for p in planned {
@@ -244,6 +334,38 @@ impl<K: Kv> Engine<K> {
         for (cf, k, v) in ops {
             batch.merge(CFS[usize::from(cf)], k, v);
         }
+        for (k, v) in &history {
+            batch.put(HISTORY, k, v);
+        }
         batch
+    }
+
+    /// The history puts of `writes` (each as user, time and what was
+    /// written): an entry each, and the day markers, sorted by key. None when
+    /// the catalog keeps no history.
+    fn history_puts<'w>(
+        &self,
+        bindings: &Bindings,
+        writes: impl ExactSizeIterator<Item = (&'w str, i64, HistoryWrite<'w>)>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if bindings.catalog.history_ms == 0 {
+            return Vec::new();
+        }
+        let first = self
+            .history_seq
+            .fetch_add(writes.len() as u64, Ordering::Relaxed);
+        let version = bindings.catalog.version;
+        let mut puts = Vec::with_capacity(2 * writes.len());
+        for (seq, (user, ts, write)) in (first..).zip(writes) {
+            let value = match write {
+                HistoryWrite::Event(ev) => history::event_value(seq, version, ev),
+                HistoryWrite::Attributes(values) => history::attributes_value(seq, version, values),
+            };
+            puts.push((history::entry_key(user, ts, seq), value));
+            puts.push((history::marker_key(history::day_of(ts), user), Vec::new()));
+        }
+        puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        puts.dedup_by(|a, b| a.0 == b.0);
+        puts
     }
 }

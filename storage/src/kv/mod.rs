@@ -43,6 +43,9 @@ pub const WINDOWS: &str = "windows";
 /// One key per user and sgd vector. (ewma vectors merge associatively, so they
 /// are cells of the features record instead: one operand and one read fewer.)
 pub const VECTORS: &str = "vectors";
+/// Every accepted write, per user, for the history horizon ([`crate::history`]):
+/// puts only.
+pub const HISTORY: &str = "history";
 
 /// How the operands of a family combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +114,7 @@ pub struct Family {
 /// Every column family, in a fixed order: the schema of a database. Opening a
 /// RocksDB database that lacks one creates it; one holding a family not in
 /// this list does not open.
-pub const FAMILIES: [Family; 5] = [
+pub const FAMILIES: [Family; 6] = [
     Family {
         name: CATALOG,
         merge: None,
@@ -132,13 +135,17 @@ pub const FAMILIES: [Family; 5] = [
         name: VECTORS,
         merge: Some(Merge::Sgd),
     },
+    Family {
+        name: HISTORY,
+        merge: None,
+    },
 ];
 
 /// Every column family's name, in [`FAMILIES`] order.
-pub const ALL: [&str; 5] = [CATALOG, ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
+pub const ALL: [&str; 6] = [CATALOG, ATTRIBUTES, FEATURES, WINDOWS, VECTORS, HISTORY];
 
 /// The families holding user data (all but the catalog), keyed by user prefix.
-pub const DATA: [&str; 4] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
+pub const DATA: [&str; 5] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS, HISTORY];
 
 /// The position of family `name` in [`FAMILIES`].
 pub(crate) fn family_index(name: &str) -> Option<usize> {

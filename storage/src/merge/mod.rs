@@ -24,6 +24,8 @@ pub mod tags {
     pub const SGD_STATE: u8 = 0x05;
     /// A window bucket holding one event: just its value, format 1.
     pub const WINDOW_SINGLE: u8 = 0x06;
+    /// An entry of the event history, format 1.
+    pub const HISTORY_ENTRY: u8 = 0x07;
     /// The catalog, format 1 (JSON after the tag).
     pub const CATALOG: u8 = 0x10;
 }

@@ -1,0 +1,471 @@
+//! Event history: every accepted write kept per user, in the `history`
+//! family, for the database's history horizon.
+//!
+//! One user's history is contiguous and in time order, so replaying it is one
+//! range read:
+//!
+//! | key | value |
+//! |---|---|
+//! | `user 0x00 0x01 ts:i64 seq:u64` | one accepted write ([`Entry`]) |
+//! | `0xFF day:i64 user` | empty: the user has history dated that day |
+//!
+//! Times have their sign bit flipped so that they sort numerically, as in
+//! [`crate::keys`]. The sequence number orders writes of the same time and
+//! keeps each key unique; it grows with every write, across restarts.
+//!
+//! The day markers sort after every user (no UTF-8 id starts with 0xFF): the
+//! job that retires history past the horizon walks the markers of the days
+//! before it, not every user. A deleted user's markers outlive it harmlessly:
+//! they lead to no history.
+
+use crate::codec::{DecodeError, Reader, Writer, derr};
+use crate::event::Event;
+use crate::keys;
+use crate::merge::tags;
+use crate::value::Value;
+
+/// The longest horizon a database may keep: 100 years.
+pub const MAX_HORIZON_MS: i64 = 36_500 * DAY_MS;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The tag after `user 0x00` of a history entry's key.
+const ENTRY: u8 = 0x01;
+
+/// The first byte of a day marker's key.
+const MARKER: u8 = 0xFF;
+
+/// One accepted write as the history keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The write's sequence number: unique, and growing in write order.
+    pub seq: u64,
+    /// The catalog version it was accepted under.
+    pub version: u64,
+    /// What was written.
+    pub write: Write,
+}
+
+/// A write kept in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// An event, with every field it carried.
+    Event(Event),
+    /// Attributes set directly (not through an event) at `ts`.
+    Attributes {
+        /// User id.
+        user: String,
+        /// The write's time.
+        ts: i64,
+        /// The values, by attribute name.
+        values: Vec<(String, Value)>,
+    },
+}
+
+impl Write {
+    /// The user written to.
+    pub fn user(&self) -> &str {
+        match self {
+            Write::Event(e) => &e.user,
+            Write::Attributes { user, .. } => user,
+        }
+    }
+
+    /// The write's time.
+    pub fn ts(&self) -> i64 {
+        match self {
+            Write::Event(e) => e.ts,
+            Write::Attributes { ts, .. } => *ts,
+        }
+    }
+}
+
+/// Kinds of [`Write`] as encoded.
+const KIND_EVENT: u8 = 1;
+const KIND_ATTRIBUTES: u8 = 2;
+
+/// Field value tags: [`Value`]'s own, but vectors keep f32 elements.
+const V_NULL: u8 = 0;
+const V_BOOL: u8 = 1;
+const V_INT: u8 = 2;
+const V_FLOAT: u8 = 3;
+const V_STRING: u8 = 4;
+const V_TAGS: u8 = 5;
+const V_VECTOR: u8 = 6;
+
+impl Entry {
+    /// The entry's key: `user 0x00 0x01 ts seq`.
+    pub fn key(&self) -> Vec<u8> {
+        entry_key(self.write.user(), self.write.ts(), self.seq)
+    }
+
+    /// The entry's value. The user and time are in the key.
+    pub fn encode(&self) -> Vec<u8> {
+        match &self.write {
+            Write::Event(e) => event_value(self.seq, self.version, e),
+            Write::Attributes { values, .. } => attributes_value(self.seq, self.version, values),
+        }
+    }
+
+    /// The entry stored under `key` as `value`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for a key or value that is not a history entry's.
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<Entry, DecodeError> {
+        let Some((user, ts, key_seq)) = parse_entry_key(key) else {
+            return derr("not a history entry key");
+        };
+        let mut r = Reader::new(value);
+        if r.u8()? != tags::HISTORY_ENTRY {
+            return derr("not a history entry");
+        }
+        let seq = r.u64()?;
+        if seq != key_seq {
+            return derr(format!("sequence {seq} differs from the key's {key_seq}"));
+        }
+        let version = r.u64()?;
+        let write = match r.u8()? {
+            KIND_EVENT => {
+                let event_type = r.str()?.to_owned();
+                Write::Event(Event {
+                    user: user.to_owned(),
+                    event_type,
+                    ts,
+                    fields: read_fields(&mut r)?,
+                })
+            }
+            KIND_ATTRIBUTES => Write::Attributes {
+                user: user.to_owned(),
+                ts,
+                values: read_fields(&mut r)?,
+            },
+            k => return derr(format!("unknown history write kind {k}")),
+        };
+        r.end()?;
+        Ok(Entry {
+            seq,
+            version,
+            write,
+        })
+    }
+}
+
+/// The value of the entry of event `ev` (see [`Entry::encode`]).
+pub fn event_value(seq: u64, version: u64, ev: &Event) -> Vec<u8> {
+    let mut w = header(seq, version, KIND_EVENT);
+    w.bytes(ev.event_type.as_bytes());
+    fields(&mut w, &ev.fields);
+    w.finish()
+}
+
+/// The value of the entry of attributes set directly (see [`Entry::encode`]).
+pub fn attributes_value(seq: u64, version: u64, values: &[(String, Value)]) -> Vec<u8> {
+    let mut w = header(seq, version, KIND_ATTRIBUTES);
+    fields(&mut w, values);
+    w.finish()
+}
+
+fn header(seq: u64, version: u64, kind: u8) -> Writer {
+    let mut w = Writer::with_tag(tags::HISTORY_ENTRY, 96);
+    w.u64(seq);
+    w.u64(version);
+    w.u8(kind);
+    w
+}
+
+fn fields(w: &mut Writer, fields: &[(String, Value)]) {
+    w.u32(fields.len() as u32);
+    for (name, v) in fields {
+        w.bytes(name.as_bytes());
+        match v {
+            Value::Null => w.u8(V_NULL),
+            Value::Bool(b) => {
+                w.u8(V_BOOL);
+                w.u8(u8::from(*b));
+            }
+            Value::Int(i) => {
+                w.u8(V_INT);
+                w.i64(*i);
+            }
+            Value::Float(f) => {
+                w.u8(V_FLOAT);
+                w.f64(*f);
+            }
+            Value::String(s) => {
+                w.u8(V_STRING);
+                w.bytes(s.as_bytes());
+            }
+            Value::Tags(t) => {
+                w.u8(V_TAGS);
+                w.u32(t.len() as u32);
+                for s in t {
+                    w.bytes(s.as_bytes());
+                }
+            }
+            Value::Vector(v) => {
+                w.u8(V_VECTOR);
+                w.u32(v.len() as u32);
+                for x in v {
+                    w.f32(*x);
+                }
+            }
+        }
+    }
+}
+
+fn read_fields(r: &mut Reader<'_>) -> Result<Vec<(String, Value)>, DecodeError> {
+    let n = r.u32()? as usize;
+    // Every field takes at least five bytes: no count can allocate more
+    // than the value holds.
+    let mut out = Vec::with_capacity(n.min(r.remaining() / 5));
+    for _ in 0..n {
+        let name = r.str()?.to_owned();
+        let v = match r.u8()? {
+            V_NULL => Value::Null,
+            V_BOOL => match r.u8()? {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                b => return derr(format!("bad bool byte {b}")),
+            },
+            V_INT => Value::Int(r.i64()?),
+            V_FLOAT => Value::Float(r.finite()?),
+            V_STRING => Value::String(r.str()?.to_owned()),
+            V_TAGS => {
+                let n = r.u32()? as usize;
+                let mut t = Vec::with_capacity(n.min(r.remaining() / 4));
+                for _ in 0..n {
+                    t.push(r.str()?.to_owned());
+                }
+                Value::Tags(t)
+            }
+            V_VECTOR => {
+                let n = r.u32()? as usize;
+                let mut v = Vec::with_capacity(n.min(r.remaining() / 4));
+                for _ in 0..n {
+                    v.push(r.f32()?);
+                }
+                Value::Vector(v)
+            }
+            t => return derr(format!("unknown field value tag {t}")),
+        };
+        out.push((name, v));
+    }
+    Ok(out)
+}
+
+fn sortable(t: i64) -> u64 {
+    (t as u64) ^ (1 << 63)
+}
+
+fn unsortable(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// The key of `user`'s history entry at `ts` with sequence number `seq`.
+pub fn entry_key(user: &str, ts: i64, seq: u64) -> Vec<u8> {
+    let mut k = keys::user_key(user);
+    k.reserve(17);
+    k.push(ENTRY);
+    k.extend_from_slice(&sortable(ts).to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The user, time and sequence number of a history entry's key.
+pub fn parse_entry_key(key: &[u8]) -> Option<(&str, i64, u64)> {
+    let user = keys::user_of(key)?;
+    let rest = &key[user.len() + 1..];
+    let (&tag, rest) = rest.split_first()?;
+    if tag != ENTRY || rest.len() != 16 {
+        return None;
+    }
+    let ts = unsortable(rest[..8].try_into().ok()?);
+    let seq = u64::from_be_bytes(rest[8..].try_into().ok()?);
+    Some((user, ts, seq))
+}
+
+/// The bounds of `user`'s history entries with times in `[from, to]`, as a
+/// half-open key range.
+pub fn entry_range(user: &str, from: i64, to: i64) -> (Vec<u8>, Vec<u8>) {
+    let lower = entry_key(user, from, 0);
+    let upper = match to.checked_add(1) {
+        Some(next) => entry_key(user, next, 0),
+        None => {
+            let mut k = keys::user_key(user);
+            k.push(ENTRY + 1);
+            k
+        }
+    };
+    (lower, upper)
+}
+
+/// The day (days since the epoch) that `ts` falls on.
+pub fn day_of(ts: i64) -> i64 {
+    ts.div_euclid(DAY_MS)
+}
+
+/// The key of the marker saying `user` has history on `day`.
+pub fn marker_key(day: i64, user: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + user.len());
+    k.push(MARKER);
+    k.extend_from_slice(&sortable(day).to_be_bytes());
+    k.extend_from_slice(user.as_bytes());
+    k
+}
+
+/// The day and user of a marker's key.
+pub fn parse_marker_key(key: &[u8]) -> Option<(i64, &str)> {
+    let (&tag, rest) = key.split_first()?;
+    if tag != MARKER || rest.len() < 9 {
+        return None;
+    }
+    let day = unsortable(rest[..8].try_into().ok()?);
+    let user = std::str::from_utf8(&rest[8..]).ok()?;
+    Some((day, user))
+}
+
+/// The lowest key of any marker: every key from it on is a marker.
+pub fn markers_start() -> Vec<u8> {
+    vec![MARKER]
+}
+
+/// A key past every key of the history family (no time check lets a day
+/// marker's day start with 0xFF).
+pub fn keys_end() -> Vec<u8> {
+    vec![MARKER, 0xFF]
+}
+
+/// A horizon as a statement or the library gives it, checked.
+///
+/// # Errors
+/// A message naming the value when it is negative or longer than
+/// [`MAX_HORIZON_MS`].
+pub fn check_horizon(ms: i64) -> Result<i64, String> {
+    if ms < 0 {
+        return Err(format!("a history horizon cannot be negative ({ms} ms)"));
+    }
+    if ms > MAX_HORIZON_MS {
+        return Err(format!(
+            "a history horizon of {ms} ms is longer than the longest kept, {} days",
+            MAX_HORIZON_MS / DAY_MS
+        ));
+    }
+    Ok(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        Event::new("u1", "view", -5)
+            .with("price", 3.5)
+            .with("n", 7i64)
+            .with("ok", true)
+            .with("item", "a\u{e9}b")
+            .with("vec", vec![0.25f32, -1.0, 3.0e-7])
+            .with("none", Value::Null)
+            .with("tags", Value::Tags(vec!["x".into(), "y".into()]))
+    }
+
+    #[test]
+    fn entries_round_trip() -> Result<(), DecodeError> {
+        for write in [
+            Write::Event(event()),
+            Write::Attributes {
+                user: "u\u{e9}".into(),
+                ts: i64::MAX,
+                values: vec![("age".into(), Value::Int(40))],
+            },
+        ] {
+            let e = Entry {
+                seq: 42,
+                version: 7,
+                write,
+            };
+            assert_eq!(Entry::decode(&e.key(), &e.encode())?, e);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn damaged_entries_are_refused() {
+        let e = Entry {
+            seq: 1,
+            version: 1,
+            write: Write::Event(event()),
+        };
+        let (key, value) = (e.key(), e.encode());
+        for cut in 0..value.len() {
+            assert!(Entry::decode(&key, &value[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = value.clone();
+        longer.push(0);
+        assert!(Entry::decode(&key, &longer).is_err());
+        // The key's sequence number and the value's must agree.
+        assert!(Entry::decode(&entry_key("u1", -5, 2), &value).is_err());
+        assert!(Entry::decode(b"u1\0", &value).is_err());
+    }
+
+    #[test]
+    fn keys_sort_by_user_then_time_then_sequence() {
+        let mut keys = [
+            entry_key("u1", 5, 1),
+            entry_key("u1", -5, 9),
+            entry_key("u1", 5, 0),
+            entry_key("u0", i64::MAX, u64::MAX),
+            entry_key("u10", i64::MIN, 0),
+            marker_key(-1, "a"),
+            marker_key(3, "a"),
+        ];
+        keys.sort();
+        let order: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                parse_entry_key(k)
+                    .map(|(u, ts, seq)| format!("{u} {ts} {seq}"))
+                    .or_else(|| parse_marker_key(k).map(|(d, u)| format!("day {d} {u}")))
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                format!("u0 {} {}", i64::MAX, u64::MAX),
+                "u1 -5 9".into(),
+                "u1 5 0".into(),
+                "u1 5 1".into(),
+                format!("u10 {} 0", i64::MIN),
+                "day -1 a".into(),
+                "day 3 a".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_holds_exactly_the_entries_in_its_times() {
+        let (lo, hi) = entry_range("u1", -2, 4);
+        let inside = |ts: i64, seq: u64| {
+            let k = entry_key("u1", ts, seq);
+            lo <= k && k < hi
+        };
+        assert!(!inside(-3, u64::MAX));
+        assert!(inside(-2, 0));
+        assert!(inside(4, u64::MAX));
+        assert!(!inside(5, 0));
+        let (lo, hi) = entry_range("u1", i64::MIN, i64::MAX);
+        for (ts, seq) in [(i64::MIN, 0), (i64::MAX, u64::MAX)] {
+            let k = entry_key("u1", ts, seq);
+            assert!(lo <= k && k < hi);
+        }
+        assert!(entry_key("u10", i64::MIN, 0) >= hi);
+    }
+
+    #[test]
+    fn horizons_are_checked() {
+        assert_eq!(check_horizon(0), Ok(0));
+        assert_eq!(check_horizon(30 * DAY_MS), Ok(30 * DAY_MS));
+        assert!(check_horizon(-1).expect_err("refused").contains("-1"));
+        assert!(check_horizon(MAX_HORIZON_MS + 1).is_err());
+    }
+}

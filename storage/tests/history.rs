@@ -1,0 +1,193 @@
+//! The event history keeps every accepted write, exactly once, with all its
+//! fields, for the horizon; it keeps nothing of a rejected batch, of a deleted
+//! user, or once it is turned off.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use profiledb_storage::history::{self, Entry, Write};
+use profiledb_storage::{Event, Result, RocksEngine, Value};
+
+fn events(user: &str, t: i64) -> Vec<Event> {
+    vec![
+        Event::new(user, "purchase", t).with("amount", 10.5),
+        Event::new(user, "view", t + HOUR)
+            .with("item_vec", vec![1.0f32, 0.0, -0.5, 0.25])
+            .with("ignored", "a field nothing reads"),
+        Event::new(user, "impression", t - 2 * DAY)
+            .with("item_vec", vec![0.0f32, 1.0, 0.0, 0.0])
+            .with("clicked", 1),
+        Event::new(user, "signup", t).with("region", "south"),
+    ]
+}
+
+/// A new database keeping 30 days of history.
+fn open_keeping(dir: &std::path::Path) -> Result<RocksEngine> {
+    let e = open(dir)?;
+    e.set_history(30 * DAY)?;
+    Ok(e)
+}
+
+/// Day markers as (day, user).
+type Markers = BTreeSet<(i64, String)>;
+
+/// Every history entry, decoded, and the day markers.
+fn history_of(e: &RocksEngine) -> Result<(Vec<Entry>, Markers)> {
+    let mut entries = Vec::new();
+    let mut markers = BTreeSet::new();
+    for key in e.raw_keys("history")? {
+        if let Some((day, user)) = history::parse_marker_key(&key) {
+            markers.insert((day, user.to_owned()));
+            continue;
+        }
+        let value = e.raw_get("history", &key)?.expect("listed key has a value");
+        entries.push(
+            Entry::decode(&key, &value)
+                .map_err(|err| profiledb_storage::Error::Engine(err.to_string()))?,
+        );
+    }
+    Ok((entries, markers))
+}
+
+/// What a test wrote, as the history should hold it.
+fn expected(writes: &[Write]) -> Vec<String> {
+    let mut out: Vec<String> = writes.iter().map(|w| format!("{w:?}")).collect();
+    out.sort();
+    out
+}
+
+fn held(entries: &[Entry]) -> Vec<String> {
+    let mut out: Vec<String> = entries.iter().map(|e| format!("{:?}", e.write)).collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_accepted_write_is_kept_once_with_its_fields() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open_keeping(dir.path())?;
+    full_schema(&e)?;
+    let mut writes = Vec::new();
+    for (i, user) in ["u1", "u2", "u10"].iter().enumerate() {
+        let evs = events(user, T0 + i as i64 * DAY);
+        e.ingest(&evs)?;
+        writes.extend(evs.into_iter().map(Write::Event));
+    }
+    e.set_attributes("u2", T0 + 5 * DAY, &[("age".into(), Value::Int(40))])?;
+    writes.push(Write::Attributes {
+        user: "u2".into(),
+        ts: T0 + 5 * DAY,
+        values: vec![("age".into(), Value::Int(40))],
+    });
+    // A rejected batch keeps nothing: its one bad event rejects it whole.
+    let bad = vec![
+        Event::new("u3", "purchase", T0).with("amount", 1.0),
+        Event::new("u3", "purchase", T0).with("amount", "not a number"),
+    ];
+    assert!(e.ingest(&bad).is_err());
+
+    let (entries, markers) = history_of(&e)?;
+    assert_eq!(held(&entries), expected(&writes));
+    // Sequence numbers are unique, and grow in write order.
+    let mut by_seq: Vec<&Entry> = entries.iter().collect();
+    by_seq.sort_by_key(|e| e.seq);
+    let in_order: Vec<String> = by_seq.iter().map(|e| format!("{:?}", e.write)).collect();
+    let written: Vec<String> = writes.iter().map(|w| format!("{w:?}")).collect();
+    assert_eq!(in_order, written);
+    assert!(by_seq.windows(2).all(|w| w[0].seq < w[1].seq));
+    // Every entry was accepted under the catalog of its write.
+    let version = e.catalog().version;
+    assert!(entries.iter().all(|x| x.version == version));
+    // One marker per user and day with history.
+    let want: Markers = writes
+        .iter()
+        .map(|w| (history::day_of(w.ts()), w.user().to_owned()))
+        .collect();
+    assert_eq!(markers, want);
+    Ok(())
+}
+
+#[test]
+fn sequence_numbers_keep_growing_across_a_reopen() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let before = {
+        let e = open_keeping(dir.path())?;
+        full_schema(&e)?;
+        e.ingest(&events("u1", T0))?;
+        history_of(&e)?.0.iter().map(|x| x.seq).max()
+    };
+    let e = open(dir.path())?;
+    e.ingest(&events("u1", T0))?;
+    let (entries, _) = history_of(&e)?;
+    assert_eq!(entries.len(), 8);
+    let after_reopen = entries.iter().map(|x| x.seq).filter(|s| Some(*s) > before);
+    assert_eq!(after_reopen.count(), 4);
+    Ok(())
+}
+
+#[test]
+fn a_deleted_user_leaves_no_history_and_others_keep_theirs() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open_keeping(dir.path())?;
+    full_schema(&e)?;
+    e.ingest(&events("u1", T0))?;
+    e.ingest(&events("u10", T0 + 3 * DAY))?;
+    assert!(e.delete_user("u1")?);
+    e.vacuum()?;
+    let (entries, markers) = history_of(&e)?;
+    assert!(entries.iter().all(|x| x.write.user() == "u10"));
+    assert_eq!(entries.len(), 4);
+    assert!(markers.iter().all(|(_, u)| u == "u10"));
+    // No byte of the id is left in the history family, markers included.
+    for key in e.raw_keys("history")? {
+        assert!(
+            !key.windows(3).any(|w| w == b"u1\0")
+                && history::parse_marker_key(&key).map(|m| m.1) != Some("u1"),
+            "{key:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn the_horizon_persists_and_off_keeps_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    {
+        let e = open(dir.path())?;
+        assert_eq!(e.catalog().history_ms, 0);
+        e.set_history(90 * DAY)?;
+        full_schema(&e)?;
+        e.ingest(&events("u1", T0))?;
+    }
+    let e = open(dir.path())?;
+    assert_eq!(e.catalog().history_ms, 90 * DAY);
+    assert_eq!(history_of(&e)?.0.len(), 4);
+    // Bad horizons change nothing.
+    assert!(e.set_history(-1).is_err());
+    assert!(e.set_history(history::MAX_HORIZON_MS + 1).is_err());
+    assert_eq!(e.catalog().history_ms, 90 * DAY);
+    // Off deletes what was kept, with the change, and keeps nothing more.
+    e.set_history(0)?;
+    assert!(e.raw_keys("history")?.is_empty());
+    e.ingest(&events("u1", T0))?;
+    assert!(e.raw_keys("history")?.is_empty());
+    // Back on over existing users is refused, naming one.
+    let err = e.set_history(DAY).expect_err("refused").to_string();
+    assert!(err.contains("'u1'"), "{err}");
+    assert_eq!(e.catalog().history_ms, 0);
+    Ok(())
+}
+
+#[test]
+fn a_catalog_from_before_the_history_reads_as_off() -> Result<()> {
+    // A catalog document written before the field existed.
+    let old = br#"{"version":3,"next_id":2,"features":[]}"#;
+    let mut bytes = vec![0x10];
+    bytes.extend_from_slice(old);
+    let c = profiledb_storage::Catalog::decode(&bytes)
+        .map_err(|err| profiledb_storage::Error::Engine(err.to_string()))?;
+    assert_eq!(c.history_ms, 0);
+    Ok(())
+}
