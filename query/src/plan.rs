@@ -271,8 +271,11 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
         {
             let best_first = *desc == (*metric != Metric::L2);
             let on_index = matches!(**vector, BExpr::Vector(_));
+            // The index holds today's vectors: as of a past time that the
+            // history answers, rank the rows it rebuilds instead.
+            let replaying = select.as_of.is_some() && catalog.history_ms > 0;
             match (order.len(), select.limit, &access) {
-                (1, Some(k), Access::Scan) if best_first && on_index => {
+                (1, Some(k), Access::Scan) if best_first && on_index && !replaying => {
                     access = Access::VectorTopK {
                         def: *def,
                         vector: catalog
@@ -305,6 +308,11 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             },
         )
     };
+    // An explicit `AS OF` reads each user as of then: users written since are
+    // rebuilt from the event history, when the database keeps one.
+    if select.as_of.is_some() && catalog.history_ms > 0 {
+        b.needs.history_as_of = Some(as_of);
+    }
     let bucket_ms = b.needs.windows.iter().map(|w| w.bucket_ms).collect();
     Ok(SelectPlan {
         as_of,
@@ -499,7 +507,11 @@ impl SelectPlan {
         if !self.needs.sgd.is_empty() {
             fetch.push(format!("{} sgd vector(s)", self.needs.sgd.len()));
         }
-        fetch.join(", ")
+        let mut text = fetch.join(", ");
+        if self.needs.history_as_of.is_some() {
+            text.push_str("; users written since replayed from the event history");
+        }
+        text
     }
 }
 

@@ -62,6 +62,8 @@ impl Resolver<'_> {
                 .filter(|d| matches!(d.rule, VectorRule::Sgd { .. }))
                 .map(|d| vec![d.id])
                 .unwrap_or_default(),
+            // As of when the query reads everyone else.
+            history_as_of: self.needs.history_as_of,
             ..RowNeeds::default()
         };
         if let Some(row) = self.view.get(id, &needs)? {
@@ -78,6 +80,9 @@ impl Resolver<'_> {
 
     /// The mean vector of the users `members` accepts.
     fn centroid(&self, def: u32, members: &BExpr) -> Result<Target> {
+        if self.needs.history_as_of.is_some() {
+            return self.centroid_as_of(def, members);
+        }
         let allowed = if members.reads_only_attributes() {
             None
         } else {
@@ -100,6 +105,45 @@ impl Resolver<'_> {
             (_, None) => false,
         });
         Ok(t.table.mean(rows).map_or(Target::Null, Target::vector))
+    }
+}
+
+impl Resolver<'_> {
+    /// The centroid of the members' vectors as of a past time, from their
+    /// rows as the history rebuilds them (the index holds today's vectors):
+    /// the mean the index computes, over the same rows.
+    fn centroid_as_of(&self, def: u32, members: &BExpr) -> Result<Target> {
+        let bindings = Arc::clone(self.view.bindings());
+        let Some(d) = bindings.catalog.vector_by_id(def) else {
+            return Ok(Target::Null);
+        };
+        let mut needs = self.needs.clone();
+        if matches!(d.rule, VectorRule::Sgd { .. }) && !needs.sgd.contains(&def) {
+            needs.sgd.push(def);
+        }
+        let mut sum = vec![0f64; d.dim as usize];
+        let mut n = 0usize;
+        for_matching(
+            self.view,
+            &needs,
+            self.bucket_ms,
+            self.as_of,
+            members,
+            self.limits,
+            &mut |row| {
+                if let Some(v) = current_vector(d, row) {
+                    for (s, x) in sum.iter_mut().zip(&v) {
+                        *s += f64::from(*x);
+                    }
+                    n += 1;
+                }
+            },
+        )?;
+        Ok(if n == 0 {
+            Target::Null
+        } else {
+            Target::vector(sum.into_iter().map(|s| (s / n as f64) as f32).collect())
+        })
     }
 }
 
@@ -126,6 +170,23 @@ pub(crate) fn matching_ids(
     limits: &Limits,
 ) -> Result<HashSet<String>> {
     let mut ids = HashSet::new();
+    for_matching(view, needs, bucket_ms, as_of, pred, limits, &mut |row| {
+        ids.insert(row.user.clone());
+    })?;
+    Ok(ids)
+}
+
+/// Calls `visit` with the row of every user `pred` holds for, by a scan that
+/// stops at the deadline.
+fn for_matching(
+    view: &dyn View,
+    needs: &RowNeeds,
+    bucket_ms: &[i64],
+    as_of: i64,
+    pred: &BExpr,
+    limits: &Limits,
+    visit: &mut dyn FnMut(&profiledb_storage::UserRow),
+) -> Result<()> {
     let mut seen = 0u64;
     let mut expired = false;
     view.scan(&UserRange::all(), needs, &mut |row| {
@@ -142,14 +203,14 @@ pub(crate) fn matching_ids(
             aggs: &[],
         };
         if truth(&eval(pred, &ctx)) == Some(true) {
-            ids.insert(row.user.clone());
+            visit(row);
         }
         true
     })?;
     if expired {
         limits.check()?;
     }
-    Ok(ids)
+    Ok(())
 }
 
 /// Replaces every user and centroid target in the plan by its vector.

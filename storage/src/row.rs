@@ -92,14 +92,19 @@ pub struct RowNeeds {
     pub sgd: Vec<u32>,
     /// Window bucket ranges to read.
     pub windows: Vec<WindowNeed>,
+    /// Read each user as of this time from the event history
+    /// ([`crate::history`]): a user with a write after it is rebuilt from
+    /// their writes up to it, and one without any up to it does not exist.
+    /// `None` reads the stored state.
+    pub history_as_of: Option<i64>,
 }
 
 impl RowNeeds {
     /// Whether the engine's row table holds everything these needs ask for
-    /// (records only: no window buckets, no sgd vectors), so that a scan can
-    /// read it instead of the store.
+    /// (current records only: no window buckets, no sgd vectors, no replay),
+    /// so that a scan can read it instead of the store.
     pub fn in_row_table(&self) -> bool {
-        self.sgd.is_empty() && self.windows.is_empty()
+        self.sgd.is_empty() && self.windows.is_empty() && self.history_as_of.is_none()
     }
 }
 
@@ -132,6 +137,7 @@ pub fn vector_needs(bindings: &Bindings) -> RowNeeds {
             .map(|d| d.id)
             .collect(),
         windows: Vec::new(),
+        history_as_of: None,
     }
 }
 

@@ -24,7 +24,7 @@ pub fn feature(name: &str, event: &str, field: Option<&str>, kind: FeatureKind) 
 }
 
 /// Defines one of everything: attributes, every feature kind, two windows and two vectors.
-pub fn full_schema(e: &RocksEngine) -> Result<()> {
+pub fn full_schema<K: profiledb_storage::kv::Kv>(e: &profiledb_storage::Engine<K>) -> Result<()> {
     e.define(Definition::Attribute {
         name: "age".into(),
         ty: AttrType::Int,

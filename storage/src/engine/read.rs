@@ -22,8 +22,10 @@ use super::index::{Pinned, Pins, State};
 use super::rows::RowTable;
 use crate::catalog::{Bindings, META_ID, WindowDef};
 use crate::error::{Error, Result};
+use crate::event;
+use crate::history::{self, Entry, Write as HistoryWrite};
 use crate::keys;
-use crate::kv::{ATTRIBUTES, FEATURES, Kv, KvIter, KvSnapshot, VECTORS, WINDOWS};
+use crate::kv::{ATTRIBUTES, FEATURES, HISTORY, Kv, KvIter, KvSnapshot, Merge, VECTORS, WINDOWS};
 use crate::merge::cell::Cell;
 use crate::merge::record::Record;
 use crate::merge::vector::VectorValue;
@@ -42,8 +44,15 @@ pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
     /// Whether the reader reads one user alone, whose window keys bound its
     /// windows iterator.
     one_user: bool,
-    /// The clock that window retention is counted from, read once per reader.
+    /// The clock window retention counts from: the view's, or the wall
+    /// clock's when the reader was made at once.
     now: i64,
+    /// The catalog that history is replayed with ([`RowNeeds::history_as_of`]);
+    /// without it the stored state is read.
+    bindings: Option<&'s Bindings>,
+    /// The definitions each catalog version held, for replay: made on first
+    /// use per version.
+    versions: Vec<(u64, Bindings)>,
 }
 
 impl<'s, S: KvSnapshot> RowReader<'s, S> {
@@ -53,6 +62,8 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             windows: None,
             one_user: false,
             now: now_ms(),
+            bindings: None,
+            versions: Vec::new(),
         }
     }
 
@@ -64,10 +75,21 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             windows: None,
             one_user: true,
             now: now_ms(),
+            bindings: None,
+            versions: Vec::new(),
         }
     }
 
-    /// Builds the row of the user whose features key is `key`.
+    /// The reader of a view: replaying history with `bindings` when needs ask
+    /// for it, and counting window retention from `now`.
+    fn of_view(mut self, bindings: &'s Bindings, now: i64) -> RowReader<'s, S> {
+        self.bindings = Some(bindings);
+        self.now = now;
+        self
+    }
+
+    /// Builds the row of the user whose features key is `key`; `false` when
+    /// the user did not exist at the time needs read history as of.
     fn row(
         &mut self,
         key: &[u8],
@@ -75,17 +97,161 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         attributes: Option<&[u8]>,
         needs: &RowNeeds,
         row: &mut UserRow,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let user = keys::user_of(key)
             .ok_or_else(|| Error::corruption(FEATURES, key, "key is not a user key"))?;
         row.user.clear();
         row.user.push_str(user);
         row.features = Record::decode(features).map_err(|e| Error::corruption(FEATURES, key, e))?;
+        if let Some(as_of) = needs.history_as_of
+            && self.bindings.is_some()
+            && last_write(&row.features).is_none_or(|last| last > as_of)
+        {
+            // A write after `as_of`: the stored state holds it, the history
+            // can leave it out.
+            return self.replay(row, needs, as_of);
+        }
         row.attributes = match attributes {
             Some(a) => Record::decode(a).map_err(|e| Error::corruption(ATTRIBUTES, key, e))?,
             None => Record::default(),
         };
-        self.fill(row, needs)
+        self.fill(row, needs)?;
+        Ok(true)
+    }
+
+    /// The catalog a write accepted under catalog version `version` replays
+    /// with: today's definitions, but only those that existed then (an item
+    /// made later starts empty, as the stored state does).
+    fn bindings_at(&mut self, version: u64) -> &Bindings {
+        let current = self.bindings.expect("replay has bindings");
+        if version >= current.catalog.version {
+            return current;
+        }
+        let at = match self.versions.iter().position(|(v, _)| *v == version) {
+            Some(i) => i,
+            None => {
+                let mut c = current.catalog.clone();
+                c.attributes.retain(|d| d.version <= version);
+                c.features.retain(|d| d.version <= version);
+                c.windows.retain(|d| d.version <= version);
+                c.vectors.retain(|d| d.version <= version);
+                self.versions.push((version, Bindings::new(c)));
+                self.versions.len() - 1
+            }
+        };
+        &self.versions[at].1
+    }
+
+    /// Rebuilds `row` (its user set) from the user's history up to `as_of`:
+    /// every write with a time at or before it, planned as it was accepted
+    /// and merged as the store merges (sgd steps in write order). `false`
+    /// when there is none: the user did not exist yet.
+    fn replay(&mut self, row: &mut UserRow, needs: &RowNeeds, as_of: i64) -> Result<bool> {
+        let (lo, hi) = history::entry_range(&row.user, i64::MIN, as_of);
+        let mut it = self.snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
+        it.seek(&lo);
+        let mut features = Record::default();
+        let mut attributes = Record::default();
+        let mut buckets: std::collections::BTreeMap<(u32, i64), Bucket> = Default::default();
+        let mut steps: Vec<(u64, u32, Vec<u8>)> = Vec::new();
+        let mut any = false;
+        while let Some(k) = it.key() {
+            let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
+            let entry = Entry::decode(k, it.value()).map_err(|e| bad(&e))?;
+            let b = self.bindings_at(entry.version);
+            let ops = match &entry.write {
+                HistoryWrite::Event(ev) => event::plan(b, ev),
+                HistoryWrite::Attributes { user, ts, values } => {
+                    event::plan_attributes(b, user, *ts, values)
+                }
+            }
+            .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
+            any = true;
+            features
+                .merge(Record::decode(&ops.features).map_err(|e| bad(&e))?)
+                .map_err(|e| bad(&e))?;
+            if let Some(a) = &ops.attributes {
+                attributes
+                    .merge(Record::decode(a).map_err(|e| bad(&e))?)
+                    .map_err(|e| bad(&e))?;
+            }
+            for (key, op) in &ops.windows {
+                let Some((_, def, tail)) = keys::split(key) else {
+                    continue;
+                };
+                if let (Some(start), true) = (
+                    keys::bucket_of(tail),
+                    needs.windows.iter().any(|w| w.id == def),
+                ) {
+                    let b = Bucket::decode(op).map_err(|e| bad(&e))?;
+                    buckets
+                        .entry((def, start))
+                        .and_modify(|x| x.merge(&b))
+                        .or_insert(b);
+                }
+            }
+            for (key, op) in ops.sgd {
+                if let Some((_, def, _)) = keys::split(&key)
+                    && needs.sgd.contains(&def)
+                {
+                    steps.push((entry.seq, def, op));
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        if !any {
+            return Ok(false);
+        }
+        features.finalize();
+        attributes.finalize();
+        row.features = features;
+        row.attributes = if needs.attributes {
+            attributes
+        } else {
+            Record::default()
+        };
+        row.sgd.clear();
+        steps.sort_by_key(|s| s.0);
+        for &id in &needs.sgd {
+            let ops: Vec<&[u8]> = steps
+                .iter()
+                .filter(|s| s.1 == id)
+                .map(|s| s.2.as_slice())
+                .collect();
+            let v = if ops.is_empty() {
+                None
+            } else {
+                let key = keys::vector_key(&row.user, id);
+                let bytes = Merge::Sgd
+                    .full(None, ops)
+                    .map_err(|e| Error::corruption(HISTORY, &key, e))?;
+                VectorValue::decode(&bytes)
+                    .map_err(|e| Error::corruption(HISTORY, &key, e))?
+                    .current()
+            };
+            row.sgd.push((id, v));
+        }
+        row.windows.resize_with(needs.windows.len(), Vec::new);
+        for (w, out) in needs.windows.iter().zip(&mut row.windows) {
+            out.clear();
+            if w.to < w.from {
+                continue;
+            }
+            let (first, last) = (
+                keys::bucket_start(w.from, w.bucket_ms),
+                keys::bucket_start(w.to, w.bucket_ms),
+            );
+            out.extend(
+                buckets
+                    .range((w.id, first)..=(w.id, last))
+                    .filter(|((_, start), _)| {
+                        !keys::bucket_expired(*start, w.bucket_ms, w.retain_ms, self.now)
+                    })
+                    .map(|((_, start), b)| (*start, *b)),
+            );
+        }
+        Ok(true)
     }
 
     /// Fills `row`'s sgd vectors and window buckets, as `needs` asks.
@@ -144,8 +310,9 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             None
         };
         let mut row = UserRow::default();
-        self.row(&key, &feats, attrs.as_deref(), needs, &mut row)?;
-        Ok(Some(row))
+        Ok(self
+            .row(&key, &feats, attrs.as_deref(), needs, &mut row)?
+            .then_some(row))
     }
 
     /// The rows of `users` (sorted), by batched lookups.
@@ -170,8 +337,8 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             };
             let a = attrs.as_ref().and_then(|a| a[i].as_deref());
             let mut row = UserRow::default();
-            self.row(key, f, a, needs, &mut row)?;
-            out.push(Some(row));
+            let exists = self.row(key, f, a, needs, &mut row)?;
+            out.push(exists.then_some(row));
         }
         Ok(out)
     }
@@ -211,8 +378,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
                 }
                 None => None,
             };
-            self.row(key, feats.value(), a, needs, &mut row)?;
-            if !visit(&row) {
+            if self.row(key, feats.value(), a, needs, &mut row)? && !visit(&row) {
                 return Ok(());
             }
             feats.next();
@@ -222,6 +388,14 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             it.status()?;
         }
         Ok(())
+    }
+}
+
+/// The time of the latest write a features record holds (its user cell's).
+fn last_write(features: &Record) -> Option<i64> {
+    match features.cell(META_ID) {
+        Some(Cell::Meta { last, .. }) => Some(*last),
+        _ => None,
     }
 }
 
@@ -258,9 +432,11 @@ fn read_buckets<I: KvIter>(
     it.status()
 }
 
-/// What a profile reads: everything, with windows over `[as_of - span, as_of]`.
+/// What a profile reads: everything, with windows over `[as_of - span, as_of]`,
+/// as of `as_of` from the event history when the database keeps one.
 pub(crate) fn profile_needs(bindings: &Bindings, as_of: i64, span: i64) -> RowNeeds {
     RowNeeds {
+        history_as_of: (bindings.catalog.history_ms > 0).then_some(as_of),
         windows: bindings
             .catalog
             .windows
@@ -305,6 +481,9 @@ pub struct ReadView<'a, K: Kv> {
     vectors: Option<RwLockReadGuard<'a, State>>,
     /// The row table, equal to `snap`: scans whose needs it holds read it.
     rows: Option<RowTable>,
+    /// The engine's clock when the view was taken: window retention counts
+    /// from it.
+    now: i64,
 }
 
 impl<K: Kv> std::fmt::Debug for ReadView<'_, K> {
@@ -340,6 +519,7 @@ impl<K: Kv> Engine<K> {
                 snap,
                 vectors,
                 rows,
+                now: self.now(),
             });
         }
         // A schema change writes the catalog, then swaps it in, and every
@@ -356,6 +536,7 @@ impl<K: Kv> Engine<K> {
                     snap,
                     vectors: None,
                     rows: None,
+                    now: self.now(),
                 });
             }
         }
@@ -423,7 +604,9 @@ impl<K: Kv> ReadView<'_, K> {
     /// # Errors
     /// [`Error::Corruption`] for a stored value that does not decode.
     pub fn get(&self, user: &str, needs: &RowNeeds) -> Result<Option<UserRow>> {
-        RowReader::for_user(&self.snap).get(user, needs)
+        RowReader::for_user(&self.snap)
+            .of_view(&self.bindings, self.now)
+            .get(user, needs)
     }
 
     /// Calls `visit` with the row of every user in `range`, in id order, until
@@ -445,7 +628,9 @@ impl<K: Kv> ReadView<'_, K> {
                 rows.scan(range, visit);
                 Ok(())
             }
-            _ => RowReader::new(&self.snap).scan(range, needs, visit),
+            _ => RowReader::new(&self.snap)
+                .of_view(&self.bindings, self.now)
+                .scan(range, needs, visit),
         }
     }
 
@@ -466,7 +651,9 @@ impl<K: Kv> ReadView<'_, K> {
         needs: &RowNeeds,
         visit: &mut dyn FnMut(&UserRow) -> bool,
     ) -> Result<()> {
-        RowReader::new(&self.snap).scan(range, needs, visit)
+        RowReader::new(&self.snap)
+            .of_view(&self.bindings, self.now)
+            .scan(range, needs, visit)
     }
 
     /// Splits the users into at most `n` contiguous ranges of similar size
