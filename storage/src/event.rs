@@ -202,6 +202,42 @@ pub struct EventOps {
     pub sgd: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// What one write changes, before it is encoded as operands ([`EventOps`]):
+/// what a replay of the event history merges directly.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct EventParts {
+    /// The features record's cells: the user bookkeeping, the scalar
+    /// features and the ewma vectors.
+    pub features: Record,
+    /// The attributes record's cells, when the write sets attributes.
+    pub attributes: Option<Record>,
+    /// Window buckets, as (window id, bucket start, bucket).
+    pub windows: Vec<(u32, i64, Bucket)>,
+    /// sgd steps, as (vector id, step).
+    pub sgd: Vec<(u32, VectorValue)>,
+}
+
+impl EventParts {
+    /// The operands of user `user`'s write.
+    fn encode(self, user: &str) -> EventOps {
+        EventOps {
+            user_key: keys::user_key(user),
+            features: self.features.encode(),
+            attributes: self.attributes.map(|a| a.encode()),
+            windows: self
+                .windows
+                .into_iter()
+                .map(|(id, start, b)| (keys::window_key(user, id, start), b.encode()))
+                .collect(),
+            sgd: self
+                .sgd
+                .into_iter()
+                .map(|(id, op)| (keys::vector_key(user, id), op.encode()))
+                .collect(),
+        }
+    }
+}
+
 fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, EventError> {
     match ev.field(field) {
         Some(Value::Null) | None => Err(err(Some(field), format!("missing (needed by '{def}')"))),
@@ -215,6 +251,11 @@ fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, Even
 /// An [`EventError`] for a bad user id or time, an event type nothing is bound to,
 /// or a bound field that is missing or of the wrong type or dimension.
 pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
+    plan_parts(bindings, ev).map(|p| p.encode(&ev.user))
+}
+
+/// [`plan`], before encoding.
+pub(crate) fn plan_parts(bindings: &Bindings, ev: &Event) -> Result<EventParts, EventError> {
     keys::check_user(&ev.user).map_err(|e| err(Some("user"), strip(e)))?;
     check_ts(ev.ts).map_err(|e| err(Some("ts"), e.to_string()))?;
     let b = bindings.event(&ev.event_type).ok_or_else(|| {
@@ -296,8 +337,7 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
                 .map_err(|r| err(Some(field), format!("{r} (window '{}')", w.name)))?,
             None => 1.0,
         };
-        let key = keys::window_key(&ev.user, w.id, keys::bucket_start(ts, w.bucket_ms));
-        windows.push((key, Bucket::single(x).encode()));
+        windows.push((w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x)));
     }
     let mut sgd = Vec::new();
     for v in &b.vectors {
@@ -330,14 +370,13 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
                     label,
                     item: item.to_vec(),
                 });
-                sgd.push((keys::vector_key(&ev.user, v.id), op.encode()));
+                sgd.push((v.id, op));
             }
         }
     }
-    Ok(EventOps {
-        user_key: keys::user_key(&ev.user),
-        features: Record::from_cells(cells).encode(),
-        attributes: (!attrs.is_empty()).then(|| Record::from_cells(attrs).encode()),
+    Ok(EventParts {
+        features: Record::from_cells(cells),
+        attributes: (!attrs.is_empty()).then(|| Record::from_cells(attrs)),
         windows,
         sgd,
     })
@@ -354,6 +393,16 @@ pub fn plan_attributes(
     ts: i64,
     values: &[(String, Value)],
 ) -> Result<EventOps, EventError> {
+    plan_attribute_parts(bindings, user, ts, values).map(|p| p.encode(user))
+}
+
+/// [`plan_attributes`], before encoding.
+pub(crate) fn plan_attribute_parts(
+    bindings: &Bindings,
+    user: &str,
+    ts: i64,
+    values: &[(String, Value)],
+) -> Result<EventParts, EventError> {
     keys::check_user(user).map_err(|e| err(Some("user"), strip(e)))?;
     let mut cells = Vec::with_capacity(values.len());
     for (name, value) in values {
@@ -369,10 +418,9 @@ pub fn plan_attributes(
         last: ts,
         events: 0,
     };
-    Ok(EventOps {
-        user_key: keys::user_key(user),
-        features: Record::from_cells([(META_ID, meta)]).encode(),
-        attributes: Some(Record::from_cells(cells).encode()),
+    Ok(EventParts {
+        features: Record::from_cells([(META_ID, meta)]),
+        attributes: Some(Record::from_cells(cells)),
         windows: Vec::new(),
         sgd: Vec::new(),
     })

@@ -159,42 +159,29 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
             let entry = Entry::decode(k, it.value()).map_err(|e| bad(&e))?;
             let b = self.bindings_at(entry.version);
-            let ops = match &entry.write {
-                HistoryWrite::Event(ev) => event::plan(b, ev),
+            let parts = match &entry.write {
+                HistoryWrite::Event(ev) => event::plan_parts(b, ev),
                 HistoryWrite::Attributes { user, ts, values } => {
-                    event::plan_attributes(b, user, *ts, values)
+                    event::plan_attribute_parts(b, user, *ts, values)
                 }
             }
             .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
             any = true;
-            features
-                .merge(Record::decode(&ops.features).map_err(|e| bad(&e))?)
-                .map_err(|e| bad(&e))?;
-            if let Some(a) = &ops.attributes {
-                attributes
-                    .merge(Record::decode(a).map_err(|e| bad(&e))?)
-                    .map_err(|e| bad(&e))?;
+            features.merge(parts.features).map_err(|e| bad(&e))?;
+            if let Some(a) = parts.attributes {
+                attributes.merge(a).map_err(|e| bad(&e))?;
             }
-            for (key, op) in &ops.windows {
-                let Some((_, def, tail)) = keys::split(key) else {
-                    continue;
-                };
-                if let (Some(start), true) = (
-                    keys::bucket_of(tail),
-                    needs.windows.iter().any(|w| w.id == def),
-                ) {
-                    let b = Bucket::decode(op).map_err(|e| bad(&e))?;
+            for (def, start, b) in parts.windows {
+                if needs.windows.iter().any(|w| w.id == def) {
                     buckets
                         .entry((def, start))
                         .and_modify(|x| x.merge(&b))
                         .or_insert(b);
                 }
             }
-            for (key, op) in ops.sgd {
-                if let Some((_, def, _)) = keys::split(&key)
-                    && needs.sgd.contains(&def)
-                {
-                    steps.push((entry.seq, def, op));
+            for (def, op) in parts.sgd {
+                if needs.sgd.contains(&def) {
+                    steps.push((entry.seq, def, op.encode()));
                 }
             }
             it.next();

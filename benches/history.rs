@@ -1,0 +1,78 @@
+//! The event history: `AS OF` point reads of users written since T, each
+//! rebuilt from the about 100 writes it has up to T (against reads of the
+//! same users now, from the stored state), and what keeping the history costs
+//! on disk per event (printed once, from two databases fed the same events,
+//! compacted).
+
+mod support;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use profiledb::Db;
+
+const USERS: u64 = 5_000;
+const EVENTS: usize = 1_000_000;
+
+/// Bytes in the database's table files.
+fn table_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "sst"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn loaded(history: bool) -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = support::open(dir.path()).expect("open");
+    if history {
+        db.execute("ALTER DATABASE SET HISTORY '30d'")
+            .expect("history on");
+    }
+    support::schema(&db).expect("schema");
+    for chunk in support::events(21, USERS, EVENTS).chunks(1000) {
+        db.ingest(chunk).expect("ingest");
+    }
+    db.compact().expect("compact");
+    (dir, db)
+}
+
+fn history(c: &mut Criterion) {
+    let (off_dir, off) = loaded(false);
+    let (dir, db) = loaded(true);
+    let per_event =
+        (table_bytes(dir.path()) as f64 - table_bytes(off_dir.path()) as f64) / EVENTS as f64;
+    eprintln!("history on disk: {per_event:.1} bytes per event (compacted)");
+    drop((off, off_dir));
+
+    // Event i is at t0 + 997 ms · i: half of each user's 200 come after T.
+    let t = support::t0() + EVENTS as i64 * 997 / 2;
+    let users: Vec<String> = (0..USERS).map(|u| format!("user{u:07}")).collect();
+    let replayed = db.profile(&users[0], t).expect("read").expect("exists");
+    let now = db
+        .profile(&users[0], support::t0() + 31 * support::DAY)
+        .expect("read");
+    assert!(now.is_some_and(|p| p.events > replayed.events + 50));
+
+    let mut group = c.benchmark_group("history");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("as_of_point_read_about_100_writes_after", |b| {
+        b.iter(|| {
+            i += 1;
+            db.profile(&users[i % users.len()], t).expect("read")
+        })
+    });
+    let later = support::t0() + 31 * support::DAY;
+    group.bench_function("point_read_after_every_write", |b| {
+        b.iter(|| {
+            i += 1;
+            db.profile(&users[i % users.len()], later).expect("read")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, history);
+criterion_main!(benches);
