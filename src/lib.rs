@@ -53,8 +53,8 @@ pub use profiledb_storage::time::{
 };
 pub use profiledb_storage::{
     AttrType, Bucket, Catalog, DefKind, Definition, EngineOptions as Options, EngineStats,
-    ErrorKind, Event, EventError, FeatureKind, Metric, NearestFilter, Pins, Profile, ReadView,
-    RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
+    ErrorKind, Event, EventError, FeatureKind, Ingested, Metric, NearestFilter, Pins, Profile,
+    ReadView, RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
 };
 
 /// The storage engine over RocksDB, as [`Db::engine`] gives it.
@@ -153,6 +153,19 @@ impl Db {
     /// The first invalid event, by index, field and reason; nothing is written then.
     pub fn ingest(&self, events: &[Event]) -> Result<usize> {
         Ok(self.engine.ingest(events)?)
+    }
+
+    /// [`Db::ingest`], counting the events written and those skipped as
+    /// duplicates: with the event history on, an event carrying an
+    /// `event_id` field that its user already has an accepted event of
+    /// (inside the history horizon, or earlier in the batch) is skipped, so a
+    /// retried batch is never counted twice.
+    ///
+    /// # Errors
+    /// As [`Db::ingest`]; an `event_id` that is not a non-empty string or an
+    /// integer is an invalid event.
+    pub fn ingest_counted(&self, events: &[Event]) -> Result<Ingested> {
+        Ok(self.engine.ingest_counted(events)?)
     }
 
     /// Checks one event against the current schema without writing it.

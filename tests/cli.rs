@@ -485,3 +485,53 @@ fn the_shell_refuses_a_very_deep_statement_without_crashing() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("expression too deep"), "{}", stderr(&o));
 }
+
+#[test]
+fn import_and_insert_skip_events_whose_id_was_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let db = db.to_str().expect("utf-8");
+    let o = sql(
+        db,
+        "csv",
+        "ALTER DATABASE SET HISTORY '30d'; CREATE FEATURE purchases ON purchase AS COUNT()",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = dir.path().join("orders.csv");
+    std::fs::write(
+        &csv,
+        "user,type,ts,event_id\n\
+         u1,purchase,1761991200000,o-1\n\
+         u1,purchase,1761991200001,o-2\n\
+         u1,purchase,1761991200002,o-1\n",
+    )
+    .expect("write");
+    let path = csv.to_str().expect("utf-8");
+    let o = profiledb(&["import", "--db", db, path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 2 events, rejected 0 lines, skipped 1 duplicate events"),
+        "{}",
+        stdout(&o)
+    );
+    // Imported again, as a queue delivering twice would: nothing new.
+    let o = profiledb(&["import", "--db", db, path]);
+    assert!(
+        stdout(&o).contains("imported 0 events, rejected 0 lines, skipped 3 duplicate events"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sql(
+        db,
+        "csv",
+        "INSERT INTO purchase (user, ts, event_id) VALUES ('u1', 1, 'o-2'), ('u1', 2, 'o-3')",
+    );
+    // A summary goes to stderr, beside csv output.
+    assert!(
+        stderr(&o).contains("INSERT 1 (1 duplicate skipped)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sql(db, "csv", "SELECT purchases FROM users WHERE id = 'u1'");
+    assert!(stdout(&o).contains('3'), "{}", stdout(&o));
+}

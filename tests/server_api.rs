@@ -22,11 +22,17 @@ fn ingest_query_profile_and_delete() {
         {"user": "u2", "type": "purchase", "ts": 1761991200000i64, "amount": 5.5},
     ]);
     let (status, body) = events(&s, None, batch.to_string(), "application/json");
-    assert_eq!((status, body), (200, json!({"accepted": 3})));
+    assert_eq!(
+        (status, body),
+        (200, json!({"accepted": 3, "duplicates": 0}))
+    );
     let lines = "{\"user\":\"u2\",\"type\":\"view\",\"ts\":1761991200000,\"v\":[0.5,0.25]}\n\n\
                  {\"user\":\"u3\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":1}\n";
     let (status, body) = events(&s, None, lines.into(), "application/x-ndjson");
-    assert_eq!((status, body), (200, json!({"accepted": 2})));
+    assert_eq!(
+        (status, body),
+        (200, json!({"accepted": 2, "duplicates": 0}))
+    );
 
     let (status, body) = query(
         &s,
@@ -167,4 +173,41 @@ fn bad_requests_write_nothing() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"].as_array().map(Vec::len), Some(1), "{body}");
+}
+
+#[test]
+fn a_retried_batch_with_event_ids_is_counted_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let (status, body) = query(
+        &s,
+        None,
+        "ALTER DATABASE SET HISTORY '30d'; CREATE FEATURE purchases ON purchase AS COUNT()",
+    );
+    assert_eq!(status, 200, "{body}");
+    let batch = json!([
+        {"user": "u1", "type": "purchase", "ts": 1761991200000i64, "event_id": "o-1"},
+        {"user": "u1", "type": "purchase", "ts": 1761991200001i64, "event_id": 2},
+        {"user": "u1", "type": "purchase", "ts": 1761991200002i64, "event_id": "o-1"},
+    ])
+    .to_string();
+    let (status, body) = events(&s, None, batch.clone(), "application/json");
+    assert_eq!(
+        (status, body),
+        (200, json!({"accepted": 2, "duplicates": 1}))
+    );
+    // The client retries after a timeout: nothing is counted twice.
+    let (status, body) = events(&s, None, batch, "application/json");
+    assert_eq!(
+        (status, body),
+        (200, json!({"accepted": 0, "duplicates": 3}))
+    );
+    let (status, body) = query(&s, None, "SELECT purchases FROM users WHERE id = 'u1'");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"], json!([[2]]));
+    // An id that is neither a string nor an integer is refused, naming it.
+    let bad = json!([{"user": "u1", "type": "purchase", "ts": 1, "event_id": 1.5}]).to_string();
+    let (status, body) = events(&s, None, bad, "application/json");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("event_id"), "{body}");
 }

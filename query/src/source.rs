@@ -11,8 +11,8 @@ use std::sync::Arc;
 use profiledb_storage::catalog::Bindings;
 use profiledb_storage::kv::Kv;
 use profiledb_storage::{
-    DefKind, Definition, Engine, Event, IndexTable, Metric, NearestFilter, Pins, ReadView, Result,
-    RowNeeds, UserRange, UserRow, Value,
+    DefKind, Definition, Engine, Event, IndexTable, Ingested, Metric, NearestFilter, Pins,
+    ReadView, Result, RowNeeds, UserRange, UserRow, Value,
 };
 
 /// A database the executor can run statements against.
@@ -23,8 +23,9 @@ pub trait DataSource: Sync {
     fn define(&self, def: Definition) -> Result<()>;
     /// Drops a schema item and its data.
     fn drop_item(&self, kind: DefKind, name: &str) -> Result<()>;
-    /// Writes a batch of events atomically.
-    fn ingest(&self, events: &[Event]) -> Result<usize>;
+    /// Writes a batch of events atomically, skipping those whose event id
+    /// was accepted before.
+    fn ingest(&self, events: &[Event]) -> Result<Ingested>;
     /// Sets attributes of one user at time `ts`.
     fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()>;
     /// Deletes a user; returns whether it existed.
@@ -93,8 +94,8 @@ impl<K: Kv> DataSource for Engine<K> {
         Engine::set_history(self, ms)
     }
 
-    fn ingest(&self, events: &[Event]) -> Result<usize> {
-        Engine::ingest(self, events)
+    fn ingest(&self, events: &[Event]) -> Result<Ingested> {
+        Engine::ingest_counted(self, events)
     }
 
     fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()> {

@@ -238,6 +238,36 @@ impl EventParts {
     }
 }
 
+/// The reserved field naming an event for deduplication: an event whose
+/// user already has an accepted event of that id is skipped.
+pub const EVENT_ID: &str = "event_id";
+
+/// The longest accepted event id, in bytes.
+pub const MAX_EVENT_ID_LEN: usize = 256;
+
+/// The event's id ([`EVENT_ID`]): a non-empty string of at most
+/// [`MAX_EVENT_ID_LEN`] bytes, or an integer, which is the same id as its
+/// decimal string. `None` when the event has none.
+///
+/// # Errors
+/// An [`EventError`] naming the field, for any other value.
+pub fn event_id(ev: &Event) -> Result<Option<String>, EventError> {
+    match ev.field(EVENT_ID) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Int(i)) => Ok(Some(i.to_string())),
+        Some(Value::String(s)) if s.is_empty() => Err(err(Some(EVENT_ID), "is empty")),
+        Some(Value::String(s)) if s.len() > MAX_EVENT_ID_LEN => Err(err(
+            Some(EVENT_ID),
+            format!("is {} bytes, longer than {MAX_EVENT_ID_LEN}", s.len()),
+        )),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(err(
+            Some(EVENT_ID),
+            format!("must be a string or an integer, got {}", other.type_name()),
+        )),
+    }
+}
+
 fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, EventError> {
     match ev.field(field) {
         Some(Value::Null) | None => Err(err(Some(field), format!("missing (needed by '{def}')"))),
@@ -258,6 +288,7 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
 pub(crate) fn plan_parts(bindings: &Bindings, ev: &Event) -> Result<EventParts, EventError> {
     keys::check_user(&ev.user).map_err(|e| err(Some("user"), strip(e)))?;
     check_ts(ev.ts).map_err(|e| err(Some("ts"), e.to_string()))?;
+    event_id(ev)?;
     let b = bindings.event(&ev.event_type).ok_or_else(|| {
         err(
             Some("type"),

@@ -7,6 +7,7 @@
 //! | key | value |
 //! |---|---|
 //! | `user 0x00 0x01 ts:i64 seq:u64` | one accepted write ([`Entry`]) |
+//! | `user 0x00 0x02 event_id` | the time and sequence number of the user's accepted event of that id |
 //! | `0xFF day:i64 user` | empty: the user has history dated that day |
 //!
 //! Times have their sign bit flipped so that they sort numerically, as in
@@ -31,6 +32,9 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The tag after `user 0x00` of a history entry's key.
 const ENTRY: u8 = 0x01;
+
+/// The tag after `user 0x00` of an accepted event id's key.
+const EVENT_ID: u8 = 0x02;
 
 /// The first byte of a day marker's key.
 const MARKER: u8 = 0xFF;
@@ -297,6 +301,24 @@ pub fn entry_range(user: &str, from: i64, to: i64) -> (Vec<u8>, Vec<u8>) {
         }
     };
     (lower, upper)
+}
+
+/// The key saying `user` has an accepted event of id `id`.
+pub fn id_key(user: &str, id: &str) -> Vec<u8> {
+    let mut k = keys::user_key(user);
+    k.reserve(1 + id.len());
+    k.push(EVENT_ID);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The value of an event id's key: the time and sequence number of the
+/// entry of the event that carried it.
+pub fn id_value(ts: i64, seq: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16);
+    v.extend_from_slice(&sortable(ts).to_be_bytes());
+    v.extend_from_slice(&seq.to_be_bytes());
+    v
 }
 
 /// The day (days since the epoch) that `ts` falls on.

@@ -191,3 +191,119 @@ fn a_catalog_from_before_the_history_reads_as_off() -> Result<()> {
     assert_eq!(c.history_ms, 0);
     Ok(())
 }
+
+fn buy(user: &str, ts: i64, id: impl Into<Value>) -> Event {
+    Event::new(user, "purchase", ts)
+        .with("amount", 1.0)
+        .with("event_id", id)
+}
+
+fn purchases(e: &RocksEngine, user: &str) -> Result<Value> {
+    let p = e.profile(user, T0 + 10 * DAY, DAY)?;
+    Ok(p.and_then(|p| p.get("purchases").cloned())
+        .unwrap_or(Value::Null))
+}
+
+#[test]
+fn an_event_id_is_accepted_once_per_user() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open_keeping(dir.path())?;
+    full_schema(&e)?;
+    // Within a batch: the second "a" of u1 is a duplicate; u2's "a" is not;
+    // 7 and "7" are one id.
+    let n = e.ingest_counted(&[
+        buy("u1", T0, "a"),
+        buy("u1", T0 + 1, "a"),
+        buy("u2", T0, "a"),
+        buy("u1", T0 + 2, 7i64),
+        buy("u1", T0 + 3, "7"),
+        Event::new("u1", "purchase", T0 + 4).with("amount", 1.0),
+    ])?;
+    assert_eq!((n.accepted, n.duplicates), (4, 2));
+    assert_eq!(purchases(&e, "u1")?, Value::Int(3));
+    // A retried batch, whole: nothing is written, not even its history.
+    let before = e.raw_keys("history")?;
+    let again = e.ingest_counted(&[
+        buy("u1", T0 + 9, "a"),
+        buy("u2", T0, "a"),
+        buy("u1", T0, 7i64),
+    ])?;
+    assert_eq!((again.accepted, again.duplicates), (0, 3));
+    assert_eq!(e.raw_keys("history")?, before);
+    assert_eq!(purchases(&e, "u1")?, Value::Int(3));
+    // Across a reopen.
+    drop(e);
+    let e = open(dir.path())?;
+    let n = e.ingest_counted(&[buy("u1", T0, "a"), buy("u1", T0, "b")])?;
+    assert_eq!((n.accepted, n.duplicates), (1, 1));
+    assert_eq!(purchases(&e, "u1")?, Value::Int(4));
+    // A deleted user's ids go with it.
+    assert!(e.delete_user("u1")?);
+    assert_eq!(e.ingest_counted(&[buy("u1", T0, "a")])?.accepted, 1);
+    Ok(())
+}
+
+#[test]
+fn a_bad_event_id_rejects_the_batch_and_writes_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open_keeping(dir.path())?;
+    full_schema(&e)?;
+    for bad in [
+        Value::Float(1.5),
+        Value::String(String::new()),
+        Value::String("x".repeat(257)),
+        Value::Bool(true),
+    ] {
+        let err = e
+            .ingest(&[buy("u1", T0, "fine"), buy("u1", T0, bad.clone())])
+            .expect_err("refused");
+        match err {
+            profiledb_storage::Error::InvalidEvent { index, field, .. } => {
+                assert_eq!((index, field.as_deref()), (1, Some("event_id")), "{bad:?}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(e.raw_keys("history")?.is_empty());
+    assert_eq!(purchases(&e, "u1")?, Value::Null);
+    Ok(())
+}
+
+#[test]
+fn writers_racing_with_one_batch_accept_it_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open_keeping(dir.path())?;
+    full_schema(&e)?;
+    let batch: Vec<Event> = (0..200)
+        .map(|i| buy(&format!("u{}", i % 13), T0 + i, format!("id{i}")))
+        .collect();
+    let accepted: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| e.ingest_counted(&batch).map(|n| n.accepted)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("writer"))
+            .sum::<Result<usize>>()
+    })?;
+    assert_eq!(accepted, 200);
+    let total: i64 = (0..13)
+        .map(|u| match purchases(&e, &format!("u{u}")) {
+            Ok(Value::Int(n)) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(total, 200);
+    Ok(())
+}
+
+#[test]
+fn without_history_event_ids_are_not_remembered() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open(dir.path())?;
+    full_schema(&e)?;
+    let n = e.ingest_counted(&[buy("u1", T0, "a"), buy("u1", T0, "a")])?;
+    assert_eq!((n.accepted, n.duplicates), (2, 0));
+    assert_eq!(purchases(&e, "u1")?, Value::Int(2));
+    Ok(())
+}

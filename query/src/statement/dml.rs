@@ -130,7 +130,16 @@ pub(super) fn insert(
         events.push(e);
     }
     match source.ingest(&events) {
-        Ok(n) => Ok(Output::counted("INSERT", n as u64)),
+        Ok(n) if n.duplicates > 0 => Ok(Output::Done {
+            summary: format!(
+                "INSERT {} ({} duplicate{} skipped)",
+                n.accepted,
+                n.duplicates,
+                if n.duplicates == 1 { "" } else { "s" }
+            ),
+            count: Some(n.accepted as u64),
+        }),
+        Ok(n) => Ok(Output::counted("INSERT", n.accepted as u64)),
         Err(profiledb_storage::Error::InvalidEvent {
             index,
             field,

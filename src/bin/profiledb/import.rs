@@ -37,6 +37,8 @@ pub struct BadLine {
 pub struct Summary {
     pub written: u64,
     pub rejected: Vec<BadLine>,
+    /// Events skipped because their `event_id` was accepted before.
+    pub duplicates: u64,
 }
 
 /// An input's format.
@@ -194,6 +196,7 @@ pub fn import(
     // Pass 2: write the good lines in batches.
     let bar = progress(total_bytes, "writing");
     let mut written = 0u64;
+    let mut duplicates = 0u64;
     for (input, checked) in inputs.iter().zip(lines) {
         let bad: HashSet<u64> = rejected
             .iter()
@@ -207,11 +210,15 @@ pub fn import(
                 _ => return Ok(()),
             }
             if batch.len() == BATCH {
-                written += write(db, &mut batch, &input.name)?;
+                let (w, d) = write(db, &mut batch, &input.name)?;
+                written += w;
+                duplicates += d;
             }
             Ok(())
         })?;
-        written += write(db, &mut batch, &input.name)?;
+        let (w, d) = write(db, &mut batch, &input.name)?;
+        written += w;
+        duplicates += d;
         if read != checked {
             // Unreachable unless the input changed under us: say so, never report
             // success over lines that were not written.
@@ -222,18 +229,23 @@ pub fn import(
         }
     }
     bar.finish_and_clear();
-    Ok(Summary { written, rejected })
+    Ok(Summary {
+        written,
+        rejected,
+        duplicates,
+    })
 }
 
-fn write(db: &Db, batch: &mut Vec<Event>, file: &Path) -> Result<u64, ImportError> {
+/// Writes `batch`: the events written, and those skipped as duplicates.
+fn write(db: &Db, batch: &mut Vec<Event>, file: &Path) -> Result<(u64, u64), ImportError> {
     if batch.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     let n = db
-        .ingest(batch)
+        .ingest_counted(batch)
         .map_err(|e| ImportError::Io(format!("writing events from {}: {e}", file.display())))?;
     batch.clear();
-    Ok(n as u64)
+    Ok((n.accepted as u64, n.duplicates as u64))
 }
 
 /// Why an import stopped.
@@ -438,8 +450,13 @@ pub fn run(db: &Db, files: &[PathBuf], kind: Option<Kind>, skip_bad: bool) -> u8
         Ok(s) => {
             list(&s.rejected);
             let secs = start.elapsed().as_secs_f64();
+            let duplicates = if s.duplicates > 0 {
+                format!(", skipped {} duplicate events", s.duplicates)
+            } else {
+                String::new()
+            };
             println!(
-                "imported {} events, rejected {} lines, in {:.2} s ({:.0} events/s)",
+                "imported {} events, rejected {} lines{duplicates}, in {:.2} s ({:.0} events/s)",
                 s.written,
                 s.rejected.len(),
                 secs,

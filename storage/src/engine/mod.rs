@@ -32,6 +32,7 @@ pub use read::{NearestFilter, ReadView};
 pub use rocks::EngineStats;
 #[cfg(feature = "rocksdb")]
 pub(crate) use snapshot::FILE as INDEX_SNAPSHOT_FILE;
+pub use write::Ingested;
 
 use crate::catalog::{Bindings, Catalog, SharedBindings};
 use crate::error::{Error, Result};
@@ -68,6 +69,45 @@ pub struct Engine<K: Kv> {
     /// sequence, which every write advances by at least its number of
     /// entries, so numbers are never reused across restarts.
     history_seq: std::sync::atomic::AtomicU64,
+    /// Serialize accepting event ids, per user.
+    id_locks: IdLocks,
+}
+
+/// Striped locks that serialize, per user, checking a batch's event ids
+/// against those accepted and writing it: two batches carrying the same id
+/// never both find it new.
+pub(crate) struct IdLocks {
+    stripes: Vec<Mutex<()>>,
+}
+
+impl IdLocks {
+    fn new() -> IdLocks {
+        IdLocks {
+            stripes: (0..64).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// Locks the stripes of `users`, in stripe order, so that two batches
+    /// never wait for each other in a cycle.
+    pub(crate) fn lock<'a>(
+        &self,
+        users: impl Iterator<Item = &'a str>,
+    ) -> Vec<parking_lot::MutexGuard<'_, ()>> {
+        use std::hash::{Hash, Hasher};
+        let mut stripes: Vec<usize> = users
+            .map(|u| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                u.hash(&mut h);
+                (h.finish() % self.stripes.len() as u64) as usize
+            })
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|i| self.stripes[i].lock())
+            .collect()
+    }
 }
 
 impl<K: Kv> std::fmt::Debug for Engine<K> {
@@ -136,6 +176,7 @@ impl<K: Kv> Engine<K> {
             dir,
             clock: AtomicI64::new(0),
             history_seq,
+            id_locks: IdLocks::new(),
         }
     }
 

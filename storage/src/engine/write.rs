@@ -20,6 +20,16 @@ use crate::kv::{
 use crate::merge::record::Record;
 use crate::value::Value;
 
+/// What a batch of events did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ingested {
+    /// Events written.
+    pub accepted: usize,
+    /// Events skipped because their user already had an accepted event of
+    /// their id ([`event::EVENT_ID`]).
+    pub duplicates: usize,
+}
+
 /// What a history entry is made from, borrowed from the write.
 enum HistoryWrite<'w> {
     Event(&'w Event),
@@ -126,34 +136,79 @@ impl<K: Kv> Engine<K> {
     /// [`Error::InvalidEvent`] naming the first bad event's index, field and reason;
     /// [`Error::Engine`] when the write fails.
     pub fn ingest(&self, events: &[Event]) -> Result<usize> {
+        self.ingest_counted(events).map(|n| n.accepted)
+    }
+
+    /// [`Engine::ingest`], counting what it did: with the event history on,
+    /// an event whose user already has an accepted event of its id
+    /// ([`event::EVENT_ID`]) inside the horizon, or earlier in the batch, is
+    /// skipped and counted as a duplicate, so that a retried batch is never
+    /// counted twice. A batch with an invalid event writes nothing.
+    ///
+    /// # Errors
+    /// As [`Engine::ingest`].
+    pub fn ingest_counted(&self, events: &[Event]) -> Result<Ingested> {
         let bindings = self.bindings();
-        let planned = events
+        let mut planned = events
             .iter()
             .enumerate()
             .map(|(index, ev)| {
-                event::plan(&bindings, ev).map_err(|e| Error::InvalidEvent {
-                    index,
-                    field: e.field,
-                    reason: e.reason,
-                })
+                let id = event::event_id(ev);
+                let ops = event::plan(&bindings, ev);
+                match (id, ops) {
+                    (Ok(id), Ok(ops)) => Ok((ev, id, ops)),
+                    (Err(e), _) | (_, Err(e)) => Err(Error::InvalidEvent {
+                        index,
+                        field: e.field,
+                        reason: e.reason,
+                    }),
+                }
             })
-            .collect::<Result<Vec<EventOps>>>()?;
+            .collect::<Result<Vec<(&Event, Option<String>, EventOps)>>>()?;
+        // Ids are kept with the history, for its horizon.
+        let dedup = bindings.catalog.history_ms > 0 && planned.iter().any(|p| p.1.is_some());
+        // Held until the batch is written: no other batch accepts one of
+        // these ids meanwhile.
+        let mut duplicates = 0;
+        let _id_locks = if dedup {
+            let guards = self.id_locks.lock(
+                planned
+                    .iter()
+                    .filter(|p| p.1.is_some())
+                    .map(|p| p.0.user.as_str()),
+            );
+            let before = planned.len();
+            self.drop_duplicates(&mut planned)?;
+            duplicates = before - planned.len();
+            guards
+        } else {
+            Vec::new()
+        };
         let history = self.history_puts(
             &bindings,
-            events
-                .iter()
-                .map(|ev| (ev.user.as_str(), ev.ts, HistoryWrite::Event(ev))),
+            planned.iter().map(|(ev, id, _)| {
+                (
+                    ev.user.as_str(),
+                    ev.ts,
+                    HistoryWrite::Event(ev),
+                    id.as_deref(),
+                )
+            }),
         );
+        let ops: Vec<EventOps> = planned
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.2))
+            .collect();
         let _in_flight = self.index.begin_write();
-        self.kv.write(self.sorted_batch(&planned, history), false)?;
+        self.kv.write(self.sorted_batch(&ops, history), false)?;
         let feeds = |ev: &Event| {
             let b = bindings.event(&ev.event_type)?;
             Some((!b.vectors.is_empty(), !b.attributes.is_empty()))
         };
         let vectors = if self.index.wants_vector_changes() {
-            events
+            planned
                 .iter()
-                .filter_map(|ev| {
+                .filter_map(|(ev, ..)| {
                     let (vectors, attributes) = feeds(ev)?;
                     (vectors || attributes).then(|| (ev.user.clone(), attributes))
                 })
@@ -164,10 +219,9 @@ impl<K: Kv> Engine<K> {
         let rows = if self.index.wants_row_changes() {
             // The operands themselves: the row table merges them as the
             // store does, without reading.
-            planned
-                .into_iter()
-                .zip(events)
-                .map(|(p, ev)| RowChange::Merge {
+            ops.into_iter()
+                .zip(&planned)
+                .map(|(p, (ev, ..))| RowChange::Merge {
                     user: ev.user.clone(),
                     features: p.features,
                     attributes: p.attributes,
@@ -177,7 +231,38 @@ impl<K: Kv> Engine<K> {
             Vec::new()
         };
         self.index.changed(vectors, rows);
-        Ok(events.len())
+        Ok(Ingested {
+            accepted: planned.len(),
+            duplicates,
+        })
+    }
+
+    /// Removes from `planned` the events whose user already has an accepted
+    /// event of their id, or has one earlier in `planned`. The caller holds
+    /// the users' id locks, so no other write can accept one meanwhile.
+    fn drop_duplicates(&self, planned: &mut Vec<(&Event, Option<String>, EventOps)>) -> Result<()> {
+        let keys: Vec<Vec<u8>> = planned
+            .iter()
+            .filter_map(|(ev, id, _)| Some(history::id_key(&ev.user, id.as_deref()?)))
+            .collect();
+        let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let owned: Vec<Vec<u8>> = sorted.iter().map(|k| (*k).clone()).collect();
+        let snap = self.kv.snapshot();
+        let found = snap.multi_get(HISTORY, &owned)?;
+        let mut seen: std::collections::HashSet<&[u8]> = owned
+            .iter()
+            .zip(&found)
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k.as_slice())
+            .collect();
+        let mut k = keys.iter();
+        planned.retain(|(_, id, _)| match id {
+            None => true,
+            Some(_) => k.next().is_some_and(|key| seen.insert(key.as_slice())),
+        });
+        Ok(())
     }
 
     /// Decodes JSON events (an array, one object, or JSON Lines) and ingests them
@@ -206,7 +291,7 @@ impl<K: Kv> Engine<K> {
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let history = self.history_puts(
             &bindings,
-            std::iter::once((user, ts, HistoryWrite::Attributes(values))),
+            std::iter::once((user, ts, HistoryWrite::Attributes(values), None)),
         );
         let _in_flight = self.index.begin_write();
         self.kv.write(
@@ -340,13 +425,13 @@ impl<K: Kv> Engine<K> {
         batch
     }
 
-    /// The history puts of `writes` (each as user, time and what was
-    /// written): an entry each, and the day markers, sorted by key. None when
-    /// the catalog keeps no history.
+    /// The history puts of `writes` (each as user, time, what was written
+    /// and the event id if any): an entry each, the day markers and the ids,
+    /// sorted by key. None when the catalog keeps no history.
     fn history_puts<'w>(
         &self,
         bindings: &Bindings,
-        writes: impl ExactSizeIterator<Item = (&'w str, i64, HistoryWrite<'w>)>,
+        writes: impl ExactSizeIterator<Item = (&'w str, i64, HistoryWrite<'w>, Option<&'w str>)>,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         if bindings.catalog.history_ms == 0 {
             return Vec::new();
@@ -356,7 +441,10 @@ impl<K: Kv> Engine<K> {
             .fetch_add(writes.len() as u64, Ordering::Relaxed);
         let version = bindings.catalog.version;
         let mut puts = Vec::with_capacity(2 * writes.len());
-        for (seq, (user, ts, write)) in (first..).zip(writes) {
+        for (seq, (user, ts, write, id)) in (first..).zip(writes) {
+            if let Some(id) = id {
+                puts.push((history::id_key(user, id), history::id_value(ts, seq)));
+            }
             let value = match write {
                 HistoryWrite::Event(ev) => history::event_value(seq, version, ev),
                 HistoryWrite::Attributes(values) => history::attributes_value(seq, version, values),

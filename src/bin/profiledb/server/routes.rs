@@ -57,13 +57,13 @@ pub(crate) async fn ingest(
             ))
         })?;
         let events = profiledb::decode_events(text).map_err(|e| reject(library_error(&e, &app)))?;
-        match app.db.ingest(&events) {
+        match app.db.ingest_counted(&events) {
             Ok(n) => {
                 app.metrics
                     .events_ingested
-                    .fetch_add(n as u64, Ordering::Relaxed);
+                    .fetch_add(n.accepted as u64, Ordering::Relaxed);
                 Ok(json_bytes(
-                    serde_json::json!({ "accepted": n })
+                    serde_json::json!({ "accepted": n.accepted, "duplicates": n.duplicates })
                         .to_string()
                         .into_bytes(),
                 ))
