@@ -289,6 +289,18 @@ pub(crate) fn plan_parts(bindings: &Bindings, ev: &Event) -> Result<EventParts, 
     keys::check_user(&ev.user).map_err(|e| err(Some("user"), strip(e)))?;
     check_ts(ev.ts).map_err(|e| err(Some("ts"), e.to_string()))?;
     event_id(ev)?;
+    // Every field is kept in the event history, bound or not: no number in
+    // one may be NaN or infinite.
+    for (name, v) in &ev.fields {
+        let finite = match v {
+            Value::Float(f) => f.is_finite(),
+            Value::Vector(v) => v.iter().all(|x| x.is_finite()),
+            _ => true,
+        };
+        if !finite {
+            return Err(err(Some(name), "holds a number that is not finite"));
+        }
+    }
     let b = bindings.event(&ev.event_type).ok_or_else(|| {
         err(
             Some("type"),

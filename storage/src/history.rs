@@ -88,15 +88,6 @@ impl Write {
 const KIND_EVENT: u8 = 1;
 const KIND_ATTRIBUTES: u8 = 2;
 
-/// Field value tags: [`Value`]'s own, but vectors keep f32 elements.
-const V_NULL: u8 = 0;
-const V_BOOL: u8 = 1;
-const V_INT: u8 = 2;
-const V_FLOAT: u8 = 3;
-const V_STRING: u8 = 4;
-const V_TAGS: u8 = 5;
-const V_VECTOR: u8 = 6;
-
 impl Entry {
     /// The entry's key: `user 0x00 0x01 ts seq`.
     pub fn key(&self) -> Vec<u8> {
@@ -181,39 +172,7 @@ fn fields(w: &mut Writer, fields: &[(String, Value)]) {
     w.u32(fields.len() as u32);
     for (name, v) in fields {
         w.bytes(name.as_bytes());
-        match v {
-            Value::Null => w.u8(V_NULL),
-            Value::Bool(b) => {
-                w.u8(V_BOOL);
-                w.u8(u8::from(*b));
-            }
-            Value::Int(i) => {
-                w.u8(V_INT);
-                w.i64(*i);
-            }
-            Value::Float(f) => {
-                w.u8(V_FLOAT);
-                w.f64(*f);
-            }
-            Value::String(s) => {
-                w.u8(V_STRING);
-                w.bytes(s.as_bytes());
-            }
-            Value::Tags(t) => {
-                w.u8(V_TAGS);
-                w.u32(t.len() as u32);
-                for s in t {
-                    w.bytes(s.as_bytes());
-                }
-            }
-            Value::Vector(v) => {
-                w.u8(V_VECTOR);
-                w.u32(v.len() as u32);
-                for x in v {
-                    w.f32(*x);
-                }
-            }
-        }
+        v.encode_compact(w);
     }
 }
 
@@ -224,35 +183,7 @@ fn read_fields(r: &mut Reader<'_>) -> Result<Vec<(String, Value)>, DecodeError> 
     let mut out = Vec::with_capacity(n.min(r.remaining() / 5));
     for _ in 0..n {
         let name = r.str()?.to_owned();
-        let v = match r.u8()? {
-            V_NULL => Value::Null,
-            V_BOOL => match r.u8()? {
-                0 => Value::Bool(false),
-                1 => Value::Bool(true),
-                b => return derr(format!("bad bool byte {b}")),
-            },
-            V_INT => Value::Int(r.i64()?),
-            V_FLOAT => Value::Float(r.finite()?),
-            V_STRING => Value::String(r.str()?.to_owned()),
-            V_TAGS => {
-                let n = r.u32()? as usize;
-                let mut t = Vec::with_capacity(n.min(r.remaining() / 4));
-                for _ in 0..n {
-                    t.push(r.str()?.to_owned());
-                }
-                Value::Tags(t)
-            }
-            V_VECTOR => {
-                let n = r.u32()? as usize;
-                let mut v = Vec::with_capacity(n.min(r.remaining() / 4));
-                for _ in 0..n {
-                    v.push(r.f32()?);
-                }
-                Value::Vector(v)
-            }
-            t => return derr(format!("unknown field value tag {t}")),
-        };
-        out.push((name, v));
+        out.push((name, Value::decode(r)?));
     }
     Ok(out)
 }

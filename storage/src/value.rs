@@ -241,6 +241,22 @@ impl Value {
         }
     }
 
+    /// [`Value::encode`], but a vector keeps its f32 elements (half the
+    /// bytes), as the event history stores fields.
+    pub(crate) fn encode_compact(&self, w: &mut Writer) {
+        match self {
+            Value::Vector(v) => {
+                w.u8(7);
+                w.u32(v.len() as u32);
+                for x in v {
+                    w.f32(*x);
+                }
+            }
+            other => other.encode(w),
+        }
+    }
+
+    /// Reads a value written by [`Value::encode`] or [`Value::encode_compact`].
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
         Ok(match r.u8()? {
             0 => Value::Null,
@@ -265,6 +281,14 @@ impl Value {
                 let mut v = Vec::with_capacity(n.min(r.remaining() / 8));
                 for _ in 0..n {
                     v.push(r.f64_as_f32()?);
+                }
+                Value::Vector(v)
+            }
+            7 => {
+                let n = r.u32()? as usize;
+                let mut v = Vec::with_capacity(n.min(r.remaining() / 4));
+                for _ in 0..n {
+                    v.push(r.f32()?);
                 }
                 Value::Vector(v)
             }

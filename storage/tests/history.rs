@@ -307,3 +307,26 @@ fn without_history_event_ids_are_not_remembered() -> Result<()> {
     assert_eq!(purchases(&e, "u1")?, Value::Int(2));
     Ok(())
 }
+
+#[test]
+fn a_field_nothing_reads_is_kept_and_must_be_finite() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open_keeping(dir.path())?;
+    full_schema(&e)?;
+    for bad in [
+        Value::Float(f64::NAN),
+        Value::Vector(vec![1.0, f32::INFINITY]),
+    ] {
+        let ev = Event::new("u1", "purchase", T0)
+            .with("amount", 1.0)
+            .with("note", bad);
+        match e.ingest(&[ev]).expect_err("refused") {
+            profiledb_storage::Error::InvalidEvent { field, .. } => {
+                assert_eq!(field.as_deref(), Some("note"));
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(e.raw_keys("history")?.is_empty());
+    Ok(())
+}
