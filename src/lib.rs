@@ -168,6 +168,18 @@ impl Db {
         Ok(self.engine.ingest_counted(events)?)
     }
 
+    /// [`Db::ingest_counted`] for a request that may be retried, named by
+    /// `request` (the server's `Idempotency-Key`): the first request of a key
+    /// writes, and a repeated one writes nothing and returns the first one's
+    /// counts, with `true`. Keys are kept with the event history.
+    ///
+    /// # Errors
+    /// As [`Db::ingest`]; a database without history, or a key that is empty
+    /// or longer than 256 bytes, is an invalid argument.
+    pub fn ingest_once(&self, events: &[Event], request: &str) -> Result<(Ingested, bool)> {
+        Ok(self.engine.ingest_once(events, request)?)
+    }
+
     /// Checks one event against the current schema without writing it.
     ///
     /// # Errors

@@ -205,6 +205,26 @@ fn a_retried_batch_with_event_ids_is_counted_once() {
     let (status, body) = query(&s, None, "SELECT purchases FROM users WHERE id = 'u1'");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"], json!([[2]]));
+    // A request that names itself is answered once: its repeat answers the
+    // first answer and writes nothing, even with other events in it.
+    let keyed = |body: Value| -> (u16, Value) {
+        let mut resp = ureq::post(&format!("{}/v1/events", s.url))
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", "r-1")
+            .send(body.to_string())
+            .expect("the server answers");
+        let text = resp.body_mut().read_to_string().expect("a body");
+        (
+            resp.status().as_u16(),
+            serde_json::from_str(&text).expect("JSON"),
+        )
+    };
+    let first = keyed(json!([{"user": "u2", "type": "purchase", "ts": 1}]));
+    assert_eq!(first, (200, json!({"accepted": 1, "duplicates": 0})));
+    let again = keyed(json!([{"user": "u2", "type": "purchase", "ts": 2}]));
+    assert_eq!(again, first);
+    let (_, body) = query(&s, None, "SELECT purchases FROM users WHERE id = 'u2'");
+    assert_eq!(body["rows"], json!([[1]]));
     // An id that is neither a string nor an integer is refused, naming it.
     let bad = json!([{"user": "u1", "type": "purchase", "ts": 1, "event_id": 1.5}]).to_string();
     let (status, body) = events(&s, None, bad, "application/json");

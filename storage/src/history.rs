@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `user 0x00 0x01 ts:i64 seq:u64` | one accepted write ([`Entry`]) |
 //! | `user 0x00 0x02 event_id` | the time and sequence number of the user's accepted event of that id |
+//! | `0xFE request_key` | the time and counts of the first request of that key |
 //! | `0xFF day:i64 user` | empty: the user has history dated that day |
 //!
 //! Times have their sign bit flipped so that they sort numerically, as in
@@ -35,6 +36,12 @@ const ENTRY: u8 = 0x01;
 
 /// The tag after `user 0x00` of an accepted event id's key.
 const EVENT_ID: u8 = 0x02;
+
+/// The first byte of a request key's key.
+const REQUEST: u8 = 0xFE;
+
+/// The longest request key, in bytes.
+pub const MAX_REQUEST_KEY_LEN: usize = 256;
 
 /// The first byte of a day marker's key.
 const MARKER: u8 = 0xFF;
@@ -250,6 +257,44 @@ pub fn id_value(ts: i64, seq: u64) -> Vec<u8> {
     v.extend_from_slice(&sortable(ts).to_be_bytes());
     v.extend_from_slice(&seq.to_be_bytes());
     v
+}
+
+/// The key remembering request key `key` (after every user: no UTF-8 id
+/// starts with 0xFE).
+pub fn request_key(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + key.len());
+    k.push(REQUEST);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// What a request key remembers: when the first request came, and what it did.
+pub(crate) fn encode_request(n: crate::engine::Ingested, now: i64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(24);
+    v.extend_from_slice(&sortable(now).to_be_bytes());
+    v.extend_from_slice(&(n.accepted as u64).to_be_bytes());
+    v.extend_from_slice(&(n.duplicates as u64).to_be_bytes());
+    v
+}
+
+/// The counts a request key remembers.
+///
+/// # Errors
+/// A [`DecodeError`] for a value that is not a request key's.
+pub(crate) fn decode_request(v: &[u8]) -> Result<crate::engine::Ingested, DecodeError> {
+    let word = |i: usize| -> Result<u64, DecodeError> {
+        v.get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .map_or_else(|| derr("a request record is 24 bytes"), Ok)
+    };
+    if v.len() != 24 {
+        return derr(format!("a request record is 24 bytes, not {}", v.len()));
+    }
+    Ok(crate::engine::Ingested {
+        accepted: usize::try_from(word(1)?).unwrap_or(usize::MAX),
+        duplicates: usize::try_from(word(2)?).unwrap_or(usize::MAX),
+    })
 }
 
 /// The day (days since the epoch) that `ts` falls on.

@@ -330,3 +330,47 @@ fn a_field_nothing_reads_is_kept_and_must_be_finite() -> Result<()> {
     assert!(e.raw_keys("history")?.is_empty());
     Ok(())
 }
+
+#[test]
+fn a_repeated_request_key_answers_the_first_answer_and_writes_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open_keeping(dir.path())?;
+    full_schema(&e)?;
+    let batch = [
+        buy("u1", T0, "a"),
+        buy("u1", T0 + 1, "a"),
+        buy("u2", T0, "b"),
+    ];
+    let (first, repeated) = e.ingest_once(&batch, "req-1")?;
+    assert_eq!((first.accepted, first.duplicates, repeated), (2, 1, false));
+    let history = e.raw_keys("history")?;
+    // The retry, and a retry with other events under the same key: the first
+    // answer, and nothing written.
+    for retry in [&batch[..], &[buy("u3", T0, "c")][..]] {
+        let (again, repeated) = e.ingest_once(retry, "req-1")?;
+        assert_eq!((again, repeated), (first, true));
+        assert_eq!(e.raw_keys("history")?, history);
+    }
+    assert_eq!(purchases(&e, "u1")?, Value::Int(1));
+    assert!(e.profile("u3", T0, DAY)?.is_none());
+    // Another key is another request; keys survive a reopen.
+    let (other, repeated) = e.ingest_once(&[buy("u3", T0, "c")], "req-2")?;
+    assert_eq!((other.accepted, repeated), (1, false));
+    drop(e);
+    let e = open(dir.path())?;
+    assert!(e.ingest_once(&[buy("u4", T0, "d")], "req-2")?.1);
+    assert!(e.profile("u4", T0, DAY)?.is_none());
+    // Bad keys, and keys without history, are refused.
+    assert!(e.ingest_once(&batch, "").is_err());
+    assert!(e.ingest_once(&batch, &"k".repeat(257)).is_err());
+    let dir = tempfile::tempdir()?;
+    let off = open(dir.path())?;
+    full_schema(&off)?;
+    let err = off
+        .ingest_once(&batch, "req-1")
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("history"), "{err}");
+    assert!(off.profile("u1", T0, DAY)?.is_none());
+    Ok(())
+}

@@ -148,6 +148,36 @@ impl<K: Kv> Engine<K> {
     /// # Errors
     /// As [`Engine::ingest`].
     pub fn ingest_counted(&self, events: &[Event]) -> Result<Ingested> {
+        self.ingest_keyed(events, None).map(|(n, _)| n)
+    }
+
+    /// [`Engine::ingest_counted`] for a request that may be retried, named
+    /// by `request` (an HTTP `Idempotency-Key`): the first request of a key
+    /// writes and is remembered with the history; a repeated one writes
+    /// nothing and returns the first one's counts, with `true`.
+    ///
+    /// # Errors
+    /// As [`Engine::ingest`]; [`Error::InvalidArgument`] when the database
+    /// keeps no history (nothing would remember the key), or for a key that
+    /// is empty or longer than 256 bytes.
+    pub fn ingest_once(&self, events: &[Event], request: &str) -> Result<(Ingested, bool)> {
+        if request.is_empty() || request.len() > history::MAX_REQUEST_KEY_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "a request key must be 1 to {} bytes, not {}",
+                history::MAX_REQUEST_KEY_LEN,
+                request.len()
+            )));
+        }
+        if self.bindings().catalog.history_ms == 0 {
+            return Err(Error::InvalidArgument(
+                "a request key is remembered with the event history, which this database does not keep (ALTER DATABASE SET HISTORY turns it on)".into(),
+            ));
+        }
+        self.ingest_keyed(events, Some(request))
+    }
+
+    /// Ingests `events`, once per `request` key when there is one.
+    fn ingest_keyed(&self, events: &[Event], request: Option<&str>) -> Result<(Ingested, bool)> {
         let bindings = self.bindings();
         let mut planned = events
             .iter()
@@ -165,26 +195,42 @@ impl<K: Kv> Engine<K> {
                 }
             })
             .collect::<Result<Vec<(&Event, Option<String>, EventOps)>>>()?;
-        // Ids are kept with the history, for its horizon.
-        let dedup = bindings.catalog.history_ms > 0 && planned.iter().any(|p| p.1.is_some());
+        // Ids and request keys are kept with the history, for its horizon.
+        let keeping = bindings.catalog.history_ms > 0;
+        let dedup = keeping && planned.iter().any(|p| p.1.is_some());
+        let request = request.filter(|_| keeping);
         // Held until the batch is written: no other batch accepts one of
-        // these ids meanwhile.
+        // these ids, or this request, meanwhile.
+        let _id_locks = self.id_locks.lock(
+            planned
+                .iter()
+                .filter(|p| dedup && p.1.is_some())
+                .map(|p| p.0.user.as_str())
+                .chain(request),
+        );
+        let request = match request {
+            Some(key) => {
+                let key = history::request_key(key);
+                if let Some(first) = self.kv.snapshot().get(HISTORY, &key)? {
+                    let first = history::decode_request(&first)
+                        .map_err(|e| Error::corruption(HISTORY, &key, e))?;
+                    return Ok((first, true));
+                }
+                Some(key)
+            }
+            None => None,
+        };
         let mut duplicates = 0;
-        let _id_locks = if dedup {
-            let guards = self.id_locks.lock(
-                planned
-                    .iter()
-                    .filter(|p| p.1.is_some())
-                    .map(|p| p.0.user.as_str()),
-            );
+        if dedup {
             let before = planned.len();
             self.drop_duplicates(&mut planned)?;
             duplicates = before - planned.len();
-            guards
-        } else {
-            Vec::new()
+        }
+        let counts = Ingested {
+            accepted: planned.len(),
+            duplicates,
         };
-        let history = self.history_puts(
+        let mut history = self.history_puts(
             &bindings,
             planned.iter().map(|(ev, id, _)| {
                 (
@@ -195,6 +241,10 @@ impl<K: Kv> Engine<K> {
                 )
             }),
         );
+        if let Some(key) = request {
+            // With the writes, atomically: a crash keeps both or neither.
+            history.push((key, history::encode_request(counts, self.now())));
+        }
         let ops: Vec<EventOps> = planned
             .iter_mut()
             .map(|p| std::mem::take(&mut p.2))
@@ -231,10 +281,7 @@ impl<K: Kv> Engine<K> {
             Vec::new()
         };
         self.index.changed(vectors, rows);
-        Ok(Ingested {
-            accepted: planned.len(),
-            duplicates,
-        })
+        Ok((counts, false))
     }
 
     /// Removes from `planned` the events whose user already has an accepted

@@ -40,11 +40,26 @@ fn json_bytes(bytes: Vec<u8>) -> Response {
 pub(crate) async fn ingest(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if access == Access::ReadOnly {
         return Err(forbidden("write events"));
     }
+    // A retried request names itself: a repeat answers the first answer.
+    let request = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "the Idempotency-Key header is not visible ASCII".to_owned(),
+                    )
+                })?
+                .to_owned(),
+        ),
+        None => None,
+    };
     blocking(move || {
         let reject = |e: ApiError| {
             app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
@@ -57,7 +72,11 @@ pub(crate) async fn ingest(
             ))
         })?;
         let events = profiledb::decode_events(text).map_err(|e| reject(library_error(&e, &app)))?;
-        match app.db.ingest_counted(&events) {
+        let written = match &request {
+            Some(key) => app.db.ingest_once(&events, key).map(|(n, _)| n),
+            None => app.db.ingest_counted(&events),
+        };
+        match written {
             Ok(n) => {
                 app.metrics
                     .events_ingested
