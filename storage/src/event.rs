@@ -218,6 +218,21 @@ pub(crate) struct EventParts {
 }
 
 impl EventParts {
+    /// An event at `ts` that changes nothing but the user cell.
+    pub(crate) fn seen(ts: i64) -> EventParts {
+        EventParts {
+            features: Record::from_cells([(
+                META_ID,
+                Cell::Meta {
+                    first: ts,
+                    last: ts,
+                    events: 1,
+                },
+            )]),
+            ..EventParts::default()
+        }
+    }
+
     /// The operands of user `user`'s write.
     fn encode(self, user: &str) -> EventOps {
         EventOps {

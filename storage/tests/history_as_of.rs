@@ -291,3 +291,44 @@ fn an_item_made_later_replays_only_the_writes_made_after_it() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn items_dropped_since_leave_the_rest_of_the_replay_as_the_store_has_it() -> Result<()> {
+    use profiledb_storage::DefKind;
+    let dir = tempfile::tempdir()?;
+    let e = history_db(dir.path())?;
+    let start = e.now() - 20 * DAY;
+    let ops = workload(17, start);
+    apply(&e, &ops, i64::MAX)?;
+    // Impressions feed nothing any more, and `age` is gone.
+    let drop_all = |x: &dyn Fn(DefKind, &str) -> Result<()>| -> Result<()> {
+        x(DefKind::Feature, "ctr")?;
+        x(DefKind::Vector, "pref")?;
+        x(DefKind::Attribute, "age")
+    };
+    drop_all(&|k, n| e.drop_item(k, n))?;
+    let mut rng = StdRng::seed_from_u64(18);
+    for _ in 0..10 {
+        let t = start + rng.random_range(0..16 * DAY);
+        let reference = MemoryEngine::memory();
+        full_schema(&reference)?;
+        apply(&reference, &ops, t)?;
+        drop_all(&|k, n| reference.drop_item(k, n))?;
+        for u in 0..USERS {
+            let user = format!("u{u}");
+            match (
+                e.profile(&user, t, SPAN)?,
+                reference.profile(&user, t, SPAN)?,
+            ) {
+                (Some(g), Some(w)) => {
+                    if let Err(why) = same(&g, &w) {
+                        panic!("{user} as of {t}: {why}");
+                    }
+                }
+                (None, None) => {}
+                (g, w) => panic!("{user} as of {t}: {} against {}", g.is_some(), w.is_some()),
+            }
+        }
+    }
+    Ok(())
+}

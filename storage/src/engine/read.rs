@@ -159,10 +159,21 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
             let entry = Entry::decode(k, it.value()).map_err(|e| bad(&e))?;
             let b = self.bindings_at(entry.version);
+            // Items dropped since leave nothing to plan: an event whose type
+            // nothing is bound to any more still counts in the user cell, as
+            // in the stored state, and a dropped attribute's value is gone.
             let parts = match &entry.write {
+                HistoryWrite::Event(ev) if b.event(&ev.event_type).is_none() => {
+                    Ok(event::EventParts::seen(ev.ts))
+                }
                 HistoryWrite::Event(ev) => event::plan_parts(b, ev),
                 HistoryWrite::Attributes { user, ts, values } => {
-                    event::plan_attribute_parts(b, user, *ts, values)
+                    let live: Vec<(String, Value)> = values
+                        .iter()
+                        .filter(|(name, _)| b.catalog.attribute(name).is_some())
+                        .cloned()
+                        .collect();
+                    event::plan_attribute_parts(b, user, *ts, &live)
                 }
             }
             .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
