@@ -535,3 +535,100 @@ fn import_and_insert_skip_events_whose_id_was_accepted() {
     let o = sql(db, "csv", "SELECT purchases FROM users WHERE id = 'u1'");
     assert!(stdout(&o).contains('3'), "{}", stdout(&o));
 }
+
+#[test]
+fn export_reads_each_pair_as_of_its_own_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let db = db.to_str().expect("utf-8");
+    let o = sql(
+        db,
+        "csv",
+        "ALTER DATABASE SET HISTORY '30d';
+         CREATE FEATURE purchases ON purchase AS COUNT();
+         CREATE FEATURE spend ON purchase AS SUM(amount);
+         INSERT INTO purchase (user, ts, amount) VALUES
+           ('u1', '2026-11-03T00:00:00Z', 5.0), ('u1', '2026-11-01T00:00:00Z', 10.0),
+           ('o''k', '2026-11-02T00:00:00Z', 1.5)",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pairs = dir.path().join("pairs.csv");
+    std::fs::write(
+        &pairs,
+        "user,ts,label\n\
+         u1,2026-11-02T00:00:00Z,1\n\
+         u1,1793750400000,0\n\
+         o'k,2026-11-02T00:00:00Z,1\n\
+         u1,2026-10-01T00:00:00Z,0\n",
+    )
+    .expect("write");
+    let at = pairs.to_str().expect("utf-8");
+    let o = profiledb(&[
+        "export",
+        "--db",
+        db,
+        "--at",
+        at,
+        "--select",
+        "purchases, spend",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // 1793750400000 is 2026-11-04: both purchases. Before any, u1 does not exist.
+    assert_eq!(
+        stdout(&o),
+        "user,ts,label,purchases,spend\n\
+         u1,2026-11-02T00:00:00Z,1,1,10.0\n\
+         u1,1793750400000,0,2,15.0\n\
+         o'k,2026-11-02T00:00:00Z,1,1,1.5\n\
+         u1,2026-10-01T00:00:00Z,0,,\n"
+    );
+    let out = dir.path().join("out.jsonl");
+    let o = profiledb(&[
+        "export",
+        "--db",
+        db,
+        "--at",
+        at,
+        "--select",
+        "spend",
+        "--format",
+        "jsonl",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).expect("written");
+    let first: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("a line")).expect("json");
+    assert_eq!(
+        first,
+        serde_json::json!({"user": "u1", "ts": "2026-11-02T00:00:00Z", "label": "1", "spend": 10.0})
+    );
+    // Bad inputs say what and where, and write nothing.
+    std::fs::write(&pairs, "user,time\nu1,1\n").expect("write");
+    let o = profiledb(&["export", "--db", db, "--at", at, "--select", "spend"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no 'ts' column"), "{}", stderr(&o));
+    std::fs::write(&pairs, "user,ts\nu1,yesterday\n").expect("write");
+    let o = profiledb(&["export", "--db", db, "--at", at, "--select", "spend"]);
+    assert!(
+        stderr(&o).contains("line 2") && stderr(&o).contains("yesterday"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&pairs, "user,ts\nu1,1\n").expect("write");
+    let o = profiledb(&["export", "--db", db, "--at", at, "--select", "spnd"]);
+    assert!(stderr(&o).contains("spnd"), "{}", stderr(&o));
+    let missing = dir.path().join("nothing-here");
+    let o = profiledb(&[
+        "export",
+        "--db",
+        missing.to_str().expect("utf-8"),
+        "--at",
+        at,
+        "--select",
+        "spend",
+    ]);
+    assert!(!o.status.success());
+    assert!(!missing.exists());
+}

@@ -12,6 +12,7 @@
 
 mod backend;
 mod demo;
+mod export;
 mod format;
 mod import;
 mod json;
@@ -46,6 +47,9 @@ enum Command {
     Serve(ServeArgs),
     /// Load events from JSON Lines or CSV files.
     Import(ImportArgs),
+    /// Write point-in-time rows: selected items of each (user, ts) pair of a
+    /// CSV file, as of its own time.
+    Export(ExportArgs),
     /// Build a demo database from a synthetic event stream and tour it.
     Demo(DemoArgs),
 }
@@ -139,6 +143,26 @@ struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+struct ExportArgs {
+    /// Database directory (it must exist).
+    #[arg(long, value_name = "DIR")]
+    db: PathBuf,
+    /// A CSV file whose header names `user` and `ts` (epoch ms or RFC 3339);
+    /// its other columns are copied through.
+    #[arg(long, value_name = "PAIRS.csv")]
+    at: PathBuf,
+    /// The items to read, as in a SELECT list (`spend, window_count(views, '1d')`).
+    #[arg(long, value_name = "ITEMS")]
+    select: String,
+    /// How rows are written.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "csv")]
+    format: export::ExportFormat,
+    /// Where to write (stdout by default).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct DemoArgs {
     /// Database directory to create.
     #[arg(long, value_name = "DIR", default_value = "profiledb-demo")]
@@ -186,6 +210,20 @@ fn main() -> ExitCode {
             Ok(db) => import::run(&db, &args.files, args.format, args.skip_bad),
             Err(e) => fail(&e),
         },
+        Command::Export(args) => {
+            let mut options = profiledb::Options::new(&args.db);
+            options.create_if_missing = false;
+            match open_local_with(options) {
+                Ok(db) => export::run(
+                    &db,
+                    &args.at,
+                    &args.select,
+                    args.format,
+                    args.output.as_ref(),
+                ),
+                Err(e) => fail(&e),
+            }
+        }
         Command::Demo(args) => demo::run(&args.db, args.users, args.days),
     };
     ExitCode::from(code)

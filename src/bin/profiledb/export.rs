@@ -1,0 +1,169 @@
+//! `profiledb export`: point-in-time rows for training sets. Given (user,
+//! time) pairs in a CSV file with a header naming `user` and `ts` (other
+//! columns, such as a label, ride along), it reads the selected items of each
+//! user as of its own time and writes each pair's columns followed by them,
+//! as CSV or JSON Lines, in the pairs' order.
+//!
+//! Each pair is one point query `AS OF` its time, so with the event history
+//! kept the items are exactly what the writes up to that time give; without
+//! it they are the stored state evaluated then (see the README). A user who
+//! does not exist at its time gets empty items (NULL).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use profiledb::{Column, Db, Output, Rows, Type, Value};
+
+use crate::format::{self, Format};
+
+/// How exported rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A header row, then one line per pair.
+    Csv,
+    /// One JSON object per pair.
+    Jsonl,
+}
+
+/// One pair: its line, its cells, and the user and time read.
+struct Pair {
+    cells: Vec<String>,
+    user: String,
+    ts: i64,
+}
+
+/// Reads the pairs file: its header, and each row's cells, user and time.
+fn read_pairs(path: &Path) -> Result<(Vec<String>, Vec<Pair>), String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let header: Vec<String> = r
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let column = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            format!(
+                "{} has no '{name}' column (its header: {})",
+                path.display(),
+                header.join(", ")
+            )
+        })
+    };
+    let (user_at, ts_at) = (column("user")?, column("ts")?);
+    let mut pairs = Vec::new();
+    for record in r.records() {
+        let record = record.map_err(|e| format!("{}: {e}", path.display()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let at = |i: usize| record.get(i).unwrap_or("");
+        let user = at(user_at).to_owned();
+        if user.is_empty() {
+            return Err(format!("{} line {line}: the user is empty", path.display()));
+        }
+        let text = at(ts_at);
+        let ts = match text.parse::<i64>() {
+            Ok(ms) => ms,
+            Err(_) => profiledb::parse_timestamp(text).map_err(|e| {
+                format!(
+                    "{} line {line}: ts '{text}' is not a time: {e}",
+                    path.display()
+                )
+            })?,
+        };
+        pairs.push(Pair {
+            cells: record.iter().map(str::to_owned).collect(),
+            user,
+            ts,
+        });
+    }
+    Ok((header, pairs))
+}
+
+/// The point query reading `select` for `user` as of `ts`.
+fn statement(select: &str, user: &str, ts: i64) -> String {
+    format!(
+        "SELECT {select} FROM users WHERE id = '{}' AS OF '{}'",
+        user.replace('\'', "''"),
+        profiledb::format_timestamp(ts)
+    )
+}
+
+/// The rows of the export: each pair's cells, then the items it selects.
+fn export(db: &Db, pairs_file: &Path, select: &str) -> Result<Rows, String> {
+    let (header, pairs) = read_pairs(pairs_file)?;
+    let run = |user: &str, ts: i64| -> Result<Rows, String> {
+        match db.execute(&statement(select, user, ts)) {
+            Ok(Output::Rows(rows)) => Ok(rows),
+            Ok(Output::Done { summary, .. }) => Err(format!("--select read no items: {summary}")),
+            Err(e) => Err(format!("--select \"{select}\": {e}")),
+        }
+    };
+    // The items' names and types, whatever the first pair reads.
+    let items = run("profiledb-export-columns", 0)?.columns;
+    let mut columns: Vec<Column> = header
+        .iter()
+        .map(|name| Column {
+            name: name.clone(),
+            ty: Type::String,
+        })
+        .collect();
+    columns.extend(items.iter().cloned());
+    let mut rows = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let mut row: Vec<Value> = pair.cells.into_iter().map(Value::String).collect();
+        row.resize(header.len(), Value::Null);
+        match run(&pair.user, pair.ts)?.rows.pop() {
+            Some(values) => row.extend(values),
+            None => row.extend(std::iter::repeat_n(Value::Null, items.len())),
+        }
+        rows.push(row);
+    }
+    Ok(Rows { columns, rows })
+}
+
+/// Runs `profiledb export`; the exit code.
+pub fn run(
+    db: &Db,
+    pairs_file: &Path,
+    select: &str,
+    format: ExportFormat,
+    out: Option<&PathBuf>,
+) -> u8 {
+    let rows = match export(db, pairs_file, select) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let format = match format {
+        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Jsonl => Format::Json,
+    };
+    let written = match out {
+        Some(path) => std::fs::File::create(path)
+            .map(std::io::BufWriter::new)
+            .and_then(|mut f| {
+                format::print(&Output::Rows(rows), format, &mut f, &mut std::io::sink())?;
+                f.flush()
+            })
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            format::print(&Output::Rows(rows), format, &mut lock, &mut std::io::sink())
+                .and_then(|()| lock.flush())
+                .map_err(|e| format!("cannot write the export: {e}"))
+        }
+    };
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
