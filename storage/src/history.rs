@@ -15,10 +15,11 @@
 //! [`crate::keys`]. The sequence number orders writes of the same time and
 //! keeps each key unique; it grows with every write, across restarts.
 //!
-//! The day markers sort after every user (no UTF-8 id starts with 0xFF): the
-//! job that retires history past the horizon walks the markers of the days
-//! before it, not every user. A deleted user's markers outlive it harmlessly:
-//! they lead to no history.
+//! Request keys and day markers sort after every user (no UTF-8 id starts
+//! with 0xFE or 0xFF). The markers are for the job that will retire history
+//! past the horizon: it will walk the markers of the days before it, not
+//! every user. Deleting a user deletes its markers with the rest, since they
+//! carry its id.
 
 use crate::codec::{DecodeError, Reader, Writer, derr};
 use crate::event::Event;
