@@ -1,8 +1,10 @@
-//! Arbitrary bytes through every value decoder and merge operator: never a panic,
-//! and whatever decodes re-encodes to a value that decodes the same.
+//! Arbitrary bytes through every value decoder and merge operator (and the
+//! event history's keys and entries): never a panic, and whatever decodes
+//! re-encodes to a value that decodes the same.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use profiledb_storage::history;
 use profiledb_storage::merge::record::{self, Record};
 use profiledb_storage::merge::vector::{self, VectorValue};
 use profiledb_storage::merge::window::{self, Bucket};
@@ -24,4 +26,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = vector::full_merge(Some(a), [b]);
     let _ = vector::partial_merge([a, b]);
     let _ = profiledb_storage::Catalog::decode(data);
+    if let Ok(e) = history::Entry::decode(a, b) {
+        assert_eq!(history::Entry::decode(&e.key(), &e.encode()).ok(), Some(e));
+    }
+    let _ = history::parse_entry_key(data);
+    let _ = history::parse_marker_key(data);
 });
