@@ -497,13 +497,23 @@ fn import_and_insert_skip_events_whose_id_was_accepted() {
         "ALTER DATABASE SET HISTORY '30d'; CREATE FEATURE purchases ON purchase AS COUNT()",
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // Yesterday: inside the history's horizon, where ids are remembered.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+        - 86_400_000;
     let csv = dir.path().join("orders.csv");
     std::fs::write(
         &csv,
-        "user,type,ts,event_id\n\
-         u1,purchase,1761991200000,o-1\n\
-         u1,purchase,1761991200001,o-2\n\
-         u1,purchase,1761991200002,o-1\n",
+        format!(
+            "user,type,ts,event_id\n\
+             u1,purchase,{t},o-1\n\
+             u1,purchase,{},o-2\n\
+             u1,purchase,{},o-1\n",
+            t + 1,
+            t + 2
+        ),
     )
     .expect("write");
     let path = csv.to_str().expect("utf-8");
@@ -524,7 +534,11 @@ fn import_and_insert_skip_events_whose_id_was_accepted() {
     let o = sql(
         db,
         "csv",
-        "INSERT INTO purchase (user, ts, event_id) VALUES ('u1', 1, 'o-2'), ('u1', 2, 'o-3')",
+        &format!(
+            "INSERT INTO purchase (user, ts, event_id) VALUES ('u1', {}, 'o-2'), ('u1', {}, 'o-3')",
+            t + 3,
+            t + 4
+        ),
     );
     // A summary goes to stderr, beside csv output.
     assert!(
@@ -541,25 +555,46 @@ fn export_reads_each_pair_as_of_its_own_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("db");
     let db = db.to_str().expect("utf-8");
+    // Days inside the history's horizon: d(n) is the start of day n of the
+    // last ten.
+    let day = 86_400_000i64;
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+        / day
+        * day;
+    let d = |n: i64| today - (10 - n) * day;
+    let iso = |n: i64| profiledb::format_timestamp(d(n));
     let o = sql(
         db,
         "csv",
-        "ALTER DATABASE SET HISTORY '30d';
-         CREATE FEATURE purchases ON purchase AS COUNT();
-         CREATE FEATURE spend ON purchase AS SUM(amount);
-         INSERT INTO purchase (user, ts, amount) VALUES
-           ('u1', '2026-11-03T00:00:00Z', 5.0), ('u1', '2026-11-01T00:00:00Z', 10.0),
-           ('o''k', '2026-11-02T00:00:00Z', 1.5)",
+        &format!(
+            "ALTER DATABASE SET HISTORY '30d';
+             CREATE FEATURE purchases ON purchase AS COUNT();
+             CREATE FEATURE spend ON purchase AS SUM(amount);
+             INSERT INTO purchase (user, ts, amount) VALUES
+               ('u1', {}, 5.0), ('u1', {}, 10.0), ('o''k', {}, 1.5)",
+            d(3),
+            d(1),
+            d(2)
+        ),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let pairs = dir.path().join("pairs.csv");
     std::fs::write(
         &pairs,
-        "user,ts,label\n\
-         u1,2026-11-02T00:00:00Z,1\n\
-         u1,1793750400000,0\n\
-         o'k,2026-11-02T00:00:00Z,1\n\
-         u1,2026-10-01T00:00:00Z,0\n",
+        format!(
+            "user,ts,label\n\
+             u1,{},1\n\
+             u1,{},0\n\
+             o'k,{},1\n\
+             u1,{},0\n",
+            iso(2),
+            d(4),
+            iso(2),
+            iso(0)
+        ),
     )
     .expect("write");
     let at = pairs.to_str().expect("utf-8");
@@ -573,14 +608,20 @@ fn export_reads_each_pair_as_of_its_own_time() {
         "purchases, spend",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // 1793750400000 is 2026-11-04: both purchases. Before any, u1 does not exist.
+    // By day 2 one purchase, by day 4 both; before the first, u1 does not exist.
     assert_eq!(
         stdout(&o),
-        "user,ts,label,purchases,spend\n\
-         u1,2026-11-02T00:00:00Z,1,1,10.0\n\
-         u1,1793750400000,0,2,15.0\n\
-         o'k,2026-11-02T00:00:00Z,1,1,1.5\n\
-         u1,2026-10-01T00:00:00Z,0,,\n"
+        format!(
+            "user,ts,label,purchases,spend\n\
+             u1,{},1,1,10.0\n\
+             u1,{},0,2,15.0\n\
+             o'k,{},1,1,1.5\n\
+             u1,{},0,,\n",
+            iso(2),
+            d(4),
+            iso(2),
+            iso(0)
+        )
     );
     let out = dir.path().join("out.jsonl");
     let o = profiledb(&[
@@ -602,7 +643,7 @@ fn export_reads_each_pair_as_of_its_own_time() {
         serde_json::from_str(text.lines().next().expect("a line")).expect("json");
     assert_eq!(
         first,
-        serde_json::json!({"user": "u1", "ts": "2026-11-02T00:00:00Z", "label": "1", "spend": 10.0})
+        serde_json::json!({"user": "u1", "ts": iso(2), "label": "1", "spend": 10.0})
     );
     // Bad inputs say what and where, and write nothing.
     std::fs::write(&pairs, "user,time\nu1,1\n").expect("write");

@@ -185,10 +185,16 @@ fn a_retried_batch_with_event_ids_is_counted_once() {
         "ALTER DATABASE SET HISTORY '30d'; CREATE FEATURE purchases ON purchase AS COUNT()",
     );
     assert_eq!(status, 200, "{body}");
+    // Yesterday: inside the history's horizon, where ids are remembered.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+        - 86_400_000;
     let batch = json!([
-        {"user": "u1", "type": "purchase", "ts": 1761991200000i64, "event_id": "o-1"},
-        {"user": "u1", "type": "purchase", "ts": 1761991200001i64, "event_id": 2},
-        {"user": "u1", "type": "purchase", "ts": 1761991200002i64, "event_id": "o-1"},
+        {"user": "u1", "type": "purchase", "ts": t, "event_id": "o-1"},
+        {"user": "u1", "type": "purchase", "ts": t + 1, "event_id": 2},
+        {"user": "u1", "type": "purchase", "ts": t + 2, "event_id": "o-1"},
     ])
     .to_string();
     let (status, body) = events(&s, None, batch.clone(), "application/json");
@@ -219,9 +225,9 @@ fn a_retried_batch_with_event_ids_is_counted_once() {
             serde_json::from_str(&text).expect("JSON"),
         )
     };
-    let first = keyed(json!([{"user": "u2", "type": "purchase", "ts": 1}]));
+    let first = keyed(json!([{"user": "u2", "type": "purchase", "ts": t}]));
     assert_eq!(first, (200, json!({"accepted": 1, "duplicates": 0})));
-    let again = keyed(json!([{"user": "u2", "type": "purchase", "ts": 2}]));
+    let again = keyed(json!([{"user": "u2", "type": "purchase", "ts": t + 1}]));
     assert_eq!(again, first);
     let (_, body) = query(&s, None, "SELECT purchases FROM users WHERE id = 'u2'");
     assert_eq!(body["rows"], json!([[1]]));

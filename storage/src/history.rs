@@ -6,6 +6,7 @@
 //!
 //! | key | value |
 //! |---|---|
+//! | `user 0x00 0x00` | the base state the user's writes older than the fold cutoff were folded into ([`Base`]) |
 //! | `user 0x00 0x01 ts:i64 seq:u64` | one accepted write ([`Entry`]) |
 //! | `user 0x00 0x02 event_id` | the time and sequence number of the user's accepted event of that id |
 //! | `0xFE request_key` | the time and counts of the first request of that key |
@@ -31,6 +32,9 @@ use crate::value::Value;
 pub const MAX_HORIZON_MS: i64 = 36_500 * DAY_MS;
 
 const DAY_MS: i64 = 86_400_000;
+
+/// The tag after `user 0x00` of a user's base state's key.
+const BASE: u8 = 0x00;
 
 /// The tag after `user 0x00` of a history entry's key.
 const ENTRY: u8 = 0x01;
@@ -240,6 +244,84 @@ pub fn entry_range(user: &str, from: i64, to: i64) -> (Vec<u8>, Vec<u8>) {
         }
     };
     (lower, upper)
+}
+
+/// The key of `user`'s base state.
+pub fn base_key(user: &str) -> Vec<u8> {
+    let mut k = keys::user_key(user);
+    k.push(BASE);
+    k
+}
+
+/// What a user's writes older than the fold cutoff come to: the records,
+/// window buckets and sgd vector states they merge into, planned as each
+/// write was accepted. Replay starts from it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Base {
+    /// The features record.
+    pub features: crate::merge::record::Record,
+    /// The attributes record.
+    pub attributes: crate::merge::record::Record,
+    /// Window buckets, by (window id, bucket start).
+    pub windows: std::collections::BTreeMap<(u32, i64), crate::merge::window::Bucket>,
+    /// sgd vector states (encoded), by vector id.
+    pub sgd: std::collections::BTreeMap<u32, Vec<u8>>,
+}
+
+impl Base {
+    /// The base state's value.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_tag(tags::HISTORY_BASE, 256);
+        w.bytes(&self.features.encode());
+        w.bytes(&self.attributes.encode());
+        w.u32(self.windows.len() as u32);
+        for ((def, start), b) in &self.windows {
+            w.u32(*def);
+            w.i64(*start);
+            w.bytes(&b.encode());
+        }
+        w.u32(self.sgd.len() as u32);
+        for (def, state) in &self.sgd {
+            w.u32(*def);
+            w.bytes(state);
+        }
+        w.finish()
+    }
+
+    /// The base state stored as `value`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for a value that is not a base state's.
+    pub fn decode(value: &[u8]) -> Result<Base, DecodeError> {
+        use crate::merge::record::Record;
+        use crate::merge::window::Bucket;
+        let mut r = Reader::new(value);
+        if r.u8()? != tags::HISTORY_BASE {
+            return derr("not a history base state");
+        }
+        let features = Record::decode(r.bytes()?)?;
+        let attributes = Record::decode(r.bytes()?)?;
+        let mut windows = std::collections::BTreeMap::new();
+        for _ in 0..r.u32()? {
+            let def = r.u32()?;
+            let start = r.i64()?;
+            windows.insert((def, start), Bucket::decode(r.bytes()?)?);
+        }
+        let mut sgd = std::collections::BTreeMap::new();
+        for _ in 0..r.u32()? {
+            let def = r.u32()?;
+            let state = r.bytes()?;
+            crate::merge::vector::VectorValue::decode(state)?;
+            sgd.insert(def, state.to_vec());
+        }
+        r.end()?;
+        Ok(Base {
+            features,
+            attributes,
+            windows,
+            sgd,
+        })
+    }
 }
 
 /// The key saying `user` has an accepted event of id `id`.

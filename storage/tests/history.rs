@@ -23,6 +23,12 @@ fn events(user: &str, t: i64) -> Vec<Event> {
     ]
 }
 
+/// Five days ago, at the start of the day: inside the 30-day horizon, so
+/// that the history job folds nothing away while a test looks at it.
+fn t0() -> i64 {
+    profiledb_storage::time::now_ms().div_euclid(DAY) * DAY - 5 * DAY
+}
+
 /// A new database keeping 30 days of history.
 fn open_keeping(dir: &std::path::Path) -> Result<RocksEngine> {
     let e = open(dir)?;
@@ -71,20 +77,20 @@ fn every_accepted_write_is_kept_once_with_its_fields() -> Result<()> {
     full_schema(&e)?;
     let mut writes = Vec::new();
     for (i, user) in ["u1", "u2", "u10"].iter().enumerate() {
-        let evs = events(user, T0 + i as i64 * DAY);
+        let evs = events(user, t0() + i as i64 * DAY);
         e.ingest(&evs)?;
         writes.extend(evs.into_iter().map(Write::Event));
     }
-    e.set_attributes("u2", T0 + 5 * DAY, &[("age".into(), Value::Int(40))])?;
+    e.set_attributes("u2", t0() + 5 * DAY, &[("age".into(), Value::Int(40))])?;
     writes.push(Write::Attributes {
         user: "u2".into(),
-        ts: T0 + 5 * DAY,
+        ts: t0() + 5 * DAY,
         values: vec![("age".into(), Value::Int(40))],
     });
     // A rejected batch keeps nothing: its one bad event rejects it whole.
     let bad = vec![
-        Event::new("u3", "purchase", T0).with("amount", 1.0),
-        Event::new("u3", "purchase", T0).with("amount", "not a number"),
+        Event::new("u3", "purchase", t0()).with("amount", 1.0),
+        Event::new("u3", "purchase", t0()).with("amount", "not a number"),
     ];
     assert!(e.ingest(&bad).is_err());
 
@@ -115,11 +121,11 @@ fn sequence_numbers_keep_growing_across_a_reopen() -> Result<()> {
     let before = {
         let e = open_keeping(dir.path())?;
         full_schema(&e)?;
-        e.ingest(&events("u1", T0))?;
+        e.ingest(&events("u1", t0()))?;
         history_of(&e)?.0.iter().map(|x| x.seq).max()
     };
     let e = open(dir.path())?;
-    e.ingest(&events("u1", T0))?;
+    e.ingest(&events("u1", t0()))?;
     let (entries, _) = history_of(&e)?;
     assert_eq!(entries.len(), 8);
     let after_reopen = entries.iter().map(|x| x.seq).filter(|s| Some(*s) > before);
@@ -132,8 +138,8 @@ fn a_deleted_user_leaves_no_history_and_others_keep_theirs() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let e = open_keeping(dir.path())?;
     full_schema(&e)?;
-    e.ingest(&events("u1", T0))?;
-    e.ingest(&events("u10", T0 + 3 * DAY))?;
+    e.ingest(&events("u1", t0()))?;
+    e.ingest(&events("u10", t0() + 3 * DAY))?;
     assert!(e.delete_user("u1")?);
     e.vacuum()?;
     let (entries, markers) = history_of(&e)?;
@@ -159,7 +165,7 @@ fn the_horizon_persists_and_off_keeps_nothing() -> Result<()> {
         assert_eq!(e.catalog().history_ms, 0);
         e.set_history(90 * DAY)?;
         full_schema(&e)?;
-        e.ingest(&events("u1", T0))?;
+        e.ingest(&events("u1", t0()))?;
     }
     let e = open(dir.path())?;
     assert_eq!(e.catalog().history_ms, 90 * DAY);
@@ -171,7 +177,7 @@ fn the_horizon_persists_and_off_keeps_nothing() -> Result<()> {
     // Off deletes what was kept, with the change, and keeps nothing more.
     e.set_history(0)?;
     assert!(e.raw_keys("history")?.is_empty());
-    e.ingest(&events("u1", T0))?;
+    e.ingest(&events("u1", t0()))?;
     assert!(e.raw_keys("history")?.is_empty());
     // Back on over existing users is refused, naming one.
     let err = e.set_history(DAY).expect_err("refused").to_string();
@@ -199,7 +205,7 @@ fn buy(user: &str, ts: i64, id: impl Into<Value>) -> Event {
 }
 
 fn purchases(e: &RocksEngine, user: &str) -> Result<Value> {
-    let p = e.profile(user, T0 + 10 * DAY, DAY)?;
+    let p = e.profile(user, t0() + 10 * DAY, DAY)?;
     Ok(p.and_then(|p| p.get("purchases").cloned())
         .unwrap_or(Value::Null))
 }
@@ -212,21 +218,21 @@ fn an_event_id_is_accepted_once_per_user() -> Result<()> {
     // Within a batch: the second "a" of u1 is a duplicate; u2's "a" is not;
     // 7 and "7" are one id.
     let n = e.ingest_counted(&[
-        buy("u1", T0, "a"),
-        buy("u1", T0 + 1, "a"),
-        buy("u2", T0, "a"),
-        buy("u1", T0 + 2, 7i64),
-        buy("u1", T0 + 3, "7"),
-        Event::new("u1", "purchase", T0 + 4).with("amount", 1.0),
+        buy("u1", t0(), "a"),
+        buy("u1", t0() + 1, "a"),
+        buy("u2", t0(), "a"),
+        buy("u1", t0() + 2, 7i64),
+        buy("u1", t0() + 3, "7"),
+        Event::new("u1", "purchase", t0() + 4).with("amount", 1.0),
     ])?;
     assert_eq!((n.accepted, n.duplicates), (4, 2));
     assert_eq!(purchases(&e, "u1")?, Value::Int(3));
     // A retried batch, whole: nothing is written, not even its history.
     let before = e.raw_keys("history")?;
     let again = e.ingest_counted(&[
-        buy("u1", T0 + 9, "a"),
-        buy("u2", T0, "a"),
-        buy("u1", T0, 7i64),
+        buy("u1", t0() + 9, "a"),
+        buy("u2", t0(), "a"),
+        buy("u1", t0(), 7i64),
     ])?;
     assert_eq!((again.accepted, again.duplicates), (0, 3));
     assert_eq!(e.raw_keys("history")?, before);
@@ -234,12 +240,12 @@ fn an_event_id_is_accepted_once_per_user() -> Result<()> {
     // Across a reopen.
     drop(e);
     let e = open(dir.path())?;
-    let n = e.ingest_counted(&[buy("u1", T0, "a"), buy("u1", T0, "b")])?;
+    let n = e.ingest_counted(&[buy("u1", t0(), "a"), buy("u1", t0(), "b")])?;
     assert_eq!((n.accepted, n.duplicates), (1, 1));
     assert_eq!(purchases(&e, "u1")?, Value::Int(4));
     // A deleted user's ids go with it.
     assert!(e.delete_user("u1")?);
-    assert_eq!(e.ingest_counted(&[buy("u1", T0, "a")])?.accepted, 1);
+    assert_eq!(e.ingest_counted(&[buy("u1", t0(), "a")])?.accepted, 1);
     Ok(())
 }
 
@@ -255,7 +261,7 @@ fn a_bad_event_id_rejects_the_batch_and_writes_nothing() -> Result<()> {
         Value::Bool(true),
     ] {
         let err = e
-            .ingest(&[buy("u1", T0, "fine"), buy("u1", T0, bad.clone())])
+            .ingest(&[buy("u1", t0(), "fine"), buy("u1", t0(), bad.clone())])
             .expect_err("refused");
         match err {
             profiledb_storage::Error::InvalidEvent { index, field, .. } => {
@@ -275,7 +281,7 @@ fn writers_racing_with_one_batch_accept_it_once() -> Result<()> {
     let e = open_keeping(dir.path())?;
     full_schema(&e)?;
     let batch: Vec<Event> = (0..200)
-        .map(|i| buy(&format!("u{}", i % 13), T0 + i, format!("id{i}")))
+        .map(|i| buy(&format!("u{}", i % 13), t0() + i, format!("id{i}")))
         .collect();
     let accepted: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
@@ -302,7 +308,7 @@ fn without_history_event_ids_are_not_remembered() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let e = open(dir.path())?;
     full_schema(&e)?;
-    let n = e.ingest_counted(&[buy("u1", T0, "a"), buy("u1", T0, "a")])?;
+    let n = e.ingest_counted(&[buy("u1", t0(), "a"), buy("u1", t0(), "a")])?;
     assert_eq!((n.accepted, n.duplicates), (2, 0));
     assert_eq!(purchases(&e, "u1")?, Value::Int(2));
     Ok(())
@@ -317,7 +323,7 @@ fn a_field_nothing_reads_is_kept_and_must_be_finite() -> Result<()> {
         Value::Float(f64::NAN),
         Value::Vector(vec![1.0, f32::INFINITY]),
     ] {
-        let ev = Event::new("u1", "purchase", T0)
+        let ev = Event::new("u1", "purchase", t0())
             .with("amount", 1.0)
             .with("note", bad);
         match e.ingest(&[ev]).expect_err("refused") {
@@ -337,29 +343,29 @@ fn a_repeated_request_key_answers_the_first_answer_and_writes_nothing() -> Resul
     let e = open_keeping(dir.path())?;
     full_schema(&e)?;
     let batch = [
-        buy("u1", T0, "a"),
-        buy("u1", T0 + 1, "a"),
-        buy("u2", T0, "b"),
+        buy("u1", t0(), "a"),
+        buy("u1", t0() + 1, "a"),
+        buy("u2", t0(), "b"),
     ];
     let (first, repeated) = e.ingest_once(&batch, "req-1")?;
     assert_eq!((first.accepted, first.duplicates, repeated), (2, 1, false));
     let history = e.raw_keys("history")?;
     // The retry, and a retry with other events under the same key: the first
     // answer, and nothing written.
-    for retry in [&batch[..], &[buy("u3", T0, "c")][..]] {
+    for retry in [&batch[..], &[buy("u3", t0(), "c")][..]] {
         let (again, repeated) = e.ingest_once(retry, "req-1")?;
         assert_eq!((again, repeated), (first, true));
         assert_eq!(e.raw_keys("history")?, history);
     }
     assert_eq!(purchases(&e, "u1")?, Value::Int(1));
-    assert!(e.profile("u3", T0, DAY)?.is_none());
+    assert!(e.profile("u3", t0(), DAY)?.is_none());
     // Another key is another request; keys survive a reopen.
-    let (other, repeated) = e.ingest_once(&[buy("u3", T0, "c")], "req-2")?;
+    let (other, repeated) = e.ingest_once(&[buy("u3", t0(), "c")], "req-2")?;
     assert_eq!((other.accepted, repeated), (1, false));
     drop(e);
     let e = open(dir.path())?;
-    assert!(e.ingest_once(&[buy("u4", T0, "d")], "req-2")?.1);
-    assert!(e.profile("u4", T0, DAY)?.is_none());
+    assert!(e.ingest_once(&[buy("u4", t0(), "d")], "req-2")?.1);
+    assert!(e.profile("u4", t0(), DAY)?.is_none());
     // Bad keys, and keys without history, are refused.
     assert!(e.ingest_once(&batch, "").is_err());
     assert!(e.ingest_once(&batch, &"k".repeat(257)).is_err());
@@ -371,6 +377,6 @@ fn a_repeated_request_key_answers_the_first_answer_and_writes_nothing() -> Resul
         .expect_err("refused")
         .to_string();
     assert!(err.contains("history"), "{err}");
-    assert!(off.profile("u1", T0, DAY)?.is_none());
+    assert!(off.profile("u1", t0(), DAY)?.is_none());
     Ok(())
 }

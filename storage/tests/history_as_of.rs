@@ -92,6 +92,11 @@ fn close(a: &Value, b: &Value) -> bool {
 }
 
 fn same(got: &Profile, want: &Profile) -> std::result::Result<(), String> {
+    same_but(got, want, &[])
+}
+
+/// [`same`], leaving out the items named in `skip`.
+fn same_but(got: &Profile, want: &Profile, skip: &[&str]) -> std::result::Result<(), String> {
     let head = |p: &Profile| (p.user.clone(), p.as_of, p.first_seen, p.last_seen, p.events);
     if head(got) != head(want) {
         return Err(format!("{:?} != {:?}", head(got), head(want)));
@@ -102,7 +107,7 @@ fn same(got: &Profile, want: &Profile) -> std::result::Result<(), String> {
         (&got.vectors, &want.vectors),
     ] {
         for ((gn, gv), (wn, wv)) in g.iter().zip(w) {
-            if gn != wn || !close(gv, wv) {
+            if gn != wn || (!skip.contains(&gn.as_str()) && !close(gv, wv)) {
                 return Err(format!("{gn} = {gv:?}, want {wn} = {wv:?}"));
             }
         }
@@ -330,5 +335,83 @@ fn items_dropped_since_leave_the_rest_of_the_replay_as_the_store_has_it() -> Res
             }
         }
     }
+    Ok(())
+}
+
+#[test]
+fn folding_old_history_into_base_states_changes_no_answer_inside_the_horizon() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open(dir.path())?;
+    e.set_history(10 * DAY)?;
+    full_schema(&e)?;
+    let now = e.now();
+    let start = now - 20 * DAY;
+    let ops = workload(23, start);
+    let (first, second) = ops.split_at(ops.len() / 2);
+    apply(&e, first, i64::MAX)?;
+    // The horizon reaches back to the start of the day ten days ago.
+    let cutoff = (now - 10 * DAY).div_euclid(DAY) * DAY;
+    // (The engine may have begun folding by itself, as writes came.)
+    e.fold_history()?;
+    let bases = e
+        .raw_keys("history")?
+        .iter()
+        .filter(|k| k.len() >= 2 && k[k.len() - 2..] == [0, 0])
+        .count();
+    assert!(bases > 0);
+    // Late writes older than the cutoff arrive after the fold; a second fold
+    // takes them in.
+    apply(&e, second, i64::MAX)?;
+    let check = |e: &RocksEngine, label: &str| -> Result<()> {
+        let mut rng = StdRng::seed_from_u64(24);
+        for _ in 0..12 {
+            let t = cutoff + rng.random_range(0..6 * DAY);
+            let reference = MemoryEngine::memory();
+            full_schema(&reference)?;
+            apply(&reference, &ops, t)?;
+            for u in 0..USERS {
+                let user = format!("u{u}");
+                match (
+                    e.profile(&user, t, SPAN)?,
+                    reference.profile(&user, t, SPAN)?,
+                ) {
+                    (Some(g), Some(w)) => {
+                        // sgd steps apply in write order, and a late write
+                        // folded after later ones were applies after them
+                        // (see the README): the sgd vector is left out.
+                        if let Err(why) = same_but(&g, &w, &["pref"]) {
+                            panic!("{label}: {user} as of {t}: {why}");
+                        }
+                    }
+                    (None, None) => {}
+                    (g, w) => panic!(
+                        "{label}: {user} as of {t}: {} against {}",
+                        g.is_some(),
+                        w.is_some()
+                    ),
+                }
+            }
+        }
+        Ok(())
+    };
+    check(&e, "after late writes")?;
+    e.fold_history()?;
+    check(&e, "folded again")?;
+    // Nothing older than the cutoff is left in the history but base states.
+    for key in e.raw_keys("history")? {
+        if let Some((_, ts, _)) = profiledb_storage::history::parse_entry_key(&key) {
+            assert!(ts >= cutoff, "{ts} < {cutoff}");
+        }
+    }
+    // Before the cutoff, a user written since cannot be answered; the error
+    // names the oldest time that can.
+    let err = e
+        .profile("u1", cutoff - DAY, SPAN)
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("oldest time"), "{err}");
+    drop(e);
+    let e = open(dir.path())?;
+    check(&e, "reopened")?;
     Ok(())
 }

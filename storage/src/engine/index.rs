@@ -79,6 +79,9 @@ pub(crate) struct State {
 }
 
 /// The vector definitions of a catalog, as (id, dimension).
+/// How often the refresher folds the event history past its horizon.
+const FOLD_EVERY_MS: i64 = 3_600_000;
+
 pub(crate) fn vector_defs(bindings: &Bindings) -> Vec<(u32, u32)> {
     bindings
         .catalog
@@ -249,6 +252,11 @@ pub(crate) struct Index<K: Kv> {
     /// Held shared by every write from its store write to its notices, and
     /// exclusively by a pin for an instant; see the module documentation.
     gate: RwLock<()>,
+    /// When the refresher last folded the event history.
+    last_fold: std::sync::atomic::AtomicI64,
+    /// The engine's clock: fixed (epoch ms) for tests, or 0 for the wall
+    /// clock; see [`super::Engine::now`].
+    pub(crate) clock: std::sync::atomic::AtomicI64,
     vector_queue: Queue<(String, bool)>,
     row_queue: Queue<RowChange>,
     stop: AtomicBool,
@@ -297,6 +305,8 @@ impl<K: Kv> Index<K> {
             row_figures: Mutex::new(RowTableStats::default()),
             apply: Mutex::new(()),
             gate: RwLock::new(()),
+            last_fold: std::sync::atomic::AtomicI64::new(i64::MIN),
+            clock: std::sync::atomic::AtomicI64::new(0),
             vector_queue: Queue::new(),
             row_queue: Queue::new(),
             stop: AtomicBool::new(false),
@@ -321,8 +331,11 @@ impl<K: Kv> Index<K> {
                     }
                     // A failed refresh puts its users back; the next query's
                     // catch-up reports the error.
-                    let _guard = index.apply.lock();
-                    let _ = index.drain_latest();
+                    {
+                        let _guard = index.apply.lock();
+                        let _ = index.drain_latest();
+                    }
+                    index.fold_history_if_due();
                 }
             })
             .map_err(Error::Io)
@@ -338,6 +351,32 @@ impl<K: Kv> Index<K> {
     /// sent; see the module documentation.
     pub(crate) fn begin_write(&self) -> WriteGuard<'_> {
         self.gate.read()
+    }
+
+    /// Folds the event history past its horizon, at most hourly (as writes
+    /// wake the refresher: without writes there is nothing new to fold).
+    fn fold_history_if_due(&self) {
+        let now = self.now();
+        let last = self.last_fold.load(Ordering::Relaxed);
+        if !self.fold_due(now)
+            || self
+                .last_fold
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let bindings = Arc::clone(&self.bindings.read());
+        if let Err(e) = super::write::fold_history(&*self.kv, &bindings, self, now) {
+            log::warn!("the event history was not folded: {e}; the next fold retries");
+        }
+    }
+
+    /// Holds every write off (between its store write and its notices, so
+    /// none is in flight) until the guard is dropped: for a read and a write
+    /// of the store that no write may come between.
+    pub(crate) fn hold_writes(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+        self.gate.write()
     }
 
     /// Installs tables loaded from a snapshot that covers the store as it is.
@@ -422,9 +461,24 @@ impl<K: Kv> Index<K> {
             self.row_queue.send(rows);
             rang = true;
         }
-        if rang {
+        if rang || self.fold_due(self.now()) {
             let _ = self.bell_tx.try_send(());
         }
+    }
+
+    /// The engine's clock: the fixed time, or the wall clock's.
+    pub(crate) fn now(&self) -> i64 {
+        match self.clock.load(Ordering::Relaxed) {
+            0 => crate::time::now_ms(),
+            t => t,
+        }
+    }
+
+    /// Whether the event history is kept and was last folded an hour ago or
+    /// more.
+    fn fold_due(&self, now: i64) -> bool {
+        now.saturating_sub(self.last_fold.load(Ordering::Relaxed)) >= FOLD_EVERY_MS
+            && self.bindings.read().catalog.history_ms > 0
     }
 
     /// Tells both indexes that `user` changed, attributes included, in a way

@@ -21,7 +21,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -38,7 +38,6 @@ use crate::catalog::{Bindings, Catalog, SharedBindings};
 use crate::error::{Error, Result};
 use crate::kv::memory::MemoryKv;
 use crate::kv::{CATALOG, Kv, KvBatch, KvSnapshot};
-use crate::time::now_ms;
 
 const CATALOG_KEY: &[u8] = b"catalog";
 
@@ -63,8 +62,6 @@ pub struct Engine<K: Kv> {
     /// Where the vector index snapshot is kept; `None` for a store without
     /// files.
     dir: Option<PathBuf>,
-    /// A fixed clock (epoch ms) for tests; 0 reads the wall clock.
-    clock: AtomicI64,
     /// The next history sequence number. It starts past the store's own
     /// sequence, which every write advances by at least its number of
     /// entries, so numbers are never reused across restarts.
@@ -174,7 +171,6 @@ impl<K: Kv> Engine<K> {
             bindings,
             ddl: Mutex::new(()),
             dir,
-            clock: AtomicI64::new(0),
             history_seq,
             id_locks: IdLocks::new(),
         }
@@ -221,16 +217,13 @@ impl<K: Kv> Engine<K> {
     /// The current time, epoch ms: the wall clock, or the clock fixed by
     /// [`Engine::set_now`].
     pub fn now(&self) -> i64 {
-        match self.clock.load(Ordering::Relaxed) {
-            0 => now_ms(),
-            t => t,
-        }
+        self.index.now()
     }
 
     /// Fixes the clock at `now` (epoch ms), so that the default `AS OF` of a
     /// query is reproducible; 0 returns to the wall clock.
     pub fn set_now(&self, now: i64) {
-        self.clock.store(now, Ordering::Relaxed);
+        self.index.clock.store(now, Ordering::Relaxed);
     }
 
     /// The engine with its clock fixed at `now`; see [`Engine::set_now`].
@@ -299,7 +292,7 @@ impl MemoryEngine {
             None,
             self.index.rows_limit(),
         );
-        e.set_now(self.clock.load(Ordering::Relaxed));
+        e.set_now(self.index.clock.load(Ordering::Relaxed));
         e
     }
 }

@@ -50,9 +50,8 @@ pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
     /// The catalog that history is replayed with ([`RowNeeds::history_as_of`]);
     /// without it the stored state is read.
     bindings: Option<&'s Bindings>,
-    /// The definitions each catalog version held, for replay: made on first
-    /// use per version.
-    versions: Vec<(u64, Bindings)>,
+    /// Plans history entries for replay, made on first use.
+    planner: Option<Planner<'s>>,
 }
 
 impl<'s, S: KvSnapshot> RowReader<'s, S> {
@@ -63,7 +62,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             one_user: false,
             now: now_ms(),
             bindings: None,
-            versions: Vec::new(),
+            planner: None,
         }
     }
 
@@ -76,7 +75,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             one_user: true,
             now: now_ms(),
             bindings: None,
-            versions: Vec::new(),
+            planner: None,
         }
     }
 
@@ -119,88 +118,37 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         Ok(true)
     }
 
-    /// The catalog a write accepted under catalog version `version` replays
-    /// with: today's definitions, but only those that existed then (an item
-    /// made later starts empty, as the stored state does).
-    fn bindings_at(&mut self, version: u64) -> &Bindings {
-        let current = self.bindings.expect("replay has bindings");
-        if version >= current.catalog.version {
-            return current;
-        }
-        let at = match self.versions.iter().position(|(v, _)| *v == version) {
-            Some(i) => i,
-            None => {
-                let mut c = current.catalog.clone();
-                c.attributes.retain(|d| d.version <= version);
-                c.features.retain(|d| d.version <= version);
-                c.windows.retain(|d| d.version <= version);
-                c.vectors.retain(|d| d.version <= version);
-                self.versions.push((version, Bindings::new(c)));
-                self.versions.len() - 1
-            }
-        };
-        &self.versions[at].1
-    }
-
     /// Rebuilds `row` (its user set) from the user's history up to `as_of`:
-    /// every write with a time at or before it, planned as it was accepted
-    /// and merged as the store merges (sgd steps in write order). `false`
-    /// when there is none: the user did not exist yet.
+    /// the base state older writes were folded into, then every write with a
+    /// time at or before it, planned as it was accepted and merged as the
+    /// store merges (sgd steps in write order). `false` when there is none:
+    /// the user did not exist yet.
     fn replay(&mut self, row: &mut UserRow, needs: &RowNeeds, as_of: i64) -> Result<bool> {
-        let (lo, hi) = history::entry_range(&row.user, i64::MIN, as_of);
-        let mut it = self.snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
-        it.seek(&lo);
-        let mut features = Record::default();
-        let mut attributes = Record::default();
-        let mut buckets: std::collections::BTreeMap<(u32, i64), Bucket> = Default::default();
-        let mut steps: Vec<(u64, u32, Vec<u8>)> = Vec::new();
-        let mut any = false;
-        while let Some(k) = it.key() {
-            let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
-            let entry = Entry::decode(k, it.value()).map_err(|e| bad(&e))?;
-            let b = self.bindings_at(entry.version);
-            // Items dropped since leave nothing to plan: an event whose type
-            // nothing is bound to any more still counts in the user cell, as
-            // in the stored state, and a dropped attribute's value is gone.
-            let parts = match &entry.write {
-                HistoryWrite::Event(ev) if b.event(&ev.event_type).is_none() => {
-                    Ok(event::EventParts::seen(ev.ts))
-                }
-                HistoryWrite::Event(ev) => event::plan_parts(b, ev),
-                HistoryWrite::Attributes { user, ts, values } => {
-                    let live: Vec<(String, Value)> = values
-                        .iter()
-                        .filter(|(name, _)| b.catalog.attribute(name).is_some())
-                        .cloned()
-                        .collect();
-                    event::plan_attribute_parts(b, user, *ts, &live)
-                }
-            }
-            .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
-            any = true;
-            features.merge(parts.features).map_err(|e| bad(&e))?;
-            if let Some(a) = parts.attributes {
-                attributes.merge(a).map_err(|e| bad(&e))?;
-            }
-            for (def, start, b) in parts.windows {
-                if needs.windows.iter().any(|w| w.id == def) {
-                    buckets
-                        .entry((def, start))
-                        .and_modify(|x| x.merge(&b))
-                        .or_insert(b);
-                }
-            }
-            for (def, op) in parts.sgd {
-                if needs.sgd.contains(&def) {
-                    steps.push((entry.seq, def, op.encode()));
-                }
-            }
-            it.next();
+        let bindings = self.bindings.expect("replay has bindings");
+        let cutoff = history_cutoff(self.snap)?;
+        if as_of < cutoff {
+            return Err(Error::InvalidArgument(format!(
+                "AS OF {} is before the oldest time the event history answers, {}",
+                crate::time::format_timestamp(as_of),
+                crate::time::format_timestamp(cutoff)
+            )));
         }
-        it.status()?;
+        let planner = self.planner.get_or_insert_with(|| Planner::new(bindings));
+        let mut state = Replay::default();
+        let any = state.read(
+            self.snap,
+            planner,
+            &row.user,
+            as_of,
+            &|def| needs.windows.iter().any(|w| w.id == def),
+            &|def| needs.sgd.contains(&def),
+        )?;
         if !any {
             return Ok(false);
         }
+        let mut features = std::mem::take(&mut state.features);
+        let mut attributes = std::mem::take(&mut state.attributes);
+        let buckets = std::mem::take(&mut state.buckets);
         features.finalize();
         attributes.finalize();
         row.features = features;
@@ -210,23 +158,16 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             Record::default()
         };
         row.sgd.clear();
-        steps.sort_by_key(|s| s.0);
         for &id in &needs.sgd {
-            let ops: Vec<&[u8]> = steps
-                .iter()
-                .filter(|s| s.1 == id)
-                .map(|s| s.2.as_slice())
-                .collect();
-            let v = if ops.is_empty() {
-                None
-            } else {
-                let key = keys::vector_key(&row.user, id);
-                let bytes = Merge::Sgd
-                    .full(None, ops)
-                    .map_err(|e| Error::corruption(HISTORY, &key, e))?;
-                VectorValue::decode(&bytes)
+            let key = keys::vector_key(&row.user, id);
+            let v = match state
+                .sgd_state(id)
+                .map_err(|e| Error::corruption(HISTORY, &key, e))?
+            {
+                Some(bytes) => VectorValue::decode(&bytes)
                     .map_err(|e| Error::corruption(HISTORY, &key, e))?
-                    .current()
+                    .current(),
+                None => None,
             };
             row.sgd.push((id, v));
         }
@@ -386,6 +327,194 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             it.status()?;
         }
         Ok(())
+    }
+}
+
+/// The key of the time before which the event history has been folded into
+/// base states, in the catalog family.
+pub(crate) const HISTORY_CUTOFF_KEY: &[u8] = b"history.cutoff";
+
+/// The time before which history was folded into base states: `AS OF` an
+/// earlier time cannot be answered for a user written since. `i64::MIN` when
+/// nothing was folded.
+pub(crate) fn history_cutoff<S: KvSnapshot>(snap: &S) -> Result<i64> {
+    Ok(match snap.get(crate::kv::CATALOG, HISTORY_CUTOFF_KEY)? {
+        Some(v) => {
+            let b: [u8; 8] = v.as_ref().try_into().map_err(|_| {
+                Error::corruption(crate::kv::CATALOG, HISTORY_CUTOFF_KEY, "not 8 bytes")
+            })?;
+            i64::from_be_bytes(b)
+        }
+        None => i64::MIN,
+    })
+}
+
+/// Plans history entries with the definitions that existed when each was
+/// accepted (today's, but only those made by then): what replay and the fold
+/// of old history both merge.
+pub(crate) struct Planner<'b> {
+    current: &'b Bindings,
+    versions: Vec<(u64, Bindings)>,
+}
+
+impl<'b> Planner<'b> {
+    pub(crate) fn new(current: &'b Bindings) -> Planner<'b> {
+        Planner {
+            current,
+            versions: Vec::new(),
+        }
+    }
+
+    fn bindings_at(&mut self, version: u64) -> &Bindings {
+        if version >= self.current.catalog.version {
+            return self.current;
+        }
+        let at = match self.versions.iter().position(|(v, _)| *v == version) {
+            Some(i) => i,
+            None => {
+                let mut c = self.current.catalog.clone();
+                c.attributes.retain(|d| d.version <= version);
+                c.features.retain(|d| d.version <= version);
+                c.windows.retain(|d| d.version <= version);
+                c.vectors.retain(|d| d.version <= version);
+                self.versions.push((version, Bindings::new(c)));
+                self.versions.len() - 1
+            }
+        };
+        &self.versions[at].1
+    }
+
+    /// What `entry` changes. Items dropped since leave nothing to plan: an
+    /// event whose type nothing is bound to any more still counts in the user
+    /// cell, as in the stored state, and a dropped attribute's value is gone.
+    pub(crate) fn parts(
+        &mut self,
+        entry: &Entry,
+    ) -> std::result::Result<event::EventParts, String> {
+        let b = self.bindings_at(entry.version);
+        match &entry.write {
+            HistoryWrite::Event(ev) if b.event(&ev.event_type).is_none() => {
+                Ok(event::EventParts::seen(ev.ts))
+            }
+            HistoryWrite::Event(ev) => event::plan_parts(b, ev),
+            HistoryWrite::Attributes { user, ts, values } => {
+                let live: Vec<(String, Value)> = values
+                    .iter()
+                    .filter(|(name, _)| b.catalog.attribute(name).is_some())
+                    .cloned()
+                    .collect();
+                event::plan_attribute_parts(b, user, *ts, &live)
+            }
+        }
+        .map_err(|e| format!("the write no longer plans: {e}"))
+    }
+}
+
+/// A user's state as history rebuilds it: the base state, then writes.
+#[derive(Default)]
+pub(crate) struct Replay {
+    pub features: Record,
+    pub attributes: Record,
+    pub buckets: std::collections::BTreeMap<(u32, i64), Bucket>,
+    /// sgd vectors' states from the base, by definition.
+    pub sgd_base: std::collections::BTreeMap<u32, Vec<u8>>,
+    /// sgd steps since, as (sequence number, definition, step).
+    pub steps: Vec<(u64, u32, Vec<u8>)>,
+}
+
+impl Replay {
+    /// Starts from `user`'s base state and merges every entry with a time at
+    /// or before `upto` (windows and sgd vectors only where `window` and
+    /// `sgd` say), returning whether there was anything; with `visit`, each
+    /// entry read is shown to it.
+    pub(crate) fn read<S: KvSnapshot>(
+        &mut self,
+        snap: &S,
+        planner: &mut Planner<'_>,
+        user: &str,
+        upto: i64,
+        window: &dyn Fn(u32) -> bool,
+        sgd: &dyn Fn(u32) -> bool,
+    ) -> Result<bool> {
+        self.read_visiting(snap, planner, user, upto, window, sgd, &mut |_, _| {})
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn read_visiting<S: KvSnapshot>(
+        &mut self,
+        snap: &S,
+        planner: &mut Planner<'_>,
+        user: &str,
+        upto: i64,
+        window: &dyn Fn(u32) -> bool,
+        sgd: &dyn Fn(u32) -> bool,
+        visit: &mut dyn FnMut(&[u8], &Entry),
+    ) -> Result<bool> {
+        let mut any = false;
+        let base_key = history::base_key(user);
+        if let Some(b) = snap.get(HISTORY, &base_key)? {
+            let base =
+                history::Base::decode(&b).map_err(|e| Error::corruption(HISTORY, &base_key, e))?;
+            self.features = base.features;
+            self.attributes = base.attributes;
+            self.buckets = base
+                .windows
+                .into_iter()
+                .filter(|((d, _), _)| window(*d))
+                .collect();
+            self.sgd_base = base.sgd.into_iter().filter(|(d, _)| sgd(*d)).collect();
+            any = true;
+        }
+        let (lo, hi) = history::entry_range(user, i64::MIN, upto);
+        let mut it = snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
+        it.seek(&lo);
+        while let Some(k) = it.key() {
+            let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
+            let entry = Entry::decode(k, it.value()).map_err(|e| bad(&e))?;
+            let parts = planner.parts(&entry).map_err(|e| bad(&e))?;
+            visit(k, &entry);
+            any = true;
+            self.features.merge(parts.features).map_err(|e| bad(&e))?;
+            if let Some(a) = parts.attributes {
+                self.attributes.merge(a).map_err(|e| bad(&e))?;
+            }
+            for (def, start, b) in parts.windows {
+                if window(def) {
+                    self.buckets
+                        .entry((def, start))
+                        .and_modify(|x| x.merge(&b))
+                        .or_insert(b);
+                }
+            }
+            for (def, op) in parts.sgd {
+                if sgd(def) {
+                    self.steps.push((entry.seq, def, op.encode()));
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(any)
+    }
+
+    /// The state of sgd vector `def`: the base's, then the steps since in
+    /// write order. `None` when there is neither.
+    pub(crate) fn sgd_state(
+        &mut self,
+        def: u32,
+    ) -> std::result::Result<Option<Vec<u8>>, crate::codec::DecodeError> {
+        self.steps.sort_by_key(|s| s.0);
+        let ops: Vec<&[u8]> = self
+            .steps
+            .iter()
+            .filter(|s| s.1 == def)
+            .map(|s| s.2.as_slice())
+            .collect();
+        let base = self.sgd_base.get(&def);
+        if ops.is_empty() {
+            return Ok(base.cloned());
+        }
+        Merge::Sgd.full(base.map(Vec::as_slice), ops).map(Some)
     }
 }
 

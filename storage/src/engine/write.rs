@@ -81,6 +81,18 @@ impl<K: Kv> Engine<K> {
         self.store_catalog_with(catalog, batch)
     }
 
+    /// Folds the event history older than the horizon into each user's base
+    /// state, at the engine's clock; see [`fold_history`]. The engine does it
+    /// by itself at most hourly, as writes come. Returns the number of users
+    /// folded.
+    ///
+    /// # Errors
+    /// The store's failure; [`Error::Corruption`] for history that does not
+    /// decode.
+    pub fn fold_history(&self) -> Result<usize> {
+        fold_history(&*self.kv, &self.bindings(), &self.index, self.now())
+    }
+
     /// Drops a schema item and its data. Readers stop seeing the data at once.
     /// Attribute, feature and ewma vector cells are forgotten in every user's record
     /// now; window buckets and sgd vectors are removed by compaction.
@@ -503,4 +515,148 @@ impl<K: Kv> Engine<K> {
         puts.dedup_by(|a, b| a.0 == b.0);
         puts
     }
+}
+
+/// Folds the history older than the horizon at `now` into each user's base
+/// state, so that the history keeps only the horizon's writes. The cutoff
+/// (the start of the day the horizon reaches back to) is recorded first, so
+/// that reads as of before it are refused from then on; then each user with
+/// older history, found through the day markers (not by walking every user),
+/// gets its base state and loses those entries, their event ids and the
+/// markers, in one atomic batch, with writes held off for each group of
+/// users. A crash anywhere leaves every write either in a base state or in
+/// the history, once; the next fold finishes the job.
+pub(crate) fn fold_history<K: Kv>(
+    kv: &K,
+    bindings: &Bindings,
+    index: &super::index::Index<K>,
+    now: i64,
+) -> Result<usize> {
+    let horizon = bindings.catalog.history_ms;
+    if horizon == 0 {
+        return Ok(0);
+    }
+    let stored = super::read::history_cutoff(&kv.snapshot())?;
+    let cutoff = history::day_of(now.saturating_sub(horizon)).saturating_mul(86_400_000);
+    if cutoff > stored {
+        let mut batch = kv.batch();
+        batch.put(
+            crate::kv::CATALOG,
+            super::read::HISTORY_CUTOFF_KEY,
+            &cutoff.to_be_bytes(),
+        );
+        kv.write(batch, true)?;
+    }
+    // A fold cut short before, or late writes since, leave markers of days
+    // before the recorded cutoff too.
+    let cutoff = cutoff.max(stored);
+    if cutoff == i64::MIN {
+        return Ok(0);
+    }
+    let end = history::marker_key(history::day_of(cutoff), "");
+    let mut folded = 0;
+    loop {
+        // The next group of users with history older than the cutoff.
+        let mut markers: Vec<(Vec<u8>, String)> = Vec::new();
+        {
+            let snap = kv.snapshot();
+            let mut it = snap.iter(HISTORY, Some(history::markers_start()), Some(end.clone()))?;
+            it.seek_to_first();
+            while let Some(k) = it.key() {
+                if let Some((_, user)) = history::parse_marker_key(k) {
+                    markers.push((k.to_vec(), user.to_owned()));
+                }
+                if markers.len() >= 64 {
+                    break;
+                }
+                it.next();
+            }
+            it.status()?;
+        }
+        if markers.is_empty() {
+            return Ok(folded);
+        }
+        let mut users: Vec<&str> = markers.iter().map(|(_, u)| u.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        let _held = index.hold_writes();
+        let snap = kv.snapshot();
+        let mut planner = super::read::Planner::new(bindings);
+        let mut batch = kv.batch();
+        for user in &users {
+            if fold_user(&snap, &mut planner, user, cutoff, &mut batch)? {
+                folded += 1;
+            }
+        }
+        for (k, _) in &markers {
+            batch.delete(HISTORY, k);
+        }
+        kv.write(batch, false)?;
+    }
+}
+
+/// Adds to `batch` the fold of `user`'s history before `cutoff` into its
+/// base state; whether there was any.
+fn fold_user<S: KvSnapshot, B: KvBatch>(
+    snap: &S,
+    planner: &mut super::read::Planner<'_>,
+    user: &str,
+    cutoff: i64,
+    batch: &mut B,
+) -> Result<bool> {
+    let mut state = super::read::Replay::default();
+    let mut gone: Vec<Vec<u8>> = Vec::new();
+    let mut ids: Vec<Vec<u8>> = Vec::new();
+    state.read_visiting(
+        snap,
+        planner,
+        user,
+        cutoff - 1,
+        &|_| true,
+        &|_| true,
+        &mut |k, entry| {
+            gone.push(k.to_vec());
+            if let history::Write::Event(ev) = &entry.write
+                && let Ok(Some(id)) = event::event_id(ev)
+            {
+                ids.push(history::id_key(user, &id));
+            }
+        },
+    )?;
+    if gone.is_empty() {
+        return Ok(false);
+    }
+    let base_key = history::base_key(user);
+    let mut defs: Vec<u32> = state
+        .sgd_base
+        .keys()
+        .copied()
+        .chain(state.steps.iter().map(|s| s.1))
+        .collect();
+    defs.sort_unstable();
+    defs.dedup();
+    let mut sgd = std::collections::BTreeMap::new();
+    for def in defs {
+        if let Some(v) = state
+            .sgd_state(def)
+            .map_err(|e| Error::corruption(HISTORY, &base_key, e))?
+        {
+            sgd.insert(def, v);
+        }
+    }
+    let mut features = std::mem::take(&mut state.features);
+    let mut attributes = std::mem::take(&mut state.attributes);
+    features.finalize();
+    attributes.finalize();
+    let base = history::Base {
+        features,
+        attributes,
+        windows: std::mem::take(&mut state.buckets),
+        sgd,
+    };
+    batch.put(HISTORY, &base_key, &base.encode());
+    for k in gone.iter().chain(&ids) {
+        batch.delete(HISTORY, k);
+    }
+    Ok(true)
 }

@@ -26,6 +26,8 @@ pub mod tags {
     pub const WINDOW_SINGLE: u8 = 0x06;
     /// An entry of the event history, format 1.
     pub const HISTORY_ENTRY: u8 = 0x07;
+    /// A user's base state in the event history, format 1.
+    pub const HISTORY_BASE: u8 = 0x08;
     /// The catalog, format 1 (JSON after the tag).
     pub const CATALOG: u8 = 0x10;
 }
