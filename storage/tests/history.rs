@@ -174,9 +174,13 @@ fn the_horizon_persists_and_off_keeps_nothing() -> Result<()> {
     assert!(e.set_history(-1).is_err());
     assert!(e.set_history(history::MAX_HORIZON_MS + 1).is_err());
     assert_eq!(e.catalog().history_ms, 90 * DAY);
-    // Off deletes what was kept, with the change, and keeps nothing more.
+    // Off deletes what was kept, with the change (the fold's cutoff too),
+    // and keeps nothing more.
+    e.fold_history()?;
+    assert!(e.raw_get("catalog", b"history.cutoff")?.is_some());
     e.set_history(0)?;
     assert!(e.raw_keys("history")?.is_empty());
+    assert!(e.raw_get("catalog", b"history.cutoff")?.is_none());
     e.ingest(&events("u1", t0()))?;
     assert!(e.raw_keys("history")?.is_empty());
     // Back on over existing users is refused, naming one.

@@ -77,14 +77,21 @@ impl<K: Kv> Engine<K> {
             it.status()?;
         } else if was > 0 && ms == 0 {
             batch.delete_range(HISTORY, &[], &history::keys_end());
+            batch.delete(crate::kv::CATALOG, super::read::HISTORY_CUTOFF_KEY);
         }
         self.store_catalog_with(catalog, batch)
     }
 
     /// Folds the event history older than the horizon into each user's base
-    /// state, at the engine's clock; see [`fold_history`]. The engine does it
-    /// by itself at most hourly, as writes come. Returns the number of users
-    /// folded.
+    /// state, at the engine's clock, so that the history keeps only the
+    /// horizon's writes: the cutoff (the start of the day the horizon
+    /// reaches back to) is recorded first, so that reads as of before it are
+    /// refused from then on; then each user with older history, found
+    /// through the day markers, gets its base state and loses those entries
+    /// and their event ids in one atomic batch, with writes held off for each
+    /// group of users. A crash anywhere leaves every write either in a base
+    /// state or in the history, once. The engine does it by itself at most
+    /// hourly, as writes come. Returns the number of users folded.
     ///
     /// # Errors
     /// The store's failure; [`Error::Corruption`] for history that does not
