@@ -62,6 +62,23 @@ pub struct WindowNeed {
 }
 
 impl WindowNeed {
+    /// The starts of the first and last buckets this need reads (those
+    /// holding `from` and `to`); `None` for an empty span.
+    pub fn bucket_span(&self) -> Option<(i64, i64)> {
+        (self.from <= self.to).then(|| {
+            (
+                keys::bucket_start(self.from, self.bucket_ms),
+                keys::bucket_start(self.to, self.bucket_ms),
+            )
+        })
+    }
+
+    /// Whether the bucket starting at `start` is past the window's retention
+    /// at `now`: never read.
+    pub fn expired(&self, start: i64, now: i64) -> bool {
+        keys::bucket_expired(start, self.bucket_ms, self.retain_ms, now)
+    }
+
     /// The buckets of window `def` overlapping `[from, to]`.
     pub fn of(def: &WindowDef, from: i64, to: i64) -> WindowNeed {
         WindowNeed {
@@ -78,7 +95,8 @@ impl WindowNeed {
     /// buckets of `first` and `last`.
     pub fn may_hold(&self, first: i64, last: i64) -> bool {
         let start = |ts| keys::bucket_start(ts, self.bucket_ms);
-        self.from <= self.to && start(first) <= start(self.to) && start(last) >= start(self.from)
+        self.bucket_span()
+            .is_some_and(|(lo, hi)| start(first) <= hi && start(last) >= lo)
     }
 }
 

@@ -174,19 +174,13 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         row.windows.resize_with(needs.windows.len(), Vec::new);
         for (w, out) in needs.windows.iter().zip(&mut row.windows) {
             out.clear();
-            if w.to < w.from {
+            let Some((first, last)) = w.bucket_span() else {
                 continue;
-            }
-            let (first, last) = (
-                keys::bucket_start(w.from, w.bucket_ms),
-                keys::bucket_start(w.to, w.bucket_ms),
-            );
+            };
             out.extend(
                 buckets
                     .range((w.id, first)..=(w.id, last))
-                    .filter(|((_, start), _)| {
-                        !keys::bucket_expired(*start, w.bucket_ms, w.retain_ms, self.now)
-                    })
+                    .filter(|((_, start), _)| !w.expired(*start, self.now))
                     .map(|((_, start), b)| (*start, *b)),
             );
         }
@@ -537,11 +531,11 @@ fn read_buckets<I: KvIter>(
     now: i64,
     out: &mut Vec<(i64, Bucket)>,
 ) -> Result<()> {
-    if w.to < w.from {
+    let Some((first, last)) = w.bucket_span() else {
         return Ok(());
-    }
-    let first = keys::window_key(user, w.id, keys::bucket_start(w.from, w.bucket_ms));
-    let last = keys::window_key(user, w.id, keys::bucket_start(w.to, w.bucket_ms));
+    };
+    let first = keys::window_key(user, w.id, first);
+    let last = keys::window_key(user, w.id, last);
     it.seek(&first);
     while let Some(k) = it.key() {
         if k > last.as_slice() {
@@ -551,7 +545,7 @@ fn read_buckets<I: KvIter>(
             .and_then(|(_, _, tail)| keys::bucket_of(tail))
             .ok_or_else(|| Error::corruption(WINDOWS, k, "malformed window key"))?;
         let b = Bucket::decode(it.value()).map_err(|e| Error::corruption(WINDOWS, k, e))?;
-        if !keys::bucket_expired(start, w.bucket_ms, w.retain_ms, now) {
+        if !w.expired(start, now) {
             out.push((start, b));
         }
         it.next();
