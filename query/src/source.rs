@@ -32,6 +32,9 @@ pub trait DataSource: Sync {
     fn delete_user(&self, user: &str) -> Result<bool>;
     /// Sets the event history's horizon, in ms (0 keeps no history).
     fn set_history(&self, ms: i64) -> Result<()>;
+    /// The oldest time `AS OF` can answer for every user; `None` when every
+    /// time can be.
+    fn history_cutoff(&self) -> Result<Option<i64>>;
     /// Purges deleted users' data from every file the database keeps, stopping
     /// at `deadline`: returns `false` when it stopped before it was complete.
     fn vacuum(&self, deadline: Option<std::time::Instant>) -> Result<bool>;
@@ -92,6 +95,10 @@ impl<K: Kv> DataSource for Engine<K> {
 
     fn set_history(&self, ms: i64) -> Result<()> {
         Engine::set_history(self, ms)
+    }
+
+    fn history_cutoff(&self) -> Result<Option<i64>> {
+        Engine::history_cutoff(self)
     }
 
     fn ingest(&self, events: &[Event]) -> Result<Ingested> {

@@ -403,6 +403,7 @@ fn folding_old_history_into_base_states_changes_no_answer_inside_the_horizon() -
             assert!(ts >= cutoff, "{ts} < {cutoff}");
         }
     }
+    assert_eq!(e.history_cutoff()?, Some(cutoff));
     // Before the cutoff, a user written since cannot be answered; the error
     // names the oldest time that can.
     let err = e

@@ -149,7 +149,10 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
                 .map_err(|e| storage_at(e, horizon.loc.0))?;
             Ok(Output::done("ALTER DATABASE"))
         }
-        Statement::ShowHistory => Ok(Output::Rows(show::history(&source.bindings().catalog))),
+        Statement::ShowHistory => Ok(Output::Rows(show::history(
+            &source.bindings().catalog,
+            source.history_cutoff()?,
+        ))),
         Statement::DropSegments { name } => {
             let bindings = source.bindings();
             let catalog = &bindings.catalog;

@@ -140,8 +140,9 @@ pub(super) fn show(catalog: &Catalog, kind: ObjectKind) -> Rows {
 }
 
 /// `SHOW HISTORY`: how long accepted writes are kept, as a duration and in
-/// ms (`'0ms'` and 0 when history is off).
-pub(super) fn history(catalog: &Catalog) -> Rows {
+/// ms (`'0s'` and 0 when history is off), and the oldest time `AS OF` can
+/// answer (NULL when any time can: nothing was folded yet).
+pub(super) fn history(catalog: &Catalog, cutoff: Option<i64>) -> Rows {
     let ms = catalog.history_ms;
     Rows {
         columns: vec![
@@ -153,6 +154,10 @@ pub(super) fn history(catalog: &Catalog) -> Rows {
                 name: "horizon_ms".into(),
                 ty: Type::Int,
             },
+            Column {
+                name: "oldest_as_of".into(),
+                ty: Type::String,
+            },
         ],
         rows: vec![vec![
             Value::String(if ms == 0 {
@@ -161,6 +166,9 @@ pub(super) fn history(catalog: &Catalog) -> Rows {
                 format_duration(ms)
             }),
             Value::Int(ms),
+            cutoff.map_or(Value::Null, |t| {
+                Value::String(profiledb_storage::time::format_timestamp(t))
+            }),
         ]],
     }
 }

@@ -1,8 +1,8 @@
 # The event history's horizon: none in a new database, set by a statement.
 SHOW HISTORY;
 ----
-horizon:string | horizon_ms:int
-'0s' | 0
+horizon:string | horizon_ms:int | oldest_as_of:string
+'0s' | 0 | NULL
 
 ALTER DATABASE SET HISTORY '90d';
 ----
@@ -10,8 +10,8 @@ ALTER DATABASE
 
 SHOW HISTORY;
 ----
-horizon:string | horizon_ms:int
-'90d' | 7776000000
+horizon:string | horizon_ms:int | oldest_as_of:string
+'90d' | 7776000000 | NULL
 
 alter database set history '36h';
 ----
@@ -19,8 +19,8 @@ ALTER DATABASE
 
 SHOW HISTORY;
 ----
-horizon:string | horizon_ms:int
-'36h' | 129600000
+horizon:string | horizon_ms:int | oldest_as_of:string
+'36h' | 129600000 | NULL
 
 # Bad horizons name the value, and change nothing.
 ALTER DATABASE SET HISTORY '-1d';
@@ -67,8 +67,8 @@ error: syntax error: expected DATABASE, found 'TABLE' (line 1, column 7)
 
 SHOW HISTORY;
 ----
-horizon:string | horizon_ms:int
-'36h' | 129600000
+horizon:string | horizon_ms:int | oldest_as_of:string
+'36h' | 129600000 | NULL
 
 # Off: '0s' (any unit) keeps nothing.
 ALTER DATABASE SET HISTORY '0s';
@@ -77,8 +77,8 @@ ALTER DATABASE
 
 SHOW HISTORY;
 ----
-horizon:string | horizon_ms:int
-'0s' | 0
+horizon:string | horizon_ms:int | oldest_as_of:string
+'0s' | 0 | NULL
 
 # History comes back on only while there are no users.
 CREATE FEATURE purchases ON purchase AS COUNT();
@@ -97,8 +97,8 @@ error: history can be turned on only for a database without users: it holds 'u1'
 
 SHOW HISTORY;
 ----
-horizon:string | horizon_ms:int
-'0s' | 0
+horizon:string | horizon_ms:int | oldest_as_of:string
+'0s' | 0 | NULL
 
 EXPLAIN SHOW HISTORY;
 ----

@@ -100,6 +100,16 @@ impl<K: Kv> Engine<K> {
         fold_history(&*self.kv, &self.bindings(), &self.index, self.now())
     }
 
+    /// The oldest time `AS OF` can answer for every user: the cutoff the
+    /// history was folded to; `None` when nothing was folded (every time is).
+    ///
+    /// # Errors
+    /// The store's failure.
+    pub fn history_cutoff(&self) -> Result<Option<i64>> {
+        let t = super::read::history_cutoff(&self.kv.snapshot())?;
+        Ok((t != i64::MIN).then_some(t))
+    }
+
     /// Drops a schema item and its data. Readers stop seeing the data at once.
     /// Attribute, feature and ewma vector cells are forgotten in every user's record
     /// now; window buckets and sgd vectors are removed by compaction.
