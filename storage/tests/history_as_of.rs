@@ -416,3 +416,101 @@ fn folding_old_history_into_base_states_changes_no_answer_inside_the_horizon() -
     check(&e, "reopened")?;
     Ok(())
 }
+
+/// The child of [`a_fold_killed_anywhere_loses_and_doubles_nothing`]: folds
+/// the database at `PROFILEDB_FOLD_DIR`, saying when it starts.
+#[test]
+fn fold_child() -> Result<()> {
+    let Ok(dir) = std::env::var("PROFILEDB_FOLD_DIR") else {
+        return Ok(());
+    };
+    let e = open(std::path::Path::new(&dir))?;
+    println!("folding");
+    e.fold_history()?;
+    println!("folded");
+    Ok(())
+}
+
+#[test]
+fn a_fold_killed_anywhere_loses_and_doubles_nothing() -> Result<()> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    let mut events = Vec::new();
+    let start;
+    {
+        let e = open(dir.path())?;
+        // Nothing is old enough to fold while the events go in.
+        e.set_history(30 * DAY)?;
+        full_schema(&e)?;
+        start = e.now() - 20 * DAY;
+        let mut rng = StdRng::seed_from_u64(31);
+        for _ in 0..40 {
+            let batch: Vec<Event> = (0..250)
+                .map(|_| {
+                    Event::new(
+                        format!("u{:03}", rng.random_range(0..300)),
+                        "purchase",
+                        start + rng.random_range(0..15 * DAY),
+                    )
+                    .with("amount", f64::from(rng.random_range(1..100u32)))
+                })
+                .collect();
+            e.ingest(&batch)?;
+            events.extend(batch);
+        }
+        // Now ten days: the first five days of events are past it.
+        e.set_history(10 * DAY)?;
+    }
+    let check = |label: &str| -> Result<()> {
+        let e = open(dir.path())?;
+        let cutoff = e.history_cutoff()?.unwrap_or(i64::MIN);
+        for t in [cutoff.max(start), cutoff.max(start) + 2 * DAY, e.now()] {
+            for u in 0..300 {
+                let user = format!("u{u:03}");
+                let mine = events.iter().filter(|ev| ev.user == user && ev.ts <= t);
+                let (n, sum) = mine.fold((0u64, 0.0), |(n, s), ev| match ev.field("amount") {
+                    Some(Value::Float(a)) => (n + 1, s + a),
+                    _ => (n + 1, s),
+                });
+                let p = e.profile(&user, t, SPAN)?;
+                assert_eq!(
+                    p.as_ref().map_or(0, |p| p.events),
+                    n,
+                    "{label}: {user} as of {t}"
+                );
+                if let Some(p) = p {
+                    assert!(
+                        close(p.get("revenue").unwrap_or(&Value::Null), &Value::Float(sum)),
+                        "{label}: {user} as of {t}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    };
+    let dir_s = dir.path().to_string_lossy().to_string();
+    for delay_ms in [0u64, 3, 10, 30, 100] {
+        let (mut child, stdout) = spawn_test("fold_child", &[("PROFILEDB_FOLD_DIR", &dir_s)])?;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if line? == "folding" {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill()?;
+        child.wait()?;
+        check(&format!("killed after {delay_ms} ms"))?;
+    }
+    // A whole fold finishes the job: nothing older than the cutoff is left.
+    {
+        let e = open(dir.path())?;
+        e.fold_history()?;
+        let cutoff = e.history_cutoff()?.expect("folded");
+        for key in e.raw_keys("history")? {
+            if let Some((_, ts, _)) = profiledb_storage::history::parse_entry_key(&key) {
+                assert!(ts >= cutoff);
+            }
+        }
+    }
+    check("folded")
+}
