@@ -24,13 +24,7 @@ fn table_bytes(dir: &std::path::Path) -> u64 {
 }
 
 fn loaded(history: bool) -> (tempfile::TempDir, Db) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = support::open(dir.path()).expect("open");
-    if history {
-        db.execute("ALTER DATABASE SET HISTORY '30d'")
-            .expect("history on");
-    }
-    support::schema(&db).expect("schema");
+    let (dir, db) = support::fresh(history);
     for chunk in support::events(21, USERS, EVENTS).chunks(1000) {
         db.ingest(chunk).expect("ingest");
     }

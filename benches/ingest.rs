@@ -47,13 +47,7 @@ fn read_modify_write(db: &profiledb::Db, events: &[Event]) {
 /// A new database with the schema and one event for each of the 1M users,
 /// keeping the event history (30 days) or not (the default).
 fn loaded(history: bool) -> (tempfile::TempDir, profiledb::Db) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = support::open(dir.path()).expect("open");
-    if history {
-        db.execute("ALTER DATABASE SET HISTORY '30d'")
-            .expect("history on");
-    }
-    support::schema(&db).expect("schema");
+    let (dir, db) = support::fresh(history);
     support::populate(&db, USERS).expect("populate");
     (dir, db)
 }

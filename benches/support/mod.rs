@@ -65,6 +65,19 @@ pub fn open(dir: &std::path::Path) -> profiledb::Result<Db> {
     Db::open_with(Options::new(dir))
 }
 
+/// A new database in a temporary directory with [`schema`], keeping 30 days
+/// of event history or none (the default).
+pub fn fresh(history: bool) -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path()).expect("open");
+    if history {
+        db.execute("ALTER DATABASE SET HISTORY '30d'")
+            .expect("history on");
+    }
+    schema(&db).expect("schema");
+    (dir, db)
+}
+
 /// `n` events over `users` users, spread over 30 days, seeded.
 pub fn events(seed: u64, users: u64, n: usize) -> Vec<Event> {
     let mut rng = StdRng::seed_from_u64(seed);

@@ -221,14 +221,7 @@ impl EventParts {
     /// An event at `ts` that changes nothing but the user cell.
     pub(crate) fn seen(ts: i64) -> EventParts {
         EventParts {
-            features: Record::from_cells([(
-                META_ID,
-                Cell::Meta {
-                    first: ts,
-                    last: ts,
-                    events: 1,
-                },
-            )]),
+            features: Record::from_cells([user_cell(ts, 1)]),
             ..EventParts::default()
         }
     }
@@ -283,6 +276,18 @@ pub fn event_id(ev: &Event) -> Result<Option<String>, EventError> {
     }
 }
 
+/// The user cell of a write at `ts` that counts `events` events.
+fn user_cell(ts: i64, events: u64) -> (u32, Cell) {
+    (
+        META_ID,
+        Cell::Meta {
+            first: ts,
+            last: ts,
+            events,
+        },
+    )
+}
+
 fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, EventError> {
     match ev.field(field) {
         Some(Value::Null) | None => Err(err(Some(field), format!("missing (needed by '{def}')"))),
@@ -324,14 +329,7 @@ pub(crate) fn plan_parts(bindings: &Bindings, ev: &Event) -> Result<EventParts, 
     })?;
     let ts = ev.ts;
     let mut cells = Vec::with_capacity(b.features.len() + 1);
-    cells.push((
-        META_ID,
-        Cell::Meta {
-            first: ts,
-            last: ts,
-            events: 1,
-        },
-    ));
+    cells.push(user_cell(ts, 1));
     for f in &b.features {
         let x = match &f.field {
             Some(field) => {
@@ -471,13 +469,8 @@ pub(crate) fn plan_attribute_parts(
         let value = value.coerce(def.ty).map_err(|r| err(Some(name), r))?;
         cells.push((def.id, Cell::Attr { ts, value }));
     }
-    let meta = Cell::Meta {
-        first: ts,
-        last: ts,
-        events: 0,
-    };
     Ok(EventParts {
-        features: Record::from_cells([(META_ID, meta)]),
+        features: Record::from_cells([user_cell(ts, 0)]),
         attributes: Some(Record::from_cells(cells)),
         windows: Vec::new(),
         sgd: Vec::new(),

@@ -129,6 +129,37 @@ fn same_but(got: &Profile, want: &Profile, skip: &[&str]) -> std::result::Result
     Ok(())
 }
 
+/// Every user reads the same as of `t` in `e` and in `reference` (both
+/// existing or neither), but for the items named in `skip`.
+fn agree(
+    e: &RocksEngine,
+    reference: &MemoryEngine,
+    t: i64,
+    skip: &[&str],
+    label: &str,
+) -> Result<()> {
+    for u in 0..USERS {
+        let user = format!("u{u}");
+        match (
+            e.profile(&user, t, SPAN)?,
+            reference.profile(&user, t, SPAN)?,
+        ) {
+            (Some(g), Some(w)) => {
+                if let Err(why) = same_but(&g, &w, skip) {
+                    panic!("{label} {user} as of {t}: {why}");
+                }
+            }
+            (None, None) => {}
+            (g, w) => panic!(
+                "{label} {user} as of {t}: {} against {}",
+                g.is_some(),
+                w.is_some()
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Count, sum and maximum of user `user`'s purchases at or before `t`,
 /// straight from the events.
 fn purchases(ops: &[Op], user: &str, t: i64) -> (i64, f64, Option<f64>) {
@@ -278,21 +309,7 @@ fn an_item_made_later_replays_only_the_writes_made_after_it() -> Result<()> {
         apply(&reference, &first, t)?;
         reference.define(later.clone())?;
         apply(&reference, &second, t)?;
-        for u in 0..USERS {
-            let user = format!("u{u}");
-            match (
-                e.profile(&user, t, SPAN)?,
-                reference.profile(&user, t, SPAN)?,
-            ) {
-                (Some(g), Some(w)) => {
-                    if let Err(why) = same(&g, &w) {
-                        panic!("{user} as of {t}: {why}");
-                    }
-                }
-                (None, None) => {}
-                (g, w) => panic!("{user} as of {t}: {} against {}", g.is_some(), w.is_some()),
-            }
-        }
+        agree(&e, &reference, t, &[], "")?;
     }
     Ok(())
 }
@@ -319,21 +336,7 @@ fn items_dropped_since_leave_the_rest_of_the_replay_as_the_store_has_it() -> Res
         full_schema(&reference)?;
         apply(&reference, &ops, t)?;
         drop_all(&|k, n| reference.drop_item(k, n))?;
-        for u in 0..USERS {
-            let user = format!("u{u}");
-            match (
-                e.profile(&user, t, SPAN)?,
-                reference.profile(&user, t, SPAN)?,
-            ) {
-                (Some(g), Some(w)) => {
-                    if let Err(why) = same(&g, &w) {
-                        panic!("{user} as of {t}: {why}");
-                    }
-                }
-                (None, None) => {}
-                (g, w) => panic!("{user} as of {t}: {} against {}", g.is_some(), w.is_some()),
-            }
-        }
+        agree(&e, &reference, t, &[], "")?;
     }
     Ok(())
 }
@@ -369,28 +372,10 @@ fn folding_old_history_into_base_states_changes_no_answer_inside_the_horizon() -
             let reference = MemoryEngine::memory();
             full_schema(&reference)?;
             apply(&reference, &ops, t)?;
-            for u in 0..USERS {
-                let user = format!("u{u}");
-                match (
-                    e.profile(&user, t, SPAN)?,
-                    reference.profile(&user, t, SPAN)?,
-                ) {
-                    (Some(g), Some(w)) => {
-                        // sgd steps apply in write order, and a late write
-                        // folded after later ones were applies after them
-                        // (see the README): the sgd vector is left out.
-                        if let Err(why) = same_but(&g, &w, &["pref"]) {
-                            panic!("{label}: {user} as of {t}: {why}");
-                        }
-                    }
-                    (None, None) => {}
-                    (g, w) => panic!(
-                        "{label}: {user} as of {t}: {} against {}",
-                        g.is_some(),
-                        w.is_some()
-                    ),
-                }
-            }
+            // sgd steps apply in write order, and a late write folded after
+            // later ones were applies after them (see the README): the sgd
+            // vector is left out.
+            agree(e, &reference, t, &["pref"], label)?;
         }
         Ok(())
     };

@@ -160,16 +160,11 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         row.sgd.clear();
         for &id in &needs.sgd {
             let key = keys::vector_key(&row.user, id);
-            let v = match state
+            let state = state
                 .sgd_state(id)
-                .map_err(|e| Error::corruption(HISTORY, &key, e))?
-            {
-                Some(bytes) => VectorValue::decode(&bytes)
-                    .map_err(|e| Error::corruption(HISTORY, &key, e))?
-                    .current(),
-                None => None,
-            };
-            row.sgd.push((id, v));
+                .map_err(|e| Error::corruption(HISTORY, &key, e))?;
+            row.sgd
+                .push((id, current_sgd(state.as_deref(), HISTORY, &key)?));
         }
         row.windows.resize_with(needs.windows.len(), Vec::new);
         for (w, out) in needs.windows.iter().zip(&mut row.windows) {
@@ -192,13 +187,9 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         row.sgd.clear();
         for &id in &needs.sgd {
             let vk = keys::vector_key(&row.user, id);
-            let v = match self.snap.get(VECTORS, &vk)? {
-                Some(b) => VectorValue::decode(&b)
-                    .map_err(|e| Error::corruption(VECTORS, &vk, e))?
-                    .current(),
-                None => None,
-            };
-            row.sgd.push((id, v));
+            let stored = self.snap.get(VECTORS, &vk)?;
+            row.sgd
+                .push((id, current_sgd(stored.as_deref(), VECTORS, &vk)?));
         }
         row.windows.resize_with(needs.windows.len(), Vec::new);
         // Every event writes its window buckets and its time into the user
@@ -509,6 +500,16 @@ impl Replay {
             return Ok(base.cloned());
         }
         Merge::Sgd.full(base.map(Vec::as_slice), ops).map(Some)
+    }
+}
+
+/// The current vector of an sgd state stored in family `cf` under `key`.
+fn current_sgd(state: Option<&[u8]>, cf: &'static str, key: &[u8]) -> Result<Option<Vec<f32>>> {
+    match state {
+        Some(b) => Ok(VectorValue::decode(b)
+            .map_err(|e| Error::corruption(cf, key, e))?
+            .current()),
+        None => Ok(None),
     }
 }
 

@@ -208,24 +208,27 @@ impl<K: Kv> Engine<K> {
     /// Ingests `events`, once per `request` key when there is one.
     fn ingest_keyed(&self, events: &[Event], request: Option<&str>) -> Result<(Ingested, bool)> {
         let bindings = self.bindings();
+        // Ids and request keys are kept with the history, for its horizon.
+        let keeping = bindings.catalog.history_ms > 0;
         let mut planned = events
             .iter()
             .enumerate()
             .map(|(index, ev)| {
-                let id = event::event_id(ev);
-                let ops = event::plan(&bindings, ev);
-                match (id, ops) {
-                    (Ok(id), Ok(ops)) => Ok((ev, id, ops)),
-                    (Err(e), _) | (_, Err(e)) => Err(Error::InvalidEvent {
-                        index,
-                        field: e.field,
-                        reason: e.reason,
-                    }),
-                }
+                let invalid = |e: event::EventError| Error::InvalidEvent {
+                    index,
+                    field: e.field,
+                    reason: e.reason,
+                };
+                // Planning checks the id; it is read only where it is kept.
+                let ops = event::plan(&bindings, ev).map_err(invalid)?;
+                let id = if keeping {
+                    event::event_id(ev).map_err(invalid)?
+                } else {
+                    None
+                };
+                Ok((ev, id, ops))
             })
             .collect::<Result<Vec<(&Event, Option<String>, EventOps)>>>()?;
-        // Ids and request keys are kept with the history, for its horizon.
-        let keeping = bindings.catalog.history_ms > 0;
         let dedup = keeping && planned.iter().any(|p| p.1.is_some());
         let request = request.filter(|_| keeping);
         // Held until the batch is written: no other batch accepts one of
