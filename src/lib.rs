@@ -130,12 +130,26 @@ impl Db {
         self.engine.catalog()
     }
 
-    /// Adds an attribute, feature, window, vector or segment.
+    /// Adds an attribute, feature, window, vector or segment. While the
+    /// database keeps an event history, a new attribute, feature, window or
+    /// vector is first computed over it (backfilled).
     ///
     /// # Errors
-    /// A name already in use, or an invalid definition.
+    /// A name already in use, an invalid definition, or a write in the
+    /// history the definition cannot take.
     pub fn define(&self, def: Definition) -> Result<()> {
         self.engine.define(def)?;
+        Ok(())
+    }
+
+    /// Replaces the item of `def`'s name and kind (or adds it), as `CREATE
+    /// OR REPLACE` does: an attribute, feature, window or vector is
+    /// re-derived from the event history, atomically.
+    ///
+    /// # Errors
+    /// As [`Db::define`]; an item of another kind with that name; history off.
+    pub fn replace(&self, def: Definition) -> Result<()> {
+        self.engine.replace(def)?;
         Ok(())
     }
 

@@ -346,6 +346,20 @@ pub enum Statement {
     },
     /// `SHOW HISTORY`: the history horizon.
     ShowHistory,
+    /// `CREATE OR REPLACE item …`: one of the `Create*` statements of an
+    /// attribute, feature, window, vector or segment, replacing the item of
+    /// that name (re-derived from the event history).
+    CreateOrReplace(Box<Statement>),
+    /// `ALTER FEATURE|VECTOR name SET HALF_LIFE 'd'`: the item re-derived
+    /// from the event history with another half-life.
+    AlterHalfLife {
+        /// `Feature` or `Vector`.
+        kind: ObjectKind,
+        /// The item.
+        name: Ident,
+        /// The new half-life.
+        half_life: Duration,
+    },
 }
 
 impl Statement {
@@ -929,6 +943,20 @@ impl fmt::Display for Statement {
             Statement::CreateSegment { name, predicate } => {
                 write!(f, "CREATE SEGMENT {name} AS {predicate}")
             }
+            Statement::CreateOrReplace(inner) => {
+                let text = inner.to_string();
+                let item = text.strip_prefix("CREATE ").unwrap_or(&text);
+                write!(f, "CREATE OR REPLACE {item}")
+            }
+            Statement::AlterHalfLife {
+                kind,
+                name,
+                half_life,
+            } => write!(
+                f,
+                "ALTER {} {name} SET HALF_LIFE {half_life}",
+                kind.keyword()
+            ),
             Statement::Drop { kind, name } => write!(f, "DROP {} {name}", kind.keyword()),
             Statement::Show { kind } => write!(f, "SHOW {}S", kind.keyword()),
             Statement::Describe { name } => write!(f, "DESCRIBE {name}"),

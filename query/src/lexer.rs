@@ -84,6 +84,7 @@ keywords! {
     Or => "OR",
     Order => "ORDER",
     Prior => "PRIOR",
+    Replace => "REPLACE",
     Retain => "RETAIN",
     Seed => "SEED",
     Segment => "SEGMENT",

@@ -312,12 +312,7 @@ impl Parser {
             })
         } else if t.is_keyword(Keyword::Alter) {
             self.next();
-            self.expect_keyword(Keyword::Database)?;
-            self.expect_keyword(Keyword::Set)?;
-            self.expect_keyword(Keyword::History)?;
-            Ok(Statement::SetHistory {
-                horizon: self.horizon()?,
-            })
+            self.alter()
         } else if t.is_keyword(Keyword::Describe) {
             self.next();
             Ok(Statement::Describe {
@@ -382,7 +377,39 @@ impl Parser {
         }))
     }
 
+    /// `ALTER DATABASE SET HISTORY 'd'`, or `ALTER FEATURE|VECTOR name SET
+    /// HALF_LIFE 'd'`.
+    fn alter(&mut self) -> PResult<Statement> {
+        if self.eat_keyword(Keyword::Database) {
+            self.expect_keyword(Keyword::Set)?;
+            self.expect_keyword(Keyword::History)?;
+            return Ok(Statement::SetHistory {
+                horizon: self.horizon()?,
+            });
+        }
+        let kind = if self.eat_keyword(Keyword::Feature) {
+            ObjectKind::Feature
+        } else if self.eat_keyword(Keyword::Vector) {
+            ObjectKind::Vector
+        } else {
+            return Err(self.unexpected("DATABASE, FEATURE or VECTOR"));
+        };
+        let name = self.ident("a name")?;
+        self.expect_keyword(Keyword::Set)?;
+        self.expect_keyword(Keyword::HalfLife)?;
+        Ok(Statement::AlterHalfLife {
+            kind,
+            name,
+            half_life: self.duration()?,
+        })
+    }
+
     fn create(&mut self) -> PResult<Statement> {
+        if self.eat_keyword(Keyword::Or) {
+            self.expect_keyword(Keyword::Replace)?;
+            let inner = self.create_item()?;
+            return Ok(Statement::CreateOrReplace(Box::new(inner)));
+        }
         if self.eat_keyword(Keyword::Segments) {
             let name = self.ident("a segment group name")?;
             self.expect_keyword(Keyword::From)?;
@@ -390,6 +417,12 @@ impl Parser {
             let cluster = Box::new(self.cluster()?);
             return Ok(Statement::CreateSegments { name, cluster });
         }
+        self.create_item()
+    }
+
+    /// `CREATE` of an attribute, feature, window, vector or segment, after
+    /// the `CREATE`.
+    fn create_item(&mut self) -> PResult<Statement> {
         match self.object_kind(false)? {
             ObjectKind::Attribute => {
                 let name = self.ident("an attribute name")?;

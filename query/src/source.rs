@@ -21,6 +21,9 @@ pub trait DataSource: Sync {
     fn bindings(&self) -> Arc<Bindings>;
     /// Adds a schema item.
     fn define(&self, def: Definition) -> Result<()>;
+    /// Replaces the schema item of `def`'s name (re-derived from the event
+    /// history), or adds it.
+    fn replace(&self, def: Definition) -> Result<()>;
     /// Drops a schema item and its data.
     fn drop_item(&self, kind: DefKind, name: &str) -> Result<()>;
     /// Writes a batch of events atomically, skipping those whose event id
@@ -87,6 +90,10 @@ impl<K: Kv> DataSource for Engine<K> {
 
     fn define(&self, def: Definition) -> Result<()> {
         Engine::define(self, def).map(drop)
+    }
+
+    fn replace(&self, def: Definition) -> Result<()> {
+        Engine::replace(self, def).map(drop)
     }
 
     fn drop_item(&self, kind: DefKind, name: &str) -> Result<()> {

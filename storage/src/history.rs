@@ -48,6 +48,12 @@ const REQUEST: u8 = 0xFE;
 /// The longest request key, in bytes.
 pub const MAX_REQUEST_KEY_LEN: usize = 256;
 
+/// The end of the users' keys (base states, entries and event ids): every
+/// key after it is a request key or a day marker.
+pub fn users_end() -> Vec<u8> {
+    vec![REQUEST]
+}
+
 /// The first byte of a day marker's key.
 const MARKER: u8 = 0xFF;
 

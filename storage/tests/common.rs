@@ -150,6 +150,20 @@ pub fn spawn_test(
     Ok((child, stdout))
 }
 
+/// Reads the child's output until a line ends with `word` (the test harness
+/// writes the test's name before the child's first line, on the same line).
+pub fn wait_for(stdout: std::process::ChildStdout, word: &str) -> std::io::Result<()> {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stdout).lines() {
+        if line?.ends_with(word) {
+            return Ok(());
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "the child ended before '{word}'"
+    )))
+}
+
 pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-12)
 }

@@ -7,7 +7,10 @@
 mod common;
 
 use common::*;
-use profiledb_storage::{Event, MemoryEngine, Profile, Result, RocksEngine, Value};
+use profiledb_storage::{
+    AttrType, Definition, Event, FeatureKind, MemoryEngine, Profile, Result, RocksEngine, Value,
+    VectorRule,
+};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -285,33 +288,159 @@ fn the_current_state_is_read_as_it_is_and_without_history_as_of_reads_it_too() -
     Ok(())
 }
 
+/// A database in memory, without history, with `e`'s attributes, features,
+/// windows and vectors defined in the same order: fed writes, it is what
+/// `e` would be had its items been there from the first write.
+fn reference_like(e: &RocksEngine) -> Result<MemoryEngine> {
+    let c = e.catalog();
+    let r = MemoryEngine::memory().with_now(e.now());
+    for d in c.attributes {
+        r.define(Definition::Attribute {
+            name: d.name,
+            ty: d.ty,
+            event_type: d.event_type,
+        })?;
+    }
+    for d in c.features {
+        r.define(feature(&d.name, &d.event_type, d.field.as_deref(), d.kind))?;
+    }
+    for d in c.windows {
+        r.define(Definition::Window {
+            name: d.name,
+            event_type: d.event_type,
+            field: d.field,
+            bucket_ms: d.bucket_ms,
+            retain_ms: d.retain_ms,
+        })?;
+    }
+    for d in c.vectors {
+        r.define(Definition::Vector {
+            name: d.name,
+            event_type: d.event_type,
+            dim: d.dim,
+            rule: d.rule,
+        })?;
+    }
+    Ok(r)
+}
+
+/// Items made, and made again, after writes: one of every kind new, and an
+/// attribute, a feature, a window and an sgd vector redefined.
+fn later_items(e: &RocksEngine) -> Result<()> {
+    e.replace(Definition::Attribute {
+        name: "region".into(),
+        ty: AttrType::String,
+        event_type: Some("signup".into()),
+    })?;
+    e.define(feature(
+        "big_spend",
+        "purchase",
+        Some("amount"),
+        FeatureKind::Max,
+    ))?;
+    e.replace(feature(
+        "basket",
+        "purchase",
+        Some("amount"),
+        FeatureKind::DecayedAvg {
+            half_life_ms: 3 * DAY,
+        },
+    ))?;
+    e.define(Definition::Window {
+        name: "daily_views".into(),
+        event_type: "view".into(),
+        field: None,
+        bucket_ms: DAY,
+        retain_ms: 30 * DAY,
+    })?;
+    e.replace(Definition::Window {
+        name: "spend".into(),
+        event_type: "purchase".into(),
+        field: Some("amount".into()),
+        bucket_ms: 6 * HOUR,
+        retain_ms: 36_500 * DAY,
+    })?;
+    e.define(Definition::Vector {
+        name: "taste2".into(),
+        event_type: "view".into(),
+        dim: 4,
+        rule: VectorRule::Ewma {
+            field: "item_vec".into(),
+            half_life_ms: 2 * DAY,
+        },
+    })?;
+    e.replace(Definition::Vector {
+        name: "pref".into(),
+        event_type: "impression".into(),
+        dim: 4,
+        rule: VectorRule::Sgd {
+            item_field: "item_vec".into(),
+            label_field: "clicked".into(),
+            learning_rate: 0.2,
+            l2: 1e-3,
+        },
+    })?;
+    Ok(())
+}
+
+/// `e` reads as a database that had its items from the first write: now
+/// and as of random times.
+fn reads_as_from_the_start(e: &RocksEngine, ops: &[&[Op]], seed: u64, start: i64) -> Result<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut times: Vec<i64> = (0..8)
+        .map(|_| start + rng.random_range(0..16 * DAY))
+        .collect();
+    times.push(e.now());
+    for t in times {
+        let reference = reference_like(e)?;
+        for part in ops {
+            apply(&reference, part, t)?;
+        }
+        agree(e, &reference, t, &[], "")?;
+    }
+    Ok(())
+}
+
 #[test]
-fn an_item_made_later_replays_only_the_writes_made_after_it() -> Result<()> {
+fn items_made_or_redefined_after_writes_read_as_if_made_before_them() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let e = history_db(dir.path())?;
     let start = e.now() - 20 * DAY;
     let first = workload(11, start);
     let second = workload(12, start);
-    let later = feature(
-        "big_spend",
-        "purchase",
-        Some("amount"),
-        profiledb_storage::FeatureKind::Max,
-    );
     apply(&e, &first, i64::MAX)?;
-    e.define(later.clone())?;
+    later_items(&e)?;
     apply(&e, &second, i64::MAX)?;
-    let mut rng = StdRng::seed_from_u64(13);
-    for _ in 0..10 {
-        let t = start + rng.random_range(0..16 * DAY);
-        let reference = MemoryEngine::memory();
-        full_schema(&reference)?;
-        apply(&reference, &first, t)?;
-        reference.define(later.clone())?;
-        apply(&reference, &second, t)?;
-        agree(&e, &reference, t, &[], "")?;
-    }
-    Ok(())
+    let c = e.catalog();
+    assert!(c.building.is_empty());
+    let basket = c
+        .features
+        .iter()
+        .find(|f| f.name == "basket")
+        .expect("basket");
+    assert_eq!(basket.kind.half_life_ms(), Some(3 * DAY));
+    assert!(basket.backfilled_from.is_some());
+    reads_as_from_the_start(&e, &[&first, &second], 13, start)?;
+    // And so after a reopen.
+    drop(e);
+    let e = open(dir.path())?;
+    reads_as_from_the_start(&e, &[&first, &second], 14, start)
+}
+
+#[test]
+fn items_built_while_writes_go_on_miss_and_double_none_of_them() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = history_db(dir.path())?;
+    let start = e.now() - 20 * DAY;
+    let first = workload(21, start);
+    let second = workload(22, start);
+    apply(&e, &first, i64::MAX)?;
+    std::thread::scope(|s| -> Result<()> {
+        let writer = s.spawn(|| apply(&e, &second, i64::MAX));
+        later_items(&e)?;
+        writer.join().expect("writer")
+    })?;
+    reads_as_from_the_start(&e, &[&first, &second], 23, start)
 }
 
 #[test]
@@ -418,7 +547,6 @@ fn fold_child() -> Result<()> {
 
 #[test]
 fn a_fold_killed_anywhere_loses_and_doubles_nothing() -> Result<()> {
-    use std::io::BufRead;
     let dir = tempfile::tempdir()?;
     let mut events = Vec::new();
     let start;
@@ -476,11 +604,7 @@ fn a_fold_killed_anywhere_loses_and_doubles_nothing() -> Result<()> {
     let dir_s = dir.path().to_string_lossy().to_string();
     for delay_ms in [0u64, 3, 10, 30, 100] {
         let (mut child, stdout) = spawn_test("fold_child", &[("PROFILEDB_FOLD_DIR", &dir_s)])?;
-        for line in std::io::BufReader::new(stdout).lines() {
-            if line? == "folding" {
-                break;
-            }
-        }
+        wait_for(stdout, "folding")?;
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         child.kill()?;
         child.wait()?;
@@ -498,4 +622,86 @@ fn a_fold_killed_anywhere_loses_and_doubles_nothing() -> Result<()> {
         }
     }
     check("folded")
+}
+
+/// Builds items over the history of the database in `PROFILEDB_BUILD_DIR`,
+/// when run as a child by the test below.
+#[test]
+fn build_child() -> Result<()> {
+    let Ok(dir) = std::env::var("PROFILEDB_BUILD_DIR") else {
+        return Ok(());
+    };
+    let e = open(std::path::Path::new(&dir))?;
+    println!("building");
+    later_items(&e)?;
+    println!("built");
+    Ok(())
+}
+
+#[test]
+fn a_build_killed_anywhere_leaves_the_old_item_or_the_whole_new_one() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let start;
+    let ops;
+    {
+        let e = history_db(dir.path())?;
+        start = e.now() - 20 * DAY;
+        // Enough users for a build to take a while.
+        let mut rng = StdRng::seed_from_u64(41);
+        ops = (0..40)
+            .map(|_| {
+                Op::Ingest(
+                    (0..500)
+                        .map(|_| {
+                            let user = format!("u{:04}", rng.random_range(0..2000));
+                            let ts = start + rng.random_range(0..15 * DAY);
+                            if rng.random_bool(0.5) {
+                                Event::new(user, "purchase", ts)
+                                    .with("amount", f64::from(rng.random_range(1..100u32)))
+                            } else {
+                                Event::new(user, "view", ts).with("item_vec", item(&mut rng))
+                            }
+                        })
+                        .collect(),
+                )
+            })
+            .collect::<Vec<Op>>();
+        apply(&e, &ops, i64::MAX)?;
+    }
+    let users: Vec<String> = (0..2000).map(|u| format!("u{u:04}")).collect();
+    let check = |label: &str| -> Result<()> {
+        let e = open(dir.path())?;
+        let c = e.catalog();
+        assert!(c.building.is_empty(), "{label}: a build left half-made");
+        // Whatever the catalog holds reads as if it had been there from
+        // the first write: the old item, or the whole new one.
+        let reference = reference_like(&e)?;
+        apply(&reference, &ops, i64::MAX)?;
+        let now = e.now();
+        for user in &users {
+            match (
+                e.profile(user, now, SPAN)?,
+                reference.profile(user, now, SPAN)?,
+            ) {
+                (Some(g), Some(w)) => {
+                    if let Err(why) = same(&g, &w) {
+                        panic!("{label}: {user}: {why}");
+                    }
+                }
+                (None, None) => {}
+                (g, w) => panic!("{label}: {user}: {} against {}", g.is_some(), w.is_some()),
+            }
+        }
+        Ok(())
+    };
+    let dir_s = dir.path().to_string_lossy().to_string();
+    for delay_ms in [0u64, 5, 20, 60, 150] {
+        let (mut child, stdout) = spawn_test("build_child", &[("PROFILEDB_BUILD_DIR", &dir_s)])?;
+        wait_for(stdout, "building")?;
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill()?;
+        child.wait()?;
+        check(&format!("killed after {delay_ms} ms"))?;
+    }
+    Ok(())
 }

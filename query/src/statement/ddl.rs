@@ -5,7 +5,9 @@ use profiledb_storage::catalog::{Catalog, VectorRule};
 use profiledb_storage::{DefKind, Definition, FeatureKind};
 
 use super::*;
-use crate::ast::{Expr, FeatureFunc, FunctionArg, Ident, ObjectKind, Statement, VectorSpec};
+use crate::ast::{
+    Duration, Expr, FeatureFunc, FunctionArg, Ident, ObjectKind, Statement, VectorSpec,
+};
 use crate::bind::{Binder, segment_expr, unknown};
 use crate::error::{At, Error, Result};
 use crate::output::Output;
@@ -34,7 +36,11 @@ pub(super) fn name_is_free(catalog: &Catalog, name: &Ident) -> Result<()> {
 }
 
 /// The storage definition a `CREATE` statement makes.
-pub(super) fn definition(source: &dyn DataSource, stmt: &Statement) -> Result<Definition> {
+pub(super) fn definition(
+    source: &dyn DataSource,
+    stmt: &Statement,
+    replace: bool,
+) -> Result<Definition> {
     Ok(match stmt {
         Statement::CreateAttribute { name, ty, on } => Definition::Attribute {
             name: name.value.clone(),
@@ -117,7 +123,9 @@ pub(super) fn definition(source: &dyn DataSource, stmt: &Statement) -> Result<De
         },
         Statement::CreateSegment { name, predicate } => {
             let bindings = source.bindings();
-            name_is_free(&bindings.catalog, name)?;
+            if !replace {
+                name_is_free(&bindings.catalog, name)?;
+            }
             Binder::new(&bindings.catalog, source.now())
                 .predicate(predicate, "segment predicate")?;
             Definition::Segment {
@@ -127,6 +135,85 @@ pub(super) fn definition(source: &dyn DataSource, stmt: &Statement) -> Result<De
         }
         _ => return Err(Error::invalid("not a definition", None)),
     })
+}
+
+/// Refuses a name no item of kind `dk` has, suggesting one that does.
+fn exists(catalog: &Catalog, dk: DefKind, name: &Ident) -> Result<()> {
+    if catalog.kind_of(&name.value) == Some(dk) {
+        return Ok(());
+    }
+    let names: Vec<&str> = match dk {
+        DefKind::Attribute => catalog.attributes.iter().map(|d| d.name.as_str()).collect(),
+        DefKind::Feature => catalog.features.iter().map(|d| d.name.as_str()).collect(),
+        DefKind::Window => catalog.windows.iter().map(|d| d.name.as_str()).collect(),
+        DefKind::Vector => catalog.vectors.iter().map(|d| d.name.as_str()).collect(),
+        DefKind::Segment => catalog.segments.iter().map(|d| d.name.as_str()).collect(),
+        DefKind::SegmentGroup => catalog
+            .segment_groups
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect(),
+    };
+    Err(unknown(dk.name(), name, names))
+}
+
+/// `ALTER FEATURE|VECTOR name SET HALF_LIFE d`: the definition of the item
+/// with the new half-life.
+pub(super) fn with_half_life(
+    catalog: &Catalog,
+    kind: ObjectKind,
+    name: &Ident,
+    half_life: &Duration,
+) -> Result<Definition> {
+    let dk = def_kind(kind);
+    exists(catalog, dk, name)?;
+    let no_half_life = |what: &str| {
+        Error::invalid(
+            format!(
+                "{} '{}' is {what}, which has no half-life",
+                dk.name(),
+                name.value
+            ),
+            Some(name.span()),
+        )
+    };
+    let ms = half_life.ms;
+    if let Some(f) = catalog.feature(&name.value) {
+        let kind = match f.kind {
+            FeatureKind::DecayedCount { .. } => FeatureKind::DecayedCount { half_life_ms: ms },
+            FeatureKind::DecayedSum { .. } => FeatureKind::DecayedSum { half_life_ms: ms },
+            FeatureKind::DecayedAvg { .. } => FeatureKind::DecayedAvg { half_life_ms: ms },
+            FeatureKind::Beta {
+                prior_a, prior_b, ..
+            } => FeatureKind::Beta {
+                half_life_ms: ms,
+                prior_a,
+                prior_b,
+            },
+            other => return Err(no_half_life(&format!("a {}()", other.name()))),
+        };
+        return Ok(Definition::Feature {
+            name: f.name.clone(),
+            event_type: f.event_type.clone(),
+            field: f.field.clone(),
+            kind,
+        });
+    }
+    let v = catalog
+        .vector(&name.value)
+        .ok_or_else(|| unknown(dk.name(), name, []))?;
+    match &v.rule {
+        VectorRule::Ewma { field, .. } => Ok(Definition::Vector {
+            name: v.name.clone(),
+            event_type: v.event_type.clone(),
+            dim: v.dim,
+            rule: VectorRule::Ewma {
+                field: field.clone(),
+                half_life_ms: ms,
+            },
+        }),
+        VectorRule::Sgd { .. } => Err(no_half_life("learned by SGD")),
+    }
 }
 
 /// Names an expression refers to: columns, windows and segments.
@@ -165,21 +252,7 @@ pub(super) fn drop_item(source: &dyn DataSource, kind: ObjectKind, name: &Ident)
     let bindings = source.bindings();
     let catalog = &bindings.catalog;
     let dk = def_kind(kind);
-    if catalog.kind_of(&name.value) != Some(dk) {
-        let names: Vec<&str> = match dk {
-            DefKind::Attribute => catalog.attributes.iter().map(|d| d.name.as_str()).collect(),
-            DefKind::Feature => catalog.features.iter().map(|d| d.name.as_str()).collect(),
-            DefKind::Window => catalog.windows.iter().map(|d| d.name.as_str()).collect(),
-            DefKind::Vector => catalog.vectors.iter().map(|d| d.name.as_str()).collect(),
-            DefKind::Segment => catalog.segments.iter().map(|d| d.name.as_str()).collect(),
-            DefKind::SegmentGroup => catalog
-                .segment_groups
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect(),
-        };
-        return Err(unknown(dk.name(), name, names));
-    }
+    exists(catalog, dk, name)?;
     // Refuse to break a segment that reads the item.
     for seg in &catalog.segments {
         if seg.name == name.value {

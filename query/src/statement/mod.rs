@@ -24,7 +24,7 @@ mod dml;
 mod explain;
 mod show;
 
-use ddl::{def_kind, definition, drop_item, name_is_free};
+use ddl::{def_kind, definition, drop_item, name_is_free, with_half_life};
 use dml::{insert, matching_users, update};
 use explain::explain;
 use show::{describe, ident, show};
@@ -87,10 +87,38 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         | Statement::CreateWindow { name, .. }
         | Statement::CreateVector { name, .. }
         | Statement::CreateSegment { name, .. } => {
-            let def = definition(source, stmt)?;
+            let def = definition(source, stmt, false)?;
             let kind = def.kind();
             source.define(def).map_err(|e| storage_at(e, name.span()))?;
             Ok(Output::done(format!("CREATE {}", keyword(kind))))
+        }
+        Statement::CreateOrReplace(inner) => {
+            let name = match &**inner {
+                Statement::CreateAttribute { name, .. }
+                | Statement::CreateFeature { name, .. }
+                | Statement::CreateWindow { name, .. }
+                | Statement::CreateVector { name, .. }
+                | Statement::CreateSegment { name, .. } => name,
+                _ => return Err(Error::invalid("CREATE OR REPLACE of what?", None)),
+            };
+            let def = definition(source, inner, true)?;
+            let kind = def.kind();
+            source
+                .replace(def)
+                .map_err(|e| storage_at(e, name.span()))?;
+            Ok(Output::done(format!("CREATE OR REPLACE {}", keyword(kind))))
+        }
+        Statement::AlterHalfLife {
+            kind,
+            name,
+            half_life,
+        } => {
+            let def = with_half_life(&source.bindings().catalog, *kind, name, half_life)?;
+            let dk = def.kind();
+            source
+                .replace(def)
+                .map_err(|e| storage_at(e, name.span()))?;
+            Ok(Output::done(format!("ALTER {}", keyword(dk))))
         }
         Statement::Drop { kind, name } => drop_item(source, *kind, name),
         Statement::Show { kind } => Ok(Output::Rows(show(&source.bindings().catalog, *kind))),

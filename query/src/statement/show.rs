@@ -173,19 +173,55 @@ pub(super) fn history(catalog: &Catalog, cutoff: Option<i64>) -> Rows {
     }
 }
 
-/// `DESCRIBE name`: the item's kind, name and definition.
+/// When item `name` was computed over the event history from, if it was.
+fn backfilled_from(catalog: &Catalog, name: &str) -> Option<i64> {
+    let of = |n: &str, from: Option<i64>| (n == name).then_some(from).flatten();
+    catalog
+        .attributes
+        .iter()
+        .find_map(|d| of(&d.name, d.backfilled_from))
+        .or_else(|| {
+            catalog
+                .features
+                .iter()
+                .find_map(|d| of(&d.name, d.backfilled_from))
+        })
+        .or_else(|| {
+            catalog
+                .windows
+                .iter()
+                .find_map(|d| of(&d.name, d.backfilled_from))
+        })
+        .or_else(|| {
+            catalog
+                .vectors
+                .iter()
+                .find_map(|d| of(&d.name, d.backfilled_from))
+        })
+}
+
+/// `DESCRIBE name`: the item's kind, name and definition, with when it was
+/// computed over the event history from, as a trailing comment.
 pub(super) fn describe(catalog: &Catalog, name: &Ident) -> Result<Rows> {
     for kind in ObjectKind::ALL {
         if let Some((_, s)) = definitions(catalog, kind)
             .into_iter()
             .find(|(n, _)| *n == name.value)
         {
+            let mut definition = s.to_string();
+            if let Some(from) = backfilled_from(catalog, &name.value) {
+                // A comment: the definition still runs as written.
+                definition.push_str(&format!(
+                    " -- backfilled from {}",
+                    profiledb_storage::time::format_timestamp(from)
+                ));
+            }
             return Ok(Rows {
                 columns: text_columns(&["kind", "name", "definition"]),
                 rows: vec![vec![
                     Value::String(def_kind(kind).name().to_owned()),
                     Value::String(name.value.clone()),
-                    Value::String(s.to_string()),
+                    Value::String(definition),
                 ]],
             });
         }

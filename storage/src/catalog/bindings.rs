@@ -86,6 +86,8 @@ impl Bindings {
         for s in &catalog.segments {
             live.insert(s.id);
         }
+        // Not bound to anything yet, but their state is not garbage.
+        live.extend(catalog.building.iter().copied());
         Bindings {
             catalog,
             by_event,

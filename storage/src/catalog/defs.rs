@@ -96,6 +96,11 @@ pub struct AttributeDef {
     pub event_type: Option<String>,
     /// Catalog version that created it.
     pub version: u64,
+    /// When the item was computed over the event history as it was created:
+    /// the time from which that history held every write. Such an item
+    /// reflects every write the history holds, whenever it was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfilled_from: Option<i64>,
 }
 
 /// A scalar feature bound to an event type (and field).
@@ -113,6 +118,11 @@ pub struct FeatureDef {
     pub kind: FeatureKind,
     /// Catalog version that created it.
     pub version: u64,
+    /// When the item was computed over the event history as it was created:
+    /// the time from which that history held every write. Such an item
+    /// reflects every write the history holds, whenever it was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfilled_from: Option<i64>,
 }
 
 /// A bucketed metric with retention.
@@ -133,6 +143,11 @@ pub struct WindowDef {
     pub retain_ms: i64,
     /// Catalog version that created it.
     pub version: u64,
+    /// When the item was computed over the event history as it was created:
+    /// the time from which that history held every write. Such an item
+    /// reflects every write the history holds, whenever it was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfilled_from: Option<i64>,
 }
 
 /// A vector's update rule.
@@ -175,6 +190,11 @@ pub struct VectorDef {
     pub rule: VectorRule,
     /// Catalog version that created it.
     pub version: u64,
+    /// When the item was computed over the event history as it was created:
+    /// the time from which that history held every write. Such an item
+    /// reflects every write the history holds, whenever it was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfilled_from: Option<i64>,
 }
 
 /// A named, stored predicate: text in the query language, which the query

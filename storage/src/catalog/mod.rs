@@ -73,6 +73,12 @@ pub struct Catalog {
     /// before the history existed reads as) keeps none.
     #[serde(default)]
     pub history_ms: i64,
+    /// Ids of items being computed over the event history
+    /// ([`crate::Engine::define`]): reserved, and their state kept by
+    /// compaction, but bound to nothing and read by nothing. An engine that
+    /// opens a catalog with one (a build a crash cut short) forgets its state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub building: Vec<u32>,
 }
 
 impl Default for Catalog {
@@ -87,6 +93,7 @@ impl Default for Catalog {
             segments: Vec::new(),
             segment_groups: Vec::new(),
             history_ms: 0,
+            building: Vec::new(),
         }
     }
 }
@@ -244,6 +251,7 @@ impl Catalog {
                     ty,
                     event_type,
                     version,
+                    backfilled_from: None,
                 });
             }
             Definition::Feature {
@@ -286,6 +294,7 @@ impl Catalog {
                     field,
                     kind,
                     version,
+                    backfilled_from: None,
                 });
             }
             Definition::Window {
@@ -313,6 +322,7 @@ impl Catalog {
                     bucket_ms,
                     retain_ms,
                     version,
+                    backfilled_from: None,
                 });
             }
             Definition::Vector {
@@ -366,6 +376,7 @@ impl Catalog {
                     dim,
                     rule,
                     version,
+                    backfilled_from: None,
                 });
             }
             Definition::Segment { name, predicate } => {
@@ -520,6 +531,42 @@ impl Catalog {
         self.history_ms = crate::history::check_horizon(ms).map_err(Error::InvalidArgument)?;
         self.version += 1;
         Ok(())
+    }
+
+    /// Marks the attribute, feature, window or vector `id` as computed over
+    /// the event history from `from`, made at catalog `version`; `false`
+    /// when no such item exists.
+    pub(crate) fn mark_backfilled(&mut self, id: u32, from: i64, version: u64) -> bool {
+        let slots = self
+            .attributes
+            .iter_mut()
+            .filter(|d| d.id == id)
+            .map(|d| (&mut d.backfilled_from, &mut d.version))
+            .chain(
+                self.features
+                    .iter_mut()
+                    .filter(|d| d.id == id)
+                    .map(|d| (&mut d.backfilled_from, &mut d.version)),
+            )
+            .chain(
+                self.windows
+                    .iter_mut()
+                    .filter(|d| d.id == id)
+                    .map(|d| (&mut d.backfilled_from, &mut d.version)),
+            )
+            .chain(
+                self.vectors
+                    .iter_mut()
+                    .filter(|d| d.id == id)
+                    .map(|d| (&mut d.backfilled_from, &mut d.version)),
+            );
+        let mut found = false;
+        for (b, v) in slots {
+            *b = Some(from);
+            *v = version;
+            found = true;
+        }
+        found
     }
 
     /// Whether `id` belongs to a live window.

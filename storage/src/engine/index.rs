@@ -254,6 +254,9 @@ pub(crate) struct Index<K: Kv> {
     gate: RwLock<()>,
     /// When the refresher last folded the event history.
     last_fold: std::sync::atomic::AtomicI64,
+    /// Held by a fold of the event history and by a build of an item over
+    /// it, which must not see history move under them.
+    pub(crate) history_work: Mutex<()>,
     /// The engine's clock: fixed (epoch ms) for tests, or 0 for the wall
     /// clock; see [`super::Engine::now`].
     pub(crate) clock: std::sync::atomic::AtomicI64,
@@ -306,6 +309,7 @@ impl<K: Kv> Index<K> {
             apply: Mutex::new(()),
             gate: RwLock::new(()),
             last_fold: std::sync::atomic::AtomicI64::new(i64::MIN),
+            history_work: Mutex::new(()),
             clock: std::sync::atomic::AtomicI64::new(0),
             vector_queue: Queue::new(),
             row_queue: Queue::new(),
@@ -366,10 +370,14 @@ impl<K: Kv> Index<K> {
         {
             return;
         }
-        let bindings = Arc::clone(&self.bindings.read());
-        if let Err(e) = super::write::fold_history(&*self.kv, &bindings, self, now) {
+        if let Err(e) = super::write::fold_history(&*self.kv, self, now) {
             log::warn!("the event history was not folded: {e}; the next fold retries");
         }
+    }
+
+    /// The current catalog.
+    pub(crate) fn bindings(&self) -> Arc<Bindings> {
+        Arc::clone(&self.bindings.read())
     }
 
     /// Holds every write off (between its store write and its notices, so
@@ -497,6 +505,12 @@ impl<K: Kv> Index<K> {
         self.row_queue.active.store(false, Ordering::SeqCst);
         self.set_rows(Rows::Off);
         drop(self.row_queue.drain());
+    }
+
+    /// Forgets the vector tables: the next use builds them from the store.
+    pub(crate) fn reset_vectors(&self) {
+        let _apply = self.apply.lock();
+        self.state.write().vectors = None;
     }
 
     /// Makes `rows` the row table's state, and its figures the published ones.

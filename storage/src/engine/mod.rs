@@ -11,6 +11,7 @@
 //! a storage snapshot and (when asked) the vector index together, so that one
 //! answer is read at one moment.
 
+mod build;
 mod index;
 mod read;
 #[cfg(feature = "rocksdb")]
@@ -68,6 +69,9 @@ pub struct Engine<K: Kv> {
     history_seq: std::sync::atomic::AtomicU64,
     /// Serialize accepting event ids, per user.
     id_locks: IdLocks,
+    /// While an item is built over the event history, the users written
+    /// since it began (see `build.rs`).
+    touched: Mutex<Option<std::collections::HashSet<String>>>,
 }
 
 /// Striped locks that serialize, per user, checking a batch's event ids
@@ -145,6 +149,7 @@ impl<K: Kv> Engine<K> {
         let engine = Engine::assemble(kv, bindings, dir, rows_limit);
         let catalog = engine.load_catalog()?;
         *engine.bindings.write() = Arc::new(Bindings::new(catalog));
+        engine.forget_unfinished_builds()?;
         engine.load_index_snapshot();
         Ok(engine)
     }
@@ -173,6 +178,7 @@ impl<K: Kv> Engine<K> {
             dir,
             history_seq,
             id_locks: IdLocks::new(),
+            touched: Mutex::new(None),
         }
     }
 
@@ -258,8 +264,10 @@ impl<K: Kv> Engine<K> {
     /// atomic batch.
     fn store_catalog_with(&self, catalog: Catalog, mut batch: K::Batch) -> Result<()> {
         batch.put(CATALOG, CATALOG_KEY, &catalog.encode());
-        // A schema change is a write the vector index must not see half of.
-        let _in_flight = self.index.begin_write();
+        // A schema change is a write the vector index must not see half of,
+        // and no write planned under the old catalog may follow it (writers
+        // check the catalog with their write guard held).
+        let _held = self.index.hold_writes();
         self.kv.write(batch, true)?;
         *self.bindings.write() = Arc::new(Bindings::new(catalog));
         Ok(())

@@ -335,8 +335,9 @@ pub(crate) fn history_cutoff<S: KvSnapshot>(snap: &S) -> Result<i64> {
 }
 
 /// Plans history entries with the definitions that existed when each was
-/// accepted (today's, but only those made by then): what replay and the fold
-/// of old history both merge.
+/// accepted (today's, but only those made by then, or computed over the
+/// history when they were made): what replay and the fold of old history
+/// both merge.
 pub(crate) struct Planner<'b> {
     current: &'b Bindings,
     versions: Vec<(u64, Bindings)>,
@@ -358,10 +359,16 @@ impl<'b> Planner<'b> {
             Some(i) => i,
             None => {
                 let mut c = self.current.catalog.clone();
-                c.attributes.retain(|d| d.version <= version);
-                c.features.retain(|d| d.version <= version);
-                c.windows.retain(|d| d.version <= version);
-                c.vectors.retain(|d| d.version <= version);
+                // An item computed over the history when it was made
+                // holds every write the history does.
+                c.attributes
+                    .retain(|d| d.version <= version || d.backfilled_from.is_some());
+                c.features
+                    .retain(|d| d.version <= version || d.backfilled_from.is_some());
+                c.windows
+                    .retain(|d| d.version <= version || d.backfilled_from.is_some());
+                c.vectors
+                    .retain(|d| d.version <= version || d.backfilled_from.is_some());
                 self.versions.push((version, Bindings::new(c)));
                 self.versions.len() - 1
             }
@@ -391,7 +398,7 @@ impl<'b> Planner<'b> {
                 event::plan_attribute_parts(b, user, *ts, &live)
             }
         }
-        .map_err(|e| format!("the write no longer plans: {e}"))
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -456,30 +463,46 @@ impl Replay {
         while let Some(k) = it.key() {
             let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
             let entry = Entry::decode(k, it.value()).map_err(|e| bad(&e))?;
-            let parts = planner.parts(&entry).map_err(|e| bad(&e))?;
+            let parts = planner
+                .parts(&entry)
+                .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
             visit(k, &entry);
             any = true;
-            self.features.merge(parts.features).map_err(|e| bad(&e))?;
-            if let Some(a) = parts.attributes {
-                self.attributes.merge(a).map_err(|e| bad(&e))?;
-            }
-            for (def, start, b) in parts.windows {
-                if window(def) {
-                    self.buckets
-                        .entry((def, start))
-                        .and_modify(|x| x.merge(&b))
-                        .or_insert(b);
-                }
-            }
-            for (def, op) in parts.sgd {
-                if sgd(def) {
-                    self.steps.push((entry.seq, def, op.encode()));
-                }
-            }
+            self.apply(entry.seq, parts, window, sgd)
+                .map_err(|e| bad(&e))?;
             it.next();
         }
         it.status()?;
         Ok(any)
+    }
+
+    /// Merges what write `seq` changes (windows and sgd vectors only where
+    /// `window` and `sgd` say).
+    pub(crate) fn apply(
+        &mut self,
+        seq: u64,
+        parts: event::EventParts,
+        window: &dyn Fn(u32) -> bool,
+        sgd: &dyn Fn(u32) -> bool,
+    ) -> std::result::Result<(), crate::codec::DecodeError> {
+        self.features.merge(parts.features)?;
+        if let Some(a) = parts.attributes {
+            self.attributes.merge(a)?;
+        }
+        for (def, start, b) in parts.windows {
+            if window(def) {
+                self.buckets
+                    .entry((def, start))
+                    .and_modify(|x| x.merge(&b))
+                    .or_insert(b);
+            }
+        }
+        for (def, op) in parts.sgd {
+            if sgd(def) {
+                self.steps.push((seq, def, op.encode()));
+            }
+        }
+        Ok(())
     }
 
     /// The state of sgd vector `def`: the base's, then the steps since in

@@ -7,9 +7,10 @@
 
 use super::Engine;
 use super::index::RowChange;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::catalog::{Bindings, DefKind, Definition, VectorRule};
+use crate::catalog::{Bindings, DefKind};
 use crate::error::{Error, Result};
 use crate::event::{self, Event, EventOps};
 use crate::history;
@@ -37,18 +38,6 @@ enum HistoryWrite<'w> {
 }
 
 impl<K: Kv> Engine<K> {
-    /// Adds a schema item and returns its id. Schema changes are always synced.
-    ///
-    /// # Errors
-    /// See [`crate::Catalog::define`].
-    pub fn define(&self, def: Definition) -> Result<u32> {
-        let _guard = self.ddl.lock();
-        let mut catalog = self.catalog();
-        let id = catalog.define(def)?;
-        self.store_catalog(catalog)?;
-        Ok(id)
-    }
-
     /// Sets how long accepted writes are kept in the event history, in ms
     /// (0 keeps none, and deletes what was kept, with the change). A schema
     /// change, synced like the others.
@@ -61,6 +50,7 @@ impl<K: Kv> Engine<K> {
     /// turning history on over existing users.
     pub fn set_history(&self, ms: i64) -> Result<()> {
         let _guard = self.ddl.lock();
+        let _work = self.index.history_work.lock();
         let mut catalog = self.catalog();
         let was = catalog.history_ms;
         catalog.set_history(ms)?;
@@ -97,7 +87,7 @@ impl<K: Kv> Engine<K> {
     /// The store's failure; [`Error::Corruption`] for history that does not
     /// decode.
     pub fn fold_history(&self) -> Result<usize> {
-        fold_history(&*self.kv, &self.bindings(), &self.index, self.now())
+        fold_history(&*self.kv, &self.index, self.now())
     }
 
     /// The oldest time `AS OF` can answer for every user: the cutoff the
@@ -119,26 +109,20 @@ impl<K: Kv> Engine<K> {
     pub fn drop_item(&self, kind: DefKind, name: &str) -> Result<()> {
         let _guard = self.ddl.lock();
         let mut catalog = self.catalog();
-        let is_ewma = catalog
-            .vector(name)
-            .is_some_and(|v| matches!(v.rule, VectorRule::Ewma { .. }));
+        let family = super::build::forgets_in(&catalog, kind, name);
         let id = catalog.drop_item(kind, name)?;
         self.store_catalog(catalog)?;
-        let forgot = match kind {
-            DefKind::Attribute => self.forget_everywhere(ATTRIBUTES, id),
-            DefKind::Feature => self.forget_everywhere(FEATURES, id),
-            DefKind::Vector if is_ewma => self.forget_everywhere(FEATURES, id),
-            DefKind::Window | DefKind::Vector | DefKind::Segment | DefKind::SegmentGroup => {
-                return Ok(());
-            }
+        let Some(family) = family else {
+            return Ok(());
         };
+        let forgot = self.forget_everywhere(family, id);
         // Every row of the row table holds the forgotten cell.
         self.index.reset_rows();
         forgot
     }
 
     /// Writes a "forget id" operand to every user's record in family `cf`.
-    fn forget_everywhere(&self, cf: &'static str, id: u32) -> Result<()> {
+    pub(super) fn forget_everywhere(&self, cf: &'static str, id: u32) -> Result<()> {
         let op = Record::forget(id).encode();
         let snap = self.kv.snapshot();
         let mut it = snap.iter(cf, None, None)?;
@@ -207,6 +191,20 @@ impl<K: Kv> Engine<K> {
 
     /// Ingests `events`, once per `request` key when there is one.
     fn ingest_keyed(&self, events: &[Event], request: Option<&str>) -> Result<(Ingested, bool)> {
+        loop {
+            if let Some(done) = self.try_ingest(events, request)? {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// [`Engine::ingest_keyed`] under the current catalog; `None`, having
+    /// written nothing, when the catalog changed before the write.
+    fn try_ingest(
+        &self,
+        events: &[Event],
+        request: Option<&str>,
+    ) -> Result<Option<(Ingested, bool)>> {
         let bindings = self.bindings();
         // Ids and request keys are kept with the history, for its horizon.
         let keeping = bindings.catalog.history_ms > 0;
@@ -246,7 +244,7 @@ impl<K: Kv> Engine<K> {
                 if let Some(first) = self.kv.snapshot().get(HISTORY, &key)? {
                     let first = history::decode_request(&first)
                         .map_err(|e| Error::corruption(HISTORY, &key, e))?;
-                    return Ok((first, true));
+                    return Ok(Some((first, true)));
                 }
                 Some(key)
             }
@@ -281,8 +279,14 @@ impl<K: Kv> Engine<K> {
             .iter_mut()
             .map(|p| std::mem::take(&mut p.2))
             .collect();
-        let _in_flight = self.index.begin_write();
+        let in_flight = self.index.begin_write();
+        if !Arc::ptr_eq(&bindings, &self.bindings.read()) {
+            // Planned under a catalog since replaced (a swap holds writes
+            // off, so none comes between this check and the write).
+            return Ok(None);
+        }
         self.kv.write(self.sorted_batch(&ops, history), false)?;
+        self.note_written(planned.iter().map(|p| p.0.user.as_str()));
         let feeds = |ev: &Event| {
             let b = bindings.event(&ev.event_type)?;
             Some((!b.vectors.is_empty(), !b.attributes.is_empty()))
@@ -313,7 +317,8 @@ impl<K: Kv> Engine<K> {
             Vec::new()
         };
         self.index.changed(vectors, rows);
-        Ok((counts, false))
+        drop(in_flight);
+        Ok(Some((counts, false)))
     }
 
     /// Removes from `planned` the events whose user already has an accepted
@@ -365,20 +370,27 @@ impl<K: Kv> Engine<K> {
     /// [`Error::InvalidArgument`] for an unknown attribute, a value of the wrong
     /// type, or a bad user id.
     pub fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> Result<()> {
-        let bindings = self.bindings();
-        let ops = event::plan_attributes(&bindings, user, ts, values)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let history = self.history_puts(
-            &bindings,
-            std::iter::once((user, ts, HistoryWrite::Attributes(values), None)),
-        );
-        let _in_flight = self.index.begin_write();
-        self.kv.write(
-            self.sorted_batch(std::slice::from_ref(&ops), history),
-            false,
-        )?;
-        self.index.changed_user(user);
-        Ok(())
+        loop {
+            let bindings = self.bindings();
+            let ops = event::plan_attributes(&bindings, user, ts, values)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let history = self.history_puts(
+                &bindings,
+                std::iter::once((user, ts, HistoryWrite::Attributes(values), None)),
+            );
+            let _in_flight = self.index.begin_write();
+            if !Arc::ptr_eq(&bindings, &self.bindings.read()) {
+                // Planned under a catalog since replaced: plan again.
+                continue;
+            }
+            self.kv.write(
+                self.sorted_batch(std::slice::from_ref(&ops), history),
+                false,
+            )?;
+            self.note_written(std::iter::once(user));
+            self.index.changed_user(user);
+            return Ok(());
+        }
     }
 
     /// Deletes every key of `user` in every column family, atomically. Returns
@@ -411,6 +423,7 @@ impl<K: Kv> Engine<K> {
         }
         let _in_flight = self.index.begin_write();
         self.kv.write_delete(batch, ranges)?;
+        self.note_written(std::iter::once(user));
         // The next catch-up re-reads the user, finds nothing and removes it.
         self.index.changed_user(user);
         Ok(true)
@@ -548,10 +561,12 @@ impl<K: Kv> Engine<K> {
 /// the history, once; the next fold finishes the job.
 pub(crate) fn fold_history<K: Kv>(
     kv: &K,
-    bindings: &Bindings,
     index: &super::index::Index<K>,
     now: i64,
 ) -> Result<usize> {
+    // Items built over the history meanwhile are read with the rest.
+    let _work = index.history_work.lock();
+    let bindings = &*index.bindings();
     let horizon = bindings.catalog.history_ms;
     if horizon == 0 {
         return Ok(0);

@@ -69,6 +69,19 @@ impl Record {
         }
     }
 
+    /// An operand that replaces whatever is stored for `id` with `cell`.
+    pub fn replacing(id: u32, cell: Cell) -> Record {
+        Record {
+            entries: vec![(
+                id,
+                Entry {
+                    reset: true,
+                    cell: Some(cell),
+                },
+            )],
+        }
+    }
+
     /// Memory the record holds on the heap, in bytes (an estimate).
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<(u32, Entry)>()
