@@ -2,7 +2,7 @@
 //! rebuilt from the about 100 writes it has up to T (against reads of the
 //! same users now, from the stored state), and what keeping the history costs
 //! on disk per event (printed once, from two databases fed the same events,
-//! compacted).
+//! compacted); and point-in-time export of many (user, time) pairs.
 
 mod support;
 
@@ -64,6 +64,25 @@ fn history(c: &mut Criterion) {
             i += 1;
             db.profile(&users[i % users.len()], later).expect("read")
         })
+    });
+    group.finish();
+
+    // Point-in-time export: four pairs per user at times inside its writes,
+    // so each reads about half of its 200 from the history.
+    let mut group = c.benchmark_group("history_export");
+    let pairs: Vec<(String, i64)> = users
+        .iter()
+        .flat_map(|u| {
+            (1..=4).map(move |k| (u.clone(), support::t0() + EVENTS as i64 * 997 * k / 5))
+        })
+        .collect();
+    let select = "views, spend, window_count(views_hourly, '1d'), taste";
+    let rows = db.rows_as_of(select, &pairs).expect("export");
+    assert_eq!(rows.rows.len(), pairs.len());
+    group.throughput(Throughput::Elements(pairs.len() as u64));
+    group.sample_size(10);
+    group.bench_function("pairs_four_per_user_one_pass", |b| {
+        b.iter(|| db.rows_as_of(select, &pairs).expect("export"))
     });
     group.finish();
 }

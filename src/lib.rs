@@ -330,6 +330,26 @@ impl Db {
         )?)
     }
 
+    /// Point-in-time rows, for training sets: the items of `select` (a
+    /// select list, as after `SELECT`, e.g. `"spend, window_count(views,
+    /// '1d')"`) for each (user, time) of `pairs`, as of that time. One row
+    /// per pair, in the pairs' order; all NULL for a user that did not exist
+    /// then. With the event history on, each row is exactly what the writes
+    /// up to its time give; each user's history is read once for all its
+    /// pairs, and the whole answer reads one moment of the database.
+    ///
+    /// # Errors
+    /// A select list that does not parse or bind, or that aggregates; a time
+    /// before the oldest the history answers; a storage failure.
+    pub fn rows_as_of(&self, select: &str, pairs: &[(String, i64)]) -> Result<Rows> {
+        Ok(profiledb_query::rows_as_of(
+            &self.engine,
+            select,
+            pairs,
+            &Limits::default(),
+        )?)
+    }
+
     /// Flushes memtables and syncs the write-ahead log.
     ///
     /// # Errors

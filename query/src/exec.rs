@@ -240,7 +240,7 @@ pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) ->
 /// Integer arithmetic that overflows goes on in floating point, so that
 /// comparisons stay right; a float in a column typed `int` is such an overflow,
 /// refused rather than answered under the wrong type.
-fn check_int_columns(columns: &[Column], rows: &[Vec<Value>]) -> Result<()> {
+pub(crate) fn check_int_columns(columns: &[Column], rows: &[Vec<Value>]) -> Result<()> {
     for (i, col) in columns.iter().enumerate() {
         if col.ty == Type::Int
             && rows

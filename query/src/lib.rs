@@ -60,4 +60,4 @@ pub use limits::Limits;
 pub use output::{Column, Output, Rows, Type};
 pub use parser::{MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_statement};
 pub use source::{DataSource, View};
-pub use statement::{Permission, execute, execute_as, run};
+pub use statement::{Permission, execute, execute_as, rows_as_of, run};

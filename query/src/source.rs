@@ -55,6 +55,15 @@ pub trait View: Sync {
     fn bindings(&self) -> &Arc<Bindings>;
     /// The row of `user`, or `None` when the user does not exist.
     fn get(&self, user: &str, needs: &RowNeeds) -> Result<Option<UserRow>>;
+    /// The rows of `user` as of each time of `asks` (ascending), each read
+    /// as its needs ask, reading the user's history once; `emit` gets each
+    /// ask's index and row (`None` when the user did not exist then).
+    fn rows_as_of(
+        &self,
+        user: &str,
+        asks: &[(i64, &RowNeeds)],
+        emit: &mut dyn FnMut(usize, Option<&UserRow>) -> Result<()>,
+    ) -> Result<()>;
     /// At most `n` disjoint ranges that together cover every user.
     fn partitions(&self, n: usize) -> Result<Vec<UserRange>>;
     /// Visits the rows of `range` in id order until `visit` returns `false`.
@@ -140,6 +149,15 @@ impl<K: Kv> View for ReadView<'_, K> {
 
     fn get(&self, user: &str, needs: &RowNeeds) -> Result<Option<UserRow>> {
         ReadView::get(self, user, needs)
+    }
+
+    fn rows_as_of(
+        &self,
+        user: &str,
+        asks: &[(i64, &RowNeeds)],
+        emit: &mut dyn FnMut(usize, Option<&UserRow>) -> Result<()>,
+    ) -> Result<()> {
+        ReadView::rows_as_of(self, user, asks, emit)
     }
 
     fn partitions(&self, n: usize) -> Result<Vec<UserRange>> {

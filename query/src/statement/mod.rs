@@ -19,11 +19,13 @@ use crate::plan::plan_select;
 use crate::source::DataSource;
 use crate::{cluster, similarity};
 
+mod at;
 mod ddl;
 mod dml;
 mod explain;
 mod show;
 
+pub use at::rows_as_of;
 use ddl::{def_kind, definition, drop_item, name_is_free, with_half_life};
 use dml::{insert, matching_users, update};
 use explain::explain;

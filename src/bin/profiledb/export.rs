@@ -4,10 +4,11 @@
 //! user as of its own time and writes each pair's columns followed by them,
 //! as CSV or JSON Lines, in the pairs' order.
 //!
-//! Each pair is one point query `AS OF` its time, so with the event history
-//! kept the items are exactly what the writes up to that time give; without
-//! it they are the stored state evaluated then (see the README). A user who
-//! does not exist at its time gets empty items (NULL).
+//! Each pair reads as a point query `AS OF` its time would ([`Db::rows_as_of`],
+//! one pass ordered by user), so with the event history kept the items are
+//! exactly what the writes up to that time give; without it they are the
+//! stored state evaluated then (see the README). A user who does not exist
+//! at its time gets empty items (NULL).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -82,27 +83,13 @@ fn read_pairs(path: &Path) -> Result<(Vec<String>, Vec<Pair>), String> {
     Ok((header, pairs))
 }
 
-/// The point query reading `select` for `user` as of `ts`.
-fn statement(select: &str, user: &str, ts: i64) -> String {
-    format!(
-        "SELECT {select} FROM users WHERE id = '{}' AS OF '{}'",
-        user.replace('\'', "''"),
-        profiledb::format_timestamp(ts)
-    )
-}
-
 /// The rows of the export: each pair's cells, then the items it selects.
 fn export(db: &Db, pairs_file: &Path, select: &str) -> Result<Rows, String> {
     let (header, pairs) = read_pairs(pairs_file)?;
-    let run = |user: &str, ts: i64| -> Result<Rows, String> {
-        match db.execute(&statement(select, user, ts)) {
-            Ok(Output::Rows(rows)) => Ok(rows),
-            Ok(Output::Done { summary, .. }) => Err(format!("--select read no items: {summary}")),
-            Err(e) => Err(format!("--select \"{select}\": {e}")),
-        }
-    };
-    // The items' names and types, whatever the first pair reads.
-    let items = run("profiledb-export-columns", 0)?.columns;
+    let asks: Vec<(String, i64)> = pairs.iter().map(|p| (p.user.clone(), p.ts)).collect();
+    let items = db
+        .rows_as_of(select, &asks)
+        .map_err(|e| format!("--select \"{select}\": {e}"))?;
     let mut columns: Vec<Column> = header
         .iter()
         .map(|name| Column {
@@ -110,17 +97,17 @@ fn export(db: &Db, pairs_file: &Path, select: &str) -> Result<Rows, String> {
             ty: Type::String,
         })
         .collect();
-    columns.extend(items.iter().cloned());
-    let mut rows = Vec::with_capacity(pairs.len());
-    for pair in pairs {
-        let mut row: Vec<Value> = pair.cells.into_iter().map(Value::String).collect();
-        row.resize(header.len(), Value::Null);
-        match run(&pair.user, pair.ts)?.rows.pop() {
-            Some(values) => row.extend(values),
-            None => row.extend(std::iter::repeat_n(Value::Null, items.len())),
-        }
-        rows.push(row);
-    }
+    columns.extend(items.columns);
+    let rows = pairs
+        .into_iter()
+        .zip(items.rows)
+        .map(|(pair, values)| {
+            let mut row: Vec<Value> = pair.cells.into_iter().map(Value::String).collect();
+            row.resize(header.len(), Value::Null);
+            row.extend(values);
+            row
+        })
+        .collect();
     Ok(Rows { columns, rows })
 }
 

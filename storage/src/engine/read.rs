@@ -146,13 +146,19 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         if !any {
             return Ok(false);
         }
-        let mut features = std::mem::take(&mut state.features);
-        let mut attributes = std::mem::take(&mut state.attributes);
-        let buckets = std::mem::take(&mut state.buckets);
+        self.row_of(&mut state, row, needs)?;
+        Ok(true)
+    }
+
+    /// Fills `row` (its user set) from a replayed `state`, as `needs` asks;
+    /// the state stays as it was, to go on merging.
+    fn row_of(&self, state: &mut Replay, row: &mut UserRow, needs: &RowNeeds) -> Result<()> {
+        let mut features = state.features.clone();
         features.finalize();
-        attributes.finalize();
         row.features = features;
         row.attributes = if needs.attributes {
+            let mut attributes = state.attributes.clone();
+            attributes.finalize();
             attributes
         } else {
             Record::default()
@@ -166,6 +172,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             row.sgd
                 .push((id, current_sgd(state.as_deref(), HISTORY, &key)?));
         }
+        let buckets = &state.buckets;
         row.windows.resize_with(needs.windows.len(), Vec::new);
         for (w, out) in needs.windows.iter().zip(&mut row.windows) {
             out.clear();
@@ -179,7 +186,104 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
                     .map(|((_, start), b)| (*start, *b)),
             );
         }
-        Ok(true)
+        Ok(())
+    }
+
+    /// The rows of `user` as of each time of `asks` (ascending), each read
+    /// as its needs ask, reading the user's history once: every write up to
+    /// the latest time is merged in time order, and each row is taken when
+    /// the merge reaches its time. A time at or after the user's last write
+    /// reads the stored state. `emit` gets each ask's index and row (`None`
+    /// when the user did not exist then).
+    pub(crate) fn rows_as_of(
+        &mut self,
+        user: &str,
+        asks: &[(i64, &RowNeeds)],
+        emit: &mut dyn FnMut(usize, Option<&UserRow>) -> Result<()>,
+    ) -> Result<()> {
+        let key = keys::user_key(user);
+        let Some(feats) = self.snap.get(FEATURES, &key)? else {
+            for i in 0..asks.len() {
+                emit(i, None)?;
+            }
+            return Ok(());
+        };
+        let stored = Record::decode(&feats).map_err(|e| Error::corruption(FEATURES, &key, e))?;
+        let last = last_write(&stored);
+        let replays = |t: i64| last.is_none_or(|last| last > t);
+        let Some(bindings) = self
+            .bindings
+            .filter(|_| asks.iter().any(|(t, _)| replays(*t)))
+        else {
+            // Every time reads the stored state.
+            for (i, (_, needs)) in asks.iter().enumerate() {
+                emit(i, self.get(user, needs)?.as_ref())?;
+            }
+            return Ok(());
+        };
+        let cutoff = history_cutoff(self.snap)?;
+        if let Some((t, _)) = asks.iter().find(|(t, _)| replays(*t) && *t < cutoff) {
+            return Err(Error::InvalidArgument(format!(
+                "AS OF {} is before the oldest time the event history answers, {}",
+                crate::time::format_timestamp(*t),
+                crate::time::format_timestamp(cutoff)
+            )));
+        }
+        let upto = asks
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| replays(*t))
+            .max()
+            .unwrap_or(i64::MIN);
+        self.planner.get_or_insert_with(|| Planner::new(bindings));
+        let mut state = Replay::default();
+        let mut any = state.read_base(self.snap, user, &|_| true, &|_| true)?;
+        let (lo, hi) = history::entry_range(user, i64::MIN, upto);
+        let mut it = self.snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
+        it.seek(&lo);
+        let mut next = 0;
+        let mut row = UserRow {
+            user: user.to_owned(),
+            ..UserRow::default()
+        };
+        loop {
+            let entry = match it.key() {
+                Some(k) => {
+                    let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
+                    Some((
+                        Entry::decode(k, it.value()).map_err(|e| bad(&e))?,
+                        k.to_vec(),
+                    ))
+                }
+                None => None,
+            };
+            let ts = entry.as_ref().map_or(i64::MAX, |(e, _)| e.write.ts());
+            // Every ask before this write reads the state as it is.
+            while next < asks.len() && asks[next].0 < ts {
+                let (t, needs) = asks[next];
+                if !replays(t) {
+                    emit(next, self.get(user, needs)?.as_ref())?;
+                } else if any {
+                    self.row_of(&mut state, &mut row, needs)?;
+                    emit(next, Some(&row))?;
+                } else {
+                    emit(next, None)?;
+                }
+                next += 1;
+            }
+            let Some((entry, k)) = entry else { break };
+            let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, &k, e);
+            let planner = self.planner.as_mut().expect("made above");
+            let parts = planner
+                .parts(&entry)
+                .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
+            state
+                .apply(entry.seq, parts, &|_| true, &|_| true)
+                .map_err(|e| bad(&e))?;
+            any = true;
+            it.next();
+        }
+        it.status()
     }
 
     /// Fills `row`'s sgd vectors and window buckets, as `needs` asks.
@@ -442,21 +546,7 @@ impl Replay {
         sgd: &dyn Fn(u32) -> bool,
         visit: &mut dyn FnMut(&[u8], &Entry),
     ) -> Result<bool> {
-        let mut any = false;
-        let base_key = history::base_key(user);
-        if let Some(b) = snap.get(HISTORY, &base_key)? {
-            let base =
-                history::Base::decode(&b).map_err(|e| Error::corruption(HISTORY, &base_key, e))?;
-            self.features = base.features;
-            self.attributes = base.attributes;
-            self.buckets = base
-                .windows
-                .into_iter()
-                .filter(|((d, _), _)| window(*d))
-                .collect();
-            self.sgd_base = base.sgd.into_iter().filter(|(d, _)| sgd(*d)).collect();
-            any = true;
-        }
+        let mut any = self.read_base(snap, user, window, sgd)?;
         let (lo, hi) = history::entry_range(user, i64::MIN, upto);
         let mut it = snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
         it.seek(&lo);
@@ -474,6 +564,32 @@ impl Replay {
         }
         it.status()?;
         Ok(any)
+    }
+
+    /// Starts from `user`'s base state (windows and sgd vectors only where
+    /// `window` and `sgd` say); whether there is one.
+    pub(crate) fn read_base<S: KvSnapshot>(
+        &mut self,
+        snap: &S,
+        user: &str,
+        window: &dyn Fn(u32) -> bool,
+        sgd: &dyn Fn(u32) -> bool,
+    ) -> Result<bool> {
+        let base_key = history::base_key(user);
+        let Some(b) = snap.get(HISTORY, &base_key)? else {
+            return Ok(false);
+        };
+        let base =
+            history::Base::decode(&b).map_err(|e| Error::corruption(HISTORY, &base_key, e))?;
+        self.features = base.features;
+        self.attributes = base.attributes;
+        self.buckets = base
+            .windows
+            .into_iter()
+            .filter(|((d, _), _)| window(*d))
+            .collect();
+        self.sgd_base = base.sgd.into_iter().filter(|(d, _)| sgd(*d)).collect();
+        Ok(true)
     }
 
     /// Merges what write `seq` changes (windows and sgd vectors only where
@@ -752,6 +868,33 @@ impl<K: Kv> ReadView<'_, K> {
         RowReader::for_user(&self.snap)
             .of_view(&self.bindings, self.now)
             .get(user, needs)
+    }
+
+    /// The rows of `user` as of each time of `asks`, ascending (each read as
+    /// its needs ask; with [`RowNeeds::history_as_of`] set, exactly what the
+    /// writes up to then give), reading the user's history once. `emit` gets
+    /// each ask's index and row, `None` when the user did not exist then.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a time before the oldest the history
+    /// answers, or times out of order; [`Error::Corruption`]; the store's
+    /// failure, or `emit`'s.
+    pub fn rows_as_of(
+        &self,
+        user: &str,
+        asks: &[(i64, &RowNeeds)],
+        emit: &mut dyn FnMut(usize, Option<&UserRow>) -> Result<()>,
+    ) -> Result<()> {
+        if asks.windows(2).any(|w| w[0].0 > w[1].0) {
+            return Err(Error::InvalidArgument(
+                "the times of a user's rows must be in ascending order".into(),
+            ));
+        }
+        let mut reader = RowReader::for_user(&self.snap).of_view(&self.bindings, self.now);
+        if asks.iter().all(|(_, n)| n.history_as_of.is_none()) {
+            reader.bindings = None;
+        }
+        reader.rows_as_of(user, asks, emit)
     }
 
     /// Calls `visit` with the row of every user in `range`, in id order, until
