@@ -1,4 +1,10 @@
 # A small history, evaluated at the fixed clock 2026-11-15T00:00:00Z unless AS OF says otherwise.
+# Without the event history, AS OF evaluates the stored state at a time
+# (07_as_of_history.sql reads it exactly).
+ALTER DATABASE SET HISTORY '0s';
+----
+ALTER DATABASE
+
 CREATE ATTRIBUTE age INT;
 ----
 CREATE ATTRIBUTE

@@ -1,5 +1,9 @@
 # Without the event history, an item cannot be re-derived: replacing one is
 # refused, and a segment's predicate is simply swapped.
+ALTER DATABASE SET HISTORY '0s';
+----
+ALTER DATABASE
+
 CREATE FEATURE early ON purchase AS COUNT();
 ----
 CREATE FEATURE

@@ -533,10 +533,10 @@ impl Catalog {
         Ok(())
     }
 
-    /// Marks the attribute, feature, window or vector `id` as computed over
-    /// the event history from `from`, made at catalog `version`; `false`
-    /// when no such item exists.
-    pub(crate) fn mark_backfilled(&mut self, id: u32, from: i64, version: u64) -> bool {
+    /// Marks the attribute, feature, window or vector `id` as made at
+    /// catalog `version` and, with `from`, computed over the event history
+    /// from then; `false` when no such item exists.
+    pub(crate) fn mark_backfilled(&mut self, id: u32, from: Option<i64>, version: u64) -> bool {
         let slots = self
             .attributes
             .iter_mut()
@@ -562,7 +562,7 @@ impl Catalog {
             );
         let mut found = false;
         for (b, v) in slots {
-            *b = Some(from);
+            *b = from;
             *v = version;
             found = true;
         }

@@ -211,16 +211,13 @@ impl<K: Kv> Engine<K> {
             live.building = reserved.building.clone();
             live.building.retain(|&b| b != id);
             live.version = reserved.version + 1;
-            // The history holds every write since the later of its first
-            // and the time older ones were folded to.
-            let from = if derive.first != i64::MAX {
-                derive.first.max(cutoff)
-            } else if cutoff != i64::MIN {
-                cutoff
-            } else {
-                derive.now
-            };
-            live.mark_backfilled(id, from, live.version);
+            // The item holds every write accepted under the reserving
+            // catalog or later (writers noted them all), so it is dated
+            // from it; and, when there was history to replay, every write
+            // since the later of its first and the time older ones were
+            // folded to.
+            let from = (derive.first != i64::MAX).then(|| derive.first.max(cutoff));
+            live.mark_backfilled(id, from, reserved.version);
             out.flush()?;
             // Synced, which makes the states before it durable too.
             let mut batch = self.kv.batch();
@@ -351,7 +348,7 @@ fn only_item(catalog: &Catalog, id: u32) -> Catalog {
     c.segments.clear();
     c.segment_groups.clear();
     let version = c.version;
-    c.mark_backfilled(id, i64::MIN, version);
+    c.mark_backfilled(id, Some(i64::MIN), version);
     c
 }
 
