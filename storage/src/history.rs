@@ -9,6 +9,7 @@
 //! | `user 0x00 0x00` | the base state the user's writes older than the fold cutoff were folded into ([`Base`]) |
 //! | `user 0x00 0x01 ts:i64 seq:u64` | one accepted write ([`Entry`]) |
 //! | `user 0x00 0x02 event_id` | the time and sequence number of the user's accepted event of that id |
+//! | `0xFD day:i64 request_key` | empty: the request key was first seen that day |
 //! | `0xFE request_key` | the time and counts of the first request of that key |
 //! | `0xFF day:i64 user` | empty: the user has history dated that day |
 //!
@@ -16,11 +17,11 @@
 //! [`crate::keys`]. The sequence number orders writes of the same time and
 //! keeps each key unique; it grows with every write, across restarts.
 //!
-//! Request keys and day markers sort after every user (no UTF-8 id starts
-//! with 0xFE or 0xFF). The markers are for the job that will retire history
-//! past the horizon: it will walk the markers of the days before it, not
-//! every user. Deleting a user deletes its markers with the rest, since they
-//! carry its id.
+//! Request keys and the markers sort after every user (no UTF-8 id starts
+//! with 0xFD, 0xFE or 0xFF). The markers are for the fold that retires
+//! history past the horizon: it walks the markers of the days before it, not
+//! every user or request. Deleting a user deletes its markers with the rest,
+//! since they carry its id.
 
 use crate::codec::{DecodeError, Reader, Writer, derr};
 use crate::event::Event;
@@ -45,13 +46,42 @@ const EVENT_ID: u8 = 0x02;
 /// The first byte of a request key's key.
 const REQUEST: u8 = 0xFE;
 
+/// The first byte of a request key's day marker.
+const REQUEST_DAY: u8 = 0xFD;
+
 /// The longest request key, in bytes.
 pub const MAX_REQUEST_KEY_LEN: usize = 256;
 
 /// The end of the users' keys (base states, entries and event ids): every
-/// key after it is a request key or a day marker.
+/// key after it is a request key or a marker.
 pub fn users_end() -> Vec<u8> {
-    vec![REQUEST]
+    vec![REQUEST_DAY]
+}
+
+/// The key of the marker saying request key `key` was first seen on `day`.
+pub fn request_marker_key(day: i64, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + key.len());
+    k.push(REQUEST_DAY);
+    k.extend_from_slice(&sortable(day).to_be_bytes());
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The range of the markers of request keys first seen before `day`.
+pub fn request_markers_before(day: i64) -> (Vec<u8>, Vec<u8>) {
+    (vec![REQUEST_DAY], request_marker_key(day, ""))
+}
+
+/// The request key a request marker's key names.
+pub fn request_of_marker(marker: &[u8]) -> Option<Vec<u8>> {
+    let (&tag, rest) = marker.split_first()?;
+    if tag != REQUEST_DAY || rest.len() < 8 {
+        return None;
+    }
+    let mut k = Vec::with_capacity(rest.len() - 7);
+    k.push(REQUEST);
+    k.extend_from_slice(&rest[8..]);
+    Some(k)
 }
 
 /// The first byte of a day marker's key.

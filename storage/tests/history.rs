@@ -175,8 +175,9 @@ fn the_horizon_persists_and_off_keeps_nothing() -> Result<()> {
     assert!(e.set_history(history::MAX_HORIZON_MS + 1).is_err());
     assert_eq!(e.catalog().history_ms, 90 * DAY);
     // Off deletes what was kept, with the change (the fold's cutoff too),
-    // and keeps nothing more.
-    e.fold_history()?;
+    // and keeps nothing more. (Two days: the writes are older, and fold.)
+    e.set_history(2 * DAY)?;
+    assert_eq!(e.fold_history()?, 1);
     assert!(e.raw_get("catalog", b"history.cutoff")?.is_some());
     e.set_history(0)?;
     assert!(e.raw_keys("history")?.is_empty());
@@ -382,5 +383,45 @@ fn a_repeated_request_key_answers_the_first_answer_and_writes_nothing() -> Resul
         .to_string();
     assert!(err.contains("history"), "{err}");
     assert!(off.profile("u1", t0(), DAY)?.is_none());
+    Ok(())
+}
+
+#[test]
+fn request_keys_and_expired_buckets_go_with_the_horizon() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open_keeping(dir.path())?;
+    full_schema(&e)?;
+    let now = e.now();
+    // A request 40 days ago, one 10 days ago: the clock is where each was made.
+    e.set_now(now - 40 * DAY);
+    assert!(!e.ingest_once(&[buy("u1", now - 40 * DAY, "a")], "old")?.1);
+    e.ingest(&[
+        Event::new("u1", "view", now - 40 * DAY).with("item_vec", vec![1.0f32, 0.0, 0.0, 0.0])
+    ])?;
+    e.set_now(now - 10 * DAY);
+    assert!(
+        !e.ingest_once(&[buy("u2", now - 10 * DAY, "b")], "recent")?
+            .1
+    );
+    e.set_now(now);
+    assert_eq!(e.fold_history()?, 1);
+    // The old key was first seen before the horizon: a repeat of it is a new
+    // request. The recent one is still remembered.
+    assert!(!e.ingest_once(&[buy("u3", now, "c")], "old")?.1);
+    assert!(e.ingest_once(&[buy("u4", now, "d")], "recent")?.1);
+    // u1's base state keeps its purchase's day bucket (kept 100 years) and
+    // not its view's hour bucket (kept 30 days), which no read can see.
+    let c = e.catalog();
+    let (views, spend) = (
+        c.window("views").expect("views").id,
+        c.window("spend").expect("spend").id,
+    );
+    let base = e
+        .raw_get("history", &history::base_key("u1"))?
+        .expect("u1 was folded");
+    let base = history::Base::decode(&base)
+        .map_err(|err| profiledb_storage::Error::Engine(err.to_string()))?;
+    let windows: Vec<u32> = base.windows.keys().map(|(def, _)| *def).collect();
+    assert_eq!(windows, [spend], "views is {views}");
     Ok(())
 }

@@ -28,16 +28,15 @@
 //! (`Index::history_work`), so neither sees the history move under it.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
+use super::Engine;
 use super::read::{Planner, Replay, history_cutoff};
-use super::{CATALOG_KEY, Engine};
 use crate::catalog::{Bindings, Catalog, DefKind, Definition, VectorRule, WindowDef};
 use crate::error::{Error, Result};
 use crate::history::{self, Entry};
 use crate::keys;
 use crate::kv::{
-    ATTRIBUTES, CATALOG, DATA, FEATURES, HISTORY, Kv, KvBatch, KvIter, KvSnapshot, VECTORS, WINDOWS,
+    ATTRIBUTES, DATA, FEATURES, HISTORY, Kv, KvBatch, KvIter, KvSnapshot, VECTORS, WINDOWS,
 };
 use crate::merge::record::Record;
 
@@ -220,11 +219,7 @@ impl<K: Kv> Engine<K> {
             live.mark_backfilled(id, from, reserved.version);
             out.flush()?;
             // Synced, which makes the states before it durable too.
-            let mut batch = self.kv.batch();
-            batch.put(CATALOG, CATALOG_KEY, &live.encode());
-            self.kv.write(batch, true)?;
-            *self.bindings.write() = Arc::new(Bindings::new(live));
-            Ok(())
+            self.store_catalog_held(live, self.kv.batch())
         })();
         *self.touched.lock() = None;
         result

@@ -262,12 +262,18 @@ impl<K: Kv> Engine<K> {
 
     /// [`Engine::store_catalog`], with the writes of `batch` in the same
     /// atomic batch.
-    fn store_catalog_with(&self, catalog: Catalog, mut batch: K::Batch) -> Result<()> {
-        batch.put(CATALOG, CATALOG_KEY, &catalog.encode());
+    fn store_catalog_with(&self, catalog: Catalog, batch: K::Batch) -> Result<()> {
         // A schema change is a write the vector index must not see half of,
         // and no write planned under the old catalog may follow it (writers
         // check the catalog with their write guard held).
         let _held = self.index.hold_writes();
+        self.store_catalog_held(catalog, batch)
+    }
+
+    /// [`Engine::store_catalog_with`], for a caller already holding writes
+    /// off ([`index::Index::hold_writes`]).
+    fn store_catalog_held(&self, catalog: Catalog, mut batch: K::Batch) -> Result<()> {
+        batch.put(CATALOG, CATALOG_KEY, &catalog.encode());
         self.kv.write(batch, true)?;
         *self.bindings.write() = Arc::new(Bindings::new(catalog));
         Ok(())

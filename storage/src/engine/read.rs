@@ -455,6 +455,12 @@ impl<'b> Planner<'b> {
         }
     }
 
+    /// The catalog entries are planned with when they were accepted under
+    /// it or since.
+    pub(crate) fn current(&self) -> &Bindings {
+        self.current
+    }
+
     fn bindings_at(&mut self, version: u64) -> &Bindings {
         if version >= self.current.catalog.version {
             return self.current;

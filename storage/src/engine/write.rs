@@ -55,6 +55,9 @@ impl<K: Kv> Engine<K> {
         let was = catalog.history_ms;
         catalog.set_history(ms)?;
         let mut batch = self.kv.batch();
+        // Checked and changed with writes held off: no first write slips in
+        // between, and writes planned without history plan again.
+        let _held = self.index.hold_writes();
         if was == 0 && ms > 0 {
             let snap = self.kv.snapshot();
             let mut it = snap.iter(FEATURES, None, None)?;
@@ -69,7 +72,7 @@ impl<K: Kv> Engine<K> {
             batch.delete_range(HISTORY, &[], &history::keys_end());
             batch.delete(crate::kv::CATALOG, super::read::HISTORY_CUTOFF_KEY);
         }
-        self.store_catalog_with(catalog, batch)
+        self.store_catalog_held(catalog, batch)
     }
 
     /// Folds the event history older than the horizon into each user's base
@@ -238,18 +241,14 @@ impl<K: Kv> Engine<K> {
                 .map(|p| p.0.user.as_str())
                 .chain(request),
         );
-        let request = match request {
-            Some(key) => {
-                let key = history::request_key(key);
-                if let Some(first) = self.kv.snapshot().get(HISTORY, &key)? {
-                    let first = history::decode_request(&first)
-                        .map_err(|e| Error::corruption(HISTORY, &key, e))?;
-                    return Ok(Some((first, true)));
-                }
-                Some(key)
+        if let Some(raw) = request {
+            let key = history::request_key(raw);
+            if let Some(first) = self.kv.snapshot().get(HISTORY, &key)? {
+                let first = history::decode_request(&first)
+                    .map_err(|e| Error::corruption(HISTORY, &key, e))?;
+                return Ok(Some((first, true)));
             }
-            None => None,
-        };
+        }
         let mut duplicates = 0;
         if dedup {
             let before = planned.len();
@@ -271,9 +270,18 @@ impl<K: Kv> Engine<K> {
                 )
             }),
         );
-        if let Some(key) = request {
-            // With the writes, atomically: a crash keeps both or neither.
-            history.push((key, history::encode_request(counts, self.now())));
+        if let Some(raw) = request {
+            // With the writes, atomically: a crash keeps both or neither. The
+            // marker dates it for the fold, which retires it with the horizon.
+            let now = self.now();
+            history.push((
+                history::request_key(raw),
+                history::encode_request(counts, now),
+            ));
+            history.push((
+                history::request_marker_key(history::day_of(now), raw),
+                Vec::new(),
+            ));
         }
         let ops: Vec<EventOps> = planned
             .iter_mut()
@@ -573,6 +581,21 @@ pub(crate) fn fold_history<K: Kv>(
     }
     let stored = super::read::history_cutoff(&kv.snapshot())?;
     let cutoff = history::day_of(now.saturating_sub(horizon)).saturating_mul(86_400_000);
+    retire_requests(kv, history::day_of(cutoff))?;
+    // Nothing dated before the cutoff: nothing to fold, and every time can
+    // still be answered.
+    let older = {
+        let snap = kv.snapshot();
+        let end = history::marker_key(history::day_of(cutoff.max(stored)), "");
+        let mut it = snap.iter(HISTORY, Some(history::markers_start()), Some(end))?;
+        it.seek_to_first();
+        let any = it.key().is_some();
+        it.status()?;
+        any
+    };
+    if !older {
+        return Ok(0);
+    }
     if cutoff > stored {
         let mut batch = kv.batch();
         batch.put(
@@ -619,7 +642,7 @@ pub(crate) fn fold_history<K: Kv>(
         let mut planner = super::read::Planner::new(bindings);
         let mut batch = kv.batch();
         for user in &users {
-            if fold_user(&snap, &mut planner, user, cutoff, &mut batch)? {
+            if fold_user(&snap, &mut planner, user, cutoff, now, &mut batch)? {
                 folded += 1;
             }
         }
@@ -630,6 +653,31 @@ pub(crate) fn fold_history<K: Kv>(
     }
 }
 
+/// Deletes the request keys first seen before `day` (past the horizon: a
+/// repeat of one is a new request), with their markers.
+fn retire_requests<K: Kv>(kv: &K, day: i64) -> Result<()> {
+    let (lo, hi) = history::request_markers_before(day);
+    let snap = kv.snapshot();
+    let mut it = snap.iter(HISTORY, Some(lo), Some(hi))?;
+    it.seek_to_first();
+    let mut batch = kv.batch();
+    while let Some(marker) = it.key() {
+        if let Some(key) = history::request_of_marker(marker) {
+            batch.delete(HISTORY, &key);
+        }
+        batch.delete(HISTORY, marker);
+        if batch.len() >= 10_000 {
+            kv.write(std::mem::replace(&mut batch, kv.batch()), false)?;
+        }
+        it.next();
+    }
+    it.status()?;
+    if batch.len() > 0 {
+        kv.write(batch, false)?;
+    }
+    Ok(())
+}
+
 /// Adds to `batch` the fold of `user`'s history before `cutoff` into its
 /// base state; whether there was any.
 fn fold_user<S: KvSnapshot, B: KvBatch>(
@@ -637,6 +685,7 @@ fn fold_user<S: KvSnapshot, B: KvBatch>(
     planner: &mut super::read::Planner<'_>,
     user: &str,
     cutoff: i64,
+    now: i64,
     batch: &mut B,
 ) -> Result<bool> {
     let mut state = super::read::Replay::default();
@@ -686,7 +735,18 @@ fn fold_user<S: KvSnapshot, B: KvBatch>(
     let base = history::Base {
         features,
         attributes,
-        windows: std::mem::take(&mut state.buckets),
+        // Buckets past their window's retention, or of a dropped window,
+        // no read can see: the base keeps none.
+        windows: std::mem::take(&mut state.buckets)
+            .into_iter()
+            .filter(|((def, start), _)| {
+                planner
+                    .current()
+                    .catalog
+                    .window_by_id(*def)
+                    .is_some_and(|w| !keys::bucket_expired(*start, w.bucket_ms, w.retain_ms, now))
+            })
+            .collect(),
         sgd,
     };
     batch.put(HISTORY, &base_key, &base.encode());
