@@ -4,7 +4,7 @@
 //! catalog snapshot, so a whole batch is validated and encoded before anything
 //! is written, and a bad event rejects the batch with its index, field and reason.
 
-use crate::catalog::{Bindings, FeatureKind, META_ID, VectorRule};
+use crate::catalog::{Bindings, EventBindings, FeatureKind, META_ID, VectorRule};
 use crate::keys;
 use crate::merge::cell::Cell;
 use crate::merge::record::Record;
@@ -327,6 +327,13 @@ pub(crate) fn plan_parts(bindings: &Bindings, ev: &Event) -> Result<EventParts, 
             format!("nothing is bound to event type '{}'", ev.event_type),
         )
     })?;
+    bound_parts(b, ev)
+}
+
+/// What event `ev` changes through the items of its type `b`, reading the
+/// fields they bind; the event itself (user, time, id, every field finite)
+/// is not checked: a replay of the history plans accepted events this way.
+pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, EventError> {
     let ts = ev.ts;
     let mut cells = Vec::with_capacity(b.features.len() + 1);
     cells.push(user_cell(ts, 1));

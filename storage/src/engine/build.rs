@@ -54,7 +54,7 @@ const BATCH_OPS: usize = 10_000;
 impl<K: Kv> Engine<K> {
     /// Adds a schema item and returns its id. While the database keeps an
     /// event history, an attribute, feature, window or vector is first
-    /// computed over it (see the [module documentation](self)), and its
+    /// computed over it (how, without stopping writes, is told in `build.rs`), and its
     /// definition says from when (`backfilled_from`). Schema changes are
     /// always synced.
     ///

@@ -495,10 +495,12 @@ impl<'b> Planner<'b> {
     ) -> std::result::Result<event::EventParts, String> {
         let b = self.bindings_at(entry.version);
         match &entry.write {
-            HistoryWrite::Event(ev) if b.event(&ev.event_type).is_none() => {
-                Ok(event::EventParts::seen(ev.ts))
-            }
-            HistoryWrite::Event(ev) => event::plan_parts(b, ev),
+            // Accepted once, so checked once: only the fields the items
+            // bind are read.
+            HistoryWrite::Event(ev) => match b.event(&ev.event_type) {
+                None => Ok(event::EventParts::seen(ev.ts)),
+                Some(bound) => event::bound_parts(bound, ev),
+            },
             HistoryWrite::Attributes { user, ts, values } => {
                 let live: Vec<(String, Value)> = values
                     .iter()
