@@ -288,10 +288,13 @@ fn user_cell(ts: i64, events: u64) -> (u32, Cell) {
     )
 }
 
-fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, EventError> {
+/// The value of bound field `field`; `None` when the event does not carry it
+/// (absent or null): the item it feeds is left as it is for that event.
+/// Missing is not wrong; a value of the wrong type is.
+fn bound<'a>(ev: &'a Event, field: &str) -> Option<&'a Value> {
     match ev.field(field) {
-        Some(Value::Null) | None => Err(err(Some(field), format!("missing (needed by '{def}')"))),
-        Some(v) => Ok(v),
+        Some(Value::Null) | None => None,
+        Some(v) => Some(v),
     }
 }
 
@@ -299,7 +302,8 @@ fn required<'a>(ev: &'a Event, field: &str, def: &str) -> Result<&'a Value, Even
 ///
 /// # Errors
 /// An [`EventError`] for a bad user id or time, an event type nothing is bound to,
-/// or a bound field that is missing or of the wrong type or dimension.
+/// or a bound field of the wrong type or dimension. A bound field the event
+/// does not carry leaves its item untouched.
 pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
     plan_parts(bindings, ev).map(|p| p.encode(&ev.user))
 }
@@ -340,7 +344,7 @@ pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, E
     for f in &b.features {
         let x = match &f.field {
             Some(field) => {
-                let v = required(ev, field, &f.name)?;
+                let Some(v) = bound(ev, field) else { continue };
                 match f.kind {
                     FeatureKind::Beta { .. } => v.to_label(),
                     _ => v.to_number(),
@@ -395,9 +399,11 @@ pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, E
     let mut windows = Vec::with_capacity(b.windows.len());
     for w in &b.windows {
         let x = match &w.field {
-            Some(field) => required(ev, field, &w.name)?
-                .to_number()
-                .map_err(|r| err(Some(field), format!("{r} (window '{}')", w.name)))?,
+            Some(field) => {
+                let Some(v) = bound(ev, field) else { continue };
+                v.to_number()
+                    .map_err(|r| err(Some(field), format!("{r} (window '{}')", w.name)))?
+            }
             None => 1.0,
         };
         windows.push((w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x)));
@@ -410,7 +416,8 @@ pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, E
                 field,
                 half_life_ms,
             } => {
-                let x = required(ev, field, &v.name)?
+                let Some(x) = bound(ev, field) else { continue };
+                let x = x
                     .to_vector(dim)
                     .map_err(|r| err(Some(field), format!("{r} (vector '{}')", v.name)))?;
                 cells.push((v.id, Cell::Ewma(Ewma::single(*half_life_ms, ts, x))));
@@ -421,10 +428,14 @@ pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, E
                 learning_rate,
                 l2,
             } => {
-                let item = required(ev, item_field, &v.name)?
+                let (Some(item), Some(label)) = (bound(ev, item_field), bound(ev, label_field))
+                else {
+                    continue;
+                };
+                let item = item
                     .to_vector(dim)
                     .map_err(|r| err(Some(item_field), format!("{r} (vector '{}')", v.name)))?;
-                let label = required(ev, label_field, &v.name)?
+                let label = label
                     .to_label()
                     .map_err(|r| err(Some(label_field), format!("{r} (vector '{}')", v.name)))?;
                 let op = VectorValue::Step(SgdStep {
@@ -559,7 +570,6 @@ mod tests {
                 Event::new("u", "purchase", i64::MAX).with("amount", 1.0),
                 "ts",
             ),
-            (Event::new("u", "purchase", 5), "amount"),
             (
                 Event::new("u", "purchase", 5).with("amount", "lots"),
                 "amount",
@@ -585,6 +595,10 @@ mod tests {
             let e = plan(&b, &ev).err();
             assert_eq!(e.and_then(|e| e.field).as_deref(), Some(field), "{ev:?}");
         }
+        // Missing is not wrong: the event still counts, for the user cell.
+        let bare = plan_parts(&b, &Event::new("u", "purchase", 5))
+            .map_err(|e| crate::Error::invalid(e.reason))?;
+        assert_eq!(bare.features.ids().collect::<Vec<_>>(), [META_ID]);
         Ok(())
     }
 }
