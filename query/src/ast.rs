@@ -273,12 +273,14 @@ pub enum Statement {
         /// Membership predicate.
         predicate: Expr,
     },
-    /// `DROP kind name`
+    /// `DROP kind [IF EXISTS] name`
     Drop {
         /// Kind.
         kind: ObjectKind,
         /// Name.
         name: Ident,
+        /// `IF EXISTS`: no such item is no error.
+        if_exists: bool,
     },
     /// `SHOW kinds`
     Show {
@@ -331,10 +333,12 @@ pub enum Statement {
         /// The clustering.
         cluster: Box<Cluster>,
     },
-    /// `DROP SEGMENTS name`: a segment group and all its segments.
+    /// `DROP SEGMENTS [IF EXISTS] name`: a segment group and all its segments.
     DropSegments {
         /// Group name.
         name: Ident,
+        /// `IF EXISTS`: no such group is no error.
+        if_exists: bool,
     },
     /// `VACUUM`: purge deleted users' data from every file on disk.
     Vacuum,
@@ -346,6 +350,9 @@ pub enum Statement {
     },
     /// `SHOW HISTORY`: the history horizon.
     ShowHistory,
+    /// `CREATE kind IF NOT EXISTS name …`: one of the `Create*` statements
+    /// (or `CREATE SEGMENTS`), which does nothing when the name is taken.
+    CreateIfNotExists(Box<Statement>),
     /// `CREATE OR REPLACE item …`: one of the `Create*` statements of an
     /// attribute, feature, window, vector or segment, replacing the item of
     /// that name (re-derived from the event history).
@@ -957,7 +964,25 @@ impl fmt::Display for Statement {
                 "ALTER {} {name} SET HALF_LIFE {half_life}",
                 kind.keyword()
             ),
-            Statement::Drop { kind, name } => write!(f, "DROP {} {name}", kind.keyword()),
+            Statement::CreateIfNotExists(inner) => {
+                // `CREATE KIND name …` becomes `CREATE KIND IF NOT EXISTS name …`.
+                let text = inner.to_string();
+                let mut words = text.splitn(3, ' ');
+                let (create, kind, rest) = (
+                    words.next().unwrap_or_default(),
+                    words.next().unwrap_or_default(),
+                    words.next().unwrap_or_default(),
+                );
+                write!(f, "{create} {kind} IF NOT EXISTS {rest}")
+            }
+            Statement::Drop {
+                kind,
+                name,
+                if_exists,
+            } => {
+                let ie = if *if_exists { "IF EXISTS " } else { "" };
+                write!(f, "DROP {} {ie}{name}", kind.keyword())
+            }
             Statement::Show { kind } => write!(f, "SHOW {}S", kind.keyword()),
             Statement::Describe { name } => write!(f, "DESCRIBE {name}"),
             Statement::Insert {
@@ -998,7 +1023,10 @@ impl fmt::Display for Statement {
             Statement::CreateSegments { name, cluster } => {
                 write!(f, "CREATE SEGMENTS {name} FROM {cluster}")
             }
-            Statement::DropSegments { name } => write!(f, "DROP SEGMENTS {name}"),
+            Statement::DropSegments { name, if_exists } => {
+                let ie = if *if_exists { "IF EXISTS " } else { "" };
+                write!(f, "DROP SEGMENTS {ie}{name}")
+            }
             Statement::Vacuum => f.write_str("VACUUM"),
             Statement::SetHistory { horizon } => {
                 write!(f, "ALTER DATABASE SET HISTORY {horizon}")

@@ -293,13 +293,17 @@ impl Parser {
         } else if t.is_keyword(Keyword::Drop) {
             self.next();
             if self.eat_keyword(Keyword::Segments) {
+                let if_exists = self.if_exists()?;
                 return Ok(Statement::DropSegments {
+                    if_exists,
                     name: self.ident("a segment group name")?,
                 });
             }
             let kind = self.object_kind(false)?;
+            let if_exists = self.if_exists()?;
             Ok(Statement::Drop {
                 kind,
+                if_exists,
                 name: self.ident("a name")?,
             })
         } else if t.is_keyword(Keyword::Show) {
@@ -404,26 +408,76 @@ impl Parser {
         })
     }
 
+    /// `IF EXISTS`, when it comes next (an item may still be named `if`).
+    fn if_exists(&mut self) -> PResult<bool> {
+        if !(self.peek().is_keyword(Keyword::If)
+            && (self.peek_at(1).is_keyword(Keyword::Exists)
+                || self.peek_at(1).is_keyword(Keyword::Not)))
+        {
+            return Ok(false);
+        }
+        self.next();
+        self.expect_keyword(Keyword::Exists)?;
+        Ok(true)
+    }
+
+    /// `IF NOT EXISTS`, when it comes next (an item may still be named `if`).
+    fn if_not_exists(&mut self) -> PResult<bool> {
+        if !(self.peek().is_keyword(Keyword::If)
+            && (self.peek_at(1).is_keyword(Keyword::Not)
+                || self.peek_at(1).is_keyword(Keyword::Exists)))
+        {
+            return Ok(false);
+        }
+        self.next();
+        self.expect_keyword(Keyword::Not)?;
+        self.expect_keyword(Keyword::Exists)?;
+        Ok(true)
+    }
+
     fn create(&mut self) -> PResult<Statement> {
         if self.eat_keyword(Keyword::Or) {
             self.expect_keyword(Keyword::Replace)?;
-            let inner = self.create_item()?;
+            let inner = self.create_item(false)?;
             return Ok(Statement::CreateOrReplace(Box::new(inner)));
         }
         if self.eat_keyword(Keyword::Segments) {
+            let if_not_exists = self.if_not_exists()?;
             let name = self.ident("a segment group name")?;
             self.expect_keyword(Keyword::From)?;
             self.expect_keyword(Keyword::Cluster)?;
             let cluster = Box::new(self.cluster()?);
-            return Ok(Statement::CreateSegments { name, cluster });
+            let create = Statement::CreateSegments { name, cluster };
+            return Ok(if if_not_exists {
+                Statement::CreateIfNotExists(Box::new(create))
+            } else {
+                create
+            });
         }
-        self.create_item()
+        self.create_item(true)
     }
 
     /// `CREATE` of an attribute, feature, window, vector or segment, after
-    /// the `CREATE`.
-    fn create_item(&mut self) -> PResult<Statement> {
-        match self.object_kind(false)? {
+    /// the `CREATE`; with `IF NOT EXISTS` when `may_skip`.
+    fn create_item(&mut self, may_skip: bool) -> PResult<Statement> {
+        let kind = self.object_kind(false)?;
+        let skip_at = self.span();
+        if self.if_not_exists()? {
+            if !may_skip {
+                return Err(ParseError::new(
+                    "CREATE OR REPLACE replaces an item that exists: IF NOT EXISTS does not go with it",
+                    skip_at,
+                ));
+            }
+            let inner = self.create_kind(kind)?;
+            return Ok(Statement::CreateIfNotExists(Box::new(inner)));
+        }
+        self.create_kind(kind)
+    }
+
+    /// The rest of a `CREATE kind …`.
+    fn create_kind(&mut self, kind: ObjectKind) -> PResult<Statement> {
+        match kind {
             ObjectKind::Attribute => {
                 let name = self.ident("an attribute name")?;
                 let ty = self.attr_type()?;

@@ -122,7 +122,48 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
                 .map_err(|e| storage_at(e, name.span()))?;
             Ok(Output::done(format!("ALTER {}", keyword(dk))))
         }
-        Statement::Drop { kind, name } => drop_item(source, *kind, name),
+        Statement::CreateIfNotExists(inner) => {
+            let name = match &**inner {
+                Statement::CreateAttribute { name, .. }
+                | Statement::CreateFeature { name, .. }
+                | Statement::CreateWindow { name, .. }
+                | Statement::CreateVector { name, .. }
+                | Statement::CreateSegment { name, .. }
+                | Statement::CreateSegments { name, .. } => name,
+                _ => return Err(Error::invalid("CREATE IF NOT EXISTS of what?", None)),
+            };
+            let taken = {
+                let catalog = &source.bindings().catalog;
+                catalog
+                    .kind_of(&name.value)
+                    .map(|k| k.name())
+                    .or_else(|| catalog.segment_group(&name.value).map(|_| "segment group"))
+            };
+            match taken {
+                Some(kind) => Ok(Output::done(format!(
+                    "{} skipped: {kind} '{}' exists",
+                    create_tag(inner),
+                    name.value
+                ))),
+                None => run(source, inner, limits),
+            }
+        }
+        Statement::Drop {
+            kind,
+            name,
+            if_exists,
+        } => {
+            if *if_exists && source.bindings().catalog.kind_of(&name.value) != Some(def_kind(*kind))
+            {
+                return Ok(Output::done(format!(
+                    "DROP {} skipped: no {} '{}'",
+                    kind.keyword(),
+                    def_kind(*kind).name(),
+                    name.value
+                )));
+            }
+            drop_item(source, *kind, name)
+        }
         Statement::Show { kind } => Ok(Output::Rows(show(&source.bindings().catalog, *kind))),
         Statement::Describe { name } => {
             describe(&source.bindings().catalog, name).map(Output::Rows)
@@ -183,9 +224,15 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
             &source.bindings().catalog,
             source.history_cutoff()?,
         ))),
-        Statement::DropSegments { name } => {
+        Statement::DropSegments { name, if_exists } => {
             let bindings = source.bindings();
             let catalog = &bindings.catalog;
+            if *if_exists && catalog.segment_group(&name.value).is_none() {
+                return Ok(Output::done(format!(
+                    "DROP SEGMENTS skipped: no segment group '{}'",
+                    name.value
+                )));
+            }
             if catalog.segment_group(&name.value).is_none() {
                 return Err(unknown(
                     "segment group",
@@ -225,6 +272,18 @@ fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Ro
         "the schema kept changing while the query was planned; run it again",
         None,
     ))
+}
+
+/// The summary a `CREATE` statement answers with, as `CREATE FEATURE`.
+fn create_tag(stmt: &Statement) -> &'static str {
+    match stmt {
+        Statement::CreateAttribute { .. } => "CREATE ATTRIBUTE",
+        Statement::CreateFeature { .. } => "CREATE FEATURE",
+        Statement::CreateWindow { .. } => "CREATE WINDOW",
+        Statement::CreateVector { .. } => "CREATE VECTOR",
+        Statement::CreateSegment { .. } => "CREATE SEGMENT",
+        _ => "CREATE SEGMENTS",
+    }
 }
 
 pub(super) fn keyword(kind: DefKind) -> &'static str {
