@@ -144,11 +144,13 @@ pub enum FeatureFunc {
     DecayedAvg,
     /// `BETA(f)`
     Beta,
+    /// `COUNT_DISTINCT(f)`
+    CountDistinct,
 }
 
 impl FeatureFunc {
     /// Every aggregate.
-    pub const ALL: [FeatureFunc; 9] = [
+    pub const ALL: [FeatureFunc; 10] = [
         FeatureFunc::Count,
         FeatureFunc::Sum,
         FeatureFunc::Min,
@@ -158,6 +160,7 @@ impl FeatureFunc {
         FeatureFunc::DecayedSum,
         FeatureFunc::DecayedAvg,
         FeatureFunc::Beta,
+        FeatureFunc::CountDistinct,
     ];
 
     /// Its keyword.
@@ -172,6 +175,7 @@ impl FeatureFunc {
             FeatureFunc::DecayedSum => Keyword::DecayedSum,
             FeatureFunc::DecayedAvg => Keyword::DecayedAvg,
             FeatureFunc::Beta => Keyword::Beta,
+            FeatureFunc::CountDistinct => Keyword::CountDistinct,
         }
     }
 

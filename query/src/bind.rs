@@ -288,7 +288,7 @@ pub(crate) fn attr_type(ty: AttrType) -> Type {
 /// The type a feature reads as.
 pub(crate) fn feature_type(kind: FeatureKind) -> Type {
     match kind {
-        FeatureKind::Count => Type::Int,
+        FeatureKind::Count | FeatureKind::CountDistinct => Type::Int,
         _ => Type::Float,
     }
 }

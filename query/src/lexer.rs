@@ -47,6 +47,7 @@ keywords! {
     By => "BY",
     Cluster => "CLUSTER",
     Count => "COUNT",
+    CountDistinct => "COUNT_DISTINCT",
     Create => "CREATE",
     Database => "DATABASE",
     DecayedAvg => "DECAYED_AVG",

@@ -7,6 +7,7 @@
 use crate::catalog::{Bindings, EventBindings, FeatureKind, META_ID, VectorRule};
 use crate::keys;
 use crate::merge::cell::Cell;
+use crate::merge::distinct;
 use crate::merge::record::Record;
 use crate::merge::vector::{Ewma, SgdStep, VectorValue};
 use crate::merge::window::Bucket;
@@ -342,6 +343,13 @@ pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, E
     let mut cells = Vec::with_capacity(b.features.len() + 1);
     cells.push(user_cell(ts, 1));
     for f in &b.features {
+        if let (FeatureKind::CountDistinct, Some(field)) = (f.kind, &f.field) {
+            let Some(v) = bound(ev, field) else { continue };
+            let hash = distinct::hash_value(v)
+                .map_err(|r| err(Some(field), format!("{r} (feature '{}')", f.name)))?;
+            cells.push((f.id, Cell::Distinct(distinct::Distinct::single(hash))));
+            continue;
+        }
         let x = match &f.field {
             Some(field) => {
                 let Some(v) = bound(ev, field) else { continue };
@@ -354,7 +362,7 @@ pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, E
             None => 1.0,
         };
         let cell = match f.kind {
-            FeatureKind::Count => Cell::Count(1),
+            FeatureKind::Count | FeatureKind::CountDistinct => Cell::Count(1),
             FeatureKind::Sum => Cell::Sum(x),
             FeatureKind::Min => Cell::Min(x),
             FeatureKind::Max => Cell::Max(x),

@@ -141,6 +141,10 @@ pub fn evaluate_feature(def: &FeatureDef, cell: Option<&Cell>, as_of: i64) -> Va
             Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))
         }
         (FeatureKind::Count, _) => Value::Int(0),
+        (FeatureKind::CountDistinct, Some(Cell::Distinct(d))) => {
+            Value::Int(i64::try_from(d.count()).unwrap_or(i64::MAX))
+        }
+        (FeatureKind::CountDistinct, _) => Value::Int(0),
         (FeatureKind::Sum, Some(Cell::Sum(s))) => Value::Float(*s),
         (FeatureKind::Sum, _) => Value::Float(0.0),
         (FeatureKind::Min, Some(Cell::Min(x)))

@@ -62,6 +62,7 @@ pub(super) fn definition(
                 FeatureFunc::Min => FeatureKind::Min,
                 FeatureFunc::Max => FeatureKind::Max,
                 FeatureFunc::Last => FeatureKind::Last,
+                FeatureFunc::CountDistinct => FeatureKind::CountDistinct,
                 FeatureFunc::DecayedCount => FeatureKind::DecayedCount { half_life_ms: h },
                 FeatureFunc::DecayedSum => FeatureKind::DecayedSum { half_life_ms: h },
                 FeatureFunc::DecayedAvg => FeatureKind::DecayedAvg { half_life_ms: h },

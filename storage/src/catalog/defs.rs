@@ -39,6 +39,9 @@ pub enum FeatureKind {
         /// Half-life in ms.
         half_life_ms: i64,
     },
+    /// Number of distinct values of a field: exact while small, then a
+    /// HyperLogLog estimate ([`crate::merge::distinct`]).
+    CountDistinct,
     /// Decayed successes and failures of a 0/1 field, read as the posterior mean.
     Beta {
         /// Half-life in ms.
@@ -79,6 +82,7 @@ impl FeatureKind {
             FeatureKind::DecayedSum { .. } => "DECAYED_SUM",
             FeatureKind::DecayedAvg { .. } => "DECAYED_AVG",
             FeatureKind::Beta { .. } => "BETA",
+            FeatureKind::CountDistinct => "COUNT_DISTINCT",
         }
     }
 }

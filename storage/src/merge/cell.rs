@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 
 use crate::codec::{DecodeError, Reader, Writer, derr};
 use crate::merge::decayed;
+use crate::merge::distinct::Distinct;
 use crate::merge::vector::Ewma;
 use crate::value::Value;
 
@@ -71,6 +72,8 @@ pub enum Cell {
     },
     /// An ewma vector: decayed sums of event vectors and of their weights.
     Ewma(Ewma),
+    /// `count_distinct`: a sketch of the values seen.
+    Distinct(Distinct),
     /// An attribute: last writer wins by time; equal times keep the larger encoding.
     Attr {
         /// Time of the write.
@@ -93,12 +96,17 @@ const ATTR: u8 = 9;
 const EWMA: u8 = 10;
 /// An ewma cell of one event, stored with f32 components (see `Ewma::is_single`).
 const EWMA_SINGLE: u8 = 11;
+/// A distinct count's exact set of hashes.
+const DISTINCT_EXACT: u8 = 12;
+/// A distinct count's HyperLogLog registers.
+const DISTINCT_HLL: u8 = 13;
 
 impl Cell {
     /// Memory the cell holds on the heap, in bytes (an estimate).
     pub fn heap_bytes(&self) -> usize {
         match self {
             Cell::Ewma(e) => e.v.capacity() * std::mem::size_of::<f64>(),
+            Cell::Distinct(d) => d.heap_bytes(),
             Cell::Attr { value, .. } => match value {
                 Value::String(s) => s.capacity(),
                 Value::Tags(t) => t.iter().map(|s| s.capacity() + 24).sum(),
@@ -122,6 +130,8 @@ impl Cell {
             Cell::Beta { .. } => BETA,
             Cell::Attr { .. } => ATTR,
             Cell::Ewma(_) => EWMA,
+            Cell::Distinct(d) if d.is_exact() => DISTINCT_EXACT,
+            Cell::Distinct(_) => DISTINCT_HLL,
         }
     }
 
@@ -166,6 +176,7 @@ impl Cell {
                 value.encode(w);
             }
             Cell::Ewma(e) => e.encode_body(w, false),
+            Cell::Distinct(d) => d.encode_body(w),
         }
     }
 
@@ -215,6 +226,8 @@ impl Cell {
             },
             EWMA => Cell::Ewma(Ewma::decode_body(r, false)?),
             EWMA_SINGLE => Cell::Ewma(Ewma::decode_body(r, true)?),
+            DISTINCT_EXACT => Cell::Distinct(Distinct::decode_exact(r)?),
+            DISTINCT_HLL => Cell::Distinct(Distinct::decode_hll(r)?),
             other => return derr(format!("unknown cell tag {other}")),
         })
     }
@@ -296,6 +309,7 @@ impl Cell {
                 }
             }
             (Cell::Ewma(a), Cell::Ewma(b)) => a.merge(b)?,
+            (Cell::Distinct(a), Cell::Distinct(b)) => a.merge(b),
             (a, b) => {
                 return derr(format!(
                     "cannot merge cell kind {} with kind {} (or half-lives differ)",

@@ -6,6 +6,7 @@
 
 pub mod cell;
 pub mod decayed;
+pub mod distinct;
 pub mod record;
 pub mod vector;
 pub mod window;

@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 
 use super::cell::Cell;
 use super::decayed::value_at;
+use super::distinct::Distinct;
 use super::record::{self, Record};
 use super::vector::{self, Ewma, SgdStep, VectorValue};
 use super::window::{self, Bucket};
@@ -75,8 +76,19 @@ fn record_operand(i: usize, t: i64, x: f64) -> Vec<u8> {
                 value: Value::Float(x),
             },
         ),
+        (10, Cell::Distinct(Distinct::single(distinct_hash(x)))),
     ])
     .encode()
+}
+
+/// The distinct count's value of an event: a tenth of its value, rounded
+/// down, so that some repeat.
+fn distinct_key(x: f64) -> i64 {
+    (x / 10.0) as i64
+}
+
+fn distinct_hash(x: f64) -> u64 {
+    super::distinct::hash_value(&Value::Int(distinct_key(x))).expect("an int hashes")
 }
 
 /// Folds `ops` through random groups of partial merges, then one full merge.
@@ -170,6 +182,13 @@ fn check_record(bytes: &[u8], evs: &[(i64, f64)], as_of: i64) -> R {
     match rec.cell(9) {
         Some(Cell::Attr { value, .. }) => assert_eq!(*value, Value::Float(last)),
         other => panic!("attr cell {other:?}"),
+    }
+    let mut keys: Vec<i64> = evs.iter().map(|e| distinct_key(e.1)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    match rec.cell(10) {
+        Some(Cell::Distinct(d)) => assert_eq!(d.count(), keys.len() as u64),
+        other => panic!("distinct cell {other:?}"),
     }
     Ok(())
 }

@@ -1,0 +1,74 @@
+//! Feature kinds against references computed here from the events: distinct
+//! counts exact while small and within their stated error after, whatever
+//! the order the events arrive in, now and as of a past time.
+
+mod common;
+
+use common::*;
+use profiledb_storage::{Event, FeatureKind, MemoryEngine, Result, Value};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+fn count(e: &MemoryEngine, user: &str, t: i64) -> Result<i64> {
+    match e
+        .profile(user, t, DAY)?
+        .and_then(|p| p.get("items").cloned())
+    {
+        Some(Value::Int(n)) => Ok(n),
+        other => panic!("items = {other:?}"),
+    }
+}
+
+#[test]
+fn distinct_counts_match_the_events_in_any_order() -> Result<()> {
+    let e = MemoryEngine::memory().with_now(T0 + 40 * DAY);
+    e.set_history(60 * DAY)?;
+    e.define(feature(
+        "items",
+        "view",
+        Some("item"),
+        FeatureKind::CountDistinct,
+    ))?;
+    let mut rng = StdRng::seed_from_u64(9);
+    // u_small sees 100 items (exact); u_big sees 20,000 (estimated).
+    let mut events = Vec::new();
+    for (user, items) in [("u_small", 100u32), ("u_big", 20_000)] {
+        for i in 0..items * 2 {
+            let item = format!("item{}", rng.random_range(0..items));
+            let ts = T0 + rng.random_range(0..30 * DAY);
+            events.push((Event::new(user, "view", ts).with("item", item), i));
+        }
+    }
+    events.shuffle(&mut rng);
+    let events: Vec<Event> = events.into_iter().map(|(e, _)| e).collect();
+    for chunk in events.chunks(997) {
+        e.ingest(chunk)?;
+    }
+    let truth = |user: &str, t: i64| {
+        let mut items: Vec<&Value> = events
+            .iter()
+            .filter(|ev| ev.user == user && ev.ts <= t)
+            .filter_map(|ev| ev.field("item"))
+            .collect();
+        items.sort_by_key(|v| format!("{v:?}"));
+        items.dedup();
+        items.len() as i64
+    };
+    let now = e.now();
+    assert_eq!(count(&e, "u_small", now)?, truth("u_small", now));
+    let (got, want) = (count(&e, "u_big", now)?, truth("u_big", now));
+    assert!(
+        ((got - want) as f64).abs() / (want as f64) < 0.07,
+        "{got} against {want}"
+    );
+    // As of a past time, from the history: the items seen by then.
+    let t = T0 + 10 * DAY;
+    assert_eq!(count(&e, "u_small", t)?, truth("u_small", t));
+    let (got, want) = (count(&e, "u_big", t)?, truth("u_big", t));
+    assert!(
+        ((got - want) as f64).abs() / (want as f64) < 0.07,
+        "{got} against {want}"
+    );
+    Ok(())
+}
