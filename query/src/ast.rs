@@ -146,11 +146,15 @@ pub enum FeatureFunc {
     Beta,
     /// `COUNT_DISTINCT(f)`
     CountDistinct,
+    /// `FIRST_SEEN()`: the time of the first event, `MIN(ts)`.
+    FirstSeen,
+    /// `LAST_SEEN()`: the time of the latest event, `MAX(ts)`.
+    LastSeen,
 }
 
 impl FeatureFunc {
     /// Every aggregate.
-    pub const ALL: [FeatureFunc; 10] = [
+    pub const ALL: [FeatureFunc; 12] = [
         FeatureFunc::Count,
         FeatureFunc::Sum,
         FeatureFunc::Min,
@@ -161,6 +165,8 @@ impl FeatureFunc {
         FeatureFunc::DecayedAvg,
         FeatureFunc::Beta,
         FeatureFunc::CountDistinct,
+        FeatureFunc::FirstSeen,
+        FeatureFunc::LastSeen,
     ];
 
     /// Its keyword.
@@ -176,12 +182,20 @@ impl FeatureFunc {
             FeatureFunc::DecayedAvg => Keyword::DecayedAvg,
             FeatureFunc::Beta => Keyword::Beta,
             FeatureFunc::CountDistinct => Keyword::CountDistinct,
+            FeatureFunc::FirstSeen => Keyword::FirstSeen,
+            FeatureFunc::LastSeen => Keyword::LastSeen,
         }
     }
 
     /// Whether it reads an event field.
     pub fn takes_field(self) -> bool {
-        !matches!(self, FeatureFunc::Count | FeatureFunc::DecayedCount)
+        !matches!(
+            self,
+            FeatureFunc::Count
+                | FeatureFunc::DecayedCount
+                | FeatureFunc::FirstSeen
+                | FeatureFunc::LastSeen
+        )
     }
 
     /// Whether it decays, and so needs a `HALF_LIFE`.

@@ -265,6 +265,14 @@ pub(crate) struct Binder<'a> {
     depth: usize,
 }
 
+/// The ms of a string literal that spells a duration (`'30d'`).
+fn duration_literal(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(Literal::String(s), _) => profiledb_storage::time::parse_duration(s).ok(),
+        _ => None,
+    }
+}
+
 fn mismatch(context: &str, expected: impl ToString, found: Type, span: Span) -> Error {
     Error::TypeMismatch {
         context: context.to_owned(),
@@ -286,8 +294,11 @@ pub(crate) fn attr_type(ty: AttrType) -> Type {
 }
 
 /// The type a feature reads as.
-pub(crate) fn feature_type(kind: FeatureKind) -> Type {
-    match kind {
+pub(crate) fn feature_type(def: &FeatureDef) -> Type {
+    if def.reads_event_time() {
+        return Type::Int;
+    }
+    match def.kind {
         FeatureKind::Count | FeatureKind::CountDistinct => Type::Int,
         _ => Type::Float,
     }
@@ -486,8 +497,23 @@ impl<'a> Binder<'a> {
                 (BExpr::Neg(Box::new(b)), ty)
             }
             Expr::Binary { left, op, right } => {
-                let (l, lt) = child(self, left)?;
-                let (r, rt) = child(self, right)?;
+                let (mut l, mut lt) = child(self, left)?;
+                let (mut r, mut rt) = child(self, right)?;
+                // A duration beside a number is that many ms: `now() -
+                // last_seen > '30d'`. (A number against any other string is
+                // a type error, as before.)
+                if !matches!(op, BinaryOp::And | BinaryOp::Or) {
+                    if matches!(lt, Type::Int | Type::Float)
+                        && let Some(ms) = duration_literal(right)
+                    {
+                        (r, rt) = (BExpr::Const(Value::Int(ms)), Type::Int);
+                    }
+                    if matches!(rt, Type::Int | Type::Float)
+                        && let Some(ms) = duration_literal(left)
+                    {
+                        (l, lt) = (BExpr::Const(Value::Int(ms)), Type::Int);
+                    }
+                }
                 let (l, r) = (Box::new(l), Box::new(r));
                 match op {
                     BinaryOp::And | BinaryOp::Or => {
@@ -607,7 +633,7 @@ impl<'a> Binder<'a> {
             return Ok((BExpr::Attr(a.id), attr_type(a.ty)));
         }
         if let Some(f) = cat.feature(name) {
-            return Ok((BExpr::Feature(Box::new(f.clone())), feature_type(f.kind)));
+            return Ok((BExpr::Feature(Box::new(f.clone())), feature_type(f)));
         }
         if let Some(v) = cat.vector(name) {
             return Ok(match v.rule {
@@ -809,6 +835,8 @@ impl<'a> Binder<'a> {
                     Type::Float,
                 ))
             }
+            // The query's time: its AS OF, or the clock.
+            Kind::Now => Ok((BExpr::Const(Value::Int(self.as_of)), Type::Int)),
             Kind::Abs => {
                 let (b, ty) = child(self, exprs[0])?;
                 if !ty.is_numeric() {

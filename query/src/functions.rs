@@ -24,6 +24,8 @@ pub(crate) enum Kind {
     ZScore,
     /// Absolute value.
     Abs,
+    /// The time the query reads as of, epoch ms.
+    Now,
     /// The first non-NULL argument.
     Coalesce,
     /// An aggregate over users (select list and ORDER BY of a query over all
@@ -135,6 +137,7 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         "zscore(window, current, baseline)",
     ),
     f("abs", Kind::Abs, Arity::Exactly(1), "abs(number)"),
+    f("now", Kind::Now, Arity::Exactly(0), "now()"),
     f(
         "coalesce",
         Kind::Coalesce,

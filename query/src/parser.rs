@@ -547,7 +547,7 @@ impl Parser {
             .find(|f| self.at_keyword(f.keyword()))
             .ok_or_else(|| {
                 self.unexpected(
-                    "COUNT, SUM, MIN, MAX, LAST, DECAYED_COUNT, DECAYED_SUM, DECAYED_AVG, BETA or COUNT_DISTINCT",
+                    "COUNT, SUM, MIN, MAX, LAST, DECAYED_COUNT, DECAYED_SUM, DECAYED_AVG, BETA, COUNT_DISTINCT, FIRST_SEEN or LAST_SEEN",
                 )
             })?;
         self.next();

@@ -338,8 +338,16 @@ pub(crate) fn plan_parts(bindings: &Bindings, ev: &Event) -> Result<EventParts, 
 /// What event `ev` changes through the items of its type `b`, reading the
 /// fields they bind; the event itself (user, time, id, every field finite)
 /// is not checked: a replay of the history plans accepted events this way.
-pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, EventError> {
+pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventParts, EventError> {
     let ts = ev.ts;
+    let time = Value::Int(ts);
+    let bound = |ev: &'a Event, field: &str| {
+        if field == crate::catalog::EVENT_TIME {
+            Some(&time)
+        } else {
+            bound(ev, field)
+        }
+    };
     let mut cells = Vec::with_capacity(b.features.len() + 1);
     cells.push(user_cell(ts, 1));
     for f in &b.features {

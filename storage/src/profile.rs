@@ -136,6 +136,15 @@ impl Profile {
 /// 0 (count, sum, decayed count and sum), NULL (min, max, last, decayed avg), or the
 /// prior mean (beta). A reference time after `as_of` reads at the reference time.
 pub fn evaluate_feature(def: &FeatureDef, cell: Option<&Cell>, as_of: i64) -> Value {
+    if def.reads_event_time() {
+        // First and last times, epoch ms, exact in an f64 cell.
+        return match cell {
+            Some(Cell::Min(x) | Cell::Max(x) | Cell::Last { value: x, .. }) => {
+                Value::Int(*x as i64)
+            }
+            _ => Value::Null,
+        };
+    }
     match (def.kind, cell) {
         (FeatureKind::Count, Some(Cell::Count(n))) => {
             Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))

@@ -72,3 +72,44 @@ fn distinct_counts_match_the_events_in_any_order() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn first_and_last_times_are_those_of_the_events_in_any_order() -> Result<()> {
+    let e = MemoryEngine::memory().with_now(T0 + 40 * DAY);
+    e.set_history(60 * DAY)?;
+    e.define(feature("first", "view", Some("ts"), FeatureKind::Min))?;
+    e.define(feature("last", "view", Some("ts"), FeatureKind::Max))?;
+    e.define(feature("latest", "view", Some("ts"), FeatureKind::Last))?;
+    let mut rng = StdRng::seed_from_u64(12);
+    let mut events: Vec<Event> = (0..300)
+        .map(|_| {
+            let user = format!("u{}", rng.random_range(0..5));
+            Event::new(user, "view", T0 + rng.random_range(0..30 * DAY))
+        })
+        .collect();
+    events.shuffle(&mut rng);
+    for chunk in events.chunks(37) {
+        e.ingest(chunk)?;
+    }
+    for t in [T0 + 5 * DAY, T0 + 17 * DAY, e.now()] {
+        for u in 0..5 {
+            let user = format!("u{u}");
+            let times: Vec<i64> = events
+                .iter()
+                .filter(|ev| ev.user == user && ev.ts <= t)
+                .map(|ev| ev.ts)
+                .collect();
+            let p = e.profile(&user, t, DAY)?;
+            let want = |x: Option<&i64>| x.map_or(Value::Null, |x| Value::Int(*x));
+            let got = |name: &str| {
+                p.as_ref()
+                    .and_then(|p| p.get(name).cloned())
+                    .unwrap_or(Value::Null)
+            };
+            assert_eq!(got("first"), want(times.iter().min()), "{user} as of {t}");
+            assert_eq!(got("last"), want(times.iter().max()), "{user} as of {t}");
+            assert_eq!(got("latest"), want(times.iter().max()), "{user} as of {t}");
+        }
+    }
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! Schema changes: `CREATE` of every kind of item, and `DROP`, which refuses
 //! to break a segment that reads the item.
 
-use profiledb_storage::catalog::{Catalog, VectorRule};
+use profiledb_storage::catalog::{Catalog, EVENT_TIME, VectorRule};
 use profiledb_storage::{DefKind, Definition, FeatureKind};
 
 use super::*;
@@ -59,8 +59,8 @@ pub(super) fn definition(
             let kind = match func {
                 FeatureFunc::Count => FeatureKind::Count,
                 FeatureFunc::Sum => FeatureKind::Sum,
-                FeatureFunc::Min => FeatureKind::Min,
-                FeatureFunc::Max => FeatureKind::Max,
+                FeatureFunc::Min | FeatureFunc::FirstSeen => FeatureKind::Min,
+                FeatureFunc::Max | FeatureFunc::LastSeen => FeatureKind::Max,
                 FeatureFunc::Last => FeatureKind::Last,
                 FeatureFunc::CountDistinct => FeatureKind::CountDistinct,
                 FeatureFunc::DecayedCount => FeatureKind::DecayedCount { half_life_ms: h },
@@ -75,10 +75,15 @@ pub(super) fn definition(
                     }
                 }
             };
+            // FIRST_SEEN() and LAST_SEEN() are MIN(ts) and MAX(ts).
+            let field = match func {
+                FeatureFunc::FirstSeen | FeatureFunc::LastSeen => Some(EVENT_TIME.to_owned()),
+                _ => field.as_ref().map(|f| f.value.clone()),
+            };
             Definition::Feature {
                 name: name.value.clone(),
                 event_type: event.value.clone(),
-                field: field.as_ref().map(|f| f.value.clone()),
+                field,
                 kind,
             }
         }

@@ -50,3 +50,76 @@ CREATE FEATURE y ON view AS COUNT_DISTINCT();
 error: syntax error: expected the event field it reads, found ')' (line 1, column 44)
   CREATE FEATURE y ON view AS COUNT_DISTINCT();
                                              ^
+
+# First and last times: FIRST_SEEN() and LAST_SEEN() are MIN(ts) and MAX(ts),
+# epoch ms; LAST(ts) too. The clock reads 2026-11-15T00:00:00Z.
+CREATE FEATURE first_view ON view AS FIRST_SEEN();
+----
+CREATE FEATURE
+
+CREATE FEATURE last_view ON view AS LAST_SEEN();
+----
+CREATE FEATURE
+
+CREATE FEATURE last_buy ON purchase AS LAST(ts);
+----
+CREATE FEATURE
+
+INSERT INTO view (user, ts) VALUES ('r1', '2026-11-01T00:00:00Z'), ('r1', '2026-11-14T00:00:00Z'), ('r2', '2026-10-01T00:00:00Z');
+----
+INSERT 3
+
+INSERT INTO purchase (user, ts) VALUES ('r1', '2026-11-10T12:00:00Z'), ('r1', '2026-11-03T00:00:00Z');
+----
+INSERT 2
+
+SELECT id, first_view, last_view, last_buy, now() FROM users WHERE id IN ('r1', 'r2') ORDER BY id;
+----
+id:string | first_view:int | last_view:int | last_buy:int | now():int
+'r1' | 1793491200000 | 1794614400000 | 1794312000000 | 1794700800000
+'r2' | 1790812800000 | 1790812800000 | NULL | 1794700800000
+
+# Durations beside numbers are ms: idle for more than 30 days.
+SELECT id, (now() - last_view) / 86400000 AS idle_days FROM users WHERE now() - last_view > '30d';
+----
+id:string | idle_days:float
+'r2' | 45.0
+
+CREATE SEGMENT lapsed AS now() - last_view > '7d';
+----
+CREATE SEGMENT
+
+SELECT id FROM users WHERE IN SEGMENT lapsed ORDER BY id;
+----
+id:string
+'r2'
+
+# As of a past time, now() is that time.
+SELECT id FROM users WHERE IN SEGMENT lapsed ORDER BY id AS OF '2026-10-05T00:00:00Z';
+----
+id:string
+(no rows)
+
+DESCRIBE first_view;
+----
+kind:string | name:string | definition:string
+'feature' | 'first_view' | 'CREATE FEATURE first_view ON view AS MIN(ts)'
+
+# The event's time is no field to sum or bucket; a string is no duration.
+CREATE FEATURE bad ON view AS SUM(ts);
+----
+error: 'ts' is an event key, not a field (line 1, column 16)
+  CREATE FEATURE bad ON view AS SUM(ts);
+                 ^^^
+
+CREATE WINDOW bad ON view OF ts BUCKET '1h' RETAIN '1d';
+----
+error: 'ts' is an event key, not a field (line 1, column 15)
+  CREATE WINDOW bad ON view OF ts BUCKET '1h' RETAIN '1d';
+                ^^^
+
+SELECT id FROM users WHERE now() - last_view > 'soon';
+----
+error: type mismatch in comparison '>': expected int, found string (line 1, column 48)
+  SELECT id FROM users WHERE now() - last_view > 'soon';
+                                                 ^^^^^^

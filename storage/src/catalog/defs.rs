@@ -378,6 +378,14 @@ impl Definition {
     }
 }
 
+impl FeatureDef {
+    /// Whether it reads the event's own time (`MIN(ts)`, `MAX(ts)`,
+    /// `LAST(ts)`): it reads as an integer, epoch ms.
+    pub fn reads_event_time(&self) -> bool {
+        self.field.as_deref() == Some(super::EVENT_TIME)
+    }
+}
+
 impl std::fmt::Display for FeatureDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let field = self.field.as_deref().unwrap_or("");

@@ -120,6 +120,10 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The field name a feature reads the event's own time by: `MIN(ts)`,
+/// `MAX(ts)` and `LAST(ts)` are its first and last times, epoch ms.
+pub const EVENT_TIME: &str = "ts";
+
 fn check_field(name: &str) -> Result<()> {
     check_name("field", name)?;
     if ["user", "ts", "type"].contains(&name) {
@@ -262,6 +266,13 @@ impl Catalog {
             } => {
                 check_name("event type", &event_type)?;
                 match (&field, kind.needs_field()) {
+                    // The event's own time, for first and last times.
+                    (Some(f), true)
+                        if f == EVENT_TIME
+                            && matches!(
+                                kind,
+                                FeatureKind::Min | FeatureKind::Max | FeatureKind::Last
+                            ) => {}
                     (Some(f), true) => check_field(f)?,
                     (None, false) => {}
                     (None, true) => {
