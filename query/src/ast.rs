@@ -251,6 +251,8 @@ pub enum Statement {
         name: Ident,
         /// Event type.
         event: Ident,
+        /// `WHERE`: which events it takes.
+        filter: Option<Expr>,
         /// Aggregate.
         func: FeatureFunc,
         /// Field, for aggregates that read one.
@@ -266,6 +268,8 @@ pub enum Statement {
         name: Ident,
         /// Event type.
         event: Ident,
+        /// `WHERE`: which events it takes.
+        filter: Option<Expr>,
         /// Field aggregated; counts events when absent.
         field: Option<Ident>,
         /// Bucket width.
@@ -279,6 +283,8 @@ pub enum Statement {
         name: Ident,
         /// Event type.
         event: Ident,
+        /// `WHERE`: which events it takes.
+        filter: Option<Expr>,
         /// Dimension.
         dim: u32,
         /// Update rule.
@@ -893,6 +899,13 @@ impl fmt::Display for Select {
     }
 }
 
+/// ` WHERE filter`, or nothing.
+fn on_where(filter: &Option<Expr>) -> String {
+    filter
+        .as_ref()
+        .map_or_else(String::new, |f| format!(" WHERE {f}"))
+}
+
 fn float(x: f64) -> String {
     Literal::Float(x).to_string()
 }
@@ -910,12 +923,18 @@ impl fmt::Display for Statement {
             Statement::CreateFeature {
                 name,
                 event,
+                filter,
                 func,
                 field,
                 half_life,
                 prior,
             } => {
-                write!(f, "CREATE FEATURE {name} ON {event} AS {}(", func.keyword())?;
+                write!(
+                    f,
+                    "CREATE FEATURE {name} ON {event}{} AS {}(",
+                    on_where(filter),
+                    func.keyword()
+                )?;
                 if let Some(field) = field {
                     write!(f, "{field}")?;
                 }
@@ -931,11 +950,12 @@ impl fmt::Display for Statement {
             Statement::CreateWindow {
                 name,
                 event,
+                filter,
                 field,
                 bucket,
                 retain,
             } => {
-                write!(f, "CREATE WINDOW {name} ON {event}")?;
+                write!(f, "CREATE WINDOW {name} ON {event}{}", on_where(filter))?;
                 if let Some(field) = field {
                     write!(f, " OF {field}")?;
                 }
@@ -944,10 +964,11 @@ impl fmt::Display for Statement {
             Statement::CreateVector {
                 name,
                 event,
+                filter,
                 dim,
                 spec,
             } => {
-                write!(f, "CREATE VECTOR {name} ON {event} AS ")?;
+                write!(f, "CREATE VECTOR {name} ON {event}{} AS ", on_where(filter))?;
                 match spec {
                     VectorSpec::Ewma { field, half_life } => {
                         write!(f, "EWMA({field}) DIM {dim} HALF_LIFE {half_life}")

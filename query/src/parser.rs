@@ -408,6 +408,15 @@ impl Parser {
         })
     }
 
+    /// `WHERE predicate` after `ON event`: which events an item takes.
+    fn event_filter(&mut self) -> PResult<Option<Expr>> {
+        if self.eat_keyword(Keyword::Where) {
+            Ok(Some(self.expr(0)?))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// `IF EXISTS`, when it comes next (an item may still be named `if`).
     fn if_exists(&mut self) -> PResult<bool> {
         if !(self.peek().is_keyword(Keyword::If)
@@ -493,6 +502,7 @@ impl Parser {
                 let name = self.ident("a window name")?;
                 self.expect_keyword(Keyword::On)?;
                 let event = self.ident("an event type")?;
+                let filter = self.event_filter()?;
                 let field = if self.eat_keyword(Keyword::Of) {
                     Some(self.ident("a field")?)
                 } else {
@@ -505,6 +515,7 @@ impl Parser {
                 Ok(Statement::CreateWindow {
                     name,
                     event,
+                    filter,
                     field,
                     bucket,
                     retain,
@@ -540,6 +551,7 @@ impl Parser {
         let name = self.ident("a feature name")?;
         self.expect_keyword(Keyword::On)?;
         let event = self.ident("an event type")?;
+        let filter = self.event_filter()?;
         self.expect_keyword(Keyword::As)?;
         let func_span = self.span();
         let func = FeatureFunc::ALL
@@ -592,6 +604,7 @@ impl Parser {
         Ok(Statement::CreateFeature {
             name,
             event,
+            filter,
             func,
             field,
             half_life,
@@ -603,6 +616,7 @@ impl Parser {
         let name = self.ident("a vector name")?;
         self.expect_keyword(Keyword::On)?;
         let event = self.ident("an event type")?;
+        let filter = self.event_filter()?;
         self.expect_keyword(Keyword::As)?;
         let rule_span = self.span();
         let ewma = if self.eat_keyword(Keyword::Ewma) {
@@ -670,6 +684,7 @@ impl Parser {
         Ok(Statement::CreateVector {
             name,
             event,
+            filter,
             dim,
             spec,
         })

@@ -350,7 +350,12 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
     };
     let mut cells = Vec::with_capacity(b.features.len() + 1);
     cells.push(user_cell(ts, 1));
+    let passes =
+        |filter: &Option<crate::catalog::EventFilter>| filter.as_ref().is_none_or(|f| f.passes(ev));
     for f in &b.features {
+        if !passes(&f.filter) {
+            continue;
+        }
         if let (FeatureKind::CountDistinct, Some(field)) = (f.kind, &f.field) {
             let Some(v) = bound(ev, field) else { continue };
             let hash = distinct::hash_value(v)
@@ -413,7 +418,7 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
         }
     }
     let mut windows = Vec::with_capacity(b.windows.len());
-    for w in &b.windows {
+    for w in b.windows.iter().filter(|w| passes(&w.filter)) {
         let x = match &w.field {
             Some(field) => {
                 let Some(v) = bound(ev, field) else { continue };
@@ -425,7 +430,7 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
         windows.push((w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x)));
     }
     let mut sgd = Vec::new();
-    for v in &b.vectors {
+    for v in b.vectors.iter().filter(|v| passes(&v.filter)) {
         let dim = v.dim as usize;
         match &v.rule {
             VectorRule::Ewma {

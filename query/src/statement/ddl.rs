@@ -1,12 +1,15 @@
 //! Schema changes: `CREATE` of every kind of item, and `DROP`, which refuses
 //! to break a segment that reads the item.
 
-use profiledb_storage::catalog::{Catalog, EVENT_TIME, VectorRule};
+use profiledb_storage::catalog::{
+    Catalog, CmpOp, EVENT_TIME, EventFilter, FilterValue, VectorRule,
+};
 use profiledb_storage::{DefKind, Definition, FeatureKind};
 
 use super::*;
 use crate::ast::{
-    Duration, Expr, FeatureFunc, FunctionArg, Ident, ObjectKind, Statement, VectorSpec,
+    BinaryOp, Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, ObjectKind, Statement,
+    UnaryOp, VectorSpec,
 };
 use crate::bind::{Binder, segment_expr, unknown};
 use crate::error::{At, Error, Result};
@@ -41,6 +44,164 @@ pub(super) fn definition(
     stmt: &Statement,
     replace: bool,
 ) -> Result<Definition> {
+    let def = item_definition(source, stmt, replace)?;
+    Ok(match stmt {
+        Statement::CreateFeature {
+            filter: Some(f), ..
+        }
+        | Statement::CreateWindow {
+            filter: Some(f), ..
+        }
+        | Statement::CreateVector {
+            filter: Some(f), ..
+        } => Definition::Filtered {
+            item: Box::new(def),
+            filter: event_filter(f)?,
+        },
+        _ => def,
+    })
+}
+
+/// A filter in the query language as the catalog keeps it: comparisons of
+/// event fields with constants, `IN`, `BETWEEN`, `IS NULL`, `AND`, `OR`,
+/// `NOT`. Anything else is an error at it.
+fn event_filter(e: &Expr) -> Result<EventFilter> {
+    let unsupported = |e: &Expr| {
+        Error::invalid(
+            "an event filter compares event fields with constants (=, !=, <, <=, >, >=, IN, BETWEEN, IS NULL, AND, OR, NOT)",
+            Some(e.span()),
+        )
+    };
+    let constant = |e: &Expr| -> Result<FilterValue> {
+        match e {
+            Expr::Literal(l, _) => Ok(match l {
+                Literal::Null => FilterValue::Null,
+                Literal::Bool(b) => FilterValue::Bool(*b),
+                Literal::Int(i) => FilterValue::Int(*i),
+                Literal::Float(x) => FilterValue::Float(*x),
+                Literal::String(s) => FilterValue::String(s.clone()),
+            }),
+            Expr::Unary {
+                op: UnaryOp::Neg,
+                expr,
+                ..
+            } => match &**expr {
+                Expr::Literal(Literal::Int(i), _) => Ok(FilterValue::Int(-i)),
+                Expr::Literal(Literal::Float(x), _) => Ok(FilterValue::Float(-x)),
+                _ => Err(unsupported(e)),
+            },
+            _ => Err(unsupported(e)),
+        }
+    };
+    let field = |e: &Expr| -> Result<String> {
+        match e {
+            Expr::Column(c) if ["user", "ts", "type"].contains(&c.value.as_str()) => {
+                Err(Error::invalid(
+                    format!("'{}' is an event key, not a field", c.value),
+                    Some(c.span()),
+                ))
+            }
+            Expr::Column(c) => Ok(c.value.clone()),
+            _ => Err(unsupported(e)),
+        }
+    };
+    let cmp = |op: BinaryOp| match op {
+        BinaryOp::Eq => Some(CmpOp::Eq),
+        BinaryOp::NotEq => Some(CmpOp::Ne),
+        BinaryOp::Lt => Some(CmpOp::Lt),
+        BinaryOp::LtEq => Some(CmpOp::Le),
+        BinaryOp::Gt => Some(CmpOp::Gt),
+        BinaryOp::GtEq => Some(CmpOp::Ge),
+        _ => None,
+    };
+    let flipped = |op: CmpOp| match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        other => other,
+    };
+    Ok(match e {
+        Expr::Binary { left, op, right } if matches!(op, BinaryOp::And | BinaryOp::Or) => {
+            let (left, right) = (
+                Box::new(event_filter(left)?),
+                Box::new(event_filter(right)?),
+            );
+            if *op == BinaryOp::And {
+                EventFilter::And { left, right }
+            } else {
+                EventFilter::Or { left, right }
+            }
+        }
+        Expr::Binary { left, op, right } => {
+            let op = cmp(*op).ok_or_else(|| unsupported(e))?;
+            match (&**left, &**right) {
+                (Expr::Column(_), r) => EventFilter::Cmp {
+                    field: field(left)?,
+                    cmp: op,
+                    value: constant(r)?,
+                },
+                (l, Expr::Column(_)) => EventFilter::Cmp {
+                    field: field(right)?,
+                    cmp: flipped(op),
+                    value: constant(l)?,
+                },
+                _ => return Err(unsupported(e)),
+            }
+        }
+        Expr::Unary {
+            op: UnaryOp::Not,
+            expr,
+            ..
+        } => EventFilter::Not {
+            inner: Box::new(event_filter(expr)?),
+        },
+        Expr::InList {
+            expr,
+            negated,
+            list,
+        } => EventFilter::In {
+            field: field(expr)?,
+            values: list.iter().map(constant).collect::<Result<_>>()?,
+            negated: *negated,
+        },
+        Expr::IsNull { expr, negated } => EventFilter::IsNull {
+            field: field(expr)?,
+            negated: *negated,
+        },
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let f = field(expr)?;
+            let range = EventFilter::And {
+                left: Box::new(EventFilter::Cmp {
+                    field: f.clone(),
+                    cmp: CmpOp::Ge,
+                    value: constant(low)?,
+                }),
+                right: Box::new(EventFilter::Cmp {
+                    field: f,
+                    cmp: CmpOp::Le,
+                    value: constant(high)?,
+                }),
+            };
+            if *negated {
+                EventFilter::Not {
+                    inner: Box::new(range),
+                }
+            } else {
+                range
+            }
+        }
+        _ => return Err(unsupported(e)),
+    })
+}
+
+/// [`definition`] without its filter.
+fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> Result<Definition> {
     Ok(match stmt {
         Statement::CreateAttribute { name, ty, on } => Definition::Attribute {
             name: name.value.clone(),
@@ -50,6 +211,7 @@ pub(super) fn definition(
         Statement::CreateFeature {
             name,
             event,
+            filter: _,
             func,
             field,
             half_life,
@@ -90,6 +252,7 @@ pub(super) fn definition(
         Statement::CreateWindow {
             name,
             event,
+            filter: _,
             field,
             bucket,
             retain,
@@ -103,6 +266,7 @@ pub(super) fn definition(
         Statement::CreateVector {
             name,
             event,
+            filter: _,
             dim,
             spec,
         } => Definition::Vector {
@@ -198,27 +362,44 @@ pub(super) fn with_half_life(
             },
             other => return Err(no_half_life(&format!("a {}()", other.name()))),
         };
-        return Ok(Definition::Feature {
-            name: f.name.clone(),
-            event_type: f.event_type.clone(),
-            field: f.field.clone(),
-            kind,
-        });
+        return Ok(keep_filter(
+            Definition::Feature {
+                name: f.name.clone(),
+                event_type: f.event_type.clone(),
+                field: f.field.clone(),
+                kind,
+            },
+            f.filter.as_ref(),
+        ));
     }
     let v = catalog
         .vector(&name.value)
         .ok_or_else(|| unknown(dk.name(), name, []))?;
     match &v.rule {
-        VectorRule::Ewma { field, .. } => Ok(Definition::Vector {
-            name: v.name.clone(),
-            event_type: v.event_type.clone(),
-            dim: v.dim,
-            rule: VectorRule::Ewma {
-                field: field.clone(),
-                half_life_ms: ms,
+        VectorRule::Ewma { field, .. } => Ok(keep_filter(
+            Definition::Vector {
+                name: v.name.clone(),
+                event_type: v.event_type.clone(),
+                dim: v.dim,
+                rule: VectorRule::Ewma {
+                    field: field.clone(),
+                    half_life_ms: ms,
+                },
             },
-        }),
+            v.filter.as_ref(),
+        )),
         VectorRule::Sgd { .. } => Err(no_half_life("learned by SGD")),
+    }
+}
+
+/// `def` taking the events `filter` passes, as the item it redefines did.
+fn keep_filter(def: Definition, filter: Option<&EventFilter>) -> Definition {
+    match filter {
+        Some(f) => Definition::Filtered {
+            item: Box::new(def),
+            filter: f.clone(),
+        },
+        None => def,
     }
 }
 

@@ -56,6 +56,7 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                 let s = Statement::CreateFeature {
                     name: ident(&d.name),
                     event: ident(&d.event_type),
+                    filter: filter_expr(d.filter.as_ref()),
                     func,
                     field: d.field.as_deref().map(ident),
                     half_life: d.kind.half_life_ms().map(duration),
@@ -71,6 +72,7 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                 let s = Statement::CreateWindow {
                     name: ident(&d.name),
                     event: ident(&d.event_type),
+                    filter: filter_expr(d.filter.as_ref()),
                     field: d.field.as_deref().map(ident),
                     bucket: duration(d.bucket_ms),
                     retain: duration(d.retain_ms),
@@ -105,6 +107,7 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                 let s = Statement::CreateVector {
                     name: ident(&d.name),
                     event: ident(&d.event_type),
+                    filter: filter_expr(d.filter.as_ref()),
                     dim: d.dim,
                     spec,
                 };
@@ -171,6 +174,14 @@ pub(super) fn history(catalog: &Catalog, cutoff: Option<i64>) -> Rows {
             }),
         ]],
     }
+}
+
+/// A filter as the expression that spells it.
+fn filter_expr(
+    filter: Option<&profiledb_storage::catalog::EventFilter>,
+) -> Option<crate::ast::Expr> {
+    // The filter prints in the language; a stored one always parses.
+    filter.and_then(|f| crate::parser::parse_expr(&f.to_string()).ok())
 }
 
 /// When item `name` was computed over the event history from, if it was.

@@ -141,6 +141,30 @@ id:string | purchases:int | count_ref:int
 'u1' | 3 | 3
 'u2' | 2 | 2
 
+# A filtered feature is computed over the history through its filter.
+CREATE FEATURE big_buys ON purchase WHERE amount >= 20 AS COUNT();
+----
+CREATE FEATURE
+
+SELECT id, big_buys FROM users ORDER BY id;
+----
+id:string | big_buys:int
+'u1' | 2
+'u2' | 0
+
+CREATE FEATURE big_spend ON purchase WHERE amount >= 20 AS DECAYED_SUM(amount) HALF_LIFE '7d';
+----
+CREATE FEATURE
+
+ALTER FEATURE big_spend SET HALF_LIFE '14d';
+----
+ALTER FEATURE
+
+DESCRIBE big_spend;
+----
+kind:string | name:string | definition:string
+'feature' | 'big_spend' | 'CREATE FEATURE big_spend ON purchase WHERE amount >= 20 AS DECAYED_SUM(amount) HALF_LIFE '2w' -- backfilled from 2026-10-25T00:00:00Z'
+
 # What cannot be done says why, and changes nothing.
 ALTER FEATURE purchases SET HALF_LIFE '7d';
 ----
@@ -179,3 +203,5 @@ name:string | definition:string
 'count_ref' | 'CREATE FEATURE count_ref ON purchase AS COUNT()'
 'purchases' | 'CREATE FEATURE purchases ON purchase AS COUNT()'
 'spend' | 'CREATE FEATURE spend ON purchase AS DECAYED_SUM(amount) HALF_LIFE '1w''
+'big_buys' | 'CREATE FEATURE big_buys ON purchase WHERE amount >= 20 AS COUNT()'
+'big_spend' | 'CREATE FEATURE big_spend ON purchase WHERE amount >= 20 AS DECAYED_SUM(amount) HALF_LIFE '2w''

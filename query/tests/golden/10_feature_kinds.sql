@@ -123,3 +123,62 @@ SELECT id FROM users WHERE now() - last_view > 'soon';
 error: type mismatch in comparison '>': expected int, found string (line 1, column 48)
   SELECT id FROM users WHERE now() - last_view > 'soon';
                                                  ^^^^^^
+
+# Filtered items take only the events their filter passes.
+CREATE FEATURE tech_views ON view WHERE category = 'tech' AS COUNT();
+----
+CREATE FEATURE
+
+CREATE FEATURE big_spend ON purchase WHERE amount >= 100 AND NOT (coupon IS NOT NULL) AS SUM(amount);
+----
+CREATE FEATURE
+
+CREATE WINDOW cheap_buys ON purchase WHERE amount BETWEEN 0 AND 20 BUCKET '1d' RETAIN '30d';
+----
+CREATE WINDOW
+
+CREATE VECTOR sport_taste ON view WHERE category IN ('sport', 'outdoor') AS EWMA(v) DIM 2 HALF_LIFE '7d';
+----
+CREATE VECTOR
+
+INSERT INTO view (user, ts, category, v) VALUES ('f1', '2026-11-14T00:00:00Z', 'tech', [1, 0]), ('f1', '2026-11-14T01:00:00Z', 'sport', [0, 1]), ('f1', '2026-11-14T02:00:00Z', 'tech', [1, 1]), ('f1', '2026-11-14T03:00:00Z', NULL, [1, 0]);
+----
+INSERT 4
+
+INSERT INTO purchase (user, ts, amount, coupon) VALUES ('f1', '2026-11-14T00:00:00Z', 150.0, NULL), ('f1', '2026-11-14T01:00:00Z', 200.0, 'XMAS'), ('f1', '2026-11-14T02:00:00Z', 15.0, NULL), ('f1', '2026-11-14T03:00:00Z', 30.0, NULL);
+----
+INSERT 4
+
+SELECT id, views, tech_views, big_spend, window_count(cheap_buys, '1d'), sport_taste FROM users WHERE id = 'f1';
+----
+id:string | views:int | tech_views:int | big_spend:float | window_count(cheap_buys, '1d'):int | sport_taste:vector
+'f1' | 4 | 2 | 150.0 | 1 | [0.0, 1.0]
+
+DESCRIBE big_spend;
+----
+kind:string | name:string | definition:string
+'feature' | 'big_spend' | 'CREATE FEATURE big_spend ON purchase WHERE amount >= 100 AND NOT coupon IS NOT NULL AS SUM(amount)'
+
+SHOW WINDOWS;
+----
+name:string | definition:string
+'cheap_buys' | 'CREATE WINDOW cheap_buys ON purchase WHERE amount >= 0 AND amount <= 20 BUCKET '1d' RETAIN '30d''
+
+# A filter compares event fields with constants.
+CREATE FEATURE bad ON view WHERE category = other AS COUNT();
+----
+error: an event filter compares event fields with constants (=, !=, <, <=, >, >=, IN, BETWEEN, IS NULL, AND, OR, NOT) (line 1, column 45)
+  CREATE FEATURE bad ON view WHERE category = other AS COUNT();
+                                              ^^^^^
+
+CREATE FEATURE bad ON view WHERE price * 2 > 10 AS COUNT();
+----
+error: an event filter compares event fields with constants (=, !=, <, <=, >, >=, IN, BETWEEN, IS NULL, AND, OR, NOT) (line 1, column 34)
+  CREATE FEATURE bad ON view WHERE price * 2 > 10 AS COUNT();
+                                   ^^^^^^^^^^^^^^
+
+CREATE FEATURE bad ON view WHERE ts > 5 AS COUNT();
+----
+error: 'ts' is an event key, not a field (line 1, column 34)
+  CREATE FEATURE bad ON view WHERE ts > 5 AS COUNT();
+                                   ^^

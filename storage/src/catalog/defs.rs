@@ -127,6 +127,9 @@ pub struct FeatureDef {
     /// reflects every write the history holds, whenever it was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfilled_from: Option<i64>,
+    /// The events it takes: those its filter passes (`ON view WHERE …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<super::EventFilter>,
 }
 
 /// A bucketed metric with retention.
@@ -152,6 +155,9 @@ pub struct WindowDef {
     /// reflects every write the history holds, whenever it was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfilled_from: Option<i64>,
+    /// The events it takes: those its filter passes (`ON view WHERE …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<super::EventFilter>,
 }
 
 /// A vector's update rule.
@@ -199,6 +205,9 @@ pub struct VectorDef {
     /// reflects every write the history holds, whenever it was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfilled_from: Option<i64>,
+    /// The events it takes: those its filter passes (`ON view WHERE …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<super::EventFilter>,
 }
 
 /// A named, stored predicate: text in the query language, which the query
@@ -332,6 +341,14 @@ pub enum Definition {
         /// Update rule.
         rule: VectorRule,
     },
+    /// A feature, window or vector that takes only the events `filter`
+    /// passes (`CREATE FEATURE … ON view WHERE category = 'tech' …`).
+    Filtered {
+        /// The feature, window or vector.
+        item: Box<Definition>,
+        /// Which events it takes.
+        filter: super::EventFilter,
+    },
     /// `CREATE SEGMENT name AS predicate`.
     Segment {
         /// Name.
@@ -362,6 +379,7 @@ impl Definition {
             | Definition::Vector { name, .. }
             | Definition::Segment { name, .. }
             | Definition::SegmentGroup { name, .. } => name,
+            Definition::Filtered { item, .. } => item.name(),
         }
     }
 
@@ -374,6 +392,7 @@ impl Definition {
             Definition::Vector { .. } => DefKind::Vector,
             Definition::Segment { .. } => DefKind::Segment,
             Definition::SegmentGroup { .. } => DefKind::SegmentGroup,
+            Definition::Filtered { item, .. } => item.kind(),
         }
     }
 }

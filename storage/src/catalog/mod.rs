@@ -9,8 +9,10 @@
 
 mod bindings;
 mod defs;
+pub mod filter;
 
 pub use bindings::{AttrBinding, Bindings, EventBindings};
+pub use filter::{CmpOp, EventFilter, FilterValue};
 
 /// The current catalog, shared by the engine, its vector index and RocksDB's
 /// compaction filters; a schema change swaps the inner `Arc`.
@@ -240,6 +242,42 @@ impl Catalog {
         let id = self.next_id;
         let version = self.version + 1;
         match def {
+            Definition::Filtered { item, filter } => {
+                if !matches!(
+                    item.kind(),
+                    DefKind::Feature | DefKind::Window | DefKind::Vector
+                ) {
+                    return Err(Error::invalid(format!(
+                        "only features, windows and vectors take the events a filter passes, not {}s",
+                        item.kind().name()
+                    )));
+                }
+                if filter.depth() > filter::MAX_FILTER_DEPTH {
+                    return Err(Error::invalid(format!(
+                        "a filter nests at most {} deep",
+                        filter::MAX_FILTER_DEPTH
+                    )));
+                }
+                for f in filter.fields() {
+                    check_field(f)?;
+                }
+                let mut next = self.clone();
+                let id = next.define(*item)?;
+                next.features
+                    .iter_mut()
+                    .filter(|d| d.id == id)
+                    .for_each(|d| d.filter = Some(filter.clone()));
+                next.windows
+                    .iter_mut()
+                    .filter(|d| d.id == id)
+                    .for_each(|d| d.filter = Some(filter.clone()));
+                next.vectors
+                    .iter_mut()
+                    .filter(|d| d.id == id)
+                    .for_each(|d| d.filter = Some(filter.clone()));
+                *self = next;
+                return Ok(id);
+            }
             Definition::Attribute {
                 name,
                 ty,
@@ -306,6 +344,7 @@ impl Catalog {
                     kind,
                     version,
                     backfilled_from: None,
+                    filter: None,
                 });
             }
             Definition::Window {
@@ -334,6 +373,7 @@ impl Catalog {
                     retain_ms,
                     version,
                     backfilled_from: None,
+                    filter: None,
                 });
             }
             Definition::Vector {
@@ -388,6 +428,7 @@ impl Catalog {
                     rule,
                     version,
                     backfilled_from: None,
+                    filter: None,
                 });
             }
             Definition::Segment { name, predicate } => {
