@@ -146,6 +146,8 @@ pub enum FeatureFunc {
     Beta,
     /// `COUNT_DISTINCT(f)`
     CountDistinct,
+    /// `RATE(success_type)`: successes of one event type over trials of the others.
+    Rate,
     /// `FIRST_SEEN()`: the time of the first event, `MIN(ts)`.
     FirstSeen,
     /// `LAST_SEEN()`: the time of the latest event, `MAX(ts)`.
@@ -154,7 +156,7 @@ pub enum FeatureFunc {
 
 impl FeatureFunc {
     /// Every aggregate.
-    pub const ALL: [FeatureFunc; 12] = [
+    pub const ALL: [FeatureFunc; 13] = [
         FeatureFunc::Count,
         FeatureFunc::Sum,
         FeatureFunc::Min,
@@ -165,6 +167,7 @@ impl FeatureFunc {
         FeatureFunc::DecayedAvg,
         FeatureFunc::Beta,
         FeatureFunc::CountDistinct,
+        FeatureFunc::Rate,
         FeatureFunc::FirstSeen,
         FeatureFunc::LastSeen,
     ];
@@ -182,6 +185,7 @@ impl FeatureFunc {
             FeatureFunc::DecayedAvg => Keyword::DecayedAvg,
             FeatureFunc::Beta => Keyword::Beta,
             FeatureFunc::CountDistinct => Keyword::CountDistinct,
+            FeatureFunc::Rate => Keyword::Rate,
             FeatureFunc::FirstSeen => Keyword::FirstSeen,
             FeatureFunc::LastSeen => Keyword::LastSeen,
         }
@@ -206,6 +210,7 @@ impl FeatureFunc {
                 | FeatureFunc::DecayedSum
                 | FeatureFunc::DecayedAvg
                 | FeatureFunc::Beta
+                | FeatureFunc::Rate
         )
     }
 }
@@ -251,6 +256,8 @@ pub enum Statement {
         name: Ident,
         /// Event type.
         event: Ident,
+        /// More event types it is bound to (`ON purchase, add_to_cart`).
+        also_on: Vec<Ident>,
         /// `WHERE`: which events it takes.
         filter: Option<Expr>,
         /// Aggregate.
@@ -268,6 +275,8 @@ pub enum Statement {
         name: Ident,
         /// Event type.
         event: Ident,
+        /// More event types it is bound to (`ON purchase, add_to_cart`).
+        also_on: Vec<Ident>,
         /// `WHERE`: which events it takes.
         filter: Option<Expr>,
         /// Field aggregated; counts events when absent.
@@ -283,6 +292,8 @@ pub enum Statement {
         name: Ident,
         /// Event type.
         event: Ident,
+        /// More event types it is bound to (`ON purchase, add_to_cart`).
+        also_on: Vec<Ident>,
         /// `WHERE`: which events it takes.
         filter: Option<Expr>,
         /// Dimension.
@@ -899,6 +910,11 @@ impl fmt::Display for Select {
     }
 }
 
+/// `, type2, type3`, or nothing.
+fn also(types: &[Ident]) -> String {
+    types.iter().map(|t| format!(", {t}")).collect()
+}
+
 /// ` WHERE filter`, or nothing.
 fn on_where(filter: &Option<Expr>) -> String {
     filter
@@ -923,6 +939,7 @@ impl fmt::Display for Statement {
             Statement::CreateFeature {
                 name,
                 event,
+                also_on,
                 filter,
                 func,
                 field,
@@ -931,7 +948,8 @@ impl fmt::Display for Statement {
             } => {
                 write!(
                     f,
-                    "CREATE FEATURE {name} ON {event}{} AS {}(",
+                    "CREATE FEATURE {name} ON {event}{}{} AS {}(",
+                    also(also_on),
                     on_where(filter),
                     func.keyword()
                 )?;
@@ -950,12 +968,18 @@ impl fmt::Display for Statement {
             Statement::CreateWindow {
                 name,
                 event,
+                also_on,
                 filter,
                 field,
                 bucket,
                 retain,
             } => {
-                write!(f, "CREATE WINDOW {name} ON {event}{}", on_where(filter))?;
+                write!(
+                    f,
+                    "CREATE WINDOW {name} ON {event}{}{}",
+                    also(also_on),
+                    on_where(filter)
+                )?;
                 if let Some(field) = field {
                     write!(f, " OF {field}")?;
                 }
@@ -964,11 +988,17 @@ impl fmt::Display for Statement {
             Statement::CreateVector {
                 name,
                 event,
+                also_on,
                 filter,
                 dim,
                 spec,
             } => {
-                write!(f, "CREATE VECTOR {name} ON {event}{} AS ", on_where(filter))?;
+                write!(
+                    f,
+                    "CREATE VECTOR {name} ON {event}{}{} AS ",
+                    also(also_on),
+                    on_where(filter)
+                )?;
                 match spec {
                     VectorSpec::Ewma { field, half_life } => {
                         write!(f, "EWMA({field}) DIM {dim} HALF_LIFE {half_life}")

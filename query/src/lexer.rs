@@ -89,6 +89,7 @@ keywords! {
     Or => "OR",
     Order => "ORDER",
     Prior => "PRIOR",
+    Rate => "RATE",
     Replace => "REPLACE",
     Retain => "RETAIN",
     Seed => "SEED",

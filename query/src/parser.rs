@@ -408,6 +408,15 @@ impl Parser {
         })
     }
 
+    /// `, type2, …` after `ON event`: more event types an item is bound to.
+    fn more_event_types(&mut self) -> PResult<Vec<Ident>> {
+        let mut out = Vec::new();
+        while self.eat(&Token::Comma) {
+            out.push(self.ident("an event type")?);
+        }
+        Ok(out)
+    }
+
     /// `WHERE predicate` after `ON event`: which events an item takes.
     fn event_filter(&mut self) -> PResult<Option<Expr>> {
         if self.eat_keyword(Keyword::Where) {
@@ -502,6 +511,7 @@ impl Parser {
                 let name = self.ident("a window name")?;
                 self.expect_keyword(Keyword::On)?;
                 let event = self.ident("an event type")?;
+                let also_on = self.more_event_types()?;
                 let filter = self.event_filter()?;
                 let field = if self.eat_keyword(Keyword::Of) {
                     Some(self.ident("a field")?)
@@ -515,6 +525,7 @@ impl Parser {
                 Ok(Statement::CreateWindow {
                     name,
                     event,
+                    also_on,
                     filter,
                     field,
                     bucket,
@@ -551,6 +562,7 @@ impl Parser {
         let name = self.ident("a feature name")?;
         self.expect_keyword(Keyword::On)?;
         let event = self.ident("an event type")?;
+        let also_on = self.more_event_types()?;
         let filter = self.event_filter()?;
         self.expect_keyword(Keyword::As)?;
         let func_span = self.span();
@@ -559,7 +571,7 @@ impl Parser {
             .find(|f| self.at_keyword(f.keyword()))
             .ok_or_else(|| {
                 self.unexpected(
-                    "COUNT, SUM, MIN, MAX, LAST, DECAYED_COUNT, DECAYED_SUM, DECAYED_AVG, BETA, COUNT_DISTINCT, FIRST_SEEN or LAST_SEEN",
+                    "COUNT, SUM, MIN, MAX, LAST, DECAYED_COUNT, DECAYED_SUM, DECAYED_AVG, BETA, RATE, COUNT_DISTINCT, FIRST_SEEN or LAST_SEEN",
                 )
             })?;
         self.next();
@@ -591,7 +603,9 @@ impl Parser {
             let span = half_life.map_or(func_span, |h| h.loc.0);
             return Err(ParseError::new(msg, span));
         }
-        let prior = if func == FeatureFunc::Beta && self.eat_keyword(Keyword::Prior) {
+        let prior = if matches!(func, FeatureFunc::Beta | FeatureFunc::Rate)
+            && self.eat_keyword(Keyword::Prior)
+        {
             self.expect(&Token::LParen, "'('")?;
             let a = self.number("the prior successes")?;
             self.expect(&Token::Comma, "','")?;
@@ -604,6 +618,7 @@ impl Parser {
         Ok(Statement::CreateFeature {
             name,
             event,
+            also_on,
             filter,
             func,
             field,
@@ -616,6 +631,7 @@ impl Parser {
         let name = self.ident("a vector name")?;
         self.expect_keyword(Keyword::On)?;
         let event = self.ident("an event type")?;
+        let also_on = self.more_event_types()?;
         let filter = self.event_filter()?;
         self.expect_keyword(Keyword::As)?;
         let rule_span = self.span();
@@ -684,6 +700,7 @@ impl Parser {
         Ok(Statement::CreateVector {
             name,
             event,
+            also_on,
             filter,
             dim,
             spec,

@@ -356,6 +356,24 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
         if !passes(&f.filter) {
             continue;
         }
+        if let (FeatureKind::Rate { half_life_ms, .. }, Some(success)) = (f.kind, &f.field) {
+            // A success moves a trial to the successes: a + b counts trials.
+            let (a, b) = if ev.event_type == *success {
+                (1.0, -1.0)
+            } else {
+                (0.0, 1.0)
+            };
+            cells.push((
+                f.id,
+                Cell::Beta {
+                    h: half_life_ms,
+                    t: ts,
+                    a,
+                    b,
+                },
+            ));
+            continue;
+        }
         if let (FeatureKind::CountDistinct, Some(field)) = (f.kind, &f.field) {
             let Some(v) = bound(ev, field) else { continue };
             let hash = distinct::hash_value(v)
@@ -375,7 +393,9 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
             None => 1.0,
         };
         let cell = match f.kind {
-            FeatureKind::Count | FeatureKind::CountDistinct => Cell::Count(1),
+            FeatureKind::Count => Cell::Count(1),
+            // Planned above.
+            FeatureKind::CountDistinct | FeatureKind::Rate { .. } => continue,
             FeatureKind::Sum => Cell::Sum(x),
             FeatureKind::Min => Cell::Min(x),
             FeatureKind::Max => Cell::Max(x),

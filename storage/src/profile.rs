@@ -172,6 +172,11 @@ pub fn evaluate_feature(def: &FeatureDef, cell: Option<&Cell>, as_of: i64) -> Va
                 half_life_ms,
                 prior_a,
                 prior_b,
+            }
+            | FeatureKind::Rate {
+                half_life_ms,
+                prior_a,
+                prior_b,
             },
             cell,
         ) => {

@@ -113,3 +113,48 @@ fn first_and_last_times_are_those_of_the_events_in_any_order() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_rate_from_two_event_types_is_decayed_successes_over_decayed_trials() -> Result<()> {
+    use profiledb_storage::Definition;
+    let e = MemoryEngine::memory().with_now(T0 + 40 * DAY);
+    let h = 7 * DAY;
+    let rate = FeatureKind::Rate {
+        half_life_ms: h,
+        prior_a: 1.0,
+        prior_b: 20.0,
+    };
+    e.define(Definition::AlsoOn {
+        item: Box::new(feature("ctr", "impression", Some("click"), rate)),
+        event_types: vec!["click".into()],
+    })?;
+    let mut rng = StdRng::seed_from_u64(13);
+    let mut events: Vec<Event> = (0..400)
+        .map(|_| {
+            let kind = if rng.random_bool(0.2) {
+                "click"
+            } else {
+                "impression"
+            };
+            Event::new("u1", kind, T0 + rng.random_range(0..30 * DAY))
+        })
+        .collect();
+    events.shuffle(&mut rng);
+    for chunk in events.chunks(29) {
+        e.ingest(chunk)?;
+    }
+    let t = e.now();
+    let decayed = |kind: &str| -> f64 {
+        events
+            .iter()
+            .filter(|ev| ev.event_type == kind)
+            .map(|ev| (-((t - ev.ts) as f64) / h as f64).exp2())
+            .sum()
+    };
+    let want = (decayed("click") + 1.0) / (decayed("impression") + 21.0);
+    match e.profile("u1", t, DAY)?.and_then(|p| p.get("ctr").cloned()) {
+        Some(Value::Float(got)) => assert!(close(got, want, 1e-9), "{got} against {want}"),
+        other => panic!("ctr = {other:?}"),
+    }
+    Ok(())
+}

@@ -44,7 +44,17 @@ pub(super) fn definition(
     stmt: &Statement,
     replace: bool,
 ) -> Result<Definition> {
-    let def = item_definition(source, stmt, replace)?;
+    let mut def = item_definition(source, stmt, replace)?;
+    if let Statement::CreateFeature { also_on, .. }
+    | Statement::CreateWindow { also_on, .. }
+    | Statement::CreateVector { also_on, .. } = stmt
+        && !also_on.is_empty()
+    {
+        def = Definition::AlsoOn {
+            item: Box::new(def),
+            event_types: also_on.iter().map(|e| e.value.clone()).collect(),
+        };
+    }
     Ok(match stmt {
         Statement::CreateFeature {
             filter: Some(f), ..
@@ -211,6 +221,7 @@ fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> 
         Statement::CreateFeature {
             name,
             event,
+            also_on: _,
             filter: _,
             func,
             field,
@@ -236,6 +247,14 @@ fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> 
                         prior_b,
                     }
                 }
+                FeatureFunc::Rate => {
+                    let (prior_a, prior_b) = prior.unwrap_or((1.0, 1.0));
+                    FeatureKind::Rate {
+                        half_life_ms: h,
+                        prior_a,
+                        prior_b,
+                    }
+                }
             };
             // FIRST_SEEN() and LAST_SEEN() are MIN(ts) and MAX(ts).
             let field = match func {
@@ -252,6 +271,7 @@ fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> 
         Statement::CreateWindow {
             name,
             event,
+            also_on: _,
             filter: _,
             field,
             bucket,
@@ -266,6 +286,7 @@ fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> 
         Statement::CreateVector {
             name,
             event,
+            also_on: _,
             filter: _,
             dim,
             spec,
@@ -356,6 +377,13 @@ pub(super) fn with_half_life(
             FeatureKind::Beta {
                 prior_a, prior_b, ..
             } => FeatureKind::Beta {
+                half_life_ms: ms,
+                prior_a,
+                prior_b,
+            },
+            FeatureKind::Rate {
+                prior_a, prior_b, ..
+            } => FeatureKind::Rate {
                 half_life_ms: ms,
                 prior_a,
                 prior_b,

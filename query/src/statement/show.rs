@@ -50,12 +50,16 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                 let prior = match d.kind {
                     FeatureKind::Beta {
                         prior_a, prior_b, ..
+                    }
+                    | FeatureKind::Rate {
+                        prior_a, prior_b, ..
                     } => Some((prior_a, prior_b)),
                     _ => None,
                 };
                 let s = Statement::CreateFeature {
                     name: ident(&d.name),
                     event: ident(&d.event_type),
+                    also_on: d.also_on.iter().map(|e| ident(e)).collect(),
                     filter: filter_expr(d.filter.as_ref()),
                     func,
                     field: d.field.as_deref().map(ident),
@@ -72,6 +76,7 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                 let s = Statement::CreateWindow {
                     name: ident(&d.name),
                     event: ident(&d.event_type),
+                    also_on: d.also_on.iter().map(|e| ident(e)).collect(),
                     filter: filter_expr(d.filter.as_ref()),
                     field: d.field.as_deref().map(ident),
                     bucket: duration(d.bucket_ms),
@@ -107,6 +112,7 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                 let s = Statement::CreateVector {
                     name: ident(&d.name),
                     event: ident(&d.event_type),
+                    also_on: d.also_on.iter().map(|e| ident(e)).collect(),
                     filter: filter_expr(d.filter.as_ref()),
                     dim: d.dim,
                     spec,

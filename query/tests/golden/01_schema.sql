@@ -157,7 +157,7 @@ error: syntax error: expected the event field it reads, found ')' (line 1, colum
 
 CREATE FEATURE f ON purchase AS MEDIAN(amount);
 ----
-error: syntax error: expected COUNT, SUM, MIN, MAX, LAST, DECAYED_COUNT, DECAYED_SUM, DECAYED_AVG, BETA, COUNT_DISTINCT, FIRST_SEEN or LAST_SEEN, found 'MEDIAN' (line 1, column 33)
+error: syntax error: expected COUNT, SUM, MIN, MAX, LAST, DECAYED_COUNT, DECAYED_SUM, DECAYED_AVG, BETA, RATE, COUNT_DISTINCT, FIRST_SEEN or LAST_SEEN, found 'MEDIAN' (line 1, column 33)
   CREATE FEATURE f ON purchase AS MEDIAN(amount);
                                   ^^^^^^
 

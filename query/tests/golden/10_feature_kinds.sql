@@ -182,3 +182,79 @@ CREATE FEATURE bad ON view WHERE ts > 5 AS COUNT();
 error: 'ts' is an event key, not a field (line 1, column 34)
   CREATE FEATURE bad ON view WHERE ts > 5 AS COUNT();
                                    ^^
+
+# One item, several event types.
+CREATE FEATURE basket_adds ON purchase, add_to_cart AS COUNT();
+----
+CREATE FEATURE
+
+CREATE FEATURE cart_value ON purchase, add_to_cart WHERE amount > 0 AS SUM(amount);
+----
+CREATE FEATURE
+
+INSERT INTO add_to_cart (user, ts, amount) VALUES ('m1', '2026-11-14T00:00:00Z', 10.0), ('m1', '2026-11-14T01:00:00Z', -1.0);
+----
+INSERT 2
+
+INSERT INTO purchase (user, ts, amount) VALUES ('m1', '2026-11-14T02:00:00Z', 25.0);
+----
+INSERT 1
+
+SELECT id, basket_adds, cart_value FROM users WHERE id = 'm1';
+----
+id:string | basket_adds:int | cart_value:float
+'m1' | 3 | 35.0
+
+DESCRIBE cart_value;
+----
+kind:string | name:string | definition:string
+'feature' | 'cart_value' | 'CREATE FEATURE cart_value ON purchase, add_to_cart WHERE amount > 0 AS SUM(amount)'
+
+CREATE FEATURE twice ON purchase, purchase AS COUNT();
+----
+error: event type 'purchase' is named twice (line 1, column 16)
+  CREATE FEATURE twice ON purchase, purchase AS COUNT();
+                 ^^^^^
+
+CREATE SEGMENT bad ON purchase, view AS basket_adds > 1;
+----
+error: syntax error: expected AS, found 'ON' (line 1, column 20)
+  CREATE SEGMENT bad ON purchase, view AS basket_adds > 1;
+                     ^^
+
+# A rate from two event types: clicks over impressions, decayed, with a prior.
+# Three impressions and one click: (1 + 1) / (3 + 1 + 20), all at one time.
+CREATE FEATURE ctr ON impression, click AS RATE(click) HALF_LIFE '7d' PRIOR (1, 20);
+----
+CREATE FEATURE
+
+INSERT INTO impression (user, ts) VALUES ('a1', '2026-11-15T00:00:00Z'), ('a1', '2026-11-15T00:00:00Z'), ('a1', '2026-11-15T00:00:00Z'), ('a2', '2026-11-15T00:00:00Z');
+----
+INSERT 4
+
+INSERT INTO click (user, ts) VALUES ('a1', '2026-11-15T00:00:00Z');
+----
+INSERT 1
+
+SELECT id, ctr FROM users WHERE id IN ('a1', 'a2') ORDER BY id;
+----
+id:string | ctr:float
+'a1' | 0.08333333333333333
+'a2' | 0.045454545454545456
+
+DESCRIBE ctr;
+----
+kind:string | name:string | definition:string
+'feature' | 'ctr' | 'CREATE FEATURE ctr ON impression, click AS RATE(click) HALF_LIFE '1w' PRIOR (1.0, 20.0)'
+
+CREATE FEATURE bad ON click AS RATE(click) HALF_LIFE '7d';
+----
+error: RATE(click) counts 'click' events as successes of the trials of the other event types it binds: ON <trial type>, click AS RATE(click) (line 1, column 16)
+  CREATE FEATURE bad ON click AS RATE(click) HALF_LIFE '7d';
+                 ^^^
+
+CREATE FEATURE bad ON impression, view AS RATE(click) HALF_LIFE '7d';
+----
+error: RATE(click) counts 'click' events as successes of the trials of the other event types it binds: ON <trial type>, click AS RATE(click) (line 1, column 16)
+  CREATE FEATURE bad ON impression, view AS RATE(click) HALF_LIFE '7d';
+                 ^^^

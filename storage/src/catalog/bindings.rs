@@ -61,27 +61,33 @@ impl Bindings {
         }
         for f in &catalog.features {
             live.insert(f.id);
-            by_event
-                .entry(f.event_type.clone())
-                .or_default()
-                .features
-                .push(f.clone());
+            for e in std::iter::once(&f.event_type).chain(&f.also_on) {
+                by_event
+                    .entry(e.clone())
+                    .or_default()
+                    .features
+                    .push(f.clone());
+            }
         }
         for w in &catalog.windows {
             live.insert(w.id);
-            by_event
-                .entry(w.event_type.clone())
-                .or_default()
-                .windows
-                .push(w.clone());
+            for e in std::iter::once(&w.event_type).chain(&w.also_on) {
+                by_event
+                    .entry(e.clone())
+                    .or_default()
+                    .windows
+                    .push(w.clone());
+            }
         }
         for v in &catalog.vectors {
             live.insert(v.id);
-            by_event
-                .entry(v.event_type.clone())
-                .or_default()
-                .vectors
-                .push(v.clone());
+            for e in std::iter::once(&v.event_type).chain(&v.also_on) {
+                by_event
+                    .entry(e.clone())
+                    .or_default()
+                    .vectors
+                    .push(v.clone());
+            }
         }
         for s in &catalog.segments {
             live.insert(s.id);

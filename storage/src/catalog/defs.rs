@@ -39,6 +39,17 @@ pub enum FeatureKind {
         /// Half-life in ms.
         half_life_ms: i64,
     },
+    /// A decayed rate from two event types: events of the type the feature's
+    /// field names are successes, events of its other types trials, read as
+    /// the posterior mean (successes + a₀) / (trials + a₀ + b₀).
+    Rate {
+        /// Half-life in ms.
+        half_life_ms: i64,
+        /// Prior successes a₀.
+        prior_a: f64,
+        /// Prior failures b₀.
+        prior_b: f64,
+    },
     /// Number of distinct values of a field: exact while small, then a
     /// HyperLogLog estimate ([`crate::merge::distinct`]).
     CountDistinct,
@@ -65,7 +76,8 @@ impl FeatureKind {
             FeatureKind::DecayedCount { half_life_ms }
             | FeatureKind::DecayedSum { half_life_ms }
             | FeatureKind::DecayedAvg { half_life_ms }
-            | FeatureKind::Beta { half_life_ms, .. } => Some(*half_life_ms),
+            | FeatureKind::Beta { half_life_ms, .. }
+            | FeatureKind::Rate { half_life_ms, .. } => Some(*half_life_ms),
             _ => None,
         }
     }
@@ -83,6 +95,7 @@ impl FeatureKind {
             FeatureKind::DecayedAvg { .. } => "DECAYED_AVG",
             FeatureKind::Beta { .. } => "BETA",
             FeatureKind::CountDistinct => "COUNT_DISTINCT",
+            FeatureKind::Rate { .. } => "RATE",
         }
     }
 }
@@ -130,6 +143,9 @@ pub struct FeatureDef {
     /// The events it takes: those its filter passes (`ON view WHERE …`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<super::EventFilter>,
+    /// Event types it is bound to beside `event_type` (`ON purchase, add_to_cart`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_on: Vec<String>,
 }
 
 /// A bucketed metric with retention.
@@ -158,6 +174,9 @@ pub struct WindowDef {
     /// The events it takes: those its filter passes (`ON view WHERE …`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<super::EventFilter>,
+    /// Event types it is bound to beside `event_type` (`ON purchase, add_to_cart`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_on: Vec<String>,
 }
 
 /// A vector's update rule.
@@ -208,6 +227,9 @@ pub struct VectorDef {
     /// The events it takes: those its filter passes (`ON view WHERE …`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<super::EventFilter>,
+    /// Event types it is bound to beside `event_type` (`ON purchase, add_to_cart`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_on: Vec<String>,
 }
 
 /// A named, stored predicate: text in the query language, which the query
@@ -349,6 +371,14 @@ pub enum Definition {
         /// Which events it takes.
         filter: super::EventFilter,
     },
+    /// A feature, window or vector bound to more event types than its own
+    /// (`CREATE FEATURE buys ON purchase, add_to_cart AS COUNT()`).
+    AlsoOn {
+        /// The feature, window or vector.
+        item: Box<Definition>,
+        /// The other event types.
+        event_types: Vec<String>,
+    },
     /// `CREATE SEGMENT name AS predicate`.
     Segment {
         /// Name.
@@ -379,7 +409,7 @@ impl Definition {
             | Definition::Vector { name, .. }
             | Definition::Segment { name, .. }
             | Definition::SegmentGroup { name, .. } => name,
-            Definition::Filtered { item, .. } => item.name(),
+            Definition::Filtered { item, .. } | Definition::AlsoOn { item, .. } => item.name(),
         }
     }
 
@@ -392,7 +422,7 @@ impl Definition {
             Definition::Vector { .. } => DefKind::Vector,
             Definition::Segment { .. } => DefKind::Segment,
             Definition::SegmentGroup { .. } => DefKind::SegmentGroup,
-            Definition::Filtered { item, .. } => item.kind(),
+            Definition::Filtered { item, .. } | Definition::AlsoOn { item, .. } => item.kind(),
         }
     }
 }
@@ -419,6 +449,9 @@ impl std::fmt::Display for FeatureDef {
             write!(f, " HALF_LIFE '{}'", format_duration(h))?;
         }
         if let FeatureKind::Beta {
+            prior_a, prior_b, ..
+        }
+        | FeatureKind::Rate {
             prior_a, prior_b, ..
         } = self.kind
         {

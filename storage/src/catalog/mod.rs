@@ -223,6 +223,32 @@ impl Catalog {
     /// [`Error::AlreadyExists`] when any item has that name; [`Error::InvalidArgument`]
     /// for a bad name, field or parameter.
     pub fn define(&mut self, def: Definition) -> Result<u32> {
+        let mut next = self.clone();
+        let id = next.define_item(def)?;
+        next.check_rates(id)?;
+        *self = next;
+        Ok(id)
+    }
+
+    /// A `RATE(success)` feature binds to its success event type and at least
+    /// one trial event type (`ON impression, click AS RATE(click)`).
+    fn check_rates(&self, id: u32) -> Result<()> {
+        for f in self.features.iter().filter(|f| f.id == id) {
+            if let (FeatureKind::Rate { .. }, Some(success)) = (f.kind, &f.field) {
+                let types: Vec<&String> =
+                    std::iter::once(&f.event_type).chain(&f.also_on).collect();
+                if !types.contains(&success) || types.len() < 2 {
+                    return Err(Error::invalid(format!(
+                        "RATE({success}) counts '{success}' events as successes of the trials of the other event types it binds: ON <trial type>, {success} AS RATE({success})"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Catalog::define`] without the checks of the item as a whole.
+    fn define_item(&mut self, def: Definition) -> Result<u32> {
         let name = def.name().to_owned();
         check_name(def.kind().name(), &name)?;
         if RESERVED_NAMES.contains(&name.as_str()) {
@@ -242,6 +268,44 @@ impl Catalog {
         let id = self.next_id;
         let version = self.version + 1;
         match def {
+            Definition::AlsoOn { item, event_types } => {
+                if !matches!(
+                    item.kind(),
+                    DefKind::Feature | DefKind::Window | DefKind::Vector
+                ) {
+                    return Err(Error::invalid(format!(
+                        "only features, windows and vectors bind to several event types, not {}s",
+                        item.kind().name()
+                    )));
+                }
+                for e in &event_types {
+                    check_name("event type", e)?;
+                }
+                let mut next = self.clone();
+                let id = next.define_item(*item)?;
+                let set = |own: &str, also: &mut Vec<String>| -> Result<()> {
+                    let mut all = vec![own.to_owned()];
+                    for e in &event_types {
+                        if all.contains(e) {
+                            return Err(Error::invalid(format!("event type '{e}' is named twice")));
+                        }
+                        all.push(e.clone());
+                    }
+                    also.clone_from(&event_types);
+                    Ok(())
+                };
+                for d in next.features.iter_mut().filter(|d| d.id == id) {
+                    set(&d.event_type, &mut d.also_on)?;
+                }
+                for d in next.windows.iter_mut().filter(|d| d.id == id) {
+                    set(&d.event_type, &mut d.also_on)?;
+                }
+                for d in next.vectors.iter_mut().filter(|d| d.id == id) {
+                    set(&d.event_type, &mut d.also_on)?;
+                }
+                *self = next;
+                return Ok(id);
+            }
             Definition::Filtered { item, filter } => {
                 if !matches!(
                     item.kind(),
@@ -262,7 +326,7 @@ impl Catalog {
                     check_field(f)?;
                 }
                 let mut next = self.clone();
-                let id = next.define(*item)?;
+                let id = next.define_item(*item)?;
                 next.features
                     .iter_mut()
                     .filter(|d| d.id == id)
@@ -304,6 +368,10 @@ impl Catalog {
             } => {
                 check_name("event type", &event_type)?;
                 match (&field, kind.needs_field()) {
+                    // `RATE(click)` names the success event type.
+                    (Some(f), true) if matches!(kind, FeatureKind::Rate { .. }) => {
+                        check_name("event type", f)?;
+                    }
                     // The event's own time, for first and last times.
                     (Some(f), true)
                         if f == EVENT_TIME
@@ -331,6 +399,9 @@ impl Catalog {
                 }
                 if let FeatureKind::Beta {
                     prior_a, prior_b, ..
+                }
+                | FeatureKind::Rate {
+                    prior_a, prior_b, ..
                 } = kind
                 {
                     check_positive("prior successes", prior_a)?;
@@ -345,6 +416,7 @@ impl Catalog {
                     version,
                     backfilled_from: None,
                     filter: None,
+                    also_on: Vec::new(),
                 });
             }
             Definition::Window {
@@ -374,6 +446,7 @@ impl Catalog {
                     version,
                     backfilled_from: None,
                     filter: None,
+                    also_on: Vec::new(),
                 });
             }
             Definition::Vector {
@@ -429,6 +502,7 @@ impl Catalog {
                     version,
                     backfilled_from: None,
                     filter: None,
+                    also_on: Vec::new(),
                 });
             }
             Definition::Segment { name, predicate } => {
