@@ -35,6 +35,20 @@ pub(crate) struct Ctx<'a> {
     pub aggs: &'a [Value],
 }
 
+impl<'a> Ctx<'a> {
+    /// A row context: `row`'s values, with its windows' bucket widths, at
+    /// `as_of`.
+    pub fn of_row(row: &'a UserRow, bucket_ms: &'a [i64], as_of: i64) -> Ctx<'a> {
+        Ctx {
+            row: Some(row),
+            bucket_ms,
+            as_of,
+            keys: &[],
+            aggs: &[],
+        }
+    }
+}
+
 #[cfg(test)]
 impl Ctx<'_> {
     /// A context with no row: constants only.

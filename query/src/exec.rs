@@ -329,13 +329,7 @@ impl Partition {
     }
 
     fn visit(&mut self, plan: &SelectPlan, row: &UserRow) {
-        let ctx = Ctx {
-            row: Some(row),
-            bucket_ms: &plan.bucket_ms,
-            as_of: plan.as_of,
-            keys: &[],
-            aggs: &[],
-        };
+        let ctx = Ctx::of_row(row, &plan.bucket_ms, plan.as_of);
         if let Some(f) = &plan.filter
             && truth(&eval(f, &ctx)) != Some(true)
         {

@@ -150,13 +150,7 @@ impl Resolver<'_> {
 /// Whether `pred` holds for an index row's user.
 pub(crate) fn keeps(pred: &BExpr, user: Option<&profiledb_storage::UserRow>, as_of: i64) -> bool {
     let Some(user) = user else { return false };
-    let ctx = Ctx {
-        row: Some(user),
-        bucket_ms: &[],
-        as_of,
-        keys: &[],
-        aggs: &[],
-    };
+    let ctx = Ctx::of_row(user, &[], as_of);
     truth(&eval(pred, &ctx)) == Some(true)
 }
 
@@ -195,13 +189,7 @@ fn for_matching(
             expired = true;
             return false;
         }
-        let ctx = Ctx {
-            row: Some(row),
-            bucket_ms,
-            as_of,
-            keys: &[],
-            aggs: &[],
-        };
+        let ctx = Ctx::of_row(row, bucket_ms, as_of);
         if truth(&eval(pred, &ctx)) == Some(true) {
             visit(row);
         }
@@ -365,13 +353,7 @@ pub(crate) fn run_top_k(
                 "user '{id}' is in the vector index but not in the same view's data"
             )))
         })?;
-        let ctx = Ctx {
-            row: Some(&row),
-            bucket_ms: &plan.bucket_ms,
-            as_of: plan.as_of,
-            keys: &[],
-            aggs: &[],
-        };
+        let ctx = Ctx::of_row(&row, &plan.bucket_ms, plan.as_of);
         out.push(exprs.iter().map(|e| eval(e, &ctx).into_owned()).collect());
     }
     Ok(out)

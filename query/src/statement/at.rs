@@ -121,12 +121,6 @@ fn items(plan: &SelectPlan, row: Option<&profiledb_storage::UserRow>) -> Vec<Val
     let Some(row) = row else {
         return vec![Value::Null; exprs.len()];
     };
-    let ctx = Ctx {
-        row: Some(row),
-        bucket_ms: &plan.bucket_ms,
-        as_of: plan.as_of,
-        keys: &[],
-        aggs: &[],
-    };
+    let ctx = Ctx::of_row(row, &plan.bucket_ms, plan.as_of);
     exprs.iter().map(|e| eval(e, &ctx).into_owned()).collect()
 }
