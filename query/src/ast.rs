@@ -264,6 +264,9 @@ pub enum Statement {
         func: FeatureFunc,
         /// Field, for aggregates that read one.
         field: Option<Ident>,
+        /// A number computed from the event's fields, in place of `field`
+        /// (`SUM(price * qty)`).
+        arg: Option<Expr>,
         /// Half-life, for decayed aggregates.
         half_life: Option<Duration>,
         /// Beta prior (a₀, b₀).
@@ -281,6 +284,8 @@ pub enum Statement {
         filter: Option<Expr>,
         /// Field aggregated; counts events when absent.
         field: Option<Ident>,
+        /// A number computed from the event's fields, in place of `field`.
+        arg: Option<Expr>,
         /// Bucket width.
         bucket: Duration,
         /// Retention.
@@ -943,6 +948,7 @@ impl fmt::Display for Statement {
                 filter,
                 func,
                 field,
+                arg,
                 half_life,
                 prior,
             } => {
@@ -955,6 +961,9 @@ impl fmt::Display for Statement {
                 )?;
                 if let Some(field) = field {
                     write!(f, "{field}")?;
+                }
+                if let Some(arg) = arg {
+                    write!(f, "{arg}")?;
                 }
                 f.write_str(")")?;
                 if let Some(h) = half_life {
@@ -971,6 +980,7 @@ impl fmt::Display for Statement {
                 also_on,
                 filter,
                 field,
+                arg,
                 bucket,
                 retain,
             } => {
@@ -982,6 +992,9 @@ impl fmt::Display for Statement {
                 )?;
                 if let Some(field) = field {
                     write!(f, " OF {field}")?;
+                }
+                if let Some(arg) = arg {
+                    write!(f, " OF {arg}")?;
                 }
                 write!(f, " BUCKET {bucket} RETAIN {retain}")
             }

@@ -817,7 +817,7 @@ impl<'a> Binder<'a> {
             }
             Kind::ZScore => {
                 let w = self.window_arg(exprs[0])?;
-                let (bucket_ms, counts) = (w.bucket_ms, w.field.is_none());
+                let (bucket_ms, counts) = (w.bucket_ms, w.field.is_none() && w.expr.is_none());
                 let current_ms = duration_arg(exprs[1])?;
                 let baseline_ms = duration_arg(exprs[2])?;
                 let spans = baseline_ms / current_ms;

@@ -513,10 +513,13 @@ impl Parser {
                 let event = self.ident("an event type")?;
                 let also_on = self.more_event_types()?;
                 let filter = self.event_filter()?;
-                let field = if self.eat_keyword(Keyword::Of) {
-                    Some(self.ident("a field")?)
+                let (field, arg) = if self.eat_keyword(Keyword::Of) {
+                    match self.expr(0)? {
+                        Expr::Column(c) => (Some(c), None),
+                        e => (None, Some(e)),
+                    }
                 } else {
-                    None
+                    (None, None)
                 };
                 self.expect_keyword(Keyword::Bucket)?;
                 let bucket = self.duration()?;
@@ -528,6 +531,7 @@ impl Parser {
                     also_on,
                     filter,
                     field,
+                    arg,
                     bucket,
                     retain,
                 })
@@ -576,10 +580,14 @@ impl Parser {
             })?;
         self.next();
         self.expect(&Token::LParen, "'('")?;
-        let field = if func.takes_field() {
-            Some(self.ident("the event field it reads")?)
+        // A field, or a number computed from fields (`SUM(price * qty)`).
+        let (field, arg) = if func.takes_field() {
+            match self.expr(0)? {
+                Expr::Column(c) => (Some(c), None),
+                e => (None, Some(e)),
+            }
         } else {
-            None
+            (None, None)
         };
         self.expect(
             &Token::RParen,
@@ -622,6 +630,7 @@ impl Parser {
             filter,
             func,
             field,
+            arg,
             half_life,
             prior,
         })

@@ -381,8 +381,15 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
             cells.push((f.id, Cell::Distinct(distinct::Distinct::single(hash))));
             continue;
         }
-        let x = match &f.field {
-            Some(field) => {
+        let x = match (&f.expr, &f.field) {
+            (Some(expr), _) => match expr
+                .eval(ev)
+                .map_err(|(field, r)| err(Some(&field), format!("{r} (feature '{}')", f.name)))?
+            {
+                Some(x) => x,
+                None => continue,
+            },
+            (None, Some(field)) => {
                 let Some(v) = bound(ev, field) else { continue };
                 match f.kind {
                     FeatureKind::Beta { .. } => v.to_label(),
@@ -390,7 +397,7 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
                 }
                 .map_err(|r| err(Some(field), format!("{r} (feature '{}')", f.name)))?
             }
-            None => 1.0,
+            (None, None) => 1.0,
         };
         let cell = match f.kind {
             FeatureKind::Count => Cell::Count(1),
@@ -439,13 +446,20 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
     }
     let mut windows = Vec::with_capacity(b.windows.len());
     for w in b.windows.iter().filter(|w| passes(&w.filter)) {
-        let x = match &w.field {
-            Some(field) => {
+        let x = match (&w.expr, &w.field) {
+            (Some(expr), _) => match expr
+                .eval(ev)
+                .map_err(|(field, r)| err(Some(&field), format!("{r} (window '{}')", w.name)))?
+            {
+                Some(x) => x,
+                None => continue,
+            },
+            (None, Some(field)) => {
                 let Some(v) = bound(ev, field) else { continue };
                 v.to_number()
                     .map_err(|r| err(Some(field), format!("{r} (window '{}')", w.name)))?
             }
-            None => 1.0,
+            (None, None) => 1.0,
         };
         windows.push((w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x)));
     }

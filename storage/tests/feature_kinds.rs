@@ -158,3 +158,48 @@ fn a_rate_from_two_event_types_is_decayed_successes_over_decayed_trials() -> Res
     }
     Ok(())
 }
+
+#[test]
+fn a_computed_argument_sums_what_the_events_carry() -> Result<()> {
+    use profiledb_storage::Definition;
+    use profiledb_storage::catalog::{ArithOp, EventExpr};
+    let e = MemoryEngine::memory().with_now(T0 + 40 * DAY);
+    let field = |f: &str| Box::new(EventExpr::Field { field: f.into() });
+    e.define(Definition::Computed {
+        item: Box::new(feature("revenue", "sale", Some("value"), FeatureKind::Sum)),
+        expr: EventExpr::Arith {
+            arith: ArithOp::Mul,
+            left: field("price"),
+            right: field("qty"),
+        },
+    })?;
+    let mut rng = StdRng::seed_from_u64(14);
+    let events: Vec<Event> = (0..300)
+        .map(|_| {
+            let mut ev = Event::new("u1", "sale", T0 + rng.random_range(0..30 * DAY))
+                .with("price", f64::from(rng.random_range(1..100u32)) / 4.0);
+            if rng.random_bool(0.8) {
+                ev = ev.with("qty", rng.random_range(1..5i64));
+            }
+            ev
+        })
+        .collect();
+    for chunk in events.chunks(31) {
+        e.ingest(chunk)?;
+    }
+    let want: f64 = events
+        .iter()
+        .filter_map(|ev| match (ev.field("price"), ev.field("qty")) {
+            (Some(Value::Float(p)), Some(Value::Int(q))) => Some(p * *q as f64),
+            _ => None,
+        })
+        .sum();
+    match e
+        .profile("u1", e.now(), DAY)?
+        .and_then(|p| p.get("revenue").cloned())
+    {
+        Some(Value::Float(got)) => assert!(close(got, want, 1e-12), "{got} against {want}"),
+        other => panic!("revenue = {other:?}"),
+    }
+    Ok(())
+}

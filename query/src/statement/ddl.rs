@@ -2,7 +2,7 @@
 //! to break a segment that reads the item.
 
 use profiledb_storage::catalog::{
-    Catalog, CmpOp, EVENT_TIME, EventFilter, FilterValue, VectorRule,
+    ArithOp, Catalog, CmpOp, EVENT_TIME, EventExpr, EventFilter, FilterValue, VectorRule,
 };
 use profiledb_storage::{DefKind, Definition, FeatureKind};
 
@@ -44,31 +44,81 @@ pub(super) fn definition(
     stmt: &Statement,
     replace: bool,
 ) -> Result<Definition> {
-    let mut def = item_definition(source, stmt, replace)?;
-    if let Statement::CreateFeature { also_on, .. }
-    | Statement::CreateWindow { also_on, .. }
-    | Statement::CreateVector { also_on, .. } = stmt
-        && !also_on.is_empty()
-    {
-        def = Definition::AlsoOn {
-            item: Box::new(def),
-            event_types: also_on.iter().map(|e| e.value.clone()).collect(),
-        };
-    }
-    Ok(match stmt {
+    let def = item_definition(source, stmt, replace)?;
+    let (also_on, filter, arg) = match stmt {
         Statement::CreateFeature {
-            filter: Some(f), ..
+            also_on,
+            filter,
+            arg,
+            ..
         }
         | Statement::CreateWindow {
-            filter: Some(f), ..
+            also_on,
+            filter,
+            arg,
+            ..
+        } => (also_on.as_slice(), filter.as_ref(), arg.as_ref()),
+        Statement::CreateVector {
+            also_on, filter, ..
+        } => (also_on.as_slice(), filter.as_ref(), None),
+        _ => (&[][..], None, None),
+    };
+    let also_on: Vec<String> = also_on.iter().map(|e| e.value.clone()).collect();
+    Ok(rescope(
+        def,
+        filter.map(event_filter).transpose()?.as_ref(),
+        &also_on,
+        arg.map(event_expr).transpose()?.as_ref(),
+    ))
+}
+
+/// The field name a definition with a computed argument carries until the
+/// catalog replaces it with the expression.
+const COMPUTED: &str = "value";
+
+/// A computed argument as the catalog keeps it: numbers, event fields,
+/// `+ - * /` and parentheses. Anything else is an error at it.
+fn event_expr(e: &Expr) -> Result<EventExpr> {
+    let unsupported = |e: &Expr| {
+        Error::invalid(
+            "a computed argument is arithmetic (+, -, *, /) over event fields and numbers",
+            Some(e.span()),
+        )
+    };
+    Ok(match e {
+        Expr::Column(c) if ["user", "ts", "type"].contains(&c.value.as_str()) => {
+            return Err(Error::invalid(
+                format!("'{}' is an event key, not a field", c.value),
+                Some(c.span()),
+            ));
         }
-        | Statement::CreateVector {
-            filter: Some(f), ..
-        } => Definition::Filtered {
-            item: Box::new(def),
-            filter: event_filter(f)?,
+        Expr::Column(c) => EventExpr::Field {
+            field: c.value.clone(),
         },
-        _ => def,
+        Expr::Literal(Literal::Int(i), _) => EventExpr::Const { value: *i as f64 },
+        Expr::Literal(Literal::Float(x), _) => EventExpr::Const { value: *x },
+        Expr::Unary {
+            op: UnaryOp::Neg,
+            expr,
+            ..
+        } => EventExpr::Neg {
+            inner: Box::new(event_expr(expr)?),
+        },
+        Expr::Binary { left, op, right } => {
+            let arith = match op {
+                BinaryOp::Add => ArithOp::Add,
+                BinaryOp::Sub => ArithOp::Sub,
+                BinaryOp::Mul => ArithOp::Mul,
+                BinaryOp::Div => ArithOp::Div,
+                _ => return Err(unsupported(e)),
+            };
+            EventExpr::Arith {
+                arith,
+                left: Box::new(event_expr(left)?),
+                right: Box::new(event_expr(right)?),
+            }
+        }
+        _ => return Err(unsupported(e)),
     })
 }
 
@@ -225,6 +275,7 @@ fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> 
             filter: _,
             func,
             field,
+            arg,
             half_life,
             prior,
         } => {
@@ -256,9 +307,11 @@ fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> 
                     }
                 }
             };
-            // FIRST_SEEN() and LAST_SEEN() are MIN(ts) and MAX(ts).
+            // FIRST_SEEN() and LAST_SEEN() are MIN(ts) and MAX(ts); a
+            // computed argument stands in for the field it replaces.
             let field = match func {
                 FeatureFunc::FirstSeen | FeatureFunc::LastSeen => Some(EVENT_TIME.to_owned()),
+                _ if arg.is_some() => Some(COMPUTED.to_owned()),
                 _ => field.as_ref().map(|f| f.value.clone()),
             };
             Definition::Feature {
@@ -274,12 +327,16 @@ fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> 
             also_on: _,
             filter: _,
             field,
+            arg,
             bucket,
             retain,
         } => Definition::Window {
             name: name.value.clone(),
             event_type: event.value.clone(),
-            field: field.as_ref().map(|f| f.value.clone()),
+            field: match arg {
+                Some(_) => Some(COMPUTED.to_owned()),
+                None => field.as_ref().map(|f| f.value.clone()),
+            },
             bucket_ms: bucket.ms,
             retain_ms: retain.ms,
         },
@@ -390,21 +447,27 @@ pub(super) fn with_half_life(
             },
             other => return Err(no_half_life(&format!("a {}()", other.name()))),
         };
-        return Ok(keep_filter(
+        return Ok(rescope(
             Definition::Feature {
                 name: f.name.clone(),
                 event_type: f.event_type.clone(),
-                field: f.field.clone(),
+                // A computed argument replaces the field the item names.
+                field: f
+                    .field
+                    .clone()
+                    .or_else(|| f.expr.as_ref().map(|_| COMPUTED.to_owned())),
                 kind,
             },
             f.filter.as_ref(),
+            &f.also_on,
+            f.expr.as_ref(),
         ));
     }
     let v = catalog
         .vector(&name.value)
         .ok_or_else(|| unknown(dk.name(), name, []))?;
     match &v.rule {
-        VectorRule::Ewma { field, .. } => Ok(keep_filter(
+        VectorRule::Ewma { field, .. } => Ok(rescope(
             Definition::Vector {
                 name: v.name.clone(),
                 event_type: v.event_type.clone(),
@@ -415,20 +478,40 @@ pub(super) fn with_half_life(
                 },
             },
             v.filter.as_ref(),
+            &v.also_on,
+            None,
         )),
         VectorRule::Sgd { .. } => Err(no_half_life("learned by SGD")),
     }
 }
 
-/// `def` taking the events `filter` passes, as the item it redefines did.
-fn keep_filter(def: Definition, filter: Option<&EventFilter>) -> Definition {
-    match filter {
-        Some(f) => Definition::Filtered {
+/// `def` scoped as the item it redefines was: the number it computes, the
+/// event types it is bound to, and the events it takes.
+fn rescope(
+    mut def: Definition,
+    filter: Option<&EventFilter>,
+    also_on: &[String],
+    expr: Option<&EventExpr>,
+) -> Definition {
+    if let Some(e) = expr {
+        def = Definition::Computed {
+            item: Box::new(def),
+            expr: e.clone(),
+        };
+    }
+    if !also_on.is_empty() {
+        def = Definition::AlsoOn {
+            item: Box::new(def),
+            event_types: also_on.to_vec(),
+        };
+    }
+    if let Some(f) = filter {
+        def = Definition::Filtered {
             item: Box::new(def),
             filter: f.clone(),
-        },
-        None => def,
+        };
     }
+    def
 }
 
 /// Names an expression refers to: columns, windows and segments.

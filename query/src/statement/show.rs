@@ -63,6 +63,7 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                     filter: filter_expr(d.filter.as_ref()),
                     func,
                     field: d.field.as_deref().map(ident),
+                    arg: expr_of(d.expr.as_ref()),
                     half_life: d.kind.half_life_ms().map(duration),
                     prior,
                 };
@@ -79,6 +80,7 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                     also_on: d.also_on.iter().map(|e| ident(e)).collect(),
                     filter: filter_expr(d.filter.as_ref()),
                     field: d.field.as_deref().map(ident),
+                    arg: expr_of(d.expr.as_ref()),
                     bucket: duration(d.bucket_ms),
                     retain: duration(d.retain_ms),
                 };
@@ -180,6 +182,12 @@ pub(super) fn history(catalog: &Catalog, cutoff: Option<i64>) -> Rows {
             }),
         ]],
     }
+}
+
+/// A computed argument as the expression that spells it.
+fn expr_of(expr: Option<&profiledb_storage::catalog::EventExpr>) -> Option<crate::ast::Expr> {
+    // It prints in the language; a stored one always parses.
+    expr.and_then(|e| crate::parser::parse_expr(&e.to_string()).ok())
 }
 
 /// A filter as the expression that spells it.

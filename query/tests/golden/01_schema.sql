@@ -151,7 +151,7 @@ error: syntax error: DECAYED_SUM needs a HALF_LIFE (line 1, column 33)
 
 CREATE FEATURE f ON purchase AS SUM() ;
 ----
-error: syntax error: expected the event field it reads, found ')' (line 1, column 37)
+error: syntax error: expected an expression, found ')' (line 1, column 37)
   CREATE FEATURE f ON purchase AS SUM() ;
                                       ^
 

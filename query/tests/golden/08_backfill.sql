@@ -165,6 +165,26 @@ DESCRIBE big_spend;
 kind:string | name:string | definition:string
 'feature' | 'big_spend' | 'CREATE FEATURE big_spend ON purchase WHERE amount >= 20 AS DECAYED_SUM(amount) HALF_LIFE '2w' -- backfilled from 2026-10-25T00:00:00Z'
 
+# A computed argument survives a new half-life: twice spend14.
+CREATE FEATURE double_spend ON purchase AS DECAYED_SUM(amount * 2) HALF_LIFE '7d';
+----
+CREATE FEATURE
+
+ALTER FEATURE double_spend SET HALF_LIFE '14d';
+----
+ALTER FEATURE
+
+SELECT id, double_spend, spend14 * 2 FROM users ORDER BY id;
+----
+id:string | double_spend:float | spend14 * 2:float
+'u1' | 148.48340607336448 | 148.48340607336448
+'u2' | 10.621041043780009 | 10.621041043780009
+
+DESCRIBE double_spend;
+----
+kind:string | name:string | definition:string
+'feature' | 'double_spend' | 'CREATE FEATURE double_spend ON purchase AS DECAYED_SUM(amount * 2.0) HALF_LIFE '2w' -- backfilled from 2026-10-25T00:00:00Z'
+
 # What cannot be done says why, and changes nothing.
 ALTER FEATURE purchases SET HALF_LIFE '7d';
 ----
@@ -205,3 +225,4 @@ name:string | definition:string
 'spend' | 'CREATE FEATURE spend ON purchase AS DECAYED_SUM(amount) HALF_LIFE '1w''
 'big_buys' | 'CREATE FEATURE big_buys ON purchase WHERE amount >= 20 AS COUNT()'
 'big_spend' | 'CREATE FEATURE big_spend ON purchase WHERE amount >= 20 AS DECAYED_SUM(amount) HALF_LIFE '2w''
+'double_spend' | 'CREATE FEATURE double_spend ON purchase AS DECAYED_SUM(amount * 2.0) HALF_LIFE '2w''

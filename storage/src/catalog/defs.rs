@@ -146,6 +146,10 @@ pub struct FeatureDef {
     /// Event types it is bound to beside `event_type` (`ON purchase, add_to_cart`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_on: Vec<String>,
+    /// The number it aggregates, computed from the event's fields, in place
+    /// of `field` (`SUM(price * qty)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<super::EventExpr>,
 }
 
 /// A bucketed metric with retention.
@@ -177,6 +181,10 @@ pub struct WindowDef {
     /// Event types it is bound to beside `event_type` (`ON purchase, add_to_cart`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_on: Vec<String>,
+    /// The number it aggregates, computed from the event's fields, in place
+    /// of `field` (`SUM(price * qty)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<super::EventExpr>,
 }
 
 /// A vector's update rule.
@@ -379,6 +387,14 @@ pub enum Definition {
         /// The other event types.
         event_types: Vec<String>,
     },
+    /// A feature or window over a number computed from the event's fields
+    /// (`SUM(price * qty)`); `item` names any field, which `expr` replaces.
+    Computed {
+        /// The feature or window.
+        item: Box<Definition>,
+        /// The number it aggregates.
+        expr: super::EventExpr,
+    },
     /// `CREATE SEGMENT name AS predicate`.
     Segment {
         /// Name.
@@ -409,7 +425,9 @@ impl Definition {
             | Definition::Vector { name, .. }
             | Definition::Segment { name, .. }
             | Definition::SegmentGroup { name, .. } => name,
-            Definition::Filtered { item, .. } | Definition::AlsoOn { item, .. } => item.name(),
+            Definition::Filtered { item, .. }
+            | Definition::AlsoOn { item, .. }
+            | Definition::Computed { item, .. } => item.name(),
         }
     }
 
@@ -422,7 +440,9 @@ impl Definition {
             Definition::Vector { .. } => DefKind::Vector,
             Definition::Segment { .. } => DefKind::Segment,
             Definition::SegmentGroup { .. } => DefKind::SegmentGroup,
-            Definition::Filtered { item, .. } | Definition::AlsoOn { item, .. } => item.kind(),
+            Definition::Filtered { item, .. }
+            | Definition::AlsoOn { item, .. }
+            | Definition::Computed { item, .. } => item.kind(),
         }
     }
 }

@@ -233,13 +233,6 @@ impl fmt::Display for FilterValue {
 /// The filter in the query language, fully parenthesised where it nests.
 impl fmt::Display for EventFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let quoted = |name: &str| {
-            if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                name.to_owned()
-            } else {
-                format!("\"{}\"", name.replace('"', "\"\""))
-            }
-        };
         match self {
             EventFilter::Cmp { field, cmp, value } => {
                 write!(f, "{} {} {value}", quoted(field), cmp.symbol())
@@ -261,6 +254,144 @@ impl fmt::Display for EventFilter {
             EventFilter::Or { left, right } => write!(f, "({left} OR {right})"),
             EventFilter::Not { inner } => write!(f, "NOT ({inner})"),
         }
+    }
+}
+
+/// Arithmetic of an [`EventExpr`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+}
+
+/// A number computed from an event's fields: the argument of `SUM(price *
+/// qty)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum EventExpr {
+    /// A field's number.
+    Field {
+        /// The field.
+        field: String,
+    },
+    /// A constant.
+    Const {
+        /// Its value.
+        value: f64,
+    },
+    /// `-a`
+    Neg {
+        /// The negated expression.
+        inner: Box<EventExpr>,
+    },
+    /// `a op b`
+    Arith {
+        /// The operation.
+        arith: ArithOp,
+        /// Left.
+        left: Box<EventExpr>,
+        /// Right.
+        right: Box<EventExpr>,
+    },
+}
+
+impl EventExpr {
+    /// Its value for `ev`: `None` when the event lacks a field it reads
+    /// (missing is not wrong: the item is left as it was) or it divides by
+    /// zero.
+    ///
+    /// # Errors
+    /// The field and reason for a field that is not a number, or a result
+    /// that is not a finite number.
+    pub fn eval(&self, ev: &Event) -> Result<Option<f64>, (String, String)> {
+        Ok(match self {
+            EventExpr::Field { field } => match ev.field(field) {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.to_number().map_err(|r| (field.clone(), r))?),
+            },
+            EventExpr::Const { value } => Some(*value),
+            EventExpr::Neg { inner } => inner.eval(ev)?.map(|x| -x),
+            EventExpr::Arith { arith, left, right } => {
+                let (Some(a), Some(b)) = (left.eval(ev)?, right.eval(ev)?) else {
+                    return Ok(None);
+                };
+                let x = match arith {
+                    ArithOp::Add => a + b,
+                    ArithOp::Sub => a - b,
+                    ArithOp::Mul => a * b,
+                    ArithOp::Div if b == 0.0 => return Ok(None),
+                    ArithOp::Div => a / b,
+                };
+                if !x.is_finite() {
+                    return Err((
+                        self.fields()
+                            .first()
+                            .map_or_else(String::new, |f| (*f).to_owned()),
+                        format!("{self} is not a finite number"),
+                    ));
+                }
+                Some(x)
+            }
+        })
+    }
+
+    /// The fields it reads.
+    pub fn fields(&self) -> Vec<&str> {
+        match self {
+            EventExpr::Field { field } => vec![field],
+            EventExpr::Const { .. } => Vec::new(),
+            EventExpr::Neg { inner } => inner.fields(),
+            EventExpr::Arith { left, right, .. } => {
+                let mut f = left.fields();
+                f.extend(right.fields());
+                f
+            }
+        }
+    }
+
+    /// How deep it nests.
+    pub fn depth(&self) -> usize {
+        match self {
+            EventExpr::Neg { inner } => 1 + inner.depth(),
+            EventExpr::Arith { left, right, .. } => 1 + left.depth().max(right.depth()),
+            _ => 1,
+        }
+    }
+}
+
+/// The expression in the query language, parenthesised where it nests.
+impl fmt::Display for EventExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventExpr::Field { field } => write!(f, "{}", quoted(field)),
+            EventExpr::Const { value } => write!(f, "{}", FilterValue::Float(*value)),
+            EventExpr::Neg { inner } => write!(f, "-({inner})"),
+            EventExpr::Arith { arith, left, right } => {
+                let op = match arith {
+                    ArithOp::Add => "+",
+                    ArithOp::Sub => "-",
+                    ArithOp::Mul => "*",
+                    ArithOp::Div => "/",
+                };
+                write!(f, "({left} {op} {right})")
+            }
+        }
+    }
+}
+
+/// A field name as the language writes it.
+fn quoted(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 

@@ -12,7 +12,7 @@ mod defs;
 pub mod filter;
 
 pub use bindings::{AttrBinding, Bindings, EventBindings};
-pub use filter::{CmpOp, EventFilter, FilterValue};
+pub use filter::{ArithOp, CmpOp, EventExpr, EventFilter, FilterValue};
 
 /// The current catalog, shared by the engine, its vector index and RocksDB's
 /// compaction filters; a schema change swaps the inner `Arc`.
@@ -268,6 +268,47 @@ impl Catalog {
         let id = self.next_id;
         let version = self.version + 1;
         match def {
+            Definition::Computed { item, expr } => {
+                let reads_number = match &*item {
+                    Definition::Feature { kind, field, .. } => {
+                        field.is_some()
+                            && !matches!(
+                                kind,
+                                FeatureKind::Beta { .. }
+                                    | FeatureKind::Rate { .. }
+                                    | FeatureKind::CountDistinct
+                            )
+                    }
+                    Definition::Window { field, .. } => field.is_some(),
+                    _ => false,
+                };
+                if !reads_number {
+                    return Err(Error::invalid(
+                        "only a feature or window that aggregates a number takes a computed one",
+                    ));
+                }
+                if expr.depth() > filter::MAX_FILTER_DEPTH {
+                    return Err(Error::invalid(format!(
+                        "an expression nests at most {} deep",
+                        filter::MAX_FILTER_DEPTH
+                    )));
+                }
+                for f in expr.fields() {
+                    check_field(f)?;
+                }
+                let mut next = self.clone();
+                let id = next.define_item(*item)?;
+                for d in next.features.iter_mut().filter(|d| d.id == id) {
+                    d.field = None;
+                    d.expr = Some(expr.clone());
+                }
+                for d in next.windows.iter_mut().filter(|d| d.id == id) {
+                    d.field = None;
+                    d.expr = Some(expr.clone());
+                }
+                *self = next;
+                return Ok(id);
+            }
             Definition::AlsoOn { item, event_types } => {
                 if !matches!(
                     item.kind(),
@@ -417,6 +458,7 @@ impl Catalog {
                     backfilled_from: None,
                     filter: None,
                     also_on: Vec::new(),
+                    expr: None,
                 });
             }
             Definition::Window {
@@ -447,6 +489,7 @@ impl Catalog {
                     backfilled_from: None,
                     filter: None,
                     also_on: Vec::new(),
+                    expr: None,
                 });
             }
             Definition::Vector {
