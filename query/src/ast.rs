@@ -390,6 +390,12 @@ pub enum Statement {
     },
     /// `SHOW HISTORY`: the history horizon.
     ShowHistory,
+    /// `ALTER DATABASE SET USER TTL 'd'`: users with no write for that long
+    /// are deleted (`'0s'` keeps all).
+    SetUserTtl {
+        /// The TTL; 0 keeps every user.
+        ttl: Duration,
+    },
     /// `CREATE kind IF NOT EXISTS name …`: one of the `Create*` statements
     /// (or `CREATE SEGMENTS`), which does nothing when the name is taken.
     CreateIfNotExists(Box<Statement>),
@@ -1046,6 +1052,7 @@ impl fmt::Display for Statement {
                 "ALTER {} {name} SET HALF_LIFE {half_life}",
                 kind.keyword()
             ),
+            Statement::SetUserTtl { ttl } => write!(f, "ALTER DATABASE SET USER TTL {ttl}"),
             Statement::CreateIfNotExists(inner) => {
                 // `CREATE KIND name …` becomes `CREATE KIND IF NOT EXISTS name …`.
                 let text = inner.to_string();

@@ -103,6 +103,7 @@ keywords! {
     Sum => "SUM",
     Tags => "TAGS",
     True => "TRUE",
+    Ttl => "TTL",
     Update => "UPDATE",
     User => "USER",
     Users => "USERS",

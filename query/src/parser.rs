@@ -218,11 +218,20 @@ impl Parser {
 
     /// A history horizon: a duration, or zero (`'0s'`, `'0d'`, …) for none.
     fn horizon(&mut self) -> PResult<Duration> {
-        let (text, span) = self.string("a horizon such as '30d' ('0s' keeps no history)")?;
+        self.duration_or_zero(
+            "a horizon such as '30d' ('0s' keeps no history)",
+            "a history horizon",
+        )
+    }
+
+    /// A duration, or zero in any unit (`'0s'`, `'0d'`, …) for none; `what`
+    /// is the expectation an error states, `name` what the value is.
+    fn duration_or_zero(&mut self, what: &str, name: &str) -> PResult<Duration> {
+        let (text, span) = self.string(what)?;
         let t = text.trim();
         if t.starts_with('-') {
             return Err(ParseError::new(
-                format!("a history horizon cannot be negative ('{text}')"),
+                format!("{name} cannot be negative ('{text}')"),
                 span,
             ));
         }
@@ -386,6 +395,16 @@ impl Parser {
     fn alter(&mut self) -> PResult<Statement> {
         if self.eat_keyword(Keyword::Database) {
             self.expect_keyword(Keyword::Set)?;
+            if self.eat_keyword(Keyword::User) {
+                self.expect_keyword(Keyword::Ttl)?;
+                // Zero in any unit turns it off, as a history horizon.
+                return Ok(Statement::SetUserTtl {
+                    ttl: self.duration_or_zero(
+                        "a TTL such as '180d' ('0s' keeps every user)",
+                        "a user TTL",
+                    )?,
+                });
+            }
             self.expect_keyword(Keyword::History)?;
             return Ok(Statement::SetHistory {
                 horizon: self.horizon()?,

@@ -35,6 +35,8 @@ pub trait DataSource: Sync {
     fn delete_user(&self, user: &str) -> Result<bool>;
     /// Sets the event history's horizon, in ms (0 keeps no history).
     fn set_history(&self, ms: i64) -> Result<()>;
+    /// Sets how long a user is kept without a write, in ms (0 keeps all).
+    fn set_user_ttl(&self, ms: i64) -> Result<()>;
     /// The oldest time `AS OF` can answer for every user; `None` when every
     /// time can be.
     fn history_cutoff(&self) -> Result<Option<i64>>;
@@ -111,6 +113,10 @@ impl<K: Kv> DataSource for Engine<K> {
 
     fn set_history(&self, ms: i64) -> Result<()> {
         Engine::set_history(self, ms)
+    }
+
+    fn set_user_ttl(&self, ms: i64) -> Result<()> {
+        Engine::set_user_ttl(self, ms)
     }
 
     fn history_cutoff(&self) -> Result<Option<i64>> {

@@ -220,6 +220,12 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
                 .map_err(|e| storage_at(e, horizon.loc.0))?;
             Ok(Output::done("ALTER DATABASE"))
         }
+        Statement::SetUserTtl { ttl } => {
+            source
+                .set_user_ttl(ttl.ms)
+                .map_err(|e| storage_at(e, ttl.loc.0))?;
+            Ok(Output::done("ALTER DATABASE"))
+        }
         Statement::ShowHistory => Ok(Output::Rows(show::history(
             &source.bindings().catalog,
             source.history_cutoff()?,

@@ -319,3 +319,24 @@ CREATE FEATURE bad ON sale AS BETA(clicked * 2) HALF_LIFE '1d';
 error: only a feature or window that aggregates a number takes a computed one (line 1, column 16)
   CREATE FEATURE bad ON sale AS BETA(clicked * 2) HALF_LIFE '1d';
                  ^^^
+
+# Inactive users expire: a database setting.
+ALTER DATABASE SET USER TTL '180d';
+----
+ALTER DATABASE
+
+ALTER DATABASE SET USER TTL '0s';
+----
+ALTER DATABASE
+
+ALTER DATABASE SET USER TTL '-5d';
+----
+error: syntax error: a user TTL cannot be negative ('-5d') (line 1, column 29)
+  ALTER DATABASE SET USER TTL '-5d';
+                              ^^^^^
+
+ALTER DATABASE SET USER TTL 'soon';
+----
+error: syntax error: duration 'soon' has unknown unit 'soon' (use ms, s, m, h, d or w) (line 1, column 29)
+  ALTER DATABASE SET USER TTL 'soon';
+                              ^^^^^^

@@ -81,6 +81,10 @@ pub struct Catalog {
     /// opens a catalog with one (a build a crash cut short) forgets its state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub building: Vec<u32>,
+    /// How long a user is kept without a write, in ms: older ones are
+    /// deleted (`ALTER DATABASE SET USER TTL`); 0, the default, keeps all.
+    #[serde(default)]
+    pub user_ttl_ms: i64,
 }
 
 impl Default for Catalog {
@@ -96,6 +100,7 @@ impl Default for Catalog {
             segment_groups: Vec::new(),
             history_ms: 0,
             building: Vec::new(),
+            user_ttl_ms: 0,
         }
     }
 }
@@ -689,6 +694,21 @@ impl Catalog {
         })?;
         self.version += 1;
         Ok(id)
+    }
+
+    /// Sets the user TTL ([`Catalog::user_ttl_ms`]; 0 keeps every user).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a negative TTL.
+    pub fn set_user_ttl(&mut self, ms: i64) -> Result<()> {
+        if ms < 0 {
+            return Err(Error::invalid(format!(
+                "a user TTL cannot be negative ({ms} ms)"
+            )));
+        }
+        self.user_ttl_ms = ms;
+        self.version += 1;
+        Ok(())
     }
 
     /// Sets the history horizon ([`Catalog::history_ms`]).

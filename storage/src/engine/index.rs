@@ -257,6 +257,10 @@ pub(crate) struct Index<K: Kv> {
     /// Held by a fold of the event history and by a build of an item over
     /// it, which must not see history move under them.
     pub(crate) history_work: Mutex<()>,
+    /// When the refresher last deleted users past the user TTL.
+    last_expiry: std::sync::atomic::AtomicI64,
+    /// Users deleted for the user TTL since the engine opened.
+    pub(crate) users_expired: std::sync::atomic::AtomicU64,
     /// The engine's clock: fixed (epoch ms) for tests, or 0 for the wall
     /// clock; see [`super::Engine::now`].
     pub(crate) clock: std::sync::atomic::AtomicI64,
@@ -310,6 +314,8 @@ impl<K: Kv> Index<K> {
             gate: RwLock::new(()),
             last_fold: std::sync::atomic::AtomicI64::new(i64::MIN),
             history_work: Mutex::new(()),
+            last_expiry: std::sync::atomic::AtomicI64::new(i64::MIN),
+            users_expired: std::sync::atomic::AtomicU64::new(0),
             clock: std::sync::atomic::AtomicI64::new(0),
             vector_queue: Queue::new(),
             row_queue: Queue::new(),
@@ -340,6 +346,7 @@ impl<K: Kv> Index<K> {
                         let _ = index.drain_latest();
                     }
                     index.fold_history_if_due();
+                    index.expire_users_if_due();
                 }
             })
             .map_err(Error::Io)
@@ -362,7 +369,7 @@ impl<K: Kv> Index<K> {
     fn fold_history_if_due(&self) {
         let now = self.now();
         let last = self.last_fold.load(Ordering::Relaxed);
-        if !self.fold_due(now)
+        if !self.history_due(now)
             || self
                 .last_fold
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
@@ -378,6 +385,24 @@ impl<K: Kv> Index<K> {
     /// The current catalog.
     pub(crate) fn bindings(&self) -> Arc<Bindings> {
         Arc::clone(&self.bindings.read())
+    }
+
+    /// Deletes the users past the user TTL, at most hourly (as writes wake
+    /// the refresher).
+    fn expire_users_if_due(&self) {
+        let now = self.now();
+        let last = self.last_expiry.load(Ordering::Relaxed);
+        if !self.expiry_due(now)
+            || self
+                .last_expiry
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = super::write::expire_users(&*self.kv, self, now) {
+            log::warn!("users past the user TTL were not deleted: {e}; the next run retries");
+        }
     }
 
     /// Holds every write off (between its store write and its notices, so
@@ -483,10 +508,22 @@ impl<K: Kv> Index<K> {
     }
 
     /// Whether the event history is kept and was last folded an hour ago or
-    /// more.
+    /// more, or users have a TTL and were last expired an hour ago or more:
+    /// the refresher has housekeeping to do.
     fn fold_due(&self, now: i64) -> bool {
+        self.history_due(now) || self.expiry_due(now)
+    }
+
+    /// Whether the history is kept and was last folded an hour ago or more.
+    fn history_due(&self, now: i64) -> bool {
         now.saturating_sub(self.last_fold.load(Ordering::Relaxed)) >= FOLD_EVERY_MS
             && self.bindings.read().catalog.history_ms > 0
+    }
+
+    /// Whether users have a TTL and were last expired an hour ago or more.
+    fn expiry_due(&self, now: i64) -> bool {
+        now.saturating_sub(self.last_expiry.load(Ordering::Relaxed)) >= FOLD_EVERY_MS
+            && self.bindings.read().catalog.user_ttl_ms > 0
     }
 
     /// Tells both indexes that `user` changed, attributes included, in a way

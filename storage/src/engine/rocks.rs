@@ -33,6 +33,8 @@ pub struct EngineStats {
     pub last_sequence: u64,
     /// The row table that scans read.
     pub row_table: super::RowTableStats,
+    /// Users deleted for the user TTL since the database was opened.
+    pub users_expired: u64,
 }
 
 impl Engine<RocksKv> {
@@ -106,6 +108,10 @@ impl Engine<RocksKv> {
             index_pending: self.index.pending() as u64,
             last_sequence: db.latest_sequence_number(),
             row_table: self.row_table_stats(),
+            users_expired: self
+                .index
+                .users_expired
+                .load(std::sync::atomic::Ordering::Relaxed),
         };
         for name in ALL {
             if let Ok(cf) = self.kv().cf(name) {

@@ -75,6 +75,19 @@ impl<K: Kv> Engine<K> {
         self.store_catalog_held(catalog, batch)
     }
 
+    /// Sets how long a user is kept without a write, in ms (0 keeps all); a
+    /// schema change. Users past it are deleted at most hourly, as writes
+    /// come, or by [`Engine::expire_users`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a negative TTL.
+    pub fn set_user_ttl(&self, ms: i64) -> Result<()> {
+        let _guard = self.ddl.lock();
+        let mut catalog = self.catalog();
+        catalog.set_user_ttl(ms)?;
+        self.store_catalog(catalog)
+    }
+
     /// Folds the event history older than the horizon into each user's base
     /// state, at the engine's clock, so that the history keeps only the
     /// horizon's writes: the cutoff (the start of the day the horizon
@@ -413,22 +426,8 @@ impl<K: Kv> Engine<K> {
         if !self.user_exists(user)? {
             return Ok(false);
         }
-        let (start, end) = keys::user_range(user);
         let mut batch = self.kv.batch();
-        for cf in DATA {
-            batch.delete_range(cf, &start, &end);
-        }
-        // The history's day markers carry the id too: delete those of the
-        // days the user's history holds, and purge them with the rest. (A
-        // write racing the delete may leave one, which the history job
-        // removes once its day passes the horizon.)
-        let mut ranges = vec![(start, end)];
-        for marker in self.history_markers(user)? {
-            batch.delete(HISTORY, &marker);
-            let mut after = marker.clone();
-            after.push(0);
-            ranges.push((marker, after));
-        }
+        let ranges = user_deletion(&self.kv.snapshot(), &mut batch, user)?;
         let _in_flight = self.index.begin_write();
         self.kv.write_delete(batch, ranges)?;
         self.note_written(std::iter::once(user));
@@ -437,28 +436,17 @@ impl<K: Kv> Engine<K> {
         Ok(true)
     }
 
-    /// The keys of the day markers of `user`'s history.
-    fn history_markers(&self, user: &str) -> Result<Vec<Vec<u8>>> {
-        let (lo, hi) = history::entry_range(user, i64::MIN, i64::MAX);
-        let snap = self.kv.snapshot();
-        let mut it = snap.iter(HISTORY, Some(lo), Some(hi))?;
-        it.seek_to_first();
-        let mut days = Vec::new();
-        while let Some(k) = it.key() {
-            if let Some((_, ts, _)) = history::parse_entry_key(k) {
-                // Entries are in time order: a day's come together.
-                let day = history::day_of(ts);
-                if days.last() != Some(&day) {
-                    days.push(day);
-                }
-            }
-            it.next();
-        }
-        it.status()?;
-        Ok(days
-            .into_iter()
-            .map(|d| history::marker_key(d, user))
-            .collect())
+    /// Deletes the users with no write for the user TTL ([`Catalog::user_ttl_ms`])
+    /// at the engine's clock, as [`Engine::delete_user`] does, and returns how
+    /// many. The engine does it by itself at most hourly, as writes come.
+    ///
+    /// [`Catalog::user_ttl_ms`]: crate::Catalog::user_ttl_ms
+    ///
+    /// # Errors
+    /// The store's failure; [`Error::Corruption`] for a record that does not
+    /// decode.
+    pub fn expire_users(&self) -> Result<usize> {
+        expire_users(&*self.kv, &self.index, self.now())
     }
 
     /// Purges deleted users from disk: once it returns, no file in the database
@@ -651,6 +639,115 @@ pub(crate) fn fold_history<K: Kv>(
         }
         kv.write(batch, false)?;
     }
+}
+
+/// Adds to `batch` the deletion of every key of `user` (as `snap` holds its
+/// history's days), and returns the key ranges to purge from disk.
+fn user_deletion<S: KvSnapshot, B: KvBatch>(
+    snap: &S,
+    batch: &mut B,
+    user: &str,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let (start, end) = keys::user_range(user);
+    for cf in DATA {
+        batch.delete_range(cf, &start, &end);
+    }
+    // The history's day markers carry the id too: delete those of the days
+    // the user's history holds, and purge them with the rest. (A write
+    // racing the delete may leave one, which the history job removes once
+    // its day passes the horizon.)
+    let mut ranges = vec![(start, end)];
+    let (lo, hi) = history::entry_range(user, i64::MIN, i64::MAX);
+    let mut it = snap.iter(HISTORY, Some(lo), Some(hi))?;
+    it.seek_to_first();
+    let mut days = Vec::new();
+    while let Some(k) = it.key() {
+        if let Some((_, ts, _)) = history::parse_entry_key(k) {
+            // Entries are in time order: a day's come together.
+            let day = history::day_of(ts);
+            if days.last() != Some(&day) {
+                days.push(day);
+            }
+        }
+        it.next();
+    }
+    it.status()?;
+    for day in days {
+        let marker = history::marker_key(day, user);
+        batch.delete(HISTORY, &marker);
+        let mut after = marker.clone();
+        after.push(0);
+        ranges.push((marker, after));
+    }
+    Ok(ranges)
+}
+
+/// Deletes the users whose latest write is older than the user TTL at `now`,
+/// with writes held off for each group of them (a user written meanwhile is
+/// kept); returns how many. Builds over the history wait for it.
+pub(crate) fn expire_users<K: Kv>(
+    kv: &K,
+    index: &super::index::Index<K>,
+    now: i64,
+) -> Result<usize> {
+    let _work = index.history_work.lock();
+    let ttl = index.bindings().catalog.user_ttl_ms;
+    if ttl <= 0 {
+        return Ok(0);
+    }
+    let before = now.saturating_sub(ttl);
+    let stale = |features: &[u8], key: &[u8]| -> Result<bool> {
+        let record = Record::decode(features).map_err(|e| Error::corruption(FEATURES, key, e))?;
+        Ok(matches!(
+            record.cell(crate::catalog::META_ID),
+            Some(crate::merge::cell::Cell::Meta { last, .. }) if *last < before
+        ))
+    };
+    let mut users = Vec::new();
+    {
+        let snap = kv.snapshot();
+        let mut it = snap.iter(FEATURES, None, None)?;
+        it.seek_to_first();
+        while let Some(k) = it.key() {
+            if stale(it.value(), k)?
+                && let Some(user) = keys::user_of(k)
+            {
+                users.push(user.to_owned());
+            }
+            it.next();
+        }
+        it.status()?;
+    }
+    let mut expired = 0;
+    for group in users.chunks(256) {
+        let _held = index.hold_writes();
+        let snap = kv.snapshot();
+        let mut batch = kv.batch();
+        let mut ranges = Vec::new();
+        let mut gone = Vec::new();
+        for user in group {
+            let key = keys::user_key(user);
+            // Written since the scan: kept.
+            match snap.get(FEATURES, &key)? {
+                Some(v) if stale(&v, &key)? => {}
+                _ => continue,
+            }
+            ranges.extend(user_deletion(&snap, &mut batch, user)?);
+            gone.push(user.clone());
+        }
+        if gone.is_empty() {
+            continue;
+        }
+        kv.write_delete(batch, ranges)?;
+        expired += gone.len();
+        for user in &gone {
+            index.changed_user(user);
+        }
+    }
+    index
+        .users_expired
+        .fetch_add(expired as u64, Ordering::Relaxed);
+    Ok(expired)
 }
 
 /// Deletes the request keys first seen before `day` (past the horizon: a

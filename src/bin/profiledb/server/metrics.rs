@@ -63,7 +63,7 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
     let open_connections = app.config.max_connections - app.connections.available_permits();
-    let figures: [(&str, &str, &str, u64); 18] = [
+    let figures: [(&str, &str, &str, u64); 19] = [
         (
             "profiledb_connections_open",
             "gauge",
@@ -171,6 +171,12 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
             "gauge",
             "RocksDB's latest sequence number.",
             stats.last_sequence,
+        ),
+        (
+            "profiledb_users_expired_total",
+            "counter",
+            "Users deleted for the user TTL since the server started.",
+            stats.users_expired,
         ),
     ];
     for (name, kind, help, value) in figures {
