@@ -403,16 +403,44 @@ pub enum Statement {
     /// attribute, feature, window, vector or segment, replacing the item of
     /// that name (re-derived from the event history).
     CreateOrReplace(Box<Statement>),
-    /// `ALTER FEATURE|VECTOR name SET HALF_LIFE 'd'`: the item re-derived
-    /// from the event history with another half-life.
-    AlterHalfLife {
-        /// `Feature` or `Vector`.
+    /// `ALTER FEATURE|WINDOW|VECTOR name SET setting`: a half-life or a
+    /// learning rule re-derives the item from the event history; a prior or
+    /// a retention changes in place.
+    Alter {
+        /// `Feature`, `Window` or `Vector`.
         kind: ObjectKind,
         /// The item.
         name: Ident,
-        /// The new half-life.
-        half_life: Duration,
+        /// What changes.
+        setting: AlterSetting,
     },
+}
+
+/// What an `ALTER` of an item changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlterSetting {
+    /// `HALF_LIFE 'd'`: a decayed feature, a beta or rate, an ewma vector.
+    HalfLife(Duration),
+    /// `PRIOR (a, b)`: a beta or rate.
+    Prior(f64, f64),
+    /// `RETAIN 'd'`: a window.
+    Retain(Duration),
+    /// `LEARNING_RATE x`: an sgd vector.
+    LearningRate(f64),
+    /// `L2 x`: an sgd vector.
+    L2(f64),
+}
+
+impl fmt::Display for AlterSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AlterSetting::HalfLife(d) => write!(f, "HALF_LIFE {d}"),
+            AlterSetting::Prior(a, b) => write!(f, "PRIOR ({}, {})", float(*a), float(*b)),
+            AlterSetting::Retain(d) => write!(f, "RETAIN {d}"),
+            AlterSetting::LearningRate(x) => write!(f, "LEARNING_RATE {}", float(*x)),
+            AlterSetting::L2(x) => write!(f, "L2 {}", float(*x)),
+        }
+    }
 }
 
 impl Statement {
@@ -1043,15 +1071,11 @@ impl fmt::Display for Statement {
                 let item = text.strip_prefix("CREATE ").unwrap_or(&text);
                 write!(f, "CREATE OR REPLACE {item}")
             }
-            Statement::AlterHalfLife {
+            Statement::Alter {
                 kind,
                 name,
-                half_life,
-            } => write!(
-                f,
-                "ALTER {} {name} SET HALF_LIFE {half_life}",
-                kind.keyword()
-            ),
+                setting,
+            } => write!(f, "ALTER {} {name} SET {setting}", kind.keyword()),
             Statement::SetUserTtl { ttl } => write!(f, "ALTER DATABASE SET USER TTL {ttl}"),
             Statement::CreateIfNotExists(inner) => {
                 // `CREATE KIND name …` becomes `CREATE KIND IF NOT EXISTS name …`.

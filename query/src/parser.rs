@@ -4,8 +4,8 @@ use profiledb_storage::AttrType;
 use profiledb_storage::time::parse_duration;
 
 use crate::ast::{
-    BinaryOp, Cluster, Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, Loc, ObjectKind,
-    OrderBy, Select, SelectItem, Statement, UnaryOp, VectorSpec, prec,
+    AlterSetting, BinaryOp, Cluster, Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, Loc,
+    ObjectKind, OrderBy, Select, SelectItem, Statement, UnaryOp, VectorSpec, prec,
 };
 use crate::error::{ParseError, Span};
 use crate::lexer::{Keyword, Spanned, Token, tokenize};
@@ -412,18 +412,37 @@ impl Parser {
         }
         let kind = if self.eat_keyword(Keyword::Feature) {
             ObjectKind::Feature
+        } else if self.eat_keyword(Keyword::Window) {
+            ObjectKind::Window
         } else if self.eat_keyword(Keyword::Vector) {
             ObjectKind::Vector
         } else {
-            return Err(self.unexpected("DATABASE, FEATURE or VECTOR"));
+            return Err(self.unexpected("DATABASE, FEATURE, WINDOW or VECTOR"));
         };
         let name = self.ident("a name")?;
         self.expect_keyword(Keyword::Set)?;
-        self.expect_keyword(Keyword::HalfLife)?;
-        Ok(Statement::AlterHalfLife {
+        let setting = if self.eat_keyword(Keyword::HalfLife) {
+            AlterSetting::HalfLife(self.duration()?)
+        } else if self.eat_keyword(Keyword::Prior) {
+            self.expect(&Token::LParen, "'('")?;
+            let a = self.number("the prior successes")?;
+            self.expect(&Token::Comma, "','")?;
+            let b = self.number("the prior failures")?;
+            self.expect(&Token::RParen, "')'")?;
+            AlterSetting::Prior(a, b)
+        } else if self.eat_keyword(Keyword::Retain) {
+            AlterSetting::Retain(self.duration()?)
+        } else if self.eat_keyword(Keyword::LearningRate) {
+            AlterSetting::LearningRate(self.number("the learning rate")?)
+        } else if self.eat_keyword(Keyword::L2) {
+            AlterSetting::L2(self.number("the L2 penalty")?)
+        } else {
+            return Err(self.unexpected("HALF_LIFE, PRIOR, RETAIN, LEARNING_RATE or L2"));
+        };
+        Ok(Statement::Alter {
             kind,
             name,
-            half_life: self.duration()?,
+            setting,
         })
     }
 

@@ -37,6 +37,8 @@ pub trait DataSource: Sync {
     fn set_history(&self, ms: i64) -> Result<()>;
     /// Sets how long a user is kept without a write, in ms (0 keeps all).
     fn set_user_ttl(&self, ms: i64) -> Result<()>;
+    /// Changes in place what an item only reads with (a prior, a retention).
+    fn alter_in_place(&self, def: &Definition) -> Result<()>;
     /// The oldest time `AS OF` can answer for every user; `None` when every
     /// time can be.
     fn history_cutoff(&self) -> Result<Option<i64>>;
@@ -117,6 +119,10 @@ impl<K: Kv> DataSource for Engine<K> {
 
     fn set_user_ttl(&self, ms: i64) -> Result<()> {
         Engine::set_user_ttl(self, ms)
+    }
+
+    fn alter_in_place(&self, def: &Definition) -> Result<()> {
+        Engine::alter_in_place(self, def).map(drop)
     }
 
     fn history_cutoff(&self) -> Result<Option<i64>> {

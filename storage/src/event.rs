@@ -299,6 +299,31 @@ fn bound<'a>(ev: &'a Event, field: &str) -> Option<&'a Value> {
     }
 }
 
+/// The number an item takes from `ev`: its computed argument's, its field's
+/// (`read` finds it; a 0/1 label when `label`), or 1 for an item that counts
+/// events. `None` when the event lacks what it reads: the item is left as it
+/// was. `item` (kind and name) is named in errors.
+fn number<'a>(
+    expr: Option<&crate::catalog::EventExpr>,
+    field: Option<&str>,
+    read: &dyn Fn(&str) -> Option<&'a Value>,
+    ev: &Event,
+    label: bool,
+    item: (&str, &str),
+) -> Result<Option<f64>, EventError> {
+    let bad = |field: &str, r: String| err(Some(field), format!("{r} ({} '{}')", item.0, item.1));
+    match (expr, field) {
+        (Some(expr), _) => expr.eval(ev).map_err(|(field, r)| bad(&field, r)),
+        (None, Some(field)) => match read(field) {
+            None => Ok(None),
+            Some(v) => if label { v.to_label() } else { v.to_number() }
+                .map(Some)
+                .map_err(|r| bad(field, r)),
+        },
+        (None, None) => Ok(Some(1.0)),
+    }
+}
+
 /// Validates `ev` against the catalog and encodes its operands.
 ///
 /// # Errors
@@ -381,23 +406,11 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
             cells.push((f.id, Cell::Distinct(distinct::Distinct::single(hash))));
             continue;
         }
-        let x = match (&f.expr, &f.field) {
-            (Some(expr), _) => match expr
-                .eval(ev)
-                .map_err(|(field, r)| err(Some(&field), format!("{r} (feature '{}')", f.name)))?
-            {
-                Some(x) => x,
-                None => continue,
-            },
-            (None, Some(field)) => {
-                let Some(v) = bound(ev, field) else { continue };
-                match f.kind {
-                    FeatureKind::Beta { .. } => v.to_label(),
-                    _ => v.to_number(),
-                }
-                .map_err(|r| err(Some(field), format!("{r} (feature '{}')", f.name)))?
-            }
-            (None, None) => 1.0,
+        let label = matches!(f.kind, FeatureKind::Beta { .. });
+        let read = |field: &str| bound(ev, field);
+        let item = ("feature", f.name.as_str());
+        let Some(x) = number(f.expr.as_ref(), f.field.as_deref(), &read, ev, label, item)? else {
+            continue;
         };
         let cell = match f.kind {
             FeatureKind::Count => Cell::Count(1),
@@ -446,20 +459,10 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
     }
     let mut windows = Vec::with_capacity(b.windows.len());
     for w in b.windows.iter().filter(|w| passes(&w.filter)) {
-        let x = match (&w.expr, &w.field) {
-            (Some(expr), _) => match expr
-                .eval(ev)
-                .map_err(|(field, r)| err(Some(&field), format!("{r} (window '{}')", w.name)))?
-            {
-                Some(x) => x,
-                None => continue,
-            },
-            (None, Some(field)) => {
-                let Some(v) = bound(ev, field) else { continue };
-                v.to_number()
-                    .map_err(|r| err(Some(field), format!("{r} (window '{}')", w.name)))?
-            }
-            (None, None) => 1.0,
+        let read = |field: &str| bound(ev, field);
+        let item = ("window", w.name.as_str());
+        let Some(x) = number(w.expr.as_ref(), w.field.as_deref(), &read, ev, false, item)? else {
+            continue;
         };
         windows.push((w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x)));
     }

@@ -8,7 +8,7 @@ use profiledb_storage::{DefKind, Definition, FeatureKind};
 
 use super::*;
 use crate::ast::{
-    BinaryOp, Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, ObjectKind, Statement,
+    AlterSetting, BinaryOp, Expr, FeatureFunc, FunctionArg, Ident, Literal, ObjectKind, Statement,
     UnaryOp, VectorSpec,
 };
 use crate::bind::{Binder, segment_expr, unknown};
@@ -405,49 +405,80 @@ fn exists(catalog: &Catalog, dk: DefKind, name: &Ident) -> Result<()> {
     Err(unknown(dk.name(), name, names))
 }
 
-/// `ALTER FEATURE|VECTOR name SET HALF_LIFE d`: the definition of the item
-/// with the new half-life.
-pub(super) fn with_half_life(
+/// `ALTER FEATURE|WINDOW|VECTOR name SET setting`: the item as it is to be,
+/// and whether the change is in place (a prior, a retention: read-time
+/// parameters) rather than a re-derivation from the history.
+pub(super) fn altered(
     catalog: &Catalog,
     kind: ObjectKind,
     name: &Ident,
-    half_life: &Duration,
-) -> Result<Definition> {
+    setting: &AlterSetting,
+) -> Result<(Definition, bool)> {
     let dk = def_kind(kind);
     exists(catalog, dk, name)?;
-    let no_half_life = |what: &str| {
+    let cannot = |what: &str| {
         Error::invalid(
             format!(
-                "{} '{}' is {what}, which has no half-life",
+                "{} '{}' is {what}, which has no {}",
                 dk.name(),
-                name.value
+                name.value,
+                setting_name(setting)
             ),
             Some(name.span()),
         )
     };
-    let ms = half_life.ms;
     if let Some(f) = catalog.feature(&name.value) {
-        let kind = match f.kind {
-            FeatureKind::DecayedCount { .. } => FeatureKind::DecayedCount { half_life_ms: ms },
-            FeatureKind::DecayedSum { .. } => FeatureKind::DecayedSum { half_life_ms: ms },
-            FeatureKind::DecayedAvg { .. } => FeatureKind::DecayedAvg { half_life_ms: ms },
-            FeatureKind::Beta {
-                prior_a, prior_b, ..
-            } => FeatureKind::Beta {
-                half_life_ms: ms,
-                prior_a,
-                prior_b,
-            },
-            FeatureKind::Rate {
-                prior_a, prior_b, ..
-            } => FeatureKind::Rate {
-                half_life_ms: ms,
-                prior_a,
-                prior_b,
-            },
-            other => return Err(no_half_life(&format!("a {}()", other.name()))),
+        let kind = match (f.kind, setting) {
+            (FeatureKind::DecayedCount { .. }, AlterSetting::HalfLife(h)) => {
+                FeatureKind::DecayedCount { half_life_ms: h.ms }
+            }
+            (FeatureKind::DecayedSum { .. }, AlterSetting::HalfLife(h)) => {
+                FeatureKind::DecayedSum { half_life_ms: h.ms }
+            }
+            (FeatureKind::DecayedAvg { .. }, AlterSetting::HalfLife(h)) => {
+                FeatureKind::DecayedAvg { half_life_ms: h.ms }
+            }
+            (
+                FeatureKind::Beta {
+                    half_life_ms,
+                    prior_a,
+                    prior_b,
+                },
+                s,
+            ) => {
+                let (h, a, b) = match s {
+                    AlterSetting::HalfLife(h) => (h.ms, prior_a, prior_b),
+                    AlterSetting::Prior(a, b) => (half_life_ms, *a, *b),
+                    _ => return Err(cannot("a BETA()")),
+                };
+                FeatureKind::Beta {
+                    half_life_ms: h,
+                    prior_a: a,
+                    prior_b: b,
+                }
+            }
+            (
+                FeatureKind::Rate {
+                    half_life_ms,
+                    prior_a,
+                    prior_b,
+                },
+                s,
+            ) => {
+                let (h, a, b) = match s {
+                    AlterSetting::HalfLife(h) => (h.ms, prior_a, prior_b),
+                    AlterSetting::Prior(a, b) => (half_life_ms, *a, *b),
+                    _ => return Err(cannot("a RATE()")),
+                };
+                FeatureKind::Rate {
+                    half_life_ms: h,
+                    prior_a: a,
+                    prior_b: b,
+                }
+            }
+            (other, _) => return Err(cannot(&format!("a {}()", other.name()))),
         };
-        return Ok(rescope(
+        let def = rescope(
             Definition::Feature {
                 name: f.name.clone(),
                 event_type: f.event_type.clone(),
@@ -461,27 +492,75 @@ pub(super) fn with_half_life(
             f.filter.as_ref(),
             &f.also_on,
             f.expr.as_ref(),
-        ));
+        );
+        return Ok((def, matches!(setting, AlterSetting::Prior(..))));
+    }
+    if let Some(w) = catalog.window(&name.value) {
+        let AlterSetting::Retain(retain) = setting else {
+            return Err(cannot("kept in buckets"));
+        };
+        let def = Definition::Window {
+            name: w.name.clone(),
+            event_type: w.event_type.clone(),
+            field: w.field.clone(),
+            bucket_ms: w.bucket_ms,
+            retain_ms: retain.ms,
+        };
+        return Ok((def, true));
     }
     let v = catalog
         .vector(&name.value)
         .ok_or_else(|| unknown(dk.name(), name, []))?;
-    match &v.rule {
-        VectorRule::Ewma { field, .. } => Ok(rescope(
-            Definition::Vector {
-                name: v.name.clone(),
-                event_type: v.event_type.clone(),
-                dim: v.dim,
-                rule: VectorRule::Ewma {
-                    field: field.clone(),
-                    half_life_ms: ms,
-                },
+    let rule = match (&v.rule, setting) {
+        (VectorRule::Ewma { field, .. }, AlterSetting::HalfLife(h)) => VectorRule::Ewma {
+            field: field.clone(),
+            half_life_ms: h.ms,
+        },
+        (
+            VectorRule::Sgd {
+                item_field,
+                label_field,
+                learning_rate,
+                l2,
             },
-            v.filter.as_ref(),
-            &v.also_on,
-            None,
-        )),
-        VectorRule::Sgd { .. } => Err(no_half_life("learned by SGD")),
+            AlterSetting::LearningRate(_) | AlterSetting::L2(_),
+        ) => VectorRule::Sgd {
+            item_field: item_field.clone(),
+            label_field: label_field.clone(),
+            learning_rate: match setting {
+                AlterSetting::LearningRate(x) => *x,
+                _ => *learning_rate,
+            },
+            l2: match setting {
+                AlterSetting::L2(x) => *x,
+                _ => *l2,
+            },
+        },
+        (VectorRule::Ewma { .. }, _) => return Err(cannot("an EWMA vector")),
+        (VectorRule::Sgd { .. }, _) => return Err(cannot("learned by SGD")),
+    };
+    let def = rescope(
+        Definition::Vector {
+            name: v.name.clone(),
+            event_type: v.event_type.clone(),
+            dim: v.dim,
+            rule,
+        },
+        v.filter.as_ref(),
+        &v.also_on,
+        None,
+    );
+    Ok((def, false))
+}
+
+/// What a setting is called in a message.
+fn setting_name(setting: &AlterSetting) -> &'static str {
+    match setting {
+        AlterSetting::HalfLife(_) => "half-life",
+        AlterSetting::Prior(..) => "prior",
+        AlterSetting::Retain(_) => "retention",
+        AlterSetting::LearningRate(_) => "learning rate",
+        AlterSetting::L2(_) => "L2 penalty",
     }
 }
 

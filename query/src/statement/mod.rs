@@ -26,7 +26,7 @@ mod explain;
 mod show;
 
 pub use at::rows_as_of;
-use ddl::{def_kind, definition, drop_item, name_is_free, with_half_life};
+use ddl::{altered, def_kind, definition, drop_item, name_is_free};
 use dml::{insert, matching_users, update};
 use explain::explain;
 use show::{describe, ident, show};
@@ -110,16 +110,19 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
                 .map_err(|e| storage_at(e, name.span()))?;
             Ok(Output::done(format!("CREATE OR REPLACE {}", keyword(kind))))
         }
-        Statement::AlterHalfLife {
+        Statement::Alter {
             kind,
             name,
-            half_life,
+            setting,
         } => {
-            let def = with_half_life(&source.bindings().catalog, *kind, name, half_life)?;
+            let (def, in_place) = altered(&source.bindings().catalog, *kind, name, setting)?;
             let dk = def.kind();
-            source
-                .replace(def)
-                .map_err(|e| storage_at(e, name.span()))?;
+            if in_place {
+                source.alter_in_place(&def)
+            } else {
+                source.replace(def)
+            }
+            .map_err(|e| storage_at(e, name.span()))?;
             Ok(Output::done(format!("ALTER {}", keyword(dk))))
         }
         Statement::CreateIfNotExists(inner) => {

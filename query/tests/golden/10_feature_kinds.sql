@@ -340,3 +340,48 @@ ALTER DATABASE SET USER TTL 'soon';
 error: syntax error: duration 'soon' has unknown unit 'soon' (use ms, s, m, h, d or w) (line 1, column 29)
   ALTER DATABASE SET USER TTL 'soon';
                               ^^^^^^
+
+# ALTER what an item reads with changes it in place, without the history:
+# a prior, a retention. (1 + 1) / (3 + 1 + 4) for a1 now.
+ALTER FEATURE ctr SET PRIOR (1, 4);
+----
+ALTER FEATURE
+
+SELECT id, ctr FROM users WHERE id = 'a1';
+----
+id:string | ctr:float
+'a1' | 0.25
+
+ALTER WINDOW cheap_buys SET RETAIN '90d';
+----
+ALTER WINDOW
+
+SHOW WINDOWS;
+----
+name:string | definition:string
+'cheap_buys' | 'CREATE WINDOW cheap_buys ON purchase WHERE amount >= 0 AND amount <= 20 BUCKET '1d' RETAIN '90d''
+'revenue_daily' | 'CREATE WINDOW revenue_daily ON sale OF price * qty BUCKET '1d' RETAIN '30d''
+
+ALTER WINDOW cheap_buys SET HALF_LIFE '1d';
+----
+error: window 'cheap_buys' is kept in buckets, which has no half-life (line 1, column 14)
+  ALTER WINDOW cheap_buys SET HALF_LIFE '1d';
+               ^^^^^^^^^^
+
+ALTER FEATURE items_seen SET PRIOR (1, 1);
+----
+error: feature 'items_seen' is a COUNT_DISTINCT(), which has no prior (line 1, column 15)
+  ALTER FEATURE items_seen SET PRIOR (1, 1);
+                ^^^^^^^^^^
+
+ALTER WINDOW cheap_buys SET RETAIN '1m';
+----
+error: retention must be at least one bucket (line 1, column 14)
+  ALTER WINDOW cheap_buys SET RETAIN '1m';
+               ^^^^^^^^^^
+
+ALTER VECTOR sport_taste SET LEARNING_RATE 0.1;
+----
+error: vector 'sport_taste' is an EWMA vector, which has no learning rate (line 1, column 14)
+  ALTER VECTOR sport_taste SET LEARNING_RATE 0.1;
+               ^^^^^^^^^^^

@@ -696,6 +696,85 @@ impl Catalog {
         Ok(id)
     }
 
+    /// Changes in place what an item only reads with: a beta or rate's prior,
+    /// a window's retention. `def` is the item as it is to be (found by its
+    /// name and kind); its id, state and history are kept. Returns its id.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for no such item; [`Error::InvalidArgument`] when
+    /// `def` changes anything else, or a bad prior or retention.
+    pub fn alter_in_place(&mut self, def: &Definition) -> Result<u32> {
+        let kind = def.kind();
+        let name = def.name();
+        let not_found = || Error::NotFound {
+            kind: kind.name(),
+            name: name.to_owned(),
+        };
+        let other = || {
+            Error::invalid(format!(
+                "only a prior or a retention changes in place; {} '{name}' is re-derived with CREATE OR REPLACE",
+                kind.name()
+            ))
+        };
+        // The scope (filter, event types, computed argument) stays as it is.
+        let mut def = def;
+        while let Definition::Filtered { item, .. }
+        | Definition::AlsoOn { item, .. }
+        | Definition::Computed { item, .. } = def
+        {
+            def = item;
+        }
+        let id = match def {
+            Definition::Feature {
+                kind:
+                    new @ (FeatureKind::Beta {
+                        prior_a, prior_b, ..
+                    }
+                    | FeatureKind::Rate {
+                        prior_a, prior_b, ..
+                    }),
+                ..
+            } => {
+                check_positive("prior successes", *prior_a)?;
+                check_positive("prior failures", *prior_b)?;
+                let d = self
+                    .features
+                    .iter_mut()
+                    .find(|d| d.name == name)
+                    .ok_or_else(not_found)?;
+                if std::mem::discriminant(&d.kind) != std::mem::discriminant(new)
+                    || d.kind.half_life_ms() != new.half_life_ms()
+                {
+                    return Err(other());
+                }
+                d.kind = *new;
+                d.id
+            }
+            Definition::Window {
+                bucket_ms,
+                retain_ms,
+                ..
+            } => {
+                let d = self
+                    .windows
+                    .iter_mut()
+                    .find(|d| d.name == name)
+                    .ok_or_else(not_found)?;
+                if d.bucket_ms != *bucket_ms {
+                    return Err(other());
+                }
+                if *retain_ms < d.bucket_ms {
+                    return Err(Error::invalid("retention must be at least one bucket"));
+                }
+                d.retain_ms = *retain_ms;
+                d.id
+            }
+            _ => return Err(other()),
+        };
+        self.version += 1;
+        Ok(id)
+    }
+
     /// Sets the user TTL ([`Catalog::user_ttl_ms`]; 0 keeps every user).
     ///
     /// # Errors

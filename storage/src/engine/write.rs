@@ -10,7 +10,7 @@ use super::index::RowChange;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::catalog::{Bindings, DefKind};
+use crate::catalog::{Bindings, DefKind, Definition};
 use crate::error::{Error, Result};
 use crate::event::{self, Event, EventOps};
 use crate::history;
@@ -73,6 +73,20 @@ impl<K: Kv> Engine<K> {
             batch.delete(crate::kv::CATALOG, super::read::HISTORY_CUTOFF_KEY);
         }
         self.store_catalog_held(catalog, batch)
+    }
+
+    /// Changes in place what an item only reads with (a beta or rate's prior,
+    /// a window's retention: buckets compaction has not dropped yet count
+    /// again under a longer one), keeping its state; a schema change.
+    ///
+    /// # Errors
+    /// See [`crate::Catalog::alter_in_place`].
+    pub fn alter_in_place(&self, def: &Definition) -> Result<u32> {
+        let _guard = self.ddl.lock();
+        let mut catalog = self.catalog();
+        let id = catalog.alter_in_place(def)?;
+        self.store_catalog(catalog)?;
+        Ok(id)
     }
 
     /// Sets how long a user is kept without a write, in ms (0 keeps all); a
