@@ -235,7 +235,26 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             .filter(|t| replays(*t))
             .max()
             .unwrap_or(i64::MIN);
-        self.planner.get_or_insert_with(|| Planner::new(bindings));
+        // Taken out while the reader reads stored rows too; put back after.
+        let mut planner = self
+            .planner
+            .take()
+            .unwrap_or_else(|| Planner::new(bindings));
+        let replayed = self.replay_asks(user, asks, upto, &replays, &mut planner, emit);
+        self.planner = Some(planner);
+        replayed
+    }
+
+    /// The loop of [`RowReader::rows_as_of`].
+    fn replay_asks(
+        &mut self,
+        user: &str,
+        asks: &[(i64, &RowNeeds)],
+        upto: i64,
+        replays: &dyn Fn(i64) -> bool,
+        planner: &mut Planner<'s>,
+        emit: &mut dyn FnMut(usize, Option<&UserRow>) -> Result<()>,
+    ) -> Result<()> {
         let mut state = Replay::default();
         let mut any = state.read_base(self.snap, user, &|_| true, &|_| true)?;
         let (lo, hi) = history::entry_range(user, i64::MIN, upto);
@@ -273,7 +292,6 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             }
             let Some((entry, k)) = entry else { break };
             let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, &k, e);
-            let planner = self.planner.as_mut().expect("made above");
             let parts = planner
                 .parts(&entry)
                 .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
