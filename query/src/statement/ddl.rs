@@ -428,56 +428,12 @@ pub(super) fn altered(
         )
     };
     if let Some(f) = catalog.feature(&name.value) {
-        let kind = match (f.kind, setting) {
-            (FeatureKind::DecayedCount { .. }, AlterSetting::HalfLife(h)) => {
-                FeatureKind::DecayedCount { half_life_ms: h.ms }
-            }
-            (FeatureKind::DecayedSum { .. }, AlterSetting::HalfLife(h)) => {
-                FeatureKind::DecayedSum { half_life_ms: h.ms }
-            }
-            (FeatureKind::DecayedAvg { .. }, AlterSetting::HalfLife(h)) => {
-                FeatureKind::DecayedAvg { half_life_ms: h.ms }
-            }
-            (
-                FeatureKind::Beta {
-                    half_life_ms,
-                    prior_a,
-                    prior_b,
-                },
-                s,
-            ) => {
-                let (h, a, b) = match s {
-                    AlterSetting::HalfLife(h) => (h.ms, prior_a, prior_b),
-                    AlterSetting::Prior(a, b) => (half_life_ms, *a, *b),
-                    _ => return Err(cannot("a BETA()")),
-                };
-                FeatureKind::Beta {
-                    half_life_ms: h,
-                    prior_a: a,
-                    prior_b: b,
-                }
-            }
-            (
-                FeatureKind::Rate {
-                    half_life_ms,
-                    prior_a,
-                    prior_b,
-                },
-                s,
-            ) => {
-                let (h, a, b) = match s {
-                    AlterSetting::HalfLife(h) => (h.ms, prior_a, prior_b),
-                    AlterSetting::Prior(a, b) => (half_life_ms, *a, *b),
-                    _ => return Err(cannot("a RATE()")),
-                };
-                FeatureKind::Rate {
-                    half_life_ms: h,
-                    prior_a: a,
-                    prior_b: b,
-                }
-            }
-            (other, _) => return Err(cannot(&format!("a {}()", other.name()))),
-        };
+        let kind = match setting {
+            AlterSetting::HalfLife(h) => f.kind.with_half_life(h.ms),
+            AlterSetting::Prior(a, b) => f.kind.with_prior(*a, *b),
+            _ => None,
+        }
+        .ok_or_else(|| cannot(&format!("a {}()", f.kind.name())))?;
         let def = rescope(
             Definition::Feature {
                 name: f.name.clone(),

@@ -82,6 +82,47 @@ impl FeatureKind {
         }
     }
 
+    /// The same kind with half-life `h`; `None` for a kind that does not decay.
+    pub fn with_half_life(self, h: i64) -> Option<FeatureKind> {
+        Some(match self {
+            FeatureKind::DecayedCount { .. } => FeatureKind::DecayedCount { half_life_ms: h },
+            FeatureKind::DecayedSum { .. } => FeatureKind::DecayedSum { half_life_ms: h },
+            FeatureKind::DecayedAvg { .. } => FeatureKind::DecayedAvg { half_life_ms: h },
+            FeatureKind::Beta {
+                prior_a, prior_b, ..
+            } => FeatureKind::Beta {
+                half_life_ms: h,
+                prior_a,
+                prior_b,
+            },
+            FeatureKind::Rate {
+                prior_a, prior_b, ..
+            } => FeatureKind::Rate {
+                half_life_ms: h,
+                prior_a,
+                prior_b,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The same kind with prior (a₀, b₀); `None` for a kind without one.
+    pub fn with_prior(self, a: f64, b: f64) -> Option<FeatureKind> {
+        Some(match self {
+            FeatureKind::Beta { half_life_ms, .. } => FeatureKind::Beta {
+                half_life_ms,
+                prior_a: a,
+                prior_b: b,
+            },
+            FeatureKind::Rate { half_life_ms, .. } => FeatureKind::Rate {
+                half_life_ms,
+                prior_a: a,
+                prior_b: b,
+            },
+            _ => return None,
+        })
+    }
+
     /// The kind's name in the query language.
     pub fn name(&self) -> &'static str {
         match self {

@@ -742,9 +742,8 @@ impl Catalog {
                     .iter_mut()
                     .find(|d| d.name == name)
                     .ok_or_else(not_found)?;
-                if std::mem::discriminant(&d.kind) != std::mem::discriminant(new)
-                    || d.kind.half_life_ms() != new.half_life_ms()
-                {
+                // The prior, and nothing else, may differ.
+                if d.kind.with_prior(*prior_a, *prior_b) != Some(*new) {
                     return Err(other());
                 }
                 d.kind = *new;

@@ -142,6 +142,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             as_of,
             &|def| needs.windows.iter().any(|w| w.id == def),
             &|def| needs.sgd.contains(&def),
+            &mut |_, _| {},
         )?;
         if !any {
             return Ok(false);
@@ -547,22 +548,10 @@ pub(crate) struct Replay {
 impl Replay {
     /// Starts from `user`'s base state and merges every entry with a time at
     /// or before `upto` (windows and sgd vectors only where `window` and
-    /// `sgd` say), returning whether there was anything; with `visit`, each
-    /// entry read is shown to it.
-    pub(crate) fn read<S: KvSnapshot>(
-        &mut self,
-        snap: &S,
-        planner: &mut Planner<'_>,
-        user: &str,
-        upto: i64,
-        window: &dyn Fn(u32) -> bool,
-        sgd: &dyn Fn(u32) -> bool,
-    ) -> Result<bool> {
-        self.read_visiting(snap, planner, user, upto, window, sgd, &mut |_, _| {})
-    }
-
+    /// `sgd` say), returning whether there was anything; each entry read is
+    /// shown to `visit`.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn read_visiting<S: KvSnapshot>(
+    pub(crate) fn read<S: KvSnapshot>(
         &mut self,
         snap: &S,
         planner: &mut Planner<'_>,

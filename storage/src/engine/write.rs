@@ -802,7 +802,7 @@ fn fold_user<S: KvSnapshot, B: KvBatch>(
     let mut state = super::read::Replay::default();
     let mut gone: Vec<Vec<u8>> = Vec::new();
     let mut ids: Vec<Vec<u8>> = Vec::new();
-    state.read_visiting(
+    state.read(
         snap,
         planner,
         user,
