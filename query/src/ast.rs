@@ -9,6 +9,7 @@ use crate::lexer::Keyword;
 use std::fmt;
 
 use profiledb_storage::AttrType;
+use profiledb_storage::catalog::FieldType;
 use profiledb_storage::time::format_duration;
 
 use crate::error::Span;
@@ -271,6 +272,8 @@ pub enum Statement {
         half_life: Option<Duration>,
         /// Beta prior (a₀, b₀).
         prior: Option<(f64, f64)>,
+        /// `BY field TOP n`: kept per value of an event field.
+        by: Option<KeyedSpec>,
     },
     /// `CREATE WINDOW name ON event [OF field] BUCKET d RETAIN d`
     CreateWindow {
@@ -396,6 +399,34 @@ pub enum Statement {
         /// The TTL; 0 keeps every user.
         ttl: Duration,
     },
+    /// `CREATE EVENT name (field TYPE [NOT NULL] [DEFAULT constant], …)`.
+    CreateEvent {
+        /// The event type.
+        name: Ident,
+        /// Its fields.
+        fields: Vec<FieldSpec>,
+    },
+    /// `ALTER EVENT name ADD FIELD field TYPE …`.
+    AlterEventAddField {
+        /// The event type.
+        event: Ident,
+        /// The new field.
+        field: FieldSpec,
+    },
+    /// `DROP EVENT [IF EXISTS] name`: the declaration only.
+    DropEvent {
+        /// The event type.
+        name: Ident,
+        /// `IF EXISTS`: a missing declaration is not an error.
+        if_exists: bool,
+    },
+    /// `SHOW EVENTS`: every event type, declared or bound to.
+    ShowEvents,
+    /// `DESCRIBE EVENT name`.
+    DescribeEvent {
+        /// The event type.
+        name: Ident,
+    },
     /// `CREATE kind IF NOT EXISTS name …`: one of the `Create*` statements
     /// (or `CREATE SEGMENTS`), which does nothing when the name is taken.
     CreateIfNotExists(Box<Statement>),
@@ -414,6 +445,44 @@ pub enum Statement {
         /// What changes.
         setting: AlterSetting,
     },
+}
+
+/// `BY field [TOP n]` of a keyed feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyedSpec {
+    /// The event field whose values are the keys.
+    pub field: Ident,
+    /// Most keys kept per user.
+    pub top: u32,
+}
+
+/// The keys a keyed feature keeps per user when `TOP` is not given.
+pub const DEFAULT_TOP: u32 = 100;
+
+/// A declared field of `CREATE EVENT`: `name TYPE [NOT NULL] [DEFAULT constant]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSpec {
+    /// Name.
+    pub name: Ident,
+    /// Type.
+    pub ty: FieldType,
+    /// `NOT NULL`: every event carries it.
+    pub not_null: bool,
+    /// `DEFAULT constant`: what an event that lacks it takes.
+    pub default: Option<(Literal, Loc)>,
+}
+
+impl fmt::Display for FieldSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.ty)?;
+        if self.not_null {
+            f.write_str(" NOT NULL")?;
+        }
+        if let Some((d, _)) = &self.default {
+            write!(f, " DEFAULT {d}")?;
+        }
+        Ok(())
+    }
 }
 
 /// What an `ALTER` of an item changes.
@@ -450,6 +519,8 @@ impl Statement {
             self,
             Statement::Show { .. }
                 | Statement::ShowHistory
+                | Statement::ShowEvents
+                | Statement::DescribeEvent { .. }
                 | Statement::Describe { .. }
                 | Statement::Select(_)
                 | Statement::Explain(_)
@@ -700,6 +771,15 @@ pub enum Expr {
     },
     /// `IN SEGMENT name`
     InSegment(Ident),
+    /// `map[key]`: a keyed feature's value for one key.
+    Index {
+        /// The keyed feature.
+        expr: Box<Expr>,
+        /// The key.
+        key: Box<Expr>,
+        /// Where the closing `]` was written.
+        end: Loc,
+    },
     /// `name(args)`
     Function {
         /// Function name.
@@ -716,7 +796,12 @@ impl Expr {
             Expr::Column(_) | Expr::Literal(..) | Expr::InSegment(_) => Vec::new(),
             Expr::Array(items, _) => items.iter().collect(),
             Expr::Unary { expr, .. } | Expr::IsNull { expr, .. } => vec![expr],
-            Expr::Binary { left, right, .. } => vec![left, right],
+            Expr::Binary { left, right, .. }
+            | Expr::Index {
+                expr: left,
+                key: right,
+                ..
+            } => vec![left, right],
             Expr::Between {
                 expr, low, high, ..
             } => vec![expr, low, high],
@@ -755,6 +840,7 @@ impl Expr {
                 .last()
                 .map_or(expr.span(), |l| expr.span().to(l.span())),
             Expr::IsNull { expr, .. } => expr.span(),
+            Expr::Index { expr, end, .. } => expr.span().to(end.0),
             Expr::Function { name, args } => args.iter().fold(name.span(), |s, a| match a {
                 FunctionArg::Expr(e) => s.to(e.span()),
                 FunctionArg::Star => s,
@@ -895,6 +981,10 @@ impl fmt::Display for Expr {
                 f.write_str(if *negated { " IS NOT NULL" } else { " IS NULL" })
             }
             Expr::InSegment(s) => write!(f, "IN SEGMENT {s}"),
+            Expr::Index { expr, key, .. } => {
+                expr.fmt_at(f, prec::ATOM)?;
+                write!(f, "[{key}]")
+            }
             Expr::Function { name, args } => {
                 write!(f, "{name}(")?;
                 comma_list(f, args)?;
@@ -985,6 +1075,7 @@ impl fmt::Display for Statement {
                 arg,
                 half_life,
                 prior,
+                by,
             } => {
                 write!(
                     f,
@@ -1000,11 +1091,17 @@ impl fmt::Display for Statement {
                     write!(f, "{arg}")?;
                 }
                 f.write_str(")")?;
+                if let Some(k) = by {
+                    write!(f, " BY {}", k.field)?;
+                }
                 if let Some(h) = half_life {
                     write!(f, " HALF_LIFE {h}")?;
                 }
                 if let Some((a, b)) = prior {
                     write!(f, " PRIOR ({}, {})", float(*a), float(*b))?;
+                }
+                if let Some(k) = by {
+                    write!(f, " TOP {}", k.top)?;
                 }
                 Ok(())
             }
@@ -1145,6 +1242,20 @@ impl fmt::Display for Statement {
                 write!(f, "ALTER DATABASE SET HISTORY {horizon}")
             }
             Statement::ShowHistory => f.write_str("SHOW HISTORY"),
+            Statement::CreateEvent { name, fields } => {
+                write!(f, "CREATE EVENT {name} (")?;
+                comma_list(f, fields)?;
+                f.write_str(")")
+            }
+            Statement::AlterEventAddField { event, field } => {
+                write!(f, "ALTER EVENT {event} ADD FIELD {field}")
+            }
+            Statement::DropEvent { name, if_exists } => {
+                let ie = if *if_exists { "IF EXISTS " } else { "" };
+                write!(f, "DROP EVENT {ie}{name}")
+            }
+            Statement::ShowEvents => f.write_str("SHOW EVENTS"),
+            Statement::DescribeEvent { name } => write!(f, "DESCRIBE EVENT {name}"),
         }
     }
 }

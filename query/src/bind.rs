@@ -98,6 +98,18 @@ pub(crate) enum BExpr {
     },
     Abs(Box<BExpr>),
     Coalesce(Vec<BExpr>),
+    /// A keyed feature's value for a key: 0 for a key it does not hold
+    /// (an integer for a keyed count).
+    KeyValue {
+        map: Box<BExpr>,
+        key: Box<BExpr>,
+        int: bool,
+    },
+    /// A keyed feature's `n` keys of the largest values, largest first.
+    TopKeys {
+        map: Box<BExpr>,
+        n: usize,
+    },
     /// `cosine`, `dot` or `l2_distance` of a user's vector against a target.
     Similarity {
         metric: Metric,
@@ -125,10 +137,12 @@ impl BExpr {
     /// every node of every query.
     pub fn any_child(&self, mut f: impl FnMut(&BExpr) -> bool) -> bool {
         match self {
-            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) => f(x),
-            BExpr::And(a, b) | BExpr::Or(a, b) | BExpr::Cmp(_, a, b) | BExpr::Arith(_, a, b) => {
-                f(a) || f(b)
-            }
+            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) | BExpr::TopKeys { map: x, .. } => f(x),
+            BExpr::And(a, b)
+            | BExpr::Or(a, b)
+            | BExpr::Cmp(_, a, b)
+            | BExpr::Arith(_, a, b)
+            | BExpr::KeyValue { map: a, key: b, .. } => f(a) || f(b),
             BExpr::Between {
                 expr, low, high, ..
             } => f(expr) || f(low) || f(high),
@@ -154,10 +168,14 @@ impl BExpr {
     /// The expressions directly inside this one, centroid members included.
     pub fn children_mut(&mut self) -> Vec<&mut BExpr> {
         match self {
-            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) => vec![x.as_mut()],
-            BExpr::And(a, b) | BExpr::Or(a, b) | BExpr::Cmp(_, a, b) | BExpr::Arith(_, a, b) => {
-                vec![a.as_mut(), b.as_mut()]
+            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) | BExpr::TopKeys { map: x, .. } => {
+                vec![x.as_mut()]
             }
+            BExpr::And(a, b)
+            | BExpr::Or(a, b)
+            | BExpr::Cmp(_, a, b)
+            | BExpr::Arith(_, a, b)
+            | BExpr::KeyValue { map: a, key: b, .. } => vec![a.as_mut(), b.as_mut()],
             BExpr::Between {
                 expr, low, high, ..
             } => vec![expr.as_mut(), low.as_mut(), high.as_mut()],
@@ -297,6 +315,9 @@ pub(crate) fn attr_type(ty: AttrType) -> Type {
 pub(crate) fn feature_type(def: &FeatureDef) -> Type {
     if def.reads_event_time() {
         return Type::Int;
+    }
+    if def.keyed.is_some() {
+        return Type::Map;
     }
     match def.kind {
         FeatureKind::Count | FeatureKind::CountDistinct => Type::Int,
@@ -618,6 +639,22 @@ impl<'a> Binder<'a> {
                 )
             }
             Expr::InSegment(name) => (self.segment(name)?, Type::Bool),
+            Expr::Index { expr, key, .. } => {
+                let (map, int) = self.keyed_arg(expr, child)?;
+                let (k, kty) = child(self, key)?;
+                if !matches!(kty, Type::String | Type::Null) {
+                    return Err(mismatch("a key", Type::String, kty, key.span()));
+                }
+                let ty = if int { Type::Int } else { Type::Float };
+                (
+                    BExpr::KeyValue {
+                        map: Box::new(map),
+                        key: Box::new(k),
+                        int,
+                    },
+                    ty,
+                )
+            }
             Expr::Function { name, args } => self.function(name, args, e.span(), child)?,
         })
     }
@@ -860,12 +897,47 @@ impl<'a> Binder<'a> {
                 }
                 Ok((BExpr::Coalesce(out), ty))
             }
+            Kind::TopKeys => {
+                let (map, _) = self.keyed_arg(exprs[0], child)?;
+                let n = match exprs[1] {
+                    Expr::Literal(Literal::Int(n), _) if *n > 0 => {
+                        usize::try_from(*n).unwrap_or(usize::MAX)
+                    }
+                    other => {
+                        return Err(Error::invalid(
+                            "top_keys(feature, n) takes a positive whole number of keys",
+                            Some(other.span()),
+                        ));
+                    }
+                };
+                Ok((
+                    BExpr::TopKeys {
+                        map: Box::new(map),
+                        n,
+                    },
+                    Type::Tags,
+                ))
+            }
             Kind::Centroid | Kind::Aggregate(_) => Err(Error::invalid(
                 format!("{lower}() cannot be used here"),
                 Some(span),
             )),
         }
     }
+    /// Binds a keyed feature argument: the bound map, and whether its values
+    /// are counts (integers).
+    fn keyed_arg(&mut self, e: &Expr, child: &mut BindChild<'_, 'a>) -> Result<(BExpr, bool)> {
+        let (map, ty) = child(self, e)?;
+        if ty != Type::Map {
+            return Err(Error::invalid(
+                format!("expected a keyed feature (… BY field), got {ty}"),
+                Some(e.span()),
+            ));
+        }
+        let int = matches!(&map, BExpr::Feature(f) if f.kind == FeatureKind::Count);
+        Ok((map, int))
+    }
+
     /// Resolves a vector argument: (definition id, dimension, the row's vector).
     fn vector_arg(&mut self, e: &Expr) -> Result<(u32, usize, BExpr)> {
         let cat = self.catalog;
@@ -1010,6 +1082,7 @@ pub(crate) fn has_aggregate(e: &Expr) -> bool {
         } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
         Expr::InList { expr, list, .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
         Expr::Array(items, _) => items.iter().any(has_aggregate),
+        Expr::Index { expr, key, .. } => has_aggregate(expr) || has_aggregate(key),
         Expr::Column(_) | Expr::Literal(..) | Expr::InSegment(_) => false,
     }
 }

@@ -108,9 +108,17 @@ pub(crate) fn total_cmp(a: &Value, b: &Value) -> Ordering {
         Value::String(_) => 3,
         Value::Tags(_) => 4,
         Value::Vector(_) => 5,
+        Value::Map(_) => 6,
     };
     rank(a).cmp(&rank(b)).then_with(|| match (a, b) {
         (Value::Tags(x), Value::Tags(y)) => x.cmp(y),
+        (Value::Map(x), Value::Map(y)) => {
+            let n = x.len().min(y.len());
+            (0..n)
+                .map(|i| x[i].0.cmp(&y[i].0).then(x[i].1.total_cmp(&y[i].1)))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| x.len().cmp(&y.len()))
+        }
         (Value::Vector(x), Value::Vector(y)) => {
             let n = x.len().min(y.len());
             (0..n)
@@ -305,6 +313,22 @@ pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
                 .checked_abs()
                 .map_or_else(|| float((*i as f64).abs()), Value::Int),
             Value::Float(f) => Value::Float(f.abs()),
+            _ => Value::Null,
+        }),
+        BExpr::KeyValue { map, key, int } => {
+            let (map, key) = (eval(map, ctx), eval(key, ctx));
+            let (Value::Map(m), Value::String(k)) = (&*map, &*key) else {
+                return Borrowed(&NULL);
+            };
+            let x = m.iter().find(|(k2, _)| k2 == k).map_or(0.0, |e| e.1);
+            Owned(if *int {
+                Value::Int(x.round() as i64)
+            } else {
+                float(x)
+            })
+        }
+        BExpr::TopKeys { map, n } => Owned(match &*eval(map, ctx) {
+            Value::Map(m) => Value::Tags(m.iter().take(*n).map(|(k, _)| k.clone()).collect()),
             _ => Value::Null,
         }),
         BExpr::Coalesce(items) => {

@@ -28,6 +28,8 @@ pub(crate) enum Kind {
     Now,
     /// The first non-NULL argument.
     Coalesce,
+    /// A keyed feature's keys of the largest values.
+    TopKeys,
     /// An aggregate over users (select list and ORDER BY of a query over all
     /// users); `count(*)` is told apart by its argument.
     Aggregate(AggFunc),
@@ -137,6 +139,12 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         "zscore(window, current, baseline)",
     ),
     f("abs", Kind::Abs, Arity::Exactly(1), "abs(number)"),
+    f(
+        "top_keys",
+        Kind::TopKeys,
+        Arity::Exactly(2),
+        "top_keys(keyed_feature, n)",
+    ),
     f("now", Kind::Now, Arity::Exactly(0), "now()"),
     f(
         "coalesce",

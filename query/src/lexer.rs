@@ -35,6 +35,7 @@ macro_rules! keywords {
 }
 
 keywords! {
+    Add => "ADD",
     And => "AND",
     As => "AS",
     Alter => "ALTER",
@@ -50,6 +51,7 @@ keywords! {
     CountDistinct => "COUNT_DISTINCT",
     Create => "CREATE",
     Database => "DATABASE",
+    Default => "DEFAULT",
     DecayedAvg => "DECAYED_AVG",
     DecayedCount => "DECAYED_COUNT",
     DecayedSum => "DECAYED_SUM",
@@ -59,11 +61,14 @@ keywords! {
     Dim => "DIM",
     Drop => "DROP",
     Ewma => "EWMA",
+    Event => "EVENT",
+    Events => "EVENTS",
     Exists => "EXISTS",
     Explain => "EXPLAIN",
     False => "FALSE",
     FirstSeen => "FIRST_SEEN",
     Feature => "FEATURE",
+    Field => "FIELD",
     Float => "FLOAT",
     From => "FROM",
     Group => "GROUP",
@@ -102,6 +107,7 @@ keywords! {
     String => "STRING",
     Sum => "SUM",
     Tags => "TAGS",
+    Top => "TOP",
     True => "TRUE",
     Ttl => "TTL",
     Update => "UPDATE",

@@ -21,6 +21,8 @@ pub enum Type {
     Tags,
     /// A vector of f32.
     Vector,
+    /// A keyed feature's values by key.
+    Map,
 }
 
 impl Type {
@@ -39,6 +41,7 @@ impl Type {
             Value::String(_) => Type::String,
             Value::Tags(_) => Type::Tags,
             Value::Vector(_) => Type::Vector,
+            Value::Map(_) => Type::Map,
         }
     }
 }
@@ -53,6 +56,7 @@ impl fmt::Display for Type {
             Type::String => "string",
             Type::Tags => "tags",
             Type::Vector => "vector",
+            Type::Map => "map",
         })
     }
 }

@@ -4,11 +4,13 @@ use profiledb_storage::AttrType;
 use profiledb_storage::time::parse_duration;
 
 use crate::ast::{
-    AlterSetting, BinaryOp, Cluster, Duration, Expr, FeatureFunc, FunctionArg, Ident, Literal, Loc,
-    ObjectKind, OrderBy, Select, SelectItem, Statement, UnaryOp, VectorSpec, prec,
+    AlterSetting, BinaryOp, Cluster, DEFAULT_TOP, Duration, Expr, FeatureFunc, FieldSpec,
+    FunctionArg, Ident, KeyedSpec, Literal, Loc, ObjectKind, OrderBy, Select, SelectItem,
+    Statement, UnaryOp, VectorSpec, prec,
 };
 use crate::error::{ParseError, Span};
 use crate::lexer::{Keyword, Spanned, Token, tokenize};
+use profiledb_storage::catalog::FieldType;
 
 /// How deeply expressions and statements may nest. Deeper input is refused, so
 /// that no input can exhaust the stack.
@@ -301,6 +303,13 @@ impl Parser {
             self.create()
         } else if t.is_keyword(Keyword::Drop) {
             self.next();
+            if self.eat_keyword(Keyword::Event) {
+                let if_exists = self.if_exists()?;
+                return Ok(Statement::DropEvent {
+                    if_exists,
+                    name: self.ident("an event type")?,
+                });
+            }
             if self.eat_keyword(Keyword::Segments) {
                 let if_exists = self.if_exists()?;
                 return Ok(Statement::DropSegments {
@@ -320,6 +329,9 @@ impl Parser {
             if self.eat_keyword(Keyword::History) {
                 return Ok(Statement::ShowHistory);
             }
+            if self.eat_keyword(Keyword::Events) {
+                return Ok(Statement::ShowEvents);
+            }
             Ok(Statement::Show {
                 kind: self.object_kind(true)?,
             })
@@ -328,6 +340,15 @@ impl Parser {
             self.alter()
         } else if t.is_keyword(Keyword::Describe) {
             self.next();
+            // `DESCRIBE EVENT name`; `DESCRIBE event` is an item named so.
+            if self.peek().is_keyword(Keyword::Event)
+                && matches!(self.peek_at(1), Token::Word { .. })
+            {
+                self.next();
+                return Ok(Statement::DescribeEvent {
+                    name: self.ident("an event type")?,
+                });
+            }
             Ok(Statement::Describe {
                 name: self.ident("a name")?,
             })
@@ -393,6 +414,15 @@ impl Parser {
     /// `ALTER DATABASE SET HISTORY 'd'`, or `ALTER FEATURE|VECTOR name SET
     /// HALF_LIFE 'd'`.
     fn alter(&mut self) -> PResult<Statement> {
+        if self.eat_keyword(Keyword::Event) {
+            let event = self.ident("an event type")?;
+            self.expect_keyword(Keyword::Add)?;
+            self.expect_keyword(Keyword::Field)?;
+            return Ok(Statement::AlterEventAddField {
+                event,
+                field: self.field_spec()?,
+            });
+        }
         if self.eat_keyword(Keyword::Database) {
             self.expect_keyword(Keyword::Set)?;
             if self.eat_keyword(Keyword::User) {
@@ -417,7 +447,7 @@ impl Parser {
         } else if self.eat_keyword(Keyword::Vector) {
             ObjectKind::Vector
         } else {
-            return Err(self.unexpected("DATABASE, FEATURE, WINDOW or VECTOR"));
+            return Err(self.unexpected("DATABASE, EVENT, FEATURE, WINDOW or VECTOR"));
         };
         let name = self.ident("a name")?;
         self.expect_keyword(Keyword::Set)?;
@@ -496,6 +526,22 @@ impl Parser {
             self.expect_keyword(Keyword::Replace)?;
             let inner = self.create_item(false)?;
             return Ok(Statement::CreateOrReplace(Box::new(inner)));
+        }
+        if self.eat_keyword(Keyword::Event) {
+            let if_not_exists = self.if_not_exists()?;
+            let name = self.ident("an event type")?;
+            self.expect(&Token::LParen, "'('")?;
+            let mut fields = vec![self.field_spec()?];
+            while self.eat(&Token::Comma) {
+                fields.push(self.field_spec()?);
+            }
+            self.expect(&Token::RParen, "')'")?;
+            let create = Statement::CreateEvent { name, fields };
+            return Ok(if if_not_exists {
+                Statement::CreateIfNotExists(Box::new(create))
+            } else {
+                create
+            });
         }
         if self.eat_keyword(Keyword::Segments) {
             let if_not_exists = self.if_not_exists()?;
@@ -584,6 +630,71 @@ impl Parser {
         }
     }
 
+    /// A declared field: `name TYPE [NOT NULL] [DEFAULT constant]`, the
+    /// last two in either order.
+    fn field_spec(&mut self) -> PResult<FieldSpec> {
+        let name = self.ident("a field name")?;
+        let ty =
+            if self.eat_keyword(Keyword::Vector) {
+                self.expect(&Token::LParen, "'('")?;
+                let span = self.span();
+                let dim = self.unsigned("the vector's dimension")?;
+                self.expect(&Token::RParen, "')'")?;
+                FieldType::Vector(u32::try_from(dim).map_err(|_| {
+                    ParseError::new(format!("dimension {dim} is out of range"), span)
+                })?)
+            } else {
+                match self.attr_type().map_err(|_| {
+                    self.unexpected("a type: INT, FLOAT, STRING, BOOL, TAGS or VECTOR(n)")
+                })? {
+                    AttrType::Int => FieldType::Int,
+                    AttrType::Float => FieldType::Float,
+                    AttrType::String => FieldType::String,
+                    AttrType::Bool => FieldType::Bool,
+                    AttrType::Tags => FieldType::Tags,
+                }
+            };
+        let mut spec = FieldSpec {
+            name,
+            ty,
+            not_null: false,
+            default: None,
+        };
+        loop {
+            if self.eat_keyword(Keyword::Not) {
+                self.expect_keyword(Keyword::Null)?;
+                spec.not_null = true;
+            } else if self.eat_keyword(Keyword::Default) {
+                spec.default = Some(self.constant("a default value")?);
+            } else {
+                return Ok(spec);
+            }
+        }
+    }
+
+    /// A constant: an optionally negative number, a string, `TRUE`,
+    /// `FALSE` or `NULL`.
+    fn constant(&mut self, what: &str) -> PResult<(Literal, Loc)> {
+        let start = self.span();
+        let neg = self.eat(&Token::Minus);
+        let span = self.span();
+        let lit = match self.peek().clone() {
+            Token::Number(n) => number_literal(&n, span)?,
+            Token::String(s) if !neg => Literal::String(s),
+            t if !neg && t.is_keyword(Keyword::True) => Literal::Bool(true),
+            t if !neg && t.is_keyword(Keyword::False) => Literal::Bool(false),
+            t if !neg && t.is_keyword(Keyword::Null) => Literal::Null,
+            _ => return Err(self.unexpected(what)),
+        };
+        self.next();
+        let lit = match (neg, lit) {
+            (true, Literal::Int(i)) => Literal::Int(-i),
+            (true, Literal::Float(x)) => Literal::Float(-x),
+            (_, lit) => lit,
+        };
+        Ok((lit, Loc(start.to(self.prev_span()))))
+    }
+
     fn attr_type(&mut self) -> PResult<AttrType> {
         const TYPES: [(Keyword, AttrType); 5] = [
             (Keyword::Int, AttrType::Int),
@@ -635,6 +746,11 @@ impl Parser {
                 "')': this aggregate takes no field"
             },
         )?;
+        let by_field = if self.eat_keyword(Keyword::By) {
+            Some(self.ident("the event field the feature is kept per value of")?)
+        } else {
+            None
+        };
         let half_life = if self.eat_keyword(Keyword::HalfLife) {
             Some(self.duration()?)
         } else {
@@ -661,6 +777,36 @@ impl Parser {
         } else {
             None
         };
+        let by = match by_field {
+            Some(field) => {
+                let top = if self.eat_keyword(Keyword::Top) {
+                    let span = self.span();
+                    let n = self.unsigned("the number of keys kept")?;
+                    match u32::try_from(n) {
+                        Ok(n) if n > 0 && n <= profiledb_storage::catalog::MAX_TOP => n,
+                        _ => {
+                            return Err(ParseError::new(
+                                format!(
+                                    "TOP keeps 1 to {} keys per user, not {n}",
+                                    profiledb_storage::catalog::MAX_TOP
+                                ),
+                                span,
+                            ));
+                        }
+                    }
+                } else {
+                    DEFAULT_TOP
+                };
+                Some(KeyedSpec { field, top })
+            }
+            None if self.at_keyword(Keyword::Top) => {
+                return Err(ParseError::new(
+                    "TOP bounds a keyed feature's keys: it follows BY field",
+                    self.span(),
+                ));
+            }
+            None => None,
+        };
         Ok(Statement::CreateFeature {
             name,
             event,
@@ -671,6 +817,7 @@ impl Parser {
             arg,
             half_life,
             prior,
+            by,
         })
     }
 
@@ -941,6 +1088,16 @@ impl Parser {
         self.nested(|p| {
             let start = p.span();
             let mut left = p.prefix()?;
+            // `map['key']` binds tighter than any operator.
+            while p.eat(&Token::LBracket) {
+                let key = p.expr(0)?;
+                p.expect(&Token::RBracket, "']'")?;
+                left = Expr::Index {
+                    expr: Box::new(left),
+                    key: Box::new(key),
+                    end: Loc(p.prev_span()),
+                };
+            }
             // The height is kept as the tree grows, so that a long flat chain is
             // refused before it is built (dropping it would recurse too).
             let mut height = left.height();

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use profiledb_storage::catalog::Bindings;
+use profiledb_storage::catalog::{Bindings, EventChange};
 use profiledb_storage::kv::Kv;
 use profiledb_storage::{
     DefKind, Definition, Engine, Event, IndexTable, Ingested, Metric, NearestFilter, Pins,
@@ -39,6 +39,8 @@ pub trait DataSource: Sync {
     fn set_user_ttl(&self, ms: i64) -> Result<()>;
     /// Changes in place what an item only reads with (a prior, a retention).
     fn alter_in_place(&self, def: &Definition) -> Result<()>;
+    /// Declares an event type, adds a field to one, or drops a declaration.
+    fn change_events(&self, change: EventChange) -> Result<()>;
     /// The oldest time `AS OF` can answer for every user; `None` when every
     /// time can be.
     fn history_cutoff(&self) -> Result<Option<i64>>;
@@ -127,6 +129,10 @@ impl<K: Kv> DataSource for Engine<K> {
 
     fn history_cutoff(&self) -> Result<Option<i64>> {
         Engine::history_cutoff(self)
+    }
+
+    fn change_events(&self, change: EventChange) -> Result<()> {
+        Engine::change_events(self, change)
     }
 
     fn ingest(&self, events: &[Event]) -> Result<Ingested> {

@@ -80,6 +80,16 @@ pub enum Error {
     /// An argument (a definition, an option, a user id) is malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A definition is wrong about one event field: one it reads that its
+    /// event type does not declare, or declares otherwise; a bad field of a
+    /// declaration.
+    #[error("invalid argument: field '{field}': {reason}")]
+    InvalidField {
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No schema item or user of that name exists.
     #[error("{kind} '{name}' does not exist")]
     NotFound {
@@ -133,7 +143,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Corruption { .. } => ErrorKind::Corruption,
-            Error::InvalidEvent { .. } | Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::InvalidEvent { .. } | Error::InvalidArgument(_) | Error::InvalidField { .. } => {
+                ErrorKind::InvalidArgument
+            }
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::Locked { .. } => ErrorKind::Locked,

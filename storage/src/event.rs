@@ -4,10 +4,13 @@
 //! catalog snapshot, so a whole batch is validated and encoded before anything
 //! is written, and a bad event rejects the batch with its index, field and reason.
 
+use std::borrow::Cow;
+
 use crate::catalog::{Bindings, EventBindings, FeatureKind, META_ID, VectorRule};
 use crate::keys;
 use crate::merge::cell::Cell;
 use crate::merge::distinct;
+use crate::merge::keyed::{self, Keyed};
 use crate::merge::record::Record;
 use crate::merge::vector::{Ewma, SgdStep, VectorValue};
 use crate::merge::window::Bucket;
@@ -324,6 +327,31 @@ fn number<'a>(
     }
 }
 
+/// A keyed feature's state for one event whose key field holds `key` and
+/// whose amount is `x`: a tag set adds `x` to each of its tags.
+fn keyed_state(key: &Value, h: i64, top: u32, ts: i64, x: f64) -> Result<Keyed, String> {
+    let one = |k: &str| -> Result<Keyed, String> {
+        if k.len() > keyed::MAX_KEY_LEN {
+            return Err(format!(
+                "a key is at most {} bytes, this one {}",
+                keyed::MAX_KEY_LEN,
+                k.len()
+            ));
+        }
+        Ok(Keyed::single(h, top, ts, k.to_owned(), x))
+    };
+    match key {
+        Value::Tags(tags) if !tags.is_empty() => {
+            let mut state = one(&tags[0])?;
+            for t in &tags[1..] {
+                state.merge(&one(t)?).map_err(|e| e.to_string())?;
+            }
+            Ok(state)
+        }
+        other => one(&distinct::value_text(other, "keys are")?),
+    }
+}
+
 /// Validates `ev` against the catalog and encodes its operands.
 ///
 /// # Errors
@@ -331,11 +359,26 @@ fn number<'a>(
 /// or a bound field of the wrong type or dimension. A bound field the event
 /// does not carry leaves its item untouched.
 pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
-    plan_parts(bindings, ev).map(|p| p.encode(&ev.user))
+    plan_event(bindings, ev).map(|(_, ops)| ops)
 }
 
-/// [`plan`], before encoding.
-pub(crate) fn plan_parts(bindings: &Bindings, ev: &Event) -> Result<EventParts, EventError> {
+/// [`plan`], returning also the event as it is accepted: with the fields
+/// its declared type fills in by default, when it lacks any (what the event
+/// history keeps).
+pub(crate) fn plan_event<'e>(
+    bindings: &Bindings,
+    ev: &'e Event,
+) -> Result<(Cow<'e, Event>, EventOps), EventError> {
+    let (ev, parts) = plan_parts(bindings, ev)?;
+    let ops = parts.encode(&ev.user);
+    Ok((ev, ops))
+}
+
+/// [`plan_event`], before encoding.
+pub(crate) fn plan_parts<'e>(
+    bindings: &Bindings,
+    ev: &'e Event,
+) -> Result<(Cow<'e, Event>, EventParts), EventError> {
     keys::check_user(&ev.user).map_err(|e| err(Some("user"), strip(e)))?;
     check_ts(ev.ts).map_err(|e| err(Some("ts"), e.to_string()))?;
     event_id(ev)?;
@@ -357,7 +400,18 @@ pub(crate) fn plan_parts(bindings: &Bindings, ev: &Event) -> Result<EventParts, 
             format!("nothing is bound to event type '{}'", ev.event_type),
         )
     })?;
-    bound_parts(b, ev)
+    let ev = match &b.declared {
+        Some(decl) => match decl
+            .admit(ev)
+            .map_err(|(field, reason)| err(Some(&field), reason))?
+        {
+            Some(filled) => Cow::Owned(filled),
+            None => Cow::Borrowed(ev),
+        },
+        None => Cow::Borrowed(ev),
+    };
+    let parts = bound_parts(b, &ev)?;
+    Ok((ev, parts))
 }
 
 /// What event `ev` changes through the items of its type `b`, reading the
@@ -412,6 +466,19 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
         let Some(x) = number(f.expr.as_ref(), f.field.as_deref(), &read, ev, label, item)? else {
             continue;
         };
+        if let Some(k) = &f.keyed {
+            let Some(key) = bound(ev, &k.by) else {
+                continue;
+            };
+            if matches!(key, Value::Tags(t) if t.is_empty()) {
+                continue;
+            }
+            let h = f.kind.half_life_ms().unwrap_or(0);
+            let state = keyed_state(key, h, k.top, ts, x)
+                .map_err(|r| err(Some(&k.by), format!("{r} (feature '{}')", f.name)))?;
+            cells.push((f.id, Cell::Keyed(state)));
+            continue;
+        }
         let cell = match f.kind {
             FeatureKind::Count => Cell::Count(1),
             // Planned above.
@@ -654,7 +721,7 @@ mod tests {
             assert_eq!(e.and_then(|e| e.field).as_deref(), Some(field), "{ev:?}");
         }
         // Missing is not wrong: the event still counts, for the user cell.
-        let bare = plan_parts(&b, &Event::new("u", "purchase", 5))
+        let (_, bare) = plan_parts(&b, &Event::new("u", "purchase", 5))
             .map_err(|e| crate::Error::invalid(e.reason))?;
         assert_eq!(bare.features.ids().collect::<Vec<_>>(), [META_ID]);
         Ok(())

@@ -145,6 +145,14 @@ pub fn evaluate_feature(def: &FeatureDef, cell: Option<&Cell>, as_of: i64) -> Va
             _ => Value::Null,
         };
     }
+    if def.keyed.is_some() {
+        // Values by key, largest first; a count's as integers.
+        let values = match cell {
+            Some(Cell::Keyed(k)) => k.values_at(as_of),
+            _ => Vec::new(),
+        };
+        return Value::Map(values);
+    }
     match (def.kind, cell) {
         (FeatureKind::Count, Some(Cell::Count(n))) => {
             Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))

@@ -21,6 +21,8 @@ pub enum Value {
     Tags(Vec<String>),
     /// An embedding vector.
     Vector(Vec<f32>),
+    /// A keyed feature's values by key, largest first.
+    Map(Vec<(String, f64)>),
 }
 
 /// The largest magnitude a numeric event field may have.
@@ -65,6 +67,7 @@ impl Value {
             Value::String(_) => "string",
             Value::Tags(_) => "tags",
             Value::Vector(_) => "vector",
+            Value::Map(_) => "map",
         }
     }
 
@@ -238,6 +241,14 @@ impl Value {
                     w.f64(f64::from(*x));
                 }
             }
+            Value::Map(m) => {
+                w.u8(8);
+                w.u32(m.len() as u32);
+                for (k, x) in m {
+                    w.bytes(k.as_bytes());
+                    w.f64(*x);
+                }
+            }
         }
     }
 
@@ -291,6 +302,14 @@ impl Value {
                     v.push(r.f32()?);
                 }
                 Value::Vector(v)
+            }
+            8 => {
+                let n = r.u32()? as usize;
+                let mut m = Vec::with_capacity(n.min(r.remaining() / 12));
+                for _ in 0..n {
+                    m.push((r.str()?.to_owned(), r.finite()?));
+                }
+                Value::Map(m)
             }
             t => return derr(format!("unknown value tag {t}")),
         })

@@ -2,17 +2,18 @@
 //! to break a segment that reads the item.
 
 use profiledb_storage::catalog::{
-    ArithOp, Catalog, CmpOp, EVENT_TIME, EventExpr, EventFilter, FilterValue, VectorRule,
+    ArithOp, Catalog, CmpOp, EVENT_TIME, EventChange, EventExpr, EventFilter, FieldDecl,
+    FilterValue, KeyedBy, VectorRule,
 };
 use profiledb_storage::{DefKind, Definition, FeatureKind};
 
 use super::*;
 use crate::ast::{
-    AlterSetting, BinaryOp, Expr, FeatureFunc, FunctionArg, Ident, Literal, ObjectKind, Statement,
-    UnaryOp, VectorSpec,
+    AlterSetting, BinaryOp, Expr, FeatureFunc, FieldSpec, FunctionArg, Ident, Literal, ObjectKind,
+    Statement, UnaryOp, VectorSpec,
 };
 use crate::bind::{Binder, segment_expr, unknown};
-use crate::error::{At, Error, Result};
+use crate::error::{At, Error, Result, Span};
 use crate::output::Output;
 use crate::source::DataSource;
 
@@ -23,6 +24,164 @@ pub(super) fn def_kind(kind: ObjectKind) -> DefKind {
         ObjectKind::Window => DefKind::Window,
         ObjectKind::Vector => DefKind::Vector,
         ObjectKind::Segment => DefKind::Segment,
+    }
+}
+
+/// A declared field as the catalog keeps it.
+fn field_decl(spec: &FieldSpec) -> FieldDecl {
+    FieldDecl {
+        name: spec.name.value.clone(),
+        ty: spec.ty,
+        not_null: spec.not_null,
+        default: spec.default.as_ref().map(|(d, _)| match d {
+            Literal::Null => FilterValue::Null,
+            Literal::Bool(b) => FilterValue::Bool(*b),
+            Literal::Int(i) => FilterValue::Int(*i),
+            Literal::Float(x) => FilterValue::Float(*x),
+            Literal::String(s) => FilterValue::String(s.clone()),
+        }),
+    }
+}
+
+/// `CREATE EVENT`, `ALTER EVENT … ADD FIELD` and `DROP EVENT`.
+pub(super) fn change_events(source: &dyn DataSource, stmt: &Statement) -> Result<Output> {
+    let (change, name, tag) = match stmt {
+        Statement::CreateEvent { name, fields } => (
+            EventChange::Declare {
+                name: name.value.clone(),
+                fields: fields.iter().map(field_decl).collect(),
+            },
+            name,
+            "CREATE EVENT",
+        ),
+        Statement::AlterEventAddField { event, field } => (
+            EventChange::AddField {
+                event: event.value.clone(),
+                field: field_decl(field),
+            },
+            event,
+            "ALTER EVENT",
+        ),
+        Statement::DropEvent { name, if_exists } => {
+            let catalog = &source.bindings().catalog;
+            if catalog.event(&name.value).is_none() {
+                if *if_exists {
+                    return Ok(Output::done(format!(
+                        "DROP EVENT skipped: no event type '{}' is declared",
+                        name.value
+                    )));
+                }
+                return Err(unknown(
+                    "event type",
+                    name,
+                    catalog.events.iter().map(|e| e.name.as_str()),
+                ));
+            }
+            (
+                EventChange::Drop {
+                    name: name.value.clone(),
+                },
+                name,
+                "DROP EVENT",
+            )
+        }
+        _ => return Err(Error::invalid("not an event type change", None)),
+    };
+    if let (EventChange::AddField { .. }, None) =
+        (&change, source.bindings().catalog.event(&name.value))
+    {
+        let catalog = &source.bindings().catalog;
+        return Err(unknown(
+            "event type",
+            name,
+            catalog.events.iter().map(|e| e.name.as_str()),
+        ));
+    }
+    source
+        .change_events(change)
+        .map_err(|e| field_at(e, stmt, name.span()))?;
+    Ok(Output::done(tag))
+}
+
+/// A storage error about the statement `stmt`: one about a field it names
+/// is located at that field, any other at `span`.
+pub(super) fn field_at(e: profiledb_storage::Error, stmt: &Statement, span: Span) -> Error {
+    match e {
+        profiledb_storage::Error::InvalidField { field, reason } => {
+            let at = field_span(stmt, &field).unwrap_or(span);
+            Error::invalid(format!("field '{field}': {reason}"), Some(at))
+        }
+        other => storage_at(other, span),
+    }
+}
+
+/// Where `stmt` names event field `field` first.
+fn field_span(stmt: &Statement, field: &str) -> Option<Span> {
+    let named = |i: &Ident| (i.value == field).then(|| i.span());
+    let in_expr = |e: &Option<Expr>| e.as_ref().and_then(|e| column_span(e, field));
+    match stmt {
+        Statement::CreateOrReplace(inner) | Statement::CreateIfNotExists(inner) => {
+            field_span(inner, field)
+        }
+        Statement::CreateAttribute { name, .. } => named(name),
+        Statement::CreateFeature {
+            field: f,
+            arg,
+            filter,
+            by,
+            ..
+        } => f
+            .as_ref()
+            .and_then(named)
+            .or_else(|| in_expr(arg))
+            .or_else(|| by.as_ref().and_then(|k| named(&k.field)))
+            .or_else(|| in_expr(filter)),
+        Statement::CreateWindow {
+            field: f,
+            arg,
+            filter,
+            ..
+        } => f
+            .as_ref()
+            .and_then(named)
+            .or_else(|| in_expr(arg))
+            .or_else(|| in_expr(filter)),
+        Statement::CreateVector { spec, filter, .. } => match spec {
+            VectorSpec::Ewma { field: f, .. } => named(f),
+            VectorSpec::Sgd { item, label, .. } => named(item).or_else(|| named(label)),
+        }
+        .or_else(|| in_expr(filter)),
+        Statement::CreateEvent { fields, .. } => fields.iter().find_map(|f| named(&f.name)),
+        Statement::AlterEventAddField { field: f, .. } => named(&f.name),
+        _ => None,
+    }
+}
+
+/// Where expression `e` reads column `name` first.
+fn column_span(e: &Expr, name: &str) -> Option<Span> {
+    match e {
+        Expr::Column(c) if c.value == name => Some(c.span()),
+        Expr::Column(_) | Expr::InSegment(_) | Expr::Literal(..) => None,
+        Expr::Array(items, _) => items.iter().find_map(|i| column_span(i, name)),
+        Expr::Unary { expr, .. } | Expr::IsNull { expr, .. } => column_span(expr, name),
+        Expr::Binary { left, right, .. }
+        | Expr::Index {
+            expr: left,
+            key: right,
+            ..
+        } => column_span(left, name).or_else(|| column_span(right, name)),
+        Expr::Between {
+            expr, low, high, ..
+        } => [expr, low, high]
+            .into_iter()
+            .find_map(|x| column_span(x, name)),
+        Expr::InList { expr, list, .. } => {
+            column_span(expr, name).or_else(|| list.iter().find_map(|i| column_span(i, name)))
+        }
+        Expr::Function { args, .. } => args.iter().find_map(|a| match a {
+            FunctionArg::Expr(x) => column_span(x, name),
+            _ => None,
+        }),
     }
 }
 
@@ -45,30 +204,42 @@ pub(super) fn definition(
     replace: bool,
 ) -> Result<Definition> {
     let def = item_definition(source, stmt, replace)?;
-    let (also_on, filter, arg) = match stmt {
+    let (also_on, filter, arg, keyed) = match stmt {
         Statement::CreateFeature {
             also_on,
             filter,
             arg,
+            by,
             ..
-        }
-        | Statement::CreateWindow {
+        } => (
+            also_on.as_slice(),
+            filter.as_ref(),
+            arg.as_ref(),
+            by.as_ref().map(|k| KeyedBy {
+                by: k.field.value.clone(),
+                top: k.top,
+            }),
+        ),
+        Statement::CreateWindow {
             also_on,
             filter,
             arg,
             ..
-        } => (also_on.as_slice(), filter.as_ref(), arg.as_ref()),
+        } => (also_on.as_slice(), filter.as_ref(), arg.as_ref(), None),
         Statement::CreateVector {
             also_on, filter, ..
-        } => (also_on.as_slice(), filter.as_ref(), None),
-        _ => (&[][..], None, None),
+        } => (also_on.as_slice(), filter.as_ref(), None, None),
+        _ => (&[][..], None, None, None),
     };
     let also_on: Vec<String> = also_on.iter().map(|e| e.value.clone()).collect();
     Ok(rescope(
         def,
-        filter.map(event_filter).transpose()?.as_ref(),
-        &also_on,
-        arg.map(event_expr).transpose()?.as_ref(),
+        Scope {
+            filter: filter.map(event_filter).transpose()?.as_ref(),
+            also_on: &also_on,
+            expr: arg.map(event_expr).transpose()?.as_ref(),
+            keyed: keyed.as_ref(),
+        },
     ))
 }
 
@@ -278,6 +449,7 @@ fn item_definition(source: &dyn DataSource, stmt: &Statement, replace: bool) -> 
             arg,
             half_life,
             prior,
+            by: _,
         } => {
             let h = half_life.map_or(0, |h| h.ms);
             let kind = match func {
@@ -445,9 +617,12 @@ pub(super) fn altered(
                     .or_else(|| f.expr.as_ref().map(|_| COMPUTED.to_owned())),
                 kind,
             },
-            f.filter.as_ref(),
-            &f.also_on,
-            f.expr.as_ref(),
+            Scope {
+                filter: f.filter.as_ref(),
+                also_on: &f.also_on,
+                expr: f.expr.as_ref(),
+                keyed: f.keyed.as_ref(),
+            },
         );
         return Ok((def, matches!(setting, AlterSetting::Prior(..))));
     }
@@ -502,9 +677,11 @@ pub(super) fn altered(
             dim: v.dim,
             rule,
         },
-        v.filter.as_ref(),
-        &v.also_on,
-        None,
+        Scope {
+            filter: v.filter.as_ref(),
+            also_on: &v.also_on,
+            ..Scope::default()
+        },
     );
     Ok((def, false))
 }
@@ -520,27 +697,39 @@ fn setting_name(setting: &AlterSetting) -> &'static str {
     }
 }
 
-/// `def` scoped as the item it redefines was: the number it computes, the
-/// event types it is bound to, and the events it takes.
-fn rescope(
-    mut def: Definition,
-    filter: Option<&EventFilter>,
-    also_on: &[String],
-    expr: Option<&EventExpr>,
-) -> Definition {
-    if let Some(e) = expr {
+/// How an item is scoped beyond its kind: the events it takes, the event
+/// types it is bound to beside its own, the number it computes, and the key
+/// it is kept per.
+#[derive(Default)]
+struct Scope<'a> {
+    filter: Option<&'a EventFilter>,
+    also_on: &'a [String],
+    expr: Option<&'a EventExpr>,
+    keyed: Option<&'a KeyedBy>,
+}
+
+/// `def` scoped as `scope` says (as the item it redefines was, for `ALTER`).
+fn rescope(mut def: Definition, scope: Scope<'_>) -> Definition {
+    if let Some(e) = scope.expr {
         def = Definition::Computed {
             item: Box::new(def),
             expr: e.clone(),
         };
     }
-    if !also_on.is_empty() {
-        def = Definition::AlsoOn {
+    if let Some(k) = scope.keyed {
+        def = Definition::Keyed {
             item: Box::new(def),
-            event_types: also_on.to_vec(),
+            by: k.by.clone(),
+            top: k.top,
         };
     }
-    if let Some(f) = filter {
+    if !scope.also_on.is_empty() {
+        def = Definition::AlsoOn {
+            item: Box::new(def),
+            event_types: scope.also_on.to_vec(),
+        };
+    }
+    if let Some(f) = scope.filter {
         def = Definition::Filtered {
             item: Box::new(def),
             filter: f.clone(),
@@ -556,7 +745,12 @@ pub(super) fn referenced_names(e: &Expr, out: &mut Vec<String>) {
         Expr::Literal(..) => {}
         Expr::Array(items, _) => items.iter().for_each(|i| referenced_names(i, out)),
         Expr::Unary { expr, .. } | Expr::IsNull { expr, .. } => referenced_names(expr, out),
-        Expr::Binary { left, right, .. } => {
+        Expr::Binary { left, right, .. }
+        | Expr::Index {
+            expr: left,
+            key: right,
+            ..
+        } => {
             referenced_names(left, out);
             referenced_names(right, out);
         }

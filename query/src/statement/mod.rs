@@ -26,7 +26,7 @@ mod explain;
 mod show;
 
 pub use at::rows_as_of;
-use ddl::{altered, def_kind, definition, drop_item, name_is_free};
+use ddl::{altered, change_events, def_kind, definition, drop_item, field_at, name_is_free};
 use dml::{insert, matching_users, update};
 use explain::explain;
 use show::{describe, ident, show};
@@ -91,7 +91,9 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         | Statement::CreateSegment { name, .. } => {
             let def = definition(source, stmt, false)?;
             let kind = def.kind();
-            source.define(def).map_err(|e| storage_at(e, name.span()))?;
+            source
+                .define(def)
+                .map_err(|e| field_at(e, stmt, name.span()))?;
             Ok(Output::done(format!("CREATE {}", keyword(kind))))
         }
         Statement::CreateOrReplace(inner) => {
@@ -107,7 +109,7 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
             let kind = def.kind();
             source
                 .replace(def)
-                .map_err(|e| storage_at(e, name.span()))?;
+                .map_err(|e| field_at(e, inner, name.span()))?;
             Ok(Output::done(format!("CREATE OR REPLACE {}", keyword(kind))))
         }
         Statement::Alter {
@@ -133,6 +135,15 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
                 | Statement::CreateVector { name, .. }
                 | Statement::CreateSegment { name, .. }
                 | Statement::CreateSegments { name, .. } => name,
+                Statement::CreateEvent { name, .. } => {
+                    if source.bindings().catalog.event(&name.value).is_some() {
+                        return Ok(Output::done(format!(
+                            "CREATE EVENT skipped: event type '{}' is declared",
+                            name.value
+                        )));
+                    }
+                    return run(source, inner, limits);
+                }
                 _ => return Err(Error::invalid("CREATE IF NOT EXISTS of what?", None)),
             };
             let taken = {
@@ -166,6 +177,13 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
                 )));
             }
             drop_item(source, *kind, name)
+        }
+        Statement::CreateEvent { .. }
+        | Statement::AlterEventAddField { .. }
+        | Statement::DropEvent { .. } => change_events(source, stmt),
+        Statement::ShowEvents => Ok(Output::Rows(show::events(&source.bindings().catalog))),
+        Statement::DescribeEvent { name } => {
+            show::describe_event(&source.bindings().catalog, name).map(Output::Rows)
         }
         Statement::Show { kind } => Ok(Output::Rows(show(&source.bindings().catalog, *kind))),
         Statement::Describe { name } => {

@@ -1,13 +1,14 @@
 //! Listings: `SHOW` a kind of item and `DESCRIBE` one, each item printed as
 //! the statement that would define it.
 
-use profiledb_storage::catalog::{Catalog, VectorRule};
+use profiledb_storage::catalog::{Catalog, EventDef, FilterValue, VectorRule};
 use profiledb_storage::time::format_duration;
 use profiledb_storage::{DefKind, FeatureKind, Value};
 
 use super::*;
 use crate::ast::{
-    Duration, Expr, FeatureFunc, Ident, Literal, Loc, ObjectKind, Statement, VectorSpec,
+    Duration, Expr, FeatureFunc, FieldSpec, Ident, KeyedSpec, Literal, Loc, ObjectKind, Statement,
+    VectorSpec,
 };
 use crate::bind::{segment_expr, unknown};
 use crate::error::Result;
@@ -66,6 +67,10 @@ pub(super) fn definitions(catalog: &Catalog, kind: ObjectKind) -> Vec<(String, S
                     arg: expr_of(d.expr.as_ref()),
                     half_life: d.kind.half_life_ms().map(duration),
                     prior,
+                    by: d.keyed.as_ref().map(|k| KeyedSpec {
+                        field: ident(&k.by),
+                        top: k.top,
+                    }),
                 };
                 (d.name.clone(), s)
             })
@@ -184,6 +189,120 @@ pub(super) fn history(catalog: &Catalog, cutoff: Option<i64>) -> Rows {
     }
 }
 
+/// A declared event type as the `CREATE EVENT` statement that declares it.
+pub(super) fn event_statement(def: &EventDef) -> Statement {
+    Statement::CreateEvent {
+        name: ident(&def.name),
+        fields: def
+            .fields
+            .iter()
+            .map(|f| FieldSpec {
+                name: ident(&f.name),
+                ty: f.ty,
+                not_null: f.not_null,
+                default: f.default.as_ref().map(|d| (literal(d), Loc::default())),
+            })
+            .collect(),
+    }
+}
+
+/// A catalog constant in the language.
+fn literal(v: &FilterValue) -> Literal {
+    match v {
+        FilterValue::Null => Literal::Null,
+        FilterValue::Bool(b) => Literal::Bool(*b),
+        FilterValue::Int(i) => Literal::Int(*i),
+        FilterValue::Float(x) => Literal::Float(*x),
+        FilterValue::String(s) => Literal::String(s.clone()),
+    }
+}
+
+/// `SHOW EVENTS`: every event type, declared (in declaration order) or
+/// only bound to by items (by name after them), with the number of items
+/// bound to it and its declaration.
+pub(super) fn events(catalog: &Catalog) -> Rows {
+    let mut bound: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    let types = catalog
+        .attributes
+        .iter()
+        .flat_map(|a| a.event_type.iter())
+        .chain(
+            catalog
+                .features
+                .iter()
+                .flat_map(|f| std::iter::once(&f.event_type).chain(&f.also_on)),
+        )
+        .chain(
+            catalog
+                .windows
+                .iter()
+                .flat_map(|w| std::iter::once(&w.event_type).chain(&w.also_on)),
+        )
+        .chain(
+            catalog
+                .vectors
+                .iter()
+                .flat_map(|v| std::iter::once(&v.event_type).chain(&v.also_on)),
+        );
+    for t in types {
+        *bound.entry(t.as_str()).or_default() += 1;
+    }
+    let mut rows: Vec<Vec<Value>> = catalog
+        .events
+        .iter()
+        .map(|e| {
+            vec![
+                Value::String(e.name.clone()),
+                Value::Bool(true),
+                Value::Int(bound.get(e.name.as_str()).copied().unwrap_or(0)),
+                Value::String(event_statement(e).to_string()),
+            ]
+        })
+        .collect();
+    for (name, n) in &bound {
+        if catalog.event(name).is_none() {
+            rows.push(vec![
+                Value::String((*name).to_owned()),
+                Value::Bool(false),
+                Value::Int(*n),
+                Value::Null,
+            ]);
+        }
+    }
+    let column = |name: &str, ty| Column {
+        name: name.into(),
+        ty,
+    };
+    Rows {
+        columns: vec![
+            column("name", Type::String),
+            column("declared", Type::Bool),
+            column("items", Type::Int),
+            column("definition", Type::String),
+        ],
+        rows,
+    }
+}
+
+/// `DESCRIBE EVENT name`: the declaration, as `DESCRIBE` shows an item.
+pub(super) fn describe_event(catalog: &Catalog, name: &Ident) -> Result<Rows> {
+    let def = catalog.event(&name.value).ok_or_else(|| {
+        unknown(
+            "event type",
+            name,
+            catalog.events.iter().map(|e| e.name.as_str()),
+        )
+    })?;
+    Ok(Rows {
+        columns: text_columns(&["kind", "name", "definition"]),
+        rows: vec![vec![
+            Value::String("event type".to_owned()),
+            Value::String(def.name.clone()),
+            Value::String(event_statement(def).to_string()),
+        ]],
+    })
+}
+
 /// A computed argument as the expression that spells it.
 fn expr_of(expr: Option<&profiledb_storage::catalog::EventExpr>) -> Option<crate::ast::Expr> {
     // It prints in the language; a stored one always parses.
@@ -261,10 +380,14 @@ pub(super) fn describe(catalog: &Catalog, name: &Ident) -> Result<Rows> {
             ]],
         });
     }
+    if catalog.event(&name.value).is_some() {
+        return describe_event(catalog, name);
+    }
     let all: Vec<String> = ObjectKind::ALL
         .into_iter()
         .flat_map(|k| definitions(catalog, k).into_iter().map(|(n, _)| n))
         .chain(catalog.segment_groups.iter().map(|g| g.name.clone()))
+        .chain(catalog.events.iter().map(|e| e.name.clone()))
         .collect();
     Err(unknown("item", name, all.iter().map(String::as_str)))
 }

@@ -61,7 +61,7 @@ error: syntax error: expected HISTORY, found 'HORIZON' (line 1, column 20)
 
 ALTER TABLE users SET HISTORY '1d';
 ----
-error: syntax error: expected DATABASE, FEATURE, WINDOW or VECTOR, found 'TABLE' (line 1, column 7)
+error: syntax error: expected DATABASE, EVENT, FEATURE, WINDOW or VECTOR, found 'TABLE' (line 1, column 7)
   ALTER TABLE users SET HISTORY '1d';
         ^^^^^
 

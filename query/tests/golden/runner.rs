@@ -70,6 +70,10 @@ fn render_value(v: &Value) -> String {
         Value::String(s) => format!("'{s}'"),
         Value::Tags(t) => format!("{t:?}"),
         Value::Vector(v) => format!("{v:?}"),
+        Value::Map(m) => {
+            let entries: Vec<String> = m.iter().map(|(k, x)| format!("{k}: {x:?}")).collect();
+            format!("{{{}}}", entries.join(", "))
+        }
     }
 }
 

@@ -27,6 +27,14 @@ impl Serialize for JsonValue<'_> {
                 }
                 seq.end()
             }
+            // A keyed feature: an object, largest value first.
+            Value::Map(m) => {
+                let mut map = s.serialize_map(Some(m.len()))?;
+                for (k, x) in m {
+                    map.serialize_entry(k, x)?;
+                }
+                map.end()
+            }
         }
     }
 }
@@ -94,6 +102,7 @@ pub fn type_from_name(name: &str) -> Type {
         "string" => Type::String,
         "tags" => Type::Tags,
         "vector" => Type::Vector,
+        "map" => Type::Map,
         _ => Type::Null,
     }
 }
@@ -116,6 +125,15 @@ pub fn value_from_json(v: &serde_json::Value, ty: Type) -> Value {
                 .map(|i| i.as_f64().unwrap_or(f64::NAN) as f32)
                 .collect(),
         ),
+        (J::Object(entries), Type::Map) => {
+            let mut m: Vec<(String, f64)> = entries
+                .iter()
+                .map(|(k, x)| (k.clone(), x.as_f64().unwrap_or(f64::NAN)))
+                .collect();
+            // JSON objects do not keep their order: largest first again.
+            m.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            Value::Map(m)
+        }
         (J::Number(n), Type::Float) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         (J::Number(n), _) if n.is_i64() => Value::Int(n.as_i64().unwrap_or_default()),
         (J::Number(n), _) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
@@ -142,6 +160,11 @@ mod tests {
             (Value::Tags(vec!["x".into(), "y".into()]), Type::Tags),
             (Value::Tags(vec![]), Type::Tags),
             (Value::Vector(vec![0.1, -2.5, 3e-7]), Type::Vector),
+            (
+                Value::Map(vec![("tech".into(), 3.5), ("art".into(), 1.0)]),
+                Type::Map,
+            ),
+            (Value::Map(vec![]), Type::Map),
         ];
         for (v, ty) in values {
             let text = serde_json::to_string(&JsonValue(&v)).expect("serializes");

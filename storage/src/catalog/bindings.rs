@@ -27,6 +27,8 @@ pub struct EventBindings {
     pub windows: Vec<WindowDef>,
     /// Vectors.
     pub vectors: Vec<VectorDef>,
+    /// The type's declaration, when it is declared.
+    pub declared: Option<super::EventDef>,
 }
 
 /// A catalog snapshot with its per-event-type index. Immutable; the engine swaps
@@ -91,6 +93,10 @@ impl Bindings {
         }
         for s in &catalog.segments {
             live.insert(s.id);
+        }
+        // A declared type is accepted with nothing bound to it.
+        for e in &catalog.events {
+            by_event.entry(e.name.clone()).or_default().declared = Some(e.clone());
         }
         // Not bound to anything yet, but their state is not garbage.
         live.extend(catalog.building.iter().copied());

@@ -191,6 +191,19 @@ pub struct FeatureDef {
     /// of `field` (`SUM(price * qty)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expr: Option<super::EventExpr>,
+    /// Kept per value of an event field, for at most so many values
+    /// (`BY category TOP 50`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyed: Option<KeyedBy>,
+}
+
+/// What a keyed feature is kept per: `BY field TOP n`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedBy {
+    /// The event field whose values are the keys.
+    pub by: String,
+    /// Most keys kept per user.
+    pub top: u32,
 }
 
 /// A bucketed metric with retention.
@@ -420,6 +433,16 @@ pub enum Definition {
         /// Which events it takes.
         filter: super::EventFilter,
     },
+    /// A count, sum, decayed count or decayed sum kept per value of event
+    /// field `by`, for at most `top` values per user (`… BY category TOP 50`).
+    Keyed {
+        /// The feature.
+        item: Box<Definition>,
+        /// The event field whose values are the keys.
+        by: String,
+        /// Most keys kept per user.
+        top: u32,
+    },
     /// A feature, window or vector bound to more event types than its own
     /// (`CREATE FEATURE buys ON purchase, add_to_cart AS COUNT()`).
     AlsoOn {
@@ -468,7 +491,8 @@ impl Definition {
             | Definition::SegmentGroup { name, .. } => name,
             Definition::Filtered { item, .. }
             | Definition::AlsoOn { item, .. }
-            | Definition::Computed { item, .. } => item.name(),
+            | Definition::Computed { item, .. }
+            | Definition::Keyed { item, .. } => item.name(),
         }
     }
 
@@ -483,7 +507,8 @@ impl Definition {
             Definition::SegmentGroup { .. } => DefKind::SegmentGroup,
             Definition::Filtered { item, .. }
             | Definition::AlsoOn { item, .. }
-            | Definition::Computed { item, .. } => item.kind(),
+            | Definition::Computed { item, .. }
+            | Definition::Keyed { item, .. } => item.kind(),
         }
     }
 }

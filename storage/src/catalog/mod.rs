@@ -9,7 +9,10 @@
 
 mod bindings;
 mod defs;
+mod events;
 pub mod filter;
+
+pub use events::{EventChange, EventDef, FieldDecl, FieldType, MAX_EVENT_FIELDS, MAX_EVENT_TYPES};
 
 pub use bindings::{AttrBinding, Bindings, EventBindings};
 pub use filter::{ArithOp, CmpOp, EventExpr, EventFilter, FilterValue};
@@ -18,7 +21,7 @@ pub use filter::{ArithOp, CmpOp, EventExpr, EventFilter, FilterValue};
 /// compaction filters; a schema change swaps the inner `Arc`.
 pub(crate) type SharedBindings = std::sync::Arc<parking_lot::RwLock<std::sync::Arc<Bindings>>>;
 pub use defs::{
-    AttributeDef, ClusterMember, DefKind, Definition, FeatureDef, FeatureKind, SegmentDef,
+    AttributeDef, ClusterMember, DefKind, Definition, FeatureDef, FeatureKind, KeyedBy, SegmentDef,
     SegmentGroupDef, VectorDef, VectorRule, WindowDef,
 };
 
@@ -41,6 +44,9 @@ pub const MAX_DEFINITIONS: usize = 16_384;
 
 /// Most segments one clustering may create.
 pub const MAX_GROUP_SEGMENTS: usize = 1000;
+
+/// Most keys a keyed feature keeps per user (`TOP n`).
+pub const MAX_TOP: u32 = 10_000;
 
 /// Longest accepted name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
@@ -85,6 +91,9 @@ pub struct Catalog {
     /// deleted (`ALTER DATABASE SET USER TTL`); 0, the default, keeps all.
     #[serde(default)]
     pub user_ttl_ms: i64,
+    /// Declared event types ([`EventDef`]), in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventDef>,
 }
 
 impl Default for Catalog {
@@ -101,6 +110,7 @@ impl Default for Catalog {
             history_ms: 0,
             building: Vec::new(),
             user_ttl_ms: 0,
+            events: Vec::new(),
         }
     }
 }
@@ -231,6 +241,7 @@ impl Catalog {
         let mut next = self.clone();
         let id = next.define_item(def)?;
         next.check_rates(id)?;
+        next.check_declared(id)?;
         *self = next;
         Ok(id)
     }
@@ -311,6 +322,40 @@ impl Catalog {
                     d.field = None;
                     d.expr = Some(expr.clone());
                 }
+                *self = next;
+                return Ok(id);
+            }
+            Definition::Keyed { item, by, top } => {
+                check_field(&by).map_err(|e| Error::InvalidField {
+                    field: by.clone(),
+                    reason: match e {
+                        Error::InvalidArgument(m) => m,
+                        other => other.to_string(),
+                    },
+                })?;
+                if top == 0 || top > MAX_TOP {
+                    return Err(Error::invalid(format!(
+                        "TOP keeps 1 to {MAX_TOP} keys per user, not {top}"
+                    )));
+                }
+                let mut next = self.clone();
+                let id = next.define_item(*item)?;
+                let Some(d) = next.features.iter_mut().find(|d| d.id == id) else {
+                    return Err(Error::invalid("only features are kept per key (BY)"));
+                };
+                if !matches!(
+                    d.kind,
+                    FeatureKind::Count
+                        | FeatureKind::Sum
+                        | FeatureKind::DecayedCount { .. }
+                        | FeatureKind::DecayedSum { .. }
+                ) {
+                    return Err(Error::invalid(format!(
+                        "only COUNT, SUM, DECAYED_COUNT and DECAYED_SUM features are kept per key (BY), not {}",
+                        d.kind.name()
+                    )));
+                }
+                d.keyed = Some(KeyedBy { by, top });
                 *self = next;
                 return Ok(id);
             }
@@ -464,6 +509,7 @@ impl Catalog {
                     filter: None,
                     also_on: Vec::new(),
                     expr: None,
+                    keyed: None,
                 });
             }
             Definition::Window {
@@ -720,7 +766,8 @@ impl Catalog {
         let mut def = def;
         while let Definition::Filtered { item, .. }
         | Definition::AlsoOn { item, .. }
-        | Definition::Computed { item, .. } = def
+        | Definition::Computed { item, .. }
+        | Definition::Keyed { item, .. } = def
         {
             def = item;
         }

@@ -102,6 +102,19 @@ impl<K: Kv> Engine<K> {
         self.store_catalog(catalog)
     }
 
+    /// Declares an event type, adds a field to one, or drops a declaration;
+    /// a schema change. Batches planned under the old declarations plan
+    /// again.
+    ///
+    /// # Errors
+    /// See [`crate::Catalog::change_events`].
+    pub fn change_events(&self, change: crate::catalog::EventChange) -> Result<()> {
+        let _guard = self.ddl.lock();
+        let mut catalog = self.catalog();
+        catalog.change_events(change)?;
+        self.store_catalog(catalog)
+    }
+
     /// Folds the event history older than the horizon into each user's base
     /// state, at the engine's clock, so that the history keeps only the
     /// horizon's writes: the cutoff (the start of the day the horizon
@@ -248,15 +261,16 @@ impl<K: Kv> Engine<K> {
                     reason: e.reason,
                 };
                 // Planning checks the id; it is read only where it is kept.
-                let ops = event::plan(&bindings, ev).map_err(invalid)?;
+                // The event is kept as accepted, with its declared defaults.
+                let (ev, ops) = event::plan_event(&bindings, ev).map_err(invalid)?;
                 let id = if keeping {
-                    event::event_id(ev).map_err(invalid)?
+                    event::event_id(&ev).map_err(invalid)?
                 } else {
                     None
                 };
                 Ok((ev, id, ops))
             })
-            .collect::<Result<Vec<(&Event, Option<String>, EventOps)>>>()?;
+            .collect::<Result<Vec<Planned<'_>>>>()?;
         let dedup = keeping && planned.iter().any(|p| p.1.is_some());
         let request = request.filter(|_| keeping);
         // Held until the batch is written: no other batch accepts one of
@@ -292,7 +306,7 @@ impl<K: Kv> Engine<K> {
                 (
                     ev.user.as_str(),
                     ev.ts,
-                    HistoryWrite::Event(ev),
+                    HistoryWrite::Event(ev.as_ref()),
                     id.as_deref(),
                 )
             }),
@@ -359,7 +373,7 @@ impl<K: Kv> Engine<K> {
     /// Removes from `planned` the events whose user already has an accepted
     /// event of their id, or has one earlier in `planned`. The caller holds
     /// the users' id locks, so no other write can accept one meanwhile.
-    fn drop_duplicates(&self, planned: &mut Vec<(&Event, Option<String>, EventOps)>) -> Result<()> {
+    fn drop_duplicates(&self, planned: &mut Vec<Planned<'_>>) -> Result<()> {
         let keys: Vec<Vec<u8>> = planned
             .iter()
             .filter_map(|(ev, id, _)| Some(history::id_key(&ev.user, id.as_deref()?)))
@@ -559,6 +573,10 @@ impl<K: Kv> Engine<K> {
         puts
     }
 }
+
+/// An event of a batch as planned: as accepted, its id when the history
+/// keeps it, and its operands.
+type Planned<'e> = (std::borrow::Cow<'e, Event>, Option<String>, EventOps);
 
 /// Folds the history older than the horizon at `now` into each user's base
 /// state, so that the history keeps only the horizon's writes. The cutoff

@@ -2,13 +2,16 @@
 //! cells of the same definition combine.
 //!
 //! Every combination here is associative and commutative, so the record merge can
-//! fold operands in any grouping (partial merges) and events in any order.
+//! fold operands in any grouping (partial merges) and events in any order; a
+//! keyed state past its bound is the one exception, within its stated error
+//! ([`crate::merge::keyed`]).
 
 use std::cmp::Ordering;
 
 use crate::codec::{DecodeError, Reader, Writer, derr};
 use crate::merge::decayed;
 use crate::merge::distinct::Distinct;
+use crate::merge::keyed::Keyed;
 use crate::merge::vector::Ewma;
 use crate::value::Value;
 
@@ -74,6 +77,8 @@ pub enum Cell {
     Ewma(Ewma),
     /// `count_distinct`: a sketch of the values seen.
     Distinct(Distinct),
+    /// A keyed count or sum: values per key, for at most so many keys.
+    Keyed(Keyed),
     /// An attribute: last writer wins by time; equal times keep the larger encoding.
     Attr {
         /// Time of the write.
@@ -100,6 +105,8 @@ const EWMA_SINGLE: u8 = 11;
 const DISTINCT_EXACT: u8 = 12;
 /// A distinct count's HyperLogLog registers.
 const DISTINCT_HLL: u8 = 13;
+/// A keyed feature's values.
+const KEYED: u8 = 14;
 
 impl Cell {
     /// Memory the cell holds on the heap, in bytes (an estimate).
@@ -107,6 +114,7 @@ impl Cell {
         match self {
             Cell::Ewma(e) => e.v.capacity() * std::mem::size_of::<f64>(),
             Cell::Distinct(d) => d.heap_bytes(),
+            Cell::Keyed(k) => k.heap_bytes(),
             Cell::Attr { value, .. } => match value {
                 Value::String(s) => s.capacity(),
                 Value::Tags(t) => t.iter().map(|s| s.capacity() + 24).sum(),
@@ -132,6 +140,7 @@ impl Cell {
             Cell::Ewma(_) => EWMA,
             Cell::Distinct(d) if d.is_exact() => DISTINCT_EXACT,
             Cell::Distinct(_) => DISTINCT_HLL,
+            Cell::Keyed(_) => KEYED,
         }
     }
 
@@ -177,6 +186,7 @@ impl Cell {
             }
             Cell::Ewma(e) => e.encode_body(w, false),
             Cell::Distinct(d) => d.encode_body(w),
+            Cell::Keyed(k) => k.encode_body(w),
         }
     }
 
@@ -228,6 +238,7 @@ impl Cell {
             EWMA_SINGLE => Cell::Ewma(Ewma::decode_body(r, true)?),
             DISTINCT_EXACT => Cell::Distinct(Distinct::decode_exact(r)?),
             DISTINCT_HLL => Cell::Distinct(Distinct::decode_hll(r)?),
+            KEYED => Cell::Keyed(Keyed::decode_body(r)?),
             other => return derr(format!("unknown cell tag {other}")),
         })
     }
@@ -310,6 +321,7 @@ impl Cell {
             }
             (Cell::Ewma(a), Cell::Ewma(b)) => a.merge(b)?,
             (Cell::Distinct(a), Cell::Distinct(b)) => a.merge(b),
+            (Cell::Keyed(a), Cell::Keyed(b)) => a.merge(b)?,
             (a, b) => {
                 return derr(format!(
                     "cannot merge cell kind {} with kind {} (or half-lives differ)",

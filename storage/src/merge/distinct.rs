@@ -192,6 +192,35 @@ fn add(regs: &mut [u8], hash: u64) {
     }
 }
 
+/// A value as the text a distinct count hashes and a keyed feature keys by:
+/// a string itself, a number in decimal (an integral float as the integer),
+/// a boolean as `true` or `false`. `what` begins the error for other values.
+pub(crate) fn value_text<'v>(
+    value: &'v Value,
+    what: &str,
+) -> Result<std::borrow::Cow<'v, str>, String> {
+    Ok(match value {
+        Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        Value::Int(i) => std::borrow::Cow::Owned(i.to_string()),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            std::borrow::Cow::Owned((*f as i64).to_string())
+        }
+        Value::Float(f) => std::borrow::Cow::Owned(f.to_string()),
+        Value::Bool(b) => std::borrow::Cow::Borrowed(if *b { "true" } else { "false" }),
+        Value::Tags(_) => {
+            return Err(format!(
+                "{what} strings, numbers and booleans, not tag sets"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{what} strings, numbers and booleans, not {}s",
+                other.type_name()
+            ));
+        }
+    })
+}
+
 /// The 64-bit hash a distinct count keeps of `value`: FNV-1a over the value's
 /// canonical text, finished with MurmurHash3's 64-bit mix for its avalanche.
 /// An integer and a float of the same value, and a number and the string of
@@ -200,26 +229,7 @@ fn add(regs: &mut [u8], hash: u64) {
 /// # Errors
 /// A message for a value that is not a string, number or boolean.
 pub fn hash_value(value: &Value) -> Result<u64, String> {
-    let text = match value {
-        Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
-        Value::Int(i) => std::borrow::Cow::Owned(i.to_string()),
-        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-            std::borrow::Cow::Owned((*f as i64).to_string())
-        }
-        Value::Float(f) => std::borrow::Cow::Owned(f.to_string()),
-        Value::Bool(b) => std::borrow::Cow::Borrowed(if *b { "true" } else { "false" }),
-        Value::Vector(_) => {
-            return Err(
-                "a distinct count counts strings, numbers and booleans, not vectors".into(),
-            );
-        }
-        other => {
-            return Err(format!(
-                "a distinct count counts strings, numbers and booleans, not {} values",
-                other.type_name()
-            ));
-        }
-    };
+    let text = value_text(value, "a distinct count counts")?;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in text.as_bytes() {
         h ^= u64::from(b);

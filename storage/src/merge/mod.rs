@@ -7,6 +7,7 @@
 pub mod cell;
 pub mod decayed;
 pub mod distinct;
+pub mod keyed;
 pub mod record;
 pub mod vector;
 pub mod window;

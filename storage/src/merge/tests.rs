@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use super::cell::Cell;
 use super::decayed::value_at;
 use super::distinct::Distinct;
+use super::keyed::Keyed;
 use super::record::{self, Record};
 use super::vector::{self, Ewma, SgdStep, VectorValue};
 use super::window::{self, Bucket};
@@ -77,8 +78,15 @@ fn record_operand(i: usize, t: i64, x: f64) -> Vec<u8> {
             },
         ),
         (10, Cell::Distinct(Distinct::single(distinct_hash(x)))),
+        (11, Cell::Keyed(Keyed::single(H, 8, t, keyed_key(x), x))),
+        (12, Cell::Keyed(Keyed::single(0, 3, 0, keyed_key(x), 1.0))),
     ])
     .encode()
+}
+
+/// The key of an event for the keyed cells: one of 7.
+fn keyed_key(x: f64) -> String {
+    format!("k{}", distinct_key(x) % 7)
 }
 
 /// The distinct count's value of an event: a tenth of its value, rounded
@@ -189,6 +197,39 @@ fn check_record(bytes: &[u8], evs: &[(i64, f64)], as_of: i64) -> R {
     match rec.cell(10) {
         Some(Cell::Distinct(d)) => assert_eq!(d.count(), keys.len() as u64),
         other => panic!("distinct cell {other:?}"),
+    }
+    // Seven keys, eight kept: the decayed sums per key, exactly.
+    let mut per_key: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for &(t, x) in evs {
+        let e = per_key.entry(keyed_key(x)).or_default();
+        e.0 += x * decay(t);
+        e.1 += 1.0;
+    }
+    match rec.cell(11) {
+        Some(Cell::Keyed(k)) => {
+            assert_eq!(k.err, 0.0);
+            let got = k.values_at(as_of);
+            assert_eq!(got.len(), per_key.len());
+            for (key, x) in got {
+                let want = per_key[&key].0;
+                assert!(close(x, want, 1e-9), "keyed {key}: {x} vs {want}");
+            }
+        }
+        other => panic!("keyed cell {other:?}"),
+    }
+    // Seven keys, three kept: each count within the state's bound below
+    // its true count, and every key left out at most the bound.
+    match rec.cell(12) {
+        Some(Cell::Keyed(k)) => {
+            assert!(k.entries.len() <= 3);
+            let kept: f64 = k.entries.iter().map(|e| e.1).sum();
+            assert!(k.err <= (evs.len() as f64 - kept) / 4.0 + 1e-9);
+            for (key, (_, n)) in &per_key {
+                let got = k.entries.iter().find(|e| e.0 == *key).map_or(0.0, |e| e.1);
+                assert!(got <= *n && n - got <= k.err + 1e-9, "{key}: {got} of {n}");
+            }
+        }
+        other => panic!("bounded keyed cell {other:?}"),
     }
     Ok(())
 }
