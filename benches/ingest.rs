@@ -1,7 +1,8 @@
 //! Ingest throughput into 1M users: each event updates 4 scalar features, 1 window
 //! and 1 16-dimension ewma vector, in batches of 1,000, WAL on, sync off. Compared
 //! with a read-modify-write baseline (get, merge in the application, put) that keeps
-//! exactly the same state, and with the event history kept.
+//! exactly the same state, with the event history kept, and with a keyed feature
+//! and a distinct count beside (then whole-profile reads of that database).
 
 mod support;
 
@@ -110,6 +111,39 @@ fn ingest(c: &mut Criterion) {
         b.iter(|| {
             db.ingest(batches[i % batches.len()]).expect("ingest");
             i += 1;
+        })
+    });
+    drop(db);
+
+    // One keyed feature (50 categories, 20 kept) and one distinct count
+    // beside the schema; then whole-profile reads of that database.
+    let keyed = support::keyed_events(7, USERS, 400 * BATCH);
+    let keyed_batches: Vec<&[Event]> = keyed.chunks(BATCH).collect();
+    let (_dir, db) = loaded(false);
+    support::keyed_schema(&db).expect("keyed schema");
+    let mut i = 0;
+    group.bench_function("merge_operands_keyed_distinct", |b| {
+        b.iter(|| {
+            db.ingest(keyed_batches[i % keyed_batches.len()])
+                .expect("ingest");
+            i += 1;
+        })
+    });
+    db.compact().expect("compact");
+    let users: Vec<&str> = keyed
+        .iter()
+        .take(100_000)
+        .map(|e| e.user.as_str())
+        .collect();
+    let as_of = support::t0() + 31 * support::DAY;
+    let mut j = 0;
+    group.bench_function("profile_read_keyed_distinct", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                let p = db.profile(users[j % users.len()], as_of).expect("read");
+                assert!(p.is_some());
+                j += 1;
+            }
         })
     });
     drop(db);

@@ -47,7 +47,10 @@ pub use profiledb_query::{
     Column, Limits, Output, Permission, Position, Rows, Type, ends_statement, split_statements,
 };
 pub use profiledb_storage::RocksEngine;
-pub use profiledb_storage::catalog::{AttributeDef, FeatureDef, SegmentDef, VectorDef, WindowDef};
+pub use profiledb_storage::catalog::{
+    AttributeDef, EventChange, EventDef, FeatureDef, FieldDecl, FieldType, FilterValue, KeyedBy,
+    SegmentDef, VectorDef, WindowDef,
+};
 pub use profiledb_storage::time::{
     check_ts, format_timestamp, now_ms, parse_duration, parse_timestamp,
 };
@@ -150,6 +153,17 @@ impl Db {
     /// As [`Db::define`]; an item of another kind with that name; history off.
     pub fn replace(&self, def: Definition) -> Result<()> {
         self.engine.replace(def)?;
+        Ok(())
+    }
+
+    /// Declares an event type, adds a field to one, or drops a declaration,
+    /// as `CREATE EVENT`, `ALTER EVENT … ADD FIELD` and `DROP EVENT` do.
+    ///
+    /// # Errors
+    /// A declared (or undeclared) type, a bad field, or a field an item
+    /// bound to the type reads otherwise.
+    pub fn change_events(&self, change: EventChange) -> Result<()> {
+        self.engine.change_events(change)?;
         Ok(())
     }
 

@@ -237,3 +237,41 @@ fn a_retried_batch_with_event_ids_is_counted_once() {
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("event_id"), "{body}");
 }
+
+/// A keyed feature is a JSON object, largest value first, in a profile and
+/// in a query's rows; its type is `map`.
+#[test]
+fn keyed_features_are_json_objects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let (status, body) = query(
+        &s,
+        None,
+        "CREATE FEATURE cat_views ON view AS COUNT() BY category TOP 10",
+    );
+    assert_eq!(status, 200, "{body}");
+    let batch = json!([
+        {"user": "u1", "type": "view", "ts": 1761991200000i64, "category": "home"},
+        {"user": "u1", "type": "view", "ts": 1761991200001i64, "category": "tech"},
+        {"user": "u1", "type": "view", "ts": 1761991200002i64, "category": "tech"},
+    ]);
+    let (status, body) = events(&s, None, batch.to_string(), "application/json");
+    assert_eq!(status, 200, "{body}");
+    let (status, p) = call("GET", &format!("{}/v1/users/u1", s.url), None, None);
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(
+        p["features"]["cat_views"],
+        json!({"tech": 2.0, "home": 1.0})
+    );
+    let (status, body) = query(
+        &s,
+        None,
+        "SELECT cat_views, cat_views['tech'], top_keys(cat_views, 1) FROM users",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["types"], json!(["map", "int", "tags"]));
+    assert_eq!(
+        body["rows"],
+        json!([[{"tech": 2.0, "home": 1.0}, 2, ["tech"]]])
+    );
+}

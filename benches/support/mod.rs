@@ -61,6 +61,36 @@ pub fn schema(db: &Db) -> profiledb::Result<()> {
     Ok(())
 }
 
+/// Categories the keyed workload's views fall in.
+pub const CATEGORIES: usize = 50;
+
+/// What the keyed workload adds to [`schema`]: one keyed feature (a
+/// decayed count per category, 20 kept of 50) and one distinct count (of
+/// items).
+pub fn keyed_schema(db: &Db) -> profiledb::Result<()> {
+    db.execute(
+        "CREATE FEATURE cat_affinity ON view AS DECAYED_COUNT() BY category HALF_LIFE '14d' TOP 20;
+         CREATE FEATURE items_seen ON view AS COUNT_DISTINCT(item)",
+    )?;
+    Ok(())
+}
+
+/// [`events`] with a category (one of [`CATEGORIES`], skewed to the first)
+/// and an item (one of 10,000).
+pub fn keyed_events(seed: u64, users: u64, n: usize) -> Vec<Event> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    events(seed, users, n)
+        .into_iter()
+        .map(|ev| {
+            let c = rng
+                .random_range(0..CATEGORIES)
+                .min(rng.random_range(0..CATEGORIES));
+            ev.with("category", format!("cat{c:02}"))
+                .with("item", format!("item{}", rng.random_range(0..10_000)))
+        })
+        .collect()
+}
+
 /// A new database without the event history (on by default): the benches
 /// measure what they name, and `history` measures what keeping it costs.
 pub fn open(dir: &std::path::Path) -> profiledb::Result<Db> {

@@ -5,6 +5,23 @@ ALTER DATABASE SET HISTORY '30d';
 ----
 ALTER DATABASE
 
+# Views and purchases are declared; carts, impressions and clicks are not.
+CREATE EVENT view (item STRING NOT NULL, category STRING, price FLOAT NOT NULL, item_vec VECTOR(2));
+----
+CREATE EVENT
+
+CREATE EVENT purchase (item STRING NOT NULL, price FLOAT NOT NULL, qty INT DEFAULT 1);
+----
+CREATE EVENT
+
+# The statement that used to stop every view being ingested is refused
+# where it is wrong.
+CREATE FEATURE last_item ON view AS LAST(item);
+----
+error: field 'item': is STRING in event type 'view', and feature 'last_item' reads a number (INT or FLOAT) (line 1, column 42)
+  CREATE FEATURE last_item ON view AS LAST(item);
+                                           ^^^^
+
 CREATE FEATURE tech_views ON view WHERE category = 'tech' AS COUNT();
 ----
 CREATE FEATURE
@@ -89,3 +106,48 @@ SELECT id, laptop_views FROM users ORDER BY id;
 id:string | laptop_views:int
 'ann' | 2
 'bob' | 0
+
+# Interest per category, decayed, computed over the kept history.
+CREATE FEATURE cat_affinity ON view AS DECAYED_COUNT() BY category HALF_LIFE '14d' TOP 5;
+----
+CREATE FEATURE
+
+SELECT id, cat_affinity, top_keys(cat_affinity, 1) AS top FROM users ORDER BY id;
+----
+id:string | cat_affinity:map | top:tags
+'ann' | {tech: 2.909089482066809} | ["tech"]
+'bob' | {} | []
+
+SELECT id FROM users WHERE cat_affinity['tech'] > 1 ORDER BY cat_affinity['tech'] DESC;
+----
+id:string
+'ann'
+
+# A new half-life re-derives it, still kept per category.
+ALTER FEATURE cat_affinity SET HALF_LIFE '7d';
+----
+ALTER FEATURE
+
+DESCRIBE cat_affinity;
+----
+kind:string | name:string | definition:string
+'feature' | 'cat_affinity' | 'CREATE FEATURE cat_affinity ON view AS DECAYED_COUNT() BY category HALF_LIFE '1w' TOP 5 -- backfilled from 2026-10-16T00:00:00Z'
+
+# A purchase without its qty counts one.
+INSERT INTO purchase (user, ts, item, price) VALUES ('bob', '2026-11-14T10:00:00Z', 'stove', 40.0);
+----
+INSERT 1
+
+SELECT id, spend FROM users WHERE id = 'bob';
+----
+id:string | spend:float
+'bob' | 39.78357382212589
+
+SHOW EVENTS;
+----
+name:string | declared:bool | items:int | definition:string
+'view' | true | 6 | 'CREATE EVENT view (item STRING NOT NULL, category STRING, price FLOAT NOT NULL, item_vec VECTOR(2))'
+'purchase' | true | 3 | 'CREATE EVENT purchase (item STRING NOT NULL, price FLOAT NOT NULL, qty INT DEFAULT 1)'
+'add_to_cart' | false | 1 | NULL
+'click' | false | 1 | NULL
+'impression' | false | 1 | NULL
