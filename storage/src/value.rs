@@ -17,7 +17,8 @@ pub enum Value {
     Float(f64),
     /// A UTF-8 string.
     String(String),
-    /// A set of tags, kept sorted and without duplicates.
+    /// A set of tags, kept sorted and without duplicates; or, as a query's
+    /// `top_keys` gives them, a keyed feature's keys, largest value first.
     Tags(Vec<String>),
     /// An embedding vector.
     Vector(Vec<f32>),

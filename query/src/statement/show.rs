@@ -226,24 +226,9 @@ pub(super) fn events(catalog: &Catalog) -> Rows {
         .attributes
         .iter()
         .flat_map(|a| a.event_type.iter())
-        .chain(
-            catalog
-                .features
-                .iter()
-                .flat_map(|f| std::iter::once(&f.event_type).chain(&f.also_on)),
-        )
-        .chain(
-            catalog
-                .windows
-                .iter()
-                .flat_map(|w| std::iter::once(&w.event_type).chain(&w.also_on)),
-        )
-        .chain(
-            catalog
-                .vectors
-                .iter()
-                .flat_map(|v| std::iter::once(&v.event_type).chain(&v.also_on)),
-        );
+        .chain(catalog.features.iter().flat_map(|f| f.event_types()))
+        .chain(catalog.windows.iter().flat_map(|w| w.event_types()))
+        .chain(catalog.vectors.iter().flat_map(|v| v.event_types()));
     for t in types {
         *bound.entry(t.as_str()).or_default() += 1;
     }

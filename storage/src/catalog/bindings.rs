@@ -63,7 +63,7 @@ impl Bindings {
         }
         for f in &catalog.features {
             live.insert(f.id);
-            for e in std::iter::once(&f.event_type).chain(&f.also_on) {
+            for e in f.event_types() {
                 by_event
                     .entry(e.clone())
                     .or_default()
@@ -73,7 +73,7 @@ impl Bindings {
         }
         for w in &catalog.windows {
             live.insert(w.id);
-            for e in std::iter::once(&w.event_type).chain(&w.also_on) {
+            for e in w.event_types() {
                 by_event
                     .entry(e.clone())
                     .or_default()
@@ -83,7 +83,7 @@ impl Bindings {
         }
         for v in &catalog.vectors {
             live.insert(v.id);
-            for e in std::iter::once(&v.event_type).chain(&v.also_on) {
+            for e in v.event_types() {
                 by_event
                     .entry(e.clone())
                     .or_default()

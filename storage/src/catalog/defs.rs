@@ -513,6 +513,21 @@ impl Definition {
     }
 }
 
+/// The event types an item is bound to: its own, then the others it names.
+macro_rules! event_types {
+    ($($def:ty),*) => {$(
+        impl $def {
+            /// The event types it is bound to: its own, then those it names
+            /// beside (`ON purchase, add_to_cart`).
+            pub fn event_types(&self) -> impl Iterator<Item = &String> {
+                std::iter::once(&self.event_type).chain(&self.also_on)
+            }
+        }
+    )*};
+}
+
+event_types!(FeatureDef, WindowDef, VectorDef);
+
 impl FeatureDef {
     /// Whether it reads the event's own time (`MIN(ts)`, `MAX(ts)`,
     /// `LAST(ts)`): it reads as an integer, epoch ms.

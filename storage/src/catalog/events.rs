@@ -414,19 +414,19 @@ impl Catalog {
             .chain(
                 self.features
                     .iter()
-                    .filter(|f| f.event_type == event || f.also_on.iter().any(|e| e == event))
+                    .filter(|f| f.event_types().any(|e| e == event))
                     .map(|f| f.id),
             )
             .chain(
                 self.windows
                     .iter()
-                    .filter(|w| w.event_type == event || w.also_on.iter().any(|e| e == event))
+                    .filter(|w| w.event_types().any(|e| e == event))
                     .map(|w| w.id),
             )
             .chain(
                 self.vectors
                     .iter()
-                    .filter(|v| v.event_type == event || v.also_on.iter().any(|e| e == event))
+                    .filter(|v| v.event_types().any(|e| e == event))
                     .map(|v| v.id),
             )
             .collect();
@@ -464,10 +464,7 @@ impl Catalog {
                 }
                 (
                     format!("feature '{}'", f.name),
-                    std::iter::once(&f.event_type)
-                        .chain(&f.also_on)
-                        .map(String::as_str)
-                        .collect(),
+                    f.event_types().map(String::as_str).collect(),
                 )
             } else if let Some(w) = self.windows.iter().find(|w| w.id == id) {
                 if let Some(field) = &w.field {
@@ -477,10 +474,7 @@ impl Catalog {
                 read_filter(w.filter.as_ref(), &mut reads);
                 (
                     format!("window '{}'", w.name),
-                    std::iter::once(&w.event_type)
-                        .chain(&w.also_on)
-                        .map(String::as_str)
-                        .collect(),
+                    w.event_types().map(String::as_str).collect(),
                 )
             } else if let Some(v) = self.vectors.iter().find(|v| v.id == id) {
                 match &v.rule {
@@ -497,10 +491,7 @@ impl Catalog {
                 read_filter(v.filter.as_ref(), &mut reads);
                 (
                     format!("vector '{}'", v.name),
-                    std::iter::once(&v.event_type)
-                        .chain(&v.also_on)
-                        .map(String::as_str)
-                        .collect(),
+                    v.event_types().map(String::as_str).collect(),
                 )
             } else {
                 return Ok(());

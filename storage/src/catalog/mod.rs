@@ -251,8 +251,7 @@ impl Catalog {
     fn check_rates(&self, id: u32) -> Result<()> {
         for f in self.features.iter().filter(|f| f.id == id) {
             if let (FeatureKind::Rate { .. }, Some(success)) = (f.kind, &f.field) {
-                let types: Vec<&String> =
-                    std::iter::once(&f.event_type).chain(&f.also_on).collect();
+                let types: Vec<&String> = f.event_types().collect();
                 if !types.contains(&success) || types.len() < 2 {
                     return Err(Error::invalid(format!(
                         "RATE({success}) counts '{success}' events as successes of the trials of the other event types it binds: ON <trial type>, {success} AS RATE({success})"

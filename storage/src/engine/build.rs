@@ -213,9 +213,16 @@ impl<K: Kv> Engine<K> {
             // The item holds every write accepted under the reserving
             // catalog or later (writers noted them all), so it is dated
             // from it; and, when there was history to replay, every write
-            // since the later of its first and the time older ones were
-            // folded to.
-            let from = (derive.first != i64::MAX).then(|| derive.first.max(cutoff));
+            // since the time older ones were folded to (whether or not a
+            // fold under way has reached each user yet), or since the
+            // first write when none were.
+            let from = (derive.first != i64::MAX).then(|| {
+                if cutoff == i64::MIN {
+                    derive.first
+                } else {
+                    cutoff
+                }
+            });
             live.mark_backfilled(id, from, reserved.version);
             out.flush()?;
             // Synced, which makes the states before it durable too.
