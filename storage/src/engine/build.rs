@@ -216,12 +216,10 @@ impl<K: Kv> Engine<K> {
             // since the time older ones were folded to (whether or not a
             // fold under way has reached each user yet), or since the
             // first write when none were.
-            let from = (derive.first != i64::MAX).then(|| {
-                if cutoff == i64::MIN {
-                    derive.first
-                } else {
-                    cutoff
-                }
+            let from = (derive.first != i64::MAX).then_some(if cutoff == i64::MIN {
+                derive.first
+            } else {
+                cutoff
             });
             live.mark_backfilled(id, from, reserved.version);
             out.flush()?;
