@@ -556,20 +556,27 @@ impl fmt::Display for Cluster {
 }
 
 /// A `SELECT` over users.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Select {
+    /// `SELECT DISTINCT`: repeated rows once.
+    pub distinct: bool,
     /// The select list.
     pub projection: Vec<SelectItem>,
-    /// The table (always `users`).
-    pub from: Ident,
+    /// The table (always `users`); `None` for a select of constants
+    /// (`SELECT 1 + 1`), which gives one row.
+    pub from: Option<Ident>,
     /// `WHERE`
     pub selection: Option<Expr>,
     /// `GROUP BY`
     pub group_by: Vec<Expr>,
+    /// `HAVING`: which groups are kept.
+    pub having: Option<Expr>,
     /// `ORDER BY`
     pub order_by: Vec<OrderBy>,
     /// `LIMIT`
     pub limit: Option<u64>,
+    /// `OFFSET`: rows skipped before the limit counts.
+    pub offset: Option<u64>,
     /// `AS OF`: a timestamp string or epoch ms.
     pub as_of: Option<Expr>,
 }
@@ -650,6 +657,10 @@ pub enum BinaryOp {
     Div,
     /// `%`
     Rem,
+    /// `LIKE`: a pattern match, `%` any run and `_` any one character.
+    Like,
+    /// `ILIKE`: `LIKE` ignoring case.
+    ILike,
 }
 
 /// Binding powers, loosest first.
@@ -675,7 +686,9 @@ impl BinaryOp {
             | BinaryOp::Lt
             | BinaryOp::LtEq
             | BinaryOp::Gt
-            | BinaryOp::GtEq => prec::CMP,
+            | BinaryOp::GtEq
+            | BinaryOp::Like
+            | BinaryOp::ILike => prec::CMP,
             BinaryOp::Add | BinaryOp::Sub => prec::ADD,
             BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => prec::MUL,
         }
@@ -692,6 +705,8 @@ impl BinaryOp {
             BinaryOp::LtEq => "<=",
             BinaryOp::Gt => ">",
             BinaryOp::GtEq => ">=",
+            BinaryOp::Like => "LIKE",
+            BinaryOp::ILike => "ILIKE",
             BinaryOp::Add => "+",
             BinaryOp::Sub => "-",
             BinaryOp::Mul => "*",
@@ -711,6 +726,8 @@ impl BinaryOp {
 pub enum FunctionArg {
     /// `*`, as in `count(*)`.
     Star,
+    /// `DISTINCT expr`, as in `count(DISTINCT x)`.
+    Distinct(Expr),
     /// An expression.
     Expr(Expr),
 }
@@ -771,6 +788,17 @@ pub enum Expr {
     },
     /// `IN SEGMENT name`
     InSegment(Ident),
+    /// `CASE [operand] WHEN a THEN x … [ELSE y] END`.
+    Case {
+        /// The value compared with each `WHEN` (a simple `CASE`), if any.
+        operand: Option<Box<Expr>>,
+        /// The `WHEN` conditions (or values) and their results.
+        whens: Vec<(Expr, Expr)>,
+        /// `ELSE`; NULL when absent.
+        otherwise: Option<Box<Expr>>,
+        /// Where `CASE` … `END` was written.
+        loc: Loc,
+    },
     /// `map[key]`: a keyed feature's value for one key.
     Index {
         /// The keyed feature.
@@ -809,9 +837,20 @@ impl Expr {
             Expr::Function { args, .. } => args
                 .iter()
                 .filter_map(|a| match a {
-                    FunctionArg::Expr(e) => Some(e),
+                    FunctionArg::Expr(e) | FunctionArg::Distinct(e) => Some(e),
                     FunctionArg::Star => None,
                 })
+                .collect(),
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+                ..
+            } => operand
+                .iter()
+                .map(Box::as_ref)
+                .chain(whens.iter().flat_map(|(w, t)| [w, t]))
+                .chain(otherwise.iter().map(Box::as_ref))
                 .collect(),
         }
     }
@@ -841,8 +880,9 @@ impl Expr {
                 .map_or(expr.span(), |l| expr.span().to(l.span())),
             Expr::IsNull { expr, .. } => expr.span(),
             Expr::Index { expr, end, .. } => expr.span().to(end.0),
+            Expr::Case { loc, .. } => loc.0,
             Expr::Function { name, args } => args.iter().fold(name.span(), |s, a| match a {
-                FunctionArg::Expr(e) => s.to(e.span()),
+                FunctionArg::Expr(e) | FunctionArg::Distinct(e) => s.to(e.span()),
                 FunctionArg::Star => s,
             }),
         }
@@ -904,6 +944,7 @@ impl fmt::Display for FunctionArg {
         match self {
             FunctionArg::Star => f.write_str("*"),
             FunctionArg::Expr(e) => write!(f, "{e}"),
+            FunctionArg::Distinct(e) => write!(f, "DISTINCT {e}"),
         }
     }
 }
@@ -985,6 +1026,24 @@ impl fmt::Display for Expr {
                 expr.fmt_at(f, prec::ATOM)?;
                 write!(f, "[{key}]")
             }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+                ..
+            } => {
+                f.write_str("CASE")?;
+                if let Some(o) = operand {
+                    write!(f, " {o}")?;
+                }
+                for (w, t) in whens {
+                    write!(f, " WHEN {w} THEN {t}")?;
+                }
+                if let Some(e) = otherwise {
+                    write!(f, " ELSE {e}")?;
+                }
+                f.write_str(" END")
+            }
             Expr::Function { name, args } => {
                 write!(f, "{name}(")?;
                 comma_list(f, args)?;
@@ -1015,9 +1074,15 @@ impl fmt::Display for OrderBy {
 
 impl fmt::Display for Select {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SELECT ")?;
+        f.write_str(if self.distinct {
+            "SELECT DISTINCT "
+        } else {
+            "SELECT "
+        })?;
         comma_list(f, &self.projection)?;
-        write!(f, " FROM {}", self.from)?;
+        if let Some(from) = &self.from {
+            write!(f, " FROM {from}")?;
+        }
         if let Some(w) = &self.selection {
             write!(f, " WHERE {w}")?;
         }
@@ -1025,12 +1090,18 @@ impl fmt::Display for Select {
             f.write_str(" GROUP BY ")?;
             comma_list(f, &self.group_by)?;
         }
+        if let Some(h) = &self.having {
+            write!(f, " HAVING {h}")?;
+        }
         if !self.order_by.is_empty() {
             f.write_str(" ORDER BY ")?;
             comma_list(f, &self.order_by)?;
         }
         if let Some(n) = self.limit {
             write!(f, " LIMIT {n}")?;
+        }
+        if let Some(n) = self.offset {
+            write!(f, " OFFSET {n}")?;
         }
         if let Some(t) = &self.as_of {
             write!(f, " AS OF {t}")?;

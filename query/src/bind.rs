@@ -38,10 +38,38 @@ pub(crate) enum WindowFunc {
 pub(crate) enum AggFunc {
     CountStar,
     Count,
+    /// `count(DISTINCT x)`.
+    CountDistinct,
     Sum,
     Avg,
     Min,
     Max,
+    /// Sample standard deviation (`stddev`, `stddev_samp`).
+    Stddev,
+    /// Population standard deviation.
+    StddevPop,
+    /// Sample variance (`variance`, `var_samp`).
+    Variance,
+    /// Population variance.
+    VarPop,
+    /// `percentile(x, p)`, interpolated as PostgreSQL's `percentile_cont`;
+    /// `median(x)` is `percentile(x, 0.5)`.
+    Percentile,
+    Median,
+}
+
+/// A scalar function of numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MathFunc {
+    Round,
+    Floor,
+    Ceil,
+    Ln,
+    Exp,
+    Sqrt,
+    Pow,
+    Greatest,
+    Least,
 }
 
 /// One aggregate computed per group.
@@ -50,6 +78,8 @@ pub(crate) struct AggSpec {
     pub func: AggFunc,
     pub arg: Option<BExpr>,
     pub ty: Type,
+    /// The fraction of a `percentile` (0.5 for `median`).
+    pub fraction: f64,
 }
 
 /// A bound expression.
@@ -105,6 +135,21 @@ pub(crate) enum BExpr {
         key: Box<BExpr>,
         int: bool,
     },
+    /// `LIKE` (or `ILIKE`, ignoring case).
+    Like {
+        expr: Box<BExpr>,
+        pattern: Box<BExpr>,
+        insensitive: bool,
+    },
+    /// `CASE`: the first `WHEN` that holds (or equals `operand`) gives its
+    /// result, else `otherwise`, else NULL.
+    Case {
+        operand: Option<Box<BExpr>>,
+        whens: Vec<(BExpr, BExpr)>,
+        otherwise: Option<Box<BExpr>>,
+    },
+    /// A scalar function of numbers.
+    Math(MathFunc, Vec<BExpr>),
     /// A keyed feature's `n` keys of the largest values, largest first.
     TopKeys {
         map: Box<BExpr>,
@@ -148,7 +193,17 @@ impl BExpr {
             } => f(expr) || f(low) || f(high),
             BExpr::InList { expr, list, .. } => f(expr) || list.iter().any(f),
             BExpr::IsNull { expr, .. } => f(expr),
-            BExpr::Coalesce(items) => items.iter().any(f),
+            BExpr::Coalesce(items) | BExpr::Math(_, items) => items.iter().any(f),
+            BExpr::Like { expr, pattern, .. } => f(expr) || f(pattern),
+            BExpr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                operand.as_deref().is_some_and(&mut f)
+                    || whens.iter().any(|(w, t)| f(w) || f(t))
+                    || otherwise.as_deref().is_some_and(&mut f)
+            }
             BExpr::NearestCentroid { vector, .. } => f(vector),
             BExpr::Similarity { vector, target, .. } => {
                 f(vector) || matches!(target, Target::Centroid { members, .. } if f(members))
@@ -185,7 +240,18 @@ impl BExpr {
                 v
             }
             BExpr::IsNull { expr, .. } => vec![expr.as_mut()],
-            BExpr::Coalesce(items) => items.iter_mut().collect(),
+            BExpr::Coalesce(items) | BExpr::Math(_, items) => items.iter_mut().collect(),
+            BExpr::Like { expr, pattern, .. } => vec![expr.as_mut(), pattern.as_mut()],
+            BExpr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => operand
+                .iter_mut()
+                .map(Box::as_mut)
+                .chain(whens.iter_mut().flat_map(|(w, t)| [w, t]))
+                .chain(otherwise.iter_mut().map(Box::as_mut))
+                .collect(),
             BExpr::NearestCentroid { vector, .. } => vec![vector.as_mut()],
             BExpr::Similarity { vector, target, .. } => match target {
                 Target::Centroid { members, .. } => vec![vector.as_mut(), members.as_mut()],
@@ -391,7 +457,23 @@ impl<'a> Binder<'a> {
         if let Expr::Function { name, args } = e
             && let Some(func) = agg_func(&name.value, args)
         {
-            if args.len() != 1 {
+            let lower = name.value.to_ascii_lowercase();
+            let mut fraction = 0.5;
+            if func == AggFunc::Percentile {
+                // percentile(x, p): p a constant fraction.
+                let p = match args.get(1) {
+                    Some(FunctionArg::Expr(Expr::Literal(Literal::Int(i), _))) => *i as f64,
+                    Some(FunctionArg::Expr(Expr::Literal(Literal::Float(x), _))) => *x,
+                    _ => f64::NAN,
+                };
+                if args.len() != 2 || !(0.0..=1.0).contains(&p) {
+                    return Err(Error::invalid(
+                        "percentile takes 2 arguments: percentile(expression, fraction), the fraction a number from 0 to 1",
+                        Some(e.span()),
+                    ));
+                }
+                fraction = p;
+            } else if args.len() != 1 {
                 let lower = name.value.to_ascii_lowercase();
                 let sig = if func == AggFunc::Count || func == AggFunc::CountStar {
                     "count(*) or count(expression)".to_owned()
@@ -405,9 +487,16 @@ impl<'a> Binder<'a> {
             }
             let (arg, ty) = match (func, args.first()) {
                 (AggFunc::CountStar, _) => (None, Type::Int),
-                (_, Some(FunctionArg::Expr(a))) => {
+                (AggFunc::CountDistinct, Some(FunctionArg::Distinct(a)))
+                | (_, Some(FunctionArg::Expr(a))) => {
                     let (b, ty) = self.row_expr(a)?;
                     (Some(b), ty)
+                }
+                (_, Some(FunctionArg::Distinct(a))) => {
+                    return Err(Error::invalid(
+                        format!("DISTINCT goes only in count(DISTINCT …), not in {lower}()"),
+                        Some(a.span()),
+                    ));
                 }
                 _ => {
                     return Err(Error::invalid(
@@ -417,7 +506,26 @@ impl<'a> Binder<'a> {
                 }
             };
             // The argument's type is checked before the result's replaces it.
-            if matches!(func, AggFunc::Sum | AggFunc::Avg) && !ty.is_numeric() && ty != Type::Null {
+            let numeric = matches!(
+                func,
+                AggFunc::Sum
+                    | AggFunc::Avg
+                    | AggFunc::Stddev
+                    | AggFunc::StddevPop
+                    | AggFunc::Variance
+                    | AggFunc::VarPop
+                    | AggFunc::Percentile
+                    | AggFunc::Median
+            );
+            if func == AggFunc::CountDistinct && matches!(ty, Type::Vector | Type::Map) {
+                return Err(mismatch(
+                    "count(DISTINCT …)",
+                    "a number, string, bool or tags",
+                    ty,
+                    e.span(),
+                ));
+            }
+            if numeric && !ty.is_numeric() && ty != Type::Null {
                 return Err(mismatch(
                     &format!("{}()", name.value),
                     "a number",
@@ -436,11 +544,16 @@ impl<'a> Binder<'a> {
                 ));
             }
             let ty = match func {
-                AggFunc::CountStar | AggFunc::Count => Type::Int,
-                AggFunc::Avg => Type::Float,
-                _ => ty,
+                AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct => Type::Int,
+                AggFunc::Sum | AggFunc::Min | AggFunc::Max => ty,
+                _ => Type::Float,
             };
-            g.aggs.push(AggSpec { func, arg, ty });
+            g.aggs.push(AggSpec {
+                func,
+                arg,
+                ty,
+                fraction,
+            });
             return Ok((BExpr::Agg(g.aggs.len() - 1), ty));
         }
         if let Expr::Column(c) = e {
@@ -550,6 +663,21 @@ impl<'a> Binder<'a> {
                         };
                         (b, Type::Bool)
                     }
+                    BinaryOp::Like | BinaryOp::ILike => {
+                        for (ty, side) in [(lt, left), (rt, right)] {
+                            if !matches!(ty, Type::String | Type::Null) {
+                                return Err(mismatch(op.symbol(), Type::String, ty, side.span()));
+                            }
+                        }
+                        (
+                            BExpr::Like {
+                                expr: l,
+                                pattern: r,
+                                insensitive: *op == BinaryOp::ILike,
+                            },
+                            Type::Bool,
+                        )
+                    }
                     op if op.is_comparison() => {
                         if !comparable(lt, rt) {
                             return Err(mismatch(
@@ -639,6 +767,58 @@ impl<'a> Binder<'a> {
                 )
             }
             Expr::InSegment(name) => (self.segment(name)?, Type::Bool),
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+                ..
+            } => {
+                let operand = match operand {
+                    Some(o) => Some(child(self, o)?),
+                    None => None,
+                };
+                let mut ty = Type::Null;
+                let mut unify = |t: Type, e: &Expr| -> Result<()> {
+                    if ty == Type::Null || (t == Type::Float && ty == Type::Int) {
+                        ty = t;
+                    } else if t != Type::Null && t != ty && !(t.is_numeric() && ty.is_numeric()) {
+                        return Err(mismatch("CASE results", ty, t, e.span()));
+                    }
+                    Ok(())
+                };
+                let mut bound = Vec::with_capacity(whens.len());
+                for (w, t) in whens {
+                    let (bw, wt) = child(self, w)?;
+                    match &operand {
+                        Some((_, ot)) if !comparable(*ot, wt) => {
+                            return Err(mismatch("CASE … WHEN", *ot, wt, w.span()));
+                        }
+                        None if !matches!(wt, Type::Bool | Type::Null) => {
+                            return Err(mismatch("WHEN", Type::Bool, wt, w.span()));
+                        }
+                        _ => {}
+                    }
+                    let (bt, tt) = child(self, t)?;
+                    unify(tt, t)?;
+                    bound.push((bw, bt));
+                }
+                let otherwise = match otherwise {
+                    Some(o) => {
+                        let (bo, ot) = child(self, o)?;
+                        unify(ot, o)?;
+                        Some(Box::new(bo))
+                    }
+                    None => None,
+                };
+                (
+                    BExpr::Case {
+                        operand: operand.map(|(b, _)| Box::new(b)),
+                        whens: bound,
+                        otherwise,
+                    },
+                    ty,
+                )
+            }
             Expr::Index { expr, key, .. } => {
                 let (map, int) = self.keyed_arg(expr, child)?;
                 let (k, kty) = child(self, key)?;
@@ -764,12 +944,12 @@ impl<'a> Binder<'a> {
             .iter()
             .filter_map(|a| match a {
                 FunctionArg::Expr(e) => Some(e),
-                FunctionArg::Star => None,
+                FunctionArg::Star | FunctionArg::Distinct(_) => None,
             })
             .collect();
         if exprs.len() != args.len() {
             return Err(Error::invalid(
-                "'*' is only an argument of count(*)",
+                "'*' and DISTINCT are only arguments of count(*) and count(DISTINCT …)",
                 Some(span),
             ));
         }
@@ -896,6 +1076,38 @@ impl<'a> Binder<'a> {
                     out.push(b);
                 }
                 Ok((BExpr::Coalesce(out), ty))
+            }
+            Kind::Math(func) => {
+                let mut out = Vec::with_capacity(exprs.len());
+                let mut ty = Type::Null;
+                for e in &exprs {
+                    let (b, t) = child(self, e)?;
+                    let strings = matches!(func, MathFunc::Greatest | MathFunc::Least)
+                        && matches!(t, Type::String)
+                        && matches!(ty, Type::String | Type::Null);
+                    if !t.is_numeric() && !strings {
+                        return Err(mismatch(&format!("{lower}()"), "a number", t, e.span()));
+                    }
+                    if ty == Type::Null || t == Type::Float {
+                        ty = t;
+                    }
+                    out.push(b);
+                }
+                if func == MathFunc::Round && out.len() > 2 {
+                    return Err(Error::invalid(
+                        "round takes 1 or 2 arguments: round(x) or round(x, digits)",
+                        Some(span),
+                    ));
+                }
+                let ty = match func {
+                    // round(x) of an integer is that integer; floor and
+                    // ceil keep the type too.
+                    MathFunc::Round if out.len() == 1 => ty,
+                    MathFunc::Floor | MathFunc::Ceil | MathFunc::Greatest | MathFunc::Least => ty,
+                    _ if ty == Type::Null => Type::Null,
+                    _ => Type::Float,
+                };
+                Ok((BExpr::Math(func, out), ty))
             }
             Kind::TopKeys => {
                 let (map, _) = self.keyed_arg(exprs[0], child)?;
@@ -1083,6 +1295,7 @@ pub(crate) fn has_aggregate(e: &Expr) -> bool {
         Expr::InList { expr, list, .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
         Expr::Array(items, _) => items.iter().any(has_aggregate),
         Expr::Index { expr, key, .. } => has_aggregate(expr) || has_aggregate(key),
+        Expr::Case { .. } => e.children().into_iter().any(has_aggregate),
         Expr::Column(_) | Expr::Literal(..) | Expr::InSegment(_) => false,
     }
 }

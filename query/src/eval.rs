@@ -16,7 +16,7 @@ use profiledb_storage::vector::kernels;
 use profiledb_storage::{Bucket, Metric, UserRow, Value};
 
 use crate::ast::BinaryOp;
-use crate::bind::{BExpr, Target, WindowFunc};
+use crate::bind::{BExpr, MathFunc, Target, WindowFunc};
 
 static NULL: Value = Value::Null;
 
@@ -327,6 +327,46 @@ pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
                 float(x)
             })
         }
+        BExpr::Like {
+            expr,
+            pattern,
+            insensitive,
+        } => {
+            let (x, p) = (eval(expr, ctx), eval(pattern, ctx));
+            let (Value::String(x), Value::String(p)) = (&*x, &*p) else {
+                return Borrowed(&NULL);
+            };
+            Owned(Value::Bool(if *insensitive {
+                like(&x.to_lowercase(), &p.to_lowercase())
+            } else {
+                like(x, p)
+            }))
+        }
+        BExpr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            let subject = operand.as_ref().map(|o| eval(o, ctx));
+            for (w, t) in whens {
+                let w = eval(w, ctx);
+                let holds = match &subject {
+                    Some(s) => compare(s, &w) == Some(Ordering::Equal),
+                    None => truth(&w) == Some(true),
+                };
+                if holds {
+                    return eval(t, ctx);
+                }
+            }
+            match otherwise {
+                Some(o) => eval(o, ctx),
+                None => Borrowed(&NULL),
+            }
+        }
+        BExpr::Math(func, args) => {
+            let values: Vec<Cow<'_, Value>> = args.iter().map(|a| eval(a, ctx)).collect();
+            Owned(math(*func, &values))
+        }
         BExpr::TopKeys { map, n } => Owned(match &*eval(map, ctx) {
             Value::Map(m) => Value::Tags(m.iter().take(*n).map(|(k, _)| k.clone()).collect()),
             _ => Value::Null,
@@ -460,6 +500,102 @@ pub(crate) fn zscore(
     Some((totals[0] - sum / k) / s)
 }
 
+/// SQL `LIKE`: `%` matches any run of characters, `_` any one, and `\`
+/// makes the next character literal; the whole string must match.
+pub(crate) fn like(s: &str, pattern: &str) -> bool {
+    #[derive(Clone, Copy, PartialEq)]
+    enum P {
+        Any,
+        One,
+        Char(char),
+    }
+    let mut pat = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        pat.push(match c {
+            '%' => P::Any,
+            '_' => P::One,
+            '\\' => P::Char(chars.next().unwrap_or('\\')),
+            c => P::Char(c),
+        });
+    }
+    let s: Vec<char> = s.chars().collect();
+    // Greedy with one backtrack point: the last `%` seen.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        match pat.get(j) {
+            Some(P::Any) => {
+                star = Some((j, i));
+                j += 1;
+            }
+            Some(P::One) => {
+                i += 1;
+                j += 1;
+            }
+            Some(P::Char(c)) if *c == s[i] => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                Some((sj, si)) => {
+                    j = sj + 1;
+                    i = si + 1;
+                    star = Some((sj, si + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pat[j..].iter().all(|p| *p == P::Any)
+}
+
+/// A scalar function of numbers: NULL when an argument is NULL (greatest
+/// and least skip NULLs, as PostgreSQL's do) or the result is not a finite
+/// number (`ln(0)`, `sqrt(-1)`).
+fn math(func: MathFunc, args: &[Cow<'_, Value>]) -> Value {
+    if matches!(func, MathFunc::Greatest | MathFunc::Least) {
+        let mut best: Option<&Value> = None;
+        for v in args.iter().map(|v| &**v).filter(|v| !v.is_null()) {
+            let better = best.is_none_or(|b| {
+                let o = total_cmp(v, b);
+                if func == MathFunc::Greatest {
+                    o.is_gt()
+                } else {
+                    o.is_lt()
+                }
+            });
+            if better {
+                best = Some(v);
+            }
+        }
+        return best.cloned().unwrap_or(Value::Null);
+    }
+    let Some(x) = args.first().and_then(|v| v.as_f64()) else {
+        return Value::Null;
+    };
+    let int = matches!(&*args[0], Value::Int(_));
+    let y = args.get(1).map(|v| v.as_f64());
+    let r = match (func, y) {
+        (MathFunc::Round, None) if int => return (*args[0]).clone(),
+        (MathFunc::Floor | MathFunc::Ceil, _) if int => return (*args[0]).clone(),
+        // Half away from zero, as PostgreSQL rounds numerics.
+        (MathFunc::Round, None) => x.round(),
+        (MathFunc::Round, Some(Some(d))) => {
+            let scale = 10f64.powi(d.clamp(-300.0, 300.0) as i32);
+            (x * scale).round() / scale
+        }
+        (MathFunc::Floor, _) => x.floor(),
+        (MathFunc::Ceil, _) => x.ceil(),
+        (MathFunc::Ln, _) if x > 0.0 => x.ln(),
+        (MathFunc::Exp, _) => x.exp(),
+        (MathFunc::Sqrt, _) if x >= 0.0 => x.sqrt(),
+        (MathFunc::Pow, Some(Some(y))) => x.powf(y),
+        _ => return Value::Null,
+    };
+    float(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,5 +686,40 @@ mod tests {
             arith(BinaryOp::Mul, &Value::Float(1e300), &Value::Float(1e300)),
             Value::Null
         );
+    }
+
+    /// `like` against a naive recursive matcher, on random strings and
+    /// patterns over a small alphabet.
+    #[test]
+    fn like_matches_a_naive_reference() {
+        fn naive(s: &[char], p: &[char]) -> bool {
+            match p.split_first() {
+                None => s.is_empty(),
+                Some(('%', rest)) => (0..=s.len()).any(|i| naive(&s[i..], rest)),
+                Some(('_', rest)) => !s.is_empty() && naive(&s[1..], rest),
+                Some(('\\', rest)) => match rest.split_first() {
+                    Some((c, rest)) => s.first() == Some(c) && naive(&s[1..], rest),
+                    None => s.first() == Some(&'\\') && naive(&s[1..], &[]),
+                },
+                Some((c, rest)) => s.first() == Some(c) && naive(&s[1..], rest),
+            }
+        }
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..20_000 {
+            let s: String = (0..next(7))
+                .map(|_| ['a', 'b', '%'][next(3) as usize])
+                .collect();
+            let p: String = (0..next(6))
+                .map(|_| ['a', 'b', '%', '_', '\\'][next(5) as usize])
+                .collect();
+            let (sc, pc): (Vec<char>, Vec<char>) = (s.chars().collect(), p.chars().collect());
+            assert_eq!(like(&s, &p), naive(&sc, &pc), "{s:?} LIKE {p:?}");
+        }
     }
 }

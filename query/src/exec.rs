@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Ctx, eval, total_cmp, truth};
 use crate::limits::Limits;
 use crate::output::{Column, Rows, Type};
-use crate::plan::{Access, SelectPlan, Shape};
+use crate::plan::{Access, Limit, SelectPlan, Shape};
 use crate::similarity;
 use crate::source::View;
 
@@ -80,6 +80,17 @@ enum AggState {
         n: u64,
     },
     Extreme(Option<Value>),
+    /// The distinct values seen.
+    Distinct(std::collections::BTreeSet<GroupKey>),
+    /// Count, mean and sum of squared deviations (Welford), merged as Chan
+    /// et al. merge them.
+    Moments {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
+    /// Every value, for an exact percentile.
+    Values(Vec<f64>),
 }
 
 impl AggState {
@@ -93,6 +104,15 @@ impl AggState {
             },
             AggFunc::Avg => AggState::Avg { sum: 0.0, n: 0 },
             AggFunc::Min | AggFunc::Max => AggState::Extreme(None),
+            AggFunc::CountDistinct => AggState::Distinct(std::collections::BTreeSet::new()),
+            AggFunc::Stddev | AggFunc::StddevPop | AggFunc::Variance | AggFunc::VarPop => {
+                AggState::Moments {
+                    n: 0,
+                    mean: 0.0,
+                    m2: 0.0,
+                }
+            }
+            AggFunc::Percentile | AggFunc::Median => AggState::Values(Vec::new()),
         }
     }
 
@@ -122,6 +142,18 @@ impl AggState {
             (AggState::Extreme(cur), Some(v)) if beats(spec.func, v, cur.as_ref()) => {
                 *cur = Some(v.clone());
             }
+            (AggState::Distinct(set), Some(v)) => {
+                set.insert(GroupKey(vec![v.clone()]));
+            }
+            (AggState::Moments { n, mean, m2 }, Some(v)) => {
+                if let Some(x) = v.as_f64() {
+                    *n += 1;
+                    let d = x - *mean;
+                    *mean += d / *n as f64;
+                    *m2 += d * (x - *mean);
+                }
+            }
+            (AggState::Values(values), Some(v)) => values.extend(v.as_f64()),
             _ => {}
         }
     }
@@ -150,6 +182,22 @@ impl AggState {
             {
                 *cur = Some(v);
             }
+            (AggState::Distinct(a), AggState::Distinct(b)) => a.extend(b),
+            (
+                AggState::Moments { n, mean, m2 },
+                AggState::Moments {
+                    n: n2,
+                    mean: mean2,
+                    m2: m22,
+                },
+            ) if n2 > 0 => {
+                let total = *n + n2;
+                let d = mean2 - *mean;
+                *m2 += m22 + d * d * (*n as f64) * (n2 as f64) / total as f64;
+                *mean += d * n2 as f64 / total as f64;
+                *n = total;
+            }
+            (AggState::Values(a), AggState::Values(b)) => a.extend(b),
             _ => {}
         }
     }
@@ -173,6 +221,30 @@ impl AggState {
                 }
             }
             AggState::Extreme(v) => v.unwrap_or(Value::Null),
+            AggState::Distinct(set) => Value::Int(i64::try_from(set.len()).unwrap_or(i64::MAX)),
+            AggState::Moments { n, m2, .. } => {
+                let pop = matches!(spec.func, AggFunc::StddevPop | AggFunc::VarPop);
+                let d = if pop { n } else { n.saturating_sub(1) };
+                if d == 0 {
+                    return Value::Null;
+                }
+                let var = (m2 / d as f64).max(0.0);
+                Value::Float(match spec.func {
+                    AggFunc::Stddev | AggFunc::StddevPop => var.sqrt(),
+                    _ => var,
+                })
+            }
+            AggState::Values(mut values) => {
+                if values.is_empty() {
+                    return Value::Null;
+                }
+                values.sort_by(f64::total_cmp);
+                // percentile_cont: interpolated between the two nearest ranks.
+                let pos = spec.fraction * (values.len() - 1) as f64;
+                let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                let x = values[lo] + (values[hi] - values[lo]) * (pos - lo as f64);
+                Value::Float(x)
+            }
         }
     }
 }
@@ -207,6 +279,12 @@ pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) ->
             let rows = similarity::run_top_k(plan, *def, *metric, *k, view, limits)?;
             let rows = rows.into_iter().map(|r| (Vec::new(), r)).collect();
             vec![Partial::Rows(rows)]
+        }
+        Access::One => {
+            // No users: the constants' one row.
+            let mut part = Partition::new();
+            part.visit(plan, &UserRow::default());
+            vec![part.finish()]
         }
         Access::Points(ids) => {
             let mut part = Partition::new();
@@ -319,11 +397,9 @@ impl Partition {
     /// Whether no later row can change this partition's result.
     fn done(&self, plan: &SelectPlan) -> bool {
         match &plan.shape {
-            Shape::Rows {
-                order,
-                limit: Some(k),
-                ..
-            } if order.is_empty() => self.rows.len() as u64 >= *k,
+            Shape::Rows { order, limit, .. } if order.is_empty() => {
+                limit.keep().is_some_and(|k| self.rows.len() as u64 >= k)
+            }
             _ => false,
         }
     }
@@ -348,8 +424,8 @@ impl Partition {
                     .collect();
                 self.rows.push((keys, out));
                 // Keep a top-k bounded: sort and cut once it holds twice k.
-                if let (false, Some(k)) = (order.is_empty(), limit) {
-                    let k = usize::try_from(*k).unwrap_or(usize::MAX);
+                if let (false, Some(k)) = (order.is_empty(), limit.keep()) {
+                    let k = usize::try_from(k).unwrap_or(usize::MAX);
                     if self.rows.len() >= k.saturating_mul(2).max(1024) {
                         let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
                         sort_keyed(&mut self.rows, &desc);
@@ -379,21 +455,28 @@ impl Partition {
     }
 }
 
-/// Sorts keyed rows by `order` (stably, so ties keep id order), applies the
-/// limit and drops the keys.
+/// Sorts keyed rows by `order` (stably, so ties keep id order), drops the
+/// keys, keeps the first of equal rows for a `DISTINCT`, then skips the
+/// offset and applies the limit.
 fn finish_rows(
     mut rows: Vec<(Vec<Value>, Vec<Value>)>,
     order: &[(BExpr, bool)],
-    limit: Option<u64>,
+    limit: &Limit,
 ) -> Vec<Vec<Value>> {
     if !order.is_empty() {
         let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
         sort_keyed(&mut rows, &desc);
     }
-    if let Some(k) = limit {
-        rows.truncate(usize::try_from(k).unwrap_or(usize::MAX));
+    let mut out: Vec<Vec<Value>> = rows.into_iter().map(|(_, r)| r).collect();
+    if limit.distinct {
+        let mut seen = std::collections::BTreeSet::new();
+        out.retain(|r| seen.insert(GroupKey(r.clone())));
     }
-    rows.into_iter().map(|(_, r)| r).collect()
+    let skip = usize::try_from(limit.offset).unwrap_or(usize::MAX);
+    let take = limit
+        .limit
+        .map_or(usize::MAX, |k| usize::try_from(k).unwrap_or(usize::MAX));
+    out.into_iter().skip(skip).take(take).collect()
 }
 
 fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
@@ -406,12 +489,13 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
                     Partial::Groups(_) => Vec::new(),
                 })
                 .collect();
-            finish_rows(rows, order, *limit)
+            finish_rows(rows, order, limit)
         }
         Shape::Groups {
             keys,
             aggs,
             outputs,
+            having,
             order,
             limit,
         } => {
@@ -440,7 +524,7 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
             }
             let rows: Vec<(Vec<Value>, Vec<Value>)> = groups
                 .into_iter()
-                .map(|(k, states)| {
+                .filter_map(|(k, states)| {
                     let agg_values: Vec<Value> = states
                         .into_iter()
                         .zip(aggs)
@@ -453,15 +537,102 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
                         keys: &k.0,
                         aggs: &agg_values,
                     };
+                    if let Some(h) = having
+                        && truth(&eval(h, &ctx)) != Some(true)
+                    {
+                        return None;
+                    }
                     let out = outputs.iter().map(|e| eval(e, &ctx).into_owned()).collect();
                     let sort = order
                         .iter()
                         .map(|(e, _)| eval(e, &ctx).into_owned())
                         .collect();
-                    (sort, out)
+                    Some((sort, out))
                 })
                 .collect();
-            finish_rows(rows, order, *limit)
+            finish_rows(rows, order, limit)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(func: AggFunc, fraction: f64) -> AggSpec {
+        AggSpec {
+            func,
+            arg: Some(BExpr::Key(0)),
+            ty: Type::Float,
+            fraction,
+        }
+    }
+
+    /// Spread and percentiles folded over partitions in any split equal a
+    /// two-pass computation over all the values.
+    #[test]
+    fn spread_and_percentiles_merge_to_the_two_pass_values() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for round in 0..200 {
+            let n = 1 + (next() * 50.0) as usize;
+            let xs: Vec<f64> = (0..n).map(|_| next() * 1000.0 - 300.0).collect();
+            let mean = xs.iter().sum::<f64>() / n as f64;
+            let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+            let mut sorted = xs.clone();
+            sorted.sort_by(f64::total_cmp);
+            let p = next();
+            let pos = p * (n - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            let want_p = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64);
+            let cases = [
+                (spec(AggFunc::VarPop, 0.0), Some(ss / n as f64)),
+                (
+                    spec(AggFunc::Variance, 0.0),
+                    (n > 1).then(|| ss / (n - 1) as f64),
+                ),
+                (
+                    spec(AggFunc::Stddev, 0.0),
+                    (n > 1).then(|| (ss / (n - 1) as f64).sqrt()),
+                ),
+                (spec(AggFunc::Percentile, p), Some(want_p)),
+            ];
+            for (spec, want) in cases {
+                // Split into up to four partitions at random points.
+                let mut parts: Vec<AggState> = Vec::new();
+                let mut state = AggState::new(&spec);
+                for x in &xs {
+                    if next() < 0.2 {
+                        parts.push(std::mem::replace(&mut state, AggState::new(&spec)));
+                    }
+                    let keys = [Value::Float(*x)];
+                    let ctx = Ctx {
+                        row: None,
+                        bucket_ms: &[],
+                        as_of: 0,
+                        keys: &keys,
+                        aggs: &[],
+                    };
+                    state.add(&spec, &ctx);
+                }
+                for part in parts {
+                    state.merge(&spec, part);
+                }
+                match (state.finish(&spec), want) {
+                    (Value::Float(got), Some(w)) => assert!(
+                        (got - w).abs() <= 1e-9 * w.abs().max(1.0),
+                        "round {round} {:?}: {got} vs {w}",
+                        spec.func
+                    ),
+                    (Value::Null, None) => {}
+                    (got, want) => panic!("round {round} {:?}: {got:?} vs {want:?}", spec.func),
+                }
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 use profiledb_storage::Metric;
 
 use crate::ast::FunctionArg;
-use crate::bind::{AggFunc, WindowFunc};
+use crate::bind::{AggFunc, MathFunc, WindowFunc};
 
 /// What a function does, for the binder to dispatch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub(crate) enum Kind {
     Coalesce,
     /// A keyed feature's keys of the largest values.
     TopKeys,
+    /// A scalar function of numbers.
+    Math(MathFunc),
     /// An aggregate over users (select list and ORDER BY of a query over all
     /// users); `count(*)` is told apart by its argument.
     Aggregate(AggFunc),
@@ -140,6 +142,66 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     ),
     f("abs", Kind::Abs, Arity::Exactly(1), "abs(number)"),
     f(
+        "round",
+        Kind::Math(MathFunc::Round),
+        Arity::AtLeast(1),
+        "round(number[, digits])",
+    ),
+    f(
+        "floor",
+        Kind::Math(MathFunc::Floor),
+        Arity::Exactly(1),
+        "floor(number)",
+    ),
+    f(
+        "ceil",
+        Kind::Math(MathFunc::Ceil),
+        Arity::Exactly(1),
+        "ceil(number)",
+    ),
+    f(
+        "ln",
+        Kind::Math(MathFunc::Ln),
+        Arity::Exactly(1),
+        "ln(number)",
+    ),
+    f(
+        "exp",
+        Kind::Math(MathFunc::Exp),
+        Arity::Exactly(1),
+        "exp(number)",
+    ),
+    f(
+        "sqrt",
+        Kind::Math(MathFunc::Sqrt),
+        Arity::Exactly(1),
+        "sqrt(number)",
+    ),
+    f(
+        "pow",
+        Kind::Math(MathFunc::Pow),
+        Arity::Exactly(2),
+        "pow(base, exponent)",
+    ),
+    f(
+        "power",
+        Kind::Math(MathFunc::Pow),
+        Arity::Exactly(2),
+        "power(base, exponent)",
+    ),
+    f(
+        "greatest",
+        Kind::Math(MathFunc::Greatest),
+        Arity::AtLeast(1),
+        "greatest(x, y, …)",
+    ),
+    f(
+        "least",
+        Kind::Math(MathFunc::Least),
+        Arity::AtLeast(1),
+        "least(x, y, …)",
+    ),
+    f(
         "top_keys",
         Kind::TopKeys,
         Arity::Exactly(2),
@@ -182,6 +244,54 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         Arity::Exactly(1),
         "max(expression)",
     ),
+    f(
+        "stddev",
+        Kind::Aggregate(AggFunc::Stddev),
+        Arity::Exactly(1),
+        "stddev(expression)",
+    ),
+    f(
+        "stddev_samp",
+        Kind::Aggregate(AggFunc::Stddev),
+        Arity::Exactly(1),
+        "stddev_samp(expression)",
+    ),
+    f(
+        "stddev_pop",
+        Kind::Aggregate(AggFunc::StddevPop),
+        Arity::Exactly(1),
+        "stddev_pop(expression)",
+    ),
+    f(
+        "variance",
+        Kind::Aggregate(AggFunc::Variance),
+        Arity::Exactly(1),
+        "variance(expression)",
+    ),
+    f(
+        "var_samp",
+        Kind::Aggregate(AggFunc::Variance),
+        Arity::Exactly(1),
+        "var_samp(expression)",
+    ),
+    f(
+        "var_pop",
+        Kind::Aggregate(AggFunc::VarPop),
+        Arity::Exactly(1),
+        "var_pop(expression)",
+    ),
+    f(
+        "median",
+        Kind::Aggregate(AggFunc::Median),
+        Arity::Exactly(1),
+        "median(expression)",
+    ),
+    f(
+        "percentile",
+        Kind::Aggregate(AggFunc::Percentile),
+        Arity::Exactly(2),
+        "percentile(expression, fraction)",
+    ),
 ];
 
 /// The function called `name` (any case).
@@ -199,6 +309,9 @@ pub(crate) fn aggregate(name: &str, args: &[FunctionArg]) -> Option<AggFunc> {
     match lookup(name)?.kind {
         Kind::Aggregate(AggFunc::Count) if matches!(args, [FunctionArg::Star]) => {
             Some(AggFunc::CountStar)
+        }
+        Kind::Aggregate(AggFunc::Count) if matches!(args, [FunctionArg::Distinct(_)]) => {
+            Some(AggFunc::CountDistinct)
         }
         Kind::Aggregate(a) => Some(a),
         _ => None,

@@ -63,7 +63,9 @@ pub fn parse_script(src: &str) -> Result<Vec<(Statement, Span)>, ParseError> {
         let end = p.tokens[p.pos.saturating_sub(1)].span.end;
         out.push((stmt, Span::new(start, end)));
         if !p.eat(&Token::Semicolon) && p.peek() != &Token::Eof {
-            return Err(p.unexpected("';' or the end of the statement"));
+            return Err(p.unexpected(
+                "';' or the end of the statement (or a clause: WHERE, GROUP, HAVING, ORDER, LIMIT, OFFSET, AS OF)",
+            ));
         }
     }
 }
@@ -140,8 +142,27 @@ impl Parser {
     }
 
     fn unexpected(&self, expected: &str) -> ParseError {
+        // A misspelt keyword (`SELEC`, `LIMT`) gets a did-you-mean.
+        let hint = match self.peek() {
+            Token::Word {
+                value,
+                quoted: false,
+            } if !Keyword::ALL
+                .iter()
+                .any(|k| k.as_str().eq_ignore_ascii_case(value)) =>
+            {
+                crate::error::closest(value, Keyword::ALL.iter().map(|k| k.as_str()))
+                    .filter(|k| k.len() > 2 && expected.contains(k.as_str()))
+                    .map(|k| format!(" (did you mean {k}?)"))
+            }
+            _ => None,
+        };
         ParseError::new(
-            format!("expected {expected}, found {}", self.peek().describe()),
+            format!(
+                "expected {expected}, found {}{}",
+                self.peek().describe(),
+                hint.unwrap_or_default()
+            ),
             self.span(),
         )
     }
@@ -1008,11 +1029,14 @@ impl Parser {
     }
 
     fn select(&mut self) -> PResult<Select> {
-        let mut projection = Vec::new();
+        let mut select = Select {
+            distinct: self.eat_keyword(Keyword::Distinct),
+            ..Select::default()
+        };
         loop {
             if self.peek() == &Token::Star {
                 let span = self.next().span;
-                projection.push(SelectItem::Wildcard(Loc(span)));
+                select.projection.push(SelectItem::Wildcard(Loc(span)));
             } else {
                 let expr = self.expr(0)?;
                 let alias = if self.eat_keyword(Keyword::As) {
@@ -1020,30 +1044,50 @@ impl Parser {
                 } else {
                     None
                 };
-                projection.push(SelectItem::Expr { expr, alias });
+                // `SELECT x v1`: a bare alias, which SQL allows and this
+                // language asks to spell with AS.
+                if alias.is_none()
+                    && let Token::Word { value, .. } = self.peek()
+                    && !Keyword::ALL
+                        .iter()
+                        .any(|k| k.as_str().eq_ignore_ascii_case(value))
+                    && !crate::ast::RESERVED
+                        .iter()
+                        .any(|r| r.eq_ignore_ascii_case(value))
+                {
+                    return Err(ParseError::new(
+                        format!(
+                            "expected ',' or FROM, found '{value}': to name a column, write {} AS {value}",
+                            expr
+                        ),
+                        self.span(),
+                    ));
+                }
+                select.projection.push(SelectItem::Expr { expr, alias });
             }
             if !self.eat(&Token::Comma) {
                 break;
             }
         }
-        self.expect_keyword(Keyword::From)?;
-        let from = self.ident("'users'")?;
-        let selection = if self.eat_keyword(Keyword::Where) {
-            Some(self.expr(0)?)
-        } else {
-            None
-        };
-        let mut group_by = Vec::new();
+        if self.eat_keyword(Keyword::From) {
+            select.from = Some(self.ident("'users'")?);
+        }
+        if self.eat_keyword(Keyword::Where) {
+            select.selection = Some(self.expr(0)?);
+        }
+        self.as_of(&mut select)?;
         if self.eat_keyword(Keyword::Group) {
             self.expect_keyword(Keyword::By)?;
             loop {
-                group_by.push(self.expr(0)?);
+                select.group_by.push(self.expr(0)?);
                 if !self.eat(&Token::Comma) {
                     break;
                 }
             }
         }
-        let mut order_by = Vec::new();
+        if self.eat_keyword(Keyword::Having) {
+            select.having = Some(self.expr(0)?);
+        }
         if self.eat_keyword(Keyword::Order) {
             self.expect_keyword(Keyword::By)?;
             loop {
@@ -1054,33 +1098,36 @@ impl Parser {
                     self.eat_keyword(Keyword::Asc);
                     false
                 };
-                order_by.push(OrderBy { expr, desc });
+                select.order_by.push(OrderBy { expr, desc });
                 if !self.eat(&Token::Comma) {
                     break;
                 }
             }
         }
-        let limit = if self.eat_keyword(Keyword::Limit) {
-            Some(self.unsigned("a row count")?)
-        } else {
-            None
-        };
-        let as_of = if self.at_keyword(Keyword::As) && self.peek_at(1).is_keyword(Keyword::Of) {
+        // LIMIT and OFFSET, in either order.
+        for _ in 0..2 {
+            if select.limit.is_none() && self.eat_keyword(Keyword::Limit) {
+                select.limit = Some(self.unsigned("a row count")?);
+            } else if select.offset.is_none() && self.eat_keyword(Keyword::Offset) {
+                select.offset = Some(self.unsigned("a row count")?);
+            }
+        }
+        self.as_of(&mut select)?;
+        Ok(select)
+    }
+
+    /// `AS OF t`, after `WHERE` or at the end of a select, once.
+    fn as_of(&mut self, select: &mut Select) -> PResult<()> {
+        if self.at_keyword(Keyword::As) && self.peek_at(1).is_keyword(Keyword::Of) {
+            let span = self.span();
+            if select.as_of.is_some() {
+                return Err(ParseError::new("AS OF is given twice", span));
+            }
             self.next();
             self.next();
-            Some(self.expr(prec::NEG)?)
-        } else {
-            None
-        };
-        Ok(Select {
-            projection,
-            from,
-            selection,
-            group_by,
-            order_by,
-            limit,
-            as_of,
-        })
+            select.as_of = Some(self.expr(prec::NEG)?);
+        }
+        Ok(())
     }
 
     /// Parses an expression whose operators bind at least as tightly as `min`.
@@ -1135,6 +1182,13 @@ impl Parser {
             t if t.is_keyword(Keyword::And) => op(BinaryOp::And),
             t if t.is_keyword(Keyword::Between) => Some(Infix::Between),
             t if t.is_keyword(Keyword::Is) => Some(Infix::IsNull),
+            t if t.is_keyword(Keyword::Like) || t.is_keyword(Keyword::Ilike) => Some(Infix::Like),
+            t if t.is_keyword(Keyword::Not)
+                && (self.peek_at(1).is_keyword(Keyword::Like)
+                    || self.peek_at(1).is_keyword(Keyword::Ilike)) =>
+            {
+                Some(Infix::Like)
+            }
             t if t.is_keyword(Keyword::In) && self.peek_at(1) == &Token::LParen => {
                 Some(Infix::InList)
             }
@@ -1192,6 +1246,32 @@ impl Parser {
                     expr: Box::new(left),
                     negated,
                     list,
+                })
+            }
+            Infix::Like => {
+                let not = self.span();
+                let negated = self.eat_keyword(Keyword::Not);
+                let op = if self.eat_keyword(Keyword::Ilike) {
+                    BinaryOp::ILike
+                } else {
+                    self.expect_keyword(Keyword::Like)?;
+                    BinaryOp::Like
+                };
+                let right = self.expr(p + 1)?;
+                let like = Expr::Binary {
+                    left: Box::new(left),
+                    op,
+                    right: Box::new(right),
+                };
+                // `a NOT LIKE b` is `NOT (a LIKE b)`.
+                Ok(if negated {
+                    Expr::Unary {
+                        op: UnaryOp::Not,
+                        expr: Box::new(like),
+                        loc: Loc(not),
+                    }
+                } else {
+                    like
                 })
             }
             Infix::IsNull => {
@@ -1261,6 +1341,35 @@ impl Parser {
                 self.next();
                 Ok(Expr::Literal(Literal::Null, loc))
             }
+            t if t.is_keyword(Keyword::Case) => {
+                self.next();
+                let operand = if self.at_keyword(Keyword::When) {
+                    None
+                } else {
+                    Some(Box::new(self.expr(0)?))
+                };
+                let mut whens = Vec::new();
+                while self.eat_keyword(Keyword::When) {
+                    let w = self.expr(0)?;
+                    self.expect_keyword(Keyword::Then)?;
+                    whens.push((w, self.expr(0)?));
+                }
+                if whens.is_empty() {
+                    return Err(self.unexpected("WHEN"));
+                }
+                let otherwise = if self.eat_keyword(Keyword::Else) {
+                    Some(Box::new(self.expr(0)?))
+                } else {
+                    None
+                };
+                let end = self.expect_keyword(Keyword::End)?;
+                Ok(Expr::Case {
+                    operand,
+                    whens,
+                    otherwise,
+                    loc: Loc(span.to(end)),
+                })
+            }
             t if t.is_keyword(Keyword::True) || t.is_keyword(Keyword::False) => {
                 let value = self.next().token.is_keyword(Keyword::True);
                 Ok(Expr::Literal(Literal::Bool(value), loc))
@@ -1278,6 +1387,8 @@ impl Parser {
                     loop {
                         if self.eat(&Token::Star) {
                             args.push(FunctionArg::Star);
+                        } else if self.eat_keyword(Keyword::Distinct) {
+                            args.push(FunctionArg::Distinct(self.expr(0)?));
                         } else {
                             args.push(FunctionArg::Expr(self.expr(0)?));
                         }
@@ -1306,13 +1417,15 @@ enum Infix {
     Between,
     InList,
     IsNull,
+    /// `[NOT] LIKE` and `[NOT] ILIKE`.
+    Like,
 }
 
 impl Infix {
     fn precedence(self) -> u8 {
         match self {
             Infix::Binary(op) => op.precedence(),
-            Infix::Between | Infix::InList | Infix::IsNull => prec::CMP,
+            Infix::Between | Infix::InList | Infix::IsNull | Infix::Like => prec::CMP,
         }
     }
 }
@@ -1392,6 +1505,15 @@ mod tests {
             "EXPLAIN SELECT id FROM users WHERE spend_7d > 50;",
             "SELECT id FROM users WHERE NOT IN SEGMENT s OR NOT (a = 1 AND b IS NOT NULL) AND -(-x) < 2 * (3 + y) - 1",
             "SELECT - - -x, -(a + b), - -1.5, -count(*) FROM users",
+            "SELECT DISTINCT region FROM users WHERE a LIKE 'x%' AND NOT b ILIKE '_y' GROUP BY region HAVING count(DISTINCT c) > 1 ORDER BY region LIMIT 5 OFFSET 2 AS OF '2026-11-01'",
+            "SELECT CASE WHEN a > 1 THEN 'x' WHEN a IS NULL THEN 'y' ELSE 'z' END, CASE r WHEN 'n' THEN 1 END, m['k'][x] FROM users",
+            "SELECT 1 + 1, round(2.5, 1), percentile(x, 0.9)",
+            "CREATE EVENT view (item STRING NOT NULL, price FLOAT DEFAULT -1.5, v VECTOR(3), n INT NOT NULL DEFAULT 2)",
+            "ALTER EVENT view ADD FIELD coupon STRING DEFAULT 'none'",
+            "CREATE FEATURE cat ON view AS DECAYED_SUM(price) BY category HALF_LIFE '14d' TOP 20",
+            "DROP EVENT IF EXISTS view",
+            "DESCRIBE EVENT view",
+            "SHOW EVENTS",
             "SELECT id, cosine(taste, 'u1') AS score FROM users WHERE id != 'u1' AND region = 'north' ORDER BY score DESC LIMIT 10;",
             "SELECT id, dot(pref, [0.1, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4]) AS s FROM users ORDER BY s DESC LIMIT 10;",
             "SELECT id, l2_distance(taste, [0.1, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4]) AS d FROM users ORDER BY d ASC LIMIT 5;",

@@ -18,6 +18,8 @@ pub(crate) enum Access {
     Points(Vec<String>),
     /// Every user, scanned in parallel.
     Scan,
+    /// No user: one row of constants (`SELECT 1 + 1`, no `FROM`).
+    One,
     /// The `k` users closest by `metric` under vector definition `def`, ranked
     /// on the vector index, after the filter.
     VectorTopK {
@@ -35,16 +37,54 @@ pub(crate) enum Shape {
     Rows {
         exprs: Vec<BExpr>,
         order: Vec<(BExpr, bool)>,
-        limit: Option<u64>,
+        limit: Limit,
     },
     /// One output row per group.
     Groups {
         keys: Vec<BExpr>,
         aggs: Vec<AggSpec>,
         outputs: Vec<BExpr>,
+        /// `HAVING`: the groups kept.
+        having: Option<BExpr>,
         order: Vec<(BExpr, bool)>,
-        limit: Option<u64>,
+        limit: Limit,
     },
+}
+
+/// Which of the sorted output rows a query answers: each distinct row once
+/// when `distinct`, then `offset` skipped, then at most `limit`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Limit {
+    pub distinct: bool,
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+impl Limit {
+    /// The line EXPLAIN shows for a `DISTINCT` or an `OFFSET`, if any (a
+    /// limit alone shows as a top-k or a limit).
+    fn text(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.distinct {
+            parts.push("Distinct".to_owned());
+            if let Some(k) = self.limit {
+                parts.push(format!("Limit: {k}"));
+            }
+        }
+        if self.offset > 0 {
+            parts.push(format!("Offset: {}", self.offset));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    /// How many rows, in sort order, a partition must keep so that the
+    /// answer is among them; `None` for all (a `DISTINCT`, or no limit).
+    pub fn keep(&self) -> Option<u64> {
+        match (self.distinct, self.limit) {
+            (false, Some(k)) => Some(k.saturating_add(self.offset)),
+            _ => None,
+        }
+    }
 }
 
 /// A planned `SELECT`.
@@ -152,8 +192,12 @@ fn wildcard(catalog: &Catalog) -> Vec<Expr> {
 
 /// Plans `select` against `catalog`, at time `now` unless it says `AS OF`.
 pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Result<SelectPlan> {
-    if !select.from.value.eq_ignore_ascii_case("users") {
-        return Err(crate::bind::unknown("table", &select.from, ["users"]));
+    match &select.from {
+        Some(from) if !from.value.eq_ignore_ascii_case("users") => {
+            return Err(crate::bind::unknown("table", from, ["users"]));
+        }
+        Some(_) => {}
+        None => constants_only(select)?,
     }
     let as_of = match &select.as_of {
         Some(e) => as_of_time(e)?,
@@ -174,11 +218,20 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
         }
         None => None,
     };
-    let mut access = select
-        .selection
-        .as_ref()
-        .and_then(point_ids)
-        .map_or(Access::Scan, Access::Points);
+    let mut access = if select.from.is_none() {
+        Access::One
+    } else {
+        select
+            .selection
+            .as_ref()
+            .and_then(point_ids)
+            .map_or(Access::Scan, Access::Points)
+    };
+    let limit = Limit {
+        distinct: select.distinct,
+        offset: select.offset.unwrap_or(0),
+        limit: select.limit,
+    };
 
     // The select list, with `*` expanded.
     let mut items: Vec<(Expr, Option<String>)> = Vec::new();
@@ -214,7 +267,9 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             _ => g.clone(),
         })
         .collect();
-    let grouped = !group_by.is_empty() || items.iter().any(|(e, _)| has_aggregate(e));
+    let grouped = !group_by.is_empty()
+        || select.having.is_some()
+        || items.iter().any(|(e, _)| has_aggregate(e));
     let (columns, shape) = if grouped {
         let mut g = Grouping {
             keys: group_by.iter().map(ToString::to_string).collect(),
@@ -235,6 +290,19 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             keys.push(bk);
         }
         let (outputs, columns, order) = bind_list(&mut b, &items, &names, select, Some(&mut g))?;
+        let having = match &select.having {
+            Some(h) => {
+                let (bh, ty) = b.expr(h, Some(&mut g))?;
+                if !matches!(ty, Type::Bool | Type::Null) {
+                    return Err(Error::invalid(
+                        format!("HAVING takes a condition, not a {ty}"),
+                        Some(h.span()),
+                    ));
+                }
+                Some(bh)
+            }
+            None => None,
+        };
         text.group_by = g.keys.clone();
         text.aggregates = select
             .projection
@@ -250,8 +318,9 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
                 keys,
                 aggs: g.aggs,
                 outputs,
+                having,
                 order,
-                limit: select.limit,
+                limit,
             },
         )
     } else {
@@ -274,7 +343,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             // The index holds today's vectors: as of a past time that the
             // history answers, rank the rows it rebuilds instead.
             let replaying = select.as_of.is_some() && catalog.history_ms > 0;
-            match (order.len(), select.limit, &access) {
+            match (order.len(), limit.keep(), &access) {
                 (1, Some(k), Access::Scan) if best_first && on_index && !replaying => {
                     access = Access::VectorTopK {
                         def: *def,
@@ -304,7 +373,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             Shape::Rows {
                 exprs,
                 order,
-                limit: select.limit,
+                limit,
             },
         )
     };
@@ -324,6 +393,44 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
         shape,
         text,
     })
+}
+
+/// Refuses a select without `FROM` that reads users: it gives one row of
+/// constants (and `now()`).
+fn constants_only(select: &Select) -> Result<()> {
+    fn column(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Column(_) | Expr::InSegment(_) => Some(e),
+            _ => e.children().into_iter().find_map(column),
+        }
+    }
+    let exprs = select
+        .projection
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::Expr { expr, .. } => Some(expr),
+            SelectItem::Wildcard(_) => None,
+        })
+        .chain(&select.selection)
+        .chain(&select.group_by)
+        .chain(&select.having)
+        .chain(select.order_by.iter().map(|o| &o.expr));
+    for e in exprs {
+        if let Some(c) = column(e) {
+            return Err(Error::invalid(
+                "a select without FROM reads no users: add FROM users to read this",
+                Some(c.span()),
+            ));
+        }
+    }
+    if let Some(SelectItem::Wildcard(loc)) = select
+        .projection
+        .iter()
+        .find(|i| matches!(i, SelectItem::Wildcard(_)))
+    {
+        return Err(Error::invalid("SELECT * needs FROM users", Some(loc.0)));
+    }
+    Ok(())
 }
 
 /// The bound select list, its columns, and the ORDER BY keys (with their
@@ -383,7 +490,7 @@ impl SelectPlan {
                 .filter
                 .as_ref()
                 .is_some_and(|f| !f.reads_only_attributes()),
-            Access::Points(_) => false,
+            Access::Points(_) | Access::One => false,
         };
         Pins {
             vectors: self.uses_vectors(),
@@ -410,11 +517,13 @@ impl SelectPlan {
                 keys,
                 aggs,
                 outputs,
+                having,
                 order,
                 ..
             } => {
                 exprs.extend(keys);
                 exprs.extend(outputs);
+                exprs.extend(having);
                 exprs.extend(order.iter().map(|(e, _)| e));
                 exprs.extend(aggs.iter().filter_map(|a| a.arg.as_ref()));
             }
@@ -430,20 +539,32 @@ impl SelectPlan {
         lines.push(format!("Projection: {}", cols.join(", ")));
         match &self.shape {
             Shape::Rows { .. } if matches!(self.access, Access::VectorTopK { .. }) => {}
-            Shape::Rows { order, limit, .. } => match (order.is_empty(), limit) {
-                (false, Some(k)) => {
-                    lines.push(format!("TopK: {} by {}", k, self.text.order.join(", ")));
+            Shape::Rows { order, limit, .. } => {
+                lines.extend(limit.text());
+                match (order.is_empty(), limit.limit) {
+                    (false, Some(k)) if !limit.distinct => {
+                        lines.push(format!("TopK: {} by {}", k, self.text.order.join(", ")));
+                    }
+                    (false, _) => lines.push(format!("Sort: {}", self.text.order.join(", "))),
+                    (true, Some(k)) if !limit.distinct => lines.push(format!("Limit: {k}")),
+                    (true, _) => {}
                 }
-                (false, None) => lines.push(format!("Sort: {}", self.text.order.join(", "))),
-                (true, Some(k)) => lines.push(format!("Limit: {k}")),
-                (true, None) => {}
-            },
-            Shape::Groups { order, limit, .. } => {
+            }
+            Shape::Groups {
+                order,
+                limit,
+                having,
+                ..
+            } => {
+                lines.extend(limit.text());
                 if !order.is_empty() {
                     lines.push(format!("Sort: {}", self.text.order.join(", ")));
                 }
-                if let Some(k) = limit {
+                if let Some(k) = limit.limit.filter(|_| !limit.distinct) {
                     lines.push(format!("Limit: {k}"));
+                }
+                if having.is_some() {
+                    lines.push("Having".to_owned());
                 }
                 let by = if self.text.group_by.is_empty() {
                     String::new()
@@ -486,6 +607,7 @@ impl SelectPlan {
                     .collect();
                 format!("PointLookup: users id = {} as of {as_of}", ids.join(", "))
             }
+            Access::One => "Constants: one row".to_owned(),
             Access::Scan | Access::VectorTopK { .. } => format!(
                 "ParallelScan: users, {partitions} partition{} as of {as_of}",
                 if partitions == 1 { "" } else { "s" }

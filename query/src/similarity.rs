@@ -228,12 +228,14 @@ pub(crate) fn resolve(plan: &mut SelectPlan, view: &dyn View, limits: &Limits) -
             keys,
             aggs,
             outputs,
+            having,
             order,
             ..
         } => {
             for e in keys
                 .iter_mut()
                 .chain(outputs.iter_mut())
+                .chain(having.iter_mut())
                 .chain(order.iter_mut().map(|(e, _)| e))
                 .chain(aggs.iter_mut().filter_map(|a| a.arg.as_mut()))
             {

@@ -74,8 +74,29 @@ pub fn check_ts(ts: i64) -> Result<i64> {
 /// # Errors
 /// A [`TimeError`] when the text is not RFC 3339 or is out of range.
 pub fn parse_timestamp(text: &str) -> Result<i64> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| invalid(format!("'{text}' is not an RFC 3339 timestamp: {e}")))?;
+    // A date alone (`2026-11-01`) is its midnight, UTC.
+    let b = text.as_bytes();
+    let date_only = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    let t = if date_only {
+        let num = |r: std::ops::Range<usize>| text[r].parse::<u16>().unwrap_or(0);
+        let month = time::Month::try_from(num(5..7) as u8)
+            .map_err(|e| invalid(format!("'{text}' is not a date (YYYY-MM-DD): {e}")))?;
+        time::Date::from_calendar_date(i32::from(num(0..4)), month, num(8..10) as u8)
+            .map(|d| d.midnight().assume_utc())
+            .map_err(|e| invalid(format!("'{text}' is not a date (YYYY-MM-DD): {e}")))?
+    } else {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                invalid(format!(
+                    "'{text}' is not an RFC 3339 timestamp ('2026-11-01T10:00:00Z') or a date ('2026-11-01'): {e}"
+                ))
+            })?
+    };
     let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
     let ms = i64::try_from(ms).map_err(|_| invalid(format!("'{text}' is out of range")))?;
     check_ts(ms)

@@ -42,9 +42,12 @@ pub fn rows_as_of(
         return Err(Error::invalid("expected a select list", None));
     };
     if select.selection.is_some()
+        || select.distinct
         || !select.group_by.is_empty()
+        || select.having.is_some()
         || !select.order_by.is_empty()
         || select.limit.is_some()
+        || select.offset.is_some()
         || select.as_of.is_some()
     {
         return Err(Error::invalid(

@@ -9,8 +9,8 @@ use profiledb_storage::{DefKind, Definition, FeatureKind};
 
 use super::*;
 use crate::ast::{
-    AlterSetting, BinaryOp, Expr, FeatureFunc, FieldSpec, FunctionArg, Ident, Literal, ObjectKind,
-    Statement, UnaryOp, VectorSpec,
+    AlterSetting, BinaryOp, Expr, FeatureFunc, FieldSpec, Ident, Literal, ObjectKind, Statement,
+    UnaryOp, VectorSpec,
 };
 use crate::bind::{Binder, segment_expr, unknown};
 use crate::error::{At, Error, Result, Span};
@@ -178,10 +178,9 @@ fn column_span(e: &Expr, name: &str) -> Option<Span> {
         Expr::InList { expr, list, .. } => {
             column_span(expr, name).or_else(|| list.iter().find_map(|i| column_span(i, name)))
         }
-        Expr::Function { args, .. } => args.iter().find_map(|a| match a {
-            FunctionArg::Expr(x) => column_span(x, name),
-            _ => None,
-        }),
+        Expr::Function { .. } | Expr::Case { .. } => {
+            e.children().into_iter().find_map(|x| column_span(x, name))
+        }
     }
 }
 
@@ -765,11 +764,9 @@ pub(super) fn referenced_names(e: &Expr, out: &mut Vec<String>) {
             referenced_names(expr, out);
             list.iter().for_each(|i| referenced_names(i, out));
         }
-        Expr::Function { args, .. } => {
-            for a in args {
-                if let FunctionArg::Expr(x) = a {
-                    referenced_names(x, out);
-                }
+        Expr::Function { .. } | Expr::Case { .. } => {
+            for x in e.children() {
+                referenced_names(x, out);
             }
         }
     }

@@ -171,12 +171,9 @@ pub(super) fn matching_users(
             expr: Expr::Column(ident("id")),
             alias: None,
         }],
-        from: ident("users"),
+        from: Some(ident("users")),
         selection: Some(selection.clone()),
-        group_by: Vec::new(),
-        order_by: Vec::new(),
-        limit: None,
-        as_of: None,
+        ..crate::ast::Select::default()
     };
     let unlimited = Limits {
         max_rows: None,

@@ -55,7 +55,7 @@ error: row 1 field 'amount': expected a number, got string (feature 'spend'); no
 
 INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 2.0), ('u2', 'yesterday', 3.0);
 ----
-error: 'yesterday' is not an RFC 3339 timestamp: the 'year' component could not be parsed (line 1, column 71)
+error: 'yesterday' is not an RFC 3339 timestamp ('2026-11-01T10:00:00Z') or a date ('2026-11-01'): the 'year' component could not be parsed (line 1, column 71)
   INSERT INTO purchase (user, ts, amount) VALUES ('u1', 1, 2.0), ('u2', 'yesterday', 3.0);
                                                                         ^^^^^^^^^^^
 
@@ -237,7 +237,7 @@ error: cannot ORDER BY a vector (line 1, column 31)
 
 SELECT id FROM users AS OF 'tomorrow';
 ----
-error: 'tomorrow' is not an RFC 3339 timestamp: the 'year' component could not be parsed (line 1, column 28)
+error: 'tomorrow' is not an RFC 3339 timestamp ('2026-11-01T10:00:00Z') or a date ('2026-11-01'): the 'year' component could not be parsed (line 1, column 28)
   SELECT id FROM users AS OF 'tomorrow';
                              ^^^^^^^^^^
 
@@ -269,7 +269,7 @@ error: syntax error: unterminated string (line 1, column 8)
 
 SELECT id FROM users WHERE age > 1 GARBAGE;
 ----
-error: syntax error: expected ';' or the end of the statement, found 'GARBAGE' (line 1, column 36)
+error: syntax error: expected ';' or the end of the statement (or a clause: WHERE, GROUP, HAVING, ORDER, LIMIT, OFFSET, AS OF), found 'GARBAGE' (line 1, column 36)
   SELECT id FROM users WHERE age > 1 GARBAGE;
                                      ^^^^^^^
 
