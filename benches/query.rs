@@ -1,5 +1,6 @@
 //! The query language: a segment scan over a million users, point profile
-//! queries by id (parse and plan included), and multi-row INSERT statements.
+//! queries by id (parse and plan included; the id written in the text, or a
+//! bind parameter), and multi-row INSERT statements.
 
 mod support;
 
@@ -105,6 +106,26 @@ fn query(c: &mut Criterion) {
         b.iter(|| {
             for _ in 0..POINTS {
                 let out = db.execute(&points[i % points.len()]).expect("point");
+                assert_eq!(out.rows().map(|r| r.rows.len()), Some(1));
+                i += 1;
+            }
+        })
+    });
+
+    // The same reads with the id as a bind parameter: one statement text.
+    let ids: Vec<Value> = points
+        .iter()
+        .map(|p| {
+            let id = p.split('\'').nth(1).unwrap_or_default();
+            Value::String(id.to_owned())
+        })
+        .collect();
+    let bound = format!("SELECT * FROM users WHERE id = $1 {as_of}");
+    group.bench_function("point_query_by_id_bound", |b| {
+        b.iter(|| {
+            for _ in 0..POINTS {
+                let params = std::slice::from_ref(&ids[i % ids.len()]);
+                let out = db.execute_params(&bound, params).expect("point");
                 assert_eq!(out.rows().map(|r| r.rows.len()), Some(1));
                 i += 1;
             }

@@ -336,9 +336,56 @@ impl Db {
         limits: &Limits,
         permission: Permission,
     ) -> Result<Vec<Output>> {
-        Ok(profiledb_query::execute_as(
+        self.execute_params_as(sql, &[], limits, permission)
+    }
+
+    /// Runs `sql` with bind parameters, `$1` being `params[0]` and so on,
+    /// and returns the last statement's output. A parameter is a value in
+    /// place of its `$n`, never SQL text:
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = profiledb::Db::open(dir.path())?;
+    /// db.execute("CREATE FEATURE spend ON purchase AS SUM(amount)")?;
+    /// db.execute_params(
+    ///     "INSERT INTO purchase (user, ts, amount) VALUES ($1, $2, $3)",
+    ///     &["u1".into(), 1_761_991_200_000i64.into(), 35.0.into()],
+    /// )?;
+    /// let out = db.execute_params("SELECT spend FROM users WHERE id = $1", &["u1".into()])?;
+    /// assert_eq!(out.rows().map(|r| r.rows.len()), Some(1));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Db::execute`]; a `$n` without a parameter, a parameter the
+    /// statement does not use, or one of a type no literal has (tags, maps),
+    /// naming the parameter.
+    pub fn execute_params(&self, sql: &str, params: &[Value]) -> Result<Output> {
+        self.execute_params_as(sql, params, &Limits::default(), Permission::ReadWrite)?
+            .pop()
+            .ok_or_else(|| {
+                Error::Query(profiledb_query::Error::from(
+                    profiledb_query::ParseError::new("expected a statement", sql.len()..sql.len()),
+                ))
+            })
+    }
+
+    /// As [`Db::execute_as`], with bind parameters ([`Db::execute_params`]).
+    ///
+    /// # Errors
+    /// As [`Db::execute_as`] and [`Db::execute_params`].
+    pub fn execute_params_as(
+        &self,
+        sql: &str,
+        params: &[Value],
+        limits: &Limits,
+        permission: Permission,
+    ) -> Result<Vec<Output>> {
+        Ok(profiledb_query::execute_params(
             &self.engine,
             sql,
+            params,
             limits,
             permission,
         )?)

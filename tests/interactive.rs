@@ -34,6 +34,22 @@ fn interactive_shell_runs_multi_line_statements_and_backslash_commands()
     p.exp_string("Timing is on.")?;
     p.send_line("SELECT count(*) FROM users;")?;
     p.exp_string("Time: ")?;
+    p.send_line("\\timing off")?;
+    p.exp_string("Timing is off.")?;
+    // Parameters bind the next statement: a hostile id is a value.
+    p.send_line("\\bind [\"x' OR id != '\"]")?;
+    p.send_line("SELECT count(*) AS hostile FROM users WHERE id = $1;")?;
+    p.exp_string("hostile")?;
+    p.exp_string("0")?;
+    p.send_line("\\bind [\"b\"]")?;
+    p.send_line("SELECT id AS bound FROM users WHERE id = $1;")?;
+    p.exp_string("bound")?;
+    p.exp_string("(1 row)")?;
+    // Used, they are gone.
+    p.send_line("SELECT id FROM users WHERE id = $1;")?;
+    p.exp_string("there is no parameter $1")?;
+    p.send_line("\\bind [1, ")?;
+    p.exp_string("JSON array")?;
     p.send_line("\\q")?;
     p.exp_eof()?;
     let history =

@@ -275,3 +275,49 @@ fn keyed_features_are_json_objects() {
         json!([[{"tech": 2.0, "home": 1.0}, 2, ["tech"]]])
     );
 }
+
+/// `POST /v1/query` takes bind parameters: a hostile id matches nothing, and
+/// a parameter of no literal's type is a 400 naming it.
+#[test]
+fn queries_take_bind_parameters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let (status, body) = query(&s, None, SCHEMA);
+    assert_eq!(status, 200, "{body}");
+    let batch = json!([
+        {"user": "u1", "type": "purchase", "ts": 1761991200000i64, "amount": 35.0},
+        {"user": "u2", "type": "purchase", "ts": 1761991200000i64, "amount": 5.5},
+    ]);
+    let (status, body) = events(&s, None, batch.to_string(), "application/json");
+    assert_eq!(status, 200, "{body}");
+    let post = |body: Value| {
+        call(
+            "POST",
+            &format!("{}/v1/query", s.url),
+            None,
+            Some(("application/json", body.to_string())),
+        )
+    };
+    let (status, body) = post(json!({
+        "sql": "SELECT id, spend FROM users WHERE id = $1 AND spend > $2",
+        "params": ["u1", 10],
+    }));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"], json!([["u1", 35.0]]));
+    let (status, body) = post(json!({
+        "sql": "SELECT count(*) FROM users WHERE id = $1",
+        "params": ["x' OR id != '"],
+    }));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"], json!([[0]]));
+    let (status, body) = post(json!({
+        "sql": "SELECT id FROM users WHERE id = $1",
+        "params": [{"a": 1}],
+    }));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("$1"), "{body}");
+    let (status, body) =
+        post(json!({"sql": "SELECT id FROM users WHERE id = $2", "params": ["u1"]}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("no parameter $2"), "{body}");
+}

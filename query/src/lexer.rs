@@ -184,6 +184,9 @@ pub enum Token {
     Gt,
     /// `>=`
     GtEq,
+    /// `$n`: bind parameter `n`, from 1, replaced by its value before
+    /// parsing ([`crate::parser::parse_script_with`]).
+    Param(u32),
     /// End of input.
     Eof,
 }
@@ -204,6 +207,7 @@ impl Token {
             Token::Word { value, .. } => format!("'{value}'"),
             Token::Number(n) => format!("number {n}"),
             Token::String(s) => format!("string '{s}'"),
+            Token::Param(n) => format!("parameter ${n}"),
             Token::Eof => "end of input".to_owned(),
             other => format!("'{}'", other.symbol()),
         }
@@ -228,7 +232,11 @@ impl Token {
             Token::LtEq => "<=",
             Token::Gt => ">",
             Token::GtEq => ">=",
-            Token::Word { .. } | Token::Number(_) | Token::String(_) | Token::Eof => "",
+            Token::Word { .. }
+            | Token::Number(_)
+            | Token::String(_)
+            | Token::Param(_)
+            | Token::Eof => "",
         }
     }
 }
@@ -241,6 +249,9 @@ pub struct Spanned {
     /// Its byte range in the source.
     pub span: Span,
 }
+
+/// The highest bind parameter, `$65535`.
+pub const MAX_PARAMS: u32 = 65_535;
 
 /// How many tokens one statement may hold. It bounds the work and memory of
 /// every later pass, which are linear in the statement's size.
@@ -338,6 +349,21 @@ pub fn tokenize(src: &str) -> Result<Vec<Spanned>, ParseError> {
             c if c.is_ascii_digit() || (c == b'.' && next.is_some_and(|d| d.is_ascii_digit())) => {
                 i = number_end(bytes, i);
                 Token::Number(src[start..i].to_owned())
+            }
+            b'$' => {
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+                match src[start + 1..i].parse::<u32>() {
+                    Ok(n) if (1..=MAX_PARAMS).contains(&n) => Token::Param(n),
+                    _ => {
+                        return Err(ParseError::new(
+                            format!("a parameter is $1 to ${MAX_PARAMS}"),
+                            start..i.max(start + 1),
+                        ));
+                    }
+                }
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {

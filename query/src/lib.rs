@@ -58,6 +58,8 @@ pub use lexer::MAX_STATEMENT_TOKENS;
 pub use lexer::{ends_statement, split_statements};
 pub use limits::Limits;
 pub use output::{Column, Output, Rows, Type};
-pub use parser::{MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_statement};
+pub use parser::{
+    MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_script_with, parse_statement,
+};
 pub use source::{DataSource, View};
-pub use statement::{Permission, execute, execute_as, rows_as_of, run};
+pub use statement::{Permission, execute, execute_as, execute_params, rows_as_of, run};

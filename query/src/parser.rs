@@ -1,7 +1,7 @@
 //! A recursive-descent parser, with Pratt parsing for expressions.
 
-use profiledb_storage::AttrType;
 use profiledb_storage::time::parse_duration;
+use profiledb_storage::{AttrType, Value};
 
 use crate::ast::{
     AlterSetting, BinaryOp, Cluster, DEFAULT_TOP, Duration, Expr, FeatureFunc, FieldSpec,
@@ -47,8 +47,23 @@ pub fn parse_statement(src: &str) -> Result<Statement, ParseError> {
 /// # Errors
 /// A [`ParseError`] at the first token that does not fit.
 pub fn parse_script(src: &str) -> Result<Vec<(Statement, Span)>, ParseError> {
+    parse_script_with(src, &[])
+}
+
+/// [`parse_script`] with bind parameters: `$1` is `params[0]`, and so on.
+/// Each parameter is put in place of its `$n` as a value (a string stays a
+/// string literal, however it reads), never as text to parse.
+///
+/// # Errors
+/// As [`parse_script`]; a `$n` past the parameters given, parameters the
+/// script does not use all of, or a parameter that is not a string, number,
+/// boolean, NULL or vector, named in the message.
+pub fn parse_script_with(
+    src: &str,
+    params: &[Value],
+) -> Result<Vec<(Statement, Span)>, ParseError> {
     let mut p = Parser {
-        tokens: tokenize(src)?,
+        tokens: bind_params(tokenize(src)?, params, src.len())?,
         pos: 0,
         depth: 0,
     };
@@ -68,6 +83,96 @@ pub fn parse_script(src: &str) -> Result<Vec<(Statement, Span)>, ParseError> {
             ));
         }
     }
+}
+
+/// `tokens` with each `$n` replaced by the tokens of `params[n - 1]`, at
+/// the span of the `$n`.
+fn bind_params(
+    tokens: Vec<Spanned>,
+    params: &[Value],
+    end: usize,
+) -> Result<Vec<Spanned>, ParseError> {
+    let mut used = vec![false; params.len()];
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        let Token::Param(n) = t.token else {
+            out.push(t);
+            continue;
+        };
+        let span = t.span;
+        let i = n as usize - 1;
+        let Some(value) = params.get(i) else {
+            return Err(ParseError::new(
+                format!(
+                    "there is no parameter ${n}: {} {} given",
+                    params.len(),
+                    if params.len() == 1 {
+                        "parameter was"
+                    } else {
+                        "parameters were"
+                    }
+                ),
+                span,
+            ));
+        };
+        used[i] = true;
+        let push = |out: &mut Vec<Spanned>, token: Token| out.push(Spanned { token, span });
+        let number = |out: &mut Vec<Spanned>, x: f64, text: String| {
+            if x.is_sign_negative() && x != 0.0 {
+                push(out, Token::Minus);
+                push(out, Token::Number(text.trim_start_matches('-').to_owned()));
+            } else {
+                push(out, Token::Number(text));
+            }
+        };
+        let word = |w: &str| Token::Word {
+            value: w.to_owned(),
+            quoted: false,
+        };
+        match value {
+            Value::Null => push(&mut out, word("NULL")),
+            Value::Bool(b) => push(&mut out, word(if *b { "TRUE" } else { "FALSE" })),
+            Value::Int(x) => {
+                if *x < 0 {
+                    push(&mut out, Token::Minus);
+                    push(&mut out, Token::Number(x.unsigned_abs().to_string()));
+                } else {
+                    push(&mut out, Token::Number(x.to_string()));
+                }
+            }
+            Value::Float(x) if x.is_finite() => number(&mut out, *x, format!("{x:?}")),
+            Value::String(s) => push(&mut out, Token::String(s.clone())),
+            Value::Vector(v) if v.iter().all(|x| x.is_finite()) => {
+                push(&mut out, Token::LBracket);
+                for (k, x) in v.iter().enumerate() {
+                    if k > 0 {
+                        push(&mut out, Token::Comma);
+                    }
+                    number(&mut out, f64::from(*x), format!("{:?}", f64::from(*x)));
+                }
+                push(&mut out, Token::RBracket);
+            }
+            other => {
+                return Err(ParseError::new(
+                    format!(
+                        "parameter ${n} is a {}: a parameter is a string, number, boolean, NULL or vector of finite numbers",
+                        other.type_name()
+                    ),
+                    span,
+                ));
+            }
+        }
+    }
+    if let Some(unused) = used.iter().position(|u| !u) {
+        return Err(ParseError::new(
+            format!(
+                "parameter ${} was given but the statement does not use it",
+                unused + 1
+            ),
+            end..end,
+        ));
+    }
+    Ok(out)
 }
 
 /// Parses an expression alone, as stored in a segment definition.

@@ -14,7 +14,7 @@ use crate::error::{At, Error, Result, Span};
 use crate::exec::run_select;
 use crate::limits::Limits;
 use crate::output::{Column, Output, Rows, Type};
-use crate::parser::parse_script;
+use crate::parser::parse_script_with;
 use crate::plan::plan_select;
 use crate::source::DataSource;
 use crate::{cluster, similarity};
@@ -62,7 +62,35 @@ pub fn execute_as(
     limits: &Limits,
     permission: Permission,
 ) -> Result<Vec<Output>> {
-    let statements = parse_script(sql).map_err(|e| Error::from(e).locate(sql))?;
+    execute_params(source, sql, &[], limits, permission)
+}
+
+/// As [`execute_as`], with bind parameters: `$1` in `sql` is `params[0]`,
+/// and so on, each put in place as a value, never as text to parse (see
+/// [`crate::parser::parse_script_with`]).
+///
+/// # Errors
+/// As [`execute_as`]; a `$n` without a parameter, a parameter not used, or
+/// one of a type no literal has, naming the parameter.
+pub fn execute_params(
+    source: &dyn DataSource,
+    sql: &str,
+    params: &[profiledb_storage::Value],
+    limits: &Limits,
+    permission: Permission,
+) -> Result<Vec<Output>> {
+    // An error at a parameter says which one it is.
+    let named = |e: Error| match (params.is_empty(), e.at().and_then(|a| a.span)) {
+        (false, Some(span)) => match param_at(sql, span) {
+            Some(n) if !e.message().contains(&format!("${n}")) => {
+                Error::invalid(format!("parameter ${n}: {}", e.message()), Some(span))
+            }
+            _ => e,
+        },
+        _ => e,
+    };
+    let statements =
+        parse_script_with(sql, params).map_err(|e| named(Error::from(e)).locate(sql))?;
     if permission == Permission::ReadOnly
         && let Some((_, span)) = statements.iter().find(|(s, _)| !s.is_read_only())
     {
@@ -73,9 +101,15 @@ pub fn execute_as(
     }
     let mut out = Vec::with_capacity(statements.len());
     for (stmt, _) in &statements {
-        out.push(run(source, stmt, limits).map_err(|e| e.locate(sql))?);
+        out.push(run(source, stmt, limits).map_err(|e| named(e).locate(sql))?);
     }
     Ok(out)
+}
+
+/// The parameter `$n` written exactly at `span` of `sql`, if one is.
+fn param_at(sql: &str, span: Span) -> Option<u32> {
+    let text = sql.get(span.start..span.end)?;
+    text.strip_prefix('$')?.parse().ok()
 }
 
 /// Runs one parsed statement. Error spans index the text it was parsed from.

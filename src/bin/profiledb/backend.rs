@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use profiledb::{Column, Db, Error, Limits, Output, Rows};
+use profiledb::{Column, Db, Error, Limits, Output, Permission, Rows, Value};
 
-use crate::json::{type_from_name, value_from_json};
+use crate::json::{JsonValue, type_from_name, value_from_json};
 
 /// Where in a statement's text an error is: 1-based line and column (in
 /// characters), and how many characters to underline.
@@ -81,13 +81,18 @@ pub enum Backend {
 impl Backend {
     /// Runs the statements of `sql` and returns the last one's output.
     pub fn run(&self, sql: &str) -> Result<Output, Failure> {
+        self.run_params(sql, &[])
+    }
+
+    /// [`Backend::run`] with bind parameters (`$1` is `params[0]`).
+    pub fn run_params(&self, sql: &str, params: &[Value]) -> Result<Output, Failure> {
         match self {
             Backend::Local(db) => db
-                .execute_with(sql, &Limits::default())
+                .execute_params_as(sql, params, &Limits::default(), Permission::ReadWrite)
                 .map_err(|e| Failure::from_error(&e))?
                 .pop()
                 .ok_or_else(|| Failure::new("expected a statement")),
-            Backend::Remote(c) => c.query(sql),
+            Backend::Remote(c) => c.query(sql, params),
         }
     }
 }
@@ -118,15 +123,18 @@ impl Client {
         Client { agent, base, token }
     }
 
-    /// Runs `sql` on the server: `POST /v1/query`.
-    pub fn query(&self, sql: &str) -> Result<Output, Failure> {
+    /// Runs `sql` with bind parameters on the server: `POST /v1/query`.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Output, Failure> {
         let url = format!("{}/v1/query", self.base);
         let mut req = self.agent.post(&url);
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         let mut resp = req
-            .send_json(serde_json::json!({ "sql": sql }))
+            .send_json(serde_json::json!({
+                "sql": sql,
+                "params": params.iter().map(JsonValue).collect::<Vec<_>>(),
+            }))
             .map_err(|e| Failure::new(format!("cannot reach the server at {}: {e}", self.base)))?;
         let status = resp.status();
         let body = resp

@@ -33,6 +33,8 @@ pub struct Shell {
     backend: Backend,
     format: Format,
     timing: bool,
+    /// Bind parameters for the next statement (`\bind`).
+    params: Vec<Value>,
 }
 
 impl Shell {
@@ -41,6 +43,7 @@ impl Shell {
             backend,
             format,
             timing: false,
+            params: Vec::new(),
         }
     }
 
@@ -89,7 +92,9 @@ impl Shell {
         origin: Option<&str>,
     ) -> bool {
         let start = Instant::now();
-        let result = self.backend.run(stmt);
+        // Parameters bind the next statement only, as psql's \bind does.
+        let params = std::mem::take(&mut self.params);
+        let result = self.backend.run_params(stmt, &params);
         let elapsed = start.elapsed();
         let ok = match result {
             Ok(output) => {
@@ -129,6 +134,19 @@ impl Shell {
         let arg = words.next();
         let ok = match (name, arg) {
             ("q" | "quit", _) => return None,
+            ("bind", _) => {
+                let rest = cmd.trim_start()["bind".len()..].trim();
+                match bind_params(rest) {
+                    Ok(params) => {
+                        self.params = params;
+                        true
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        false
+                    }
+                }
+            }
             ("help" | "?" | "h", _) => {
                 println!("{HELP}");
                 true
@@ -272,6 +290,24 @@ impl Shell {
 }
 
 /// `~/.profiledb_history`, when the home directory is known.
+/// The parameters of `\bind`: a JSON array of values (`["u1", 5, null]`);
+/// nothing clears them.
+fn bind_params(text: &str) -> Result<Vec<Value>, String> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("\\bind takes a JSON array of values, such as [\"u1\", 5]: {e}"))?;
+    let serde_json::Value::Array(items) = json else {
+        return Err("\\bind takes a JSON array of values, such as [\"u1\", 5]".into());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Value::from_json(v).map_err(|e| format!("parameter ${}: {e}", i + 1)))
+        .collect()
+}
+
 fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())

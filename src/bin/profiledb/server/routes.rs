@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use profiledb::{Limits, Permission, Profile};
+use profiledb::{Limits, Permission, Profile, Value};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use std::sync::Arc;
@@ -101,9 +101,13 @@ pub(crate) async fn ingest(
 #[derive(serde::Deserialize)]
 pub(crate) struct QueryRequest {
     sql: String,
+    /// Bind parameters: `$1` is the first.
+    #[serde(default)]
+    params: Vec<serde_json::Value>,
 }
 
-/// `POST /v1/query`: `{"sql": "..."}`; answers the last statement's output.
+/// `POST /v1/query`: `{"sql": "...", "params": [...]}` (`params`
+/// optional); answers the last statement's output.
 pub(crate) async fn query(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
@@ -112,9 +116,22 @@ pub(crate) async fn query(
     let req: QueryRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("the body must be a JSON object {{\"sql\": \"...\"}}: {e}"),
+            format!("the body must be a JSON object {{\"sql\": \"...\", \"params\": [...]}}: {e}"),
         )
     })?;
+    let params = req
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Value::from_json(p).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("params[{i}] (parameter ${}): {e}", i + 1),
+                )
+            })
+        })
+        .collect::<Result<Vec<Value>, ApiError>>()?;
     blocking(move || {
         let start = Instant::now();
         let limits = Limits {
@@ -125,7 +142,9 @@ pub(crate) async fn query(
             Access::ReadOnly => Permission::ReadOnly,
             Access::Full => Permission::ReadWrite,
         };
-        let result = app.db.execute_as(&req.sql, &limits, permission);
+        let result = app
+            .db
+            .execute_params_as(&req.sql, &params, &limits, permission);
         app.metrics.observe_query(start.elapsed(), result.is_ok());
         let mut outputs = result.map_err(|e| {
             let err = library_error(&e, &app);
