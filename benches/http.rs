@@ -3,7 +3,8 @@
 //! and point profile reads: their latency, the server's CPU time per read
 //! (`get_profile_server_cpu` reports that as its time), and reads paced at
 //! 1,000 and 10,000 requests/s, alone and beside two writers ingesting at full
-//! speed, with the latency percentiles printed.
+//! speed, and batch reads of 200 profiles paced at 100 requests/s, with the
+//! latency percentiles printed.
 
 mod support;
 
@@ -278,14 +279,16 @@ fn paced(server: &Server) {
         .http_status_as_error(false)
         .build()
         .into();
-    for (name, make) in [
+    for (name, rate, make) in [
         (
             "GET /v1/users/{id}",
+            1_000u32,
             Box::new(|u: u64| (format!("{}/v1/users/user{u:07}", server.url), None))
                 as Box<dyn Fn(u64) -> (String, Option<String>)>,
         ),
         (
             "POST /v1/query (WHERE id = …)",
+            1_000,
             Box::new(|u: u64| {
                 (
                     format!("{}/v1/query", server.url),
@@ -293,8 +296,20 @@ fn paced(server: &Server) {
                 )
             }),
         ),
+        (
+            "POST /v1/profiles (200 users)",
+            100,
+            Box::new(|u: u64| {
+                let ids: Vec<String> = (0..200)
+                    .map(|k| format!("user{:07}", (u + k * 4_999) % USERS))
+                    .collect();
+                (
+                    format!("{}/v1/profiles", server.url),
+                    Some(serde_json::json!({ "ids": ids }).to_string()),
+                )
+            }),
+        ),
     ] {
-        let rate = 1_000u32;
         let total = 10 * rate;
         let mut latencies = Vec::with_capacity(total as usize);
         let start = Instant::now();

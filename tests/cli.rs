@@ -673,3 +673,43 @@ fn export_reads_each_pair_as_of_its_own_time() {
     assert!(!o.status.success());
     assert!(!missing.exists());
 }
+
+/// `-e` echoes each statement before its output; a --db that names no
+/// database makes one, and an unknown name there says so (not with
+/// --create, not once it exists).
+#[test]
+fn echo_and_a_new_database_are_plain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("new.db");
+    let db = db.to_str().expect("utf-8");
+    let o = with_stdin(
+        &["shell", "--db", db, "-e"],
+        "CREATE FEATURE n ON e AS COUNT();\nSELECT 1 + 1 AS two;\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("CREATE FEATURE n ON e AS COUNT();"), "{out}");
+    assert!(out.contains("SELECT 1 + 1 AS two;"), "{out}");
+    assert!(!stderr(&o).contains("made a new"), "{}", stderr(&o));
+    // A typo in --db: the unknown column comes with the note.
+    let typo = dir.path().join("nwe.db");
+    let o = with_stdin(
+        &["shell", "--db", typo.to_str().expect("utf-8")],
+        "SELECT n FROM users;\n",
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("unknown column") && err.contains("made a new, empty one"),
+        "{err}"
+    );
+    // The same in the database that has it: no note.
+    let o = with_stdin(&["shell", "--db", db], "SELECT nn FROM users;\n");
+    assert!(!stderr(&o).contains("made a new"), "{}", stderr(&o));
+    let quiet = dir.path().join("quiet.db");
+    let o = with_stdin(
+        &["shell", "--db", quiet.to_str().expect("utf-8"), "--create"],
+        "SELECT n FROM users;\n",
+    );
+    assert!(!stderr(&o).contains("made a new"), "{}", stderr(&o));
+}

@@ -50,6 +50,18 @@ fn interactive_shell_runs_multi_line_statements_and_backslash_commands()
     p.exp_string("there is no parameter $1")?;
     p.send_line("\\bind [1, ")?;
     p.exp_string("JSON array")?;
+    // Expanded display, a record at a time.
+    p.send_line("\\x")?;
+    p.exp_string("Expanded display is on.")?;
+    p.send_line("SELECT id, n FROM users WHERE id = 'a';")?;
+    p.exp_string("-[ RECORD 1 ]-")?;
+    p.exp_string("id | a")?;
+    p.send_line("\\x off")?;
+    p.exp_string("Expanded display is off.")?;
+    // A backslash command runs mid-statement: `\q` after a missing ';'
+    // quits.
+    p.send_line("SELECT id FROM users")?;
+    p.exp_string("...> ")?;
     p.send_line("\\q")?;
     p.exp_eof()?;
     let history =

@@ -79,6 +79,12 @@ struct ShellArgs {
     /// How rows are printed.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Print each statement of -c, -f and stdin before its output.
+    #[arg(short = 'e', long)]
+    echo: bool,
+    /// Create the database when --db names none, without saying so.
+    #[arg(long, requires = "db")]
+    create: bool,
 }
 
 #[derive(Debug, Args)]
@@ -234,16 +240,41 @@ fn fail(message: &str) -> u8 {
     1
 }
 
+/// The note for a `--db DIR` that holds no database (one is made there),
+/// so that a typo in it is not mistaken for an empty database; `None` when
+/// it holds one, or `create` asked for a new one.
+fn new_db_note(dir: &std::path::Path, create: bool) -> Option<String> {
+    if create || dir.join("CURRENT").is_file() {
+        return None;
+    }
+    let other_files = std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_some());
+    Some(format!(
+        "note: there was no database at {}{}: made a new, empty one (check --db; --create makes one without this note)",
+        dir.display(),
+        if other_files {
+            " (only other files)"
+        } else {
+            ""
+        }
+    ))
+}
+
 fn shell(args: ShellArgs) -> u8 {
+    let mut new_db = None;
     let backend = match (&args.db, &args.connect) {
-        (Some(dir), _) => match open_local(dir) {
-            Ok(db) => Backend::Local(db),
-            Err(e) => return fail(&e),
-        },
+        (Some(dir), _) => {
+            new_db = new_db_note(dir, args.create);
+            match open_local(dir) {
+                Ok(db) => Backend::Local(db),
+                Err(e) => return fail(&e),
+            }
+        }
         (None, Some(url)) => Backend::Remote(Client::new(url, args.token.clone())),
         (None, None) => return fail("give --db DIR or --connect URL"),
     };
     let mut shell = Shell::new(backend, args.format);
+    shell.echo = args.echo;
+    shell.new_db = new_db;
     if !args.command.is_empty() || args.file.is_some() {
         for c in &args.command {
             if !shell.run_command(c) {

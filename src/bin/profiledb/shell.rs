@@ -10,7 +10,7 @@ use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
 use crate::backend::{Backend, Failure};
-use crate::format::{self, Format};
+use crate::format::{self, Expanded, Format, Style};
 
 const HELP: &str = "\
 Statements end with ';' and may span lines. Backslash commands:
@@ -18,6 +18,8 @@ Statements end with ';' and may span lines. Backslash commands:
   \\d NAME      describe one item
   \\timing      print how long each statement takes (\\timing on|off)
   \\format F    print rows as table, csv or json
+  \\x [on|off|auto]  expanded display: a record at a time (auto: when a row is too wide)
+  \\precision N  significant digits of floats in tables (\\precision off: exact; csv and json are exact)
   \\help        this help
   \\q           quit
 Examples:
@@ -35,6 +37,14 @@ pub struct Shell {
     timing: bool,
     /// Bind parameters for the next statement (`\bind`).
     params: Vec<Value>,
+    /// How tables read (`\x`, `\precision`).
+    style: Style,
+    /// Print each statement of a script before running it (`-e`).
+    pub echo: bool,
+    /// Said when the database was made by this run (`--db` named none): at
+    /// the interactive prompt's start, and after a statement that names
+    /// something unknown (in a new, empty database, the likely cause).
+    pub new_db: Option<String>,
 }
 
 impl Shell {
@@ -44,6 +54,9 @@ impl Shell {
             format,
             timing: false,
             params: Vec::new(),
+            style: Style::default(),
+            echo: false,
+            new_db: None,
         }
     }
 
@@ -91,6 +104,9 @@ impl Shell {
         stmt: &str,
         origin: Option<&str>,
     ) -> bool {
+        if self.echo {
+            println!("{};", stmt.trim());
+        }
         let start = Instant::now();
         // Parameters bind the next statement only, as psql's \bind does.
         let params = std::mem::take(&mut self.params);
@@ -105,6 +121,11 @@ impl Shell {
                 let at =
                     f.at.map(|a| (position(src, offset, a.line, a.column), a.width));
                 print_failure(src, &f, at, origin);
+                if f.message.contains("unknown")
+                    && let Some(note) = self.new_db.take()
+                {
+                    eprintln!("{note}");
+                }
                 false
             }
         };
@@ -117,8 +138,8 @@ impl Shell {
     fn print(&self, output: &Output) {
         let (stdout, stderr) = (io::stdout(), io::stderr());
         let (mut out, mut info) = (stdout.lock(), stderr.lock());
-        if let Err(e) =
-            format::print(output, self.format, &mut out, &mut info).and_then(|()| out.flush())
+        if let Err(e) = format::print_styled(output, self.format, self.style, &mut out, &mut info)
+            .and_then(|()| out.flush())
         {
             // A closed pipe (`| head`) is not an error worth a message.
             if e.kind() != io::ErrorKind::BrokenPipe {
@@ -134,6 +155,48 @@ impl Shell {
         let arg = words.next();
         let ok = match (name, arg) {
             ("q" | "quit", _) => return None,
+            ("x", arg) => {
+                let next = match arg {
+                    None if self.style.expanded == Expanded::Off => Some(Expanded::On),
+                    None => Some(Expanded::Off),
+                    Some("on") => Some(Expanded::On),
+                    Some("off") => Some(Expanded::Off),
+                    Some("auto") => Some(Expanded::Auto),
+                    Some(_) => None,
+                };
+                match next {
+                    Some(x) => {
+                        self.style.expanded = x;
+                        let state = match x {
+                            Expanded::On => "on",
+                            Expanded::Off => "off",
+                            Expanded::Auto => "auto",
+                        };
+                        eprintln!("Expanded display is {state}.");
+                        true
+                    }
+                    None => {
+                        eprintln!("error: \\x takes on, off or auto");
+                        false
+                    }
+                }
+            }
+            ("precision", Some(p)) => match (p, p.parse::<usize>()) {
+                ("off", _) => {
+                    self.style.precision = None;
+                    eprintln!("Floats print exactly.");
+                    true
+                }
+                (_, Ok(n)) if (1..=17).contains(&n) => {
+                    self.style.precision = Some(n);
+                    eprintln!("Floats print with {n} significant digits.");
+                    true
+                }
+                _ => {
+                    eprintln!("error: \\precision takes 1 to 17 digits, or off");
+                    false
+                }
+            },
             ("bind", _) => {
                 let rest = cmd.trim_start()["bind".len()..].trim();
                 match bind_params(rest) {
@@ -242,6 +305,9 @@ impl Shell {
             let _ = editor.load_history(h);
         }
         eprintln!("ProfileDB shell. End statements with ';'. \\help for help, \\q to quit.");
+        if let Some(note) = self.new_db.take() {
+            eprintln!("{note}");
+        }
         let mut buffer = String::new();
         loop {
             let prompt = if buffer.is_empty() {
@@ -251,7 +317,10 @@ impl Shell {
             };
             match editor.readline(prompt) {
                 Ok(line) => {
-                    if buffer.is_empty() && line.trim_start().starts_with('\\') {
+                    // A backslash command runs at any point, a statement
+                    // under way or not (which it leaves as it was): `\q`
+                    // quits even after a missing ';'.
+                    if line.trim_start().starts_with('\\') {
                         let _ = editor.add_history_entry(line.as_str());
                         let cmd = line.trim_start().trim_start_matches('\\').to_owned();
                         if self.meta(&cmd).is_none() {

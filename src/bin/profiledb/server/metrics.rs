@@ -1,5 +1,5 @@
-//! `/metrics`: counters and the query latency histogram, in Prometheus' text
-//! format.
+//! `/metrics`: counters and the latency histograms of queries, profile reads
+//! and ingest, in Prometheus' text format.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -21,17 +21,59 @@ pub(crate) struct Metrics {
     pub(crate) bad_requests: AtomicU64,
     pub(crate) queries: AtomicU64,
     pub(crate) query_errors: AtomicU64,
-    /// Query latencies, one counter per bucket of [`LATENCY_BUCKETS`] and one
-    /// for slower queries.
-    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    pub(crate) latency_sum_us: AtomicU64,
+    /// `POST /v1/query` latencies.
+    pub(crate) query_latency: Histogram,
+    /// Profile read latencies (`GET /v1/users/{id}`, each profile of a
+    /// batch read).
+    pub(crate) profile_latency: Histogram,
+    /// `POST /v1/events` latencies, per request.
+    pub(crate) ingest_latency: Histogram,
     pub(crate) connections_refused: AtomicU64,
 }
 
-/// Upper bounds of the query latency histogram, in seconds.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+/// Upper bounds of the latency histograms, in seconds: from 50 µs (a
+/// profile read from cache) to 5 s (a long scan).
+const LATENCY_BUCKETS: [f64; 15] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    5.0,
 ];
+
+/// A latency histogram: a counter per bucket of [`LATENCY_BUCKETS`] and one
+/// for slower requests, and the sum.
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
+    counts: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub(crate) fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// The histogram in Prometheus' text format, as `name`.
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        use std::fmt::Write as _;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            cumulative += load(&self.counts[i]);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += load(&self.counts[LATENCY_BUCKETS.len()]);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(out, "{name}_sum {}", load(&self.sum_us) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
 
 impl Metrics {
     pub(crate) fn observe_query(&self, elapsed: Duration, ok: bool) {
@@ -39,14 +81,7 @@ impl Metrics {
         if !ok {
             self.query_errors.fetch_add(1, Ordering::Relaxed);
         }
-        let secs = elapsed.as_secs_f64();
-        let bucket = LATENCY_BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.query_latency.observe(elapsed);
     }
 }
 
@@ -185,17 +220,21 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
-    let name = "profiledb_query_duration_seconds";
-    let _ = writeln!(out, "# HELP {name} Query latency.\n# TYPE {name} histogram");
-    let mut cumulative = 0;
-    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-        cumulative += load(&m.latency[i]);
-        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-    }
-    cumulative += load(&m.latency[LATENCY_BUCKETS.len()]);
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-    let _ = writeln!(out, "{name}_sum {}", load(&m.latency_sum_us) as f64 / 1e6);
-    let _ = writeln!(out, "{name}_count {cumulative}");
+    m.query_latency.render(
+        &mut out,
+        "profiledb_query_duration_seconds",
+        "Query latency (POST /v1/query).",
+    );
+    m.profile_latency.render(
+        &mut out,
+        "profiledb_profile_read_duration_seconds",
+        "Profile read latency (GET /v1/users/{id}, and each profile of a batch read).",
+    );
+    m.ingest_latency.render(
+        &mut out,
+        "profiledb_ingest_duration_seconds",
+        "Ingest latency per request (POST /v1/events).",
+    );
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

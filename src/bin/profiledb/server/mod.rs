@@ -44,7 +44,7 @@ use auth::auth;
 use body::read_body;
 use errors::{ApiError, json_errors};
 use metrics::{Metrics, metrics};
-use routes::{delete_user, get_user, ingest, query};
+use routes::{batch_read, delete_user, get_user, ingest, query};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -202,11 +202,27 @@ async fn accept_loop(
     }
 }
 
+/// The OpenAPI document of this API (`docs/openapi.json`), tested against
+/// the routes' answers.
+const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
+
+/// `GET /v1/openapi.json`
+async fn openapi() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/events", post(ingest))
         .route("/v1/query", post(query))
         .route("/v1/users/{id}", get(get_user).delete(delete_user))
+        .route("/v1/profiles", post(batch_read))
+        .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })

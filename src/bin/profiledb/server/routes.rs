@@ -60,7 +60,9 @@ pub(crate) async fn ingest(
         ),
         None => None,
     };
-    blocking(move || {
+    let start = Instant::now();
+    let timed = app.clone();
+    let answer = blocking(move || {
         let reject = |e: ApiError| {
             app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
             e
@@ -95,7 +97,9 @@ pub(crate) async fn ingest(
             }
         }
     })
-    .await
+    .await;
+    timed.metrics.ingest_latency.observe(start.elapsed());
+    answer
 }
 
 #[derive(serde::Deserialize)]
@@ -174,39 +178,226 @@ pub(crate) struct ProfileParams {
     as_of: Option<String>,
     /// Span windows are aggregated over (`1d`, `7d`); a day by default.
     window: Option<String>,
+    /// Comma-separated items to answer with (and `segments`); all by default.
+    fields: Option<String>,
 }
 
-/// `GET /v1/users/{id}?as_of=…&window=…`
+/// Most users one batch read takes.
+pub(crate) const MAX_BATCH_READ: usize = 1000;
+
+/// How a profile is read and shown: at a time, windows over a span, and
+/// the items asked for (`None`: all, segments included).
+struct ProfileRead {
+    as_of: i64,
+    span: i64,
+    fields: Option<std::collections::HashSet<String>>,
+}
+
+impl ProfileRead {
+    fn parse(
+        app: &App,
+        as_of: Option<&str>,
+        window: Option<&str>,
+        fields: Option<Vec<String>>,
+    ) -> Result<ProfileRead, ApiError> {
+        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+        let as_of = match as_of {
+            None => profiledb::now_ms(),
+            Some(t) => match t.parse::<i64>() {
+                Ok(ms) => profiledb::check_ts(ms).map_err(|e| bad(format!("as_of: {e}")))?,
+                Err(_) => profiledb::parse_timestamp(t).map_err(|e| bad(format!("as_of: {e}")))?,
+            },
+        };
+        let span = match window {
+            None => profiledb::DEFAULT_WINDOW_SPAN_MS,
+            Some(w) => profiledb::parse_duration(w).map_err(|e| bad(format!("window: {e}")))?,
+        };
+        let fields = match fields {
+            None => None,
+            Some(names) => {
+                let catalog = app.db.engine().bindings();
+                let catalog = &catalog.catalog;
+                for n in &names {
+                    if n != "segments" && catalog.kind_of(n).is_none_or(|k| k.name() == "segment") {
+                        let known = catalog
+                            .attributes
+                            .iter()
+                            .map(|d| d.name.as_str())
+                            .chain(catalog.features.iter().map(|d| d.name.as_str()))
+                            .chain(catalog.vectors.iter().map(|d| d.name.as_str()))
+                            .chain(catalog.windows.iter().map(|d| d.name.as_str()))
+                            .chain(["segments"]);
+                        let hint = profiledb::closest(n, known)
+                            .map(|c| format!(" (did you mean '{c}'?)"))
+                            .unwrap_or_default();
+                        return Err(bad(format!(
+                            "fields: no attribute, feature, vector or window '{n}'{hint}"
+                        )));
+                    }
+                }
+                Some(names.into_iter().collect())
+            }
+        };
+        Ok(ProfileRead {
+            as_of,
+            span,
+            fields,
+        })
+    }
+
+    /// The profile of `id` as JSON bytes; `None` for a user that does not
+    /// exist.
+    fn read(&self, app: &App, id: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        let start = Instant::now();
+        let Some(profile) = app
+            .db
+            .profile_with_span(id, self.as_of, self.span)
+            .map_err(|e| library_error(&e, app))?
+        else {
+            return Ok(None);
+        };
+        let segments = if self.fields.as_ref().is_none_or(|f| f.contains("segments")) {
+            Some(segments_of(app, id, self.as_of)?)
+        } else {
+            None
+        };
+        let json = serde_json::to_vec(&JsonProfile {
+            profile: &profile,
+            fields: self.fields.as_ref(),
+            segments: segments.as_deref(),
+        })
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        app.metrics.profile_latency.observe(start.elapsed());
+        Ok(Some(json))
+    }
+}
+
+/// The segments user `id` is in at `as_of`, in definition order: one point
+/// query testing each, with the id and the time bound as parameters.
+fn segments_of(app: &App, id: &str, as_of: i64) -> Result<Vec<String>, ApiError> {
+    let names: Vec<String> = {
+        let bindings = app.db.engine().bindings();
+        bindings
+            .catalog
+            .segments
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tests: Vec<String> = names
+        .iter()
+        .map(|n| format!("IN SEGMENT \"{}\"", n.replace('"', "\"\"")))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM users WHERE id = $1 AS OF $2",
+        tests.join(", ")
+    );
+    let out = app
+        .db
+        .execute_params(&sql, &[Value::String(id.to_owned()), Value::Int(as_of)])
+        .map_err(|e| library_error(&e, app))?;
+    let row = out
+        .rows()
+        .and_then(|r| r.rows.first().cloned())
+        .unwrap_or_default();
+    Ok(names
+        .into_iter()
+        .zip(row)
+        .filter(|(_, v)| *v == Value::Bool(true))
+        .map(|(n, _)| n)
+        .collect())
+}
+
+/// The names of `?fields=a,b`.
+fn field_list(fields: Option<&str>) -> Option<Vec<String>> {
+    fields.map(|f| {
+        f.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+/// `GET /v1/users/{id}?as_of=…&window=…&fields=a,b`
 pub(crate) async fn get_user(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<ProfileParams>,
 ) -> Result<Response, ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let as_of = match params.as_of.as_deref() {
-        None => profiledb::now_ms(),
-        Some(t) => match t.parse::<i64>() {
-            Ok(ms) => profiledb::check_ts(ms).map_err(|e| bad(format!("as_of: {e}")))?,
-            Err(_) => profiledb::parse_timestamp(t).map_err(|e| bad(format!("as_of: {e}")))?,
-        },
-    };
-    let span = match params.window.as_deref() {
-        None => profiledb::DEFAULT_WINDOW_SPAN_MS,
-        Some(w) => profiledb::parse_duration(w).map_err(|e| bad(format!("window: {e}")))?,
-    };
+    let read = ProfileRead::parse(
+        &app,
+        params.as_of.as_deref(),
+        params.window.as_deref(),
+        field_list(params.fields.as_deref()),
+    )?;
     // A whole-profile read is a few point lookups and one short window scan,
     // microseconds from cache: it runs on the async worker, where a trip
     // through the blocking pool would cost more than the read.
-    let profile = app
-        .db
-        .profile_with_span(&id, as_of, span)
-        .map_err(|e| library_error(&e, &app))?
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, format!("user '{id}' does not exist"))
-        })?;
-    serde_json::to_vec(&JsonProfile(&profile))
+    read.read(&app, &id)?
         .map(json_bytes)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("user '{id}' does not exist")))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchRead {
+    ids: Vec<String>,
+    as_of: Option<serde_json::Value>,
+    window: Option<String>,
+    fields: Option<Vec<String>>,
+}
+
+/// `POST /v1/profiles`: `{"ids": [...], "as_of", "window", "fields"}` (all
+/// but `ids` optional); answers `{"profiles": [...]}` in the order of the
+/// ids, `null` for a user that does not exist. At most
+/// [`MAX_BATCH_READ`] ids.
+pub(crate) async fn batch_read(
+    State(app): State<Arc<App>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let req: BatchRead = serde_json::from_slice(&body).map_err(|e| {
+        bad(format!(
+            "the body must be a JSON object {{\"ids\": [...], \"as_of\", \"window\", \"fields\"}}: {e}"
+        ))
+    })?;
+    if req.ids.len() > MAX_BATCH_READ {
+        return Err(bad(format!(
+            "a batch read takes at most {MAX_BATCH_READ} ids, not {}",
+            req.ids.len()
+        )));
+    }
+    let as_of = match &req.as_of {
+        None => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            return Err(bad(format!(
+                "as_of: expected epoch ms or an RFC 3339 string, got {other}"
+            )));
+        }
+    };
+    blocking(move || {
+        let read = ProfileRead::parse(&app, as_of.as_deref(), req.window.as_deref(), req.fields)?;
+        let mut out = Vec::with_capacity(64 * req.ids.len() + 16);
+        out.extend_from_slice(b"{\"profiles\":[");
+        for (i, id) in req.ids.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match read.read(&app, id)? {
+                Some(json) => out.extend_from_slice(&json),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.extend_from_slice(b"]}");
+        Ok(json_bytes(out))
+    })
+    .await
 }
 
 /// `DELETE /v1/users/{id}`
@@ -230,16 +421,22 @@ pub(crate) async fn delete_user(
 }
 
 /// A profile as JSON: bookkeeping, then attributes, features, vectors and
-/// windows as objects keyed by name.
-struct JsonProfile<'a>(&'a Profile);
+/// windows as objects keyed by name (only those `fields` names, when it
+/// names some), then the segments the user is in, when they were read.
+struct JsonProfile<'a> {
+    profile: &'a Profile,
+    fields: Option<&'a std::collections::HashSet<String>>,
+    segments: Option<&'a [String]>,
+}
 
 impl Serialize for JsonProfile<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Named<'a>(&'a [(String, profiledb::Value)]);
-        impl Serialize for Named<'_> {
+        let wanted = |name: &str| self.fields.is_none_or(|f| f.contains(name));
+        struct Named<'a, F>(&'a [(String, profiledb::Value)], F);
+        impl<F: Fn(&str) -> bool> Serialize for Named<'_, F> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.len()))?;
-                for (k, v) in self.0 {
+                let mut m = s.serialize_map(None)?;
+                for (k, v) in self.0.iter().filter(|(k, _)| (self.1)(k)) {
                     m.serialize_entry(k, &JsonValue(v))?;
                 }
                 m.end()
@@ -261,27 +458,30 @@ impl Serialize for JsonProfile<'_> {
                 m.end()
             }
         }
-        struct Windows<'a>(&'a [(String, profiledb::Bucket)]);
-        impl Serialize for Windows<'_> {
+        struct Windows<'a, F>(&'a [(String, profiledb::Bucket)], F);
+        impl<F: Fn(&str) -> bool> Serialize for Windows<'_, F> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.len()))?;
-                for (name, b) in self.0 {
+                let mut m = s.serialize_map(None)?;
+                for (name, b) in self.0.iter().filter(|(k, _)| (self.1)(k)) {
                     m.serialize_entry(name, &Window(b))?;
                 }
                 m.end()
             }
         }
-        let p = self.0;
+        let p = self.profile;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("user", &p.user)?;
         m.serialize_entry("as_of", &profiledb::format_timestamp(p.as_of))?;
         m.serialize_entry("first_seen", &profiledb::format_timestamp(p.first_seen))?;
         m.serialize_entry("last_seen", &profiledb::format_timestamp(p.last_seen))?;
         m.serialize_entry("events", &p.events)?;
-        m.serialize_entry("attributes", &Named(&p.attributes))?;
-        m.serialize_entry("features", &Named(&p.features))?;
-        m.serialize_entry("vectors", &Named(&p.vectors))?;
-        m.serialize_entry("windows", &Windows(&p.windows))?;
+        m.serialize_entry("attributes", &Named(&p.attributes, wanted))?;
+        m.serialize_entry("features", &Named(&p.features, wanted))?;
+        m.serialize_entry("vectors", &Named(&p.vectors, wanted))?;
+        m.serialize_entry("windows", &Windows(&p.windows, wanted))?;
+        if let Some(segments) = self.segments {
+            m.serialize_entry("segments", segments)?;
+        }
         m.end()
     }
 }
