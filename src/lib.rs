@@ -80,6 +80,21 @@ pub fn decode_events(text: &str) -> Result<Vec<Event>> {
     })
 }
 
+/// [`decode_events`], event by event: each event, or why it does not
+/// decode, so that a caller can set the bad ones aside.
+///
+/// # Errors
+/// [`Error::Storage`] for a body that is an array but not JSON.
+pub fn decode_each_event(text: &str) -> Result<Vec<std::result::Result<Event, EventError>>> {
+    profiledb_storage::event::each_event_from_json(text).map_err(|e| {
+        Error::Storage(profiledb_storage::Error::InvalidEvent {
+            index: 0,
+            field: e.field,
+            reason: e.reason,
+        })
+    })
+}
+
 /// The window span [`Db::profile`] aggregates windows over: one day.
 pub const DEFAULT_WINDOW_SPAN_MS: i64 = 86_400_000;
 

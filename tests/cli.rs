@@ -713,3 +713,98 @@ fn echo_and_a_new_database_are_plain() {
     );
     assert!(!stderr(&o).contains("made a new"), "{}", stderr(&o));
 }
+
+/// Import reads CRLF CSV with the right line numbers, gzip files and gzip
+/// on stdin, renames fields with --map, and refuses epoch seconds with a
+/// hint unless --ts-unit s reads them as seconds.
+#[test]
+fn import_reads_crlf_gzip_mapped_files_and_refuses_seconds() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let db = dir.path().to_str().expect("utf-8");
+    // CRLF, with a bad row on line 3: reported as line 3.
+    let crlf = dir.path().join("crlf.csv");
+    std::fs::write(
+        &crlf,
+        "user,type,ts,amount\r\nu5,purchase,1761991200000,1\r\nu5,purchase,1761991200000,lots\r\n",
+    )
+    .expect("write");
+    let o = profiledb(&["import", "--db", db, crlf.to_str().expect("utf-8")]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("crlf.csv:3:"), "{}", stderr(&o));
+    // Mapped names, gzip-compressed, in seconds.
+    let gz = dir.path().join("mapped.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(
+        b"{\"userId\":\"u6\",\"event\":\"purchase\",\"timestamp\":1761991200,\"amount\":3}\n\
+          {\"userId\":\"u6\",\"event\":\"purchase\",\"timestamp\":1761991260,\"amount\":4}\n",
+    )
+    .expect("compress");
+    std::fs::write(&gz, enc.finish().expect("compress")).expect("write");
+    let mapped = [
+        "--map",
+        "userId=user",
+        "--map",
+        "event=type",
+        "--map",
+        "timestamp=ts",
+    ];
+    let mut args = vec!["import", "--db", db];
+    args.extend(mapped);
+    args.push(gz.to_str().expect("utf-8"));
+    let o = profiledb(&args);
+    assert!(!o.status.success(), "seconds are refused without --ts-unit");
+    let err = stderr(&o);
+    assert!(
+        err.contains("looks like epoch seconds") && err.contains("--ts-unit s"),
+        "{err}"
+    );
+    let o = sql(
+        db,
+        "csv",
+        "CREATE FEATURE last_buy ON purchase AS LAST_SEEN()",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    args.extend(["--ts-unit", "s"]);
+    let o = profiledb(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("imported 2 events"), "{}", stdout(&o));
+    // Seconds read as seconds: the latest purchase at 1761991260 s.
+    let o = sql(
+        db,
+        "csv",
+        "SELECT id, spend, last_buy FROM users WHERE id = 'u6'",
+    );
+    assert_eq!(
+        stdout(&o),
+        "id,spend,last_buy\nu6,7.0,1761991260000\n",
+        "{}",
+        stderr(&o)
+    );
+    // Gzip on stdin.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(b"{\"user\":\"u7\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":5}\n")
+        .expect("compress");
+    let bytes = enc.finish().expect("compress");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_profiledb"))
+        .args(["import", "--db", db, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&bytes)
+        .expect("stdin takes the input");
+    let o = child.wait_with_output().expect("exits");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("imported 1 events"), "{}", stdout(&o));
+    // A bad --map.
+    let o = profiledb(&["import", "--db", db, "--map", "nonsense", "-"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("from=to"), "{}", stderr(&o));
+}

@@ -120,6 +120,10 @@ fn every_documented_operation_answers_as_documented() {
     let (st, body) = events(&s, None, "[{\"user\": 1}]".into(), "application/json");
     assert_eq!(st, 400);
     conforms(&doc, "/v1/events", "post", st, &body);
+    let (st, body) = post("/v1/events?skip_bad=true", json!([{"user": 1}]));
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["rejected"][0]["index"], 0);
+    conforms(&doc, "/v1/events", "post", st, &body);
 
     let (st, body) = post(
         "/v1/query",

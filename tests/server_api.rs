@@ -321,3 +321,44 @@ fn queries_take_bind_parameters() {
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("no parameter $2"), "{body}");
 }
+
+/// `POST /v1/events?skip_bad=true` writes a batch's good events and answers
+/// each rejected one with its index, field and reason; without it the batch
+/// writes nothing.
+#[test]
+fn ingest_can_skip_bad_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let (status, body) = query(&s, None, SCHEMA);
+    assert_eq!(status, 200, "{body}");
+    let batch = "{\"user\":\"a\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":1}\n\
+                 {\"user\":\"b\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":\"x\"}\n\
+                 not json\n\
+                 {\"user\":\"c\",\"type\":\"nothing_bound\",\"ts\":1761991200000}\n\
+                 {\"user\":\"d\",\"type\":\"purchase\",\"ts\":1761991200000,\"amount\":2}\n";
+    let (status, body) = events(&s, None, batch.into(), "application/x-ndjson");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(count_users(&s, None), 0);
+    let (status, body) = call(
+        "POST",
+        &format!("{}/v1/events?skip_bad=true", s.url),
+        None,
+        Some(("application/x-ndjson", batch.into())),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 2);
+    let rejected = body["rejected"].as_array().expect("rejected");
+    let indexes: Vec<u64> = rejected
+        .iter()
+        .filter_map(|r| r["index"].as_u64())
+        .collect();
+    assert_eq!(indexes, [1, 2, 3], "{body}");
+    assert_eq!(rejected[0]["field"], "amount");
+    assert!(
+        rejected[1]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("JSON")
+    );
+    assert_eq!(count_users(&s, None), 2);
+}

@@ -170,24 +170,36 @@ pub fn ts_from_json(v: &serde_json::Value) -> Result<i64, String> {
 /// # Errors
 /// `(index, error)` of the first bad event; index 0 for text that is not JSON at all.
 pub fn events_from_json(text: &str) -> Result<Vec<Event>, (usize, EventError)> {
+    let each = each_event_from_json(text).map_err(|e| (0, e))?;
+    each.into_iter()
+        .enumerate()
+        .map(|(i, r)| r.map_err(|e| (i, e)))
+        .collect()
+}
+
+/// [`events_from_json`], event by event: each event (each non-empty line of
+/// JSON Lines, each element of an array), or why it does not decode. An
+/// error for the whole text only when it is an array that is not JSON.
+///
+/// # Errors
+/// An [`EventError`] for an array that does not parse.
+pub fn each_event_from_json(text: &str) -> Result<Vec<Result<Event, EventError>>, EventError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| (0, err(None, format!("invalid JSON: {e}"))))?;
+            serde_json::from_str(text).map_err(|e| err(None, format!("invalid JSON: {e}")))?;
         let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
-        return items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Event::from_json(v).map_err(|e| (i, e)))
-            .collect();
+        return Ok(items.iter().map(Event::from_json).collect());
     }
-    let mut out = Vec::new();
-    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| (i, err(None, format!("invalid JSON: {e}"))))?;
-        out.push(Event::from_json(&v).map_err(|e| (i, e))?);
-    }
-    Ok(out)
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| err(None, format!("invalid JSON: {e}")))?;
+            Event::from_json(&v)
+        })
+        .collect())
 }
 
 /// The writes one event becomes, keyed for their column families.

@@ -123,6 +123,38 @@ impl Client {
         Client { agent, base, token }
     }
 
+    /// Posts a batch of events (a JSON array) to `POST /v1/events`, with
+    /// `?skip_bad=true` when `skip_bad`: the status and the JSON answer.
+    pub fn post_events(
+        &self,
+        body: String,
+        skip_bad: bool,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let url = format!(
+            "{}/v1/events{}",
+            self.base,
+            if skip_bad { "?skip_bad=true" } else { "" }
+        );
+        let mut req = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = req
+            .send(body.as_bytes())
+            .map_err(|e| format!("cannot reach the server at {}: {e}", self.base))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("reading the server's answer: {e}"))?;
+        let json = serde_json::from_str(&text)
+            .map_err(|_| format!("the server answered {status}: {}", text.trim()))?;
+        Ok((status, json))
+    }
+
     /// Runs `sql` with bind parameters on the server: `POST /v1/query`.
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Output, Failure> {
         let url = format!("{}/v1/query", self.base);

@@ -134,8 +134,28 @@ struct ServeArgs {
 #[derive(Debug, Args)]
 struct ImportArgs {
     /// Database directory (created if missing).
-    #[arg(long, value_name = "DIR")]
-    db: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "connect",
+        conflicts_with = "connect"
+    )]
+    db: Option<PathBuf>,
+    /// A running server to send the events to, as http://HOST:PORT, in
+    /// batches of 10,000 (one request and one atomic write each).
+    #[arg(long, value_name = "URL")]
+    connect: Option<String>,
+    /// Bearer token for the server (with --connect).
+    #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
+    token: Option<String>,
+    /// Rename a field (a CSV column or a JSON key) as it is read: --map
+    /// userId=user --map event=type; repeatable.
+    #[arg(long, value_name = "FROM=TO")]
+    map: Vec<String>,
+    /// The unit of numeric times; by default milliseconds, and numbers that
+    /// look like epoch seconds are refused with a hint.
+    #[arg(long, value_enum, value_name = "UNIT")]
+    ts_unit: Option<import::TsUnit>,
     /// Write the good lines even when some are bad (the bad ones are listed).
     #[arg(long)]
     skip_bad: bool,
@@ -212,9 +232,28 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Shell(args) => shell(args),
         Command::Serve(args) => serve(args),
-        Command::Import(args) => match open_local(&args.db) {
-            Ok(db) => import::run(&db, &args.files, args.format, args.skip_bad),
+        Command::Import(args) => match import::Shape::new(&args.map, args.ts_unit) {
             Err(e) => fail(&e),
+            Ok(shape) => match (&args.db, &args.connect) {
+                (Some(dir), _) => match open_local(dir) {
+                    Ok(db) => import::run(
+                        import::Target::Local(&db),
+                        &args.files,
+                        args.format,
+                        &shape,
+                        args.skip_bad,
+                    ),
+                    Err(e) => fail(&e),
+                },
+                (None, Some(url)) => import::run(
+                    import::Target::Remote(&Client::new(url, args.token.clone())),
+                    &args.files,
+                    args.format,
+                    &shape,
+                    args.skip_bad,
+                ),
+                (None, None) => fail("give --db DIR or --connect URL"),
+            },
         },
         Command::Export(args) => {
             let mut options = profiledb::Options::new(&args.db);

@@ -36,10 +36,20 @@ fn json_bytes(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-/// `POST /v1/events`: a JSON array of events, one object, or JSON Lines.
+#[derive(serde::Deserialize)]
+pub(crate) struct IngestParams {
+    /// Write the good events of a batch with bad ones, answering which were
+    /// rejected and why.
+    #[serde(default)]
+    skip_bad: bool,
+}
+
+/// `POST /v1/events[?skip_bad=true]`: a JSON array of events, one object,
+/// or JSON Lines.
 pub(crate) async fn ingest(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
+    Query(params): Query<IngestParams>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -73,7 +83,30 @@ pub(crate) async fn ingest(
                 format!("the body is not UTF-8: {e}"),
             ))
         })?;
-        let events = profiledb::decode_events(text).map_err(|e| reject(library_error(&e, &app)))?;
+        // With skip_bad, the events that do not decode or fit the schema
+        // are set aside, each with its index and reason.
+        let mut rejected = Vec::new();
+        let events = if params.skip_bad {
+            let each =
+                profiledb::decode_each_event(text).map_err(|e| reject(library_error(&e, &app)))?;
+            let mut good = Vec::with_capacity(each.len());
+            for (index, ev) in each.into_iter().enumerate() {
+                match ev.and_then(|ev| app.db.validate(&ev).map(|()| ev)) {
+                    Ok(ev) => good.push(ev),
+                    Err(e) => rejected.push(serde_json::json!({
+                        "index": index,
+                        "field": e.field,
+                        "reason": e.reason,
+                    })),
+                }
+            }
+            app.metrics
+                .events_rejected
+                .fetch_add(rejected.len() as u64, Ordering::Relaxed);
+            good
+        } else {
+            profiledb::decode_events(text).map_err(|e| reject(library_error(&e, &app)))?
+        };
         let written = match &request {
             Some(key) => app.db.ingest_once(&events, key).map(|(n, _)| n),
             None => app.db.ingest_counted(&events),
@@ -83,11 +116,12 @@ pub(crate) async fn ingest(
                 app.metrics
                     .events_ingested
                     .fetch_add(n.accepted as u64, Ordering::Relaxed);
-                Ok(json_bytes(
-                    serde_json::json!({ "accepted": n.accepted, "duplicates": n.duplicates })
-                        .to_string()
-                        .into_bytes(),
-                ))
+                let mut answer =
+                    serde_json::json!({ "accepted": n.accepted, "duplicates": n.duplicates });
+                if params.skip_bad {
+                    answer["rejected"] = serde_json::Value::Array(rejected);
+                }
+                Ok(json_bytes(answer.to_string().into_bytes()))
             }
             Err(e) => {
                 app.metrics
