@@ -152,6 +152,32 @@ fn every_documented_operation_answers_as_documented() {
     assert_eq!(st, 404);
     conforms(&doc, "/v1/users/{id}", "get", st, &body);
 
+    let (st, body) = query(
+        &s,
+        None,
+        "CREATE WINDOW daily ON purchase OF amount BUCKET '1d' RETAIN '3650d'",
+    );
+    assert_eq!(st, 200, "{body}");
+    let series = |q: &str| {
+        call(
+            "GET",
+            &format!("{}/v1/users/u1/windows/{q}", s.url),
+            None,
+            None,
+        )
+    };
+    let (st, body) = series("daily?span=3d&as_of=2025-11-02");
+    assert_eq!(st, 200, "{body}");
+    conforms(&doc, "/v1/users/{id}/windows/{window}", "get", st, &body);
+    let (st, body) = series("daily?span=3d&as_of=2025-11-02&fill=zeros");
+    assert_eq!(st, 200, "{body}");
+    conforms(&doc, "/v1/users/{id}/windows/{window}", "get", st, &body);
+    assert_eq!(body["buckets"].as_array().map(Vec::len), Some(4), "{body}");
+    let (st, body) = series("dayly?span=3d");
+    assert_eq!(st, 400);
+    assert!(body.to_string().contains("did you mean 'daily'"), "{body}");
+    conforms(&doc, "/v1/users/{id}/windows/{window}", "get", st, &body);
+
     let (st, body) = post(
         "/v1/profiles",
         json!({"ids": ["u2", "nobody", "u1"], "fields": ["spend"]}),

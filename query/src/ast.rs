@@ -422,6 +422,20 @@ pub enum Statement {
     },
     /// `SHOW EVENTS`: every event type, declared or bound to.
     ShowEvents,
+    /// `BUCKETS window FOR 'user' OVER 'span' [FILL ZEROS] [AS OF t]`: one
+    /// user's buckets of a window over the span ending at t.
+    Buckets {
+        /// The window.
+        window: Ident,
+        /// The user id: a string literal.
+        user: Expr,
+        /// The span, back from t.
+        span: Duration,
+        /// `FILL ZEROS`: empty buckets too, counting 0.
+        fill: bool,
+        /// `AS OF`.
+        as_of: Option<Expr>,
+    },
     /// `DESCRIBE EVENT name`.
     DescribeEvent {
         /// The event type.
@@ -520,6 +534,7 @@ impl Statement {
             Statement::Show { .. }
                 | Statement::ShowHistory
                 | Statement::ShowEvents
+                | Statement::Buckets { .. }
                 | Statement::DescribeEvent { .. }
                 | Statement::Describe { .. }
                 | Statement::Select(_)
@@ -1326,6 +1341,22 @@ impl fmt::Display for Statement {
                 write!(f, "DROP EVENT {ie}{name}")
             }
             Statement::ShowEvents => f.write_str("SHOW EVENTS"),
+            Statement::Buckets {
+                window,
+                user,
+                span,
+                fill,
+                as_of,
+            } => {
+                write!(f, "BUCKETS {window} FOR {user} OVER {span}")?;
+                if *fill {
+                    f.write_str(" FILL ZEROS")?;
+                }
+                if let Some(t) = as_of {
+                    write!(f, " AS OF {t}")?;
+                }
+                Ok(())
+            }
             Statement::DescribeEvent { name } => write!(f, "DESCRIBE EVENT {name}"),
         }
     }

@@ -45,6 +45,7 @@ keywords! {
     Between => "BETWEEN",
     Bool => "BOOL",
     Bucket => "BUCKET",
+    Buckets => "BUCKETS",
     Case => "CASE",
     By => "BY",
     Cluster => "CLUSTER",
@@ -73,6 +74,8 @@ keywords! {
     FirstSeen => "FIRST_SEEN",
     Feature => "FEATURE",
     Field => "FIELD",
+    Fill => "FILL",
+    For => "FOR",
     Float => "FLOAT",
     From => "FROM",
     Group => "GROUP",
@@ -101,6 +104,7 @@ keywords! {
     On => "ON",
     Or => "OR",
     Order => "ORDER",
+    Over => "OVER",
     Prior => "PRIOR",
     Rate => "RATE",
     Replace => "REPLACE",
@@ -128,6 +132,7 @@ keywords! {
     When => "WHEN",
     Where => "WHERE",
     Window => "WINDOW",
+    Zeros => "ZEROS",
 }
 
 impl std::fmt::Display for Keyword {

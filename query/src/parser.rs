@@ -496,13 +496,39 @@ impl Parser {
         } else if t.is_keyword(Keyword::Vacuum) {
             self.next();
             Ok(Statement::Vacuum)
+        } else if t.is_keyword(Keyword::Buckets) {
+            self.next();
+            let window = self.ident("a window name")?;
+            self.expect_keyword(Keyword::For)?;
+            let user = self.expr(prec::NEG)?;
+            self.expect_keyword(Keyword::Over)?;
+            let span = self.duration()?;
+            let fill = if self.eat_keyword(Keyword::Fill) {
+                self.expect_keyword(Keyword::Zeros)?;
+                true
+            } else {
+                false
+            };
+            let mut as_of = None;
+            if self.at_keyword(Keyword::As) && self.peek_at(1).is_keyword(Keyword::Of) {
+                self.next();
+                self.next();
+                as_of = Some(self.expr(prec::NEG)?);
+            }
+            Ok(Statement::Buckets {
+                window,
+                user,
+                span,
+                fill,
+                as_of,
+            })
         } else if t.is_keyword(Keyword::Explain) {
             self.next();
             let inner = self.nested(Parser::statement)?;
             Ok(Statement::Explain(Box::new(inner)))
         } else {
             Err(self.unexpected(
-                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, SHOW, DESCRIBE, CLUSTER, EXPLAIN or VACUUM)",
+                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, SHOW, DESCRIBE, BUCKETS, CLUSTER, EXPLAIN or VACUUM)",
             ))
         }
     }
@@ -1619,6 +1645,7 @@ mod tests {
             "DROP EVENT IF EXISTS view",
             "DESCRIBE EVENT view",
             "SHOW EVENTS",
+            "BUCKETS daily FOR 'u1' OVER '30d' FILL ZEROS AS OF '2026-11-01'",
             "SELECT id, cosine(taste, 'u1') AS score FROM users WHERE id != 'u1' AND region = 'north' ORDER BY score DESC LIMIT 10;",
             "SELECT id, dot(pref, [0.1, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4]) AS s FROM users ORDER BY s DESC LIMIT 10;",
             "SELECT id, l2_distance(taste, [0.1, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4]) AS d FROM users ORDER BY d ASC LIMIT 5;",

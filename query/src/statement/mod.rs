@@ -20,6 +20,7 @@ use crate::source::DataSource;
 use crate::{cluster, similarity};
 
 mod at;
+mod buckets;
 mod ddl;
 mod dml;
 mod explain;
@@ -216,6 +217,14 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         | Statement::AlterEventAddField { .. }
         | Statement::DropEvent { .. } => change_events(source, stmt),
         Statement::ShowEvents => Ok(Output::Rows(show::events(&source.bindings().catalog))),
+        Statement::Buckets {
+            window,
+            user,
+            span,
+            fill,
+            as_of,
+        } => buckets::buckets(source, window, user, span, *fill, as_of.as_ref(), limits)
+            .map(Output::Rows),
         Statement::DescribeEvent { name } => {
             show::describe_event(&source.bindings().catalog, name).map(Output::Rows)
         }

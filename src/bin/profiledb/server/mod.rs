@@ -44,7 +44,7 @@ use auth::auth;
 use body::read_body;
 use errors::{ApiError, json_errors};
 use metrics::{Metrics, metrics};
-use routes::{batch_read, delete_user, get_user, ingest, query};
+use routes::{batch_read, delete_user, get_user, ingest, query, window_series};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -221,6 +221,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/events", post(ingest))
         .route("/v1/query", post(query))
         .route("/v1/users/{id}", get(get_user).delete(delete_user))
+        .route("/v1/users/{id}/windows/{window}", get(window_series))
         .route("/v1/profiles", post(batch_read))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))

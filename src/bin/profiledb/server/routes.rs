@@ -377,6 +377,74 @@ pub(crate) async fn get_user(
 }
 
 #[derive(serde::Deserialize)]
+pub(crate) struct SeriesParams {
+    /// The span back from `as_of` (`30d`); a day by default.
+    span: Option<String>,
+    /// `zeros`: the empty buckets of the span too.
+    fill: Option<String>,
+    /// Epoch ms or RFC 3339; now by default.
+    as_of: Option<String>,
+}
+
+/// `GET /v1/users/{id}/windows/{window}?span=30d&fill=zeros&as_of=…`: the
+/// user's buckets of the window over the span, oldest first, as the
+/// `BUCKETS` statement reads them: `{"user", "window", "buckets": [{"start",
+/// "count", "sum", "min", "max", "mean"}]}`.
+pub(crate) async fn window_series(
+    State(app): State<Arc<App>>,
+    Path((id, window)): Path<(String, String)>,
+    Query(params): Query<SeriesParams>,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let fill = match params.fill.as_deref() {
+        None | Some("none") => false,
+        Some("zeros") => true,
+        Some(other) => return Err(bad(format!("fill: zeros or none, not '{other}'"))),
+    };
+    let mut sql = format!(
+        "BUCKETS \"{}\" FOR $1 OVER $2{}",
+        window.replace('"', "\"\""),
+        if fill { " FILL ZEROS" } else { "" }
+    );
+    let mut bound = vec![
+        Value::String(id.clone()),
+        Value::String(params.span.unwrap_or_else(|| "1d".to_owned())),
+    ];
+    if let Some(t) = params.as_of {
+        sql.push_str(" AS OF $3");
+        bound.push(match t.parse::<i64>() {
+            Ok(ms) => Value::Int(ms),
+            Err(_) => Value::String(t),
+        });
+    }
+    blocking(move || {
+        let out = app
+            .db
+            .execute_params(&sql, &bound)
+            .map_err(|e| library_error(&e, &app))?;
+        let rows = out.rows().map(|r| r.rows.as_slice()).unwrap_or_default();
+        let buckets: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let v = |i: usize| {
+                    r.get(i)
+                        .map_or(serde_json::Value::Null, |x| serde_json::json!(JsonValue(x)))
+                };
+                serde_json::json!({
+                    "start": v(0), "count": v(1), "sum": v(2), "min": v(3), "max": v(4), "mean": v(5),
+                })
+            })
+            .collect();
+        Ok(json_bytes(
+            serde_json::json!({ "user": id, "window": window, "buckets": buckets })
+                .to_string()
+                .into_bytes(),
+        ))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchRead {
     ids: Vec<String>,
