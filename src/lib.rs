@@ -44,8 +44,8 @@ use std::path::Path;
 
 pub use error::{Error, Result};
 pub use profiledb_query::{
-    Column, Limits, Output, Permission, Position, Rows, Type, closest, ends_statement,
-    split_statements,
+    Column, Limits, Output, Permission, Position, Rows, Type, clear_interrupt, closest,
+    ends_statement, interrupt, split_statements,
 };
 pub use profiledb_storage::RocksEngine;
 pub use profiledb_storage::catalog::{

@@ -72,3 +72,37 @@ fn interactive_shell_runs_multi_line_statements_and_backslash_commands()
     );
     Ok(())
 }
+
+/// Tab completes keywords (in the case typed), the schema's names, and
+/// backslash commands.
+#[test]
+fn tab_completes_keywords_and_names() -> Result<(), rexpect::error::Error> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_profiledb"));
+    cmd.args(["shell", "--db", dir.path().to_str().expect("utf-8")])
+        .env("HOME", home.path())
+        .env("TERM", "xterm");
+    let mut p = spawn_command(cmd, Some(30_000))?;
+    p.exp_string("profiledb> ")?;
+    p.send_line("CREATE FEATURE lifetime_spend ON purchase AS SUM(amount);")?;
+    p.exp_string("CREATE FEATURE")?;
+    p.send_line("INSERT INTO purchase (user, ts, amount) VALUES ('a', 1, 40.5);")?;
+    p.exp_string("INSERT 1")?;
+    // `SEL<tab>` is SELECT; `lifet<tab>` the feature; `FR<tab>` FROM.
+    p.send("SEL\t")?;
+    p.send(" 1 + lifet\t")?;
+    p.send(" + 0.5 AS answer FR\t")?;
+    p.send_line(" users;")?;
+    p.exp_string("42.0")?;
+    // Lower case stays lower case.
+    p.send("sel\t")?;
+    p.send_line(" 6 * 7 AS product;")?;
+    p.exp_string("42")?;
+    p.send("\\tim\t")?;
+    p.send_line("")?;
+    p.exp_string("Timing is on.")?;
+    p.send_line("\\q")?;
+    p.exp_eof()?;
+    Ok(())
+}

@@ -1,9 +1,33 @@
 //! Limits on one statement: a deadline and a cap on result rows, which every
-//! long-running step checks (scans, rankings, clustering, purges).
+//! long-running step checks (scans, rankings, clustering, purges); and the
+//! process's interrupt (Ctrl-C in the shell), which those checks honour as a
+//! deadline that has passed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+
+/// Set by [`interrupt`]: every statement of this process under way stops
+/// at its next check, as if past its deadline.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Cancels the statements this process is running (the shell calls it on
+/// Ctrl-C): each fails with [`Error::Cancelled`] at its next check. Stays
+/// set until [`clear_interrupt`].
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Lets statements run again after [`interrupt`] (the shell calls it before
+/// each statement).
+pub fn clear_interrupt() {
+    INTERRUPTED.store(false, Ordering::SeqCst);
+}
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
 
 /// Limits on one statement.
 #[derive(Debug, Clone, Default)]
@@ -15,13 +39,19 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Whether the deadline has passed.
+    /// Whether the deadline has passed, or the process was interrupted.
     pub(crate) fn expired(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        interrupted() || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// [`Error::Cancelled`] once the deadline has passed.
+    /// [`Error::Cancelled`] once the deadline has passed or the process was
+    /// interrupted.
     pub(crate) fn check(&self) -> Result<()> {
+        if interrupted() {
+            return Err(Error::Cancelled {
+                reason: "the statement was interrupted".into(),
+            });
+        }
         if self.expired() {
             return Err(Error::Cancelled {
                 reason: "the statement ran past its time limit".into(),

@@ -6,8 +6,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use profiledb::{Column, Output, Rows, Type, Value};
-use rustyline::DefaultEditor;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
 
 use crate::backend::{Backend, Failure};
 use crate::format::{self, Expanded, Format, Style};
@@ -290,15 +298,81 @@ impl Shell {
         true
     }
 
+    /// The names completion offers beside keywords: every schema item and
+    /// declared event type.
+    fn schema_names(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Local(db) => {
+                let c = db.catalog();
+                c.attributes
+                    .iter()
+                    .map(|d| d.name.clone())
+                    .chain(c.features.iter().map(|d| d.name.clone()))
+                    .chain(c.windows.iter().map(|d| d.name.clone()))
+                    .chain(c.vectors.iter().map(|d| d.name.clone()))
+                    .chain(c.segments.iter().map(|d| d.name.clone()))
+                    .chain(c.segment_groups.iter().map(|d| d.name.clone()))
+                    .chain(c.events.iter().map(|d| d.name.clone()))
+                    .collect()
+            }
+            Backend::Remote(_) => {
+                let mut names = Vec::new();
+                for kind in [
+                    "ATTRIBUTES",
+                    "FEATURES",
+                    "WINDOWS",
+                    "VECTORS",
+                    "SEGMENTS",
+                    "EVENTS",
+                ] {
+                    if let Ok(out) = self.backend.run(&format!("SHOW {kind}")) {
+                        names.extend(
+                            out.rows()
+                                .map(|r| r.rows.as_slice())
+                                .unwrap_or_default()
+                                .iter()
+                                .filter_map(|r| match r.first() {
+                                    Some(Value::String(n)) => Some(n.clone()),
+                                    _ => None,
+                                }),
+                        );
+                    }
+                }
+                names
+            }
+        }
+    }
+
     /// The interactive prompt. Returns the process exit code.
     pub fn interactive(&mut self) -> u8 {
-        let mut editor = match DefaultEditor::new() {
+        let names = Rc::new(RefCell::new(self.schema_names()));
+        let mut editor: Editor<Completion, DefaultHistory> = match Editor::new() {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("error: cannot start the line editor: {e}");
                 return 1;
             }
         };
+        editor.set_helper(Some(Completion {
+            names: Rc::clone(&names),
+        }));
+        // Ctrl-C while a statement of this process runs cancels it (while a
+        // line is typed, the editor takes Ctrl-C as a key and clears it).
+        if matches!(self.backend, Backend::Local(_)) {
+            std::thread::spawn(|| {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    while tokio::signal::ctrl_c().await.is_ok() {
+                        profiledb::interrupt();
+                    }
+                });
+            });
+        }
         let history = history_path();
         if let Some(h) = &history {
             // A missing history file is the normal first run.
@@ -338,7 +412,10 @@ impl Shell {
                     if profiledb::ends_statement(&buffer) {
                         let _ = editor.add_history_entry(buffer.as_str());
                         let script = std::mem::take(&mut buffer);
+                        profiledb::clear_interrupt();
                         self.run_script(&script, None);
+                        // A statement may have changed the schema.
+                        *names.borrow_mut() = self.schema_names();
                     }
                 }
                 Err(ReadlineError::Interrupted) => buffer.clear(),
@@ -359,6 +436,93 @@ impl Shell {
 }
 
 /// `~/.profiledb_history`, when the home directory is known.
+/// Tab completion: backslash commands, keywords (in the case typed) and
+/// the schema's names.
+struct Completion {
+    names: Rc<RefCell<Vec<String>>>,
+}
+
+/// The backslash commands, for completion.
+const COMMANDS: &[&str] = &[
+    "\\d",
+    "\\timing",
+    "\\format",
+    "\\x",
+    "\\precision",
+    "\\bind",
+    "\\help",
+    "\\q",
+];
+
+impl Completer for Completion {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\\'))
+            .map_or(0, |i| i + 1);
+        let word = &before[start..];
+        if word.is_empty() {
+            return Ok((start, Vec::new()));
+        }
+        let pair = |s: String| Pair {
+            display: s.clone(),
+            replacement: s,
+        };
+        let mut out: Vec<Pair> = Vec::new();
+        if word.starts_with('\\') {
+            out.extend(
+                COMMANDS
+                    .iter()
+                    .filter(|c| c.starts_with(word))
+                    .map(|c| pair((*c).to_owned())),
+            );
+            return Ok((start, out));
+        }
+        let lower = word.chars().all(|c| !c.is_uppercase());
+        let upper = word.to_ascii_uppercase();
+        out.extend(
+            profiledb_query::lexer::Keyword::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .filter(|k| k.len() > word.len() && k.starts_with(&upper))
+                .map(|k| {
+                    pair(if lower {
+                        k.to_ascii_lowercase()
+                    } else {
+                        k.to_owned()
+                    })
+                }),
+        );
+        out.extend(
+            self.names
+                .borrow()
+                .iter()
+                .filter(|n| n.starts_with(word) && n.len() > word.len())
+                .map(|n| pair(n.clone())),
+        );
+        out.sort_by(|a, b| a.replacement.cmp(&b.replacement));
+        out.dedup_by(|a, b| a.replacement == b.replacement);
+        Ok((start, out))
+    }
+}
+
+impl Hinter for Completion {
+    type Hint = String;
+}
+
+impl Highlighter for Completion {}
+
+impl Validator for Completion {}
+
+impl Helper for Completion {}
+
 /// The parameters of `\bind`: a JSON array of values (`["u1", 5, null]`);
 /// nothing clears them.
 fn bind_params(text: &str) -> Result<Vec<Value>, String> {
