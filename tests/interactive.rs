@@ -106,3 +106,62 @@ fn tab_completes_keywords_and_names() -> Result<(), rexpect::error::Error> {
     p.exp_eof()?;
     Ok(())
 }
+
+/// Ctrl-C cancels a statement running in the shell's own process, and the
+/// shell goes on.
+#[test]
+fn ctrl_c_cancels_a_running_statement() -> Result<(), rexpect::error::Error> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let db = db.to_str().expect("utf-8");
+    // Enough users and dimensions that a clustering into many groups runs
+    // for seconds.
+    let mut events = String::new();
+    let mut x = 7u64;
+    for u in 0..10_000 {
+        let v: Vec<String> = (0..32)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                format!("{:.3}", (x >> 40) as f64 / (1u64 << 24) as f64)
+            })
+            .collect();
+        events.push_str(&format!(
+            "{{\"user\":\"u{u}\",\"type\":\"view\",\"ts\":1761991200000,\"v\":[{}]}}\n",
+            v.join(",")
+        ));
+    }
+    let file = dir.path().join("views.jsonl");
+    std::fs::write(&file, events).expect("write");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_profiledb"))
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&[
+        "shell",
+        "--db",
+        db,
+        "--create",
+        "-c",
+        "CREATE VECTOR taste ON view AS EWMA(v) DIM 32 HALF_LIFE '7d'",
+    ]);
+    run(&["import", "--db", db, file.to_str().expect("utf-8")]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_profiledb"));
+    cmd.args(["shell", "--db", db])
+        .env("HOME", home.path())
+        .env("TERM", "dumb");
+    let mut p = spawn_command(cmd, Some(60_000))?;
+    p.exp_string("profiledb> ")?;
+    p.send_line("CLUSTER users BY taste INTO 2000;")?;
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    p.send_control('c')?;
+    p.exp_string("cancelled")?;
+    p.send_line("SELECT count(*) AS alive FROM users;")?;
+    p.exp_string("10000")?;
+    p.send_line("\\q")?;
+    p.exp_eof()?;
+    Ok(())
+}

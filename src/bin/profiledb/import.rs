@@ -297,36 +297,12 @@ pub fn import(
     shape: &Shape,
     skip_bad: bool,
 ) -> Result<Summary, ImportError> {
-    let inputs = files
-        .iter()
-        .map(|f| Input::open(f, kind))
-        .collect::<Result<Vec<_>, _>>()?;
+    let inputs = open_all(files, kind)?;
     let total_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
     let catalog = db.catalog();
-
-    // Pass 1: check everything, counting each input's lines.
-    let bar = progress(total_bytes, "checking");
-    let mut rejected = Vec::new();
-    let mut lines = Vec::with_capacity(inputs.len());
-    for input in &inputs {
-        lines.push(for_each_event(input, &catalog, shape, &bar, |line, ev| {
-            if let Err(reason) = ev.and_then(|ev| db.validate(&ev).map_err(|e| e.to_string())) {
-                rejected.push(BadLine {
-                    file: input.name.clone(),
-                    line,
-                    reason,
-                });
-            }
-            Ok(())
-        })?);
-    }
-    bar.finish_and_clear();
-    if !rejected.is_empty() && !skip_bad {
-        return Err(ImportError::BadLines(rejected));
-    }
-    for input in &inputs {
-        input.check_unchanged()?;
-    }
+    let (rejected, lines) = check_all(&inputs, &catalog, shape, skip_bad, &|ev| {
+        db.validate(ev).map_err(|e| e.to_string())
+    })?;
 
     // Pass 2: write the good lines in batches.
     let bar = progress(total_bytes, "writing");
@@ -385,33 +361,11 @@ pub fn import_remote(
     shape: &Shape,
     skip_bad: bool,
 ) -> Result<Summary, ImportError> {
-    let inputs = files
-        .iter()
-        .map(|f| Input::open(f, kind))
-        .collect::<Result<Vec<_>, _>>()?;
+    let inputs = open_all(files, kind)?;
     let total_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
     let catalog = remote_catalog(client)?;
-    let bar = progress(total_bytes, "checking");
-    let mut rejected = Vec::new();
-    for input in &inputs {
-        for_each_event(input, &catalog, shape, &bar, |line, ev| {
-            if let Err(reason) = ev {
-                rejected.push(BadLine {
-                    file: input.name.clone(),
-                    line,
-                    reason,
-                });
-            }
-            Ok(())
-        })?;
-    }
-    bar.finish_and_clear();
-    if !rejected.is_empty() && !skip_bad {
-        return Err(ImportError::BadLines(rejected));
-    }
-    for input in &inputs {
-        input.check_unchanged()?;
-    }
+    // The server checks each event against its schema as it writes.
+    let (mut rejected, _) = check_all(&inputs, &catalog, shape, skip_bad, &|_| Ok(()))?;
     let bar = progress(total_bytes, "sending");
     let (mut written, mut duplicates) = (0u64, 0u64);
     for input in &inputs {
@@ -509,6 +463,46 @@ fn remote_catalog(client: &crate::backend::Client) -> Result<Catalog, ImportErro
         }
     }
     Ok(catalog)
+}
+
+/// Opens every input (`-` is stdin), in `kind` or by its name.
+fn open_all(files: &[PathBuf], kind: Option<Kind>) -> Result<Vec<Input>, ImportError> {
+    files.iter().map(|f| Input::open(f, kind)).collect()
+}
+
+/// Pass 1: every line of `inputs` decoded and `validate`d. Returns the bad
+/// lines and each input's line count; `Err` with the bad lines when there
+/// are some and `skip_bad` is off, or when an input changed meanwhile.
+fn check_all(
+    inputs: &[Input],
+    catalog: &Catalog,
+    shape: &Shape,
+    skip_bad: bool,
+    validate: &dyn Fn(&Event) -> Result<(), String>,
+) -> Result<(Vec<BadLine>, Vec<u64>), ImportError> {
+    let bar = progress(inputs.iter().map(|i| i.bytes).sum(), "checking");
+    let mut rejected = Vec::new();
+    let mut lines = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        lines.push(for_each_event(input, catalog, shape, &bar, |line, ev| {
+            if let Err(reason) = ev.and_then(|ev| validate(&ev)) {
+                rejected.push(BadLine {
+                    file: input.name.clone(),
+                    line,
+                    reason,
+                });
+            }
+            Ok(())
+        })?);
+    }
+    bar.finish_and_clear();
+    if !rejected.is_empty() && !skip_bad {
+        return Err(ImportError::BadLines(rejected));
+    }
+    for input in inputs {
+        input.check_unchanged()?;
+    }
+    Ok((rejected, lines))
 }
 
 /// Writes `batch`: the events written, and those skipped as duplicates.

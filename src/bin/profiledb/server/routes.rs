@@ -252,7 +252,16 @@ impl ProfileRead {
                 let catalog = app.db.engine().bindings();
                 let catalog = &catalog.catalog;
                 for n in &names {
-                    if n != "segments" && catalog.kind_of(n).is_none_or(|k| k.name() == "segment") {
+                    let shown = matches!(
+                        catalog.kind_of(n),
+                        Some(
+                            profiledb::DefKind::Attribute
+                                | profiledb::DefKind::Feature
+                                | profiledb::DefKind::Vector
+                                | profiledb::DefKind::Window
+                        )
+                    );
+                    if n != "segments" && !shown {
                         let known = catalog
                             .attributes
                             .iter()
@@ -485,14 +494,24 @@ pub(crate) async fn batch_read(
     };
     blocking(move || {
         let read = ProfileRead::parse(&app, as_of.as_deref(), req.window.as_deref(), req.fields)?;
-        let mut out = Vec::with_capacity(64 * req.ids.len() + 16);
+        // The reads are independent: on every core.
+        let profiles = {
+            use rayon::prelude::*;
+            req.ids
+                .par_iter()
+                .map(|id| read.read(&app, id))
+                .collect::<Result<Vec<Option<Vec<u8>>>, ApiError>>()?
+        };
+        let mut out = Vec::with_capacity(
+            profiles.iter().flatten().map(Vec::len).sum::<usize>() + 5 * profiles.len() + 16,
+        );
         out.extend_from_slice(b"{\"profiles\":[");
-        for (i, id) in req.ids.iter().enumerate() {
+        for (i, p) in profiles.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            match read.read(&app, id)? {
-                Some(json) => out.extend_from_slice(&json),
+            match p {
+                Some(json) => out.extend_from_slice(json),
                 None => out.extend_from_slice(b"null"),
             }
         }
