@@ -272,6 +272,26 @@ impl Db {
         Ok(self.engine.profile(user, as_of, window_span_ms)?)
     }
 
+    /// The profiles of `users` as of `as_of` (windows over the span back
+    /// from it), in order, `None` for a user that does not exist: all read
+    /// from one view of the database (one moment), on every core.
+    ///
+    /// # Errors
+    /// As [`Db::profile`].
+    pub fn profiles_with_span(
+        &self,
+        users: &[String],
+        as_of: i64,
+        window_span_ms: i64,
+    ) -> Result<Vec<Option<Profile>>> {
+        use rayon::prelude::*;
+        let view = self.engine.view(Pins::NONE)?;
+        Ok(users
+            .par_iter()
+            .map(|u| view.profile(u, as_of, window_span_ms))
+            .collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
     /// Deletes every trace of `user`; returns whether the user existed.
     ///
     /// # Errors

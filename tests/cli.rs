@@ -227,6 +227,15 @@ fn a_command_needs_no_semicolon_and_backslash_d_lists_the_schema() {
     }
     let o = sql(db, "csv", "\\d spend");
     assert!(stdout(&o).contains("feature,spend,"), "{}", stdout(&o));
+    // Declared event types are listed too.
+    let o = sql(db, "csv", "CREATE EVENT click (ad STRING NOT NULL)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sql(db, "csv", "\\d");
+    assert!(
+        stdout(&o).contains("event type,click,CREATE EVENT click (ad STRING NOT NULL)"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ use crate::format::{self, Expanded, Format, Style};
 
 const HELP: &str = "\
 Statements end with ';' and may span lines. Backslash commands:
-  \\d           list the schema: attributes, features, windows, vectors, segments
+  \\d           list the schema: attributes, features, windows, vectors, segments, event types
   \\d NAME      describe one item
   \\timing      print how long each statement takes (\\timing on|off)
   \\format F    print rows as table, csv or json
@@ -293,6 +293,19 @@ impl Shell {
                     return false;
                 }
             }
+        }
+        // Declared event types: name and declaration.
+        if let Ok(Output::Rows(rows)) = self.backend.run("SHOW EVENTS") {
+            all.rows.extend(rows.rows.into_iter().filter_map(|r| {
+                let (Some(name), Some(Value::String(definition))) = (r.first(), r.get(3)) else {
+                    return None;
+                };
+                Some(vec![
+                    Value::String("event type".into()),
+                    name.clone(),
+                    Value::String(definition.clone()),
+                ])
+            }));
         }
         self.print(&Output::Rows(all));
         true
