@@ -187,6 +187,12 @@ fn every_documented_operation_answers_as_documented() {
     assert_eq!(body["profiles"][0]["features"], json!({"spend": 5.0}));
     assert_eq!(body["profiles"][1], Value::Null);
     assert_eq!(body["profiles"][2]["user"], "u1");
+    assert!(body["profiles"][0].get("segments").is_none(), "{body}");
+    // Without fields, each profile lists its segments.
+    let (st, body) = post("/v1/profiles", json!({"ids": ["u1", "u2"]}));
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["profiles"][0]["segments"], json!(["big"]));
+    assert_eq!(body["profiles"][1]["segments"], json!([]));
     let ids: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
     let (st, body) = post("/v1/profiles", json!({ "ids": ids }));
     assert_eq!(st, 400);

@@ -62,35 +62,27 @@ pub(super) fn change_events(source: &dyn DataSource, stmt: &Statement) -> Result
             event,
             "ALTER EVENT",
         ),
-        Statement::DropEvent { name, if_exists } => {
-            let catalog = &source.bindings().catalog;
-            if catalog.event(&name.value).is_none() {
-                if *if_exists {
-                    return Ok(Output::done(format!(
-                        "DROP EVENT skipped: no event type '{}' is declared",
-                        name.value
-                    )));
-                }
-                return Err(unknown(
-                    "event type",
-                    name,
-                    catalog.events.iter().map(|e| e.name.as_str()),
-                ));
-            }
-            (
-                EventChange::Drop {
-                    name: name.value.clone(),
-                },
-                name,
-                "DROP EVENT",
-            )
-        }
+        Statement::DropEvent { name, .. } => (
+            EventChange::Drop {
+                name: name.value.clone(),
+            },
+            name,
+            "DROP EVENT",
+        ),
         _ => return Err(Error::invalid("not an event type change", None)),
     };
-    if let (EventChange::AddField { .. }, None) =
-        (&change, source.bindings().catalog.event(&name.value))
-    {
-        let catalog = &source.bindings().catalog;
+    // An ALTER or a DROP names a declared type.
+    let catalog = &source.bindings().catalog;
+    if !matches!(change, EventChange::Declare { .. }) && catalog.event(&name.value).is_none() {
+        if let Statement::DropEvent {
+            if_exists: true, ..
+        } = stmt
+        {
+            return Ok(Output::done(format!(
+                "DROP EVENT skipped: no event type '{}' is declared",
+                name.value
+            )));
+        }
         return Err(unknown(
             "event type",
             name,

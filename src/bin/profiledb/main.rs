@@ -45,7 +45,9 @@ enum Command {
     Shell(ShellArgs),
     /// Serve a database over HTTP.
     Serve(ServeArgs),
-    /// Load events from JSON Lines or CSV files.
+    /// Load events from JSON Lines or CSV files (also gzipped), into a database
+    /// or, with --connect, a running server in batches of 10,000 (one request
+    /// and one atomic write each).
     Import(ImportArgs),
     /// Write point-in-time rows: selected items of each (user, ts) pair of a
     /// CSV file, as of its own time.
@@ -54,8 +56,9 @@ enum Command {
     Demo(DemoArgs),
 }
 
+/// Where a command runs: a database opened by this process, or a server.
 #[derive(Debug, Args)]
-struct ShellArgs {
+struct Where {
     /// Database directory, opened by this process (created if missing).
     #[arg(
         long,
@@ -64,12 +67,18 @@ struct ShellArgs {
         conflicts_with = "connect"
     )]
     db: Option<PathBuf>,
-    /// A server to run statements on, as http://HOST:PORT.
+    /// A running server, as http://HOST:PORT.
     #[arg(long, value_name = "URL")]
     connect: Option<String>,
-    /// Bearer token for the server (ignored with --db).
+    /// Bearer token for the server (with --connect).
     #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
     token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ShellArgs {
+    #[command(flatten)]
+    at: Where,
     /// A statement (or backslash command) to run; repeat for several. Runs before -f.
     #[arg(short = 'c', value_name = "STATEMENT")]
     command: Vec<String>,
@@ -133,21 +142,8 @@ struct ServeArgs {
 
 #[derive(Debug, Args)]
 struct ImportArgs {
-    /// Database directory (created if missing).
-    #[arg(
-        long,
-        value_name = "DIR",
-        required_unless_present = "connect",
-        conflicts_with = "connect"
-    )]
-    db: Option<PathBuf>,
-    /// A running server to send the events to, as http://HOST:PORT, in
-    /// batches of 10,000 (one request and one atomic write each).
-    #[arg(long, value_name = "URL")]
-    connect: Option<String>,
-    /// Bearer token for the server (with --connect).
-    #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
-    token: Option<String>,
+    #[command(flatten)]
+    at: Where,
     /// Rename a field (a CSV column or a JSON key) as it is read: --map
     /// userId=user --map event=type; repeatable.
     #[arg(long, value_name = "FROM=TO")]
@@ -234,7 +230,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Import(args) => match import::Shape::new(&args.map, args.ts_unit) {
             Err(e) => fail(&e),
-            Ok(shape) => match (&args.db, &args.connect) {
+            Ok(shape) => match (&args.at.db, &args.at.connect) {
                 (Some(dir), _) => match open_local(dir) {
                     Ok(db) => import::run(
                         import::Target::Local(&db),
@@ -246,7 +242,7 @@ fn main() -> ExitCode {
                     Err(e) => fail(&e),
                 },
                 (None, Some(url)) => import::run(
-                    import::Target::Remote(&Client::new(url, args.token.clone())),
+                    import::Target::Remote(&Client::new(url, args.at.token.clone())),
                     &args.files,
                     args.format,
                     &shape,
@@ -300,7 +296,7 @@ fn new_db_note(dir: &std::path::Path, create: bool) -> Option<String> {
 
 fn shell(args: ShellArgs) -> u8 {
     let mut new_db = None;
-    let backend = match (&args.db, &args.connect) {
+    let backend = match (&args.at.db, &args.at.connect) {
         (Some(dir), _) => {
             new_db = new_db_note(dir, args.create);
             match open_local(dir) {
@@ -308,7 +304,7 @@ fn shell(args: ShellArgs) -> u8 {
                 Err(e) => return fail(&e),
             }
         }
-        (None, Some(url)) => Backend::Remote(Client::new(url, args.token.clone())),
+        (None, Some(url)) => Backend::Remote(Client::new(url, args.at.token.clone())),
         (None, None) => return fail("give --db DIR or --connect URL"),
     };
     let mut shell = Shell::new(backend, args.format);

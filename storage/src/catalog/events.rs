@@ -61,20 +61,26 @@ impl FieldType {
 
     /// Checks that `v` (not null) is a value of this type.
     fn check(self, v: &Value) -> std::result::Result<(), String> {
-        match (self, self.scalar()) {
-            (FieldType::Vector(dim), _) => v.to_vector(dim as usize).map(drop),
-            (_, Some(ty)) => v.coerce(ty).map(drop),
-            (_, None) => Ok(()),
+        match self.scalar() {
+            Some(ty) => v.coerce(ty).map(drop),
+            None => v.to_vector(self.dim() as usize).map(drop),
+        }
+    }
+
+    /// The dimension of a vector type; 0 for the others.
+    fn dim(self) -> u32 {
+        match self {
+            FieldType::Vector(dim) => dim,
+            _ => 0,
         }
     }
 }
 
 impl std::fmt::Display for FieldType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self, self.scalar()) {
-            (FieldType::Vector(dim), _) => write!(f, "VECTOR({dim})"),
-            (_, Some(ty)) => write!(f, "{ty}"),
-            (_, None) => Ok(()),
+        match self.scalar() {
+            Some(ty) => write!(f, "{ty}"),
+            None => write!(f, "VECTOR({})", self.dim()),
         }
     }
 }

@@ -296,13 +296,20 @@ impl ProfileRead {
             .db
             .profile_with_span(id, self.as_of, self.span)
             .map_err(|e| library_error(&e, app))?;
-        let json = profile.map(|p| self.json(app, &p)).transpose()?;
+        let json = match profile {
+            Some(p) => {
+                let segments = self.segments(app, &[p.user.as_str()])?;
+                Some(self.json(&p, segments.as_ref())?)
+            }
+            None => None,
+        };
         app.metrics.profile_latency.observe(start.elapsed());
         Ok(json)
     }
 
     /// The profiles of `ids`, as JSON bytes in order (`None` for a user that
-    /// does not exist), read from one view of the database.
+    /// does not exist), read from one view of the database, and their
+    /// segments from one query.
     fn read_many(&self, app: &App, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>, ApiError> {
         use rayon::prelude::*;
         let start = Instant::now();
@@ -310,9 +317,15 @@ impl ProfileRead {
             .db
             .profiles_with_span(ids, self.as_of, self.span)
             .map_err(|e| library_error(&e, app))?;
+        let present: Vec<&str> = profiles.iter().flatten().map(|p| p.user.as_str()).collect();
+        let segments = self.segments(app, &present)?;
         let out = profiles
             .par_iter()
-            .map(|p| p.as_ref().map(|p| self.json(app, p)).transpose())
+            .map(|p| {
+                p.as_ref()
+                    .map(|p| self.json(p, segments.as_ref()))
+                    .transpose()
+            })
             .collect::<Result<Vec<_>, ApiError>>()?;
         // Each profile's share of the batch, for the histogram.
         let each = start.elapsed() / u32::try_from(ids.len().max(1)).unwrap_or(u32::MAX);
@@ -322,25 +335,37 @@ impl ProfileRead {
         Ok(out)
     }
 
-    /// A read profile as JSON, with its segments when they are asked for.
-    fn json(&self, app: &App, profile: &Profile) -> Result<Vec<u8>, ApiError> {
-        let segments = if self.fields.as_ref().is_none_or(|f| f.contains("segments")) {
-            Some(segments_of(app, &profile.user, self.as_of)?)
-        } else {
-            None
-        };
+    /// The segments of `ids` when the read shows them.
+    fn segments(&self, app: &App, ids: &[&str]) -> Result<Option<Segments>, ApiError> {
+        if self
+            .fields
+            .as_ref()
+            .is_some_and(|f| !f.contains("segments"))
+        {
+            return Ok(None);
+        }
+        segments_of(app, ids, self.as_of).map(Some)
+    }
+
+    /// A read profile as JSON, with its segments when they were read.
+    fn json(&self, profile: &Profile, segments: Option<&Segments>) -> Result<Vec<u8>, ApiError> {
+        let none = Vec::new();
         serde_json::to_vec(&JsonProfile {
             profile,
             fields: self.fields.as_ref(),
-            segments: segments.as_deref(),
+            segments: segments.map(|s| s.get(&profile.user).unwrap_or(&none).as_slice()),
         })
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
     }
 }
 
-/// The segments user `id` is in at `as_of`, in definition order: one point
-/// query testing each, with the id and the time bound as parameters.
-fn segments_of(app: &App, id: &str, as_of: i64) -> Result<Vec<String>, ApiError> {
+/// The segments each user is in, by user id (users in none are absent).
+type Segments = std::collections::HashMap<String, Vec<String>>;
+
+/// The segments `ids` are in at `as_of`, in definition order: one point
+/// query testing each segment for every user, the ids and the time bound
+/// as parameters.
+fn segments_of(app: &App, ids: &[&str], as_of: i64) -> Result<Segments, ApiError> {
     let names: Vec<String> = {
         let bindings = app.db.engine().bindings();
         bindings
@@ -350,30 +375,44 @@ fn segments_of(app: &App, id: &str, as_of: i64) -> Result<Vec<String>, ApiError>
             .map(|s| s.name.clone())
             .collect()
     };
-    if names.is_empty() {
-        return Ok(Vec::new());
+    if names.is_empty() || ids.is_empty() {
+        return Ok(Segments::new());
     }
     let tests: Vec<String> = names
         .iter()
         .map(|n| format!("IN SEGMENT \"{}\"", n.replace('"', "\"\"")))
         .collect();
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT {} FROM users WHERE id = $1 AS OF $2",
-        tests.join(", ")
+        "SELECT id, {} FROM users WHERE id IN ({}) AS OF ${}",
+        tests.join(", "),
+        marks.join(", "),
+        ids.len() + 1
     );
+    let params: Vec<Value> = ids
+        .iter()
+        .map(|id| Value::String((*id).to_owned()))
+        .chain([Value::Int(as_of)])
+        .collect();
     let out = app
         .db
-        .execute_params(&sql, &[Value::String(id.to_owned()), Value::Int(as_of)])
+        .execute_params(&sql, &params)
         .map_err(|e| library_error(&e, app))?;
-    let row = out
-        .rows()
-        .and_then(|r| r.rows.first().cloned())
-        .unwrap_or_default();
-    Ok(names
-        .into_iter()
-        .zip(row)
-        .filter(|(_, v)| *v == Value::Bool(true))
-        .map(|(n, _)| n)
+    let rows = out.rows().map(|r| r.rows.as_slice()).unwrap_or_default();
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let Some(Value::String(id)) = row.first() else {
+                return None;
+            };
+            let ins = names
+                .iter()
+                .zip(&row[1..])
+                .filter(|(_, v)| **v == Value::Bool(true))
+                .map(|(n, _)| n.clone())
+                .collect();
+            Some((id.clone(), ins))
+        })
         .collect())
 }
 
