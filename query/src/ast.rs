@@ -441,6 +441,37 @@ pub enum Statement {
         /// The event type.
         name: Ident,
     },
+    /// `CREATE INDEX name ON users USING ivf (vector) [WITH (lists = n,
+    /// probes = n, rerank = n)]`.
+    CreateIndex {
+        /// The index.
+        name: Ident,
+        /// The table: `users`.
+        table: Ident,
+        /// The method: `ivf`.
+        method: Ident,
+        /// The vector indexed.
+        vector: Ident,
+        /// Its settings.
+        with: Vec<WithOption>,
+    },
+    /// `DROP INDEX [IF EXISTS] name`.
+    DropIndex {
+        /// The index.
+        name: Ident,
+        /// `IF EXISTS`: no such index is no error.
+        if_exists: bool,
+    },
+    /// `SHOW INDEXES`.
+    ShowIndexes,
+    /// `ANALYZE INDEX name [WITH (queries = n, probes = n, metric = 'cosine')]`:
+    /// measures the index's recall@10 against the exact scan.
+    AnalyzeIndex {
+        /// The index.
+        name: Ident,
+        /// Its settings.
+        with: Vec<WithOption>,
+    },
     /// `CREATE kind IF NOT EXISTS name …`: one of the `Create*` statements
     /// (or `CREATE SEGMENTS`), which does nothing when the name is taken.
     CreateIfNotExists(Box<Statement>),
@@ -540,6 +571,8 @@ impl Statement {
                 | Statement::Select(_)
                 | Statement::Explain(_)
                 | Statement::Cluster(_)
+                | Statement::ShowIndexes
+                | Statement::AnalyzeIndex { .. }
         )
     }
 }
@@ -594,6 +627,32 @@ pub struct Select {
     pub offset: Option<u64>,
     /// `AS OF`: a timestamp string or epoch ms.
     pub as_of: Option<Expr>,
+    /// `WITH (probes = 64, exact = true)`: how a similarity top-k searches.
+    pub with: Vec<WithOption>,
+}
+
+/// One `key = value` of a `WITH (…)` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WithOption {
+    /// The setting.
+    pub key: Ident,
+    /// Its value: a constant or a bind parameter.
+    pub value: Expr,
+}
+
+impl fmt::Display for WithOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}", self.key, self.value)
+    }
+}
+
+/// ` WITH (a = 1, b = 2)`, or nothing.
+fn with_list(options: &[WithOption]) -> String {
+    if options.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = options.iter().map(ToString::to_string).collect();
+    format!(" WITH ({})", items.join(", "))
 }
 
 /// One item of a select list.
@@ -1121,7 +1180,7 @@ impl fmt::Display for Select {
         if let Some(t) = &self.as_of {
             write!(f, " AS OF {t}")?;
         }
-        Ok(())
+        f.write_str(&with_list(&self.with))
     }
 }
 
@@ -1358,6 +1417,25 @@ impl fmt::Display for Statement {
                 Ok(())
             }
             Statement::DescribeEvent { name } => write!(f, "DESCRIBE EVENT {name}"),
+            Statement::CreateIndex {
+                name,
+                table,
+                method,
+                vector,
+                with,
+            } => write!(
+                f,
+                "CREATE INDEX {name} ON {table} USING {method} ({vector}){}",
+                with_list(with)
+            ),
+            Statement::DropIndex { name, if_exists } => {
+                let ie = if *if_exists { "IF EXISTS " } else { "" };
+                write!(f, "DROP INDEX {ie}{name}")
+            }
+            Statement::ShowIndexes => f.write_str("SHOW INDEXES"),
+            Statement::AnalyzeIndex { name, with } => {
+                write!(f, "ANALYZE INDEX {name}{}", with_list(with))
+            }
         }
     }
 }

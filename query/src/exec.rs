@@ -275,8 +275,14 @@ pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) ->
     // answer is then the row-limit error, and every partition stops.
     let enough = AtomicBool::new(false);
     let partials: Vec<Partial> = match &plan.access {
-        Access::VectorTopK { def, metric, k, .. } => {
-            let rows = similarity::run_top_k(plan, *def, *metric, *k, view, limits)?;
+        Access::VectorTopK {
+            def,
+            metric,
+            k,
+            search,
+            ..
+        } => {
+            let rows = similarity::run_top_k(plan, *def, *metric, *k, search, view, limits)?;
             let rows = rows.into_iter().map(|r| (Vec::new(), r)).collect();
             vec![Partial::Rows(rows)]
         }

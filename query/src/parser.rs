@@ -436,6 +436,13 @@ impl Parser {
                     name: self.ident("an event type")?,
                 });
             }
+            if self.eat_keyword(Keyword::Index) {
+                let if_exists = self.if_exists()?;
+                return Ok(Statement::DropIndex {
+                    if_exists,
+                    name: self.ident("an index name")?,
+                });
+            }
             if self.eat_keyword(Keyword::Segments) {
                 let if_exists = self.if_exists()?;
                 return Ok(Statement::DropSegments {
@@ -457,6 +464,9 @@ impl Parser {
             }
             if self.eat_keyword(Keyword::Events) {
                 return Ok(Statement::ShowEvents);
+            }
+            if self.eat_keyword(Keyword::Indexes) {
+                return Ok(Statement::ShowIndexes);
             }
             Ok(Statement::Show {
                 kind: self.object_kind(true)?,
@@ -522,13 +532,23 @@ impl Parser {
                 fill,
                 as_of,
             })
+        } else if t.is_keyword(Keyword::Analyze) {
+            self.next();
+            self.expect_keyword(Keyword::Index)?;
+            let name = self.ident("an index name")?;
+            let with = if self.eat_keyword(Keyword::With) {
+                self.with_options()?
+            } else {
+                Vec::new()
+            };
+            Ok(Statement::AnalyzeIndex { name, with })
         } else if t.is_keyword(Keyword::Explain) {
             self.next();
             let inner = self.nested(Parser::statement)?;
             Ok(Statement::Explain(Box::new(inner)))
         } else {
             Err(self.unexpected(
-                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, SHOW, DESCRIBE, BUCKETS, CLUSTER, EXPLAIN or VACUUM)",
+                "a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, SHOW, DESCRIBE, BUCKETS, CLUSTER, ANALYZE, EXPLAIN or VACUUM)",
             ))
         }
     }
@@ -557,7 +577,7 @@ impl Parser {
             }
         }
         Err(self.unexpected(if plural {
-            "ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SEGMENTS or HISTORY"
+            "ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SEGMENTS, EVENTS, INDEXES or HISTORY"
         } else {
             "ATTRIBUTE, FEATURE, WINDOW, VECTOR or SEGMENT"
         }))
@@ -689,6 +709,34 @@ impl Parser {
             }
             self.expect(&Token::RParen, "')'")?;
             let create = Statement::CreateEvent { name, fields };
+            return Ok(if if_not_exists {
+                Statement::CreateIfNotExists(Box::new(create))
+            } else {
+                create
+            });
+        }
+        if self.eat_keyword(Keyword::Index) {
+            let if_not_exists = self.if_not_exists()?;
+            let name = self.ident("an index name")?;
+            self.expect_keyword(Keyword::On)?;
+            let table = self.ident("'users'")?;
+            self.expect_keyword(Keyword::Using)?;
+            let method = self.ident("an index method: ivf")?;
+            self.expect(&Token::LParen, "'('")?;
+            let vector = self.ident("a vector name")?;
+            self.expect(&Token::RParen, "')'")?;
+            let with = if self.eat_keyword(Keyword::With) {
+                self.with_options()?
+            } else {
+                Vec::new()
+            };
+            let create = Statement::CreateIndex {
+                name,
+                table,
+                method,
+                vector,
+                with,
+            };
             return Ok(if if_not_exists {
                 Statement::CreateIfNotExists(Box::new(create))
             } else {
@@ -1244,7 +1292,27 @@ impl Parser {
             }
         }
         self.as_of(&mut select)?;
+        if self.eat_keyword(Keyword::With) {
+            select.with = self.with_options()?;
+        }
         Ok(select)
+    }
+
+    /// `(key = value, …)` after `WITH`.
+    fn with_options(&mut self) -> PResult<Vec<crate::ast::WithOption>> {
+        self.expect(&Token::LParen, "'('")?;
+        let mut options = Vec::new();
+        loop {
+            let key = self.ident("a setting name")?;
+            self.expect(&Token::Eq, "'='")?;
+            let value = self.expr(prec::NEG)?;
+            options.push(crate::ast::WithOption { key, value });
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect(&Token::RParen, "')'")?;
+        Ok(options)
     }
 
     /// `AS OF t`, after `WHERE` or at the end of a select, once.

@@ -27,7 +27,70 @@ pub(crate) enum Access {
         vector: String,
         metric: Metric,
         k: usize,
+        search: Search,
     },
+}
+
+/// How a vector top-k ranks: on the vector's IVF index, or by the exact scan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Search {
+    /// `WITH (exact = true)`.
+    pub exact: bool,
+    /// `WITH (probes = n)`: lists probed in place of the index's own.
+    pub probes: Option<usize>,
+    /// The vector's index: (name, lists, probes, rerank).
+    pub index: Option<(String, u32, u32, u32)>,
+}
+
+impl Search {
+    /// The settings of `WITH (…)` on a top-k of vector `def`.
+    fn of(select: &Select, catalog: &Catalog, def: u32) -> Result<Search> {
+        crate::statement::index::check_unique(&select.with)?;
+        let mut search = Search {
+            index: catalog
+                .index_on(def)
+                .map(|i| (i.name.clone(), i.lists, i.probes, i.rerank)),
+            ..Search::default()
+        };
+        let max = profiledb_storage::vector::ivf::MAX_LISTS as u64 * 1024;
+        for o in &select.with {
+            match o.key.value.to_ascii_lowercase().as_str() {
+                "exact" => search.exact = crate::statement::index::boolean(o)?,
+                "probes" => {
+                    search.probes = Some(crate::statement::index::whole(o, max)? as usize);
+                }
+                _ => {
+                    return Err(crate::statement::index::unknown_option(
+                        o,
+                        &["probes", "exact"],
+                    ));
+                }
+            }
+        }
+        Ok(search)
+    }
+
+    /// The line EXPLAIN shows for how the ranking runs.
+    fn text(&self, vector: &str) -> String {
+        match &self.index {
+            Some((name, ..)) if self.exact => format!(
+                "the vector index of {vector}, exact (WITH (exact = true) passes over index {name})"
+            ),
+            Some((name, lists, probes, rerank)) => {
+                let used = self.probes.unwrap_or(*probes as usize);
+                let clamped = if used > *lists as usize {
+                    format!(" ({used} asked, clamped to the lists)")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "IVF index {name} (probes {} of {lists} lists{clamped}, the best {rerank}x re-ranked exactly; a filter that keeps fewer rows than the probes scan ranks those exactly)",
+                    used.min(*lists as usize)
+                )
+            }
+            None => format!("the vector index of {vector}, exact"),
+        }
+    }
 }
 
 /// What a query returns per user or per group.
@@ -354,6 +417,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
                             .map_or_else(String::new, |v| v.name.clone()),
                         metric: *metric,
                         k: usize::try_from(k).unwrap_or(usize::MAX),
+                        search: Search::of(select, catalog, *def)?,
                     };
                 }
                 _ => {
@@ -377,6 +441,15 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
             },
         )
     };
+    if let (Some(o), false) = (
+        select.with.first(),
+        matches!(access, Access::VectorTopK { .. }),
+    ) {
+        return Err(Error::invalid(
+            "WITH (…) sets how a similarity top-k ranks users (ORDER BY a similarity, best first, with a LIMIT, of today's vectors); this query does not rank on the vector index",
+            Some(o.key.span()),
+        ));
+    }
     // An explicit `AS OF` reads each user as of then: users written since are
     // rebuilt from the event history, when the database keeps one.
     if select.as_of.is_some() && catalog.history_ms > 0 {
@@ -578,10 +651,14 @@ impl SelectPlan {
             }
         }
         let as_of = format_timestamp(self.as_of);
-        if let Access::VectorTopK { vector, k, .. } = &self.access {
+        if let Access::VectorTopK {
+            vector, k, search, ..
+        } = &self.access
+        {
             lines.push(format!(
-                "VectorTopK: {k} by {} over the vector index of {vector}, exact, as of {as_of}",
-                self.text.order.join(", ")
+                "VectorTopK: {k} by {} over {}, as of {as_of}",
+                self.text.order.join(", "),
+                search.text(vector)
             ));
             if let (Some(text), Some(f)) = (&self.text.filter, &self.filter) {
                 lines.push(if f.reads_only_attributes() {

@@ -302,6 +302,7 @@ pub(crate) fn run_top_k(
     def: u32,
     metric: Metric,
     k: usize,
+    search: &crate::plan::Search,
     view: &dyn View,
     limits: &Limits,
 ) -> Result<Vec<Vec<Value>>> {
@@ -331,10 +332,10 @@ pub(crate) fn run_top_k(
         _ => None,
     };
     let lookup = filter.and_then(|f| posting_lookup(f, &view.bindings().catalog));
-    let keep = |id: &str, user: Option<&profiledb_storage::UserRow>| match (&allowed, filter) {
-        (Some(ids), _) => ids.contains(id),
-        (None, Some(f)) => keeps(f, user, plan.as_of),
-        (None, None) => true,
+    // The users a scan found are the filter, whole; otherwise the filter
+    // reads the index's attributes, asked of the rows that rank high enough.
+    let keep = |_: &str, user: Option<&profiledb_storage::UserRow>| {
+        filter.is_none_or(|f| keeps(f, user, plan.as_of))
     };
     let winners = view.nearest(
         def,
@@ -343,7 +344,10 @@ pub(crate) fn run_top_k(
         k,
         &NearestFilter {
             attribute: lookup.as_ref().map(|(id, values)| (*id, values.as_slice())),
-            keep: (allowed.is_some() || filter.is_some()).then_some(&keep as _),
+            keep: (allowed.is_none() && filter.is_some()).then_some(&keep as _),
+            users: allowed.as_ref(),
+            exact: search.exact,
+            probes: search.probes,
         },
     );
     let mut out = Vec::with_capacity(winners.len());

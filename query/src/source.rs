@@ -11,8 +11,8 @@ use std::sync::Arc;
 use profiledb_storage::catalog::{Bindings, EventChange};
 use profiledb_storage::kv::Kv;
 use profiledb_storage::{
-    DefKind, Definition, Engine, Event, IndexTable, Ingested, Metric, NearestFilter, Pins,
-    ReadView, Result, RowNeeds, UserRange, UserRow, Value,
+    DefKind, Definition, Engine, Event, IndexTable, Ingested, Measurement, Metric, NearestFilter,
+    Pins, ReadView, Result, RowNeeds, UserRange, UserRow, Value,
 };
 
 /// A database the executor can run statements against.
@@ -50,6 +50,16 @@ pub trait DataSource: Sync {
     /// A view of the database as it is now: its catalog, its data and the
     /// indexes `pins` names, all of one moment.
     fn view(&self, pins: Pins) -> Result<Box<dyn View + '_>>;
+    /// Measures index `name`'s recall@`k` against the exact scan, with up
+    /// to `queries` of its rows as queries (kept for `DESCRIBE`).
+    fn analyze_index(
+        &self,
+        name: &str,
+        metric: Metric,
+        k: usize,
+        queries: usize,
+        probes: Option<usize>,
+    ) -> Result<Measurement>;
     /// The current time, epoch ms: the default `AS OF`.
     fn now(&self) -> i64;
 }
@@ -157,6 +167,17 @@ impl<K: Kv> DataSource for Engine<K> {
 
     fn now(&self) -> i64 {
         Engine::now(self)
+    }
+
+    fn analyze_index(
+        &self,
+        name: &str,
+        metric: Metric,
+        k: usize,
+        queries: usize,
+        probes: Option<usize>,
+    ) -> Result<Measurement> {
+        Engine::analyze_index(self, name, metric, k, queries, probes)
     }
 }
 

@@ -59,4 +59,4 @@ pub use profile::Profile;
 pub use row::{RowNeeds, UserRange, UserRow, WindowNeed};
 pub use time::TimeError;
 pub use value::{AttrType, MAX_MAGNITUDE, Value};
-pub use vector::{IndexTable, Metric, VectorTable};
+pub use vector::{IndexTable, Ivf, IvfParams, IvfStats, Measurement, Metric, VectorTable};

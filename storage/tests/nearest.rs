@@ -117,6 +117,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
             let filter = NearestFilter {
                 attribute: None,
                 keep: (*name != "everyone").then_some(&keep as _),
+                ..NearestFilter::default()
             };
             let got = view.nearest(def, &q, Metric::Cosine, k, &filter);
             assert_eq!(got.len(), want.len(), "{name}, k {k}");
@@ -137,6 +138,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
             &NearestFilter {
                 attribute: Some((region_id, &values)),
                 keep: Some(&keep),
+                ..NearestFilter::default()
             },
         );
         let via_filter = view.nearest(
@@ -147,6 +149,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
             &NearestFilter {
                 attribute: None,
                 keep: Some(&keep),
+                ..NearestFilter::default()
             },
         );
         assert_eq!(via_postings, via_filter);
@@ -185,6 +188,7 @@ fn a_batch_of_queries_equals_a_naive_ranking_of_each() -> Result<()> {
         let filter = NearestFilter {
             attribute: None,
             keep,
+            ..NearestFilter::default()
         };
         let k = 25;
         let got = view.nearest_batch(def, &refs, Metric::Cosine, k, &filter);

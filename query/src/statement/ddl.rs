@@ -564,6 +564,7 @@ fn exists(catalog: &Catalog, dk: DefKind, name: &Ident) -> Result<()> {
             .iter()
             .map(|d| d.name.as_str())
             .collect(),
+        DefKind::Index => catalog.indexes.iter().map(|d| d.name.as_str()).collect(),
     };
     Err(unknown(dk.name(), name, names))
 }

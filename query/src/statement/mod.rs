@@ -24,6 +24,7 @@ mod buckets;
 mod ddl;
 mod dml;
 mod explain;
+pub(crate) mod index;
 mod show;
 
 pub use at::rows_as_of;
@@ -169,6 +170,7 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
                 | Statement::CreateWindow { name, .. }
                 | Statement::CreateVector { name, .. }
                 | Statement::CreateSegment { name, .. }
+                | Statement::CreateIndex { name, .. }
                 | Statement::CreateSegments { name, .. } => name,
                 Statement::CreateEvent { name, .. } => {
                     if source.bindings().catalog.event(&name.value).is_some() {
@@ -230,7 +232,24 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         }
         Statement::Show { kind } => Ok(Output::Rows(show(&source.bindings().catalog, *kind))),
         Statement::Describe { name } => {
-            describe(&source.bindings().catalog, name).map(Output::Rows)
+            let bindings = source.bindings();
+            match bindings.catalog.index(&name.value) {
+                Some(def) => index::describe(source, def),
+                None => describe(&bindings.catalog, name),
+            }
+            .map(Output::Rows)
+        }
+        Statement::CreateIndex {
+            name,
+            table,
+            method,
+            vector,
+            with,
+        } => index::create(source, name, table, method, vector, with),
+        Statement::DropIndex { name, if_exists } => index::drop(source, name, *if_exists),
+        Statement::ShowIndexes => index::show(source).map(Output::Rows),
+        Statement::AnalyzeIndex { name, with } => {
+            index::analyze(source, name, with).map(Output::Rows)
         }
         Statement::Insert {
             event,
@@ -364,6 +383,7 @@ pub(super) fn keyword(kind: DefKind) -> &'static str {
         DefKind::Vector => "VECTOR",
         DefKind::Segment => "SEGMENT",
         DefKind::SegmentGroup => "SEGMENTS",
+        DefKind::Index => "INDEX",
     }
 }
 

@@ -250,6 +250,6 @@ name:string | definition:string
 
 SHOW THINGS;
 ----
-error: syntax error: expected ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SEGMENTS or HISTORY, found 'THINGS' (line 1, column 6)
+error: syntax error: expected ATTRIBUTES, FEATURES, WINDOWS, VECTORS, SEGMENTS, EVENTS, INDEXES or HISTORY, found 'THINGS' (line 1, column 6)
   SHOW THINGS;
        ^^^^^^

@@ -164,7 +164,7 @@ id:string | spend:float
 # Errors.
 SELEC id FROM users;
 ----
-error: syntax error: expected a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, SHOW, DESCRIBE, BUCKETS, CLUSTER, EXPLAIN or VACUUM), found 'SELEC' (did you mean SELECT?) (line 1, column 1)
+error: syntax error: expected a statement (SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, SHOW, DESCRIBE, BUCKETS, CLUSTER, ANALYZE, EXPLAIN or VACUUM), found 'SELEC' (did you mean SELECT?) (line 1, column 1)
   SELEC id FROM users;
   ^^^^^
 

@@ -294,6 +294,27 @@ pub struct VectorDef {
     pub also_on: Vec<String>,
 }
 
+/// An approximate nearest-neighbour index on a vector (`CREATE INDEX … USING
+/// ivf (vector) WITH (lists = …, probes = …)`). Its contents are derived
+/// state, rebuilt from the vectors; only its definition is stored here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexDef {
+    /// Unique, never reused id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// The vector definition it indexes.
+    pub vector: u32,
+    /// Lists (coarse centroids).
+    pub lists: u32,
+    /// Lists a query probes unless it asks for another number.
+    pub probes: u32,
+    /// Candidates re-ranked exactly per result.
+    pub rerank: u32,
+    /// Catalog version that created it.
+    pub version: u64,
+}
+
 /// A named, stored predicate: text in the query language, which the query
 /// crate parses and evaluates, or one cluster of a segment group, kept as
 /// typed data (storage writes no query text).
@@ -362,6 +383,8 @@ pub enum DefKind {
     Segment,
     /// A group of segments made from a clustering.
     SegmentGroup,
+    /// An approximate nearest-neighbour index on a vector.
+    Index,
 }
 
 impl DefKind {
@@ -374,6 +397,7 @@ impl DefKind {
             DefKind::Vector => "vector",
             DefKind::Segment => "segment",
             DefKind::SegmentGroup => "segment group",
+            DefKind::Index => "index",
         }
     }
 }
@@ -459,6 +483,19 @@ pub enum Definition {
         /// The number it aggregates.
         expr: super::EventExpr,
     },
+    /// `CREATE INDEX name ON users USING ivf (vector) WITH (…)`.
+    Index {
+        /// Name.
+        name: String,
+        /// The vector it indexes.
+        vector: String,
+        /// Lists.
+        lists: u32,
+        /// Lists probed per query.
+        probes: u32,
+        /// Candidates re-ranked per result.
+        rerank: u32,
+    },
     /// `CREATE SEGMENT name AS predicate`.
     Segment {
         /// Name.
@@ -488,6 +525,7 @@ impl Definition {
             | Definition::Window { name, .. }
             | Definition::Vector { name, .. }
             | Definition::Segment { name, .. }
+            | Definition::Index { name, .. }
             | Definition::SegmentGroup { name, .. } => name,
             Definition::Filtered { item, .. }
             | Definition::AlsoOn { item, .. }
@@ -505,6 +543,7 @@ impl Definition {
             Definition::Vector { .. } => DefKind::Vector,
             Definition::Segment { .. } => DefKind::Segment,
             Definition::SegmentGroup { .. } => DefKind::SegmentGroup,
+            Definition::Index { .. } => DefKind::Index,
             Definition::Filtered { item, .. }
             | Definition::AlsoOn { item, .. }
             | Definition::Computed { item, .. }

@@ -21,8 +21,8 @@ pub use filter::{ArithOp, CmpOp, EventExpr, EventFilter, FilterValue};
 /// compaction filters; a schema change swaps the inner `Arc`.
 pub(crate) type SharedBindings = std::sync::Arc<parking_lot::RwLock<std::sync::Arc<Bindings>>>;
 pub use defs::{
-    AttributeDef, ClusterMember, DefKind, Definition, FeatureDef, FeatureKind, KeyedBy, SegmentDef,
-    SegmentGroupDef, VectorDef, VectorRule, WindowDef,
+    AttributeDef, ClusterMember, DefKind, Definition, FeatureDef, FeatureKind, IndexDef, KeyedBy,
+    SegmentDef, SegmentGroupDef, VectorDef, VectorRule, WindowDef,
 };
 
 use serde::{Deserialize, Serialize};
@@ -94,6 +94,9 @@ pub struct Catalog {
     /// Declared event types ([`EventDef`]), in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventDef>,
+    /// Approximate nearest-neighbour indexes, in definition order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexDef>,
 }
 
 impl Default for Catalog {
@@ -111,6 +114,7 @@ impl Default for Catalog {
             building: Vec::new(),
             user_ttl_ms: 0,
             events: Vec::new(),
+            indexes: Vec::new(),
         }
     }
 }
@@ -184,6 +188,8 @@ impl Catalog {
             Some(DefKind::Segment)
         } else if self.segment_group(name).is_some() {
             Some(DefKind::SegmentGroup)
+        } else if self.index(name).is_some() {
+            Some(DefKind::Index)
         } else {
             None
         }
@@ -205,9 +211,18 @@ impl Catalog {
     pub fn vector(&self, name: &str) -> Option<&VectorDef> {
         self.vectors.iter().find(|d| d.name == name)
     }
+    /// The index named `name`.
+    pub fn index(&self, name: &str) -> Option<&IndexDef> {
+        self.indexes.iter().find(|d| d.name == name)
+    }
+    /// The index on vector definition `vector`.
+    pub fn index_on(&self, vector: u32) -> Option<&IndexDef> {
+        self.indexes.iter().find(|d| d.vector == vector)
+    }
     /// How many items the catalog holds.
     pub fn definitions(&self) -> usize {
-        self.attributes.len()
+        self.indexes.len()
+            + self.attributes.len()
             + self.features.len()
             + self.windows.len()
             + self.vectors.len()
@@ -598,6 +613,64 @@ impl Catalog {
                     also_on: Vec::new(),
                 });
             }
+            Definition::Index {
+                name,
+                vector,
+                lists,
+                probes,
+                rerank,
+            } => {
+                let Some(v) = self.vector(&vector) else {
+                    return Err(match self.kind_of(&vector) {
+                        Some(kind) => Error::invalid(format!(
+                            "'{vector}' is {} {}, not a vector: an index is built on a vector",
+                            if kind == DefKind::Attribute || kind == DefKind::Index {
+                                "an"
+                            } else {
+                                "a"
+                            },
+                            kind.name()
+                        )),
+                        None => Error::NotFound {
+                            kind: "vector",
+                            name: vector,
+                        },
+                    });
+                };
+                if let Some(other) = self.index_on(v.id) {
+                    return Err(Error::invalid(format!(
+                        "vector '{vector}' has an index already, '{}'; DROP INDEX {} first",
+                        other.name, other.name
+                    )));
+                }
+                let max_lists = crate::vector::ivf::MAX_LISTS as u32;
+                if !(1..=max_lists).contains(&lists) {
+                    return Err(Error::invalid(format!(
+                        "lists must be 1..={max_lists}, got {lists}"
+                    )));
+                }
+                if !(1..=lists).contains(&probes) {
+                    return Err(Error::invalid(format!(
+                        "probes must be 1..={lists} (the lists), got {probes}"
+                    )));
+                }
+                let max_rerank = crate::vector::ivf::MAX_RERANK as u32;
+                if !(1..=max_rerank).contains(&rerank) {
+                    return Err(Error::invalid(format!(
+                        "rerank must be 1..={max_rerank}, got {rerank}"
+                    )));
+                }
+                let vector = v.id;
+                self.indexes.push(IndexDef {
+                    id,
+                    name,
+                    vector,
+                    lists,
+                    probes,
+                    rerank,
+                    version,
+                });
+            }
             Definition::Segment { name, predicate } => {
                 if predicate.trim().is_empty() {
                     return Err(Error::invalid("segment predicate is empty"));
@@ -730,7 +803,14 @@ impl Catalog {
                     )));
                 }
                 let pos = self.vectors.iter().position(|d| d.name == name);
-                take(&mut self.vectors, pos).map(|d| d.id)
+                let id = take(&mut self.vectors, pos).map(|d| d.id);
+                // Its index is derived from it alone, and goes with it.
+                self.indexes.retain(|i| Some(i.vector) != id);
+                id
+            }
+            DefKind::Index => {
+                let pos = self.indexes.iter().position(|d| d.name == name);
+                take(&mut self.indexes, pos).map(|d| d.id)
             }
         };
         let id = id.ok_or_else(|| Error::NotFound {

@@ -79,6 +79,37 @@ impl<K: Kv> Engine<K> {
         self.put_definition(def, true)
     }
 
+    /// Measures the recall@`k` of index `name` against the exact scan, with
+    /// up to `queries` of its own rows as queries, probing `probes` lists
+    /// (the index's own with `None`), under `metric`; `DESCRIBE` shows the
+    /// last measurement.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for no such index; [`Error::InvalidArgument`] when
+    /// it is not built yet (fewer vectors than lists); the store's failure.
+    pub fn analyze_index(
+        &self,
+        name: &str,
+        metric: crate::Metric,
+        k: usize,
+        queries: usize,
+        probes: Option<usize>,
+    ) -> Result<crate::vector::Measurement> {
+        let catalog = self.catalog();
+        let def = catalog.index(name).ok_or_else(|| Error::NotFound {
+            kind: "index",
+            name: name.to_owned(),
+        })?;
+        self.index
+            .measure_ivf(def, metric, k, queries, probes, self.now())?
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "index '{name}' is not built yet: it is built once its vector has at least {} rows, one per list",
+                    def.lists
+                ))
+            })
+    }
+
     fn put_definition(&self, def: Definition, replace: bool) -> Result<u32> {
         let _ddl = self.ddl.lock();
         let current = self.catalog();
@@ -110,7 +141,16 @@ impl<K: Kv> Engine<K> {
                     kind.name()
                 )));
             }
+            let index = next
+                .index(&name)
+                .cloned()
+                .filter(|_| kind == DefKind::Index);
             self.store_catalog(next)?;
+            if let Some(def) = index {
+                // Built before the statement returns (when there are enough
+                // vectors to train it), so that the next query uses it.
+                self.index.build_ivf(&def)?;
+            }
             return Ok(id);
         }
         let old = old.map(|o| (kind, o, forgets_in(&current, kind, &name)));

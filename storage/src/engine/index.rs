@@ -69,6 +69,8 @@ use crate::merge::record::Record;
 use crate::row::{RowNeeds, UserRange, UserRow, current_vector, vector_needs};
 use crate::vector::IndexTable;
 
+mod ivf;
+
 /// The vector index's contents: a table per vector definition id.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -238,6 +240,8 @@ pub(crate) struct Index<K: Kv> {
     kv: Arc<K>,
     bindings: SharedBindings,
     state: RwLock<State>,
+    /// Held by an IVF build, so that one runs at a time.
+    ivf_build: Mutex<()>,
     /// The current version of the row table.
     rows: Mutex<Rows>,
     /// Most memory the row table may take, in bytes.
@@ -311,6 +315,7 @@ impl<K: Kv> Index<K> {
             rows_wanted: AtomicBool::new(false),
             row_figures: Mutex::new(RowTableStats::default()),
             apply: Mutex::new(()),
+            ivf_build: Mutex::new(()),
             gate: RwLock::new(()),
             last_fold: std::sync::atomic::AtomicI64::new(i64::MIN),
             history_work: Mutex::new(()),
@@ -344,6 +349,9 @@ impl<K: Kv> Index<K> {
                     {
                         let _guard = index.apply.lock();
                         let _ = index.drain_latest();
+                    }
+                    if index.vector_queue.is_active() {
+                        index.maintain_ivf();
                     }
                     index.fold_history_if_due();
                     index.expire_users_if_due();
@@ -822,6 +830,10 @@ impl<K: Kv> Index<K> {
         let built = self.build_vectors(snap, bindings)?;
         *self.state.write() = built;
         self.from_snapshot.store(false, Ordering::SeqCst);
+        if !bindings.catalog.indexes.is_empty() {
+            // The refresher builds the indexes; queries scan exactly until then.
+            let _ = self.bell_tx.try_send(());
+        }
         Ok(())
     }
 

@@ -35,6 +35,7 @@ use crate::row::{RowNeeds, UserRange, UserRow, WindowNeed, vector_needs};
 use crate::time::now_ms;
 use crate::value::Value;
 use crate::vector::{IndexTable, Metric};
+use rayon::prelude::*;
 
 /// Reads rows through one snapshot; see the module documentation.
 pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
@@ -735,6 +736,12 @@ pub struct NearestFilter<'f> {
     pub attribute: Option<(u32, &'f [Value])>,
     /// Whether to admit a user.
     pub keep: Option<Admit<'f>>,
+    /// Only these users (those a scan found to match a predicate).
+    pub users: Option<&'f std::collections::HashSet<String>>,
+    /// Rank by the exact scan even when the vector has an index.
+    pub exact: bool,
+    /// Lists an index probes, in place of its own number (clamped to its lists).
+    pub probes: Option<usize>,
 }
 
 impl std::fmt::Debug for NearestFilter<'_> {
@@ -742,6 +749,9 @@ impl std::fmt::Debug for NearestFilter<'_> {
         f.debug_struct("NearestFilter")
             .field("attribute", &self.attribute)
             .field("keep", &self.keep.is_some())
+            .field("users", &self.users.map(std::collections::HashSet::len))
+            .field("exact", &self.exact)
+            .field("probes", &self.probes)
             .finish()
     }
 }
@@ -1030,25 +1040,52 @@ impl<K: Kv> ReadView<'_, K> {
         let all = |_: usize| true;
         let keep: &(dyn Fn(usize) -> bool + Sync) =
             if filter.keep.is_some() { &admit } else { &all };
-        // Rank only the rows an attribute's posting lists admit; `keep`
-        // still checks the whole filter on each.
-        let candidates = filter.attribute.and_then(|(id, values)| {
+        // Rank only the rows an attribute's posting lists and the given
+        // users admit; `keep` still checks the whole filter on each.
+        let by_attribute = filter.attribute.and_then(|(id, values)| {
             let mut rows = roaring::RoaringBitmap::new();
             for v in values {
                 rows |= t.rows_with(id, v)?;
             }
-            Some(rows.iter().collect::<Vec<u32>>())
+            Some(rows)
+        });
+        let by_user = filter.users.map(|users| {
+            users
+                .iter()
+                .filter_map(|u| u32::try_from(t.table.row_of(u)?).ok())
+                .collect::<roaring::RoaringBitmap>()
+        });
+        let within = match (by_attribute, by_user) {
+            (Some(a), Some(u)) => Some(a & u),
+            (a, u) => a.or(u),
+        };
+        // The index, unless asked not to, or the filter keeps no more rows
+        // than its probes would score: an exact scan of those costs no more.
+        let ivf = t.ivf.as_ref().filter(|ivf| {
+            !filter.exact
+                && within
+                    .as_ref()
+                    .is_none_or(|w| w.len() > ivf.rows_probed(filter.probes) as u64)
         });
         // The ranking asks the filter only of rows that score high enough to
         // enter the best k so far, so a filter that excludes few users costs
         // little more than none.
-        let hits = match &candidates {
-            Some(rows) => queries
-                .iter()
-                .map(|q| t.table.top_k_among(rows, q, metric, k, keep))
+        let hits = match (ivf, &within) {
+            (Some(ivf), _) => queries
+                .par_iter()
+                .map(|q| ivf.search(&t.table, q, metric, k, filter.probes, within.as_ref(), keep))
                 .collect(),
-            None if queries.len() == 1 => vec![t.table.top_k(queries[0], metric, k, keep)],
-            None => t.table.top_k_batch(queries, metric, k, keep),
+            (None, Some(rows)) => {
+                let rows: Vec<u32> = rows.iter().collect();
+                queries
+                    .iter()
+                    .map(|q| t.table.top_k_among(&rows, q, metric, k, keep))
+                    .collect()
+            }
+            (None, None) if queries.len() == 1 => {
+                vec![t.table.top_k(queries[0], metric, k, keep)]
+            }
+            (None, None) => t.table.top_k_batch(queries, metric, k, keep),
         };
         hits.into_iter()
             .map(|hits| {

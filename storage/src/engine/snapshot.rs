@@ -10,11 +10,20 @@
 //! RocksDB on first use. rust-rocksdb's WAL iterator does not report merge
 //! operands, so a stale snapshot cannot be caught up from the log.
 //!
-//! Layout, little-endian: magic `PDBVIDX1`, u64 sequence number, u32 CRC32 of
+//! Layout, little-endian: magic `PDBVIDX2`, u64 sequence number, u32 CRC32 of
 //! the body, then the body: u32 table count, and per table u32 id, u32 dim, u32
 //! row count, and per row the user id (u32 length + bytes), `dim` f32s and the
-//! encoded attributes record (u32 length + bytes). Written to a temporary file
-//! and renamed, so a crash leaves either the old file or the new one.
+//! encoded attributes record (u32 length + bytes); then u8 1 when the table
+//! has an IVF index, followed by its u32 lists, probes and re-rank factor,
+//! u64 rows trained on, `lists · dim` f32 centroids, each row's u32 list in
+//! row order, and u8 1 with its last measurement (u32 k, f64 recall, u32
+//! queries, f64 queries/s, u32 probes, u8 metric, i64 time) or u8 0. A
+//! `PDBVIDX1` file (no index sections) is read too. Written to a temporary
+//! file and renamed, so a crash leaves either the old file or the new one.
+//!
+//! A restored index is checked as it is read (every list id in range,
+//! finite centroids, one list per row); the engine retrains it when its
+//! definition changed since.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -27,11 +36,14 @@ use crate::error::{Error, Result};
 use crate::merge::record::Record;
 use crate::merge::vector::MAX_DIM;
 use crate::row::UserRow;
-use crate::vector::IndexTable;
+use crate::vector::ivf::Centroids;
+use crate::vector::{IndexTable, Ivf, IvfParams, Measurement, Metric};
 
 /// The snapshot's file name in the database directory.
 pub(crate) const FILE: &str = "vector-index.snapshot";
-const MAGIC: &[u8; 8] = b"PDBVIDX1";
+const MAGIC: &[u8; 8] = b"PDBVIDX2";
+/// The layout before IVF indexes, still read.
+const MAGIC_V1: &[u8; 8] = b"PDBVIDX1";
 
 /// Tables by vector definition id, with the definitions (id, dim) they hold.
 pub(crate) struct Snapshot {
@@ -64,6 +76,41 @@ pub(crate) fn write(dir: &Path, seq: u64, tables: &HashMap<u32, IndexTable>) -> 
                 .map(|u| u.attributes.encode())
                 .unwrap_or_else(|| Record::default().encode());
             body.bytes(&attrs);
+        }
+        match &t.ivf {
+            None => body.u8(0),
+            Some(ivf) => {
+                body.u8(1);
+                let p = ivf.params();
+                for x in [p.lists, p.probes, p.rerank] {
+                    body.u32(u32::try_from(x).unwrap_or(u32::MAX));
+                }
+                body.u64(ivf.trained_on() as u64);
+                for x in ivf.centroids().data() {
+                    body.f32(*x);
+                }
+                let lists = ivf.assignment(t.table.rows());
+                for (row, _, _) in t.table.iter() {
+                    body.u32(lists[row]);
+                }
+                match ivf.measured() {
+                    None => body.u8(0),
+                    Some(m) => {
+                        body.u8(1);
+                        body.u32(u32::try_from(m.k).unwrap_or(u32::MAX));
+                        body.f64(m.recall);
+                        body.u32(u32::try_from(m.queries).unwrap_or(u32::MAX));
+                        body.f64(m.qps);
+                        body.u32(u32::try_from(m.probes).unwrap_or(u32::MAX));
+                        body.u8(match m.metric {
+                            Metric::Cosine => 0,
+                            Metric::Dot => 1,
+                            Metric::L2 => 2,
+                        });
+                        body.i64(m.at_ms);
+                    }
+                }
+            }
         }
     }
     let body = body.finish();
@@ -99,9 +146,10 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Snapshot>> {
     let corrupt =
         |reason: &str| Error::corruption("vector index snapshot", FILE.as_bytes(), reason);
     let bytes: &[u8] = &map;
-    if bytes.len() < 20 || &bytes[..8] != MAGIC {
+    if bytes.len() < 20 || (&bytes[..8] != MAGIC && &bytes[..8] != MAGIC_V1) {
         return Err(corrupt("not a vector index snapshot"));
     }
+    let with_ivf = &bytes[..8] == MAGIC;
     let mut head = Reader::new(&bytes[8..20]);
     let seq = head.u64().map_err(|e| corrupt(&e.to_string()))?;
     let crc = head.u32().map_err(|e| corrupt(&e.to_string()))?;
@@ -137,6 +185,9 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Snapshot>> {
                 });
                 t.set(&row, Some(&v));
             }
+            if with_ivf && r.u8()? == 1 {
+                t.ivf = Some(read_ivf(r, &t, dim as usize)?);
+            }
             vectors.push((id, dim));
             tables.insert(id, t);
         }
@@ -150,4 +201,60 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Snapshot>> {
     decode(&mut r)
         .map(Some)
         .map_err(|e| corrupt(&e.to_string()))
+}
+
+/// An IVF section of a snapshot, over the table `t` just read.
+fn read_ivf(
+    r: &mut Reader<'_>,
+    t: &IndexTable,
+    dim: usize,
+) -> std::result::Result<Ivf, crate::DecodeError> {
+    let lists = r.u32()? as usize;
+    let probes = r.u32()? as usize;
+    let rerank = r.u32()? as usize;
+    if lists == 0 || lists > crate::vector::ivf::MAX_LISTS || probes == 0 || rerank == 0 {
+        return derr(format!(
+            "index settings out of range: {lists} lists, {probes} probes, re-rank {rerank}"
+        ));
+    }
+    let trained_on = r.u64()?;
+    let mut data = Vec::with_capacity((lists * dim).min(r.remaining() / 4));
+    for _ in 0..lists * dim {
+        data.push(r.f32()?);
+    }
+    let centroids = Centroids::new(dim, data).or_else(derr)?;
+    let mut assignment = Vec::with_capacity(t.table.rows());
+    for _ in 0..t.table.rows() {
+        let list = r.u32()?;
+        if list as usize >= lists {
+            return derr(format!("a row is in list {list} of {lists}"));
+        }
+        assignment.push(list);
+    }
+    let measured = match r.u8()? {
+        0 => None,
+        _ => Some(Measurement {
+            k: r.u32()? as usize,
+            recall: r.f64()?,
+            queries: r.u32()? as usize,
+            qps: r.f64()?,
+            probes: r.u32()? as usize,
+            metric: match r.u8()? {
+                0 => Metric::Cosine,
+                1 => Metric::Dot,
+                2 => Metric::L2,
+                m => return derr(format!("unknown metric {m}")),
+            },
+            at_ms: r.i64()?,
+        }),
+    };
+    let params = IvfParams {
+        lists,
+        probes: probes.min(lists),
+        rerank: rerank.min(crate::vector::ivf::MAX_RERANK),
+    };
+    let mut ivf = Ivf::from_assignment(params, centroids, &t.table, &assignment);
+    ivf.set_trained_on(usize::try_from(trained_on).unwrap_or(usize::MAX));
+    ivf.set_measured(measured);
+    Ok(ivf)
 }

@@ -153,8 +153,15 @@ impl<K: Kv> Engine<K> {
         let _guard = self.ddl.lock();
         let mut catalog = self.catalog();
         let family = super::build::forgets_in(&catalog, kind, name);
+        let indexed = catalog
+            .index(name)
+            .filter(|_| kind == DefKind::Index)
+            .map(|d| d.vector);
         let id = catalog.drop_item(kind, name)?;
         self.store_catalog(catalog)?;
+        if let Some(vector) = indexed {
+            self.index.drop_ivf(vector);
+        }
         let Some(family) = family else {
             return Ok(());
         };

@@ -33,6 +33,23 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f64 {
     f32::l2sq(a, b).unwrap_or_else(|| l2sq_scalar(a, b))
 }
 
+/// a·b of two int8 codes, exactly (an integer sum), SIMD where the CPU has
+/// it (VNNI on AVX-512, AVX2, NEON). Codes hold −127..=127: the IVF index
+/// never writes −128, whose magnitude some kernels cannot negate.
+#[inline]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    i8::dot(a, b).map_or_else(|| dot_i8_scalar(a, b) as f32, |d| d as f32)
+}
+
+/// [`dot_i8`], one element at a time.
+pub fn dot_i8_scalar(a: &[i8], b: &[i8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| i32::from(*x) * i32::from(*y))
+        .sum()
+}
+
 /// a·b, one element at a time in f64.
 pub fn dot_scalar(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
@@ -137,6 +154,23 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn int8_dot_is_exact_at_every_dimension() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for dim in (1..=70).chain([127, 128, 129, 255, 256, 257, 1000, 4096]) {
+            for _ in 0..20 {
+                let a: Vec<i8> = (0..dim).map(|_| rng.random_range(-127..=127)).collect();
+                let b: Vec<i8> = (0..dim).map(|_| rng.random_range(-127..=127)).collect();
+                assert_eq!(dot_i8(&a, &b), dot_i8_scalar(&a, &b) as f32, "dim {dim}");
+            }
+            // The extremes: every lane at its largest product.
+            let top = vec![127i8; dim];
+            let bottom = vec![-127i8; dim];
+            assert_eq!(dot_i8(&top, &bottom), -(16_129 * dim as i32) as f32);
+            assert_eq!(dot_i8(&bottom, &bottom), (16_129 * dim as i32) as f32);
         }
     }
 

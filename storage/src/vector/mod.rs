@@ -2,6 +2,7 @@
 //! with an exact parallel top-k, and k-means++ clustering. Pure computation; the
 //! engine keeps the tables in step with RocksDB (see `crate::engine`).
 
+pub mod ivf;
 pub mod kernels;
 pub mod kmeans;
 pub mod table;
@@ -15,6 +16,7 @@ use crate::merge::cell::Cell;
 use crate::row::UserRow;
 use crate::value::Value;
 
+pub use ivf::{Ivf, IvfParams, IvfStats, Measurement};
 pub use kernels::Metric;
 pub use kmeans::{Clustering, kmeans};
 pub use table::{Hit, VectorTable};
@@ -54,6 +56,12 @@ pub struct IndexTable {
     pub users: Vec<Option<Arc<UserRow>>>,
     /// Rows by attribute id and value (ints, strings and bools).
     postings: HashMap<(u32, PostingKey), RoaringBitmap>,
+    /// The approximate index of the vectors, when one is defined and built;
+    /// every change to `table` is applied to it.
+    pub ivf: Option<Ivf>,
+    /// Rows changed since [`IndexTable::track_changes`], while an index is
+    /// built beside the table.
+    changed: Option<RoaringBitmap>,
 }
 
 impl IndexTable {
@@ -75,6 +83,7 @@ impl IndexTable {
         let Some(row) = self.table.row_of(&user.user) else {
             return;
         };
+        self.touched(row);
         if self.users.len() <= row {
             self.users.resize(row + 1, None);
         }
@@ -98,8 +107,32 @@ impl IndexTable {
         if let Some(row) = self.table.row_of(user) {
             self.unpost(row);
             self.users[row] = None;
+            self.table.remove(user);
+            self.touched(row);
         }
-        self.table.remove(user);
+    }
+
+    /// Applies a change of `row` to the index and notes it for a build.
+    fn touched(&mut self, row: usize) {
+        if let Some(ivf) = &mut self.ivf {
+            ivf.update(&self.table, row);
+        }
+        if let (Some(changed), Ok(r)) = (&mut self.changed, u32::try_from(row)) {
+            changed.insert(r);
+        }
+    }
+
+    /// Starts noting which rows change, for an index built from the table
+    /// in pieces: a row changed after its piece was computed is computed
+    /// again when the index is installed.
+    pub fn track_changes(&mut self) {
+        self.changed = Some(RoaringBitmap::new());
+    }
+
+    /// The rows changed since [`IndexTable::track_changes`], which stops
+    /// noting them.
+    pub fn take_changes(&mut self) -> RoaringBitmap {
+        self.changed.take().unwrap_or_default()
     }
 
     /// The rows whose user's attribute `id` equals `value`; `None` when no

@@ -118,6 +118,29 @@ impl VectorTable {
         (*self.live.get(row)?).then(|| self.ids[row].as_str())
     }
 
+    /// The vector of a row (live or not; a free row holds its last vector).
+    pub(crate) fn vector_at(&self, row: usize) -> &[f32] {
+        self.vector(row)
+    }
+
+    /// The norm of a row's vector.
+    pub(crate) fn norm_at(&self, row: usize) -> f64 {
+        self.norms[row]
+    }
+
+    /// The `k` best of `rows` by their exact scores, best first (equal scores
+    /// in id order), on the calling thread: the re-rank of an approximate
+    /// search's candidates, which the caller's filter admitted already.
+    pub(crate) fn rank(&self, rows: &[u32], query: &[f32], metric: Metric, k: usize) -> Vec<Hit> {
+        if k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let rows = rows.iter().map(|&r| r as usize);
+        let mut hits = self.best_of(rows, query, norm(query), metric, k, &|_| true);
+        self.keep_best(&mut hits, k);
+        hits
+    }
+
     fn vector(&self, row: usize) -> &[f32] {
         &self.data[row * self.dim..(row + 1) * self.dim]
     }
