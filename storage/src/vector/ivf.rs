@@ -28,7 +28,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use super::kernels::{Metric, dot, dot_i8, l2sq, norm, score};
+use super::kernels::{Metric, dot, dot_i8, dot_i8_rows, l2sq, norm, score};
 use super::kmeans::kmeans;
 use super::table::{Hit, VectorTable};
 
@@ -219,6 +219,10 @@ struct List {
     codes: Vec<i8>,
     scales: Vec<f32>,
     norms: Vec<f32>,
+    /// At least the distance of every row from the centroid (it grows with
+    /// the rows that join, and is not lowered when they leave): bounds the
+    /// dot product a list can hold, to rank lists for dot-product queries.
+    radius: f32,
 }
 
 /// `v` as int8 codes into `out`, returning the scale: `v ≈ scale · code`.
@@ -250,6 +254,8 @@ pub struct Ivf {
     len: usize,
     /// Rows when the centroids were trained.
     trained_on: usize,
+    /// The lists' imbalance ([`IvfStats::imbalance`]) when it was built.
+    built_imbalance: f64,
     measured: Option<Measurement>,
 }
 
@@ -370,6 +376,7 @@ impl Ivf {
             pos: Vec::new(),
             len: 0,
             trained_on: table.len(),
+            built_imbalance: 1.0,
             measured: None,
         };
         for (row, _, v) in table.iter() {
@@ -379,6 +386,7 @@ impl Ivf {
             };
             ivf.insert(row, list, v, table.norm_at(row));
         }
+        ivf.built_imbalance = ivf.stats().imbalance;
         ivf
     }
 
@@ -454,7 +462,9 @@ impl Ivf {
             self.list_of.resize(row + 1, NONE);
             self.pos.resize(row + 1, 0);
         }
+        let r = l2sq(v, self.centroids.at(list as usize)).sqrt() as f32;
         let l = &mut self.lists[list as usize];
+        l.radius = l.radius.max(r);
         let at = l.rows.len();
         l.rows.push(row as u32);
         l.codes.resize(l.codes.len() + dim, 0);
@@ -509,7 +519,9 @@ impl Ivf {
         if list == current {
             let dim = self.centroids.dim;
             let at = self.pos[row] as usize;
+            let r = l2sq(v, self.centroids.at(list as usize)).sqrt() as f32;
             let l = &mut self.lists[list as usize];
+            l.radius = l.radius.max(r);
             l.scales[at] = encode(v, &mut l.codes[at * dim..(at + 1) * dim]);
             l.norms[at] = table.norm_at(row) as f32;
             return;
@@ -535,7 +547,8 @@ impl Ivf {
                     // Cosine to a centroid ranks its direction; a zero query
                     // has none, and its answer is empty anyway.
                     Metric::Cosine => score(metric, query, q_norm, c, self.centroids.norms[i]),
-                    Metric::Dot => Some(dot(query, c)),
+                    // a·x ≤ a·c + |a| · |x − c|: the best a list can hold.
+                    Metric::Dot => Some(dot(query, c) + q_norm * f64::from(self.lists[i].radius)),
                     Metric::L2 => Some(-l2sq(query, c)),
                 }?;
                 Some((s, i as u32))
@@ -582,6 +595,7 @@ impl Ivf {
         let q_scale = encode(query, &mut q_code);
         let want = k.saturating_mul(self.params.rerank).max(k);
         let mut best = Candidates::new(want);
+        let mut dots = Vec::new();
         let (mut order, probes) = self.probe_order(query, q_norm, metric, probes);
         for i in 0..order.len() {
             // Past its probes, a search goes on only while it holds fewer
@@ -596,11 +610,17 @@ impl Ivf {
                 break;
             }
             let l = &self.lists[order[i].1 as usize];
+            // Unfiltered, a list's dot products are computed in one pass.
+            if within.is_none() {
+                dot_i8_rows(&q_code, &l.codes, &mut dots);
+            }
             for (i, &row) in l.rows.iter().enumerate() {
-                if within.is_some_and(|w| !w.contains(row)) {
-                    continue;
-                }
-                let d = dot_i8(&q_code, &l.codes[i * dim..(i + 1) * dim]) * q_scale * l.scales[i];
+                let raw = match within {
+                    None => dots[i] as f32,
+                    Some(w) if w.contains(row) => dot_i8(&q_code, &l.codes[i * dim..(i + 1) * dim]),
+                    Some(_) => continue,
+                };
+                let d = raw * q_scale * l.scales[i];
                 let n = l.norms[i];
                 // Ranked as the metric ranks (for a fixed query): cosine by
                 // a·b / |b|, L2 by 2a·b − |b|² (= |a|² − |a − b|²).
@@ -718,11 +738,12 @@ impl Ivf {
     }
 
     /// Whether the index should be retrained: the lists drifted apart (a
-    /// search scans over twice the rows of balanced lists), or the rows
-    /// grew fourfold since training.
+    /// search scans over twice the rows it scanned when the index was
+    /// built), or the rows grew fourfold since training.
     pub fn wants_retraining(&self) -> bool {
         let s = self.stats();
-        s.imbalance > 2.0 || (s.rows > 4 * s.trained_on.max(1) && s.rows >= self.params.lists * 8)
+        s.imbalance > 2.0 * self.built_imbalance.max(1.0)
+            || (s.rows > 4 * s.trained_on.max(1) && s.rows >= self.params.lists * 8)
     }
 
     /// Checks the index against `table`: every live row in exactly one list,
