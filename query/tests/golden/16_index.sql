@@ -74,6 +74,27 @@ id:string | s:float
 'c1' | -0.7071067811865475
 'c3' | -0.7432941462471664
 
+# Lookalikes and clustering work as without an index. north's centroid is
+# (-1/6, 0): one probe reads the (-10, -10) list, whose users outside north
+# are two, and the search goes on to the next list for a third.
+CREATE SEGMENT north AS region = 'north';
+----
+CREATE SEGMENT
+
+SELECT id, cosine(taste, centroid(taste, north)) AS s FROM users WHERE NOT IN SEGMENT north ORDER BY s DESC LIMIT 3;
+----
+id:string | s:float
+'c4' | 0.7071067701708947
+'c2' | 0.6689647067015728
+'b4' | 0.09053574536797473
+
+CLUSTER users BY taste INTO 3 SEED 1;
+----
+cluster:int | size:int | centroid:vector
+0 | 4 | [0.0, 10.0]
+1 | 4 | [-10.0, -10.0]
+2 | 4 | [10.0, 0.0]
+
 SELECT id, l2_distance(taste, [0, 9.5]) AS d FROM users ORDER BY d ASC LIMIT 2;
 ----
 id:string | d:float
