@@ -6,7 +6,9 @@
 //! The figures criterion cannot time (the build, recall, memory) are printed
 //! once as the bench sets up. `IVF_BENCH_ROWS` and `IVF_BENCH_DIM` change the
 //! table (for the README's 10M x 64 row: `IVF_BENCH_ROWS=10000000
-//! IVF_BENCH_DIM=64`); `IVF_BENCH_LISTS` the lists.
+//! IVF_BENCH_DIM=64`); `IVF_BENCH_LISTS` the lists, `IVF_BENCH_PROBES` and
+//! `IVF_BENCH_FILTERED_PROBES` the probes the timed queries use, and
+//! `IVF_BENCH_MEASURE` (say `4,8`) the probes whose recall is printed.
 
 mod support;
 
@@ -76,7 +78,11 @@ fn search(c: &mut Criterion) {
         s.largest,
         s.imbalance
     );
-    for probes in [4, 8, 16, 32] {
+    let measured: Vec<usize> = std::env::var("IVF_BENCH_MEASURE")
+        .ok()
+        .map(|v| v.split(',').filter_map(|p| p.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![2, 3, 4, 8, 16, 32]);
+    for probes in measured {
         let m = ivf.measure(&t, Metric::Cosine, 10, 500, Some(probes), 0);
         eprintln!(
             "ivf: probes {probes:>2}: recall@10 {:.4} at {:.0} queries/s on every core (cosine, {} queries)",

@@ -28,7 +28,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use super::kernels::{Metric, dot, dot_i8, dot_i8_rows, l2sq, norm, score};
+use super::kernels::{Metric, dot, dot_i8, dot_i8_rows, l2sq, nearest_row, norm, score};
 use super::kmeans::kmeans;
 use super::table::{Hit, VectorTable};
 
@@ -93,6 +93,8 @@ pub struct Centroids {
     dim: usize,
     data: Vec<f32>,
     norms: Vec<f64>,
+    /// Squared norms, in f32, as [`Centroids::nearest`] ranks with them.
+    norms2: Vec<f32>,
     /// Per centroid, the others by ascending distance (not squared), at most
     /// [`NEIGHBOURS`] of them.
     neighbours: Vec<Vec<(f64, u32)>>,
@@ -136,10 +138,12 @@ impl Centroids {
             })
             .collect();
         let norms = (0..n).map(|i| norm(at(i))).collect();
+        let norms2 = (0..n).map(|i| at(i).iter().map(|x| x * x).sum()).collect();
         Ok(Centroids {
             dim,
             data,
             norms,
+            norms2,
             neighbours,
         })
     }
@@ -171,14 +175,14 @@ impl Centroids {
     /// The nearest centroid to `v` by L2 (ties to the lower index), checking
     /// every one.
     pub fn nearest(&self, v: &[f32]) -> u32 {
-        let mut best = (f64::INFINITY, 0u32);
-        for i in 0..self.len() {
-            let d = l2sq(v, self.at(i));
-            if d < best.0 {
-                best = (d, i as u32);
-            }
-        }
-        best.1
+        nearest_row(v, &self.data, &self.norms2).map_or(0, |(i, _)| i as u32)
+    }
+
+    /// |v − c|² less |v|² for centroid `i`, as [`Centroids::nearest`]
+    /// ranks them.
+    fn rank_of(&self, v: &[f32], i: usize) -> f32 {
+        let row = i * self.dim..(i + 1) * self.dim;
+        nearest_row(v, &self.data[row], &self.norms2[i..=i]).map_or(f32::INFINITY, |(_, d)| d)
     }
 
     /// [`Centroids::nearest`], starting from centroid `from` (the row's list
@@ -188,19 +192,24 @@ impl Centroids {
         let Some(near) = self.neighbours.get(from as usize) else {
             return self.nearest(v);
         };
-        let d0 = l2sq(v, self.at(from as usize)).sqrt();
-        let mut best = (d0, from);
+        // Compared as `nearest` compares them, so that both agree; pruned
+        // with the distances those give, with slack for f32 rounding.
+        let v2: f32 = v.iter().map(|x| x * x).sum();
+        let dist = |rank: f32| f64::from((v2 + rank).max(0.0)).sqrt();
+        let r0 = self.rank_of(v, from as usize);
+        let d0 = dist(r0);
+        let mut best = (r0, from);
         let mut ruled_out = false;
         for &(between, j) in near {
-            // |x − c| ≥ |c − c₀| − |x − c₀|: past this, no centroid is nearer
-            // (a little slack, so that rounding never skips a tie).
-            if between > (d0 + best.0) * (1.0 + 1e-9) + 1e-12 {
+            // |x − c| ≥ |c − c₀| − |x − c₀|: past this, no centroid is nearer.
+            let reach = (d0 + dist(best.0)) * (1.0 + 1e-3) + 1e-6 * f64::from(v2).sqrt().max(1.0);
+            if between > reach {
                 ruled_out = true;
                 break;
             }
-            let d = l2sq(v, self.at(j as usize)).sqrt();
-            if d < best.0 || (d == best.0 && j < best.1) {
-                best = (d, j);
+            let r = self.rank_of(v, j as usize);
+            if r < best.0 || (r == best.0 && j < best.1) {
+                best = (r, j);
             }
         }
         if ruled_out || near.len() + 1 == self.len() {
