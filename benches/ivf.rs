@@ -83,14 +83,18 @@ fn search(c: &mut Criterion) {
         .map(|v| v.split(',').filter_map(|p| p.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![2, 3, 4, 8, 16, 32]);
     for probes in measured {
-        let m = ivf.measure(&t, Metric::Cosine, 10, 500, Some(probes), 0);
+        let m = ivf
+            .measure(&t, Metric::Cosine, 10, 500, Some(probes), 0, &|| false)
+            .expect("measured");
         eprintln!(
             "ivf: probes {probes:>2}: recall@10 {:.4} at {:.0} queries/s on every core (cosine, {} queries)",
             m.recall, m.qps, m.queries
         );
     }
     for metric in [Metric::Dot, Metric::L2] {
-        let m = ivf.measure(&t, metric, 10, 500, Some(8), 0);
+        let m = ivf
+            .measure(&t, metric, 10, 500, Some(8), 0, &|| false)
+            .expect("measured");
         eprintln!("ivf: probes  8, {metric:?}: recall@10 {:.4}", m.recall);
     }
     let probes = env("IVF_BENCH_PROBES", 8);

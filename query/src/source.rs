@@ -51,7 +51,8 @@ pub trait DataSource: Sync {
     /// indexes `pins` names, all of one moment.
     fn view(&self, pins: Pins) -> Result<Box<dyn View + '_>>;
     /// Measures index `name`'s recall@`k` against the exact scan, with up
-    /// to `queries` of its rows as queries (kept for `DESCRIBE`).
+    /// to `queries` of its rows as queries (kept for `DESCRIBE`), stopping
+    /// at `deadline`.
     fn analyze_index(
         &self,
         name: &str,
@@ -59,6 +60,7 @@ pub trait DataSource: Sync {
         k: usize,
         queries: usize,
         probes: Option<usize>,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Measurement>;
     /// The current time, epoch ms: the default `AS OF`.
     fn now(&self) -> i64;
@@ -176,8 +178,9 @@ impl<K: Kv> DataSource for Engine<K> {
         k: usize,
         queries: usize,
         probes: Option<usize>,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Measurement> {
-        Engine::analyze_index(self, name, metric, k, queries, probes)
+        Engine::analyze_index(self, name, metric, k, queries, probes, deadline)
     }
 }
 

@@ -18,8 +18,8 @@ use super::storage_at;
 const DEFAULTS: (u32, u32, u32) = (1024, 16, 4);
 /// Queries `ANALYZE INDEX` runs unless told.
 const ANALYZE_QUERIES: u64 = 200;
-/// The most queries `ANALYZE INDEX` runs.
-const MAX_ANALYZE_QUERIES: u64 = 100_000;
+/// The most queries `ANALYZE INDEX` runs (each one an exact scan too).
+const MAX_ANALYZE_QUERIES: u64 = 10_000;
 
 /// A `WITH` option's value, folded to a literal (`-1` included).
 fn literal(o: &WithOption) -> Result<Literal> {
@@ -340,7 +340,12 @@ pub(super) fn show(source: &dyn DataSource) -> Result<Rows> {
 }
 
 /// `ANALYZE INDEX name [WITH (queries = n, probes = n, metric = 'l2')]`.
-pub(super) fn analyze(source: &dyn DataSource, name: &Ident, with: &[WithOption]) -> Result<Rows> {
+pub(super) fn analyze(
+    source: &dyn DataSource,
+    name: &Ident,
+    with: &[WithOption],
+    limits: &crate::limits::Limits,
+) -> Result<Rows> {
     let bindings = source.bindings();
     let catalog = &bindings.catalog;
     let Some(def) = catalog.index(&name.value) else {
@@ -377,8 +382,21 @@ pub(super) fn analyze(source: &dyn DataSource, name: &Ident, with: &[WithOption]
         }
     }
     let m = source
-        .analyze_index(&def.name, metric, 10, queries as usize, probes)
-        .map_err(|e| storage_at(e, name.span()))?;
+        .analyze_index(
+            &def.name,
+            metric,
+            10,
+            queries as usize,
+            probes,
+            limits.deadline,
+        )
+        .map_err(|e| {
+            // Stopped at the deadline: the timeout every statement answers.
+            match limits.check() {
+                Err(timeout) => timeout,
+                Ok(()) => storage_at(e, name.span()),
+            }
+        })?;
     let col = |name: &str, ty| Column {
         name: name.to_owned(),
         ty,

@@ -249,7 +249,7 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         Statement::DropIndex { name, if_exists } => index::drop(source, name, *if_exists),
         Statement::ShowIndexes => index::show(source).map(Output::Rows),
         Statement::AnalyzeIndex { name, with } => {
-            index::analyze(source, name, with).map(Output::Rows)
+            index::analyze(source, name, with, limits).map(Output::Rows)
         }
         Statement::Insert {
             event,

@@ -81,12 +81,13 @@ impl<K: Kv> Engine<K> {
 
     /// Measures the recall@`k` of index `name` against the exact scan, with
     /// up to `queries` of its own rows as queries, probing `probes` lists
-    /// (the index's own with `None`), under `metric`; `DESCRIBE` shows the
-    /// last measurement.
+    /// (the index's own with `None`), under `metric`, stopping at `deadline`;
+    /// `DESCRIBE` shows the last measurement.
     ///
     /// # Errors
     /// [`Error::NotFound`] for no such index; [`Error::InvalidArgument`] when
-    /// it is not built yet (fewer vectors than lists); the store's failure.
+    /// it is not built yet (fewer vectors than lists) or `deadline` passed
+    /// first; the store's failure.
     pub fn analyze_index(
         &self,
         name: &str,
@@ -94,6 +95,7 @@ impl<K: Kv> Engine<K> {
         k: usize,
         queries: usize,
         probes: Option<usize>,
+        deadline: Option<std::time::Instant>,
     ) -> Result<crate::vector::Measurement> {
         let catalog = self.catalog();
         let def = catalog.index(name).ok_or_else(|| Error::NotFound {
@@ -101,7 +103,7 @@ impl<K: Kv> Engine<K> {
             name: name.to_owned(),
         })?;
         self.index
-            .measure_ivf(def, metric, k, queries, probes, self.now())?
+            .measure_ivf(def, metric, k, queries, probes, self.now(), deadline)?
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "index '{name}' is not built yet: it is built once its vector has at least {} rows, one per list",

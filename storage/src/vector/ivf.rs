@@ -660,7 +660,9 @@ impl Ivf {
     /// queries/s, on every core), with up to `queries` evenly spaced live
     /// rows as queries (each query's own row left out of both answers),
     /// probing `probes` lists (the index's own with `None`). The caller keeps
-    /// it with [`Ivf::set_measured`].
+    /// it with [`Ivf::set_measured`]. `None` when `stop` (asked between
+    /// batches of the exact scan) said to stop.
+    #[allow(clippy::too_many_arguments)]
     pub fn measure(
         &self,
         table: &VectorTable,
@@ -669,16 +671,26 @@ impl Ivf {
         queries: usize,
         probes: Option<usize>,
         now_ms: i64,
-    ) -> Measurement {
+        stop: &super::kmeans::Stop<'_>,
+    ) -> Option<Measurement> {
         let live: Vec<usize> = table.iter().map(|(r, _, _)| r).collect();
         let n = queries.min(live.len());
         let picked: Vec<usize> = (0..n).map(|i| live[i * live.len() / n.max(1)]).collect();
         let vectors: Vec<&[f32]> = picked.iter().map(|&r| table.vector_at(r)).collect();
-        let exact = table.top_k_batch(&vectors, metric, k + 1, &|_| true);
+        // The exact answers, a batch of queries per pass over the table,
+        // asking `stop` between batches.
+        let mut exact = Vec::with_capacity(n);
+        for batch in vectors.chunks(32) {
+            if stop() {
+                return None;
+            }
+            exact.extend(table.top_k_batch(batch, metric, k + 1, &|_| true));
+        }
         let started = Instant::now();
         let found: Vec<Vec<Hit>> = vectors
             .par_iter()
-            .map(|q| self.search(table, q, metric, k + 1, probes, None, &|_| true))
+            .zip(&picked)
+            .map(|(q, &own)| self.search(table, q, metric, k, probes, None, &|r| r != own))
             .collect();
         let secs = started.elapsed().as_secs_f64();
         let (mut hit, mut total) = (0usize, 0usize);
@@ -698,7 +710,7 @@ impl Ivf {
             total += truth.len();
             hit += truth.iter().filter(|r| got.contains(r)).count();
         }
-        Measurement {
+        Some(Measurement {
             k,
             recall: if total == 0 {
                 1.0
@@ -712,7 +724,7 @@ impl Ivf {
                 .clamp(1, self.lists.len()),
             metric,
             at_ms: now_ms,
-        }
+        })
     }
 
     /// Figures on the index.
@@ -1117,11 +1129,19 @@ mod tests {
             },
             1,
         )?;
-        let m = ivf.measure(&t, Metric::Cosine, 10, 50, None, 1);
+        let m = ivf
+            .measure(&t, Metric::Cosine, 10, 50, None, 1, &|| false)
+            .ok_or("stopped")?;
         assert_eq!(m.queries, 50);
         assert!(m.recall >= 0.99, "{m:?}");
         // One probe of 32 lists finds less.
-        let one = ivf.measure(&t, Metric::Cosine, 10, 50, Some(1), 2);
+        let one = ivf
+            .measure(&t, Metric::Cosine, 10, 50, Some(1), 2, &|| false)
+            .ok_or("stopped")?;
+        assert!(
+            ivf.measure(&t, Metric::Cosine, 10, 50, None, 3, &|| true)
+                .is_none()
+        );
         assert!(one.recall < m.recall, "{one:?}");
         assert_eq!(one.probes, 1);
         Ok(())

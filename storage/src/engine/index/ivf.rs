@@ -194,10 +194,12 @@ impl<K: Kv> Index<K> {
 
     /// Measures index `def`'s recall@`k` against the exact scan with up to
     /// `queries` of its rows as queries, keeps the measurement for
-    /// `DESCRIBE`, and returns it. `None` when the index is not built.
+    /// `DESCRIBE`, and returns it. `None` when the index is not built; an
+    /// error when `deadline` passed first.
     ///
     /// # Errors
     /// The store's failure, bringing the table up to date.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn measure_ivf(
         &self,
         def: &IndexDef,
@@ -206,14 +208,26 @@ impl<K: Kv> Index<K> {
         queries: usize,
         probes: Option<usize>,
         now_ms: i64,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Option<Measurement>> {
         let pinned = self.pin(super::Pins::VECTORS)?;
-        let m = pinned.vectors.as_ref().and_then(|s| {
+        let stop = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        let built = pinned.vectors.as_ref().and_then(|s| {
             let t = s.tables.get(&def.vector)?;
             let ivf = t.ivf.as_ref()?;
-            Some(ivf.measure(&t.table, metric, k, queries, probes, now_ms))
+            Some(ivf.measure(&t.table, metric, k, queries, probes, now_ms, &stop))
         });
         drop(pinned);
+        let m = match built {
+            None => None,
+            Some(None) => {
+                return Err(Error::InvalidArgument(format!(
+                    "ANALYZE INDEX {} stopped at the statement's deadline; ask for fewer queries",
+                    def.name
+                )));
+            }
+            Some(Some(m)) => Some(m),
+        };
         if let Some(m) = &m
             && let Some(ivf) = self
                 .state
