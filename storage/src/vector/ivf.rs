@@ -14,11 +14,11 @@
 //!   against the exact f32 vectors of the table. Every metric needs only the
 //!   approximate dot product: cosine and L2 take the exact norms.
 //! - **Updates in place**: a changed row is re-encoded, and moves to another
-//!   list only when its nearest centroid changed. Finding the nearest centroid
-//!   from the current one costs a few distances, not `lists` of them: by the
-//!   triangle inequality a centroid `c` with `|c − c₀| > |x − c₀| + best`
-//!   cannot be nearer, and each centroid keeps its neighbours sorted by
-//!   distance, so the search stops at the first such neighbour.
+//!   list only when its nearest centroid changed. A row that stays close to
+//!   its centroid costs one distance: by the triangle inequality no centroid
+//!   is nearer to `x` than `c₀` while `|x − c₀|` is under half the distance
+//!   from `c₀` to its nearest other centroid. Otherwise one fused
+//!   multiply-add pass over all the centroids finds the nearest.
 //!
 //! The index is a cache of the table: [`Ivf::check`] tests it against a fresh
 //! assignment, and the engine rebuilds it rather than trust a stale one.
@@ -30,9 +30,10 @@ use roaring::RoaringBitmap;
 
 use super::kernels::{Metric, dot, dot_i8, dot_i8_rows, l2sq, nearest_row, norm, score};
 use super::kmeans::kmeans;
-use super::table::{Hit, VectorTable};
+use super::table::{Hit, VectorTable, admit_first};
 
-/// The most lists an index may have: the neighbour tables grow with its square.
+/// The most lists an index may have: finding each centroid's nearest other
+/// takes lists² distances.
 pub const MAX_LISTS: usize = 16_384;
 /// The largest re-rank factor: candidates re-ranked per result.
 pub const MAX_RERANK: usize = 256;
@@ -40,8 +41,6 @@ pub const MAX_RERANK: usize = 256;
 const SAMPLE_PER_LIST: usize = 64;
 /// Lloyd iterations when training.
 const TRAIN_ITERATIONS: usize = 12;
-/// Neighbours kept per centroid for the update path.
-const NEIGHBOURS: usize = 64;
 /// Marks a row that is in no list.
 const NONE: u32 = u32::MAX;
 
@@ -87,7 +86,7 @@ pub struct Measurement {
     pub at_ms: i64,
 }
 
-/// The coarse centroids, with each one's nearest neighbours among them.
+/// The coarse centroids, with how far each one is from its nearest other.
 #[derive(Debug, Clone)]
 pub struct Centroids {
     dim: usize,
@@ -95,9 +94,9 @@ pub struct Centroids {
     norms: Vec<f64>,
     /// Squared norms, in f32, as [`Centroids::nearest`] ranks with them.
     norms2: Vec<f32>,
-    /// Per centroid, the others by ascending distance (not squared), at most
-    /// [`NEIGHBOURS`] of them.
-    neighbours: Vec<Vec<(f64, u32)>>,
+    /// Per centroid, half the distance to its nearest other centroid (∞
+    /// when it is alone): a point nearer than that has it as its nearest.
+    half_gap: Vec<f64>,
 }
 
 impl Centroids {
@@ -121,20 +120,14 @@ impl Centroids {
             return Err(format!("{n} centroids are more than {MAX_LISTS}"));
         }
         let at = |i: usize| &data[i * dim..(i + 1) * dim];
-        let neighbours = (0..n)
+        let half_gap = (0..n)
             .into_par_iter()
             .map(|i| {
-                let mut d: Vec<(f64, u32)> = (0..n)
+                let nearest = (0..n)
                     .filter(|&j| j != i)
-                    .map(|j| (l2sq(at(i), at(j)).sqrt(), j as u32))
-                    .collect();
-                let keep = NEIGHBOURS.min(d.len());
-                if d.len() > keep {
-                    d.select_nth_unstable_by(keep, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                    d.truncate(keep);
-                }
-                d.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                d
+                    .map(|j| l2sq(at(i), at(j)))
+                    .fold(f64::INFINITY, f64::min);
+                nearest.sqrt() / 2.0
             })
             .collect();
         let norms = (0..n).map(|i| norm(at(i))).collect();
@@ -144,7 +137,7 @@ impl Centroids {
             data,
             norms,
             norms2,
-            neighbours,
+            half_gap,
         })
     }
 
@@ -178,44 +171,18 @@ impl Centroids {
         nearest_row(v, &self.data, &self.norms2).map_or(0, |(i, _)| i as u32)
     }
 
-    /// |v − c|² less |v|² for centroid `i`, as [`Centroids::nearest`]
-    /// ranks them.
-    fn rank_of(&self, v: &[f32], i: usize) -> f32 {
-        let row = i * self.dim..(i + 1) * self.dim;
-        nearest_row(v, &self.data[row], &self.norms2[i..=i]).map_or(f32::INFINITY, |(_, d)| d)
-    }
-
-    /// [`Centroids::nearest`], starting from centroid `from` (the row's list
-    /// before it moved): only the neighbours of `from` that the triangle
-    /// inequality cannot rule out are checked.
+    /// [`Centroids::nearest`], for a point whose nearest centroid was `from`
+    /// (a row's list before its vector changed): one distance when the point
+    /// is still well inside `from`'s half gap, every centroid otherwise.
     pub fn nearest_from(&self, v: &[f32], from: u32) -> u32 {
-        let Some(near) = self.neighbours.get(from as usize) else {
+        let Some(&gap) = self.half_gap.get(from as usize) else {
             return self.nearest(v);
         };
-        // Compared as `nearest` compares them, so that both agree; pruned
-        // with the distances those give, with slack for f32 rounding.
-        let v2: f32 = v.iter().map(|x| x * x).sum();
-        let dist = |rank: f32| f64::from((v2 + rank).max(0.0)).sqrt();
-        let r0 = self.rank_of(v, from as usize);
-        let d0 = dist(r0);
-        let mut best = (r0, from);
-        let mut ruled_out = false;
-        for &(between, j) in near {
-            // |x − c| ≥ |c − c₀| − |x − c₀|: past this, no centroid is nearer.
-            let reach = (d0 + dist(best.0)) * (1.0 + 1e-3) + 1e-6 * f64::from(v2).sqrt().max(1.0);
-            if between > reach {
-                ruled_out = true;
-                break;
-            }
-            let r = self.rank_of(v, j as usize);
-            if r < best.0 || (r == best.0 && j < best.1) {
-                best = (r, j);
-            }
-        }
-        if ruled_out || near.len() + 1 == self.len() {
-            best.1
+        let d0 = l2sq(v, self.at(from as usize)).sqrt();
+        // A margin well beyond f32 rounding, so that `nearest` agrees.
+        if d0 < gap * (1.0 - 1e-4) {
+            from
         } else {
-            // Every kept neighbour was in reach: others may be too.
             self.nearest(v)
         }
     }
@@ -738,14 +705,7 @@ impl Ivf {
             sizes.iter().map(|&s| (s * s) as f64).sum::<f64>() / self.len.max(1) as f64;
         let dim = self.centroids.dim;
         let per_row = dim + 4 + 4 + 4 + 4 + 4;
-        let bytes = self.len * per_row
-            + self.centroids.data.len() * 4
-            + self
-                .centroids
-                .neighbours
-                .iter()
-                .map(|n| n.len() * 16)
-                .sum::<usize>();
+        let bytes = self.len * per_row + self.centroids.len() * (dim * 4 + 28);
         IvfStats {
             rows: self.len,
             lists: sizes.len(),
@@ -851,21 +811,12 @@ impl Candidates {
     fn cut(&mut self, keep: &(dyn Fn(usize) -> bool + Sync)) {
         self.items
             .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut admitted = 0;
-        let want = self.want;
-        self.items.retain_mut(|(_, row, asked)| {
-            if admitted == want {
-                return false;
-            }
-            if !*asked {
-                *asked = keep(*row as usize);
-                if !*asked {
-                    return false;
-                }
-            }
-            admitted += 1;
-            true
-        });
+        admit_first(
+            &mut self.items,
+            self.want,
+            |(_, row, asked)| (*row as usize, asked),
+            keep,
+        );
         if self.items.len() == self.want {
             self.floor = self.items.last().map_or(self.floor, |c| c.0);
         }

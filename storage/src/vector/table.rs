@@ -311,20 +311,7 @@ impl VectorTable {
         keep: &(dyn Fn(usize) -> bool + Sync),
     ) {
         candidates.sort_unstable_by(|a, b| self.order(&a.0, &b.0));
-        let mut admitted = 0;
-        candidates.retain_mut(|(h, asked)| {
-            if admitted == k {
-                return false;
-            }
-            if !*asked {
-                *asked = keep(h.row);
-                if !*asked {
-                    return false;
-                }
-            }
-            admitted += 1;
-            true
-        });
+        admit_first(candidates, k, |(h, asked)| (h.row, asked), keep);
     }
 
     /// The `k` best of every chunk's best.
@@ -354,6 +341,33 @@ impl VectorTable {
         self.cut(hits, k);
         hits.sort_unstable_by(|a, b| self.order(a, b));
     }
+}
+
+/// Keeps the first `k` of `items` (sorted best first) that `keep` admits,
+/// asking it only of items not admitted before: `parts` gives an item's row
+/// and its flag of having been admitted, which this sets. The lazy filter of
+/// every ranking, exact or approximate.
+pub(crate) fn admit_first<T>(
+    items: &mut Vec<T>,
+    k: usize,
+    parts: impl Fn(&mut T) -> (usize, &mut bool),
+    keep: &(dyn Fn(usize) -> bool + Sync),
+) {
+    let mut admitted = 0;
+    items.retain_mut(|item| {
+        if admitted == k {
+            return false;
+        }
+        let (row, asked) = parts(item);
+        if !*asked {
+            *asked = keep(row);
+            if !*asked {
+                return false;
+            }
+        }
+        admitted += 1;
+        true
+    });
 }
 
 #[cfg(test)]
