@@ -40,6 +40,8 @@ pub(crate) struct Search {
     pub probes: Option<usize>,
     /// The vector's index: (name, lists, probes, rerank).
     pub index: Option<(String, u32, u32, u32)>,
+    /// For `EXPLAIN`: whether the index is built, with the vectors it has.
+    pub built: Option<(bool, usize)>,
 }
 
 impl Search {
@@ -75,6 +77,10 @@ impl Search {
         match &self.index {
             Some((name, ..)) if self.exact => format!(
                 "the vector index of {vector}, exact (WITH (exact = true) passes over index {name})"
+            ),
+            Some((name, lists, ..)) if self.built.is_some_and(|(built, _)| !built) => format!(
+                "the vector index of {vector}, exact (index {name} is not built: {} vectors, fewer than its {lists} lists)",
+                self.built.map_or(0, |(_, n)| n)
             ),
             Some((name, lists, probes, rerank)) => {
                 let used = self.probes.unwrap_or(*probes as usize);

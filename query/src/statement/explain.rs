@@ -13,7 +13,15 @@ use crate::source::DataSource;
 pub(super) fn explain(source: &dyn DataSource, stmt: &Statement) -> Result<Output> {
     let lines = match stmt {
         Statement::Select(select) => {
-            let plan = plan_select(select, &source.bindings().catalog, source.now())?;
+            let mut plan = plan_select(select, &source.bindings().catalog, source.now())?;
+            // An index is used once built: say so when it is not yet.
+            if let Access::VectorTopK { def, search, .. } = &mut plan.access
+                && search.index.is_some()
+                && !search.exact
+            {
+                let view = source.view(Pins::VECTORS)?;
+                search.built = view.vectors(*def).map(|t| (t.ivf.is_some(), t.table.len()));
+            }
             let partitions = if plan.access == Access::Scan {
                 source
                     .view(Pins::NONE)?

@@ -257,7 +257,7 @@ EXPLAIN SELECT id, cosine(taste, 'a2') AS s FROM users ORDER BY s DESC LIMIT 2 W
 ----
 plan:string
 'Projection: id, s'
-'  VectorTopK: 2 by s DESC over IVF index big_ivf (probes 64 of 64 lists (500 asked, clamped to the lists), the best 4x re-ranked exactly; a filter that keeps fewer rows than the probes scan ranks those exactly), as of 2026-11-15T00:00:00Z'
+'  VectorTopK: 2 by s DESC over the vector index of taste, exact (index big_ivf is not built: 11 vectors, fewer than its 64 lists), as of 2026-11-15T00:00:00Z'
 '    Fetch: features for the 2 ranked users'
 
 SELECT id, cosine(taste, 'a2') AS s FROM users ORDER BY s DESC LIMIT 2;

@@ -109,6 +109,10 @@ impl<K: Kv> Index<K> {
         drop(sample);
         let mut assignment: Vec<u32> = Vec::new();
         loop {
+            if stop() {
+                untrack();
+                return Ok(false);
+            }
             let state = self.state.read();
             let Some(t) = state.tables.get(&def.vector) else {
                 return Ok(false);
