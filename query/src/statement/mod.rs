@@ -371,6 +371,7 @@ fn create_tag(stmt: &Statement) -> &'static str {
         Statement::CreateWindow { .. } => "CREATE WINDOW",
         Statement::CreateVector { .. } => "CREATE VECTOR",
         Statement::CreateSegment { .. } => "CREATE SEGMENT",
+        Statement::CreateIndex { .. } => "CREATE INDEX",
         _ => "CREATE SEGMENTS",
     }
 }

@@ -22,6 +22,10 @@ SHOW INDEXES;
 name:string | vector:string | method:string | lists:int | probes:int | rerank:int | rows:int | recall_at_10:float
 'taste_ivf' | 'taste' | 'ivf' | 3 | 1 | 4 | 12 | NULL
 
+CREATE INDEX IF NOT EXISTS taste_ivf ON users USING ivf (taste);
+----
+CREATE INDEX skipped: index 'taste_ivf' exists
+
 # One probe reads a1's own list, the cluster around (10, 0), ranked exactly.
 SELECT id, cosine(taste, 'a1') AS s FROM users ORDER BY s DESC LIMIT 3;
 ----

@@ -22,7 +22,7 @@ use crate::format::{self, Expanded, Format, Style};
 
 const HELP: &str = "\
 Statements end with ';' and may span lines. Backslash commands:
-  \\d           list the schema: attributes, features, windows, vectors, segments, event types
+  \\d           list the schema: attributes, features, windows, vectors, segments, event types, indexes
   \\d NAME      describe one item
   \\timing      print how long each statement takes (\\timing on|off)
   \\format F    print rows as table, csv or json
@@ -307,6 +307,30 @@ impl Shell {
                 ])
             }));
         }
+        // Indexes: name and the settings they were made with.
+        if let Ok(Output::Rows(rows)) = self.backend.run("SHOW INDEXES") {
+            all.rows.extend(rows.rows.into_iter().filter_map(|r| {
+                let [
+                    name,
+                    Value::String(vector),
+                    Value::String(method),
+                    Value::Int(lists),
+                    Value::Int(probes),
+                    Value::Int(rerank),
+                    ..,
+                ] = r.as_slice()
+                else {
+                    return None;
+                };
+                Some(vec![
+                    Value::String("index".into()),
+                    name.clone(),
+                    Value::String(format!(
+                        "USING {method} ({vector}) WITH (lists = {lists}, probes = {probes}, rerank = {rerank})"
+                    )),
+                ])
+            }));
+        }
         self.print(&Output::Rows(all));
         true
     }
@@ -326,6 +350,7 @@ impl Shell {
                     .chain(c.segments.iter().map(|d| d.name.clone()))
                     .chain(c.segment_groups.iter().map(|d| d.name.clone()))
                     .chain(c.events.iter().map(|d| d.name.clone()))
+                    .chain(c.indexes.iter().map(|d| d.name.clone()))
                     .collect()
             }
             Backend::Remote(_) => {
@@ -337,6 +362,7 @@ impl Shell {
                     "VECTORS",
                     "SEGMENTS",
                     "EVENTS",
+                    "INDEXES",
                 ] {
                     if let Ok(out) = self.backend.run(&format!("SHOW {kind}")) {
                         names.extend(

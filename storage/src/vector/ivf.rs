@@ -1,16 +1,17 @@
 //! An inverted-file (IVF) index with int8 codes over a [`VectorTable`]:
 //! approximate nearest neighbours that stay cheap to update as vectors move.
 //!
-//! - **Coarse centroids** come from [`super::kmeans`] over an evenly spaced
+//! - **Coarse centroids** come from [`mod@super::kmeans`] over an evenly spaced
 //!   sample of the rows. Each row sits in the list of its nearest centroid
 //!   (by L2).
 //! - **Codes**: a row is stored in its list as int8 codes with a per-row
 //!   scale (`v ≈ scale · code`, `scale = max|v| / 127`), beside its norm.
 //!   A list's codes are contiguous, so a probe streams them from memory.
 //! - **Search** ranks the centroids against the query by the query's metric,
-//!   probes the best `probes` lists with an int8 dot-product kernel
-//!   ([`kernels::dot_i8`], SIMD with a scalar fallback tested equal), keeps the
-//!   best `k · rerank` candidates by approximate score and re-ranks them
+//!   probes the best `probes` lists with an int8 dot-product kernel (one
+//!   pass per list, [`super::kernels::dot_i8_rows`]: AVX2 where the CPU has
+//!   it, with a scalar reference tested equal), keeps the best
+//!   `k · rerank` candidates by approximate score and re-ranks them
 //!   against the exact f32 vectors of the table. Every metric needs only the
 //!   approximate dot product: cosine and L2 take the exact norms.
 //! - **Updates in place**: a changed row is re-encoded, and moves to another
@@ -316,7 +317,7 @@ impl Ivf {
         Ivf::train_on(&sample, table.dim(), params.lists, seed, stop)
     }
 
-    /// The list of each of `rows` under `centroids` ([`NONE`] for free rows),
+    /// The list of each of `rows` under `centroids` (`u32::MAX` for free rows),
     /// computed on every core: the costly half of a build, which needs only
     /// read access to the table and can run in pieces.
     pub fn assign(
@@ -413,7 +414,7 @@ impl Ivf {
         self.measured = m;
     }
 
-    /// Each row's list, [`NONE`] (`u32::MAX`) for rows in none: what a saved
+    /// Each row's list, `u32::MAX` for rows in none: what a saved
     /// index stores beside its centroids.
     pub fn assignment(&self, rows: usize) -> Vec<u32> {
         (0..rows)
