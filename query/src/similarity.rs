@@ -2,8 +2,9 @@
 //! ranking with the vector index.
 //!
 //! A plan whose order is `ORDER BY <similarity> DESC LIMIT k` (or
-//! `l2_distance … ASC`) ranks on the index: an exact parallel scan of the
-//! vector definition's table. The index is read through the same [`View`] as
+//! `l2_distance … ASC`) ranks on the index: the vector's IVF index when it
+//! has one (unless the query says `WITH (exact = true)`), an exact parallel
+//! scan of the vector definition's table otherwise. The index is read through the same [`View`] as
 //! the rows, which pins both at one moment: every user the ranking picks is
 //! there when its row is read, and the score its row prints is the score
 //! that ranked it. The `WHERE` predicate filters before ranking, so

@@ -93,9 +93,10 @@ pub trait View: Sync {
     ) -> Result<()>;
     /// The `k` users nearest to `query` under vector definition `def` by
     /// `metric`, among those `filter` admits, best first, as (id, score),
-    /// from this moment's vector index: every id is in this view, and its
-    /// score is that of the vector [`View::get`] reads. Empty when the view
-    /// was taken without vectors.
+    /// from this moment's vector index (approximately when the vector has an
+    /// IVF index and `filter` does not ask for the exact scan): every id is
+    /// in this view, and its score is that of the vector [`View::get`]
+    /// reads. Empty when the view was taken without vectors.
     fn nearest(
         &self,
         def: u32,

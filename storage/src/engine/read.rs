@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use parking_lot::RwLockReadGuard;
+use rayon::prelude::*;
 
 use super::Engine;
 use super::index::{Pinned, Pins, State};
@@ -35,7 +36,6 @@ use crate::row::{RowNeeds, UserRange, UserRow, WindowNeed, vector_needs};
 use crate::time::now_ms;
 use crate::value::Value;
 use crate::vector::{IndexTable, Metric};
-use rayon::prelude::*;
 
 /// Reads rows through one snapshot; see the module documentation.
 pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
@@ -997,10 +997,13 @@ impl<K: Kv> ReadView<'_, K> {
 
     /// The `k` users whose vector of definition `def` is closest to `query`
     /// by `metric`, among those `filter` admits, best first (equal scores in
-    /// id order), as (user id, score): an exact ranking of the index as of
-    /// this view. Every user returned is in this view's data, and its score
-    /// is the metric of the vector [`ReadView::get`] reads for it. Empty when
-    /// the view holds no index or there is no such vector.
+    /// id order), as (user id, score), ranked on the index as of this view:
+    /// exactly, or, when the vector has a built IVF index and `filter` does
+    /// not ask for the exact scan, approximately (the candidates of the
+    /// probed lists, re-ranked exactly). Every user returned is in this
+    /// view's data, and its score is the metric of the vector
+    /// [`ReadView::get`] reads for it. Empty when the view holds no index or
+    /// there is no such vector.
     pub fn nearest(
         &self,
         def: u32,
