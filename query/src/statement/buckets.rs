@@ -99,19 +99,15 @@ pub(super) fn buckets(
         held.iter().map(|(s, b)| row(*s, b)).collect()
     };
     limits.check_rows(rows.len())?;
-    let column = |name: &str, ty| Column {
-        name: name.into(),
-        ty,
-    };
     Ok(Rows {
-        columns: vec![
-            column("start", Type::String),
-            column("count", Type::Int),
-            column("sum", Type::Float),
-            column("min", Type::Float),
-            column("max", Type::Float),
-            column("mean", Type::Float),
-        ],
+        columns: super::columns(&[
+            ("start", Type::String),
+            ("count", Type::Int),
+            ("sum", Type::Float),
+            ("min", Type::Float),
+            ("max", Type::Float),
+            ("mean", Type::Float),
+        ]),
         rows,
     })
 }

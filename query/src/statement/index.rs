@@ -9,10 +9,10 @@ use profiledb_storage::{DefKind, Definition, Metric, Pins, Value};
 use crate::ast::{Expr, Ident, Literal, UnaryOp, WithOption};
 use crate::bind::unknown;
 use crate::error::{Error, Result};
-use crate::output::{Column, Output, Rows, Type};
+use crate::output::{Output, Rows, Type};
 use crate::source::DataSource;
 
-use super::storage_at;
+use super::{columns, storage_at, text_columns};
 
 /// The default lists, probes and re-rank factor of `CREATE INDEX`.
 const DEFAULTS: (u32, u32, u32) = (1024, 16, 4);
@@ -283,13 +283,7 @@ pub(super) fn describe(source: &dyn DataSource, def: &IndexDef) -> Result<Rows> 
     let bindings = source.bindings();
     let (_, _, text) = state(source, def)?;
     Ok(Rows {
-        columns: ["kind", "name", "definition"]
-            .iter()
-            .map(|n| Column {
-                name: (*n).to_owned(),
-                ty: Type::String,
-            })
-            .collect(),
+        columns: text_columns(&["kind", "name", "definition"]),
         rows: vec![vec![
             Value::String(DefKind::Index.name().to_owned()),
             Value::String(def.name.clone()),
@@ -302,10 +296,6 @@ pub(super) fn describe(source: &dyn DataSource, def: &IndexDef) -> Result<Rows> 
 pub(super) fn show(source: &dyn DataSource) -> Result<Rows> {
     let bindings = source.bindings();
     let catalog = &bindings.catalog;
-    let col = |name: &str, ty| Column {
-        name: name.to_owned(),
-        ty,
-    };
     let mut rows = Vec::new();
     for def in &catalog.indexes {
         let (n, recall, _) = state(source, def)?;
@@ -325,16 +315,16 @@ pub(super) fn show(source: &dyn DataSource) -> Result<Rows> {
         ]);
     }
     Ok(Rows {
-        columns: vec![
-            col("name", Type::String),
-            col("vector", Type::String),
-            col("method", Type::String),
-            col("lists", Type::Int),
-            col("probes", Type::Int),
-            col("rerank", Type::Int),
-            col("rows", Type::Int),
-            col("recall_at_10", Type::Float),
-        ],
+        columns: columns(&[
+            ("name", Type::String),
+            ("vector", Type::String),
+            ("method", Type::String),
+            ("lists", Type::Int),
+            ("probes", Type::Int),
+            ("rerank", Type::Int),
+            ("rows", Type::Int),
+            ("recall_at_10", Type::Float),
+        ]),
         rows,
     })
 }
@@ -397,19 +387,15 @@ pub(super) fn analyze(
                 Ok(()) => storage_at(e, name.span()),
             }
         })?;
-    let col = |name: &str, ty| Column {
-        name: name.to_owned(),
-        ty,
-    };
     Ok(Rows {
-        columns: vec![
-            col("index", Type::String),
-            col("metric", Type::String),
-            col("probes", Type::Int),
-            col("queries", Type::Int),
-            col("recall_at_10", Type::Float),
-            col("queries_per_second", Type::Float),
-        ],
+        columns: columns(&[
+            ("index", Type::String),
+            ("metric", Type::String),
+            ("probes", Type::Int),
+            ("queries", Type::Int),
+            ("recall_at_10", Type::Float),
+            ("queries_per_second", Type::Float),
+        ]),
         rows: vec![vec![
             Value::String(def.name.clone()),
             Value::String(metric_name(m.metric).to_owned()),

@@ -401,6 +401,16 @@ pub(super) fn storage_at(e: profiledb_storage::Error, span: Span) -> Error {
     }
 }
 
+/// Columns of the given names and types.
+pub(super) fn columns(spec: &[(&str, Type)]) -> Vec<Column> {
+    spec.iter()
+        .map(|(name, ty)| Column {
+            name: (*name).to_owned(),
+            ty: *ty,
+        })
+        .collect()
+}
+
 pub(super) fn text_columns(names: &[&str]) -> Vec<Column> {
     names
         .iter()
