@@ -29,7 +29,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use super::kernels::{Metric, dot, dot_i8, dot_i8_rows, l2sq, nearest_row, norm, score};
+use super::kernels::{Metric, NearestRows, dot, dot_i8, dot_i8_rows, l2sq, norm, score};
 use super::kmeans::kmeans;
 use super::table::{Hit, VectorTable, admit_first};
 
@@ -93,8 +93,8 @@ pub struct Centroids {
     dim: usize,
     data: Vec<f32>,
     norms: Vec<f64>,
-    /// Squared norms, in f32, as [`Centroids::nearest`] ranks with them.
-    norms2: Vec<f32>,
+    /// The same centroids laid out for [`Centroids::nearest`].
+    nearest: NearestRows,
     /// Per centroid, half the distance to its nearest other centroid (∞
     /// when it is alone): a point nearer than that has it as its nearest.
     half_gap: Vec<f64>,
@@ -132,12 +132,12 @@ impl Centroids {
             })
             .collect();
         let norms = (0..n).map(|i| norm(at(i))).collect();
-        let norms2 = (0..n).map(|i| at(i).iter().map(|x| x * x).sum()).collect();
+        let nearest = NearestRows::new(dim, &data);
         Ok(Centroids {
             dim,
             data,
             norms,
-            norms2,
+            nearest,
             half_gap,
         })
     }
@@ -169,7 +169,7 @@ impl Centroids {
     /// The nearest centroid to `v` by L2 (ties to the lower index), checking
     /// every one.
     pub fn nearest(&self, v: &[f32]) -> u32 {
-        nearest_row(v, &self.data, &self.norms2).map_or(0, |(i, _)| i as u32)
+        self.nearest.nearest(v).map_or(0, |(i, _)| i as u32)
     }
 
     /// [`Centroids::nearest`], for a point whose nearest centroid was `from`

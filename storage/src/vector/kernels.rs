@@ -66,43 +66,106 @@ pub fn dot_i8_rows(query: &[i8], codes: &[i8], out: &mut Vec<i32>) {
     out.extend(codes.chunks_exact(dim).map(|c| dot_i8(query, c) as i32));
 }
 
-/// The row of `rows` (each `v.len()` long, one after another) nearest to
-/// `v` by L2, given each row's squared norm in `norms2`, as (row, |c|² −
-/// 2 v·c), ties to the lower row: |v − c|² less |v|², which ranks the rows
-/// alike. In f32, with fused multiply-adds on x86-64 CPUs that have AVX2
-/// and FMA (the IVF index's nearest centroid, once per changed vector).
-/// `None` when there are no rows.
-pub fn nearest_row(v: &[f32], rows: &[f32], norms2: &[f32]) -> Option<(usize, f32)> {
-    if v.is_empty() {
-        return None;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        #[allow(unsafe_code)]
-        return unsafe { x86::nearest_row_fma(v, rows, norms2) };
-    }
-    nearest_row_with(v, rows, norms2, |a, b| {
-        a.iter().zip(b).map(|(x, y)| x * y).sum()
-    })
+/// Rows laid out for finding the one nearest to a point by L2 (the IVF
+/// index's centroids: once per changed vector, and for every row when an
+/// index is built): blocks of eight rows, dimension by dimension within a
+/// block, so that a pass broadcasts each coordinate of the point once per
+/// block and keeps eight rows' sums in one register, with no horizontal sum
+/// per row. The last block is padded with rows that never win.
+#[derive(Debug, Clone, Default)]
+pub struct NearestRows {
+    dim: usize,
+    len: usize,
+    /// Block `b`, dimension `d` at `b · dim + d`, one row per lane.
+    blocks: Vec<Eight>,
+    /// Block `b`'s rows' |c|² at `b`, +∞ for padding.
+    norms2: Vec<Eight>,
 }
 
-/// [`nearest_row`] with the dot product `dot`.
-#[inline(always)]
-fn nearest_row_with(
-    v: &[f32],
-    rows: &[f32],
-    norms2: &[f32],
-    dot: impl Fn(&[f32], &[f32]) -> f32,
-) -> Option<(usize, f32)> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, (c, n2)) in rows.chunks_exact(v.len()).zip(norms2).enumerate() {
-        let d = n2 - 2.0 * dot(v, c);
-        if best.is_none_or(|(_, b)| d < b) {
-            best = Some((i, d));
+/// Rows per block of [`NearestRows`].
+const LANES: usize = 8;
+
+/// Eight floats aligned for one AVX load (an aligned load is a plain read;
+/// an unaligned one goes through a copy).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Eight([f32; LANES]);
+
+impl NearestRows {
+    /// The rows of `rows`, each `dim` long, one after another.
+    pub fn new(dim: usize, rows: &[f32]) -> NearestRows {
+        if dim == 0 {
+            return NearestRows::default();
+        }
+        let len = rows.len() / dim;
+        let n_blocks = len.div_ceil(LANES);
+        let mut blocks = vec![Eight::default(); n_blocks * dim];
+        let mut norms2 = vec![Eight([f32::INFINITY; LANES]); n_blocks];
+        for (i, row) in rows.chunks_exact(dim).enumerate() {
+            let (b, lane) = (i / LANES, i % LANES);
+            for (d, x) in row.iter().enumerate() {
+                blocks[b * dim + d].0[lane] = *x;
+            }
+            norms2[b].0[lane] = row.iter().map(|x| x * x).sum();
+        }
+        NearestRows {
+            dim,
+            len,
+            blocks,
+            norms2,
         }
     }
-    best
+
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The row nearest to `v` (which is `dim` long) by L2, as (row, |c|² −
+    /// 2 v·c), ties to the lower row: |v − c|² less |v|², which ranks the
+    /// rows alike. Each row's v·c is summed in f32 one dimension after
+    /// another with fused multiply-adds, exactly as
+    /// [`NearestRows::nearest_scalar`] does, eight rows at a time with AVX2
+    /// on x86-64 CPUs that have it. `None` when there are no rows, or when
+    /// no distance is less than +∞ (a point with a coordinate that is not
+    /// finite).
+    pub fn nearest(&self, v: &[f32]) -> Option<(usize, f32)> {
+        if self.len == 0 || v.len() != self.dim {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            #[allow(unsafe_code)]
+            return unsafe { x86::nearest_fma(v, &self.blocks, &self.norms2) };
+        }
+        self.nearest_scalar(v)
+    }
+
+    /// [`NearestRows::nearest`], one row and one element at a time.
+    pub fn nearest_scalar(&self, v: &[f32]) -> Option<(usize, f32)> {
+        if self.len == 0 || v.len() != self.dim {
+            return None;
+        }
+        let mut best: Option<(usize, f32)> = None;
+        for i in 0..self.len {
+            let (b, lane) = (i / LANES, i % LANES);
+            let mut acc = 0f32;
+            for (d, x) in v.iter().enumerate() {
+                acc = x.mul_add(self.blocks[b * self.dim + d].0[lane], acc);
+            }
+            let dist = self.norms2[b].0[lane] - (acc + acc);
+            if dist < best.map_or(f32::INFINITY, |(_, b)| b) {
+                best = Some((i, dist));
+            }
+        }
+        best
+    }
 }
 
 /// [`dot_i8_rows`], one element at a time.
@@ -121,10 +184,15 @@ pub fn dot_i8_rows_scalar(query: &[i8], codes: &[i8], out: &mut Vec<i32>) {
 #[allow(unsafe_code)]
 mod x86 {
     use std::arch::x86_64::{
-        __m256i, _mm256_abs_epi8, _mm256_add_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
-        _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_sign_epi8,
-        _mm256_storeu_si256,
+        __m256, __m256i, _CMP_LT_OQ, _mm256_abs_epi8, _mm256_add_epi32, _mm256_add_ps,
+        _mm256_blendv_epi8, _mm256_blendv_ps, _mm256_castps_si256, _mm256_cmp_ps, _mm256_fmadd_ps,
+        _mm256_load_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
+        _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+        _mm256_setzero_si256, _mm256_sign_epi8, _mm256_store_ps, _mm256_storeu_si256,
+        _mm256_sub_ps,
     };
+
+    use super::{Eight, LANES};
 
     /// a·b for codes in −127..=127, 32 lanes at a time: |a| (unsigned) times
     /// b with a's sign gives a·b per byte; pairs sum to i16 (at most
@@ -160,37 +228,110 @@ mod x86 {
         sum
     }
 
-    /// a·b in f32, eight lanes of fused multiply-adds, for
-    /// [`nearest_row_fma`] to inline.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-        let mut acc = [0f32; 8];
-        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-        let (ra, rb) = (ca.remainder(), cb.remainder());
-        for (x, y) in ca.zip(cb) {
-            for j in 0..8 {
-                acc[j] = x[j].mul_add(y[j], acc[j]);
-            }
-        }
-        let mut sum: f32 = acc.iter().sum();
-        for (x, y) in ra.iter().zip(rb) {
-            sum = x.mul_add(*y, sum);
-        }
-        sum
-    }
-
-    /// [`super::nearest_row`] compiled for AVX2 and FMA.
+    /// [`super::NearestRows::nearest`] compiled for AVX2 and FMA: eight
+    /// blocks at a time (eight independent chains of fused multiply-adds,
+    /// enough to hide their latency), then the blocks left one at a time.
+    /// Each row's sum runs over the dimensions in order, as in the scalar
+    /// version, so the two agree exactly.
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn nearest_row_fma(
+    pub(super) unsafe fn nearest_fma(
         v: &[f32],
-        rows: &[f32],
-        norms2: &[f32],
+        blocks: &[Eight],
+        norms2: &[Eight],
     ) -> Option<(usize, f32)> {
-        super::nearest_row_with(v, rows, norms2, |a, b| dot_f32(a, b))
+        let dim = v.len();
+        let n_blocks = norms2.len().min(blocks.len() / dim.max(1));
+        // Block `b`, dimension `d`: a macro, so that it is inlined even
+        // where closures are not.
+        macro_rules! load {
+            ($b:expr, $d:expr) => {{
+                let e: &Eight = &blocks[$b * dim + $d];
+                // SAFETY: an `Eight` is 32 bytes aligned to 32.
+                unsafe { _mm256_load_ps(e.0.as_ptr()) }
+            }};
+        }
+        let mut best_d = _mm256_set1_ps(f32::INFINITY);
+        let mut best_i = _mm256_setzero_si256();
+        let mut b = 0;
+        while b + 8 <= n_blocks {
+            // Eight named accumulators, so that they stay in registers.
+            let (mut a0, mut a1, mut a2, mut a3) = (
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+            );
+            let (mut a4, mut a5, mut a6, mut a7) = (
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+            );
+            for (d, x) in v.iter().enumerate() {
+                let x = _mm256_set1_ps(*x);
+                a0 = _mm256_fmadd_ps(x, load!(b, d), a0);
+                a1 = _mm256_fmadd_ps(x, load!(b + 1, d), a1);
+                a2 = _mm256_fmadd_ps(x, load!(b + 2, d), a2);
+                a3 = _mm256_fmadd_ps(x, load!(b + 3, d), a3);
+                a4 = _mm256_fmadd_ps(x, load!(b + 4, d), a4);
+                a5 = _mm256_fmadd_ps(x, load!(b + 5, d), a5);
+                a6 = _mm256_fmadd_ps(x, load!(b + 6, d), a6);
+                a7 = _mm256_fmadd_ps(x, load!(b + 7, d), a7);
+            }
+            for (j, a) in [a0, a1, a2, a3, a4, a5, a6, a7].into_iter().enumerate() {
+                keep_best(a, &norms2[b + j], b + j, &mut best_d, &mut best_i);
+            }
+            b += 8;
+        }
+        while b < n_blocks {
+            let mut acc = _mm256_setzero_ps();
+            for (d, x) in v.iter().enumerate() {
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(*x), load!(b, d), acc);
+            }
+            keep_best(acc, &norms2[b], b, &mut best_d, &mut best_i);
+            b += 1;
+        }
+        let (mut ds, mut is) = (Eight::default(), [0i32; LANES]);
+        // SAFETY: `ds` is 32 bytes aligned to 32; `is` is 32 bytes, and
+        // unaligned stores are allowed.
+        unsafe {
+            _mm256_store_ps(ds.0.as_mut_ptr(), best_d);
+            _mm256_storeu_si256(is.as_mut_ptr().cast::<__m256i>(), best_i);
+        }
+        // Each lane kept its lowest row among its least; the least of all,
+        // lowest row first.
+        let mut best: Option<(usize, f32)> = None;
+        for (d, i) in ds.0.into_iter().zip(is) {
+            let better = match best {
+                None => d < f32::INFINITY,
+                Some((bi, bd)) => d < bd || (d == bd && (i as usize) < bi),
+            };
+            if better {
+                best = Some((i as usize, d));
+            }
+        }
+        best
+    }
+
+    /// Folds block `b`'s sums `acc` into each lane's least distance and its
+    /// row (a strictly lesser one only, so ties keep the lower row), given
+    /// the block's norms.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn keep_best(acc: __m256, norms2: &Eight, b: usize, best_d: &mut __m256, best_i: &mut __m256i) {
+        // SAFETY: an `Eight` is 32 bytes aligned to 32.
+        let n2 = unsafe { _mm256_load_ps(norms2.0.as_ptr()) };
+        let dist = _mm256_sub_ps(n2, _mm256_add_ps(acc, acc));
+        let less = _mm256_cmp_ps::<_CMP_LT_OQ>(dist, *best_d);
+        let rows = _mm256_add_epi32(
+            _mm256_set1_epi32((b * LANES) as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        );
+        *best_d = _mm256_blendv_ps(*best_d, dist, less);
+        *best_i = _mm256_blendv_epi8(*best_i, rows, _mm256_castps_si256(less));
     }
 
     /// [`super::dot_i8_rows`] compiled for AVX2.
@@ -348,33 +489,54 @@ mod tests {
     }
 
     #[test]
-    fn nearest_row_finds_the_nearest_up_to_rounding() {
+    fn nearest_rows_equals_its_scalar_version_and_the_nearest_up_to_rounding() {
         let mut rng = StdRng::seed_from_u64(8);
+        // Row counts around the block (8) and the eight-block group (64).
         for dim in [1, 3, 8, 13, 64, 128, 129] {
-            for _ in 0..50 {
-                let rows: Vec<f32> = (0..dim * 40).map(|_| rng.random_range(-1.0..1.0)).collect();
-                let norms2: Vec<f32> = rows
-                    .chunks(dim)
-                    .map(|c| c.iter().map(|x| x * x).sum())
+            for len in [1, 7, 8, 9, 63, 64, 65, 130] {
+                let rows: Vec<f32> = (0..dim * len)
+                    .map(|_| rng.random_range(-1.0..1.0))
                     .collect();
-                let v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
-                let (got, _) = nearest_row(&v, &rows, &norms2).unwrap_or((usize::MAX, 0.0));
-                // The reference: f64 distances, one element at a time.
-                let d: Vec<f64> = rows.chunks(dim).map(|c| l2sq_scalar(&v, c)).collect();
-                let best = d.iter().copied().fold(f64::INFINITY, f64::min);
-                assert!(
-                    d[got] <= best + 1e-4 * best.max(1.0),
-                    "dim {dim}: {} vs {best}",
-                    d[got]
-                );
+                let near = NearestRows::new(dim, &rows);
+                assert_eq!(near.len(), len);
+                for _ in 0..10 {
+                    let v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+                    let got = near.nearest(&v);
+                    // Bit for bit: the same sums in the same order.
+                    assert_eq!(
+                        got.map(|(i, d)| (i, d.to_bits())),
+                        near.nearest_scalar(&v).map(|(i, d)| (i, d.to_bits())),
+                        "dim {dim}, {len} rows"
+                    );
+                    let (got, _) = got.unwrap_or((usize::MAX, 0.0));
+                    // The reference: f64 distances, one element at a time.
+                    let d: Vec<f64> = rows.chunks(dim).map(|c| l2sq_scalar(&v, c)).collect();
+                    let best = d.iter().copied().fold(f64::INFINITY, f64::min);
+                    assert!(
+                        d[got] <= best + 1e-4 * best.max(1.0),
+                        "dim {dim}, {len} rows: {} vs {best}",
+                        d[got]
+                    );
+                }
             }
         }
-        assert_eq!(nearest_row(&[1.0], &[], &[]), None);
-        // Ties go to the lower row.
-        assert_eq!(
-            nearest_row(&[0.0, 0.0], &[1.0, 0.0, 0.0, 1.0], &[1.0, 1.0]).map(|r| r.0),
-            Some(0)
-        );
+        assert_eq!(NearestRows::new(1, &[]).nearest(&[1.0]), None);
+        assert_eq!(NearestRows::new(2, &[1.0, 0.0]).nearest(&[1.0]), None);
+        assert_eq!(NearestRows::new(1, &[1.0]).nearest(&[f32::NAN]), None);
+        // Ties go to the lower row, within a block, across blocks and
+        // across groups of eight blocks: rows 3, 11 and 75 are all (1, 0)
+        // and every other row is farther.
+        let mut rows = vec![5.0f32; 2 * 80];
+        for r in [3, 11, 75] {
+            rows[2 * r] = 1.0;
+            rows[2 * r + 1] = 0.0;
+        }
+        let near = NearestRows::new(2, &rows);
+        assert_eq!(near.nearest(&[1.0, 0.0]).map(|r| r.0), Some(3));
+        assert_eq!(near.nearest_scalar(&[1.0, 0.0]).map(|r| r.0), Some(3));
+        rows[2 * 3] = 5.0;
+        let near = NearestRows::new(2, &rows);
+        assert_eq!(near.nearest(&[1.0, 0.0]).map(|r| r.0), Some(11));
     }
 
     #[test]
