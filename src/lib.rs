@@ -39,6 +39,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod json;
+mod profiles;
 
 use std::path::Path;
 
@@ -60,6 +62,7 @@ pub use profiledb_storage::{
     ErrorKind, Event, EventError, FeatureKind, Ingested, Metric, NearestFilter, Pins, Profile,
     ReadView, RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
 };
+pub use profiles::ProfileRead;
 
 /// The storage engine over RocksDB, as [`Db::engine`] gives it.
 pub type Engine = RocksEngine;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use profiledb::{Column, Db, Error, Limits, Output, Permission, Rows, Value};
 
-use crate::json::{JsonValue, type_from_name, value_from_json};
+use profiledb::json::{JsonValue, type_from_name, value_from_json};
 
 /// Where in a statement's text an error is: 1-based line and column (in
 /// characters), and how many characters to underline.

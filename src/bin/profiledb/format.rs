@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use profiledb::{Output, Rows, Type, Value};
 
-use crate::json::{JsonRow, JsonValue};
+use profiledb::json::{JsonRow, JsonValue};
 
 /// How the shell prints rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -15,7 +15,6 @@ mod demo;
 mod export;
 mod format;
 mod import;
-mod json;
 mod server;
 mod shell;
 

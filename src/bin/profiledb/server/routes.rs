@@ -7,9 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use profiledb::{Limits, Permission, Profile, Value};
-use serde::Serialize;
-use serde::ser::SerializeMap;
+use profiledb::{Limits, Permission, ProfileRead, Value};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -17,7 +15,7 @@ use std::time::Instant;
 use super::App;
 use super::auth::Access;
 use super::errors::{ApiError, forbidden, library_error};
-use crate::json::{JsonOutput, JsonValue};
+use profiledb::json::{JsonOutput, JsonValue};
 
 /// Runs `f` on the blocking pool; a panic in it answers 500.
 async fn blocking<T: Send + 'static>(
@@ -219,201 +217,46 @@ pub(crate) struct ProfileParams {
 /// Most users one batch read takes.
 pub(crate) const MAX_BATCH_READ: usize = 1000;
 
-/// How a profile is read and shown: at a time, windows over a span, and
-/// the items asked for (`None`: all, segments included).
-struct ProfileRead {
-    as_of: i64,
-    span: i64,
-    fields: Option<std::collections::HashSet<String>>,
-}
-
-impl ProfileRead {
-    fn parse(
-        app: &App,
-        as_of: Option<&str>,
-        window: Option<&str>,
-        fields: Option<Vec<String>>,
-    ) -> Result<ProfileRead, ApiError> {
-        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-        let as_of = match as_of {
-            None => profiledb::now_ms(),
-            Some(t) => match t.parse::<i64>() {
-                Ok(ms) => profiledb::check_ts(ms).map_err(|e| bad(format!("as_of: {e}")))?,
-                Err(_) => profiledb::parse_timestamp(t).map_err(|e| bad(format!("as_of: {e}")))?,
-            },
-        };
-        let span = match window {
-            None => profiledb::DEFAULT_WINDOW_SPAN_MS,
-            Some(w) => profiledb::parse_duration(w).map_err(|e| bad(format!("window: {e}")))?,
-        };
-        let fields = match fields {
-            None => None,
-            Some(names) => {
-                let catalog = app.db.engine().bindings();
-                let catalog = &catalog.catalog;
-                for n in &names {
-                    let shown = matches!(
-                        catalog.kind_of(n),
-                        Some(
-                            profiledb::DefKind::Attribute
-                                | profiledb::DefKind::Feature
-                                | profiledb::DefKind::Vector
-                                | profiledb::DefKind::Window
-                        )
-                    );
-                    if n != "segments" && !shown {
-                        let known = catalog
-                            .attributes
-                            .iter()
-                            .map(|d| d.name.as_str())
-                            .chain(catalog.features.iter().map(|d| d.name.as_str()))
-                            .chain(catalog.vectors.iter().map(|d| d.name.as_str()))
-                            .chain(catalog.windows.iter().map(|d| d.name.as_str()))
-                            .chain(["segments"]);
-                        let hint = profiledb::closest(n, known)
-                            .map(|c| format!(" (did you mean '{c}'?)"))
-                            .unwrap_or_default();
-                        return Err(bad(format!(
-                            "fields: no attribute, feature, vector or window '{n}'{hint}"
-                        )));
-                    }
-                }
-                Some(names.into_iter().collect())
-            }
-        };
-        Ok(ProfileRead {
-            as_of,
-            span,
-            fields,
-        })
-    }
-
-    /// The profile of `id` as JSON bytes; `None` for a user that does not
-    /// exist.
-    fn read(&self, app: &App, id: &str) -> Result<Option<Vec<u8>>, ApiError> {
-        let start = Instant::now();
-        let profile = app
-            .db
-            .profile_with_span(id, self.as_of, self.span)
-            .map_err(|e| library_error(&e, app))?;
-        let json = match profile {
-            Some(p) => {
-                let segments = self.segments(app, &[p.user.as_str()])?;
-                Some(self.json(&p, segments.as_ref())?)
-            }
-            None => None,
-        };
-        app.metrics.profile_latency.observe(start.elapsed());
-        Ok(json)
-    }
-
-    /// The profiles of `ids`, as JSON bytes in order (`None` for a user that
-    /// does not exist), read from one view of the database, and their
-    /// segments from one query.
-    fn read_many(&self, app: &App, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>, ApiError> {
-        use rayon::prelude::*;
-        let start = Instant::now();
-        let profiles = app
-            .db
-            .profiles_with_span(ids, self.as_of, self.span)
-            .map_err(|e| library_error(&e, app))?;
-        let present: Vec<&str> = profiles.iter().flatten().map(|p| p.user.as_str()).collect();
-        let segments = self.segments(app, &present)?;
-        let out = profiles
-            .par_iter()
-            .map(|p| {
-                p.as_ref()
-                    .map(|p| self.json(p, segments.as_ref()))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>, ApiError>>()?;
-        // Each profile's share of the batch, for the histogram.
-        let each = start.elapsed() / u32::try_from(ids.len().max(1)).unwrap_or(u32::MAX);
-        for _ in ids {
-            app.metrics.profile_latency.observe(each);
-        }
-        Ok(out)
-    }
-
-    /// The segments of `ids` when the read shows them.
-    fn segments(&self, app: &App, ids: &[&str]) -> Result<Option<Segments>, ApiError> {
-        if self
-            .fields
-            .as_ref()
-            .is_some_and(|f| !f.contains("segments"))
-        {
-            return Ok(None);
-        }
-        segments_of(app, ids, self.as_of).map(Some)
-    }
-
-    /// A read profile as JSON, with its segments when they were read.
-    fn json(&self, profile: &Profile, segments: Option<&Segments>) -> Result<Vec<u8>, ApiError> {
-        let none = Vec::new();
-        serde_json::to_vec(&JsonProfile {
-            profile,
-            fields: self.fields.as_ref(),
-            segments: segments.map(|s| s.get(&profile.user).unwrap_or(&none).as_slice()),
-        })
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    }
-}
-
-/// The segments each user is in, by user id (users in none are absent).
-type Segments = std::collections::HashMap<String, Vec<String>>;
-
-/// The segments `ids` are in at `as_of`, in definition order: one point
-/// query testing each segment for every user, the ids and the time bound
-/// as parameters.
-fn segments_of(app: &App, ids: &[&str], as_of: i64) -> Result<Segments, ApiError> {
-    let names: Vec<String> = {
-        let bindings = app.db.engine().bindings();
-        bindings
-            .catalog
-            .segments
-            .iter()
-            .map(|s| s.name.clone())
-            .collect()
+/// A profile read from a request's parameters: the time (epoch ms or RFC
+/// 3339; now by default), the window span (a day by default) and the items
+/// to show.
+fn profile_read(
+    app: &App,
+    as_of: Option<&str>,
+    window: Option<&str>,
+    fields: Option<Vec<String>>,
+) -> Result<ProfileRead, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let as_of = match as_of {
+        None => profiledb::now_ms(),
+        Some(t) => match t.parse::<i64>() {
+            Ok(ms) => profiledb::check_ts(ms).map_err(|e| bad(format!("as_of: {e}")))?,
+            Err(_) => profiledb::parse_timestamp(t).map_err(|e| bad(format!("as_of: {e}")))?,
+        },
     };
-    if names.is_empty() || ids.is_empty() {
-        return Ok(Segments::new());
-    }
-    let tests: Vec<String> = names
-        .iter()
-        .map(|n| format!("IN SEGMENT \"{}\"", n.replace('"', "\"\"")))
-        .collect();
-    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT id, {} FROM users WHERE id IN ({}) AS OF ${}",
-        tests.join(", "),
-        marks.join(", "),
-        ids.len() + 1
-    );
-    let params: Vec<Value> = ids
-        .iter()
-        .map(|id| Value::String((*id).to_owned()))
-        .chain([Value::Int(as_of)])
-        .collect();
-    let out = app
-        .db
-        .execute_params(&sql, &params)
+    let span = match window {
+        None => profiledb::DEFAULT_WINDOW_SPAN_MS,
+        Some(w) => profiledb::parse_duration(w).map_err(|e| bad(format!("window: {e}")))?,
+    };
+    ProfileRead::new(&app.db, as_of, span, fields).map_err(|e| library_error(&e, app))
+}
+
+/// The profiles of `ids` as JSON bytes in order (`None` for a user that does
+/// not exist), timed for the metrics: each profile's share of the batch.
+fn read_profiles(
+    app: &App,
+    read: &ProfileRead,
+    ids: &[String],
+) -> Result<Vec<Option<Vec<u8>>>, ApiError> {
+    let start = Instant::now();
+    let out = read
+        .read(&app.db, ids)
         .map_err(|e| library_error(&e, app))?;
-    let rows = out.rows().map(|r| r.rows.as_slice()).unwrap_or_default();
-    Ok(rows
-        .iter()
-        .filter_map(|row| {
-            let Some(Value::String(id)) = row.first() else {
-                return None;
-            };
-            let ins = names
-                .iter()
-                .zip(&row[1..])
-                .filter(|(_, v)| **v == Value::Bool(true))
-                .map(|(n, _)| n.clone())
-                .collect();
-            Some((id.clone(), ins))
-        })
-        .collect())
+    let each = start.elapsed() / u32::try_from(ids.len().max(1)).unwrap_or(u32::MAX);
+    for _ in ids {
+        app.metrics.profile_latency.observe(each);
+    }
+    Ok(out)
 }
 
 /// The names of `?fields=a,b`.
@@ -433,7 +276,7 @@ pub(crate) async fn get_user(
     Path(id): Path<String>,
     Query(params): Query<ProfileParams>,
 ) -> Result<Response, ApiError> {
-    let read = ProfileRead::parse(
+    let read = profile_read(
         &app,
         params.as_of.as_deref(),
         params.window.as_deref(),
@@ -442,7 +285,9 @@ pub(crate) async fn get_user(
     // A whole-profile read is a few point lookups and one short window scan,
     // microseconds from cache: it runs on the async worker, where a trip
     // through the blocking pool would cost more than the read.
-    read.read(&app, &id)?
+    read_profiles(&app, &read, std::slice::from_ref(&id))?
+        .pop()
+        .flatten()
         .map(json_bytes)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("user '{id}' does not exist")))
 }
@@ -555,8 +400,8 @@ pub(crate) async fn batch_read(
         }
     };
     blocking(move || {
-        let read = ProfileRead::parse(&app, as_of.as_deref(), req.window.as_deref(), req.fields)?;
-        let profiles = read.read_many(&app, &req.ids)?;
+        let read = profile_read(&app, as_of.as_deref(), req.window.as_deref(), req.fields)?;
+        let profiles = read_profiles(&app, &read, &req.ids)?;
         let mut out = Vec::with_capacity(
             profiles.iter().flatten().map(Vec::len).sum::<usize>() + 5 * profiles.len() + 16,
         );
@@ -594,70 +439,4 @@ pub(crate) async fn delete_user(
         Err(e) => Err(library_error(&e, &app)),
     })
     .await
-}
-
-/// A profile as JSON: bookkeeping, then attributes, features, vectors and
-/// windows as objects keyed by name (only those `fields` names, when it
-/// names some), then the segments the user is in, when they were read.
-struct JsonProfile<'a> {
-    profile: &'a Profile,
-    fields: Option<&'a std::collections::HashSet<String>>,
-    segments: Option<&'a [String]>,
-}
-
-impl Serialize for JsonProfile<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let wanted = |name: &str| self.fields.is_none_or(|f| f.contains(name));
-        struct Named<'a, F>(&'a [(String, profiledb::Value)], F);
-        impl<F: Fn(&str) -> bool> Serialize for Named<'_, F> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(None)?;
-                for (k, v) in self.0.iter().filter(|(k, _)| (self.1)(k)) {
-                    m.serialize_entry(k, &JsonValue(v))?;
-                }
-                m.end()
-            }
-        }
-        /// A window's aggregate as an object.
-        struct Window<'a>(&'a profiledb::Bucket);
-        impl Serialize for Window<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let b = self.0;
-                let mut m = s.serialize_map(Some(7))?;
-                m.serialize_entry("count", &b.count)?;
-                m.serialize_entry("sum", &b.sum)?;
-                m.serialize_entry("min", &b.min())?;
-                m.serialize_entry("max", &b.max())?;
-                m.serialize_entry("mean", &b.mean())?;
-                m.serialize_entry("stddev", &b.stddev())?;
-                m.serialize_entry("sumsq", &b.sumsq)?;
-                m.end()
-            }
-        }
-        struct Windows<'a, F>(&'a [(String, profiledb::Bucket)], F);
-        impl<F: Fn(&str) -> bool> Serialize for Windows<'_, F> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(None)?;
-                for (name, b) in self.0.iter().filter(|(k, _)| (self.1)(k)) {
-                    m.serialize_entry(name, &Window(b))?;
-                }
-                m.end()
-            }
-        }
-        let p = self.profile;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("user", &p.user)?;
-        m.serialize_entry("as_of", &profiledb::format_timestamp(p.as_of))?;
-        m.serialize_entry("first_seen", &profiledb::format_timestamp(p.first_seen))?;
-        m.serialize_entry("last_seen", &profiledb::format_timestamp(p.last_seen))?;
-        m.serialize_entry("events", &p.events)?;
-        m.serialize_entry("attributes", &Named(&p.attributes, wanted))?;
-        m.serialize_entry("features", &Named(&p.features, wanted))?;
-        m.serialize_entry("vectors", &Named(&p.vectors, wanted))?;
-        m.serialize_entry("windows", &Windows(&p.windows, wanted))?;
-        if let Some(segments) = self.segments {
-            m.serialize_entry("segments", segments)?;
-        }
-        m.end()
-    }
 }

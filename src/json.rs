@@ -1,7 +1,8 @@
-//! Values as JSON, shared by the server's answers and the remote shell's reading
-//! of them, so that a value survives the trip with its type.
+//! Values, rows and statement outputs as JSON: the server's answers, the
+//! remote shell's reading of them and the profiles [`crate::ProfileRead`]
+//! renders, so that a value survives the trip with its type.
 
-use profiledb::{Column, Output, Rows, Type, Value};
+use crate::{Column, Output, Rows, Type, Value};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// A value as JSON: NULL is `null`, tags an array of strings, a vector an array
