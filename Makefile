@@ -1,5 +1,8 @@
 # ProfileDB: `make demo` builds and tours a demo database, `make test` runs every check CI runs.
-.PHONY: demo test deps
+.PHONY: demo test deps python-test
+
+# The virtual environment the Python package is built into and tested in.
+VENV ?= .venv
 
 # RocksDB's bindings are generated with libclang.
 deps:
@@ -15,3 +18,12 @@ test: deps
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
+	$(MAKE) python-test
+
+# The Python package (python/), installed as `pip install ./python` installs
+# it, and its pytest suite.
+python-test:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check pytest pandas pyarrow
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check ./python
+	$(VENV)/bin/pytest python/tests

@@ -38,6 +38,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod error;
 pub mod json;
 mod profiles;

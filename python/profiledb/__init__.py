@@ -1,0 +1,203 @@
+"""ProfileDB: an embedded database engine for dynamic user profiles.
+
+Behaviour events update each user's state the moment they arrive: decayed
+counters and averages, time-bucketed windows, embedding vectors. This package
+runs the same engine as the ``profiledb`` program, inside the Python process::
+
+    import profiledb
+    with profiledb.open("profiles.db") as db:
+        db.execute("CREATE EVENT purchase (amount FLOAT)")
+        db.execute("CREATE FEATURE spend ON purchase AS DECAYED_SUM(amount) HALF_LIFE '7d'")
+        db.ingest([{"user": "u1", "type": "purchase", "ts": "2026-11-01T10:00:00Z", "amount": 35.0}])
+        table = db.query("SELECT id, spend FROM users WHERE spend > $1", [10])
+        print(table.to_pandas())
+
+Query results are ``pyarrow.Table`` objects with the statement's column types
+(vectors as fixed-size lists of float32). Errors are :class:`Error`
+subclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os as _os
+from typing import Any, Iterable, Mapping, Sequence
+
+from ._profiledb import (
+    CancelledError,
+    Error,
+    EventError,
+    Native as _Native,
+    NotFoundError,
+    StatementError,
+    __version__,
+    parse_duration as _parse_duration,
+    parse_timestamp as _parse_timestamp,
+)
+
+__all__ = [
+    "Database",
+    "open",
+    "Error",
+    "StatementError",
+    "EventError",
+    "NotFoundError",
+    "CancelledError",
+    "__version__",
+]
+
+
+def _epoch_ms(t: Any) -> int | None:
+    """A time as epoch milliseconds: an int (ms), an RFC 3339 string, or a
+    datetime (a naive one is UTC)."""
+    if t is None:
+        return None
+    if isinstance(t, bool):
+        raise TypeError("as_of: expected epoch ms, an RFC 3339 string or a datetime, got a bool")
+    if isinstance(t, int):
+        return t
+    if isinstance(t, str):
+        try:
+            return int(t)
+        except ValueError:
+            return _parse_timestamp(t)
+    if isinstance(t, _dt.datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=_dt.timezone.utc)
+        return int(t.timestamp() * 1000)
+    raise TypeError(
+        f"as_of: expected epoch ms, an RFC 3339 string or a datetime, got {type(t).__name__}"
+    )
+
+
+def _span_ms(window: Any) -> int | None:
+    if window is None:
+        return None
+    if isinstance(window, _dt.timedelta):
+        return int(window.total_seconds() * 1000)
+    if isinstance(window, str):
+        return _parse_duration(window)
+    raise TypeError(f"window: expected a duration such as '7d' or a timedelta, got {type(window).__name__}")
+
+
+def _fields(fields: Iterable[str] | None) -> list[str] | None:
+    if fields is None:
+        return None
+    if isinstance(fields, str):
+        return [fields]
+    return list(fields)
+
+
+class Database:
+    """An open ProfileDB database. Use :func:`open` to get one; it is also a
+    context manager that closes the database on exit. Methods may be called
+    from several threads at once; long ones release the GIL."""
+
+    def __init__(self, path: str | _os.PathLike[str]):
+        self._path = _os.fspath(path)
+        self._native = _Native(self._path)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._native.is_closed() else "open"
+        return f"<profiledb.Database {self._path!r} ({state})>"
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the database; later calls raise :class:`Error`."""
+        self._native.close()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None):
+        """Runs one statement, with ``$1``, ``$2``, ... bound to ``params``.
+        Returns a ``pyarrow.Table`` for a statement that returns rows, else
+        its summary (``"CREATE FEATURE"``, ``"INSERT 2"``)."""
+        table, summary = self._native.execute(sql, params)
+        return table if table is not None else summary
+
+    def query(self, sql: str, params: Sequence[Any] | None = None):
+        """Runs one statement and returns its rows as a ``pyarrow.Table``
+        (with no columns for a statement that returns none)."""
+        table, _ = self._native.execute(sql, params)
+        if table is None:
+            import pyarrow
+
+            return pyarrow.table({})
+        return table
+
+    def ingest(self, events: Any) -> int:
+        """Ingests events atomically and returns how many were written: one
+        dict, a list of dicts, a pandas DataFrame, or a pyarrow Table or
+        RecordBatchReader (anything with ``__arrow_c_stream__``). Each event
+        has ``user``, ``type`` and ``ts`` (epoch ms, RFC 3339 or a datetime)
+        and its fields; vectors are lists of numbers. A rejected event raises
+        :class:`EventError` with its ``index`` and ``field``, and nothing of
+        the call is written."""
+        if isinstance(events, Mapping):
+            return self._native.ingest_dicts([events])
+        if isinstance(events, (list, tuple)):
+            return self._native.ingest_dicts(events)
+        if _is_pandas(events):
+            import pyarrow
+
+            events = pyarrow.Table.from_pandas(events, preserve_index=False)
+        if hasattr(events, "__arrow_c_stream__") or hasattr(events, "_export_to_c"):
+            if hasattr(events, "to_reader") and not hasattr(events, "__arrow_c_stream__"):
+                events = events.to_reader()
+            return self._native.ingest_arrow(events)
+        raise TypeError(
+            "ingest takes a dict, a list of dicts, a pandas DataFrame or a pyarrow Table, "
+            f"not {type(events).__name__}"
+        )
+
+    def profile(
+        self,
+        user: str,
+        as_of: Any = None,
+        fields: Iterable[str] | None = None,
+        window: Any = None,
+    ) -> dict | None:
+        """The profile of ``user`` as a dict (``None`` when the user does not
+        exist), as of ``as_of`` (now by default), windows over ``window`` (a
+        day by default), only the items ``fields`` names when given (and
+        ``"segments"``). The same shape as ``GET /v1/users/{id}``."""
+        return self.profiles([user], as_of=as_of, fields=fields, window=window)[0]
+
+    def profiles(
+        self,
+        users: Iterable[str],
+        as_of: Any = None,
+        fields: Iterable[str] | None = None,
+        window: Any = None,
+    ) -> list[dict | None]:
+        """The profiles of ``users`` in order, read from one view of the
+        database, each as :meth:`profile` gives it."""
+        import json
+
+        if isinstance(users, str):
+            raise TypeError("profiles takes a list of user ids; use profile() for one")
+        texts = self._native.profiles(
+            list(users), _epoch_ms(as_of), _span_ms(window), _fields(fields)
+        )
+        return [None if t is None else json.loads(t) for t in texts]
+
+    def delete_user(self, user: str) -> bool:
+        """Deletes ``user`` and all their state; whether they existed."""
+        return self._native.delete_user(user)
+
+    def flush(self) -> None:
+        """Writes what is buffered to disk."""
+        self._native.flush()
+
+
+def _is_pandas(obj: Any) -> bool:
+    module = type(obj).__module__
+    return module.startswith("pandas") and type(obj).__name__ == "DataFrame"
+
+
+def open(path: str | _os.PathLike[str]) -> Database:  # noqa: A001 - the package's verb
+    """Opens the database at ``path``, creating it when missing."""
+    return Database(path)

@@ -1,0 +1,379 @@
+//! `profiledb._profiledb`: the native half of the `profiledb` Python
+//! package, over the same [`profiledb::Db`] as the library, the server and
+//! the shell. PyO3 binds it (abi3: one wheel for every CPython from 3.9);
+//! results cross to pyarrow through the Arrow C data interface
+//! (arrow-pyarrow), without a copy of their buffers.
+//!
+//! Every call that may take long runs without the GIL; statements and
+//! ingests run on a worker thread while the caller waits for them in slices,
+//! checking for Python signals between slices, so that Ctrl-C in a notebook
+//! cancels the statement ([`profiledb::interrupt`]) and raises
+//! `KeyboardInterrupt`.
+
+use std::sync::{Arc, RwLock, mpsc};
+use std::time::Duration;
+
+use arrow_array::ffi_stream::RecordBatchStreamReader;
+use arrow_pyarrow::{FromPyArrow, IntoPyArrow, Table};
+use profiledb::{Db, Event, ProfileRead, Value};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+create_exception!(
+    profiledb,
+    Error,
+    PyException,
+    "Every error ProfileDB raises."
+);
+create_exception!(
+    profiledb,
+    StatementError,
+    Error,
+    "A statement that does not parse, plan or run; `line` and `column` say where, when it concerns part of it."
+);
+create_exception!(
+    profiledb,
+    EventError,
+    Error,
+    "A rejected event: `index` is its place among those given, `field` the field at fault. Nothing of the call was written."
+);
+create_exception!(
+    profiledb,
+    NotFoundError,
+    Error,
+    "A named schema item or user that does not exist."
+);
+create_exception!(
+    profiledb,
+    CancelledError,
+    Error,
+    "A statement cancelled by its deadline."
+);
+
+/// A library error as the Python exception of its class, carrying the
+/// message and, where they apply, the statement position or the rejected
+/// event's index and field.
+fn to_py(py: Python<'_>, e: &profiledb::Error) -> PyErr {
+    let err = if let Some(pos) = e.position() {
+        let err = StatementError::new_err(e.to_string());
+        let v = err.value(py);
+        let _ = v.setattr("line", pos.line);
+        let _ = v.setattr("column", pos.column);
+        err
+    } else if let Some((index, field)) = e.rejected_event() {
+        let err = EventError::new_err(e.to_string());
+        let v = err.value(py);
+        let _ = v.setattr("index", index);
+        let _ = v.setattr("field", field);
+        err
+    } else if e.is_cancelled() {
+        CancelledError::new_err(e.to_string())
+    } else if e.storage_kind() == Some(profiledb::ErrorKind::NotFound) {
+        NotFoundError::new_err(e.to_string())
+    } else if matches!(e, profiledb::Error::Query(_)) {
+        StatementError::new_err(e.to_string())
+    } else {
+        Error::new_err(e.to_string())
+    };
+    let _ = err.value(py).setattr("message", e.message());
+    err
+}
+
+/// Runs `f` on a worker thread without the GIL, waking every 50 ms to let
+/// Python handle signals: when a handler raises (Ctrl-C), every running
+/// statement is interrupted, the worker's end awaited, and the handler's
+/// exception raised.
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> profiledb::Result<T> + Send,
+) -> PyResult<T> {
+    let (tx, rx) = mpsc::channel();
+    // Shared with the GIL-free waits, which need a `Sync` handle.
+    let rx = std::sync::Mutex::new(rx);
+    let recv = |timeout: Option<Duration>| {
+        let rx = rx
+            .lock()
+            .map_err(|_| mpsc::RecvTimeoutError::Disconnected)?;
+        match timeout {
+            Some(t) => rx.recv_timeout(t),
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        }
+    };
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let _ = tx.send(f());
+        });
+        loop {
+            match py.detach(|| recv(Some(Duration::from_millis(50)))) {
+                Ok(r) => return r.map_err(|e| to_py(py, &e)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::new_err("the worker running the call stopped"));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if let Err(signal) = py.check_signals() {
+                profiledb::interrupt();
+                // The worker stops at its next check; its result is moot.
+                let _ = py.detach(|| recv(None));
+                profiledb::clear_interrupt();
+                return Err(signal);
+            }
+        }
+    })
+}
+
+/// A Python value as a statement parameter.
+fn param(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    json_value(v).and_then(|j| {
+        Value::from_json(&j).map_err(|e| PyTypeError::new_err(format!("parameter: {e}")))
+    })
+}
+
+/// A Python value as JSON: None, bool, int, float, str, lists and tuples,
+/// dicts with string keys, and datetimes (as RFC 3339; a naive one is UTC).
+fn json_value(v: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    use serde_json::Value as J;
+    if v.is_none() {
+        return Ok(J::Null);
+    }
+    if let Ok(b) = v.cast::<PyBool>() {
+        return Ok(J::Bool(b.is_true()));
+    }
+    if let Ok(i) = v.cast::<PyInt>() {
+        return match i.extract::<i64>() {
+            Ok(i) => Ok(J::from(i)),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "the integer {i} does not fit 64 bits"
+            ))),
+        };
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        let f = f.value();
+        return serde_json::Number::from_f64(f)
+            .map(J::Number)
+            .ok_or_else(|| PyTypeError::new_err(format!("the number {f} is not finite")));
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(J::String(s.to_cow()?.into_owned()));
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        let mut m = serde_json::Map::with_capacity(d.len());
+        for (k, x) in d.iter() {
+            let k = k
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err(format!("a key must be a string, not {k}")))?;
+            m.insert(k.to_cow()?.into_owned(), json_value(&x)?);
+        }
+        return Ok(J::Object(m));
+    }
+    if v.cast::<PyList>().is_ok() || v.cast::<PyTuple>().is_ok() {
+        return v.try_iter()?.map(|x| json_value(&x?)).collect();
+    }
+    if v.hasattr("isoformat")? && v.hasattr("tzinfo")? {
+        let iso: String = v.call_method0("isoformat")?.extract()?;
+        return Ok(J::String(if v.getattr("tzinfo")?.is_none() {
+            format!("{iso}Z")
+        } else {
+            iso
+        }));
+    }
+    // numpy scalars and the like: as the Python number they convert to.
+    if v.hasattr("item")? {
+        let item = v.call_method0("item")?;
+        if !item.is(v) {
+            return json_value(&item);
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "a value of type {} is not a field or parameter value",
+        v.get_type().name()?
+    )))
+}
+
+/// An open database: the package's `profiledb.Database` wraps it.
+#[pyclass(module = "profiledb._profiledb", frozen)]
+struct Native {
+    db: RwLock<Option<Arc<Db>>>,
+}
+
+impl Native {
+    fn db(&self) -> PyResult<Arc<Db>> {
+        self.db
+            .read()
+            .map_err(|_| Error::new_err("the database handle is poisoned"))?
+            .clone()
+            .ok_or_else(|| Error::new_err("the database is closed"))
+    }
+}
+
+#[pymethods]
+impl Native {
+    #[new]
+    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Native> {
+        let db = py.detach(|| Db::open(&path)).map_err(|e| to_py(py, &e))?;
+        Ok(Native {
+            db: RwLock::new(Some(Arc::new(db))),
+        })
+    }
+
+    /// Closes the database; later calls raise `Error`. Idempotent.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let db = self
+            .db
+            .write()
+            .map_err(|_| Error::new_err("the database handle is poisoned"))?
+            .take();
+        // The engine flushes and closes when its last user lets go.
+        py.detach(move || drop(db));
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.db.read().map(|d| d.is_none()).unwrap_or(true)
+    }
+
+    /// Runs one statement; (columns' pyarrow table, None) for rows, else
+    /// (None, summary).
+    #[pyo3(signature = (sql, params=None))]
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        sql: &str,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Option<Bound<'py, PyAny>>, Option<String>)> {
+        let params: Vec<Value> = match params {
+            None => Vec::new(),
+            Some(p) => p.try_iter()?.map(|x| param(&x?)).collect::<PyResult<_>>()?,
+        };
+        let db = self.db()?;
+        let out = interruptible(py, || db.execute_params(sql, &params))?;
+        match out {
+            profiledb::Output::Rows(rows) => {
+                let batch = py
+                    .detach(|| profiledb::arrow::batch_from_rows(&rows))
+                    .map_err(|e| to_py(py, &e))?;
+                let schema = batch.schema();
+                let table = Table::try_new(vec![batch], schema)
+                    .map_err(|e| Error::new_err(e.to_string()))?;
+                Ok((Some(table.into_pyarrow(py)?), None))
+            }
+            profiledb::Output::Done { summary, .. } => Ok((None, Some(summary))),
+        }
+    }
+
+    /// Ingests events given as dicts, atomically; returns how many were
+    /// written.
+    fn ingest_dicts(&self, py: Python<'_>, events: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut decoded = Vec::new();
+        for (index, ev) in events.try_iter()?.enumerate() {
+            let json = json_value(&ev?)?;
+            let event = Event::from_json(&json).map_err(|e| {
+                let err = EventError::new_err(format!("event {index}: {e}"));
+                let v = err.value(py);
+                let _ = v.setattr("index", index);
+                let _ = v.setattr("field", e.field.clone());
+                let _ = v.setattr("message", e.to_string());
+                err
+            })?;
+            decoded.push(event);
+        }
+        let db = self.db()?;
+        interruptible(py, || db.ingest(&decoded))
+    }
+
+    /// Ingests the events of an Arrow stream (anything with
+    /// `__arrow_c_stream__`, a pyarrow Table or RecordBatchReader),
+    /// atomically; returns how many were written.
+    fn ingest_arrow(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        // Reading an exported stream is cheap (its buffers are shared, not
+        // copied); converting and writing run without the GIL.
+        let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::new_err(format!("the Arrow stream failed: {e}")))?;
+        let db = self.db()?;
+        interruptible(py, move || {
+            let mut events = Vec::new();
+            for batch in &batches {
+                let first = events.len();
+                events.extend(profiledb::arrow::events_from_batch(batch, first)?);
+            }
+            db.ingest(&events)
+        })
+    }
+
+    /// The profiles of `users` as JSON texts (None for a user that does not
+    /// exist), at `as_of` (epoch ms; now when None), windows over
+    /// `window_ms`, only `fields` when given.
+    #[pyo3(signature = (users, as_of=None, window_ms=None, fields=None))]
+    fn profiles(
+        &self,
+        py: Python<'_>,
+        users: Vec<String>,
+        as_of: Option<i64>,
+        window_ms: Option<i64>,
+        fields: Option<Vec<String>>,
+    ) -> PyResult<Vec<Option<String>>> {
+        let db = self.db()?;
+        py.detach(|| {
+            let read = ProfileRead::new(
+                &db,
+                as_of.unwrap_or_else(profiledb::now_ms),
+                window_ms.unwrap_or(profiledb::DEFAULT_WINDOW_SPAN_MS),
+                fields,
+            )?;
+            read.read(&db, &users)
+        })
+        .map_err(|e| to_py(py, &e))?
+        .into_iter()
+        .map(|p| {
+            p.map(|bytes| String::from_utf8(bytes).map_err(|e| Error::new_err(e.to_string())))
+                .transpose()
+        })
+        .collect()
+    }
+
+    /// Deletes a user and every byte of their state; whether they existed.
+    fn delete_user(&self, py: Python<'_>, user: &str) -> PyResult<bool> {
+        let db = self.db()?;
+        py.detach(|| db.delete_user(user))
+            .map_err(|e| to_py(py, &e))
+    }
+
+    /// Writes what is buffered to disk.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let db = self.db()?;
+        py.detach(|| db.flush()).map_err(|e| to_py(py, &e))
+    }
+}
+
+/// A timestamp (epoch ms integer or RFC 3339 string) as epoch ms.
+#[pyfunction]
+fn parse_timestamp(t: &str) -> PyResult<i64> {
+    profiledb::parse_timestamp(t)
+        .map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))
+}
+
+/// A duration (`7d`, `1h30m`) in ms.
+#[pyfunction]
+fn parse_duration(d: &str) -> PyResult<i64> {
+    profiledb::parse_duration(d)
+        .map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))
+}
+
+#[pymodule]
+fn _profiledb(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Native>()?;
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("StatementError", py.get_type::<StatementError>())?;
+    m.add("EventError", py.get_type::<EventError>())?;
+    m.add("NotFoundError", py.get_type::<NotFoundError>())?;
+    m.add("CancelledError", py.get_type::<CancelledError>())?;
+    m.add_function(wrap_pyfunction!(parse_timestamp, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

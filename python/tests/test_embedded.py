@@ -1,0 +1,170 @@
+"""The embedded package against hand-computed values and naive models."""
+
+import math
+import threading
+import time
+
+import pyarrow as pa
+import pytest
+
+import profiledb
+
+DAY = 86_400_000
+T0 = 1_761_991_200_000  # 2025-11-01T10:00:00Z
+
+
+@pytest.fixture
+def db(tmp_path):
+    with profiledb.open(tmp_path / "db") as d:
+        d.execute("CREATE EVENT purchase (amount FLOAT, item_vec VECTOR(3))")
+        d.execute("CREATE FEATURE spend ON purchase AS DECAYED_SUM(amount) HALF_LIFE '7d'")
+        d.execute("CREATE FEATURE purchases ON purchase AS COUNT()")
+        d.execute("CREATE VECTOR taste ON purchase AS EWMA(item_vec) DIM 3 HALF_LIFE '7d'")
+        yield d
+
+
+def test_dicts_in_and_typed_arrow_out(db):
+    n = db.ingest(
+        [
+            {"user": "u1", "type": "purchase", "ts": T0, "amount": 40.0, "item_vec": [1, 0, 0]},
+            {"user": "u1", "type": "purchase", "ts": "2025-11-08T10:00:00Z", "amount": 60.0},
+            {"user": "u2", "type": "purchase", "ts": T0, "amount": 5.0},
+        ]
+    )
+    assert n == 3
+    t = db.query(
+        "SELECT id, spend, purchases, taste FROM users WHERE purchases >= $1 ORDER BY id AS OF $2",
+        [1, T0 + 7 * DAY],
+    )
+    assert isinstance(t, pa.Table)
+    assert t.schema.field("id").type == pa.string()
+    assert t.schema.field("spend").type == pa.float64()
+    assert t.schema.field("purchases").type == pa.int64()
+    assert t.schema.field("taste").type == pa.list_(pa.float32(), 3)
+    rows = t.to_pylist()
+    assert [r["id"] for r in rows] == ["u1", "u2"]
+    # 40 decayed over one half-life, plus 60 fresh; 5 over one half-life.
+    assert rows[0]["spend"] == pytest.approx(40 / 2 + 60, rel=1e-12)
+    assert rows[1]["spend"] == pytest.approx(5 / 2, rel=1e-12)
+    assert rows[0]["purchases"] == 2
+    assert rows[0]["taste"] == [1.0, 0.0, 0.0]
+    assert rows[1]["taste"] is None
+
+
+def test_pandas_and_arrow_ingest_equal_a_naive_model(db):
+    pd = pytest.importorskip("pandas")
+    users = [f"u{i % 7}" for i in range(200)]
+    amounts = [float(i % 13) for i in range(200)]
+    times = [T0 + i * 3_600_000 for i in range(200)]
+    df = pd.DataFrame(
+        {
+            "user": users[:100],
+            "type": ["purchase"] * 100,
+            "ts": pd.to_datetime(times[:100], unit="ms", utc=True),
+            "amount": amounts[:100],
+            "item_vec": [[float(i), 1.0, 0.5] for i in range(100)],
+        }
+    )
+    assert db.ingest(df) == 100
+    table = pa.table(
+        {
+            "user": users[100:],
+            "type": ["purchase"] * 100,
+            "ts": pa.array(times[100:], pa.int64()),
+            "amount": pa.array(amounts[100:], pa.float64()),
+        }
+    )
+    assert db.ingest(table) == 100
+    at = times[-1]
+    expected = {}
+    for u, a, t in zip(users, amounts, times):
+        count, spend = expected.get(u, (0, 0.0))
+        expected[u] = (count + 1, spend + a * 0.5 ** ((at - t) / (7 * DAY)))
+    got = db.query("SELECT id, purchases, spend FROM users AS OF $1", [at]).to_pylist()
+    assert {r["id"] for r in got} == set(expected)
+    for r in got:
+        count, spend = expected[r["id"]]
+        assert r["purchases"] == count
+        assert math.isclose(r["spend"], spend, rel_tol=1e-9)
+
+
+def test_statement_errors_carry_their_position(db):
+    with pytest.raises(profiledb.StatementError) as e:
+        db.query("SELECT id,\n  nosuch FROM users")
+    assert e.value.line == 2
+    assert e.value.column == 3
+    assert "nosuch" in e.value.message
+    assert isinstance(e.value, profiledb.Error)
+
+
+def test_a_rejected_event_names_its_index_and_field_and_writes_nothing(db):
+    db.ingest({"user": "u1", "type": "purchase", "ts": T0, "amount": 1.0})
+    with pytest.raises(profiledb.EventError) as e:
+        db.ingest(
+            [
+                {"user": "u1", "type": "purchase", "ts": T0, "amount": 2.0},
+                {"user": "u1", "type": "purchase", "ts": T0, "amount": "lots"},
+            ]
+        )
+    assert e.value.index == 1
+    assert e.value.field == "amount"
+    with pytest.raises(profiledb.EventError) as e:
+        db.ingest(pa.table({"user": ["u1"], "type": ["purchase"], "ts": pa.array([None], pa.int64())}))
+    assert (e.value.index, e.value.field) == (0, "ts")
+    assert db.profile("u1", as_of=T0)["features"]["purchases"] == 1
+
+
+def test_profiles_read_fields_and_missing_users(db):
+    db.ingest({"user": "u1", "type": "purchase", "ts": T0, "amount": 8.0})
+    p = db.profile("u1", as_of=T0 + 7 * DAY)
+    assert p["user"] == "u1"
+    assert p["features"]["spend"] == pytest.approx(4.0)
+    only = db.profile("u1", as_of=T0, fields=["purchases"])
+    assert only["features"] == {"purchases": 1}
+    assert only["vectors"] == {}
+    assert db.profiles(["nobody", "u1"], fields=["spend"])[0] is None
+    assert db.profiles(["nobody", "u1"], fields=["spend"])[1]["user"] == "u1"
+    with pytest.raises(profiledb.Error, match="did you mean 'spend'"):
+        db.profile("u1", fields=["spnd"])
+
+
+def test_closed_database_refuses_calls(tmp_path):
+    d = profiledb.open(tmp_path / "db")
+    d.close()
+    d.close()
+    with pytest.raises(profiledb.Error, match="closed"):
+        d.query("SELECT 1")
+
+
+def test_the_gil_is_released_during_a_long_call(db):
+    n = 300_000
+    table = pa.table(
+        {
+            "user": [f"u{i % 50_000}" for i in range(n)],
+            "type": ["purchase"] * n,
+            "ts": pa.array([T0 + i for i in range(n)], pa.int64()),
+            "amount": pa.array([1.0] * n),
+        }
+    )
+    window = {}
+
+    def ingest():
+        window["start"] = time.perf_counter()
+        db.ingest(table)
+        window["end"] = time.perf_counter()
+
+    worker = threading.Thread(target=ingest)
+    ticks = []
+    worker.start()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+    worker.join()
+    inside = [t for t in ticks if window["start"] <= t <= window["end"]]
+    span = window["end"] - window["start"]
+    # Had the call held the GIL, this thread would have stood still for
+    # all of it: the largest pause between its steps would be the call.
+    edges = [window["start"], *inside, window["end"]]
+    largest_pause = max(b - a for a, b in zip(edges, edges[1:]))
+    assert len(inside) > 100
+    assert largest_pause < span / 2
+    assert db.query("SELECT count(*) AS n FROM users").to_pylist() == [{"n": 50_000}]

@@ -1,0 +1,503 @@
+//! Query results and events as Apache Arrow record batches: results for the
+//! Python package (as pyarrow tables, handed over without a copy), events
+//! from pyarrow tables and pandas frames.
+//!
+//! arrow-rs is the Arrow project's own Rust implementation, the one pyarrow
+//! exchanges data with through the C data interface; only its array and
+//! schema crates are used here, not its compute kernels.
+//!
+//! Column types follow the statement's declared types: `int` is Int64,
+//! `float` Float64, `bool` Boolean, `string` Utf8, `tags` a list of Utf8,
+//! `vector` a fixed-size list of Float32 (a list when the vectors of a
+//! column differ in length), `map` a map of Utf8 to Float64. A column whose
+//! type is only known once run takes its values' type.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    FixedSizeListBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder, MapBuilder,
+    StringBuilder,
+};
+use arrow_array::types::{
+    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
+use arrow_array::{
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, NullArray, RecordBatch, RecordBatchOptions,
+    cast::AsArray,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+use crate::{Column, Error, Event, Result, Rows, Type, Value};
+
+fn invalid(message: String) -> Error {
+    Error::Storage(profiledb_storage::Error::InvalidArgument(message))
+}
+
+/// A statement's rows as one record batch, columns in order.
+///
+/// # Errors
+/// An invalid argument when a column holds values of two types that no one
+/// Arrow type holds (never for the engine's own results).
+pub fn batch_from_rows(rows: &Rows) -> Result<RecordBatch> {
+    let mut fields = Vec::with_capacity(rows.columns.len());
+    let mut arrays = Vec::with_capacity(rows.columns.len());
+    for (i, c) in rows.columns.iter().enumerate() {
+        let array = column_array(
+            c,
+            rows.rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null)),
+        )?;
+        fields.push(Field::new(&c.name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.rows.len()));
+    RecordBatch::try_new_with_options(schema, arrays, &options)
+        .map_err(|e| invalid(format!("the result does not fit an Arrow batch: {e}")))
+}
+
+/// The type a column's values are held in: its declared one, or, when that
+/// is unknown, its first value's; integers among floats are floats.
+fn column_type<'a>(c: &Column, values: impl Iterator<Item = &'a Value>) -> Result<Type> {
+    let mut ty = c.ty;
+    for v in values {
+        let t = Type::of(v);
+        ty = match (ty, t) {
+            (_, Type::Null) => ty,
+            (Type::Null, t) => t,
+            (a, b) if a == b => a,
+            (Type::Float, Type::Int) | (Type::Int, Type::Float) => Type::Float,
+            (a, b) => {
+                return Err(invalid(format!(
+                    "column '{}' holds {a} and {b} values, which no one Arrow type holds",
+                    c.name
+                )));
+            }
+        };
+    }
+    Ok(ty)
+}
+
+fn column_array<'a>(
+    c: &Column,
+    values: impl Iterator<Item = &'a Value> + Clone,
+) -> Result<ArrayRef> {
+    let ty = column_type(c, values.clone())?;
+    let len = values.clone().count();
+    Ok(match ty {
+        Type::Null => Arc::new(NullArray::new(len)),
+        Type::Bool => Arc::new(
+            values
+                .map(|v| match v {
+                    Value::Bool(b) => Some(*b),
+                    _ => None,
+                })
+                .collect::<BooleanArray>(),
+        ),
+        Type::Int => {
+            let mut b = Int64Builder::with_capacity(len);
+            for v in values {
+                b.append_option(match v {
+                    Value::Int(i) => Some(*i),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        Type::Float => {
+            let mut b = Float64Builder::with_capacity(len);
+            for v in values {
+                b.append_option(match v {
+                    Value::Float(f) => Some(*f),
+                    Value::Int(i) => Some(*i as f64),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        Type::String => {
+            let mut b = StringBuilder::with_capacity(len, len * 8);
+            for v in values {
+                b.append_option(match v {
+                    Value::String(s) => Some(s.as_str()),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        Type::Tags => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for v in values {
+                match v {
+                    Value::Tags(tags) => {
+                        for t in tags {
+                            b.values().append_value(t);
+                        }
+                        b.append(true);
+                    }
+                    _ => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        Type::Vector => {
+            let mut dims = values.clone().filter_map(|v| match v {
+                Value::Vector(x) => Some(x.len()),
+                _ => None,
+            });
+            let first = dims.next();
+            let same = first.filter(|d| dims.all(|x| x == *d));
+            match same.and_then(|d| i32::try_from(d).ok()) {
+                Some(dim) => {
+                    let mut b = FixedSizeListBuilder::with_capacity(
+                        Float32Builder::with_capacity(len * dim as usize),
+                        dim,
+                        len,
+                    );
+                    for v in values {
+                        match v {
+                            Value::Vector(x) => {
+                                b.values().append_slice(x);
+                                b.append(true);
+                            }
+                            _ => {
+                                for _ in 0..dim {
+                                    b.values().append_null();
+                                }
+                                b.append(false);
+                            }
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                None => {
+                    let mut b = ListBuilder::new(Float32Builder::new());
+                    for v in values {
+                        match v {
+                            Value::Vector(x) => {
+                                b.values().append_slice(x);
+                                b.append(true);
+                            }
+                            _ => b.append(false),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+            }
+        }
+        Type::Map => {
+            let mut b = MapBuilder::new(None, StringBuilder::new(), Float64Builder::new());
+            for v in values {
+                match v {
+                    Value::Map(m) => {
+                        for (k, x) in m {
+                            b.keys().append_value(k);
+                            b.values().append_value(*x);
+                        }
+                        b.append(true)
+                    }
+                    _ => b.append(false),
+                }
+                .map_err(|e| invalid(format!("column '{}': {e}", c.name)))?;
+            }
+            Arc::new(b.finish())
+        }
+    })
+}
+
+/// The events of `batch`, one per row: `user` and `type` columns of
+/// strings, `ts` as an Arrow timestamp (any unit; a time zone is an offset
+/// already applied), integer epoch milliseconds or an RFC 3339 string, and
+/// every other column a field: integers, floats, booleans, strings, lists of
+/// numbers (vectors) and lists of strings (tags). A null, or a float NaN
+/// (pandas' missing number), leaves the field out of that event. `first` is
+/// the index of the batch's first row among all the rows given, for errors.
+///
+/// # Errors
+/// An invalid event naming the row's index and the column at fault: a
+/// missing or null `user`, `type` or `ts`, a column of a type no field
+/// takes, an infinite number.
+pub fn events_from_batch(batch: &RecordBatch, first: usize) -> Result<Vec<Event>> {
+    let schema = batch.schema();
+    let bad = |row: usize, field: &str, reason: String| {
+        Error::Storage(profiledb_storage::Error::InvalidEvent {
+            index: first + row,
+            field: Some(field.to_owned()),
+            reason,
+        })
+    };
+    let column = |name: &str| {
+        schema
+            .index_of(name)
+            .map(|i| batch.column(i))
+            .map_err(|_| bad(0, name, "missing: the table has no such column".into()))
+    };
+    let users = strings(column("user")?.as_ref(), "user", first)?;
+    let types = strings(column("type")?.as_ref(), "type", first)?;
+    let ts = timestamps(column("ts")?.as_ref(), first)?;
+    let mut events = Vec::with_capacity(batch.num_rows());
+    for (row, t) in ts.into_iter().enumerate() {
+        let user = users(row).ok_or_else(|| bad(row, "user", "missing (null)".into()))?;
+        let ty = types(row).ok_or_else(|| bad(row, "type", "missing (null)".into()))?;
+        let t = t.ok_or_else(|| bad(row, "ts", "missing (null)".into()))?;
+        events.push(Event::new(user, ty, t));
+    }
+    for (i, f) in schema.fields().iter().enumerate() {
+        let name = f.name().as_str();
+        if matches!(name, "user" | "type" | "ts") {
+            continue;
+        }
+        let values = field_values(batch.column(i).as_ref(), name, first)?;
+        for (ev, v) in events.iter_mut().zip(values) {
+            if let Some(v) = v {
+                ev.fields.push((name.to_owned(), v));
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// A column of strings (Utf8, LargeUtf8 or Utf8View), row by row.
+fn strings<'a>(
+    a: &'a dyn Array,
+    name: &str,
+    first: usize,
+) -> Result<Box<dyn Fn(usize) -> Option<&'a str> + 'a>> {
+    Ok(match a.data_type() {
+        DataType::Utf8 => {
+            let s = a.as_string::<i32>();
+            Box::new(move |i| s.is_valid(i).then(|| s.value(i)))
+        }
+        DataType::LargeUtf8 => {
+            let s = a.as_string::<i64>();
+            Box::new(move |i| s.is_valid(i).then(|| s.value(i)))
+        }
+        DataType::Utf8View => {
+            let s = a.as_string_view();
+            Box::new(move |i| s.is_valid(i).then(|| s.value(i)))
+        }
+        other => {
+            return Err(Error::Storage(profiledb_storage::Error::InvalidEvent {
+                index: first,
+                field: Some(name.to_owned()),
+                reason: format!("must be a column of strings, not {other}"),
+            }));
+        }
+    })
+}
+
+/// The `ts` column as epoch milliseconds, row by row.
+fn timestamps(a: &dyn Array, first: usize) -> Result<Vec<Option<i64>>> {
+    let bad = |row: usize, reason: String| {
+        Error::Storage(profiledb_storage::Error::InvalidEvent {
+            index: first + row,
+            field: Some("ts".into()),
+            reason,
+        })
+    };
+    let check = |row: usize, ms: i64| crate::check_ts(ms).map_err(|e| bad(row, e.to_string()));
+    let mut out = Vec::with_capacity(a.len());
+    match a.data_type() {
+        DataType::Timestamp(unit, _) => {
+            // To milliseconds, rounding down (a time zone only labels them).
+            let (values, per_ms): (Vec<Option<i64>>, i64) = match unit {
+                TimeUnit::Second => (a.as_primitive::<TimestampSecondType>().iter().collect(), 0),
+                TimeUnit::Millisecond => (
+                    a.as_primitive::<TimestampMillisecondType>()
+                        .iter()
+                        .collect(),
+                    1,
+                ),
+                TimeUnit::Microsecond => (
+                    a.as_primitive::<TimestampMicrosecondType>()
+                        .iter()
+                        .collect(),
+                    1_000,
+                ),
+                TimeUnit::Nanosecond => (
+                    a.as_primitive::<TimestampNanosecondType>().iter().collect(),
+                    1_000_000,
+                ),
+            };
+            for (row, v) in values.into_iter().enumerate() {
+                out.push(match v {
+                    None => None,
+                    Some(v) if per_ms == 0 => Some(check(row, v.saturating_mul(1000))?),
+                    Some(v) => Some(check(row, v.div_euclid(per_ms))?),
+                });
+            }
+        }
+        DataType::Int64 | DataType::Int32 | DataType::UInt32 => {
+            for (row, v) in integers(a).into_iter().enumerate() {
+                out.push(v.map(|ms| check(row, ms)).transpose()?);
+            }
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let s = strings(a, "ts", first)?;
+            for row in 0..a.len() {
+                out.push(
+                    s(row)
+                        .map(|t| crate::parse_timestamp(t).map_err(|e| bad(row, e.to_string())))
+                        .transpose()?,
+                );
+            }
+        }
+        other => {
+            return Err(bad(
+                0,
+                format!(
+                    "must be a timestamp, integer epoch milliseconds or RFC 3339 strings, not {other}"
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// An integer column as i64 (unsigned values past i64's range are None).
+fn integers(a: &dyn Array) -> Vec<Option<i64>> {
+    fn each<T: ArrowPrimitiveType>(a: &dyn Array) -> Vec<Option<i64>>
+    where
+        T::Native: TryInto<i64>,
+    {
+        a.as_primitive::<T>()
+            .iter()
+            .map(|v| v.and_then(|x| x.try_into().ok()))
+            .collect()
+    }
+    match a.data_type() {
+        DataType::Int8 => each::<Int8Type>(a),
+        DataType::Int16 => each::<Int16Type>(a),
+        DataType::Int32 => each::<Int32Type>(a),
+        DataType::Int64 => each::<Int64Type>(a),
+        DataType::UInt8 => each::<UInt8Type>(a),
+        DataType::UInt16 => each::<UInt16Type>(a),
+        DataType::UInt32 => each::<UInt32Type>(a),
+        DataType::UInt64 => each::<UInt64Type>(a),
+        _ => vec![None; a.len()],
+    }
+}
+
+/// A field column's values, row by row (`None` leaves the field out).
+fn field_values(a: &dyn Array, name: &str, first: usize) -> Result<Vec<Option<Value>>> {
+    let bad = |row: usize, reason: String| {
+        Error::Storage(profiledb_storage::Error::InvalidEvent {
+            index: first + row,
+            field: Some(name.to_owned()),
+            reason,
+        })
+    };
+    let floats = |values: Vec<Option<f64>>| -> Result<Vec<Option<Value>>> {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(row, v)| match v {
+                Some(f) if f.is_nan() => Ok(None),
+                Some(f) if !f.is_finite() => Err(bad(row, format!("number {f} is out of range"))),
+                v => Ok(v.map(Value::Float)),
+            })
+            .collect()
+    };
+    Ok(match a.data_type() {
+        DataType::Null => vec![None; a.len()],
+        DataType::Boolean => a.as_boolean().iter().map(|v| v.map(Value::Bool)).collect(),
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => integers(a).into_iter().map(|v| v.map(Value::Int)).collect(),
+        DataType::UInt64 => {
+            let p = a.as_primitive::<UInt64Type>();
+            p.iter()
+                .enumerate()
+                .map(|(row, v)| {
+                    v.map(|x| {
+                        i64::try_from(x)
+                            .map(Value::Int)
+                            .map_err(|_| bad(row, format!("number {x} is out of range")))
+                    })
+                    .transpose()
+                })
+                .collect::<Result<_>>()?
+        }
+        DataType::Float32 => floats(
+            a.as_primitive::<Float32Type>()
+                .iter()
+                .map(|v| v.map(f64::from))
+                .collect(),
+        )?,
+        DataType::Float64 => floats(a.as_primitive::<Float64Type>().iter().collect())?,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let s = strings(a, name, first)?;
+            (0..a.len())
+                .map(|row| s(row).map(|v| Value::String(v.to_owned())))
+                .collect()
+        }
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => (0..a.len())
+            .map(|row| list_value(a, row).map_err(|r| bad(row, r)))
+            .collect::<Result<_>>()?,
+        other => {
+            return Err(bad(
+                0,
+                format!(
+                    "a column of {other} is not a field type (numbers, booleans, strings, lists of numbers or of strings)"
+                ),
+            ));
+        }
+    })
+}
+
+/// Row `row` of a list column: a vector of numbers, or tags of strings.
+fn list_value(a: &dyn Array, row: usize) -> std::result::Result<Option<Value>, String> {
+    if a.is_null(row) {
+        return Ok(None);
+    }
+    let items: ArrayRef = match a.data_type() {
+        DataType::List(_) => a.as_list::<i32>().value(row),
+        DataType::LargeList(_) => a.as_list::<i64>().value(row),
+        _ => a.as_fixed_size_list().value(row),
+    };
+    let vector = |values: Vec<Option<f64>>| -> std::result::Result<Option<Value>, String> {
+        let mut out = Vec::with_capacity(values.len());
+        for (i, v) in values.into_iter().enumerate() {
+            let f = v.ok_or_else(|| format!("array element {i} is null"))?;
+            let x = f as f32;
+            if !x.is_finite() {
+                return Err(format!("array element {i} ({f}) does not fit an f32"));
+            }
+            out.push(x);
+        }
+        Ok(Some(Value::Vector(out)))
+    };
+    match items.data_type() {
+        DataType::Float32 => vector(
+            items
+                .as_primitive::<Float32Type>()
+                .iter()
+                .map(|v| v.map(f64::from))
+                .collect(),
+        ),
+        DataType::Float64 => vector(items.as_primitive::<Float64Type>().iter().collect()),
+        t if t.is_integer() => vector(
+            integers(items.as_ref())
+                .into_iter()
+                .map(|v| v.map(|x| x as f64))
+                .collect(),
+        ),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let s = strings(items.as_ref(), "", 0).map_err(|e| e.to_string())?;
+            let mut tags = Vec::with_capacity(items.len());
+            for i in 0..items.len() {
+                tags.push(
+                    s(i).ok_or_else(|| format!("array element {i} is null"))?
+                        .to_owned(),
+                );
+            }
+            Ok(Some(Value::Tags(tags)))
+        }
+        other => Err(format!("a list of {other} is not a field type")),
+    }
+}
