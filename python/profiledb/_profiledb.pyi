@@ -1,0 +1,53 @@
+"""Type stubs of the native module; use the `profiledb` package, not this."""
+
+from os import PathLike
+from typing import Any, Iterable, Optional, Sequence, Tuple
+
+import pyarrow
+
+__version__: str
+
+class Error(Exception):
+    """Every error ProfileDB raises."""
+
+    message: str
+
+class StatementError(Error):
+    """A statement that does not parse, plan or run."""
+
+    line: int
+    column: int
+
+class EventError(Error):
+    """A rejected event; nothing of the call was written."""
+
+    index: int
+    field: Optional[str]
+
+class NotFoundError(Error):
+    """A named schema item or user that does not exist."""
+
+class CancelledError(Error):
+    """A statement cancelled by its deadline."""
+
+class Native:
+    def __init__(self, path: str | PathLike[str]) -> None: ...
+    def close(self) -> None: ...
+    def is_closed(self) -> bool: ...
+    def execute(
+        self, sql: str, params: Optional[Sequence[Any]] = None
+    ) -> Tuple[Optional[pyarrow.Table], Optional[str]]: ...
+    def ingest_dicts(self, events: Iterable[dict]) -> int: ...
+    def ingest_arrow(self, data: Any) -> int: ...
+    def profiles(
+        self,
+        users: list[str],
+        as_of: Optional[int] = None,
+        window_ms: Optional[int] = None,
+        fields: Optional[list[str]] = None,
+    ) -> list[Optional[str]]: ...
+    def delete_user(self, user: str) -> bool: ...
+    def flush(self) -> None: ...
+
+def parse_timestamp(t: str) -> int: ...
+def parse_duration(d: str) -> int: ...
