@@ -15,8 +15,8 @@ class Error(Exception):
 class StatementError(Error):
     """A statement that does not parse, plan or run."""
 
-    line: int
-    column: int
+    line: Optional[int]
+    column: Optional[int]
 
 class EventError(Error):
     """A rejected event; nothing of the call was written."""

@@ -73,7 +73,12 @@ fn to_py(py: Python<'_>, e: &profiledb::Error) -> PyErr {
     } else if e.storage_kind() == Some(profiledb::ErrorKind::NotFound) {
         NotFoundError::new_err(e.to_string())
     } else if matches!(e, profiledb::Error::Query(_)) {
-        StatementError::new_err(e.to_string())
+        // A statement error about the whole statement: no position.
+        let err = StatementError::new_err(e.to_string());
+        let v = err.value(py);
+        let _ = v.setattr("line", py.None());
+        let _ = v.setattr("column", py.None());
+        err
     } else {
         Error::new_err(e.to_string())
     };
