@@ -328,7 +328,7 @@ fn timestamps(a: &dyn Array, first: usize) -> Result<Vec<Option<i64>>> {
                 });
             }
         }
-        DataType::Int64 | DataType::Int32 | DataType::UInt32 => {
+        t if t.is_integer() => {
             for (row, v) in integers(a).into_iter().enumerate() {
                 out.push(v.map(|ms| check(row, ms)).transpose()?);
             }

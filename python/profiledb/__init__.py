@@ -144,9 +144,7 @@ class Database:
             import pyarrow
 
             events = pyarrow.Table.from_pandas(events, preserve_index=False)
-        if hasattr(events, "__arrow_c_stream__") or hasattr(events, "_export_to_c"):
-            if hasattr(events, "to_reader") and not hasattr(events, "__arrow_c_stream__"):
-                events = events.to_reader()
+        if hasattr(events, "__arrow_c_stream__"):
             return self._native.ingest_arrow(events)
         raise TypeError(
             "ingest takes a dict, a list of dicts, a pandas DataFrame or a pyarrow Table, "

@@ -14,6 +14,20 @@ pub fn open(dir: &std::path::Path) -> Result<RocksEngine> {
     RocksEngine::open(EngineOptions::new(dir))
 }
 
+/// The vector the similarity tests rank by: `taste`, the ewma of field `v`
+/// of `view` events, of dimension `dim`, with a one-day half-life.
+pub fn taste(dim: usize) -> Definition {
+    Definition::Vector {
+        name: "taste".into(),
+        event_type: "view".into(),
+        dim: dim as u32,
+        rule: VectorRule::Ewma {
+            field: "v".into(),
+            half_life_ms: DAY,
+        },
+    }
+}
+
 pub fn feature(name: &str, event: &str, field: Option<&str>, kind: FeatureKind) -> Definition {
     Definition::Feature {
         name: name.into(),

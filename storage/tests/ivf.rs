@@ -13,24 +13,11 @@ use std::time::{Duration, Instant};
 use profiledb_storage::kv::Kv;
 use profiledb_storage::{
     AttrType, Definition, Engine, Event, MemoryEngine, Metric, NearestFilter, Pins, Result, Value,
-    VectorRule,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const DIM: usize = 16;
-
-fn taste() -> Definition {
-    Definition::Vector {
-        name: "taste".into(),
-        event_type: "view".into(),
-        dim: DIM as u32,
-        rule: VectorRule::Ewma {
-            field: "v".into(),
-            half_life_ms: 86_400_000,
-        },
-    }
-}
 
 fn index(lists: u32, probes: u32) -> Definition {
     Definition::Index {
@@ -96,7 +83,7 @@ fn schema<K: Kv>(e: &Engine<K>) -> Result<()> {
         ty: AttrType::Int,
         event_type: Some("view".into()),
     })?;
-    e.define(taste()).map(drop)
+    e.define(common::taste(DIM)).map(drop)
 }
 
 /// The exact top k by a naive f64 scan of `vs` (users `keep` admits).

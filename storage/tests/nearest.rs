@@ -4,9 +4,10 @@
 //! so each case takes it at a different point), and with an attribute's
 //! posting lists. Equal scores are ordered by id.
 
+mod common;
+
 use profiledb_storage::{
     Definition, Event, MemoryEngine, Metric, NearestFilter, Pins, Result, UserRow, Value,
-    VectorRule,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -23,19 +24,6 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
-}
-
-/// The vector the tests rank by: the ewma of field `v`.
-fn taste() -> Definition {
-    Definition::Vector {
-        name: "taste".into(),
-        event_type: "view".into(),
-        dim: DIM as u32,
-        rule: VectorRule::Ewma {
-            field: "v".into(),
-            half_life_ms: 86_400_000,
-        },
-    }
 }
 
 fn taste_id(
@@ -56,7 +44,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
         ty: profiledb_storage::AttrType::Int,
         event_type: Some("view".into()),
     })?;
-    e.define(taste())?;
+    e.define(common::taste(DIM))?;
     let mut rng = StdRng::seed_from_u64(11);
     let mut users: Vec<(String, i64, Vec<f32>)> = Vec::new();
     let mut events = Vec::new();
@@ -163,7 +151,7 @@ fn nearest_equals_a_naive_ranking_under_every_kind_of_filter() -> Result<()> {
 #[test]
 fn a_batch_of_queries_equals_a_naive_ranking_of_each() -> Result<()> {
     let e = MemoryEngine::memory();
-    e.define(taste())?;
+    e.define(common::taste(DIM))?;
     let mut rng = StdRng::seed_from_u64(5);
     let users: Vec<(String, Vec<f32>)> = (0..USERS)
         .map(|u| {
