@@ -29,7 +29,18 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
-use crate::{Column, Error, Event, Result, Rows, Type, Value};
+use crate::{Column, Error, Event, EventError, Result, Rows, Type, Value};
+
+/// Event `index` rejected for `field`.
+fn bad_event(index: usize, field: &str, reason: String) -> Error {
+    Error::invalid_event(
+        index,
+        EventError {
+            field: Some(field.to_owned()),
+            reason,
+        },
+    )
+}
 
 fn invalid(message: String) -> Error {
     Error::Storage(profiledb_storage::Error::InvalidArgument(message))
@@ -220,13 +231,7 @@ fn column_array<'a>(
 /// takes, an infinite number.
 pub fn events_from_batch(batch: &RecordBatch, first: usize) -> Result<Vec<Event>> {
     let schema = batch.schema();
-    let bad = |row: usize, field: &str, reason: String| {
-        Error::Storage(profiledb_storage::Error::InvalidEvent {
-            index: first + row,
-            field: Some(field.to_owned()),
-            reason,
-        })
-    };
+    let bad = |row: usize, field: &str, reason: String| bad_event(first + row, field, reason);
     let column = |name: &str| {
         schema
             .index_of(name)
@@ -278,24 +283,18 @@ fn strings<'a>(
             Box::new(move |i| s.is_valid(i).then(|| s.value(i)))
         }
         other => {
-            return Err(Error::Storage(profiledb_storage::Error::InvalidEvent {
-                index: first,
-                field: Some(name.to_owned()),
-                reason: format!("must be a column of strings, not {other}"),
-            }));
+            return Err(bad_event(
+                first,
+                name,
+                format!("must be a column of strings, not {other}"),
+            ));
         }
     })
 }
 
 /// The `ts` column as epoch milliseconds, row by row.
 fn timestamps(a: &dyn Array, first: usize) -> Result<Vec<Option<i64>>> {
-    let bad = |row: usize, reason: String| {
-        Error::Storage(profiledb_storage::Error::InvalidEvent {
-            index: first + row,
-            field: Some("ts".into()),
-            reason,
-        })
-    };
+    let bad = |row: usize, reason: String| bad_event(first + row, "ts", reason);
     let check = |row: usize, ms: i64| crate::check_ts(ms).map_err(|e| bad(row, e.to_string()));
     let mut out = Vec::with_capacity(a.len());
     match a.data_type() {
@@ -381,13 +380,7 @@ fn integers(a: &dyn Array) -> Vec<Option<i64>> {
 
 /// A field column's values, row by row (`None` leaves the field out).
 fn field_values(a: &dyn Array, name: &str, first: usize) -> Result<Vec<Option<Value>>> {
-    let bad = |row: usize, reason: String| {
-        Error::Storage(profiledb_storage::Error::InvalidEvent {
-            index: first + row,
-            field: Some(name.to_owned()),
-            reason,
-        })
-    };
+    let bad = |row: usize, reason: String| bad_event(first + row, name, reason);
     let floats = |values: Vec<Option<f64>>| -> Result<Vec<Option<Value>>> {
         values
             .into_iter()

@@ -32,6 +32,16 @@ impl From<profiledb_storage::TimeError> for Error {
 }
 
 impl Error {
+    /// A rejected event: its index among the events given, the field at
+    /// fault (when one is) and why; [`Error::rejected_event`] reads it back.
+    pub fn invalid_event(index: usize, e: profiledb_storage::EventError) -> Error {
+        Error::Storage(profiledb_storage::Error::InvalidEvent {
+            index,
+            field: e.field,
+            reason: e.reason,
+        })
+    }
+
     /// The storage error's class, when the error came from storage.
     pub fn storage_kind(&self) -> Option<profiledb_storage::ErrorKind> {
         match self {

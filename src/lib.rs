@@ -76,13 +76,8 @@ pub type Engine = RocksEngine;
 /// [`Error::Storage`] with the index of the first event that does not decode
 /// and the field at fault; see [`Error::rejected_event`].
 pub fn decode_events(text: &str) -> Result<Vec<Event>> {
-    profiledb_storage::event::events_from_json(text).map_err(|(index, e)| {
-        Error::Storage(profiledb_storage::Error::InvalidEvent {
-            index,
-            field: e.field,
-            reason: e.reason,
-        })
-    })
+    profiledb_storage::event::events_from_json(text)
+        .map_err(|(index, e)| Error::invalid_event(index, e))
 }
 
 /// [`decode_events`], event by event: each event, or why it does not
@@ -91,13 +86,7 @@ pub fn decode_events(text: &str) -> Result<Vec<Event>> {
 /// # Errors
 /// [`Error::Storage`] for a body that is an array but not JSON.
 pub fn decode_each_event(text: &str) -> Result<Vec<std::result::Result<Event, EventError>>> {
-    profiledb_storage::event::each_event_from_json(text).map_err(|e| {
-        Error::Storage(profiledb_storage::Error::InvalidEvent {
-            index: 0,
-            field: e.field,
-            reason: e.reason,
-        })
-    })
+    profiledb_storage::event::each_event_from_json(text).map_err(|e| Error::invalid_event(0, e))
 }
 
 /// The window span [`Db::profile`] aggregates windows over: one day.

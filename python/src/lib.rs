@@ -274,14 +274,8 @@ impl Native {
         let mut decoded = Vec::new();
         for (index, ev) in events.try_iter()?.enumerate() {
             let json = json_value(&ev?)?;
-            let event = Event::from_json(&json).map_err(|e| {
-                let err = EventError::new_err(format!("event {index}: {e}"));
-                let v = err.value(py);
-                let _ = v.setattr("index", index);
-                let _ = v.setattr("field", e.field.clone());
-                let _ = v.setattr("message", e.to_string());
-                err
-            })?;
+            let event = Event::from_json(&json)
+                .map_err(|e| to_py(py, &profiledb::Error::invalid_event(index, e)))?;
             decoded.push(event);
         }
         let db = self.db()?;
