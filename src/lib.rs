@@ -41,7 +41,11 @@
 #[cfg(feature = "arrow")]
 pub mod arrow;
 mod error;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod json;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 mod profiles;
 
 use std::path::Path;
@@ -49,7 +53,7 @@ use std::path::Path;
 pub use error::{Error, Result};
 pub use profiledb_query::{
     Column, Limits, Output, Permission, Position, Rows, Type, clear_interrupt, closest,
-    ends_statement, interrupt, split_statements,
+    ends_statement, interrupt, interrupted, split_statements,
 };
 pub use profiledb_storage::RocksEngine;
 pub use profiledb_storage::catalog::{

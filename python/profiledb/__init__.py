@@ -182,6 +182,36 @@ class Database:
         )
         return [None if t is None else json.loads(t) for t in texts]
 
+    def import_file(
+        self,
+        path: str | _os.PathLike[str] | Sequence[str | _os.PathLike[str]],
+        format: str | None = None,
+        skip_bad: bool = False,
+        rename: Mapping[str, str] | None = None,
+        ts_unit: str | None = None,
+    ) -> dict:
+        """Imports event files as ``profiledb import`` does: JSON Lines, CSV
+        (``.csv``) or Parquet (``.parquet``), each also gzip-compressed
+        (``.gz``), by extension unless ``format`` (``"jsonl"``, ``"csv"``,
+        ``"parquet"``) says. ``path`` may be a list of files.
+
+        Every file is checked first; a bad line raises :class:`EventError`
+        (with ``file``, ``line`` and ``field`` of the first, and ``rejected``
+        listing all as ``(file, line, reason)``) and nothing is written,
+        unless ``skip_bad`` writes the good ones. ``rename`` maps column
+        names to event names (``{"userId": "user"}``); numeric times are
+        milliseconds unless ``ts_unit`` is ``"s"`` or ``"us"``. Returns
+        ``{"written": n, "duplicates": n, "rejected": [(file, line, reason)]}``."""
+        if isinstance(path, (str, bytes)) or hasattr(path, "__fspath__"):
+            paths = [_os.fspath(path)]
+        else:
+            paths = [_os.fspath(p) for p in path]
+        renames = None if rename is None else [f"{k}={v}" for k, v in dict(rename).items()]
+        written, duplicates, rejected = self._native.import_files(
+            paths, format, skip_bad, renames, ts_unit
+        )
+        return {"written": written, "duplicates": duplicates, "rejected": rejected}
+
     def delete_user(self, user: str) -> bool:
         """Deletes ``user`` and all their state; whether they existed."""
         return self._native.delete_user(user)

@@ -21,8 +21,12 @@ class StatementError(Error):
 class EventError(Error):
     """A rejected event; nothing of the call was written."""
 
-    index: int
+    index: Optional[int]
     field: Optional[str]
+    # Set by import_file: the first bad line, and every one.
+    file: Optional[str]
+    line: Optional[int]
+    rejected: list[Tuple[str, int, str]]
 
 class NotFoundError(Error):
     """A named schema item or user that does not exist."""
@@ -46,6 +50,14 @@ class Native:
         window_ms: Optional[int] = None,
         fields: Optional[list[str]] = None,
     ) -> list[Optional[str]]: ...
+    def import_files(
+        self,
+        paths: list[str],
+        format: Optional[str] = None,
+        skip_bad: bool = False,
+        rename: Optional[list[str]] = None,
+        ts_unit: Optional[str] = None,
+    ) -> Tuple[int, int, list[Tuple[str, int, str]]]: ...
     def delete_user(self, user: str) -> bool: ...
     def flush(self) -> None: ...
 

@@ -334,6 +334,75 @@ impl Native {
         .collect()
     }
 
+    /// Imports event files (JSON Lines, CSV, Parquet, each maybe gzip) as
+    /// `profiledb import` does: all checked first, then written in batches.
+    /// Returns (written, duplicates, rejected lines as (file, line, reason)).
+    #[pyo3(signature = (paths, format=None, skip_bad=false, rename=None, ts_unit=None))]
+    fn import_files(
+        &self,
+        py: Python<'_>,
+        paths: Vec<std::path::PathBuf>,
+        format: Option<&str>,
+        skip_bad: bool,
+        rename: Option<Vec<String>>,
+        ts_unit: Option<&str>,
+    ) -> PyResult<(u64, u64, Vec<(String, u64, String)>)> {
+        use profiledb::import::{self, ImportError};
+        let value_error = |e: String| PyErr::new::<pyo3::exceptions::PyValueError, _>(e);
+        let kind = format
+            .map(str::parse::<import::Kind>)
+            .transpose()
+            .map_err(value_error)?;
+        let unit = ts_unit
+            .map(str::parse::<import::TsUnit>)
+            .transpose()
+            .map_err(value_error)?;
+        let shape = import::Shape::new(&rename.unwrap_or_default(), unit).map_err(value_error)?;
+        let db = self.db()?;
+        let out = interruptible(py, || {
+            Ok(import::import(
+                &db,
+                &paths,
+                kind,
+                &shape,
+                skip_bad,
+                &import::Silent,
+            ))
+        })?;
+        let lines = |bad: Vec<import::BadLine>| {
+            bad.into_iter()
+                .map(|b| (b.file.display().to_string(), b.line, b.reason))
+                .collect::<Vec<_>>()
+        };
+        match out {
+            Ok(s) => Ok((s.written, s.duplicates, lines(s.rejected))),
+            Err(ImportError::BadLines(bad)) => {
+                let message = ImportError::BadLines(bad.clone()).to_string();
+                let err = EventError::new_err(message.clone());
+                let v = err.value(py);
+                let first = bad.first().cloned();
+                let _ = v.setattr("message", message);
+                let _ = v.setattr("index", py.None());
+                let _ = v.setattr(
+                    "field",
+                    first
+                        .as_ref()
+                        .and_then(|b| b.reason.strip_prefix("field '"))
+                        .and_then(|r| r.split_once('\''))
+                        .map(|(f, _)| f.to_owned()),
+                );
+                let _ = v.setattr("file", first.as_ref().map(|b| b.file.display().to_string()));
+                let _ = v.setattr("line", first.as_ref().map(|b| b.line));
+                let _ = v.setattr("rejected", lines(bad));
+                Err(err)
+            }
+            Err(ImportError::Interrupted { written }) => Err(CancelledError::new_err(format!(
+                "the import was interrupted; {written} events were written before it stopped"
+            ))),
+            Err(e @ ImportError::Io(_)) => Err(Error::new_err(e.to_string())),
+        }
+    }
+
     /// Deletes a user and every byte of their state; whether they existed.
     fn delete_user(&self, py: Python<'_>, user: &str) -> PyResult<bool> {
         let db = self.db()?;

@@ -56,7 +56,7 @@ mod statement;
 pub use error::{At, Error, ParseError, Position, Result, Span, closest};
 pub use lexer::MAX_STATEMENT_TOKENS;
 pub use lexer::{ends_statement, split_statements};
-pub use limits::{Limits, clear_interrupt, interrupt};
+pub use limits::{Limits, clear_interrupt, interrupt, interrupted};
 pub use output::{Column, Output, Rows, Type};
 pub use parser::{
     MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_script_with, parse_statement,

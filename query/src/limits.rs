@@ -25,7 +25,9 @@ pub fn clear_interrupt() {
     INTERRUPTED.store(false, Ordering::SeqCst);
 }
 
-fn interrupted() -> bool {
+/// Whether [`interrupt`] was called since the last [`clear_interrupt`]: for
+/// long work outside statements (bulk imports) to stop as statements do.
+pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 

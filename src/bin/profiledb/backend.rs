@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use profiledb::{Column, Db, Error, Limits, Output, Permission, Rows, Value};
+use profiledb::{Db, Error, Limits, Output, Permission, Value};
 
-use profiledb::json::{JsonValue, type_from_name, value_from_json};
+use profiledb::json::{JsonValue, output_from_json};
 
 /// Where in a statement's text an error is: 1-based line and column (in
 /// characters), and how many characters to underline.
@@ -204,41 +204,3 @@ fn failure_from_json(json: &serde_json::Value, status: u16) -> Failure {
     }
 }
 
-/// A query answer: `{"columns", "types", "rows"}`, with `summary` for a
-/// statement that returns no rows.
-fn output_from_json(json: &serde_json::Value) -> Option<Output> {
-    if let Some(summary) = json["summary"].as_str() {
-        return Some(Output::Done {
-            summary: summary.to_owned(),
-            count: json["count"].as_u64(),
-        });
-    }
-    let names = json["columns"].as_array()?;
-    let types = json["types"].as_array();
-    let columns: Vec<Column> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| Column {
-            name: n.as_str().map_or_else(|| n.to_string(), str::to_owned),
-            ty: types
-                .and_then(|t| t.get(i))
-                .and_then(|t| t.as_str())
-                .map_or(profiledb::Type::Null, type_from_name),
-        })
-        .collect();
-    let rows = json["rows"]
-        .as_array()?
-        .iter()
-        .map(|r| {
-            let cells = r.as_array()?;
-            Some(
-                columns
-                    .iter()
-                    .zip(cells)
-                    .map(|(c, v)| value_from_json(v, c.ty))
-                    .collect(),
-            )
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(Output::Rows(Rows { columns, rows }))
-}

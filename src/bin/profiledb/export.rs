@@ -2,7 +2,7 @@
 //! time) pairs in a CSV file with a header naming `user` and `ts` (other
 //! columns, such as a label, ride along), it reads the selected items of each
 //! user as of its own time and writes each pair's columns followed by them,
-//! as CSV or JSON Lines, in the pairs' order.
+//! as CSV, JSON Lines or Parquet, in the pairs' order.
 //!
 //! Each pair reads as a point query `AS OF` its time would ([`Db::rows_as_of`],
 //! one pass ordered by user), so with the event history kept the items are
@@ -24,6 +24,8 @@ pub enum ExportFormat {
     Csv,
     /// One JSON object per pair.
     Jsonl,
+    /// An Apache Parquet file, the items with their declared types.
+    Parquet,
 }
 
 /// One pair: its line, its cells, and the user and time read.
@@ -126,11 +128,23 @@ pub fn run(
             return 1;
         }
     };
-    let format = match format {
-        ExportFormat::Csv => Format::Csv,
-        ExportFormat::Jsonl => Format::Json,
+    let written = match format {
+        ExportFormat::Parquet => write_parquet(&rows, out),
+        ExportFormat::Csv => write_text(rows, Format::Csv, out),
+        ExportFormat::Jsonl => write_text(rows, Format::Json, out),
     };
-    let written = match out {
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Writes `rows` as text in `format`, to `out` or stdout.
+fn write_text(rows: Rows, format: Format, out: Option<&PathBuf>) -> Result<(), String> {
+    match out {
         Some(path) => std::fs::File::create(path)
             .map(std::io::BufWriter::new)
             .and_then(|mut f| {
@@ -145,12 +159,30 @@ pub fn run(
                 .and_then(|()| lock.flush())
                 .map_err(|e| format!("cannot write the export: {e}"))
         }
-    };
-    match written {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
+    }
+}
+
+/// Writes `rows` as a Parquet file, to `out` or stdout (not a terminal).
+fn write_parquet(rows: &Rows, out: Option<&PathBuf>) -> Result<(), String> {
+    match out {
+        Some(path) => std::fs::File::create(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            .and_then(|f| {
+                profiledb::parquet::write_rows(rows, std::io::BufWriter::new(f))
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            }),
+        None => {
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() {
+                return Err("a Parquet file is binary: give -o FILE, or redirect stdout".into());
+            }
+            let mut bytes = Vec::new();
+            profiledb::parquet::write_rows(rows, &mut bytes).map_err(|e| e.to_string())?;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&bytes)
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("cannot write the export: {e}"))
         }
     }
 }

@@ -154,10 +154,11 @@ struct ImportArgs {
     /// Write the good lines even when some are bad (the bad ones are listed).
     #[arg(long)]
     skip_bad: bool,
-    /// The inputs' format; by default `.csv` files are CSV and the rest JSON Lines.
+    /// The inputs' format; by default `.csv` files are CSV, `.parquet` Parquet, the rest JSON Lines.
     #[arg(long, value_enum, value_name = "FORMAT")]
     format: Option<import::Kind>,
-    /// JSON Lines files (one event per line) or CSV files (`.csv`); `-` reads stdin.
+    /// JSON Lines files (one event per line), CSV files (`.csv`) or Parquet files
+    /// (`.parquet`), each also gzip-compressed (`.gz`); `-` reads stdin.
     /// Inputs that are not regular files (pipes) are copied to a temporary file first.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
@@ -227,29 +228,31 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Shell(args) => shell(args),
         Command::Serve(args) => serve(args),
-        Command::Import(args) => match import::Shape::new(&args.map, args.ts_unit) {
-            Err(e) => fail(&e),
-            Ok(shape) => match (&args.at.db, &args.at.connect) {
-                (Some(dir), _) => match open_local(dir) {
-                    Ok(db) => import::run(
-                        import::Target::Local(&db),
+        Command::Import(args) => {
+            match profiledb::import::Shape::new(&args.map, args.ts_unit.map(Into::into)) {
+                Err(e) => fail(&e),
+                Ok(shape) => match (&args.at.db, &args.at.connect) {
+                    (Some(dir), _) => match open_local(dir) {
+                        Ok(db) => import::run(
+                            import::Target::Local(&db),
+                            &args.files,
+                            args.format,
+                            &shape,
+                            args.skip_bad,
+                        ),
+                        Err(e) => fail(&e),
+                    },
+                    (None, Some(url)) => import::run(
+                        import::Target::Remote(&Client::new(url, args.at.token.clone())),
                         &args.files,
                         args.format,
                         &shape,
                         args.skip_bad,
                     ),
-                    Err(e) => fail(&e),
+                    (None, None) => fail("give --db DIR or --connect URL"),
                 },
-                (None, Some(url)) => import::run(
-                    import::Target::Remote(&Client::new(url, args.at.token.clone())),
-                    &args.files,
-                    args.format,
-                    &shape,
-                    args.skip_bad,
-                ),
-                (None, None) => fail("give --db DIR or --connect URL"),
-            },
-        },
+            }
+        }
         Command::Export(args) => {
             let mut options = profiledb::Options::new(&args.db);
             options.create_if_missing = false;

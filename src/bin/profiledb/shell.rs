@@ -2,7 +2,7 @@
 //! prompt with history, multi-line statements and backslash commands.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use profiledb::{Column, Output, Rows, Type, Value};
@@ -28,6 +28,8 @@ Statements end with ';' and may span lines. Backslash commands:
   \\format F    print rows as table, csv or json
   \\x [on|off|auto]  expanded display: a record at a time (auto: when a row is too wide)
   \\precision N  significant digits of floats in tables (\\precision off: exact; csv and json are exact)
+  \\copy (SELECT ...) TO 'FILE'  write a statement's rows to FILE: .parquet as Parquet, .csv as CSV,
+               anything else as JSON Lines
   \\help        this help
   \\q           quit
 Examples:
@@ -218,6 +220,16 @@ impl Shell {
                     }
                 }
             }
+            ("copy", _) => {
+                let rest = cmd.trim_start()["copy".len()..].trim();
+                match parse_copy(rest) {
+                    Ok((stmt, path)) => self.copy(stmt, Path::new(path)),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        false
+                    }
+                }
+            }
             ("help" | "?" | "h", _) => {
                 println!("{HELP}");
                 true
@@ -262,6 +274,50 @@ impl Shell {
             }
         };
         Some(ok)
+    }
+
+    /// `\copy (STATEMENT) TO 'FILE'`: the statement's rows written to FILE
+    /// in the format its extension names.
+    fn copy(&mut self, stmt: &str, path: &Path) -> bool {
+        let params = std::mem::take(&mut self.params);
+        let rows = match self.backend.run_params(stmt, &params) {
+            Ok(Output::Rows(rows)) => rows,
+            Ok(Output::Done { .. }) => {
+                eprintln!("error: \\copy takes a statement that returns rows");
+                return false;
+            }
+            Err(f) => {
+                print_failure(stmt, &f, f.at.map(|a| ((a.line, a.column), a.width)), None);
+                return false;
+            }
+        };
+        let count = rows.rows.len();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let written = std::fs::File::create(path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                let mut f = io::BufWriter::new(f);
+                match ext.as_deref() {
+                    Some("parquet") => {
+                        profiledb::parquet::write_rows(&rows, f).map_err(|e| e.to_string())
+                    }
+                    Some("csv") => write_rows(&rows, Format::Csv, &mut f),
+                    _ => write_rows(&rows, Format::Json, &mut f),
+                }
+            });
+        match written {
+            Ok(()) => {
+                eprintln!("COPY {count} rows to {}", path.display());
+                true
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                false
+            }
+        }
     }
 
     /// `\d`: every schema item, by kind.
@@ -644,6 +700,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn copy_takes_a_statement_and_a_file() {
+        assert_eq!(
+            parse_copy("(SELECT id FROM users WHERE f(x) > 1) TO 'out (1).parquet'"),
+            Ok(("SELECT id FROM users WHERE f(x) > 1", "out (1).parquet"))
+        );
+        assert_eq!(
+            parse_copy("(SELECT 1;) to out.csv"),
+            Ok(("SELECT 1", "out.csv"))
+        );
+        assert!(parse_copy("SELECT 1 TO 'x.csv'").is_err());
+        assert!(parse_copy("(SELECT 1)").is_err());
+        assert!(parse_copy("() TO 'x.csv'").is_err());
+        assert!(parse_copy("(SELECT 1) TO ''").is_err());
+    }
+
+    #[test]
     fn positions_in_a_statement_map_to_the_script() {
         let src = "SHOW FEATURES;\n  SELECT x\n  FROM y;";
         let offset = src.find("SELECT").expect("present");
@@ -659,4 +731,40 @@ mod tests {
         assert_eq!(quote_ident("spend_7d"), "spend_7d");
         assert_eq!(quote_ident("a b\""), "\"a b\"\"\"");
     }
+}
+
+/// Rows as CSV or JSON Lines into `out`, flushed.
+fn write_rows(rows: &Rows, format: Format, out: &mut impl Write) -> Result<(), String> {
+    format::print(&Output::Rows(rows.clone()), format, out, &mut io::sink())
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())
+}
+
+/// `(STATEMENT) TO 'FILE'` (the quotes optional) as the statement and the
+/// file.
+fn parse_copy(rest: &str) -> Result<(&str, &str), String> {
+    const USAGE: &str = "\\copy takes (STATEMENT) TO 'FILE', such as \\copy (SELECT id, spend FROM users) TO 'spend.parquet'";
+    let inner = rest.strip_prefix('(').ok_or(USAGE)?;
+    // The last `) TO` ends the statement (a file name may hold a `)`).
+    let (close, tail) = inner
+        .char_indices()
+        .rev()
+        .filter(|&(_, c)| c == ')')
+        .find_map(|(i, _)| {
+            let tail = inner[i + 1..].trim_start();
+            let word = tail.get(..2)?;
+            let after = tail[2..].chars().next()?;
+            (word.eq_ignore_ascii_case("to") && after.is_whitespace())
+                .then(|| (i, tail[2..].trim()))
+        })
+        .ok_or(USAGE)?;
+    let stmt = inner[..close].trim().trim_end_matches(';').trim_end();
+    let file = tail
+        .strip_prefix('\'')
+        .and_then(|t| t.strip_suffix('\''))
+        .unwrap_or(tail);
+    if stmt.is_empty() || file.is_empty() {
+        return Err(USAGE.into());
+    }
+    Ok((stmt, file))
 }
