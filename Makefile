@@ -26,4 +26,5 @@ python-test:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check pytest pandas pyarrow
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check ./python
-	$(VENV)/bin/pytest python/tests
+	cargo build --bin profiledb
+	PROFILEDB_BIN=$(abspath $(or $(CARGO_TARGET_DIR),target))/debug/profiledb $(VENV)/bin/pytest python/tests

@@ -793,16 +793,11 @@ fn renamed(schema: &Schema, shape: &Shape) -> Result<Arc<Schema>, String> {
 
 /// An event as the JSON object it would be read from.
 fn event_object(ev: &Event, shape: &Shape, numeric_ts: bool) -> Result<serde_json::Value, String> {
-    let mut obj = serde_json::Map::with_capacity(ev.fields.len() + 3);
-    obj.insert("user".into(), ev.user.clone().into());
-    obj.insert("type".into(), ev.event_type.clone().into());
-    obj.insert("ts".into(), ev.ts.into());
-    for (name, value) in &ev.fields {
-        let json = serde_json::to_value(crate::json::JsonValue(value))
-            .map_err(|e| format!("field '{name}': {e}"))?;
-        obj.insert(name.clone(), json);
+    match serde_json::to_value(crate::json::JsonEvent(ev)) {
+        Ok(serde_json::Value::Object(obj)) => shape.apply(obj, false, numeric_ts),
+        Ok(_) => Err("the row is not an event".into()),
+        Err(e) => Err(e.to_string()),
     }
-    shape.apply(obj, false, numeric_ts)
 }
 
 /// Whether the input's first line ends with `\r\n`.

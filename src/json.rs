@@ -2,7 +2,7 @@
 //! remote shell's reading of them and the profiles [`crate::ProfileRead`]
 //! renders, so that a value survives the trip with its type.
 
-use crate::{Column, Output, Rows, Type, Value};
+use crate::{Column, Event, Output, Rows, Type, Value};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// A value as JSON: NULL is `null`, tags an array of strings, a vector an array
@@ -10,6 +10,25 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 /// an exponent, so they read back as floats.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonValue<'a>(pub &'a Value);
+
+/// An event as the JSON object it is read from ([`Event::from_json`]):
+/// `user`, `type`, `ts` (epoch ms) and its fields.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonEvent<'a>(pub &'a Event);
+
+impl Serialize for JsonEvent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ev = self.0;
+        let mut map = s.serialize_map(Some(ev.fields.len() + 3))?;
+        map.serialize_entry("user", &ev.user)?;
+        map.serialize_entry("type", &ev.event_type)?;
+        map.serialize_entry("ts", &ev.ts)?;
+        for (name, value) in &ev.fields {
+            map.serialize_entry(name, &JsonValue(value))?;
+        }
+        map.end()
+    }
+}
 
 impl Serialize for JsonValue<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

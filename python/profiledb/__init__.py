@@ -13,16 +13,17 @@ runs the same engine as the ``profiledb`` program, inside the Python process::
         print(table.to_pandas())
 
 Query results are ``pyarrow.Table`` objects with the statement's column types
-(vectors as fixed-size lists of float32). Errors are :class:`Error`
-subclasses.
+(vectors as fixed-size lists of float32); in a notebook they show as tables.
+Errors are :class:`Error` subclasses. :func:`connect` reaches a running
+server with the same methods.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import os as _os
 from typing import Any, Iterable, Mapping, Sequence
 
+from . import _args
 from ._profiledb import (
     CancelledError,
     Error,
@@ -31,61 +32,26 @@ from ._profiledb import (
     NotFoundError,
     StatementError,
     __version__,
-    parse_duration as _parse_duration,
-    parse_timestamp as _parse_timestamp,
 )
+from ._display import register as _register_display, table_html
+from ._remote import Remote, connect
 
 __all__ = [
     "Database",
+    "Remote",
     "open",
+    "connect",
     "Error",
     "StatementError",
     "EventError",
     "NotFoundError",
     "CancelledError",
+    "table_html",
     "__version__",
 ]
 
-
-def _epoch_ms(t: Any) -> int | None:
-    """A time as epoch milliseconds: an int (ms), an RFC 3339 string, or a
-    datetime (a naive one is UTC)."""
-    if t is None:
-        return None
-    if isinstance(t, bool):
-        raise TypeError("as_of: expected epoch ms, an RFC 3339 string or a datetime, got a bool")
-    if isinstance(t, int):
-        return t
-    if isinstance(t, str):
-        try:
-            return int(t)
-        except ValueError:
-            return _parse_timestamp(t)
-    if isinstance(t, _dt.datetime):
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=_dt.timezone.utc)
-        return int(t.timestamp() * 1000)
-    raise TypeError(
-        f"as_of: expected epoch ms, an RFC 3339 string or a datetime, got {type(t).__name__}"
-    )
-
-
-def _span_ms(window: Any) -> int | None:
-    if window is None:
-        return None
-    if isinstance(window, _dt.timedelta):
-        return int(window.total_seconds() * 1000)
-    if isinstance(window, str):
-        return _parse_duration(window)
-    raise TypeError(f"window: expected a duration such as '7d' or a timedelta, got {type(window).__name__}")
-
-
-def _fields(fields: Iterable[str] | None) -> list[str] | None:
-    if fields is None:
-        return None
-    if isinstance(fields, str):
-        return [fields]
-    return list(fields)
+# In a notebook, query results show as tables.
+_register_display()
 
 
 class Database:
@@ -136,20 +102,10 @@ class Database:
         and its fields; vectors are lists of numbers. A rejected event raises
         :class:`EventError` with its ``index`` and ``field``, and nothing of
         the call is written."""
-        if isinstance(events, Mapping):
-            return self._native.ingest_dicts([events])
-        if isinstance(events, (list, tuple)):
-            return self._native.ingest_dicts(events)
-        if _is_pandas(events):
-            import pyarrow
-
-            events = pyarrow.Table.from_pandas(events, preserve_index=False)
-        if hasattr(events, "__arrow_c_stream__"):
-            return self._native.ingest_arrow(events)
-        raise TypeError(
-            "ingest takes a dict, a list of dicts, a pandas DataFrame or a pyarrow Table, "
-            f"not {type(events).__name__}"
-        )
+        data, arrow = _args.events_for(events)
+        if arrow:
+            return self._native.ingest_arrow(data)
+        return self._native.ingest_dicts(data)
 
     def profile(
         self,
@@ -178,7 +134,7 @@ class Database:
         if isinstance(users, str):
             raise TypeError("profiles takes a list of user ids; use profile() for one")
         texts = self._native.profiles(
-            list(users), _epoch_ms(as_of), _span_ms(window), _fields(fields)
+            list(users), _args.epoch_ms(as_of), _args.span_ms(window), _args.fields(fields)
         )
         return [None if t is None else json.loads(t) for t in texts]
 
@@ -202,13 +158,8 @@ class Database:
         names to event names (``{"userId": "user"}``); numeric times are
         milliseconds unless ``ts_unit`` is ``"s"`` or ``"us"``. Returns
         ``{"written": n, "duplicates": n, "rejected": [(file, line, reason)]}``."""
-        if isinstance(path, (str, bytes)) or hasattr(path, "__fspath__"):
-            paths = [_os.fspath(path)]
-        else:
-            paths = [_os.fspath(p) for p in path]
-        renames = None if rename is None else [f"{k}={v}" for k, v in dict(rename).items()]
         written, duplicates, rejected = self._native.import_files(
-            paths, format, skip_bad, renames, ts_unit
+            _args.paths(path), format, skip_bad, _args.renames(rename), ts_unit
         )
         return {"written": written, "duplicates": duplicates, "rejected": rejected}
 
@@ -219,11 +170,6 @@ class Database:
     def flush(self) -> None:
         """Writes what is buffered to disk."""
         self._native.flush()
-
-
-def _is_pandas(obj: Any) -> bool:
-    module = type(obj).__module__
-    return module.startswith("pandas") and type(obj).__name__ == "DataFrame"
 
 
 def open(path: str | _os.PathLike[str]) -> Database:  # noqa: A001 - the package's verb

@@ -254,30 +254,13 @@ impl Native {
         };
         let db = self.db()?;
         let out = interruptible(py, || db.execute_params(sql, &params))?;
-        match out {
-            profiledb::Output::Rows(rows) => {
-                let batch = py
-                    .detach(|| profiledb::arrow::batch_from_rows(&rows))
-                    .map_err(|e| to_py(py, &e))?;
-                let schema = batch.schema();
-                let table = Table::try_new(vec![batch], schema)
-                    .map_err(|e| Error::new_err(e.to_string()))?;
-                Ok((Some(table.into_pyarrow(py)?), None))
-            }
-            profiledb::Output::Done { summary, .. } => Ok((None, Some(summary))),
-        }
+        output_to_py(py, out)
     }
 
     /// Ingests events given as dicts, atomically; returns how many were
     /// written.
     fn ingest_dicts(&self, py: Python<'_>, events: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut decoded = Vec::new();
-        for (index, ev) in events.try_iter()?.enumerate() {
-            let json = json_value(&ev?)?;
-            let event = Event::from_json(&json)
-                .map_err(|e| to_py(py, &profiledb::Error::invalid_event(index, e)))?;
-            decoded.push(event);
-        }
+        let decoded = dict_events(py, events)?;
         let db = self.db()?;
         interruptible(py, || db.ingest(&decoded))
     }
@@ -286,21 +269,9 @@ impl Native {
     /// `__arrow_c_stream__`, a pyarrow Table or RecordBatchReader),
     /// atomically; returns how many were written.
     fn ingest_arrow(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
-        // Reading an exported stream is cheap (its buffers are shared, not
-        // copied); converting and writing run without the GIL.
-        let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::new_err(format!("the Arrow stream failed: {e}")))?;
+        let events = arrow_events(py, data)?;
         let db = self.db()?;
-        interruptible(py, move || {
-            let mut events = Vec::new();
-            for batch in &batches {
-                let first = events.len();
-                events.extend(profiledb::arrow::events_from_batch(batch, first)?);
-            }
-            db.ingest(&events)
-        })
+        interruptible(py, move || db.ingest(&events))
     }
 
     /// The profiles of `users` as JSON texts (None for a user that does not
@@ -347,17 +318,8 @@ impl Native {
         rename: Option<Vec<String>>,
         ts_unit: Option<&str>,
     ) -> PyResult<(u64, u64, Vec<(String, u64, String)>)> {
-        use profiledb::import::{self, ImportError};
-        let value_error = |e: String| PyErr::new::<pyo3::exceptions::PyValueError, _>(e);
-        let kind = format
-            .map(str::parse::<import::Kind>)
-            .transpose()
-            .map_err(value_error)?;
-        let unit = ts_unit
-            .map(str::parse::<import::TsUnit>)
-            .transpose()
-            .map_err(value_error)?;
-        let shape = import::Shape::new(&rename.unwrap_or_default(), unit).map_err(value_error)?;
+        use profiledb::import;
+        let (kind, shape) = import_options(format, rename, ts_unit)?;
         let db = self.db()?;
         let out = interruptible(py, || {
             Ok(import::import(
@@ -369,37 +331,16 @@ impl Native {
                 &import::Silent,
             ))
         })?;
-        let lines = |bad: Vec<import::BadLine>| {
-            bad.into_iter()
-                .map(|b| (b.file.display().to_string(), b.line, b.reason))
-                .collect::<Vec<_>>()
-        };
         match out {
-            Ok(s) => Ok((s.written, s.duplicates, lines(s.rejected))),
-            Err(ImportError::BadLines(bad)) => {
-                let message = ImportError::BadLines(bad.clone()).to_string();
-                let err = EventError::new_err(message.clone());
-                let v = err.value(py);
-                let first = bad.first().cloned();
-                let _ = v.setattr("message", message);
-                let _ = v.setattr("index", py.None());
-                let _ = v.setattr(
-                    "field",
-                    first
-                        .as_ref()
-                        .and_then(|b| b.reason.strip_prefix("field '"))
-                        .and_then(|r| r.split_once('\''))
-                        .map(|(f, _)| f.to_owned()),
-                );
-                let _ = v.setattr("file", first.as_ref().map(|b| b.file.display().to_string()));
-                let _ = v.setattr("line", first.as_ref().map(|b| b.line));
-                let _ = v.setattr("rejected", lines(bad));
-                Err(err)
-            }
-            Err(ImportError::Interrupted { written }) => Err(CancelledError::new_err(format!(
-                "the import was interrupted; {written} events were written before it stopped"
-            ))),
-            Err(e @ ImportError::Io(_)) => Err(Error::new_err(e.to_string())),
+            Ok(s) => Ok((
+                s.written,
+                s.duplicates,
+                s.rejected
+                    .into_iter()
+                    .map(|b| (b.file.display().to_string(), b.line, b.reason))
+                    .collect(),
+            )),
+            Err(e) => Err(import_error(py, e)),
         }
     }
 
@@ -414,6 +355,261 @@ impl Native {
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         let db = self.db()?;
         py.detach(|| db.flush()).map_err(|e| to_py(py, &e))
+    }
+}
+
+/// A server's query answer (`{"columns", "types", "rows"}` or `{"summary"}`)
+/// as `execute` gives it: (a pyarrow table, None) or (None, the summary).
+#[pyfunction]
+fn read_answer<'py>(
+    py: Python<'py>,
+    body: &[u8],
+) -> PyResult<(Option<Bound<'py, PyAny>>, Option<String>)> {
+    let json: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Error::new_err(format!("the server's answer is not JSON: {e}")))?;
+    match profiledb::json::output_from_json(&json) {
+        Some(output) => output_to_py(py, output),
+        None => Err(Error::new_err(
+            "the server's answer has neither rows nor a summary",
+        )),
+    }
+}
+
+/// A Python value as JSON text, converted as statement parameters are.
+#[pyfunction]
+fn to_json(v: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    serde_json::to_vec(&json_value(v)?).map_err(|e| Error::new_err(e.to_string()))
+}
+
+/// Events as the JSON array text `POST /v1/events` takes: dicts (each
+/// decoded as `ingest` decodes it, so a bad one is named here by its index),
+/// or an Arrow stream.
+#[pyfunction]
+fn events_json(py: Python<'_>, events: &Bound<'_, PyAny>, arrow: bool) -> PyResult<Vec<u8>> {
+    let events = if arrow {
+        arrow_events(py, events)?
+    } else {
+        dict_events(py, events)?
+    };
+    let json: Vec<profiledb::json::JsonEvent<'_>> =
+        events.iter().map(profiledb::json::JsonEvent).collect();
+    serde_json::to_vec(&json).map_err(|e| Error::new_err(e.to_string()))
+}
+
+/// Dicts as events; an `EventError` names the first that is not one.
+fn dict_events(py: Python<'_>, events: &Bound<'_, PyAny>) -> PyResult<Vec<Event>> {
+    let mut decoded = Vec::new();
+    for (index, ev) in events.try_iter()?.enumerate() {
+        let json = json_value(&ev?)?;
+        let event = Event::from_json(&json)
+            .map_err(|e| to_py(py, &profiledb::Error::invalid_event(index, e)))?;
+        decoded.push(event);
+    }
+    Ok(decoded)
+}
+
+/// The events of an Arrow stream (`__arrow_c_stream__`), converted without
+/// the GIL.
+fn arrow_events(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<Event>> {
+    // Reading an exported stream is cheap (its buffers are shared, not
+    // copied); converting runs without the GIL.
+    let reader = RecordBatchStreamReader::from_pyarrow_bound(data)?;
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::new_err(format!("the Arrow stream failed: {e}")))?;
+    py.detach(|| {
+        let mut events = Vec::new();
+        for batch in &batches {
+            let first = events.len();
+            events.extend(profiledb::arrow::events_from_batch(batch, first)?);
+        }
+        Ok(events)
+    })
+    .map_err(|e| to_py(py, &e))
+}
+
+/// A statement's output as `execute` returns it.
+fn output_to_py(
+    py: Python<'_>,
+    output: profiledb::Output,
+) -> PyResult<(Option<Bound<'_, PyAny>>, Option<String>)> {
+    match output {
+        profiledb::Output::Rows(rows) => {
+            let batch = py
+                .detach(|| profiledb::arrow::batch_from_rows(&rows))
+                .map_err(|e| to_py(py, &e))?;
+            let schema = batch.schema();
+            let table = Table::try_new(vec![batch], schema)
+                .map_err(|e| Error::new_err(e.to_string()))?;
+            Ok((Some(table.into_pyarrow(py)?), None))
+        }
+        profiledb::Output::Done { summary, .. } => Ok((None, Some(summary))),
+    }
+}
+
+/// The events of files, read and checked as `import_file` reads them, in
+/// batches for a server: each item is (the batch's lines as (file, line),
+/// its JSON array text). Lines that are not events are in `rejected`
+/// after the check pass. A worker thread reads ahead by two batches.
+#[pyclass(module = "profiledb._profiledb")]
+struct EventBatches {
+    rx: std::sync::Mutex<mpsc::Receiver<Result<(Vec<(String, u64)>, Vec<u8>), String>>>,
+    #[pyo3(get)]
+    rejected: Vec<(String, u64, String)>,
+}
+
+#[pymethods]
+impl EventBatches {
+    /// Checks every line of `paths` (as JSON objects: the server judges
+    /// them against its schema), then reads them again batch by batch.
+    #[new]
+    #[pyo3(signature = (paths, format=None, skip_bad=false, rename=None, ts_unit=None, batch=10_000))]
+    fn new(
+        py: Python<'_>,
+        paths: Vec<std::path::PathBuf>,
+        format: Option<&str>,
+        skip_bad: bool,
+        rename: Option<Vec<String>>,
+        ts_unit: Option<&str>,
+        batch: usize,
+    ) -> PyResult<EventBatches> {
+        use profiledb::import::{self, ImportError};
+        let (kind, shape) = import_options(format, rename, ts_unit)?;
+        let checked = interruptible(py, || {
+            Ok(import::open_all(&paths, kind).and_then(|inputs| {
+                let catalog = profiledb::Catalog::default();
+                import::check_all(&inputs, &catalog, &shape, skip_bad, &import::Silent, &|_| {
+                    Ok(())
+                })
+                .map(|(bad, _)| (inputs, bad))
+            }))
+        })?;
+        let (inputs, bad) = match checked {
+            Ok(x) => x,
+            Err(e) => return Err(import_error(py, e)),
+        };
+        let rejected: Vec<(String, u64, String)> = bad
+            .iter()
+            .map(|b| (b.file.display().to_string(), b.line, b.reason.clone()))
+            .collect();
+        let (tx, rx) = mpsc::sync_channel(2);
+        let batch = batch.max(1);
+        std::thread::spawn(move || {
+            let catalog = profiledb::Catalog::default();
+            let skip: std::collections::HashSet<(&std::path::Path, u64)> =
+                bad.iter().map(|b| (b.file.as_path(), b.line)).collect();
+            for input in &inputs {
+                let name = input.name().display().to_string();
+                let mut lines = Vec::with_capacity(batch);
+                let mut objects = Vec::with_capacity(batch);
+                let send = |lines: &mut Vec<(String, u64)>,
+                                objects: &mut Vec<serde_json::Value>|
+                 -> Result<(), ImportError> {
+                    if objects.is_empty() {
+                        return Ok(());
+                    }
+                    let body = serde_json::to_vec(&objects)
+                        .map_err(|e| ImportError::Io(e.to_string()))?;
+                    objects.clear();
+                    tx.send(Ok((std::mem::take(lines), body)))
+                        .map_err(|_| ImportError::Interrupted { written: 0 })
+                };
+                let read = import::for_each_object(
+                    input,
+                    &catalog,
+                    &shape,
+                    &import::Silent,
+                    |line, obj| {
+                        if let (Ok(obj), false) = (obj, skip.contains(&(input.name(), line))) {
+                            lines.push((name.clone(), line));
+                            objects.push(obj);
+                        }
+                        if objects.len() == batch {
+                            send(&mut lines, &mut objects)?;
+                        }
+                        Ok(())
+                    },
+                )
+                .and_then(|_| send(&mut lines, &mut objects));
+                if let Err(e) = read {
+                    // A receiver gone (the caller stopped) ends the reading.
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            }
+        });
+        Ok(EventBatches {
+            rx: std::sync::Mutex::new(rx),
+            rejected,
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<(Vec<(String, u64)>, Vec<u8>)>> {
+        let next = py.detach(|| self.rx.lock().ok().map(|rx| rx.recv()));
+        match next.ok_or_else(|| Error::new_err("the file reader is poisoned"))? {
+            Ok(Ok(batch)) => Ok(Some(batch)),
+            Ok(Err(e)) => Err(Error::new_err(e)),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// The format and shape `import_file` is given.
+fn import_options(
+    format: Option<&str>,
+    rename: Option<Vec<String>>,
+    ts_unit: Option<&str>,
+) -> PyResult<(Option<profiledb::import::Kind>, profiledb::import::Shape)> {
+    use profiledb::import;
+    let value_error = |e: String| PyErr::new::<pyo3::exceptions::PyValueError, _>(e);
+    let kind = format
+        .map(str::parse::<import::Kind>)
+        .transpose()
+        .map_err(value_error)?;
+    let unit = ts_unit
+        .map(str::parse::<import::TsUnit>)
+        .transpose()
+        .map_err(value_error)?;
+    let shape = import::Shape::new(&rename.unwrap_or_default(), unit).map_err(value_error)?;
+    Ok((kind, shape))
+}
+
+/// An import's failure as the Python exception of its class.
+fn import_error(py: Python<'_>, e: profiledb::import::ImportError) -> PyErr {
+    use profiledb::import::ImportError;
+    let lines = |bad: &[profiledb::import::BadLine]| {
+        bad.iter()
+            .map(|b| (b.file.display().to_string(), b.line, b.reason.clone()))
+            .collect::<Vec<_>>()
+    };
+    match e {
+        ImportError::BadLines(bad) => {
+            let message = ImportError::BadLines(bad.clone()).to_string();
+            let err = EventError::new_err(message.clone());
+            let v = err.value(py);
+            let first = bad.first();
+            let _ = v.setattr("message", message);
+            let _ = v.setattr("index", py.None());
+            let _ = v.setattr(
+                "field",
+                first
+                    .and_then(|b| b.reason.strip_prefix("field '"))
+                    .and_then(|r| r.split_once('\''))
+                    .map(|(f, _)| f.to_owned()),
+            );
+            let _ = v.setattr("file", first.map(|b| b.file.display().to_string()));
+            let _ = v.setattr("line", first.map(|b| b.line));
+            let _ = v.setattr("rejected", lines(&bad));
+            err
+        }
+        ImportError::Interrupted { written } => CancelledError::new_err(format!(
+            "the import was interrupted; {written} events were written before it stopped"
+        )),
+        e @ ImportError::Io(_) => Error::new_err(e.to_string()),
     }
 }
 
@@ -440,6 +636,10 @@ fn _profiledb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EventError", py.get_type::<EventError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;
+    m.add_class::<EventBatches>()?;
+    m.add_function(wrap_pyfunction!(read_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(events_json, m)?)?;
+    m.add_function(wrap_pyfunction!(to_json, m)?)?;
     m.add_function(wrap_pyfunction!(parse_timestamp, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
