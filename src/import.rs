@@ -712,7 +712,7 @@ fn parquet_objects(
     mut f: impl FnMut(u64, Result<serde_json::Value, String>) -> Result<(), ImportError>,
 ) -> Result<u64, ImportError> {
     let path = input.name.as_path();
-    let mut batches = crate::parquet::read_batches(input.file()?, BATCH)
+    let batches = crate::parquet::read_batches(input.file()?, BATCH)
         .map_err(|e| ImportError::Io(format!("{}: {e}", path.display())))?;
     let total_rows = batches.rows();
     let schema = renamed(&batches.schema(), shape)
@@ -731,7 +731,7 @@ fn parquet_objects(
         .is_ok_and(|f| f.data_type().is_integer() || f.data_type().is_floating());
     let mut line = 0u64;
     let mut reported = 0u64;
-    while let Some(batch) = batches.next() {
+    for batch in batches {
         let batch = batch.map_err(|e| ImportError::Io(format!("{}: {e}", path.display())))?;
         let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
             .map_err(|e| ImportError::Io(format!("{}: {e}", path.display())))?;
@@ -902,7 +902,9 @@ mod tests {
     #[test]
     fn seconds_are_refused_without_a_unit() {
         let shape = Shape::default();
-        let e = shape.ts_ms(1_761_991_200.0).unwrap_err();
+        let e = shape
+            .ts_ms(1_761_991_200.0)
+            .expect_err("seconds are refused");
         assert!(e.contains("looks like epoch seconds"), "{e}");
         let secs = Shape {
             ts_unit: Some(TsUnit::Seconds),
@@ -913,12 +915,16 @@ mod tests {
 
     #[test]
     fn renames_that_collide_are_refused() {
-        let shape = Shape::new(&["a=user".into()], None).unwrap();
+        let shape = Shape::new(&["a=user".into()], None).expect("a rename");
         let schema = Schema::new(vec![
             Field::new("a", DataType::Utf8, true),
             Field::new("user", DataType::Utf8, true),
         ]);
-        assert!(renamed(&schema, &shape).unwrap_err().contains("twice"));
+        assert!(
+            renamed(&schema, &shape)
+                .expect_err("a collision")
+                .contains("twice")
+        );
         assert!(Shape::new(&["nope".into()], None).is_err());
     }
 

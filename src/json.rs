@@ -163,6 +163,45 @@ pub fn value_from_json(v: &serde_json::Value, ty: Type) -> Value {
     }
 }
 
+/// A query answer: `{"columns", "types", "rows"}`, with `summary` for a
+/// statement that returns no rows; `None` when it is not one.
+pub fn output_from_json(json: &serde_json::Value) -> Option<Output> {
+    if let Some(summary) = json["summary"].as_str() {
+        return Some(Output::Done {
+            summary: summary.to_owned(),
+            count: json["count"].as_u64(),
+        });
+    }
+    let names = json["columns"].as_array()?;
+    let types = json["types"].as_array();
+    let columns: Vec<Column> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Column {
+            name: n.as_str().map_or_else(|| n.to_string(), str::to_owned),
+            ty: types
+                .and_then(|t| t.get(i))
+                .and_then(|t| t.as_str())
+                .map_or(Type::Null, type_from_name),
+        })
+        .collect();
+    let rows = json["rows"]
+        .as_array()?
+        .iter()
+        .map(|r| {
+            let cells = r.as_array()?;
+            Some(
+                columns
+                    .iter()
+                    .zip(cells)
+                    .map(|(c, v)| value_from_json(v, c.ty))
+                    .collect(),
+            )
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Output::Rows(Rows { columns, rows }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,43 +243,4 @@ mod tests {
             Some("2.0".into())
         );
     }
-}
-
-/// A query answer: `{"columns", "types", "rows"}`, with `summary` for a
-/// statement that returns no rows; `None` when it is not one.
-pub fn output_from_json(json: &serde_json::Value) -> Option<Output> {
-    if let Some(summary) = json["summary"].as_str() {
-        return Some(Output::Done {
-            summary: summary.to_owned(),
-            count: json["count"].as_u64(),
-        });
-    }
-    let names = json["columns"].as_array()?;
-    let types = json["types"].as_array();
-    let columns: Vec<Column> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| Column {
-            name: n.as_str().map_or_else(|| n.to_string(), str::to_owned),
-            ty: types
-                .and_then(|t| t.get(i))
-                .and_then(|t| t.as_str())
-                .map_or(Type::Null, type_from_name),
-        })
-        .collect();
-    let rows = json["rows"]
-        .as_array()?
-        .iter()
-        .map(|r| {
-            let cells = r.as_array()?;
-            Some(
-                columns
-                    .iter()
-                    .zip(cells)
-                    .map(|(c, v)| value_from_json(v, c.ty))
-                    .collect(),
-            )
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(Output::Rows(Rows { columns, rows }))
 }

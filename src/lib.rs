@@ -70,6 +70,10 @@ pub use profiledb_storage::{
 };
 pub use profiles::ProfileRead;
 
+/// Fewer profiles than this are read on the caller's thread: handing them to
+/// rayon's pool costs more (a wake-up of a sleeping thread) than reading them.
+pub(crate) const PARALLEL_READS: usize = 16;
+
 /// The storage engine over RocksDB, as [`Db::engine`] gives it.
 pub type Engine = RocksEngine;
 
@@ -284,10 +288,17 @@ impl Db {
     ) -> Result<Vec<Option<Profile>>> {
         use rayon::prelude::*;
         let view = self.engine.view(Pins::NONE)?;
-        Ok(users
-            .par_iter()
-            .map(|u| view.profile(u, as_of, window_span_ms))
-            .collect::<std::result::Result<Vec<_>, _>>()?)
+        let read = |u: &String| view.profile(u, as_of, window_span_ms);
+        // A few reads take less time than waking the pool's threads.
+        let profiles = if users.len() < PARALLEL_READS {
+            users
+                .iter()
+                .map(read)
+                .collect::<std::result::Result<_, _>>()
+        } else {
+            users.par_iter().map(read).collect()
+        };
+        Ok(profiles?)
     }
 
     /// Deletes every trace of `user`; returns whether the user existed.

@@ -95,28 +95,30 @@ impl ProfileRead {
         let present: Vec<&str> = profiles.iter().flatten().map(|p| p.user.as_str()).collect();
         let segments = self.segments(db, &present)?;
         let none = Vec::new();
-        profiles
-            .par_iter()
-            .map(|p| {
-                p.as_ref()
-                    .map(|p| {
-                        serde_json::to_vec(&JsonProfile {
-                            profile: p,
-                            fields: self.fields.as_ref(),
-                            segments: segments
-                                .as_ref()
-                                .map(|s| s.get(&p.user).unwrap_or(&none).as_slice()),
-                        })
-                        .map_err(|e| {
-                            Error::Storage(profiledb_storage::Error::Engine(format!(
-                                "profile '{}' could not be rendered: {e}",
-                                p.user
-                            )))
-                        })
+        let render = |p: &Option<Profile>| {
+            p.as_ref()
+                .map(|p| {
+                    serde_json::to_vec(&JsonProfile {
+                        profile: p,
+                        fields: self.fields.as_ref(),
+                        segments: segments
+                            .as_ref()
+                            .map(|s| s.get(&p.user).unwrap_or(&none).as_slice()),
                     })
-                    .transpose()
-            })
-            .collect()
+                    .map_err(|e| {
+                        Error::Storage(profiledb_storage::Error::Engine(format!(
+                            "profile '{}' could not be rendered: {e}",
+                            p.user
+                        )))
+                    })
+                })
+                .transpose()
+        };
+        if profiles.len() < crate::PARALLEL_READS {
+            profiles.iter().map(render).collect()
+        } else {
+            profiles.par_iter().map(render).collect()
+        }
     }
 
     /// The segments of `ids` when the read shows them.

@@ -197,6 +197,13 @@ fn json_value(v: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     )))
 }
 
+/// Lines a file import rejected: (file, line, reason).
+type Rejected = Vec<(String, u64, String)>;
+
+/// A batch of events read for a server: each event's (file, line), and the
+/// JSON array text of the events.
+type LineBatch = (Vec<(String, u64)>, Vec<u8>);
+
 /// An open database: the package's `profiledb.Database` wraps it.
 #[pyclass(module = "profiledb._profiledb", frozen)]
 struct Native {
@@ -317,7 +324,7 @@ impl Native {
         skip_bad: bool,
         rename: Option<Vec<String>>,
         ts_unit: Option<&str>,
-    ) -> PyResult<(u64, u64, Vec<(String, u64, String)>)> {
+    ) -> PyResult<(u64, u64, Rejected)> {
         use profiledb::import;
         let (kind, shape) = import_options(format, rename, ts_unit)?;
         let db = self.db()?;
@@ -439,8 +446,8 @@ fn output_to_py(
                 .detach(|| profiledb::arrow::batch_from_rows(&rows))
                 .map_err(|e| to_py(py, &e))?;
             let schema = batch.schema();
-            let table = Table::try_new(vec![batch], schema)
-                .map_err(|e| Error::new_err(e.to_string()))?;
+            let table =
+                Table::try_new(vec![batch], schema).map_err(|e| Error::new_err(e.to_string()))?;
             Ok((Some(table.into_pyarrow(py)?), None))
         }
         profiledb::Output::Done { summary, .. } => Ok((None, Some(summary))),
@@ -453,9 +460,9 @@ fn output_to_py(
 /// after the check pass. A worker thread reads ahead by two batches.
 #[pyclass(module = "profiledb._profiledb")]
 struct EventBatches {
-    rx: std::sync::Mutex<mpsc::Receiver<Result<(Vec<(String, u64)>, Vec<u8>), String>>>,
+    rx: std::sync::Mutex<mpsc::Receiver<Result<LineBatch, String>>>,
     #[pyo3(get)]
-    rejected: Vec<(String, u64, String)>,
+    rejected: Rejected,
 }
 
 #[pymethods]
@@ -478,9 +485,14 @@ impl EventBatches {
         let checked = interruptible(py, || {
             Ok(import::open_all(&paths, kind).and_then(|inputs| {
                 let catalog = profiledb::Catalog::default();
-                import::check_all(&inputs, &catalog, &shape, skip_bad, &import::Silent, &|_| {
-                    Ok(())
-                })
+                import::check_all(
+                    &inputs,
+                    &catalog,
+                    &shape,
+                    skip_bad,
+                    &import::Silent,
+                    &|_| Ok(()),
+                )
                 .map(|(bad, _)| (inputs, bad))
             }))
         })?;
@@ -488,7 +500,7 @@ impl EventBatches {
             Ok(x) => x,
             Err(e) => return Err(import_error(py, e)),
         };
-        let rejected: Vec<(String, u64, String)> = bad
+        let rejected: Rejected = bad
             .iter()
             .map(|b| (b.file.display().to_string(), b.line, b.reason.clone()))
             .collect();
@@ -503,13 +515,13 @@ impl EventBatches {
                 let mut lines = Vec::with_capacity(batch);
                 let mut objects = Vec::with_capacity(batch);
                 let send = |lines: &mut Vec<(String, u64)>,
-                                objects: &mut Vec<serde_json::Value>|
+                            objects: &mut Vec<serde_json::Value>|
                  -> Result<(), ImportError> {
                     if objects.is_empty() {
                         return Ok(());
                     }
-                    let body = serde_json::to_vec(&objects)
-                        .map_err(|e| ImportError::Io(e.to_string()))?;
+                    let body =
+                        serde_json::to_vec(&objects).map_err(|e| ImportError::Io(e.to_string()))?;
                     objects.clear();
                     tx.send(Ok((std::mem::take(lines), body)))
                         .map_err(|_| ImportError::Interrupted { written: 0 })
@@ -548,7 +560,7 @@ impl EventBatches {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<(Vec<(String, u64)>, Vec<u8>)>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<LineBatch>> {
         let next = py.detach(|| self.rx.lock().ok().map(|rx| rx.recv()));
         match next.ok_or_else(|| Error::new_err("the file reader is poisoned"))? {
             Ok(Ok(batch)) => Ok(Some(batch)),

@@ -203,4 +203,3 @@ fn failure_from_json(json: &serde_json::Value, status: u16) -> Failure {
         at,
     }
 }
-

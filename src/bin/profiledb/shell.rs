@@ -695,6 +695,42 @@ fn print_failure(
     eprintln!("{msg}");
 }
 
+/// Rows as CSV or JSON Lines into `out`, flushed.
+fn write_rows(rows: &Rows, format: Format, out: &mut impl Write) -> Result<(), String> {
+    format::print(&Output::Rows(rows.clone()), format, out, &mut io::sink())
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())
+}
+
+/// `(STATEMENT) TO 'FILE'` (the quotes optional) as the statement and the
+/// file.
+fn parse_copy(rest: &str) -> Result<(&str, &str), String> {
+    const USAGE: &str = "\\copy takes (STATEMENT) TO 'FILE', such as \\copy (SELECT id, spend FROM users) TO 'spend.parquet'";
+    let inner = rest.strip_prefix('(').ok_or(USAGE)?;
+    // The last `) TO` ends the statement (a file name may hold a `)`).
+    let (close, tail) = inner
+        .char_indices()
+        .rev()
+        .filter(|&(_, c)| c == ')')
+        .find_map(|(i, _)| {
+            let tail = inner[i + 1..].trim_start();
+            let word = tail.get(..2)?;
+            let after = tail[2..].chars().next()?;
+            (word.eq_ignore_ascii_case("to") && after.is_whitespace())
+                .then(|| (i, tail[2..].trim()))
+        })
+        .ok_or(USAGE)?;
+    let stmt = inner[..close].trim().trim_end_matches(';').trim_end();
+    let file = tail
+        .strip_prefix('\'')
+        .and_then(|t| t.strip_suffix('\''))
+        .unwrap_or(tail);
+    if stmt.is_empty() || file.is_empty() {
+        return Err(USAGE.into());
+    }
+    Ok((stmt, file))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,40 +767,4 @@ mod tests {
         assert_eq!(quote_ident("spend_7d"), "spend_7d");
         assert_eq!(quote_ident("a b\""), "\"a b\"\"\"");
     }
-}
-
-/// Rows as CSV or JSON Lines into `out`, flushed.
-fn write_rows(rows: &Rows, format: Format, out: &mut impl Write) -> Result<(), String> {
-    format::print(&Output::Rows(rows.clone()), format, out, &mut io::sink())
-        .and_then(|()| out.flush())
-        .map_err(|e| e.to_string())
-}
-
-/// `(STATEMENT) TO 'FILE'` (the quotes optional) as the statement and the
-/// file.
-fn parse_copy(rest: &str) -> Result<(&str, &str), String> {
-    const USAGE: &str = "\\copy takes (STATEMENT) TO 'FILE', such as \\copy (SELECT id, spend FROM users) TO 'spend.parquet'";
-    let inner = rest.strip_prefix('(').ok_or(USAGE)?;
-    // The last `) TO` ends the statement (a file name may hold a `)`).
-    let (close, tail) = inner
-        .char_indices()
-        .rev()
-        .filter(|&(_, c)| c == ')')
-        .find_map(|(i, _)| {
-            let tail = inner[i + 1..].trim_start();
-            let word = tail.get(..2)?;
-            let after = tail[2..].chars().next()?;
-            (word.eq_ignore_ascii_case("to") && after.is_whitespace())
-                .then(|| (i, tail[2..].trim()))
-        })
-        .ok_or(USAGE)?;
-    let stmt = inner[..close].trim().trim_end_matches(';').trim_end();
-    let file = tail
-        .strip_prefix('\'')
-        .and_then(|t| t.strip_suffix('\''))
-        .unwrap_or(tail);
-    if stmt.is_empty() || file.is_empty() {
-        return Err(USAGE.into());
-    }
-    Ok((stmt, file))
 }
