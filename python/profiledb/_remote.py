@@ -82,6 +82,9 @@ class Remote:
         self._token = token
         self._timeout = timeout
         self._local = threading.local()
+        # Every thread's connection, for close().
+        self._conns: list[HTTPConnection] = []
+        self._lock = threading.Lock()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -95,12 +98,12 @@ class Remote:
         self.close()
 
     def close(self) -> None:
-        """Closes this thread's connection; later calls raise :class:`Error`."""
+        """Closes every thread's connection; later calls raise :class:`Error`."""
         self._closed = True
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
             conn.close()
-            self._local.conn = None
 
     # The HTTP exchange.
 
@@ -108,13 +111,23 @@ class Remote:
         conn = getattr(self._local, "conn", None)
         last = getattr(self._local, "last", 0.0)
         if conn is not None and time.monotonic() - last > _STALE_AFTER_S:
-            conn.close()
+            self._drop(conn)
             conn = None
         if conn is None:
             cls = HTTPSConnection if self._https else HTTPConnection
             conn = cls(self._host, self._port, timeout=self._timeout)
             self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
         return conn
+
+    def _drop(self, conn: HTTPConnection) -> None:
+        """Closes this thread's connection, to open a new one next time."""
+        conn.close()
+        self._local.conn = None
+        with self._lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
 
     def _request(
         self,
@@ -142,12 +155,10 @@ class Remote:
                 data = response.read()
                 self._local.last = time.monotonic()
                 if response.will_close:
-                    conn.close()
-                    self._local.conn = None
+                    self._drop(conn)
                 return response.status, data
             except (HTTPException, OSError) as e:
-                conn.close()
-                self._local.conn = None
+                self._drop(conn)
                 if attempt == 1 or not retry:
                     raise Error(f"{method} {self._url}{path}: {e}") from e
         raise AssertionError("unreachable")
@@ -251,7 +262,10 @@ class Remote:
 
     def delete_user(self, user: str) -> bool:
         """Deletes ``user`` and all their state; whether they existed."""
-        status, data = self._request("DELETE", "/v1/users/" + urllib.parse.quote(user, safe=""))
+        # Not repeated: a delete whose answer was lost would answer 404.
+        status, data = self._request(
+            "DELETE", "/v1/users/" + urllib.parse.quote(user, safe=""), retry=False
+        )
         if status == 404:
             return False
         if status != 200:

@@ -339,14 +339,7 @@ impl Native {
             ))
         })?;
         match out {
-            Ok(s) => Ok((
-                s.written,
-                s.duplicates,
-                s.rejected
-                    .into_iter()
-                    .map(|b| (b.file.display().to_string(), b.line, b.reason))
-                    .collect(),
-            )),
+            Ok(s) => Ok((s.written, s.duplicates, rejected_lines(&s.rejected))),
             Err(e) => Err(import_error(py, e)),
         }
     }
@@ -500,10 +493,7 @@ impl EventBatches {
             Ok(x) => x,
             Err(e) => return Err(import_error(py, e)),
         };
-        let rejected: Rejected = bad
-            .iter()
-            .map(|b| (b.file.display().to_string(), b.line, b.reason.clone()))
-            .collect();
+        let rejected = rejected_lines(&bad);
         let (tx, rx) = mpsc::sync_channel(2);
         let batch = batch.max(1);
         std::thread::spawn(move || {
@@ -590,14 +580,16 @@ fn import_options(
     Ok((kind, shape))
 }
 
+/// Bad lines as Python takes them: (file, line, reason).
+fn rejected_lines(bad: &[profiledb::import::BadLine]) -> Rejected {
+    bad.iter()
+        .map(|b| (b.file.display().to_string(), b.line, b.reason.clone()))
+        .collect()
+}
+
 /// An import's failure as the Python exception of its class.
 fn import_error(py: Python<'_>, e: profiledb::import::ImportError) -> PyErr {
     use profiledb::import::ImportError;
-    let lines = |bad: &[profiledb::import::BadLine]| {
-        bad.iter()
-            .map(|b| (b.file.display().to_string(), b.line, b.reason.clone()))
-            .collect::<Vec<_>>()
-    };
     match e {
         ImportError::BadLines(bad) => {
             let message = ImportError::BadLines(bad.clone()).to_string();
@@ -615,7 +607,7 @@ fn import_error(py: Python<'_>, e: profiledb::import::ImportError) -> PyErr {
             );
             let _ = v.setattr("file", first.map(|b| b.file.display().to_string()));
             let _ = v.setattr("line", first.map(|b| b.line));
-            let _ = v.setattr("rejected", lines(&bad));
+            let _ = v.setattr("rejected", rejected_lines(&bad));
             err
         }
         ImportError::Interrupted { written } => CancelledError::new_err(format!(
