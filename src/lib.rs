@@ -40,6 +40,7 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+pub mod cluster;
 mod error;
 #[cfg(feature = "import")]
 pub mod import;
@@ -65,8 +66,8 @@ pub use profiledb_storage::time::{
 };
 pub use profiledb_storage::{
     AttrType, Bucket, Catalog, DefKind, Definition, EngineOptions as Options, EngineStats,
-    ErrorKind, Event, EventError, FeatureKind, Ingested, Metric, NearestFilter, Pins, Profile,
-    ReadView, RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
+    ErrorKind, Event, EventError, FeatureKind, Ingested, LogApplied, Metric, NearestFilter, Pins,
+    Profile, ReadView, RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
 };
 pub use profiles::ProfileRead;
 
@@ -224,6 +225,29 @@ impl Db {
     /// or longer than 256 bytes, is an invalid argument.
     pub fn ingest_once(&self, events: &[Event], request: &str) -> Result<(Ingested, bool)> {
         Ok(self.engine.ingest_once(events, request)?)
+    }
+
+    /// Applies `events` read from partition `partition` of a log, up to and
+    /// including its sequence number `seq`, atomically with that position
+    /// ([`Db::log_position`]): a node that resumes from its stored position
+    /// after a crash neither loses nor applies an event twice, and a
+    /// redelivered batch (`seq` at or below the position) writes nothing.
+    /// An event the schema does not take is skipped and returned in
+    /// `rejected` (the log holds it; it cannot be refused).
+    ///
+    /// # Errors
+    /// A storage failure; an invalid argument for a `seq` of 0.
+    pub fn apply_log(&self, partition: u32, seq: u64, events: &[Event]) -> Result<LogApplied> {
+        Ok(self.engine.apply_log(partition, seq, events)?)
+    }
+
+    /// The last sequence number of log partition `partition` that
+    /// [`Db::apply_log`] applied; `None` before the first.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn log_position(&self, partition: u32) -> Result<Option<u64>> {
+        Ok(self.engine.log_position(partition)?)
     }
 
     /// Checks one event against the current schema without writing it.

@@ -47,7 +47,9 @@ pub mod vector;
 
 pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
 pub use codec::DecodeError;
-pub use engine::{Engine, Ingested, MemoryEngine, NearestFilter, Pins, ReadView, RowTableStats};
+pub use engine::{
+    Engine, Ingested, LogApplied, MemoryEngine, NearestFilter, Pins, ReadView, RowTableStats,
+};
 #[cfg(feature = "rocksdb")]
 pub use engine::{EngineStats, RocksEngine};
 pub use error::{Error, ErrorKind, EscapedKey, Result, Status};

@@ -31,6 +31,64 @@ pub struct Ingested {
     pub duplicates: usize,
 }
 
+/// What [`Engine::apply_log`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogApplied {
+    /// Events written, and those skipped as duplicates of an accepted id.
+    pub ingested: Ingested,
+    /// The position was at or past the sequence already: nothing written.
+    pub repeated: bool,
+    /// Events the schema does not take, by index, skipped.
+    pub rejected: Vec<(usize, event::EventError)>,
+}
+
+/// Where a write from a log ends: its partition and sequence number.
+#[derive(Debug, Clone, Copy)]
+struct LogPosition {
+    partition: u32,
+    seq: u64,
+}
+
+/// What one attempt at a write did.
+struct Outcome {
+    counts: Ingested,
+    /// Already written before (a request key or a log position seen).
+    repeated: bool,
+    rejected: Vec<(usize, event::EventError)>,
+}
+
+impl Outcome {
+    fn repeated(counts: Ingested) -> Outcome {
+        Outcome {
+            counts,
+            repeated: true,
+            rejected: Vec::new(),
+        }
+    }
+}
+
+/// Where a log partition's applied position is kept (the catalog family,
+/// beside the schema).
+fn log_position_key(partition: u32) -> Vec<u8> {
+    let mut key = b"log.position.".to_vec();
+    key.extend_from_slice(&partition.to_be_bytes());
+    key
+}
+
+fn read_log_position(snap: &impl KvSnapshot, partition: u32) -> Result<Option<u64>> {
+    let key = log_position_key(partition);
+    match snap.get(crate::kv::CATALOG, &key)? {
+        None => Ok(None),
+        Some(v) => {
+            let bytes: [u8; 8] = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| Error::corruption(crate::kv::CATALOG, &key, "not 8 bytes"))?;
+            Ok(Some(u64::from_be_bytes(bytes)))
+        }
+    }
+}
+
 /// What a history entry is made from, borrowed from the write.
 enum HistoryWrite<'w> {
     Event(&'w Event),
@@ -239,11 +297,48 @@ impl<K: Kv> Engine<K> {
         self.ingest_keyed(events, Some(request))
     }
 
+    /// Applies `events` read from partition `partition` of a log, up to and
+    /// including the log's sequence number `seq`, atomically with that
+    /// position: a crash keeps both or neither, so a node that resumes from
+    /// [`Engine::log_position`] neither loses nor applies twice. A `seq` at
+    /// or below the stored position writes nothing (`repeated`). An event
+    /// the schema does not take cannot be refused (the log holds it): it is
+    /// skipped, returned in `rejected`, and the position moves past it.
+    ///
+    /// # Errors
+    /// A storage failure; [`Error::InvalidArgument`] for a `seq` of 0.
+    pub fn apply_log(&self, partition: u32, seq: u64, events: &[Event]) -> Result<LogApplied> {
+        if seq == 0 {
+            return Err(Error::InvalidArgument(
+                "a log sequence number starts at 1".into(),
+            ));
+        }
+        let log = LogPosition { partition, seq };
+        loop {
+            if let Some(done) = self.try_ingest(events, None, Some(log))? {
+                return Ok(LogApplied {
+                    ingested: done.counts,
+                    repeated: done.repeated,
+                    rejected: done.rejected,
+                });
+            }
+        }
+    }
+
+    /// The last sequence number of log partition `partition` applied by
+    /// [`Engine::apply_log`]; `None` before the first.
+    ///
+    /// # Errors
+    /// A storage failure, or a stored position that is not 8 bytes.
+    pub fn log_position(&self, partition: u32) -> Result<Option<u64>> {
+        read_log_position(&self.kv.snapshot(), partition)
+    }
+
     /// Ingests `events`, once per `request` key when there is one.
     fn ingest_keyed(&self, events: &[Event], request: Option<&str>) -> Result<(Ingested, bool)> {
         loop {
-            if let Some(done) = self.try_ingest(events, request)? {
-                return Ok(done);
+            if let Some(done) = self.try_ingest(events, request, None)? {
+                return Ok((done.counts, done.repeated));
             }
         }
     }
@@ -254,48 +349,60 @@ impl<K: Kv> Engine<K> {
         &self,
         events: &[Event],
         request: Option<&str>,
-    ) -> Result<Option<(Ingested, bool)>> {
+        log: Option<LogPosition>,
+    ) -> Result<Option<Outcome>> {
         let bindings = self.bindings();
         // Ids and request keys are kept with the history, for its horizon.
         let keeping = bindings.catalog.history_ms > 0;
-        let mut planned = events
-            .iter()
-            .enumerate()
-            .map(|(index, ev)| {
-                let invalid = |e: event::EventError| Error::InvalidEvent {
-                    index,
-                    field: e.field,
-                    reason: e.reason,
-                };
-                // Planning checks the id; it is read only where it is kept.
-                // The event is kept as accepted, with its declared defaults.
-                let (ev, ops) = event::plan_event(&bindings, ev).map_err(invalid)?;
-                let id = if keeping {
-                    event::event_id(&ev).map_err(invalid)?
-                } else {
-                    None
-                };
+        let mut planned: Vec<Planned<'_>> = Vec::with_capacity(events.len());
+        let mut rejected = Vec::new();
+        for (index, ev) in events.iter().enumerate() {
+            // Planning checks the id; it is read only where it is kept.
+            // The event is kept as accepted, with its declared defaults.
+            let plan = event::plan_event(&bindings, ev).and_then(|(ev, ops)| {
+                let id = if keeping { event::event_id(&ev)? } else { None };
                 Ok((ev, id, ops))
-            })
-            .collect::<Result<Vec<Planned<'_>>>>()?;
+            });
+            match plan {
+                Ok(p) => planned.push(p),
+                // From a log, a bad event is skipped: the log holds it.
+                Err(e) if log.is_some() => rejected.push((index, e)),
+                Err(e) => {
+                    return Err(Error::InvalidEvent {
+                        index,
+                        field: e.field,
+                        reason: e.reason,
+                    });
+                }
+            }
+        }
         let dedup = keeping && planned.iter().any(|p| p.1.is_some());
         let request = request.filter(|_| keeping);
         // Held until the batch is written: no other batch accepts one of
         // these ids, or this request, meanwhile.
+        // A log partition's writes are serialized too, so that its
+        // position only moves forward.
+        let log_lock = log.map(|l| format!("\u{1}log/{}", l.partition));
         let _id_locks = self.id_locks.lock(
             planned
                 .iter()
                 .filter(|p| dedup && p.1.is_some())
                 .map(|p| p.0.user.as_str())
-                .chain(request),
+                .chain(request)
+                .chain(log_lock.as_deref()),
         );
         if let Some(raw) = request {
             let key = history::request_key(raw);
             if let Some(first) = self.kv.snapshot().get(HISTORY, &key)? {
                 let first = history::decode_request(&first)
                     .map_err(|e| Error::corruption(HISTORY, &key, e))?;
-                return Ok(Some((first, true)));
+                return Ok(Some(Outcome::repeated(first)));
             }
+        }
+        if let Some(l) = log
+            && read_log_position(&self.kv.snapshot(), l.partition)?.is_some_and(|at| at >= l.seq)
+        {
+            return Ok(Some(Outcome::repeated(Ingested::default())));
         }
         let mut duplicates = 0;
         if dedup {
@@ -341,7 +448,15 @@ impl<K: Kv> Engine<K> {
             // off, so none comes between this check and the write).
             return Ok(None);
         }
-        self.kv.write(self.sorted_batch(&ops, history), false)?;
+        let mut batch = self.sorted_batch(&ops, history);
+        if let Some(l) = log {
+            batch.put(
+                crate::kv::CATALOG,
+                &log_position_key(l.partition),
+                &l.seq.to_be_bytes(),
+            );
+        }
+        self.kv.write(batch, false)?;
         self.note_written(planned.iter().map(|p| p.0.user.as_str()));
         let feeds = |ev: &Event| {
             let b = bindings.event(&ev.event_type)?;
@@ -374,7 +489,11 @@ impl<K: Kv> Engine<K> {
         };
         self.index.changed(vectors, rows);
         drop(in_flight);
-        Ok(Some((counts, false)))
+        Ok(Some(Outcome {
+            counts,
+            repeated: false,
+            rejected,
+        }))
     }
 
     /// Removes from `planned` the events whose user already has an accepted

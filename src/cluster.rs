@@ -1,0 +1,70 @@
+//! Partitioning users across a cluster: every user belongs to one of P
+//! partitions by a hash of its id that ProfileDB computes itself, so that
+//! whatever publishes an event (the router, an application, a replayed
+//! export) sends it to the partition the nodes consume it from.
+//!
+//! The hash is XXH3-64 of the id's UTF-8 bytes (seed 0), modulo P. It is
+//! part of the on-disk and on-the-wire format: it never changes, and its
+//! values are pinned by tests against an independent implementation.
+//! `xxhash-rust` is the maintained pure-Rust XXH3; XXH3 is fast on short
+//! keys and spreads them evenly in its low bits, which the modulo keeps.
+
+use std::num::NonZeroU32;
+
+/// Partitions a cluster is made with unless told otherwise: many more than
+/// the nodes, so that ownership moves a few partitions at a time.
+pub const DEFAULT_PARTITIONS: u32 = 64;
+
+/// The partition of `user` among `partitions`, from 0.
+pub fn partition_of(user: &str, partitions: NonZeroU32) -> u32 {
+    let hash = xxhash_rust::xxh3::xxh3_64(user.as_bytes());
+    // The remainder is below `partitions`, so it fits a u32.
+    u32::try_from(hash % u64::from(partitions.get())).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).expect("non-zero")
+    }
+
+    /// Values from Python's `xxhash` package (`xxh3_64_intdigest`), an
+    /// implementation that shares no code with this one.
+    #[test]
+    fn partitions_are_pinned() {
+        let cases: [(&str, u64); 5] = [
+            ("", 3_244_421_341_483_603_138),
+            ("u1", 11_367_126_444_297_510_385),
+            ("user0000042", 11_543_566_169_428_857_455),
+            ("ümlaut", 6_982_399_698_315_512_112),
+            (&"a".repeat(300), 13_966_073_120_003_161_633),
+        ];
+        for (user, hash) in &cases {
+            for n in [1u32, 7, 64, 1024] {
+                assert_eq!(
+                    u64::from(partition_of(user, p(n))),
+                    hash % u64::from(n),
+                    "{user:?} of {n}"
+                );
+            }
+        }
+        assert_eq!(partition_of("u1", p(64)), 49);
+        assert_eq!(partition_of("user0000042", p(1024)), 623);
+    }
+
+    #[test]
+    fn users_spread_evenly() {
+        let n = 64u32;
+        let mut counts = vec![0u32; n as usize];
+        for i in 0..64_000 {
+            counts[partition_of(&format!("user{i:07}"), p(n)) as usize] += 1;
+        }
+        // 1,000 expected each; a fair spread stays well inside ±20%.
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}
