@@ -184,6 +184,18 @@ fn a_node_applies_the_log_exactly_once_across_kills_and_repeats() {
         "application/json",
     );
     assert_eq!(status, 409, "{body}");
+    let (status, body) = query(
+        &node,
+        None,
+        "SELECT 1; INSERT INTO tick (user, ts) VALUES ('z', 1761991200000)",
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("log")),
+        "{body}"
+    );
 
     // The expected state, from the events themselves.
     let sum: i64 = (0..EVENTS as i64).sum();
@@ -230,7 +242,11 @@ fn a_node_applies_the_log_exactly_once_across_kills_and_repeats() {
                 .is_some_and(|l| l.contains("a:") && l.ends_with("(0)"))
         });
         if caught_up {
-            assert!(status.contains("node a: 8 partitions"), "{status}");
+            let addr = node.url.trim_start_matches("http://");
+            assert!(
+                status.contains(&format!("node a at {addr}: 8 partitions")),
+                "{status}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "{status}");

@@ -558,6 +558,18 @@ impl fmt::Display for AlterSetting {
 }
 
 impl Statement {
+    /// Whether the statement writes users' data (`INSERT`, `UPDATE`,
+    /// `DELETE`): what a cluster's node takes only from its log.
+    pub fn writes_users(&self) -> bool {
+        matches!(
+            self,
+            Statement::Insert { .. }
+                | Statement::Update { .. }
+                | Statement::DeleteUser { .. }
+                | Statement::Delete { .. }
+        )
+    }
+
     /// Whether the statement only reads: it changes no data and no schema.
     pub fn is_read_only(&self) -> bool {
         matches!(

@@ -45,6 +45,9 @@ pub struct ClusterConfig {
 /// partition it reads, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeReport {
+    /// Where the node serves HTTP (`HOST:PORT`).
+    #[serde(default)]
+    pub addr: String,
     /// Partition → last applied sequence number.
     pub positions: std::collections::BTreeMap<u32, u64>,
     /// When, epoch ms.

@@ -59,7 +59,8 @@ pub fn status(nats: &str) -> Result<(), String> {
         );
         for (name, r) in &reports {
             println!(
-                "node {name}: {} partitions, reported {:.1} s ago",
+                "node {name} at {}: {} partitions, reported {:.1} s ago",
+                r.addr,
                 r.positions.len(),
                 (now - r.at) as f64 / 1e3
             );
@@ -81,12 +82,14 @@ pub fn status(nats: &str) -> Result<(), String> {
     })
 }
 
-/// A node of the cluster at `nats`, named `name`, following every
-/// partition into `db` and reporting its positions, until `stop` resolves.
+/// A node of the cluster at `nats`, named `name`, serving HTTP at `addr`,
+/// following every partition into `db` and reporting its positions, until
+/// `stop` resolves.
 pub async fn run_node(
     db: Arc<Db>,
     nats: &str,
     name: &str,
+    addr: std::net::SocketAddr,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let log = Arc::new(JetStream::connect(nats).await.map_err(|e| e.to_string())?);
@@ -107,7 +110,11 @@ pub async fn run_node(
                 if let Some(e) = &p.last_error {
                     tracing::warn!("{e}");
                 }
-                let report = NodeReport { positions: p.positions, at: profiledb::now_ms() };
+                let report = NodeReport {
+                    addr: addr.to_string(),
+                    positions: p.positions,
+                    at: profiledb::now_ms(),
+                };
                 if let Err(e) = log.report(name, &report).await {
                     tracing::warn!("{e}");
                 }

@@ -114,7 +114,7 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
                     let _ = stopped.wait_for(|s| *s).await;
                 };
                 Some(tokio::spawn(async move {
-                    crate::cluster::run_node(db, &nats, &name, stop).await
+                    crate::cluster::run_node(db, &nats, &name, addr, stop).await
                 }))
             }
             None => None,

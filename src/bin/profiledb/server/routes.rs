@@ -183,6 +183,12 @@ pub(crate) async fn query(
             })
         })
         .collect::<Result<Vec<Value>, ApiError>>()?;
+    if app.config.node.is_some()
+        && let Ok(statements) = profiledb_query::parse_script_with(&req.sql, &params)
+        && statements.iter().any(|(s, _)| s.writes_users())
+    {
+        refuse_on_node(&app, "INSERT, UPDATE and DELETE")?;
+    }
     blocking(move || {
         let start = Instant::now();
         let limits = Limits {
