@@ -67,7 +67,8 @@ impl Drop for Nats {
 
 const PARTITIONS: u32 = 8;
 const USERS: usize = 37;
-const EVENTS: usize = 6000;
+// Each half is more than the client lets be unacknowledged at once.
+const EVENTS: usize = 12_000;
 
 /// Event `i`: user `u{i % USERS}`, x = i, id `e{i}`.
 fn event(i: usize) -> Event {
@@ -90,16 +91,18 @@ fn publish(url: &str, range: std::ops::Range<usize>) -> usize {
     rt.block_on(async {
         let log = JetStream::connect(url).await.expect("the cluster's log");
         let parts = NonZeroU32::new(PARTITIONS).expect("non-zero");
-        let mut repeats = 0;
-        for i in range {
-            let (p, id, payload) = profiledb::cluster::log_message(&event(i), parts);
-            let (_, repeat) = log
-                .publish(p, id.as_deref(), payload)
-                .await
-                .expect("published");
-            repeats += usize::from(repeat);
-        }
-        repeats
+        // The first one at a time, the rest sent together.
+        let first = range.start;
+        let (p, id, payload) = profiledb::cluster::log_message(&event(first), parts);
+        let (_, repeat) = log
+            .publish(p, id.as_deref(), payload)
+            .await
+            .expect("published");
+        let rest = (first + 1..range.end)
+            .map(|i| profiledb::cluster::log_message(&event(i), parts))
+            .collect();
+        let acks = log.publish_all(rest).await.expect("published");
+        usize::from(repeat) + acks.iter().filter(|(_, repeat)| *repeat).count()
     })
 }
 

@@ -22,6 +22,9 @@ use super::log::{Log, LogError, LogReader, Message};
 pub const STREAM: &str = "PROFILEDB";
 /// The key-value bucket of the cluster's settings and reports.
 pub const BUCKET: &str = "profiledb";
+/// Acknowledgements a publisher awaits at most at once (below the client's
+/// own bound on them).
+pub const IN_FLIGHT: usize = 1000;
 /// How long the stream remembers message ids to drop a repeat.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -232,6 +235,41 @@ impl Log for JetStream {
             .await
             .map_err(|e| err("publishing (awaiting the stream's acknowledgement)", e))?;
         Ok((ack.sequence, ack.duplicate))
+    }
+
+    /// Sends the messages with up to [`IN_FLIGHT`] acknowledgements
+    /// outstanding (the client holds a permit for each until it is awaited).
+    async fn publish_all(
+        &self,
+        messages: Vec<(u32, Option<String>, Vec<u8>)>,
+    ) -> Result<Vec<(u64, bool)>, LogError> {
+        let mut out = Vec::with_capacity(messages.len());
+        let mut pending = std::collections::VecDeque::with_capacity(IN_FLIGHT);
+        let take = |ack: Result<jetstream::publish::PublishAck, _>| {
+            ack.map(|a| (a.sequence, a.duplicate))
+                .map_err(|e| err("publishing (awaiting the stream's acknowledgement)", e))
+        };
+        for (partition, id, payload) in messages {
+            if pending.len() == IN_FLIGHT
+                && let Some(ack) = pending.pop_front()
+            {
+                out.push(take(ack.await)?);
+            }
+            let mut headers = async_nats::HeaderMap::new();
+            if let Some(id) = id {
+                headers.insert("Nats-Msg-Id", id.as_str());
+            }
+            pending.push_back(
+                self.context
+                    .publish_with_headers(subject(partition), headers, payload.into())
+                    .await
+                    .map_err(|e| err("publishing", e))?,
+            );
+        }
+        for ack in pending {
+            out.push(take(ack.await)?);
+        }
+        Ok(out)
     }
 
     async fn reader(&self, partition: u32, after: u64) -> Result<PartitionReader, LogError> {

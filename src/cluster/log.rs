@@ -44,6 +44,23 @@ pub trait Log: Send + Sync + 'static {
         payload: Vec<u8>,
     ) -> impl Future<Output = Result<(u64, bool), LogError>> + Send;
 
+    /// Appends many messages, in order within each partition, answering
+    /// each one's (sequence, repeated) in the order given. A log may send
+    /// them all before awaiting the acknowledgements; by default they go one
+    /// at a time.
+    fn publish_all(
+        &self,
+        messages: Vec<(u32, Option<String>, Vec<u8>)>,
+    ) -> impl Future<Output = Result<Vec<(u64, bool)>, LogError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(messages.len());
+            for (partition, id, payload) in messages {
+                out.push(self.publish(partition, id.as_deref(), payload).await?);
+            }
+            Ok(out)
+        }
+    }
+
     /// A reader of `partition` from the first message after `after`.
     fn reader(
         &self,
