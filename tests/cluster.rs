@@ -242,7 +242,11 @@ fn a_node_applies_the_log_exactly_once_across_kills_and_repeats() {
             status
                 .lines()
                 .find(|l| l.split_whitespace().next() == Some(&p.to_string()))
-                .is_some_and(|l| l.contains("a:") && l.ends_with("(0)"))
+                .is_some_and(|l| {
+                    l.split_whitespace().nth(2) == Some("a")
+                        && l.contains("a:")
+                        && l.ends_with("(0)")
+                })
         });
         if caught_up {
             let addr = node.url.trim_start_matches("http://");

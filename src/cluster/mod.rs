@@ -50,9 +50,81 @@ pub fn partition_of(user: &str, partitions: NonZeroU32) -> u32 {
     u32::try_from(hash % u64::from(partitions.get())).unwrap_or(0)
 }
 
+/// The nodes that hold `partition` among `nodes`, owner first, then up to
+/// `standbys` standbys: the nodes ranked by XXH3-64 of the partition and the
+/// node's name (rendezvous hashing). Every node computes the same answer
+/// from the same set of live nodes, and when a node joins or leaves only the
+/// partitions it ranks first (or among the standbys) of change hands.
+pub fn assignment<'a>(partition: u32, nodes: &[&'a str], standbys: usize) -> Vec<&'a str> {
+    let score = |node: &str| {
+        let mut key = partition.to_be_bytes().to_vec();
+        key.extend_from_slice(node.as_bytes());
+        xxhash_rust::xxh3::xxh3_64(&key)
+    };
+    let mut ranked: Vec<(u64, &'a str)> = nodes.iter().map(|n| (score(n), *n)).collect();
+    // Highest score first; names break (astronomically unlikely) ties.
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    ranked.dedup_by(|a, b| a.1 == b.1);
+    ranked
+        .into_iter()
+        .take(standbys.saturating_add(1))
+        .map(|(_, n)| n)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The assignment by brute force: every node's score computed here,
+    /// the largest first.
+    fn naive(partition: u32, nodes: &[&str], standbys: usize) -> Vec<String> {
+        let mut scored: Vec<(u64, String)> = nodes
+            .iter()
+            .map(|n| {
+                let mut key = Vec::new();
+                key.extend_from_slice(&partition.to_be_bytes());
+                key.extend_from_slice(n.as_bytes());
+                (xxhash_rust::xxh3::xxh3_64(&key), (*n).to_owned())
+            })
+            .collect();
+        scored.sort();
+        scored.reverse();
+        scored
+            .into_iter()
+            .take(standbys + 1)
+            .map(|(_, n)| n)
+            .collect()
+    }
+
+    #[test]
+    fn assignments_rank_nodes_by_their_score() {
+        let nodes = ["a", "b", "c", "d", "e"];
+        for p in 0..64 {
+            for standbys in 0..6 {
+                assert_eq!(assignment(p, &nodes, standbys), naive(p, &nodes, standbys));
+            }
+        }
+        assert!(assignment(3, &[], 1).is_empty());
+        assert_eq!(assignment(3, &["a", "a"], 1), vec!["a"]);
+    }
+
+    #[test]
+    fn a_node_leaving_moves_only_its_own_partitions() {
+        let all = ["n1", "n2", "n3", "n4"];
+        let without = ["n1", "n2", "n4"];
+        let mut owned = std::collections::HashMap::new();
+        for p in 0..256 {
+            let before = assignment(p, &all, 0)[0];
+            let after = assignment(p, &without, 0)[0];
+            if before != "n3" {
+                assert_eq!(before, after, "partition {p} moved though its owner stayed");
+            }
+            *owned.entry(before).or_insert(0) += 1;
+        }
+        // Each of four nodes owns about a quarter of 256.
+        assert!(owned.values().all(|&n| (40..90).contains(&n)), "{owned:?}");
+    }
 
     fn p(n: u32) -> NonZeroU32 {
         NonZeroU32::new(n).expect("non-zero")

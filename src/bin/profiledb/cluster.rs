@@ -13,6 +13,8 @@ use profiledb::cluster::node::Node;
 
 /// How often a node reports its positions.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// A node whose last report is older than this is not live.
+const LIVE_WITHIN_MS: i64 = 3_000;
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
@@ -45,8 +47,9 @@ pub fn init(
     })
 }
 
-/// `profiledb cluster status`: each partition's end of log, and what each
-/// node applied of it (lag).
+/// `profiledb cluster status`: each partition's end of log, its owner and
+/// standbys among the live nodes ([`profiledb::cluster::assignment`]), and
+/// what each node applied of it (lag).
 pub fn status(nats: &str) -> Result<(), String> {
     runtime()?.block_on(async {
         let log = JetStream::connect(nats).await.map_err(|e| e.to_string())?;
@@ -65,9 +68,22 @@ pub fn status(nats: &str) -> Result<(), String> {
                 (now - r.at) as f64 / 1e3
             );
         }
-        println!("partition  last  node:applied(lag)");
+        // Live nodes: those that reported within the last few seconds.
+        let live: Vec<&str> = reports
+            .iter()
+            .filter(|(_, r)| now - r.at <= LIVE_WITHIN_MS)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        println!("partition  last  owner  standbys  node:applied(lag)");
         for p in 0..config.partitions {
             let last = log.last(p).await.map_err(|e| e.to_string())?;
+            let holders = profiledb::cluster::assignment(p, &live, config.replicas as usize);
+            let owner = holders.first().copied().unwrap_or("-");
+            let standbys = if holders.len() > 1 {
+                holders[1..].join(",")
+            } else {
+                "-".into()
+            };
             let nodes: Vec<String> = reports
                 .iter()
                 .filter_map(|(name, r)| {
@@ -76,7 +92,10 @@ pub fn status(nats: &str) -> Result<(), String> {
                         .map(|at| format!("{name}:{at}({})", last.saturating_sub(*at)))
                 })
                 .collect();
-            println!("{p:>9}  {last:>4}  {}", nodes.join(" "));
+            println!(
+                "{p:>9}  {last:>4}  {owner}  {standbys}  {}",
+                nodes.join(" ")
+            );
         }
         Ok(())
     })
