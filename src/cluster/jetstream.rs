@@ -22,6 +22,9 @@ use super::log::{Log, LogError, LogReader, Message};
 pub const STREAM: &str = "PROFILEDB";
 /// The key-value bucket of the cluster's settings and reports.
 pub const BUCKET: &str = "profiledb";
+/// How long a partition's reader gathers messages after the first of a
+/// pull: writes of one or two events each cost several times their events.
+pub const LINGER: Duration = Duration::from_millis(20);
 /// Acknowledgements a publisher awaits at most at once (below the client's
 /// own bound on them).
 pub const IN_FLIGHT: usize = 1000;
@@ -326,11 +329,12 @@ impl LogReader for PartitionReader {
         let mut out = Vec::new();
         let what =
             |e: &dyn std::fmt::Display| err(&format!("reading partition {}", self.partition), e);
-        // The first message may take `wait`; the rest are taken while
-        // they are already there.
-        let mut budget = wait;
+        // The first message may take `wait`; the rest are gathered for
+        // `LINGER` after it, so that a partition whose messages trickle in
+        // is applied in pulls of many rather than one write each.
+        let mut deadline = tokio::time::Instant::now() + wait;
         while out.len() < max {
-            let next = match tokio::time::timeout(budget, self.messages.next()).await {
+            let next = match tokio::time::timeout_at(deadline, self.messages.next()).await {
                 Err(_) => break,
                 Ok(None) => return Err(what(&"the consumer ended")),
                 Ok(Some(Err(e))) => return Err(what(&e)),
@@ -341,7 +345,9 @@ impl LogReader for PartitionReader {
                 seq,
                 payload: next.payload.to_vec(),
             });
-            budget = Duration::from_millis(1);
+            if out.len() == 1 {
+                deadline = tokio::time::Instant::now() + LINGER;
+            }
         }
         Ok(out)
     }
