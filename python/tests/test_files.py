@@ -136,3 +136,30 @@ def test_a_result_shows_as_an_html_table():
     assert "…" in shown
     assert ">0<" in shown and ">99<" in shown and ">50<" not in shown
     assert "100 rows" in shown
+
+
+def test_ctrl_c_cancels_a_running_statement(tmp_path):
+    # k-means into 200 clusters over 100k users of 16 dimensions runs for
+    # seconds; the interrupt comes 0.3 s in.
+    n, dim = 100_000, 16
+    flat = [float((i * 7919) % 1000) / 1000.0 for i in range(n * dim)]
+    table = pa.table(
+        {
+            "user": [f"u{i}" for i in range(n)],
+            "type": ["view"] * n,
+            "ts": pa.array([T0] * n, pa.int64()),
+            "v": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim),
+        }
+    )
+    with profiledb.open(tmp_path / "db") as db:
+        db.execute("CREATE VECTOR taste ON view AS EWMA(v) DIM 16 HALF_LIFE '7d'")
+        db.ingest(table)
+        timer = threading.Timer(0.3, _thread.interrupt_main)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt) as e:
+            db.query("CLUSTER users BY taste INTO 200")
+        timer.join()
+        # Raised from inside the call, not after it returned.
+        assert e.traceback[-1].name == "query"
+        # The interrupt is over: the next statement runs to its end.
+        assert db.query("SELECT count(*) AS n FROM users").to_pylist() == [{"n": n}]
