@@ -118,17 +118,18 @@ impl Shape {
         obj: serde_json::Map<String, serde_json::Value>,
         rename: bool,
         numeric_ts: bool,
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, EventError> {
         let mut out = serde_json::Map::with_capacity(obj.len());
         for (k, v) in obj {
             let name = if rename { self.rename(&k) } else { &k }.to_owned();
             if out.contains_key(&name) {
-                return Err(format!("field '{name}' is given twice (after renaming)"));
+                return Err(bad(Some(&name), "given twice (after renaming)"));
             }
             out.insert(name, v);
         }
         if numeric_ts && let Some(ts) = out.get("ts").and_then(serde_json::Value::as_f64) {
-            out.insert("ts".into(), self.ts_ms(ts)?.into());
+            let ms = self.ts_ms(ts).map_err(|e| bad(Some("ts"), e))?;
+            out.insert("ts".into(), ms.into());
         }
         Ok(serde_json::Value::Object(out))
     }
@@ -163,13 +164,21 @@ pub struct BadLine {
     pub file: PathBuf,
     /// Its line (a CSV record's first line; a Parquet row, from 1).
     pub line: u64,
-    /// Why it is not an event the schema takes.
-    pub reason: String,
+    /// Why it is not an event the schema takes, and the field at fault.
+    pub error: EventError,
 }
 
 impl std::fmt::Display for BadLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.error)
+    }
+}
+
+/// Why a line is not an event: the field at fault, when one is.
+fn bad(field: Option<&str>, reason: impl Into<String>) -> EventError {
+    EventError {
+        field: field.map(str::to_owned),
+        reason: reason.into(),
     }
 }
 
@@ -453,7 +462,7 @@ pub fn import(
     let total_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
     let catalog = db.catalog();
     let (rejected, lines) = check_all(&inputs, &catalog, shape, skip_bad, progress, &|ev| {
-        db.validate(ev).map_err(|e| e.to_string())
+        db.validate(ev)
     })?;
 
     // Pass 2: write the good lines in batches.
@@ -522,7 +531,7 @@ pub fn check_all(
     shape: &Shape,
     skip_bad: bool,
     progress: &dyn Progress,
-    validate: &dyn Fn(&Event) -> Result<(), String>,
+    validate: &dyn Fn(&Event) -> Result<(), EventError>,
 ) -> Result<(Vec<BadLine>, Vec<u64>), ImportError> {
     progress.phase("checking", inputs.iter().map(|i| i.bytes).sum());
     let mut rejected = Vec::new();
@@ -537,11 +546,11 @@ pub fn check_all(
                 if line % 4096 == 0 && crate::interrupted() {
                     return Err(ImportError::Interrupted { written: 0 });
                 }
-                if let Err(reason) = ev.and_then(|ev| validate(&ev)) {
+                if let Err(error) = ev.and_then(|ev| validate(&ev)) {
                     rejected.push(BadLine {
                         file: input.name.clone(),
                         line,
-                        reason,
+                        error,
                     });
                 }
                 Ok(())
@@ -595,14 +604,16 @@ fn for_each_event(
     catalog: &Catalog,
     shape: &Shape,
     progress: &dyn Progress,
-    mut f: impl FnMut(u64, Result<Event, String>) -> Result<(), ImportError>,
+    mut f: impl FnMut(u64, Result<Event, EventError>) -> Result<(), ImportError>,
 ) -> Result<u64, ImportError> {
-    for_each_object(input, catalog, shape, progress, |line, obj| {
-        f(
-            line,
-            obj.and_then(|o| Event::from_json(&o).map_err(|e| e.to_string())),
-        )
-    })
+    match input.kind {
+        Kind::Parquet => parquet_events(input, shape, progress, f),
+        Kind::JsonLines | Kind::Csv => {
+            text_objects(input, catalog, shape, progress, |line, obj| {
+                f(line, obj.and_then(|o| Event::from_json(&o)))
+            })
+        }
+    }
 }
 
 /// Calls `f` with each line's number and its event as a JSON object,
@@ -618,19 +629,38 @@ pub fn for_each_object(
     catalog: &Catalog,
     shape: &Shape,
     progress: &dyn Progress,
-    mut f: impl FnMut(u64, Result<serde_json::Value, String>) -> Result<(), ImportError>,
+    mut f: impl FnMut(u64, Result<serde_json::Value, EventError>) -> Result<(), ImportError>,
+) -> Result<u64, ImportError> {
+    match input.kind {
+        Kind::Parquet => parquet_events(input, shape, progress, |line, ev| {
+            f(line, ev.map(|ev| event_object(&ev)))
+        }),
+        Kind::JsonLines | Kind::Csv => text_objects(input, catalog, shape, progress, f),
+    }
+}
+
+/// [`for_each_object`] over a text input, JSON Lines or CSV.
+fn text_objects(
+    input: &Input,
+    catalog: &Catalog,
+    shape: &Shape,
+    progress: &dyn Progress,
+    mut f: impl FnMut(u64, Result<serde_json::Value, EventError>) -> Result<(), ImportError>,
 ) -> Result<u64, ImportError> {
     let path = input.name.as_path();
-    if input.kind == Kind::Parquet {
-        return parquet_objects(input, shape, progress, f);
-    }
     let reader = BufReader::new(Counting {
         inner: input.reader()?,
         progress,
     });
     let mut count = 0u64;
     match input.kind {
-        Kind::JsonLines | Kind::Parquet => {
+        Kind::Parquet => {
+            return Err(ImportError::Io(format!(
+                "{} is Parquet, not text",
+                path.display()
+            )));
+        }
+        Kind::JsonLines => {
             let mut reader = reader;
             let mut buf = Vec::new();
             let mut number = 0u64;
@@ -649,7 +679,7 @@ pub fn for_each_object(
                 let event = match std::str::from_utf8(&buf) {
                     Ok(line) if line.trim().is_empty() => continue,
                     Ok(line) => json_object(line, shape),
-                    Err(e) => Err(format!("not UTF-8: {e}")),
+                    Err(e) => Err(bad(None, format!("not UTF-8: {e}"))),
                 };
                 f(number, event)?;
             }
@@ -694,7 +724,7 @@ pub fn for_each_object(
                             return Err(io_error(path, io));
                         }
                         let line = e.position().map_or(before, |p| p.line() + crlf);
-                        f(line, Err(e.to_string()))?;
+                        f(line, Err(bad(None, e.to_string())))?;
                     }
                 }
             }
@@ -703,13 +733,15 @@ pub fn for_each_object(
     Ok(count)
 }
 
-/// [`for_each_object`] over a Parquet input: each row (numbered from 1) as
-/// the event the Arrow reader makes of it, as a JSON object.
-fn parquet_objects(
+/// Calls `f` with each row of a Parquet input (numbered from 1) and the
+/// event the Arrow reader makes of it ([`crate::arrow::events_from_batch`],
+/// columns renamed and a numeric `ts` in the shape's unit), or why it is not
+/// one. Returns how many rows it read.
+fn parquet_events(
     input: &Input,
     shape: &Shape,
     progress: &dyn Progress,
-    mut f: impl FnMut(u64, Result<serde_json::Value, String>) -> Result<(), ImportError>,
+    mut f: impl FnMut(u64, Result<Event, EventError>) -> Result<(), ImportError>,
 ) -> Result<u64, ImportError> {
     let path = input.name.as_path();
     let batches = crate::parquet::read_batches(input.file()?, BATCH)
@@ -725,10 +757,16 @@ fn parquet_objects(
             )));
         }
     }
-    // A numeric `ts` is in the shape's unit; a timestamp column says its own.
+    // An integer `ts` is in the shape's unit; a timestamp column says its own.
     let numeric_ts = schema
         .field_with_name("ts")
-        .is_ok_and(|f| f.data_type().is_integer() || f.data_type().is_floating());
+        .is_ok_and(|f| f.data_type().is_integer());
+    let timed = |mut ev: Event| -> Result<Event, EventError> {
+        if numeric_ts {
+            ev.ts = shape.ts_ms(ev.ts as f64).map_err(|e| bad(Some("ts"), e))?;
+        }
+        Ok(ev)
+    };
     let mut line = 0u64;
     let mut reported = 0u64;
     for batch in batches {
@@ -740,28 +778,26 @@ fn parquet_objects(
         // so that each bad row is named.
         match crate::arrow::events_from_batch(&batch, 0) {
             Ok(events) => {
-                for ev in &events {
+                for ev in events {
                     line += 1;
-                    f(line, event_object(ev, shape, numeric_ts))?;
+                    f(line, timed(ev))?;
                 }
             }
             Err(_) => {
                 for row in 0..rows {
                     line += 1;
-                    let one = crate::arrow::events_from_batch(&batch.slice(row, 1), 0)
-                        .map_err(|e| match e {
-                            crate::Error::Storage(profiledb_storage::Error::InvalidEvent {
-                                field,
-                                reason,
-                                ..
-                            }) => EventError { field, reason }.to_string(),
-                            other => other.to_string(),
-                        })
-                        .and_then(|evs| {
-                            evs.first()
-                                .ok_or_else(|| "the row made no event".to_owned())
-                                .and_then(|ev| event_object(ev, shape, numeric_ts))
-                        });
+                    let one =
+                        match crate::arrow::events_from_batch(&batch.slice(row, 1), 0) {
+                            Ok(evs) => evs
+                                .into_iter()
+                                .next()
+                                .ok_or_else(|| bad(None, "the row made no event"))
+                                .and_then(timed),
+                            Err(crate::Error::Storage(
+                                profiledb_storage::Error::InvalidEvent { field, reason, .. },
+                            )) => Err(EventError { field, reason }),
+                            Err(other) => Err(bad(None, other.to_string())),
+                        };
                     f(line, one)?;
                 }
             }
@@ -792,12 +828,10 @@ fn renamed(schema: &Schema, shape: &Shape) -> Result<Arc<Schema>, String> {
 }
 
 /// An event as the JSON object it would be read from.
-fn event_object(ev: &Event, shape: &Shape, numeric_ts: bool) -> Result<serde_json::Value, String> {
-    match serde_json::to_value(crate::json::JsonEvent(ev)) {
-        Ok(serde_json::Value::Object(obj)) => shape.apply(obj, false, numeric_ts),
-        Ok(_) => Err("the row is not an event".into()),
-        Err(e) => Err(e.to_string()),
-    }
+fn event_object(ev: &Event) -> serde_json::Value {
+    // Serializing to memory cannot fail: keys are strings, and a float that
+    // is not finite is written as null.
+    serde_json::to_value(crate::json::JsonEvent(ev)).unwrap_or_default()
 }
 
 /// Whether the input's first line ends with `\r\n`.
@@ -809,9 +843,9 @@ fn ends_lines_with_crlf(input: &Input) -> Result<bool, ImportError> {
     Ok(first.ends_with(b"\r\n"))
 }
 
-fn json_object(line: &str, shape: &Shape) -> Result<serde_json::Value, String> {
+fn json_object(line: &str, shape: &Shape) -> Result<serde_json::Value, EventError> {
     let v: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+        serde_json::from_str(line).map_err(|e| bad(None, format!("invalid JSON: {e}")))?;
     match v {
         serde_json::Value::Object(obj) => shape.apply(obj, true, true),
         other => Ok(other),
@@ -827,12 +861,15 @@ fn csv_object(
     record: &csv::StringRecord,
     catalog: &Catalog,
     shape: &Shape,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, EventError> {
     if record.len() != header.len() {
-        return Err(format!(
-            "{} fields where the header has {}",
-            record.len(),
-            header.len()
+        return Err(bad(
+            None,
+            format!(
+                "{} fields where the header has {}",
+                record.len(),
+                header.len()
+            ),
         ));
     }
     let cell = |name: &str| {
@@ -863,7 +900,7 @@ fn csv_object(
             .filter(|t| matches!(t, AttrType::String | AttrType::Tags));
         let value = match text_type {
             Some(AttrType::Tags) if raw.trim_start().starts_with('[') => {
-                serde_json::from_str(raw).map_err(|e| format!("field '{name}': {e}"))?
+                serde_json::from_str(raw).map_err(|e| bad(Some(name), e.to_string()))?
             }
             Some(_) => raw.into(),
             None => match serde_json::from_str::<serde_json::Value>(raw) {
@@ -873,7 +910,7 @@ fn csv_object(
                     | serde_json::Value::Array(_)),
                 ) => v,
                 Err(e) if raw.trim_start().starts_with('[') => {
-                    return Err(format!("field '{name}': invalid JSON array: {e}"));
+                    return Err(bad(Some(name), format!("invalid JSON array: {e}")));
                 }
                 _ => raw.into(),
             },
@@ -933,7 +970,7 @@ mod tests {
         let e = ImportError::BadLines(vec![BadLine {
             file: "e.csv".into(),
             line: 3,
-            reason: "field 'amount': not a number".into(),
+            error: bad(Some("amount"), "not a number"),
         }]);
         assert_eq!(
             e.to_string(),

@@ -583,7 +583,7 @@ fn import_options(
 /// Bad lines as Python takes them: (file, line, reason).
 fn rejected_lines(bad: &[profiledb::import::BadLine]) -> Rejected {
     bad.iter()
-        .map(|b| (b.file.display().to_string(), b.line, b.reason.clone()))
+        .map(|b| (b.file.display().to_string(), b.line, b.error.to_string()))
         .collect()
 }
 
@@ -598,13 +598,7 @@ fn import_error(py: Python<'_>, e: profiledb::import::ImportError) -> PyErr {
             let first = bad.first();
             let _ = v.setattr("message", message);
             let _ = v.setattr("index", py.None());
-            let _ = v.setattr(
-                "field",
-                first
-                    .and_then(|b| b.reason.strip_prefix("field '"))
-                    .and_then(|r| r.split_once('\''))
-                    .map(|(f, _)| f.to_owned()),
-            );
+            let _ = v.setattr("field", first.and_then(|b| b.error.field.clone()));
             let _ = v.setattr("file", first.map(|b| b.file.display().to_string()));
             let _ = v.setattr("line", first.map(|b| b.line));
             let _ = v.setattr("rejected", rejected_lines(&bad));

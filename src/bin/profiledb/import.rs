@@ -145,14 +145,13 @@ pub fn import_remote(
             written += answer["accepted"].as_u64().unwrap_or(0);
             duplicates += answer["duplicates"].as_u64().unwrap_or(0);
             for r in answer["rejected"].as_array().into_iter().flatten() {
-                let field = r["field"]
-                    .as_str()
-                    .map(|f| format!("field '{f}': "))
-                    .unwrap_or_default();
                 rejected.push(BadLine {
                     file: input.name().to_owned(),
                     line: line_of(&r["index"]),
-                    reason: format!("{field}{}", r["reason"].as_str().unwrap_or_default()),
+                    error: profiledb::EventError {
+                        field: r["field"].as_str().map(str::to_owned),
+                        reason: r["reason"].as_str().unwrap_or_default().to_owned(),
+                    },
                 });
             }
             batch.clear();
@@ -223,7 +222,7 @@ pub fn run(
     let start = Instant::now();
     let list = |bad: &[BadLine]| {
         for b in bad {
-            eprintln!("{}:{}: {}", b.file.display(), b.line, b.reason);
+            eprintln!("{b}");
         }
     };
     let result = match target {
