@@ -268,6 +268,16 @@ pub enum Error {
         /// The column's name.
         column: String,
     },
+    /// Another machine of a database spread over several (a cluster's
+    /// node) did not answer its part of the query. Run it again once the
+    /// node is back, or after its partitions have moved to another.
+    #[error("node '{node}' did not answer its part of the query: {message}")]
+    Peer {
+        /// The machine, by name.
+        node: String,
+        /// Why.
+        message: String,
+    },
     /// The result would exceed the configured row limit. Add a LIMIT or a filter.
     #[error("the result has more than {limit} rows, the configured limit")]
     TooManyRows {

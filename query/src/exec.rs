@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use profiledb_storage::{UserRange, UserRow, Value};
 use rayon::prelude::*;
 
-use crate::bind::{AggFunc, AggSpec, BExpr};
+use crate::bind::{AggFunc, AggSpec};
 use crate::error::{Error, Result};
 use crate::eval::{Ctx, eval, total_cmp, truth};
 use crate::limits::Limits;
@@ -26,14 +26,15 @@ pub(crate) fn scan_partitions() -> usize {
 }
 
 /// One partition's result.
-enum Partial {
+#[derive(Debug)]
+pub(crate) enum Partial {
     Rows(Vec<(Vec<Value>, Vec<Value>)>),
     Groups(BTreeMap<GroupKey, Vec<AggState>>),
 }
 
 /// A grouping key, ordered by [`total_cmp`].
 #[derive(Debug, Clone)]
-struct GroupKey(Vec<Value>);
+pub(crate) struct GroupKey(pub(crate) Vec<Value>);
 
 impl PartialEq for GroupKey {
     fn eq(&self, other: &GroupKey) -> bool {
@@ -68,7 +69,7 @@ fn beats(func: AggFunc, v: &Value, current: Option<&Value>) -> bool {
 
 /// An aggregate's running state.
 #[derive(Debug, Clone)]
-enum AggState {
+pub(crate) enum AggState {
     Count(i64),
     Sum {
         int: Option<i64>,
@@ -94,7 +95,7 @@ enum AggState {
 }
 
 impl AggState {
-    fn new(spec: &AggSpec) -> AggState {
+    pub(crate) fn new(spec: &AggSpec) -> AggState {
         match spec.func {
             AggFunc::CountStar | AggFunc::Count => AggState::Count(0),
             AggFunc::Sum => AggState::Sum {
@@ -158,7 +159,7 @@ impl AggState {
         }
     }
 
-    fn merge(&mut self, spec: &AggSpec, other: AggState) {
+    pub(crate) fn merge(&mut self, spec: &AggSpec, other: AggState) {
         match (self, other) {
             (AggState::Count(a), AggState::Count(b)) => *a += b,
             (
@@ -270,6 +271,16 @@ fn sort_keyed<T>(rows: &mut [(Vec<Value>, T)], desc: &[bool]) {
 /// Runs a planned `SELECT` on `view`. Its similarity targets must be
 /// resolved (see `crate::similarity::resolve`).
 pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) -> Result<Rows> {
+    let partials = local_partials(plan, view, limits)?;
+    finish_select(plan, partials, limits)
+}
+
+/// The partial results of `plan` over `view`, one per scanned range.
+pub(crate) fn local_partials(
+    plan: &SelectPlan,
+    view: &dyn View,
+    limits: &Limits,
+) -> Result<Vec<Partial>> {
     let cancelled = AtomicBool::new(false);
     // Set by a partition that alone has more rows than the limit allows: the
     // answer is then the row-limit error, and every partition stops.
@@ -312,6 +323,16 @@ pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) ->
     if cancelled.load(AtomicOrdering::Relaxed) && !enough.load(AtomicOrdering::Relaxed) {
         limits.check()?;
     }
+    Ok(partials)
+}
+
+/// Merges partial results (of any number of ranges and machines) into the
+/// answer of `plan`.
+pub(crate) fn finish_select(
+    plan: &SelectPlan,
+    partials: Vec<Partial>,
+    limits: &Limits,
+) -> Result<Rows> {
     let rows = merge(plan, partials);
     limits.check_rows(rows.len())?;
     check_int_columns(&plan.columns, &rows)?;
@@ -380,6 +401,64 @@ impl SelectPlan {
     fn ordering_is_empty(&self) -> bool {
         matches!(&self.shape, Shape::Rows { order, .. } if order.is_empty())
     }
+
+    /// The direction of each sort key a row carries: the `ORDER BY` keys,
+    /// then the user id (ascending) when [`SelectPlan::by_id`].
+    pub(crate) fn sort_desc(&self) -> Vec<bool> {
+        let order = match &self.shape {
+            Shape::Rows { order, .. } | Shape::Groups { order, .. } => order,
+        };
+        let mut desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
+        if self.by_id && matches!(self.shape, Shape::Rows { .. }) {
+            desc.push(false);
+        }
+        desc
+    }
+}
+
+/// Folds partials into one, as small as the plan allows: rows cut to the
+/// plan's top-k when it orders and limits, groups merged.
+pub(crate) fn combine(plan: &SelectPlan, partials: Vec<Partial>) -> Partial {
+    match &plan.shape {
+        Shape::Rows { order, limit, .. } => {
+            let mut rows: Vec<(Vec<Value>, Vec<Value>)> = partials
+                .into_iter()
+                .flat_map(|p| match p {
+                    Partial::Rows(r) => r,
+                    Partial::Groups(_) => Vec::new(),
+                })
+                .collect();
+            if let Some(k) = limit.keep() {
+                let k = usize::try_from(k).unwrap_or(usize::MAX);
+                if !order.is_empty() || plan.by_id {
+                    sort_keyed(&mut rows, &plan.sort_desc());
+                }
+                rows.truncate(k);
+            }
+            Partial::Rows(rows)
+        }
+        Shape::Groups { aggs, .. } => Partial::Groups(merge_groups(aggs, partials)),
+    }
+}
+
+fn merge_groups(aggs: &[AggSpec], partials: Vec<Partial>) -> BTreeMap<GroupKey, Vec<AggState>> {
+    let mut groups: BTreeMap<GroupKey, Vec<AggState>> = BTreeMap::new();
+    for p in partials {
+        let Partial::Groups(g) = p else { continue };
+        for (k, states) in g {
+            match groups.get_mut(&k) {
+                Some(cur) => {
+                    for ((c, s), spec) in cur.iter_mut().zip(states).zip(aggs) {
+                        c.merge(spec, s);
+                    }
+                }
+                None => {
+                    groups.insert(k, states);
+                }
+            }
+        }
+    }
+    groups
 }
 
 /// A partition's running state.
@@ -424,17 +503,19 @@ impl Partition {
                 limit,
             } => {
                 let out: Vec<Value> = exprs.iter().map(|e| eval(e, &ctx).into_owned()).collect();
-                let keys: Vec<Value> = order
+                let mut keys: Vec<Value> = order
                     .iter()
                     .map(|(e, _)| eval(e, &ctx).into_owned())
                     .collect();
+                if plan.by_id {
+                    keys.push(Value::String(row.user.clone()));
+                }
                 self.rows.push((keys, out));
                 // Keep a top-k bounded: sort and cut once it holds twice k.
                 if let (false, Some(k)) = (order.is_empty(), limit.keep()) {
                     let k = usize::try_from(k).unwrap_or(usize::MAX);
                     if self.rows.len() >= k.saturating_mul(2).max(1024) {
-                        let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
-                        sort_keyed(&mut self.rows, &desc);
+                        sort_keyed(&mut self.rows, &plan.sort_desc());
                         self.rows.truncate(k);
                     }
                 }
@@ -466,12 +547,11 @@ impl Partition {
 /// offset and applies the limit.
 fn finish_rows(
     mut rows: Vec<(Vec<Value>, Vec<Value>)>,
-    order: &[(BExpr, bool)],
+    desc: &[bool],
     limit: &Limit,
 ) -> Vec<Vec<Value>> {
-    if !order.is_empty() {
-        let desc: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
-        sort_keyed(&mut rows, &desc);
+    if !desc.is_empty() {
+        sort_keyed(&mut rows, desc);
     }
     let mut out: Vec<Vec<Value>> = rows.into_iter().map(|(_, r)| r).collect();
     if limit.distinct {
@@ -487,7 +567,7 @@ fn finish_rows(
 
 fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
     match &plan.shape {
-        Shape::Rows { order, limit, .. } => {
+        Shape::Rows { limit, .. } => {
             let rows: Vec<(Vec<Value>, Vec<Value>)> = partials
                 .into_iter()
                 .flat_map(|p| match p {
@@ -495,7 +575,7 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
                     Partial::Groups(_) => Vec::new(),
                 })
                 .collect();
-            finish_rows(rows, order, limit)
+            finish_rows(rows, &plan.sort_desc(), limit)
         }
         Shape::Groups {
             keys,
@@ -505,22 +585,7 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
             order,
             limit,
         } => {
-            let mut groups: BTreeMap<GroupKey, Vec<AggState>> = BTreeMap::new();
-            for p in partials {
-                let Partial::Groups(g) = p else { continue };
-                for (k, states) in g {
-                    match groups.get_mut(&k) {
-                        Some(cur) => {
-                            for ((c, s), spec) in cur.iter_mut().zip(states).zip(aggs) {
-                                c.merge(spec, s);
-                            }
-                        }
-                        None => {
-                            groups.insert(k, states);
-                        }
-                    }
-                }
-            }
+            let mut groups = merge_groups(aggs, partials);
             // Aggregates over no rows at all still give one row, without GROUP BY.
             if groups.is_empty() && keys.is_empty() {
                 groups.insert(
@@ -556,7 +621,7 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
                     Some((sort, out))
                 })
                 .collect();
-            finish_rows(rows, order, limit)
+            finish_rows(rows, &plan.sort_desc(), limit)
         }
     }
 }
@@ -564,6 +629,7 @@ fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bind::BExpr;
 
     fn spec(func: AggFunc, fraction: f64) -> AggSpec {
         AggSpec {

@@ -40,6 +40,7 @@
 pub mod ast;
 mod bind;
 mod cluster;
+mod distributed;
 mod error;
 mod eval;
 mod exec;
@@ -53,6 +54,7 @@ mod similarity;
 mod source;
 mod statement;
 
+pub use distributed::{Peers, partial};
 pub use error::{At, Error, ParseError, Position, Result, Span, closest};
 pub use lexer::MAX_STATEMENT_TOKENS;
 pub use lexer::{ends_statement, split_statements};

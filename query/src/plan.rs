@@ -169,6 +169,11 @@ pub(crate) struct SelectPlan {
     pub shape: Shape,
     /// Text of the parts, for EXPLAIN.
     pub text: PlanText,
+    /// Whether rows carry their user id as a last, ascending sort key: set
+    /// when parts of the answer come from several machines, so that merged
+    /// rows keep the order (ties, and id order without `ORDER BY`) a single
+    /// database gives.
+    pub by_id: bool,
 }
 
 /// The plan's parts as text, for EXPLAIN.
@@ -471,6 +476,7 @@ pub(crate) fn plan_select(select: &Select, catalog: &Catalog, now: i64) -> Resul
         columns,
         shape,
         text,
+        by_id: false,
     })
 }
 

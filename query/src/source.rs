@@ -64,6 +64,12 @@ pub trait DataSource: Sync {
     ) -> Result<Measurement>;
     /// The current time, epoch ms: the default `AS OF`.
     fn now(&self) -> i64;
+    /// The other machines holding the rest of the users, when this source
+    /// holds only some of a database spread over several: a `SELECT` then
+    /// runs on each and merges their parts (see [`crate::Peers`]).
+    fn peers(&self) -> Option<&dyn crate::Peers> {
+        None
+    }
 }
 
 /// One moment of the database. Scans of disjoint ranges may run on different

@@ -1,44 +1,46 @@
 //! Byte-level helpers for values: an explicit little-endian writer and a
 //! bounds-checked reader that reports short input instead of panicking.
+//! Public so that what travels between a cluster's nodes (a query's
+//! partial results) is written the one way stored values are.
 
 /// Appends fixed-width little-endian fields to a buffer.
 #[derive(Debug, Default)]
-pub(crate) struct Writer {
+pub struct Writer {
     pub(crate) buf: Vec<u8>,
 }
 
 impl Writer {
-    pub(crate) fn with_tag(tag: u8, capacity: usize) -> Writer {
+    pub fn with_tag(tag: u8, capacity: usize) -> Writer {
         let mut buf = Vec::with_capacity(capacity + 1);
         buf.push(tag);
         Writer { buf }
     }
-    pub(crate) fn u8(&mut self, v: u8) {
+    pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
-    pub(crate) fn u16(&mut self, v: u16) {
+    pub fn u16(&mut self, v: u16) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    pub(crate) fn u32(&mut self, v: u32) {
+    pub fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    pub(crate) fn u64(&mut self, v: u64) {
+    pub fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    pub(crate) fn i64(&mut self, v: i64) {
+    pub fn i64(&mut self, v: i64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    pub(crate) fn f64(&mut self, v: f64) {
+    pub fn f64(&mut self, v: f64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    pub(crate) fn f32(&mut self, v: f32) {
+    pub fn f32(&mut self, v: f32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    pub(crate) fn bytes(&mut self, v: &[u8]) {
+    pub fn bytes(&mut self, v: &[u8]) {
         self.u32(v.len() as u32);
         self.buf.extend_from_slice(v);
     }
-    pub(crate) fn finish(self) -> Vec<u8> {
+    pub fn finish(self) -> Vec<u8> {
         self.buf
     }
 }
@@ -61,22 +63,22 @@ pub(crate) fn derr<T>(msg: impl Into<String>) -> Result<T, DecodeError> {
 
 /// Reads fixed-width little-endian fields, failing on short input.
 #[derive(Debug)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
         Reader { buf, pos: 0 }
     }
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
-    pub(crate) fn remaining(&self) -> usize {
+    pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         match self.pos.checked_add(n) {
             Some(end) if end <= self.buf.len() => {
                 let s = &self.buf[self.pos..end];
@@ -96,26 +98,26 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(s);
         Ok(a)
     }
-    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])
     }
-    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+    pub fn u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_le_bytes(self.array()?))
     }
-    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
-    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
-    pub(crate) fn i64(&mut self) -> Result<i64, DecodeError> {
+    pub fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.array()?))
     }
-    pub(crate) fn f64(&mut self) -> Result<f64, DecodeError> {
+    pub fn f64(&mut self) -> Result<f64, DecodeError> {
         Ok(f64::from_le_bytes(self.array()?))
     }
     /// A float that must be finite: stored state never holds NaN or infinity.
-    pub(crate) fn finite(&mut self) -> Result<f64, DecodeError> {
+    pub fn finite(&mut self) -> Result<f64, DecodeError> {
         let v = self.f64()?;
         if v.is_finite() {
             Ok(v)
@@ -124,7 +126,7 @@ impl<'a> Reader<'a> {
         }
     }
     /// A stored f32 that must be finite.
-    pub(crate) fn f32(&mut self) -> Result<f32, DecodeError> {
+    pub fn f32(&mut self) -> Result<f32, DecodeError> {
         let v = f32::from_le_bytes(self.array()?);
         if v.is_finite() {
             Ok(v)
@@ -133,7 +135,7 @@ impl<'a> Reader<'a> {
         }
     }
     /// A stored f64 that must be finite as an f32 too.
-    pub(crate) fn f64_as_f32(&mut self) -> Result<f32, DecodeError> {
+    pub fn f64_as_f32(&mut self) -> Result<f32, DecodeError> {
         let v = self.finite()?;
         let x = v as f32;
         if x.is_finite() {
@@ -142,14 +144,14 @@ impl<'a> Reader<'a> {
             derr(format!("{v} does not fit an f32"))
         }
     }
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.u32()? as usize;
         self.take(n)
     }
-    pub(crate) fn str(&mut self) -> Result<&'a str, DecodeError> {
+    pub fn str(&mut self) -> Result<&'a str, DecodeError> {
         std::str::from_utf8(self.bytes()?).or_else(|_| derr("invalid UTF-8 in string"))
     }
-    pub(crate) fn end(&self) -> Result<(), DecodeError> {
+    pub fn end(&self) -> Result<(), DecodeError> {
         if self.is_empty() {
             Ok(())
         } else {

@@ -31,7 +31,7 @@
 //! ```
 
 pub mod catalog;
-mod codec;
+pub mod codec;
 pub mod engine;
 mod error;
 pub mod event;

@@ -209,7 +209,8 @@ impl Value {
         })
     }
 
-    pub(crate) fn encode(&self, w: &mut Writer) {
+    /// Writes the value as records store it (a vector's elements as f64).
+    pub fn encode(&self, w: &mut Writer) {
         match self {
             Value::Null => w.u8(0),
             Value::Bool(b) => {
@@ -255,7 +256,7 @@ impl Value {
 
     /// [`Value::encode`], but a vector keeps its f32 elements (half the
     /// bytes), as the event history stores fields.
-    pub(crate) fn encode_compact(&self, w: &mut Writer) {
+    pub fn encode_compact(&self, w: &mut Writer) {
         match self {
             Value::Vector(v) => {
                 w.u8(7);
@@ -269,7 +270,7 @@ impl Value {
     }
 
     /// Reads a value written by [`Value::encode`] or [`Value::encode_compact`].
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
+    pub fn decode(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
         Ok(match r.u8()? {
             0 => Value::Null,
             1 => match r.u8()? {

@@ -36,6 +36,12 @@ pub fn rows_as_of(
     pairs: &[(String, i64)],
     limits: &Limits,
 ) -> Result<Rows> {
+    if source.peers().is_some() {
+        return Err(Error::invalid(
+            "point-in-time exports are not yet run across a cluster's nodes; run them on each node",
+            None,
+        ));
+    }
     let sql = format!("SELECT {select} FROM users");
     let located = |e: Error| e.locate(&sql);
     let Statement::Select(select) = parse_statement(&sql).map_err(|e| located(e.into()))? else {

@@ -274,6 +274,12 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         }
         Statement::Select(select) => query(source, select, limits).map(Output::Rows),
         Statement::Explain(inner) => explain(source, inner),
+        Statement::Cluster(_) | Statement::CreateSegments { .. } if source.peers().is_some() => {
+            Err(Error::invalid(
+                "CLUSTER is not yet run across a cluster's nodes; run it on one node",
+                None,
+            ))
+        }
         Statement::Cluster(c) => {
             // One row per cluster: refuse before the work, not after.
             limits.check_rows(usize::try_from(c.k).unwrap_or(usize::MAX))?;
@@ -344,6 +350,9 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
 /// made against the view's catalog: when a schema change lands between
 /// planning and taking the view, it is planned again.
 fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Rows> {
+    if let Some(peers) = source.peers() {
+        return crate::distributed::query(source, peers, select, limits);
+    }
     let now = source.now();
     let mut bindings = source.bindings();
     // Each attempt loses only to a schema change in between: a few suffice.

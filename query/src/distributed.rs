@@ -1,0 +1,364 @@
+//! Queries over a database spread across machines: each machine holds some
+//! users, runs the part of a `SELECT` that reads them, and answers a
+//! *partial result* (its rows with their sort keys, cut to the query's
+//! top-k, or its groups' aggregate states); the machine that took the query
+//! merges them with its own exactly as a scan merges its ranges, so the
+//! answer equals one database's over all the users.
+//!
+//! The machines reach each other through [`Peers`], which the caller
+//! implements (the `profiledb` facade does, over HTTP, for a cluster's
+//! nodes); a peer runs its part with [`partial`]. Partial results travel in
+//! the storage codec's binary form (fixed-width little-endian, values as
+//! records store them), with a version byte, and are checked against the
+//! plan when they arrive.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use profiledb_storage::Value;
+use profiledb_storage::codec::{Reader, Writer};
+
+use crate::ast::{Select, Statement};
+use crate::bind::AggSpec;
+use crate::error::{Error, Result};
+use crate::exec::{AggState, GroupKey, Partial, combine, finish_select, local_partials};
+use crate::limits::Limits;
+use crate::output::Rows;
+use crate::plan::{Access, SelectPlan, Shape, plan_select};
+use crate::source::DataSource;
+
+/// The other machines of a database spread over several: each runs a
+/// `SELECT` over the users it answers for.
+pub trait Peers: Sync {
+    /// Runs `select` (one `SELECT` statement's text, parameters in place)
+    /// at time `now` (epoch ms: the default `AS OF`, and `now()`) on every
+    /// other machine, answering each one's partial result, as [`partial`]
+    /// makes it.
+    ///
+    /// # Errors
+    /// [`Error::Peer`] naming the machine that failed and why.
+    fn partials(&self, select: &str, now: i64, limits: &Limits) -> Result<Vec<Vec<u8>>>;
+}
+
+/// The first byte of a partial result: its format's version.
+const VERSION: u8 = 1;
+
+/// Runs `select` (one `SELECT` statement) at time `now` over the users of
+/// `source` alone, and answers its partial result, for the machine that
+/// merges it (see [`Peers`]).
+///
+/// # Errors
+/// A statement that is not a `SELECT`, or that ranks by similarity (answered
+/// by no partial form yet); otherwise as [`crate::execute`].
+pub fn partial(
+    source: &dyn DataSource,
+    select: &str,
+    now: i64,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
+    let located = |e: Error| e.locate(select);
+    let Statement::Select(select_ast) =
+        crate::parser::parse_statement(select).map_err(|e| located(e.into()))?
+    else {
+        return Err(Error::invalid(
+            "a partial result is asked of a SELECT alone",
+            None,
+        ));
+    };
+    let mut bindings = source.bindings();
+    for _ in 0..16 {
+        let plan = distributed_plan(&select_ast, &bindings.catalog, now).map_err(located)?;
+        let view = source.view(plan.pins())?;
+        if !Arc::ptr_eq(view.bindings(), &bindings) {
+            bindings = Arc::clone(view.bindings());
+            continue;
+        }
+        let partials = local_partials(&plan, view.as_ref(), limits)?;
+        return Ok(encode(&combine(&plan, partials)));
+    }
+    Err(Error::invalid(
+        "the schema kept changing while the query was planned; run it again",
+        None,
+    ))
+}
+
+/// Plans `select` for a merge across machines, or refuses what cannot be
+/// merged yet.
+fn distributed_plan(
+    select: &Select,
+    catalog: &profiledb_storage::catalog::Catalog,
+    now: i64,
+) -> Result<SelectPlan> {
+    let mut plan = plan_select(select, catalog, now)?;
+    if plan.uses_vectors() {
+        return Err(Error::invalid(
+            "similarity rankings, centroids and similarity to a user are not yet answered across a cluster's nodes; run them on one node (GET its /v1/query)",
+            None,
+        ));
+    }
+    plan.by_id = true;
+    Ok(plan)
+}
+
+/// Runs `select` on `source` and on every peer, merging the parts. A
+/// `SELECT` without `FROM` reads no users and runs here alone.
+pub(crate) fn query(
+    source: &dyn DataSource,
+    peers: &dyn Peers,
+    select: &Select,
+    limits: &Limits,
+) -> Result<Rows> {
+    let now = source.now();
+    let mut bindings = source.bindings();
+    for _ in 0..16 {
+        let plan = distributed_plan(select, &bindings.catalog, now)?;
+        let view = source.view(plan.pins())?;
+        if !Arc::ptr_eq(view.bindings(), &bindings) {
+            bindings = Arc::clone(view.bindings());
+            continue;
+        }
+        if matches!(plan.access, Access::One) {
+            return crate::exec::run_select(&plan, view.as_ref(), limits);
+        }
+        let text = select.to_string();
+        let (local, remote) = rayon::join(
+            || local_partials(&plan, view.as_ref(), limits),
+            || peers.partials(&text, now, limits),
+        );
+        let mut partials = local?;
+        for bytes in remote? {
+            partials.push(decode(&plan, &bytes)?);
+        }
+        return finish_select(&plan, partials, limits);
+    }
+    Err(Error::invalid(
+        "the schema kept changing while the query was planned; run it again",
+        None,
+    ))
+}
+
+/// Writes a partial result.
+pub(crate) fn encode(partial: &Partial) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u8(VERSION);
+    match partial {
+        Partial::Rows(rows) => {
+            w.u8(0);
+            w.u64(rows.len() as u64);
+            for (keys, out) in rows {
+                values(&mut w, keys);
+                values(&mut w, out);
+            }
+        }
+        Partial::Groups(groups) => {
+            w.u8(1);
+            w.u64(groups.len() as u64);
+            for (key, states) in groups {
+                values(&mut w, &key.0);
+                w.u32(states.len() as u32);
+                for s in states {
+                    state(&mut w, s);
+                }
+            }
+        }
+    }
+    w.finish()
+}
+
+fn values(w: &mut Writer, vs: &[Value]) {
+    w.u32(vs.len() as u32);
+    for v in vs {
+        v.encode_compact(w);
+    }
+}
+
+fn state(w: &mut Writer, s: &AggState) {
+    match s {
+        AggState::Count(n) => {
+            w.u8(0);
+            w.i64(*n);
+        }
+        AggState::Sum { int, float, any } => {
+            w.u8(1);
+            w.u8(u8::from(int.is_some()));
+            w.i64(int.unwrap_or(0));
+            w.f64(*float);
+            w.u8(u8::from(*any));
+        }
+        AggState::Avg { sum, n } => {
+            w.u8(2);
+            w.f64(*sum);
+            w.u64(*n);
+        }
+        AggState::Extreme(v) => {
+            w.u8(3);
+            values(w, v.as_slice());
+        }
+        AggState::Distinct(set) => {
+            w.u8(4);
+            w.u64(set.len() as u64);
+            for k in set {
+                values(w, &k.0);
+            }
+        }
+        AggState::Moments { n, mean, m2 } => {
+            w.u8(5);
+            w.u64(*n);
+            w.f64(*mean);
+            w.f64(*m2);
+        }
+        AggState::Values(xs) => {
+            w.u8(6);
+            w.u64(xs.len() as u64);
+            for x in xs {
+                w.f64(*x);
+            }
+        }
+    }
+}
+
+/// Reads a partial result of `plan`, checking that its shape is the plan's:
+/// as many sort keys, columns, grouping keys and aggregate states, each
+/// state of its aggregate's kind.
+pub(crate) fn decode(plan: &SelectPlan, bytes: &[u8]) -> Result<Partial> {
+    decode_checked(plan, bytes).map_err(|e| {
+        Error::invalid(
+            format!("a node's partial result does not decode: {e}"),
+            None,
+        )
+    })
+}
+
+fn decode_checked(plan: &SelectPlan, bytes: &[u8]) -> Result<Partial, String> {
+    let mut r = Reader::new(bytes);
+    let e = |e: profiledb_storage::DecodeError| e.0;
+    let version = r.u8().map_err(e)?;
+    if version != VERSION {
+        return Err(format!("format version {version}, expected {VERSION}"));
+    }
+    // Lengths are checked against what is left, so no count allocates
+    // beyond the bytes that back it.
+    let count = |r: &mut Reader<'_>| -> Result<usize, String> {
+        let n = r.u64().map_err(e)?;
+        usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= r.remaining())
+            .ok_or_else(|| format!("a count of {n} with {} bytes left", r.remaining()))
+    };
+    let read_values = |r: &mut Reader<'_>, want: Option<usize>| -> Result<Vec<Value>, String> {
+        let n = r.u32().map_err(e)? as usize;
+        if want.is_some_and(|w| w != n) || n > r.remaining() {
+            return Err(format!("{n} values where {want:?} were expected"));
+        }
+        (0..n).map(|_| Value::decode(r).map_err(e)).collect()
+    };
+    let kind = r.u8().map_err(e)?;
+    let out = match (kind, &plan.shape) {
+        (0, Shape::Rows { exprs, .. }) => {
+            let n = count(&mut r)?;
+            let nkeys = plan.sort_desc().len();
+            let mut rows = Vec::with_capacity(n);
+            for _ in 0..n {
+                let keys = read_values(&mut r, Some(nkeys))?;
+                let out = read_values(&mut r, Some(exprs.len()))?;
+                rows.push((keys, out));
+            }
+            Partial::Rows(rows)
+        }
+        // A part with no rows at all answers no groups.
+        (0, Shape::Groups { .. }) => {
+            if count(&mut r)? != 0 {
+                return Err("rows where groups were expected".into());
+            }
+            Partial::Groups(BTreeMap::new())
+        }
+        (1, Shape::Groups { keys, aggs, .. }) => {
+            let n = count(&mut r)?;
+            let mut groups = BTreeMap::new();
+            for _ in 0..n {
+                let key = GroupKey(read_values(&mut r, Some(keys.len()))?);
+                let k = r.u32().map_err(e)? as usize;
+                if k != aggs.len() {
+                    return Err(format!("{k} aggregate states, expected {}", aggs.len()));
+                }
+                let states = aggs
+                    .iter()
+                    .map(|spec| read_state(&mut r, spec))
+                    .collect::<Result<Vec<_>, String>>()?;
+                groups.insert(key, states);
+            }
+            Partial::Groups(groups)
+        }
+        (k, _) => return Err(format!("a result of kind {k} does not fit the query")),
+    };
+    r.end().map_err(e)?;
+    Ok(out)
+}
+
+fn read_state(r: &mut Reader<'_>, spec: &AggSpec) -> Result<AggState, String> {
+    let e = |e: profiledb_storage::DecodeError| e.0;
+    let tag = r.u8().map_err(e)?;
+    let state = match tag {
+        0 => AggState::Count(r.i64().map_err(e)?),
+        1 => {
+            let has = r.u8().map_err(e)? != 0;
+            let int = r.i64().map_err(e)?;
+            AggState::Sum {
+                int: has.then_some(int),
+                float: r.f64().map_err(e)?,
+                any: r.u8().map_err(e)? != 0,
+            }
+        }
+        2 => AggState::Avg {
+            sum: r.f64().map_err(e)?,
+            n: r.u64().map_err(e)?,
+        },
+        3 => {
+            let n = r.u32().map_err(e)?;
+            match n {
+                0 => AggState::Extreme(None),
+                1 => AggState::Extreme(Some(Value::decode(r).map_err(e)?)),
+                n => return Err(format!("an extreme of {n} values")),
+            }
+        }
+        4 => {
+            let n = r.u64().map_err(e)?;
+            if n > r.remaining() as u64 {
+                return Err(format!(
+                    "{n} distinct values with {} bytes left",
+                    r.remaining()
+                ));
+            }
+            let mut set = std::collections::BTreeSet::new();
+            for _ in 0..n {
+                let k = r.u32().map_err(e)?;
+                if k != 1 {
+                    return Err(format!("a distinct value of {k} parts"));
+                }
+                set.insert(GroupKey(vec![Value::decode(r).map_err(e)?]));
+            }
+            AggState::Distinct(set)
+        }
+        5 => AggState::Moments {
+            n: r.u64().map_err(e)?,
+            mean: r.f64().map_err(e)?,
+            m2: r.f64().map_err(e)?,
+        },
+        6 => {
+            let n = r.u64().map_err(e)?;
+            if n > (r.remaining() / 8) as u64 {
+                return Err(format!("{n} values with {} bytes left", r.remaining()));
+            }
+            let xs = (0..n)
+                .map(|_| r.f64().map_err(e))
+                .collect::<Result<Vec<f64>, String>>()?;
+            AggState::Values(xs)
+        }
+        t => return Err(format!("unknown aggregate state {t}")),
+    };
+    // Each aggregate's state is of the one kind it starts as.
+    if std::mem::discriminant(&state) != std::mem::discriminant(&AggState::new(spec)) {
+        return Err(format!("a state of kind {tag} for {:?}", spec.func));
+    }
+    Ok(state)
+}

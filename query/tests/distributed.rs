@@ -1,0 +1,278 @@
+//! A `SELECT` over users spread across several databases (each runs its part
+//! and the one asked merges them, as a cluster's nodes do) answers what one
+//! database fed every event answers: the same rows in the same order, floats
+//! equal up to the order of summation.
+
+use std::sync::Arc;
+
+use profiledb_query::{DataSource, Error, Limits, Peers, View, execute, partial};
+use profiledb_storage::catalog::{Bindings, EventChange};
+use profiledb_storage::kv::memory::MemoryKv;
+use profiledb_storage::{
+    DefKind, Definition, Event, Ingested, Measurement, MemoryEngine, Metric, Pins, Value,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const NOW: i64 = 1_794_700_800_000;
+
+/// One database of several: its own users, and the others as peers.
+struct Part {
+    db: MemoryEngine,
+    peers: Option<Box<dyn Peers + Send>>,
+}
+
+/// Peers run in this process, each through `partial` as a node would.
+struct InProcess(Vec<Arc<Part>>);
+
+impl Peers for InProcess {
+    fn partials(&self, select: &str, now: i64, limits: &Limits) -> Result<Vec<Vec<u8>>, Error> {
+        self.0
+            .iter()
+            .map(|p| partial(p.as_ref(), select, now, limits))
+            .collect()
+    }
+}
+
+impl DataSource for Part {
+    fn bindings(&self) -> Arc<Bindings> {
+        DataSource::bindings(&self.db)
+    }
+    fn define(&self, def: Definition) -> profiledb_storage::Result<()> {
+        DataSource::define(&self.db, def)
+    }
+    fn replace(&self, def: Definition) -> profiledb_storage::Result<()> {
+        DataSource::replace(&self.db, def)
+    }
+    fn drop_item(&self, kind: DefKind, name: &str) -> profiledb_storage::Result<()> {
+        DataSource::drop_item(&self.db, kind, name)
+    }
+    fn ingest(&self, events: &[Event]) -> profiledb_storage::Result<Ingested> {
+        DataSource::ingest(&self.db, events)
+    }
+    fn set_attributes(
+        &self,
+        user: &str,
+        ts: i64,
+        values: &[(String, Value)],
+    ) -> profiledb_storage::Result<()> {
+        DataSource::set_attributes(&self.db, user, ts, values)
+    }
+    fn delete_user(&self, user: &str) -> profiledb_storage::Result<bool> {
+        DataSource::delete_user(&self.db, user)
+    }
+    fn set_history(&self, ms: i64) -> profiledb_storage::Result<()> {
+        DataSource::set_history(&self.db, ms)
+    }
+    fn set_user_ttl(&self, ms: i64) -> profiledb_storage::Result<()> {
+        DataSource::set_user_ttl(&self.db, ms)
+    }
+    fn alter_in_place(&self, def: &Definition) -> profiledb_storage::Result<()> {
+        DataSource::alter_in_place(&self.db, def)
+    }
+    fn change_events(&self, change: EventChange) -> profiledb_storage::Result<()> {
+        DataSource::change_events(&self.db, change)
+    }
+    fn history_cutoff(&self) -> profiledb_storage::Result<Option<i64>> {
+        DataSource::history_cutoff(&self.db)
+    }
+    fn vacuum(&self, deadline: Option<std::time::Instant>) -> profiledb_storage::Result<bool> {
+        DataSource::vacuum(&self.db, deadline)
+    }
+    fn view(&self, pins: Pins) -> profiledb_storage::Result<Box<dyn View + '_>> {
+        DataSource::view(&self.db, pins)
+    }
+    fn analyze_index(
+        &self,
+        name: &str,
+        metric: Metric,
+        k: usize,
+        queries: usize,
+        probes: Option<usize>,
+        deadline: Option<std::time::Instant>,
+    ) -> profiledb_storage::Result<Measurement> {
+        DataSource::analyze_index(&self.db, name, metric, k, queries, probes, deadline)
+    }
+    fn now(&self) -> i64 {
+        NOW
+    }
+    fn peers(&self) -> Option<&dyn Peers> {
+        self.peers.as_deref().map(|p| p as &dyn Peers)
+    }
+}
+
+const SCHEMA: &str = "CREATE FEATURE n ON purchase AS COUNT();
+    CREATE FEATURE spend ON purchase AS SUM(amount);
+    CREATE FEATURE recent ON purchase AS DECAYED_SUM(amount) HALF_LIFE '7d';
+    CREATE FEATURE biggest ON purchase AS MAX(amount);
+    CREATE ATTRIBUTE region STRING ON purchase;
+    CREATE ATTRIBUTE level INT ON purchase;
+    CREATE SEGMENT big AS spend > 300;";
+
+fn memory() -> Result<MemoryEngine, Error> {
+    let db = MemoryEngine::over(MemoryKv::new().with_parts(3))?.with_now(NOW);
+    execute(&db, SCHEMA, &Limits::default())?;
+    Ok(db)
+}
+
+/// `users` users' random purchases as `INSERT` statements, one per user.
+fn inserts(seed: u64, users: usize) -> Vec<(String, String)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let regions = ["north", "south", "east", "west", "middle"];
+    (0..users)
+        .map(|u| {
+            let user = format!("u{u:04}");
+            let region = regions[rng.random_range(0..regions.len())];
+            let level = rng.random_range(0..4);
+            let rows: Vec<String> = (0..rng.random_range(1..8))
+                .map(|_| {
+                    let ts = NOW - rng.random_range(0..30 * 86_400_000i64);
+                    // Whole amounts, so that integer sums tie often.
+                    let amount = f64::from(rng.random_range(1..40) * 5);
+                    format!("('{user}', {ts}, {amount}, '{region}', {level})")
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO purchase (user, ts, amount, region, level) VALUES {}",
+                rows.join(", ")
+            );
+            (user, sql)
+        })
+        .collect()
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => a == b,
+    }
+}
+
+const QUERIES: &[&str] = &[
+    "SELECT count(*) FROM users",
+    "SELECT count(*), sum(spend), avg(recent), min(biggest), max(n) FROM users WHERE n >= 3",
+    "SELECT region, count(*) AS c, sum(spend) AS s, stddev(recent) AS sd, median(spend) AS m, percentile(recent, 0.9) AS p90, count(DISTINCT level) AS levels FROM users GROUP BY region ORDER BY region",
+    "SELECT level, region, count(*) FROM users GROUP BY level, region HAVING count(*) > 10 ORDER BY count(*) DESC, level, region",
+    "SELECT id, spend FROM users ORDER BY spend DESC LIMIT 17",
+    "SELECT id, n, region FROM users ORDER BY n LIMIT 9 OFFSET 4",
+    "SELECT id FROM users LIMIT 12",
+    "SELECT id, recent FROM users WHERE region = 'east' AND IN SEGMENT big ORDER BY recent DESC",
+    "SELECT DISTINCT region, level FROM users ORDER BY region, level",
+    "SELECT id, spend FROM users WHERE id IN ('u0003', 'u0100', 'u0199', 'nobody')",
+    "SELECT id, spend, recent FROM users WHERE spend BETWEEN 100 AND 200",
+    "SELECT 1 + 1 AS two, round(2.5) AS x",
+    "SELECT region, variance(spend) FROM users WHERE level > 0 GROUP BY region",
+    "SELECT id, spend FROM users ORDER BY spend DESC LIMIT 5 AS OF '2026-11-20T00:00:00Z'",
+];
+
+#[test]
+fn merged_parts_answer_what_one_database_answers() -> Result<(), Error> {
+    let one = memory()?;
+    let parts: Vec<MemoryEngine> = (0..3).map(|_| memory()).collect::<Result<_, _>>()?;
+    for (user, sql) in inserts(7, 300) {
+        execute(&one, &sql, &Limits::default())?;
+        // Users spread over three databases by a rule of their own.
+        let i = user.bytes().map(usize::from).sum::<usize>() % 3;
+        execute(&parts[i], &sql, &Limits::default())?;
+    }
+    let mut parts = parts.into_iter();
+    let (Some(first), Some(b), Some(c)) = (parts.next(), parts.next(), parts.next()) else {
+        unreachable!("three parts")
+    };
+    let peers = InProcess(vec![
+        Arc::new(Part { db: b, peers: None }),
+        Arc::new(Part { db: c, peers: None }),
+    ]);
+    let merged = Part {
+        db: first,
+        peers: Some(Box::new(peers)),
+    };
+    let one = Part {
+        db: one,
+        peers: None,
+    };
+    for sql in QUERIES {
+        let want = execute(&one, sql, &Limits::default())?;
+        let got = execute(&merged, sql, &Limits::default())?;
+        let (want, got) = (want[0].rows().expect("rows"), got[0].rows().expect("rows"));
+        assert_eq!(want.columns, got.columns, "{sql}");
+        assert!(!want.rows.is_empty(), "{sql}: the reference has no rows");
+        assert_eq!(want.rows.len(), got.rows.len(), "{sql}");
+        for (w, g) in want.rows.iter().zip(&got.rows) {
+            assert!(
+                w.len() == g.len() && w.iter().zip(g).all(|(a, b)| same(a, b)),
+                "{sql}:\n want {w:?}\n got  {g:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn similarity_and_clustering_are_refused_across_parts_not_answered_wrongly() -> Result<(), Error> {
+    let db = memory()?;
+    execute(
+        &db,
+        "CREATE VECTOR taste ON purchase AS EWMA(v) DIM 2 HALF_LIFE '7d';
+         INSERT INTO purchase (user, ts, amount, v) VALUES ('u1', 1, 1.0, [1.0, 0.0])",
+        &Limits::default(),
+    )?;
+    let merged = Part {
+        db,
+        peers: Some(Box::new(InProcess(Vec::new()))),
+    };
+    for sql in [
+        "SELECT id, cosine(taste, 'u1') AS s FROM users ORDER BY s DESC LIMIT 3",
+        "CLUSTER users BY taste INTO 2",
+    ] {
+        let Err(err) = execute(&merged, sql, &Limits::default()) else {
+            panic!("{sql} was answered across parts");
+        };
+        assert!(err.to_string().contains("not yet"), "{sql}: {err}");
+    }
+    Ok(())
+}
+
+/// Peers that answer fixed bytes.
+struct Fixed(Vec<u8>);
+
+impl Peers for Fixed {
+    fn partials(&self, _: &str, _: i64, _: &Limits) -> Result<Vec<Vec<u8>>, Error> {
+        Ok(vec![self.0.clone()])
+    }
+}
+
+/// A partial result cut short is an error naming it, at every length; bytes
+/// changed at random decode into some answer or are refused the same way,
+/// never a panic.
+#[test]
+fn damaged_partials_are_errors() -> Result<(), Error> {
+    let db = memory()?;
+    for (_, sql) in inserts(3, 40) {
+        execute(&db, &sql, &Limits::default())?;
+    }
+    let sql = "SELECT region, count(*), sum(spend), median(recent) FROM users GROUP BY region";
+    let good = partial(&db, sql, NOW, &Limits::default())?;
+    let run = |bytes: Vec<u8>| -> Result<Result<(), Error>, Error> {
+        let source = Part {
+            db: memory()?,
+            peers: Some(Box::new(Fixed(bytes))),
+        };
+        Ok(execute(&source, sql, &Limits::default()).map(drop))
+    };
+    assert!(run(good.clone())?.is_ok());
+    for n in 0..good.len() {
+        let err = run(good[..n].to_vec())?.expect_err("a truncated partial result decoded");
+        assert!(err.to_string().contains("partial result"), "{err}");
+    }
+    let mut rng = StdRng::seed_from_u64(5);
+    for _ in 0..300 {
+        let mut bad = good.clone();
+        let i = rng.random_range(0..bad.len());
+        bad[i] ^= 1 << rng.random_range(0..8);
+        if let Err(e) = run(bad)? {
+            assert!(e.to_string().contains("partial result"), "{e}");
+        }
+    }
+    Ok(())
+}
