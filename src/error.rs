@@ -92,6 +92,12 @@ impl Error {
         }
     }
 
+    /// Whether another node of a cluster failed to answer its part of a
+    /// query (the query may succeed when retried).
+    pub fn is_peer_failure(&self) -> bool {
+        matches!(self, Error::Query(profiledb_query::Error::Peer { .. }))
+    }
+
     /// Whether a read-only caller sent a statement that writes
     /// ([`crate::Db::execute_as`]).
     pub fn is_read_only_refusal(&self) -> bool {
@@ -103,6 +109,7 @@ impl Error {
     pub fn is_client_error(&self) -> bool {
         use profiledb_storage::ErrorKind as K;
         match self {
+            Error::Query(profiledb_query::Error::Peer { .. }) => false,
             Error::Query(_) => true,
             Error::Storage(s) => matches!(
                 s.kind(),

@@ -261,3 +261,245 @@ fn a_node_applies_the_log_exactly_once_across_kills_and_repeats() {
     }
     drop(node);
 }
+
+/// Numbers equal within a relative 1e-9 (sums in another order), all else exactly.
+fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+            _ => x == y,
+        },
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b))
+        }
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Purchases of 240 users: `batch` of them from `start`, as a JSON array.
+fn purchases(start: usize, batch: usize) -> String {
+    let regions = ["north", "south", "east"];
+    let events: Vec<serde_json::Value> = (start..start + batch)
+        .map(|i| {
+            serde_json::json!({
+                "user": format!("u{:03}", (i * 7) % 240),
+                "type": "buy",
+                "ts": 1_761_991_200_000i64 + (i as i64) * 60_000,
+                "amount": ((i * 13) % 50) as f64 + 0.25,
+                "region": regions[i % 3],
+                "event_id": format!("b{i}"),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(events).to_string()
+}
+
+#[test]
+fn a_router_over_two_nodes_answers_what_one_server_answers() {
+    let nats = Nats::start();
+    cli(&[
+        "cluster",
+        "init",
+        "--nats",
+        &nats.url,
+        "--partitions",
+        "8",
+        // No standbys: each node follows only the partitions it owns, so
+        // every query needs both nodes' parts.
+        "--replicas",
+        "0",
+    ]);
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let a = Server::start(dirs[0].path(), &["--nats", &nats.url, "--node", "a"]);
+    let b = Server::start(dirs[1].path(), &["--nats", &nats.url, "--node", "b"]);
+    let one = Server::start(dirs[2].path(), &[]);
+    let schema = "CREATE FEATURE n ON buy AS COUNT();
+        CREATE FEATURE spend ON buy AS SUM(amount);
+        CREATE FEATURE recent ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
+        CREATE ATTRIBUTE region STRING ON buy";
+    for s in [&a, &b, &one] {
+        let (status, body) = query(s, None, schema);
+        assert_eq!(status, 200, "{body}");
+    }
+    let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
+    // Definitions would reach one node alone: refused until they travel the log.
+    let (status, body) = query(&router, None, "CREATE FEATURE m ON buy AS COUNT()");
+    assert_eq!(status, 409, "{body}");
+
+    let mut seq = 0;
+    for start in (0..3000).step_by(500) {
+        let (status, body) =
+            support::events(&router, None, purchases(start, 500), "application/json");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["accepted"], 500, "{body}");
+        seq = seq.max(body["seq"].as_u64().expect("a sequence"));
+        let (status, body) = support::events(&one, None, purchases(start, 500), "application/json");
+        assert_eq!(status, 200, "{body}");
+    }
+    // A retried batch is dropped by the log, event by event.
+    let (status, body) = support::events(&router, None, purchases(0, 500), "application/json");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(0), Some(500))
+    );
+
+    // Read your writes: a point read that asks for the sequence sees it.
+    for user in ["u000", "u007", "u123", "u239"] {
+        let (status, got) = support::call(
+            "GET",
+            &format!(
+                "{}/v1/users/{user}?min_seq={seq}&fields=n,spend,region&as_of=2026-01-01T00:00:00Z",
+                router.url
+            ),
+            None,
+            None,
+        );
+        assert_eq!(status, 200, "{got}");
+        let (_, want) = support::call(
+            "GET",
+            &format!(
+                "{}/v1/users/{user}?fields=n,spend,region&as_of=2026-01-01T00:00:00Z",
+                one.url
+            ),
+            None,
+            None,
+        );
+        assert!(close(&got, &want), "{user}:\n{got}\n{want}");
+    }
+    // Each node follows only the partitions it owns (once the first to
+    // start has handed the other's over): every query below needs both.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reports = rt.block_on(async {
+            let log = JetStream::connect(&nats.url)
+                .await
+                .expect("the cluster's log");
+            log.reports().await.expect("reports")
+        });
+        let sets: Vec<Vec<u32>> = reports
+            .iter()
+            .map(|(_, r)| r.positions.keys().copied().collect())
+            .collect();
+        let total: usize = sets.iter().map(Vec::len).sum();
+        if sets.len() == 2 && total == 8 && sets.iter().all(|s| !s.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the nodes follow {sets:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let at = "AS OF '2025-11-05T00:00:00Z'";
+    let queries = [
+        "SELECT count(*), sum(n), sum(spend), avg(recent), min(spend), max(spend) FROM users".to_owned(),
+        "SELECT region, count(*), sum(spend), stddev(spend), median(spend) FROM users GROUP BY region ORDER BY region".to_owned(),
+        format!("SELECT id, recent FROM users ORDER BY recent DESC LIMIT 10 {at}"),
+        "SELECT id, n FROM users ORDER BY n DESC LIMIT 15".to_owned(),
+        "SELECT id, spend FROM users WHERE region = 'north' AND n >= 12 ORDER BY id".to_owned(),
+        "SELECT id FROM users LIMIT 7".to_owned(),
+        "SELECT id, n FROM users WHERE id IN ('u001', 'u100', 'u200', 'none')".to_owned(),
+        "SELECT count(DISTINCT region), percentile(spend, 0.9) FROM users".to_owned(),
+    ];
+    for sql in &queries {
+        let (status, got) = support::call(
+            "POST",
+            &format!("{}/v1/query", router.url),
+            None,
+            Some((
+                "application/json",
+                serde_json::json!({"sql": sql, "min_seq": seq}).to_string(),
+            )),
+        );
+        assert_eq!(status, 200, "{sql}: {got}");
+        let (status, want) = query(&one, None, sql);
+        assert_eq!(status, 200, "{sql}: {want}");
+        assert!(close(&got, &want), "{sql}:\n{got}\n{want}");
+    }
+    // A batch read, split across the nodes and put back in order.
+    let ids = serde_json::json!({
+        "ids": ["u010", "nobody", "u001", "u200", "u099"],
+        "fields": ["n", "spend"],
+        "as_of": "2026-01-01T00:00:00Z",
+    });
+    let read = |s: &Server| {
+        support::call(
+            "POST",
+            &format!("{}/v1/profiles", s.url),
+            None,
+            Some(("application/json", ids.to_string())),
+        )
+    };
+    let ((s1, got), (s2, want)) = (read(&router), read(&one));
+    assert_eq!((s1, s2), (200, 200), "{got} {want}");
+    assert!(close(&got, &want), "{got}\n{want}");
+}
+
+#[test]
+fn point_reads_fail_over_to_a_standby_within_seconds() {
+    let nats = Nats::start();
+    cli(&[
+        "cluster",
+        "init",
+        "--nats",
+        &nats.url,
+        "--partitions",
+        "8",
+        "--replicas",
+        "1",
+    ]);
+    let dirs: Vec<tempfile::TempDir> = (0..2)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let a = Server::start(dirs[0].path(), &["--nats", &nats.url, "--node", "a"]);
+    let b = Server::start(dirs[1].path(), &["--nats", &nats.url, "--node", "b"]);
+    for s in [&a, &b] {
+        let (status, body) = query(s, None, "CREATE FEATURE n ON buy AS COUNT()");
+        assert_eq!(status, 200, "{body}");
+    }
+    let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
+    let (status, body) = support::events(&router, None, purchases(0, 480), "application/json");
+    assert_eq!(status, 200, "{body}");
+    let seq = body["seq"].as_u64().expect("a sequence");
+    // Every user bought twice: 480 purchases over 240 users, i * 7 mod 240.
+    let read = |user: &str| {
+        support::call(
+            "GET",
+            &format!("{}/v1/users/{user}?fields=n&min_seq={seq}", router.url),
+            None,
+            None,
+        )
+    };
+    for u in 0..240 {
+        let (status, body) = read(&format!("u{u:03}"));
+        assert_eq!(
+            (status, body["features"]["n"].as_i64()),
+            (200, Some(2)),
+            "{body}"
+        );
+    }
+    kill_9(a);
+    let killed = Instant::now();
+    // Within a few seconds every user answers again, from b.
+    let mut waiting: Vec<usize> = (0..240).collect();
+    while !waiting.is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "{} users still unanswered",
+            waiting.len()
+        );
+        waiting.retain(|u| {
+            let (status, body) = read(&format!("u{u:03}"));
+            !(status == 200 && body["features"]["n"].as_i64() == Some(2))
+        });
+    }
+    drop(b);
+}

@@ -9,9 +9,12 @@
 //! `xxhash-rust` is the maintained pure-Rust XXH3; XXH3 is fast on short
 //! keys and spreads them evenly in its low bits, which the modulo keeps.
 //!
-//! With the `cluster` feature: the log a cluster runs on ([`log::Log`], on
-//! NATS JetStream in [`jetstream`]) and the node that applies it
-//! ([`node::Node`]).
+//! Who answers for which partition ([`membership`]) and a node's database
+//! seen as the partitions it answers for ([`shard::Shard`]). With the
+//! `cluster` feature: the log a cluster runs on ([`log::Log`], on NATS
+//! JetStream in [`jetstream`]), the node that applies it
+//! ([`node::Node`]), and the peers a node asks for the rest of a query
+//! ([`peers::HttpPeers`]).
 
 use std::num::NonZeroU32;
 
@@ -19,8 +22,12 @@ use std::num::NonZeroU32;
 pub mod jetstream;
 #[cfg(feature = "cluster")]
 pub mod log;
+pub mod membership;
 #[cfg(feature = "cluster")]
 pub mod node;
+#[cfg(feature = "cluster")]
+pub mod peers;
+pub mod shard;
 
 /// An event as the log carries it: its JSON object (as `POST /v1/events`
 /// takes it), the id the log deduplicates it by (its `event_id`, when it has

@@ -10,6 +10,7 @@
 //! takes is skipped and counted (the log holds it; it cannot be refused).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,26 +35,68 @@ pub struct Progress {
     pub last_error: Option<String>,
 }
 
-/// A running node's partitions.
+/// One partition's reader: its task, and whether it should go on.
 #[derive(Debug)]
-pub struct Node {
-    progress: Arc<Mutex<Progress>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+struct Follower {
+    task: tokio::task::JoinHandle<()>,
+    wanted: Arc<AtomicBool>,
 }
 
-impl Node {
+/// A running node's partitions.
+#[derive(Debug)]
+pub struct Node<L: Log> {
+    db: Arc<Db>,
+    log: Arc<L>,
+    progress: Arc<Mutex<Progress>>,
+    followers: BTreeMap<u32, Follower>,
+}
+
+impl<L: Log> Node<L> {
     /// Starts reading `partitions` of `log` into `db`, on the current
     /// tokio runtime, until [`Node::stop`].
-    pub fn start<L: Log>(db: Arc<Db>, log: Arc<L>, partitions: &[u32]) -> Node {
-        let progress = Arc::new(Mutex::new(Progress::default()));
-        let tasks = partitions
-            .iter()
-            .map(|&p| tokio::spawn(follow(db.clone(), log.clone(), p, progress.clone())))
-            .collect();
-        Node { progress, tasks }
+    pub fn start(db: Arc<Db>, log: Arc<L>, partitions: &[u32]) -> Node<L> {
+        let mut node = Node {
+            db,
+            log,
+            progress: Arc::new(Mutex::new(Progress::default())),
+            followers: BTreeMap::new(),
+        };
+        node.follow(&partitions.iter().copied().collect());
+        node
     }
 
-    /// What the node has applied so far.
+    /// Reads exactly `partitions` from now on: starts a reader for each new
+    /// one, and lets the others stop after the pull they are applying (a
+    /// reader stopped and wanted again before it stopped goes on; one
+    /// started again resumes from the stored position, so no partition is
+    /// ever read by two readers at once).
+    pub fn follow(&mut self, partitions: &std::collections::BTreeSet<u32>) {
+        self.followers.retain(|p, f| {
+            let wanted = partitions.contains(p);
+            f.wanted.store(wanted, Ordering::Relaxed);
+            wanted || !f.task.is_finished()
+        });
+        for &p in partitions {
+            if self
+                .followers
+                .get(&p)
+                .is_some_and(|f| !f.task.is_finished())
+            {
+                continue;
+            }
+            let wanted = Arc::new(AtomicBool::new(true));
+            let task = tokio::spawn(follow(
+                self.db.clone(),
+                self.log.clone(),
+                p,
+                self.progress.clone(),
+                wanted.clone(),
+            ));
+            self.followers.insert(p, Follower { task, wanted });
+        }
+    }
+
+    /// What the node has applied so far, in the partitions it reads.
     pub fn progress(&self) -> Progress {
         self.progress.lock().map(|p| p.clone()).unwrap_or_default()
     }
@@ -61,23 +104,43 @@ impl Node {
     /// Stops reading; a pull being applied finishes first (its write is
     /// atomic either way).
     pub async fn stop(self) {
-        for t in &self.tasks {
-            t.abort();
+        for f in self.followers.values() {
+            f.task.abort();
         }
-        for t in self.tasks {
-            let _ = t.await;
+        for (_, f) in self.followers {
+            let _ = f.task.await;
         }
     }
 }
 
-/// Reads partition `p` into `db` forever.
-async fn follow<L: Log>(db: Arc<Db>, log: Arc<L>, p: u32, progress: Arc<Mutex<Progress>>) {
+/// Reads partition `p` into `db` while `wanted`, then forgets its position
+/// in `progress`.
+async fn follow<L: Log>(
+    db: Arc<Db>,
+    log: Arc<L>,
+    p: u32,
+    progress: Arc<Mutex<Progress>>,
+    wanted: Arc<AtomicBool>,
+) {
+    read_partition(&db, &log, p, &progress, &wanted).await;
+    if let Ok(mut g) = progress.lock() {
+        g.positions.remove(&p);
+    }
+}
+
+async fn read_partition<L: Log>(
+    db: &Arc<Db>,
+    log: &Arc<L>,
+    p: u32,
+    progress: &Mutex<Progress>,
+    wanted: &AtomicBool,
+) {
     let note = |f: &dyn Fn(&mut Progress)| {
         if let Ok(mut g) = progress.lock() {
             f(&mut g);
         }
     };
-    loop {
+    while wanted.load(Ordering::Relaxed) {
         // From the stored position: the truth after any failure.
         let at = {
             let db = db.clone();
@@ -103,7 +166,7 @@ async fn follow<L: Log>(db: Arc<Db>, log: Arc<L>, p: u32, progress: Arc<Mutex<Pr
                 continue;
             }
         };
-        loop {
+        while wanted.load(Ordering::Relaxed) {
             let batch = match reader.next_batch(PULL, WAIT).await {
                 Ok(b) => b,
                 Err(e) => {

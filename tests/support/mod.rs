@@ -15,15 +15,22 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "serve",
+            "--db",
+            dir.to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        Server::spawn(&args)
+    }
+
+    /// Runs the binary with `args`, which print the bound address first
+    /// (`serve`, `router`).
+    pub fn spawn(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_profiledb"))
-            .args([
-                "serve",
-                "--db",
-                dir.to_str().expect("utf-8"),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

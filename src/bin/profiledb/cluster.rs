@@ -9,12 +9,104 @@ use std::time::Duration;
 use profiledb::Db;
 use profiledb::cluster::jetstream::{ClusterConfig, JetStream, NodeReport};
 use profiledb::cluster::log::Log;
+use profiledb::cluster::membership::{Member, Membership};
 use profiledb::cluster::node::Node;
 
-/// How often a node reports its positions.
+/// How often a node reports its positions (and reads everyone's).
 const REPORT_EVERY: Duration = Duration::from_secs(1);
-/// A node whose last report is older than this is not live.
-const LIVE_WITHIN_MS: i64 = 3_000;
+/// How often a read that must see a sequence looks again.
+const APPLIED_POLL: Duration = Duration::from_millis(5);
+
+/// What a running node shares with its HTTP routes: its name, the cluster
+/// as the last reports describe it, and the log (to tell whether a
+/// partition has anything left to apply).
+#[derive(Debug)]
+pub struct NodeState {
+    /// The node's name.
+    pub name: String,
+    membership: std::sync::RwLock<Option<Membership>>,
+    log: std::sync::OnceLock<Arc<JetStream>>,
+}
+
+impl NodeState {
+    /// A node named `name` that has not read the cluster yet.
+    pub fn new(name: String) -> NodeState {
+        NodeState {
+            name,
+            membership: std::sync::RwLock::new(None),
+            log: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The cluster as the last reports describe it.
+    ///
+    /// # Errors
+    /// Before the node has read them once.
+    pub fn membership(&self) -> Result<Membership, String> {
+        self.membership
+            .read()
+            .ok()
+            .and_then(|m| m.clone())
+            .ok_or_else(|| {
+                "this node has not read the cluster's membership yet; retry in a second".into()
+            })
+    }
+
+    /// Waits until each of `partitions` is applied up to `min_seq`, or has
+    /// nothing left in the log to apply, for at most `timeout`.
+    ///
+    /// # Errors
+    /// The timeout passed first (naming the partition), or the log failed.
+    pub async fn wait_applied(
+        &self,
+        db: &Db,
+        partitions: &[u32],
+        min_seq: u64,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let log = self
+            .log
+            .get()
+            .ok_or("this node has not connected to the cluster yet; retry in a second")?;
+        for &p in partitions {
+            loop {
+                let at = db.log_position(p).map_err(|e| e.to_string())?.unwrap_or(0);
+                if at >= min_seq || log.last(p).await.map_err(|e| e.to_string())? <= at {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "partition {p} is applied up to sequence {at}, not yet {min_seq}, after {timeout:?}"
+                    ));
+                }
+                tokio::time::sleep(APPLIED_POLL).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The cluster as `reports` describe it now.
+pub fn membership_of(
+    config: &ClusterConfig,
+    reports: Vec<(String, NodeReport)>,
+) -> Option<Membership> {
+    Some(Membership {
+        partitions: NonZeroU32::new(config.partitions)?,
+        replicas: config.replicas,
+        members: reports
+            .into_iter()
+            .map(|(name, r)| Member {
+                name,
+                addr: r.addr,
+                positions: r.positions,
+                at: r.at,
+            })
+            .collect(),
+        now: profiledb::now_ms(),
+    })
+}
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
@@ -68,16 +160,13 @@ pub fn status(nats: &str) -> Result<(), String> {
                 (now - r.at) as f64 / 1e3
             );
         }
-        // Live nodes: those that reported within the last few seconds.
-        let live: Vec<&str> = reports
-            .iter()
-            .filter(|(_, r)| now - r.at <= LIVE_WITHIN_MS)
-            .map(|(name, _)| name.as_str())
-            .collect();
+        // Owners and standbys among the live nodes, as every node ranks them.
+        let membership = membership_of(&config, reports.clone())
+            .ok_or("the cluster's settings have 0 partitions")?;
         println!("partition  last  owner  standbys  node:applied(lag)");
         for p in 0..config.partitions {
             let last = log.last(p).await.map_err(|e| e.to_string())?;
-            let holders = profiledb::cluster::assignment(p, &live, config.replicas as usize);
+            let holders = membership.holders(p);
             let owner = holders.first().copied().unwrap_or("-");
             let standbys = if holders.len() > 1 {
                 holders[1..].join(",")
@@ -101,24 +190,26 @@ pub fn status(nats: &str) -> Result<(), String> {
     })
 }
 
-/// A node of the cluster at `nats`, named `name`, serving HTTP at `addr`,
-/// following every partition into `db` and reporting its positions, until
-/// `stop` resolves.
+/// A node of the cluster at `nats`, named as `state` says, serving HTTP at
+/// `addr`, following every partition into `db`, reporting its positions
+/// and reading everyone's into `state`, until `stop` resolves.
 pub async fn run_node(
     db: Arc<Db>,
     nats: &str,
-    name: &str,
+    state: Arc<NodeState>,
     addr: std::net::SocketAddr,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
+    let name = state.name.as_str();
     let log = Arc::new(JetStream::connect(nats).await.map_err(|e| e.to_string())?);
+    let _ = state.log.set(log.clone());
     let config = log.config().await.map_err(|e| e.to_string())?;
-    let partitions: Vec<u32> = (0..config.partitions).collect();
-    let node = Node::start(db, log.clone(), &partitions);
-    tracing::info!(
-        "node {name} follows {} partitions of the cluster at {nats}",
-        partitions.len()
-    );
+    // The partitions to follow come from the membership, read each tick:
+    // those this node owns or stands by for, and those it hands over until
+    // their new holders caught up with it.
+    let mut node = Node::start(db, log.clone(), &[]);
+    tracing::info!("node {name} joins the cluster at {nats}");
+    let mut reported = std::collections::BTreeMap::new();
     let mut stop = std::pin::pin!(stop);
     let mut tick = tokio::time::interval(REPORT_EVERY);
     loop {
@@ -131,12 +222,29 @@ pub async fn run_node(
                 }
                 let report = NodeReport {
                     addr: addr.to_string(),
-                    positions: p.positions,
+                    positions: p.positions.clone(),
                     at: profiledb::now_ms(),
                 };
                 if let Err(e) = log.report(name, &report).await {
                     tracing::warn!("{e}");
                 }
+                match log.reports().await {
+                    Ok(reports) => {
+                        let membership = membership_of(&config, reports);
+                        if let Some(m) = &membership {
+                            let wanted = m.to_follow(name, &reported);
+                            if wanted.len() != p.positions.len() {
+                                tracing::info!("node {name} follows {} partitions", wanted.len());
+                            }
+                            node.follow(&wanted);
+                        }
+                        if let Ok(mut m) = state.membership.write() {
+                            *m = membership;
+                        }
+                    }
+                    Err(e) => tracing::warn!("{e}"),
+                }
+                reported = p.positions;
             }
         }
     }

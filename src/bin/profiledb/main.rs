@@ -61,6 +61,43 @@ enum Command {
     /// Make or inspect a cluster on NATS JetStream.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Serve the HTTP API in front of a cluster: ingest publishes to its log,
+    /// reads and statements go to its nodes.
+    Router(RouterArgs),
+}
+
+#[derive(Debug, Args)]
+struct RouterArgs {
+    /// NATS server(s) of the cluster, as nats://HOST:PORT (comma-separated).
+    #[arg(long, value_name = "URL")]
+    nats: String,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", value_parser = parse_listen)]
+    listen: SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz
+    /// (the nodes must take the same token: requests are passed on with it).
+    #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
+    token: Option<String>,
+    /// A second token that may query but not write.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "token",
+        env = "PROFILEDB_READ_TOKEN"
+    )]
+    read_token: Option<String>,
+    /// Largest request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Longest a request passed on to a node may take.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    timeout: Duration,
+    /// Longest a connection may go without sending a complete request header.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    idle_timeout: Duration,
+    /// Most connections open at once; more are closed as they arrive.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +305,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Shell(args) => shell(args),
         Command::Serve(args) => serve(args),
+        Command::Router(args) => router(args),
         Command::Import(args) => {
             match profiledb::import::Shape::new(&args.map, args.ts_unit.map(Into::into)) {
                 Err(e) => fail(&e),
@@ -393,6 +431,29 @@ fn shell(args: ShellArgs) -> u8 {
         return fail(&format!("reading stdin: {e}"));
     }
     u8::from(!shell.run_script(&text, None))
+}
+
+fn router(args: RouterArgs) -> u8 {
+    let config = server::router::RouterConfig {
+        listen: args.listen,
+        nats: args.nats,
+        token: args.token,
+        read_token: args.read_token,
+        max_body: args.max_body,
+        timeout: args.timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections as usize,
+    };
+    let ready = |addr: SocketAddr| {
+        // The one line on stdout: the bound address, once the router accepts.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{addr}");
+        let _ = out.flush();
+    };
+    match server::router::serve(config, ready) {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
+    }
 }
 
 fn serve(args: ServeArgs) -> u8 {

@@ -58,6 +58,10 @@ pub(crate) fn library_error(e: &Error, app: &App) -> ApiError {
         )
         .with("code", "statement_timeout");
     }
+    if e.is_peer_failure() {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.message())
+            .with("code", "node_unavailable");
+    }
     if let Some(limit) = e.row_limit() {
         return ApiError::new(
             StatusCode::BAD_REQUEST,

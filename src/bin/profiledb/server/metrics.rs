@@ -28,7 +28,7 @@ pub(crate) struct Metrics {
     pub(crate) profile_latency: Histogram,
     /// `POST /v1/events` latencies, per request.
     pub(crate) ingest_latency: Histogram,
-    pub(crate) connections_refused: AtomicU64,
+    pub(crate) connections_refused: std::sync::Arc<AtomicU64>,
 }
 
 /// Upper bounds of the latency histograms, in seconds: from 50 µs (a

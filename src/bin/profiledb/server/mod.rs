@@ -38,13 +38,14 @@ mod auth;
 mod body;
 mod errors;
 mod metrics;
+pub(crate) mod router;
 mod routes;
 
 use auth::auth;
 use body::read_body;
 use errors::{ApiError, json_errors};
 use metrics::{Metrics, metrics};
-use routes::{batch_read, delete_user, get_user, ingest, query, window_series};
+use routes::{batch_read, delete_user, get_user, ingest, partial, query, window_series};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -78,6 +79,8 @@ pub(crate) struct App {
     pub(crate) db: Arc<Db>,
     pub(crate) config: Config,
     pub(crate) metrics: Metrics,
+    /// As a node of a cluster: its name and what it knows of the others.
+    pub(crate) node: Option<Arc<crate::cluster::NodeState>>,
     /// One permit per open connection.
     connections: Arc<tokio::sync::Semaphore>,
 }
@@ -92,6 +95,10 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let app = Arc::new(App {
         db: Arc::new(db),
+        node: config
+            .node
+            .as_ref()
+            .map(|(_, name)| Arc::new(crate::cluster::NodeState::new(name.clone()))),
         connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
         config,
         metrics: Metrics::default(),
@@ -106,18 +113,18 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
         let router = router(app.clone());
         // A node follows the cluster's log until the server stops.
         let (stop_node, stopped) = tokio::sync::watch::channel(false);
-        let node = match app.config.node.clone() {
-            Some((nats, name)) => {
+        let node = match (app.config.node.clone(), app.node.clone()) {
+            (Some((nats, _)), Some(state)) => {
                 let db = app.db.clone();
                 let mut stopped = stopped.clone();
                 let stop = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
                 Some(tokio::spawn(async move {
-                    crate::cluster::run_node(db, &nats, &name, addr, stop).await
+                    crate::cluster::run_node(db, &nats, state, addr, stop).await
                 }))
             }
-            None => None,
+            _ => None,
         };
         tracing::info!("listening on http://{addr}");
         ready(addr);
@@ -139,7 +146,12 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
                 () = node_failed => {}
             }
         };
-        accept_loop(listener, router, &app, stop).await;
+        let bounds = Bounds {
+            connections: app.connections.clone(),
+            idle_timeout: app.config.idle_timeout,
+            refused: app.metrics.connections_refused.clone(),
+        };
+        accept_loop(listener, router, &bounds, stop).await;
         let _ = stop_node.send(true);
         Ok::<(), String>(())
     })?;
@@ -179,12 +191,21 @@ fn connection_cap(wanted: usize) -> usize {
     wanted.min(fits)
 }
 
+/// What bounds a server's connections: a permit each, a timeout for a
+/// request's header, and a count of those refused.
+#[derive(Debug)]
+pub(crate) struct Bounds {
+    pub(crate) connections: Arc<tokio::sync::Semaphore>,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) refused: Arc<std::sync::atomic::AtomicU64>,
+}
+
 /// Accepts connections until `shutdown`, then waits (at most 30 s) for the
 /// requests in flight.
-async fn accept_loop(
+pub(crate) async fn accept_loop(
     listener: tokio::net::TcpListener,
     router: Router,
-    app: &Arc<App>,
+    bounds: &Bounds,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -202,10 +223,8 @@ async fn accept_loop(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = app.connections.clone().try_acquire_owned() else {
-            app.metrics
-                .connections_refused
-                .fetch_add(1, Ordering::Relaxed);
+        let Ok(permit) = bounds.connections.clone().try_acquire_owned() else {
+            bounds.refused.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
         };
@@ -218,7 +237,7 @@ async fn accept_loop(
             .service(router.clone());
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(app.config.idle_timeout)
+            .header_read_timeout(bounds.idle_timeout)
             .serve_connection(
                 hyper_util::rt::TokioIo::new(stream),
                 hyper_util::service::TowerToHyperService::new(service),
@@ -260,6 +279,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/users/{id}", get(get_user).delete(delete_user))
         .route("/v1/users/{id}/windows/{window}", get(window_series))
         .route("/v1/profiles", post(batch_read))
+        .route(profiledb::cluster::peers::PARTIAL_PATH, post(partial))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))

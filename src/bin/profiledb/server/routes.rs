@@ -155,6 +155,10 @@ pub(crate) struct QueryRequest {
     /// Bind parameters: `$1` is the first.
     #[serde(default)]
     params: Vec<serde_json::Value>,
+    /// On a cluster's node: read only once every partition is applied up
+    /// to this stream sequence (an ingest's answer), read-your-writes.
+    #[serde(default)]
+    min_seq: Option<u64>,
 }
 
 /// `POST /v1/query`: `{"sql": "...", "params": [...]}` (`params`
@@ -189,8 +193,20 @@ pub(crate) async fn query(
     {
         refuse_on_node(&app, "INSERT, UPDATE and DELETE")?;
     }
+    let start = Instant::now();
+    // A node runs a query's part and asks the nodes answering for the
+    // others; a script without a query (a definition, SHOW) runs here.
+    let queries = matches!(
+        profiledb_query::parse_script_with(&req.sql, &params),
+        Ok(statements) if statements
+            .iter()
+            .any(|(s, _)| matches!(s, profiledb_query::ast::Statement::Select(_)))
+    );
+    let spread = match &app.node {
+        Some(node) if queries => Some(spread_query(node, &app, req.min_seq).await?),
+        _ => None,
+    };
     blocking(move || {
-        let start = Instant::now();
         let limits = Limits {
             deadline: Some(start + app.config.statement_timeout),
             max_rows: Some(app.config.max_rows),
@@ -199,9 +215,22 @@ pub(crate) async fn query(
             Access::ReadOnly => Permission::ReadOnly,
             Access::Full => Permission::ReadWrite,
         };
-        let result = app
-            .db
-            .execute_params_as(&req.sql, &params, &limits, permission);
+        let result = match spread {
+            Some((membership, own, peers)) => {
+                let shard = profiledb::cluster::shard::Shard::new(
+                    app.db.engine(),
+                    membership.partitions,
+                    &own,
+                    Some(&peers),
+                    profiledb::now_ms(),
+                );
+                profiledb_query::execute_params(&shard, &req.sql, &params, &limits, permission)
+                    .map_err(profiledb::Error::Query)
+            }
+            None => app
+                .db
+                .execute_params_as(&req.sql, &params, &limits, permission),
+        };
         app.metrics.observe_query(start.elapsed(), result.is_ok());
         let mut outputs = result.map_err(|e| {
             let err = library_error(&e, &app);
@@ -225,6 +254,124 @@ pub(crate) async fn query(
     .await
 }
 
+/// How long a node waits for a membership that covers every partition.
+const MEMBERSHIP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn unavailable(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with("code", "node_unavailable")
+}
+
+/// On a node: the cluster now, the partitions this node answers for, and
+/// the peers answering for the rest, once this node's are applied up to
+/// `min_seq`.
+async fn spread_query(
+    node: &crate::cluster::NodeState,
+    app: &App,
+    min_seq: Option<u64>,
+) -> Result<
+    (
+        profiledb::cluster::membership::Membership,
+        Vec<u32>,
+        profiledb::cluster::peers::HttpPeers,
+    ),
+    ApiError,
+> {
+    // A node just started has not read every node's report yet: wait a
+    // little rather than answer that no node follows a partition.
+    let deadline = Instant::now() + MEMBERSHIP_WAIT;
+    let (membership, mut plan) = loop {
+        let failed = match node.membership() {
+            Ok(m) => match m.plan() {
+                Ok(plan) => break (m, plan),
+                Err(p) => format!("no live node follows partition {p}"),
+            },
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            return Err(unavailable(failed));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let own = plan
+        .remove(&node.name)
+        .map(|(_, ps)| ps)
+        .unwrap_or_default();
+    if let Some(seq) = min_seq {
+        node.wait_applied(&app.db, &own, seq, app.config.statement_timeout)
+            .await
+            .map_err(unavailable)?;
+    }
+    let targets = plan
+        .into_iter()
+        .map(
+            |(name, (addr, partitions))| profiledb::cluster::peers::Target {
+                name,
+                addr,
+                partitions,
+            },
+        )
+        .collect();
+    let peers =
+        profiledb::cluster::peers::HttpPeers::new(targets, app.config.token.clone(), min_seq);
+    Ok((membership, own, peers))
+}
+
+/// `POST /v1/cluster/partial` (nodes only): this node's part of a query
+/// another node took, as a partial result's bytes.
+pub(crate) async fn partial(
+    State(app): State<Arc<App>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(node) = app.node.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server is not a node of a cluster",
+        ));
+    };
+    let req: profiledb::cluster::peers::PartialRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("a partial request: {e}")))?;
+    let membership = node.membership().map_err(unavailable)?;
+    let timeout =
+        std::time::Duration::from_millis(req.timeout_ms).min(app.config.statement_timeout);
+    let start = Instant::now();
+    if let Some(seq) = req.min_seq {
+        node.wait_applied(&app.db, &req.partitions, seq, timeout)
+            .await
+            .map_err(unavailable)?;
+    }
+    blocking(move || {
+        // A node answers only for partitions it has applied.
+        for &p in &req.partitions {
+            if app
+                .db
+                .log_position(p)
+                .map_err(|e| library_error(&e, &app))?
+                .is_none()
+            {
+                return Err(unavailable(format!(
+                    "node '{}' holds nothing of partition {p}",
+                    node.name
+                )));
+            }
+        }
+        let limits = Limits {
+            deadline: Some(start + timeout),
+            max_rows: Some(app.config.max_rows),
+        };
+        let shard = profiledb::cluster::shard::Shard::new(
+            app.db.engine(),
+            membership.partitions,
+            &req.partitions,
+            None,
+            req.now,
+        );
+        let bytes = profiledb_query::partial(&shard, &req.select, req.now, &limits)
+            .map_err(|e| library_error(&profiledb::Error::Query(e), &app))?;
+        Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    })
+    .await
+}
+
 #[derive(serde::Deserialize)]
 pub(crate) struct ProfileParams {
     /// Epoch ms or RFC 3339; now by default.
@@ -233,6 +380,9 @@ pub(crate) struct ProfileParams {
     window: Option<String>,
     /// Comma-separated items to answer with (and `segments`); all by default.
     fields: Option<String>,
+    /// On a cluster's node: read once the user's partition is applied up to
+    /// this stream sequence (an ingest's answer).
+    min_seq: Option<u64>,
 }
 
 /// Most users one batch read takes.
@@ -297,6 +447,13 @@ pub(crate) async fn get_user(
     Path(id): Path<String>,
     Query(params): Query<ProfileParams>,
 ) -> Result<Response, ApiError> {
+    if let (Some(node), Some(seq)) = (&app.node, params.min_seq) {
+        let partitions = node.membership().map_err(unavailable)?.partitions;
+        let p = profiledb::cluster::partition_of(&id, partitions);
+        node.wait_applied(&app.db, &[p], seq, app.config.statement_timeout)
+            .await
+            .map_err(unavailable)?;
+    }
     let read = profile_read(
         &app,
         params.as_of.as_deref(),

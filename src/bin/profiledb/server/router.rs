@@ -1,0 +1,598 @@
+//! `profiledb router`: the server's HTTP API in front of a cluster. Ingest
+//! publishes to the log and answers once the stream has acknowledged every
+//! event, with the highest stream sequence (`seq`); a read that passes it
+//! back (`min_seq`) sees those events. Point reads go to the node answering
+//! for the user's partition; statements go to a live node, which runs its
+//! part and merges the others' (`profiledb_query::Peers`); batch reads are
+//! split by node and put back in order.
+//!
+//! The router holds no data: it reads the cluster's membership every half
+//! second from the nodes' reports. Requests to nodes are made with `ureq`
+//! on the blocking pool, with the client's own `Authorization` header (the
+//! router and its nodes share their tokens).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use profiledb::cluster::jetstream::JetStream;
+use profiledb::cluster::log::Log;
+use profiledb::cluster::membership::{Member, Membership};
+use profiledb::cluster::{log_message, partition_of};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use super::errors::{ApiError, json_errors};
+use super::{Bounds, accept_loop};
+use crate::cluster::membership_of;
+
+/// How the router runs.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Address to bind.
+    pub listen: std::net::SocketAddr,
+    /// The NATS server(s) of the cluster.
+    pub nats: String,
+    /// Bearer token for every endpoint but `/healthz`.
+    pub token: Option<String>,
+    /// Bearer token that may read but not write.
+    pub read_token: Option<String>,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Longest a request to a node may take.
+    pub timeout: Duration,
+    /// Longest a connection may sit without sending a complete request header.
+    pub idle_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
+
+/// How often the router reads the nodes' reports.
+const REFRESH: Duration = Duration::from_millis(500);
+/// How long a request waits for a node to answer for its partition.
+const WAIT: Duration = Duration::from_secs(5);
+
+struct Shared {
+    config: RouterConfig,
+    log: JetStream,
+    partitions: NonZeroU32,
+    membership: std::sync::RwLock<Option<Membership>>,
+    agent: ureq::Agent,
+    /// Turns statements over the live nodes.
+    next: AtomicUsize,
+}
+
+/// Serves until SIGTERM or SIGINT. `ready` is called with the bound address.
+pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let log = JetStream::connect(&config.nats)
+            .await
+            .map_err(|e| e.to_string())?;
+        let cluster = log.config().await.map_err(|e| e.to_string())?;
+        let partitions = NonZeroU32::new(cluster.partitions)
+            .ok_or("the cluster's settings have 0 partitions")?;
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(config.timeout))
+            .build()
+            .into();
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            log,
+            partitions,
+            membership: std::sync::RwLock::new(None),
+            agent,
+            next: AtomicUsize::new(0),
+        });
+        // The membership, read now and then every REFRESH.
+        let refresher = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(REFRESH);
+                loop {
+                    tick.tick().await;
+                    match shared.log.reports().await {
+                        Ok(reports) => {
+                            if let Ok(mut m) = shared.membership.write() {
+                                *m = membership_of(&cluster, reports);
+                            }
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+            })
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        tracing::info!(
+            "routing for the cluster at {} on http://{addr}",
+            config.nats
+        );
+        ready(addr);
+        let bounds = Bounds {
+            connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+            idle_timeout: config.idle_timeout,
+            refused: Arc::new(AtomicU64::new(0)),
+        };
+        accept_loop(listener, routes(shared), &bounds, super::shutdown_signal()).await;
+        refresher.abort();
+        Ok(())
+    })
+}
+
+fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/events", post(ingest))
+        .route("/v1/query", post(query))
+        .route("/v1/users/{id}", get(user).delete(delete_user))
+        .route("/v1/users/{id}/windows/{window}", get(window))
+        .route("/v1/profiles", post(batch_read))
+        .route("/v1/openapi.json", get(super::openapi))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(shared.clone(), auth))
+        .layer(DefaultBodyLimit::max(shared.config.max_body))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error while serving the request",
+                )
+                .into_response()
+            },
+        ))
+        .layer(middleware::from_fn(json_errors))
+        .with_state(shared)
+}
+
+/// Whether a request's token may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Writes(bool);
+
+/// The server's tokens, checked the server's way.
+async fn auth(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+    let config = &shared.config;
+    let writes = if req.uri().path() == "/healthz" || config.token.is_none() {
+        Some(true)
+    } else {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match given {
+            Some(t)
+                if config
+                    .token
+                    .as_deref()
+                    .is_some_and(|k| super::auth::same_token(t, k)) =>
+            {
+                Some(true)
+            }
+            Some(t)
+                if config
+                    .read_token
+                    .as_deref()
+                    .is_some_and(|k| super::auth::same_token(t, k)) =>
+            {
+                Some(false)
+            }
+            _ => None,
+        }
+    };
+    match writes {
+        Some(w) => {
+            req.extensions_mut().insert(Writes(w));
+            next.run(req).await
+        }
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token: send 'Authorization: Bearer TOKEN'",
+        )
+        .into_response(),
+    }
+}
+
+fn unavailable(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with("code", "node_unavailable")
+}
+
+impl Shared {
+    fn membership(&self) -> Result<Membership, ApiError> {
+        self.membership
+            .read()
+            .ok()
+            .and_then(|m| m.clone())
+            .ok_or_else(|| unavailable("the router has not read the cluster's membership yet"))
+    }
+
+    /// The node answering for `user`'s partition. While none does (the
+    /// router or a node just started, an owner just died), it looks again
+    /// for a few seconds before answering 503.
+    async fn owner_of(&self, user: &str) -> Result<Member, ApiError> {
+        self.owner_except(user, &[]).await
+    }
+
+    async fn owner_except(&self, user: &str, skip: &[String]) -> Result<Member, ApiError> {
+        let p = partition_of(user, self.partitions);
+        self.waiting(
+            |m| m.answering_except(p, skip).cloned(),
+            || format!("no live node follows partition {p}"),
+        )
+        .await
+    }
+
+    /// A read of `user`'s data: from the node answering for its partition,
+    /// or, when that node cannot be reached (it just died, and its reports
+    /// are not yet stale), from the next one that follows the partition.
+    async fn read_user(
+        self: &Arc<Self>,
+        user: &str,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+    ) -> Result<Response, ApiError> {
+        let mut skip = Vec::new();
+        loop {
+            let node = self.owner_except(user, &skip).await?;
+            let name = node.name.clone();
+            match self
+                .forward(node, "GET", path_and_query(uri), headers, None)
+                .await
+            {
+                Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE && skip.len() < 3 => {
+                    skip.push(name);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// What `pick` finds in the membership, looking again every 50 ms for
+    /// up to [`WAIT`] while it finds nothing.
+    async fn waiting<T>(
+        &self,
+        pick: impl Fn(&Membership) -> Option<T>,
+        missing: impl Fn() -> String,
+    ) -> Result<T, ApiError> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(m) = self.membership()
+                && let Some(found) = pick(&m)
+            {
+                return Ok(found);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.membership()?;
+                return Err(unavailable(missing()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a request to `node` on the blocking pool and answers what it
+    /// answered, status and body.
+    async fn forward(
+        self: &Arc<Self>,
+        node: Member,
+        method: &'static str,
+        path_and_query: String,
+        headers: &HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, ApiError> {
+        let auth = headers.get(header::AUTHORIZATION).cloned();
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let url = format!("http://{}{path_and_query}", node.addr);
+            let fail = |e: &dyn std::fmt::Display| {
+                unavailable(format!(
+                    "node '{}' at {} did not answer: {e}",
+                    node.name, node.addr
+                ))
+            };
+            let mut resp = match (method, body) {
+                ("GET", _) => {
+                    let mut req = shared.agent.get(&url);
+                    if let Some(a) = &auth {
+                        req = req.header(header::AUTHORIZATION, a);
+                    }
+                    req.call()
+                }
+                (_, body) => {
+                    let mut req = shared
+                        .agent
+                        .post(&url)
+                        .header(header::CONTENT_TYPE, "application/json");
+                    if let Some(a) = &auth {
+                        req = req.header(header::AUTHORIZATION, a);
+                    }
+                    req.send(body.unwrap_or_default().as_slice())
+                }
+            }
+            .map_err(|e| fail(&e))?;
+            let status =
+                StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let bytes = resp
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_vec()
+                .map_err(|e| fail(&e))?;
+            Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error while serving the request",
+            ))
+        })
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct IngestParams {
+    #[serde(default)]
+    skip_bad: bool,
+}
+
+/// `POST /v1/events`: decodes the events (a bad one refuses the batch, by
+/// index and field), publishes each to its partition, and answers
+/// `{"accepted", "duplicates", "seq"}` once the stream holds them all.
+/// An event's `event_id` is its message id; without one, a request's
+/// `Idempotency-Key` and the event's index in it are, so that a retried
+/// request is never applied twice.
+async fn ingest(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(Writes(writes)): axum::Extension<Writes>,
+    Query(params): Query<IngestParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !writes {
+        return Err(super::errors::forbidden("write events"));
+    }
+    if params.skip_bad {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "skip_bad is not taken by a cluster's router yet: the nodes check events against the schema, after the log has them",
+        ));
+    }
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "the Idempotency-Key header is not visible ASCII",
+                    )
+                })?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not UTF-8: {e}"),
+        )
+    })?;
+    let events = profiledb::decode_events(text).map_err(|e| {
+        let mut err = ApiError::new(StatusCode::BAD_REQUEST, e.message());
+        if let Some((index, field)) = e.rejected_event() {
+            err = err.with("index", index).with("field", field);
+        }
+        err
+    })?;
+    let messages: Vec<(u32, Option<String>, Vec<u8>)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, ev)| {
+            let (p, id, payload) = log_message(ev, shared.partitions);
+            let id = id.or_else(|| key.as_ref().map(|k| format!("{k}/{i}")));
+            (p, id, payload)
+        })
+        .collect();
+    let acks = shared
+        .log
+        .publish_all(messages)
+        .await
+        .map_err(|e| unavailable(format!("the log did not take the events: {e}")))?;
+    let duplicates = acks.iter().filter(|(_, dup)| *dup).count();
+    let seq = acks.iter().map(|(s, _)| *s).max().unwrap_or(0);
+    let answer = serde_json::json!({
+        "accepted": acks.len() - duplicates,
+        "duplicates": duplicates,
+        "seq": seq,
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response())
+}
+
+/// `POST /v1/query`: to a live node, in turn; it asks the others for their parts.
+async fn query(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // Writes and definitions would reach one node alone.
+    #[derive(serde::Deserialize)]
+    struct Sql {
+        sql: String,
+        #[serde(default)]
+        params: Vec<serde_json::Value>,
+    }
+    if let Ok(req) = serde_json::from_slice::<Sql>(&body) {
+        let params: Vec<profiledb::Value> = req
+            .params
+            .iter()
+            .filter_map(|p| profiledb::Value::from_json(p).ok())
+            .collect();
+        if let Ok(statements) = profiledb_query::parse_script_with(&req.sql, &params)
+            && statements.iter().any(|(s, _)| !s.is_read_only())
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "statements that change data or schema are not yet carried through the cluster's log: define the schema on each node, and send events to POST /v1/events",
+            ));
+        }
+    }
+    let turn = shared.next.fetch_add(1, Ordering::Relaxed);
+    let node = shared
+        .waiting(
+            |m| {
+                let live = m.live();
+                (!live.is_empty()).then(|| live[turn % live.len()].clone())
+            },
+            || "no node of the cluster is live".into(),
+        )
+        .await?;
+    shared
+        .forward(
+            node,
+            "POST",
+            "/v1/query".into(),
+            &headers,
+            Some(body.to_vec()),
+        )
+        .await
+}
+
+/// The path and query string a request came with.
+fn path_and_query(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
+}
+
+/// `GET /v1/users/{id}`: to the node answering for the user.
+async fn user(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    shared.read_user(&id, &uri, &headers).await
+}
+
+/// `GET /v1/users/{id}/windows/{window}`: to the node answering for the user.
+async fn window(
+    State(shared): State<Arc<Shared>>,
+    Path((id, _)): Path<(String, String)>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    shared.read_user(&id, &uri, &headers).await
+}
+
+/// `DELETE /v1/users/{id}`: not through a cluster yet.
+async fn delete_user() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "deleting a user is not yet carried through a cluster's log; no node has been changed",
+    )
+}
+
+/// `POST /v1/profiles`: the ids split by the node answering for each, the
+/// parts asked at once, the profiles put back in the order asked.
+async fn batch_read(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let req: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+        .map_err(|e| bad(format!("the body must be a JSON object {{\"ids\": [...], \"as_of\", \"window\", \"fields\"}}: {e}")))?;
+    let ids: Vec<String> = match req.get("ids") {
+        Some(serde_json::Value::Array(ids)) => ids
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("ids: expected an array of strings".into()))?,
+        _ => return Err(bad("the body needs \"ids\": an array of user ids".into())),
+    };
+    if ids.len() > super::routes::MAX_BATCH_READ {
+        return Err(bad(format!(
+            "a batch read takes at most {} ids, not {}",
+            super::routes::MAX_BATCH_READ,
+            ids.len()
+        )));
+    }
+    // Node name → (node, positions of its ids in the request).
+    let mut parts: std::collections::BTreeMap<String, (Member, Vec<usize>)> =
+        std::collections::BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let node = shared.owner_of(id).await?;
+        parts
+            .entry(node.name.clone())
+            .or_insert_with(|| (node, Vec::new()))
+            .1
+            .push(i);
+    }
+    let asks = parts.into_values().map(|(node, at)| {
+        let mut sub = req.clone();
+        sub.insert(
+            "ids".into(),
+            at.iter()
+                .map(|&i| serde_json::Value::from(ids[i].clone()))
+                .collect(),
+        );
+        let body = serde_json::Value::Object(sub).to_string().into_bytes();
+        let shared = shared.clone();
+        let headers = headers.clone();
+        async move {
+            let resp = shared
+                .forward(node, "POST", "/v1/profiles".into(), &headers, Some(body))
+                .await?;
+            Ok::<_, ApiError>((at, resp))
+        }
+    });
+    let mut out = vec![serde_json::Value::Null; ids.len()];
+    for answer in futures_util::future::join_all(asks).await {
+        let (at, resp) = answer?;
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .map_err(|e| unavailable(format!("reading a node's answer: {e}")))?;
+        if !status.is_success() {
+            // The node's own error, as it gave it.
+            return Ok(
+                (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+            );
+        }
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| unavailable(format!("a node's answer is not JSON: {e}")))?;
+        let profiles = json["profiles"].as_array().cloned().unwrap_or_default();
+        if profiles.len() != at.len() {
+            return Err(unavailable(
+                "a node answered a different number of profiles",
+            ));
+        }
+        for (i, p) in at.into_iter().zip(profiles) {
+            out[i] = p;
+        }
+    }
+    let answer = serde_json::json!({ "profiles": out });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response())
+}

@@ -1,0 +1,134 @@
+//! The nodes answering for the partitions a query's node does not: each is
+//! asked its part over HTTP (`POST /v1/cluster/partial`), all at once, and
+//! a node that fails fails the query by name. `ureq` is the blocking HTTP
+//! client the command line already uses; a query's parts run on the
+//! blocking pool, where a thread per peer is the simple, bounded choice.
+
+use std::time::{Duration, Instant};
+
+use profiledb_query::{Error, Limits, Peers};
+
+/// The endpoint a node answers its part of a query at.
+pub const PARTIAL_PATH: &str = "/v1/cluster/partial";
+/// The largest partial result a node accepts from a peer.
+pub const MAX_PARTIAL_BYTES: u64 = 512 << 20;
+/// How long a part may take when the query has no deadline.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One peer: its name, address and the partitions it answers for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The node's name.
+    pub name: String,
+    /// Where it serves HTTP (`HOST:PORT`).
+    pub addr: String,
+    /// The partitions it answers for in this query.
+    pub partitions: Vec<u32>,
+}
+
+/// What a node is asked: `select` at time `now` over `partitions`, once it
+/// has applied each of them up to `min_seq`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PartialRequest {
+    /// One `SELECT`, parameters in place.
+    pub select: String,
+    /// The query's time, epoch ms.
+    pub now: i64,
+    /// The partitions to answer for.
+    pub partitions: Vec<u32>,
+    /// Apply the partitions up to this stream sequence first.
+    #[serde(default)]
+    pub min_seq: Option<u64>,
+    /// The most the part may take, ms.
+    pub timeout_ms: u64,
+}
+
+/// Peers reached over HTTP with the cluster's token.
+#[derive(Debug)]
+pub struct HttpPeers {
+    targets: Vec<Target>,
+    token: Option<String>,
+    min_seq: Option<u64>,
+}
+
+impl HttpPeers {
+    /// Asks `targets` with `token` (the nodes share one), each after
+    /// applying up to `min_seq`.
+    pub fn new(targets: Vec<Target>, token: Option<String>, min_seq: Option<u64>) -> HttpPeers {
+        HttpPeers {
+            targets,
+            token,
+            min_seq,
+        }
+    }
+
+    fn ask(
+        &self,
+        target: &Target,
+        body: &PartialRequest,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        let mut req = agent.post(format!("http://{}{PARTIAL_PATH}", target.addr));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = req
+            .send_json(body)
+            .map_err(|e| format!("cannot reach it at {}: {e}", target.addr))?;
+        let status = resp.status();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_PARTIAL_BYTES)
+            .read_to_vec()
+            .map_err(|e| format!("reading its answer: {e}"))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        // The server's one error shape: {"error": {"message": ...}}.
+        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|j| j["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        Err(format!("it answered {status}: {message}"))
+    }
+}
+
+impl Peers for HttpPeers {
+    fn partials(&self, select: &str, now: i64, limits: &Limits) -> Result<Vec<Vec<u8>>, Error> {
+        let timeout = limits.deadline.map_or(DEFAULT_TIMEOUT, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        std::thread::scope(|s| {
+            let asks: Vec<_> = self
+                .targets
+                .iter()
+                .map(|t| {
+                    let body = PartialRequest {
+                        select: select.to_owned(),
+                        now,
+                        partitions: t.partitions.clone(),
+                        min_seq: self.min_seq,
+                        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                    };
+                    (t, s.spawn(move || self.ask(t, &body, timeout)))
+                })
+                .collect();
+            asks.into_iter()
+                .map(|(t, h)| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("its request panicked".into()))
+                        .map_err(|message| Error::Peer {
+                            node: t.name.clone(),
+                            message,
+                        })
+                })
+                .collect()
+        })
+    }
+}
