@@ -25,7 +25,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 SCHEMA = """CREATE FEATURE n ON view AS COUNT();
 CREATE FEATURE total ON view AS SUM(price);
 CREATE FEATURE recent ON view AS DECAYED_SUM(price) HALF_LIFE '7d';
-CREATE WINDOW hourly ON view BUCKET '1h' RETAIN '7d' OF price;
+CREATE WINDOW hourly ON view OF price BUCKET '1h' RETAIN '7d';
 CREATE VECTOR taste ON view AS EWMA(v) DIM 16 HALF_LIFE '7d'"""
 
 

@@ -441,6 +441,30 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
     let ((s1, got), (s2, want)) = (read(&router), read(&one));
     assert_eq!((s1, s2), (200, 200), "{got} {want}");
     assert!(close(&got, &want), "{got}\n{want}");
+
+    // A router's tokens are the server's: none or a wrong one is 401, the
+    // read token may read but not write.
+    let guarded = Server::spawn(&[
+        "router",
+        "--nats",
+        &nats.url,
+        "--listen",
+        "127.0.0.1:0",
+        "--token",
+        "w",
+        "--read-token",
+        "r",
+    ]);
+    let post = |token: Option<&str>| {
+        support::events(&guarded, token, purchases(0, 1), "application/json").0
+    };
+    assert_eq!(
+        (post(None), post(Some("x")), post(Some("r"))),
+        (401, 401, 403)
+    );
+    assert_eq!(post(Some("w")), 200);
+    let (status, _) = support::call("GET", &format!("{}/healthz", guarded.url), None, None);
+    assert_eq!(status, 200);
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub(crate) enum Access {
 }
 
 /// Compares two tokens in time independent of where they differ.
-pub(crate) fn same_token(a: &str, b: &str) -> bool {
+fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -25,39 +25,34 @@ pub(crate) fn same_token(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Checks the bearer token, when the server has one, and records what it allows.
-pub(crate) async fn auth(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
-    let access = if req.uri().path() == "/healthz" || app.config.token.is_none() {
+/// What `req`'s bearer token allows on a server with `token` and
+/// `read_token`: everything on `/healthz` or without tokens; `None` for a
+/// missing or wrong token.
+pub(crate) fn access_of(
+    req: &Request,
+    token: Option<&str>,
+    read_token: Option<&str>,
+) -> Option<Access> {
+    if req.uri().path() == "/healthz" || token.is_none() {
+        return Some(Access::Full);
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)?;
+    if token.is_some_and(|k| same_token(given, k)) {
         Some(Access::Full)
+    } else if read_token.is_some_and(|k| same_token(given, k)) {
+        Some(Access::ReadOnly)
     } else {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        match given {
-            Some(t)
-                if app
-                    .config
-                    .token
-                    .as_deref()
-                    .is_some_and(|k| same_token(t, k)) =>
-            {
-                Some(Access::Full)
-            }
-            Some(t)
-                if app
-                    .config
-                    .read_token
-                    .as_deref()
-                    .is_some_and(|k| same_token(t, k)) =>
-            {
-                Some(Access::ReadOnly)
-            }
-            _ => None,
-        }
-    };
+        None
+    }
+}
+
+/// Records what a request's token allows, or answers 401.
+pub(crate) async fn admit(access: Option<Access>, mut req: Request, next: Next) -> Response {
     match access {
         Some(a) => {
             req.extensions_mut().insert(a);
@@ -69,4 +64,14 @@ pub(crate) async fn auth(State(app): State<Arc<App>>, mut req: Request, next: Ne
         )
         .into_response(),
     }
+}
+
+/// Checks the bearer token, when the server has one, and records what it allows.
+pub(crate) async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let access = access_of(
+        &req,
+        app.config.token.as_deref(),
+        app.config.read_token.as_deref(),
+    );
+    admit(access, req, next).await
 }

@@ -59,8 +59,7 @@ pub(crate) fn library_error(e: &Error, app: &App) -> ApiError {
         .with("code", "statement_timeout");
     }
     if e.is_peer_failure() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.message())
-            .with("code", "node_unavailable");
+        return unavailable(e.message());
     }
     if let Some(limit) = e.row_limit() {
         return ApiError::new(
@@ -91,6 +90,12 @@ pub(crate) fn library_error(e: &Error, app: &App) -> ApiError {
             .with("width", p.width);
     }
     err
+}
+
+/// A cluster's node that cannot answer now (not reachable, not caught up,
+/// no node following a partition): 503, worth retrying.
+pub(crate) fn unavailable(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with("code", "node_unavailable")
 }
 
 pub(crate) fn forbidden(what: &str) -> ApiError {

@@ -29,7 +29,8 @@ use profiledb::cluster::membership::{Member, Membership};
 use profiledb::cluster::{log_message, partition_of};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::errors::{ApiError, json_errors};
+use super::auth::{Access, access_of, admit};
+use super::errors::{ApiError, json_errors, unavailable};
 use super::{Bounds, accept_loop};
 use crate::cluster::membership_of;
 
@@ -160,57 +161,14 @@ fn routes(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Whether a request's token may write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Writes(bool);
-
 /// The server's tokens, checked the server's way.
-async fn auth(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
-    let config = &shared.config;
-    let writes = if req.uri().path() == "/healthz" || config.token.is_none() {
-        Some(true)
-    } else {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        match given {
-            Some(t)
-                if config
-                    .token
-                    .as_deref()
-                    .is_some_and(|k| super::auth::same_token(t, k)) =>
-            {
-                Some(true)
-            }
-            Some(t)
-                if config
-                    .read_token
-                    .as_deref()
-                    .is_some_and(|k| super::auth::same_token(t, k)) =>
-            {
-                Some(false)
-            }
-            _ => None,
-        }
-    };
-    match writes {
-        Some(w) => {
-            req.extensions_mut().insert(Writes(w));
-            next.run(req).await
-        }
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token: send 'Authorization: Bearer TOKEN'",
-        )
-        .into_response(),
-    }
-}
-
-fn unavailable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with("code", "node_unavailable")
+async fn auth(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let access = access_of(
+        &req,
+        shared.config.token.as_deref(),
+        shared.config.read_token.as_deref(),
+    );
+    admit(access, req, next).await
 }
 
 impl Shared {
@@ -359,12 +317,12 @@ struct IngestParams {
 /// request is never applied twice.
 async fn ingest(
     State(shared): State<Arc<Shared>>,
-    axum::Extension(Writes(writes)): axum::Extension<Writes>,
+    axum::Extension(access): axum::Extension<Access>,
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !writes {
+    if access == Access::ReadOnly {
         return Err(super::errors::forbidden("write events"));
     }
     if params.skip_bad {

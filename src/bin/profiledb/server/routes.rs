@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::App;
 use super::auth::Access;
-use super::errors::{ApiError, forbidden, library_error};
+use super::errors::{ApiError, forbidden, library_error, unavailable};
 use profiledb::json::{JsonOutput, JsonValue};
 
 /// Runs `f` on the blocking pool; a panic in it answers 500.
@@ -222,7 +222,7 @@ pub(crate) async fn query(
                     membership.partitions,
                     &own,
                     Some(&peers),
-                    profiledb::now_ms(),
+                    profiledb_query::DataSource::now(app.db.engine()),
                 );
                 profiledb_query::execute_params(&shard, &req.sql, &params, &limits, permission)
                     .map_err(profiledb::Error::Query)
@@ -256,10 +256,6 @@ pub(crate) async fn query(
 
 /// How long a node waits for a membership that covers every partition.
 const MEMBERSHIP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-fn unavailable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with("code", "node_unavailable")
-}
 
 /// On a node: the cluster now, the partitions this node answers for, and
 /// the peers answering for the rest, once this node's are applied up to
