@@ -15,8 +15,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use profiledb_storage::Value;
+use profiledb_storage::catalog::{Bindings, EventChange};
 use profiledb_storage::codec::{Reader, Writer};
+use profiledb_storage::{
+    DefKind, Definition, Event, IndexTable, Ingested, Measurement, Metric, NearestFilter, Pins,
+    RowNeeds, UserRange, UserRow, Value,
+};
 
 use crate::ast::{Select, Statement};
 use crate::bind::AggSpec;
@@ -25,7 +29,7 @@ use crate::exec::{AggState, GroupKey, Partial, combine, finish_select, local_par
 use crate::limits::Limits;
 use crate::output::Rows;
 use crate::plan::{Access, SelectPlan, Shape, plan_select};
-use crate::source::DataSource;
+use crate::source::{DataSource, View};
 
 /// The other machines of a database spread over several: each runs a
 /// `SELECT` over the users it answers for.
@@ -361,4 +365,190 @@ fn read_state(r: &mut Reader<'_>, spec: &AggSpec) -> Result<AggState, String> {
         return Err(format!("a state of kind {tag} for {:?}", spec.func));
     }
     Ok(state)
+}
+
+/// One machine's part of a database spread over several: a [`DataSource`]
+/// that reads, of `source`'s users, only those `keep` admits (a machine may
+/// hold users it does not answer for: standby copies, partitions being
+/// handed over), at one fixed time, and reaches the rest through its
+/// [`Peers`]. Writes and the catalog pass through to `source`.
+pub struct Part<'a> {
+    source: &'a dyn DataSource,
+    keep: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
+    peers: Option<&'a dyn Peers>,
+    now: i64,
+}
+
+impl std::fmt::Debug for Part<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Part")
+            .field("keep", &self.keep.is_some())
+            .field("peers", &self.peers.is_some())
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Part<'a> {
+    /// All of `source`'s users, at time `now` (every part of one query reads
+    /// at the same time), with no peers.
+    pub fn new(source: &'a dyn DataSource, now: i64) -> Part<'a> {
+        Part {
+            source,
+            keep: None,
+            peers: None,
+            now,
+        }
+    }
+
+    /// Reads only the users `keep` admits.
+    #[must_use]
+    pub fn keeping(mut self, keep: &'a (dyn Fn(&str) -> bool + Sync)) -> Part<'a> {
+        self.keep = Some(keep);
+        self
+    }
+
+    /// Runs queries on `peers` too, merging their parts.
+    #[must_use]
+    pub fn with_peers(mut self, peers: &'a dyn Peers) -> Part<'a> {
+        self.peers = Some(peers);
+        self
+    }
+
+    fn keeps(&self, user: &str) -> bool {
+        self.keep.is_none_or(|k| k(user))
+    }
+}
+
+type StorageResult<T> = profiledb_storage::Result<T>;
+
+impl DataSource for Part<'_> {
+    fn bindings(&self) -> Arc<Bindings> {
+        self.source.bindings()
+    }
+    fn define(&self, def: Definition) -> StorageResult<()> {
+        self.source.define(def)
+    }
+    fn replace(&self, def: Definition) -> StorageResult<()> {
+        self.source.replace(def)
+    }
+    fn drop_item(&self, kind: DefKind, name: &str) -> StorageResult<()> {
+        self.source.drop_item(kind, name)
+    }
+    fn ingest(&self, events: &[Event]) -> StorageResult<Ingested> {
+        self.source.ingest(events)
+    }
+    fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> StorageResult<()> {
+        self.source.set_attributes(user, ts, values)
+    }
+    fn delete_user(&self, user: &str) -> StorageResult<bool> {
+        self.source.delete_user(user)
+    }
+    fn set_history(&self, ms: i64) -> StorageResult<()> {
+        self.source.set_history(ms)
+    }
+    fn set_user_ttl(&self, ms: i64) -> StorageResult<()> {
+        self.source.set_user_ttl(ms)
+    }
+    fn alter_in_place(&self, def: &Definition) -> StorageResult<()> {
+        self.source.alter_in_place(def)
+    }
+    fn change_events(&self, change: EventChange) -> StorageResult<()> {
+        self.source.change_events(change)
+    }
+    fn history_cutoff(&self) -> StorageResult<Option<i64>> {
+        self.source.history_cutoff()
+    }
+    fn vacuum(&self, deadline: Option<std::time::Instant>) -> StorageResult<bool> {
+        self.source.vacuum(deadline)
+    }
+    fn view(&self, pins: Pins) -> StorageResult<Box<dyn View + '_>> {
+        let inner = self.source.view(pins)?;
+        Ok(match self.keep {
+            None => inner,
+            Some(_) => Box::new(PartView { inner, part: self }),
+        })
+    }
+    fn analyze_index(
+        &self,
+        name: &str,
+        metric: Metric,
+        k: usize,
+        queries: usize,
+        probes: Option<usize>,
+        deadline: Option<std::time::Instant>,
+    ) -> StorageResult<Measurement> {
+        self.source
+            .analyze_index(name, metric, k, queries, probes, deadline)
+    }
+    fn now(&self) -> i64 {
+        self.now
+    }
+    fn peers(&self) -> Option<&dyn Peers> {
+        self.peers
+    }
+}
+
+/// A view of a part's users alone.
+struct PartView<'a> {
+    inner: Box<dyn View + 'a>,
+    part: &'a Part<'a>,
+}
+
+impl View for PartView<'_> {
+    fn bindings(&self) -> &Arc<Bindings> {
+        self.inner.bindings()
+    }
+    fn get(&self, user: &str, needs: &RowNeeds) -> StorageResult<Option<UserRow>> {
+        if self.part.keeps(user) {
+            self.inner.get(user, needs)
+        } else {
+            Ok(None)
+        }
+    }
+    fn rows_as_of(
+        &self,
+        user: &str,
+        asks: &[(i64, &RowNeeds)],
+        emit: &mut dyn FnMut(usize, Option<&UserRow>) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        if self.part.keeps(user) {
+            self.inner.rows_as_of(user, asks, emit)
+        } else {
+            (0..asks.len()).try_for_each(|i| emit(i, None))
+        }
+    }
+    fn partitions(&self, n: usize) -> StorageResult<Vec<UserRange>> {
+        self.inner.partitions(n)
+    }
+    fn scan(
+        &self,
+        range: &UserRange,
+        needs: &RowNeeds,
+        visit: &mut dyn FnMut(&UserRow) -> bool,
+    ) -> StorageResult<()> {
+        self.inner.scan(range, needs, &mut |row| {
+            !self.part.keeps(&row.user) || visit(row)
+        })
+    }
+    /// The part's users among the whole index's nearest: fewer than `k`
+    /// when others rank high. Queries across machines do not rank by
+    /// similarity yet ([`distributed_plan`] refuses them), so nothing asks
+    /// this of a part today.
+    fn nearest(
+        &self,
+        def: u32,
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        filter: &NearestFilter<'_>,
+    ) -> Vec<(String, f64)> {
+        let mut out = self.inner.nearest(def, query, metric, k, filter);
+        out.retain(|(id, _)| self.part.keeps(id));
+        out
+    }
+    /// No table: the index holds users the part does not read.
+    fn vectors(&self, _def: u32) -> Option<&IndexTable> {
+        None
+    }
 }

@@ -54,7 +54,7 @@ mod similarity;
 mod source;
 mod statement;
 
-pub use distributed::{Peers, partial};
+pub use distributed::{Part, Peers, partial};
 pub use error::{At, Error, ParseError, Position, Result, Span, closest};
 pub use lexer::MAX_STATEMENT_TOKENS;
 pub use lexer::{ends_statement, split_statements};

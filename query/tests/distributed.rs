@@ -3,101 +3,42 @@
 //! database fed every event answers: the same rows in the same order, floats
 //! equal up to the order of summation.
 
-use std::sync::Arc;
-
-use profiledb_query::{DataSource, Error, Limits, Peers, View, execute, partial};
-use profiledb_storage::catalog::{Bindings, EventChange};
+use profiledb_query::{Error, Limits, Part, Peers, execute, partial};
 use profiledb_storage::kv::memory::MemoryKv;
-use profiledb_storage::{
-    DefKind, Definition, Event, Ingested, Measurement, MemoryEngine, Metric, Pins, Value,
-};
+use profiledb_storage::{MemoryEngine, Value};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const NOW: i64 = 1_794_700_800_000;
 
-/// One database of several: its own users, and the others as peers.
-struct Part {
-    db: MemoryEngine,
-    peers: Option<Box<dyn Peers + Send>>,
-}
-
 /// Peers run in this process, each through `partial` as a node would.
-struct InProcess(Vec<Arc<Part>>);
+struct InProcess(Vec<MemoryEngine>);
 
 impl Peers for InProcess {
     fn partials(&self, select: &str, now: i64, limits: &Limits) -> Result<Vec<Vec<u8>>, Error> {
         self.0
             .iter()
-            .map(|p| partial(p.as_ref(), select, now, limits))
+            .map(|p| partial(&Part::new(p, now), select, now, limits))
             .collect()
     }
 }
 
-impl DataSource for Part {
-    fn bindings(&self) -> Arc<Bindings> {
-        DataSource::bindings(&self.db)
-    }
-    fn define(&self, def: Definition) -> profiledb_storage::Result<()> {
-        DataSource::define(&self.db, def)
-    }
-    fn replace(&self, def: Definition) -> profiledb_storage::Result<()> {
-        DataSource::replace(&self.db, def)
-    }
-    fn drop_item(&self, kind: DefKind, name: &str) -> profiledb_storage::Result<()> {
-        DataSource::drop_item(&self.db, kind, name)
-    }
-    fn ingest(&self, events: &[Event]) -> profiledb_storage::Result<Ingested> {
-        DataSource::ingest(&self.db, events)
-    }
-    fn set_attributes(
-        &self,
-        user: &str,
-        ts: i64,
-        values: &[(String, Value)],
-    ) -> profiledb_storage::Result<()> {
-        DataSource::set_attributes(&self.db, user, ts, values)
-    }
-    fn delete_user(&self, user: &str) -> profiledb_storage::Result<bool> {
-        DataSource::delete_user(&self.db, user)
-    }
-    fn set_history(&self, ms: i64) -> profiledb_storage::Result<()> {
-        DataSource::set_history(&self.db, ms)
-    }
-    fn set_user_ttl(&self, ms: i64) -> profiledb_storage::Result<()> {
-        DataSource::set_user_ttl(&self.db, ms)
-    }
-    fn alter_in_place(&self, def: &Definition) -> profiledb_storage::Result<()> {
-        DataSource::alter_in_place(&self.db, def)
-    }
-    fn change_events(&self, change: EventChange) -> profiledb_storage::Result<()> {
-        DataSource::change_events(&self.db, change)
-    }
-    fn history_cutoff(&self) -> profiledb_storage::Result<Option<i64>> {
-        DataSource::history_cutoff(&self.db)
-    }
-    fn vacuum(&self, deadline: Option<std::time::Instant>) -> profiledb_storage::Result<bool> {
-        DataSource::vacuum(&self.db, deadline)
-    }
-    fn view(&self, pins: Pins) -> profiledb_storage::Result<Box<dyn View + '_>> {
-        DataSource::view(&self.db, pins)
-    }
-    fn analyze_index(
-        &self,
-        name: &str,
-        metric: Metric,
-        k: usize,
-        queries: usize,
-        probes: Option<usize>,
-        deadline: Option<std::time::Instant>,
-    ) -> profiledb_storage::Result<Measurement> {
-        DataSource::analyze_index(&self.db, name, metric, k, queries, probes, deadline)
-    }
-    fn now(&self) -> i64 {
-        NOW
-    }
-    fn peers(&self) -> Option<&dyn Peers> {
-        self.peers.as_deref().map(|p| p as &dyn Peers)
+/// Which of three parts a user belongs to, by a rule of this test's own.
+fn third(user: &str) -> usize {
+    user.bytes().map(usize::from).sum::<usize>() % 3
+}
+
+/// Peers that hold every user, each answering for one third of them.
+struct Thirds<'a>(&'a MemoryEngine);
+
+impl Peers for Thirds<'_> {
+    fn partials(&self, select: &str, now: i64, limits: &Limits) -> Result<Vec<Vec<u8>>, Error> {
+        (1..3)
+            .map(|i| {
+                let keep = move |u: &str| third(u) == i;
+                partial(&Part::new(self.0, now).keeping(&keep), select, now, limits)
+            })
+            .collect()
     }
 }
 
@@ -171,29 +112,25 @@ fn merged_parts_answer_what_one_database_answers() -> Result<(), Error> {
     let parts: Vec<MemoryEngine> = (0..3).map(|_| memory()).collect::<Result<_, _>>()?;
     for (user, sql) in inserts(7, 300) {
         execute(&one, &sql, &Limits::default())?;
-        // Users spread over three databases by a rule of their own.
-        let i = user.bytes().map(usize::from).sum::<usize>() % 3;
-        execute(&parts[i], &sql, &Limits::default())?;
+        // Users spread over three databases.
+        execute(&parts[third(&user)], &sql, &Limits::default())?;
     }
     let mut parts = parts.into_iter();
-    let (Some(first), Some(b), Some(c)) = (parts.next(), parts.next(), parts.next()) else {
-        unreachable!("three parts")
-    };
-    let peers = InProcess(vec![
-        Arc::new(Part { db: b, peers: None }),
-        Arc::new(Part { db: c, peers: None }),
-    ]);
-    let merged = Part {
-        db: first,
-        peers: Some(Box::new(peers)),
-    };
-    let one = Part {
-        db: one,
-        peers: None,
-    };
-    for sql in QUERIES {
+    let first = parts.next().expect("three parts");
+    let peers = InProcess(parts.collect());
+    let merged = Part::new(&first, NOW).with_peers(&peers);
+    // The same users all in one database, each part reading its third: as
+    // a node reads the partitions it answers for among those it holds.
+    let thirds = Thirds(&one);
+    let keep = |u: &str| third(u) == 0;
+    let kept = Part::new(&one, NOW).keeping(&keep).with_peers(&thirds);
+    let one = Part::new(&one, NOW);
+    for (sql, merged) in QUERIES
+        .iter()
+        .flat_map(|sql| [(sql, &merged), (sql, &kept)])
+    {
         let want = execute(&one, sql, &Limits::default())?;
-        let got = execute(&merged, sql, &Limits::default())?;
+        let got = execute(merged, sql, &Limits::default())?;
         let (want, got) = (want[0].rows().expect("rows"), got[0].rows().expect("rows"));
         assert_eq!(want.columns, got.columns, "{sql}");
         assert!(!want.rows.is_empty(), "{sql}: the reference has no rows");
@@ -217,10 +154,8 @@ fn similarity_and_clustering_are_refused_across_parts_not_answered_wrongly() -> 
          INSERT INTO purchase (user, ts, amount, v) VALUES ('u1', 1, 1.0, [1.0, 0.0])",
         &Limits::default(),
     )?;
-    let merged = Part {
-        db,
-        peers: Some(Box::new(InProcess(Vec::new()))),
-    };
+    let none = InProcess(Vec::new());
+    let merged = Part::new(&db, NOW).with_peers(&none);
     for sql in [
         "SELECT id, cosine(taste, 'u1') AS s FROM users ORDER BY s DESC LIMIT 3",
         "CLUSTER users BY taste INTO 2",
@@ -253,11 +188,10 @@ fn damaged_partials_are_errors() -> Result<(), Error> {
     }
     let sql = "SELECT region, count(*), sum(spend), median(recent) FROM users GROUP BY region";
     let good = partial(&db, sql, NOW, &Limits::default())?;
+    let empty = memory()?;
     let run = |bytes: Vec<u8>| -> Result<Result<(), Error>, Error> {
-        let source = Part {
-            db: memory()?,
-            peers: Some(Box::new(Fixed(bytes))),
-        };
+        let fixed = Fixed(bytes);
+        let source = Part::new(&empty, NOW).with_peers(&fixed);
         Ok(execute(&source, sql, &Limits::default()).map(drop))
     };
     assert!(run(good.clone())?.is_ok());
