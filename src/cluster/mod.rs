@@ -9,8 +9,8 @@
 //! `xxhash-rust` is the maintained pure-Rust XXH3; XXH3 is fast on short
 //! keys and spreads them evenly in its low bits, which the modulo keeps.
 //!
-//! Who answers for which partition ([`membership`]) and a node's database
-//! seen as the partitions it answers for ([`shard::Shard`]). With the
+//! Who answers for which partition ([`membership`]) and the partitions a
+//! node answers for in a query ([`shard::Shard`]). With the
 //! `cluster` feature: the log a cluster runs on ([`log::Log`], on NATS
 //! JetStream in [`jetstream`]), the node that applies it
 //! ([`node::Node`]), and the peers a node asks for the rest of a query

@@ -71,14 +71,25 @@ struct RouterArgs {
     /// NATS server(s) of the cluster, as nats://HOST:PORT (comma-separated).
     #[arg(long, value_name = "URL")]
     nats: String,
+    #[command(flatten)]
+    http: HttpArgs,
+    /// Longest a request passed on to a node may take.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    timeout: Duration,
+}
+
+/// How a server listens: `profiledb serve` and `profiledb router` alike (a
+/// router passes requests on with the client's token, so its nodes take the
+/// same tokens).
+#[derive(Debug, Args)]
+struct HttpArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", value_parser = parse_listen)]
     listen: SocketAddr,
-    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz
-    /// (the nodes must take the same token: requests are passed on with it).
+    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz.
     #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
     token: Option<String>,
-    /// A second token that may query but not write.
+    /// A second token that may query but not write, define or delete.
     #[arg(
         long,
         value_name = "TOKEN",
@@ -89,14 +100,12 @@ struct RouterArgs {
     /// Largest request body, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_body: usize,
-    /// Longest a request passed on to a node may take.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
-    timeout: Duration,
-    /// Longest a connection may go without sending a complete request header.
+    /// Longest a connection may go without sending a complete request header,
+    /// idle between requests or sending headers slowly; then it is closed.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     idle_timeout: Duration,
     /// Most connections open at once; more are closed as they arrive.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
 }
 
@@ -177,33 +186,14 @@ struct ServeArgs {
     /// This node's name in the cluster (with --nats).
     #[arg(long, value_name = "NAME", requires = "nats")]
     node: Option<String>,
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", value_parser = parse_listen)]
-    listen: SocketAddr,
-    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz.
-    #[arg(long, value_name = "TOKEN", env = "PROFILEDB_TOKEN")]
-    token: Option<String>,
-    /// A second token that may query but not write, define or delete.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        requires = "token",
-        env = "PROFILEDB_READ_TOKEN"
-    )]
-    read_token: Option<String>,
-    /// Largest request body, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
-    max_body: usize,
+    #[command(flatten)]
+    http: HttpArgs,
     /// Longest a statement may run before it is cancelled (`500ms`, `30s`, `2m`).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     statement_timeout: Duration,
     /// Most rows a query may return.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_rows: usize,
-    /// Longest a connection may go without sending a complete request header,
-    /// idle between requests or sending headers slowly; then it is closed.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
-    idle_timeout: Duration,
     /// Longest a request body may take to arrive; then the request answers 408.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     body_timeout: Duration,
@@ -211,9 +201,6 @@ struct ServeArgs {
     /// itself, as the VACUUM statement does.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     purge_delay: Duration,
-    /// Most connections open at once; more are closed as they arrive.
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
 }
 
 #[derive(Debug, Args)]
@@ -435,14 +422,14 @@ fn shell(args: ShellArgs) -> u8 {
 
 fn router(args: RouterArgs) -> u8 {
     let config = server::router::RouterConfig {
-        listen: args.listen,
+        listen: args.http.listen,
         nats: args.nats,
-        token: args.token,
-        read_token: args.read_token,
-        max_body: args.max_body,
+        token: args.http.token,
+        read_token: args.http.read_token,
+        max_body: args.http.max_body,
         timeout: args.timeout,
-        idle_timeout: args.idle_timeout,
-        max_connections: args.max_connections as usize,
+        idle_timeout: args.http.idle_timeout,
+        max_connections: args.http.max_connections as usize,
     };
     let ready = |addr: SocketAddr| {
         // The one line on stdout: the bound address, once the router accepts.
@@ -464,15 +451,15 @@ fn serve(args: ServeArgs) -> u8 {
         Err(e) => return fail(&e),
     };
     let config = server::Config {
-        listen: args.listen,
-        token: args.token,
-        read_token: args.read_token,
-        max_body: args.max_body,
+        listen: args.http.listen,
+        token: args.http.token,
+        read_token: args.http.read_token,
+        max_body: args.http.max_body,
         statement_timeout: args.statement_timeout,
         max_rows: args.max_rows,
-        idle_timeout: args.idle_timeout,
+        idle_timeout: args.http.idle_timeout,
         body_timeout: args.body_timeout,
-        max_connections: args.max_connections as usize,
+        max_connections: args.http.max_connections as usize,
         node: args.nats.zip(args.node),
     };
     let ready = |addr: SocketAddr| {

@@ -217,14 +217,14 @@ pub(crate) async fn query(
         };
         let result = match spread {
             Some((membership, own, peers)) => {
-                let shard = profiledb::cluster::shard::Shard::new(
-                    app.db.engine(),
-                    membership.partitions,
-                    &own,
-                    Some(&peers),
-                    profiledb_query::DataSource::now(app.db.engine()),
-                );
-                profiledb_query::execute_params(&shard, &req.sql, &params, &limits, permission)
+                let shard = profiledb::cluster::shard::Shard::new(membership.partitions, &own);
+                let keep = |user: &str| shard.keeps(user);
+                let engine = app.db.engine();
+                let part =
+                    profiledb_query::Part::new(engine, profiledb_query::DataSource::now(engine))
+                        .keeping(&keep)
+                        .with_peers(&peers);
+                profiledb_query::execute_params(&part, &req.sql, &params, &limits, permission)
                     .map_err(profiledb::Error::Query)
             }
             None => app
@@ -354,14 +354,10 @@ pub(crate) async fn partial(
             deadline: Some(start + timeout),
             max_rows: Some(app.config.max_rows),
         };
-        let shard = profiledb::cluster::shard::Shard::new(
-            app.db.engine(),
-            membership.partitions,
-            &req.partitions,
-            None,
-            req.now,
-        );
-        let bytes = profiledb_query::partial(&shard, &req.select, req.now, &limits)
+        let shard = profiledb::cluster::shard::Shard::new(membership.partitions, &req.partitions);
+        let keep = |user: &str| shard.keeps(user);
+        let part = profiledb_query::Part::new(app.db.engine(), req.now).keeping(&keep);
+        let bytes = profiledb_query::partial(&part, &req.select, req.now, &limits)
             .map_err(|e| library_error(&profiledb::Error::Query(e), &app))?;
         Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
     })
