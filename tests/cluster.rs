@@ -298,9 +298,11 @@ fn purchases(start: usize, batch: usize) -> String {
     serde_json::Value::Array(events).to_string()
 }
 
-#[test]
-fn a_router_over_two_nodes_answers_what_one_server_answers() {
+/// A NATS server, a cluster of 8 partitions with `replicas` standbys, and
+/// its nodes "a" and "b" (with their directories).
+fn two_nodes(replicas: u32) -> (Nats, Vec<tempfile::TempDir>, Server, Server) {
     let nats = Nats::start();
+    let replicas = replicas.to_string();
     cli(&[
         "cluster",
         "init",
@@ -308,17 +310,24 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         &nats.url,
         "--partitions",
         "8",
-        // No standbys: each node follows only the partitions it owns, so
-        // every query needs both nodes' parts.
         "--replicas",
-        "0",
+        &replicas,
     ]);
-    let dirs: Vec<tempfile::TempDir> = (0..3)
+    let dirs: Vec<tempfile::TempDir> = (0..2)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
     let a = Server::start(dirs[0].path(), &["--nats", &nats.url, "--node", "a"]);
     let b = Server::start(dirs[1].path(), &["--nats", &nats.url, "--node", "b"]);
-    let one = Server::start(dirs[2].path(), &[]);
+    (nats, dirs, a, b)
+}
+
+#[test]
+fn a_router_over_two_nodes_answers_what_one_server_answers() {
+    // No standbys: each node follows only the partitions it owns, so every
+    // query needs both nodes' parts.
+    let (nats, _dirs, a, b) = two_nodes(0);
+    let one_dir = tempfile::tempdir().expect("tempdir");
+    let one = Server::start(one_dir.path(), &[]);
     let schema = "CREATE FEATURE n ON buy AS COUNT();
         CREATE FEATURE spend ON buy AS SUM(amount);
         CREATE FEATURE recent ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
@@ -469,22 +478,7 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
 
 #[test]
 fn point_reads_fail_over_to_a_standby_within_seconds() {
-    let nats = Nats::start();
-    cli(&[
-        "cluster",
-        "init",
-        "--nats",
-        &nats.url,
-        "--partitions",
-        "8",
-        "--replicas",
-        "1",
-    ]);
-    let dirs: Vec<tempfile::TempDir> = (0..2)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let a = Server::start(dirs[0].path(), &["--nats", &nats.url, "--node", "a"]);
-    let b = Server::start(dirs[1].path(), &["--nats", &nats.url, "--node", "b"]);
+    let (nats, _dirs, a, b) = two_nodes(1);
     for s in [&a, &b] {
         let (status, body) = query(s, None, "CREATE FEATURE n ON buy AS COUNT()");
         assert_eq!(status, 200, "{body}");
