@@ -463,6 +463,8 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         "w",
         "--read-token",
         "r",
+        "--max-body",
+        "4096",
     ]);
     let post = |token: Option<&str>| {
         support::events(&guarded, token, purchases(0, 1), "application/json").0
@@ -472,6 +474,11 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         (401, 401, 403)
     );
     assert_eq!(post(Some("w")), 200);
+    // Bodies are bounded as the server bounds them.
+    let (status, body) =
+        support::events(&guarded, Some("w"), purchases(0, 100), "application/json");
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
     let (status, _) = support::call("GET", &format!("{}/healthz", guarded.url), None, None);
     assert_eq!(status, 200);
 }

@@ -104,6 +104,9 @@ struct HttpArgs {
     /// idle between requests or sending headers slowly; then it is closed.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     idle_timeout: Duration,
+    /// Longest a request body may take to arrive; then the request answers 408.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    body_timeout: Duration,
     /// Most connections open at once; more are closed as they arrive.
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -194,9 +197,6 @@ struct ServeArgs {
     /// Most rows a query may return.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_rows: usize,
-    /// Longest a request body may take to arrive; then the request answers 408.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
-    body_timeout: Duration,
     /// How long after a delete the server purges deleted users from disk by
     /// itself, as the VACUUM statement does.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
@@ -429,6 +429,7 @@ fn router(args: RouterArgs) -> u8 {
         max_body: args.http.max_body,
         timeout: args.timeout,
         idle_timeout: args.http.idle_timeout,
+        body_timeout: args.http.body_timeout,
         max_connections: args.http.max_connections as usize,
     };
     let ready = |addr: SocketAddr| {
@@ -458,7 +459,7 @@ fn serve(args: ServeArgs) -> u8 {
         statement_timeout: args.statement_timeout,
         max_rows: args.max_rows,
         idle_timeout: args.http.idle_timeout,
-        body_timeout: args.body_timeout,
+        body_timeout: args.http.body_timeout,
         max_connections: args.http.max_connections as usize,
         node: args.nats.zip(args.node),
     };

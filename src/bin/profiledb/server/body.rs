@@ -16,6 +16,16 @@ use super::errors::ApiError;
 /// rather than holding a connection and a task forever. Runs after `auth`, so
 /// no unauthenticated body is read.
 pub(crate) async fn read_body(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    read_within(app.config.max_body, app.config.body_timeout, req, next).await
+}
+
+/// [`read_body`] with the limits given: what the router reads its bodies with.
+pub(crate) async fn read_within(
+    max_body: usize,
+    body_timeout: std::time::Duration,
+    req: Request,
+    next: Next,
+) -> Response {
     use http_body_util::BodyExt as _;
     use hyper::body::Body as _;
     // A request without a body (a GET, say) has nothing to wait for.
@@ -36,17 +46,14 @@ pub(crate) async fn read_body(State(app): State<Arc<App>>, req: Request, next: N
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > app.config.max_body as u64) {
+    if declared.is_some_and(|n| n > max_body as u64) {
         return too_large();
     }
-    let limited = http_body_util::Limited::new(body, app.config.max_body);
-    match tokio::time::timeout(app.config.body_timeout, limited.collect()).await {
+    let limited = http_body_util::Limited::new(body, max_body);
+    match tokio::time::timeout(body_timeout, limited.collect()).await {
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {:?}",
-                app.config.body_timeout
-            ),
+            format!("the request body did not arrive within {body_timeout:?}"),
         )
         .into_response(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => too_large(),

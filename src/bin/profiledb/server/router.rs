@@ -51,6 +51,8 @@ pub struct RouterConfig {
     pub timeout: Duration,
     /// Longest a connection may sit without sending a complete request header.
     pub idle_timeout: Duration,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
 }
@@ -146,8 +148,10 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route("/v1/openapi.json", get(super::openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(shared.clone(), read_body))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
-        .layer(DefaultBodyLimit::max(shared.config.max_body))
+        // `read_body` has read and bounded every body already.
+        .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 ApiError::new(
@@ -159,6 +163,13 @@ fn routes(shared: Arc<Shared>) -> Router {
         ))
         .layer(middleware::from_fn(json_errors))
         .with_state(shared)
+}
+
+/// Bodies read whole within the router's size and time limits, as the
+/// server reads them.
+async fn read_body(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let c = &shared.config;
+    super::body::read_within(c.max_body, c.body_timeout, req, next).await
 }
 
 /// The server's tokens, checked the server's way.
