@@ -203,6 +203,20 @@ struct ServeArgs {
     purge_delay: Duration,
 }
 
+impl From<HttpArgs> for server::Http {
+    fn from(a: HttpArgs) -> server::Http {
+        server::Http {
+            listen: a.listen,
+            token: a.token,
+            read_token: a.read_token,
+            max_body: a.max_body,
+            idle_timeout: a.idle_timeout,
+            body_timeout: a.body_timeout,
+            max_connections: a.max_connections as usize,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct ImportArgs {
     #[command(flatten)]
@@ -422,15 +436,9 @@ fn shell(args: ShellArgs) -> u8 {
 
 fn router(args: RouterArgs) -> u8 {
     let config = server::router::RouterConfig {
-        listen: args.http.listen,
+        http: args.http.into(),
         nats: args.nats,
-        token: args.http.token,
-        read_token: args.http.read_token,
-        max_body: args.http.max_body,
         timeout: args.timeout,
-        idle_timeout: args.http.idle_timeout,
-        body_timeout: args.http.body_timeout,
-        max_connections: args.http.max_connections as usize,
     };
     let ready = |addr: SocketAddr| {
         // The one line on stdout: the bound address, once the router accepts.
@@ -452,15 +460,9 @@ fn serve(args: ServeArgs) -> u8 {
         Err(e) => return fail(&e),
     };
     let config = server::Config {
-        listen: args.http.listen,
-        token: args.http.token,
-        read_token: args.http.read_token,
-        max_body: args.http.max_body,
+        http: args.http.into(),
         statement_timeout: args.statement_timeout,
         max_rows: args.max_rows,
-        idle_timeout: args.http.idle_timeout,
-        body_timeout: args.http.body_timeout,
-        max_connections: args.http.max_connections as usize,
         node: args.nats.zip(args.node),
     };
     let ready = |addr: SocketAddr| {

@@ -70,8 +70,8 @@ pub(crate) async fn admit(access: Option<Access>, mut req: Request, next: Next) 
 pub(crate) async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let access = access_of(
         &req,
-        app.config.token.as_deref(),
-        app.config.read_token.as_deref(),
+        app.config.http.token.as_deref(),
+        app.config.http.read_token.as_deref(),
     );
     admit(access, req, next).await
 }

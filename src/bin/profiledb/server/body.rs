@@ -16,7 +16,13 @@ use super::errors::ApiError;
 /// rather than holding a connection and a task forever. Runs after `auth`, so
 /// no unauthenticated body is read.
 pub(crate) async fn read_body(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    read_within(app.config.max_body, app.config.body_timeout, req, next).await
+    read_within(
+        app.config.http.max_body,
+        app.config.http.body_timeout,
+        req,
+        next,
+    )
+    .await
 }
 
 /// [`read_body`] with the limits given: what the router reads its bodies with.

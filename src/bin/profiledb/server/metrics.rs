@@ -97,7 +97,7 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
     let m = &app.metrics;
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
-    let open_connections = app.config.max_connections - app.connections.available_permits();
+    let open_connections = app.config.http.max_connections - app.connections.available_permits();
     let figures: [(&str, &str, &str, u64); 19] = [
         (
             "profiledb_connections_open",

@@ -47,9 +47,10 @@ use errors::{ApiError, json_errors};
 use metrics::{Metrics, metrics};
 use routes::{batch_read, delete_user, get_user, ingest, partial, query, window_series};
 
-/// How the server runs.
+/// How a server listens and bounds its clients: `profiledb serve` and
+/// `profiledb router` alike.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Http {
     /// Address to bind.
     pub listen: SocketAddr,
     /// Bearer token for every endpoint but `/healthz`.
@@ -58,10 +59,6 @@ pub struct Config {
     pub read_token: Option<String>,
     /// Largest request body, in bytes.
     pub max_body: usize,
-    /// Longest a statement may run before it is cancelled.
-    pub statement_timeout: Duration,
-    /// Most rows a query may return.
-    pub max_rows: usize,
     /// Longest a connection may sit without sending a complete request header:
     /// idle between requests, or sending its headers slowly.
     pub idle_timeout: Duration,
@@ -69,6 +66,17 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Most connections open at once; more are closed as they arrive.
     pub max_connections: usize,
+}
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How it listens.
+    pub http: Http,
+    /// Longest a statement may run before it is cancelled.
+    pub statement_timeout: Duration,
+    /// Most rows a query may return.
+    pub max_rows: usize,
     /// As a node of a cluster: the NATS server(s) and this node's name. The
     /// database then follows the cluster's log, its only source of events.
     pub node: Option<(String, String)>,
@@ -88,7 +96,7 @@ pub(crate) struct App {
 /// Serves until SIGTERM or SIGINT, then finishes requests in flight, flushes
 /// and returns. `ready` is called with the bound address once it accepts.
 pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
-    config.max_connections = connection_cap(config.max_connections);
+    config.http.max_connections = connection_cap(config.http.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,14 +107,14 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
             .node
             .as_ref()
             .map(|(_, name)| Arc::new(crate::cluster::NodeState::new(name.clone()))),
-        connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+        connections: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
         config,
         metrics: Metrics::default(),
     });
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(app.config.listen)
+        let listener = tokio::net::TcpListener::bind(app.config.http.listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
+            .map_err(|e| format!("cannot listen on {}: {e}", app.config.http.listen))?;
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
@@ -148,7 +156,7 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
         };
         let bounds = Bounds {
             connections: app.connections.clone(),
-            idle_timeout: app.config.idle_timeout,
+            idle_timeout: app.config.http.idle_timeout,
             refused: app.metrics.connections_refused.clone(),
         };
         accept_loop(listener, router, &bounds, stop).await;

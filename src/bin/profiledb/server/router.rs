@@ -37,24 +37,12 @@ use crate::cluster::membership_of;
 /// How the router runs.
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
-    /// Address to bind.
-    pub listen: std::net::SocketAddr,
+    /// How it listens.
+    pub http: super::Http,
     /// The NATS server(s) of the cluster.
     pub nats: String,
-    /// Bearer token for every endpoint but `/healthz`.
-    pub token: Option<String>,
-    /// Bearer token that may read but not write.
-    pub read_token: Option<String>,
-    /// Largest request body, in bytes.
-    pub max_body: usize,
     /// Longest a request to a node may take.
     pub timeout: Duration,
-    /// Longest a connection may sit without sending a complete request header.
-    pub idle_timeout: Duration,
-    /// Longest a request body may take to arrive.
-    pub body_timeout: Duration,
-    /// Most connections open at once.
-    pub max_connections: usize,
 }
 
 /// How often the router reads the nodes' reports.
@@ -116,9 +104,9 @@ pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> 
                 }
             })
         };
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            .map_err(|e| format!("cannot listen on {}: {e}", config.http.listen))?;
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
@@ -128,8 +116,8 @@ pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> 
         );
         ready(addr);
         let bounds = Bounds {
-            connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
-            idle_timeout: config.idle_timeout,
+            connections: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
+            idle_timeout: config.http.idle_timeout,
             refused: Arc::new(AtomicU64::new(0)),
         };
         accept_loop(listener, routes(shared), &bounds, super::shutdown_signal()).await;
@@ -169,15 +157,15 @@ fn routes(shared: Arc<Shared>) -> Router {
 /// server reads them.
 async fn read_body(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let c = &shared.config;
-    super::body::read_within(c.max_body, c.body_timeout, req, next).await
+    super::body::read_within(c.http.max_body, c.http.body_timeout, req, next).await
 }
 
 /// The server's tokens, checked the server's way.
 async fn auth(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let access = access_of(
         &req,
-        shared.config.token.as_deref(),
-        shared.config.read_token.as_deref(),
+        shared.config.http.token.as_deref(),
+        shared.config.http.read_token.as_deref(),
     );
     admit(access, req, next).await
 }

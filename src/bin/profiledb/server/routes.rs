@@ -187,25 +187,25 @@ pub(crate) async fn query(
             })
         })
         .collect::<Result<Vec<Value>, ApiError>>()?;
-    if app.config.node.is_some()
-        && let Ok(statements) = profiledb_query::parse_script_with(&req.sql, &params)
-        && statements.iter().any(|(s, _)| s.writes_users())
-    {
-        refuse_on_node(&app, "INSERT, UPDATE and DELETE")?;
-    }
     let start = Instant::now();
-    // A node runs a query's part and asks the nodes answering for the
-    // others; a script without a query (a definition, SHOW) runs here.
-    let queries = matches!(
-        profiledb_query::parse_script_with(&req.sql, &params),
-        Ok(statements) if statements
+    // A node takes no writes but the log's; it runs a query's part and asks
+    // the nodes answering for the others, and a script without a query (a
+    // definition, SHOW) here. A script that does not parse runs as usual,
+    // to answer its error.
+    let mut spread = None;
+    if let Some(node) = &app.node
+        && let Ok(statements) = profiledb_query::parse_script_with(&req.sql, &params)
+    {
+        if statements.iter().any(|(s, _)| s.writes_users()) {
+            refuse_on_node(&app, "INSERT, UPDATE and DELETE")?;
+        }
+        if statements
             .iter()
             .any(|(s, _)| matches!(s, profiledb_query::ast::Statement::Select(_)))
-    );
-    let spread = match &app.node {
-        Some(node) if queries => Some(spread_query(node, &app, req.min_seq).await?),
-        _ => None,
-    };
+        {
+            spread = Some(spread_query(node, &app, req.min_seq).await?);
+        }
+    }
     blocking(move || {
         let limits = Limits {
             deadline: Some(start + app.config.statement_timeout),
@@ -308,7 +308,7 @@ async fn spread_query(
         )
         .collect();
     let peers =
-        profiledb::cluster::peers::HttpPeers::new(targets, app.config.token.clone(), min_seq);
+        profiledb::cluster::peers::HttpPeers::new(targets, app.config.http.token.clone(), min_seq);
     Ok((membership, own, peers))
 }
 
