@@ -280,6 +280,15 @@ async fn openapi() -> axum::response::Response {
         .into_response()
 }
 
+/// What a handler that panicked answers: a 500 for that request alone.
+pub(crate) fn panic_answer(_: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error while serving the request",
+    )
+    .into_response()
+}
+
 fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/events", post(ingest))
@@ -296,15 +305,7 @@ fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), auth))
         // `read_body` has read and bounded every body already.
         .layer(DefaultBodyLimit::disable())
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error while serving the request",
-                )
-                .into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(panic_answer))
         .with_state(app)
 }
 

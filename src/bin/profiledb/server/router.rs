@@ -140,15 +140,7 @@ fn routes(shared: Arc<Shared>) -> Router {
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
         // `read_body` has read and bounded every body already.
         .layer(DefaultBodyLimit::disable())
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error while serving the request",
-                )
-                .into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(super::panic_answer))
         .layer(middleware::from_fn(json_errors))
         .with_state(shared)
 }
