@@ -106,7 +106,7 @@ fn cluster(c: &mut Criterion) {
     let partitions: Vec<u32> = (0..PARTITIONS).collect();
     let node = {
         let _guard = rt.enter();
-        Node::start(db.clone(), log.clone(), &partitions)
+        Node::start(db.clone(), log.clone(), &partitions).expect("the node starts")
     };
     let parts = NonZeroU32::new(PARTITIONS).expect("non-zero");
     let mut round = 0u64;

@@ -129,9 +129,10 @@ def main():
             procs.append(one)
             router, router_addr = spawn([binary, "router", "--nats", url, "--listen", "127.0.0.1:0"])
             procs.append(router)
-            for addr in (node_addr, one_addr):
-                request(addr, "POST", "/v1/query", json.dumps({"sql": SCHEMA}))
             time.sleep(2)
+            # The schema through the log (the router answers once the node applied it).
+            for addr in (router_addr, one_addr):
+                request(addr, "POST", "/v1/query", json.dumps({"sql": SCHEMA}))
 
             # One server, fed the requests directly.
             before, t = cpu(one.pid), time.perf_counter()

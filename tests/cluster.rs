@@ -106,6 +106,27 @@ fn publish(url: &str, range: std::ops::Range<usize>) -> usize {
     })
 }
 
+/// Publishes a statement to the cluster's log as a router does.
+fn define(url: &str, sql: &str) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let log = JetStream::connect(url).await.expect("the cluster's log");
+        let parts = NonZeroU32::new(PARTITIONS).expect("non-zero");
+        let statement = profiledb::cluster::Statement {
+            sql: sql.into(),
+            params: Vec::new(),
+        };
+        let (seq, marked) = profiledb::cluster::publish_statement(&log, parts, None, &statement)
+            .await
+            .expect("published");
+        marked.expect("marked");
+        seq
+    })
+}
+
 fn cli(args: &[&str]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_profiledb"))
         .args(args)
@@ -119,23 +140,31 @@ fn cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// (users, events counted, sum of x) as the node answers.
-fn totals(node: &Server) -> (i64, i64, i64) {
+/// (users, events counted, sum of x) as the node answers; `None` before
+/// it has the features.
+fn totals(node: &Server) -> Option<(i64, i64, i64)> {
     let (status, body) = query(node, None, "SELECT count(*), sum(n), sum(total) FROM users");
+    if status == 400
+        && body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown column"))
+    {
+        return None;
+    }
     assert_eq!(status, 200, "{body}");
     let row = &body["rows"][0];
-    (
+    Some((
         row[0].as_i64().unwrap_or(0),
         row[1].as_i64().unwrap_or(0),
         row[2].as_f64().unwrap_or(0.0) as i64,
-    )
+    ))
 }
 
 fn wait_for(node: &Server, want: (i64, i64, i64)) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let got = totals(node);
-        if got == want {
+        if got == Some(want) {
             return;
         }
         assert!(
@@ -173,12 +202,13 @@ fn a_node_applies_the_log_exactly_once_across_kills_and_repeats() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let node = start_node(dir.path(), &nats);
-    let (status, body) = query(
-        &node,
-        None,
+    // Definitions travel the log too; a node refuses them directly.
+    let (status, body) = query(&node, None, "CREATE FEATURE n ON tick AS COUNT()");
+    assert_eq!(status, 409, "{body}");
+    define(
+        &nats.url,
         "CREATE FEATURE n ON tick AS COUNT(); CREATE FEATURE total ON tick AS SUM(x)",
     );
-    assert_eq!(status, 200, "{body}");
     // Writes reach a node only through the log.
     let (status, body) = support::events(
         &node,
@@ -207,7 +237,7 @@ fn a_node_applies_the_log_exactly_once_across_kills_and_repeats() {
     assert_eq!(publish(&nats.url, 0..EVENTS / 2), 0);
     // Killed while it applies (once some of it is in), then restarted.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while totals(&node).1 == 0 {
+    while totals(&node).is_none_or(|t| t.1 == 0) {
         assert!(Instant::now() < deadline, "the node applied nothing");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -298,6 +328,54 @@ fn purchases(start: usize, batch: usize) -> String {
     serde_json::Value::Array(events).to_string()
 }
 
+#[test]
+fn statements_a_router_left_unmarked_are_marked_by_the_nodes() {
+    let nats = Nats::start();
+    cli(&["cluster", "init", "--nats", &nats.url, "--partitions", "8"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start_node(dir.path(), &nats);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let log = JetStream::connect(&nats.url)
+            .await
+            .expect("the cluster's log");
+        let statement = |sql: &str| {
+            serde_json::to_vec(&profiledb::cluster::Statement {
+                sql: sql.into(),
+                params: Vec::new(),
+            })
+            .expect("JSON")
+        };
+        // A router that died after marking three partitions of eight ...
+        let (seq, _) = log
+            .publish_statement(None, statement("CREATE FEATURE n ON tick AS COUNT()"))
+            .await
+            .expect("published");
+        for p in 0..3 {
+            let id = profiledb::cluster::Entry::marker_id(seq, p);
+            log.publish(p, Some(&id), profiledb::cluster::Entry::marker(seq))
+                .await
+                .expect("marked");
+        }
+        // ... and one that died before marking any.
+        log.publish_statement(None, statement("CREATE FEATURE total ON tick AS SUM(x)"))
+            .await
+            .expect("published");
+    });
+    // The node marks the rest itself and applies both.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while totals(&node).is_none() {
+        assert!(Instant::now() < deadline, "the statements were not applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(publish(&nats.url, 0..EVENTS / 4), 0);
+    let sum: i64 = (0..EVENTS as i64 / 4).sum();
+    wait_for(&node, (USERS as i64, EVENTS as i64 / 4, sum));
+}
+
 /// A NATS server, a cluster of 8 partitions with `replicas` standbys, and
 /// its nodes "a" and "b" (with their directories).
 fn two_nodes(replicas: u32) -> (Nats, Vec<tempfile::TempDir>, Server, Server) {
@@ -325,24 +403,63 @@ fn two_nodes(replicas: u32) -> (Nats, Vec<tempfile::TempDir>, Server, Server) {
 fn a_router_over_two_nodes_answers_what_one_server_answers() {
     // No standbys: each node follows only the partitions it owns, so every
     // query needs both nodes' parts.
-    let (nats, _dirs, a, b) = two_nodes(0);
+    let (nats, _dirs, a, _b) = two_nodes(0);
     let one_dir = tempfile::tempdir().expect("tempdir");
     let one = Server::start(one_dir.path(), &[]);
+    let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
+    // Definitions travel the log: the router answers once every node that
+    // follows a partition applied them, with what they did.
     let schema = "CREATE FEATURE n ON buy AS COUNT();
         CREATE FEATURE spend ON buy AS SUM(amount);
         CREATE FEATURE recent ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
-        CREATE ATTRIBUTE region STRING ON buy";
-    for s in [&a, &b, &one] {
+        CREATE ATTRIBUTE region STRING ON buy;
+        CREATE ATTRIBUTE tag STRING";
+    for s in [&router, &one] {
         let (status, body) = query(s, None, schema);
         assert_eq!(status, 200, "{body}");
     }
-    let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
-    // Definitions would reach one node alone: refused until they travel the log.
-    let (status, body) = query(&router, None, "CREATE FEATURE m ON buy AS COUNT()");
+    let (status, body) = query(&router, None, "SHOW FEATURES");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"].as_array().map(Vec::len), Some(3), "{body}");
+    // A definition that fails, fails on every node alike, and says where.
+    let (status, body) = query(&router, None, "CREATE FEATURE n ON buy AS COUNT()");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["line"].is_number(), "{body}");
+    // A node takes changes only from the log.
+    let (status, body) = query(&a, None, "CREATE FEATURE m ON buy AS COUNT()");
+    assert_eq!(status, 409, "{body}");
+    // Changes and queries apart; INSERT as events.
+    let (status, body) = query(&router, None, "SELECT 1; DROP FEATURE n");
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = query(
+        &router,
+        None,
+        "INSERT INTO buy (user, ts, amount) VALUES ('z', 1761991200000, 1.0)",
+    );
     assert_eq!(status, 409, "{body}");
 
     let mut seq = 0;
     for start in (0..3000).step_by(500) {
+        if start == 1500 {
+            // Statements land between the same events on every node as on
+            // one server fed in the same order: the 60 users who bought 7
+            // times so far are tagged (a few events later it would be more),
+            // and u007 is deleted (its later purchases count anew).
+            for s in [&router, &one] {
+                let (status, body) = query(s, None, "UPDATE users SET tag = 'early' WHERE n >= 7");
+                assert_eq!(status, 200, "{body}");
+                let (status, body) =
+                    support::call("DELETE", &format!("{}/v1/users/u007", s.url), None, None);
+                assert_eq!((status, &body["deleted"]), (200, &serde_json::json!(true)));
+            }
+            let (status, body) = support::call(
+                "DELETE",
+                &format!("{}/v1/users/u007", router.url),
+                None,
+                None,
+            );
+            assert_eq!(status, 404, "{body}");
+        }
         let (status, body) =
             support::events(&router, None, purchases(start, 500), "application/json");
         assert_eq!(status, 200, "{body}");
@@ -361,7 +478,7 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
 
     // Read your writes: a point read that asks for the sequence sees it.
     for user in ["u000", "u007", "u123", "u239"] {
-        let (status, got) = support::call(
+        let (status, mut got) = support::call(
             "GET",
             &format!(
                 "{}/v1/users/{user}?min_seq={seq}&fields=n,spend,region&as_of=2026-01-01T00:00:00Z",
@@ -371,7 +488,7 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
             None,
         );
         assert_eq!(status, 200, "{got}");
-        let (_, want) = support::call(
+        let (_, mut want) = support::call(
             "GET",
             &format!(
                 "{}/v1/users/{user}?fields=n,spend,region&as_of=2026-01-01T00:00:00Z",
@@ -380,6 +497,10 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
             None,
             None,
         );
+        // The UPDATE's time is each database's clock when it applied it.
+        for profile in [&mut got, &mut want] {
+            profile.as_object_mut().map(|p| p.remove("last_seen"));
+        }
         assert!(close(&got, &want), "{user}:\n{got}\n{want}");
     }
     // Each node follows only the partitions it owns (once the first to
@@ -417,6 +538,8 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         "SELECT id FROM users LIMIT 7".to_owned(),
         "SELECT id, n FROM users WHERE id IN ('u001', 'u100', 'u200', 'none')".to_owned(),
         "SELECT count(DISTINCT region), percentile(spend, 0.9) FROM users".to_owned(),
+        "SELECT tag, count(*), min(id), max(id) FROM users GROUP BY tag ORDER BY tag".to_owned(),
+        "SELECT id, n, tag FROM users WHERE id IN ('u007', 'u014')".to_owned(),
     ];
     for sql in &queries {
         let (status, got) = support::call(
@@ -433,6 +556,18 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         assert_eq!(status, 200, "{sql}: {want}");
         assert!(close(&got, &want), "{sql}:\n{got}\n{want}");
     }
+    // Worked by hand: user 7i mod 240 buys at i, so at i = 1500 the users of
+    // i in 1440..1500 had bought 7 times; u007 (i = 1441) was then deleted.
+    let (status, body) = query(
+        &router,
+        None,
+        "SELECT count(*) FROM users WHERE tag = 'early'",
+    );
+    assert_eq!(
+        (status, &body["rows"][0][0]),
+        (200, &serde_json::json!(59)),
+        "{body}"
+    );
     // A batch read, split across the nodes and put back in order.
     let ids = serde_json::json!({
         "ids": ["u010", "nobody", "u001", "u200", "u099"],
@@ -486,11 +621,9 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
 #[test]
 fn point_reads_fail_over_to_a_standby_within_seconds() {
     let (nats, _dirs, a, b) = two_nodes(1);
-    for s in [&a, &b] {
-        let (status, body) = query(s, None, "CREATE FEATURE n ON buy AS COUNT()");
-        assert_eq!(status, 200, "{body}");
-    }
     let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
+    let (status, body) = query(&router, None, "CREATE FEATURE n ON buy AS COUNT()");
+    assert_eq!(status, 200, "{body}");
     let (status, body) = support::events(&router, None, purchases(0, 480), "application/json");
     assert_eq!(status, 200, "{body}");
     let seq = body["seq"].as_u64().expect("a sequence");

@@ -36,6 +36,10 @@ pub fn subject(partition: u32) -> String {
     format!("profiledb.events.{partition}")
 }
 
+/// The subject of the cluster's statements (inside the stream's
+/// `profiledb.events.*`, so that one stream orders them and the events).
+pub const STATEMENTS_SUBJECT: &str = "profiledb.events.statements";
+
 /// The cluster's settings, fixed when it is made (`profiledb cluster init`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterConfig {
@@ -217,12 +221,10 @@ impl JetStream {
     }
 }
 
-impl Log for JetStream {
-    type Reader = PartitionReader;
-
-    async fn publish(
+impl JetStream {
+    async fn publish_to(
         &self,
-        partition: u32,
+        subject: String,
         id: Option<&str>,
         payload: Vec<u8>,
     ) -> Result<(u64, bool), LogError> {
@@ -232,12 +234,50 @@ impl Log for JetStream {
         }
         let ack = self
             .context
-            .publish_with_headers(subject(partition), headers, payload.into())
+            .publish_with_headers(subject, headers, payload.into())
             .await
             .map_err(|e| err("publishing", e))?
             .await
             .map_err(|e| err("publishing (awaiting the stream's acknowledgement)", e))?;
         Ok((ack.sequence, ack.duplicate))
+    }
+
+    async fn reader_of(&self, subject: String, after: u64) -> Result<PartitionReader, LogError> {
+        let what = format!("reading {subject}");
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subject.clone(),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: after + 1,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err(&what, e))?;
+        let messages = consumer.messages().await.map_err(|e| err(&what, e))?;
+        Ok(PartitionReader { subject, messages })
+    }
+
+    async fn last_of(&self, subject: &str) -> Result<u64, LogError> {
+        match self.stream.get_last_raw_message_by_subject(subject).await {
+            Ok(m) => Ok(m.sequence),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Err(e) => Err(err(&format!("reading the end of {subject}"), e)),
+        }
+    }
+}
+
+impl Log for JetStream {
+    type Reader = PartitionReader;
+
+    async fn publish(
+        &self,
+        partition: u32,
+        id: Option<&str>,
+        payload: Vec<u8>,
+    ) -> Result<(u64, bool), LogError> {
+        self.publish_to(subject(partition), id, payload).await
     }
 
     /// Sends the messages with up to [`IN_FLIGHT`] acknowledgements
@@ -276,50 +316,41 @@ impl Log for JetStream {
     }
 
     async fn reader(&self, partition: u32, after: u64) -> Result<PartitionReader, LogError> {
-        let consumer = self
-            .stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: subject(partition),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: after + 1,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| err(&format!("reading partition {partition}"), e))?;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|e| err(&format!("reading partition {partition}"), e))?;
-        Ok(PartitionReader {
-            partition,
-            messages,
-        })
+        self.reader_of(subject(partition), after).await
     }
 
     async fn last(&self, partition: u32) -> Result<u64, LogError> {
-        match self
-            .stream
-            .get_last_raw_message_by_subject(&subject(partition))
+        self.last_of(&subject(partition)).await
+    }
+
+    async fn publish_statement(
+        &self,
+        id: Option<&str>,
+        payload: Vec<u8>,
+    ) -> Result<(u64, bool), LogError> {
+        self.publish_to(STATEMENTS_SUBJECT.into(), id, payload)
             .await
-        {
-            Ok(m) => Ok(m.sequence),
-            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
-            Err(e) => Err(err(&format!("reading the end of partition {partition}"), e)),
-        }
+    }
+
+    async fn statements(&self, after: u64) -> Result<PartitionReader, LogError> {
+        self.reader_of(STATEMENTS_SUBJECT.into(), after).await
+    }
+
+    async fn last_statement(&self) -> Result<u64, LogError> {
+        self.last_of(STATEMENTS_SUBJECT).await
     }
 }
 
-/// Reads one partition through an ordered consumer.
+/// Reads one partition (or the statements) through an ordered consumer.
 pub struct PartitionReader {
-    partition: u32,
+    subject: String,
     messages: consumer::pull::Ordered,
 }
 
 impl std::fmt::Debug for PartitionReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PartitionReader")
-            .field("partition", &self.partition)
+            .field("subject", &self.subject)
             .finish_non_exhaustive()
     }
 }
@@ -327,8 +358,7 @@ impl std::fmt::Debug for PartitionReader {
 impl LogReader for PartitionReader {
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Message>, LogError> {
         let mut out = Vec::new();
-        let what =
-            |e: &dyn std::fmt::Display| err(&format!("reading partition {}", self.partition), e);
+        let what = |e: &dyn std::fmt::Display| err(&format!("reading {}", self.subject), e);
         // The first message may take `wait`; the rest are gathered for
         // `LINGER` after it, so that a partition whose messages trickle in
         // is applied in pulls of many rather than one write each.

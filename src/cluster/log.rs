@@ -19,12 +19,12 @@ impl std::fmt::Display for LogError {
 impl std::error::Error for LogError {}
 
 /// One message read from a partition: its sequence number in the log (which
-/// only grows along a partition) and its bytes (one event, as JSON).
+/// only grows along a partition) and its bytes ([`super::Entry`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The log's sequence number.
     pub seq: u64,
-    /// The event, as the JSON object `POST /v1/events` takes.
+    /// What it holds ([`super::Entry::decode`]).
     pub payload: Vec<u8>,
 }
 
@@ -71,6 +71,23 @@ pub trait Log: Send + Sync + 'static {
     /// The sequence number of the last message of `partition`, 0 when it
     /// has none.
     fn last(&self, partition: u32) -> impl Future<Output = Result<u64, LogError>> + Send;
+
+    /// Appends a statement ([`super::Statement`], as JSON) to the log of
+    /// statements, apart from the partitions, deduplicated by `id` as
+    /// [`Log::publish`] is; answers its sequence number, which orders it
+    /// among the statements.
+    fn publish_statement(
+        &self,
+        id: Option<&str>,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<(u64, bool), LogError>> + Send;
+
+    /// A reader of the statements from the first after `after`.
+    fn statements(&self, after: u64)
+    -> impl Future<Output = Result<Self::Reader, LogError>> + Send;
+
+    /// The sequence number of the last statement, 0 when there is none.
+    fn last_statement(&self) -> impl Future<Output = Result<u64, LogError>> + Send;
 }
 
 /// Reads one partition in order.

@@ -46,6 +46,94 @@ pub fn log_message(event: &crate::Event, partitions: NonZeroU32) -> (u32, Option
     (partition_of(&event.user, partitions), id, payload)
 }
 
+/// The log position under which a node stores the last of the cluster's
+/// statements it applied: a partition number no cluster has (partitions
+/// number from 0 to fewer than `u32::MAX`).
+pub const STATEMENTS: u32 = u32::MAX;
+
+/// A statement as the log carries it: a script of schema or data changes,
+/// and the values of its parameters (`$1`, ...), as JSON.
+#[cfg(feature = "cluster")]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Statement {
+    /// The script.
+    pub sql: String,
+    /// Its parameters' values.
+    #[serde(default)]
+    pub params: Vec<serde_json::Value>,
+}
+
+/// What a partition's message holds: an event (a JSON object with a
+/// `user`), or a marker (`{"statements": S}`) placing the cluster's
+/// statements up to sequence number `S` of the statements' log among the
+/// partition's events: every node applies them after the events before the
+/// marker and before those after it, in every partition.
+#[cfg(feature = "cluster")]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    /// An event.
+    Event(crate::Event),
+    /// The statements up to this sequence number go here.
+    Statements(u64),
+    /// Neither: not JSON, or not an event (the log holds it; it is skipped).
+    Unreadable,
+}
+
+#[cfg(feature = "cluster")]
+impl Entry {
+    /// Decodes a message.
+    pub fn decode(payload: &[u8]) -> Entry {
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            return Entry::Unreadable;
+        };
+        if let Some(obj) = json.as_object()
+            && !obj.contains_key("user")
+            && let Some(through) = obj.get("statements")
+        {
+            return through
+                .as_u64()
+                .map_or(Entry::Unreadable, Entry::Statements);
+        }
+        crate::Event::from_json(&json).map_or(Entry::Unreadable, Entry::Event)
+    }
+
+    /// The message of a marker for the statements up to `through`.
+    pub fn marker(through: u64) -> Vec<u8> {
+        format!("{{\"statements\":{through}}}").into_bytes()
+    }
+
+    /// The message id of the marker for `through` in `partition`: whoever
+    /// publishes it (the router that published the statement, or a node
+    /// completing what a router left undone), the log keeps one.
+    pub fn marker_id(through: u64, partition: u32) -> String {
+        format!("statements.{through}.{partition}")
+    }
+}
+
+/// Publishes `statement` to the log's statements (deduplicated by `id`)
+/// and marks it in each of `partitions`; answers its sequence number, and
+/// whether marking failed. A marking cut short is finished by the nodes
+/// ([`node`]): once the log has the statement, it will be applied.
+///
+/// # Errors
+/// The log did not take the statement.
+#[cfg(feature = "cluster")]
+pub async fn publish_statement<L: log::Log>(
+    log: &L,
+    partitions: NonZeroU32,
+    id: Option<&str>,
+    statement: &Statement,
+) -> Result<(u64, Result<(), log::LogError>), log::LogError> {
+    let payload = serde_json::to_vec(statement)
+        .map_err(|e| log::LogError(format!("encoding a statement: {e}")))?;
+    let (seq, _) = log.publish_statement(id, payload).await?;
+    let markers = (0..partitions.get())
+        .map(|p| (p, Some(Entry::marker_id(seq, p)), Entry::marker(seq)))
+        .collect();
+    let marked = log.publish_all(markers).await.map(drop);
+    Ok((seq, marked))
+}
+
 /// Partitions a cluster is made with unless told otherwise: many more than
 /// the nodes, so that ownership moves a few partitions at a time.
 pub const DEFAULT_PARTITIONS: u32 = 64;

@@ -8,14 +8,28 @@
 //! or write that fails is retried after a pause from the stored position
 //! (nothing past it was applied); a message that is not an event the schema
 //! takes is skipped and counted (the log holds it; it cannot be refused).
+//!
+//! Statements (schema and data changes) are published once to the log of
+//! statements and marked in every partition ([`super::Entry::Statements`]).
+//! A partition's reader that meets a marker applies the events before it
+//! and waits there ([`Statements`]); when every partition the node follows
+//! waits at a marker, the last to arrive applies the statements up to the
+//! lowest marker, and those partitions go on. So each statement is applied
+//! after each partition's events before its marker and before those after
+//! it, on every node alike. A router that dies between publishing a
+//! statement and marking every partition leaves the rest to the nodes: one
+//! that waits at a marker for [`COMPLETE_AFTER`], or sees a statement
+//! unmarked that long, marks its partitions itself (the marker's message id
+//! makes the log keep one per partition and statement).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::log::{Log, LogReader, Message};
-use crate::{Db, Event};
+use super::{Entry, STATEMENTS};
+use crate::{Db, Event, Limits, Output, Permission, Value};
 
 /// Messages applied in one write at most.
 pub const PULL: usize = 1000;
@@ -23,6 +37,17 @@ pub const PULL: usize = 1000;
 const WAIT: Duration = Duration::from_millis(200);
 /// The pause after a failed read or write.
 const RETRY: Duration = Duration::from_millis(500);
+/// How long a statement may wait for markers before a node marks its
+/// partitions itself.
+pub const COMPLETE_AFTER: Duration = Duration::from_secs(3);
+/// Statements whose outcome a node remembers, the latest.
+const OUTCOMES: usize = 256;
+/// How long reading the statements up to a marker may take.
+const READ_STATEMENTS: Duration = Duration::from_secs(30);
+
+/// What a statement did on a node: its outputs, or why it failed (the same
+/// on every node, which all apply it to the same schema).
+pub type Outcome = Result<Vec<Output>, Arc<crate::Error>>;
 
 /// What a node has done, shared with whoever reports it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -49,20 +74,326 @@ pub struct Node<L: Log> {
     log: Arc<L>,
     progress: Arc<Mutex<Progress>>,
     followers: BTreeMap<u32, Follower>,
+    statements: Arc<Statements>,
+    /// The last statement of the log while it was not applied, and since when.
+    unmarked: Option<(u64, Instant)>,
+}
+
+/// The cluster's statements on one node: how far they are applied, what
+/// they did, and which partitions wait at a marker.
+#[derive(Debug, Default)]
+pub struct Statements {
+    state: Mutex<Barrier>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Barrier {
+    /// The partitions the node follows: all of them meet a marker before
+    /// statements are applied.
+    following: BTreeSet<u32>,
+    /// Partition → the statement its reader waits at a marker for.
+    parked: BTreeMap<u32, u64>,
+    /// The statements are applied up to this sequence number.
+    applied: u64,
+    /// A reader is applying statements.
+    applying: bool,
+    /// The latest statements' outcomes, by sequence number.
+    outcomes: BTreeMap<u64, Outcome>,
+}
+
+impl Statements {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Barrier> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The sequence number the statements are applied up to.
+    pub fn applied(&self) -> u64 {
+        self.lock().applied
+    }
+
+    /// Waits until the statements are applied up to `through`, for at most
+    /// `timeout`, and answers the outcome of `through` (`None` when it
+    /// timed out, or when the node no longer remembers it).
+    pub async fn wait(&self, through: u64, timeout: Duration) -> Option<Outcome> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            {
+                let s = self.lock();
+                if s.applied >= through {
+                    return s.outcomes.get(&through).cloned();
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    fn set_following(&self, partitions: &BTreeSet<u32>) {
+        let mut s = self.lock();
+        s.following.clone_from(partitions);
+        s.parked.retain(|p, _| partitions.contains(p));
+        drop(s);
+        self.changed.notify_waiters();
+    }
+
+    fn done(&self, through: u64, outcomes: Vec<(u64, Outcome)>) {
+        let mut s = self.lock();
+        s.applying = false;
+        s.applied = s.applied.max(through);
+        s.outcomes.extend(outcomes);
+        while s.outcomes.len() > OUTCOMES {
+            s.outcomes.pop_first();
+        }
+        drop(s);
+        self.changed.notify_waiters();
+    }
+
+    fn failed(&self) {
+        self.lock().applying = false;
+        self.changed.notify_waiters();
+    }
+
+    /// Partition `p`'s reader at a marker for `through`: waits until the
+    /// statements up to it are applied, applying them when `p` is the last
+    /// of the node's partitions to reach a marker. Answers whether it
+    /// passed (not when the partition stopped being wanted meanwhile).
+    async fn pass<L: Log>(
+        &self,
+        p: u32,
+        through: u64,
+        db: &Arc<Db>,
+        log: &L,
+        wanted: &AtomicBool,
+    ) -> Result<bool, String> {
+        let arrived = Instant::now();
+        let mut marked = false;
+        loop {
+            let changed = self.changed.notified();
+            if !wanted.load(Ordering::Relaxed) {
+                self.lock().parked.remove(&p);
+                return Ok(false);
+            }
+            let (task, unparked) = {
+                let mut s = self.lock();
+                if s.applied >= through {
+                    s.parked.remove(&p);
+                    return Ok(true);
+                }
+                s.parked.insert(p, through);
+                let applied = s.applied;
+                let lowest = s.parked.values().copied().filter(|&t| t > applied).min();
+                let all = s.following.contains(&p)
+                    && s.following.iter().all(|q| s.parked.contains_key(q));
+                let task = match lowest {
+                    Some(to) if all && !s.applying => {
+                        s.applying = true;
+                        Some((applied, to))
+                    }
+                    _ => None,
+                };
+                let unparked: Vec<u32> = s
+                    .following
+                    .iter()
+                    .copied()
+                    .filter(|q| !s.parked.contains_key(q))
+                    .collect();
+                (task, unparked)
+            };
+            if let Some((after, to)) = task {
+                match apply_statements(db, log, after, to).await {
+                    Ok(outcomes) => self.done(to, outcomes),
+                    Err(e) => {
+                        self.failed();
+                        return Err(e);
+                    }
+                }
+                continue;
+            }
+            if !marked && arrived.elapsed() >= COMPLETE_AFTER {
+                // A router may have died before marking every partition.
+                marked = true;
+                mark(log, through, &unparked).await?;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
+        }
+    }
+}
+
+/// Publishes markers for the statements up to `through` in `partitions`.
+async fn mark<L: Log>(log: &L, through: u64, partitions: &[u32]) -> Result<(), String> {
+    let messages = partitions
+        .iter()
+        .map(|&q| {
+            (
+                q,
+                Some(Entry::marker_id(through, q)),
+                Entry::marker(through),
+            )
+        })
+        .collect();
+    log.publish_all(messages)
+        .await
+        .map(drop)
+        .map_err(|e| format!("marking statements up to {through}: {e}"))
+}
+
+/// Applies the statements after `after` up to `through`, in order, each
+/// with the position it brings the node to: a node that stops between a
+/// statement and its position applies that one statement again when it
+/// resumes (a definition then fails as existing and changes nothing).
+async fn apply_statements<L: Log>(
+    db: &Arc<Db>,
+    log: &L,
+    after: u64,
+    through: u64,
+) -> Result<Vec<(u64, Outcome)>, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("reading the statements after {after}: {e}");
+    let mut reader = log.statements(after).await.map_err(|e| failed(&e))?;
+    let deadline = Instant::now() + READ_STATEMENTS;
+    let mut at = after;
+    let mut outcomes = Vec::new();
+    while at < through {
+        let batch = reader.next_batch(64, WAIT).await.map_err(|e| failed(&e))?;
+        if batch.is_empty() {
+            // A marker past the last statement marks nothing more.
+            if log.last_statement().await.map_err(|e| failed(&e))? <= at {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(failed(&format!("statement {through} did not arrive")));
+            }
+            continue;
+        }
+        for m in batch {
+            if m.seq <= at || m.seq > through {
+                continue;
+            }
+            let db = db.clone();
+            let seq = m.seq;
+            let outcome = tokio::task::spawn_blocking(move || {
+                let outcome = execute(&db, &m.payload);
+                db.apply_log(STATEMENTS, seq, &[]).map(|_| outcome)
+            })
+            .await
+            .map_err(|e| failed(&e))?
+            .map_err(|e| failed(&e))?;
+            outcomes.push((seq, outcome));
+            at = seq;
+        }
+    }
+    if at < through {
+        db.apply_log(STATEMENTS, through, &[])
+            .map_err(|e| failed(&e))?;
+    }
+    Ok(outcomes)
+}
+
+/// Runs one statement of the log.
+fn execute(db: &Db, payload: &[u8]) -> Outcome {
+    let bad = |m: String| {
+        Arc::new(crate::Error::Storage(
+            profiledb_storage::Error::InvalidArgument(m),
+        ))
+    };
+    let statement: super::Statement = serde_json::from_slice(payload)
+        .map_err(|e| bad(format!("a statement in the log is not one: {e}")))?;
+    let params = statement
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Value::from_json(v).map_err(|e| bad(format!("parameter ${}: {e}", i + 1))))
+        .collect::<Result<Vec<Value>, _>>()?;
+    db.execute_params_as(
+        &statement.sql,
+        &params,
+        &Limits::default(),
+        Permission::ReadWrite,
+    )
+    .map_err(Arc::new)
 }
 
 impl<L: Log> Node<L> {
     /// Starts reading `partitions` of `log` into `db`, on the current
     /// tokio runtime, until [`Node::stop`].
-    pub fn start(db: Arc<Db>, log: Arc<L>, partitions: &[u32]) -> Node<L> {
+    ///
+    /// # Errors
+    /// The node's position in the statements cannot be read.
+    pub fn start(db: Arc<Db>, log: Arc<L>, partitions: &[u32]) -> crate::Result<Node<L>> {
+        let statements = Arc::new(Statements::default());
+        statements.lock().applied = db.log_position(STATEMENTS)?.unwrap_or(0);
         let mut node = Node {
             db,
             log,
             progress: Arc::new(Mutex::new(Progress::default())),
             followers: BTreeMap::new(),
+            statements,
+            unmarked: None,
         };
         node.follow(&partitions.iter().copied().collect());
-        node
+        Ok(node)
+    }
+
+    /// The cluster's statements on this node.
+    pub fn statements(&self) -> Arc<Statements> {
+        self.statements.clone()
+    }
+
+    /// Looks after statements no partition's marker brings in: a node that
+    /// follows no partition applies them as they come, and one whose
+    /// partitions have had no marker for a statement in [`COMPLETE_AFTER`]
+    /// marks them itself. Called now and then (every report).
+    ///
+    /// # Errors
+    /// The log cannot be read or written, or a statement's position cannot
+    /// be stored.
+    pub async fn settle(&mut self) -> Result<(), String> {
+        let last = self
+            .log
+            .last_statement()
+            .await
+            .map_err(|e| format!("reading the last statement: {e}"))?;
+        let (applied, idle, following) = {
+            let s = self.statements.lock();
+            let idle = s.following.is_empty() && !s.applying;
+            (
+                s.applied,
+                idle,
+                s.following.iter().copied().collect::<Vec<u32>>(),
+            )
+        };
+        if last <= applied {
+            self.unmarked = None;
+            return Ok(());
+        }
+        if idle {
+            self.statements.lock().applying = true;
+            return match apply_statements(&self.db, self.log.as_ref(), applied, last).await {
+                Ok(outcomes) => {
+                    self.statements.done(last, outcomes);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.statements.failed();
+                    Err(e)
+                }
+            };
+        }
+        match self.unmarked {
+            Some((seq, since)) if seq == last && since.elapsed() >= COMPLETE_AFTER => {
+                self.unmarked = None;
+                mark(self.log.as_ref(), last, &following).await
+            }
+            Some((seq, _)) if seq == last => Ok(()),
+            _ => {
+                self.unmarked = Some((last, Instant::now()));
+                Ok(())
+            }
+        }
     }
 
     /// Reads exactly `partitions` from now on: starts a reader for each new
@@ -70,7 +401,8 @@ impl<L: Log> Node<L> {
     /// reader stopped and wanted again before it stopped goes on; one
     /// started again resumes from the stored position, so no partition is
     /// ever read by two readers at once).
-    pub fn follow(&mut self, partitions: &std::collections::BTreeSet<u32>) {
+    pub fn follow(&mut self, partitions: &BTreeSet<u32>) {
+        self.statements.set_following(partitions);
         self.followers.retain(|p, f| {
             let wanted = partitions.contains(p);
             f.wanted.store(wanted, Ordering::Relaxed);
@@ -90,6 +422,7 @@ impl<L: Log> Node<L> {
                 self.log.clone(),
                 p,
                 self.progress.clone(),
+                self.statements.clone(),
                 wanted.clone(),
             ));
             self.followers.insert(p, Follower { task, wanted });
@@ -120,9 +453,10 @@ async fn follow<L: Log>(
     log: Arc<L>,
     p: u32,
     progress: Arc<Mutex<Progress>>,
+    statements: Arc<Statements>,
     wanted: Arc<AtomicBool>,
 ) {
-    read_partition(&db, &log, p, &progress, &wanted).await;
+    read_partition(&db, &log, p, &progress, &statements, &wanted).await;
     if let Ok(mut g) = progress.lock() {
         g.positions.remove(&p);
     }
@@ -133,6 +467,7 @@ async fn read_partition<L: Log>(
     log: &Arc<L>,
     p: u32,
     progress: &Mutex<Progress>,
+    statements: &Statements,
     wanted: &AtomicBool,
 ) {
     let note = |f: &dyn Fn(&mut Progress)| {
@@ -176,40 +511,92 @@ async fn read_partition<L: Log>(
             };
             // A reader recreated after a failure may repeat what was applied.
             let batch: Vec<Message> = batch.into_iter().filter(|m| m.seq > at).collect();
-            let Some(last) = batch.last().map(|m| m.seq) else {
-                continue;
-            };
-            let mut undecodable = 0u64;
-            let events: Vec<Event> = batch
-                .iter()
-                .filter_map(|m| {
-                    let ev = serde_json::from_slice::<serde_json::Value>(&m.payload)
-                        .ok()
-                        .and_then(|j| Event::from_json(&j).ok());
-                    undecodable += u64::from(ev.is_none());
-                    ev
-                })
-                .collect();
-            let applied = {
-                let db = db.clone();
-                tokio::task::spawn_blocking(move || db.apply_log(p, last, &events)).await
-            };
-            match applied {
-                Ok(Ok(done)) => {
-                    at = last;
-                    let rejected = undecodable + done.rejected.len() as u64;
-                    note(&|g| {
-                        g.positions.insert(p, last);
-                        g.rejected += rejected;
-                    });
-                }
-                Ok(Err(e)) => {
-                    note(&|g| g.last_error = Some(format!("partition {p}: {e}")));
-                    break;
-                }
-                Err(_) => return,
+            if let Err(e) =
+                apply_pull(db, log, p, batch, &mut at, progress, statements, wanted).await
+            {
+                note(&|g| g.last_error = Some(format!("partition {p}: {e}")));
+                break;
             }
         }
         tokio::time::sleep(RETRY).await;
     }
+}
+
+/// Applies a pull of partition `p` after position `at`, moving `at` along:
+/// its events in one write up to the first marker, where the reader waits
+/// for the statements ([`Statements::pass`]), then the events after it, and
+/// so on.
+#[allow(clippy::too_many_arguments)]
+async fn apply_pull<L: Log>(
+    db: &Arc<Db>,
+    log: &Arc<L>,
+    p: u32,
+    pull: Vec<Message>,
+    at: &mut u64,
+    progress: &Mutex<Progress>,
+    statements: &Statements,
+    wanted: &AtomicBool,
+) -> Result<(), String> {
+    let mut events = Vec::new();
+    let mut last = None;
+    let mut unreadable = 0u64;
+    for m in pull {
+        match Entry::decode(&m.payload) {
+            Entry::Event(ev) => events.push(ev),
+            Entry::Unreadable => unreadable += 1,
+            Entry::Statements(through) => {
+                if let Some(last) = last.take() {
+                    apply_events(
+                        db,
+                        p,
+                        last,
+                        std::mem::take(&mut events),
+                        unreadable,
+                        progress,
+                    )
+                    .await?;
+                    unreadable = 0;
+                    *at = last;
+                }
+                if !statements
+                    .pass(p, through, db, log.as_ref(), wanted)
+                    .await?
+                {
+                    return Ok(());
+                }
+                apply_events(db, p, m.seq, Vec::new(), 0, progress).await?;
+                *at = m.seq;
+                continue;
+            }
+        }
+        last = Some(m.seq);
+    }
+    if let Some(last) = last {
+        apply_events(db, p, last, events, unreadable, progress).await?;
+        *at = last;
+    }
+    Ok(())
+}
+
+/// Writes `events` of partition `p` with its position `last`, counting what
+/// the schema did not take (and `unreadable` messages) as rejected.
+async fn apply_events(
+    db: &Arc<Db>,
+    p: u32,
+    last: u64,
+    events: Vec<Event>,
+    unreadable: u64,
+    progress: &Mutex<Progress>,
+) -> Result<(), String> {
+    let db = db.clone();
+    let done = tokio::task::spawn_blocking(move || db.apply_log(p, last, &events))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let rejected = unreadable + done.rejected.len() as u64;
+    if let Ok(mut g) = progress.lock() {
+        g.positions.insert(p, last);
+        g.rejected += rejected;
+    }
+    Ok(())
 }

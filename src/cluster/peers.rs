@@ -10,6 +10,18 @@ use profiledb_query::{Error, Limits, Peers};
 
 /// The endpoint a node answers its part of a query at.
 pub const PARTIAL_PATH: &str = "/v1/cluster/partial";
+/// Where a node answers once it applied a statement of the log, with the
+/// statement's outcome ([`StatementRequest`]).
+pub const STATEMENT_PATH: &str = "/v1/cluster/statement";
+
+/// A wait for a statement of the log.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StatementRequest {
+    /// The statement's sequence number in the statements' log.
+    pub seq: u64,
+    /// How long to wait for it, ms.
+    pub timeout_ms: u64,
+}
 /// The largest partial result a node accepts from a peer.
 pub const MAX_PARTIAL_BYTES: u64 = 512 << 20;
 /// How long a part may take when the query has no deadline.

@@ -10,7 +10,7 @@ use profiledb::Db;
 use profiledb::cluster::jetstream::{ClusterConfig, JetStream, NodeReport};
 use profiledb::cluster::log::Log;
 use profiledb::cluster::membership::{Member, Membership};
-use profiledb::cluster::node::Node;
+use profiledb::cluster::node::{Node, Statements};
 
 /// How often a node reports its positions (and reads everyone's).
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -26,6 +26,7 @@ pub struct NodeState {
     pub name: String,
     membership: std::sync::RwLock<Option<Membership>>,
     log: std::sync::OnceLock<Arc<JetStream>>,
+    statements: std::sync::OnceLock<Arc<Statements>>,
 }
 
 impl NodeState {
@@ -35,7 +36,19 @@ impl NodeState {
             name,
             membership: std::sync::RwLock::new(None),
             log: std::sync::OnceLock::new(),
+            statements: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The cluster's statements as this node applies them.
+    ///
+    /// # Errors
+    /// Before the node has joined the cluster.
+    pub fn statements(&self) -> Result<Arc<Statements>, String> {
+        self.statements
+            .get()
+            .cloned()
+            .ok_or_else(|| "this node has not joined the cluster yet; retry in a second".into())
     }
 
     /// The cluster as the last reports describe it.
@@ -207,7 +220,8 @@ pub async fn run_node(
     // The partitions to follow come from the membership, read each tick:
     // those this node owns or stands by for, and those it hands over until
     // their new holders caught up with it.
-    let mut node = Node::start(db, log.clone(), &[]);
+    let mut node = Node::start(db, log.clone(), &[]).map_err(|e| e.to_string())?;
+    let _ = state.statements.set(node.statements());
     tracing::info!("node {name} joins the cluster at {nats}");
     let mut reported = std::collections::BTreeMap::new();
     let mut stop = std::pin::pin!(stop);
@@ -245,6 +259,9 @@ pub async fn run_node(
                     Err(e) => tracing::warn!("{e}"),
                 }
                 reported = p.positions;
+                if let Err(e) = node.settle().await {
+                    tracing::warn!("{e}");
+                }
             }
         }
     }

@@ -26,6 +26,7 @@ use axum::routing::{get, post};
 use profiledb::cluster::jetstream::JetStream;
 use profiledb::cluster::log::Log;
 use profiledb::cluster::membership::{Member, Membership};
+use profiledb::cluster::peers::{STATEMENT_PATH, StatementRequest};
 use profiledb::cluster::{log_message, partition_of};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -244,6 +245,21 @@ impl Shared {
         headers: &HeaderMap,
         body: Option<Vec<u8>>,
     ) -> Result<Response, ApiError> {
+        let (status, bytes) = self
+            .call(node, method, path_and_query, headers, body)
+            .await?;
+        Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    }
+
+    /// Sends a request to `node` on the blocking pool: its status and body.
+    async fn call(
+        self: &Arc<Self>,
+        node: Member,
+        method: &'static str,
+        path_and_query: String,
+        headers: &HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
         let auth = headers.get(header::AUTHORIZATION).cloned();
         let shared = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -282,7 +298,7 @@ impl Shared {
                 .limit(1 << 30)
                 .read_to_vec()
                 .map_err(|e| fail(&e))?;
-            Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+            Ok((status, bytes))
         })
         .await
         .unwrap_or_else(|_| {
@@ -322,19 +338,7 @@ async fn ingest(
             "skip_bad is not taken by a cluster's router yet: the nodes check events against the schema, after the log has them",
         ));
     }
-    let key = match headers.get("idempotency-key") {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "the Idempotency-Key header is not visible ASCII",
-                    )
-                })?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let key = idempotency_key(&headers)?;
     let text = std::str::from_utf8(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -376,32 +380,53 @@ async fn ingest(
         .into_response())
 }
 
-/// `POST /v1/query`: to a live node, in turn; it asks the others for their parts.
+/// `POST /v1/query`: a query to a live node, in turn, which asks the
+/// others for their parts; a script of schema or data changes through the
+/// log ([`change`]). A script that does not parse goes to a node, which
+/// answers its error.
 async fn query(
     State(shared): State<Arc<Shared>>,
+    axum::Extension(access): axum::Extension<Access>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    // Writes and definitions would reach one node alone.
-    #[derive(serde::Deserialize)]
-    struct Sql {
-        sql: String,
-        #[serde(default)]
-        params: Vec<serde_json::Value>,
-    }
-    if let Ok(req) = serde_json::from_slice::<Sql>(&body) {
+    if let Ok(req) = serde_json::from_slice::<profiledb::cluster::Statement>(&body) {
         let params: Vec<profiledb::Value> = req
             .params
             .iter()
             .filter_map(|p| profiledb::Value::from_json(p).ok())
             .collect();
         if let Ok(statements) = profiledb_query::parse_script_with(&req.sql, &params)
-            && statements.iter().any(|(s, _)| !s.is_read_only())
+            && params.len() == req.params.len()
         {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "statements that change data or schema are not yet carried through the cluster's log: define the schema on each node, and send events to POST /v1/events",
-            ));
+            let changes = statements.iter().filter(|(s, _)| !s.is_read_only()).count();
+            if changes > 0 {
+                if access == Access::ReadOnly {
+                    return Err(super::errors::forbidden("change the schema or data"));
+                }
+                if changes < statements.len() {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "a script that changes the schema or data through a cluster holds changes only: send its queries on their own",
+                    ));
+                }
+                if statements
+                    .iter()
+                    .any(|(s, _)| matches!(s, profiledb_query::ast::Statement::Insert { .. }))
+                {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "INSERT is not carried through a cluster's log: send the events to POST /v1/events",
+                    ));
+                }
+                let (status, body) = change(&shared, &headers, &req).await?;
+                return Ok((
+                    status,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+                    .into_response());
+            }
         }
     }
     let turn = shared.next.fetch_add(1, Ordering::Relaxed);
@@ -423,6 +448,101 @@ async fn query(
             Some(body.to_vec()),
         )
         .await
+}
+
+/// A script of schema or data changes: published once to the log of
+/// statements (deduplicated by the request's `Idempotency-Key`), marked in
+/// every partition, and answered once every live node that follows a
+/// partition has applied it, with what it did there (the same on each; for
+/// a count, the largest: each node counts the users it holds).
+async fn change(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    statement: &profiledb::cluster::Statement,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let key = idempotency_key(headers)?.map(|k| format!("statement/{k}"));
+    let (seq, marked) = profiledb::cluster::publish_statement(
+        &shared.log,
+        shared.partitions,
+        key.as_deref(),
+        statement,
+    )
+    .await
+    .map_err(|e| unavailable(format!("the log did not take the statement: {e}")))?;
+    if let Err(e) = marked {
+        tracing::warn!("marking statement {seq}: {e} (the nodes will)");
+    }
+    let nodes: Vec<Member> = shared
+        .waiting(
+            |m| {
+                let following: Vec<Member> = m
+                    .live()
+                    .into_iter()
+                    .filter(|m| !m.positions.is_empty())
+                    .cloned()
+                    .collect();
+                (!following.is_empty()).then_some(following)
+            },
+            || {
+                format!(
+                    "the statement is in the log (sequence {seq}), and no live node follows a partition to apply it yet"
+                )
+            },
+        )
+        .await?;
+    let wait = serde_json::to_vec(&StatementRequest {
+        seq,
+        timeout_ms: u64::try_from(shared.config.timeout.as_millis()).unwrap_or(u64::MAX),
+    })
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let answers = futures_util::future::join_all(nodes.into_iter().map(|node| {
+        shared.call(
+            node,
+            "POST",
+            STATEMENT_PATH.into(),
+            headers,
+            Some(wait.clone()),
+        )
+    }))
+    .await;
+    let mut best: Option<(StatusCode, serde_json::Value)> = None;
+    for answer in answers {
+        let (status, body) = answer?;
+        let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            unavailable(format!(
+                "a node's answer to statement {seq} is not JSON: {e}"
+            ))
+        })?;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            let why = body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            return Err(unavailable(format!(
+                "the statement is in the log (sequence {seq}) and every node will apply it, but not every node has yet: {why}"
+            )));
+        }
+        let count = |b: &serde_json::Value| b["count"].as_u64().unwrap_or(0);
+        if best.as_ref().is_none_or(|(_, b)| count(&body) > count(b)) {
+            best = Some((status, body));
+        }
+    }
+    best.ok_or_else(|| unavailable("no node answered"))
+}
+
+/// A request's `Idempotency-Key`, when it has one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "the Idempotency-Key header is not visible ASCII",
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The path and query string a request came with.
@@ -451,12 +571,39 @@ async fn window(
     shared.read_user(&id, &uri, &headers).await
 }
 
-/// `DELETE /v1/users/{id}`: not through a cluster yet.
-async fn delete_user() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "deleting a user is not yet carried through a cluster's log; no node has been changed",
-    )
+/// `DELETE /v1/users/{id}`: `DELETE USER` through the log ([`change`]),
+/// which every node applies, so that no copy is left.
+async fn delete_user(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(access): axum::Extension<Access>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if access == Access::ReadOnly {
+        return Err(super::errors::forbidden("delete users"));
+    }
+    let statement = profiledb::cluster::Statement {
+        sql: "DELETE USER $1".into(),
+        params: vec![serde_json::Value::String(id.clone())],
+    };
+    let (status, done) = change(&shared, &headers, &statement).await?;
+    match (status, done["count"].as_u64()) {
+        (StatusCode::OK, Some(n)) if n > 0 => Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"deleted": true}"#,
+        )
+            .into_response()),
+        (StatusCode::OK, _) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("user '{id}' does not exist"),
+        )),
+        (status, _) => Ok((
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            done.to_string(),
+        )
+            .into_response()),
+    }
 }
 
 /// `POST /v1/profiles`: the ids split by the node answering for each, the

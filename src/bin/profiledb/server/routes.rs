@@ -196,8 +196,8 @@ pub(crate) async fn query(
     if let Some(node) = &app.node
         && let Ok(statements) = profiledb_query::parse_script_with(&req.sql, &params)
     {
-        if statements.iter().any(|(s, _)| s.writes_users()) {
-            refuse_on_node(&app, "INSERT, UPDATE and DELETE")?;
+        if statements.iter().any(|(s, _)| !s.is_read_only()) {
+            refuse_on_node(&app, "schema and data changes")?;
         }
         if statements
             .iter()
@@ -232,16 +232,7 @@ pub(crate) async fn query(
                 .execute_params_as(&req.sql, &params, &limits, permission),
         };
         app.metrics.observe_query(start.elapsed(), result.is_ok());
-        let mut outputs = result.map_err(|e| {
-            let err = library_error(&e, &app);
-            // Every statement error has a place; one about the statement as a
-            // whole is at its start.
-            if err.status.is_client_error() && !err.error.contains_key("line") {
-                err.with("line", 1).with("column", 1)
-            } else {
-                err
-            }
-        })?;
+        let mut outputs = result.map_err(|e| with_place(library_error(&e, &app)))?;
         let last = outputs.pop().ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, "expected a statement")
                 .with("line", 1)
@@ -362,6 +353,64 @@ pub(crate) async fn partial(
         Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
     })
     .await
+}
+
+/// `POST /v1/cluster/statement` on a node: waits until the node applied
+/// a statement of the log, and answers what it did as `POST /v1/query`
+/// answers a statement (a node that no longer remembers it, having been
+/// restarted since, answers that it is applied).
+pub(crate) async fn statement(
+    State(app): State<Arc<App>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(node) = app.node.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server is not a node of a cluster",
+        ));
+    };
+    let req: profiledb::cluster::peers::StatementRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("a statement request: {e}")))?;
+    let statements = node.statements().map_err(unavailable)?;
+    let timeout =
+        std::time::Duration::from_millis(req.timeout_ms).min(app.config.statement_timeout);
+    if statements.applied() < req.seq && timeout.is_zero() {
+        return Err(unavailable("not applied yet"));
+    }
+    let outcome = statements.wait(req.seq, timeout).await;
+    if statements.applied() < req.seq {
+        return Err(unavailable(format!(
+            "node '{}' has applied the cluster's statements up to {}, not yet {}, after {timeout:?}",
+            node.name,
+            statements.applied(),
+            req.seq
+        )));
+    }
+    let last = match outcome {
+        None => profiledb::Output::Done {
+            summary: "APPLIED".into(),
+            count: None,
+        },
+        Some(Err(e)) => return Err(with_place(library_error(&e, &app))),
+        Some(Ok(mut outputs)) => outputs.pop().ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "expected a statement")
+                .with("line", 1)
+                .with("column", 1)
+        })?,
+    };
+    serde_json::to_vec(&JsonOutput(&last))
+        .map(json_bytes)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Every statement error has a place; one about the statement as a whole
+/// is at its start.
+fn with_place(err: ApiError) -> ApiError {
+    if err.status.is_client_error() && !err.error.contains_key("line") {
+        err.with("line", 1).with("column", 1)
+    } else {
+        err
+    }
 }
 
 #[derive(serde::Deserialize)]
