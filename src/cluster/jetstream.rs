@@ -68,6 +68,24 @@ fn err(what: &str, e: impl std::fmt::Display) -> LogError {
     LogError(format!("{what}: {e}"))
 }
 
+/// Longest one request to NATS may take. The client bounds its own
+/// requests, but one sent to a server that dies meanwhile can wait for
+/// ever; every request here ends by this time, with an error.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn bounded<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, LogError>>,
+) -> Result<T, LogError> {
+    tokio::time::timeout(REQUEST_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LogError(format!(
+                "{what}: no answer within {REQUEST_TIMEOUT:?}"
+            )))
+        })
+}
+
 /// A connection to a NATS server of the cluster, and the stream.
 #[derive(Debug, Clone)]
 pub struct JetStream {
@@ -93,10 +111,15 @@ impl JetStream {
     }
 
     async fn context(url: &str) -> Result<jetstream::Context, LogError> {
+        let servers = url
+            .split(',')
+            .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err(&format!("the NATS address {url}"), e))?;
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .retry_on_initial_connect()
-            .connect(url)
+            .connect(servers)
             .await
             .map_err(|e| err(&format!("connecting to NATS at {url}"), e))?;
         Ok(jetstream::new(client))
@@ -156,15 +179,18 @@ impl JetStream {
     /// # Errors
     /// No bucket or no settings (`profiledb cluster init` makes them).
     pub async fn config(&self) -> Result<ClusterConfig, LogError> {
-        let kv = self.bucket().await?;
-        let bytes = kv
-            .get("config")
-            .await
-            .map_err(|e| err("reading the settings", e))?
-            .ok_or_else(|| {
-                LogError("the cluster has no settings; run `profiledb cluster init`".into())
-            })?;
-        serde_json::from_slice(&bytes).map_err(|e| err("the cluster's settings", e))
+        bounded("reading the settings", async {
+            let kv = self.bucket().await?;
+            let bytes = kv
+                .get("config")
+                .await
+                .map_err(|e| err("reading the settings", e))?
+                .ok_or_else(|| {
+                    LogError("the cluster has no settings; run `profiledb cluster init`".into())
+                })?;
+            serde_json::from_slice(&bytes).map_err(|e| err("the cluster's settings", e))
+        })
+        .await
     }
 
     async fn bucket(&self) -> Result<jetstream::kv::Store, LogError> {
@@ -181,13 +207,16 @@ impl JetStream {
     /// # Errors
     /// The bucket cannot be written.
     pub async fn report(&self, name: &str, report: &NodeReport) -> Result<(), LogError> {
-        let bytes = serde_json::to_vec(report).map_err(|e| err("encoding a report", e))?;
-        self.bucket()
-            .await?
-            .put(format!("node.{name}"), bytes.into())
-            .await
-            .map_err(|e| err("writing a node's report", e))?;
-        Ok(())
+        bounded("writing a node's report", async {
+            let bytes = serde_json::to_vec(report).map_err(|e| err("encoding a report", e))?;
+            self.bucket()
+                .await?
+                .put(format!("node.{name}"), bytes.into())
+                .await
+                .map_err(|e| err("writing a node's report", e))?;
+            Ok(())
+        })
+        .await
     }
 
     /// What every node reported last, by name.
@@ -195,29 +224,32 @@ impl JetStream {
     /// # Errors
     /// The bucket cannot be read.
     pub async fn reports(&self) -> Result<Vec<(String, NodeReport)>, LogError> {
-        let kv = self.bucket().await?;
-        let mut keys = kv.keys().await.map_err(|e| err("listing reports", e))?;
-        let mut names = Vec::new();
-        while let Some(key) = keys.next().await {
-            let key = key.map_err(|e| err("listing reports", e))?;
-            if let Some(name) = key.strip_prefix("node.") {
-                names.push(name.to_owned());
+        bounded("reading the reports", async {
+            let kv = self.bucket().await?;
+            let mut keys = kv.keys().await.map_err(|e| err("listing reports", e))?;
+            let mut names = Vec::new();
+            while let Some(key) = keys.next().await {
+                let key = key.map_err(|e| err("listing reports", e))?;
+                if let Some(name) = key.strip_prefix("node.") {
+                    names.push(name.to_owned());
+                }
             }
-        }
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            if let Some(bytes) = kv
-                .get(format!("node.{name}"))
-                .await
-                .map_err(|e| err("reading a report", e))?
-            {
-                let report =
-                    serde_json::from_slice(&bytes).map_err(|e| err("a node's report", e))?;
-                out.push((name, report));
+            let mut out = Vec::with_capacity(names.len());
+            for name in names {
+                if let Some(bytes) = kv
+                    .get(format!("node.{name}"))
+                    .await
+                    .map_err(|e| err("reading a report", e))?
+                {
+                    let report =
+                        serde_json::from_slice(&bytes).map_err(|e| err("a node's report", e))?;
+                    out.push((name, report));
+                }
             }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -228,43 +260,52 @@ impl JetStream {
         id: Option<&str>,
         payload: Vec<u8>,
     ) -> Result<(u64, bool), LogError> {
-        let mut headers = async_nats::HeaderMap::new();
-        if let Some(id) = id {
-            headers.insert("Nats-Msg-Id", id);
-        }
-        let ack = self
-            .context
-            .publish_with_headers(subject, headers, payload.into())
-            .await
-            .map_err(|e| err("publishing", e))?
-            .await
-            .map_err(|e| err("publishing (awaiting the stream's acknowledgement)", e))?;
-        Ok((ack.sequence, ack.duplicate))
+        bounded("publishing", async {
+            let mut headers = async_nats::HeaderMap::new();
+            if let Some(id) = id {
+                headers.insert("Nats-Msg-Id", id);
+            }
+            let ack = self
+                .context
+                .publish_with_headers(subject, headers, payload.into())
+                .await
+                .map_err(|e| err("publishing", e))?
+                .await
+                .map_err(|e| err("publishing (awaiting the stream's acknowledgement)", e))?;
+            Ok((ack.sequence, ack.duplicate))
+        })
+        .await
     }
 
     async fn reader_of(&self, subject: String, after: u64) -> Result<PartitionReader, LogError> {
-        let what = format!("reading {subject}");
-        let consumer = self
-            .stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: subject.clone(),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: after + 1,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| err(&what, e))?;
-        let messages = consumer.messages().await.map_err(|e| err(&what, e))?;
-        Ok(PartitionReader { subject, messages })
+        bounded("opening a reader", async {
+            let what = format!("reading {subject}");
+            let consumer = self
+                .stream
+                .create_consumer(consumer::pull::OrderedConfig {
+                    filter_subject: subject.clone(),
+                    deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: after + 1,
+                    },
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| err(&what, e))?;
+            let messages = consumer.messages().await.map_err(|e| err(&what, e))?;
+            Ok(PartitionReader { subject, messages })
+        })
+        .await
     }
 
     async fn last_of(&self, subject: &str) -> Result<u64, LogError> {
-        match self.stream.get_last_raw_message_by_subject(subject).await {
-            Ok(m) => Ok(m.sequence),
-            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
-            Err(e) => Err(err(&format!("reading the end of {subject}"), e)),
-        }
+        bounded("reading the end of a subject", async {
+            match self.stream.get_last_raw_message_by_subject(subject).await {
+                Ok(m) => Ok(m.sequence),
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+                Err(e) => Err(err(&format!("reading the end of {subject}"), e)),
+            }
+        })
+        .await
     }
 }
 
@@ -296,21 +337,24 @@ impl Log for JetStream {
             if pending.len() == IN_FLIGHT
                 && let Some(ack) = pending.pop_front()
             {
-                out.push(take(ack.await)?);
+                out.push(bounded("publishing", async { take(ack.await) }).await?);
             }
             let mut headers = async_nats::HeaderMap::new();
             if let Some(id) = id {
                 headers.insert("Nats-Msg-Id", id.as_str());
             }
             pending.push_back(
-                self.context
-                    .publish_with_headers(subject(partition), headers, payload.into())
-                    .await
-                    .map_err(|e| err("publishing", e))?,
+                bounded("publishing", async {
+                    self.context
+                        .publish_with_headers(subject(partition), headers, payload.into())
+                        .await
+                        .map_err(|e| err("publishing", e))
+                })
+                .await?,
             );
         }
         for ack in pending {
-            out.push(take(ack.await)?);
+            out.push(bounded("publishing", async { take(ack.await) }).await?);
         }
         Ok(out)
     }

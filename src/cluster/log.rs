@@ -28,7 +28,8 @@ pub struct Message {
     pub payload: Vec<u8>,
 }
 
-/// A partitioned log of events.
+/// A partitioned log of events. Every call ends within a bounded time,
+/// with an error when the log does not answer: a node's loops rely on it.
 pub trait Log: Send + Sync + 'static {
     /// What reads one partition.
     type Reader: LogReader;

@@ -37,6 +37,9 @@ pub const PULL: usize = 1000;
 const WAIT: Duration = Duration::from_millis(200);
 /// The pause after a failed read or write.
 const RETRY: Duration = Duration::from_millis(500);
+/// How long a partition's reader may see nothing before it asks the log
+/// whether there is more than it delivers.
+const STALLED: Duration = Duration::from_secs(2);
 /// How long a statement may wait for markers before a node marks its
 /// partitions itself.
 pub const COMPLETE_AFTER: Duration = Duration::from_secs(3);
@@ -429,6 +432,14 @@ impl<L: Log> Node<L> {
         }
     }
 
+    /// The last failure of a partition's reader since the last call, if any.
+    pub fn take_error(&self) -> Option<String> {
+        self.progress
+            .lock()
+            .ok()
+            .and_then(|mut p| p.last_error.take())
+    }
+
     /// What the node has applied so far, in the partitions it reads.
     pub fn progress(&self) -> Progress {
         self.progress.lock().map(|p| p.clone()).unwrap_or_default()
@@ -493,7 +504,8 @@ async fn read_partition<L: Log>(
         note(&|g| {
             g.positions.insert(p, at);
         });
-        let mut reader = match log.reader(p, at).await {
+        let reader = log.reader(p, at).await;
+        let mut reader = match reader {
             Ok(r) => r,
             Err(e) => {
                 note(&|g| g.last_error = Some(format!("partition {p}: {e}")));
@@ -501,6 +513,7 @@ async fn read_partition<L: Log>(
                 continue;
             }
         };
+        let mut idle = Instant::now();
         while wanted.load(Ordering::Relaxed) {
             let batch = match reader.next_batch(PULL, WAIT).await {
                 Ok(b) => b,
@@ -511,6 +524,26 @@ async fn read_partition<L: Log>(
             };
             // A reader recreated after a failure may repeat what was applied.
             let batch: Vec<Message> = batch.into_iter().filter(|m| m.seq > at).collect();
+            if batch.is_empty() {
+                // A reader whose log server died may wait for ever without
+                // an error: while idle, look now and then whether the log
+                // holds more than it delivers, and read anew if so.
+                if idle.elapsed() >= STALLED {
+                    idle = Instant::now();
+                    if let Ok(end) = log.last(p).await
+                        && end > at
+                    {
+                        note(&|g| {
+                            g.last_error = Some(format!(
+                                "partition {p}: the reader stalled at {at} with the log at {end}; reading anew"
+                            ));
+                        });
+                        break;
+                    }
+                }
+                continue;
+            }
+            idle = Instant::now();
             if let Err(e) =
                 apply_pull(db, log, p, batch, &mut at, progress, statements, wanted).await
             {

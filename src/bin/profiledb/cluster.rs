@@ -56,13 +56,17 @@ impl NodeState {
     /// # Errors
     /// Before the node has read them once.
     pub fn membership(&self) -> Result<Membership, String> {
-        self.membership
+        let mut m = self
+            .membership
             .read()
             .ok()
             .and_then(|m| m.clone())
             .ok_or_else(|| {
-                "this node has not read the cluster's membership yet; retry in a second".into()
-            })
+                "this node has not read the cluster's membership yet; retry in a second".to_owned()
+            })?;
+        // Judged live at this moment: reports not read again since grow old.
+        m.now = profiledb::now_ms();
+        Ok(m)
     }
 
     /// Waits until each of `partitions` is applied up to `min_seq`, or has
@@ -230,10 +234,10 @@ pub async fn run_node(
         tokio::select! {
             () = &mut stop => break,
             _ = tick.tick() => {
-                let p = node.progress();
-                if let Some(e) = &p.last_error {
+                if let Some(e) = node.take_error() {
                     tracing::warn!("{e}");
                 }
+                let p = node.progress();
                 let report = NodeReport {
                     addr: addr.to_string(),
                     positions: p.positions.clone(),

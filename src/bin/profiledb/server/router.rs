@@ -164,12 +164,18 @@ async fn auth(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
 }
 
 impl Shared {
+    /// The cluster as the last reports read describe it, judged live or
+    /// not at this moment (reports the router could not read again since
+    /// grow old rather than stay live).
     fn membership(&self) -> Result<Membership, ApiError> {
-        self.membership
+        let mut m = self
+            .membership
             .read()
             .ok()
             .and_then(|m| m.clone())
-            .ok_or_else(|| unavailable("the router has not read the cluster's membership yet"))
+            .ok_or_else(|| unavailable("the router has not read the cluster's membership yet"))?;
+        m.now = profiledb::now_ms();
+        Ok(m)
     }
 
     /// The node answering for `user`'s partition. While none does (the
@@ -507,7 +513,12 @@ async fn change(
     .await;
     let mut best: Option<(StatusCode, serde_json::Value)> = None;
     for answer in answers {
-        let (status, body) = answer?;
+        // A node that cannot be reached (it just died; its reports are not
+        // stale yet) answers nothing either: it applies the statement from
+        // the log when it comes back (a read with `min_seq` waits for it).
+        let Ok((status, body)) = answer else {
+            continue;
+        };
         let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
             unavailable(format!(
                 "a node's answer to statement {seq} is not JSON: {e}"
@@ -527,7 +538,11 @@ async fn change(
             best = Some((status, body));
         }
     }
-    best.ok_or_else(|| unavailable("no node answered"))
+    best.ok_or_else(|| {
+        unavailable(format!(
+            "the statement is in the log (sequence {seq}) and every node will apply it, but no node could be reached to tell its outcome"
+        ))
+    })
 }
 
 /// A request's `Idempotency-Key`, when it has one.
