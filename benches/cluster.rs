@@ -1,5 +1,6 @@
-//! Events through the cluster's log: published to NATS JetStream (one
-//! message per event, sent together, acknowledged), read back by a node and
+//! Events through the cluster's log: published to NATS JetStream (each
+//! partition's events in messages of many, as the router sends them, all
+//! sent together and acknowledged), read back by a node and
 //! applied exactly once into a database with the ingest bench's schema;
 //! against the same events ingested directly in batches of 1,000. Prints
 //! the CPU time per event of this process (publisher and node) and of the
@@ -122,13 +123,18 @@ fn cluster(c: &mut Criterion) {
             for _ in 0..iters {
                 round += 1;
                 let events = support::events(round, 100_000, EVENTS);
-                let messages: Vec<_> = events
+                let events: Vec<profiledb::Event> = events
                     .iter()
                     .enumerate()
-                    .map(|(i, ev)| {
-                        let ev = ev.clone().with("event_id", format!("r{round}e{i}"));
-                        profiledb::cluster::log_message(&ev, parts)
-                    })
+                    .map(|(i, ev)| ev.clone().with("event_id", format!("r{round}e{i}")))
+                    .collect();
+                // As the router sends them: each partition's events in
+                // messages of many.
+                let messages = profiledb::cluster::log_messages(&events, parts, None);
+                let partitions: Vec<u32> = messages.iter().map(|m| m.partition).collect();
+                let messages: Vec<_> = messages
+                    .into_iter()
+                    .map(|m| (m.partition, m.id, m.payload))
                     .collect();
                 let (cpu0, ncpu0) = (own_cpu(), cpu_of(&server_pid));
                 let start = Instant::now();
@@ -136,11 +142,7 @@ fn cluster(c: &mut Criterion) {
                 // Applied when every partition's position reaches its last
                 // sequence.
                 let mut last = std::collections::BTreeMap::new();
-                for ((seq, _), p) in acks.iter().zip(
-                    events
-                        .iter()
-                        .map(|e| profiledb::cluster::partition_of(&e.user, parts)),
-                ) {
+                for ((seq, _), p) in acks.iter().zip(partitions) {
                     last.insert(p, *seq);
                 }
                 while !last

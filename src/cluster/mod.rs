@@ -29,21 +29,101 @@ pub mod node;
 pub mod peers;
 pub mod shard;
 
-/// An event as the log carries it: its JSON object (as `POST /v1/events`
-/// takes it), the id the log deduplicates it by (its `event_id`, when it has
-/// one), and its partition among `partitions`.
+/// Most events one message of the log carries.
+pub const MESSAGE_EVENTS: usize = 1000;
+/// About the most bytes one message of the log carries (NATS takes 1 MiB
+/// by default).
+pub const MESSAGE_BYTES: usize = 256 * 1024;
+
+/// A message of events for the log ([`log_messages`]).
 #[cfg(feature = "cluster")]
-pub fn log_message(event: &crate::Event, partitions: NonZeroU32) -> (u32, Option<String>, Vec<u8>) {
-    // An integer id is the same id as its decimal string.
-    let id = event.field("event_id").and_then(|v| match v {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Its partition.
+    pub partition: u32,
+    /// The id the log drops a repeat of it by.
+    pub id: Option<String>,
+    /// The events, as a JSON array of the objects `POST /v1/events` takes.
+    pub payload: Vec<u8>,
+    /// How many events it carries.
+    pub events: usize,
+}
+
+/// The messages that carry `events` to the log: each partition's events,
+/// in their order, in messages of up to [`MESSAGE_EVENTS`] events and about
+/// [`MESSAGE_BYTES`]. A message's id, by which the log drops a repeat of it:
+/// with a `request` key, the key, the partition and the message's place
+/// among the partition's; otherwise, when every event in it has an
+/// `event_id`, a hash of those ids (a request sent again gives the same
+/// messages, and so the same ids); otherwise none. Nodes also drop an event
+/// whose `event_id` they hold (within the history's horizon), however it was
+/// sent.
+#[cfg(feature = "cluster")]
+pub fn log_messages(
+    events: &[crate::Event],
+    partitions: NonZeroU32,
+    request: Option<&str>,
+) -> Vec<Outgoing> {
+    let mut by_partition: std::collections::BTreeMap<u32, Vec<&crate::Event>> =
+        std::collections::BTreeMap::new();
+    for ev in events {
+        by_partition
+            .entry(partition_of(&ev.user, partitions))
+            .or_default()
+            .push(ev);
+    }
+    let mut out = Vec::new();
+    for (partition, events) in by_partition {
+        let mut place = 0usize;
+        let mut chunk: Vec<&crate::Event> = Vec::new();
+        let mut payload = Vec::new();
+        let mut flush = |chunk: &mut Vec<&crate::Event>, payload: &mut Vec<u8>| {
+            payload.push(b']');
+            let id = match request {
+                Some(key) => Some(format!("{key}/{partition}/{place}")),
+                None => chunk
+                    .iter()
+                    .map(|ev| event_id(ev))
+                    .collect::<Option<Vec<String>>>()
+                    .map(|ids| {
+                        let hash = xxhash_rust::xxh3::xxh3_128(ids.join("\0").as_bytes());
+                        format!("ids/{hash:032x}")
+                    }),
+            };
+            out.push(Outgoing {
+                partition,
+                id,
+                payload: std::mem::take(payload),
+                events: chunk.len(),
+            });
+            chunk.clear();
+            place += 1;
+        };
+        for ev in events {
+            payload.push(if chunk.is_empty() { b'[' } else { b',' });
+            // Serializing to memory cannot fail: keys are strings, and a
+            // float that is not finite is written as null.
+            let _ = serde_json::to_writer(&mut payload, &crate::json::JsonEvent(ev));
+            chunk.push(ev);
+            if chunk.len() == MESSAGE_EVENTS || payload.len() >= MESSAGE_BYTES {
+                flush(&mut chunk, &mut payload);
+            }
+        }
+        if !chunk.is_empty() {
+            flush(&mut chunk, &mut payload);
+        }
+    }
+    out
+}
+
+/// An event's `event_id` (an integer id is the same id as its decimal string).
+#[cfg(feature = "cluster")]
+fn event_id(event: &crate::Event) -> Option<String> {
+    event.field("event_id").and_then(|v| match v {
         crate::Value::String(s) => Some(s.clone()),
         crate::Value::Int(i) => Some(i.to_string()),
         _ => None,
-    });
-    // Serializing to memory cannot fail: keys are strings, and a float that
-    // is not finite is written as null.
-    let payload = serde_json::to_vec(&crate::json::JsonEvent(event)).unwrap_or_default();
-    (partition_of(&event.user, partitions), id, payload)
+    })
 }
 
 /// The log position under which a node stores the last of the cluster's
@@ -63,16 +143,16 @@ pub struct Statement {
     pub params: Vec<serde_json::Value>,
 }
 
-/// What a partition's message holds: an event (a JSON object with a
-/// `user`), or a marker (`{"statements": S}`) placing the cluster's
+/// What a partition's message holds: events (a JSON array of them, or one
+/// event's JSON object with a `user`), or a marker (`{"statements": S}`) placing the cluster's
 /// statements up to sequence number `S` of the statements' log among the
 /// partition's events: every node applies them after the events before the
 /// marker and before those after it, in every partition.
 #[cfg(feature = "cluster")]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
-    /// An event.
-    Event(crate::Event),
+    /// Events, and how many of the message's items were not events.
+    Events(Vec<crate::Event>, u64),
     /// The statements up to this sequence number go here.
     Statements(u64),
     /// Neither: not JSON, or not an event (the log holds it; it is skipped).
@@ -94,7 +174,19 @@ impl Entry {
                 .as_u64()
                 .map_or(Entry::Unreadable, Entry::Statements);
         }
-        crate::Event::from_json(&json).map_or(Entry::Unreadable, Entry::Event)
+        match json {
+            serde_json::Value::Array(items) => {
+                let n = items.len();
+                let events: Vec<crate::Event> = items
+                    .iter()
+                    .filter_map(|j| crate::Event::from_json(j).ok())
+                    .collect();
+                let unreadable = (n - events.len()) as u64;
+                Entry::Events(events, unreadable)
+            }
+            json => crate::Event::from_json(&json)
+                .map_or(Entry::Unreadable, |ev| Entry::Events(vec![ev], 0)),
+        }
     }
 
     /// The message of a marker for the statements up to `through`.
@@ -247,6 +339,129 @@ mod tests {
         }
         assert_eq!(partition_of("u1", p(64)), 49);
         assert_eq!(partition_of("user0000042", p(1024)), 623);
+    }
+
+    /// An event with its fields in name order (JSON keeps no order).
+    #[cfg(feature = "cluster")]
+    fn sorted(mut ev: crate::Event) -> crate::Event {
+        ev.fields.sort_by(|a, b| a.0.cmp(&b.0));
+        ev
+    }
+
+    #[cfg(feature = "cluster")]
+    fn ev(i: usize, id: bool) -> crate::Event {
+        let ev =
+            crate::Event::new(format!("u{}", i % 23), "view", 1_000 + i as i64).with("x", i as i64);
+        if id {
+            ev.with("event_id", format!("e{i}"))
+        } else {
+            ev
+        }
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn events_travel_in_messages_per_partition_in_order() {
+        let events: Vec<crate::Event> = (0..2_500).map(|i| ev(i, true)).collect();
+        let parts = p(4);
+        let messages = log_messages(&events, parts, None);
+        // Each partition's events, in order, the messages full but the last.
+        let mut got: std::collections::BTreeMap<u32, Vec<crate::Event>> = Default::default();
+        for m in &messages {
+            let Entry::Events(evs, 0) = Entry::decode(&m.payload) else {
+                panic!("not events: {m:?}")
+            };
+            assert_eq!(evs.len(), m.events);
+            assert!(
+                evs.iter()
+                    .all(|e| partition_of(&e.user, parts) == m.partition)
+            );
+            got.entry(m.partition)
+                .or_default()
+                .extend(evs.into_iter().map(sorted));
+        }
+        for q in 0..4 {
+            let want: Vec<crate::Event> = events
+                .iter()
+                .filter(|e| partition_of(&e.user, parts) == q)
+                .cloned()
+                .map(sorted)
+                .collect();
+            let have = got.remove(&q).unwrap_or_default();
+            assert!(have == want, "partition {q}: the events differ");
+            let sizes: Vec<usize> = messages
+                .iter()
+                .filter(|m| m.partition == q)
+                .map(|m| m.events)
+                .collect();
+            let full = want.len() / MESSAGE_EVENTS;
+            assert!(
+                sizes[..full].iter().all(|&n| n == MESSAGE_EVENTS),
+                "{sizes:?}"
+            );
+            assert_eq!(sizes.iter().sum::<usize>(), want.len());
+        }
+        // The same events give the same ids; other events, others.
+        let again = log_messages(&events, parts, None);
+        assert_eq!(
+            messages.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            again.iter().map(|m| &m.id).collect::<Vec<_>>()
+        );
+        assert!(
+            messages
+                .iter()
+                .all(|m| m.id.as_deref().is_some_and(|i| i.starts_with("ids/")))
+        );
+        // Without the first event, its partition's messages change (and
+        // their ids); the others' stay as they were.
+        let other = log_messages(&events[1..], parts, None);
+        let first = partition_of(&events[0].user, parts);
+        for o in &other {
+            let known = messages.iter().any(|m| m.id == o.id);
+            assert_eq!(known, o.partition != first, "{:?}", o.id);
+        }
+        // A request's key names its messages; without ids or key, none.
+        let keyed = log_messages(&events[..3], parts, Some("k1"));
+        let mut ids: Vec<String> = keyed.iter().filter_map(|m| m.id.clone()).collect();
+        ids.sort();
+        let mut want: Vec<String> = events[..3]
+            .iter()
+            .map(|e| format!("k1/{}/0", partition_of(&e.user, parts)))
+            .collect();
+        want.sort();
+        want.dedup();
+        assert_eq!(ids, want);
+        let bare: Vec<crate::Event> = (0..5).map(|i| ev(i, false)).collect();
+        assert!(
+            log_messages(&bare, parts, None)
+                .iter()
+                .all(|m| m.id.is_none())
+        );
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn messages_decode_as_events_markers_or_nothing() {
+        let one = serde_json::to_vec(&crate::json::JsonEvent(&ev(1, true))).expect("json");
+        let Entry::Events(got, 0) = Entry::decode(&one) else {
+            panic!("not an event")
+        };
+        assert_eq!(
+            got.into_iter().map(sorted).collect::<Vec<_>>(),
+            vec![sorted(ev(1, true))]
+        );
+        assert_eq!(Entry::decode(&Entry::marker(42)), Entry::Statements(42));
+        assert_eq!(
+            Entry::decode(br#"[{"user":"u1","type":"view","ts":5}, {"type":"x"}, 3]"#),
+            Entry::Events(vec![crate::Event::new("u1", "view", 5)], 2)
+        );
+        for bad in [
+            &b"not json"[..],
+            br#"{"statements":"x"}"#,
+            br#"{"type":"view"}"#,
+        ] {
+            assert_eq!(Entry::decode(bad), Entry::Unreadable, "{bad:?}");
+        }
     }
 
     #[test]

@@ -31,8 +31,10 @@ use super::log::{Log, LogReader, Message};
 use super::{Entry, STATEMENTS};
 use crate::{Db, Event, Limits, Output, Permission, Value};
 
-/// Messages applied in one write at most.
+/// Messages read in one pull at most.
 pub const PULL: usize = 1000;
+/// Events written in one write, about (a write ends at a message's end).
+const WRITE_EVENTS: usize = 10_000;
 /// How long a partition's reader waits for a message before looking again.
 const WAIT: Duration = Duration::from_millis(200);
 /// The pause after a failed read or write.
@@ -556,9 +558,10 @@ async fn read_partition<L: Log>(
 }
 
 /// Applies a pull of partition `p` after position `at`, moving `at` along:
-/// its events in one write up to the first marker, where the reader waits
-/// for the statements ([`Statements::pass`]), then the events after it, and
-/// so on.
+/// its events in writes of about [`WRITE_EVENTS`] (each ending at a
+/// message, with its position) up to the first marker, where the reader
+/// waits for the statements ([`Statements::pass`]), then the events after
+/// it, and so on.
 #[allow(clippy::too_many_arguments)]
 async fn apply_pull<L: Log>(
     db: &Arc<Db>,
@@ -575,7 +578,27 @@ async fn apply_pull<L: Log>(
     let mut unreadable = 0u64;
     for m in pull {
         match Entry::decode(&m.payload) {
-            Entry::Event(ev) => events.push(ev),
+            Entry::Events(mut some, bad) => {
+                events.append(&mut some);
+                unreadable += bad;
+                // Messages carry many events each: a pull is written in
+                // parts of about WRITE_EVENTS, each with its position.
+                if events.len() >= WRITE_EVENTS {
+                    apply_events(
+                        db,
+                        p,
+                        m.seq,
+                        std::mem::take(&mut events),
+                        unreadable,
+                        progress,
+                    )
+                    .await?;
+                    unreadable = 0;
+                    last = None;
+                    *at = m.seq;
+                    continue;
+                }
+            }
             Entry::Unreadable => unreadable += 1,
             Entry::Statements(through) => {
                 if let Some(last) = last.take() {

@@ -27,7 +27,7 @@ use profiledb::cluster::jetstream::JetStream;
 use profiledb::cluster::log::Log;
 use profiledb::cluster::membership::{Member, Membership};
 use profiledb::cluster::peers::{STATEMENT_PATH, StatementRequest};
-use profiledb::cluster::{log_message, partition_of};
+use profiledb::cluster::{log_messages, partition_of};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::auth::{Access, access_of, admit};
@@ -323,11 +323,12 @@ struct IngestParams {
 }
 
 /// `POST /v1/events`: decodes the events (a bad one refuses the batch, by
-/// index and field), publishes each to its partition, and answers
-/// `{"accepted", "duplicates", "seq"}` once the stream holds them all.
-/// An event's `event_id` is its message id; without one, a request's
-/// `Idempotency-Key` and the event's index in it are, so that a retried
-/// request is never applied twice.
+/// index and field), publishes each partition's events in messages of many
+/// ([`log_messages`]), and answers `{"accepted", "duplicates", "seq"}` once
+/// the stream holds them all. A request sent again (with the same
+/// `Idempotency-Key`, or the same events with ids) gives messages the log
+/// drops as repeats, counted in `duplicates`; an event whose id the nodes
+/// hold is dropped by them too, however it came.
 async fn ingest(
     State(shared): State<Arc<Shared>>,
     axum::Extension(access): axum::Extension<Access>,
@@ -358,24 +359,27 @@ async fn ingest(
         }
         err
     })?;
-    let messages: Vec<(u32, Option<String>, Vec<u8>)> = events
-        .iter()
-        .enumerate()
-        .map(|(i, ev)| {
-            let (p, id, payload) = log_message(ev, shared.partitions);
-            let id = id.or_else(|| key.as_ref().map(|k| format!("{k}/{i}")));
-            (p, id, payload)
-        })
-        .collect();
+    let messages = log_messages(&events, shared.partitions, key.as_deref());
+    let carried: Vec<usize> = messages.iter().map(|m| m.events).collect();
     let acks = shared
         .log
-        .publish_all(messages)
+        .publish_all(
+            messages
+                .into_iter()
+                .map(|m| (m.partition, m.id, m.payload))
+                .collect(),
+        )
         .await
         .map_err(|e| unavailable(format!("the log did not take the events: {e}")))?;
-    let duplicates = acks.iter().filter(|(_, dup)| *dup).count();
+    let duplicates: usize = acks
+        .iter()
+        .zip(&carried)
+        .filter(|((_, repeated), _)| *repeated)
+        .map(|(_, n)| n)
+        .sum();
     let seq = acks.iter().map(|(s, _)| *s).max().unwrap_or(0);
     let answer = serde_json::json!({
-        "accepted": acks.len() - duplicates,
+        "accepted": events.len() - duplicates,
         "duplicates": duplicates,
         "seq": seq,
     });
