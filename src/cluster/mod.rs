@@ -163,7 +163,24 @@ pub enum Entry {
 impl Entry {
     /// Decodes a message.
     pub fn decode(payload: &[u8]) -> Entry {
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return Entry::Unreadable;
+        };
+        // Arrays of events, the messages ingest makes, by the server's own
+        // decoder; an object is a marker or one event.
+        if text.trim_start().starts_with('[') {
+            return match crate::decode_each_event(text) {
+                Ok(each) => {
+                    let n = each.len();
+                    let events: Vec<crate::Event> =
+                        each.into_iter().filter_map(Result::ok).collect();
+                    let unreadable = (n - events.len()) as u64;
+                    Entry::Events(events, unreadable)
+                }
+                Err(_) => Entry::Unreadable,
+            };
+        }
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
             return Entry::Unreadable;
         };
         if let Some(obj) = json.as_object()
@@ -174,19 +191,7 @@ impl Entry {
                 .as_u64()
                 .map_or(Entry::Unreadable, Entry::Statements);
         }
-        match json {
-            serde_json::Value::Array(items) => {
-                let n = items.len();
-                let events: Vec<crate::Event> = items
-                    .iter()
-                    .filter_map(|j| crate::Event::from_json(j).ok())
-                    .collect();
-                let unreadable = (n - events.len()) as u64;
-                Entry::Events(events, unreadable)
-            }
-            json => crate::Event::from_json(&json)
-                .map_or(Entry::Unreadable, |ev| Entry::Events(vec![ev], 0)),
-        }
+        crate::Event::from_json(&json).map_or(Entry::Unreadable, |ev| Entry::Events(vec![ev], 0))
     }
 
     /// The message of a marker for the statements up to `through`.
