@@ -241,6 +241,16 @@ impl Db {
         Ok(self.engine.apply_log(partition, seq, events)?)
     }
 
+    /// [`Db::apply_log`] for several partitions (partition, sequence) in
+    /// one atomic write: `events` are all of theirs.
+    ///
+    /// # Errors
+    /// As [`Db::apply_log`]; also a partition named twice, or positions of
+    /// which some were applied already and others not.
+    pub fn apply_logs(&self, positions: &[(u32, u64)], events: &[Event]) -> Result<LogApplied> {
+        Ok(self.engine.apply_logs(positions, events)?)
+    }
+
     /// The last sequence number of log partition `partition` that
     /// [`Db::apply_log`] applied; `None` before the first.
     ///

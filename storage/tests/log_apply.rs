@@ -49,6 +49,40 @@ fn a_batch_is_applied_once_however_often_it_is_delivered() -> Result<()> {
 }
 
 #[test]
+fn several_partitions_are_applied_in_one_write_or_not_at_all() -> Result<()> {
+    let e = MemoryEngine::memory().with_now(T0 + DAY);
+    e.define(feature("n", "tick", None, FeatureKind::Count))?;
+    let ticks = |user: &str, k: i64| -> Vec<Event> {
+        (0..k).map(|i| Event::new(user, "tick", T0 + i)).collect()
+    };
+    let mut events = ticks("u1", 2);
+    events.extend(ticks("u2", 3));
+    let out = e.apply_logs(&[(1, 10), (2, 12)], &events)?;
+    assert_eq!((out.ingested.accepted, out.repeated), (5, false));
+    assert_eq!(
+        (e.log_position(1)?, e.log_position(2)?),
+        (Some(10), Some(12))
+    );
+    // Delivered again: nothing written.
+    assert!(e.apply_logs(&[(2, 12), (1, 10)], &events)?.repeated);
+    assert_eq!(count(e.profile("u1", T0 + DAY, DAY)?, "n"), 2);
+    assert_eq!(count(e.profile("u2", T0 + DAY, DAY)?, "n"), 3);
+    // Some applied and others not, a partition twice, a zero: refused,
+    // nothing written.
+    for (positions, why) in [
+        (vec![(1, 10), (3, 5)], "applied already"),
+        (vec![(4, 1), (4, 2)], "twice"),
+        (vec![(5, 0)], "starts at 1"),
+    ] {
+        let err = e.apply_logs(&positions, &ticks("u3", 1)).unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+    }
+    assert_eq!(e.log_position(3)?, None);
+    assert_eq!(count(e.profile("u3", T0 + DAY, DAY)?, "n"), 0);
+    Ok(())
+}
+
+#[test]
 fn a_bad_event_from_the_log_is_skipped_and_the_position_moves_on() -> Result<()> {
     let e = MemoryEngine::memory().with_now(T0 + DAY);
     e.define(feature("total", "buy", Some("amount"), FeatureKind::Sum))?;
