@@ -74,7 +74,7 @@ fn several_partitions_are_applied_in_one_write_or_not_at_all() -> Result<()> {
         (vec![(4, 1), (4, 2)], "twice"),
         (vec![(5, 0)], "starts at 1"),
     ] {
-        let err = e.apply_logs(&positions, &ticks("u3", 1)).unwrap_err();
+        let err = e.apply_logs(&positions, &ticks("u3", 1)).expect_err(why);
         assert!(err.to_string().contains(why), "{err}");
     }
     assert_eq!(e.log_position(3)?, None);
