@@ -167,6 +167,15 @@ def main():
             print(f"point reads from the node:    p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
             p50, p99 = latencies(router_addr, paths)
             print(f"point reads through the router: p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
+
+            # What a user costs a node: resident memory and disk after ingest.
+            with open(f"/proc/{node.pid}/status") as f:
+                rss = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+            disk = sum(os.path.getsize(os.path.join(d, f))
+                       for d, _, files in os.walk(f"{tmp}/node") for f in files)
+            print(f"node after ingest: {rss / a.users:,.0f} bytes resident and "
+                  f"{disk / a.users:,.0f} bytes on disk per user "
+                  f"({a.events // a.users} events each, history kept)")
         finally:
             for p in procs:
                 p.kill()
