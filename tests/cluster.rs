@@ -326,6 +326,26 @@ fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
+/// Each of `queries` answers the same through `router` (having seen the
+/// stream up to `seq`) as from `one`.
+fn same_answers(router: &Server, one: &Server, queries: &[String], seq: u64) {
+    for sql in queries {
+        let (status, got) = support::call(
+            "POST",
+            &format!("{}/v1/query", router.url),
+            None,
+            Some((
+                "application/json",
+                serde_json::json!({"sql": sql, "min_seq": seq}).to_string(),
+            )),
+        );
+        assert_eq!(status, 200, "{sql}: {got}");
+        let (status, want) = query(one, None, sql);
+        assert_eq!(status, 200, "{sql}: {want}");
+        assert!(close(&got, &want), "{sql}:\n{got}\n{want}");
+    }
+}
+
 /// Purchases of 240 users: `batch` of them from `start`, as a JSON array.
 fn purchases(start: usize, batch: usize) -> String {
     let regions = ["north", "south", "east"];
@@ -557,21 +577,7 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         "SELECT tag, count(*), min(id), max(id) FROM users GROUP BY tag ORDER BY tag".to_owned(),
         "SELECT id, n, tag FROM users WHERE id IN ('u007', 'u014')".to_owned(),
     ];
-    for sql in &queries {
-        let (status, got) = support::call(
-            "POST",
-            &format!("{}/v1/query", router.url),
-            None,
-            Some((
-                "application/json",
-                serde_json::json!({"sql": sql, "min_seq": seq}).to_string(),
-            )),
-        );
-        assert_eq!(status, 200, "{sql}: {got}");
-        let (status, want) = query(&one, None, sql);
-        assert_eq!(status, 200, "{sql}: {want}");
-        assert!(close(&got, &want), "{sql}:\n{got}\n{want}");
-    }
+    same_answers(&router, &one, &queries, seq);
     // Worked by hand: user 7i mod 240 buys at i, so at i = 1500 the users of
     // i in 1440..1500 had bought 7 times; u007 (i = 1441) was then deleted.
     let (status, body) = query(
@@ -861,21 +867,7 @@ fn three_nats_servers_and_three_nodes_survive_sigkill() {
         "SELECT id, recent FROM users ORDER BY recent DESC LIMIT 10".to_owned(),
         "SELECT id, n, spend, late FROM users WHERE id IN ('u001', 'u100', 'u239')".to_owned(),
     ];
-    for sql in &queries {
-        let (status, got) = support::call(
-            "POST",
-            &format!("{}/v1/query", router.url),
-            None,
-            Some((
-                "application/json",
-                serde_json::json!({"sql": sql, "min_seq": seq}).to_string(),
-            )),
-        );
-        assert_eq!(status, 200, "{sql}: {got}");
-        let (status, want) = query(&one, None, sql);
-        assert_eq!(status, 200, "{sql}: {want}");
-        assert!(close(&got, &want), "{sql}:\n{got}\n{want}");
-    }
+    same_answers(&router, &one, &queries, seq);
     // Hand-computed: 6,000 purchases over 240 users, 25 each.
     let (status, body) = support::call(
         "POST",

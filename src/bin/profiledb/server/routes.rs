@@ -303,20 +303,35 @@ async fn spread_query(
     Ok((membership, own, peers))
 }
 
+/// A request one node of a cluster makes of another: this server's node,
+/// and the request decoded (`what` names it in an error).
+fn node_request<T: serde::de::DeserializeOwned>(
+    app: &App,
+    body: &[u8],
+    what: &str,
+) -> Result<(Arc<crate::cluster::NodeState>, T), ApiError> {
+    let node = app.node.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server is not a node of a cluster",
+        )
+    })?;
+    let req = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{what}: {e}")))?;
+    Ok((node, req))
+}
+
 /// `POST /v1/cluster/partial` (nodes only): this node's part of a query
 /// another node took, as a partial result's bytes.
 pub(crate) async fn partial(
     State(app): State<Arc<App>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(node) = app.node.clone() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "this server is not a node of a cluster",
-        ));
-    };
-    let req: profiledb::cluster::peers::PartialRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("a partial request: {e}")))?;
+    let (node, req) = node_request::<profiledb::cluster::peers::PartialRequest>(
+        &app,
+        &body,
+        "a partial request",
+    )?;
     let membership = node.membership().map_err(unavailable)?;
     let timeout =
         std::time::Duration::from_millis(req.timeout_ms).min(app.config.statement_timeout);
@@ -363,20 +378,14 @@ pub(crate) async fn statement(
     State(app): State<Arc<App>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(node) = app.node.clone() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "this server is not a node of a cluster",
-        ));
-    };
-    let req: profiledb::cluster::peers::StatementRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("a statement request: {e}")))?;
+    let (node, req) = node_request::<profiledb::cluster::peers::StatementRequest>(
+        &app,
+        &body,
+        "a statement request",
+    )?;
     let statements = node.statements().map_err(unavailable)?;
     let timeout =
         std::time::Duration::from_millis(req.timeout_ms).min(app.config.statement_timeout);
-    if statements.applied() < req.seq && timeout.is_zero() {
-        return Err(unavailable("not applied yet"));
-    }
     let outcome = statements.wait(req.seq, timeout).await;
     if statements.applied() < req.seq {
         return Err(unavailable(format!(
