@@ -56,8 +56,8 @@ pub struct Outgoing {
 /// among the partition's; otherwise, when every event in it has an
 /// `event_id`, a hash of those ids (a request sent again gives the same
 /// messages, and so the same ids); otherwise none. Nodes also drop an event
-/// whose `event_id` they hold (within the history's horizon), however it was
-/// sent.
+/// whose `event_id` they hold (while they keep history, within its horizon),
+/// however it was sent.
 #[cfg(feature = "cluster")]
 pub fn log_messages(
     events: &[crate::Event],

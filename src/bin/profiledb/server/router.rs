@@ -328,7 +328,7 @@ struct IngestParams {
 /// the stream holds them all. A request sent again (with the same
 /// `Idempotency-Key`, or the same events with ids) gives messages the log
 /// drops as repeats, counted in `duplicates`; an event whose id the nodes
-/// hold is dropped by them too, however it came.
+/// hold (while they keep history) is dropped by them too, however it came.
 async fn ingest(
     State(shared): State<Arc<Shared>>,
     axum::Extension(access): axum::Extension<Access>,
