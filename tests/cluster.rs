@@ -512,6 +512,20 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         (Some(0), Some(500))
     );
 
+    // What the router counted: every event once, the repeats apart.
+    assert_eq!(
+        support::metric(&router, None, "profiledb_router_events_published_total"),
+        3000
+    );
+    assert_eq!(
+        support::metric(&router, None, "profiledb_router_events_repeated_total"),
+        500
+    );
+    assert_eq!(
+        support::metric(&router, None, "profiledb_router_live_nodes"),
+        2
+    );
+
     // Read your writes: a point read that asks for the sequence sees it.
     for user in ["u000", "u007", "u123", "u239"] {
         let (status, mut got) = support::call(

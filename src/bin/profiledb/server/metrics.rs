@@ -59,7 +59,7 @@ impl Histogram {
     }
 
     /// The histogram in Prometheus' text format, as `name`.
-    fn render(&self, out: &mut String, name: &str, help: &str) {
+    pub(crate) fn render(&self, out: &mut String, name: &str, help: &str) {
         use std::fmt::Write as _;
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
@@ -87,7 +87,6 @@ impl Metrics {
 
 /// `GET /metrics`, in Prometheus' text format.
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
-    use std::fmt::Write as _;
     let stats = {
         let app = app.clone();
         tokio::task::spawn_blocking(move || app.db.stats())
@@ -214,12 +213,7 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
             stats.users_expired,
         ),
     ];
-    for (name, kind, help, value) in figures {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    }
+    render_figures(&mut out, &figures);
     m.query_latency.render(
         &mut out,
         "profiledb_query_duration_seconds",
@@ -235,6 +229,22 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
         "profiledb_ingest_duration_seconds",
         "Ingest latency per request (POST /v1/events).",
     );
+    text_answer(out)
+}
+
+/// Figures (name, kind, help, value) in Prometheus' text format.
+pub(crate) fn render_figures(out: &mut String, figures: &[(&str, &str, &str, u64)]) {
+    use std::fmt::Write as _;
+    for (name, kind, help, value) in figures {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+}
+
+/// A `/metrics` answer.
+pub(crate) fn text_answer(out: String) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

@@ -59,6 +59,24 @@ struct Shared {
     agent: ureq::Agent,
     /// Turns statements over the live nodes.
     next: AtomicUsize,
+    metrics: RouterMetrics,
+    connections: Arc<tokio::sync::Semaphore>,
+}
+
+/// The router's counters for `/metrics`.
+#[derive(Debug, Default)]
+struct RouterMetrics {
+    events_published: AtomicU64,
+    events_repeated: AtomicU64,
+    bad_requests: AtomicU64,
+    publish_failures: AtomicU64,
+    statements: AtomicU64,
+    node_failures: AtomicU64,
+    connections_refused: Arc<AtomicU64>,
+    /// `POST /v1/events`, per request, until the stream acknowledged.
+    ingest_latency: super::metrics::Histogram,
+    /// Each request to a node.
+    node_latency: super::metrics::Histogram,
 }
 
 /// Serves until SIGTERM or SIGINT. `ready` is called with the bound address.
@@ -86,6 +104,8 @@ pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> 
             membership: std::sync::RwLock::new(None),
             agent,
             next: AtomicUsize::new(0),
+            metrics: RouterMetrics::default(),
+            connections: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
         });
         // The membership, read now and then every REFRESH.
         let refresher = {
@@ -117,9 +137,9 @@ pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> 
         );
         ready(addr);
         let bounds = Bounds {
-            connections: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
+            connections: shared.connections.clone(),
             idle_timeout: config.http.idle_timeout,
-            refused: Arc::new(AtomicU64::new(0)),
+            refused: shared.metrics.connections_refused.clone(),
         };
         accept_loop(listener, routes(shared), &bounds, super::shutdown_signal()).await;
         refresher.abort();
@@ -135,6 +155,7 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route("/v1/users/{id}/windows/{window}", get(window))
         .route("/v1/profiles", post(batch_read))
         .route("/v1/openapi.json", get(super::openapi))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(shared.clone(), read_body))
@@ -266,6 +287,25 @@ impl Shared {
         headers: &HeaderMap,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+        let start = std::time::Instant::now();
+        let answer = self
+            .call_now(node, method, path_and_query, headers, body)
+            .await;
+        self.metrics.node_latency.observe(start.elapsed());
+        if answer.is_err() {
+            self.metrics.node_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    async fn call_now(
+        self: &Arc<Self>,
+        node: Member,
+        method: &'static str,
+        path_and_query: String,
+        headers: &HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
         let auth = headers.get(header::AUTHORIZATION).cloned();
         let shared = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -352,7 +392,9 @@ async fn ingest(
             format!("the body is not UTF-8: {e}"),
         )
     })?;
+    let start = std::time::Instant::now();
     let events = profiledb::decode_events(text).map_err(|e| {
+        shared.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
         let mut err = ApiError::new(StatusCode::BAD_REQUEST, e.message());
         if let Some((index, field)) = e.rejected_event() {
             err = err.with("index", index).with("field", field);
@@ -370,7 +412,13 @@ async fn ingest(
                 .collect(),
         )
         .await
-        .map_err(|e| unavailable(format!("the log did not take the events: {e}")))?;
+        .map_err(|e| {
+            shared
+                .metrics
+                .publish_failures
+                .fetch_add(1, Ordering::Relaxed);
+            unavailable(format!("the log did not take the events: {e}"))
+        })?;
     let duplicates: usize = acks
         .iter()
         .zip(&carried)
@@ -378,6 +426,12 @@ async fn ingest(
         .map(|(_, n)| n)
         .sum();
     let seq = acks.iter().map(|(s, _)| *s).max().unwrap_or(0);
+    let m = &shared.metrics;
+    m.events_published
+        .fetch_add((events.len() - duplicates) as u64, Ordering::Relaxed);
+    m.events_repeated
+        .fetch_add(duplicates as u64, Ordering::Relaxed);
+    m.ingest_latency.observe(start.elapsed());
     let answer = serde_json::json!({
         "accepted": events.len() - duplicates,
         "duplicates": duplicates,
@@ -478,7 +532,14 @@ async fn change(
         statement,
     )
     .await
-    .map_err(|e| unavailable(format!("the log did not take the statement: {e}")))?;
+    .map_err(|e| {
+        shared
+            .metrics
+            .publish_failures
+            .fetch_add(1, Ordering::Relaxed);
+        unavailable(format!("the log did not take the statement: {e}"))
+    })?;
+    shared.metrics.statements.fetch_add(1, Ordering::Relaxed);
     if let Err(e) = marked {
         tracing::warn!("marking statement {seq}: {e} (the nodes will)");
     }
@@ -547,6 +608,86 @@ async fn change(
             "the statement is in the log (sequence {seq}) and every node will apply it, but no node could be reached to tell its outcome"
         ))
     })
+}
+
+/// `GET /metrics`: the router's counters and latencies, and the nodes it
+/// sees live, in Prometheus' text format.
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let m = &shared.metrics;
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let live = shared.membership().map_or(0, |m| m.live().len());
+    let open = shared.config.http.max_connections - shared.connections.available_permits();
+    let mut out = String::new();
+    super::metrics::render_figures(
+        &mut out,
+        &[
+            (
+                "profiledb_connections_open",
+                "gauge",
+                "HTTP connections open now.",
+                open as u64,
+            ),
+            (
+                "profiledb_connections_refused_total",
+                "counter",
+                "Connections closed on arrival because --max-connections were open.",
+                load(&m.connections_refused),
+            ),
+            (
+                "profiledb_router_live_nodes",
+                "gauge",
+                "Nodes that reported within the last 3 s.",
+                live as u64,
+            ),
+            (
+                "profiledb_router_events_published_total",
+                "counter",
+                "Events the log took.",
+                load(&m.events_published),
+            ),
+            (
+                "profiledb_router_events_repeated_total",
+                "counter",
+                "Events in messages the log dropped as repeats.",
+                load(&m.events_repeated),
+            ),
+            (
+                "profiledb_bad_requests_total",
+                "counter",
+                "Event requests rejected: bad JSON or a bad event.",
+                load(&m.bad_requests),
+            ),
+            (
+                "profiledb_router_publish_failures_total",
+                "counter",
+                "Requests the log did not take (answered 503).",
+                load(&m.publish_failures),
+            ),
+            (
+                "profiledb_router_statements_total",
+                "counter",
+                "Schema and data changes published to the log.",
+                load(&m.statements),
+            ),
+            (
+                "profiledb_router_node_failures_total",
+                "counter",
+                "Requests to nodes that got no answer.",
+                load(&m.node_failures),
+            ),
+        ],
+    );
+    m.ingest_latency.render(
+        &mut out,
+        "profiledb_ingest_duration_seconds",
+        "Ingest latency per request (POST /v1/events), until the stream acknowledged.",
+    );
+    m.node_latency.render(
+        &mut out,
+        "profiledb_router_node_duration_seconds",
+        "Latency of each request to a node.",
+    );
+    super::metrics::text_answer(out)
 }
 
 /// A request's `Idempotency-Key`, when it has one.
