@@ -243,10 +243,12 @@ pub async fn run_node(
                     positions: p.positions.clone(),
                     at: profiledb::now_ms(),
                 };
-                if let Err(e) = log.report(name, &report).await {
+                // Together: each may wait for a server that just died.
+                let (reported_now, reports) = tokio::join!(log.report(name, &report), log.reports());
+                if let Err(e) = reported_now {
                     tracing::warn!("{e}");
                 }
-                match log.reports().await {
+                match reports {
                     Ok(reports) => {
                         let membership = membership_of(&config, reports);
                         if let Some(m) = &membership {

@@ -288,27 +288,9 @@ impl Shared {
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Vec<u8>), ApiError> {
         let start = std::time::Instant::now();
-        let answer = self
-            .call_now(node, method, path_and_query, headers, body)
-            .await;
-        self.metrics.node_latency.observe(start.elapsed());
-        if answer.is_err() {
-            self.metrics.node_failures.fetch_add(1, Ordering::Relaxed);
-        }
-        answer
-    }
-
-    async fn call_now(
-        self: &Arc<Self>,
-        node: Member,
-        method: &'static str,
-        path_and_query: String,
-        headers: &HeaderMap,
-        body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
         let auth = headers.get(header::AUTHORIZATION).cloned();
         let shared = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let answer = tokio::task::spawn_blocking(move || {
             let url = format!("http://{}{path_and_query}", node.addr);
             let fail = |e: &dyn std::fmt::Display| {
                 unavailable(format!(
@@ -352,7 +334,12 @@ impl Shared {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error while serving the request",
             ))
-        })
+        });
+        self.metrics.node_latency.observe(start.elapsed());
+        if answer.is_err() {
+            self.metrics.node_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
     }
 }
 
