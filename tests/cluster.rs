@@ -359,6 +359,7 @@ fn purchases(start: usize, batch: usize) -> String {
                 "ts": 1_761_991_200_000i64 + (i as i64) * 60_000,
                 "amount": ((i * 13) % 50) as f64 + 0.25,
                 "region": regions[i % 3],
+                "v": [((i * 3) % 7) as f64 / 7.0 - 0.5, ((i * 5) % 11) as f64 / 11.0 - 0.5],
                 "event_id": format!("b{i}"),
             })
         })
@@ -448,7 +449,8 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         CREATE FEATURE spend ON buy AS SUM(amount);
         CREATE FEATURE recent ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
         CREATE ATTRIBUTE region STRING ON buy;
-        CREATE ATTRIBUTE tag STRING";
+        CREATE ATTRIBUTE tag STRING;
+        CREATE VECTOR taste ON buy AS EWMA(v) DIM 2 HALF_LIFE '7d'";
     for s in [&router, &one] {
         let (status, body) = query(s, None, schema);
         assert_eq!(status, 200, "{body}");
@@ -456,6 +458,13 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
     let (status, body) = query(&router, None, "SHOW FEATURES");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"].as_array().map(Vec::len), Some(3), "{body}");
+    // A similarity to a user no node has yet is unknown, as on one server.
+    let (status, body) = query(
+        &router,
+        None,
+        "SELECT id, cosine(taste, 'u014') AS s FROM users ORDER BY s DESC LIMIT 3",
+    );
+    assert_eq!(status, 400, "{body}");
     // A definition that fails, fails on every node alike, and says where.
     let (status, body) = query(&router, None, "CREATE FEATURE n ON buy AS COUNT()");
     assert_eq!(status, 400, "{body}");
@@ -586,6 +595,9 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         "SELECT count(DISTINCT region), percentile(spend, 0.9) FROM users".to_owned(),
         "SELECT tag, count(*), min(id), max(id) FROM users GROUP BY tag ORDER BY tag".to_owned(),
         "SELECT id, n, tag FROM users WHERE id IN ('u007', 'u014')".to_owned(),
+        // Rankings merged from each node's, to a user one node holds.
+        "SELECT id, cosine(taste, 'u014') AS s FROM users ORDER BY s DESC LIMIT 10".to_owned(),
+        "SELECT id, dot(taste, [0.5, -1.0]) AS s FROM users WHERE region = 'east' ORDER BY s DESC LIMIT 6".to_owned(),
     ];
     same_answers(&router, &one, &queries, seq);
     // Worked by hand: user 7i mod 240 buys at i, so at i = 1500 the users of

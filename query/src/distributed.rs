@@ -22,7 +22,7 @@ use profiledb_storage::{
     RowNeeds, UserRange, UserRow, Value,
 };
 
-use crate::ast::{Select, Statement};
+use crate::ast::{Expr, FunctionArg, Literal, Select, SelectItem, Statement};
 use crate::bind::AggSpec;
 use crate::error::{Error, Result};
 use crate::exec::{AggState, GroupKey, Partial, combine, finish_select, local_partials};
@@ -52,8 +52,8 @@ const VERSION: u8 = 1;
 /// merges it (see [`Peers`]).
 ///
 /// # Errors
-/// A statement that is not a `SELECT`, or that ranks by similarity (answered
-/// by no partial form yet); otherwise as [`crate::execute`].
+/// A statement that is not a `SELECT`, or that compares with a centroid
+/// (answered by no partial form yet); otherwise as [`crate::execute`].
 pub fn partial(
     source: &dyn DataSource,
     select: &str,
@@ -94,9 +94,9 @@ fn distributed_plan(
     now: i64,
 ) -> Result<SelectPlan> {
     let mut plan = plan_select(select, catalog, now)?;
-    if plan.uses_vectors() {
+    if plan.reads_centroids() {
         return Err(Error::invalid(
-            "similarity rankings, centroids and similarity to a user are not yet answered across a cluster's nodes; run them on one node (GET its /v1/query)",
+            "similarity to a centroid is not yet answered across a cluster's nodes; run it on one node (GET its /v1/query)",
             None,
         ));
     }
@@ -113,6 +113,7 @@ pub(crate) fn query(
     limits: &Limits,
 ) -> Result<Rows> {
     let now = source.now();
+    let select = &with_user_vectors(source, peers, select, limits)?;
     let mut bindings = source.bindings();
     for _ in 0..16 {
         let plan = distributed_plan(select, &bindings.catalog, now)?;
@@ -139,6 +140,102 @@ pub(crate) fn query(
         "the schema kept changing while the query was planned; run it again",
         None,
     ))
+}
+
+/// `select` with each similarity to a user (`cosine(taste, 'u1')`) given
+/// that user's vector as an array literal, read across the machines as of
+/// the query's time: every machine's part then compares with the same
+/// vector, whichever machine holds the user.
+fn with_user_vectors(
+    source: &dyn DataSource,
+    peers: &dyn Peers,
+    select: &Select,
+    limits: &Limits,
+) -> Result<Select> {
+    // Spans into the statement's own text, which is what peers are sent.
+    let mut text = select.to_string();
+    let parsed = reparse(&text)?;
+    let mut exprs: Vec<&Expr> = Vec::new();
+    for item in &parsed.projection {
+        if let SelectItem::Expr { expr, .. } = item {
+            exprs.push(expr);
+        }
+    }
+    exprs.extend(parsed.selection.iter());
+    exprs.extend(parsed.group_by.iter());
+    exprs.extend(parsed.having.iter());
+    exprs.extend(parsed.order_by.iter().map(|o| &o.expr));
+    let mut targets: Vec<(crate::error::Span, String, String)> = Vec::new();
+    while let Some(e) = exprs.pop() {
+        if let Expr::Function { name, args } = e
+            && ["cosine", "dot", "l2_distance"]
+                .iter()
+                .any(|f| name.value.eq_ignore_ascii_case(f))
+            && let [
+                FunctionArg::Expr(Expr::Column(vector)),
+                FunctionArg::Expr(Expr::Literal(Literal::String(user), loc)),
+            ] = args.as_slice()
+        {
+            targets.push((loc.0, vector.value.clone(), user.clone()));
+        }
+        exprs.extend(e.children());
+    }
+    if targets.is_empty() {
+        return Ok(select.clone());
+    }
+    targets.sort_by_key(|t| std::cmp::Reverse(t.0.start));
+    for (span, vector, user) in targets {
+        let as_of = parsed
+            .as_of
+            .as_ref()
+            .map(|e| format!(" AS OF {e}"))
+            .unwrap_or_default();
+        let read = format!("SELECT {vector} FROM users WHERE id = $1{as_of}");
+        let read = match crate::parser::parse_script_with(&read, &[Value::String(user.clone())])
+            .map_err(Error::from)?
+            .pop()
+        {
+            Some((Statement::Select(s), _)) => s,
+            _ => return Err(Error::invalid("reading a user's vector", None)),
+        };
+        let rows = query(source, peers, &read, limits)?;
+        let array = match rows.rows.first().and_then(|r| r.first()) {
+            None => {
+                return Err(Error::Unknown {
+                    kind: "user",
+                    name: user,
+                    suggestion: None,
+                    at: crate::error::At::none(),
+                });
+            }
+            Some(Value::Vector(v)) => {
+                let items: Vec<String> = v.iter().map(|x| format!("{:?}", f64::from(*x))).collect();
+                format!("[{}]", items.join(", "))
+            }
+            Some(_) => {
+                return Err(Error::invalid(
+                    format!("user '{user}' has no {vector} vector to compare with yet"),
+                    None,
+                ));
+            }
+        };
+        text.replace_range(span.start..span.end, &array);
+    }
+    reparse(&text)
+}
+
+/// The one `SELECT` of `text`.
+fn reparse(text: &str) -> Result<Select> {
+    match crate::parser::parse_script(text)
+        .map_err(Error::from)?
+        .pop()
+    {
+        Some((Statement::Select(s), _)) => Ok(*s),
+        _ => Err(Error::invalid(
+            format!("expected a SELECT to send to other machines: {text}"),
+            None,
+        )),
+    }
 }
 
 /// Writes a partial result.
@@ -531,10 +628,9 @@ impl View for PartView<'_> {
             !self.part.keeps(&row.user) || visit(row)
         })
     }
-    /// The part's users among the whole index's nearest: fewer than `k`
-    /// when others rank high. Queries across machines do not rank by
-    /// similarity yet ([`distributed_plan`] refuses them), so nothing asks
-    /// this of a part today.
+    /// The `k` nearest of the part's users: the part's own rule admits a
+    /// user before the query's filter does, inside the ranking, so that
+    /// other users ranking high never leave the part fewer than `k`.
     fn nearest(
         &self,
         def: u32,
@@ -543,9 +639,18 @@ impl View for PartView<'_> {
         k: usize,
         filter: &NearestFilter<'_>,
     ) -> Vec<(String, f64)> {
-        let mut out = self.inner.nearest(def, query, metric, k, filter);
-        out.retain(|(id, _)| self.part.keeps(id));
-        out
+        let inner = filter.keep;
+        let admit = |id: &str, row: Option<&profiledb_storage::UserRow>| {
+            self.part.keeps(id) && inner.is_none_or(|f| f(id, row))
+        };
+        let filter = NearestFilter {
+            attribute: filter.attribute,
+            keep: Some(&admit),
+            users: filter.users,
+            exact: filter.exact,
+            probes: filter.probes,
+        };
+        self.inner.nearest(def, query, metric, k, &filter)
     }
     /// No table: the index holds users the part does not read.
     fn vectors(&self, _def: u32) -> Option<&IndexTable> {

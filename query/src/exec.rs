@@ -294,7 +294,6 @@ pub(crate) fn local_partials(
             ..
         } => {
             let rows = similarity::run_top_k(plan, *def, *metric, *k, search, view, limits)?;
-            let rows = rows.into_iter().map(|r| (Vec::new(), r)).collect();
             vec![Partial::Rows(rows)]
         }
         Access::One => {

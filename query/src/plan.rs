@@ -587,9 +587,12 @@ impl SelectPlan {
     /// similarity to a centroid. Such a plan reads through a view that pins
     /// the index with the data.
     pub fn uses_vectors(&self) -> bool {
-        if matches!(self.access, Access::VectorTopK { .. }) {
-            return true;
-        }
+        matches!(self.access, Access::VectorTopK { .. }) || self.reads_centroids()
+    }
+
+    /// Whether an expression compares with a centroid (the mean of a
+    /// segment's vectors).
+    pub fn reads_centroids(&self) -> bool {
         let mut exprs: Vec<&BExpr> = self.filter.iter().collect();
         match &self.shape {
             Shape::Rows {

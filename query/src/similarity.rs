@@ -306,7 +306,7 @@ pub(crate) fn run_top_k(
     search: &crate::plan::Search,
     view: &dyn View,
     limits: &Limits,
-) -> Result<Vec<Vec<Value>>> {
+) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
     let Shape::Rows { exprs, order, .. } = &plan.shape else {
         return Err(Error::invalid("a vector top-k needs an ORDER BY", None));
     };
@@ -361,7 +361,22 @@ pub(crate) fn run_top_k(
             )))
         })?;
         let ctx = Ctx::of_row(&row, &plan.bucket_ms, plan.as_of);
-        out.push(exprs.iter().map(|e| eval(e, &ctx).into_owned()).collect());
+        // A part's rows carry their sort keys, to be merged with other
+        // parts' as a scan's are; one database's come in ranking order.
+        let keys = if plan.by_id {
+            let mut keys: Vec<Value> = order
+                .iter()
+                .map(|(e, _)| eval(e, &ctx).into_owned())
+                .collect();
+            keys.push(Value::String(row.user.clone()));
+            keys
+        } else {
+            Vec::new()
+        };
+        out.push((
+            keys,
+            exprs.iter().map(|e| eval(e, &ctx).into_owned()).collect(),
+        ));
     }
     Ok(out)
 }

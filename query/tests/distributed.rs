@@ -145,8 +145,124 @@ fn merged_parts_answer_what_one_database_answers() -> Result<(), Error> {
     Ok(())
 }
 
+/// Users with random taste vectors (4 dimensions) as `INSERT` statements.
+fn tastes(seed: u64, users: usize) -> Vec<(String, String)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let regions = ["north", "south", "east"];
+    (0..users)
+        .map(|u| {
+            let user = format!("u{u:04}");
+            let region = regions[rng.random_range(0..regions.len())];
+            let rows: Vec<String> = (0..rng.random_range(1..4))
+                .map(|_| {
+                    let ts = NOW - rng.random_range(0..10 * 86_400_000i64);
+                    let amount = f64::from(rng.random_range(1..40) * 5);
+                    let v: Vec<String> = (0..4)
+                        .map(|_| format!("{:.2}", rng.random_range(-1.0..1.0f64)))
+                        .collect();
+                    format!("('{user}', {ts}, {amount}, '{region}', [{}])", v.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO purchase (user, ts, amount, region, v) VALUES {}",
+                rows.join(", ")
+            );
+            (user, sql)
+        })
+        .collect()
+}
+
+/// Peers that each hold every user in a database of their own (a ranking
+/// pins the vector index of the database it reads), answering for the
+/// second and third thirds.
+struct Copies<'a>(&'a [MemoryEngine]);
+
+impl Peers for Copies<'_> {
+    fn partials(&self, select: &str, now: i64, limits: &Limits) -> Result<Vec<Vec<u8>>, Error> {
+        self.0
+            .iter()
+            .zip(1..3)
+            .map(|(db, i)| {
+                let keep = move |u: &str| third(u) == i;
+                partial(&Part::new(db, now).keeping(&keep), select, now, limits)
+            })
+            .collect()
+    }
+}
+
+const SIMILARITY: &[&str] = &[
+    "SELECT id, cosine(taste, 'u0007') AS s FROM users ORDER BY s DESC LIMIT 10",
+    "SELECT id, dot(taste, [0.5, -0.25, 1.0, 0.0]) AS s FROM users WHERE region = 'east' ORDER BY s DESC LIMIT 7",
+    "SELECT id, l2_distance(taste, 'u0100') AS d FROM users ORDER BY d LIMIT 5",
+    "SELECT id, cosine(taste, 'u0003') AS s FROM users WHERE spend > 50 ORDER BY s DESC LIMIT 8",
+    "SELECT count(*), avg(cosine(taste, 'u0010')) FROM users WHERE cosine(taste, 'u0010') > 0.5",
+    "SELECT id, cosine(taste, 'u0042') AS s FROM users ORDER BY s DESC LIMIT 6 WITH (exact = true)",
+];
+
 #[test]
-fn similarity_and_clustering_are_refused_across_parts_not_answered_wrongly() -> Result<(), Error> {
+fn similarity_rankings_merge_across_parts() -> Result<(), Error> {
+    let vectors = "CREATE VECTOR taste ON purchase AS EWMA(v) DIM 4 HALF_LIFE '7d'";
+    let fresh = || -> Result<MemoryEngine, Error> {
+        let db = memory()?;
+        execute(&db, vectors, &Limits::default())?;
+        Ok(db)
+    };
+    let one = fresh()?;
+    let parts: Vec<MemoryEngine> = (0..3).map(|_| fresh()).collect::<Result<_, _>>()?;
+    // Three more that hold every user, as nodes holding standby copies.
+    let copies: Vec<MemoryEngine> = (0..3).map(|_| fresh()).collect::<Result<_, _>>()?;
+    for (user, sql) in tastes(11, 300) {
+        execute(&one, &sql, &Limits::default())?;
+        execute(&parts[third(&user)], &sql, &Limits::default())?;
+        for c in &copies {
+            execute(c, &sql, &Limits::default())?;
+        }
+    }
+    let mut parts = parts.into_iter();
+    let first = parts.next().expect("three parts");
+    // The users compared with live in other parts than the first.
+    assert!(["u0007", "u0100", "u0003"].iter().any(|u| third(u) != 0));
+    let peers = InProcess(parts.collect());
+    let merged = Part::new(&first, NOW).with_peers(&peers);
+    let others = Copies(&copies[1..]);
+    let keep = |u: &str| third(u) == 0;
+    let kept = Part::new(&copies[0], NOW)
+        .keeping(&keep)
+        .with_peers(&others);
+    let one = Part::new(&one, NOW);
+    for (sql, merged) in SIMILARITY
+        .iter()
+        .flat_map(|sql| [(sql, &merged), (sql, &kept)])
+    {
+        let want = execute(&one, sql, &Limits::default())?;
+        let got = execute(merged, sql, &Limits::default())?;
+        let (want, got) = (want[0].rows().expect("rows"), got[0].rows().expect("rows"));
+        assert!(!want.rows.is_empty(), "{sql}: the reference has no rows");
+        assert_eq!(want.rows.len(), got.rows.len(), "{sql}");
+        for (w, g) in want.rows.iter().zip(&got.rows) {
+            assert!(
+                w.len() == g.len() && w.iter().zip(g).all(|(a, b)| same(a, b)),
+                "{sql}:\n want {w:?}\n got  {g:?}"
+            );
+        }
+    }
+    // A user no part holds is unknown, as on one database.
+    let sql = "SELECT id, cosine(taste, 'nobody') AS s FROM users ORDER BY s DESC LIMIT 3";
+    let (Err(want), Err(got)) = (
+        execute(&one, sql, &Limits::default()),
+        execute(&merged, sql, &Limits::default()),
+    ) else {
+        panic!("{sql} was answered");
+    };
+    assert!(
+        want.to_string().contains("nobody") && got.to_string().contains("nobody"),
+        "{want} / {got}"
+    );
+    Ok(())
+}
+
+#[test]
+fn centroids_and_clustering_are_refused_across_parts_not_answered_wrongly() -> Result<(), Error> {
     let db = memory()?;
     execute(
         &db,
@@ -157,7 +273,7 @@ fn similarity_and_clustering_are_refused_across_parts_not_answered_wrongly() -> 
     let none = InProcess(Vec::new());
     let merged = Part::new(&db, NOW).with_peers(&none);
     for sql in [
-        "SELECT id, cosine(taste, 'u1') AS s FROM users ORDER BY s DESC LIMIT 3",
+        "SELECT id, cosine(taste, centroid(taste, big)) AS s FROM users ORDER BY s DESC LIMIT 3",
         "CLUSTER users BY taste INTO 2",
     ] {
         let Err(err) = execute(&merged, sql, &Limits::default()) else {
