@@ -113,6 +113,7 @@ pub(crate) fn query(
     limits: &Limits,
 ) -> Result<Rows> {
     let now = source.now();
+    let asked = select;
     let select = &with_user_vectors(source, peers, select, limits)?;
     let mut bindings = source.bindings();
     for _ in 0..16 {
@@ -134,7 +135,13 @@ pub(crate) fn query(
         for bytes in remote? {
             partials.push(decode(&plan, &bytes)?);
         }
-        return finish_select(&plan, partials, limits);
+        let mut rows = finish_select(&plan, partials, limits)?;
+        // Columns are named as asked, not with users' vectors put in.
+        let named = plan_select(asked, &bindings.catalog, now)?;
+        for (c, n) in rows.columns.iter_mut().zip(&named.columns) {
+            c.name.clone_from(&n.name);
+        }
+        return Ok(rows);
     }
     Err(Error::invalid(
         "the schema kept changing while the query was planned; run it again",

@@ -89,6 +89,24 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// `sql` answers the same rows, in the same order, from `merged` as from
+/// `one` (floats up to the order of summation).
+fn answers_alike(one: &Part<'_>, merged: &Part<'_>, sql: &str) -> Result<(), Error> {
+    let want = execute(one, sql, &Limits::default())?;
+    let got = execute(merged, sql, &Limits::default())?;
+    let (want, got) = (want[0].rows().expect("rows"), got[0].rows().expect("rows"));
+    assert_eq!(want.columns, got.columns, "{sql}");
+    assert!(!want.rows.is_empty(), "{sql}: the reference has no rows");
+    assert_eq!(want.rows.len(), got.rows.len(), "{sql}");
+    for (w, g) in want.rows.iter().zip(&got.rows) {
+        assert!(
+            w.len() == g.len() && w.iter().zip(g).all(|(a, b)| same(a, b)),
+            "{sql}:\n want {w:?}\n got  {g:?}"
+        );
+    }
+    Ok(())
+}
+
 const QUERIES: &[&str] = &[
     "SELECT count(*) FROM users",
     "SELECT count(*), sum(spend), avg(recent), min(biggest), max(n) FROM users WHERE n >= 3",
@@ -125,21 +143,9 @@ fn merged_parts_answer_what_one_database_answers() -> Result<(), Error> {
     let keep = |u: &str| third(u) == 0;
     let kept = Part::new(&one, NOW).keeping(&keep).with_peers(&thirds);
     let one = Part::new(&one, NOW);
-    for (sql, merged) in QUERIES
-        .iter()
-        .flat_map(|sql| [(sql, &merged), (sql, &kept)])
-    {
-        let want = execute(&one, sql, &Limits::default())?;
-        let got = execute(merged, sql, &Limits::default())?;
-        let (want, got) = (want[0].rows().expect("rows"), got[0].rows().expect("rows"));
-        assert_eq!(want.columns, got.columns, "{sql}");
-        assert!(!want.rows.is_empty(), "{sql}: the reference has no rows");
-        assert_eq!(want.rows.len(), got.rows.len(), "{sql}");
-        for (w, g) in want.rows.iter().zip(&got.rows) {
-            assert!(
-                w.len() == g.len() && w.iter().zip(g).all(|(a, b)| same(a, b)),
-                "{sql}:\n want {w:?}\n got  {g:?}"
-            );
+    for sql in QUERIES {
+        for merged in [&merged, &kept] {
+            answers_alike(&one, merged, sql)?;
         }
     }
     Ok(())
@@ -230,20 +236,9 @@ fn similarity_rankings_merge_across_parts() -> Result<(), Error> {
         .keeping(&keep)
         .with_peers(&others);
     let one = Part::new(&one, NOW);
-    for (sql, merged) in SIMILARITY
-        .iter()
-        .flat_map(|sql| [(sql, &merged), (sql, &kept)])
-    {
-        let want = execute(&one, sql, &Limits::default())?;
-        let got = execute(merged, sql, &Limits::default())?;
-        let (want, got) = (want[0].rows().expect("rows"), got[0].rows().expect("rows"));
-        assert!(!want.rows.is_empty(), "{sql}: the reference has no rows");
-        assert_eq!(want.rows.len(), got.rows.len(), "{sql}");
-        for (w, g) in want.rows.iter().zip(&got.rows) {
-            assert!(
-                w.len() == g.len() && w.iter().zip(g).all(|(a, b)| same(a, b)),
-                "{sql}:\n want {w:?}\n got  {g:?}"
-            );
+    for sql in SIMILARITY {
+        for merged in [&merged, &kept] {
+            answers_alike(&one, merged, sql)?;
         }
     }
     // A user no part holds is unknown, as on one database.
