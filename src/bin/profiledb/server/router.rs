@@ -185,6 +185,14 @@ async fn auth(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
 }
 
 impl Shared {
+    /// The answer when the log did not take `what`, counted.
+    fn refused(&self, what: &str, e: &dyn std::fmt::Display) -> ApiError {
+        self.metrics
+            .publish_failures
+            .fetch_add(1, Ordering::Relaxed);
+        unavailable(format!("the log did not take {what}: {e}"))
+    }
+
     /// The cluster as the last reports read describe it, judged live or
     /// not at this moment (reports the router could not read again since
     /// grow old rather than stay live).
@@ -399,13 +407,7 @@ async fn ingest(
                 .collect(),
         )
         .await
-        .map_err(|e| {
-            shared
-                .metrics
-                .publish_failures
-                .fetch_add(1, Ordering::Relaxed);
-            unavailable(format!("the log did not take the events: {e}"))
-        })?;
+        .map_err(|e| shared.refused("the events", &e))?;
     let duplicates: usize = acks
         .iter()
         .zip(&carried)
@@ -480,25 +482,41 @@ async fn query(
             }
         }
     }
+    // A query only reads: one sent to a node that cannot be reached (it
+    // just died, and its reports are not stale yet) goes to the next.
     let turn = shared.next.fetch_add(1, Ordering::Relaxed);
-    let node = shared
-        .waiting(
-            |m| {
-                let live = m.live();
-                (!live.is_empty()).then(|| live[turn % live.len()].clone())
-            },
-            || "no node of the cluster is live".into(),
-        )
-        .await?;
-    shared
-        .forward(
-            node,
-            "POST",
-            "/v1/query".into(),
-            &headers,
-            Some(body.to_vec()),
-        )
-        .await
+    let mut skip: Vec<String> = Vec::new();
+    loop {
+        let node = shared
+            .waiting(
+                |m| {
+                    let live: Vec<&Member> = m
+                        .live()
+                        .into_iter()
+                        .filter(|n| !skip.contains(&n.name))
+                        .collect();
+                    (!live.is_empty()).then(|| live[turn % live.len()].clone())
+                },
+                || "no node of the cluster is live".into(),
+            )
+            .await?;
+        let name = node.name.clone();
+        match shared
+            .forward(
+                node,
+                "POST",
+                "/v1/query".into(),
+                &headers,
+                Some(body.to_vec()),
+            )
+            .await
+        {
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE && skip.len() < 3 => {
+                skip.push(name);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A script of schema or data changes: published once to the log of
@@ -519,13 +537,7 @@ async fn change(
         statement,
     )
     .await
-    .map_err(|e| {
-        shared
-            .metrics
-            .publish_failures
-            .fetch_add(1, Ordering::Relaxed);
-        unavailable(format!("the log did not take the statement: {e}"))
-    })?;
+    .map_err(|e| shared.refused("the statement", &e))?;
     shared.metrics.statements.fetch_add(1, Ordering::Relaxed);
     if let Err(e) = marked {
         tracing::warn!("marking statement {seq}: {e} (the nodes will)");
