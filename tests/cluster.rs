@@ -328,19 +328,24 @@ fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
+/// `sql` through `router`, once it has seen the stream up to `seq`.
+fn query_seen(router: &Server, sql: &str, seq: u64) -> (u16, serde_json::Value) {
+    support::call(
+        "POST",
+        &format!("{}/v1/query", router.url),
+        None,
+        Some((
+            "application/json",
+            serde_json::json!({"sql": sql, "min_seq": seq}).to_string(),
+        )),
+    )
+}
+
 /// Each of `queries` answers the same through `router` (having seen the
 /// stream up to `seq`) as from `one`.
 fn same_answers(router: &Server, one: &Server, queries: &[String], seq: u64) {
     for sql in queries {
-        let (status, got) = support::call(
-            "POST",
-            &format!("{}/v1/query", router.url),
-            None,
-            Some((
-                "application/json",
-                serde_json::json!({"sql": sql, "min_seq": seq}).to_string(),
-            )),
-        );
+        let (status, got) = query_seen(router, sql, seq);
         assert_eq!(status, 200, "{sql}: {got}");
         let (status, want) = query(one, None, sql);
         assert_eq!(status, 200, "{sql}: {want}");
@@ -909,16 +914,7 @@ fn three_nats_servers_and_three_nodes_survive_sigkill() {
     ];
     same_answers(&router, &one, &queries, seq);
     // Hand-computed: 6,000 purchases over 240 users, 25 each.
-    let (status, body) = support::call(
-        "POST",
-        &format!("{}/v1/query", router.url),
-        None,
-        Some((
-            "application/json",
-            serde_json::json!({"sql": "SELECT min(n), max(n), count(*) FROM users", "min_seq": seq})
-                .to_string(),
-        )),
-    );
+    let (status, body) = query_seen(&router, "SELECT min(n), max(n), count(*) FROM users", seq);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"][0], serde_json::json!([25, 25, 240]), "{body}");
     drop(nodes);

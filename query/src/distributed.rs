@@ -113,8 +113,9 @@ pub(crate) fn query(
     limits: &Limits,
 ) -> Result<Rows> {
     let now = source.now();
+    let rewritten = with_user_vectors(source, peers, select, limits)?;
     let asked = select;
-    let select = &with_user_vectors(source, peers, select, limits)?;
+    let select = rewritten.as_ref().unwrap_or(asked);
     let mut bindings = source.bindings();
     for _ in 0..16 {
         let plan = distributed_plan(select, &bindings.catalog, now)?;
@@ -136,10 +137,12 @@ pub(crate) fn query(
             partials.push(decode(&plan, &bytes)?);
         }
         let mut rows = finish_select(&plan, partials, limits)?;
-        // Columns are named as asked, not with users' vectors put in.
-        let named = plan_select(asked, &bindings.catalog, now)?;
-        for (c, n) in rows.columns.iter_mut().zip(&named.columns) {
-            c.name.clone_from(&n.name);
+        if rewritten.is_some() {
+            // Columns are named as asked, not with users' vectors put in.
+            let named = plan_select(asked, &bindings.catalog, now)?;
+            for (c, n) in rows.columns.iter_mut().zip(&named.columns) {
+                c.name.clone_from(&n.name);
+            }
         }
         return Ok(rows);
     }
@@ -152,44 +155,21 @@ pub(crate) fn query(
 /// `select` with each similarity to a user (`cosine(taste, 'u1')`) given
 /// that user's vector as an array literal, read across the machines as of
 /// the query's time: every machine's part then compares with the same
-/// vector, whichever machine holds the user.
+/// vector, whichever machine holds the user. `None` when it compares with
+/// no user.
 fn with_user_vectors(
     source: &dyn DataSource,
     peers: &dyn Peers,
     select: &Select,
     limits: &Limits,
-) -> Result<Select> {
+) -> Result<Option<Select>> {
+    if user_targets(select).is_empty() {
+        return Ok(None);
+    }
     // Spans into the statement's own text, which is what peers are sent.
     let mut text = select.to_string();
     let parsed = reparse(&text)?;
-    let mut exprs: Vec<&Expr> = Vec::new();
-    for item in &parsed.projection {
-        if let SelectItem::Expr { expr, .. } = item {
-            exprs.push(expr);
-        }
-    }
-    exprs.extend(parsed.selection.iter());
-    exprs.extend(parsed.group_by.iter());
-    exprs.extend(parsed.having.iter());
-    exprs.extend(parsed.order_by.iter().map(|o| &o.expr));
-    let mut targets: Vec<(crate::error::Span, String, String)> = Vec::new();
-    while let Some(e) = exprs.pop() {
-        if let Expr::Function { name, args } = e
-            && ["cosine", "dot", "l2_distance"]
-                .iter()
-                .any(|f| name.value.eq_ignore_ascii_case(f))
-            && let [
-                FunctionArg::Expr(Expr::Column(vector)),
-                FunctionArg::Expr(Expr::Literal(Literal::String(user), loc)),
-            ] = args.as_slice()
-        {
-            targets.push((loc.0, vector.value.clone(), user.clone()));
-        }
-        exprs.extend(e.children());
-    }
-    if targets.is_empty() {
-        return Ok(select.clone());
-    }
+    let mut targets = user_targets(&parsed);
     targets.sort_by_key(|t| std::cmp::Reverse(t.0.start));
     for (span, vector, user) in targets {
         let as_of = parsed
@@ -228,7 +208,38 @@ fn with_user_vectors(
         };
         text.replace_range(span.start..span.end, &array);
     }
-    reparse(&text)
+    reparse(&text).map(Some)
+}
+
+/// Each similarity to a user in `select`: the user id's span, the vector's
+/// name and the user id.
+fn user_targets(select: &Select) -> Vec<(crate::error::Span, String, String)> {
+    let mut exprs: Vec<&Expr> = Vec::new();
+    for item in &select.projection {
+        if let SelectItem::Expr { expr, .. } = item {
+            exprs.push(expr);
+        }
+    }
+    exprs.extend(select.selection.iter());
+    exprs.extend(select.group_by.iter());
+    exprs.extend(select.having.iter());
+    exprs.extend(select.order_by.iter().map(|o| &o.expr));
+    let mut targets = Vec::new();
+    while let Some(e) = exprs.pop() {
+        if let Expr::Function { name, args } = e
+            && ["cosine", "dot", "l2_distance"]
+                .iter()
+                .any(|f| name.value.eq_ignore_ascii_case(f))
+            && let [
+                FunctionArg::Expr(Expr::Column(vector)),
+                FunctionArg::Expr(Expr::Literal(Literal::String(user), loc)),
+            ] = args.as_slice()
+        {
+            targets.push((loc.0, vector.value.clone(), user.clone()));
+        }
+        exprs.extend(e.children());
+    }
+    targets
 }
 
 /// The one `SELECT` of `text`.

@@ -393,7 +393,10 @@ async fn apply_statements<L: Log>(
         }
     }
     if at < through {
-        db.apply_log(STATEMENTS, through, &[])
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || db.apply_log(STATEMENTS, through, &[]))
+            .await
+            .map_err(|e| failed(&e))?
             .map_err(|e| failed(&e))?;
     }
     Ok(outcomes)
