@@ -87,18 +87,25 @@ fn tab_completes_keywords_and_names() -> Result<(), rexpect::error::Error> {
     p.exp_string("profiledb> ")?;
     p.send_line("CREATE FEATURE lifetime_spend ON purchase AS SUM(amount);")?;
     p.exp_string("CREATE FEATURE")?;
+    // Each line is typed once the prompt is back. "CREATE FEATURE" also
+    // matches the editor's echo of the line typed, and a line sent while
+    // the editor still reads the one before can be lost (seen once in CI).
+    p.exp_string("profiledb> ")?;
     p.send_line("INSERT INTO purchase (user, ts, amount) VALUES ('a', 1, 40.5);")?;
     p.exp_string("INSERT 1")?;
+    p.exp_string("profiledb> ")?;
     // `SEL<tab>` is SELECT; `lifet<tab>` the feature; `FR<tab>` FROM.
     p.send("SEL\t")?;
     p.send(" 1 + lifet\t")?;
     p.send(" + 0.5 AS answer FR\t")?;
     p.send_line(" users;")?;
     p.exp_string("42.0")?;
+    p.exp_string("profiledb> ")?;
     // Lower case stays lower case.
     p.send("sel\t")?;
     p.send_line(" 6 * 7 AS product;")?;
     p.exp_string("42")?;
+    p.exp_string("profiledb> ")?;
     p.send("\\tim\t")?;
     p.send_line("")?;
     p.exp_string("Timing is on.")?;
