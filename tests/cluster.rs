@@ -136,6 +136,7 @@ fn define(url: &str, sql: &str) -> u64 {
         let statement = profiledb::cluster::Statement {
             sql: sql.into(),
             params: Vec::new(),
+            centroids: None,
         };
         let (seq, marked) = profiledb::cluster::publish_statement(&log, parts, None, &statement)
             .await
@@ -353,6 +354,115 @@ fn same_answers(router: &Server, one: &Server, queries: &[String], seq: u64) {
     }
 }
 
+/// A JSON vector as numbers.
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .map(|xs| xs.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default()
+}
+
+/// `CLUSTER` through the router clusters every node's users into a settled
+/// k-means (each centroid the mean of the vectors nearest to it, checked
+/// against `one`'s vectors by a naive assignment of the test's own), and
+/// `CREATE SEGMENTS` of the same clustering gives every node the same
+/// segments.
+fn clusters_span_the_nodes(router: &Server, one: &Server) {
+    let (status, found) = query(router, None, "CLUSTER users BY taste INTO 3 SEED 5");
+    assert_eq!(status, 200, "{found}");
+    let found: Vec<(u64, Vec<f64>)> = found["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r[1].as_u64().expect("a size"), floats(&r[2])))
+        .collect();
+    let (status, users) = query(
+        one,
+        None,
+        "SELECT id, taste FROM users WHERE taste IS NOT NULL ORDER BY id",
+    );
+    assert_eq!(status, 200, "{users}");
+    let users: Vec<(String, Vec<f64>)> = users["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r[0].as_str().expect("an id").to_owned(), floats(&r[1])))
+        .collect();
+    let nearest = |v: &[f64]| -> usize {
+        let d = |c: &[f64]| -> f64 { v.iter().zip(c).map(|(x, y)| (x - y).powi(2)).sum() };
+        (0..found.len()).fold(0, |best, j| {
+            if d(&found[j].1) < d(&found[best].1) {
+                j
+            } else {
+                best
+            }
+        })
+    };
+    let mut sums = vec![(0u64, vec![0.0f64; 2]); found.len()];
+    for (_, v) in &users {
+        let j = nearest(v);
+        sums[j].0 += 1;
+        for (s, x) in sums[j].1.iter_mut().zip(v) {
+            *s += x;
+        }
+    }
+    for ((size, centroid), (n, sum)) in found.iter().zip(&sums) {
+        assert_eq!(size, n, "{found:?}");
+        for (c, s) in centroid.iter().zip(sum) {
+            assert!((c - s / *n as f64).abs() < 1e-5, "{found:?}: {sums:?}");
+        }
+    }
+    // Segments of a clustering: made once, carried to every node.
+    let (status, body) = query(
+        router,
+        None,
+        "SELECT 1; CREATE SEGMENTS tribes FROM CLUSTER users BY taste INTO 3 SEED 5",
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = query(
+        router,
+        None,
+        "CREATE SEGMENTS tribes FROM CLUSTER users BY taste INTO 3 SEED 5",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["count"], 3, "{body}");
+    let (status, body) = query(
+        router,
+        None,
+        "CREATE SEGMENTS tribes FROM CLUSTER users BY tast INTO 3",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("taste")),
+        "{body}"
+    );
+    // Each user is in the segment of the centroid nearest to it, whichever
+    // node holds it.
+    let (status, got) = query(
+        router,
+        None,
+        "SELECT id, nearest_cluster(tribes) FROM users WHERE taste IS NOT NULL ORDER BY id",
+    );
+    assert_eq!(status, 200, "{got}");
+    let got: Vec<(String, u64)> = got["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().expect("an id").to_owned(),
+                r[1].as_u64().expect("a cluster"),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64)> = users
+        .iter()
+        .map(|(id, v)| (id.clone(), nearest(v) as u64))
+        .collect();
+    assert_eq!(got, want);
+}
+
 /// Purchases of 240 users: `batch` of them from `start`, as a JSON array.
 fn purchases(start: usize, batch: usize) -> String {
     let regions = ["north", "south", "east"];
@@ -387,6 +497,7 @@ fn statements_a_router_left_unmarked_are_marked_by_the_nodes() {
             serde_json::to_vec(&profiledb::cluster::Statement {
                 sql: sql.into(),
                 params: Vec::new(),
+                centroids: None,
             })
             .expect("JSON")
         };
@@ -455,7 +566,8 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         CREATE FEATURE recent ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
         CREATE ATTRIBUTE region STRING ON buy;
         CREATE ATTRIBUTE tag STRING;
-        CREATE VECTOR taste ON buy AS EWMA(v) DIM 2 HALF_LIFE '7d'";
+        CREATE VECTOR taste ON buy AS EWMA(v) DIM 2 HALF_LIFE '7d';
+        CREATE SEGMENT big AS spend > 200";
     for s in [&router, &one] {
         let (status, body) = query(s, None, schema);
         assert_eq!(status, 200, "{body}");
@@ -603,8 +715,12 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         // Rankings merged from each node's, to a user one node holds.
         "SELECT id, cosine(taste, 'u014') AS s FROM users ORDER BY s DESC LIMIT 10".to_owned(),
         "SELECT id, dot(taste, [0.5, -1.0]) AS s FROM users WHERE region = 'east' ORDER BY s DESC LIMIT 6".to_owned(),
+        // A centroid merged from each node's sums.
+        "SELECT id, cosine(taste, centroid(taste, big)) AS s FROM users ORDER BY s DESC LIMIT 10".to_owned(),
+        "SELECT region, avg(taste), sum(taste), count(taste) FROM users GROUP BY region ORDER BY region".to_owned(),
     ];
     same_answers(&router, &one, &queries, seq);
+    clusters_span_the_nodes(&router, &one);
     // Worked by hand: user 7i mod 240 buys at i, so at i = 1500 the users of
     // i in 1440..1500 had bought 7 times; u007 (i = 1441) was then deleted.
     let (status, body) = query(

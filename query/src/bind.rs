@@ -170,6 +170,11 @@ pub(crate) enum BExpr {
         vector: Box<BExpr>,
         centroids: Arc<Vec<Vec<f32>>>,
     },
+    /// `hash(value, seed)`: XXH3 of the value's text form, seeded.
+    Hash {
+        arg: Box<BExpr>,
+        seed: i64,
+    },
     /// The i-th aggregate of the current group.
     Agg(usize),
     /// The i-th grouping key of the current group.
@@ -182,7 +187,11 @@ impl BExpr {
     /// every node of every query.
     pub fn any_child(&self, mut f: impl FnMut(&BExpr) -> bool) -> bool {
         match self {
-            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) | BExpr::TopKeys { map: x, .. } => f(x),
+            BExpr::Not(x)
+            | BExpr::Neg(x)
+            | BExpr::Abs(x)
+            | BExpr::TopKeys { map: x, .. }
+            | BExpr::Hash { arg: x, .. } => f(x),
             BExpr::And(a, b)
             | BExpr::Or(a, b)
             | BExpr::Cmp(_, a, b)
@@ -223,9 +232,11 @@ impl BExpr {
     /// The expressions directly inside this one, centroid members included.
     pub fn children_mut(&mut self) -> Vec<&mut BExpr> {
         match self {
-            BExpr::Not(x) | BExpr::Neg(x) | BExpr::Abs(x) | BExpr::TopKeys { map: x, .. } => {
-                vec![x.as_mut()]
-            }
+            BExpr::Not(x)
+            | BExpr::Neg(x)
+            | BExpr::Abs(x)
+            | BExpr::TopKeys { map: x, .. }
+            | BExpr::Hash { arg: x, .. } => vec![x.as_mut()],
             BExpr::And(a, b)
             | BExpr::Or(a, b)
             | BExpr::Cmp(_, a, b)
@@ -525,7 +536,9 @@ impl<'a> Binder<'a> {
                     e.span(),
                 ));
             }
-            if numeric && !ty.is_numeric() && ty != Type::Null {
+            // `sum` and `avg` of vectors add them up element-wise.
+            let vector_sum = matches!(func, AggFunc::Sum | AggFunc::Avg) && ty == Type::Vector;
+            if numeric && !ty.is_numeric() && ty != Type::Null && !vector_sum {
                 return Err(mismatch(
                     &format!("{}()", name.value),
                     "a number",
@@ -546,6 +559,7 @@ impl<'a> Binder<'a> {
             let ty = match func {
                 AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct => Type::Int,
                 AggFunc::Sum | AggFunc::Min | AggFunc::Max => ty,
+                AggFunc::Avg if vector_sum => Type::Vector,
                 _ => Type::Float,
             };
             g.aggs.push(AggSpec {
@@ -1032,6 +1046,81 @@ impl<'a> Binder<'a> {
                     Type::Int,
                 ))
             }
+            Kind::NearestCentroid => {
+                let (_, dim, vector) = self.vector_arg(exprs[0])?;
+                let Expr::Array(items, _) = exprs[1] else {
+                    return Err(Error::invalid(
+                        "expected the centroids as an array of vectors: [[0.1, …], [0.2, …]]",
+                        Some(exprs[1].span()),
+                    ));
+                };
+                if items.is_empty() {
+                    return Err(Error::invalid(
+                        "nearest_centroid needs at least one centroid",
+                        Some(exprs[1].span()),
+                    ));
+                }
+                let centroids = items
+                    .iter()
+                    .map(|c| match c {
+                        Expr::Array(xs, _) if xs.len() == dim => xs
+                            .iter()
+                            .map(|x| const_number(x).map(|x| x as f32))
+                            .collect::<Result<Vec<f32>>>(),
+                        Expr::Array(xs, _) => Err(Error::Dimension {
+                            vector: exprs[0].to_string(),
+                            expected: dim,
+                            found: xs.len(),
+                            at: At::span(c.span()),
+                        }),
+                        _ => Err(Error::invalid(
+                            "a centroid is a vector: [0.1, …]",
+                            Some(c.span()),
+                        )),
+                    })
+                    .collect::<Result<Vec<Vec<f32>>>>()?;
+                Ok((
+                    BExpr::NearestCentroid {
+                        vector: Box::new(vector),
+                        centroids: Arc::new(centroids),
+                    },
+                    Type::Int,
+                ))
+            }
+            Kind::Hash => {
+                if exprs.len() > 2 {
+                    return Err(Error::invalid(
+                        "hash takes 1 or 2 arguments: hash(value[, seed])",
+                        Some(span),
+                    ));
+                }
+                let (arg, _) = child(self, exprs[0])?;
+                let seed = match exprs.get(1) {
+                    None => 0,
+                    Some(Expr::Literal(Literal::Int(i), _)) => *i,
+                    Some(Expr::Unary {
+                        op: UnaryOp::Neg,
+                        expr,
+                        ..
+                    }) if matches!(**expr, Expr::Literal(Literal::Int(_), _)) => match **expr {
+                        Expr::Literal(Literal::Int(i), _) => i.wrapping_neg(),
+                        _ => 0,
+                    },
+                    Some(e) => {
+                        return Err(Error::invalid(
+                            "the seed of hash() is an integer literal",
+                            Some(e.span()),
+                        ));
+                    }
+                };
+                Ok((
+                    BExpr::Hash {
+                        arg: Box::new(arg),
+                        seed,
+                    },
+                    Type::Int,
+                ))
+            }
             Kind::ZScore => {
                 let w = self.window_arg(exprs[0])?;
                 let (bucket_ms, counts) = (w.bucket_ms, w.field.is_none() && w.expr.is_none());
@@ -1174,6 +1263,9 @@ impl<'a> Binder<'a> {
             .find(|v| v.id == def)
             .map_or("", |v| v.name.as_str());
         match e {
+            // Nothing to compare with: every score is NULL (what a centroid
+            // of no members gives, written out).
+            Expr::Literal(Literal::Null, _) => Ok(Target::Null),
             Expr::Literal(Literal::String(id), loc) => Ok(Target::User {
                 id: id.clone(),
                 def,
@@ -1218,7 +1310,7 @@ impl<'a> Binder<'a> {
                 })
             }
             _ => Err(Error::invalid(
-                "expected a user id ('u1'), a vector ([0.1, …]) or centroid(vector, segment)",
+                "expected a user id ('u1'), a vector ([0.1, …]), centroid(vector, segment) or NULL",
                 Some(e.span()),
             )),
         }

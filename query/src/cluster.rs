@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use profiledb_storage::vector::kernels::l2sq;
 use profiledb_storage::vector::kmeans;
 use profiledb_storage::vector::kmeans::STOPPED;
 use profiledb_storage::{Definition, Pins, Value};
 
 use crate::ast::Cluster;
 use crate::bind::{Binder, unknown};
+use crate::distributed::Peers;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::output::{Column, Rows, Type};
@@ -98,6 +100,161 @@ pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster, limits: &Limits) -> 
             .zip(clustering.centroids)
             .collect(),
     })
+}
+
+/// Most users a clustering across machines is seeded from.
+const SAMPLE_MAX: usize = 131_072;
+
+/// Most centroid elements (clusters × dimension) a clustering across
+/// machines sends them in one step: each step's query carries them as text.
+const MAX_CENTROID_ELEMENTS: usize = 250_000;
+
+/// Runs the clustering `c` describes over the users of `source` and of
+/// every peer: k-means++ and Lloyd iterations on a sample (the users first
+/// by `hash(id, seed)`, so the same whichever machine runs it), then Lloyd
+/// iterations over all the users, each a query whose parts answer their
+/// users' sums per nearest centroid (`avg()` of vectors merges sums), until
+/// no centroid moves. A cluster that empties is re-seeded with the sampled
+/// vector farthest from its nearest centroid.
+pub(crate) fn cluster_across(
+    source: &dyn DataSource,
+    peers: &dyn Peers,
+    c: &Cluster,
+    limits: &Limits,
+) -> Result<Clusters> {
+    let bindings = source.bindings();
+    let catalog = &bindings.catalog;
+    let def = catalog.vector(&c.vector.value).ok_or_else(|| {
+        unknown(
+            "vector",
+            &c.vector,
+            catalog.vectors.iter().map(|v| v.name.as_str()),
+        )
+    })?;
+    let dim = def.dim as usize;
+    let k = usize::try_from(c.k).unwrap_or(usize::MAX);
+    let failed = |m: String| {
+        Error::invalid(
+            format!("cannot cluster '{}': {m}", def.name),
+            Some(c.vector.span()),
+        )
+    };
+    if k.saturating_mul(dim) > MAX_CENTROID_ELEMENTS {
+        return Err(failed(format!(
+            "across a cluster's nodes, clusters × dimension is at most {MAX_CENTROID_ELEMENTS} ({k} × {dim} asked)"
+        )));
+    }
+    // Steps read as many rows as they need: the row cap is the answer's.
+    let limits = Limits {
+        deadline: limits.deadline,
+        max_rows: None,
+    };
+    let seed = c.seed.unwrap_or(0);
+    // `hash()` takes the seed's bits as a signed integer.
+    let hash_seed = seed as i64;
+    let vector = c.vector.to_string();
+    let filter = match &c.selection {
+        Some(w) => format!("({w}) AND {vector} IS NOT NULL"),
+        None => format!("{vector} IS NOT NULL"),
+    };
+    let sample_size = k.saturating_mul(64).clamp(16_384, SAMPLE_MAX).max(k);
+    let sample: Vec<Vec<f32>> = crate::distributed::query_text(
+        source,
+        peers,
+        &format!(
+            "SELECT {vector} FROM users WHERE {filter} ORDER BY hash(id, {hash_seed}) LIMIT {sample_size}"
+        ),
+        &limits,
+    )?
+    .rows
+    .into_iter()
+    .filter_map(|r| match r.into_iter().next() {
+        Some(Value::Vector(v)) if v.len() == dim => Some(v),
+        _ => None,
+    })
+    .collect();
+    let points: Vec<&[f32]> = sample.iter().map(Vec::as_slice).collect();
+    let seeded = kmeans(&points, dim, k, seed, MAX_ITERATIONS, &|| limits.expired());
+    if seeded.as_ref().is_err_and(|m| m == STOPPED) {
+        limits.check()?;
+    }
+    let mut centroids = seeded.map_err(failed)?.centroids;
+    let mut iterations = 0;
+    loop {
+        let literal: Vec<String> = centroids
+            .iter()
+            .map(|c| {
+                let xs: Vec<String> = c.iter().map(|x| format!("{:?}", f64::from(*x))).collect();
+                format!("[{}]", xs.join(", "))
+            })
+            .collect();
+        let step = crate::distributed::query_text(
+            source,
+            peers,
+            &format!(
+                "SELECT nearest_centroid({vector}, [{}]) AS c, count(*), avg({vector}) FROM users WHERE {filter} GROUP BY c",
+                literal.join(", ")
+            ),
+            &limits,
+        )?;
+        let mut sizes = vec![0usize; k];
+        let mut next: Vec<Option<Vec<f32>>> = vec![None; k];
+        for row in &step.rows {
+            if let [Value::Int(j), Value::Int(n), Value::Vector(mean)] = row.as_slice()
+                && let Ok(j) = usize::try_from(*j)
+                && j < k
+                && mean.len() == dim
+            {
+                sizes[j] = usize::try_from(*n).unwrap_or(0);
+                next[j] = Some(mean.clone());
+            }
+        }
+        let next = reseed(next, &centroids, &sample);
+        if next == centroids || iterations >= MAX_ITERATIONS {
+            return Ok(Clusters {
+                vector: def.name.clone(),
+                clusters: sizes.into_iter().zip(centroids).collect(),
+            });
+        }
+        limits.check()?;
+        centroids = next;
+        iterations += 1;
+    }
+}
+
+/// `next` with each cluster that emptied (`None`) given a sampled vector,
+/// the farthest from its nearest centroid first.
+fn reseed(
+    next: Vec<Option<Vec<f32>>>,
+    centroids: &[Vec<f32>],
+    sample: &[Vec<f32>],
+) -> Vec<Vec<f32>> {
+    let mut far: Vec<(f64, usize)> = Vec::new();
+    if next.iter().any(Option::is_none) {
+        far = sample
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let d = centroids
+                    .iter()
+                    .map(|c| l2sq(p, c))
+                    .fold(f64::INFINITY, f64::min);
+                (d, i)
+            })
+            .collect();
+        // Farthest first; equal distances in sample order.
+        far.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    }
+    let mut far = far.into_iter();
+    next.into_iter()
+        .zip(centroids)
+        .map(|(n, old)| {
+            n.unwrap_or_else(|| {
+                far.next()
+                    .map_or_else(|| old.clone(), |(_, i)| sample[i].clone())
+            })
+        })
+        .collect()
 }
 
 /// The rows of `CLUSTER`: cluster, size and centroid.

@@ -96,7 +96,7 @@ fn distributed_plan(
     let mut plan = plan_select(select, catalog, now)?;
     if plan.reads_centroids() {
         return Err(Error::invalid(
-            "similarity to a centroid is not yet answered across a cluster's nodes; run it on one node (GET its /v1/query)",
+            "a similarity to a centroid reaches a node's part of a query unread: the node that took the query reads it first",
             None,
         ));
     }
@@ -113,7 +113,7 @@ pub(crate) fn query(
     limits: &Limits,
 ) -> Result<Rows> {
     let now = source.now();
-    let rewritten = with_user_vectors(source, peers, select, limits)?;
+    let rewritten = with_target_vectors(source, peers, select, limits)?;
     let asked = select;
     let select = rewritten.as_ref().unwrap_or(asked);
     let mut bindings = source.bindings();
@@ -152,68 +152,110 @@ pub(crate) fn query(
     ))
 }
 
-/// `select` with each similarity to a user (`cosine(taste, 'u1')`) given
-/// that user's vector as an array literal, read across the machines as of
-/// the query's time: every machine's part then compares with the same
-/// vector, whichever machine holds the user. `None` when it compares with
-/// no user.
-fn with_user_vectors(
+/// `select` with each similarity to a user (`cosine(taste, 'u1')`) or to
+/// a centroid (`cosine(taste, centroid(taste, seg))`) given that vector as
+/// an array literal (`NULL` for a centroid of no members), read across the
+/// machines as of the query's time: every machine's part then compares with
+/// the same vector, whichever machines hold the user or the members. A
+/// centroid is the members' `avg()`, which merges each machine's sums.
+/// `None` when it compares with neither.
+fn with_target_vectors(
     source: &dyn DataSource,
     peers: &dyn Peers,
     select: &Select,
     limits: &Limits,
 ) -> Result<Option<Select>> {
-    if user_targets(select).is_empty() {
+    if targets(select).is_empty() {
         return Ok(None);
     }
     // Spans into the statement's own text, which is what peers are sent.
     let mut text = select.to_string();
     let parsed = reparse(&text)?;
-    let mut targets = user_targets(&parsed);
-    targets.sort_by_key(|t| std::cmp::Reverse(t.0.start));
-    for (span, vector, user) in targets {
-        let as_of = parsed
-            .as_of
-            .as_ref()
-            .map(|e| format!(" AS OF {e}"))
-            .unwrap_or_default();
-        let read = format!("SELECT {vector} FROM users WHERE id = $1{as_of}");
-        let read = match crate::parser::parse_script_with(&read, &[Value::String(user.clone())])
+    let mut found = targets(&parsed);
+    found.sort_by_key(|t| std::cmp::Reverse(t.span.start));
+    let as_of = parsed
+        .as_of
+        .as_ref()
+        .map(|e| format!(" AS OF {e}"))
+        .unwrap_or_default();
+    for t in found {
+        let (read, params) = match &t.of {
+            Of::User(user) => (
+                format!("SELECT {} FROM users WHERE id = $1{as_of}", t.vector),
+                vec![Value::String(user.clone())],
+            ),
+            Of::Centroid(segment) => (
+                format!(
+                    "SELECT avg({}) FROM users WHERE IN SEGMENT {segment}{as_of}",
+                    t.vector
+                ),
+                Vec::new(),
+            ),
+        };
+        let read = match crate::parser::parse_script_with(&read, &params)
             .map_err(Error::from)?
             .pop()
         {
             Some((Statement::Select(s), _)) => s,
-            _ => return Err(Error::invalid("reading a user's vector", None)),
+            _ => return Err(Error::invalid("reading a vector to compare with", None)),
         };
         let rows = query(source, peers, &read, limits)?;
-        let array = match rows.rows.first().and_then(|r| r.first()) {
-            None => {
+        let literal = match (rows.rows.first().and_then(|r| r.first()), &t.of) {
+            (Some(Value::Vector(v)), _) => {
+                let items: Vec<String> = v.iter().map(|x| format!("{:?}", f64::from(*x))).collect();
+                format!("[{}]", items.join(", "))
+            }
+            (None, Of::User(user)) => {
                 return Err(Error::Unknown {
                     kind: "user",
-                    name: user,
+                    name: user.clone(),
                     suggestion: None,
                     at: crate::error::At::none(),
                 });
             }
-            Some(Value::Vector(v)) => {
-                let items: Vec<String> = v.iter().map(|x| format!("{:?}", f64::from(*x))).collect();
-                format!("[{}]", items.join(", "))
-            }
-            Some(_) => {
+            (_, Of::User(user)) => {
                 return Err(Error::invalid(
-                    format!("user '{user}' has no {vector} vector to compare with yet"),
+                    format!(
+                        "user '{user}' has no {} vector to compare with yet",
+                        t.vector
+                    ),
                     None,
                 ));
             }
+            // No member with a vector: every score is NULL, as on one machine.
+            (_, Of::Centroid(_)) => "NULL".to_owned(),
         };
-        text.replace_range(span.start..span.end, &array);
+        if text.get(t.span.end.saturating_sub(1)..t.span.end) != Some(")")
+            && matches!(t.of, Of::Centroid(_))
+        {
+            return Err(Error::invalid(
+                format!("reading a centroid to compare with: unexpected text {text}"),
+                None,
+            ));
+        }
+        text.replace_range(t.span.start..t.span.end, &literal);
     }
     reparse(&text).map(Some)
 }
 
-/// Each similarity to a user in `select`: the user id's span, the vector's
-/// name and the user id.
-fn user_targets(select: &Select) -> Vec<(crate::error::Span, String, String)> {
+/// What a similarity in a query compares with, to be read across machines.
+struct TargetRead {
+    /// The span of the target (the user id, or the `centroid(…)` call).
+    span: crate::error::Span,
+    /// The vector's name (for a centroid, the one its members are averaged by).
+    vector: String,
+    of: Of,
+}
+
+enum Of {
+    /// A user's vector: the user id.
+    User(String),
+    /// The centroid of a segment's members: the segment's name, as written.
+    Centroid(String),
+}
+
+/// Each similarity to a user or a centroid in `select`.
+fn targets(select: &Select) -> Vec<TargetRead> {
     let mut exprs: Vec<&Expr> = Vec::new();
     for item in &select.projection {
         if let SelectItem::Expr { expr, .. } = item {
@@ -224,7 +266,7 @@ fn user_targets(select: &Select) -> Vec<(crate::error::Span, String, String)> {
     exprs.extend(select.group_by.iter());
     exprs.extend(select.having.iter());
     exprs.extend(select.order_by.iter().map(|o| &o.expr));
-    let mut targets = Vec::new();
+    let mut found = Vec::new();
     while let Some(e) = exprs.pop() {
         if let Expr::Function { name, args } = e
             && ["cosine", "dot", "l2_distance"]
@@ -232,14 +274,52 @@ fn user_targets(select: &Select) -> Vec<(crate::error::Span, String, String)> {
                 .any(|f| name.value.eq_ignore_ascii_case(f))
             && let [
                 FunctionArg::Expr(Expr::Column(vector)),
-                FunctionArg::Expr(Expr::Literal(Literal::String(user), loc)),
+                FunctionArg::Expr(target),
             ] = args.as_slice()
         {
-            targets.push((loc.0, vector.value.clone(), user.clone()));
+            match target {
+                Expr::Literal(Literal::String(user), loc) => found.push(TargetRead {
+                    span: loc.0,
+                    vector: vector.to_string(),
+                    of: Of::User(user.clone()),
+                }),
+                Expr::Function { name, args } if name.value.eq_ignore_ascii_case("centroid") => {
+                    if let [
+                        FunctionArg::Expr(Expr::Column(members_vector)),
+                        FunctionArg::Expr(Expr::Column(segment)),
+                    ] = args.as_slice()
+                    {
+                        // From the call's name to the `)` after its last
+                        // argument (in the statement's own text, that is
+                        // the next character).
+                        let end = segment.span().end + 1;
+                        found.push(TargetRead {
+                            span: crate::error::Span {
+                                start: name.span().start,
+                                end,
+                            },
+                            vector: members_vector.to_string(),
+                            of: Of::Centroid(segment.to_string()),
+                        });
+                    }
+                }
+                _ => {}
+            }
         }
         exprs.extend(e.children());
     }
-    targets
+    found
+}
+
+/// Runs the `SELECT` of `text` on `source` and every peer, merging the
+/// parts: for work that several queries make up (a clustering's steps).
+pub(crate) fn query_text(
+    source: &dyn DataSource,
+    peers: &dyn Peers,
+    text: &str,
+    limits: &Limits,
+) -> Result<Rows> {
+    query(source, peers, &reparse(text)?, limits)
 }
 
 /// The one `SELECT` of `text`.
@@ -325,6 +405,14 @@ fn state(w: &mut Writer, s: &AggState) {
             w.u64(*n);
             w.f64(*mean);
             w.f64(*m2);
+        }
+        AggState::Vectors { sum, n } => {
+            w.u8(7);
+            w.u64(*n);
+            w.u64(sum.len() as u64);
+            for x in sum {
+                w.f64(*x);
+            }
         }
         AggState::Values(xs) => {
             w.u8(6);
@@ -472,6 +560,20 @@ fn read_state(r: &mut Reader<'_>, spec: &AggSpec) -> Result<AggState, String> {
                 .map(|_| r.f64().map_err(e))
                 .collect::<Result<Vec<f64>, String>>()?;
             AggState::Values(xs)
+        }
+        7 => {
+            let n = r.u64().map_err(e)?;
+            let dim = r.u64().map_err(e)?;
+            if dim > (r.remaining() / 8) as u64 {
+                return Err(format!(
+                    "a vector sum of {dim} elements with {} bytes left",
+                    r.remaining()
+                ));
+            }
+            let sum = (0..dim)
+                .map(|_| r.f64().map_err(e))
+                .collect::<Result<Vec<f64>, String>>()?;
+            AggState::Vectors { sum, n }
         }
         t => return Err(format!("unknown aggregate state {t}")),
     };

@@ -400,9 +400,25 @@ pub(crate) fn eval<'a>(e: &'a BExpr, ctx: &Ctx<'a>) -> Cow<'a, Value> {
             Value::Vector(v) => nearest(v, centroids).map_or(Value::Null, Value::Int),
             _ => Value::Null,
         }),
+        BExpr::Hash { arg, seed } => Owned(match &*eval(arg, ctx) {
+            Value::Null => Value::Null,
+            Value::String(s) => hash(s.as_bytes(), *seed),
+            v => {
+                let mut w = profiledb_storage::codec::Writer::default();
+                v.encode_compact(&mut w);
+                hash(&w.finish(), *seed)
+            }
+        }),
         BExpr::Agg(i) => ctx.aggs.get(*i).map_or(Borrowed(&NULL), Borrowed),
         BExpr::Key(i) => ctx.keys.get(*i).map_or(Borrowed(&NULL), Borrowed),
     }
+}
+
+/// XXH3 of `bytes` (a string's UTF-8, another value's storage encoding)
+/// with `seed` (its bits), as a signed 64-bit integer: the same on every
+/// machine, so that an order by it (a sample of users) is too.
+fn hash(bytes: &[u8], seed: i64) -> Value {
+    Value::Int(xxhash_rust::xxh3::xxh3_64_with_seed(bytes, seed as u64) as i64)
 }
 
 /// The index of the centroid nearest to `v`, ties to the lower index; `None`

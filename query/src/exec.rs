@@ -92,12 +92,33 @@ pub(crate) enum AggState {
     },
     /// Every value, for an exact percentile.
     Values(Vec<f64>),
+    /// `sum` or `avg` of vectors: element-wise sums (empty until the first
+    /// vector) and how many vectors were added.
+    Vectors {
+        sum: Vec<f64>,
+        n: u64,
+    },
+}
+
+/// Adds `v` into the element-wise `sum`, which takes the dimension of the
+/// first vector added (one vector expression has one dimension).
+fn add_vector(sum: &mut Vec<f64>, v: impl ExactSizeIterator<Item = f64>) {
+    if sum.is_empty() {
+        sum.resize(v.len(), 0.0);
+    }
+    for (s, x) in sum.iter_mut().zip(v) {
+        *s += x;
+    }
 }
 
 impl AggState {
     pub(crate) fn new(spec: &AggSpec) -> AggState {
         match spec.func {
             AggFunc::CountStar | AggFunc::Count => AggState::Count(0),
+            AggFunc::Sum | AggFunc::Avg if spec.ty == Type::Vector => AggState::Vectors {
+                sum: Vec::new(),
+                n: 0,
+            },
             AggFunc::Sum => AggState::Sum {
                 int: Some(0),
                 float: 0.0,
@@ -155,6 +176,10 @@ impl AggState {
                 }
             }
             (AggState::Values(values), Some(v)) => values.extend(v.as_f64()),
+            (AggState::Vectors { sum, n }, Some(Value::Vector(v))) => {
+                add_vector(sum, v.iter().map(|x| f64::from(*x)));
+                *n += 1;
+            }
             _ => {}
         }
     }
@@ -199,6 +224,10 @@ impl AggState {
                 *n = total;
             }
             (AggState::Values(a), AggState::Values(b)) => a.extend(b),
+            (AggState::Vectors { sum, n }, AggState::Vectors { sum: s2, n: n2 }) if n2 > 0 => {
+                add_vector(sum, s2.into_iter());
+                *n += n2;
+            }
             _ => {}
         }
     }
@@ -234,6 +263,19 @@ impl AggState {
                     AggFunc::Stddev | AggFunc::StddevPop => var.sqrt(),
                     _ => var,
                 })
+            }
+            AggState::Vectors { n: 0, .. } => Value::Null,
+            AggState::Vectors { sum, n } => {
+                let avg = spec.func == AggFunc::Avg;
+                let v: Vec<f32> = sum
+                    .into_iter()
+                    .map(|s| (if avg { s / n as f64 } else { s }) as f32)
+                    .collect();
+                if v.iter().all(|x| x.is_finite()) {
+                    Value::Vector(v)
+                } else {
+                    Value::Null
+                }
             }
             AggState::Values(mut values) => {
                 if values.is_empty() {

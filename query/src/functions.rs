@@ -20,6 +20,10 @@ pub(crate) enum Kind {
     NearestCluster,
     /// A centroid of a segment's vectors: only a target of a similarity.
     Centroid,
+    /// The nearest of centroids written out, as a vector literal each.
+    NearestCentroid,
+    /// A seeded 64-bit hash of a value.
+    Hash,
     /// A window's latest span against its own baseline.
     ZScore,
     /// Absolute value.
@@ -134,6 +138,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         Arity::Exactly(1),
         "nearest_cluster(segment group)",
     ),
+    f(
+        "nearest_centroid",
+        Kind::NearestCentroid,
+        Arity::Exactly(2),
+        "nearest_centroid(vector, [[centroid], …])",
+    ),
+    f("hash", Kind::Hash, Arity::AtLeast(1), "hash(value[, seed])"),
     f(
         "zscore",
         Kind::ZScore,

@@ -64,4 +64,6 @@ pub use parser::{
     MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_script_with, parse_statement,
 };
 pub use source::{DataSource, View};
-pub use statement::{Permission, execute, execute_as, execute_params, rows_as_of, run};
+pub use statement::{
+    Permission, create_segments_from, execute, execute_as, execute_params, rows_as_of, run,
+};

@@ -3,7 +3,7 @@
 //! database fed every event answers: the same rows in the same order, floats
 //! equal up to the order of summation.
 
-use profiledb_query::{Error, Limits, Part, Peers, execute, partial};
+use profiledb_query::{Error, Limits, Output, Part, Peers, create_segments_from, execute, partial};
 use profiledb_storage::kv::memory::MemoryKv;
 use profiledb_storage::{MemoryEngine, Value};
 use rand::rngs::StdRng;
@@ -178,6 +178,19 @@ fn tastes(seed: u64, users: usize) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A database of [`SCHEMA`] with a 4-dimension taste vector and a segment
+/// no user is in.
+fn vector_memory() -> Result<MemoryEngine, Error> {
+    let db = memory()?;
+    execute(
+        &db,
+        "CREATE VECTOR taste ON purchase AS EWMA(v) DIM 4 HALF_LIFE '7d';
+         CREATE SEGMENT nobody AS spend > 1000000",
+        &Limits::default(),
+    )?;
+    Ok(db)
+}
+
 /// Peers that each hold every user in a database of their own (a ranking
 /// pins the vector index of the database it reads), answering for the
 /// second and third thirds.
@@ -203,16 +216,17 @@ const SIMILARITY: &[&str] = &[
     "SELECT id, cosine(taste, 'u0003') AS s FROM users WHERE spend > 50 ORDER BY s DESC LIMIT 8",
     "SELECT count(*), avg(cosine(taste, 'u0010')) FROM users WHERE cosine(taste, 'u0010') > 0.5",
     "SELECT id, cosine(taste, 'u0042') AS s FROM users ORDER BY s DESC LIMIT 6 WITH (exact = true)",
+    // A centroid is its members' vectors summed on each part.
+    "SELECT id, cosine(taste, centroid(taste, big)) AS s FROM users ORDER BY s DESC LIMIT 10",
+    "SELECT id, l2_distance(taste, centroid(taste, big)) AS d FROM users WHERE NOT IN SEGMENT big ORDER BY d LIMIT 5",
+    "SELECT id, cosine(taste, centroid(taste, big)) AS s FROM users ORDER BY s DESC LIMIT 5 AS OF '2026-11-10T00:00:00Z'",
+    "SELECT count(*), avg(cosine(taste, centroid(taste, nobody))) FROM users",
+    "SELECT region, avg(taste) AS m, sum(taste) AS s, count(taste) AS n FROM users GROUP BY region ORDER BY region",
 ];
 
 #[test]
 fn similarity_rankings_merge_across_parts() -> Result<(), Error> {
-    let vectors = "CREATE VECTOR taste ON purchase AS EWMA(v) DIM 4 HALF_LIFE '7d'";
-    let fresh = || -> Result<MemoryEngine, Error> {
-        let db = memory()?;
-        execute(&db, vectors, &Limits::default())?;
-        Ok(db)
-    };
+    let fresh = vector_memory;
     let one = fresh()?;
     let parts: Vec<MemoryEngine> = (0..3).map(|_| fresh()).collect::<Result<_, _>>()?;
     // Three more that hold every user, as nodes holding standby copies.
@@ -256,26 +270,247 @@ fn similarity_rankings_merge_across_parts() -> Result<(), Error> {
     Ok(())
 }
 
-#[test]
-fn centroids_and_clustering_are_refused_across_parts_not_answered_wrongly() -> Result<(), Error> {
-    let db = memory()?;
-    execute(
-        &db,
-        "CREATE VECTOR taste ON purchase AS EWMA(v) DIM 2 HALF_LIFE '7d';
-         INSERT INTO purchase (user, ts, amount, v) VALUES ('u1', 1, 1.0, [1.0, 0.0])",
+/// `CLUSTER`'s rows: (size, centroid) per cluster.
+fn clusters(source: &Part<'_>, sql: &str) -> Result<Vec<(i64, Vec<f32>)>, Error> {
+    let out = execute(source, sql, &Limits::default())?;
+    Ok(out[0]
+        .rows()
+        .expect("rows")
+        .rows
+        .iter()
+        .map(|r| match r.as_slice() {
+            [Value::Int(_), Value::Int(n), Value::Vector(c)] => (*n, c.clone()),
+            other => panic!("{sql}: a row {other:?}"),
+        })
+        .collect())
+}
+
+/// Every user's vector, read back from one database.
+fn all_vectors(one: &Part<'_>, filter: &str) -> Result<Vec<Vec<f32>>, Error> {
+    let out = execute(
+        one,
+        &format!("SELECT taste FROM users WHERE taste IS NOT NULL{filter}"),
         &Limits::default(),
     )?;
-    let none = InProcess(Vec::new());
-    let merged = Part::new(&db, NOW).with_peers(&none);
-    for sql in [
-        "SELECT id, cosine(taste, centroid(taste, big)) AS s FROM users ORDER BY s DESC LIMIT 3",
-        "CLUSTER users BY taste INTO 2",
-    ] {
-        let Err(err) = execute(&merged, sql, &Limits::default()) else {
-            panic!("{sql} was answered across parts");
-        };
-        assert!(err.to_string().contains("not yet"), "{sql}: {err}");
+    Ok(out[0]
+        .rows()
+        .expect("rows")
+        .rows
+        .iter()
+        .map(|r| match r.as_slice() {
+            [Value::Vector(v)] => v.clone(),
+            other => panic!("a row {other:?}"),
+        })
+        .collect())
+}
+
+fn l2sq(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum()
+}
+
+/// `clusters` is a k-means fixed point of `points`: each centroid is the
+/// mean of the points nearest to it (ties to the first), and its size
+/// their number; checked here by a naive assignment of the test's own.
+fn assert_settled(points: &[Vec<f32>], clusters: &[(i64, Vec<f32>)], what: &str) {
+    let k = clusters.len();
+    let mut sums = vec![vec![0f64; 4]; k];
+    let mut sizes = vec![0i64; k];
+    for p in points {
+        let mut best = (0, f64::INFINITY);
+        for (j, (_, c)) in clusters.iter().enumerate() {
+            let d = l2sq(p, c);
+            if d < best.1 {
+                best = (j, d);
+            }
+        }
+        sizes[best.0] += 1;
+        for (s, x) in sums[best.0].iter_mut().zip(p) {
+            *s += f64::from(*x);
+        }
     }
+    for (j, (size, centroid)) in clusters.iter().enumerate() {
+        assert_eq!(*size, sizes[j], "{what}: cluster {j} size");
+        for (x, s) in centroid.iter().zip(&sums[j]) {
+            let mean = s / sizes[j] as f64;
+            assert!(
+                (f64::from(*x) - mean).abs() < 1e-5,
+                "{what}: cluster {j} centroid {centroid:?}, its members' mean {:?}",
+                sums[j]
+                    .iter()
+                    .map(|s| s / sizes[j] as f64)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[test]
+fn clustering_merges_each_parts_sums() -> Result<(), Error> {
+    let one = vector_memory()?;
+    let parts: Vec<MemoryEngine> = (0..3).map(|_| vector_memory()).collect::<Result<_, _>>()?;
+    let copies: Vec<MemoryEngine> = (0..3).map(|_| vector_memory()).collect::<Result<_, _>>()?;
+    // Four groups of 60 users, one event each (so each vector is the
+    // event's), around corners far apart; then the random tastes.
+    let corners = [
+        [10.0, 0.0, 0.0, 0.0],
+        [0.0, 10.0, 0.0, 0.0],
+        [0.0, 0.0, -10.0, 0.0],
+        [5.0, 5.0, 5.0, 10.0],
+    ];
+    let mut rng = StdRng::seed_from_u64(23);
+    let mut planted: Vec<(String, String)> = Vec::new();
+    let mut groups = vec![vec![0f64; 4]; 4];
+    for u in 0..240 {
+        let user = format!("p{u:04}");
+        let g = u % 4;
+        let v: Vec<f32> = corners[g]
+            .iter()
+            .map(|c| (c + rng.random_range(-1.0..1.0f64)) as f32)
+            .collect();
+        for (s, x) in groups[g].iter_mut().zip(&v) {
+            *s += f64::from(*x);
+        }
+        let text: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+        planted.push((
+            user.clone(),
+            format!(
+                "INSERT INTO purchase (user, ts, amount, region, v) VALUES ('{user}', {}, 10, 'planted', [{}])",
+                NOW - 1000,
+                text.join(", ")
+            ),
+        ));
+    }
+    for (user, sql) in planted.into_iter().chain(tastes(11, 300)) {
+        execute(&one, &sql, &Limits::default())?;
+        execute(&parts[third(&user)], &sql, &Limits::default())?;
+        for c in &copies {
+            execute(c, &sql, &Limits::default())?;
+        }
+    }
+    let mut parts = parts.into_iter();
+    let first = parts.next().expect("three parts");
+    let peers = InProcess(parts.collect());
+    let merged = Part::new(&first, NOW).with_peers(&peers);
+    let others = Copies(&copies[1..]);
+    let keep = |u: &str| third(u) == 0;
+    let kept = Part::new(&copies[0], NOW)
+        .keeping(&keep)
+        .with_peers(&others);
+    let one = Part::new(&one, NOW);
+
+    // The planted groups are found, whoever takes the query: each
+    // centroid is its group's mean, each size 60.
+    let sql = "CLUSTER users BY taste INTO 4 WHERE region = 'planted' SEED 3";
+    let found = clusters(&merged, sql)?;
+    assert_eq!(found, clusters(&kept, sql)?, "{sql}");
+    for g in &groups {
+        let mean: Vec<f64> = g.iter().map(|s| s / 60.0).collect();
+        let matching: Vec<&(i64, Vec<f32>)> = found
+            .iter()
+            .filter(|(_, c)| {
+                c.iter()
+                    .zip(&mean)
+                    .all(|(x, m)| (f64::from(*x) - m).abs() < 1e-5)
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "{mean:?} in {found:?}");
+        assert_eq!(matching[0].0, 60);
+    }
+
+    // Random tastes: no planted answer, but a settled one, the same from
+    // either layout, over exactly the users asked for.
+    for (sql, filter) in [
+        (
+            "CLUSTER users BY taste INTO 5 WHERE region != 'planted' SEED 1",
+            " AND region != 'planted'",
+        ),
+        (
+            "CLUSTER users BY taste INTO 3 WHERE region = 'east' AND spend > 40",
+            " AND region = 'east' AND spend > 40",
+        ),
+        ("CLUSTER users BY taste INTO 7", ""),
+    ] {
+        let points = all_vectors(&one, filter)?;
+        let found = clusters(&merged, sql)?;
+        assert_eq!(found, clusters(&kept, sql)?, "{sql}");
+        assert_eq!(
+            found.len(),
+            sql.split(" INTO ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(0)
+        );
+        assert_settled(&points, &found, sql);
+    }
+
+    // As a router makes segments of a clustering: made once across the
+    // parts, then defined alike on each.
+    let sql =
+        "CREATE SEGMENTS tribes FROM CLUSTER users BY taste INTO 4 WHERE region = 'planted' SEED 3";
+    let centroids: Vec<Vec<f32>> = found.iter().map(|(_, c)| c.clone()).collect();
+    for db in std::iter::once(&first).chain(&peers.0) {
+        let out = create_segments_from(db, sql, &[], centroids.clone())?;
+        assert_eq!(
+            out,
+            Output::Done {
+                summary: "CREATE SEGMENTS 4".into(),
+                count: Some(4)
+            }
+        );
+    }
+    let sql = "SELECT nearest_cluster(tribes) AS c, count(*) AS n FROM users WHERE region = 'planted' GROUP BY c ORDER BY c";
+    let out = execute(&merged, sql, &Limits::default())?;
+    let sizes: Vec<Value> = out[0]
+        .rows()
+        .expect("rows")
+        .rows
+        .iter()
+        .map(|r| r[1].clone())
+        .collect();
+    assert_eq!(sizes, vec![Value::Int(60); 4], "{sql}");
+    let sql = "SELECT count(*) FROM users WHERE region = 'planted' AND IN SEGMENT tribes_2";
+    let out = execute(&merged, sql, &Limits::default())?;
+    assert_eq!(
+        out[0].rows().expect("rows").rows,
+        vec![vec![Value::Int(60)]]
+    );
+    // A clustering that does not fit the statement is refused.
+    let db = vector_memory()?;
+    for bad in [centroids[..3].to_vec(), vec![vec![0.0; 3]; 4]] {
+        let Err(err) = create_segments_from(
+            &db,
+            "CREATE SEGMENTS t FROM CLUSTER users BY taste INTO 4",
+            &[],
+            bad,
+        ) else {
+            panic!("a clustering that does not fit was taken");
+        };
+        assert!(
+            err.to_string().contains("it asks for 4 of dimension 4"),
+            "{err}"
+        );
+    }
+
+    // Fewer users than clusters is an error naming both, as on one database.
+    let sql = "CLUSTER users BY taste INTO 5 WHERE id IN ('p0001', 'p0002', 'u0003')";
+    let Err(err) = execute(&merged, sql, &Limits::default()) else {
+        panic!("{sql} was answered");
+    };
+    assert!(
+        err.to_string()
+            .contains("cannot make 5 clusters of 3 vectors"),
+        "{err}"
+    );
+    // A change is not run across parts.
+    let sql = "CREATE SEGMENTS tribes FROM CLUSTER users BY taste INTO 2";
+    let Err(err) = execute(&merged, sql, &Limits::default()) else {
+        panic!("{sql} was run across parts");
+    };
+    assert!(err.to_string().contains("router"), "{err}");
     Ok(())
 }
 

@@ -141,6 +141,12 @@ pub struct Statement {
     /// Its parameters' values.
     #[serde(default)]
     pub params: Vec<serde_json::Value>,
+    /// For `CREATE SEGMENTS … FROM CLUSTER …`: the centroids of the one
+    /// clustering over every node's users, made by the router before it
+    /// publishes the statement, which each node defines as its segments
+    /// (clustering on a node would see that node's users alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centroids: Option<Vec<Vec<f32>>>,
 }
 
 /// What a partition's message holds: events (a JSON array of them, or one

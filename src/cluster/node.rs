@@ -417,13 +417,21 @@ fn execute(db: &Db, payload: &[u8]) -> Outcome {
         .enumerate()
         .map(|(i, v)| Value::from_json(v).map_err(|e| bad(format!("parameter ${}: {e}", i + 1))))
         .collect::<Result<Vec<Value>, _>>()?;
-    db.execute_params_as(
-        &statement.sql,
-        &params,
-        &Limits::default(),
-        Permission::ReadWrite,
-    )
-    .map_err(Arc::new)
+    match statement.centroids {
+        Some(centroids) => {
+            profiledb_query::create_segments_from(db.engine(), &statement.sql, &params, centroids)
+                .map(|out| vec![out])
+                .map_err(|e| Arc::new(crate::Error::Query(e)))
+        }
+        None => db
+            .execute_params_as(
+                &statement.sql,
+                &params,
+                &Limits::default(),
+                Permission::ReadWrite,
+            )
+            .map_err(Arc::new),
+    }
 }
 
 impl<L: Log> Node<L> {

@@ -108,6 +108,77 @@ pub fn execute_params(
     Ok(out)
 }
 
+/// Runs `CREATE SEGMENTS … FROM CLUSTER …` (`sql`, one statement, with
+/// `params`) with the clustering `centroids` made already, rather than
+/// clustering here: across a cluster's nodes, one clustering over every
+/// node's users is made once and carried with the statement, so that each
+/// node defines the same segments. `centroids` must be as many as the
+/// statement asks for, each of its vector's dimension.
+///
+/// # Errors
+/// Another statement; a name in use; an unknown vector; centroids that do
+/// not fit the statement.
+pub fn create_segments_from(
+    source: &dyn DataSource,
+    sql: &str,
+    params: &[profiledb_storage::Value],
+    centroids: Vec<Vec<f32>>,
+) -> Result<Output> {
+    let statements = parse_script_with(sql, params).map_err(|e| Error::from(e).locate(sql))?;
+    let [(stmt @ Statement::CreateSegments { name, cluster: c }, _)] = statements.as_slice() else {
+        return Err(Error::invalid(
+            "a clustering made already goes with one CREATE SEGMENTS … FROM CLUSTER statement",
+            None,
+        ));
+    };
+    let run = || -> Result<Output> {
+        let bindings = source.bindings();
+        let catalog = &bindings.catalog;
+        name_is_free(catalog, name)?;
+        let def = catalog.vector(&c.vector.value).ok_or_else(|| {
+            unknown(
+                "vector",
+                &c.vector,
+                catalog.vectors.iter().map(|v| v.name.as_str()),
+            )
+        })?;
+        if centroids.len() as u64 != c.k || centroids.iter().any(|v| v.len() != def.dim as usize) {
+            return Err(Error::invalid(
+                format!(
+                    "the clustering made for this statement has {} centroids of dimensions {:?}; it asks for {} of dimension {}",
+                    centroids.len(),
+                    centroids
+                        .iter()
+                        .map(Vec::len)
+                        .collect::<std::collections::BTreeSet<_>>(),
+                    c.k,
+                    def.dim
+                ),
+                None,
+            ));
+        }
+        let clusters = cluster::Clusters {
+            vector: def.name.clone(),
+            clusters: centroids.into_iter().map(|v| (0, v)).collect(),
+        };
+        define_segments(source, name, clusters, stmt)
+    };
+    run().map_err(|e| e.locate(sql))
+}
+
+/// Defines the segment group `name` of `clusters`, which `stmt` made.
+fn define_segments(
+    source: &dyn DataSource,
+    name: &crate::ast::Ident,
+    clusters: cluster::Clusters,
+    stmt: &Statement,
+) -> Result<Output> {
+    let n = clusters.clusters.len() as u64;
+    let def = cluster::segment_group(&name.value, clusters, stmt.to_string());
+    source.define(def).map_err(|e| storage_at(e, name.span()))?;
+    Ok(Output::counted("CREATE SEGMENTS", n))
+}
+
 /// The parameter `$n` written exactly at `span` of `sql`, if one is.
 fn param_at(sql: &str, span: Span) -> Option<u32> {
     let text = sql.get(span.start..span.end)?;
@@ -274,27 +345,23 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
         }
         Statement::Select(select) => query(source, select, limits).map(Output::Rows),
         Statement::Explain(inner) => explain(source, inner),
-        Statement::Cluster(_) | Statement::CreateSegments { .. } if source.peers().is_some() => {
-            Err(Error::invalid(
-                "CLUSTER is not yet run across a cluster's nodes; run it on one node",
-                None,
-            ))
-        }
+        Statement::CreateSegments { .. } if source.peers().is_some() => Err(Error::invalid(
+            "CREATE SEGMENTS … FROM CLUSTER is a change: send it to the router, which carries it through the log",
+            None,
+        )),
         Statement::Cluster(c) => {
             // One row per cluster: refuse before the work, not after.
             limits.check_rows(usize::try_from(c.k).unwrap_or(usize::MAX))?;
-            Ok(Output::Rows(cluster::rows(cluster::cluster(
-                source, c, limits,
-            )?)))
+            let clusters = match source.peers() {
+                Some(peers) => cluster::cluster_across(source, peers, c, limits)?,
+                None => cluster::cluster(source, c, limits)?,
+            };
+            Ok(Output::Rows(cluster::rows(clusters)))
         }
         Statement::CreateSegments { name, cluster: c } => {
-            let bindings = source.bindings();
-            name_is_free(&bindings.catalog, name)?;
+            name_is_free(&source.bindings().catalog, name)?;
             let clusters = cluster::cluster(source, c, limits)?;
-            let n = clusters.clusters.len() as u64;
-            let def = cluster::segment_group(&name.value, clusters, stmt.to_string());
-            source.define(def).map_err(|e| storage_at(e, name.span()))?;
-            Ok(Output::counted("CREATE SEGMENTS", n))
+            define_segments(source, name, clusters, stmt)
         }
         Statement::Vacuum => {
             if !source.vacuum(limits.deadline)? {

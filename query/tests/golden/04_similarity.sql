@@ -153,7 +153,7 @@ error: unknown vector 'tast' (did you mean 'taste'?) (line 1, column 38)
 
 SELECT id FROM users ORDER BY cosine(taste, 42) DESC LIMIT 3;
 ----
-error: expected a user id ('u1'), a vector ([0.1, …]) or centroid(vector, segment) (line 1, column 45)
+error: expected a user id ('u1'), a vector ([0.1, …]), centroid(vector, segment) or NULL (line 1, column 45)
   SELECT id FROM users ORDER BY cosine(taste, 42) DESC LIMIT 3;
                                               ^^
 
@@ -174,3 +174,71 @@ SELECT id FROM users ORDER BY cosine(taste, 'g') DESC LIMIT 3;
 ----
 id:string
 (no rows)
+
+# sum and avg of vectors add them up element-wise (NULLs left out): a + b +
+# d + e + f = [3, 5] over 5 vectors (c was deleted); g has none.
+SELECT sum(taste) AS s, avg(taste) AS m, count(taste) AS n FROM users;
+----
+s:vector | m:vector | n:int
+[3.0, 5.0] | [0.6, 1.0] | 5
+
+# north: a, b, d (g has no vector) = [4, 5] / 3; no region: e, f = [-1, 0] / 2.
+SELECT region, avg(taste) AS m FROM users GROUP BY region ORDER BY region;
+----
+region:string | m:vector
+'north' | [1.3333334, 1.6666666]
+NULL | [-0.5, 0.0]
+
+SELECT avg(taste) AS m FROM users WHERE id = 'g';
+----
+m:vector
+NULL
+
+# Squared distances to [0, 0] and [2, 2]: a 1|5, b 1|5, d 25|5, e 0|8,
+# f 1|13; g has no vector.
+SELECT id, nearest_centroid(taste, [[0, 0], [2, 2]]) AS c FROM users ORDER BY id;
+----
+id:string | c:int
+'a' | 0
+'b' | 0
+'d' | 1
+'e' | 0
+'f' | 0
+'g' | NULL
+
+# b [0, 1] is 1 from [0, 0] and from [0, 2]: a tie goes to the first.
+SELECT nearest_centroid(taste, [[0, 2], [0, 0]]) AS first, nearest_centroid(taste, [[0, 0], [0, 2]]) AS second FROM users WHERE id = 'b';
+----
+first:int | second:int
+0 | 0
+
+SELECT nearest_centroid(taste, [[1, 2, 3]]) FROM users;
+----
+error: vector 'taste' has dimension 2, but the value has 3 elements (line 1, column 33)
+  SELECT nearest_centroid(taste, [[1, 2, 3]]) FROM users;
+                                  ^^^^^^^^^
+
+SELECT nearest_centroid(taste, []) FROM users;
+----
+error: nearest_centroid needs at least one centroid (line 1, column 32)
+  SELECT nearest_centroid(taste, []) FROM users;
+                                 ^^
+
+# A NULL target: nothing to compare with, so every score is NULL.
+SELECT id, cosine(taste, NULL) AS s FROM users WHERE id = 'a';
+----
+id:string | s:float
+'a' | NULL
+
+# XXH3-64 (seed 0) of the empty string is 0x2D06800538D394C2; of 'u1' with
+# seed 42, -7022703206081654043 (the reference implementation's figures).
+SELECT hash('') AS empty, hash('u1', 42) AS u1, hash('u1', 41) = hash('u1', 42) AS same, hash(NULL) AS none;
+----
+empty:int | u1:int | same:bool | none:int
+3244421341483603138 | -7022703206081654043 | false | NULL
+
+SELECT hash('u1', 4.5);
+----
+error: the seed of hash() is an integer literal (line 1, column 19)
+  SELECT hash('u1', 4.5);
+                    ^^^

@@ -443,7 +443,9 @@ async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if let Ok(req) = serde_json::from_slice::<profiledb::cluster::Statement>(&body) {
+    if let Ok(mut req) = serde_json::from_slice::<profiledb::cluster::Statement>(&body) {
+        // Centroids are the router's to add, never a client's.
+        req.centroids = None;
         let params: Vec<profiledb::Value> = req
             .params
             .iter()
@@ -472,6 +474,21 @@ async fn query(
                         "INSERT is not carried through a cluster's log: send the events to POST /v1/events",
                     ));
                 }
+                let segments = statements.iter().find_map(|(s, _)| match s {
+                    profiledb_query::ast::Statement::CreateSegments { cluster, .. } => {
+                        Some(cluster)
+                    }
+                    _ => None,
+                });
+                if let Some(cluster) = segments {
+                    if statements.len() > 1 {
+                        return Err(ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "CREATE SEGMENTS … FROM CLUSTER goes through a cluster on its own: send the script's other statements apart",
+                        ));
+                    }
+                    req.centroids = Some(clustering(&shared, &headers, cluster).await?);
+                }
                 let (status, body) = change(&shared, &headers, &req).await?;
                 return Ok((
                     status,
@@ -482,8 +499,59 @@ async fn query(
             }
         }
     }
-    // A query only reads: one sent to a node that cannot be reached (it
-    // just died, and its reports are not stale yet) goes to the next.
+    let (status, bytes) = read_on_a_node(&shared, &headers, body.to_vec()).await?;
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+/// Runs the clustering of `CREATE SEGMENTS … FROM CLUSTER …` once, over
+/// every node's users (as `CLUSTER` on a node, which merges the others'
+/// sums), for the statement to carry its centroids to every node.
+async fn clustering(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    cluster: &profiledb_query::ast::Cluster,
+) -> Result<Vec<Vec<f32>>, ApiError> {
+    let read = serde_json::json!({ "sql": cluster.to_string() }).to_string();
+    let (status, bytes) = read_on_a_node(shared, headers, read.into_bytes()).await?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| unavailable(format!("a node's clustering is not JSON: {e}")))?;
+    if status != StatusCode::OK {
+        // The clustering's own error (an unknown vector, too few users),
+        // as the node put it.
+        return Err(ApiError::new(
+            status,
+            json["error"]["message"]
+                .as_str()
+                .unwrap_or("the clustering failed")
+                .to_owned(),
+        ));
+    }
+    let rows = match profiledb::json::output_from_json(&json) {
+        Some(profiledb::Output::Rows(rows)) => rows.rows,
+        _ => {
+            return Err(unavailable(format!(
+                "a node answered a clustering with no rows: {json}"
+            )));
+        }
+    };
+    rows.into_iter()
+        .map(|r| match r.into_iter().nth(2) {
+            Some(profiledb::Value::Vector(v)) => Ok(v),
+            other => Err(unavailable(format!(
+                "a node answered a clustering's centroid as {other:?}"
+            ))),
+        })
+        .collect()
+}
+
+/// Sends a query (a `POST /v1/query` body) to a live node, in turn: one
+/// sent to a node that cannot be reached (it just died, and its reports are
+/// not stale yet) goes to the next. The node's status and body.
+async fn read_on_a_node(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> Result<(StatusCode, Vec<u8>), ApiError> {
     let turn = shared.next.fetch_add(1, Ordering::Relaxed);
     let mut skip: Vec<String> = Vec::new();
     loop {
@@ -502,12 +570,12 @@ async fn query(
             .await?;
         let name = node.name.clone();
         match shared
-            .forward(
+            .call(
                 node,
                 "POST",
                 "/v1/query".into(),
-                &headers,
-                Some(body.to_vec()),
+                headers,
+                Some(body.clone()),
             )
             .await
         {
@@ -545,6 +613,10 @@ async fn change(
     let nodes: Vec<Member> = shared
         .waiting(
             |m| {
+                // Every partition has a live node applying it, so that the
+                // answer counts every user (a node just started may not
+                // have reported the partitions it took over yet).
+                m.plan().ok()?;
                 let following: Vec<Member> = m
                     .live()
                     .into_iter()
@@ -555,7 +627,7 @@ async fn change(
             },
             || {
                 format!(
-                    "the statement is in the log (sequence {seq}), and no live node follows a partition to apply it yet"
+                    "the statement is in the log (sequence {seq}), and not every partition has a live node to apply it yet"
                 )
             },
         )
@@ -744,6 +816,7 @@ async fn delete_user(
     let statement = profiledb::cluster::Statement {
         sql: "DELETE USER $1".into(),
         params: vec![serde_json::Value::String(id.clone())],
+        centroids: None,
     };
     let (status, done) = change(&shared, &headers, &statement).await?;
     match (status, done["count"].as_u64()) {

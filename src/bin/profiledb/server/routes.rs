@@ -188,9 +188,9 @@ pub(crate) async fn query(
         })
         .collect::<Result<Vec<Value>, ApiError>>()?;
     let start = Instant::now();
-    // A node takes no writes but the log's; it runs a query's part and asks
-    // the nodes answering for the others, and a script without a query (a
-    // definition, SHOW) here. A script that does not parse runs as usual,
+    // A node takes no writes but the log's; it runs a query's (or a
+    // clustering's) part and asks the nodes answering for the others, and a
+    // script without one (SHOW, DESCRIBE) here. A script that does not parse runs as usual,
     // to answer its error.
     let mut spread = None;
     if let Some(node) = &app.node
@@ -199,10 +199,13 @@ pub(crate) async fn query(
         if statements.iter().any(|(s, _)| !s.is_read_only()) {
             refuse_on_node(&app, "schema and data changes")?;
         }
-        if statements
-            .iter()
-            .any(|(s, _)| matches!(s, profiledb_query::ast::Statement::Select(_)))
-        {
+        if statements.iter().any(|(s, _)| {
+            matches!(
+                s,
+                profiledb_query::ast::Statement::Select(_)
+                    | profiledb_query::ast::Statement::Cluster(_)
+            )
+        }) {
             spread = Some(spread_query(node, &app, req.min_seq).await?);
         }
     }
