@@ -69,7 +69,7 @@ pub use profiledb_storage::{
     ErrorKind, Event, EventError, FeatureKind, Ingested, LogApplied, Metric, NearestFilter, Pins,
     Profile, ReadView, RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
 };
-pub use profiles::ProfileRead;
+pub use profiles::{Fetched, ProfileRead, ProfileView};
 
 /// Fewer profiles than this are read on the caller's thread: handing them to
 /// rayon's pool costs more (a wake-up of a sleeping thread) than reading them.

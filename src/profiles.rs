@@ -1,8 +1,9 @@
 //! Profiles read for an answer: at one time, windows over one span, only
 //! the items asked for, with the segments each user is in, rendered as
-//! JSON. The server's `GET /v1/users/{id}` and `POST /v1/profiles`, and the
-//! Python package's `profile` and `profiles`, all read them here, so that a
-//! profile has one shape wherever it is read.
+//! JSON (or, for the Python package, straight into Python objects through
+//! the same `Serialize`). The server's `GET /v1/users/{id}` and `POST
+//! /v1/profiles`, and the Python package's `profile` and `profiles`, all
+//! read them here, so that a profile has one shape wherever it is read.
 
 use std::collections::{HashMap, HashSet};
 
@@ -91,34 +92,42 @@ impl ProfileRead {
     /// The storage's failure.
     pub fn read(&self, db: &Db, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         use rayon::prelude::*;
-        let profiles = db.profiles_with_span(ids, self.as_of, self.span)?;
-        let present: Vec<&str> = profiles.iter().flatten().map(|p| p.user.as_str()).collect();
-        let segments = self.segments(db, &present)?;
-        let none = Vec::new();
-        let render = |p: &Option<Profile>| {
-            p.as_ref()
-                .map(|p| {
-                    serde_json::to_vec(&JsonProfile {
-                        profile: p,
-                        fields: self.fields.as_ref(),
-                        segments: segments
-                            .as_ref()
-                            .map(|s| s.get(&p.user).unwrap_or(&none).as_slice()),
-                    })
-                    .map_err(|e| {
+        let fetched = self.fetch(db, ids)?;
+        let render = |i: usize| {
+            fetched
+                .view(i, false)
+                .map(|v| {
+                    serde_json::to_vec(&v).map_err(|e| {
                         Error::Storage(profiledb_storage::Error::Engine(format!(
                             "profile '{}' could not be rendered: {e}",
-                            p.user
+                            v.profile.user
                         )))
                     })
                 })
                 .transpose()
         };
-        if profiles.len() < crate::PARALLEL_READS {
-            profiles.iter().map(render).collect()
+        let n = fetched.profiles.len();
+        if n < crate::PARALLEL_READS {
+            (0..n).map(render).collect()
         } else {
-            profiles.par_iter().map(render).collect()
+            (0..n).into_par_iter().map(render).collect()
         }
+    }
+
+    /// The profiles of `ids`, read as [`ProfileRead::read`] reads them, to
+    /// be rendered by [`Fetched::view`].
+    ///
+    /// # Errors
+    /// The storage's failure.
+    pub fn fetch(&self, db: &Db, ids: &[String]) -> Result<Fetched<'_>> {
+        let profiles = db.profiles_with_span(ids, self.as_of, self.span)?;
+        let present: Vec<&str> = profiles.iter().flatten().map(|p| p.user.as_str()).collect();
+        let segments = self.segments(db, &present)?;
+        Ok(Fetched {
+            read: self,
+            profiles,
+            segments,
+        })
     }
 
     /// The segments of `ids` when the read shows them.
@@ -131,6 +140,46 @@ impl ProfileRead {
             return Ok(None);
         }
         segments_of(db, ids, self.as_of).map(Some)
+    }
+}
+
+/// Profiles read by [`ProfileRead::fetch`], in the order of the ids asked
+/// for.
+#[derive(Debug)]
+pub struct Fetched<'r> {
+    read: &'r ProfileRead,
+    profiles: Vec<Option<Profile>>,
+    segments: Option<Segments>,
+}
+
+impl Fetched<'_> {
+    /// How many ids were asked for.
+    pub fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// Whether no id was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    /// The `i`-th profile as it serializes (`None` for a user that does
+    /// not exist, or past the end): the JSON object of
+    /// [`ProfileRead::read`]. With `decimal_floats`, a vector's elements
+    /// serialize as the 64-bit floats their JSON text reads back as (`0.1`
+    /// rather than 0.1f32 widened, 0.10000000149011612), for serializers
+    /// into other representations to give what a JSON reader would.
+    pub fn view(&self, i: usize, decimal_floats: bool) -> Option<ProfileView<'_>> {
+        let p = self.profiles.get(i)?.as_ref()?;
+        Some(ProfileView {
+            profile: p,
+            fields: self.read.fields.as_ref(),
+            segments: self
+                .segments
+                .as_ref()
+                .map(|s| s.get(&p.user).map_or(&[][..], Vec::as_slice)),
+            decimal_floats,
+        })
     }
 }
 
@@ -185,19 +234,22 @@ fn segments_of(db: &Db, ids: &[&str], as_of: i64) -> Result<Segments> {
         .collect())
 }
 
-/// A profile as JSON: bookkeeping, then attributes, features, vectors and
-/// windows as objects keyed by name (only those `fields` names, when it
-/// names some), then the segments the user is in, when they were read.
-struct JsonProfile<'a> {
+/// A profile as it serializes: bookkeeping, then attributes, features,
+/// vectors and windows as objects keyed by name (only those the read's
+/// `fields` name, when it names some), then the segments the user is in,
+/// when they were read.
+#[derive(Debug, Clone, Copy)]
+pub struct ProfileView<'a> {
     profile: &'a Profile,
     fields: Option<&'a HashSet<String>>,
     segments: Option<&'a [String]>,
+    decimal_floats: bool,
 }
 
-impl Serialize for JsonProfile<'_> {
+impl Serialize for ProfileView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let wanted = |name: &str| self.fields.is_none_or(|f| f.contains(name));
-        struct Named<'a, F>(&'a [(String, Value)], F);
+        struct Named<'a, F>(&'a [(String, Value)], F, bool);
         impl<F: Fn(&str) -> bool> Serialize for Named<'_, F> {
             fn serialize<S: serde::Serializer>(
                 &self,
@@ -205,9 +257,30 @@ impl Serialize for JsonProfile<'_> {
             ) -> std::result::Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(None)?;
                 for (k, v) in self.0.iter().filter(|(k, _)| (self.1)(k)) {
-                    m.serialize_entry(k, &JsonValue(v))?;
+                    match v {
+                        Value::Vector(xs) if self.2 => {
+                            m.serialize_entry(k, &DecimalFloats(xs))?;
+                        }
+                        v => m.serialize_entry(k, &JsonValue(v))?,
+                    }
                 }
                 m.end()
+            }
+        }
+        /// A vector's elements as the f64 of their shortest decimal text.
+        struct DecimalFloats<'a>(&'a [f32]);
+        impl Serialize for DecimalFloats<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut buf = ryu::Buffer::new();
+                // Not finite: null, as JSON writes it.
+                s.collect_seq(self.0.iter().map(|x| {
+                    x.is_finite()
+                        .then(|| buf.format_finite(*x).parse::<f64>().ok())
+                        .flatten()
+                }))
             }
         }
         /// A window's aggregate as an object.
@@ -249,9 +322,12 @@ impl Serialize for JsonProfile<'_> {
         m.serialize_entry("first_seen", &crate::format_timestamp(p.first_seen))?;
         m.serialize_entry("last_seen", &crate::format_timestamp(p.last_seen))?;
         m.serialize_entry("events", &p.events)?;
-        m.serialize_entry("attributes", &Named(&p.attributes, wanted))?;
-        m.serialize_entry("features", &Named(&p.features, wanted))?;
-        m.serialize_entry("vectors", &Named(&p.vectors, wanted))?;
+        m.serialize_entry(
+            "attributes",
+            &Named(&p.attributes, wanted, self.decimal_floats),
+        )?;
+        m.serialize_entry("features", &Named(&p.features, wanted, self.decimal_floats))?;
+        m.serialize_entry("vectors", &Named(&p.vectors, wanted, self.decimal_floats))?;
         m.serialize_entry("windows", &Windows(&p.windows, wanted))?;
         if let Some(segments) = self.segments {
             m.serialize_entry("segments", segments)?;

@@ -70,6 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--settle", type=float, default=30.0)
     args = ap.parse_args()
     n = args.events
 
@@ -100,10 +101,14 @@ def main() -> None:
         print(f"query of {n} rows to a pyarrow Table, in turn after the ingest: " + ", ".join(f"{s:.3f}" for s in times) + " s")
 
         # Random users of the million, then the same users again (their
-        # blocks in the cache).
+        # blocks in the cache); then, once the store has had `--settle`
+        # seconds to compact what the ingest wrote, random users again.
         ids = [f"user{random.randrange(n):07d}" for _ in range(50_000)]
         clock = time.perf_counter_ns
-        for name in ("random users", "the same users again"):
+        for name in ("random users", "the same users again", "random users, settled"):
+            if name.endswith("settled"):
+                time.sleep(args.settle)
+                ids = [f"user{random.randrange(n):07d}" for _ in range(50_000)]
             lat = [0] * len(ids)
             for i, u in enumerate(ids):
                 start = clock()

@@ -129,14 +129,11 @@ class Database:
     ) -> list[dict | None]:
         """The profiles of ``users`` in order, read from one view of the
         database, each as :meth:`profile` gives it."""
-        import json
-
         if isinstance(users, str):
             raise TypeError("profiles takes a list of user ids; use profile() for one")
-        texts = self._native.profiles(
+        return self._native.profiles(
             list(users), _args.epoch_ms(as_of), _args.span_ms(window), _args.fields(fields)
         )
-        return [None if t is None else json.loads(t) for t in texts]
 
     def import_file(
         self,

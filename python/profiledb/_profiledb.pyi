@@ -49,7 +49,7 @@ class Native:
         as_of: Optional[int] = None,
         window_ms: Optional[int] = None,
         fields: Optional[list[str]] = None,
-    ) -> list[Optional[str]]: ...
+    ) -> list[Optional[dict[str, Any]]]: ...
     def import_files(
         self,
         paths: list[str],

@@ -281,35 +281,41 @@ impl Native {
         interruptible(py, move || db.ingest(&events))
     }
 
-    /// The profiles of `users` as JSON texts (None for a user that does not
+    /// The profiles of `users` as dicts (None for a user that does not
     /// exist), at `as_of` (epoch ms; now when None), windows over
-    /// `window_ms`, only `fields` when given.
+    /// `window_ms`, only `fields` when given: the JSON objects of `GET
+    /// /v1/users/{id}`, made into Python objects directly (as `json.loads`
+    /// would read them, without the text between).
     #[pyo3(signature = (users, as_of=None, window_ms=None, fields=None))]
-    fn profiles(
+    fn profiles<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         users: Vec<String>,
         as_of: Option<i64>,
         window_ms: Option<i64>,
         fields: Option<Vec<String>>,
-    ) -> PyResult<Vec<Option<String>>> {
+    ) -> PyResult<Vec<Option<Bound<'py, PyAny>>>> {
         let db = self.db()?;
-        py.detach(|| {
-            let read = ProfileRead::new(
-                &db,
-                as_of.unwrap_or_else(profiledb::now_ms),
-                window_ms.unwrap_or(profiledb::DEFAULT_WINDOW_SPAN_MS),
-                fields,
-            )?;
-            read.read(&db, &users)
-        })
-        .map_err(|e| to_py(py, &e))?
-        .into_iter()
-        .map(|p| {
-            p.map(|bytes| String::from_utf8(bytes).map_err(|e| Error::new_err(e.to_string())))
-                .transpose()
-        })
-        .collect()
+        // Checking the fields reads only the catalog: no need to let go of
+        // the GIL for it.
+        let read = ProfileRead::new(
+            &db,
+            as_of.unwrap_or_else(profiledb::now_ms),
+            window_ms.unwrap_or(profiledb::DEFAULT_WINDOW_SPAN_MS),
+            fields,
+        )
+        .map_err(|e| to_py(py, &e))?;
+        let fetched = py
+            .detach(|| read.fetch(&db, &users))
+            .map_err(|e| to_py(py, &e))?;
+        (0..fetched.len())
+            .map(|i| {
+                fetched
+                    .view(i, true)
+                    .map(|v| pythonize::pythonize(py, &v).map_err(PyErr::from))
+                    .transpose()
+            })
+            .collect()
     }
 
     /// Imports event files (JSON Lines, CSV, Parquet, each maybe gzip) as

@@ -128,6 +128,15 @@ def test_profiles_read_fields_and_missing_users(db):
         db.profile("u1", fields=["spnd"])
 
 
+def test_profile_vectors_read_as_their_json_text(db):
+    # One event, so the vector is the event's: float32 values, given as the
+    # decimals their JSON text reads back as (not 0.1 widened from float32,
+    # 0.10000000149011612), as GET /v1/users/{id} answers them.
+    db.ingest({"user": "v", "type": "purchase", "ts": T0, "amount": 1.0, "item_vec": [0.1, -2.5, 1e-7]})
+    assert db.profile("v")["vectors"]["taste"] == [0.1, -2.5, 1e-7]
+    assert db.profiles(["v"], fields=["taste"])[0]["vectors"] == {"taste": [0.1, -2.5, 1e-7]}
+
+
 def test_closed_database_refuses_calls(tmp_path):
     d = profiledb.open(tmp_path / "db")
     d.close()
