@@ -105,11 +105,11 @@ fn cluster(c: &mut Criterion) {
         Arc::new(JetStream::connect(&url).await.expect("the log"))
     });
     let partitions: Vec<u32> = (0..PARTITIONS).collect();
+    let parts = NonZeroU32::new(PARTITIONS).expect("non-zero");
     let node = {
         let _guard = rt.enter();
-        Node::start(db.clone(), log.clone(), &partitions).expect("the node starts")
+        Node::start(db.clone(), log.clone(), parts, &partitions).expect("the node starts")
     };
-    let parts = NonZeroU32::new(PARTITIONS).expect("non-zero");
     let mut round = 0u64;
     let mut spent = (0.0f64, 0.0f64, 0usize);
     let server_pid = server.child.id().to_string();

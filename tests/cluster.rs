@@ -137,6 +137,7 @@ fn define(url: &str, sql: &str) -> u64 {
             sql: sql.into(),
             params: Vec::new(),
             centroids: None,
+            now: None,
         };
         let (seq, marked) = profiledb::cluster::publish_statement(&log, parts, None, &statement)
             .await
@@ -498,6 +499,7 @@ fn statements_a_router_left_unmarked_are_marked_by_the_nodes() {
                 sql: sql.into(),
                 params: Vec::new(),
                 centroids: None,
+                now: None,
             })
             .expect("JSON")
         };
@@ -530,6 +532,106 @@ fn statements_a_router_left_unmarked_are_marked_by_the_nodes() {
 
 /// A NATS server, a cluster of 8 partitions with `replicas` standbys, and
 /// its nodes "a" and "b" (with their directories).
+/// Waits (at most 20 s) until the partitions each node reports it follows
+/// satisfy `done`.
+fn wait_until_followed(
+    nats: &Nats,
+    done: impl Fn(&std::collections::BTreeMap<String, Vec<u32>>) -> bool,
+) {
+    let rt = runtime();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reports = rt.block_on(async {
+            let log = JetStream::connect(&nats.url)
+                .await
+                .expect("the cluster's log");
+            log.reports().await.expect("reports")
+        });
+        let sets = reports
+            .into_iter()
+            .map(|(name, r)| (name, r.positions.keys().copied().collect()))
+            .collect();
+        if done(&sets) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the nodes follow {sets:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A node that takes partitions back (its peer died) has, for their users,
+/// the changes of statements it applied while it did not follow them: it
+/// replays them at their markers. And an UPDATE through a router counts
+/// the users of every node once.
+#[test]
+fn statements_reach_partitions_a_node_takes_back() {
+    let nats = Nats::start();
+    cli(&[
+        "cluster",
+        "init",
+        "--nats",
+        &nats.url,
+        "--partitions",
+        "8",
+        "--replicas",
+        "0",
+    ]);
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let a = Server::start(dirs[0].path(), &["--nats", &nats.url, "--node", "a"]);
+    let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
+    let one = Server::start(dirs[2].path(), &[]);
+    let both = [&router, &one];
+    for s in both {
+        let (status, body) = query(
+            s,
+            None,
+            "CREATE FEATURE n ON buy AS COUNT(); CREATE ATTRIBUTE tag STRING",
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = support::events(s, None, purchases(0, 600), "application/json");
+        assert_eq!(status, 200, "{body}");
+    }
+    // b joins and takes half the partitions over from a.
+    let b = Server::start(dirs[1].path(), &["--nats", &nats.url, "--node", "b"]);
+    wait_until_followed(&nats, |sets| {
+        sets.len() == 2 && sets.values().all(|s| s.len() == 4)
+    });
+    // Changes while a follows only its half: 600 purchases over 240 users
+    // (user 7i mod 240 buys at i) leave the users of i in 480..600 with 3.
+    let mut counts = Vec::new();
+    for s in both {
+        let (status, body) = query(s, None, "UPDATE users SET tag = 'early' WHERE n >= 3");
+        assert_eq!(status, 200, "{body}");
+        counts.push(body["count"].clone());
+        let (status, body) = query(s, None, "DELETE USER 'u014'");
+        assert_eq!(
+            (status, &body["count"]),
+            (200, &serde_json::json!(1)),
+            "{body}"
+        );
+    }
+    assert_eq!(counts, vec![serde_json::json!(120); 2]);
+    let mut seq = 0;
+    for s in both {
+        let (status, body) = support::events(s, None, purchases(600, 300), "application/json");
+        assert_eq!(status, 200, "{body}");
+        seq = seq.max(body["seq"].as_u64().unwrap_or(0));
+    }
+    // b dies: a follows its partitions again, from where it left them.
+    kill_9(b);
+    wait_until_followed(&nats, |sets| sets.get("a").is_some_and(|s| s.len() == 8));
+    let queries = [
+        "SELECT tag, count(*), sum(n) FROM users GROUP BY tag ORDER BY tag".to_owned(),
+        "SELECT count(*), sum(n) FROM users".to_owned(),
+        "SELECT id, n, tag FROM users WHERE id IN ('u014', 'u021', 'u100', 'u239') ORDER BY id"
+            .to_owned(),
+    ];
+    same_answers(&router, &one, &queries, seq);
+    drop(a);
+}
+
 fn two_nodes(replicas: u32) -> (Nats, Vec<tempfile::TempDir>, Server, Server) {
     let nats = Nats::start();
     let replicas = replicas.to_string();
@@ -606,13 +708,18 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
             // one server fed in the same order: the 60 users who bought 7
             // times so far are tagged (a few events later it would be more),
             // and u007 is deleted (its later purchases count anew).
+            let mut counts = Vec::new();
             for s in [&router, &one] {
                 let (status, body) = query(s, None, "UPDATE users SET tag = 'early' WHERE n >= 7");
                 assert_eq!(status, 200, "{body}");
+                // Each node counts its own partitions' users; the router
+                // adds them up.
+                counts.push(body["count"].clone());
                 let (status, body) =
                     support::call("DELETE", &format!("{}/v1/users/u007", s.url), None, None);
                 assert_eq!((status, &body["deleted"]), (200, &serde_json::json!(true)));
             }
+            assert_eq!(counts, vec![serde_json::json!(60); 2]);
             let (status, body) = support::call(
                 "DELETE",
                 &format!("{}/v1/users/u007", router.url),
@@ -680,26 +787,10 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
     }
     // Each node follows only the partitions it owns (once the first to
     // start has handed the other's over): every query below needs both.
-    let rt = runtime();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let reports = rt.block_on(async {
-            let log = JetStream::connect(&nats.url)
-                .await
-                .expect("the cluster's log");
-            log.reports().await.expect("reports")
-        });
-        let sets: Vec<Vec<u32>> = reports
-            .iter()
-            .map(|(_, r)| r.positions.keys().copied().collect())
-            .collect();
-        let total: usize = sets.iter().map(Vec::len).sum();
-        if sets.len() == 2 && total == 8 && sets.iter().all(|s| !s.is_empty()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the nodes follow {sets:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_followed(&nats, |sets| {
+        let total: usize = sets.values().map(Vec::len).sum();
+        sets.len() == 2 && total == 8 && sets.values().all(|s| !s.is_empty())
+    });
     let at = "AS OF '2025-11-05T00:00:00Z'";
     let queries = [
         "SELECT count(*), sum(n), sum(spend), avg(recent), min(spend), max(spend) FROM users".to_owned(),

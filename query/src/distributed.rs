@@ -588,11 +588,14 @@ fn read_state(r: &mut Reader<'_>, spec: &AggSpec) -> Result<AggState, String> {
 /// that reads, of `source`'s users, only those `keep` admits (a machine may
 /// hold users it does not answer for: standby copies, partitions being
 /// handed over), at one fixed time, and reaches the rest through its
-/// [`Peers`]. Writes and the catalog pass through to `source`.
+/// [`Peers`]. The catalog and events pass through to `source`; a change to
+/// one user (`UPDATE`'s attributes, a delete) is made only to a user `keep`
+/// admits: the others are other parts' to change.
 pub struct Part<'a> {
     source: &'a dyn DataSource,
     keep: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
     peers: Option<&'a dyn Peers>,
+    changed: Option<&'a (dyn Fn(&str) + Sync)>,
     now: i64,
 }
 
@@ -601,6 +604,7 @@ impl std::fmt::Debug for Part<'_> {
         f.debug_struct("Part")
             .field("keep", &self.keep.is_some())
             .field("peers", &self.peers.is_some())
+            .field("changed", &self.changed.is_some())
             .field("now", &self.now)
             .finish_non_exhaustive()
     }
@@ -614,8 +618,19 @@ impl<'a> Part<'a> {
             source,
             keep: None,
             peers: None,
+            changed: None,
             now,
         }
+    }
+
+    /// Calls `changed` with each user whose attributes a statement sets, or
+    /// whom it deletes (one that existed), among those the part keeps: for
+    /// a machine to count the users a change reached in each of its
+    /// partitions.
+    #[must_use]
+    pub fn on_change(mut self, changed: &'a (dyn Fn(&str) + Sync)) -> Part<'a> {
+        self.changed = Some(changed);
+        self
     }
 
     /// Reads only the users `keep` admits.
@@ -656,10 +671,24 @@ impl DataSource for Part<'_> {
         self.source.ingest(events)
     }
     fn set_attributes(&self, user: &str, ts: i64, values: &[(String, Value)]) -> StorageResult<()> {
-        self.source.set_attributes(user, ts, values)
+        if !self.keeps(user) {
+            return Ok(());
+        }
+        self.source.set_attributes(user, ts, values)?;
+        if let Some(changed) = self.changed {
+            changed(user);
+        }
+        Ok(())
     }
     fn delete_user(&self, user: &str) -> StorageResult<bool> {
-        self.source.delete_user(user)
+        if !self.keeps(user) {
+            return Ok(false);
+        }
+        let existed = self.source.delete_user(user)?;
+        if existed && let Some(changed) = self.changed {
+            changed(user);
+        }
+        Ok(existed)
     }
     fn set_history(&self, ms: i64) -> StorageResult<()> {
         self.source.set_history(ms)

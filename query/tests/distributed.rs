@@ -514,6 +514,67 @@ fn clustering_merges_each_parts_sums() -> Result<(), Error> {
     Ok(())
 }
 
+/// A part changes only the users it keeps, and says which it changed.
+#[test]
+fn a_part_changes_only_its_own_users() -> Result<(), Error> {
+    let db = memory()?;
+    for (_, sql) in inserts(9, 60) {
+        execute(&db, &sql, &Limits::default())?;
+    }
+    execute(&db, "CREATE ATTRIBUTE tag STRING", &Limits::default())?;
+    let keep = |u: &str| third(u) == 1;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let note = |u: &str| seen.lock().expect("lock").push(u.to_owned());
+    let part = Part::new(&db, NOW).keeping(&keep).on_change(&note);
+    execute(
+        &part,
+        "UPDATE users SET tag = 'x' WHERE n >= 1",
+        &Limits::default(),
+    )?;
+    // Outside the part, a point update and a delete change nothing.
+    let outside = (0..60)
+        .map(|u| format!("u{u:04}"))
+        .find(|u| third(u) != 1)
+        .expect("a user of another part");
+    execute(
+        &part,
+        &format!("UPDATE users SET tag = 'y' WHERE id = '{outside}'"),
+        &Limits::default(),
+    )?;
+    execute(
+        &part,
+        &format!("DELETE USER '{outside}'"),
+        &Limits::default(),
+    )?;
+    let whole = Part::new(&db, NOW);
+    let out = execute(
+        &whole,
+        "SELECT id, tag FROM users ORDER BY id",
+        &Limits::default(),
+    )?;
+    let rows = &out[0].rows().expect("rows").rows;
+    assert_eq!(rows.len(), 60, "a user was deleted outside the part");
+    let mut tagged = Vec::new();
+    for r in rows {
+        let Value::String(id) = &r[0] else {
+            panic!("{r:?}")
+        };
+        let want = if third(id) == 1 {
+            Value::String("x".into())
+        } else {
+            Value::Null
+        };
+        assert_eq!(r[1], want, "{id}");
+        if third(id) == 1 {
+            tagged.push(id.clone());
+        }
+    }
+    let mut seen = seen.into_inner().expect("lock");
+    seen.sort();
+    assert_eq!(seen, tagged);
+    Ok(())
+}
+
 /// Peers that answer fixed bytes.
 struct Fixed(Vec<u8>);
 

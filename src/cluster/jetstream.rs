@@ -51,6 +51,24 @@ pub struct ClusterConfig {
     pub stream_replicas: u32,
 }
 
+impl ClusterConfig {
+    /// Refuses settings no cluster can run with: no partition, or more than
+    /// [`super::MAX_PARTITIONS`].
+    ///
+    /// # Errors
+    /// What is wrong with them.
+    pub fn check(&self) -> Result<(), LogError> {
+        if self.partitions == 0 || self.partitions > super::MAX_PARTITIONS {
+            return Err(LogError(format!(
+                "a cluster has from 1 to {} partitions, not {}",
+                super::MAX_PARTITIONS,
+                self.partitions
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What a node reports of itself: the position it applied in each
 /// partition it reads, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +150,7 @@ impl JetStream {
     /// No server answering, settings that differ from the cluster's, or a
     /// stream JetStream cannot make (more replicas than servers).
     pub async fn init(url: &str, config: &ClusterConfig) -> Result<JetStream, LogError> {
+        config.check()?;
         let context = Self::context(url).await?;
         let kv = context
             .create_key_value(jetstream::kv::Config {
@@ -188,7 +207,10 @@ impl JetStream {
                 .ok_or_else(|| {
                     LogError("the cluster has no settings; run `profiledb cluster init`".into())
                 })?;
-            serde_json::from_slice(&bytes).map_err(|e| err("the cluster's settings", e))
+            let config: ClusterConfig =
+                serde_json::from_slice(&bytes).map_err(|e| err("the cluster's settings", e))?;
+            config.check()?;
+            Ok(config)
         })
         .await
     }

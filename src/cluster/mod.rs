@@ -131,6 +131,16 @@ fn event_id(event: &crate::Event) -> Option<String> {
 /// number from 0 to fewer than `u32::MAX`).
 pub const STATEMENTS: u32 = u32::MAX;
 
+/// The most partitions a cluster may have: partition numbers stay below
+/// [`COVERED`], and a node runs a reader for each partition it follows.
+pub const MAX_PARTITIONS: u32 = 1 << 16;
+
+/// Log positions from this one up hold, for partition `p` at `COVERED +
+/// p`, the last of the cluster's statements whose changes to users reached
+/// the node's copy of `p` ([`node`]'s replay for a partition caught up
+/// later).
+pub const COVERED: u32 = 1 << 31;
+
 /// A statement as the log carries it: a script of schema or data changes,
 /// and the values of its parameters (`$1`, ...), as JSON.
 #[cfg(feature = "cluster")]
@@ -147,6 +157,11 @@ pub struct Statement {
     /// (clustering on a node would see that node's users alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub centroids: Option<Vec<Vec<f32>>>,
+    /// The router's clock when it published the statement (epoch ms):
+    /// every node runs the statement as of this time (`UPDATE`'s write
+    /// time, `now()`), so that they all change users alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<i64>,
 }
 
 /// What a partition's message holds: events (a JSON array of them, or one
@@ -473,6 +488,24 @@ mod tests {
         ] {
             assert_eq!(Entry::decode(bad), Entry::Unreadable, "{bad:?}");
         }
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn a_cluster_has_from_one_to_65536_partitions() {
+        let config = |partitions| jetstream::ClusterConfig {
+            partitions,
+            replicas: 1,
+            stream_replicas: 1,
+        };
+        assert!(config(1).check().is_ok());
+        assert!(config(65_536).check().is_ok());
+        for bad in [0, 65_537, u32::MAX] {
+            let err = config(bad).check().expect_err("refused");
+            assert!(err.to_string().contains("from 1 to 65536"), "{err}");
+        }
+        // Partition numbers stay clear of the positions kept beside them.
+        assert!(COVERED + MAX_PARTITIONS < STATEMENTS);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::log::{Log, LogReader, Message};
 use super::{Entry, STATEMENTS};
-use crate::{Db, Event, Limits, Output, Permission, Value};
+use crate::{Db, Event, Limits, Output, Value};
 
 /// Messages read in one pull at most.
 pub const PULL: usize = 1000;
@@ -52,7 +52,31 @@ const READ_STATEMENTS: Duration = Duration::from_secs(30);
 
 /// What a statement did on a node: its outputs, or why it failed (the same
 /// on every node, which all apply it to the same schema).
-pub type Outcome = Result<Vec<Output>, Arc<crate::Error>>;
+pub type Outcome = Result<Done, Arc<crate::Error>>;
+
+/// What a statement applied on a node did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Done {
+    /// Each statement's output, in order.
+    pub outputs: Vec<Output>,
+    /// How many users of each partition the node follows the script's last
+    /// statement changed (an `UPDATE`'s, a `DELETE`'s): every node that
+    /// follows a partition counts the same, so a router adds the counts up
+    /// over the partitions, each from one node.
+    pub changed: BTreeMap<u32, u64>,
+}
+
+/// Which users a statement applied on a node may change.
+#[derive(Debug, Clone)]
+enum Scope {
+    /// Those of the partitions the node follows (all waiting at a marker),
+    /// and the schema.
+    Following(Arc<BTreeSet<u32>>),
+    /// Partition `p`'s alone, and nothing else: the changes to users of
+    /// statements the node applied before its reader of `p` reached them
+    /// (it followed `p` only later, or from further back).
+    Replay(u32),
+}
 
 /// What a node has done, shared with whoever reports it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -104,6 +128,9 @@ struct Writer {
 struct Pull {
     partition: u32,
     seq: u64,
+    /// At a marker: the statements whose changes reached the partition's
+    /// users, up to this one ([`super::COVERED`]).
+    covered: Option<u64>,
     events: Vec<Event>,
     /// Answers how many events the schema did not take, or why the write
     /// failed.
@@ -117,15 +144,23 @@ impl Writer {
         (Writer { db, tx }, task)
     }
 
-    /// Writes `events` of `partition` with its position `seq`; answers how
-    /// many the schema did not take.
-    async fn write(&self, partition: u32, seq: u64, events: Vec<Event>) -> Result<u64, String> {
+    /// Writes `events` of `partition` with its position `seq` (and the
+    /// statements `covered`, at a marker); answers how many the schema did
+    /// not take.
+    async fn write(
+        &self,
+        partition: u32,
+        seq: u64,
+        covered: Option<u64>,
+        events: Vec<Event>,
+    ) -> Result<u64, String> {
         let stopped = || "the node's writer stopped".to_owned();
         let (done, answer) = tokio::sync::oneshot::channel();
         self.tx
             .send(Pull {
                 partition,
                 seq,
+                covered,
                 events,
                 done,
             })
@@ -148,7 +183,13 @@ async fn write_pulls(db: Arc<Db>, mut rx: tokio::sync::mpsc::Receiver<Pull>) {
             n += next.events.len();
             group.push(next);
         }
-        let positions: Vec<(u32, u64)> = group.iter().map(|p| (p.partition, p.seq)).collect();
+        let positions: Vec<(u32, u64)> = group
+            .iter()
+            .flat_map(|p| {
+                std::iter::once((p.partition, p.seq))
+                    .chain(p.covered.map(|c| (super::COVERED + p.partition, c)))
+            })
+            .collect();
         // Where each pull's events end among the write's.
         let mut ends = Vec::with_capacity(group.len());
         let mut events = Vec::with_capacity(n);
@@ -195,6 +236,12 @@ pub struct Statements {
 
 #[derive(Debug, Default)]
 struct Barrier {
+    /// Partitions users are spread over (set when the node starts).
+    partitions: Option<std::num::NonZeroU32>,
+    /// Partition → the last statement whose changes reached its users on
+    /// this node: statements past it are replayed for the partition alone
+    /// when its reader meets their markers after the node applied them.
+    covered: BTreeMap<u32, u64>,
     /// The partitions the node follows: all of them meet a marker before
     /// statements are applied.
     following: BTreeSet<u32>,
@@ -239,6 +286,20 @@ impl Statements {
         }
     }
 
+    /// Partition `p`'s reader starts at its stored position `at` with the
+    /// statements `covered` that reached its users: none for a partition
+    /// never read; a partition read by a version that did not store them
+    /// had them as they were applied.
+    fn start_partition(&self, p: u32, at: Option<u64>, covered: Option<u64>) {
+        let mut s = self.lock();
+        let covered = match (covered, at) {
+            (Some(c), _) => c,
+            (None, None) => 0,
+            (None, Some(_)) => s.applied,
+        };
+        s.covered.insert(p, covered);
+    }
+
     fn set_following(&self, partitions: &BTreeSet<u32>) {
         let mut s = self.lock();
         s.following.clone_from(partitions);
@@ -251,6 +312,12 @@ impl Statements {
         let mut s = self.lock();
         s.applying = false;
         s.applied = s.applied.max(through);
+        // The partitions waiting at a marker had the changes, there.
+        let parked: Vec<u32> = s.parked.keys().copied().collect();
+        for q in parked {
+            let c = s.covered.entry(q).or_default();
+            *c = (*c).max(through);
+        }
         s.outcomes.extend(outcomes);
         while s.outcomes.len() > OUTCOMES {
             s.outcomes.pop_first();
@@ -284,21 +351,39 @@ impl Statements {
                 self.lock().parked.remove(&p);
                 return Ok(false);
             }
-            let (task, unparked) = {
+            // Applied already: replayed for this partition when its users
+            // did not have the changes yet.
+            let replay = {
                 let mut s = self.lock();
                 if s.applied >= through {
                     s.parked.remove(&p);
-                    return Ok(true);
+                    let covered = s.covered.get(&p).copied().unwrap_or(0);
+                    Some((covered < through).then_some(covered).zip(s.partitions))
+                } else {
+                    None
                 }
+            };
+            if let Some(replay) = replay {
+                if let Some((covered, partitions)) = replay {
+                    apply_statements(db, log, covered, through, partitions, Scope::Replay(p))
+                        .await?;
+                    let mut s = self.lock();
+                    let c = s.covered.entry(p).or_default();
+                    *c = (*c).max(through);
+                }
+                return Ok(true);
+            }
+            let (task, unparked) = {
+                let mut s = self.lock();
                 s.parked.insert(p, through);
                 let applied = s.applied;
                 let lowest = s.parked.values().copied().filter(|&t| t > applied).min();
                 let all = s.following.contains(&p)
                     && s.following.iter().all(|q| s.parked.contains_key(q));
-                let task = match lowest {
-                    Some(to) if all && !s.applying => {
+                let task = match (lowest, s.partitions) {
+                    (Some(to), Some(partitions)) if all && !s.applying => {
                         s.applying = true;
-                        Some((applied, to))
+                        Some((applied, to, partitions, Arc::new(s.following.clone())))
                     }
                     _ => None,
                 };
@@ -310,8 +395,10 @@ impl Statements {
                     .collect();
                 (task, unparked)
             };
-            if let Some((after, to)) = task {
-                match apply_statements(db, log, after, to).await {
+            if let Some((after, to, partitions, following)) = task {
+                match apply_statements(db, log, after, to, partitions, Scope::Following(following))
+                    .await
+                {
                     Ok(outcomes) => self.done(to, outcomes),
                     Err(e) => {
                         self.failed();
@@ -348,16 +435,23 @@ async fn mark<L: Log>(log: &L, through: u64, partitions: &[u32]) -> Result<(), S
         .map_err(|e| format!("marking statements up to {through}: {e}"))
 }
 
-/// Applies the statements after `after` up to `through`, in order, each
-/// with the position it brings the node to: a node that stops between a
-/// statement and its position applies that one statement again when it
-/// resumes (a definition then fails as existing and changes nothing).
+/// Applies the statements after `after` up to `through`, in order, to the
+/// users and schema `scope` says. Applied to the partitions the node
+/// follows, each is followed by the position it brings the node to: a node
+/// that stops between a statement and its position applies that one
+/// statement again when it resumes (a definition then fails as existing
+/// and changes nothing; a change to users changes them as it did). A
+/// replay for one partition moves no position: its reader stores the
+/// statements it covered with the partition's position at the marker.
 async fn apply_statements<L: Log>(
     db: &Arc<Db>,
     log: &L,
     after: u64,
     through: u64,
+    partitions: std::num::NonZeroU32,
+    scope: Scope,
 ) -> Result<Vec<(u64, Outcome)>, String> {
+    let replay = matches!(scope, Scope::Replay(_));
     let failed = |e: &dyn std::fmt::Display| format!("reading the statements after {after}: {e}");
     let mut reader = log.statements(after).await.map_err(|e| failed(&e))?;
     let deadline = Instant::now() + READ_STATEMENTS;
@@ -381,18 +475,29 @@ async fn apply_statements<L: Log>(
             }
             let db = db.clone();
             let seq = m.seq;
+            let scope = scope.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                let outcome = execute(&db, &m.payload);
-                db.apply_log(STATEMENTS, seq, &[]).map(|_| outcome)
+                let outcome = execute(&db, &m.payload, partitions, &scope);
+                if replay {
+                    Ok(outcome)
+                } else {
+                    db.apply_log(STATEMENTS, seq, &[]).map(|_| outcome)
+                }
             })
             .await
             .map_err(|e| failed(&e))?
             .map_err(|e| failed(&e))?;
+            if let (true, Err(e)) = (replay, &outcome) {
+                // Failed on every node alike when it was first applied (or
+                // refers to what the schema has since dropped): nothing to
+                // change in this partition.
+                tracing::debug!("replaying statement {seq} for a partition: {e}");
+            }
             outcomes.push((seq, outcome));
             at = seq;
         }
     }
-    if at < through {
+    if at < through && !replay {
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.apply_log(STATEMENTS, through, &[]))
             .await
@@ -402,13 +507,16 @@ async fn apply_statements<L: Log>(
     Ok(outcomes)
 }
 
-/// Runs one statement of the log.
-fn execute(db: &Db, payload: &[u8]) -> Outcome {
+/// Runs one statement of the log, as of the router's clock when it
+/// published it, changing only the users `scope` admits.
+fn execute(db: &Db, payload: &[u8], partitions: std::num::NonZeroU32, scope: &Scope) -> Outcome {
+    use profiledb_query::ast::Statement as Ast;
     let bad = |m: String| {
         Arc::new(crate::Error::Storage(
             profiledb_storage::Error::InvalidArgument(m),
         ))
     };
+    let query = |e: profiledb_query::Error| Arc::new(crate::Error::Query(e));
     let statement: super::Statement = serde_json::from_slice(payload)
         .map_err(|e| bad(format!("a statement in the log is not one: {e}")))?;
     let params = statement
@@ -417,21 +525,57 @@ fn execute(db: &Db, payload: &[u8]) -> Outcome {
         .enumerate()
         .map(|(i, v)| Value::from_json(v).map_err(|e| bad(format!("parameter ${}: {e}", i + 1))))
         .collect::<Result<Vec<Value>, _>>()?;
-    match statement.centroids {
-        Some(centroids) => {
-            profiledb_query::create_segments_from(db.engine(), &statement.sql, &params, centroids)
-                .map(|out| vec![out])
-                .map_err(|e| Arc::new(crate::Error::Query(e)))
+    let keep = |user: &str| {
+        let q = super::partition_of(user, partitions);
+        match scope {
+            Scope::Following(set) => set.contains(&q),
+            Scope::Replay(p) => q == *p,
         }
-        None => db
-            .execute_params_as(
-                &statement.sql,
-                &params,
-                &Limits::default(),
-                Permission::ReadWrite,
-            )
-            .map_err(Arc::new),
+    };
+    let tally: Mutex<BTreeMap<u32, u64>> = Mutex::new(BTreeMap::new());
+    let count = |user: &str| {
+        if let Ok(mut t) = tally.lock() {
+            *t.entry(super::partition_of(user, partitions)).or_default() += 1;
+        }
+    };
+    let now = statement.now.unwrap_or_else(crate::now_ms);
+    let part = profiledb_query::Part::new(db.engine(), now)
+        .keeping(&keep)
+        .on_change(&count);
+    let replay = matches!(scope, Scope::Replay(_));
+    let mut done = Done::default();
+    if let Some(centroids) = statement.centroids {
+        // A definition: nothing to replay.
+        if !replay {
+            done.outputs.push(
+                profiledb_query::create_segments_from(&part, &statement.sql, &params, centroids)
+                    .map_err(query)?,
+            );
+        }
+        return Ok(done);
     }
+    let parsed = profiledb_query::parse_script_with(&statement.sql, &params)
+        .map_err(|e| query(profiledb_query::Error::from(e).locate(&statement.sql)))?;
+    for (stmt, _) in &parsed {
+        let changes_users = matches!(
+            stmt,
+            Ast::Update { .. } | Ast::Delete { .. } | Ast::DeleteUser { .. }
+        );
+        if replay && !changes_users {
+            continue;
+        }
+        if let Ok(mut t) = tally.lock() {
+            t.clear();
+        }
+        done.outputs.push(
+            profiledb_query::run(&part, stmt, &Limits::default())
+                .map_err(|e| query(e.locate(&statement.sql)))?,
+        );
+    }
+    done.changed = tally
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(done)
 }
 
 impl<L: Log> Node<L> {
@@ -440,9 +584,18 @@ impl<L: Log> Node<L> {
     ///
     /// # Errors
     /// The node's position in the statements cannot be read.
-    pub fn start(db: Arc<Db>, log: Arc<L>, partitions: &[u32]) -> crate::Result<Node<L>> {
+    pub fn start(
+        db: Arc<Db>,
+        log: Arc<L>,
+        total: std::num::NonZeroU32,
+        partitions: &[u32],
+    ) -> crate::Result<Node<L>> {
         let statements = Arc::new(Statements::default());
-        statements.lock().applied = db.log_position(STATEMENTS)?.unwrap_or(0);
+        {
+            let mut s = statements.lock();
+            s.applied = db.log_position(STATEMENTS)?.unwrap_or(0);
+            s.partitions = Some(total);
+        }
         let (writer, writing) = Writer::start(db.clone());
         let mut node = Node {
             writer,
@@ -490,9 +643,20 @@ impl<L: Log> Node<L> {
             self.unmarked = None;
             return Ok(());
         }
-        if idle {
+        let partitions = self.statements.lock().partitions;
+        if idle && let Some(partitions) = partitions {
             self.statements.lock().applying = true;
-            return match apply_statements(&self.db, self.log.as_ref(), applied, last).await {
+            let none = Scope::Following(Arc::new(BTreeSet::new()));
+            return match apply_statements(
+                &self.db,
+                self.log.as_ref(),
+                applied,
+                last,
+                partitions,
+                none,
+            )
+            .await
+            {
                 Ok(outcomes) => {
                     self.statements.done(last, outcomes);
                     Ok(())
@@ -607,13 +771,20 @@ async fn read_partition<L: Log>(
         }
     };
     while wanted.load(Ordering::Relaxed) {
-        // From the stored position: the truth after any failure.
+        // From the stored position (and the statements its users have):
+        // the truth after any failure.
         let at = {
             let db = db.clone();
-            tokio::task::spawn_blocking(move || db.log_position(p)).await
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, crate::Error>((db.log_position(p)?, db.log_position(super::COVERED + p)?))
+            })
+            .await
         };
         let mut at = match at {
-            Ok(Ok(at)) => at.unwrap_or(0),
+            Ok(Ok((at, covered))) => {
+                statements.start_partition(p, at, covered);
+                at.unwrap_or(0)
+            }
             Ok(Err(e)) => {
                 note(&|g| g.last_error = Some(format!("partition {p}: {e}")));
                 tokio::time::sleep(RETRY).await;
@@ -739,7 +910,11 @@ async fn apply_pull<L: Log>(
                 {
                     return Ok(());
                 }
-                apply_events(writer, p, m.seq, Vec::new(), 0, progress).await?;
+                // Past the marker, with the statements its users now have.
+                writer.write(p, m.seq, Some(through), Vec::new()).await?;
+                if let Ok(mut g) = progress.lock() {
+                    g.positions.insert(p, m.seq);
+                }
                 *at = m.seq;
                 continue;
             }
@@ -763,7 +938,7 @@ async fn apply_events(
     unreadable: u64,
     progress: &Mutex<Progress>,
 ) -> Result<(), String> {
-    let rejected = unreadable + writer.write(p, last, events).await?;
+    let rejected = unreadable + writer.write(p, last, None, events).await?;
     if let Ok(mut g) = progress.lock() {
         g.positions.insert(p, last);
         g.rejected += rejected;

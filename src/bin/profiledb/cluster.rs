@@ -224,7 +224,9 @@ pub async fn run_node(
     // The partitions to follow come from the membership, read each tick:
     // those this node owns or stands by for, and those it hands over until
     // their new holders caught up with it.
-    let mut node = Node::start(db, log.clone(), &[]).map_err(|e| e.to_string())?;
+    let total = std::num::NonZeroU32::new(config.partitions)
+        .ok_or_else(|| "the cluster's settings have no partition".to_owned())?;
+    let mut node = Node::start(db, log.clone(), total, &[]).map_err(|e| e.to_string())?;
     let _ = state.statements.set(node.statements());
     tracing::info!("node {name} joins the cluster at {nats}");
     let mut reported = std::collections::BTreeMap::new();

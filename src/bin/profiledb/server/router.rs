@@ -444,8 +444,9 @@ async fn query(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if let Ok(mut req) = serde_json::from_slice::<profiledb::cluster::Statement>(&body) {
-        // Centroids are the router's to add, never a client's.
+        // Centroids and the time are the router's to add, never a client's.
         req.centroids = None;
+        req.now = Some(profiledb::now_ms());
         let params: Vec<profiledb::Value> = req
             .params
             .iter()
@@ -648,6 +649,9 @@ async fn change(
     }))
     .await;
     let mut best: Option<(StatusCode, serde_json::Value)> = None;
+    // Users changed per partition: each node that follows a partition
+    // counts the same there.
+    let mut changed: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     for answer in answers {
         // A node that cannot be reached (it just died; its reports are not
         // stale yet) answers nothing either: it applies the statement from
@@ -669,16 +673,41 @@ async fn change(
                 "the statement is in the log (sequence {seq}) and every node will apply it, but not every node has yet: {why}"
             )));
         }
+        if let Some(parts) = body["partitions"].as_object() {
+            for (p, n) in parts {
+                let n = n.as_u64().unwrap_or(0);
+                let c = changed.entry(p.clone()).or_default();
+                *c = (*c).max(n);
+            }
+        }
         let count = |b: &serde_json::Value| b["count"].as_u64().unwrap_or(0);
         if best.as_ref().is_none_or(|(_, b)| count(&body) > count(b)) {
             best = Some((status, body));
         }
     }
-    best.ok_or_else(|| {
+    let (status, mut body) = best.ok_or_else(|| {
         unavailable(format!(
             "the statement is in the log (sequence {seq}) and every node will apply it, but no node could be reached to tell its outcome"
         ))
-    })
+    })?;
+    // An UPDATE's or DELETE's count is of users: the sum over partitions,
+    // not one node's (which counts the copies it holds of others').
+    let verb = body["summary"]
+        .as_str()
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_default()
+        .to_owned();
+    if status == StatusCode::OK && (verb == "UPDATE" || verb == "DELETE") {
+        let total: u64 = changed.values().sum();
+        if let Some(object) = body.as_object_mut() {
+            object.insert("summary".into(), format!("{verb} {total}").into());
+            object.insert("count".into(), total.into());
+        }
+    }
+    if let Some(object) = body.as_object_mut() {
+        object.remove("partitions");
+    }
+    Ok((status, body))
 }
 
 /// `GET /metrics`: the router's counters and latencies, and the nodes it
@@ -817,6 +846,7 @@ async fn delete_user(
         sql: "DELETE USER $1".into(),
         params: vec![serde_json::Value::String(id.clone())],
         centroids: None,
+        now: Some(profiledb::now_ms()),
     };
     let (status, done) = change(&shared, &headers, &statement).await?;
     match (status, done["count"].as_u64()) {

@@ -398,19 +398,39 @@ pub(crate) async fn statement(
             req.seq
         )));
     }
-    let last = match outcome {
-        None => profiledb::Output::Done {
-            summary: "APPLIED".into(),
-            count: None,
-        },
+    let (last, changed) = match outcome {
+        None => (
+            profiledb::Output::Done {
+                summary: "APPLIED".into(),
+                count: None,
+            },
+            Default::default(),
+        ),
         Some(Err(e)) => return Err(with_place(library_error(&e, &app))),
-        Some(Ok(mut outputs)) => outputs.pop().ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "expected a statement")
-                .with("line", 1)
-                .with("column", 1)
-        })?,
+        Some(Ok(mut done)) => (
+            done.outputs.pop().ok_or_else(|| {
+                ApiError::new(StatusCode::BAD_REQUEST, "expected a statement")
+                    .with("line", 1)
+                    .with("column", 1)
+            })?,
+            done.changed,
+        ),
     };
-    serde_json::to_vec(&JsonOutput(&last))
+    // The users changed in each partition this node follows, for the
+    // router to add up: `{"summary", "count", "partitions": {"p": n}}`.
+    let mut answer = serde_json::to_value(JsonOutput(&last))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Some(object) = answer.as_object_mut() {
+        object.insert(
+            "partitions".into(),
+            changed
+                .iter()
+                .map(|(p, n)| (p.to_string(), serde_json::Value::from(*n)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
+    }
+    serde_json::to_vec(&answer)
         .map(json_bytes)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
