@@ -35,13 +35,7 @@ pub(crate) fn cluster(source: &dyn DataSource, c: &Cluster, limits: &Limits) -> 
     })?;
     let bindings = Arc::clone(view.bindings());
     let catalog = &bindings.catalog;
-    let def = catalog.vector(&c.vector.value).ok_or_else(|| {
-        unknown(
-            "vector",
-            &c.vector,
-            catalog.vectors.iter().map(|v| v.name.as_str()),
-        )
-    })?;
+    let def = clustered_vector(catalog, c)?;
     let now = source.now();
     let mut binder = Binder::new(catalog, now);
     let filter = match &c.selection {
@@ -124,13 +118,7 @@ pub(crate) fn cluster_across(
 ) -> Result<Clusters> {
     let bindings = source.bindings();
     let catalog = &bindings.catalog;
-    let def = catalog.vector(&c.vector.value).ok_or_else(|| {
-        unknown(
-            "vector",
-            &c.vector,
-            catalog.vectors.iter().map(|v| v.name.as_str()),
-        )
-    })?;
+    let def = clustered_vector(catalog, c)?;
     let dim = def.dim as usize;
     let k = usize::try_from(c.k).unwrap_or(usize::MAX);
     let failed = |m: String| {
@@ -255,6 +243,21 @@ fn reseed(
             })
         })
         .collect()
+}
+
+/// The vector `c` clusters, or an error naming it with the closest name
+/// the catalog has.
+pub(crate) fn clustered_vector<'c>(
+    catalog: &'c profiledb_storage::catalog::Catalog,
+    c: &Cluster,
+) -> Result<&'c profiledb_storage::catalog::VectorDef> {
+    catalog.vector(&c.vector.value).ok_or_else(|| {
+        unknown(
+            "vector",
+            &c.vector,
+            catalog.vectors.iter().map(|v| v.name.as_str()),
+        )
+    })
 }
 
 /// The rows of `CLUSTER`: cluster, size and centroid.

@@ -135,13 +135,7 @@ pub fn create_segments_from(
         let bindings = source.bindings();
         let catalog = &bindings.catalog;
         name_is_free(catalog, name)?;
-        let def = catalog.vector(&c.vector.value).ok_or_else(|| {
-            unknown(
-                "vector",
-                &c.vector,
-                catalog.vectors.iter().map(|v| v.name.as_str()),
-            )
-        })?;
+        let def = cluster::clustered_vector(catalog, c)?;
         if centroids.len() as u64 != c.k || centroids.iter().any(|v| v.len() != def.dim as usize) {
             return Err(Error::invalid(
                 format!(
