@@ -136,10 +136,13 @@ pub const STATEMENTS: u32 = u32::MAX;
 pub const MAX_PARTITIONS: u32 = 1 << 16;
 
 /// Log positions from this one up hold, for partition `p` at `COVERED +
-/// p`, the last of the cluster's statements whose changes to users reached
-/// the node's copy of `p` ([`node`]'s replay for a partition caught up
-/// later).
+/// p`, one more than the last of the cluster's statements whose changes to
+/// users reached the node's copy of `p` (stored with every position of
+/// `p`), for [`node`] to replay the others when it follows `p` again.
 pub const COVERED: u32 = 1 << 31;
+
+// Partition numbers and the records kept beside them never meet.
+const _: () = assert!(MAX_PARTITIONS <= COVERED && COVERED + MAX_PARTITIONS < STATEMENTS);
 
 /// A statement as the log carries it: a script of schema or data changes,
 /// and the values of its parameters (`$1`, ...), as JSON.
@@ -504,8 +507,6 @@ mod tests {
             let err = config(bad).check().expect_err("refused");
             assert!(err.to_string().contains("from 1 to 65536"), "{err}");
         }
-        // Partition numbers stay clear of the positions kept beside them.
-        assert!(COVERED + MAX_PARTITIONS < STATEMENTS);
     }
 
     #[test]

@@ -128,8 +128,10 @@ struct Writer {
 struct Pull {
     partition: u32,
     seq: u64,
-    /// At a marker: the statements whose changes reached the partition's
-    /// users, up to this one ([`super::COVERED`]).
+    /// When it moved: one more than the last statement whose changes the
+    /// partition's users have ([`super::COVERED`]), stored with its
+    /// position. (A record that did not move is left out: a log write's
+    /// positions must all move, or none.)
     covered: Option<u64>,
     events: Vec<Event>,
     /// Answers how many events the schema did not take, or why the write
@@ -145,8 +147,8 @@ impl Writer {
     }
 
     /// Writes `events` of `partition` with its position `seq` (and the
-    /// statements `covered`, at a marker); answers how many the schema did
-    /// not take.
+    /// statements its users have, `covered`, when that moved); answers how
+    /// many the schema did not take.
     async fn write(
         &self,
         partition: u32,
@@ -242,6 +244,8 @@ struct Barrier {
     /// this node: statements past it are replayed for the partition alone
     /// when its reader meets their markers after the node applied them.
     covered: BTreeMap<u32, u64>,
+    /// Partition → the record of `covered` last stored (one more).
+    recorded: BTreeMap<u32, u64>,
     /// The partitions the node follows: all of them meet a marker before
     /// statements are applied.
     following: BTreeSet<u32>,
@@ -286,18 +290,39 @@ impl Statements {
         }
     }
 
+    /// The record of the statements partition `p`'s users have to store
+    /// with its next position, when it moved since the last stored: one
+    /// more than the last statement (positions start at 1, and no
+    /// statement yet must be told from no record).
+    fn record(&self, p: u32) -> Option<u64> {
+        let s = self.lock();
+        let record = s.covered.get(&p).copied().unwrap_or(0) + 1;
+        (s.recorded.get(&p).is_none_or(|&r| record > r)).then_some(record)
+    }
+
+    /// `record` is stored for partition `p`.
+    fn recorded(&self, p: u32, record: u64) {
+        self.lock().recorded.insert(p, record);
+    }
+
     /// Partition `p`'s reader starts at its stored position `at` with the
-    /// statements `covered` that reached its users: none for a partition
-    /// never read; a partition read by a version that did not store them
+    /// statements `covered` that reached its users (stored with every
+    /// position): none for a partition never read, or read before any
+    /// statement; a partition stored by a version that kept no such record
     /// had them as they were applied.
     fn start_partition(&self, p: u32, at: Option<u64>, covered: Option<u64>) {
+        let covered_record = covered;
         let mut s = self.lock();
         let covered = match (covered, at) {
-            (Some(c), _) => c,
+            (Some(c), _) => c.saturating_sub(1),
             (None, None) => 0,
             (None, Some(_)) => s.applied,
         };
         s.covered.insert(p, covered);
+        match covered_record {
+            Some(r) => s.recorded.insert(p, r),
+            None => s.recorded.remove(&p),
+        };
     }
 
     fn set_following(&self, partitions: &BTreeSet<u32>) {
@@ -881,6 +906,7 @@ async fn apply_pull<L: Log>(
                         std::mem::take(&mut events),
                         unreadable,
                         progress,
+                        statements,
                     )
                     .await?;
                     unreadable = 0;
@@ -899,6 +925,7 @@ async fn apply_pull<L: Log>(
                         std::mem::take(&mut events),
                         unreadable,
                         progress,
+                        statements,
                     )
                     .await?;
                     unreadable = 0;
@@ -911,10 +938,7 @@ async fn apply_pull<L: Log>(
                     return Ok(());
                 }
                 // Past the marker, with the statements its users now have.
-                writer.write(p, m.seq, Some(through), Vec::new()).await?;
-                if let Ok(mut g) = progress.lock() {
-                    g.positions.insert(p, m.seq);
-                }
+                apply_events(writer, p, m.seq, Vec::new(), 0, progress, statements).await?;
                 *at = m.seq;
                 continue;
             }
@@ -922,14 +946,15 @@ async fn apply_pull<L: Log>(
         last = Some(m.seq);
     }
     if let Some(last) = last {
-        apply_events(writer, p, last, events, unreadable, progress).await?;
+        apply_events(writer, p, last, events, unreadable, progress, statements).await?;
         *at = last;
     }
     Ok(())
 }
 
-/// Writes `events` of partition `p` with its position `last`, counting what
-/// the schema did not take (and `unreadable` messages) as rejected.
+/// Writes `events` of partition `p` with its position `last` (and the
+/// statements its users have), counting what the schema did not take (and
+/// `unreadable` messages) as rejected.
 async fn apply_events(
     writer: &Writer,
     p: u32,
@@ -937,8 +962,13 @@ async fn apply_events(
     events: Vec<Event>,
     unreadable: u64,
     progress: &Mutex<Progress>,
+    statements: &Statements,
 ) -> Result<(), String> {
-    let rejected = unreadable + writer.write(p, last, None, events).await?;
+    let record = statements.record(p);
+    let rejected = unreadable + writer.write(p, last, record, events).await?;
+    if let Some(r) = record {
+        statements.recorded(p, r);
+    }
     if let Ok(mut g) = progress.lock() {
         g.positions.insert(p, last);
         g.rejected += rejected;
