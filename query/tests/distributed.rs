@@ -191,6 +191,26 @@ fn vector_memory() -> Result<MemoryEngine, Error> {
     Ok(db)
 }
 
+/// One database, its three thirds, and three copies: see [`spread`].
+type Spread = (MemoryEngine, Vec<MemoryEngine>, Vec<MemoryEngine>);
+
+/// `inserts` (user, statement) in databases of [`vector_memory`]: one that
+/// holds every user, three that hold a third each, and three more that hold
+/// every user, as nodes holding standby copies.
+fn spread(inserts: impl IntoIterator<Item = (String, String)>) -> Result<Spread, Error> {
+    let one = vector_memory()?;
+    let parts: Vec<MemoryEngine> = (0..3).map(|_| vector_memory()).collect::<Result<_, _>>()?;
+    let copies: Vec<MemoryEngine> = (0..3).map(|_| vector_memory()).collect::<Result<_, _>>()?;
+    for (user, sql) in inserts {
+        execute(&one, &sql, &Limits::default())?;
+        execute(&parts[third(&user)], &sql, &Limits::default())?;
+        for c in &copies {
+            execute(c, &sql, &Limits::default())?;
+        }
+    }
+    Ok((one, parts, copies))
+}
+
 /// Peers that each hold every user in a database of their own (a ranking
 /// pins the vector index of the database it reads), answering for the
 /// second and third thirds.
@@ -226,18 +246,7 @@ const SIMILARITY: &[&str] = &[
 
 #[test]
 fn similarity_rankings_merge_across_parts() -> Result<(), Error> {
-    let fresh = vector_memory;
-    let one = fresh()?;
-    let parts: Vec<MemoryEngine> = (0..3).map(|_| fresh()).collect::<Result<_, _>>()?;
-    // Three more that hold every user, as nodes holding standby copies.
-    let copies: Vec<MemoryEngine> = (0..3).map(|_| fresh()).collect::<Result<_, _>>()?;
-    for (user, sql) in tastes(11, 300) {
-        execute(&one, &sql, &Limits::default())?;
-        execute(&parts[third(&user)], &sql, &Limits::default())?;
-        for c in &copies {
-            execute(c, &sql, &Limits::default())?;
-        }
-    }
+    let (one, parts, copies) = spread(tastes(11, 300))?;
     let mut parts = parts.into_iter();
     let first = parts.next().expect("three parts");
     // The users compared with live in other parts than the first.
@@ -349,9 +358,6 @@ fn assert_settled(points: &[Vec<f32>], clusters: &[(i64, Vec<f32>)], what: &str)
 
 #[test]
 fn clustering_merges_each_parts_sums() -> Result<(), Error> {
-    let one = vector_memory()?;
-    let parts: Vec<MemoryEngine> = (0..3).map(|_| vector_memory()).collect::<Result<_, _>>()?;
-    let copies: Vec<MemoryEngine> = (0..3).map(|_| vector_memory()).collect::<Result<_, _>>()?;
     // Four groups of 60 users, one event each (so each vector is the
     // event's), around corners far apart; then the random tastes.
     let corners = [
@@ -383,13 +389,7 @@ fn clustering_merges_each_parts_sums() -> Result<(), Error> {
             ),
         ));
     }
-    for (user, sql) in planted.into_iter().chain(tastes(11, 300)) {
-        execute(&one, &sql, &Limits::default())?;
-        execute(&parts[third(&user)], &sql, &Limits::default())?;
-        for c in &copies {
-            execute(c, &sql, &Limits::default())?;
-        }
-    }
+    let (one, parts, copies) = spread(planted.into_iter().chain(tastes(11, 300)))?;
     let mut parts = parts.into_iter();
     let first = parts.next().expect("three parts");
     let peers = InProcess(parts.collect());
