@@ -138,8 +138,9 @@ pub(crate) fn cluster_across(
         max_rows: None,
     };
     let seed = c.seed.unwrap_or(0);
-    // `hash()` takes the seed's bits as a signed integer.
-    let hash_seed = seed as i64;
+    // `hash()` takes an integer literal: the seed's low 63 bits (so that no
+    // seed writes as a literal beyond i64).
+    let hash_seed = seed & (i64::MAX as u64);
     let vector = c.vector.to_string();
     let filter = match &c.selection {
         Some(w) => format!("({w}) AND {vector} IS NOT NULL"),
