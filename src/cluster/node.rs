@@ -482,6 +482,7 @@ async fn apply_statements<L: Log>(
     let deadline = Instant::now() + READ_STATEMENTS;
     let mut at = after;
     let mut outcomes = Vec::new();
+    let mut idle = Instant::now();
     while at < through {
         let batch = reader.next_batch(64, WAIT).await.map_err(|e| failed(&e))?;
         if batch.is_empty() {
@@ -492,8 +493,16 @@ async fn apply_statements<L: Log>(
             if Instant::now() >= deadline {
                 return Err(failed(&format!("statement {through} did not arrive")));
             }
+            // The log holds more than the reader delivers: a reader whose
+            // log server died may wait for ever without an error, as a
+            // partition's may; read anew from where it got.
+            if idle.elapsed() >= STALLED {
+                idle = Instant::now();
+                reader = log.statements(at).await.map_err(|e| failed(&e))?;
+            }
             continue;
         }
+        idle = Instant::now();
         for m in batch {
             if m.seq <= at || m.seq > through {
                 continue;

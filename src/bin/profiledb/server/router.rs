@@ -381,22 +381,35 @@ async fn ingest(
         ));
     }
     let key = idempotency_key(&headers)?;
-    let text = std::str::from_utf8(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not UTF-8: {e}"),
-        )
-    })?;
+
     let start = std::time::Instant::now();
-    let events = profiledb::decode_events(text).map_err(|e| {
+    // Decoding and encoding a request's events is CPU work (milliseconds
+    // for thousands): off the async workers, which serve other requests.
+    let partitions = shared.partitions;
+    let (count, messages) = tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not UTF-8: {e}"),
+            )
+        })?;
+        let events = profiledb::decode_events(text).map_err(|e| {
+            let mut err = ApiError::new(StatusCode::BAD_REQUEST, e.message());
+            if let Some((index, field)) = e.rejected_event() {
+                err = err.with("index", index).with("field", field);
+            }
+            err
+        })?;
+        Ok::<_, ApiError>((
+            events.len(),
+            log_messages(&events, partitions, key.as_deref()),
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .inspect_err(|_| {
         shared.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
-        let mut err = ApiError::new(StatusCode::BAD_REQUEST, e.message());
-        if let Some((index, field)) = e.rejected_event() {
-            err = err.with("index", index).with("field", field);
-        }
-        err
     })?;
-    let messages = log_messages(&events, shared.partitions, key.as_deref());
     let carried: Vec<usize> = messages.iter().map(|m| m.events).collect();
     let acks = shared
         .log
@@ -417,12 +430,12 @@ async fn ingest(
     let seq = acks.iter().map(|(s, _)| *s).max().unwrap_or(0);
     let m = &shared.metrics;
     m.events_published
-        .fetch_add((events.len() - duplicates) as u64, Ordering::Relaxed);
+        .fetch_add((count - duplicates) as u64, Ordering::Relaxed);
     m.events_repeated
         .fetch_add(duplicates as u64, Ordering::Relaxed);
     m.ingest_latency.observe(start.elapsed());
     let answer = serde_json::json!({
-        "accepted": events.len() - duplicates,
+        "accepted": count - duplicates,
         "duplicates": duplicates,
         "seq": seq,
     });
