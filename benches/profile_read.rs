@@ -78,6 +78,32 @@ fn profile_read(c: &mut Criterion) {
             })
         });
     }
+    // 200 users at once (a model server's candidates, `POST /v1/profiles`):
+    // one batch (multi-gets in key order, a batch per core), against the
+    // same users read one by one on one thread.
+    let (as_of, span) = (cases[0].1, cases[0].2);
+    let mut k = 0;
+    group.bench_function("batch_200", |b| {
+        b.iter(|| {
+            for _ in 0..READS / 200 {
+                let batch = &users[k % (users.len() - 200)..][..200];
+                let got = db.profiles_with_span(batch, as_of, span).expect("read");
+                assert!(got.iter().all(Option::is_some));
+                k += 200;
+            }
+        })
+    });
+    group.bench_function("singles_200", |b| {
+        b.iter(|| {
+            for _ in 0..READS / 200 {
+                for u in &users[k % (users.len() - 200)..][..200] {
+                    let p = db.profile_with_span(u, as_of, span).expect("read");
+                    assert!(p.is_some());
+                }
+                k += 200;
+            }
+        })
+    });
     group.finish();
 }
 

@@ -322,17 +322,23 @@ impl Db {
     ) -> Result<Vec<Option<Profile>>> {
         use rayon::prelude::*;
         let view = self.engine.view(Pins::NONE)?;
-        let read = |u: &String| view.profile(u, as_of, window_span_ms);
-        // A few reads take less time than waking the pool's threads.
-        let profiles = if users.len() < PARALLEL_READS {
-            users
+        if users.len() < 2 {
+            return Ok(users
                 .iter()
-                .map(read)
-                .collect::<std::result::Result<_, _>>()
-        } else {
-            users.par_iter().map(read).collect()
-        };
-        Ok(profiles?)
+                .map(|u| view.profile(u, as_of, window_span_ms))
+                .collect::<std::result::Result<_, _>>()?);
+        }
+        // In batches (one multi-get per family each), a batch per core for
+        // many users: a few reads take less time than waking the pool.
+        if users.len() < PARALLEL_READS {
+            return Ok(view.profiles(users, as_of, window_span_ms)?);
+        }
+        let per = users.len().div_ceil(rayon::current_num_threads().max(1));
+        let batches: Vec<Vec<Option<Profile>>> = users
+            .par_chunks(per)
+            .map(|batch| view.profiles(batch, as_of, window_span_ms))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(batches.into_iter().flatten().collect())
     }
 
     /// Deletes every trace of `user`; returns whether the user existed.

@@ -123,3 +123,63 @@ fn vacuum_is_a_method_and_a_statement() -> profiledb::Result<()> {
     );
     Ok(())
 }
+
+/// Profiles read in a batch (one multi-get per family, users in key order,
+/// many batches on many cores) are each what a read of that user alone
+/// gives: in the order asked, repeats and missing users included, now, as
+/// of a past time (rebuilt from the history) and over window spans.
+#[test]
+fn batch_profiles_equal_single_reads() -> profiledb::Result<()> {
+    let dir = tempfile::tempdir().map_err(profiledb_storage::Error::from)?;
+    let db = Db::open(dir.path())?;
+    db.execute(
+        "CREATE ATTRIBUTE region STRING ON buy;
+         CREATE FEATURE n ON buy AS COUNT();
+         CREATE FEATURE spend_7d ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
+         CREATE WINDOW daily ON buy OF amount BUCKET '1d' RETAIN '30d';
+         CREATE VECTOR taste ON buy AS EWMA(v) DIM 2 HALF_LIFE '7d';
+         CREATE VECTOR pref ON buy AS SGD(v, liked) DIM 2 LEARNING_RATE 0.1",
+    )?;
+    let t0 = 1_761_991_200_000i64;
+    let mut lines = String::new();
+    for i in 0..900i64 {
+        let user = format!("u{:03}", (i * 37) % 120);
+        lines.push_str(&format!(
+            r#"{{"user":"{user}","type":"buy","ts":{},"amount":{},"region":"r{}","v":[{}, {}],"liked":{}}}"#,
+            t0 + i * 1_000_000,
+            (i % 23) as f64 + 0.5,
+            i % 4,
+            (i % 7) as f64 / 7.0,
+            (i % 5) as f64 / 5.0 - 0.4,
+            i % 2
+        ));
+        lines.push('\n');
+    }
+    db.ingest_json(&lines)?;
+    // Out of key order, with users that never bought (u120 …) first.
+    let mut ids: Vec<String> = (0..130).rev().map(|u| format!("u{u:03}")).collect();
+    ids.extend(["u007".to_owned(), "nobody".to_owned(), "u007".to_owned()]);
+    let last = t0 + 900 * 1_000_000;
+    for (as_of, span) in [
+        (last + DAY, DAY),
+        (last, 5 * DAY),
+        (t0 + 400 * 1_000_000, 2 * DAY),
+    ] {
+        for users in [&ids[..], &ids[..9]] {
+            let batch = db.profiles_with_span(users, as_of, span)?;
+            assert_eq!(batch.len(), users.len());
+            for (u, got) in users.iter().zip(&batch) {
+                let want = db.profile_with_span(u, as_of, span)?;
+                assert_eq!(got, &want, "{u} as of {as_of} over {span}");
+            }
+            // Users u000 … u119 bought (37 and 120 are coprime, so every one
+            // within the first 120 events, before each time read).
+            let exist = users
+                .iter()
+                .filter(|u| u[1..].parse::<u32>().is_ok_and(|n| n < 120))
+                .count();
+            assert_eq!(batch.iter().filter(|p| p.is_some()).count(), exist);
+        }
+    }
+    Ok(())
+}

@@ -1111,4 +1111,38 @@ impl<K: Kv> ReadView<'_, K> {
         };
         Profile::from_row(&self.bindings.catalog, &row, &needs, as_of).map(Some)
     }
+
+    /// [`ReadView::profile`] of each of `users`, in their order, read in one
+    /// batch: the users' records by one multi-get per family in key order,
+    /// their window buckets by one iterator moving forward.
+    ///
+    /// # Errors
+    /// As [`ReadView::get`].
+    pub fn profiles(
+        &self,
+        users: &[String],
+        as_of: i64,
+        window_span_ms: i64,
+    ) -> Result<Vec<Option<Profile>>> {
+        let needs = profile_needs(&self.bindings, as_of, window_span_ms);
+        // User keys sort as their ids do.
+        let mut order: Vec<usize> = (0..users.len()).collect();
+        order.sort_by(|&a, &b| users[a].cmp(&users[b]));
+        let sorted: Vec<String> = order.iter().map(|&i| users[i].clone()).collect();
+        let rows = RowReader::new(&self.snap)
+            .of_view(&self.bindings, self.now)
+            .get_many(&sorted, &needs)?;
+        let mut out: Vec<Option<Profile>> = vec![None; users.len()];
+        for (&i, row) in order.iter().zip(rows) {
+            if let Some(row) = row {
+                out[i] = Some(Profile::from_row(
+                    &self.bindings.catalog,
+                    &row,
+                    &needs,
+                    as_of,
+                )?);
+            }
+        }
+        Ok(out)
+    }
 }
