@@ -565,6 +565,19 @@ fn wait_until_followed(
 /// the users of every node once.
 #[test]
 fn statements_reach_partitions_a_node_takes_back() {
+    takes_back(false);
+}
+
+/// The same when the nodes had their schema before they joined, so that
+/// they read their partitions before any statement of the log: the first
+/// is replayed too.
+#[test]
+fn statements_reach_partitions_read_before_any_statement() {
+    takes_back(true);
+}
+
+fn takes_back(schema_on_disk: bool) {
+    let schema = "CREATE FEATURE n ON buy AS COUNT(); CREATE ATTRIBUTE tag STRING";
     let nats = Nats::start();
     cli(&[
         "cluster",
@@ -579,22 +592,34 @@ fn statements_reach_partitions_a_node_takes_back() {
     let dirs: Vec<tempfile::TempDir> = (0..3)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
-    let a = Server::start(dirs[0].path(), &["--nats", &nats.url, "--node", "a"]);
+    if schema_on_disk {
+        for d in &dirs[..2] {
+            let db = d.path().join("db");
+            cli(&[
+                "shell",
+                "--db",
+                db.to_str().expect("utf-8"),
+                "--create",
+                "-c",
+                schema,
+            ]);
+        }
+    }
+    let db = |i: usize| dirs[i].path().join("db");
+    let a = Server::start(&db(0), &["--nats", &nats.url, "--node", "a"]);
     let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
     let one = Server::start(dirs[2].path(), &[]);
     let both = [&router, &one];
     for s in both {
-        let (status, body) = query(
-            s,
-            None,
-            "CREATE FEATURE n ON buy AS COUNT(); CREATE ATTRIBUTE tag STRING",
-        );
-        assert_eq!(status, 200, "{body}");
+        if !schema_on_disk || s.url == one.url {
+            let (status, body) = query(s, None, schema);
+            assert_eq!(status, 200, "{body}");
+        }
         let (status, body) = support::events(s, None, purchases(0, 600), "application/json");
         assert_eq!(status, 200, "{body}");
     }
     // b joins and takes half the partitions over from a.
-    let b = Server::start(dirs[1].path(), &["--nats", &nats.url, "--node", "b"]);
+    let b = Server::start(&db(1), &["--nats", &nats.url, "--node", "b"]);
     wait_until_followed(&nats, |sets| {
         sets.len() == 2 && sets.values().all(|s| s.len() == 4)
     });
