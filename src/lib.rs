@@ -322,6 +322,8 @@ impl Db {
     ) -> Result<Vec<Option<Profile>>> {
         use rayon::prelude::*;
         let view = self.engine.view(Pins::NONE)?;
+        // One user: a point read, whose window seek stays within the user's
+        // keys (a batch's moves forward over everyone's).
         if users.len() < 2 {
             return Ok(users
                 .iter()

@@ -59,11 +59,11 @@ pub type Outcome = Result<Done, Arc<crate::Error>>;
 pub struct Done {
     /// Each statement's output, in order.
     pub outputs: Vec<Output>,
-    /// How many users of each partition the node follows the script's last
-    /// statement changed (an `UPDATE`'s, a `DELETE`'s): every node that
-    /// follows a partition counts the same, so a router adds the counts up
-    /// over the partitions, each from one node.
-    pub changed: BTreeMap<u32, u64>,
+    /// When the script's last statement changes users (`UPDATE`,
+    /// `DELETE`): how many of each partition the node follows it changed.
+    /// Every node that follows a partition counts the same, so a router
+    /// adds the counts up over the partitions, each from one node.
+    pub changed: Option<BTreeMap<u32, u64>>,
 }
 
 /// Which users a statement applied on a node may change.
@@ -306,20 +306,19 @@ impl Statements {
     }
 
     /// Partition `p`'s reader starts at its stored position `at` with the
-    /// statements `covered` that reached its users (stored with every
+    /// `record` of the statements that reached its users (stored with every
     /// position): none for a partition never read, or read before any
     /// statement; a partition stored by a version that kept no such record
     /// had them as they were applied.
-    fn start_partition(&self, p: u32, at: Option<u64>, covered: Option<u64>) {
-        let covered_record = covered;
+    fn start_partition(&self, p: u32, at: Option<u64>, record: Option<u64>) {
         let mut s = self.lock();
-        let covered = match (covered, at) {
-            (Some(c), _) => c.saturating_sub(1),
+        let covered = match (record, at) {
+            (Some(r), _) => r.saturating_sub(1),
             (None, None) => 0,
             (None, Some(_)) => s.applied,
         };
         s.covered.insert(p, covered);
-        match covered_record {
+        match record {
             Some(r) => s.recorded.insert(p, r),
             None => s.recorded.remove(&p),
         };
@@ -578,6 +577,7 @@ fn execute(db: &Db, payload: &[u8], partitions: std::num::NonZeroU32, scope: &Sc
         .on_change(&count);
     let replay = matches!(scope, Scope::Replay(_));
     let mut done = Done::default();
+    let mut last_changes_users = false;
     if let Some(centroids) = statement.centroids {
         // A definition: nothing to replay.
         if !replay {
@@ -601,14 +601,16 @@ fn execute(db: &Db, payload: &[u8], partitions: std::num::NonZeroU32, scope: &Sc
         if let Ok(mut t) = tally.lock() {
             t.clear();
         }
+        last_changes_users = changes_users;
         done.outputs.push(
             profiledb_query::run(&part, stmt, &Limits::default())
                 .map_err(|e| query(e.locate(&statement.sql)))?,
         );
     }
-    done.changed = tally
+    let tally = tally
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    done.changed = last_changes_users.then_some(tally);
     Ok(done)
 }
 

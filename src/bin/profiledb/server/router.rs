@@ -661,10 +661,11 @@ async fn change(
         )
     }))
     .await;
-    let mut best: Option<(StatusCode, serde_json::Value)> = None;
-    // Users changed per partition: each node that follows a partition
-    // counts the same there.
-    let mut changed: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    // Every node applies a statement alike: one answer tells its outcome,
+    // but for a change to users, whose count adds up each partition's (every
+    // node that follows a partition counts the same there).
+    let mut outcome: Option<(StatusCode, serde_json::Value)> = None;
+    let mut changed: Option<std::collections::BTreeMap<String, u64>> = None;
     for answer in answers {
         // A node that cannot be reached (it just died; its reports are not
         // stale yet) answers nothing either: it applies the statement from
@@ -687,38 +688,39 @@ async fn change(
             )));
         }
         if let Some(parts) = body["partitions"].as_object() {
+            let changed = changed.get_or_insert_default();
             for (p, n) in parts {
-                let n = n.as_u64().unwrap_or(0);
-                let c = changed.entry(p.clone()).or_default();
-                *c = (*c).max(n);
+                changed.insert(p.clone(), n.as_u64().unwrap_or(0));
             }
         }
-        let count = |b: &serde_json::Value| b["count"].as_u64().unwrap_or(0);
-        if best.as_ref().is_none_or(|(_, b)| count(&body) > count(b)) {
-            best = Some((status, body));
+        // A node restarted since it applied the statement no longer knows
+        // its outcome ("APPLIED"): another's answer tells more.
+        if outcome
+            .as_ref()
+            .is_none_or(|(_, b)| b["summary"] == "APPLIED")
+        {
+            outcome = Some((status, body));
         }
     }
-    let (status, mut body) = best.ok_or_else(|| {
+    let (status, mut body) = outcome.ok_or_else(|| {
         unavailable(format!(
             "the statement is in the log (sequence {seq}) and every node will apply it, but no node could be reached to tell its outcome"
         ))
     })?;
-    // An UPDATE's or DELETE's count is of users: the sum over partitions,
-    // not one node's (which counts the copies it holds of others').
-    let verb = body["summary"]
-        .as_str()
-        .and_then(|s| s.split(' ').next())
-        .unwrap_or_default()
-        .to_owned();
-    if status == StatusCode::OK && (verb == "UPDATE" || verb == "DELETE") {
+    if let Some(object) = body.as_object_mut()
+        && object.remove("partitions").is_some()
+        && let Some(changed) = changed
+        && status == StatusCode::OK
+    {
+        // `UPDATE 5`: the verb, then the users changed over the partitions.
         let total: u64 = changed.values().sum();
-        if let Some(object) = body.as_object_mut() {
-            object.insert("summary".into(), format!("{verb} {total}").into());
-            object.insert("count".into(), total.into());
-        }
-    }
-    if let Some(object) = body.as_object_mut() {
-        object.remove("partitions");
+        let verb = object["summary"]
+            .as_str()
+            .and_then(|s| s.split(' ').next())
+            .unwrap_or_default()
+            .to_owned();
+        object.insert("summary".into(), format!("{verb} {total}").into());
+        object.insert("count".into(), total.into());
     }
     Ok((status, body))
 }

@@ -190,8 +190,8 @@ pub(crate) async fn query(
     let start = Instant::now();
     // A node takes no writes but the log's; it runs a query's (or a
     // clustering's) part and asks the nodes answering for the others, and a
-    // script without one (SHOW, DESCRIBE) here. A script that does not parse runs as usual,
-    // to answer its error.
+    // script without one (SHOW, DESCRIBE) here. A script that does not
+    // parse runs as usual, to answer its error.
     let mut spread = None;
     if let Some(node) = &app.node
         && let Ok(statements) = profiledb_query::parse_script_with(&req.sql, &params)
@@ -404,7 +404,7 @@ pub(crate) async fn statement(
                 summary: "APPLIED".into(),
                 count: None,
             },
-            Default::default(),
+            None,
         ),
         Some(Err(e)) => return Err(with_place(library_error(&e, &app))),
         Some(Ok(mut done)) => (
@@ -416,11 +416,14 @@ pub(crate) async fn statement(
             done.changed,
         ),
     };
-    // The users changed in each partition this node follows, for the
-    // router to add up: `{"summary", "count", "partitions": {"p": n}}`.
+    // For a change to users, the users changed in each partition this node
+    // follows, for the router to add up: `{"summary", "count",
+    // "partitions": {"p": n}}`.
     let mut answer = serde_json::to_value(JsonOutput(&last))
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    if let Some(object) = answer.as_object_mut() {
+    if let Some(changed) = changed
+        && let Some(object) = answer.as_object_mut()
+    {
         object.insert(
             "partitions".into(),
             changed
