@@ -213,17 +213,9 @@ fn with_target_vectors(
                     at: crate::error::At::none(),
                 });
             }
-            (_, Of::User(user)) => {
-                return Err(Error::invalid(
-                    format!(
-                        "user '{user}' has no {} vector to compare with yet",
-                        t.vector
-                    ),
-                    None,
-                ));
-            }
-            // No member with a vector: every score is NULL, as on one machine.
-            (_, Of::Centroid(_)) => "NULL".to_owned(),
+            // A user with no vector yet, or a centroid of no member with
+            // one: every score is NULL, as on one machine.
+            _ => "NULL".to_owned(),
         };
         if text.get(t.span.end.saturating_sub(1)..t.span.end) != Some(")")
             && matches!(t.of, Of::Centroid(_))

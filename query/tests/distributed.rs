@@ -242,13 +242,26 @@ const SIMILARITY: &[&str] = &[
     "SELECT id, cosine(taste, centroid(taste, big)) AS s FROM users ORDER BY s DESC LIMIT 5 AS OF '2026-11-10T00:00:00Z'",
     "SELECT count(*), avg(cosine(taste, centroid(taste, nobody))) FROM users",
     "SELECT region, avg(taste) AS m, sum(taste) AS s, count(taste) AS n FROM users GROUP BY region ORDER BY region",
+    // A user with no vector yet: every score NULL, as on one database.
+    "SELECT id, cosine(taste, 'novec') AS s FROM users ORDER BY id LIMIT 5",
+    "SELECT count(*), count(cosine(taste, 'novec')) FROM users",
 ];
 
 #[test]
 fn similarity_rankings_merge_across_parts() -> Result<(), Error> {
-    let (one, parts, copies) = spread(tastes(11, 300))?;
+    let mut users = tastes(11, 300);
+    users.push((
+        "novec".to_owned(),
+        format!(
+            "INSERT INTO purchase (user, ts, amount, region) VALUES ('novec', {}, 5, 'east')",
+            NOW - 1000
+        ),
+    ));
+    let (one, parts, copies) = spread(users)?;
     let mut parts = parts.into_iter();
     let first = parts.next().expect("three parts");
+    // The user with no vector lives in another part than the first.
+    assert_ne!(third("novec"), 0);
     // The users compared with live in other parts than the first.
     assert!(["u0007", "u0100", "u0003"].iter().any(|u| third(u) != 0));
     let peers = InProcess(parts.collect());
