@@ -1,6 +1,6 @@
 //! Key layout. Every data key starts with the user id and a 0x00 terminator, so
-//! one user's keys are contiguous in every column family (a user delete is one
-//! range delete per family) and users sort by id. Numbers are big-endian so keys
+//! one user's keys are contiguous in every column family (a user delete reads
+//! one range per family) and users sort by id. Numbers are big-endian so keys
 //! sort numerically; bucket times have their sign bit flipped so negative times
 //! sort before positive ones.
 //!

@@ -426,7 +426,7 @@ impl Derive<'_> {
             };
             if user.as_deref() != Some(owner) {
                 if let Some(u) = user.take() {
-                    self.write(&u, &mut std::mem::take(&mut state), again, out)?;
+                    self.write(snap, &u, &mut std::mem::take(&mut state), again, out)?;
                 }
                 user = Some(owner.to_owned());
             }
@@ -449,7 +449,7 @@ impl Derive<'_> {
         }
         it.status()?;
         if let Some(u) = user {
-            self.write(&u, &mut state, again, out)?;
+            self.write(snap, &u, &mut state, again, out)?;
         }
         Ok(())
     }
@@ -473,7 +473,7 @@ impl Derive<'_> {
                 self.users(snap, &lo, &hi, true, out)?;
             } else {
                 for cf in DATA {
-                    out.batch.delete_range(cf, &lo, &hi);
+                    super::write::delete_keys(snap, &mut out.batch, cf, &lo, &hi)?;
                 }
                 out.purge.push((lo, hi));
             }
@@ -483,8 +483,9 @@ impl Derive<'_> {
     }
 
     /// Adds `user`'s state of the item to `out`.
-    fn write(
+    fn write<S: KvSnapshot>(
         &mut self,
+        snap: &S,
         user: &str,
         state: &mut Replay,
         again: bool,
@@ -512,11 +513,15 @@ impl Derive<'_> {
                 retain_ms,
             } => {
                 if again {
-                    batch.delete_range(
+                    // The item is building: no write but the build's has
+                    // buckets of it, so the snapshot holds them all.
+                    super::write::delete_keys(
+                        snap,
+                        batch,
                         WINDOWS,
                         &keys::vector_key(user, id),
                         &keys::vector_key(user, id.saturating_add(1)),
-                    );
+                    )?;
                 }
                 for ((_, start), b) in state.buckets.range((id, i64::MIN)..=(id, i64::MAX)) {
                     if !keys::bucket_expired(*start, bucket_ms, retain_ms, self.now) {

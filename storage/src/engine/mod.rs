@@ -150,6 +150,9 @@ impl<K: Kv> Engine<K> {
         let catalog = engine.load_catalog()?;
         *engine.bindings.write() = Arc::new(Bindings::new(catalog));
         engine.forget_unfinished_builds()?;
+        if engine.bindings().catalog.history_ms == 0 {
+            engine.clear_history()?;
+        }
         engine.load_index_snapshot();
         Ok(engine)
     }

@@ -127,10 +127,40 @@ impl<K: Kv> Engine<K> {
             }
             it.status()?;
         } else if was > 0 && ms == 0 {
-            batch.delete_range(HISTORY, &[], &history::keys_end());
             batch.delete(crate::kv::CATALOG, super::read::HISTORY_CUTOFF_KEY);
         }
-        self.store_catalog_held(catalog, batch)
+        self.store_catalog_held(catalog, batch)?;
+        drop(_held);
+        if was > 0 && ms == 0 {
+            self.clear_history()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes everything the event history kept, when the catalog keeps
+    /// none: after turning it off (nothing writes it then), and when the
+    /// engine opens, for what a crash in between left. Keys one by one, in
+    /// batches, from one snapshot (RocksDB's row cache refuses range
+    /// deletions).
+    pub(crate) fn clear_history(&self) -> Result<()> {
+        let end = history::keys_end();
+        let snap = self.kv.snapshot();
+        let mut it = snap.iter(HISTORY, None, Some(end))?;
+        it.seek_to_first();
+        let mut batch = self.kv.batch();
+        while let Some(k) = it.key() {
+            batch.delete(HISTORY, k);
+            if batch.len() >= 10_000 {
+                self.kv
+                    .write(std::mem::replace(&mut batch, self.kv.batch()), false)?;
+            }
+            it.next();
+        }
+        it.status()?;
+        if batch.len() > 0 {
+            self.kv.write(batch, false)?;
+        }
+        Ok(())
     }
 
     /// Changes in place what an item only reads with (a beta or rate's prior,
@@ -620,9 +650,16 @@ impl<K: Kv> Engine<K> {
         if !self.user_exists(user)? {
             return Ok(false);
         }
+        // The user's keys are read and deleted with writes held off: a key a
+        // write adds in between would outlive the delete.
+        let _held = self.index.hold_writes();
+        let snap = self.kv.snapshot();
+        if snap.get(FEATURES, &keys::user_key(user))?.is_none() {
+            return Ok(false);
+        }
         let mut batch = self.kv.batch();
-        let ranges = user_deletion(&self.kv.snapshot(), &mut batch, user)?;
-        let _in_flight = self.index.begin_write();
+        let ranges = user_deletion(&snap, &mut batch, user)?;
+        drop(snap);
         self.kv.write_delete(batch, ranges)?;
         self.note_written(std::iter::once(user));
         // The next catch-up re-reads the user, finds nothing and removes it.
@@ -839,8 +876,32 @@ pub(crate) fn fold_history<K: Kv>(
     }
 }
 
-/// Adds to `batch` the deletion of every key of `user` (as `snap` holds its
-/// history's days), and returns the key ranges to purge from disk.
+/// Adds to `batch` the deletion of every key of family `cf` in `[lo, hi)`
+/// that `snap` holds, one by one: RocksDB's row cache, which serves point
+/// reads, refuses range deletions. Keys written after `snap` are not
+/// deleted: callers hold writes off, or read again what was written since.
+/// Returns how many keys it deletes.
+pub(crate) fn delete_keys<S: KvSnapshot, B: KvBatch>(
+    snap: &S,
+    batch: &mut B,
+    cf: &'static str,
+    lo: &[u8],
+    hi: &[u8],
+) -> Result<usize> {
+    let mut it = snap.iter(cf, Some(lo.to_vec()), Some(hi.to_vec()))?;
+    it.seek(lo);
+    let mut n = 0;
+    while let Some(k) = it.key() {
+        batch.delete(cf, k);
+        n += 1;
+        it.next();
+    }
+    it.status()?;
+    Ok(n)
+}
+
+/// Adds to `batch` the deletion of every key of `user` that `snap` holds,
+/// and returns the key ranges to purge from disk.
 fn user_deletion<S: KvSnapshot, B: KvBatch>(
     snap: &S,
     batch: &mut B,
@@ -848,12 +909,10 @@ fn user_deletion<S: KvSnapshot, B: KvBatch>(
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let (start, end) = keys::user_range(user);
     for cf in DATA {
-        batch.delete_range(cf, &start, &end);
+        delete_keys(snap, batch, cf, &start, &end)?;
     }
     // The history's day markers carry the id too: delete those of the days
-    // the user's history holds, and purge them with the rest. (A write
-    // racing the delete may leave one, which the history job removes once
-    // its day passes the horizon.)
+    // the user's history holds, and purge them with the rest.
     let mut ranges = vec![(start, end)];
     let (lo, hi) = history::entry_range(user, i64::MIN, i64::MAX);
     let mut it = snap.iter(HISTORY, Some(lo), Some(hi))?;

@@ -87,7 +87,6 @@ enum Op {
     Put(&'static str, Vec<u8>, Vec<u8>),
     Merge(&'static str, Vec<u8>, Vec<u8>),
     Delete(&'static str, Vec<u8>),
-    DeleteRange(&'static str, Vec<u8>, Vec<u8>),
 }
 
 /// A batch for [`MemoryKv`].
@@ -107,11 +106,6 @@ impl KvBatch for MemoryBatch {
 
     fn delete(&mut self, cf: &'static str, key: &[u8]) {
         self.ops.push(Op::Delete(cf, key.to_vec()));
-    }
-
-    fn delete_range(&mut self, cf: &'static str, start: &[u8], end: &[u8]) {
-        self.ops
-            .push(Op::DeleteRange(cf, start.to_vec(), end.to_vec()));
     }
 
     fn len(&self) -> usize {
@@ -142,16 +136,6 @@ impl Tables {
             }
             Op::Delete(cf, k) => {
                 self.map_mut(cf)?.1.remove(&k);
-            }
-            Op::DeleteRange(cf, start, end) => {
-                let map = self.map_mut(cf)?.1;
-                let doomed: Vec<Vec<u8>> = map
-                    .range::<_, [u8]>((Bound::Included(&start[..]), Bound::Excluded(&end[..])))
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in doomed {
-                    map.remove(&k);
-                }
             }
         }
         Ok(())
@@ -366,7 +350,7 @@ mod tests {
         assert_eq!(kv.sequence(), 1);
         // A snapshot does not see later writes.
         let mut b = kv.batch();
-        b.delete_range(WINDOWS, b"a", b"z");
+        b.delete(WINDOWS, b"k");
         kv.write(b, false)?;
         assert!(before.get(WINDOWS, b"k")?.is_some());
         assert!(kv.snapshot().get(WINDOWS, b"k")?.is_none());

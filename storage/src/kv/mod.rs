@@ -211,8 +211,6 @@ pub trait KvBatch: Send {
     fn merge(&mut self, cf: &'static str, key: &[u8], value: &[u8]);
     /// Removes `key`.
     fn delete(&mut self, cf: &'static str, key: &[u8]);
-    /// Removes every key in `[start, end)`.
-    fn delete_range(&mut self, cf: &'static str, start: &[u8], end: &[u8]);
     /// The number of writes in the batch.
     fn len(&self) -> usize;
     /// Whether the batch holds no write.

@@ -1,9 +1,9 @@
 //! Purging deleted users from disk: `VACUUM`, and the same purge run by itself
 //! a while after a delete.
 //!
-//! A delete is a range tombstone per column family: the data is hidden at once
-//! but its bytes stay on disk until compaction drops them, and the tombstone
-//! itself carries the id. A purge therefore:
+//! A delete is a tombstone per key of the user: the data is hidden at once
+//! but its bytes stay on disk until compaction drops them, and the tombstones
+//! themselves carry the id. A purge therefore:
 //! 1. drops the vector index snapshot file, which is only a cache (the engine
 //!    writes it again when it closes, from an index that no longer holds the
 //!    deleted users);
