@@ -82,6 +82,53 @@ impl EngineOptions {
     }
 }
 
+/// The file whose presence says the database holds no range tombstone, so
+/// that it may open with RocksDB's row cache: RocksDB refuses range
+/// deletions beside a row cache, and can answer past one a table file holds
+/// when it serves the file's row from the cache (an earlier version of the
+/// engine deleted users by range).
+const ROW_CACHE_READY: &str = "ROW_CACHE_READY";
+
+/// Flushes every family, compacts away the range tombstones any table file
+/// holds, and writes [`ROW_CACHE_READY`] once none is left. Run at the open
+/// of a database without that file, before any read.
+fn clear_range_tombstones(db: &DB, path: &Path) -> Result<()> {
+    let count = |cf: &ColumnFamily| -> Result<u64> {
+        let props = db
+            .property_value_cf(cf, "rocksdb.aggregated-table-properties")
+            .map_err(rocks_err)?
+            .unwrap_or_default();
+        Ok(range_deletions(&props))
+    };
+    for name in ALL {
+        let cf = handle(db, name)?;
+        db.flush_cf(cf).map_err(rocks_err)?;
+        if count(cf)? > 0 {
+            db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &to_last_level());
+            let left = count(cf)?;
+            if left > 0 {
+                return Err(Error::Io(std::io::Error::other(format!(
+                    "{left} range tombstones are left in family {name}"
+                ))));
+            }
+        }
+    }
+    let file = path.join(ROW_CACHE_READY);
+    std::fs::write(&file, b"")?;
+    std::fs::File::open(&file)?.sync_all()?;
+    Ok(())
+}
+
+/// The number of range deletions in RocksDB's table properties text
+/// (`…; # range deletions=3; …`); 0 when it names none.
+fn range_deletions(props: &str) -> u64 {
+    props
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("# range deletions="))
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .sum()
+}
+
 /// A RocksDB error as a storage error, keeping its status.
 pub(crate) fn rocks_err(e: rocksdb::Error) -> Error {
     let kind = e.kind();
@@ -199,7 +246,12 @@ impl RocksKv {
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(2);
         db_opts.set_max_background_jobs(4);
-        if opts.row_cache_bytes > 0 {
+        // A database an earlier version wrote may hold range tombstones,
+        // which RocksDB's row cache can read past: such a database opens
+        // without the cache until it is shown to hold none (below).
+        let fresh = !path.join("CURRENT").exists();
+        let marked = path.join(ROW_CACHE_READY).exists();
+        if opts.row_cache_bytes > 0 && (fresh || marked) {
             db_opts.set_row_cache(&Cache::new_lru_cache(opts.row_cache_bytes));
         }
         db_opts.set_bytes_per_sync(1 << 20);
@@ -249,6 +301,9 @@ impl RocksKv {
                 }
             }
         })?;
+        if !marked && let Err(e) = clear_range_tombstones(&db, &path) {
+            log::warn!("the row cache stays off until a later open: {e}");
+        }
         let db = Arc::new(db);
         let purger = Arc::new(purge::Purger::new(Arc::clone(&db), path.clone())?);
         let purge_thread = match opts.purge_delay {
@@ -518,5 +573,19 @@ impl KvIter for RocksIter<'_> {
         self.it
             .status()
             .map_err(|e| read_err(self.cf, self.it.key().unwrap_or_default(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range_deletions;
+
+    #[test]
+    fn range_deletions_are_read_from_the_properties_text() {
+        let text = "# data blocks=12; # entries=340; # deletions=2; # range deletions=3; raw key size=5000";
+        assert_eq!(range_deletions(text), 3);
+        assert_eq!(range_deletions("# entries=1; # range deletions=0"), 0);
+        assert_eq!(range_deletions(""), 0);
+        assert_eq!(range_deletions("# deletions=7"), 0);
     }
 }
