@@ -128,32 +128,37 @@ fn vacuum_is_a_method_and_a_statement() -> profiledb::Result<()> {
 /// many batches on many cores) are each what a read of that user alone
 /// gives: in the order asked, repeats and missing users included, now, as
 /// of a past time (rebuilt from the history) and over window spans.
+/// Every kind of item, fed by `buy` events ([`buy`]).
+const BUY_SCHEMA: &str = "CREATE ATTRIBUTE region STRING ON buy;
+     CREATE FEATURE n ON buy AS COUNT();
+     CREATE FEATURE spend_7d ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
+     CREATE WINDOW daily ON buy OF amount BUCKET '1d' RETAIN '30d';
+     CREATE VECTOR taste ON buy AS EWMA(v) DIM 2 HALF_LIFE '7d';
+     CREATE VECTOR pref ON buy AS SGD(v, liked) DIM 2 LEARNING_RATE 0.1";
+
+/// The `i`-th `buy` event of [`BUY_SCHEMA`], for `user` at `ts`, as a JSON
+/// line: its amount, region, vector and label vary with `i`.
+fn buy(user: &str, ts: i64, i: i64) -> String {
+    format!(
+        r#"{{"user":"{user}","type":"buy","ts":{ts},"amount":{},"region":"r{}","v":[{}, {}],"liked":{}}}"#,
+        (i % 23) as f64 + 0.5,
+        i % 4,
+        (i % 7) as f64 / 7.0,
+        (i % 5) as f64 / 5.0 - 0.4,
+        i % 2
+    ) + "\n"
+}
+
 #[test]
 fn batch_profiles_equal_single_reads() -> profiledb::Result<()> {
     let dir = tempfile::tempdir().map_err(profiledb_storage::Error::from)?;
     let db = Db::open(dir.path())?;
-    db.execute(
-        "CREATE ATTRIBUTE region STRING ON buy;
-         CREATE FEATURE n ON buy AS COUNT();
-         CREATE FEATURE spend_7d ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
-         CREATE WINDOW daily ON buy OF amount BUCKET '1d' RETAIN '30d';
-         CREATE VECTOR taste ON buy AS EWMA(v) DIM 2 HALF_LIFE '7d';
-         CREATE VECTOR pref ON buy AS SGD(v, liked) DIM 2 LEARNING_RATE 0.1",
-    )?;
+    db.execute(BUY_SCHEMA)?;
     let t0 = 1_761_991_200_000i64;
     let mut lines = String::new();
     for i in 0..900i64 {
         let user = format!("u{:03}", (i * 37) % 120);
-        lines.push_str(&format!(
-            r#"{{"user":"{user}","type":"buy","ts":{},"amount":{},"region":"r{}","v":[{}, {}],"liked":{}}}"#,
-            t0 + i * 1_000_000,
-            (i % 23) as f64 + 0.5,
-            i % 4,
-            (i % 7) as f64 / 7.0,
-            (i % 5) as f64 / 5.0 - 0.4,
-            i % 2
-        ));
-        lines.push('\n');
+        lines.push_str(&buy(&user, t0 + i * 1_000_000, i));
     }
     db.ingest_json(&lines)?;
     // Out of key order, with users that never bought (u120 …) first.
@@ -204,14 +209,8 @@ fn row_cache_reads_equal_uncached_reads() -> profiledb::Result<()> {
     };
     let cached = open(&dirs[0], 1 << 20)?;
     let plain = open(&dirs[1], 0)?;
-    let schema = "CREATE ATTRIBUTE region STRING ON buy;
-         CREATE FEATURE n ON buy AS COUNT();
-         CREATE FEATURE spend_7d ON buy AS DECAYED_SUM(amount) HALF_LIFE '7d';
-         CREATE WINDOW daily ON buy OF amount BUCKET '1d' RETAIN '30d';
-         CREATE VECTOR taste ON buy AS EWMA(v) DIM 2 HALF_LIFE '7d';
-         CREATE VECTOR pref ON buy AS SGD(v, liked) DIM 2 LEARNING_RATE 0.1";
-    cached.execute(schema)?;
-    plain.execute(schema)?;
+    cached.execute(BUY_SCHEMA)?;
+    plain.execute(BUY_SCHEMA)?;
     let now = profiledb::now_ms();
     let t0 = now - 20 * DAY;
     let users: Vec<String> = (0..40).map(|u| format!("u{u:02}")).collect();
@@ -240,16 +239,7 @@ fn row_cache_reads_equal_uncached_reads() -> profiledb::Result<()> {
         for _ in 0..300 {
             let user = &users[((i * 7) % 40) as usize];
             *tally.entry(user.clone()).or_default() += 1;
-            lines.push_str(&format!(
-                r#"{{"user":"{user}","type":"buy","ts":{},"amount":{},"region":"r{}","v":[{}, {}],"liked":{}}}"#,
-                t0 + i * 600_000,
-                (i % 23) as f64 + 0.5,
-                i % 3,
-                (i % 7) as f64 / 7.0,
-                (i % 5) as f64 / 5.0 - 0.4,
-                i % 2
-            ));
-            lines.push('\n');
+            lines.push_str(&buy(user, t0 + i * 600_000, i));
             i += 1;
         }
         cached.ingest_json(&lines)?;
