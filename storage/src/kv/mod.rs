@@ -12,7 +12,9 @@
 //!
 //! The seam is narrow on purpose, in the spirit of TiKV's `engine_traits`:
 //! point and batched reads, ordered iteration and snapshots for reading; one
-//! atomic batch of puts, merge operands, deletes and range deletes for writing.
+//! atomic batch of puts, merge operands and deletes for writing. (No range
+//! deletes: RocksDB refuses them beside the row cache that point reads use,
+//! so a range is read and deleted key by key.)
 //! Everything RocksDB alone can do (compaction, checkpoints, the MANIFEST roll
 //! of a purge) stays on the RocksDB engine's own methods.
 //!
