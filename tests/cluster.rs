@@ -485,8 +485,7 @@ fn purchases(start: usize, batch: usize) -> String {
 
 #[test]
 fn statements_a_router_left_unmarked_are_marked_by_the_nodes() {
-    let nats = Nats::start();
-    cli(&["cluster", "init", "--nats", &nats.url, "--partitions", "8"]);
+    let nats = eight_partitions(1);
     let dir = tempfile::tempdir().expect("tempdir");
     let node = start_node(dir.path(), &nats);
     let rt = runtime();
@@ -578,17 +577,7 @@ fn statements_reach_partitions_read_before_any_statement() {
 
 fn takes_back(schema_on_disk: bool) {
     let schema = "CREATE FEATURE n ON buy AS COUNT(); CREATE ATTRIBUTE tag STRING";
-    let nats = Nats::start();
-    cli(&[
-        "cluster",
-        "init",
-        "--nats",
-        &nats.url,
-        "--partitions",
-        "8",
-        "--replicas",
-        "0",
-    ]);
+    let nats = eight_partitions(0);
     let dirs: Vec<tempfile::TempDir> = (0..3)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
@@ -657,7 +646,9 @@ fn takes_back(schema_on_disk: bool) {
     drop(a);
 }
 
-fn two_nodes(replicas: u32) -> (Nats, Vec<tempfile::TempDir>, Server, Server) {
+/// A NATS server with a cluster of 8 partitions, each with `replicas`
+/// standbys.
+fn eight_partitions(replicas: u32) -> Nats {
     let nats = Nats::start();
     let replicas = replicas.to_string();
     cli(&[
@@ -670,6 +661,11 @@ fn two_nodes(replicas: u32) -> (Nats, Vec<tempfile::TempDir>, Server, Server) {
         "--replicas",
         &replicas,
     ]);
+    nats
+}
+
+fn two_nodes(replicas: u32) -> (Nats, Vec<tempfile::TempDir>, Server, Server) {
+    let nats = eight_partitions(replicas);
     let dirs: Vec<tempfile::TempDir> = (0..2)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();

@@ -473,7 +473,7 @@ impl Derive<'_> {
                 self.users(snap, &lo, &hi, true, out)?;
             } else {
                 for cf in DATA {
-                    super::write::delete_keys(snap, &mut out.batch, cf, &lo, &hi)?;
+                    super::write::delete_keys(snap, &mut out.batch, cf, &lo, &hi, &mut |_| {})?;
                 }
                 out.purge.push((lo, hi));
             }
@@ -521,6 +521,7 @@ impl Derive<'_> {
                         WINDOWS,
                         &keys::vector_key(user, id),
                         &keys::vector_key(user, id.saturating_add(1)),
+                        &mut |_| {},
                     )?;
                 }
                 for ((_, start), b) in state.buckets.range((id, i64::MIN)..=(id, i64::MAX)) {

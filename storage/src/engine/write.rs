@@ -880,24 +880,23 @@ pub(crate) fn fold_history<K: Kv>(
 /// that `snap` holds, one by one: RocksDB's row cache, which serves point
 /// reads, refuses range deletions. Keys written after `snap` are not
 /// deleted: callers hold writes off, or read again what was written since.
-/// Returns how many keys it deletes.
+/// `seen` gets each key deleted.
 pub(crate) fn delete_keys<S: KvSnapshot, B: KvBatch>(
     snap: &S,
     batch: &mut B,
     cf: &'static str,
     lo: &[u8],
     hi: &[u8],
-) -> Result<usize> {
+    seen: &mut dyn FnMut(&[u8]),
+) -> Result<()> {
     let mut it = snap.iter(cf, Some(lo.to_vec()), Some(hi.to_vec()))?;
     it.seek(lo);
-    let mut n = 0;
     while let Some(k) = it.key() {
         batch.delete(cf, k);
-        n += 1;
+        seen(k);
         it.next();
     }
-    it.status()?;
-    Ok(n)
+    it.status()
 }
 
 /// Adds to `batch` the deletion of every key of `user` that `snap` holds,
@@ -908,27 +907,24 @@ fn user_deletion<S: KvSnapshot, B: KvBatch>(
     user: &str,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let (start, end) = keys::user_range(user);
-    for cf in DATA {
-        delete_keys(snap, batch, cf, &start, &end)?;
-    }
-    // The history's day markers carry the id too: delete those of the days
-    // the user's history holds, and purge them with the rest.
-    let mut ranges = vec![(start, end)];
-    let (lo, hi) = history::entry_range(user, i64::MIN, i64::MAX);
-    let mut it = snap.iter(HISTORY, Some(lo), Some(hi))?;
-    it.seek_to_first();
+    // The history's day markers carry the id too: the days of the user's
+    // history entries, seen as they are deleted, name the markers to delete
+    // and purge with the rest.
     let mut days = Vec::new();
-    while let Some(k) = it.key() {
-        if let Some((_, ts, _)) = history::parse_entry_key(k) {
-            // Entries are in time order: a day's come together.
-            let day = history::day_of(ts);
-            if days.last() != Some(&day) {
-                days.push(day);
+    for cf in DATA {
+        delete_keys(snap, batch, cf, &start, &end, &mut |k| {
+            if cf == HISTORY
+                && let Some((_, ts, _)) = history::parse_entry_key(k)
+            {
+                // Entries are in time order: a day's come together.
+                let day = history::day_of(ts);
+                if days.last() != Some(&day) {
+                    days.push(day);
+                }
             }
-        }
-        it.next();
+        })?;
     }
-    it.status()?;
+    let mut ranges = vec![(start, end)];
     for day in days {
         let marker = history::marker_key(day, user);
         batch.delete(HISTORY, &marker);
