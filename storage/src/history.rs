@@ -98,6 +98,21 @@ pub struct Entry {
     pub write: Write,
 }
 
+/// An empty entry, to decode into ([`Entry::decode_into`]).
+impl Default for Entry {
+    fn default() -> Entry {
+        Entry {
+            seq: 0,
+            version: 0,
+            write: Write::Attributes {
+                user: String::new(),
+                ts: 0,
+                values: Vec::new(),
+            },
+        }
+    }
+}
+
 /// A write kept in the history.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -155,6 +170,18 @@ impl Entry {
     /// # Errors
     /// A [`DecodeError`] for a key or value that is not a history entry's.
     pub fn decode(key: &[u8], value: &[u8]) -> Result<Entry, DecodeError> {
+        let mut entry = Entry::default();
+        entry.decode_into(key, value)?;
+        Ok(entry)
+    }
+
+    /// [`Entry::decode`] into this entry, reusing its strings and vectors: a
+    /// replay decodes every entry of a user into one. After an error the
+    /// entry holds parts of the bad one.
+    ///
+    /// # Errors
+    /// As [`Entry::decode`].
+    pub fn decode_into(&mut self, key: &[u8], value: &[u8]) -> Result<(), DecodeError> {
         let Some((user, ts, key_seq)) = parse_entry_key(key) else {
             return derr("not a history entry key");
         };
@@ -166,31 +193,55 @@ impl Entry {
         if seq != key_seq {
             return derr(format!("sequence {seq} differs from the key's {key_seq}"));
         }
-        let version = r.u64()?;
-        let write = match r.u8()? {
-            KIND_EVENT => {
-                let event_type = r.str()?.to_owned();
-                Write::Event(Event {
-                    user: user.to_owned(),
-                    event_type,
+        self.seq = seq;
+        self.version = r.u64()?;
+        let kind = r.u8()?;
+        let same = matches!(
+            (kind, &self.write),
+            (KIND_EVENT, Write::Event(_)) | (KIND_ATTRIBUTES, Write::Attributes { .. })
+        );
+        if !same {
+            self.write = match kind {
+                KIND_EVENT => Write::Event(Event {
+                    user: String::new(),
+                    event_type: String::new(),
                     ts,
-                    fields: read_fields(&mut r)?,
-                })
+                    fields: Vec::new(),
+                }),
+                KIND_ATTRIBUTES => Write::Attributes {
+                    user: String::new(),
+                    ts,
+                    values: Vec::new(),
+                },
+                k => return derr(format!("unknown history write kind {k}")),
+            };
+        }
+        let fields = match &mut self.write {
+            Write::Event(e) => {
+                set(&mut e.event_type, r.str()?);
+                set(&mut e.user, user);
+                e.ts = ts;
+                &mut e.fields
             }
-            KIND_ATTRIBUTES => Write::Attributes {
-                user: user.to_owned(),
-                ts,
-                values: read_fields(&mut r)?,
-            },
-            k => return derr(format!("unknown history write kind {k}")),
+            Write::Attributes {
+                user: u,
+                ts: t,
+                values,
+            } => {
+                set(u, user);
+                *t = ts;
+                values
+            }
         };
-        r.end()?;
-        Ok(Entry {
-            seq,
-            version,
-            write,
-        })
+        read_fields(&mut r, fields)?;
+        r.end()
     }
+}
+
+/// Makes `s` equal `to`, in its own buffer.
+fn set(s: &mut String, to: &str) {
+    s.clear();
+    s.push_str(to);
 }
 
 /// The value of the entry of event `ev` (see [`Entry::encode`]).
@@ -224,16 +275,26 @@ fn fields(w: &mut Writer, fields: &[(String, Value)]) {
     }
 }
 
-fn read_fields(r: &mut Reader<'_>) -> Result<Vec<(String, Value)>, DecodeError> {
+/// Reads fields into `out`, reusing the names and values it holds.
+fn read_fields(r: &mut Reader<'_>, out: &mut Vec<(String, Value)>) -> Result<(), DecodeError> {
     let n = r.u32()? as usize;
-    // Every field takes at least five bytes: no count can allocate more
-    // than the value holds.
-    let mut out = Vec::with_capacity(n.min(r.remaining() / 5));
-    for _ in 0..n {
-        let name = r.str()?.to_owned();
-        out.push((name, Value::decode(r)?));
+    // A field is kept only once it decodes: no count can allocate more than
+    // the value holds.
+    out.truncate(n);
+    for i in 0..n {
+        let name = r.str()?;
+        match out.get_mut(i) {
+            Some((old, value)) => {
+                set(old, name);
+                value.decode_into(r)?;
+            }
+            None => {
+                let name = name.to_owned();
+                out.push((name, Value::decode(r)?));
+            }
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn sortable(t: i64) -> u64 {
@@ -502,6 +563,46 @@ mod tests {
             };
             assert_eq!(Entry::decode(&e.key(), &e.encode())?, e);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn decoding_into_a_used_entry_forgets_the_last() -> Result<(), DecodeError> {
+        // Writes whose fields grow, shrink and change type between them, in
+        // an order that takes every kind after every other.
+        let writes = [
+            Write::Event(event()),
+            Write::Event(
+                Event::new("u2", "buy", 9)
+                    .with("price", "now a string")
+                    .with("vec", vec![1.0f32]),
+            ),
+            Write::Attributes {
+                user: "u3".into(),
+                ts: 3,
+                values: vec![("age".into(), Value::Int(40))],
+            },
+            Write::Attributes {
+                user: "u1".into(),
+                ts: 4,
+                values: vec![],
+            },
+            Write::Event(event()),
+            Write::Event(Event::new("u\u{e9}", "v", 1)),
+        ];
+        let mut into = Entry::default();
+        for (seq, write) in writes.into_iter().enumerate() {
+            let e = Entry {
+                seq: seq as u64,
+                version: seq as u64 * 3,
+                write,
+            };
+            into.decode_into(&e.key(), &e.encode())?;
+            assert_eq!(into, e);
+        }
+        // A damaged entry is an error into a used entry too.
+        let value = Entry::default().encode();
+        assert!(into.decode_into(&entry_key("", 0, 0), &value[..5]).is_err());
         Ok(())
     }
 

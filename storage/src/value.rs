@@ -269,6 +269,31 @@ impl Value {
         }
     }
 
+    /// [`Value::decode`] into this value, reusing its buffer when it and the
+    /// value read are both strings or both vectors (what replaying the
+    /// event history decodes over and over). After an error the value is
+    /// unspecified.
+    pub fn decode_into(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        match (r.peek_u8(), &mut *self) {
+            (Some(4), Value::String(s)) => {
+                r.u8()?;
+                s.clear();
+                s.push_str(r.str()?);
+            }
+            (Some(tag @ (6 | 7)), Value::Vector(v)) => {
+                r.u8()?;
+                let n = r.u32()? as usize;
+                v.clear();
+                v.reserve(n.min(r.remaining() / 4));
+                for _ in 0..n {
+                    v.push(if tag == 6 { r.f64_as_f32()? } else { r.f32()? });
+                }
+            }
+            _ => *self = Value::decode(r)?,
+        }
+        Ok(())
+    }
+
     /// Reads a value written by [`Value::encode`] or [`Value::encode_compact`].
     pub fn decode(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
         Ok(match r.u8()? {

@@ -420,6 +420,7 @@ impl Derive<'_> {
         it.seek(lo);
         let mut user: Option<String> = None;
         let mut state = Replay::default();
+        let mut entry = Entry::default();
         while let Some(k) = it.key() {
             let Some(owner) = keys::user_of(k) else {
                 return Err(Error::corruption(HISTORY, k, "key is not a user's"));
@@ -432,7 +433,7 @@ impl Derive<'_> {
             }
             if history::parse_entry_key(k).is_some() {
                 let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
-                let entry = Entry::decode(k, it.value()).map_err(|e| bad(&e))?;
+                entry.decode_into(k, it.value()).map_err(|e| bad(&e))?;
                 let ts = entry.write.ts();
                 self.first = self.first.min(ts);
                 let parts = self.planner.parts(&entry).map_err(|e| {

@@ -267,18 +267,15 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             user: user.to_owned(),
             ..UserRow::default()
         };
+        let mut entry = Entry::default();
         loop {
-            let entry = match it.key() {
-                Some(k) => {
-                    let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
-                    Some((
-                        Entry::decode(k, it.value()).map_err(|e| bad(&e))?,
-                        k.to_vec(),
-                    ))
-                }
-                None => None,
-            };
-            let ts = entry.as_ref().map_or(i64::MAX, |(e, _)| e.write.ts());
+            let key = it.key();
+            if let Some(k) = key {
+                entry
+                    .decode_into(k, it.value())
+                    .map_err(|e| Error::corruption(HISTORY, k, e))?;
+            }
+            let ts = key.map_or(i64::MAX, |_| entry.write.ts());
             // Every ask before this write reads the state as it is.
             while next < asks.len() && asks[next].0 < ts {
                 let (t, needs) = asks[next];
@@ -292,8 +289,8 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
                 }
                 next += 1;
             }
-            let Some((entry, k)) = entry else { break };
-            let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, &k, e);
+            let Some(k) = key else { break };
+            let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
             let parts = planner
                 .parts(&entry)
                 .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
@@ -566,9 +563,10 @@ impl Replay {
         let (lo, hi) = history::entry_range(user, i64::MIN, upto);
         let mut it = snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
         it.seek(&lo);
+        let mut entry = Entry::default();
         while let Some(k) = it.key() {
             let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
-            let entry = Entry::decode(k, it.value()).map_err(|e| bad(&e))?;
+            entry.decode_into(k, it.value()).map_err(|e| bad(&e))?;
             let parts = planner
                 .parts(&entry)
                 .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;

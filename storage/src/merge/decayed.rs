@@ -9,12 +9,16 @@
 //! Several sums that decay together (an EWMA's numerator and denominator, a beta's
 //! successes and failures, a vector's components) share one reference time.
 
-/// The factor 2^(−dt/h) for a non-negative gap `dt_ms`. Computed in f64 from an i128
-/// difference, so extreme timestamps neither overflow nor produce NaN: a huge gap
-/// gives 0, never a negative or infinite factor.
+/// The factor 2^(−dt/h) for a non-negative gap `dt_ms`. Computed in f64 from the
+/// exact difference (an i128 one when i64 overflows), so extreme timestamps neither
+/// overflow nor produce NaN: a huge gap gives 0, never a negative or infinite factor.
 #[inline]
 pub fn decay_factor(later: i64, earlier: i64, half_life_ms: i64) -> f64 {
-    let dt = (i128::from(later) - i128::from(earlier)).max(0) as f64;
+    // Both conversions round the same integer to nearest, so they agree.
+    let dt = match later.checked_sub(earlier) {
+        Some(d) => d.max(0) as f64,
+        None => (i128::from(later) - i128::from(earlier)).max(0) as f64,
+    };
     let h = half_life_ms.max(1) as f64;
     (-dt / h).exp2()
 }
@@ -77,5 +81,37 @@ mod tests {
         assert_eq!(a[0], 2.0);
         let v = value_at(1.0, i64::MIN, i64::MAX, 1);
         assert!(v.is_finite() && v >= 0.0);
+    }
+
+    #[test]
+    fn gaps_equal_their_wide_difference() {
+        // The factor of the exact gap, computed the slow way.
+        let wide = |later: i64, earlier: i64, h: i64| {
+            let dt = (i128::from(later) - i128::from(earlier)).max(0) as f64;
+            (-dt / h.max(1) as f64).exp2()
+        };
+        let times = [
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 53) - 1,
+            -1,
+            0,
+            1,
+            (1 << 53) + 1,
+            1_796_000_000_123,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for &a in &times {
+            for &b in &times {
+                for h in [1, 1000, 604_800_000] {
+                    assert_eq!(
+                        decay_factor(a, b, h).to_bits(),
+                        wide(a, b, h).to_bits(),
+                        "{a} {b} {h}"
+                    );
+                }
+            }
+        }
     }
 }

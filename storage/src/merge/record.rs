@@ -37,12 +37,20 @@ pub struct Record {
 impl Record {
     /// A record with one cell per id.
     pub fn from_cells(cells: impl IntoIterator<Item = (u32, Cell)>) -> Record {
-        let mut r = Record::default();
+        let cells = cells.into_iter();
+        let mut r = Record {
+            entries: Vec::with_capacity(cells.size_hint().0),
+        };
         for (id, cell) in cells {
             let entry = Entry {
                 reset: false,
                 cell: Some(cell),
             };
+            // Cells most often come in id order.
+            if r.entries.last().is_none_or(|e| e.0 < id) {
+                r.entries.push((id, entry));
+                continue;
+            }
             match r.entries.binary_search_by_key(&id, |e| e.0) {
                 Ok(i) => r.entries[i].1 = entry,
                 Err(i) => r.entries.insert(i, (id, entry)),
@@ -161,26 +169,13 @@ impl Record {
             return Ok(());
         }
         // Most often every id of the newer record is here already: combine in
-        // place, without building a new list.
-        let position =
-            |entries: &[(u32, Entry)], id: u32| entries.binary_search_by_key(&id, |e| e.0).ok();
-        if newer
-            .entries
-            .iter()
-            .all(|(id, _)| position(&self.entries, *id).is_some())
-        {
+        // place, walking both lists (each in id order) once.
+        if holds_every_id(&self.entries, &newer.entries) {
+            let mut slots = self.entries.iter_mut();
             for (id, new) in newer.entries {
-                let Some(i) = position(&self.entries, id) else {
-                    continue;
-                };
-                let old = std::mem::replace(
-                    &mut self.entries[i].1,
-                    Entry {
-                        reset: false,
-                        cell: None,
-                    },
-                );
-                self.entries[i].1 = combine(old, new)?;
+                if let Some((_, old)) = slots.find(|e| e.0 == id) {
+                    combine_into(old, new)?;
+                }
             }
             return Ok(());
         }
@@ -219,17 +214,33 @@ impl Record {
     }
 }
 
+/// Whether every id of `of` is one of `have`'s (both in id order).
+fn holds_every_id(have: &[(u32, Entry)], of: &[(u32, Entry)]) -> bool {
+    let mut have = have.iter().map(|e| e.0).peekable();
+    of.iter().all(|(id, _)| {
+        while have.next_if(|h| h < id).is_some() {}
+        have.next_if_eq(id).is_some()
+    })
+}
+
 /// One id's older entry combined with its newer one.
 fn combine(mut old: Entry, new: Entry) -> Result<Entry, DecodeError> {
+    combine_into(&mut old, new)?;
+    Ok(old)
+}
+
+/// [`combine`] in place.
+fn combine_into(old: &mut Entry, new: Entry) -> Result<(), DecodeError> {
     if new.reset {
-        return Ok(new);
+        *old = new;
+        return Ok(());
     }
     match (&mut old.cell, new.cell) {
         (Some(a), Some(b)) => a.merge(&b)?,
         (slot @ None, b) => *slot = b,
         (_, None) => {}
     }
-    Ok(old)
+    Ok(())
 }
 
 /// Full merge: base value (if any) plus operands in order, into a final record.
