@@ -233,15 +233,54 @@ pub(crate) struct EventParts {
     pub sgd: Vec<(u32, VectorValue)>,
 }
 
-impl EventParts {
-    /// An event at `ts` that changes nothing but the user cell.
-    pub(crate) fn seen(ts: i64) -> EventParts {
-        EventParts {
-            features: Record::from_cells([user_cell(ts, 1)]),
-            ..EventParts::default()
-        }
+/// Where planning a write puts what it changes, change by change: ingest
+/// collects them into operands ([`EventParts`]); a replay of the event
+/// history merges them straight into the state it rebuilds.
+pub(crate) trait Changes {
+    /// A cell of the features record.
+    ///
+    /// # Errors
+    /// Why the cell does not merge into a state (its reason).
+    fn feature(&mut self, id: u32, cell: Cell) -> Result<(), String>;
+    /// A cell of the attributes record.
+    ///
+    /// # Errors
+    /// As [`Changes::feature`].
+    fn attribute(&mut self, id: u32, cell: Cell) -> Result<(), String>;
+    /// A bucket of window `window` starting at `start`.
+    fn bucket(&mut self, window: u32, start: i64, bucket: Bucket);
+    /// A step of sgd vector `vector`.
+    fn sgd(&mut self, vector: u32, step: VectorValue);
+}
+
+impl Changes for EventParts {
+    fn feature(&mut self, id: u32, cell: Cell) -> Result<(), String> {
+        self.features.put(id, cell);
+        Ok(())
     }
 
+    fn attribute(&mut self, id: u32, cell: Cell) -> Result<(), String> {
+        self.attributes.get_or_insert_default().put(id, cell);
+        Ok(())
+    }
+
+    fn bucket(&mut self, window: u32, start: i64, bucket: Bucket) {
+        self.windows.push((window, start, bucket));
+    }
+
+    fn sgd(&mut self, vector: u32, step: VectorValue) {
+        self.sgd.push((vector, step));
+    }
+}
+
+/// What an event at `ts` whose type nothing is bound to changes: the user
+/// cell alone.
+pub(crate) fn seen(ts: i64, out: &mut dyn Changes) -> Result<(), String> {
+    let (id, cell) = user_cell(ts, 1);
+    out.feature(id, cell)
+}
+
+impl EventParts {
     /// The operands of user `user`'s write.
     fn encode(self, user: &str) -> EventOps {
         EventOps {
@@ -429,8 +468,21 @@ pub(crate) fn plan_parts<'e>(
 /// What event `ev` changes through the items of its type `b`, reading the
 /// fields they bind; the event itself (user, time, id, every field finite)
 /// is not checked: a replay of the history plans accepted events this way.
-pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventParts, EventError> {
+pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, EventError> {
+    let mut parts = EventParts::default();
+    plan_bound(b, ev, &mut parts)?;
+    Ok(parts)
+}
+
+/// [`bound_parts`], each change put into `out` as it is planned. After an
+/// error `out` holds the changes planned before it.
+pub(crate) fn plan_bound<'a>(
+    b: &EventBindings,
+    ev: &'a Event,
+    out: &mut dyn Changes,
+) -> Result<(), EventError> {
     let ts = ev.ts;
+    let merged = |r: String| err(None, r);
     let time = Value::Int(ts);
     let bound = |ev: &'a Event, field: &str| {
         if field == crate::catalog::EVENT_TIME {
@@ -439,8 +491,8 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
             bound(ev, field)
         }
     };
-    let mut cells = Vec::with_capacity(b.features.len() + 1);
-    cells.push(user_cell(ts, 1));
+    let (id, cell) = user_cell(ts, 1);
+    out.feature(id, cell).map_err(merged)?;
     let passes =
         |filter: &Option<crate::catalog::EventFilter>| filter.as_ref().is_none_or(|f| f.passes(ev));
     for f in &b.features {
@@ -454,22 +506,21 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
             } else {
                 (0.0, 1.0)
             };
-            cells.push((
-                f.id,
-                Cell::Beta {
-                    h: half_life_ms,
-                    t: ts,
-                    a,
-                    b,
-                },
-            ));
+            let cell = Cell::Beta {
+                h: half_life_ms,
+                t: ts,
+                a,
+                b,
+            };
+            out.feature(f.id, cell).map_err(merged)?;
             continue;
         }
         if let (FeatureKind::CountDistinct, Some(field)) = (f.kind, &f.field) {
             let Some(v) = bound(ev, field) else { continue };
             let hash = distinct::hash_value(v)
                 .map_err(|r| err(Some(field), format!("{r} (feature '{}')", f.name)))?;
-            cells.push((f.id, Cell::Distinct(distinct::Distinct::single(hash))));
+            let cell = Cell::Distinct(distinct::Distinct::single(hash));
+            out.feature(f.id, cell).map_err(merged)?;
             continue;
         }
         let label = matches!(f.kind, FeatureKind::Beta { .. });
@@ -488,7 +539,7 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
             let h = f.kind.half_life_ms().unwrap_or(0);
             let state = keyed_state(key, h, k.top, ts, x)
                 .map_err(|r| err(Some(&k.by), format!("{r} (feature '{}')", f.name)))?;
-            cells.push((f.id, Cell::Keyed(state)));
+            out.feature(f.id, Cell::Keyed(state)).map_err(merged)?;
             continue;
         }
         let cell = match f.kind {
@@ -522,9 +573,8 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
                 b: 1.0 - x,
             },
         };
-        cells.push((f.id, cell));
+        out.feature(f.id, cell).map_err(merged)?;
     }
-    let mut attrs = Vec::new();
     for a in &b.attributes {
         match ev.field(&a.name) {
             None | Some(Value::Null) => {}
@@ -532,20 +582,19 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
                 let value = v
                     .coerce(a.ty)
                     .map_err(|r| err(Some(&a.name), format!("{r} (attribute '{}')", a.name)))?;
-                attrs.push((a.id, Cell::Attr { ts, value }));
+                out.attribute(a.id, Cell::Attr { ts, value })
+                    .map_err(merged)?;
             }
         }
     }
-    let mut windows = Vec::with_capacity(b.windows.len());
     for w in b.windows.iter().filter(|w| passes(&w.filter)) {
         let read = |field: &str| bound(ev, field);
         let item = ("window", w.name.as_str());
         let Some(x) = number(w.expr.as_ref(), w.field.as_deref(), &read, ev, false, item)? else {
             continue;
         };
-        windows.push((w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x)));
+        out.bucket(w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x));
     }
-    let mut sgd = Vec::new();
     for v in b.vectors.iter().filter(|v| passes(&v.filter)) {
         let dim = v.dim as usize;
         match &v.rule {
@@ -557,7 +606,8 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
                 let x = x
                     .to_vector(dim)
                     .map_err(|r| err(Some(field), format!("{r} (vector '{}')", v.name)))?;
-                cells.push((v.id, Cell::Ewma(Ewma::single(*half_life_ms, ts, x))));
+                out.feature(v.id, Cell::Ewma(Ewma::single(*half_life_ms, ts, x)))
+                    .map_err(merged)?;
             }
             VectorRule::Sgd {
                 item_field,
@@ -581,16 +631,11 @@ pub(crate) fn bound_parts<'a>(b: &EventBindings, ev: &'a Event) -> Result<EventP
                     label,
                     item: item.to_vec(),
                 });
-                sgd.push((v.id, op));
+                out.sgd(v.id, op);
             }
         }
     }
-    Ok(EventParts {
-        features: Record::from_cells(cells),
-        attributes: (!attrs.is_empty()).then(|| Record::from_cells(attrs)),
-        windows,
-        sgd,
-    })
+    Ok(())
 }
 
 /// Encodes a direct attribute write (`UPDATE users SET ...`) at time `ts`: the
@@ -614,22 +659,37 @@ pub(crate) fn plan_attribute_parts(
     ts: i64,
     values: &[(String, Value)],
 ) -> Result<EventParts, EventError> {
+    let mut parts = EventParts {
+        attributes: Some(Record::default()),
+        ..EventParts::default()
+    };
+    plan_attributes_into(bindings, user, ts, values, &mut parts)?;
+    Ok(parts)
+}
+
+/// [`plan_attribute_parts`], each change put into `out` as it is planned.
+/// After an error `out` holds the changes planned before it.
+pub(crate) fn plan_attributes_into(
+    bindings: &Bindings,
+    user: &str,
+    ts: i64,
+    values: &[(String, Value)],
+    out: &mut dyn Changes,
+) -> Result<(), EventError> {
     keys::check_user(user).map_err(|e| err(Some("user"), strip(e)))?;
-    let mut cells = Vec::with_capacity(values.len());
+    let merged = |r: String| err(None, r);
+    let (id, cell) = user_cell(ts, 0);
+    out.feature(id, cell).map_err(merged)?;
     for (name, value) in values {
         let def = bindings
             .catalog
             .attribute(name)
             .ok_or_else(|| err(Some(name), format!("attribute '{name}' does not exist")))?;
         let value = value.coerce(def.ty).map_err(|r| err(Some(name), r))?;
-        cells.push((def.id, Cell::Attr { ts, value }));
+        out.attribute(def.id, Cell::Attr { ts, value })
+            .map_err(merged)?;
     }
-    Ok(EventParts {
-        features: Record::from_cells([user_cell(ts, 0)]),
-        attributes: Some(Record::from_cells(cells)),
-        windows: Vec::new(),
-        sgd: Vec::new(),
-    })
+    Ok(())
 }
 
 fn strip(e: crate::Error) -> String {

@@ -436,15 +436,14 @@ impl Derive<'_> {
                 entry.decode_into(k, it.value()).map_err(|e| bad(&e))?;
                 let ts = entry.write.ts();
                 self.first = self.first.min(ts);
-                let parts = self.planner.parts(&entry).map_err(|e| {
-                    Error::InvalidArgument(format!(
-                        "the event history does not fit the new definition: the write of user '{owner}' at {}: {e}",
-                        crate::time::format_timestamp(ts)
-                    ))
-                })?;
                 state
-                    .apply(entry.seq, parts, &|_| true, &|_| true)
-                    .map_err(|e| bad(&e))?;
+                    .apply(&mut self.planner, &entry, &|_| true, &|_| true)
+                    .map_err(|e| {
+                        Error::InvalidArgument(format!(
+                            "the event history does not fit the new definition: the write of user '{owner}' at {}: {e}",
+                            crate::time::format_timestamp(ts)
+                        ))
+                    })?;
             }
             it.next();
         }

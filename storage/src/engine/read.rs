@@ -290,13 +290,9 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
                 next += 1;
             }
             let Some(k) = key else { break };
-            let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
-            let parts = planner
-                .parts(&entry)
-                .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
             state
-                .apply(entry.seq, parts, &|_| true, &|_| true)
-                .map_err(|e| bad(&e))?;
+                .apply(planner, &entry, &|_| true, &|_| true)
+                .map_err(|e| no_replay(k, &e))?;
             any = true;
             it.next();
         }
@@ -503,20 +499,22 @@ impl<'b> Planner<'b> {
         &self.versions[at].1
     }
 
-    /// What `entry` changes. Items dropped since leave nothing to plan: an
-    /// event whose type nothing is bound to any more still counts in the user
-    /// cell, as in the stored state, and a dropped attribute's value is gone.
-    pub(crate) fn parts(
+    /// Puts what `entry` changes into `out`. Items dropped since leave
+    /// nothing to plan: an event whose type nothing is bound to any more
+    /// still counts in the user cell, as in the stored state, and a dropped
+    /// attribute's value is gone.
+    pub(crate) fn plan(
         &mut self,
         entry: &Entry,
-    ) -> std::result::Result<event::EventParts, String> {
+        out: &mut dyn event::Changes,
+    ) -> std::result::Result<(), String> {
         let b = self.bindings_at(entry.version);
         match &entry.write {
             // Accepted once, so checked once: only the fields the items
             // bind are read.
             HistoryWrite::Event(ev) => match b.event(&ev.event_type) {
-                None => Ok(event::EventParts::seen(ev.ts)),
-                Some(bound) => event::bound_parts(bound, ev),
+                None => return event::seen(ev.ts, out),
+                Some(bound) => event::plan_bound(bound, ev, out),
             },
             HistoryWrite::Attributes { user, ts, values } => {
                 let live: Vec<(String, Value)> = values
@@ -524,7 +522,7 @@ impl<'b> Planner<'b> {
                     .filter(|(name, _)| b.catalog.attribute(name).is_some())
                     .cloned()
                     .collect();
-                event::plan_attribute_parts(b, user, *ts, &live)
+                event::plan_attributes_into(b, user, *ts, &live, out)
             }
         }
         .map_err(|e| e.to_string())
@@ -567,13 +565,10 @@ impl Replay {
         while let Some(k) = it.key() {
             let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
             entry.decode_into(k, it.value()).map_err(|e| bad(&e))?;
-            let parts = planner
-                .parts(&entry)
-                .map_err(|e| bad(&format!("the write no longer plans: {e}")))?;
+            self.apply(planner, &entry, window, sgd)
+                .map_err(|e| no_replay(k, &e))?;
             visit(k, &entry);
             any = true;
-            self.apply(entry.seq, parts, window, sgd)
-                .map_err(|e| bad(&e))?;
             it.next();
         }
         it.status()?;
@@ -606,33 +601,28 @@ impl Replay {
         Ok(true)
     }
 
-    /// Merges what write `seq` changes (windows and sgd vectors only where
-    /// `window` and `sgd` say).
+    /// Merges what `entry` changes, as `planner` plans it (windows and sgd
+    /// vectors only where `window` and `sgd` say). After an error the state
+    /// holds part of the write.
+    ///
+    /// # Errors
+    /// Why the write does not plan, or does not merge into the state.
     pub(crate) fn apply(
         &mut self,
-        seq: u64,
-        parts: event::EventParts,
+        planner: &mut Planner<'_>,
+        entry: &Entry,
         window: &dyn Fn(u32) -> bool,
         sgd: &dyn Fn(u32) -> bool,
-    ) -> std::result::Result<(), crate::codec::DecodeError> {
-        self.features.merge(parts.features)?;
-        if let Some(a) = parts.attributes {
-            self.attributes.merge(a)?;
-        }
-        for (def, start, b) in parts.windows {
-            if window(def) {
-                self.buckets
-                    .entry((def, start))
-                    .and_modify(|x| x.merge(&b))
-                    .or_insert(b);
-            }
-        }
-        for (def, op) in parts.sgd {
-            if sgd(def) {
-                self.steps.push((seq, def, op.encode()));
-            }
-        }
-        Ok(())
+    ) -> std::result::Result<(), String> {
+        planner.plan(
+            entry,
+            &mut Merging {
+                state: self,
+                seq: entry.seq,
+                window,
+                sgd,
+            },
+        )
     }
 
     /// The state of sgd vector `def`: the base's, then the steps since in
@@ -654,6 +644,52 @@ impl Replay {
         }
         Merge::Sgd.full(base.map(Vec::as_slice), ops).map(Some)
     }
+}
+
+/// A replayed state taking one write's changes as they are planned.
+struct Merging<'r, 'f> {
+    state: &'r mut Replay,
+    /// The write's sequence number, which orders sgd steps.
+    seq: u64,
+    window: &'f dyn Fn(u32) -> bool,
+    sgd: &'f dyn Fn(u32) -> bool,
+}
+
+impl event::Changes for Merging<'_, '_> {
+    fn feature(&mut self, id: u32, cell: Cell) -> std::result::Result<(), String> {
+        self.state
+            .features
+            .merge_cell(id, cell)
+            .map_err(|e| format!("the state does not merge: {e}"))
+    }
+
+    fn attribute(&mut self, id: u32, cell: Cell) -> std::result::Result<(), String> {
+        self.state
+            .attributes
+            .merge_cell(id, cell)
+            .map_err(|e| format!("the state does not merge: {e}"))
+    }
+
+    fn bucket(&mut self, window: u32, start: i64, bucket: Bucket) {
+        if (self.window)(window) {
+            self.state
+                .buckets
+                .entry((window, start))
+                .and_modify(|x| x.merge(&bucket))
+                .or_insert(bucket);
+        }
+    }
+
+    fn sgd(&mut self, vector: u32, step: VectorValue) {
+        if (self.sgd)(vector) {
+            self.state.steps.push((self.seq, vector, step.encode()));
+        }
+    }
+}
+
+/// The error of history entry `key`, which does not replay.
+fn no_replay(key: &[u8], why: &str) -> Error {
+    Error::corruption(HISTORY, key, format!("the write no longer replays: {why}"))
 }
 
 /// The current vector of an sgd state stored in family `cf` under `key`.

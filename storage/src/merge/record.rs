@@ -35,28 +35,54 @@ pub struct Record {
 }
 
 impl Record {
-    /// A record with one cell per id.
+    /// A record with one cell per id (of cells with the same id, the last).
     pub fn from_cells(cells: impl IntoIterator<Item = (u32, Cell)>) -> Record {
         let cells = cells.into_iter();
         let mut r = Record {
             entries: Vec::with_capacity(cells.size_hint().0),
         };
         for (id, cell) in cells {
-            let entry = Entry {
-                reset: false,
-                cell: Some(cell),
-            };
-            // Cells most often come in id order.
-            if r.entries.last().is_none_or(|e| e.0 < id) {
-                r.entries.push((id, entry));
-                continue;
-            }
-            match r.entries.binary_search_by_key(&id, |e| e.0) {
-                Ok(i) => r.entries[i].1 = entry,
-                Err(i) => r.entries.insert(i, (id, entry)),
-            }
+            r.put(id, cell);
         }
         r
+    }
+
+    /// Sets `id`'s cell to `cell`, whatever it held.
+    pub fn put(&mut self, id: u32, cell: Cell) {
+        let entry = Entry {
+            reset: false,
+            cell: Some(cell),
+        };
+        match self.slot(id) {
+            Ok(i) => self.entries[i].1 = entry,
+            Err(i) => self.entries.insert(i, (id, entry)),
+        }
+    }
+
+    /// Folds `cell`, newer, into `id`'s cell: [`Record::merge`] of a record
+    /// holding it alone.
+    pub fn merge_cell(&mut self, id: u32, cell: Cell) -> Result<(), DecodeError> {
+        let entry = Entry {
+            reset: false,
+            cell: Some(cell),
+        };
+        match self.slot(id) {
+            Ok(i) => combine_into(&mut self.entries[i].1, entry),
+            Err(i) => {
+                self.entries.insert(i, (id, entry));
+                Ok(())
+            }
+        }
+    }
+
+    /// Where `id`'s entry is, or would go.
+    fn slot(&self, id: u32) -> Result<usize, usize> {
+        // Cells most often come in id order.
+        match self.entries.last() {
+            None => Err(0),
+            Some(last) if last.0 < id => Err(self.entries.len()),
+            Some(_) => self.entries.binary_search_by_key(&id, |e| e.0),
+        }
     }
 
     /// The ids with an entry, ascending.
