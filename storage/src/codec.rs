@@ -138,6 +138,23 @@ impl<'a> Reader<'a> {
             derr(format!("non-finite float {v}"))
         }
     }
+    /// Appends `n` stored f32s, each finite, to `out`.
+    pub fn f32s_into(&mut self, n: usize, out: &mut Vec<f32>) -> Result<(), DecodeError> {
+        let Some(len) = n.checked_mul(4) else {
+            return derr(format!("{n} floats is more than memory holds"));
+        };
+        let bytes = self.take(len)?;
+        let start = out.len();
+        out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        match out[start..].iter().find(|x| !x.is_finite()) {
+            Some(v) => derr(format!("non-finite float {v}")),
+            None => Ok(()),
+        }
+    }
     /// A stored f64 that must be finite as an f32 too.
     pub fn f64_as_f32(&mut self) -> Result<f32, DecodeError> {
         let v = self.finite()?;

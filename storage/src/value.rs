@@ -270,7 +270,7 @@ impl Value {
     }
 
     /// [`Value::decode`] into this value, reusing its buffer when it and the
-    /// value read are both strings or both vectors (what replaying the
+    /// value read are both strings or both f32 vectors (what replaying the
     /// event history decodes over and over). After an error the value is
     /// unspecified.
     pub fn decode_into(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
@@ -280,14 +280,11 @@ impl Value {
                 s.clear();
                 s.push_str(r.str()?);
             }
-            (Some(tag @ (6 | 7)), Value::Vector(v)) => {
+            (Some(7), Value::Vector(v)) => {
                 r.u8()?;
                 let n = r.u32()? as usize;
                 v.clear();
-                v.reserve(n.min(r.remaining() / 4));
-                for _ in 0..n {
-                    v.push(if tag == 6 { r.f64_as_f32()? } else { r.f32()? });
-                }
+                r.f32s_into(n, v)?;
             }
             _ => *self = Value::decode(r)?,
         }
@@ -324,10 +321,8 @@ impl Value {
             }
             7 => {
                 let n = r.u32()? as usize;
-                let mut v = Vec::with_capacity(n.min(r.remaining() / 4));
-                for _ in 0..n {
-                    v.push(r.f32()?);
-                }
+                let mut v = Vec::new();
+                r.f32s_into(n, &mut v)?;
                 Value::Vector(v)
             }
             8 => {

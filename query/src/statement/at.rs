@@ -4,7 +4,8 @@
 //! pairs, with users in parallel; the whole answer reads one moment of the
 //! database.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rayon::prelude::*;
 
@@ -82,20 +83,24 @@ pub fn rows_as_of(
         let mut order: Vec<usize> = (0..pairs.len()).collect();
         order.sort_by(|&a, &b| pairs[a].cmp(&pairs[b]));
         let groups: Vec<&[usize]> = order.chunk_by(|a, b| pairs[*a].0 == pairs[*b].0).collect();
+        let plans = Plans {
+            by_time: Mutex::new(HashMap::new()),
+            plan: &|t| {
+                let mut at = select.clone();
+                at.as_of = Some(Expr::Literal(Literal::Int(t), Loc::default()));
+                let mut plan = plan_select(&at, catalog, now).map_err(located)?;
+                similarity::resolve(&mut plan, view, limits)?;
+                Ok(plan)
+            },
+        };
         let read = groups
             .par_iter()
             .map(|group| -> Result<Vec<(usize, Vec<Value>)>> {
                 limits.check()?;
                 let plans = group
                     .iter()
-                    .map(|&i| {
-                        let mut at = select.clone();
-                        at.as_of = Some(Expr::Literal(Literal::Int(pairs[i].1), Loc::default()));
-                        let mut plan = plan_select(&at, catalog, now).map_err(located)?;
-                        similarity::resolve(&mut plan, view, limits)?;
-                        Ok(plan)
-                    })
-                    .collect::<Result<Vec<SelectPlan>>>()?;
+                    .map(|&i| plans.get(pairs[i].1))
+                    .collect::<Result<Vec<Arc<SelectPlan>>>>()?;
                 let asks: Vec<(i64, &profiledb_storage::RowNeeds)> =
                     plans.iter().map(|p| (p.as_of, &p.needs)).collect();
                 let mut out = Vec::with_capacity(group.len());
@@ -120,6 +125,36 @@ pub fn rows_as_of(
         "the schema kept changing while the read was planned; run it again",
         None,
     ))
+}
+
+/// The plans of one select list as of each time, made once per time: the
+/// pairs of a training set most often share a few times (a label date).
+struct Plans<'p> {
+    /// Plans made so far, up to [`Plans::KEPT`].
+    by_time: Mutex<HashMap<i64, Arc<SelectPlan>>>,
+    plan: &'p (dyn Fn(i64) -> Result<SelectPlan> + Sync),
+}
+
+impl Plans<'_> {
+    /// The most plans kept: beyond, a time's plan is made for each pair.
+    const KEPT: usize = 4096;
+
+    fn get(&self, t: i64) -> Result<Arc<SelectPlan>> {
+        if let Some(p) = self.kept().get(&t) {
+            return Ok(Arc::clone(p));
+        }
+        let plan = Arc::new((self.plan)(t)?);
+        let mut kept = self.kept();
+        if kept.len() < Self::KEPT {
+            kept.insert(t, Arc::clone(&plan));
+        }
+        Ok(plan)
+    }
+
+    fn kept(&self) -> MutexGuard<'_, HashMap<i64, Arc<SelectPlan>>> {
+        // A map is whole between two statements: one a panic left is fine.
+        self.by_time.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The select list of `plan` over `row`; NULLs without one.
