@@ -469,7 +469,12 @@ pub(crate) fn plan_parts<'e>(
 /// fields they bind; the event itself (user, time, id, every field finite)
 /// is not checked: a replay of the history plans accepted events this way.
 pub(crate) fn bound_parts(b: &EventBindings, ev: &Event) -> Result<EventParts, EventError> {
-    let mut parts = EventParts::default();
+    let mut parts = EventParts {
+        // The user cell, the features and the ewma vectors.
+        features: Record::with_capacity(b.features.len() + b.vectors.len() + 1),
+        windows: Vec::with_capacity(b.windows.len()),
+        ..EventParts::default()
+    };
     plan_bound(b, ev, &mut parts)?;
     Ok(parts)
 }

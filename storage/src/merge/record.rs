@@ -38,13 +38,18 @@ impl Record {
     /// A record with one cell per id (of cells with the same id, the last).
     pub fn from_cells(cells: impl IntoIterator<Item = (u32, Cell)>) -> Record {
         let cells = cells.into_iter();
-        let mut r = Record {
-            entries: Vec::with_capacity(cells.size_hint().0),
-        };
+        let mut r = Record::with_capacity(cells.size_hint().0);
         for (id, cell) in cells {
             r.put(id, cell);
         }
         r
+    }
+
+    /// An empty record with room for `n` cells.
+    pub fn with_capacity(n: usize) -> Record {
+        Record {
+            entries: Vec::with_capacity(n),
+        }
     }
 
     /// Sets `id`'s cell to `cell`, whatever it held.
