@@ -182,7 +182,7 @@ impl Entry {
     /// # Errors
     /// As [`Entry::decode`].
     pub fn decode_into(&mut self, key: &[u8], value: &[u8]) -> Result<(), DecodeError> {
-        let Some((user, ts, key_seq)) = parse_entry_key(key) else {
+        let Some((user, ts, key_seq)) = split_entry_key(key) else {
             return derr("not a history entry key");
         };
         let mut r = Reader::new(value);
@@ -218,8 +218,8 @@ impl Entry {
         }
         let fields = match &mut self.write {
             Write::Event(e) => {
-                set(&mut e.event_type, r.str()?);
-                set(&mut e.user, user);
+                set(&mut e.event_type, r.bytes()?)?;
+                set(&mut e.user, user)?;
                 e.ts = ts;
                 &mut e.fields
             }
@@ -228,7 +228,7 @@ impl Entry {
                 ts: t,
                 values,
             } => {
-                set(u, user);
+                set(u, user)?;
                 *t = ts;
                 values
             }
@@ -238,10 +238,16 @@ impl Entry {
     }
 }
 
-/// Makes `s` equal `to`, in its own buffer.
-fn set(s: &mut String, to: &str) {
-    s.clear();
-    s.push_str(to);
+/// Makes `s` equal `to`, in its own buffer; `to` is checked to be UTF-8
+/// unless `s` holds it already (a replay reads the same user, event types
+/// and field names over and over).
+fn set(s: &mut String, to: &[u8]) -> Result<(), DecodeError> {
+    if s.as_bytes() != to {
+        let to = std::str::from_utf8(to).or_else(|_| derr("invalid UTF-8 in string"))?;
+        s.clear();
+        s.push_str(to);
+    }
+    Ok(())
 }
 
 /// The value of the entry of event `ev` (see [`Entry::encode`]).
@@ -282,14 +288,16 @@ fn read_fields(r: &mut Reader<'_>, out: &mut Vec<(String, Value)>) -> Result<(),
     // the value holds.
     out.truncate(n);
     for i in 0..n {
-        let name = r.str()?;
+        let name = r.bytes()?;
         match out.get_mut(i) {
             Some((old, value)) => {
-                set(old, name);
+                set(old, name)?;
                 value.decode_into(r)?;
             }
             None => {
-                let name = name.to_owned();
+                let name = std::str::from_utf8(name)
+                    .or_else(|_| derr("invalid UTF-8 in string"))?
+                    .to_owned();
                 out.push((name, Value::decode(r)?));
             }
         }
@@ -317,8 +325,14 @@ pub fn entry_key(user: &str, ts: i64, seq: u64) -> Vec<u8> {
 
 /// The user, time and sequence number of a history entry's key.
 pub fn parse_entry_key(key: &[u8]) -> Option<(&str, i64, u64)> {
-    let user = keys::user_of(key)?;
-    let rest = &key[user.len() + 1..];
+    let (user, ts, seq) = split_entry_key(key)?;
+    Some((std::str::from_utf8(user).ok()?, ts, seq))
+}
+
+/// [`parse_entry_key`], the user's id as bytes not yet checked to be UTF-8.
+fn split_entry_key(key: &[u8]) -> Option<(&[u8], i64, u64)> {
+    let end = key.iter().position(|&b| b == 0)?;
+    let (user, rest) = (&key[..end], &key[end + 1..]);
     let (&tag, rest) = rest.split_first()?;
     if tag != ENTRY || rest.len() != 16 {
         return None;
@@ -600,9 +614,13 @@ mod tests {
             into.decode_into(&e.key(), &e.encode())?;
             assert_eq!(into, e);
         }
-        // A damaged entry is an error into a used entry too.
+        // A damaged entry is an error into a used entry too, and so is a
+        // user id that is not UTF-8.
         let value = Entry::default().encode();
         assert!(into.decode_into(&entry_key("", 0, 0), &value[..5]).is_err());
+        let mut key = entry_key("u1", 0, 0);
+        key[0] = 0xFF;
+        assert!(into.decode_into(&key, &value).is_err());
         Ok(())
     }
 
