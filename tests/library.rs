@@ -124,10 +124,6 @@ fn vacuum_is_a_method_and_a_statement() -> profiledb::Result<()> {
     Ok(())
 }
 
-/// Profiles read in a batch (one multi-get per family, users in key order,
-/// many batches on many cores) are each what a read of that user alone
-/// gives: in the order asked, repeats and missing users included, now, as
-/// of a past time (rebuilt from the history) and over window spans.
 /// Every kind of item, fed by `buy` events ([`buy`]).
 const BUY_SCHEMA: &str = "CREATE ATTRIBUTE region STRING ON buy;
      CREATE FEATURE n ON buy AS COUNT();
@@ -149,6 +145,10 @@ fn buy(user: &str, ts: i64, i: i64) -> String {
     ) + "\n"
 }
 
+/// Profiles read in a batch (one multi-get per family, users in key order,
+/// many batches on many cores) are each what a read of that user alone
+/// gives: in the order asked, repeats and missing users included, now, as
+/// of a past time (rebuilt from the history) and over window spans.
 #[test]
 fn batch_profiles_equal_single_reads() -> profiledb::Result<()> {
     let dir = tempfile::tempdir().map_err(profiledb_storage::Error::from)?;

@@ -647,9 +647,6 @@ impl<K: Kv> Engine<K> {
     /// [`Error::InvalidArgument`] for a malformed id; [`Error::Engine`] on failure.
     pub fn delete_user(&self, user: &str) -> Result<bool> {
         keys::check_stored_user(user)?;
-        if !self.user_exists(user)? {
-            return Ok(false);
-        }
         // The user's keys are read and deleted with writes held off: a key a
         // write adds in between would outlive the delete.
         let _held = self.index.hold_writes();
