@@ -256,17 +256,37 @@ impl JetStream {
                     names.push(name.to_owned());
                 }
             }
+            // Each report from the bucket's stream leader: a key-value get
+            // may be answered by any replica (JetStream's direct get), and
+            // one that lags (a server just restarted) answers old reports,
+            // which would make live nodes look dead.
+            let stream = self
+                .context
+                .get_stream(format!("KV_{BUCKET}"))
+                .await
+                .map_err(|e| err("opening the settings bucket's stream", e))?;
             let mut out = Vec::with_capacity(names.len());
             for name in names {
-                if let Some(bytes) = kv
-                    .get(format!("node.{name}"))
+                let m = match stream
+                    .get_last_raw_message_by_subject(&format!("$KV.{BUCKET}.node.{name}"))
                     .await
-                    .map_err(|e| err("reading a report", e))?
                 {
-                    let report =
-                        serde_json::from_slice(&bytes).map_err(|e| err("a node's report", e))?;
-                    out.push((name, report));
+                    Ok(m) => m,
+                    Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                        continue;
+                    }
+                    Err(e) => return Err(err("reading a report", e)),
+                };
+                let deleted = m
+                    .headers
+                    .get("KV-Operation")
+                    .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
+                if deleted {
+                    continue;
                 }
+                let report =
+                    serde_json::from_slice(&m.payload).map_err(|e| err("a node's report", e))?;
+                out.push((name, report));
             }
             out.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(out)

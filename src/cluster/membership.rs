@@ -63,12 +63,22 @@ impl Membership {
     /// the one that applied the most, its owner first among equals. `None`
     /// when no live node follows it.
     pub fn answering(&self, partition: u32) -> Option<&Member> {
-        self.answering_except(partition, &[])
+        self.answering_except(partition, None, &[])
     }
 
     /// As [`Membership::answering`], among the live nodes not in `skip`
-    /// (those that just failed to answer).
-    pub fn answering_except(&self, partition: u32, skip: &[String]) -> Option<&Member> {
+    /// (those that just failed to answer), for a read that must see the log
+    /// up to `min_seq` when given: a follower that reported it applied that
+    /// far answers at once; failing one, the most current holder does,
+    /// which follows the partition until it gets there (a node that
+    /// follows it only until its holders caught up with it may stop before,
+    /// and would wait in vain); failing that, the most current follower.
+    pub fn answering_except(
+        &self,
+        partition: u32,
+        min_seq: Option<u64>,
+        skip: &[String],
+    ) -> Option<&Member> {
         let holders = self.holders(partition);
         let rank = |name: &str| {
             holders
@@ -76,27 +86,43 @@ impl Membership {
                 .position(|h| *h == name)
                 .unwrap_or(usize::MAX)
         };
-        self.live()
+        let followers: Vec<(&Member, u64)> = self
+            .live()
             .into_iter()
             .filter(|m| !skip.contains(&m.name))
             .filter_map(|m| m.positions.get(&partition).map(|at| (m, *at)))
-            .max_by(|(a, pa), (b, pb)| {
-                pa.cmp(pb)
-                    .then_with(|| rank(&b.name).cmp(&rank(&a.name)))
-                    .then_with(|| b.name.cmp(&a.name))
-            })
-            .map(|(m, _)| m)
+            .collect();
+        let best = |admit: &dyn Fn(&Member, u64) -> bool| {
+            followers
+                .iter()
+                .filter(|(m, at)| admit(m, *at))
+                .max_by(|(a, pa), (b, pb)| {
+                    pa.cmp(pb)
+                        .then_with(|| rank(&b.name).cmp(&rank(&a.name)))
+                        .then_with(|| b.name.cmp(&a.name))
+                })
+                .map(|(m, _)| *m)
+        };
+        if let Some(min_seq) = min_seq {
+            let found = best(&|_, at| at >= min_seq)
+                .or_else(|| best(&|m, _| holders.contains(&m.name.as_str())));
+            if found.is_some() {
+                return found;
+            }
+        }
+        best(&|_, _| true)
     }
 
-    /// Every partition's answering node, grouped: node name → (address,
-    /// partitions).
+    /// Every partition's answering node ([`Membership::answering_except`]
+    /// for a read that must see the log up to `min_seq`), grouped: node
+    /// name → (address, partitions).
     ///
     /// # Errors
     /// The first partition no live node follows.
-    pub fn plan(&self) -> Result<BTreeMap<String, (String, Vec<u32>)>, u32> {
+    pub fn plan(&self, min_seq: Option<u64>) -> Result<BTreeMap<String, (String, Vec<u32>)>, u32> {
         let mut out: BTreeMap<String, (String, Vec<u32>)> = BTreeMap::new();
         for p in 0..self.partitions.get() {
-            let m = self.answering(p).ok_or(p)?;
+            let m = self.answering_except(p, min_seq, &[]).ok_or(p)?;
             out.entry(m.name.clone())
                 .or_insert_with(|| (m.addr.clone(), Vec::new()))
                 .1
@@ -175,21 +201,88 @@ mod tests {
         }
         // Without the best, the next best.
         assert_eq!(
-            c.answering_except(3, &["a".into()])
+            c.answering_except(3, None, &["a".into()])
                 .map(|m| m.name.as_str()),
             Some("b")
         );
-        assert!(c.answering_except(3, &["a".into(), "b".into()]).is_none());
-        let plan = c.plan().expect("every partition is followed");
+        assert!(
+            c.answering_except(3, None, &["a".into(), "b".into()])
+                .is_none()
+        );
+        let plan = c.plan(None).expect("every partition is followed");
         let covered: usize = plan.values().map(|(_, ps)| ps.len()).sum();
         assert_eq!(covered, 8);
         assert!(!plan.contains_key("c"));
     }
 
     #[test]
+    fn a_read_that_must_see_a_position_goes_to_a_follower_that_gets_there() {
+        // "c" follows a partition it does not hold (handing it over), ahead
+        // of its holders: it may stop following it at any report.
+        let names = ["a", "b", "c"];
+        let p = (0..8u32)
+            .find(|p| !assignment(*p, &names, 1).contains(&"c"))
+            .expect("some partition is not c's");
+        let holders = assignment(p, &names, 1);
+        let at = |name: &str| if holders.contains(&name) { 95 } else { 103 };
+        let c = cluster(
+            names
+                .iter()
+                .map(|n| member(n, &[(p, at(n))], 9_900))
+                .collect(),
+        );
+        let name = |m: Option<&Member>| m.map(|m| m.name.clone());
+        // Any read: the most current copy.
+        assert_eq!(name(c.answering(p)), Some("c".into()));
+        // A read c has already applied far enough for: c, at once.
+        assert_eq!(
+            name(c.answering_except(p, Some(100), &[])),
+            Some("c".into())
+        );
+        // Further: a holder, which goes on following the partition.
+        let chosen = name(c.answering_except(p, Some(114), &[])).expect("a node");
+        assert!(holders.contains(&chosen.as_str()), "{chosen}");
+        assert_eq!(
+            name(c.answering_except(p, Some(114), std::slice::from_ref(&chosen))),
+            Some(
+                holders
+                    .iter()
+                    .find(|h| **h != chosen)
+                    .expect("two holders")
+                    .to_string()
+            )
+        );
+        // No holder left to ask: the most current follower after all.
+        let both: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
+        assert_eq!(
+            name(c.answering_except(p, Some(114), &both)),
+            Some("c".into())
+        );
+        // A plan over every partition chooses alike.
+        let everywhere = |n: &str| -> Vec<(u32, u64)> {
+            (0..8)
+                .map(|q| (q, if q == p { at(n) } else { 95 }))
+                .collect()
+        };
+        let c = cluster(
+            names
+                .iter()
+                .map(|n| member(n, &everywhere(n), 9_900))
+                .collect(),
+        );
+        let has_p = |plan: &BTreeMap<String, (String, Vec<u32>)>| {
+            plan.get("c").is_some_and(|(_, ps)| ps.contains(&p))
+        };
+        assert!(has_p(&c.plan(None).expect("every partition is followed")));
+        assert!(!has_p(
+            &c.plan(Some(114)).expect("every partition is followed")
+        ));
+    }
+
+    #[test]
     fn a_partition_nobody_live_follows_is_named() {
         let c = cluster(vec![member("a", &[(0, 1), (1, 1)], 9_000)]);
-        assert_eq!(c.plan().err(), Some(2));
+        assert_eq!(c.plan(None).err(), Some(2));
     }
 
     #[test]

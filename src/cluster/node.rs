@@ -45,6 +45,8 @@ const STALLED: Duration = Duration::from_secs(2);
 /// How long a statement may wait for markers before a node marks its
 /// partitions itself.
 pub const COMPLETE_AFTER: Duration = Duration::from_secs(3);
+/// How long a partition may wait at a marker before the node says so.
+const WAITING_LONG: Duration = Duration::from_secs(10);
 /// Statements whose outcome a node remembers, the latest.
 const OUTCOMES: usize = 256;
 /// How long reading the statements up to a marker may take.
@@ -290,6 +292,34 @@ impl Statements {
         }
     }
 
+    /// Whether the node follows partition `p` now.
+    pub fn follows(&self, p: u32) -> bool {
+        self.lock().following.contains(&p)
+    }
+
+    /// What partition `p`'s reader waits for at a marker, if it does: the
+    /// statement, and the partitions the node follows that have not
+    /// reached theirs yet.
+    pub fn parked(&self, p: u32) -> Option<String> {
+        let s = self.lock();
+        let through = s.parked.get(&p)?;
+        let behind: Vec<u32> = s
+            .following
+            .iter()
+            .copied()
+            .filter(|q| !s.parked.contains_key(q))
+            .collect();
+        Some(if s.applying {
+            format!(
+                "it waits at the marker of statement {through} while the statements are applied"
+            )
+        } else {
+            format!(
+                "it waits at the marker of statement {through} for partitions {behind:?} to reach theirs"
+            )
+        })
+    }
+
     /// The record of the statements partition `p`'s users have to store
     /// with its next position, when it moved since the last stored: one
     /// more than the last statement (positions start at 1, and no
@@ -369,6 +399,7 @@ impl Statements {
     ) -> Result<bool, String> {
         let arrived = Instant::now();
         let mut marked = false;
+        let mut told = false;
         loop {
             let changed = self.changed.notified();
             if !wanted.load(Ordering::Relaxed) {
@@ -388,18 +419,50 @@ impl Statements {
                 }
             };
             if let Some(replay) = replay {
+                tracing::debug!(
+                    "partition {p}: passes the marker of statement {through} (replay {replay:?})"
+                );
                 if let Some((covered, partitions)) = replay {
-                    apply_statements(db, log, covered, through, partitions, Scope::Replay(p))
-                        .await?;
+                    let replayed =
+                        apply_statements(db, log, covered, through, partitions, Scope::Replay(p))
+                            .await?;
                     let mut s = self.lock();
                     let c = s.covered.entry(p).or_default();
                     *c = (*c).max(through);
+                    // What the statements changed in this partition joins
+                    // their outcomes: the node applied them before it
+                    // followed it, and counted none of its users then.
+                    for (seq, outcome) in replayed {
+                        if let (
+                            Ok(Done {
+                                changed: Some(more),
+                                ..
+                            }),
+                            Some(Ok(done)),
+                        ) = (outcome, s.outcomes.get_mut(&seq))
+                            && let Some(changed) = &mut done.changed
+                        {
+                            for (q, n) in more {
+                                changed.entry(q).or_insert(n);
+                            }
+                        }
+                    }
+                    drop(s);
+                    self.changed.notify_waiters();
                 }
                 return Ok(true);
             }
             let (task, unparked) = {
                 let mut s = self.lock();
-                s.parked.insert(p, through);
+                if s.parked.insert(p, through).is_none() {
+                    tracing::debug!(
+                        "partition {p}: at the marker of statement {through}; parked {:?} of {:?}, applied {}, applying {}",
+                        s.parked,
+                        s.following,
+                        s.applied,
+                        s.applying
+                    );
+                }
                 let applied = s.applied;
                 let lowest = s.parked.values().copied().filter(|&t| t > applied).min();
                 let all = s.following.contains(&p)
@@ -420,6 +483,7 @@ impl Statements {
                 (task, unparked)
             };
             if let Some((after, to, partitions, following)) = task {
+                tracing::debug!("partition {p}: applies statements {after}..={to}");
                 match apply_statements(db, log, after, to, partitions, Scope::Following(following))
                     .await
                 {
@@ -435,6 +499,12 @@ impl Statements {
                 // A router may have died before marking every partition.
                 marked = true;
                 mark(log, through, &unparked).await?;
+            }
+            if !told && arrived.elapsed() >= WAITING_LONG {
+                told = true;
+                if let Some(why) = self.parked(p) {
+                    tracing::warn!("partition {p}: {why}, for {WAITING_LONG:?} now");
+                }
             }
             let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
         }
@@ -599,7 +669,12 @@ fn execute(db: &Db, payload: &[u8], partitions: std::num::NonZeroU32, scope: &Sc
             continue;
         }
         if let Ok(mut t) = tally.lock() {
-            t.clear();
+            // Every partition in scope is counted, none changed or not, so
+            // that a router can tell a partition no node counted yet.
+            *t = match scope {
+                Scope::Following(set) => set.iter().map(|&q| (q, 0)).collect(),
+                Scope::Replay(p) => [(*p, 0)].into_iter().collect(),
+            };
         }
         last_changes_users = changes_users;
         done.outputs.push(
@@ -831,6 +906,7 @@ async fn read_partition<L: Log>(
         note(&|g| {
             g.positions.insert(p, at);
         });
+        tracing::debug!("partition {p}: reading after {at}");
         let reader = log.reader(p, at).await;
         let mut reader = match reader {
             Ok(r) => r,
@@ -857,12 +933,20 @@ async fn read_partition<L: Log>(
                 // holds more than it delivers, and read anew if so.
                 if idle.elapsed() >= STALLED {
                     idle = Instant::now();
-                    if let Ok(end) = log.last(p).await
-                        && end > at
-                    {
+                    // The log's end unknown (its server may be the one
+                    // that died) is no proof of idleness either.
+                    let stalled = match log.last(p).await {
+                        Ok(end) if end > at => Some(format!("the log is at {end}")),
+                        Ok(end) => {
+                            tracing::debug!("partition {p}: idle at {at}, the log ends at {end}");
+                            None
+                        }
+                        Err(e) => Some(format!("the log's end is unknown ({e})")),
+                    };
+                    if let Some(why) = stalled {
                         note(&|g| {
                             g.last_error = Some(format!(
-                                "partition {p}: the reader stalled at {at} with the log at {end}; reading anew"
+                                "partition {p}: the reader stalled at {at} and {why}; reading anew"
                             ));
                         });
                         break;
@@ -871,22 +955,43 @@ async fn read_partition<L: Log>(
                 continue;
             }
             idle = Instant::now();
-            if let Err(e) =
-                apply_pull(writer, log, p, batch, &mut at, progress, statements, wanted).await
-            {
-                note(&|g| g.last_error = Some(format!("partition {p}: {e}")));
-                break;
+            tracing::debug!(
+                "partition {p}: pulled {} messages, {}..={}",
+                batch.len(),
+                batch.first().map_or(0, |m| m.seq),
+                batch.last().map_or(0, |m| m.seq)
+            );
+            match apply_pull(writer, log, p, batch, &mut at, progress, statements, wanted).await {
+                Ok(Pulled::All) => {}
+                // The rest of the pull is not applied: going on with this
+                // reader would skip it.
+                Ok(Pulled::Stopped) => break,
+                Err(e) => {
+                    note(&|g| g.last_error = Some(format!("partition {p}: {e}")));
+                    break;
+                }
             }
         }
         tokio::time::sleep(RETRY).await;
     }
 }
 
+/// How much of a pull [`apply_pull`] applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pulled {
+    /// All of it.
+    All,
+    /// Up to a marker, where the partition stopped being wanted.
+    Stopped,
+}
+
 /// Applies a pull of partition `p` after position `at`, moving `at` along:
 /// its events in writes of about [`WRITE_EVENTS`] (each ending at a
 /// message, with its position) up to the first marker, where the reader
 /// waits for the statements ([`Statements::pass`]), then the events after
-/// it, and so on.
+/// it, and so on. Answers whether the whole pull was applied, or the
+/// partition stopped being wanted at a marker (its reader must then read
+/// anew from the stored position, if it goes on at all).
 #[allow(clippy::too_many_arguments)]
 async fn apply_pull<L: Log>(
     writer: &Writer,
@@ -897,7 +1002,7 @@ async fn apply_pull<L: Log>(
     progress: &Mutex<Progress>,
     statements: &Statements,
     wanted: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<Pulled, String> {
     let db = &writer.db;
     let mut events = Vec::new();
     let mut last = None;
@@ -946,7 +1051,7 @@ async fn apply_pull<L: Log>(
                     .pass(p, through, db, log.as_ref(), wanted)
                     .await?
                 {
-                    return Ok(());
+                    return Ok(Pulled::Stopped);
                 }
                 // Past the marker, with the statements its users now have.
                 apply_events(writer, p, m.seq, Vec::new(), 0, progress, statements).await?;
@@ -960,7 +1065,7 @@ async fn apply_pull<L: Log>(
         apply_events(writer, p, last, events, unreadable, progress, statements).await?;
         *at = last;
     }
-    Ok(())
+    Ok(Pulled::All)
 }
 
 /// Writes `events` of partition `p` with its position `last` (and the

@@ -32,7 +32,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_profiledb"))
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr_for(args))
             .spawn()
             .expect("the server starts");
         let mut line = String::new();
@@ -60,6 +60,22 @@ impl Server {
         assert!(ok.success());
         self.child.wait().expect("the server exits")
     }
+}
+
+/// Where a started binary's log goes: nowhere, or, when
+/// `PROFILEDB_TEST_LOGS` names a folder, a file of its own there (its
+/// first line the arguments), to read after a failure.
+fn stderr_for(args: &[&str]) -> Stdio {
+    let Some(dir) = std::env::var_os("PROFILEDB_TEST_LOGS") else {
+        return Stdio::null();
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let path = Path::new(&dir).join(format!("{nanos}-{}.log", args.first().unwrap_or(&"")));
+    let mut file = std::fs::File::create(&path).expect("the log file can be made");
+    std::io::Write::write_all(&mut file, format!("{args:?}\n").as_bytes()).expect("written");
+    Stdio::from(file)
 }
 
 impl Drop for Server {

@@ -92,9 +92,23 @@ impl NodeState {
                 if at >= min_seq || log.last(p).await.map_err(|e| e.to_string())? <= at {
                     break;
                 }
-                if tokio::time::Instant::now() >= deadline {
+                // A partition handed over meanwhile moves no more here.
+                if self.statements.get().is_some_and(|s| !s.follows(p)) {
                     return Err(format!(
-                        "partition {p} is applied up to sequence {at}, not yet {min_seq}, after {timeout:?}"
+                        "partition {p} is applied up to sequence {at} on node '{}', not yet {min_seq}, and the node no longer follows it; ask again",
+                        self.name
+                    ));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    let parked = self
+                        .statements
+                        .get()
+                        .and_then(|s| s.parked(p))
+                        .map(|why| format!(" ({why})"))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "partition {p} is applied up to sequence {at} on node '{}', not yet {min_seq}, after {timeout:?}{parked}",
+                        self.name
                     ));
                 }
                 tokio::time::sleep(APPLIED_POLL).await;

@@ -50,6 +50,9 @@ pub struct RouterConfig {
 const REFRESH: Duration = Duration::from_millis(500);
 /// How long a request waits for a node to answer for its partition.
 const WAIT: Duration = Duration::from_secs(5);
+/// The pause before a request goes to the next node after one could not be
+/// reached: the reports that chose it may be a moment old.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 struct Shared {
     config: RouterConfig,
@@ -211,13 +214,20 @@ impl Shared {
     /// router or a node just started, an owner just died), it looks again
     /// for a few seconds before answering 503.
     async fn owner_of(&self, user: &str) -> Result<Member, ApiError> {
-        self.owner_except(user, &[]).await
+        self.owner_except(user, None, &[]).await
     }
 
-    async fn owner_except(&self, user: &str, skip: &[String]) -> Result<Member, ApiError> {
+    /// As [`Shared::owner_of`], for a read that must see the log up to
+    /// `min_seq`, among the nodes not in `skip`.
+    async fn owner_except(
+        &self,
+        user: &str,
+        min_seq: Option<u64>,
+        skip: &[String],
+    ) -> Result<Member, ApiError> {
         let p = partition_of(user, self.partitions);
         self.waiting(
-            |m| m.answering_except(p, skip).cloned(),
+            |m| m.answering_except(p, min_seq, skip).cloned(),
             || format!("no live node follows partition {p}"),
         )
         .await
@@ -232,9 +242,10 @@ impl Shared {
         uri: &axum::http::Uri,
         headers: &HeaderMap,
     ) -> Result<Response, ApiError> {
+        let min_seq = min_seq_of(uri);
         let mut skip = Vec::new();
         loop {
-            let node = self.owner_except(user, &skip).await?;
+            let node = self.owner_except(user, min_seq, &skip).await?;
             let name = node.name.clone();
             match self
                 .forward(node, "GET", path_and_query(uri), headers, None)
@@ -242,6 +253,7 @@ impl Shared {
             {
                 Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE && skip.len() < 3 => {
                     skip.push(name);
+                    tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 other => return other,
             }
@@ -595,10 +607,21 @@ async fn read_on_a_node(
         {
             Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE && skip.len() < 3 => {
                 skip.push(name);
+                tokio::time::sleep(RETRY_PAUSE).await;
             }
             other => return other,
         }
     }
+}
+
+/// The `min_seq` a read's query string asks for, if any (a malformed one
+/// is the node's to refuse).
+fn min_seq_of(uri: &axum::http::Uri) -> Option<u64> {
+    uri.query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("min_seq="))?
+        .parse()
+        .ok()
 }
 
 /// A script of schema or data changes: published once to the log of
@@ -624,13 +647,40 @@ async fn change(
     if let Err(e) = marked {
         tracing::warn!("marking statement {seq}: {e} (the nodes will)");
     }
+    // A partition's count comes from a node that applied the statement to
+    // it; one that followed it only later (membership changed meanwhile)
+    // adds its count when its reader reaches the statement's marker. The
+    // nodes are asked again until every partition is counted.
+    let deadline = tokio::time::Instant::now() + shared.config.timeout;
+    loop {
+        let (status, body, complete) = outcome_of(shared, headers, seq).await?;
+        if complete || tokio::time::Instant::now() >= deadline {
+            if !complete {
+                return Err(unavailable(format!(
+                    "the statement is in the log (sequence {seq}) and applied, but not every partition's count of users changed is known (a node that applied it restarted since, or a partition's reader has not reached it yet)"
+                )));
+            }
+            return Ok((status, body));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// What the live nodes tell of statement `seq`, once each applied it: its
+/// outcome, and whether a change to users is counted in every partition
+/// (the count then summed over them).
+async fn outcome_of(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    seq: u64,
+) -> Result<(StatusCode, serde_json::Value, bool), ApiError> {
     let nodes: Vec<Member> = shared
         .waiting(
             |m| {
                 // Every partition has a live node applying it, so that the
                 // answer counts every user (a node just started may not
                 // have reported the partitions it took over yet).
-                m.plan().ok()?;
+                m.plan(None).ok()?;
                 let following: Vec<Member> = m
                     .live()
                     .into_iter()
@@ -707,6 +757,9 @@ async fn change(
             "the statement is in the log (sequence {seq}) and every node will apply it, but no node could be reached to tell its outcome"
         ))
     })?;
+    let complete = changed
+        .as_ref()
+        .is_none_or(|c| (0..shared.partitions.get()).all(|p| c.contains_key(&p.to_string())));
     if let Some(object) = body.as_object_mut()
         && object.remove("partitions").is_some()
         && let Some(changed) = changed
@@ -722,7 +775,7 @@ async fn change(
         object.insert("summary".into(), format!("{verb} {total}").into());
         object.insert("count".into(), total.into());
     }
-    Ok((status, body))
+    Ok((status, body, complete))
 }
 
 /// `GET /metrics`: the router's counters and latencies, and the nodes it

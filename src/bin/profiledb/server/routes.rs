@@ -271,7 +271,7 @@ async fn spread_query(
     let deadline = Instant::now() + MEMBERSHIP_WAIT;
     let (membership, mut plan) = loop {
         let failed = match node.membership() {
-            Ok(m) => match m.plan() {
+            Ok(m) => match m.plan(min_seq) {
                 Ok(plan) => break (m, plan),
                 Err(p) => format!("no live node follows partition {p}"),
             },
@@ -302,7 +302,8 @@ async fn spread_query(
         )
         .collect();
     let peers =
-        profiledb::cluster::peers::HttpPeers::new(targets, app.config.http.token.clone(), min_seq);
+        profiledb::cluster::peers::HttpPeers::new(targets, app.config.http.token.clone(), min_seq)
+            .choosing_again_from(membership.clone());
     Ok((membership, own, peers))
 }
 
