@@ -261,6 +261,17 @@ struct Barrier {
     outcomes: BTreeMap<u64, Outcome>,
 }
 
+impl Barrier {
+    /// The partitions the node follows that wait at no marker.
+    fn unparked(&self) -> Vec<u32> {
+        self.following
+            .iter()
+            .copied()
+            .filter(|q| !self.parked.contains_key(q))
+            .collect()
+    }
+}
+
 impl Statements {
     fn lock(&self) -> std::sync::MutexGuard<'_, Barrier> {
         self.state
@@ -303,12 +314,7 @@ impl Statements {
     pub fn parked(&self, p: u32) -> Option<String> {
         let s = self.lock();
         let through = s.parked.get(&p)?;
-        let behind: Vec<u32> = s
-            .following
-            .iter()
-            .copied()
-            .filter(|q| !s.parked.contains_key(q))
-            .collect();
+        let behind = s.unparked();
         Some(if s.applying {
             format!(
                 "it waits at the marker of statement {through} while the statements are applied"
@@ -474,13 +480,7 @@ impl Statements {
                     }
                     _ => None,
                 };
-                let unparked: Vec<u32> = s
-                    .following
-                    .iter()
-                    .copied()
-                    .filter(|q| !s.parked.contains_key(q))
-                    .collect();
-                (task, unparked)
+                (task, s.unparked())
             };
             if let Some((after, to, partitions, following)) = task {
                 tracing::debug!("partition {p}: applies statements {after}..={to}");

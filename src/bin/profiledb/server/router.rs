@@ -628,7 +628,8 @@ fn min_seq_of(uri: &axum::http::Uri) -> Option<u64> {
 /// statements (deduplicated by the request's `Idempotency-Key`), marked in
 /// every partition, and answered once every live node that follows a
 /// partition has applied it, with what it did there (the same on each; for
-/// a count, the largest: each node counts the users it holds).
+/// a change to users, the count summed over the partitions, once each is
+/// counted).
 async fn change(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
