@@ -260,15 +260,11 @@ impl JetStream {
             // may be answered by any replica (JetStream's direct get), and
             // one that lags (a server just restarted) answers old reports,
             // which would make live nodes look dead.
-            let stream = self
-                .context
-                .get_stream(format!("KV_{BUCKET}"))
-                .await
-                .map_err(|e| err("opening the settings bucket's stream", e))?;
             let mut out = Vec::with_capacity(names.len());
             for name in names {
-                let m = match stream
-                    .get_last_raw_message_by_subject(&format!("$KV.{BUCKET}.node.{name}"))
+                let m = match kv
+                    .stream
+                    .get_last_raw_message_by_subject(&format!("{}node.{name}", kv.prefix))
                     .await
                 {
                     Ok(m) => m,

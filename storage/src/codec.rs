@@ -61,6 +61,11 @@ pub(crate) fn derr<T>(msg: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError(msg.into()))
 }
 
+/// Stored bytes as a string, which they must be.
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(bytes).or_else(|_| derr("invalid UTF-8 in string"))
+}
+
 /// Reads fixed-width little-endian fields, failing on short input.
 #[derive(Debug)]
 pub struct Reader<'a> {
@@ -170,7 +175,7 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
     pub fn str(&mut self) -> Result<&'a str, DecodeError> {
-        std::str::from_utf8(self.bytes()?).or_else(|_| derr("invalid UTF-8 in string"))
+        utf8(self.bytes()?)
     }
     pub fn end(&self) -> Result<(), DecodeError> {
         if self.is_empty() {

@@ -23,7 +23,7 @@
 //! every user or request. Deleting a user deletes its markers with the rest,
 //! since they carry its id.
 
-use crate::codec::{DecodeError, Reader, Writer, derr};
+use crate::codec::{DecodeError, Reader, Writer, derr, utf8};
 use crate::event::Event;
 use crate::keys;
 use crate::merge::tags;
@@ -243,7 +243,7 @@ impl Entry {
 /// and field names over and over).
 fn set(s: &mut String, to: &[u8]) -> Result<(), DecodeError> {
     if s.as_bytes() != to {
-        let to = std::str::from_utf8(to).or_else(|_| derr("invalid UTF-8 in string"))?;
+        let to = utf8(to)?;
         s.clear();
         s.push_str(to);
     }
@@ -295,9 +295,7 @@ fn read_fields(r: &mut Reader<'_>, out: &mut Vec<(String, Value)>) -> Result<(),
                 value.decode_into(r)?;
             }
             None => {
-                let name = std::str::from_utf8(name)
-                    .or_else(|_| derr("invalid UTF-8 in string"))?
-                    .to_owned();
+                let name = utf8(name)?.to_owned();
                 out.push((name, Value::decode(r)?));
             }
         }
