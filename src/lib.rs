@@ -48,6 +48,7 @@ pub mod json;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 mod profiles;
+mod schema;
 
 use std::path::Path;
 
@@ -70,6 +71,7 @@ pub use profiledb_storage::{
     Profile, ReadView, RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
 };
 pub use profiles::{Fetched, ProfileRead, ProfileView};
+pub use schema::Schema;
 
 /// Fewer profiles than this are read on the caller's thread: handing them to
 /// rayon's pool costs more (a wake-up of a sleeping thread) than reading them.
@@ -265,7 +267,13 @@ impl Db {
     /// # Errors
     /// The field at fault and why, as [`Db::ingest`] would reject it.
     pub fn validate(&self, event: &Event) -> std::result::Result<(), EventError> {
-        self.engine.validate(event)
+        self.schema().validate(event)
+    }
+
+    /// The schema as it is now, to check events against apart from the
+    /// database (a cluster's router does, before it publishes them).
+    pub fn schema(&self) -> Schema {
+        Schema::new(self.engine.bindings())
     }
 
     /// Ingests JSON events (`{"user":"u1","type":"purchase","ts":1761991200000,"amount":35.0}`),

@@ -721,6 +721,7 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         "INSERT INTO buy (user, ts, amount) VALUES ('z', 1761991200000, 1.0)",
     );
     assert_eq!(status, 409, "{body}");
+    checks_events_as_one_server_does(&router, &one);
 
     let mut seq = 0;
     for start in (0..3000).step_by(500) {
@@ -765,10 +766,11 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         (Some(0), Some(500))
     );
 
-    // What the router counted: every event once, the repeats apart.
+    // What the router counted: every event once, the repeats apart (and
+    // the three good events of the checks above).
     assert_eq!(
         support::metric(&router, None, "profiledb_router_events_published_total"),
-        3000
+        3003
     );
     assert_eq!(
         support::metric(&router, None, "profiledb_router_events_repeated_total"),
@@ -893,6 +895,66 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
     assert!(body["error"]["message"].is_string(), "{body}");
     let (status, _) = support::call("GET", &format!("{}/healthz", guarded.url), None, None);
     assert_eq!(status, 200);
+}
+
+/// A router checks events against the cluster's schema before it publishes
+/// them, and answers as `one` (a server with the same schema) does: a bad
+/// event refuses its batch, by index and field; with `skip_bad` the others
+/// are written and the bad ones answered. An item defined through the router
+/// takes events at once.
+fn checks_events_as_one_server_does(router: &Server, one: &Server) {
+    let t = 1_761_991_200_000i64;
+    let batch = serde_json::json!([
+        {"user": "u900", "type": "buy", "ts": t, "amount": 5.0, "event_id": "x1"},
+        {"user": "u901", "type": "sell", "ts": t, "amount": 1.0, "event_id": "x2"},
+        {"user": "u902", "type": "buy", "ts": t, "v": [1.0, 2.0, 3.0], "event_id": "x3"},
+        {"user": "u903", "type": "buy", "ts": t, "amount": "seven", "event_id": "x4"},
+        {"user": "u904", "type": "buy", "ts": t, "amount": 7.0, "event_id": "x5"},
+    ])
+    .to_string();
+    let send = |s: &Server, query: &str, body: &str| {
+        support::call(
+            "POST",
+            &format!("{}/v1/events{query}", s.url),
+            None,
+            Some(("application/json", body.to_owned())),
+        )
+    };
+    let (got, want) = (send(router, "", &batch), send(one, "", &batch));
+    assert_eq!(got.0, 400, "{}", got.1);
+    assert_eq!(got, want);
+    assert_eq!(got.1["error"]["index"], 1, "{}", got.1);
+    let (got, want) = (
+        send(router, "?skip_bad=true", &batch),
+        send(one, "?skip_bad=true", &batch),
+    );
+    assert_eq!((got.0, want.0), (200, 200), "{} {}", got.1, want.1);
+    for key in ["accepted", "duplicates", "rejected"] {
+        assert_eq!(got.1[key], want.1[key], "{key}: {} {}", got.1, want.1);
+    }
+    let rejected: Vec<u64> = (got.1["rejected"].as_array().expect("rejected").iter())
+        .filter_map(|r| r["index"].as_u64())
+        .collect();
+    assert_eq!(
+        (&got.1["accepted"], rejected),
+        (&serde_json::json!(2), vec![1, 2, 3])
+    );
+    assert_eq!(
+        support::metric(router, None, "profiledb_router_events_rejected_total"),
+        3
+    );
+    // Defined through the router, an item's events are taken at once.
+    let visit = serde_json::json!([{"user": "u901", "type": "visit", "ts": t}]).to_string();
+    for s in [router, one] {
+        let (status, body) = query(s, None, "CREATE FEATURE visits ON visit AS COUNT()");
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = send(s, "", &visit);
+        assert_eq!(
+            (status, &body["accepted"]),
+            (200, &serde_json::json!(1)),
+            "{body}"
+        );
+    }
 }
 
 #[test]

@@ -15,6 +15,9 @@ pub const PARTIAL_PATH: &str = "/v1/cluster/partial";
 /// Where a node answers once it applied a statement of the log, with the
 /// statement's outcome ([`StatementRequest`]).
 pub const STATEMENT_PATH: &str = "/v1/cluster/statement";
+/// Where a node answers its database's schema, as bytes
+/// ([`crate::Schema::to_bytes`]): what a router checks events against.
+pub const SCHEMA_PATH: &str = "/v1/cluster/schema";
 
 /// A wait for a statement of the log.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

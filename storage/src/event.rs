@@ -413,6 +413,15 @@ pub fn plan(bindings: &Bindings, ev: &Event) -> Result<EventOps, EventError> {
     plan_event(bindings, ev).map(|(_, ops)| ops)
 }
 
+/// Checks `ev` against the catalog as [`plan`] does, without encoding its
+/// operands: what ingest would say of it, for a caller that only asks.
+///
+/// # Errors
+/// As [`plan`].
+pub fn check(bindings: &Bindings, ev: &Event) -> Result<(), EventError> {
+    plan_parts(bindings, ev).map(drop)
+}
+
 /// [`plan`], returning also the event as it is accepted: with the fields
 /// its declared type fills in by default, when it lacks any (what the event
 /// history keeps).

@@ -701,15 +701,6 @@ impl<K: Kv> Engine<K> {
         self.kv.vacuum(deadline)
     }
 
-    /// Checks one event against the current schema without writing it: the
-    /// same checks [`Engine::ingest`] makes.
-    ///
-    /// # Errors
-    /// The [`event::EventError`] naming the field at fault and why.
-    pub fn validate(&self, ev: &Event) -> std::result::Result<(), event::EventError> {
-        event::plan(&self.bindings(), ev).map(drop)
-    }
-
     /// Builds the batch of a group of planned events, its operands sorted by
     /// family and key. Sorting lets each memtable insert start from the
     /// position of the one before, which saves most of the skiplist search on

@@ -45,9 +45,6 @@ impl IntoResponse for ApiError {
 /// event's index and field, or the statement's line and column), a missing
 /// user 404, a full disk 507, a busy store 503 (retry), the server's fault 500.
 pub(crate) fn library_error(e: &Error, app: &App) -> ApiError {
-    if e.is_read_only_refusal() {
-        return forbidden("change data or schema");
-    }
     if e.is_cancelled() {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -57,6 +54,15 @@ pub(crate) fn library_error(e: &Error, app: &App) -> ApiError {
             ),
         )
         .with("code", "statement_timeout");
+    }
+    error_answer(e)
+}
+
+/// [`library_error`] for an error that is not a statement's timeout (what
+/// needs the server's settings to say): the router's answers too.
+pub(crate) fn error_answer(e: &Error) -> ApiError {
+    if e.is_read_only_refusal() {
+        return forbidden("change data or schema");
     }
     if e.is_peer_failure() {
         return unavailable(e.message());

@@ -45,7 +45,9 @@ use auth::auth;
 use body::read_body;
 use errors::{ApiError, json_errors};
 use metrics::{Metrics, metrics};
-use routes::{batch_read, delete_user, get_user, ingest, partial, query, statement, window_series};
+use routes::{
+    batch_read, delete_user, get_user, ingest, partial, query, schema, statement, window_series,
+};
 
 /// How a server listens and bounds its clients: `profiledb serve` and
 /// `profiledb router` alike.
@@ -298,6 +300,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/profiles", post(batch_read))
         .route(profiledb::cluster::peers::PARTIAL_PATH, post(partial))
         .route(profiledb::cluster::peers::STATEMENT_PATH, post(statement))
+        .route(profiledb::cluster::peers::SCHEMA_PATH, get(schema))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))

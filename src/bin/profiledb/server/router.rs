@@ -31,7 +31,7 @@ use profiledb::cluster::{log_messages, partition_of};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::auth::{Access, access_of, admit};
-use super::errors::{ApiError, json_errors, unavailable};
+use super::errors::{ApiError, error_answer, json_errors, unavailable};
 use super::{Bounds, accept_loop};
 use crate::cluster::membership_of;
 
@@ -53,6 +53,13 @@ const WAIT: Duration = Duration::from_secs(5);
 /// The pause before a request goes to the next node after one could not be
 /// reached: the reports that chose it may be a moment old.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How often the router asks the nodes for the schema it checks events
+/// against.
+const SCHEMA_REFRESH: Duration = Duration::from_secs(1);
+/// How long it waits for a node's schema.
+const SCHEMA_WAIT: Duration = Duration::from_secs(2);
+/// The least time between two askings of the nodes for it.
+const SCHEMA_PAUSE: Duration = Duration::from_millis(100);
 
 struct Shared {
     config: RouterConfig,
@@ -64,6 +71,11 @@ struct Shared {
     next: AtomicUsize,
     metrics: RouterMetrics,
     connections: Arc<tokio::sync::Semaphore>,
+    /// The schema events are checked against before they are published:
+    /// the newest the live nodes answered ([`Shared::refresh_schema`]).
+    schema: std::sync::RwLock<Option<Arc<profiledb::Schema>>>,
+    /// When the nodes were last asked for it.
+    schema_asked: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The router's counters for `/metrics`.
@@ -71,6 +83,8 @@ struct Shared {
 struct RouterMetrics {
     events_published: AtomicU64,
     events_repeated: AtomicU64,
+    /// Events set aside with `skip_bad`.
+    events_rejected: AtomicU64,
     bad_requests: AtomicU64,
     publish_failures: AtomicU64,
     statements: AtomicU64,
@@ -109,6 +123,8 @@ pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> 
             next: AtomicUsize::new(0),
             metrics: RouterMetrics::default(),
             connections: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
+            schema: std::sync::RwLock::new(None),
+            schema_asked: std::sync::Mutex::new(None),
         });
         // The membership, read now and then every REFRESH.
         let refresher = {
@@ -125,6 +141,17 @@ pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> 
                         }
                         Err(e) => tracing::warn!("{e}"),
                     }
+                }
+            })
+        };
+        // The schema, asked of the nodes every SCHEMA_REFRESH.
+        let schema_refresher = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SCHEMA_REFRESH);
+                loop {
+                    tick.tick().await;
+                    shared.refresh_schema().await;
                 }
             })
         };
@@ -146,6 +173,7 @@ pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> 
         };
         accept_loop(listener, routes(shared), &bounds, super::shutdown_signal()).await;
         refresher.abort();
+        schema_refresher.abort();
         Ok(())
     })
 }
@@ -208,6 +236,109 @@ impl Shared {
             .ok_or_else(|| unavailable("the router has not read the cluster's membership yet"))?;
         m.now = profiledb::now_ms();
         Ok(m)
+    }
+
+    /// The schema events are checked against. Until the router holds one
+    /// (it just started), it asks the nodes for a few seconds before
+    /// answering 503.
+    async fn schema(self: &Arc<Self>) -> Result<Arc<profiledb::Schema>, ApiError> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.held_schema() {
+                return Ok(s);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(unavailable(
+                    "no node answered with the cluster's schema, which events are checked against before they are published",
+                ));
+            }
+            self.refresh_schema().await;
+            if self.held_schema().is_none() {
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
+
+    fn held_schema(&self) -> Option<Arc<profiledb::Schema>> {
+        self.schema.read().ok().and_then(|s| s.clone())
+    }
+
+    /// A schema newer than version `than`, asking the nodes again (unless
+    /// they were asked a moment ago): an event it did not take may be for
+    /// an item defined since.
+    async fn newer_schema(self: &Arc<Self>, than: u64) -> Option<Arc<profiledb::Schema>> {
+        let recent = self
+            .schema_asked
+            .lock()
+            .ok()
+            .and_then(|a| *a)
+            .is_some_and(|at| at.elapsed() < SCHEMA_PAUSE);
+        if !recent {
+            self.refresh_schema().await;
+        }
+        self.held_schema().filter(|s| s.version() > than)
+    }
+
+    /// Asks every live node for its schema at once and keeps the newest,
+    /// never one older than the schema held (a node may lag behind the
+    /// statements the others applied). A node that does not answer within
+    /// [`SCHEMA_WAIT`] is left out; with none answering, the schema held
+    /// stays.
+    async fn refresh_schema(self: &Arc<Self>) {
+        if let Ok(mut asked) = self.schema_asked.lock() {
+            *asked = Some(std::time::Instant::now());
+        }
+        let Ok(membership) = self.membership() else {
+            return;
+        };
+        // The router's own token: the nodes share it.
+        let mut headers = HeaderMap::new();
+        let token = self.config.http.read_token.as_ref();
+        if let Some(t) = token.or(self.config.http.token.as_ref())
+            && let Ok(v) = header::HeaderValue::from_str(&format!("Bearer {t}"))
+        {
+            headers.insert(header::AUTHORIZATION, v);
+        }
+        let asks = membership.live().into_iter().cloned().map(|node| {
+            let (shared, headers) = (self.clone(), headers.clone());
+            async move {
+                let name = node.name.clone();
+                let path = profiledb::cluster::peers::SCHEMA_PATH.to_owned();
+                let call = shared.call(node, "GET", path, &headers, None);
+                let answer = match tokio::time::timeout(SCHEMA_WAIT, call).await {
+                    Ok(Ok((StatusCode::OK, bytes))) => {
+                        profiledb::Schema::from_bytes(&bytes).map_err(|e| e.to_string())
+                    }
+                    Ok(Ok((status, bytes))) => Err(format!(
+                        "answered {status}: {}",
+                        String::from_utf8_lossy(&bytes)
+                    )),
+                    Ok(Err(e)) => Err(e
+                        .error
+                        .get("message")
+                        .map_or_else(|| e.status.to_string(), ToString::to_string)),
+                    Err(_) => Err(format!("no answer within {SCHEMA_WAIT:?}")),
+                };
+                answer.map_err(|e| format!("node '{name}' gave no schema: {e}"))
+            }
+        });
+        let mut newest = self.held_schema();
+        for answer in futures_util::future::join_all(asks).await {
+            match answer {
+                Ok(s) if newest.as_ref().is_none_or(|n| s.version() >= n.version()) => {
+                    newest = Some(Arc::new(s));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        if let (Some(newest), Ok(mut held)) = (newest, self.schema.write())
+            && held
+                .as_ref()
+                .is_none_or(|h| newest.version() >= h.version())
+        {
+            *held = Some(newest);
+        }
     }
 
     /// The node answering for `user`'s partition. While none does (the
@@ -369,13 +500,16 @@ struct IngestParams {
     skip_bad: bool,
 }
 
-/// `POST /v1/events`: decodes the events (a bad one refuses the batch, by
-/// index and field), publishes each partition's events in messages of many
-/// ([`log_messages`]), and answers `{"accepted", "duplicates", "seq"}` once
-/// the stream holds them all. A request sent again (with the same
-/// `Idempotency-Key`, or the same events with ids) gives messages the log
-/// drops as repeats, counted in `duplicates`; an event whose id the nodes
-/// hold (while they keep history) is dropped by them too, however it came.
+/// `POST /v1/events[?skip_bad=true]`: decodes the events and checks them
+/// against the cluster's schema ([`Shared::schema`]) as one server does (a
+/// bad one refuses the batch, by index and field; with `skip_bad`, the good
+/// ones go on and the others are answered in `rejected`), publishes each
+/// partition's events in messages of many ([`log_messages`]), and answers
+/// `{"accepted", "duplicates", "seq"}` once the stream holds them all. A
+/// request sent again (with the same `Idempotency-Key`, or the same events
+/// with ids) gives messages the log drops as repeats, counted in
+/// `duplicates`; an event whose id the nodes hold (while they keep history)
+/// is dropped by them too, however it came.
 async fn ingest(
     State(shared): State<Arc<Shared>>,
     axum::Extension(access): axum::Extension<Access>,
@@ -386,42 +520,44 @@ async fn ingest(
     if access == Access::ReadOnly {
         return Err(super::errors::forbidden("write events"));
     }
-    if params.skip_bad {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "skip_bad is not taken by a cluster's router yet: the nodes check events against the schema, after the log has them",
-        ));
-    }
     let key = idempotency_key(&headers)?;
 
     let start = std::time::Instant::now();
-    // Decoding and encoding a request's events is CPU work (milliseconds
-    // for thousands): off the async workers, which serve other requests.
+    let mut schema = shared.schema().await?;
     let partitions = shared.partitions;
-    let (count, messages) = tokio::task::spawn_blocking(move || {
-        let text = std::str::from_utf8(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not UTF-8: {e}"),
-            )
-        })?;
-        let events = profiledb::decode_events(text).map_err(|e| {
-            let mut err = ApiError::new(StatusCode::BAD_REQUEST, e.message());
-            if let Some((index, field)) = e.rejected_event() {
-                err = err.with("index", index).with("field", field);
-            }
-            err
-        })?;
-        Ok::<_, ApiError>((
-            events.len(),
-            log_messages(&events, partitions, key.as_deref()),
-        ))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .inspect_err(|_| {
+    let checked = loop {
+        // Decoding, checking and encoding a request's events is CPU work
+        // (milliseconds for thousands): off the async workers, which serve
+        // other requests.
+        let (body, key, used) = (body.clone(), key.clone(), schema.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            check_events(&body, params.skip_bad, &used, partitions, key.as_deref())
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let refused = match &checked {
+            Ok(c) => !c.rejected.is_empty(),
+            Err(e) => e.error.contains_key("index"),
+        };
+        // An event the schema does not take may be for an item another
+        // router defined a moment ago: checked again against the newest.
+        if refused && let Some(newer) = shared.newer_schema(schema.version()).await {
+            schema = newer;
+            continue;
+        }
+        break checked;
+    };
+    let Checked {
+        count,
+        messages,
+        rejected,
+    } = checked.inspect_err(|_| {
         shared.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
     })?;
+    shared
+        .metrics
+        .events_rejected
+        .fetch_add(rejected.len() as u64, Ordering::Relaxed);
     let carried: Vec<usize> = messages.iter().map(|m| m.events).collect();
     let acks = shared
         .log
@@ -446,16 +582,61 @@ async fn ingest(
     m.events_repeated
         .fetch_add(duplicates as u64, Ordering::Relaxed);
     m.ingest_latency.observe(start.elapsed());
-    let answer = serde_json::json!({
+    let mut answer = serde_json::json!({
         "accepted": count - duplicates,
         "duplicates": duplicates,
         "seq": seq,
     });
+    if params.skip_bad {
+        answer["rejected"] = serde_json::Value::Array(rejected);
+    }
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         answer.to_string(),
     )
         .into_response())
+}
+
+/// A request's events, checked and made into the log's messages.
+struct Checked {
+    /// Events to publish.
+    count: usize,
+    messages: Vec<profiledb::cluster::Outgoing>,
+    /// With `skip_bad`, the events set aside: `{"index", "field", "reason"}`.
+    rejected: Vec<serde_json::Value>,
+}
+
+/// Decodes a request's events, checks them against `schema` (a bad one
+/// refuses them all unless `skip_bad`, which sets it aside), and makes the
+/// messages that carry the others.
+fn check_events(
+    body: &[u8],
+    skip_bad: bool,
+    schema: &profiledb::Schema,
+    partitions: NonZeroU32,
+    key: Option<&str>,
+) -> Result<Checked, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not UTF-8: {e}"),
+        )
+    })?;
+    let validate = |ev: &profiledb::Event| schema.validate(ev);
+    let (events, rejected) = if skip_bad {
+        super::routes::set_bad_aside(text, &validate).map_err(|e| error_answer(&e))?
+    } else {
+        let events = profiledb::decode_events(text).map_err(|e| error_answer(&e))?;
+        for (index, ev) in events.iter().enumerate() {
+            validate(ev).map_err(|e| error_answer(&profiledb::Error::invalid_event(index, e)))?;
+        }
+        (events, Vec::new())
+    };
+    Ok(Checked {
+        count: events.len(),
+        messages: log_messages(&events, partitions, key),
+        rejected,
+    })
 }
 
 /// `POST /v1/query`: a query to a live node, in turn, which asks the
@@ -516,6 +697,8 @@ async fn query(
                     req.centroids = Some(clustering(&shared, &headers, cluster).await?);
                 }
                 let (status, body) = change(&shared, &headers, &req).await?;
+                // Events sent next are checked against what it defined.
+                shared.refresh_schema().await;
                 return Ok((
                     status,
                     [(header::CONTENT_TYPE, "application/json")],
@@ -819,6 +1002,12 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
                 "counter",
                 "Events in messages the log dropped as repeats.",
                 load(&m.events_repeated),
+            ),
+            (
+                "profiledb_router_events_rejected_total",
+                "counter",
+                "Events set aside with skip_bad: the schema does not take them.",
+                load(&m.events_rejected),
             ),
             (
                 "profiledb_bad_requests_total",

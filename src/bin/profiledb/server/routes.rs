@@ -58,6 +58,32 @@ fn refuse_on_node(app: &App, what: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The events of a request's body that decode and that `validate` (the
+/// schema's check) takes, and for each of the others
+/// `{"index", "field", "reason"}`: what `?skip_bad=true` writes and answers.
+///
+/// # Errors
+/// A body that is not events at all (not JSON, not an array or objects).
+pub(crate) fn set_bad_aside(
+    text: &str,
+    validate: &dyn Fn(&profiledb::Event) -> Result<(), profiledb::EventError>,
+) -> Result<(Vec<profiledb::Event>, Vec<serde_json::Value>), profiledb::Error> {
+    let each = profiledb::decode_each_event(text)?;
+    let mut good = Vec::with_capacity(each.len());
+    let mut rejected = Vec::new();
+    for (index, ev) in each.into_iter().enumerate() {
+        match ev.and_then(|ev| validate(&ev).map(|()| ev)) {
+            Ok(ev) => good.push(ev),
+            Err(e) => rejected.push(serde_json::json!({
+                "index": index,
+                "field": e.field,
+                "reason": e.reason,
+            })),
+        }
+    }
+    Ok((good, rejected))
+}
+
 pub(crate) async fn ingest(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
@@ -100,19 +126,9 @@ pub(crate) async fn ingest(
         // are set aside, each with its index and reason.
         let mut rejected = Vec::new();
         let events = if params.skip_bad {
-            let each =
-                profiledb::decode_each_event(text).map_err(|e| reject(library_error(&e, &app)))?;
-            let mut good = Vec::with_capacity(each.len());
-            for (index, ev) in each.into_iter().enumerate() {
-                match ev.and_then(|ev| app.db.validate(&ev).map(|()| ev)) {
-                    Ok(ev) => good.push(ev),
-                    Err(e) => rejected.push(serde_json::json!({
-                        "index": index,
-                        "field": e.field,
-                        "reason": e.reason,
-                    })),
-                }
-            }
+            let good;
+            (good, rejected) = set_bad_aside(text, &|ev| app.db.validate(ev))
+                .map_err(|e| reject(library_error(&e, &app)))?;
             app.metrics
                 .events_rejected
                 .fetch_add(rejected.len() as u64, Ordering::Relaxed);
@@ -323,6 +339,17 @@ fn node_request<T: serde::de::DeserializeOwned>(
     let req = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{what}: {e}")))?;
     Ok((node, req))
+}
+
+/// `GET /v1/cluster/schema`: the database's schema as bytes
+/// ([`profiledb::Schema::to_bytes`]), which a cluster's router checks
+/// events against before it publishes them.
+pub(crate) async fn schema(State(app): State<Arc<App>>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        app.db.schema().to_bytes(),
+    )
+        .into_response()
 }
 
 /// `POST /v1/cluster/partial` (nodes only): this node's part of a query
