@@ -520,7 +520,7 @@ async fn ingest(
     if access == Access::ReadOnly {
         return Err(super::errors::forbidden("write events"));
     }
-    let key = idempotency_key(&headers)?;
+    let key = super::routes::idempotency_key(&headers)?;
 
     let start = std::time::Instant::now();
     let mut schema = shared.schema().await?;
@@ -818,7 +818,7 @@ async fn change(
     headers: &HeaderMap,
     statement: &profiledb::cluster::Statement,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let key = idempotency_key(headers)?.map(|k| format!("statement/{k}"));
+    let key = super::routes::idempotency_key(headers)?.map(|k| format!("statement/{k}"));
     let (seq, marked) = profiledb::cluster::publish_statement(
         &shared.log,
         shared.partitions,
@@ -1046,21 +1046,6 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         "Latency of each request to a node.",
     );
     super::metrics::text_answer(out)
-}
-
-/// A request's `Idempotency-Key`, when it has one.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    headers
-        .get("idempotency-key")
-        .map(|v| {
-            v.to_str().map(str::to_owned).map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "the Idempotency-Key header is not visible ASCII",
-                )
-            })
-        })
-        .transpose()
 }
 
 /// The path and query string a request came with.

@@ -84,6 +84,21 @@ pub(crate) fn set_bad_aside(
     Ok((good, rejected))
 }
 
+/// A request's `Idempotency-Key`, when it has one.
+pub(crate) fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "the Idempotency-Key header is not visible ASCII",
+                )
+            })
+        })
+        .transpose()
+}
+
 pub(crate) async fn ingest(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
@@ -96,19 +111,7 @@ pub(crate) async fn ingest(
     }
     refuse_on_node(&app, "events")?;
     // A retried request names itself: a repeat answers the first answer.
-    let request = match headers.get("idempotency-key") {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "the Idempotency-Key header is not visible ASCII".to_owned(),
-                    )
-                })?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let request = idempotency_key(&headers)?;
     let start = Instant::now();
     let timed = app.clone();
     let answer = blocking(move || {
