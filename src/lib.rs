@@ -262,6 +262,32 @@ impl Db {
         Ok(self.engine.log_position(partition)?)
     }
 
+    /// Drops what was applied of log positions `positions` (a cluster
+    /// node's copy of partitions it no longer follows): forgets them, and
+    /// deletes every user `belongs` picks, as [`Db::delete_user`] deletes
+    /// one. A process killed meanwhile finds the drop in [`Db::log_drops`]
+    /// and must run it again before it applies those positions anew.
+    /// Returns how many users were deleted.
+    ///
+    /// # Errors
+    /// A storage failure (the drop is then still to be run).
+    pub fn drop_log_partitions(
+        &self,
+        positions: &[u32],
+        belongs: &dyn Fn(&str) -> bool,
+    ) -> Result<usize> {
+        Ok(self.engine.drop_log_partitions(positions, belongs)?)
+    }
+
+    /// The log positions of drops ([`Db::drop_log_partitions`]) that did
+    /// not finish.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn log_drops(&self) -> Result<Vec<u32>> {
+        Ok(self.engine.log_drops()?)
+    }
+
     /// Checks one event against the current schema without writing it.
     ///
     /// # Errors

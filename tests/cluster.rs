@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use profiledb::Event;
 use profiledb::cluster::jetstream::JetStream;
 use profiledb::cluster::log::Log;
+use profiledb::cluster::partition_of;
 use support::{Server, kill_9, query};
 
 /// `nats-server` with JetStream on a free loopback port, stopped on drop.
@@ -537,19 +538,9 @@ fn wait_until_followed(
     nats: &Nats,
     done: impl Fn(&std::collections::BTreeMap<String, Vec<u32>>) -> bool,
 ) {
-    let rt = runtime();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let reports = rt.block_on(async {
-            let log = JetStream::connect(&nats.url)
-                .await
-                .expect("the cluster's log");
-            log.reports().await.expect("reports")
-        });
-        let sets = reports
-            .into_iter()
-            .map(|(name, r)| (name, r.positions.keys().copied().collect()))
-            .collect();
+        let sets = followed(nats);
         if done(&sets) {
             return;
         }
@@ -558,13 +549,35 @@ fn wait_until_followed(
     }
 }
 
+/// The partitions each node reports it follows.
+fn followed(nats: &Nats) -> std::collections::BTreeMap<String, Vec<u32>> {
+    let reports = runtime().block_on(async {
+        let log = JetStream::connect(&nats.url)
+            .await
+            .expect("the cluster's log");
+        log.reports().await.expect("reports")
+    });
+    reports
+        .into_iter()
+        .map(|(name, r)| (name, r.positions.keys().copied().collect()))
+        .collect()
+}
+
 /// A node that takes partitions back (its peer died) has, for their users,
 /// the changes of statements it applied while it did not follow them: it
 /// replays them at their markers. And an UPDATE through a router counts
 /// the users of every node once.
 #[test]
 fn statements_reach_partitions_a_node_takes_back() {
-    takes_back(false);
+    takes_back(false, false);
+}
+
+/// The same when the node dropped its copy of the partitions it handed
+/// over (`--drop-after`) before it takes them back: it reads them anew from
+/// the log's start, statements replayed at their markers.
+#[test]
+fn a_node_drops_a_partition_it_handed_over_and_reads_it_anew_when_it_takes_it_back() {
+    takes_back(false, true);
 }
 
 /// The same when the nodes had their schema before they joined, so that
@@ -572,10 +585,10 @@ fn statements_reach_partitions_a_node_takes_back() {
 /// is replayed too.
 #[test]
 fn statements_reach_partitions_read_before_any_statement() {
-    takes_back(true);
+    takes_back(true, false);
 }
 
-fn takes_back(schema_on_disk: bool) {
+fn takes_back(schema_on_disk: bool, drops: bool) {
     let schema = "CREATE FEATURE n ON buy AS COUNT(); CREATE ATTRIBUTE tag STRING";
     let nats = eight_partitions(0);
     let dirs: Vec<tempfile::TempDir> = (0..3)
@@ -595,7 +608,11 @@ fn takes_back(schema_on_disk: bool) {
         }
     }
     let db = |i: usize| dirs[i].path().join("db");
-    let a = Server::start(&db(0), &["--nats", &nats.url, "--node", "a"]);
+    let mut args = vec!["--nats", &nats.url, "--node", "a"];
+    if drops {
+        args.extend(["--drop-after", "1s"]);
+    }
+    let a = Server::start(&db(0), &args);
     let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
     let one = Server::start(dirs[2].path(), &[]);
     let both = [&router, &one];
@@ -633,7 +650,31 @@ fn takes_back(schema_on_disk: bool) {
         assert_eq!(status, 200, "{body}");
         seq = seq.max(body["seq"].as_u64().unwrap_or(0));
     }
-    // b dies: a follows its partitions again, from where it left them.
+    if drops {
+        // a drops its copy of b's partitions: every user of theirs (each of
+        // the 240 bought in the first 600 purchases) once b caught up.
+        let sets = followed(&nats);
+        let theirs = sets.get("b").expect("b reports");
+        let parts = NonZeroU32::new(8).expect("8");
+        let users = (0..240)
+            .filter(|u| theirs.contains(&partition_of(&format!("u{u:03}"), parts)))
+            .count() as u64;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while support::metric(&a, None, "profiledb_node_partitions_dropped_total") < 4 {
+            assert!(Instant::now() < deadline, "a kept its copy of {theirs:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(
+            support::metric(&a, None, "profiledb_node_users_dropped_total"),
+            users
+        );
+        assert_eq!(
+            support::metric(&a, None, "profiledb_node_partitions_followed"),
+            4
+        );
+    }
+    // b dies: a follows its partitions again, from where it left them (or
+    // from the log's start, with its copy dropped).
     kill_9(b);
     wait_until_followed(&nats, |sets| sets.get("a").is_some_and(|s| s.len() == 8));
     let queries = [

@@ -89,6 +89,10 @@ pub struct Progress {
     pub rejected: u64,
     /// The last failure, if the last attempt of some partition failed.
     pub last_error: Option<String>,
+    /// Partitions whose copy was dropped ([`Node::drop_stale`]).
+    pub dropped_partitions: u64,
+    /// Users deleted with them.
+    pub dropped_users: u64,
 }
 
 /// One partition's reader: its task, and whether it should go on.
@@ -110,6 +114,20 @@ pub struct Node<L: Log> {
     unmarked: Option<(u64, Instant)>,
     writer: Writer,
     writing: tokio::task::JoinHandle<()>,
+    /// Partitions the database holds a copy of that the node does not
+    /// follow, and since when ([`Node::drop_stale`]).
+    stale: BTreeMap<u32, Instant>,
+    /// The partitions whose copy is being dropped, and the drop.
+    dropping: Option<Dropping>,
+    /// The partitions [`Node::follow`] was last asked for.
+    wanted: BTreeSet<u32>,
+}
+
+/// A drop of the copy of partitions under way, on the blocking pool.
+#[derive(Debug)]
+struct Dropping {
+    partitions: BTreeSet<u32>,
+    task: tokio::task::JoinHandle<crate::Result<usize>>,
 }
 
 /// Writes the pulls of every partition a node reads, many in one write: a
@@ -708,6 +726,13 @@ impl<L: Log> Node<L> {
             s.partitions = Some(total);
         }
         let (writer, writing) = Writer::start(db.clone());
+        // A drop a killed process left is run again before its partitions
+        // are read anew.
+        let unfinished: BTreeSet<u32> = db
+            .log_drops()?
+            .into_iter()
+            .filter(|&p| p < super::COVERED)
+            .collect();
         let mut node = Node {
             writer,
             writing,
@@ -717,9 +742,121 @@ impl<L: Log> Node<L> {
             followers: BTreeMap::new(),
             statements,
             unmarked: None,
+            stale: BTreeMap::new(),
+            dropping: None,
+            wanted: BTreeSet::new(),
         };
+        if !unfinished.is_empty() {
+            node.start_drop(unfinished);
+        }
         node.follow(&partitions.iter().copied().collect());
         Ok(node)
+    }
+
+    /// Drops the database's copy of partitions the node has not followed
+    /// for `after` (it handed them over, or held them before a restart):
+    /// forgets their positions and deletes their users, on the blocking
+    /// pool, one drop at a time. A partition wanted again before the drop
+    /// began keeps its copy and resumes from its position; one wanted
+    /// while its copy is dropped is read from the log's start once the
+    /// drop is done. Called now and then (every report), once the node
+    /// knows what it holds.
+    pub fn drop_stale(&mut self, after: Duration) {
+        if let Some(d) = &self.dropping {
+            if !d.task.is_finished() {
+                return;
+            }
+            if let Some(d) = self.dropping.take() {
+                self.finish_drop(d);
+            }
+            let wanted = self.wanted.clone();
+            self.follow(&wanted);
+            if self.dropping.is_some() {
+                return;
+            }
+        }
+        let Some(total) = self.statements.lock().partitions else {
+            return;
+        };
+        let now = Instant::now();
+        let mut held = BTreeSet::new();
+        for p in 0..total.get() {
+            let reading = self
+                .followers
+                .get(&p)
+                .is_some_and(|f| !f.task.is_finished());
+            if self.wanted.contains(&p) || reading {
+                continue;
+            }
+            match self.db.log_position(p) {
+                Ok(Some(_)) => {
+                    held.insert(p);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("reading partition {p}'s position: {e}"),
+            }
+        }
+        self.stale.retain(|p, _| held.contains(p));
+        for &p in &held {
+            self.stale.entry(p).or_insert(now);
+        }
+        let due: BTreeSet<u32> = self
+            .stale
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= after)
+            .map(|(p, _)| *p)
+            .collect();
+        if !due.is_empty() {
+            self.stale.retain(|p, _| !due.contains(p));
+            self.start_drop(due);
+        }
+    }
+
+    /// Starts dropping the copy of `partitions` ([`Db::drop_log_partitions`]).
+    fn start_drop(&mut self, partitions: BTreeSet<u32>) {
+        let Some(total) = self.statements.lock().partitions else {
+            return;
+        };
+        tracing::info!("dropping this node's copy of partitions {partitions:?}");
+        let positions: Vec<u32> = partitions
+            .iter()
+            .flat_map(|&p| [p, super::COVERED + p])
+            .collect();
+        let (db, set) = (self.db.clone(), partitions.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            db.drop_log_partitions(&positions, &|user| {
+                set.contains(&super::partition_of(user, total))
+            })
+        });
+        self.dropping = Some(Dropping { partitions, task });
+    }
+
+    /// Reports how a finished drop went; a failed one starts again (its
+    /// partitions' positions may be gone already, so none of them may be
+    /// read until a drop of them succeeds).
+    fn finish_drop(&mut self, d: Dropping) {
+        use futures_util::FutureExt;
+        let answer = match d.task.now_or_never() {
+            Some(Ok(answer)) => answer.map_err(|e| e.to_string()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("it was still running".into()),
+        };
+        match answer {
+            Ok(users) => {
+                tracing::info!(
+                    "dropped this node's copy of partitions {:?}: {users} users",
+                    d.partitions
+                );
+                if let Ok(mut g) = self.progress.lock() {
+                    g.dropped_partitions += d.partitions.len() as u64;
+                    g.dropped_users += users as u64;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("dropping partitions {:?} failed: {e}", d.partitions);
+                self.start_drop(d.partitions);
+            }
+        }
     }
 
     /// The cluster's statements on this node.
@@ -797,6 +934,16 @@ impl<L: Log> Node<L> {
     /// started again resumes from the stored position, so no partition is
     /// ever read by two readers at once).
     pub fn follow(&mut self, partitions: &BTreeSet<u32>) {
+        self.wanted = partitions.clone();
+        // A partition whose copy is being dropped is read after the drop.
+        let dropping = self.dropping.as_ref().map(|d| &d.partitions);
+        let partitions: &BTreeSet<u32> = &match dropping {
+            Some(d) if !d.is_disjoint(partitions) => partitions.difference(d).copied().collect(),
+            _ => partitions.clone(),
+        };
+        for p in partitions {
+            self.stale.remove(p);
+        }
         self.statements.set_following(partitions);
         self.followers.retain(|p, f| {
             let wanted = partitions.contains(p);
@@ -835,6 +982,11 @@ impl<L: Log> Node<L> {
     /// What the node has applied so far, in the partitions it reads.
     pub fn progress(&self) -> Progress {
         self.progress.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// [`Node::progress`] as it goes on, to read from elsewhere.
+    pub fn progress_handle(&self) -> Arc<Mutex<Progress>> {
+        self.progress.clone()
     }
 
     /// Stops reading; a pull being applied finishes first (its write is

@@ -226,3 +226,80 @@ fn a_consumer_killed_anywhere_applies_every_message_exactly_once() -> Result<()>
     assert_eq!(e.log_position(3)?, Some(MESSAGES));
     Ok(())
 }
+
+/// The users of a partition, for the drop test: `a…` in 1, `b…` in 2.
+fn partition_events(prefix: &str, users: usize, per: usize) -> Vec<Event> {
+    let mut out = Vec::new();
+    for k in 0..per {
+        for u in 0..users {
+            let i = (k * users + u) as i64;
+            out.push(
+                Event::new(format!("{prefix}{u}"), "purchase", T0 + i * 60_000)
+                    .with("amount", (u + k) as f64 + 0.5)
+                    .with("event_id", format!("{prefix}-{u}-{k}")),
+            );
+            out.push(
+                Event::new(format!("{prefix}{u}"), "view", T0 + i * 60_000 + 1)
+                    .with("item_vec", vec![u as f32, 1.0, k as f32, 0.5])
+                    .with("event_id", format!("{prefix}-{u}-{k}-v")),
+            );
+        }
+    }
+    out
+}
+
+/// A node's copy of a partition it no longer follows is dropped: every key
+/// of its users goes, the other partitions' users and positions stay, and
+/// the partition applied again from its start reads as before the drop
+/// (its event ids gone with it, so none is taken for a repeat).
+#[test]
+fn a_dropped_partition_leaves_no_key_and_reads_the_same_when_applied_again() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open(dir.path())?;
+    e.set_history(30 * DAY)?;
+    full_schema(&e)?;
+    let (a, b) = (partition_events("a", 6, 3), partition_events("b", 6, 3));
+    // Each partition in two pulls.
+    let (a1, a2) = a.split_at(a.len() / 2);
+    e.apply_log(1, 10, a1)?;
+    e.apply_logs(&[(1, 20), (2, 15)], &[a2, &b].concat())?;
+    e.apply_log(1 << 31 | 1, 4, &[])?;
+    let read = |user: &str| e.profile(user, T0 + DAY, DAY);
+    let before_a: Vec<_> = (0..6)
+        .map(|u| read(&format!("a{u}")))
+        .collect::<Result<_>>()?;
+    let before_b: Vec<_> = (0..6)
+        .map(|u| read(&format!("b{u}")))
+        .collect::<Result<_>>()?;
+    assert!(before_a.iter().chain(&before_b).all(Option::is_some));
+    e.flush()?;
+
+    let dropped = e.drop_log_partitions(&[1, 1 << 31 | 1], &|u| u.starts_with('a'))?;
+    assert_eq!(dropped, 6);
+    assert_eq!(e.log_drops()?, Vec::<u32>::new());
+    assert_eq!(
+        (e.log_position(1)?, e.log_position(1 << 31 | 1)?),
+        (None, None)
+    );
+    assert_eq!(e.log_position(2)?, Some(15));
+    for cf in profiledb_storage::kv::DATA {
+        let left = e
+            .raw_keys(cf)?
+            .into_iter()
+            .filter(|k| profiledb_storage::keys::user_of(k).is_some_and(|u| u.starts_with('a')))
+            .count();
+        assert_eq!(left, 0, "{cf}");
+    }
+    for (u, before) in before_b.iter().enumerate() {
+        assert!(read(&format!("a{u}"))?.is_none());
+        assert_eq!(&read(&format!("b{u}"))?, before, "b{u}");
+    }
+    // Applied again from the start: the same profiles, nothing a repeat.
+    let again = e.apply_log(1, 20, &a)?;
+    assert_eq!((again.repeated, again.ingested.accepted), (false, a.len()));
+    assert_eq!(again.ingested.duplicates, 0);
+    for (u, before) in before_a.iter().enumerate() {
+        assert_eq!(&read(&format!("a{u}"))?, before, "a{u}");
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ use profiledb::Db;
 use profiledb::cluster::jetstream::{ClusterConfig, JetStream, NodeReport};
 use profiledb::cluster::log::Log;
 use profiledb::cluster::membership::{Member, Membership};
-use profiledb::cluster::node::{Node, Statements};
+use profiledb::cluster::node::{Node, Progress, Statements};
 
 /// How often a node reports its positions (and reads everyone's).
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -27,6 +27,7 @@ pub struct NodeState {
     membership: std::sync::RwLock<Option<Membership>>,
     log: std::sync::OnceLock<Arc<JetStream>>,
     statements: std::sync::OnceLock<Arc<Statements>>,
+    progress: std::sync::OnceLock<Arc<std::sync::Mutex<Progress>>>,
 }
 
 impl NodeState {
@@ -37,7 +38,14 @@ impl NodeState {
             membership: std::sync::RwLock::new(None),
             log: std::sync::OnceLock::new(),
             statements: std::sync::OnceLock::new(),
+            progress: std::sync::OnceLock::new(),
         }
+    }
+
+    /// What the node applied and dropped so far; `None` before it joined.
+    pub fn progress(&self) -> Option<Progress> {
+        let p = self.progress.get()?;
+        p.lock().ok().map(|p| p.clone())
     }
 
     /// The cluster's statements as this node applies them.
@@ -229,6 +237,7 @@ pub async fn run_node(
     nats: &str,
     state: Arc<NodeState>,
     addr: std::net::SocketAddr,
+    drop_after: Duration,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let name = state.name.as_str();
@@ -242,6 +251,7 @@ pub async fn run_node(
         .ok_or_else(|| "the cluster's settings have no partition".to_owned())?;
     let mut node = Node::start(db, log.clone(), total, &[]).map_err(|e| e.to_string())?;
     let _ = state.statements.set(node.statements());
+    let _ = state.progress.set(node.progress_handle());
     tracing::info!("node {name} joins the cluster at {nats}");
     let mut reported = std::collections::BTreeMap::new();
     let mut stop = std::pin::pin!(stop);
@@ -273,6 +283,7 @@ pub async fn run_node(
                                 tracing::info!("node {name} follows {} partitions", wanted.len());
                             }
                             node.follow(&wanted);
+                            node.drop_stale(drop_after);
                         }
                         if let Ok(mut m) = state.membership.write() {
                             *m = membership;

@@ -201,6 +201,12 @@ struct ServeArgs {
     /// itself, as the VACUUM statement does.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     purge_delay: Duration,
+    /// As a node: how long the database keeps its copy of a partition the
+    /// node no longer follows (it was handed over) before dropping it; one
+    /// taken back sooner resumes from where it was, later it is read anew
+    /// from the log.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout, requires = "nats")]
+    drop_after: Duration,
 }
 
 impl From<HttpArgs> for server::Http {
@@ -464,6 +470,7 @@ fn serve(args: ServeArgs) -> u8 {
         statement_timeout: args.statement_timeout,
         max_rows: args.max_rows,
         node: args.nats.zip(args.node),
+        drop_after: args.drop_after,
     };
     let ready = |addr: SocketAddr| {
         // The one line on stdout: the bound address, once the server accepts.

@@ -75,6 +75,14 @@ fn log_position_key(partition: u32) -> Vec<u8> {
     key
 }
 
+/// Where a drop of log position `partition` under way is marked
+/// ([`Engine::drop_log_partitions`]).
+fn log_drop_key(partition: u32) -> Vec<u8> {
+    let mut key = b"log.dropping.".to_vec();
+    key.extend_from_slice(&partition.to_be_bytes());
+    key
+}
+
 fn read_log_position(snap: &impl KvSnapshot, partition: u32) -> Result<Option<u64>> {
     let key = log_position_key(partition);
     match snap.get(crate::kv::CATALOG, &key)? {
@@ -386,6 +394,66 @@ impl<K: Kv> Engine<K> {
     /// A storage failure, or a stored position that is not 8 bytes.
     pub fn log_position(&self, partition: u32) -> Result<Option<u64>> {
         read_log_position(&self.kv.snapshot(), partition)
+    }
+
+    /// Drops what was applied of log partitions (a node's copy of
+    /// partitions it no longer follows): forgets the stored `positions`
+    /// and marks a drop under way, in one write; deletes every user
+    /// `belongs` picks (found in every data family), as
+    /// [`Engine::delete_user`] deletes one; then clears the marks. A
+    /// process killed in between finds the marks ([`Engine::log_drops`])
+    /// and must drop again before it applies those partitions anew, so
+    /// that none is applied from its start over part of an old copy.
+    /// Returns how many users were deleted.
+    ///
+    /// # Errors
+    /// A storage failure (the marks stay: the drop is to be run again).
+    pub fn drop_log_partitions(
+        &self,
+        positions: &[u32],
+        belongs: &dyn Fn(&str) -> bool,
+    ) -> Result<usize> {
+        let _work = self.index.history_work.lock();
+        let mut batch = self.kv.batch();
+        for &p in positions {
+            batch.delete(crate::kv::CATALOG, &log_position_key(p));
+            batch.put(crate::kv::CATALOG, &log_drop_key(p), &[]);
+        }
+        self.kv.write(batch, true)?;
+        let users = users_where(&self.kv.snapshot(), belongs)?;
+        let deleted = delete_users(&*self.kv, &self.index, &users, &|_, _| Ok(false))?;
+        let mut batch = self.kv.batch();
+        for &p in positions {
+            batch.delete(crate::kv::CATALOG, &log_drop_key(p));
+        }
+        self.kv.write(batch, true)?;
+        Ok(deleted)
+    }
+
+    /// The positions of drops ([`Engine::drop_log_partitions`]) that did
+    /// not finish, in order.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn log_drops(&self) -> Result<Vec<u32>> {
+        let prefix = log_drop_key(0);
+        let prefix = &prefix[..prefix.len() - 4];
+        let snap = self.kv.snapshot();
+        let mut it = snap.iter(crate::kv::CATALOG, Some(prefix.to_vec()), None)?;
+        it.seek(prefix);
+        let mut out = Vec::new();
+        while let Some(k) = it.key() {
+            let Some(p) = k.strip_prefix(prefix) else {
+                break;
+            };
+            let p: [u8; 4] = p
+                .try_into()
+                .map_err(|_| Error::corruption(crate::kv::CATALOG, k, "not a partition number"))?;
+            out.push(u32::from_be_bytes(p));
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
     }
 
     /// Ingests `events`, once per `request` key when there is one.
@@ -959,7 +1027,33 @@ pub(crate) fn expire_users<K: Kv>(
         }
         it.status()?;
     }
-    let mut expired = 0;
+    let expired = delete_users(kv, index, &users, &|features, key| match features {
+        Some(v) => Ok(!stale(v, key)?),
+        // Deleted since the scan.
+        None => Ok(true),
+    })?;
+    index
+        .users_expired
+        .fetch_add(expired as u64, Ordering::Relaxed);
+    Ok(expired)
+}
+
+/// Whether a user chosen for deletion stays, asked with its features
+/// record (`None` when it has none) and that record's key.
+type Keep<'a> = dyn Fn(Option<&[u8]>, &[u8]) -> Result<bool> + 'a;
+
+/// Deletes `users` in groups of 256, with writes held off for each group,
+/// as [`Engine::delete_user`] deletes one; `keep` is asked again of each
+/// user under the hold, with its features record (`None` when it has none)
+/// and that record's key, and a user it keeps stays (written since it was
+/// chosen). Returns how many were deleted.
+fn delete_users<K: Kv>(
+    kv: &K,
+    index: &super::index::Index<K>,
+    users: &[String],
+    keep: &Keep<'_>,
+) -> Result<usize> {
+    let mut deleted = 0;
     for group in users.chunks(256) {
         let _held = index.hold_writes();
         let snap = kv.snapshot();
@@ -968,27 +1062,47 @@ pub(crate) fn expire_users<K: Kv>(
         let mut gone = Vec::new();
         for user in group {
             let key = keys::user_key(user);
-            // Written since the scan: kept.
-            match snap.get(FEATURES, &key)? {
-                Some(v) if stale(&v, &key)? => {}
-                _ => continue,
+            if keep(snap.get(FEATURES, &key)?.as_deref(), &key)? {
+                continue;
             }
             ranges.extend(user_deletion(&snap, &mut batch, user)?);
-            gone.push(user.clone());
+            gone.push(user);
         }
         if gone.is_empty() {
             continue;
         }
         kv.write_delete(batch, ranges)?;
-        expired += gone.len();
-        for user in &gone {
+        deleted += gone.len();
+        for user in gone {
             index.changed_user(user);
         }
     }
-    index
-        .users_expired
-        .fetch_add(expired as u64, Ordering::Relaxed);
-    Ok(expired)
+    Ok(deleted)
+}
+
+/// Every user with a key in any data family that `chosen` picks, in id
+/// order: one seek per user and family.
+fn users_where<S: KvSnapshot>(snap: &S, chosen: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+    let mut users = std::collections::BTreeSet::new();
+    for cf in DATA {
+        // The history's request keys and markers sort after its users'.
+        let end = (cf == HISTORY).then(history::users_end);
+        let mut it = snap.iter(cf, None, end)?;
+        it.seek_to_first();
+        while let Some(k) = it.key() {
+            let Some(user) = keys::user_of(k) else {
+                return Err(Error::corruption(cf, k, "key is not a user key"));
+            };
+            if !users.contains(user) && chosen(user) {
+                users.insert(user.to_owned());
+            }
+            // Past the user's keys.
+            let (_, after) = keys::user_range(user);
+            it.seek(&after);
+        }
+        it.status()?;
+    }
+    Ok(users.into_iter().collect())
 }
 
 /// Deletes the request keys first seen before `day` (past the horizon: a

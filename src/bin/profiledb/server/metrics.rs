@@ -214,6 +214,37 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
         ),
     ];
     render_figures(&mut out, &figures);
+    if let Some(p) = app.node.as_ref().and_then(|n| n.progress()) {
+        render_figures(
+            &mut out,
+            &[
+                (
+                    "profiledb_node_partitions_followed",
+                    "gauge",
+                    "Partitions of the cluster's log this node reads now.",
+                    p.positions.len() as u64,
+                ),
+                (
+                    "profiledb_node_messages_rejected_total",
+                    "counter",
+                    "Messages of the log skipped: not an event, or one the schema does not take.",
+                    p.rejected,
+                ),
+                (
+                    "profiledb_node_partitions_dropped_total",
+                    "counter",
+                    "Partitions whose copy this node dropped, once it had not followed them for --drop-after.",
+                    p.dropped_partitions,
+                ),
+                (
+                    "profiledb_node_users_dropped_total",
+                    "counter",
+                    "Users deleted with the partitions dropped.",
+                    p.dropped_users,
+                ),
+            ],
+        );
+    }
     m.query_latency.render(
         &mut out,
         "profiledb_query_duration_seconds",

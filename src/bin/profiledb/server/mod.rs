@@ -82,6 +82,9 @@ pub struct Config {
     /// As a node of a cluster: the NATS server(s) and this node's name. The
     /// database then follows the cluster's log, its only source of events.
     pub node: Option<(String, String)>,
+    /// As a node: how long the database keeps its copy of a partition the
+    /// node no longer follows before it drops it.
+    pub drop_after: Duration,
 }
 
 #[derive(Debug)]
@@ -125,13 +128,13 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
         let (stop_node, stopped) = tokio::sync::watch::channel(false);
         let node = match (app.config.node.clone(), app.node.clone()) {
             (Some((nats, _)), Some(state)) => {
-                let db = app.db.clone();
+                let (db, drop_after) = (app.db.clone(), app.config.drop_after);
                 let mut stopped = stopped.clone();
                 let stop = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
                 Some(tokio::spawn(async move {
-                    crate::cluster::run_node(db, &nats, state, addr, stop).await
+                    crate::cluster::run_node(db, &nats, state, addr, drop_after, stop).await
                 }))
             }
             _ => None,
