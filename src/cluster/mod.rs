@@ -141,8 +141,17 @@ pub const MAX_PARTITIONS: u32 = 1 << 16;
 /// `p`), for [`node`] to replay the others when it follows `p` again.
 pub const COVERED: u32 = 1 << 31;
 
+/// The log position under which a node stores the statement it is about
+/// to apply, before it applies it: past [`STATEMENTS`]'s when the node was
+/// killed while applying it, so that it applies that one again knowing
+/// part of it may be applied already (a definition it finds made, or an
+/// item it finds dropped, counts as applied).
+pub const STARTED: u32 = u32::MAX - 1;
+
 // Partition numbers and the records kept beside them never meet.
-const _: () = assert!(MAX_PARTITIONS <= COVERED && COVERED + MAX_PARTITIONS < STATEMENTS);
+const _: () = assert!(
+    MAX_PARTITIONS <= COVERED && COVERED + MAX_PARTITIONS < STARTED && STARTED < STATEMENTS
+);
 
 /// A statement as the log carries it: a script of schema or data changes,
 /// and the values of its parameters (`$1`, ...), as JSON.

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::log::{Log, LogReader, Message};
-use super::{Entry, STATEMENTS};
+use super::{Entry, STARTED, STATEMENTS};
 use crate::{Db, Event, Limits, Output, Value};
 
 /// Messages read in one pull at most.
@@ -277,6 +277,9 @@ struct Barrier {
     applying: bool,
     /// The latest statements' outcomes, by sequence number.
     outcomes: BTreeMap<u64, Outcome>,
+    /// The statement the node was applying when it was last killed, if it
+    /// was ([`STARTED`]).
+    interrupted: Option<u64>,
 }
 
 impl Barrier {
@@ -447,8 +450,9 @@ impl Statements {
                     "partition {p}: passes the marker of statement {through} (replay {replay:?})"
                 );
                 if let Some((covered, partitions)) = replay {
+                    let replay = Scope::Replay(p);
                     let replayed =
-                        apply_statements(db, log, covered, through, partitions, Scope::Replay(p))
+                        apply_statements(db, log, covered, through, partitions, replay, None)
                             .await?;
                     let mut s = self.lock();
                     let c = s.covered.entry(p).or_default();
@@ -494,17 +498,16 @@ impl Statements {
                 let task = match (lowest, s.partitions) {
                     (Some(to), Some(partitions)) if all && !s.applying => {
                         s.applying = true;
-                        Some((applied, to, partitions, Arc::new(s.following.clone())))
+                        let following = Scope::Following(Arc::new(s.following.clone()));
+                        Some((applied, to, partitions, following, s.interrupted))
                     }
                     _ => None,
                 };
                 (task, s.unparked())
             };
-            if let Some((after, to, partitions, following)) = task {
+            if let Some((after, to, partitions, following, again)) = task {
                 tracing::debug!("partition {p}: applies statements {after}..={to}");
-                match apply_statements(db, log, after, to, partitions, Scope::Following(following))
-                    .await
-                {
+                match apply_statements(db, log, after, to, partitions, following, again).await {
                     Ok(outcomes) => self.done(to, outcomes),
                     Err(e) => {
                         self.failed();
@@ -549,12 +552,14 @@ async fn mark<L: Log>(log: &L, through: u64, partitions: &[u32]) -> Result<(), S
 
 /// Applies the statements after `after` up to `through`, in order, to the
 /// users and schema `scope` says. Applied to the partitions the node
-/// follows, each is followed by the position it brings the node to: a node
-/// that stops between a statement and its position applies that one
-/// statement again when it resumes (a definition then fails as existing
-/// and changes nothing; a change to users changes them as it did). A
-/// replay for one partition moves no position: its reader stores the
-/// statements it covered with the partition's position at the marker.
+/// follows, each is preceded by its number stored as begun ([`STARTED`])
+/// and followed by the position it brings the node to: a node that stops
+/// between the two applies that one statement again when it resumes, as
+/// `again` (a definition it finds made, or an item it finds dropped, is
+/// taken as applied, and the script goes on; a change to users changes
+/// them as it did, its values being constants). A replay for one
+/// partition moves no position: its reader stores the statements it
+/// covered with the partition's position at the marker.
 async fn apply_statements<L: Log>(
     db: &Arc<Db>,
     log: &L,
@@ -562,6 +567,7 @@ async fn apply_statements<L: Log>(
     through: u64,
     partitions: std::num::NonZeroU32,
     scope: Scope,
+    again: Option<u64>,
 ) -> Result<Vec<(u64, Outcome)>, String> {
     let replay = matches!(scope, Scope::Replay(_));
     let failed = |e: &dyn std::fmt::Display| format!("reading the statements after {after}: {e}");
@@ -598,12 +604,12 @@ async fn apply_statements<L: Log>(
             let seq = m.seq;
             let scope = scope.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                let outcome = execute(&db, &m.payload, partitions, &scope);
                 if replay {
-                    Ok(outcome)
-                } else {
-                    db.apply_log(STATEMENTS, seq, &[]).map(|_| outcome)
+                    return Ok(execute(&db, &m.payload, partitions, &scope, false));
                 }
+                db.apply_log(STARTED, seq, &[])?;
+                let outcome = execute(&db, &m.payload, partitions, &scope, again == Some(seq));
+                db.apply_log(STATEMENTS, seq, &[]).map(|_| outcome)
             })
             .await
             .map_err(|e| failed(&e))?
@@ -629,8 +635,16 @@ async fn apply_statements<L: Log>(
 }
 
 /// Runs one statement of the log, as of the router's clock when it
-/// published it, changing only the users `scope` admits.
-fn execute(db: &Db, payload: &[u8], partitions: std::num::NonZeroU32, scope: &Scope) -> Outcome {
+/// published it, changing only the users `scope` admits. `again`: the node
+/// was killed while it applied this one, so a statement of its script that
+/// finds its definition made, or its item dropped, was applied then.
+fn execute(
+    db: &Db,
+    payload: &[u8],
+    partitions: std::num::NonZeroU32,
+    scope: &Scope,
+    again: bool,
+) -> Outcome {
     use profiledb_query::ast::Statement as Ast;
     let bad = |m: String| {
         Arc::new(crate::Error::Storage(
@@ -695,16 +709,38 @@ fn execute(db: &Db, payload: &[u8], partitions: std::num::NonZeroU32, scope: &Sc
             };
         }
         last_changes_users = changes_users;
-        done.outputs.push(
-            profiledb_query::run(&part, stmt, &Limits::default())
-                .map_err(|e| query(e.locate(&statement.sql)))?,
-        );
+        let output = match profiledb_query::run(&part, stmt, &Limits::default()) {
+            Err(e) if again && applied_before(&e) => {
+                tracing::info!("statement applied before this node was killed: {e}");
+                Output::Done {
+                    summary: "APPLIED".into(),
+                    count: None,
+                }
+            }
+            ran => ran.map_err(|e| query(e.locate(&statement.sql)))?,
+        };
+        done.outputs.push(output);
     }
     let tally = tally
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     done.changed = last_changes_users.then_some(tally);
     Ok(done)
+}
+
+/// Whether a definition failed for what applying it once already leaves:
+/// its name taken, or its item gone.
+fn applied_before(e: &profiledb_query::Error) -> bool {
+    use profiledb_storage::ErrorKind;
+    match e {
+        profiledb_query::Error::Storage(s) => {
+            matches!(s.kind(), ErrorKind::AlreadyExists | ErrorKind::NotFound)
+        }
+        profiledb_query::Error::Unknown { .. } | profiledb_query::Error::AlreadyExists { .. } => {
+            true
+        }
+        _ => false,
+    }
 }
 
 impl<L: Log> Node<L> {
@@ -723,6 +759,8 @@ impl<L: Log> Node<L> {
         {
             let mut s = statements.lock();
             s.applied = db.log_position(STATEMENTS)?.unwrap_or(0);
+            let started = db.log_position(STARTED)?.unwrap_or(0);
+            s.interrupted = (started > s.applied).then_some(started);
             s.partitions = Some(total);
         }
         let (writer, writing) = Writer::start(db.clone());
@@ -895,6 +933,7 @@ impl<L: Log> Node<L> {
         if idle && let Some(partitions) = partitions {
             self.statements.lock().applying = true;
             let none = Scope::Following(Arc::new(BTreeSet::new()));
+            let again = self.statements.lock().interrupted;
             return match apply_statements(
                 &self.db,
                 self.log.as_ref(),
@@ -902,6 +941,7 @@ impl<L: Log> Node<L> {
                 last,
                 partitions,
                 none,
+                again,
             )
             .await
             {
@@ -1242,4 +1282,55 @@ async fn apply_events(
         g.rejected += rejected;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(sql: &str) -> Vec<u8> {
+        let statement = super::super::Statement {
+            sql: sql.into(),
+            params: Vec::new(),
+            centroids: None,
+            now: Some(1_761_991_200_000),
+        };
+        serde_json::to_vec(&statement).expect("a statement encodes")
+    }
+
+    /// A script a node was killed in the middle of: applied again, the part
+    /// applied before counts as applied and the rest is applied; applied
+    /// for the first time, a definition made already fails it, as on one
+    /// server.
+    #[test]
+    fn a_script_applied_again_after_a_kill_goes_on_past_what_it_applied() -> crate::Result<()> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = Db::open(dir.path())?;
+        let parts = std::num::NonZeroU32::new(8).expect("8");
+        let scope = Scope::Following(Arc::new((0..8).collect()));
+        // Killed after the first two statements of the script.
+        db.execute("CREATE FEATURE n ON buy AS COUNT(); DROP FEATURE n")?;
+        db.execute("CREATE FEATURE m ON buy AS COUNT()")?;
+        let script = payload(
+            "CREATE FEATURE n ON buy AS COUNT(); DROP FEATURE n; CREATE FEATURE m ON buy AS COUNT(); \
+             CREATE FEATURE total ON buy AS SUM(amount)",
+        );
+        let features = |db: &Db| -> crate::Result<Vec<String>> {
+            Ok(db
+                .catalog()
+                .features
+                .iter()
+                .map(|f| f.name.clone())
+                .collect())
+        };
+        assert!(execute(&db, &script, parts, &scope, false).is_err());
+        assert_eq!(features(&db)?, ["m"]);
+        let done = execute(&db, &script, parts, &scope, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(done.outputs.len(), 4);
+        assert_eq!(features(&db)?, ["m", "total"]);
+        // A statement that fails for another reason still fails.
+        let bad = payload("CREATE FEATURE late ON buy AS SUM(amount) HALF_LIFE 'soon'");
+        assert!(execute(&db, &bad, parts, &scope, true).is_err());
+        Ok(())
+    }
 }
