@@ -279,6 +279,23 @@ impl Db {
         Ok(self.engine.drop_log_partitions(positions, belongs)?)
     }
 
+    /// Keeps `outcome` as what applying entry `seq` of a log did (the
+    /// cluster's statements), forgetting entry `seq - keep`'s.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn put_log_outcome(&self, seq: u64, outcome: &[u8], keep: u64) -> Result<()> {
+        Ok(self.engine.put_log_outcome(seq, outcome, keep)?)
+    }
+
+    /// The outcomes [`Db::put_log_outcome`] kept, by entry, in order.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn log_outcomes(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        Ok(self.engine.log_outcomes()?)
+    }
+
     /// The log positions of drops ([`Db::drop_log_partitions`]) that did
     /// not finish.
     ///

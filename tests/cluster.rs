@@ -998,6 +998,67 @@ fn checks_events_as_one_server_does(router: &Server, one: &Server) {
     }
 }
 
+/// A node restarted after it applied an `UPDATE` still tells what it
+/// changed in each of its partitions, as it told before (a router that asks
+/// it then can count every partition).
+#[test]
+fn a_node_restarted_after_a_statement_still_tells_what_it_changed() {
+    let (nats, dirs, a, _b) = two_nodes(0);
+    let router = Server::spawn(&["router", "--nats", &nats.url, "--listen", "127.0.0.1:0"]);
+    let (status, body) = query(
+        &router,
+        None,
+        "CREATE FEATURE n ON buy AS COUNT(); CREATE ATTRIBUTE tag STRING",
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_until_followed(&nats, |sets| {
+        sets.len() == 2 && sets.values().all(|s| s.len() == 4)
+    });
+    let (status, body) = support::events(&router, None, purchases(0, 480), "application/json");
+    assert_eq!(status, 200, "{body}");
+    // Every user bought twice (user 7i mod 240 at i).
+    let (status, body) = query(&router, None, "UPDATE users SET tag = 'twice' WHERE n >= 2");
+    assert_eq!(
+        (status, &body["count"]),
+        (200, &serde_json::json!(240)),
+        "{body}"
+    );
+    let seq = runtime().block_on(async {
+        let log = JetStream::connect(&nats.url).await.expect("the log");
+        log.last_statement().await.expect("the last statement")
+    });
+    // A node just started answers 503 until it joined the cluster.
+    let told = |node: &Server| {
+        let request = serde_json::json!({ "seq": seq, "timeout_ms": 10_000 }).to_string();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = support::call(
+                "POST",
+                &format!("{}/v1/cluster/statement", node.url),
+                None,
+                Some(("application/json", request.clone())),
+            );
+            if status == 200 {
+                return body;
+            }
+            assert_eq!(status, 503, "{body}");
+            assert!(Instant::now() < deadline, "{body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let before = told(&a);
+    let counted: u64 = before["partitions"]
+        .as_object()
+        .expect("counts by partition")
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    assert!(counted > 0 && counted < 240, "{before}");
+    kill_9(a);
+    let a = Server::start(dirs[0].path(), &["--nats", &nats.url, "--node", "a"]);
+    assert_eq!(told(&a), before);
+}
+
 #[test]
 fn point_reads_fail_over_to_a_standby_within_seconds() {
     let (nats, _dirs, a, b) = two_nodes(1);

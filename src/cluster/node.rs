@@ -282,6 +282,48 @@ struct Barrier {
     interrupted: Option<u64>,
 }
 
+/// A statement's outcome as a node keeps it on disk, so that it can still
+/// say what the statement did once restarted: each output's summary and
+/// count, and the users changed in each partition.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    outputs: Vec<(String, Option<u64>)>,
+    changed: Option<BTreeMap<u32, u64>>,
+}
+
+impl Done {
+    /// The bytes a node keeps of it; `None` for an output of rows (no
+    /// statement of the log has one).
+    fn kept(&self) -> Option<Vec<u8>> {
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Output::Done { summary, count } => Some((summary.clone(), *count)),
+                Output::Rows(_) => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        serde_json::to_vec(&Kept {
+            outputs,
+            changed: self.changed.clone(),
+        })
+        .ok()
+    }
+
+    /// What [`Done::kept`] wrote.
+    fn from_kept(bytes: &[u8]) -> Option<Done> {
+        let kept: Kept = serde_json::from_slice(bytes).ok()?;
+        Some(Done {
+            outputs: kept
+                .outputs
+                .into_iter()
+                .map(|(summary, count)| Output::Done { summary, count })
+                .collect(),
+            changed: kept.changed,
+        })
+    }
+}
+
 impl Barrier {
     /// The partitions the node follows that wait at no marker.
     fn unparked(&self) -> Vec<u32> {
@@ -294,6 +336,38 @@ impl Barrier {
 }
 
 impl Statements {
+    /// Notes that partition `p` covers the statements through `through`,
+    /// and joins what replaying them for `p` changed to their outcomes;
+    /// returns the outcomes changed, as kept on disk.
+    fn join_replayed(
+        &self,
+        p: u32,
+        through: u64,
+        replayed: Vec<(u64, Outcome)>,
+    ) -> Vec<(u64, Vec<u8>)> {
+        let mut s = self.lock();
+        let c = s.covered.entry(p).or_default();
+        *c = (*c).max(through);
+        let mut kept = Vec::new();
+        for (seq, outcome) in replayed {
+            if let (
+                Ok(Done {
+                    changed: Some(more),
+                    ..
+                }),
+                Some(Ok(done)),
+            ) = (outcome, s.outcomes.get_mut(&seq))
+                && let Some(changed) = &mut done.changed
+            {
+                for (q, n) in more {
+                    changed.entry(q).or_insert(n);
+                }
+                kept.extend(done.kept().map(|k| (seq, k)));
+            }
+        }
+        kept
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Barrier> {
         self.state
             .lock()
@@ -454,29 +528,22 @@ impl Statements {
                     let replayed =
                         apply_statements(db, log, covered, through, partitions, replay, None)
                             .await?;
-                    let mut s = self.lock();
-                    let c = s.covered.entry(p).or_default();
-                    *c = (*c).max(through);
                     // What the statements changed in this partition joins
                     // their outcomes: the node applied them before it
                     // followed it, and counted none of its users then.
-                    for (seq, outcome) in replayed {
-                        if let (
-                            Ok(Done {
-                                changed: Some(more),
-                                ..
-                            }),
-                            Some(Ok(done)),
-                        ) = (outcome, s.outcomes.get_mut(&seq))
-                            && let Some(changed) = &mut done.changed
-                        {
-                            for (q, n) in more {
-                                changed.entry(q).or_insert(n);
-                            }
-                        }
-                    }
-                    drop(s);
+                    let kept = self.join_replayed(p, through, replayed);
                     self.changed.notify_waiters();
+                    // Kept as they are now, for a restart to say.
+                    let db = db.clone();
+                    tokio::task::spawn_blocking(move || {
+                        for (seq, k) in kept {
+                            db.put_log_outcome(seq, &k, OUTCOMES as u64)?;
+                        }
+                        Ok::<_, crate::Error>(())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("keeping statements' outcomes: {e}"))?;
                 }
                 return Ok(true);
             }
@@ -609,6 +676,9 @@ async fn apply_statements<L: Log>(
                 }
                 db.apply_log(STARTED, seq, &[])?;
                 let outcome = execute(&db, &m.payload, partitions, &scope, again == Some(seq));
+                if let Some(kept) = outcome.as_ref().ok().and_then(Done::kept) {
+                    db.put_log_outcome(seq, &kept, OUTCOMES as u64)?;
+                }
                 db.apply_log(STATEMENTS, seq, &[]).map(|_| outcome)
             })
             .await
@@ -761,6 +831,18 @@ impl<L: Log> Node<L> {
             s.applied = db.log_position(STATEMENTS)?.unwrap_or(0);
             let started = db.log_position(STARTED)?.unwrap_or(0);
             s.interrupted = (started > s.applied).then_some(started);
+            // What the statements applied before a restart did.
+            for (seq, bytes) in db.log_outcomes()? {
+                match Done::from_kept(&bytes) {
+                    Some(done) => {
+                        s.outcomes.insert(seq, Ok(done));
+                    }
+                    None => tracing::warn!("the kept outcome of statement {seq} does not decode"),
+                }
+            }
+            while s.outcomes.len() > OUTCOMES {
+                s.outcomes.pop_first();
+            }
             s.partitions = Some(total);
         }
         let (writer, writing) = Writer::start(db.clone());

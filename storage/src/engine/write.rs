@@ -75,6 +75,16 @@ fn log_position_key(partition: u32) -> Vec<u8> {
     key
 }
 
+/// The prefix of the keys of log entries' outcomes.
+const LOG_OUTCOME: &[u8] = b"log.outcome.";
+
+/// Where the outcome of log entry `seq` is kept ([`Engine::put_log_outcome`]).
+fn log_outcome_key(seq: u64) -> Vec<u8> {
+    let mut key = LOG_OUTCOME.to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
 /// Where a drop of log position `partition` under way is marked
 /// ([`Engine::drop_log_partitions`]).
 fn log_drop_key(partition: u32) -> Vec<u8> {
@@ -428,6 +438,48 @@ impl<K: Kv> Engine<K> {
         }
         self.kv.write(batch, true)?;
         Ok(deleted)
+    }
+
+    /// Keeps `outcome` (bytes the caller encodes) as what applying entry
+    /// `seq` of a log did, dropping the kept outcome of entry `seq -
+    /// keep` in the same write: a process restarted after applying an
+    /// entry can still say what it did ([`Engine::log_outcomes`]).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn put_log_outcome(&self, seq: u64, outcome: &[u8], keep: u64) -> Result<()> {
+        let mut batch = self.kv.batch();
+        batch.put(crate::kv::CATALOG, &log_outcome_key(seq), outcome);
+        if let Some(old) = seq.checked_sub(keep) {
+            batch.delete(crate::kv::CATALOG, &log_outcome_key(old));
+        }
+        self.kv.write(batch, false)
+    }
+
+    /// The outcomes kept by [`Engine::put_log_outcome`], by entry, in
+    /// order.
+    ///
+    /// # Errors
+    /// A storage failure, or a key that names no entry.
+    pub fn log_outcomes(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let prefix = LOG_OUTCOME.to_vec();
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let snap = self.kv.snapshot();
+        let mut it = snap.iter(crate::kv::CATALOG, Some(prefix.clone()), Some(end))?;
+        it.seek(&prefix);
+        let mut out = Vec::new();
+        while let Some(k) = it.key() {
+            let seq: [u8; 8] = k[prefix.len()..]
+                .try_into()
+                .map_err(|_| Error::corruption(crate::kv::CATALOG, k, "not an entry number"))?;
+            out.push((u64::from_be_bytes(seq), it.value().to_vec()));
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
     }
 
     /// The positions of drops ([`Engine::drop_log_partitions`]) that did
