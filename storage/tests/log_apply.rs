@@ -303,3 +303,25 @@ fn a_dropped_partition_leaves_no_key_and_reads_the_same_when_applied_again() -> 
     }
     Ok(())
 }
+
+/// What applying log entries did is kept for the last `keep` entries, older
+/// ones dropped as newer come, gaps or not.
+#[test]
+fn log_outcomes_keep_the_latest() -> Result<()> {
+    let e = MemoryEngine::memory();
+    for seq in 1..=5u64 {
+        e.put_log_outcome(seq, format!("o{seq}").as_bytes(), 3)?;
+    }
+    let seqs = |e: &MemoryEngine| -> Result<Vec<u64>> {
+        Ok(e.log_outcomes()?.into_iter().map(|(s, _)| s).collect())
+    };
+    assert_eq!(seqs(&e)?, [3, 4, 5]);
+    assert_eq!(e.log_outcomes()?[0].1, b"o3");
+    // Written again (a replay adds to it), it stays one.
+    e.put_log_outcome(4, b"o4+", 3)?;
+    assert_eq!(seqs(&e)?, [3, 4, 5]);
+    // After a gap, every one too old goes.
+    e.put_log_outcome(10, b"o10", 3)?;
+    assert_eq!(seqs(&e)?, [10]);
+    Ok(())
+}

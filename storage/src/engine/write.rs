@@ -441,9 +441,10 @@ impl<K: Kv> Engine<K> {
     }
 
     /// Keeps `outcome` (bytes the caller encodes) as what applying entry
-    /// `seq` of a log did, dropping the kept outcome of entry `seq -
-    /// keep` in the same write: a process restarted after applying an
-    /// entry can still say what it did ([`Engine::log_outcomes`]).
+    /// `seq` of a log did, dropping the kept outcomes of entries `keep` or
+    /// more before it in the same write: a process restarted after
+    /// applying an entry can still say what it did
+    /// ([`Engine::log_outcomes`]).
     ///
     /// # Errors
     /// A storage failure.
@@ -451,7 +452,15 @@ impl<K: Kv> Engine<K> {
         let mut batch = self.kv.batch();
         batch.put(crate::kv::CATALOG, &log_outcome_key(seq), outcome);
         if let Some(old) = seq.checked_sub(keep) {
-            batch.delete(crate::kv::CATALOG, &log_outcome_key(old));
+            let snap = self.kv.snapshot();
+            let (lo, hi) = (LOG_OUTCOME.to_vec(), log_outcome_key(old + 1));
+            let mut it = snap.iter(crate::kv::CATALOG, Some(lo.clone()), Some(hi))?;
+            it.seek(&lo);
+            while let Some(k) = it.key() {
+                batch.delete(crate::kv::CATALOG, k);
+                it.next();
+            }
+            it.status()?;
         }
         self.kv.write(batch, false)
     }
