@@ -135,6 +135,26 @@ class Database:
             list(users), _args.epoch_ms(as_of), _args.span_ms(window), _args.fields(fields)
         )
 
+    def rows_as_of(self, select: str, pairs: Any):
+        """Point-in-time rows for training sets, without label leakage: the
+        items of ``select`` (a select list, as after ``SELECT``: ``"spend,
+        window_count(views, '1d')"``) for each (user, time) of ``pairs``, read
+        as of that time. ``pairs`` is a list of ``(user, time)`` tuples, or a
+        pandas DataFrame or pyarrow Table with ``user`` and ``ts`` columns;
+        a time is epoch ms, an RFC 3339 string or a datetime. Returns a
+        ``pyarrow.Table``: ``user``, ``ts`` (epoch ms) and the items, one row
+        per pair in their order (items NULL for a user that did not exist
+        then). With the event history on, each row is exactly what the writes
+        up to its time give; a time before the history's horizon raises
+        :class:`StatementError`. Each user's history is read once for all
+        its pairs, from one moment of the database."""
+        import pyarrow
+
+        users, times = _args.pairs(pairs)
+        table = self._native.rows_as_of(select, users, times)
+        table = table.add_column(0, "ts", pyarrow.array(times, pyarrow.int64()))
+        return table.add_column(0, "user", pyarrow.array(users, pyarrow.string()))
+
     def import_file(
         self,
         path: str | _os.PathLike[str] | Sequence[str | _os.PathLike[str]],

@@ -89,3 +89,49 @@ def events_for(events: Any) -> tuple[Any, bool]:
         "ingest takes a dict, a list of dicts, a pandas DataFrame or a pyarrow Table, "
         f"not {type(events).__name__}"
     )
+
+
+def pairs(data: Any) -> tuple[list[str], list[int]]:
+    """(user, time) pairs as two lists, users and epoch ms: from a list of
+    tuples, or a pandas DataFrame or pyarrow Table with ``user`` and ``ts``
+    columns."""
+    if is_pandas(data):
+        import pyarrow
+
+        data = pyarrow.Table.from_pandas(data, preserve_index=False)
+    if hasattr(data, "column_names") and hasattr(data, "column"):
+        missing = [c for c in ("user", "ts") if c not in data.column_names]
+        if missing:
+            raise ValueError(
+                f"the pairs have no {' or '.join(repr(c) for c in missing)} column; "
+                f"they have {data.column_names}"
+            )
+        import pyarrow
+        import pyarrow.compute as pc
+
+        ts = data.column("ts")
+        if pyarrow.types.is_timestamp(ts.type):
+            ts = pc.cast(pc.cast(ts, pyarrow.timestamp("ms", ts.type.tz)), pyarrow.int64())
+        users = data.column("user").to_pylist()
+        times = ts.to_pylist()
+    else:
+        users, times = [], []
+        for i, pair in enumerate(data):
+            try:
+                user, t = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"pair {i}: expected (user, time), got {pair!r}") from None
+            users.append(user)
+            times.append(t)
+    out = []
+    for i, (user, t) in enumerate(zip(users, times)):
+        if not isinstance(user, str):
+            raise TypeError(f"pair {i}: the user is not a string: {user!r}")
+        try:
+            ms = epoch_ms(t)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"pair {i}: {e}") from None
+        if ms is None:
+            raise TypeError(f"pair {i}: no time")
+        out.append(ms)
+    return users, out

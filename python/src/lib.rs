@@ -318,6 +318,30 @@ impl Native {
             .collect()
     }
 
+    /// Point-in-time rows ([`Db::rows_as_of`]): the items of `select` for
+    /// each (users[i], times[i]) as of that time (epoch ms), one row per
+    /// pair in their order, as a pyarrow table of the items' columns.
+    fn rows_as_of<'py>(
+        &self,
+        py: Python<'py>,
+        select: &str,
+        users: Vec<String>,
+        times: Vec<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if users.len() != times.len() {
+            return Err(Error::new_err(format!(
+                "{} users and {} times: each pair has one of each",
+                users.len(),
+                times.len()
+            )));
+        }
+        let pairs: Vec<(String, i64)> = users.into_iter().zip(times).collect();
+        let db = self.db()?;
+        let rows = interruptible(py, || db.rows_as_of(select, &pairs))?;
+        let (table, _) = output_to_py(py, profiledb::Output::Rows(rows))?;
+        table.ok_or_else(|| Error::new_err("point-in-time rows gave no table"))
+    }
+
     /// Imports event files (JSON Lines, CSV, Parquet, each maybe gzip) as
     /// `profiledb import` does: all checked first, then written in batches.
     /// Returns (written, duplicates, rejected lines as (file, line, reason)).

@@ -177,3 +177,53 @@ def test_the_gil_is_released_during_a_long_call(db):
     assert len(inside) > 100
     assert largest_pause < span / 2
     assert db.query("SELECT count(*) AS n FROM users").to_pylist() == [{"n": 50_000}]
+
+
+def test_rows_as_of_read_each_pair_at_its_own_time(db):
+    hour = 3_600_000
+    # Exact as of any time inside the history's horizon (off by default).
+    db.execute("ALTER DATABASE SET HISTORY '30d'")
+    now = int(time.time() * 1000)
+    t = now - 5 * DAY  # inside the 30-day history
+    bought = {"u1": [(t + i * hour, 10.0 * (i + 1)) for i in range(3)], "u2": [(t + hour, 7.5)]}
+    db.ingest(
+        [
+            {"user": u, "type": "purchase", "ts": ts, "amount": a}
+            for u, events in bought.items()
+            for ts, a in events
+        ]
+    )
+    pairs = [("u1", t + 90 * 60_000), ("u2", t), ("u1", t - 1), ("nobody", t), ("u1", now), ("u2", now)]
+    got = db.rows_as_of("purchases, spend", pairs)
+    assert got.column_names == ["user", "ts", "purchases", "spend"]
+    assert got.column("user").to_pylist() == [u for u, _ in pairs]
+    assert got.column("ts").to_pylist() == [at for _, at in pairs]
+
+    def naive(user, at):
+        seen = [(ts, a) for ts, a in bought.get(user, []) if ts <= at]
+        if not seen:
+            return None, None
+        return len(seen), sum(a * 2 ** (-(at - ts) / (7 * DAY)) for ts, a in seen)
+
+    for i, (user, at) in enumerate(pairs):
+        count, spend = naive(user, at)
+        assert got.column("purchases")[i].as_py() == count, (user, at)
+        if spend is None:
+            assert got.column("spend")[i].as_py() is None, (user, at)
+        else:
+            assert math.isclose(got.column("spend")[i].as_py(), spend, rel_tol=1e-12), (user, at)
+
+    # The same pairs as a DataFrame with datetimes read the same rows.
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"user": [u for u, _ in pairs], "ts": pd.to_datetime([at for _, at in pairs], unit="ms", utc=True)}
+    )
+    assert db.rows_as_of("purchases, spend", frame).equals(got)
+    # Bad pairs name what is wrong.
+    with pytest.raises(ValueError, match="'ts'"):
+        db.rows_as_of("spend", pd.DataFrame({"user": ["u1"]}))
+    with pytest.raises(TypeError, match="pair 1"):
+        db.rows_as_of("spend", [("u1", t), ("u2",)])
+    with pytest.raises(profiledb.StatementError):
+        db.rows_as_of("no_such_item", pairs)
