@@ -549,6 +549,39 @@ impl Db {
         )?)
     }
 
+    /// [`Db::rows_as_of`] with each pair before its items: columns `user`
+    /// and `ts` (epoch ms), then the items, one row per pair in their order.
+    /// What the server's `POST /v1/rows_as_of` and the Python package answer.
+    ///
+    /// # Errors
+    /// As [`Db::rows_as_of`].
+    pub fn pairs_as_of(&self, select: &str, pairs: &[(String, i64)]) -> Result<Rows> {
+        let items = self.rows_as_of(select, pairs)?;
+        let mut columns = vec![
+            Column {
+                name: "user".into(),
+                ty: Type::String,
+            },
+            Column {
+                name: "ts".into(),
+                ty: Type::Int,
+            },
+        ];
+        columns.extend(items.columns);
+        let rows = pairs
+            .iter()
+            .zip(items.rows)
+            .map(|((user, ts), values)| {
+                let mut row = Vec::with_capacity(values.len() + 2);
+                row.push(Value::String(user.clone()));
+                row.push(Value::Int(*ts));
+                row.extend(values);
+                row
+            })
+            .collect();
+        Ok(Rows { columns, rows })
+    }
+
     /// Flushes memtables and syncs the write-ahead log.
     ///
     /// # Errors

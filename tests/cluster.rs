@@ -762,6 +762,18 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         "INSERT INTO buy (user, ts, amount) VALUES ('z', 1761991200000, 1.0)",
     );
     assert_eq!(status, 409, "{body}");
+    // Point-in-time rows are not read across nodes yet: said, not guessed.
+    let (status, body) = support::call(
+        "POST",
+        &format!("{}/v1/rows_as_of", router.url),
+        None,
+        Some((
+            "application/json",
+            r#"{"select": "n", "pairs": [["u1", 1761991200000]]}"#.to_owned(),
+        )),
+    );
+    assert_eq!(status, 501, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
     checks_events_as_one_server_does(&router, &one);
 
     let mut seq = 0;

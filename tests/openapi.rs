@@ -135,6 +135,27 @@ fn every_documented_operation_answers_as_documented() {
     assert_eq!(st, 400);
     conforms(&doc, "/v1/query", "post", st, &body);
 
+    // Point-in-time rows: each pair's user and time, then the items.
+    let (st, body) = post(
+        "/v1/rows_as_of",
+        json!({"select": "spend", "pairs": [["u1", 1761991200000i64], ["nobody", "2025-11-01T10:00:00Z"]]}),
+    );
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        body["rows"],
+        json!([
+            ["u1", 1761991200000i64, 35.0],
+            ["nobody", 1761991200000i64, null]
+        ])
+    );
+    conforms(&doc, "/v1/rows_as_of", "post", st, &body);
+    let (st, body) = post(
+        "/v1/rows_as_of",
+        json!({"select": "spend", "pairs": [["u1", "soon"]]}),
+    );
+    assert_eq!(st, 400, "{body}");
+    conforms(&doc, "/v1/rows_as_of", "post", st, &body);
+
     let user = |q: &str| call("GET", &format!("{}/v1/users/{q}", s.url), None, None);
     let (st, body) = user("u1");
     assert_eq!(st, 200, "{body}");

@@ -148,12 +148,8 @@ class Database:
         up to its time give; a time before the history's horizon raises
         :class:`StatementError`. Each user's history is read once for all
         its pairs, from one moment of the database."""
-        import pyarrow
-
         users, times = _args.pairs(pairs)
-        table = self._native.rows_as_of(select, users, times)
-        table = table.add_column(0, "ts", pyarrow.array(times, pyarrow.int64()))
-        return table.add_column(0, "user", pyarrow.array(users, pyarrow.string()))
+        return self._native.rows_as_of(select, users, times)
 
     def import_file(
         self,

@@ -34,6 +34,7 @@ from ._profiledb import (
 
 # Most ids one POST /v1/profiles takes.
 _BATCH_READ = 1000
+_PAIRS = 100_000  # the server's MAX_PAIRS
 # A connection idle this long is replaced rather than reused: the server
 # closes idle connections (30 s by default), and a request sent as it does
 # would be lost without an answer.
@@ -259,6 +260,24 @@ class Remote:
             payload["ids"] = users[i : i + _BATCH_READ]
             out.extend(self._json("POST", "/v1/profiles", payload)["profiles"])
         return out
+
+    def rows_as_of(self, select: str, pairs: Any):
+        """Point-in-time rows, as :meth:`Database.rows_as_of`: ``POST
+        /v1/rows_as_of``, 100,000 pairs a request, each request one view of
+        the database."""
+        import pyarrow
+
+        users, times = _args.pairs(pairs)
+        tables = []
+        for i in range(0, max(len(users), 1), _PAIRS):
+            chunk = [[u, t] for u, t in zip(users[i : i + _PAIRS], times[i : i + _PAIRS])]
+            body = json.dumps({"select": select, "pairs": chunk}).encode()
+            status, data = self._request("POST", "/v1/rows_as_of", body)
+            if status != 200:
+                raise _error(status, data)
+            table, _ = read_answer(data)
+            tables.append(table)
+        return pyarrow.concat_tables(tables)
 
     def delete_user(self, user: str) -> bool:
         """Deletes ``user`` and all their state; whether they existed."""

@@ -318,9 +318,9 @@ impl Native {
             .collect()
     }
 
-    /// Point-in-time rows ([`Db::rows_as_of`]): the items of `select` for
-    /// each (users[i], times[i]) as of that time (epoch ms), one row per
-    /// pair in their order, as a pyarrow table of the items' columns.
+    /// Point-in-time rows ([`Db::pairs_as_of`]): `user`, `ts` and the items
+    /// of `select` for each (users[i], times[i]) as of that time (epoch ms),
+    /// one row per pair in their order, as a pyarrow table.
     fn rows_as_of<'py>(
         &self,
         py: Python<'py>,
@@ -337,7 +337,7 @@ impl Native {
         }
         let pairs: Vec<(String, i64)> = users.into_iter().zip(times).collect();
         let db = self.db()?;
-        let rows = interruptible(py, || db.rows_as_of(select, &pairs))?;
+        let rows = interruptible(py, || db.pairs_as_of(select, &pairs))?;
         let (table, _) = output_to_py(py, profiledb::Output::Rows(rows))?;
         table.ok_or_else(|| Error::new_err("point-in-time rows gave no table"))
     }

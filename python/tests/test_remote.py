@@ -187,3 +187,31 @@ def test_a_closed_client_refuses_calls(server):
         r.query("SELECT 1")
     with pytest.raises(ValueError):
         profiledb.connect("localhost:7070")
+
+
+def test_rows_as_of_match_the_embedded_export(remote, tmp_path):
+    import time
+
+    now = int(time.time() * 1000)
+    t = now - 4 * DAY  # inside the 30-day history both keep
+    events = [
+        {"user": f"u{i % 3}", "type": "purchase", "ts": t + i * 3_600_000, "amount": float(i + 1), "item_vec": [i, 1, 0]}
+        for i in range(30)
+    ]
+    pairs = [("u0", t + 5 * 3_600_000), ("nobody", t), ("u2", t - 1), ("u1", now), ("u0", t + 20 * 3_600_000)]
+    remote.execute("ALTER DATABASE SET HISTORY '30d'")
+    remote.ingest(events)
+    with profiledb.open(tmp_path / "local") as local:
+        local.execute("ALTER DATABASE SET HISTORY '30d'")
+        for stmt in SCHEMA:
+            local.execute(stmt)
+        local.ingest(events)
+        want = local.rows_as_of("purchases, spend, taste", pairs)
+    got = remote.rows_as_of("purchases, spend, taste", pairs)
+    assert got.equals(want), (got.to_pylist(), want.to_pylist())
+    # u0 bought at t, t+3h, ... so by t+5h twice.
+    assert got.column("purchases").to_pylist()[:3] == [2, None, None]
+    with pytest.raises(profiledb.StatementError):
+        remote.rows_as_of("no_such_item", pairs)
+    with pytest.raises(profiledb.Error, match="pair 0"):
+        remote._json("POST", "/v1/rows_as_of", {"select": "spend", "pairs": [["u0", "yesterday"]]})

@@ -46,7 +46,8 @@ use body::read_body;
 use errors::{ApiError, json_errors};
 use metrics::{Metrics, metrics};
 use routes::{
-    batch_read, delete_user, get_user, ingest, partial, query, schema, statement, window_series,
+    batch_read, delete_user, get_user, ingest, partial, query, rows_as_of, schema, statement,
+    window_series,
 };
 
 /// How a server listens and bounds its clients: `profiledb serve` and
@@ -301,6 +302,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/users/{id}", get(get_user).delete(delete_user))
         .route("/v1/users/{id}/windows/{window}", get(window_series))
         .route("/v1/profiles", post(batch_read))
+        .route("/v1/rows_as_of", post(rows_as_of))
         .route(profiledb::cluster::peers::PARTIAL_PATH, post(partial))
         .route(profiledb::cluster::peers::STATEMENT_PATH, post(statement))
         .route(profiledb::cluster::peers::SCHEMA_PATH, get(schema))

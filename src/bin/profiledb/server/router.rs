@@ -185,6 +185,15 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route("/v1/users/{id}", get(user).delete(delete_user))
         .route("/v1/users/{id}/windows/{window}", get(window))
         .route("/v1/profiles", post(batch_read))
+        .route(
+            "/v1/rows_as_of",
+            post(|| async {
+                ApiError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "point-in-time rows are not yet read across a cluster's nodes: run the export on a single server, or on a node's database with `profiledb export`",
+                )
+            }),
+        )
         .route("/v1/openapi.json", get(super::openapi))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -654,6 +654,74 @@ pub(crate) struct BatchRead {
     fields: Option<Vec<String>>,
 }
 
+/// The most (user, time) pairs one `POST /v1/rows_as_of` takes.
+pub(crate) const MAX_PAIRS: usize = 100_000;
+
+#[derive(serde::Deserialize)]
+pub(crate) struct RowsAsOf {
+    select: String,
+    pairs: Vec<(String, serde_json::Value)>,
+}
+
+/// `POST /v1/rows_as_of`: `{"select": "spend, window_count(views, '1d')",
+/// "pairs": [["u1", 1761991200000], ["u2", "2025-11-02T00:00:00Z"]]}`, the
+/// point-in-time export ([`profiledb::Db::pairs_as_of`]): answers as a
+/// query does, columns `user`, `ts` and the items, one row per pair in
+/// their order, each read as of its own time. At most [`MAX_PAIRS`] pairs.
+pub(crate) async fn rows_as_of(
+    State(app): State<Arc<App>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let req: RowsAsOf = serde_json::from_slice(&body).map_err(|e| {
+        bad(format!(
+            "the body must be a JSON object {{\"select\": \"...\", \"pairs\": [[user, time], ...]}}: {e}"
+        ))
+    })?;
+    if req.pairs.len() > MAX_PAIRS {
+        return Err(bad(format!(
+            "a point-in-time read takes at most {MAX_PAIRS} pairs, not {}",
+            req.pairs.len()
+        )));
+    }
+    let pairs = req
+        .pairs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (user, t))| {
+            let ms = match &t {
+                serde_json::Value::Number(n) => n
+                    .as_i64()
+                    .ok_or_else(|| format!("{n} is not epoch ms"))
+                    .and_then(|ms| profiledb::check_ts(ms).map_err(|e| e.to_string())),
+                serde_json::Value::String(s) => match s.parse::<i64>() {
+                    Ok(ms) => profiledb::check_ts(ms).map_err(|e| e.to_string()),
+                    Err(_) => profiledb::parse_timestamp(s).map_err(|e| e.to_string()),
+                },
+                other => Err(format!(
+                    "expected epoch ms or an RFC 3339 string, got {other}"
+                )),
+            };
+            ms.map(|ms| (user, ms))
+                .map_err(|e| bad(format!("pair {i}: the time: {e}")))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let start = Instant::now();
+    let timed = app.clone();
+    let answer = blocking(move || {
+        let rows = app
+            .db
+            .pairs_as_of(&req.select, &pairs)
+            .map_err(|e| with_place(library_error(&e, &app)))?;
+        serde_json::to_vec(&JsonOutput(&profiledb::Output::Rows(rows)))
+            .map(json_bytes)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await;
+    timed.metrics.query_latency.observe(start.elapsed());
+    answer
+}
+
 /// `POST /v1/profiles`: `{"ids": [...], "as_of", "window", "fields"}` (all
 /// but `ids` optional); answers `{"profiles": [...]}` in the order of the
 /// ids, `null` for a user that does not exist. At most
