@@ -85,12 +85,44 @@ fn log_outcome_key(seq: u64) -> Vec<u8> {
     key
 }
 
+/// The prefix of the marks of drops under way.
+const LOG_DROPPING: &[u8] = b"log.dropping.";
+
 /// Where a drop of log position `partition` under way is marked
 /// ([`Engine::drop_log_partitions`]).
 fn log_drop_key(partition: u32) -> Vec<u8> {
-    let mut key = b"log.dropping.".to_vec();
+    let mut key = LOG_DROPPING.to_vec();
     key.extend_from_slice(&partition.to_be_bytes());
     key
+}
+
+/// The catalog family's keys that start with `prefix`, each as (the rest
+/// of the key, its value), in key order.
+fn catalog_entries(snap: &impl KvSnapshot, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut it = snap.iter(crate::kv::CATALOG, Some(prefix.to_vec()), None)?;
+    it.seek(prefix);
+    let mut out = Vec::new();
+    while let Some(k) = it.key() {
+        let Some(tail) = k.strip_prefix(prefix) else {
+            break;
+        };
+        out.push((tail.to_vec(), it.value().to_vec()));
+        it.next();
+    }
+    it.status()?;
+    Ok(out)
+}
+
+/// The log entry number a kept outcome's key ends with.
+fn entry_number(tail: &[u8]) -> Result<u64> {
+    let seq: [u8; 8] = tail.try_into().map_err(|_| {
+        Error::corruption(
+            crate::kv::CATALOG,
+            &[LOG_OUTCOME, tail].concat(),
+            "not an entry number",
+        )
+    })?;
+    Ok(u64::from_be_bytes(seq))
 }
 
 fn read_log_position(snap: &impl KvSnapshot, partition: u32) -> Result<Option<u64>> {
@@ -452,15 +484,11 @@ impl<K: Kv> Engine<K> {
         let mut batch = self.kv.batch();
         batch.put(crate::kv::CATALOG, &log_outcome_key(seq), outcome);
         if let Some(old) = seq.checked_sub(keep) {
-            let snap = self.kv.snapshot();
-            let (lo, hi) = (LOG_OUTCOME.to_vec(), log_outcome_key(old + 1));
-            let mut it = snap.iter(crate::kv::CATALOG, Some(lo.clone()), Some(hi))?;
-            it.seek(&lo);
-            while let Some(k) = it.key() {
-                batch.delete(crate::kv::CATALOG, k);
-                it.next();
+            for (tail, _) in catalog_entries(&self.kv.snapshot(), LOG_OUTCOME)? {
+                if entry_number(&tail)? <= old {
+                    batch.delete(crate::kv::CATALOG, &[LOG_OUTCOME, &tail].concat());
+                }
             }
-            it.status()?;
         }
         self.kv.write(batch, false)
     }
@@ -471,24 +499,10 @@ impl<K: Kv> Engine<K> {
     /// # Errors
     /// A storage failure, or a key that names no entry.
     pub fn log_outcomes(&self) -> Result<Vec<(u64, Vec<u8>)>> {
-        let prefix = LOG_OUTCOME.to_vec();
-        let mut end = prefix.clone();
-        if let Some(last) = end.last_mut() {
-            *last += 1;
-        }
-        let snap = self.kv.snapshot();
-        let mut it = snap.iter(crate::kv::CATALOG, Some(prefix.clone()), Some(end))?;
-        it.seek(&prefix);
-        let mut out = Vec::new();
-        while let Some(k) = it.key() {
-            let seq: [u8; 8] = k[prefix.len()..]
-                .try_into()
-                .map_err(|_| Error::corruption(crate::kv::CATALOG, k, "not an entry number"))?;
-            out.push((u64::from_be_bytes(seq), it.value().to_vec()));
-            it.next();
-        }
-        it.status()?;
-        Ok(out)
+        catalog_entries(&self.kv.snapshot(), LOG_OUTCOME)?
+            .into_iter()
+            .map(|(tail, value)| Ok((entry_number(&tail)?, value)))
+            .collect()
     }
 
     /// The positions of drops ([`Engine::drop_log_partitions`]) that did
@@ -497,24 +511,19 @@ impl<K: Kv> Engine<K> {
     /// # Errors
     /// A storage failure.
     pub fn log_drops(&self) -> Result<Vec<u32>> {
-        let prefix = log_drop_key(0);
-        let prefix = &prefix[..prefix.len() - 4];
-        let snap = self.kv.snapshot();
-        let mut it = snap.iter(crate::kv::CATALOG, Some(prefix.to_vec()), None)?;
-        it.seek(prefix);
-        let mut out = Vec::new();
-        while let Some(k) = it.key() {
-            let Some(p) = k.strip_prefix(prefix) else {
-                break;
-            };
-            let p: [u8; 4] = p
-                .try_into()
-                .map_err(|_| Error::corruption(crate::kv::CATALOG, k, "not a partition number"))?;
-            out.push(u32::from_be_bytes(p));
-            it.next();
-        }
-        it.status()?;
-        Ok(out)
+        catalog_entries(&self.kv.snapshot(), LOG_DROPPING)?
+            .into_iter()
+            .map(|(tail, _)| {
+                let p: [u8; 4] = tail.as_slice().try_into().map_err(|_| {
+                    Error::corruption(
+                        crate::kv::CATALOG,
+                        &[LOG_DROPPING, &tail].concat(),
+                        "not a partition number",
+                    )
+                })?;
+                Ok(u32::from_be_bytes(p))
+            })
+            .collect()
     }
 
     /// Ingests `events`, once per `request` key when there is one.

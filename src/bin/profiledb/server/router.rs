@@ -764,13 +764,17 @@ async fn clustering(
 
 /// Sends a query (a `POST /v1/query` body) to a live node, in turn: one
 /// sent to a node that cannot be reached (it just died, and its reports are
-/// not stale yet) goes to the next. The node's status and body.
+/// not stale yet) goes to the next; one a node answers 503 for (a
+/// partition's node changed under it: the nodes' views of the membership
+/// are a report apart) is asked again once the views moved on, for up to
+/// [`WAIT`]. The node's status and body.
 async fn read_on_a_node(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
     body: Vec<u8>,
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
     let turn = shared.next.fetch_add(1, Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + WAIT;
     let mut skip: Vec<String> = Vec::new();
     loop {
         let node = shared
@@ -801,9 +805,27 @@ async fn read_on_a_node(
                 skip.push(name);
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
+            Ok((StatusCode::SERVICE_UNAVAILABLE, answer))
+                if std::time::Instant::now() + REFRESH < deadline
+                    && is_node_unavailable(&answer) =>
+            {
+                tracing::debug!(
+                    "node '{name}' could not answer a query yet; asking again: {}",
+                    String::from_utf8_lossy(&answer)
+                );
+                tokio::time::sleep(REFRESH).await;
+            }
             other => return other,
         }
     }
+}
+
+/// Whether a node's 503 answer says a node of the cluster could not answer
+/// for a partition yet (`"code": "node_unavailable"`), which asking again
+/// may cure.
+fn is_node_unavailable(answer: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(answer)
+        .is_ok_and(|v| v["error"]["code"] == "node_unavailable")
 }
 
 /// The `min_seq` a read's query string asks for, if any (a malformed one
