@@ -1150,8 +1150,8 @@ async fn batch_read(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let req: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
-        .map_err(|e| bad(format!("the body must be a JSON object {{\"ids\": [...], \"as_of\", \"window\", \"fields\"}}: {e}")))?;
+    let req: serde_json::Map<String, serde_json::Value> =
+        super::routes::json_body(&body, r#"{"ids": [...], "as_of", "window", "fields"}"#)?;
     let ids: Vec<String> = match req.get("ids") {
         Some(serde_json::Value::Array(ids)) => ids
             .iter()

@@ -187,12 +187,7 @@ pub(crate) async fn query(
     Extension(access): Extension<Access>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let req: QueryRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be a JSON object {{\"sql\": \"...\", \"params\": [...]}}: {e}"),
-        )
-    })?;
+    let req: QueryRequest = json_body(&body, r#"{"sql": "...", "params": [...]}"#)?;
     let params = req
         .params
         .iter()
@@ -654,6 +649,19 @@ pub(crate) struct BatchRead {
     fields: Option<Vec<String>>,
 }
 
+/// A request's JSON body as `T`; one that is not is a 400 showing `shape`.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    shape: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be a JSON object {shape}: {e}"),
+        )
+    })
+}
+
 /// The most (user, time) pairs one `POST /v1/rows_as_of` takes.
 pub(crate) const MAX_PAIRS: usize = 100_000;
 
@@ -673,11 +681,7 @@ pub(crate) async fn rows_as_of(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let req: RowsAsOf = serde_json::from_slice(&body).map_err(|e| {
-        bad(format!(
-            "the body must be a JSON object {{\"select\": \"...\", \"pairs\": [[user, time], ...]}}: {e}"
-        ))
-    })?;
+    let req: RowsAsOf = json_body(&body, r#"{"select": "...", "pairs": [[user, time], ...]}"#)?;
     if req.pairs.len() > MAX_PAIRS {
         return Err(bad(format!(
             "a point-in-time read takes at most {MAX_PAIRS} pairs, not {}",
@@ -731,11 +735,7 @@ pub(crate) async fn batch_read(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let req: BatchRead = serde_json::from_slice(&body).map_err(|e| {
-        bad(format!(
-            "the body must be a JSON object {{\"ids\": [...], \"as_of\", \"window\", \"fields\"}}: {e}"
-        ))
-    })?;
+    let req: BatchRead = json_body(&body, r#"{"ids": [...], "as_of", "window", "fields"}"#)?;
     if req.ids.len() > MAX_BATCH_READ {
         return Err(bad(format!(
             "a batch read takes at most {MAX_BATCH_READ} ids, not {}",
