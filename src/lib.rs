@@ -280,7 +280,8 @@ impl Db {
     }
 
     /// Keeps `outcome` as what applying entry `seq` of a log did (the
-    /// cluster's statements), forgetting entry `seq - keep`'s.
+    /// cluster's statements), forgetting those of entries `keep` or more
+    /// before it.
     ///
     /// # Errors
     /// A storage failure.
