@@ -215,14 +215,19 @@ mod tests {
         assert!(!plan.contains_key("c"));
     }
 
+    /// A partition of the eight that node "c" does not hold.
+    fn not_cs(names: &[&str]) -> u32 {
+        (0..8u32)
+            .find(|p| !assignment(*p, names, 1).contains(&"c"))
+            .expect("some partition is not c's")
+    }
+
     #[test]
     fn a_read_that_must_see_a_position_goes_to_a_follower_that_gets_there() {
         // "c" follows a partition it does not hold (handing it over), ahead
         // of its holders: it may stop following it at any report.
         let names = ["a", "b", "c"];
-        let p = (0..8u32)
-            .find(|p| !assignment(*p, &names, 1).contains(&"c"))
-            .expect("some partition is not c's");
+        let p = not_cs(&names);
         let holders = assignment(p, &names, 1);
         let at = |name: &str| if holders.contains(&name) { 95 } else { 103 };
         let c = cluster(
@@ -289,9 +294,7 @@ mod tests {
     fn a_node_lets_go_of_a_partition_once_its_holders_caught_up() {
         // Three live nodes; find a partition "c" does not hold.
         let names = ["a", "b", "c"];
-        let p = (0..8u32)
-            .find(|p| !assignment(*p, &names, 1).contains(&"c"))
-            .expect("some partition is not c's");
+        let p = not_cs(&names);
         let holders = assignment(p, &names, 1);
         let mine: BTreeMap<u32, u64> = [(p, 70)].into_iter().collect();
         let with = |at: u64| {

@@ -130,7 +130,9 @@ pub(crate) async fn ingest(
         let mut rejected = Vec::new();
         let events = if params.skip_bad {
             let good;
-            (good, rejected) = set_bad_aside(text, &|ev| app.db.validate(ev))
+            // One schema for the whole batch, as one write checks it.
+            let schema = app.db.schema();
+            (good, rejected) = set_bad_aside(text, &|ev| schema.validate(ev))
                 .map_err(|e| reject(library_error(&e, &app)))?;
             app.metrics
                 .events_rejected
