@@ -762,18 +762,6 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         "INSERT INTO buy (user, ts, amount) VALUES ('z', 1761991200000, 1.0)",
     );
     assert_eq!(status, 409, "{body}");
-    // Point-in-time rows are not read across nodes yet: said, not guessed.
-    let (status, body) = support::call(
-        "POST",
-        &format!("{}/v1/rows_as_of", router.url),
-        None,
-        Some((
-            "application/json",
-            r#"{"select": "n", "pairs": [["u1", 1761991200000]]}"#.to_owned(),
-        )),
-    );
-    assert_eq!(status, 501, "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
     checks_events_as_one_server_does(&router, &one);
 
     let mut seq = 0;
@@ -917,6 +905,7 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
     let ((s1, got), (s2, want)) = (read(&router), read(&one));
     assert_eq!((s1, s2), (200, 200), "{got} {want}");
     assert!(close(&got, &want), "{got}\n{want}");
+    rows_as_of_span_the_nodes(&router, &one);
 
     // A router's tokens are the server's: none or a wrong one is 401, the
     // read token may read but not write.
@@ -948,6 +937,57 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
     assert!(body["error"]["message"].is_string(), "{body}");
     let (status, _) = support::call("GET", &format!("{}/healthz", guarded.url), None, None);
     assert_eq!(status, 200);
+}
+
+/// Point-in-time rows through the router, each pair read by the node
+/// answering for its user, answer what one server fed the same answers:
+/// rows in the order of the pairs (a user's several pairs, one no node has,
+/// times as numbers and as text), and the same errors, a bad time named by
+/// its place among all the pairs.
+fn rows_as_of_span_the_nodes(router: &Server, one: &Server) {
+    let ask = |s: &Server, body: &serde_json::Value| {
+        support::call(
+            "POST",
+            &format!("{}/v1/rows_as_of", s.url),
+            None,
+            Some(("application/json", body.to_string())),
+        )
+    };
+    let t = 1_761_991_200_000i64;
+    let mut pairs: Vec<serde_json::Value> = (0..40)
+        .map(|i| serde_json::json!([format!("u{:03}", (i * 37) % 240), t + i * 40 * 60_000]))
+        .collect();
+    pairs.push(serde_json::json!(["u010", "2026-01-01T00:00:00Z"]));
+    pairs.push(serde_json::json!(["nobody", t]));
+    pairs.push(serde_json::json!(["u010", t.to_string()]));
+    let body = serde_json::json!({"select": "n, spend, recent, region", "pairs": pairs});
+    let ((s1, got), (s2, want)) = (ask(router, &body), ask(one, &body));
+    assert_eq!((s1, s2), (200, 200), "{got}\n{want}");
+    assert_eq!(got["rows"].as_array().map(Vec::len), Some(43), "{got}");
+    assert!(close(&got, &want), "{got}\n{want}");
+    // Not every row the same: the pairs' times tell them apart.
+    let ns: std::collections::BTreeSet<String> = got["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r[4].to_string())
+        .collect();
+    assert!(ns.len() > 5, "{got}");
+    // No pairs: the columns alone, as one server answers.
+    let empty = serde_json::json!({"select": "n, region", "pairs": []});
+    let ((s1, got), (s2, want)) = (ask(router, &empty), ask(one, &empty));
+    assert_eq!((s1, s2), (200, 200), "{got}\n{want}");
+    assert_eq!(got, want);
+    // Errors as one server gives them.
+    for bad in [
+        serde_json::json!({"select": "n", "pairs": [["u001", t], ["u002", t], ["u003", "soon"]]}),
+        serde_json::json!({"select": "n, nothing", "pairs": [["u001", t]]}),
+        serde_json::json!({"select": "n", "pairs": [["u001"]]}),
+    ] {
+        let ((s1, got), (s2, want)) = (ask(router, &bad), ask(one, &bad));
+        assert_eq!((s1, s2), (400, 400), "{got}\n{want}");
+        assert_eq!(got, want);
+    }
 }
 
 /// A router checks events against the cluster's schema before it publishes

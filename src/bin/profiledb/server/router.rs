@@ -185,15 +185,7 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route("/v1/users/{id}", get(user).delete(delete_user))
         .route("/v1/users/{id}/windows/{window}", get(window))
         .route("/v1/profiles", post(batch_read))
-        .route(
-            "/v1/rows_as_of",
-            post(|| async {
-                ApiError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "point-in-time rows are not yet read across a cluster's nodes: run the export on a single server, or on a node's database with `profiledb export`",
-                )
-            }),
-        )
+        .route("/v1/rows_as_of", post(rows_as_of))
         .route("/v1/openapi.json", get(super::openapi))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -1167,18 +1159,8 @@ async fn batch_read(
             ids.len()
         )));
     }
-    // Node name → (node, positions of its ids in the request).
-    let mut parts: std::collections::BTreeMap<String, (Member, Vec<usize>)> =
-        std::collections::BTreeMap::new();
-    for (i, id) in ids.iter().enumerate() {
-        let node = shared.owner_of(id).await?;
-        parts
-            .entry(node.name.clone())
-            .or_insert_with(|| (node, Vec::new()))
-            .1
-            .push(i);
-    }
-    let asks = parts.into_values().map(|(node, at)| {
+    let parts = by_owner(&shared, &ids).await?;
+    let answers = match ask_parts(&shared, &headers, "/v1/profiles", parts, |at| {
         let mut sub = req.clone();
         sub.insert(
             "ids".into(),
@@ -1186,37 +1168,23 @@ async fn batch_read(
                 .map(|&i| serde_json::Value::from(ids[i].clone()))
                 .collect(),
         );
-        let body = serde_json::Value::Object(sub).to_string().into_bytes();
-        let shared = shared.clone();
-        let headers = headers.clone();
-        async move {
-            let resp = shared
-                .forward(node, "POST", "/v1/profiles".into(), &headers, Some(body))
-                .await?;
-            Ok::<_, ApiError>((at, resp))
-        }
-    });
+        serde_json::Value::Object(sub).to_string().into_bytes()
+    })
+    .await
+    {
+        Ok(answers) => answers,
+        Err(answered) => return Ok(answered),
+    };
     let mut out = vec![serde_json::Value::Null; ids.len()];
-    for answer in futures_util::future::join_all(asks).await {
-        let (at, resp) = answer?;
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .map_err(|e| unavailable(format!("reading a node's answer: {e}")))?;
-        if !status.is_success() {
-            // The node's own error, as it gave it.
-            return Ok(
-                (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-            );
-        }
-        let json: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| unavailable(format!("a node's answer is not JSON: {e}")))?;
-        let profiles = json["profiles"].as_array().cloned().unwrap_or_default();
-        if profiles.len() != at.len() {
-            return Err(unavailable(
-                "a node answered a different number of profiles",
-            ));
-        }
+    for (at, mut json) in answers {
+        let profiles = match json["profiles"].take() {
+            serde_json::Value::Array(p) if p.len() == at.len() => p,
+            _ => {
+                return Err(unavailable(
+                    "a node answered a different number of profiles",
+                ));
+            }
+        };
         for (i, p) in at.into_iter().zip(profiles) {
             out[i] = p;
         }
@@ -1227,4 +1195,114 @@ async fn batch_read(
         answer.to_string(),
     )
         .into_response())
+}
+
+/// `POST /v1/rows_as_of`: the pairs checked as one server checks them,
+/// split by the node answering for each user (all of a user's pairs go to
+/// one node, which reads its history once for them), the parts asked at
+/// once, and the rows put back in the order of the pairs. With no pairs, one
+/// node checks the select list and answers the columns.
+async fn rows_as_of(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let super::routes::RowsAsOf { select, pairs } = super::routes::RowsAsOf::parse(&body)?;
+    let users: Vec<&str> = pairs.iter().map(|(u, _)| u.as_str()).collect();
+    let mut parts = by_owner(&shared, &users).await?;
+    if parts.is_empty() {
+        parts.push((shared.owner_of("").await?, Vec::new()));
+    }
+    let answers = match ask_parts(&shared, &headers, "/v1/rows_as_of", parts, |at| {
+        let pairs: Vec<(&str, i64)> = at
+            .iter()
+            .map(|&i| (pairs[i].0.as_str(), pairs[i].1))
+            .collect();
+        serde_json::json!({ "select": select, "pairs": pairs })
+            .to_string()
+            .into_bytes()
+    })
+    .await
+    {
+        Ok(answers) => answers,
+        Err(answered) => return Ok(answered),
+    };
+    let mut head = None;
+    let mut out = vec![serde_json::Value::Null; pairs.len()];
+    for (at, mut json) in answers {
+        let rows = match json["rows"].take() {
+            serde_json::Value::Array(r) if r.len() == at.len() => r,
+            _ => return Err(unavailable("a node answered a different number of rows")),
+        };
+        head.get_or_insert_with(|| (json["columns"].take(), json["types"].take()));
+        for (i, r) in at.into_iter().zip(rows) {
+            out[i] = r;
+        }
+    }
+    let (columns, types) = head.unwrap_or_default();
+    let answer = serde_json::json!({ "columns": columns, "types": types, "rows": out });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response())
+}
+
+/// The places of `users` grouped by the node answering for each user's
+/// partition, a group per node.
+async fn by_owner(
+    shared: &Shared,
+    users: &[impl AsRef<str>],
+) -> Result<Vec<(Member, Vec<usize>)>, ApiError> {
+    let mut parts: std::collections::BTreeMap<String, (Member, Vec<usize>)> =
+        std::collections::BTreeMap::new();
+    for (i, user) in users.iter().enumerate() {
+        let node = shared.owner_of(user.as_ref()).await?;
+        parts
+            .entry(node.name.clone())
+            .or_insert_with(|| (node, Vec::new()))
+            .1
+            .push(i);
+    }
+    Ok(parts.into_values().collect())
+}
+
+/// Asks each node of `parts` at `path`, all at once, with the body `body`
+/// makes of the node's places: each part's places with the node's JSON
+/// answer, or (as `Err`) the first error a node answered, as it answered it.
+async fn ask_parts(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    path: &'static str,
+    parts: Vec<(Member, Vec<usize>)>,
+    body: impl Fn(&[usize]) -> Vec<u8>,
+) -> Result<Vec<(Vec<usize>, serde_json::Value)>, Response> {
+    let asks = parts.into_iter().map(|(node, at)| {
+        let body = body(&at);
+        async move {
+            let resp = shared
+                .forward(node, "POST", path.into(), headers, Some(body))
+                .await?;
+            Ok::<_, ApiError>((at, resp))
+        }
+    });
+    let mut out = Vec::new();
+    for answer in futures_util::future::join_all(asks).await {
+        let (at, resp) = answer.map_err(IntoResponse::into_response)?;
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .map_err(|e| unavailable(format!("reading a node's answer: {e}")).into_response())?;
+        if !status.is_success() {
+            // The node's own error, as it gave it.
+            return Err(
+                (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+            );
+        }
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            unavailable(format!("a node's answer is not JSON: {e}")).into_response()
+        })?;
+        out.push((at, json));
+    }
+    Ok(out)
 }

@@ -668,9 +668,59 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
 pub(crate) const MAX_PAIRS: usize = 100_000;
 
 #[derive(serde::Deserialize)]
-pub(crate) struct RowsAsOf {
+struct RowsAsOfBody {
     select: String,
     pairs: Vec<(String, serde_json::Value)>,
+}
+
+/// A point-in-time read asked for: the select list and the (user, epoch ms)
+/// pairs, their times checked.
+pub(crate) struct RowsAsOf {
+    pub(crate) select: String,
+    pub(crate) pairs: Vec<(String, i64)>,
+}
+
+impl RowsAsOf {
+    /// Reads `POST /v1/rows_as_of`'s body: at most [`MAX_PAIRS`] pairs, each
+    /// time epoch ms (a number or a string of digits) or RFC 3339; an error
+    /// names the pair by its place.
+    pub(crate) fn parse(body: &[u8]) -> Result<RowsAsOf, ApiError> {
+        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+        let req: RowsAsOfBody =
+            json_body(body, r#"{"select": "...", "pairs": [[user, time], ...]}"#)?;
+        if req.pairs.len() > MAX_PAIRS {
+            return Err(bad(format!(
+                "a point-in-time read takes at most {MAX_PAIRS} pairs, not {}",
+                req.pairs.len()
+            )));
+        }
+        let pairs = req
+            .pairs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (user, t))| {
+                let ms = match &t {
+                    serde_json::Value::Number(n) => n
+                        .as_i64()
+                        .ok_or_else(|| format!("{n} is not epoch ms"))
+                        .and_then(|ms| profiledb::check_ts(ms).map_err(|e| e.to_string())),
+                    serde_json::Value::String(s) => match s.parse::<i64>() {
+                        Ok(ms) => profiledb::check_ts(ms).map_err(|e| e.to_string()),
+                        Err(_) => profiledb::parse_timestamp(s).map_err(|e| e.to_string()),
+                    },
+                    other => Err(format!(
+                        "expected epoch ms or an RFC 3339 string, got {other}"
+                    )),
+                };
+                ms.map(|ms| (user, ms))
+                    .map_err(|e| bad(format!("pair {i}: the time: {e}")))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(RowsAsOf {
+            select: req.select,
+            pairs,
+        })
+    }
 }
 
 /// `POST /v1/rows_as_of`: `{"select": "spend, window_count(views, '1d')",
@@ -682,42 +732,13 @@ pub(crate) async fn rows_as_of(
     State(app): State<Arc<App>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let req: RowsAsOf = json_body(&body, r#"{"select": "...", "pairs": [[user, time], ...]}"#)?;
-    if req.pairs.len() > MAX_PAIRS {
-        return Err(bad(format!(
-            "a point-in-time read takes at most {MAX_PAIRS} pairs, not {}",
-            req.pairs.len()
-        )));
-    }
-    let pairs = req
-        .pairs
-        .into_iter()
-        .enumerate()
-        .map(|(i, (user, t))| {
-            let ms = match &t {
-                serde_json::Value::Number(n) => n
-                    .as_i64()
-                    .ok_or_else(|| format!("{n} is not epoch ms"))
-                    .and_then(|ms| profiledb::check_ts(ms).map_err(|e| e.to_string())),
-                serde_json::Value::String(s) => match s.parse::<i64>() {
-                    Ok(ms) => profiledb::check_ts(ms).map_err(|e| e.to_string()),
-                    Err(_) => profiledb::parse_timestamp(s).map_err(|e| e.to_string()),
-                },
-                other => Err(format!(
-                    "expected epoch ms or an RFC 3339 string, got {other}"
-                )),
-            };
-            ms.map(|ms| (user, ms))
-                .map_err(|e| bad(format!("pair {i}: the time: {e}")))
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let RowsAsOf { select, pairs } = RowsAsOf::parse(&body)?;
     let start = Instant::now();
     let timed = app.clone();
     let answer = blocking(move || {
         let rows = app
             .db
-            .pairs_as_of(&req.select, &pairs)
+            .pairs_as_of(&select, &pairs)
             .map_err(|e| with_place(library_error(&e, &app)))?;
         serde_json::to_vec(&JsonOutput(&profiledb::Output::Rows(rows)))
             .map(json_bytes)
