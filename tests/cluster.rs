@@ -580,6 +580,83 @@ fn a_node_drops_a_partition_it_handed_over_and_reads_it_anew_when_it_takes_it_ba
     takes_back(false, true);
 }
 
+/// A node killed while it dropped a partition's copy finishes the drop when
+/// it starts again, before it reads the partition anew: the partition's
+/// users are gone (the log holds none of theirs to read back), the other
+/// partitions' users and positions are kept, and the metrics count the drop.
+#[test]
+fn a_node_started_after_a_drop_stopped_part_way_finishes_it() {
+    let nats = eight_partitions(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let parts = std::num::NonZeroU32::new(8).expect("8");
+    let users: Vec<String> = (0..40).map(|u| format!("u{u:03}")).collect();
+    let dropped = 3;
+    let in_dropped = users
+        .iter()
+        .filter(|u| partition_of(u, parts) == dropped)
+        .count();
+    assert!(in_dropped > 0 && in_dropped < users.len());
+    {
+        let db = profiledb::Db::open(dir.path()).expect("open");
+        db.execute("CREATE FEATURE n ON buy AS COUNT()")
+            .expect("schema");
+        for p in 0..8 {
+            let events: Vec<Event> = users
+                .iter()
+                .filter(|u| partition_of(u, parts) == p)
+                .flat_map(|u| {
+                    (0..3).map(move |k| Event::new(u.clone(), "buy", 1_761_991_200_000 + k))
+                })
+                .collect();
+            db.apply_log(p, 1, &events).expect("apply");
+        }
+        // Killed in the middle: the mark is written, the users not yet deleted.
+        let positions = [dropped, profiledb::cluster::COVERED + dropped];
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.drop_log_partitions(&positions, &|_| panic!("killed"))
+        }));
+        assert!(stopped.is_err());
+        assert_eq!(db.log_drops().expect("drops"), positions);
+        assert_eq!(
+            db.execute("SELECT count(*) FROM users")
+                .expect("count")
+                .rows()
+                .map(|r| r.rows[0][0].clone()),
+            Some(profiledb::Value::Int(40))
+        );
+    }
+    let node = start_node(dir.path(), &nats);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The node's figures show once it has joined the cluster.
+    while support::metric_if_any(&node, None, "profiledb_node_partitions_dropped_total")
+        .is_none_or(|n| n == 0)
+    {
+        assert!(Instant::now() < deadline, "the drop did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        support::metric(&node, None, "profiledb_node_users_dropped_total"),
+        in_dropped as u64
+    );
+    let (status, body) = query(&node, None, "SELECT count(*), sum(n) FROM users");
+    assert_eq!(status, 200, "{body}");
+    let kept = (users.len() - in_dropped) as i64;
+    assert_eq!(
+        body["rows"][0],
+        serde_json::json!([kept, 3 * kept]),
+        "{body}"
+    );
+    for u in &users {
+        let (status, _) = support::call("GET", &format!("{}/v1/users/{u}", node.url), None, None);
+        let want = if partition_of(u, parts) == dropped {
+            404
+        } else {
+            200
+        };
+        assert_eq!(status, want, "{u}");
+    }
+}
+
 /// The same when the nodes had their schema before they joined, so that
 /// they read their partitions before any statement of the log: the first
 /// is replayed too.

@@ -211,6 +211,11 @@ pub fn kill_9(mut s: Server) {
 
 /// The value of the Prometheus figure `name` on the server's `/metrics`.
 pub fn metric(s: &Server, token: Option<&str>, name: &str) -> u64 {
+    metric_if_any(s, token, name).unwrap_or_else(|| panic!("no figure {name} in /metrics"))
+}
+
+/// The figure `name` of `/metrics`, `None` while the server shows none.
+pub fn metric_if_any(s: &Server, token: Option<&str>, name: &str) -> Option<u64> {
     let (status, body) = call("GET", &format!("{}/metrics", s.url), token, None);
     assert_eq!(status, 200, "{body}");
     body.as_str()
@@ -219,5 +224,4 @@ pub fn metric(s: &Server, token: Option<&str>, name: &str) -> u64 {
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         })
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no figure {name} in /metrics"))
 }
