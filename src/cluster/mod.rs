@@ -19,6 +19,9 @@
 use std::num::NonZeroU32;
 
 #[cfg(feature = "cluster")]
+use profiledb_storage::event::BatchWriter;
+
+#[cfg(feature = "cluster")]
 pub mod jetstream;
 #[cfg(feature = "cluster")]
 pub mod log;
@@ -43,7 +46,8 @@ pub struct Outgoing {
     pub partition: u32,
     /// The id the log drops a repeat of it by.
     pub id: Option<String>,
-    /// The events, as a JSON array of the objects `POST /v1/events` takes.
+    /// The events, in the binary form of
+    /// [`profiledb_storage::event::BatchWriter`].
     pub payload: Vec<u8>,
     /// How many events it carries.
     pub events: usize,
@@ -76,9 +80,8 @@ pub fn log_messages(
     for (partition, events) in by_partition {
         let mut place = 0usize;
         let mut chunk: Vec<&crate::Event> = Vec::new();
-        let mut payload = Vec::new();
-        let mut flush = |chunk: &mut Vec<&crate::Event>, payload: &mut Vec<u8>| {
-            payload.push(b']');
+        let mut batch = BatchWriter::new();
+        let mut flush = |chunk: &mut Vec<&crate::Event>, batch: BatchWriter| {
             let id = match request {
                 Some(key) => Some(format!("{key}/{partition}/{place}")),
                 None => chunk
@@ -93,24 +96,21 @@ pub fn log_messages(
             out.push(Outgoing {
                 partition,
                 id,
-                payload: std::mem::take(payload),
+                payload: batch.finish(),
                 events: chunk.len(),
             });
             chunk.clear();
             place += 1;
         };
         for ev in events {
-            payload.push(if chunk.is_empty() { b'[' } else { b',' });
-            // Serializing to memory cannot fail: keys are strings, and a
-            // float that is not finite is written as null.
-            let _ = serde_json::to_writer(&mut payload, &crate::json::JsonEvent(ev));
+            batch.push(ev);
             chunk.push(ev);
-            if chunk.len() == MESSAGE_EVENTS || payload.len() >= MESSAGE_BYTES {
-                flush(&mut chunk, &mut payload);
+            if chunk.len() == MESSAGE_EVENTS || batch.len() >= MESSAGE_BYTES {
+                flush(&mut chunk, std::mem::take(&mut batch));
             }
         }
         if !chunk.is_empty() {
-            flush(&mut chunk, &mut payload);
+            flush(&mut chunk, batch);
         }
     }
     out
@@ -176,8 +176,9 @@ pub struct Statement {
     pub now: Option<i64>,
 }
 
-/// What a partition's message holds: events (a JSON array of them, or one
-/// event's JSON object with a `user`), or a marker (`{"statements": S}`) placing the cluster's
+/// What a partition's message holds: events (a router's binary batch of
+/// them, a JSON array of them, or one event's JSON object with a `user`),
+/// or a marker (`{"statements": S}`) placing the cluster's
 /// statements up to sequence number `S` of the statements' log among the
 /// partition's events: every node applies them after the events before the
 /// marker and before those after it, in every partition.
@@ -196,6 +197,11 @@ pub enum Entry {
 impl Entry {
     /// Decodes a message.
     pub fn decode(payload: &[u8]) -> Entry {
+        // What a router publishes.
+        if profiledb_storage::event::is_batch(payload) {
+            return profiledb_storage::event::decode_batch(payload)
+                .map_or(Entry::Unreadable, |events| Entry::Events(events, 0));
+        }
         let Ok(text) = std::str::from_utf8(payload) else {
             return Entry::Unreadable;
         };

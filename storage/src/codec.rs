@@ -43,6 +43,14 @@ impl Writer {
     pub fn finish(self) -> Vec<u8> {
         self.buf
     }
+    /// Bytes written so far, the tag included.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+    /// Whether nothing was written, not even a tag.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
 }
 
 /// Why bytes failed to decode; turned into a corruption error with its key by the caller.

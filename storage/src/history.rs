@@ -273,7 +273,7 @@ fn header(seq: u64, version: u64, kind: u8) -> Writer {
     w
 }
 
-fn fields(w: &mut Writer, fields: &[(String, Value)]) {
+pub(crate) fn fields(w: &mut Writer, fields: &[(String, Value)]) {
     w.u32(fields.len() as u32);
     for (name, v) in fields {
         w.bytes(name.as_bytes());
@@ -282,7 +282,10 @@ fn fields(w: &mut Writer, fields: &[(String, Value)]) {
 }
 
 /// Reads fields into `out`, reusing the names and values it holds.
-fn read_fields(r: &mut Reader<'_>, out: &mut Vec<(String, Value)>) -> Result<(), DecodeError> {
+pub(crate) fn read_fields(
+    r: &mut Reader<'_>,
+    out: &mut Vec<(String, Value)>,
+) -> Result<(), DecodeError> {
     let n = r.u32()? as usize;
     // A field is kept only once it decodes: no count can allocate more than
     // the value holds.

@@ -30,6 +30,8 @@ pub mod tags {
     pub const HISTORY_ENTRY: u8 = 0x07;
     /// A user's base state in the event history, format 1.
     pub const HISTORY_BASE: u8 = 0x08;
+    /// Events sent between processes (a cluster's log), format 1.
+    pub const EVENT_BATCH: u8 = 0x09;
     /// The catalog, format 1 (JSON after the tag).
     pub const CATALOG: u8 = 0x10;
 }
