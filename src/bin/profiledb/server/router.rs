@@ -357,7 +357,17 @@ impl Shared {
         min_seq: Option<u64>,
         skip: &[String],
     ) -> Result<Member, ApiError> {
-        let p = partition_of(user, self.partitions);
+        self.answering(partition_of(user, self.partitions), min_seq, skip)
+            .await
+    }
+
+    /// The node answering for partition `p` (as [`Shared::owner_except`]).
+    async fn answering(
+        &self,
+        p: u32,
+        min_seq: Option<u64>,
+        skip: &[String],
+    ) -> Result<Member, ApiError> {
         self.waiting(
             |m| m.answering_except(p, min_seq, skip).cloned(),
             || format!("no live node follows partition {p}"),
@@ -1249,20 +1259,28 @@ async fn rows_as_of(
 }
 
 /// The places of `users` grouped by the node answering for each user's
-/// partition, a group per node.
+/// partition, a group per node (the node found once per partition).
 async fn by_owner(
     shared: &Shared,
     users: &[impl AsRef<str>],
 ) -> Result<Vec<(Member, Vec<usize>)>, ApiError> {
-    let mut parts: std::collections::BTreeMap<String, (Member, Vec<usize>)> =
+    let mut by_partition: std::collections::BTreeMap<u32, Vec<usize>> =
         std::collections::BTreeMap::new();
     for (i, user) in users.iter().enumerate() {
-        let node = shared.owner_of(user.as_ref()).await?;
+        by_partition
+            .entry(partition_of(user.as_ref(), shared.partitions))
+            .or_default()
+            .push(i);
+    }
+    let mut parts: std::collections::BTreeMap<String, (Member, Vec<usize>)> =
+        std::collections::BTreeMap::new();
+    for (p, places) in by_partition {
+        let node = shared.answering(p, None, &[]).await?;
         parts
             .entry(node.name.clone())
             .or_insert_with(|| (node, Vec::new()))
             .1
-            .push(i);
+            .extend(places);
     }
     Ok(parts.into_values().collect())
 }
