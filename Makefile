@@ -29,9 +29,10 @@ nats-server:
 # The Python package (python/), installed as `pip install ./python` installs
 # it, and its pytest suite. The server its tests start is the binary the
 # workspace's tests build (`cargo test --no-run` is a no-op after `cargo test`).
-python-test:
+python-test: nats-server
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check pytest pandas pyarrow
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check ./python
 	cargo test --workspace --no-run --quiet
-	PROFILEDB_BIN=$(abspath $(or $(CARGO_TARGET_DIR),target))/debug/profiledb $(VENV)/bin/pytest python/tests
+	PROFILEDB_BIN=$(abspath $(or $(CARGO_TARGET_DIR),target))/debug/profiledb NATS_SERVER=$(NATS_SERVER) \
+		$(VENV)/bin/pytest python/tests

@@ -1,12 +1,14 @@
-//! Arbitrary text through JSON event decoding and planning against a catalog that
-//! binds every kind of definition: never a panic, only typed errors.
+//! Arbitrary bytes through both event decodings, JSON text and the binary
+//! batches of a cluster's log, and planning against a catalog that binds
+//! every kind of definition: never a panic, only typed errors; a batch that
+//! decodes writes back as what it read.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use profiledb_storage::catalog::{Bindings, Catalog};
-use profiledb_storage::event::{events_from_json, plan};
+use profiledb_storage::event::{BatchWriter, decode_batch, events_from_json, plan};
 use profiledb_storage::{AttrType, Definition, FeatureKind, VectorRule};
 
 fn bindings() -> &'static Bindings {
@@ -81,7 +83,23 @@ fn bindings() -> &'static Bindings {
     })
 }
 
+fn batch(events: &[profiledb_storage::Event]) -> Vec<u8> {
+    let mut w = BatchWriter::new();
+    for ev in events {
+        w.push(ev);
+    }
+    w.finish()
+}
+
 fuzz_target!(|data: &[u8]| {
+    if let Ok(events) = decode_batch(data) {
+        for ev in &events {
+            let _ = plan(bindings(), ev);
+        }
+        let written = batch(&events);
+        let again = decode_batch(&written).expect("a batch written decodes");
+        assert_eq!(batch(&again), written);
+    }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
