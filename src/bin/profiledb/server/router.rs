@@ -1169,8 +1169,8 @@ async fn batch_read(
             ids.len()
         )));
     }
-    let parts = by_owner(&shared, &ids).await?;
-    let answers = match ask_parts(&shared, &headers, "/v1/profiles", parts, |at| {
+    let users: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let answers = match ask_parts(&shared, &headers, "/v1/profiles", &users, |at| {
         let mut sub = req.clone();
         sub.insert(
             "ids".into(),
@@ -1219,11 +1219,7 @@ async fn rows_as_of(
 ) -> Result<Response, ApiError> {
     let super::routes::RowsAsOf { select, pairs } = super::routes::RowsAsOf::parse(&body)?;
     let users: Vec<&str> = pairs.iter().map(|(u, _)| u.as_str()).collect();
-    let mut parts = by_owner(&shared, &users).await?;
-    if parts.is_empty() {
-        parts.push((shared.owner_of("").await?, Vec::new()));
-    }
-    let answers = match ask_parts(&shared, &headers, "/v1/rows_as_of", parts, |at| {
+    let answers = match ask_parts(&shared, &headers, "/v1/rows_as_of", &users, |at| {
         let pairs: Vec<(&str, i64)> = at
             .iter()
             .map(|&i| (pairs[i].0.as_str(), pairs[i].1))
@@ -1259,23 +1255,26 @@ async fn rows_as_of(
 }
 
 /// The places of `users` grouped by the node answering for each user's
-/// partition, a group per node (the node found once per partition).
+/// partition, a group per node (the node found once per partition), among
+/// the nodes not in `skip`.
 async fn by_owner(
     shared: &Shared,
-    users: &[impl AsRef<str>],
+    users: &[&str],
+    places: impl Iterator<Item = usize>,
+    skip: &[String],
 ) -> Result<Vec<(Member, Vec<usize>)>, ApiError> {
     let mut by_partition: std::collections::BTreeMap<u32, Vec<usize>> =
         std::collections::BTreeMap::new();
-    for (i, user) in users.iter().enumerate() {
+    for i in places {
         by_partition
-            .entry(partition_of(user.as_ref(), shared.partitions))
+            .entry(partition_of(users[i], shared.partitions))
             .or_default()
             .push(i);
     }
     let mut parts: std::collections::BTreeMap<String, (Member, Vec<usize>)> =
         std::collections::BTreeMap::new();
     for (p, places) in by_partition {
-        let node = shared.answering(p, None, &[]).await?;
+        let node = shared.answering(p, None, skip).await?;
         parts
             .entry(node.name.clone())
             .or_insert_with(|| (node, Vec::new()))
@@ -1285,42 +1284,76 @@ async fn by_owner(
     Ok(parts.into_values().collect())
 }
 
-/// Asks each node of `parts` at `path`, all at once, with the body `body`
-/// makes of the node's places: each part's places with the node's JSON
-/// answer, or (as `Err`) the first error a node answered, as it answered it.
+/// Asks, at `path`, each node answering for some of `users` about its
+/// places among them, all at once, with the body `body` makes of those
+/// places: each part's places with the node's JSON answer, or (as `Err`)
+/// the first error a node answered, as it answered it. A node that cannot
+/// be reached (it just died, and its reports are not yet stale) has its
+/// places asked again of the next nodes that follow their partitions, as a
+/// point read does. With no users, one node is asked with no places.
 async fn ask_parts(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
     path: &'static str,
-    parts: Vec<(Member, Vec<usize>)>,
+    users: &[&str],
     body: impl Fn(&[usize]) -> Vec<u8>,
 ) -> Result<Vec<(Vec<usize>, serde_json::Value)>, Response> {
-    let asks = parts.into_iter().map(|(node, at)| {
-        let body = body(&at);
-        async move {
-            let resp = shared
-                .forward(node, "POST", path.into(), headers, Some(body))
-                .await?;
-            Ok::<_, ApiError>((at, resp))
-        }
-    });
-    let mut out = Vec::new();
-    for answer in futures_util::future::join_all(asks).await {
-        let (at, resp) = answer.map_err(IntoResponse::into_response)?;
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+    let mut skip: Vec<String> = Vec::new();
+    let mut parts = by_owner(shared, users, 0..users.len(), &skip)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if parts.is_empty() {
+        let node = shared
+            .owner_of("")
             .await
-            .map_err(|e| unavailable(format!("reading a node's answer: {e}")).into_response())?;
-        if !status.is_success() {
-            // The node's own error, as it gave it.
-            return Err(
-                (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-            );
-        }
-        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            unavailable(format!("a node's answer is not JSON: {e}")).into_response()
-        })?;
-        out.push((at, json));
+            .map_err(IntoResponse::into_response)?;
+        parts.push((node, Vec::new()));
     }
-    Ok(out)
+    let mut out = Vec::new();
+    loop {
+        let asks = parts.into_iter().map(|(node, at)| {
+            let body = body(&at);
+            async move {
+                let name = node.name.clone();
+                let answer = shared
+                    .forward(node, "POST", path.into(), headers, Some(body))
+                    .await;
+                (name, at, answer)
+            }
+        });
+        let mut again = Vec::new();
+        for (name, at, answer) in futures_util::future::join_all(asks).await {
+            let resp = match answer {
+                Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE && skip.len() < 3 => {
+                    skip.push(name);
+                    again.extend(at);
+                    continue;
+                }
+                other => other.map_err(IntoResponse::into_response)?,
+            };
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .map_err(|e| {
+                    unavailable(format!("reading a node's answer: {e}")).into_response()
+                })?;
+            if !status.is_success() {
+                // The node's own error, as it gave it.
+                return Err(
+                    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+                );
+            }
+            let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                unavailable(format!("a node's answer is not JSON: {e}")).into_response()
+            })?;
+            out.push((at, json));
+        }
+        if again.is_empty() {
+            return Ok(out);
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+        parts = by_owner(shared, users, again.into_iter(), &skip)
+            .await
+            .map_err(IntoResponse::into_response)?;
+    }
 }
