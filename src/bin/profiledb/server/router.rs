@@ -1324,7 +1324,12 @@ async fn ask_parts(
         let mut again = Vec::new();
         for (name, at, answer) in futures_util::future::join_all(asks).await {
             let resp = match answer {
-                Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE && skip.len() < 3 => {
+                // (Not the part with no places: nothing would ask again.)
+                Err(e)
+                    if e.status == StatusCode::SERVICE_UNAVAILABLE
+                        && skip.len() < 3
+                        && !at.is_empty() =>
+                {
                     skip.push(name);
                     again.extend(at);
                     continue;
