@@ -7,14 +7,20 @@ import subprocess
 import pytest
 
 
-def _binary() -> str:
-    path = os.environ.get("PROFILEDB_BIN") or shutil.which("profiledb")
+def _program(variable: str, name: str, what: str) -> str:
+    """The program `variable` names, or `name` on PATH; fails the test
+    (saying how to get it) when neither is there."""
+    path = os.environ.get(variable) or shutil.which(name)
     if not path or not os.access(path, os.X_OK):
         pytest.fail(
-            "the server tests need the profiledb program: set PROFILEDB_BIN "
+            f"the {what} tests need the {name} program: set {variable} "
             "(make python-test does) or put it on PATH"
         )
     return path
+
+
+def _binary() -> str:
+    return _program("PROFILEDB_BIN", "profiledb", "server")
 
 
 class Server:

@@ -5,8 +5,6 @@ answering for each user's partition, answer what the embedded database fed
 the same events answers."""
 
 import math
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -14,7 +12,7 @@ import time
 import pytest
 
 import profiledb
-from conftest import _binary
+from conftest import _binary, _program
 
 DAY = 86_400_000
 SCHEMA = [
@@ -27,13 +25,7 @@ SCHEMA = [
 
 
 def _nats_server() -> str:
-    path = os.environ.get("NATS_SERVER") or shutil.which("nats-server")
-    if not path or not os.access(path, os.X_OK):
-        pytest.fail(
-            "the cluster tests need nats-server: set NATS_SERVER "
-            "(make python-test does) or put it on PATH"
-        )
-    return path
+    return _program("NATS_SERVER", "nats-server", "cluster")
 
 
 def _free_port() -> int:
