@@ -1170,35 +1170,28 @@ async fn batch_read(
         )));
     }
     let users: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let answers = match ask_parts(&shared, &headers, "/v1/profiles", &users, |at| {
-        let mut sub = req.clone();
-        sub.insert(
-            "ids".into(),
-            at.iter()
-                .map(|&i| serde_json::Value::from(ids[i].clone()))
-                .collect(),
-        );
-        serde_json::Value::Object(sub).to_string().into_bytes()
-    })
+    let (out, _) = match ask_parts(
+        &shared,
+        &headers,
+        "/v1/profiles",
+        "profiles",
+        &users,
+        |at| {
+            let mut sub = req.clone();
+            sub.insert(
+                "ids".into(),
+                at.iter()
+                    .map(|&i| serde_json::Value::from(ids[i].clone()))
+                    .collect(),
+            );
+            serde_json::Value::Object(sub).to_string().into_bytes()
+        },
+    )
     .await
     {
-        Ok(answers) => answers,
+        Ok(answered) => answered,
         Err(answered) => return Ok(answered),
     };
-    let mut out = vec![serde_json::Value::Null; ids.len()];
-    for (at, mut json) in answers {
-        let profiles = match json["profiles"].take() {
-            serde_json::Value::Array(p) if p.len() == at.len() => p,
-            _ => {
-                return Err(unavailable(
-                    "a node answered a different number of profiles",
-                ));
-            }
-        };
-        for (i, p) in at.into_iter().zip(profiles) {
-            out[i] = p;
-        }
-    }
     let answer = serde_json::json!({ "profiles": out });
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
@@ -1219,33 +1212,22 @@ async fn rows_as_of(
 ) -> Result<Response, ApiError> {
     let super::routes::RowsAsOf { select, pairs } = super::routes::RowsAsOf::parse(&body)?;
     let users: Vec<&str> = pairs.iter().map(|(u, _)| u.as_str()).collect();
-    let answers = match ask_parts(&shared, &headers, "/v1/rows_as_of", &users, |at| {
-        let pairs: Vec<(&str, i64)> = at
-            .iter()
-            .map(|&i| (pairs[i].0.as_str(), pairs[i].1))
-            .collect();
-        serde_json::json!({ "select": select, "pairs": pairs })
-            .to_string()
-            .into_bytes()
-    })
-    .await
-    {
-        Ok(answers) => answers,
-        Err(answered) => return Ok(answered),
-    };
-    let mut head = None;
-    let mut out = vec![serde_json::Value::Null; pairs.len()];
-    for (at, mut json) in answers {
-        let rows = match json["rows"].take() {
-            serde_json::Value::Array(r) if r.len() == at.len() => r,
-            _ => return Err(unavailable("a node answered a different number of rows")),
+    let (out, mut head) =
+        match ask_parts(&shared, &headers, "/v1/rows_as_of", "rows", &users, |at| {
+            let pairs: Vec<(&str, i64)> = at
+                .iter()
+                .map(|&i| (pairs[i].0.as_str(), pairs[i].1))
+                .collect();
+            serde_json::json!({ "select": select, "pairs": pairs })
+                .to_string()
+                .into_bytes()
+        })
+        .await
+        {
+            Ok(answered) => answered,
+            Err(answered) => return Ok(answered),
         };
-        head.get_or_insert_with(|| (json["columns"].take(), json["types"].take()));
-        for (i, r) in at.into_iter().zip(rows) {
-            out[i] = r;
-        }
-    }
-    let (columns, types) = head.unwrap_or_default();
+    let (columns, types) = (head["columns"].take(), head["types"].take());
     let answer = serde_json::json!({ "columns": columns, "types": types, "rows": out });
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
@@ -1286,18 +1268,22 @@ async fn by_owner(
 
 /// Asks, at `path`, each node answering for some of `users` about its
 /// places among them, all at once, with the body `body` makes of those
-/// places: each part's places with the node's JSON answer, or (as `Err`)
-/// the first error a node answered, as it answered it. A node that cannot
-/// be reached (it just died, and its reports are not yet stale) has its
-/// places asked again of the next nodes that follow their partitions, as a
-/// point read does. With no users, one node is asked with no places.
+/// places. Each node answers a JSON object whose array `field` holds an
+/// item per place it was asked about; the answer is those items put back in
+/// the places of `users`, with the first node's object (less `field`) for
+/// what else it says. Or, as `Err`, the first error a node answered, as it
+/// answered it. A node that cannot be reached (it just died, and its
+/// reports are not yet stale) has its places asked again of the next nodes
+/// that follow their partitions, as a point read does. With no users, one
+/// node is asked about no places.
 async fn ask_parts(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
     path: &'static str,
+    field: &str,
     users: &[&str],
     body: impl Fn(&[usize]) -> Vec<u8>,
-) -> Result<Vec<(Vec<usize>, serde_json::Value)>, Response> {
+) -> Result<(Vec<serde_json::Value>, serde_json::Value), Response> {
     let mut skip: Vec<String> = Vec::new();
     let mut parts = by_owner(shared, users, 0..users.len(), &skip)
         .await
@@ -1309,7 +1295,8 @@ async fn ask_parts(
             .map_err(IntoResponse::into_response)?;
         parts.push((node, Vec::new()));
     }
-    let mut out = Vec::new();
+    let mut out = vec![serde_json::Value::Null; users.len()];
+    let mut head = None;
     loop {
         let asks = parts.into_iter().map(|(node, at)| {
             let body = body(&at);
@@ -1348,13 +1335,25 @@ async fn ask_parts(
                     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
                 );
             }
-            let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            let mut json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
                 unavailable(format!("a node's answer is not JSON: {e}")).into_response()
             })?;
-            out.push((at, json));
+            let items = match json[field].take() {
+                serde_json::Value::Array(items) if items.len() == at.len() => items,
+                _ => {
+                    return Err(unavailable(format!(
+                        "node '{name}' answered a different number of {field}"
+                    ))
+                    .into_response());
+                }
+            };
+            for (i, item) in at.into_iter().zip(items) {
+                out[i] = item;
+            }
+            head.get_or_insert(json);
         }
         if again.is_empty() {
-            return Ok(out);
+            return Ok((out, head.unwrap_or_default()));
         }
         tokio::time::sleep(RETRY_PAUSE).await;
         parts = by_owner(shared, users, again.into_iter(), &skip)
