@@ -81,19 +81,27 @@ pub(crate) fn row_bytes(row: &UserRow) -> usize {
         + row.attributes.heap_bytes()
 }
 
-/// Asks the processor to bring the cache line at `p` in; a hint that never
-/// faults, whatever `p` is.
+/// Rows ahead of the one visited that a scan asks memory for.
+const AHEAD: usize = 8;
+
+/// Asks the processor to bring in the cache lines of the `len` bytes at
+/// `start` (at least one line); a hint that never faults, whatever the
+/// address.
 #[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it reads nothing the program sees and
-    // never faults, even for an address that is not mapped.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+fn prefetch(start: *const u8, len: usize) {
+    let skew = start as usize % 64;
+    for line in (0..skew + len.max(1)).step_by(64) {
+        let p = start.wrapping_sub(skew).wrapping_add(line);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees and
+        // never faults, even for an address that is not mapped.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 impl RowTable {
@@ -227,13 +235,16 @@ impl RowTable {
             let slots = &chunk[from.min(chunk.len())..];
             for (i, slot) in slots.iter().enumerate() {
                 // Rows and their records are scattered on the heap: ask for
-                // the rows a few ahead, and the records of those a little
-                // nearer, so that visiting does not wait on memory.
-                if let Some(ahead) = slots.get(i + 8) {
-                    prefetch(Arc::as_ptr(&ahead.row).cast());
+                // the rows a few ahead, and every cache line of the features
+                // records of those a little nearer (a search for a cell reads
+                // lines across the record), so that visiting does not wait on
+                // memory.
+                if let Some(ahead) = slots.get(i + AHEAD) {
+                    prefetch(Arc::as_ptr(&ahead.row).cast(), 1);
                 }
-                if let Some(near) = slots.get(i + 4) {
-                    prefetch(near.row.features.as_ptr());
+                if let Some(near) = slots.get(i + AHEAD / 2) {
+                    let (start, len) = near.row.features.span();
+                    prefetch(start, len);
                 }
                 if end.is_some_and(|(k, e)| slot.cmp(k, e).is_ge()) {
                     return;

@@ -132,9 +132,13 @@ impl Record {
                 .sum::<usize>()
     }
 
-    /// Where the record's entries start in memory, for prefetching.
-    pub fn as_ptr(&self) -> *const u8 {
-        self.entries.as_ptr().cast()
+    /// The memory the record's entries take, for prefetching: where they
+    /// start and their length in bytes.
+    pub fn span(&self) -> (*const u8, usize) {
+        (
+            self.entries.as_ptr().cast(),
+            std::mem::size_of_val(self.entries.as_slice()),
+        )
     }
 
     /// The cell stored for `id`.
