@@ -253,6 +253,41 @@ impl Db {
         Ok(self.engine.apply_logs(positions, events)?)
     }
 
+    /// [`Db::apply_logs`] with each event planned under the catalog as it
+    /// was at a version (`None`: today's; `versions` holds one for each
+    /// event, or none): a cluster node reading a partition from before
+    /// statements it applied since plans those events as the nodes that
+    /// read them then did (see [`Db::note_log_schema`]).
+    ///
+    /// # Errors
+    /// As [`Db::apply_logs`]; also `versions` of another length than `events`.
+    pub fn apply_logs_at(
+        &self,
+        positions: &[(u32, u64)],
+        events: &[Event],
+        versions: &[Option<u64>],
+    ) -> Result<LogApplied> {
+        Ok(self.engine.apply_logs_at(positions, events, versions)?)
+    }
+
+    /// Records the catalog's version now as the one log entry `seq` leaves
+    /// (a cluster statement just applied, or 0 before any), and returns it.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn note_log_schema(&self, seq: u64) -> Result<u64> {
+        Ok(self.engine.note_log_schema(seq)?)
+    }
+
+    /// The catalog versions [`Db::note_log_schema`] recorded, as (entry,
+    /// version), in entry order.
+    ///
+    /// # Errors
+    /// A storage failure, or a damaged record.
+    pub fn log_schemas(&self) -> Result<Vec<(u64, u64)>> {
+        Ok(self.engine.log_schemas()?)
+    }
+
     /// The last sequence number of log partition `partition` that
     /// [`Db::apply_log`] applied; `None` before the first.
     ///

@@ -56,6 +56,16 @@ const READ_STATEMENTS: Duration = Duration::from_secs(30);
 /// on every node, which all apply it to the same schema).
 pub type Outcome = Result<Done, Arc<crate::Error>>;
 
+/// What applying statements did on a node.
+#[derive(Debug, Default)]
+struct Applied {
+    /// Each statement's outcome, in order.
+    outcomes: Vec<(u64, Outcome)>,
+    /// The catalog version each left (none for a partition's replay, which
+    /// changes no definition), as [`Db::note_log_schema`] kept it.
+    schemas: Vec<(u64, u64)>,
+}
+
 /// What a statement applied on a node did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Done {
@@ -154,6 +164,9 @@ struct Pull {
     /// positions must all move, or none.)
     covered: Option<u64>,
     events: Vec<Event>,
+    /// The catalog version to plan the events under (`None`: today's;
+    /// see [`Statements::schema`]).
+    schema: Option<u64>,
     /// Answers how many events the schema did not take, or why the write
     /// failed.
     done: tokio::sync::oneshot::Sender<Result<u64, String>>,
@@ -167,7 +180,8 @@ impl Writer {
     }
 
     /// Writes `events` of `partition` with its position `seq` (and the
-    /// statements its users have, `covered`, when that moved); answers how
+    /// statements its users have, `covered`, when that moved), planned
+    /// under the catalog version `schema` (`None`: today's); answers how
     /// many the schema did not take.
     async fn write(
         &self,
@@ -175,6 +189,7 @@ impl Writer {
         seq: u64,
         covered: Option<u64>,
         events: Vec<Event>,
+        schema: Option<u64>,
     ) -> Result<u64, String> {
         let stopped = || "the node's writer stopped".to_owned();
         let (done, answer) = tokio::sync::oneshot::channel();
@@ -184,6 +199,7 @@ impl Writer {
                 seq,
                 covered,
                 events,
+                schema,
                 done,
             })
             .await
@@ -216,16 +232,26 @@ async fn write_pulls(db: Arc<Db>, mut rx: tokio::sync::mpsc::Receiver<Pull>) {
         let mut ends = Vec::with_capacity(group.len());
         let mut events = Vec::with_capacity(n);
         let mut replies = Vec::with_capacity(group.len());
+        // Only a partition read from before statements the node applied
+        // plans its events under a past catalog.
+        let mut versions = Vec::new();
+        if group.iter().any(|p| p.schema.is_some()) {
+            versions.reserve(n);
+            for pull in &group {
+                versions.extend(std::iter::repeat_n(pull.schema, pull.events.len()));
+            }
+        }
         for pull in group {
             events.extend(pull.events);
             ends.push(events.len());
             replies.push(pull.done);
         }
         let db = db.clone();
-        let written = tokio::task::spawn_blocking(move || db.apply_logs(&positions, &events))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let written =
+            tokio::task::spawn_blocking(move || db.apply_logs_at(&positions, &events, &versions))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
         match written {
             Ok(done) => {
                 let mut rejected = vec![0u64; ends.len()];
@@ -266,6 +292,12 @@ struct Barrier {
     covered: BTreeMap<u32, u64>,
     /// Partition → the record of `covered` last stored (one more).
     recorded: BTreeMap<u32, u64>,
+    /// Statements whose catalog version was missed (and told once).
+    unversioned: BTreeSet<u64>,
+    /// Statement → the catalog version applying it left (0: before any):
+    /// the events of a partition whose users have the statements up to
+    /// `covered` are planned under that of `covered`.
+    schemas: BTreeMap<u64, u64>,
     /// The partitions the node follows: all of them meet a marker before
     /// statements are applied.
     following: BTreeSet<u32>,
@@ -339,17 +371,12 @@ impl Statements {
     /// Notes that partition `p` covers the statements through `through`,
     /// and joins what replaying them for `p` changed to their outcomes;
     /// returns the outcomes changed, as kept on disk.
-    fn join_replayed(
-        &self,
-        p: u32,
-        through: u64,
-        replayed: Vec<(u64, Outcome)>,
-    ) -> Vec<(u64, Vec<u8>)> {
+    fn join_replayed(&self, p: u32, through: u64, replayed: Applied) -> Vec<(u64, Vec<u8>)> {
         let mut s = self.lock();
         let c = s.covered.entry(p).or_default();
         *c = (*c).max(through);
         let mut kept = Vec::new();
-        for (seq, outcome) in replayed {
+        for (seq, outcome) in replayed.outcomes {
             if let (
                 Ok(Done {
                     changed: Some(more),
@@ -431,6 +458,27 @@ impl Statements {
         (s.recorded.get(&p).is_none_or(|&r| record > r)).then_some(record)
     }
 
+    /// The catalog version partition `p`'s events are planned under:
+    /// `None` (today's) when its users have every statement the node
+    /// applied; else the version the last statement they have left, as
+    /// every node that read those events before the later statements
+    /// planned them. A node that kept no such version (statements it
+    /// applied before it kept them) plans them under today's.
+    fn schema(&self, p: u32) -> Option<u64> {
+        let mut s = self.lock();
+        let covered = s.covered.get(&p).copied().unwrap_or(0);
+        if covered >= s.applied {
+            return None;
+        }
+        let version = s.schemas.get(&covered).copied();
+        if version.is_none() && s.unversioned.insert(covered) {
+            tracing::warn!(
+                "partition {p}: no catalog version kept for statement {covered}; its events up to the next marker are planned under today's schema"
+            );
+        }
+        version
+    }
+
     /// `record` is stored for partition `p`.
     fn recorded(&self, p: u32, record: u64) {
         self.lock().recorded.insert(p, record);
@@ -463,8 +511,10 @@ impl Statements {
         self.changed.notify_waiters();
     }
 
-    fn done(&self, through: u64, outcomes: Vec<(u64, Outcome)>) {
+    fn done(&self, through: u64, applied: Applied) {
         let mut s = self.lock();
+        s.schemas.extend(applied.schemas);
+        let outcomes = applied.outcomes;
         s.applying = false;
         s.applied = s.applied.max(through);
         // The partitions waiting at a marker had the changes, there.
@@ -635,13 +685,13 @@ async fn apply_statements<L: Log>(
     partitions: std::num::NonZeroU32,
     scope: Scope,
     again: Option<u64>,
-) -> Result<Vec<(u64, Outcome)>, String> {
+) -> Result<Applied, String> {
     let replay = matches!(scope, Scope::Replay(_));
     let failed = |e: &dyn std::fmt::Display| format!("reading the statements after {after}: {e}");
     let mut reader = log.statements(after).await.map_err(|e| failed(&e))?;
     let deadline = Instant::now() + READ_STATEMENTS;
     let mut at = after;
-    let mut outcomes = Vec::new();
+    let mut applied = Applied::default();
     let mut idle = Instant::now();
     while at < through {
         let batch = reader.next_batch(64, WAIT).await.map_err(|e| failed(&e))?;
@@ -670,16 +720,20 @@ async fn apply_statements<L: Log>(
             let db = db.clone();
             let seq = m.seq;
             let scope = scope.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
+            let (outcome, version) = tokio::task::spawn_blocking(move || {
                 if replay {
-                    return Ok(execute(&db, &m.payload, partitions, &scope, false));
+                    return Ok((execute(&db, &m.payload, partitions, &scope, false), None));
                 }
                 db.apply_log(STARTED, seq, &[])?;
                 let outcome = execute(&db, &m.payload, partitions, &scope, again == Some(seq));
                 if let Some(kept) = outcome.as_ref().ok().and_then(Done::kept) {
                     db.put_log_outcome(seq, &kept, OUTCOMES as u64)?;
                 }
-                db.apply_log(STATEMENTS, seq, &[]).map(|_| outcome)
+                // Before the position: a node killed in between applies
+                // the statement again, and notes its version then.
+                let version = db.note_log_schema(seq)?;
+                db.apply_log(STATEMENTS, seq, &[])
+                    .map(|_| (outcome, Some(version)))
             })
             .await
             .map_err(|e| failed(&e))?
@@ -690,18 +744,23 @@ async fn apply_statements<L: Log>(
                 // change in this partition.
                 tracing::debug!("replaying statement {seq} for a partition: {e}");
             }
-            outcomes.push((seq, outcome));
+            applied.outcomes.push((seq, outcome));
+            applied.schemas.extend(version.map(|v| (seq, v)));
             at = seq;
         }
     }
     if at < through && !replay {
         let db = db.clone();
-        tokio::task::spawn_blocking(move || db.apply_log(STATEMENTS, through, &[]))
-            .await
-            .map_err(|e| failed(&e))?
-            .map_err(|e| failed(&e))?;
+        let version = tokio::task::spawn_blocking(move || {
+            let version = db.note_log_schema(through)?;
+            db.apply_log(STATEMENTS, through, &[]).map(|_| version)
+        })
+        .await
+        .map_err(|e| failed(&e))?
+        .map_err(|e| failed(&e))?;
+        applied.schemas.push((through, version));
     }
-    Ok(outcomes)
+    Ok(applied)
 }
 
 /// Runs one statement of the log, as of the router's clock when it
@@ -843,6 +902,14 @@ impl<L: Log> Node<L> {
             }
             while s.outcomes.len() > OUTCOMES {
                 s.outcomes.pop_first();
+            }
+            s.schemas = db.log_schemas()?.into_iter().collect();
+            if s.applied == 0 && !s.schemas.contains_key(&0) {
+                // The schema before the first statement: events a
+                // partition has before its first marker are planned under
+                // it, wherever the node is by then.
+                let v = db.note_log_schema(0)?;
+                s.schemas.insert(0, v);
             }
             s.partitions = Some(total);
         }
@@ -1356,7 +1423,8 @@ async fn apply_events(
     statements: &Statements,
 ) -> Result<(), String> {
     let record = statements.record(p);
-    let rejected = unreadable + writer.write(p, last, record, events).await?;
+    let schema = statements.schema(p);
+    let rejected = unreadable + writer.write(p, last, record, events, schema).await?;
     if let Some(r) = record {
         statements.recorded(p, r);
     }

@@ -304,6 +304,55 @@ fn a_dropped_partition_leaves_no_key_and_reads_the_same_when_applied_again() -> 
     Ok(())
 }
 
+/// Events applied under a past catalog version (a cluster node reading a
+/// partition from before statements it applied since) count only in the
+/// items made by then, and the event history keeps them so: a read as of a
+/// past time plans them the same way. The versions noted for log entries
+/// read back in order.
+#[test]
+fn events_applied_under_a_past_catalog_count_only_in_its_items() -> Result<()> {
+    let e = MemoryEngine::memory().with_now(T0 + DAY);
+    e.set_history(30 * DAY)?;
+    e.define(feature("n", "tick", None, FeatureKind::Count))?;
+    let v1 = e.note_log_schema(1)?;
+    e.define(feature("m", "tick", None, FeatureKind::Count))?;
+    let v2 = e.note_log_schema(2)?;
+    assert!(v1 < v2);
+    assert_eq!(e.log_schemas()?, [(1, v1), (2, v2)]);
+    let ticks = |user: &str, from: i64, k: i64| -> Vec<Event> {
+        (0..k)
+            .map(|i| Event::new(user, "tick", T0 + from + i))
+            .collect()
+    };
+    // A versions list of another length than the events: refused, nothing
+    // written.
+    assert!(
+        e.apply_logs_at(&[(1, 1)], &ticks("u1", 0, 3), &[Some(v1)])
+            .is_err()
+    );
+    assert_eq!(e.log_position(1)?, None);
+    // u1's first three under the catalog of v1, u2's under today's.
+    let mut events = ticks("u1", 0, 3);
+    events.extend(ticks("u2", 0, 2));
+    let versions = [Some(v1), Some(v1), Some(v1), None, None];
+    e.apply_logs_at(&[(1, 1), (2, 1)], &events, &versions)?;
+    let read = |user: &str, at: i64| -> Result<(i64, i64)> {
+        let p = e.profile(user, at, DAY)?;
+        Ok((count(p.clone(), "n"), count(p, "m")))
+    };
+    assert_eq!(read("u1", T0 + DAY)?, (3, 0));
+    assert_eq!(read("u2", T0 + DAY)?, (2, 2));
+    // One more under today's catalog counts in both; as of before it, the
+    // history replays the first three as they were planned.
+    e.apply_log(1, 2, &ticks("u1", 1_000, 1))?;
+    assert_eq!(read("u1", T0 + DAY)?, (4, 1));
+    assert_eq!(read("u1", T0 + 500)?, (3, 0));
+    // A version at or past today's is today's.
+    e.apply_logs_at(&[(3, 1)], &ticks("u3", 0, 1), &[Some(v2 + 10)])?;
+    assert_eq!(read("u3", T0 + DAY)?, (1, 1));
+    Ok(())
+}
+
 /// What applying log entries did is kept for the last `keep` entries, older
 /// ones dropped as newer come, gaps or not.
 #[test]

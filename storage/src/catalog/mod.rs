@@ -174,6 +174,27 @@ fn check_positive(what: &str, x: f64) -> Result<()> {
 }
 
 impl Catalog {
+    /// The catalog as writes accepted at `version` were planned with: its
+    /// attributes, features, windows and vectors made by then (or computed
+    /// over the event history when made, which holds every write the
+    /// history does), and its event types declared as they are now only if
+    /// no later version changed them. What was dropped since is gone for
+    /// good. Its version is `version`.
+    pub fn as_of_version(&self, version: u64) -> Catalog {
+        let mut c = self.clone();
+        c.version = version.min(self.version);
+        c.attributes
+            .retain(|d| d.version <= version || d.backfilled_from.is_some());
+        c.features
+            .retain(|d| d.version <= version || d.backfilled_from.is_some());
+        c.windows
+            .retain(|d| d.version <= version || d.backfilled_from.is_some());
+        c.vectors
+            .retain(|d| d.version <= version || d.backfilled_from.is_some());
+        c.events.retain(|d| d.version <= version);
+        c
+    }
+
     /// Finds any item by name.
     pub fn kind_of(&self, name: &str) -> Option<DefKind> {
         if self.attribute(name).is_some() {

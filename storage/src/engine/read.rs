@@ -481,17 +481,7 @@ impl<'b> Planner<'b> {
         let at = match self.versions.iter().position(|(v, _)| *v == version) {
             Some(i) => i,
             None => {
-                let mut c = self.current.catalog.clone();
-                // An item computed over the history when it was made
-                // holds every write the history does.
-                c.attributes
-                    .retain(|d| d.version <= version || d.backfilled_from.is_some());
-                c.features
-                    .retain(|d| d.version <= version || d.backfilled_from.is_some());
-                c.windows
-                    .retain(|d| d.version <= version || d.backfilled_from.is_some());
-                c.vectors
-                    .retain(|d| d.version <= version || d.backfilled_from.is_some());
+                let c = self.current.catalog.as_of_version(version);
                 self.versions.push((version, Bindings::new(c)));
                 self.versions.len() - 1
             }

@@ -85,6 +85,10 @@ fn log_outcome_key(seq: u64) -> Vec<u8> {
     key
 }
 
+/// The prefix of the keys of the catalog versions log entries left
+/// ([`Engine::note_log_schema`]).
+const LOG_SCHEMA: &[u8] = b"log.schema.";
+
 /// The prefix of the marks of drops under way.
 const LOG_DROPPING: &[u8] = b"log.dropping.";
 
@@ -113,12 +117,12 @@ fn catalog_entries(snap: &impl KvSnapshot, prefix: &[u8]) -> Result<Vec<(Vec<u8>
     Ok(out)
 }
 
-/// The log entry number a kept outcome's key ends with.
-fn entry_number(tail: &[u8]) -> Result<u64> {
+/// The log entry number the key `prefix` + `tail` ends with.
+fn entry_number(prefix: &[u8], tail: &[u8]) -> Result<u64> {
     let seq: [u8; 8] = tail.try_into().map_err(|_| {
         Error::corruption(
             crate::kv::CATALOG,
-            &[LOG_OUTCOME, tail].concat(),
+            &[prefix, tail].concat(),
             "not an entry number",
         )
     })?;
@@ -402,6 +406,34 @@ impl<K: Kv> Engine<K> {
     /// partition named twice, or positions of which some were applied and
     /// others not (a partition read by two readers at once).
     pub fn apply_logs(&self, positions: &[(u32, u64)], events: &[Event]) -> Result<LogApplied> {
+        self.apply_logs_at(positions, events, &[])
+    }
+
+    /// [`Engine::apply_logs`] with each event planned under the catalog as
+    /// it was at a version ([`crate::Catalog::as_of_version`]): `versions` holds
+    /// one for each event (`None`: today's), or none at all. A cluster
+    /// node reading a partition from a point before statements it applied
+    /// since plans the events there as every node did that read them
+    /// before those statements: an item made later does not count them.
+    /// The event history keeps each with that version, so that reads as
+    /// of a past time and the fold plan it the same way.
+    ///
+    /// # Errors
+    /// As [`Engine::apply_logs`]; also `versions` of another length than
+    /// `events`.
+    pub fn apply_logs_at(
+        &self,
+        positions: &[(u32, u64)],
+        events: &[Event],
+        versions: &[Option<u64>],
+    ) -> Result<LogApplied> {
+        if !versions.is_empty() && versions.len() != events.len() {
+            return Err(Error::InvalidArgument(format!(
+                "a log write has {} events and {} catalog versions",
+                events.len(),
+                versions.len()
+            )));
+        }
         if positions.iter().any(|&(_, seq)| seq == 0) {
             return Err(Error::InvalidArgument(
                 "a log sequence number starts at 1".into(),
@@ -419,7 +451,7 @@ impl<K: Kv> Engine<K> {
             ));
         }
         loop {
-            if let Some(done) = self.try_ingest(events, None, &log)? {
+            if let Some(done) = self.try_ingest(events, None, &log, versions)? {
                 return Ok(LogApplied {
                     ingested: done.counts,
                     repeated: done.repeated,
@@ -485,7 +517,7 @@ impl<K: Kv> Engine<K> {
         batch.put(crate::kv::CATALOG, &log_outcome_key(seq), outcome);
         if let Some(old) = seq.checked_sub(keep) {
             for (tail, _) in catalog_entries(&self.kv.snapshot(), LOG_OUTCOME)? {
-                if entry_number(&tail)? <= old {
+                if entry_number(LOG_OUTCOME, &tail)? <= old {
                     batch.delete(crate::kv::CATALOG, &[LOG_OUTCOME, &tail].concat());
                 }
             }
@@ -501,7 +533,50 @@ impl<K: Kv> Engine<K> {
     pub fn log_outcomes(&self) -> Result<Vec<(u64, Vec<u8>)>> {
         catalog_entries(&self.kv.snapshot(), LOG_OUTCOME)?
             .into_iter()
-            .map(|(tail, value)| Ok((entry_number(&tail)?, value)))
+            .map(|(tail, value)| Ok((entry_number(LOG_OUTCOME, &tail)?, value)))
+            .collect()
+    }
+
+    /// Records the catalog's version now as the one log entry `seq` (a
+    /// cluster statement just applied, or 0 before any) leaves, and returns
+    /// it: what [`Engine::apply_logs_at`] plans a partition's events with
+    /// when they come before the marker of a later statement. Only the
+    /// entries that change the catalog need one; each takes a few bytes and
+    /// is kept.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn note_log_schema(&self, seq: u64) -> Result<u64> {
+        let version = self.bindings().catalog.version;
+        let mut batch = self.kv.batch();
+        batch.put(
+            crate::kv::CATALOG,
+            &[LOG_SCHEMA, &seq.to_be_bytes()].concat(),
+            &version.to_be_bytes(),
+        );
+        self.kv.write(batch, false)?;
+        Ok(version)
+    }
+
+    /// The versions [`Engine::note_log_schema`] recorded, as (entry,
+    /// version), in entry order.
+    ///
+    /// # Errors
+    /// A storage failure, or a key or value that is not 8 bytes.
+    pub fn log_schemas(&self) -> Result<Vec<(u64, u64)>> {
+        catalog_entries(&self.kv.snapshot(), LOG_SCHEMA)?
+            .into_iter()
+            .map(|(tail, value)| {
+                let seq = entry_number(LOG_SCHEMA, &tail)?;
+                let version: [u8; 8] = value.as_slice().try_into().map_err(|_| {
+                    Error::corruption(
+                        crate::kv::CATALOG,
+                        &[LOG_SCHEMA, &tail].concat(),
+                        "a catalog version is not 8 bytes",
+                    )
+                })?;
+                Ok((seq, u64::from_be_bytes(version)))
+            })
             .collect()
     }
 
@@ -529,7 +604,7 @@ impl<K: Kv> Engine<K> {
     /// Ingests `events`, once per `request` key when there is one.
     fn ingest_keyed(&self, events: &[Event], request: Option<&str>) -> Result<(Ingested, bool)> {
         loop {
-            if let Some(done) = self.try_ingest(events, request, &[])? {
+            if let Some(done) = self.try_ingest(events, request, &[], &[])? {
                 return Ok((done.counts, done.repeated));
             }
         }
@@ -542,18 +617,35 @@ impl<K: Kv> Engine<K> {
         events: &[Event],
         request: Option<&str>,
         log: &[LogPosition],
+        versions: &[Option<u64>],
     ) -> Result<Option<Outcome>> {
         let bindings = self.bindings();
         // Ids and request keys are kept with the history, for its horizon.
         let keeping = bindings.catalog.history_ms > 0;
         let mut planned: Vec<Planned<'_>> = Vec::with_capacity(events.len());
         let mut rejected = Vec::new();
+        // The catalogs of past versions events are planned under.
+        let mut past: Vec<Bindings> = Vec::new();
         for (index, ev) in events.iter().enumerate() {
+            let b = match versions.get(index).copied().flatten() {
+                Some(v) if v < bindings.catalog.version => {
+                    let at = match past.iter().position(|b| b.catalog.version == v) {
+                        Some(at) => at,
+                        None => {
+                            past.push(Bindings::new(bindings.catalog.as_of_version(v)));
+                            past.len() - 1
+                        }
+                    };
+                    &past[at]
+                }
+                _ => &*bindings,
+            };
+            let version = b.catalog.version;
             // Planning checks the id; it is read only where it is kept.
             // The event is kept as accepted, with its declared defaults.
-            let plan = event::plan_event(&bindings, ev).and_then(|(ev, ops)| {
+            let plan = event::plan_event(b, ev).and_then(|(ev, ops)| {
                 let id = if keeping { event::event_id(&ev)? } else { None };
-                Ok((ev, id, ops))
+                Ok((ev, id, ops, version))
             });
             match plan {
                 Ok(p) => planned.push(p),
@@ -624,12 +716,13 @@ impl<K: Kv> Engine<K> {
         };
         let mut history = self.history_puts(
             &bindings,
-            planned.iter().map(|(ev, id, _)| {
+            planned.iter().map(|(ev, id, _, version)| {
                 (
                     ev.user.as_str(),
                     ev.ts,
                     HistoryWrite::Event(ev.as_ref()),
                     id.as_deref(),
+                    *version,
                 )
             }),
         );
@@ -710,7 +803,7 @@ impl<K: Kv> Engine<K> {
     fn drop_duplicates(&self, planned: &mut Vec<Planned<'_>>) -> Result<()> {
         let keys: Vec<Vec<u8>> = planned
             .iter()
-            .filter_map(|(ev, id, _)| Some(history::id_key(&ev.user, id.as_deref()?)))
+            .filter_map(|(ev, id, ..)| Some(history::id_key(&ev.user, id.as_deref()?)))
             .collect();
         let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
         sorted.sort();
@@ -725,7 +818,7 @@ impl<K: Kv> Engine<K> {
             .map(|(k, _)| k.as_slice())
             .collect();
         let mut k = keys.iter();
-        planned.retain(|(_, id, _)| match id {
+        planned.retain(|(_, id, ..)| match id {
             None => true,
             Some(_) => k.next().is_some_and(|key| seen.insert(key.as_slice())),
         });
@@ -759,7 +852,13 @@ impl<K: Kv> Engine<K> {
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             let history = self.history_puts(
                 &bindings,
-                std::iter::once((user, ts, HistoryWrite::Attributes(values), None)),
+                std::iter::once((
+                    user,
+                    ts,
+                    HistoryWrite::Attributes(values),
+                    None,
+                    bindings.catalog.version,
+                )),
             );
             let _in_flight = self.index.begin_write();
             if !Arc::ptr_eq(&bindings, &self.bindings.read()) {
@@ -876,7 +975,7 @@ impl<K: Kv> Engine<K> {
     fn history_puts<'w>(
         &self,
         bindings: &Bindings,
-        writes: impl ExactSizeIterator<Item = (&'w str, i64, HistoryWrite<'w>, Option<&'w str>)>,
+        writes: impl ExactSizeIterator<Item = (&'w str, i64, HistoryWrite<'w>, Option<&'w str>, u64)>,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         if bindings.catalog.history_ms == 0 {
             return Vec::new();
@@ -884,9 +983,8 @@ impl<K: Kv> Engine<K> {
         let first = self
             .history_seq
             .fetch_add(writes.len() as u64, Ordering::Relaxed);
-        let version = bindings.catalog.version;
         let mut puts = Vec::with_capacity(2 * writes.len());
-        for (seq, (user, ts, write, id)) in (first..).zip(writes) {
+        for (seq, (user, ts, write, id, version)) in (first..).zip(writes) {
             if let Some(id) = id {
                 puts.push((history::id_key(user, id), history::id_value(ts, seq)));
             }
@@ -904,8 +1002,8 @@ impl<K: Kv> Engine<K> {
 }
 
 /// An event of a batch as planned: as accepted, its id when the history
-/// keeps it, and its operands.
-type Planned<'e> = (std::borrow::Cow<'e, Event>, Option<String>, EventOps);
+/// keeps it, its operands, and the catalog version it was planned under.
+type Planned<'e> = (std::borrow::Cow<'e, Event>, Option<String>, EventOps, u64);
 
 /// Folds the history older than the horizon at `now` into each user's base
 /// state, so that the history keeps only the horizon's writes. The cutoff
