@@ -67,8 +67,9 @@ pub use profiledb_storage::time::{
 };
 pub use profiledb_storage::{
     AttrType, Bucket, Catalog, DefKind, Definition, EngineOptions as Options, EngineStats,
-    ErrorKind, Event, EventError, FeatureKind, Ingested, LogApplied, Metric, NearestFilter, Pins,
-    Profile, ReadView, RowTableStats, Status, SyncPolicy, TimeError, UserRange, Value, VectorRule,
+    ErrorKind, Event, EventError, FeatureKind, Ingested, LogApplied, LogNote, Metric,
+    NearestFilter, Pins, Profile, ReadView, RowTableStats, Status, SyncPolicy, TimeError,
+    UserRange, Value, VectorRule,
 };
 pub use profiles::{Fetched, ProfileRead, ProfileView};
 pub use schema::Schema;
@@ -257,7 +258,7 @@ impl Db {
     /// was at a version (`None`: today's; `versions` holds one for each
     /// event, or none): a cluster node reading a partition from before
     /// statements it applied since plans those events as the nodes that
-    /// read them then did (see [`Db::note_log_schema`]).
+    /// read them then did (see [`Db::note_log_entry`]).
     ///
     /// # Errors
     /// As [`Db::apply_logs`]; also `versions` of another length than `events`.
@@ -270,22 +271,22 @@ impl Db {
         Ok(self.engine.apply_logs_at(positions, events, versions)?)
     }
 
-    /// Records the catalog's version now as the one log entry `seq` leaves
-    /// (a cluster statement just applied, or 0 before any), and returns it.
+    /// Notes what applying log entry `seq` (a cluster statement just
+    /// applied, or 0 before any) left: the catalog's version now, and the
+    /// place of the statement of its script it failed at, if it did.
     ///
     /// # Errors
     /// A storage failure.
-    pub fn note_log_schema(&self, seq: u64) -> Result<u64> {
-        Ok(self.engine.note_log_schema(seq)?)
+    pub fn note_log_entry(&self, seq: u64, failed_at: Option<u32>) -> Result<LogNote> {
+        Ok(self.engine.note_log_entry(seq, failed_at)?)
     }
 
-    /// The catalog versions [`Db::note_log_schema`] recorded, as (entry,
-    /// version), in entry order.
+    /// The notes [`Db::note_log_entry`] kept, by entry, in order.
     ///
     /// # Errors
-    /// A storage failure, or a damaged record.
-    pub fn log_schemas(&self) -> Result<Vec<(u64, u64)>> {
-        Ok(self.engine.log_schemas()?)
+    /// A storage failure, or a damaged note.
+    pub fn log_notes(&self) -> Result<Vec<(u64, LogNote)>> {
+        Ok(self.engine.log_notes()?)
     }
 
     /// The last sequence number of log partition `partition` that

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::log::{Log, LogReader, Message};
 use super::{Entry, STARTED, STATEMENTS};
-use crate::{Db, Event, Limits, Output, Value};
+use crate::{Db, Event, Limits, LogNote, Output, Value};
 
 /// Messages read in one pull at most.
 pub const PULL: usize = 1000;
@@ -61,9 +61,9 @@ pub type Outcome = Result<Done, Arc<crate::Error>>;
 struct Applied {
     /// Each statement's outcome, in order.
     outcomes: Vec<(u64, Outcome)>,
-    /// The catalog version each left (none for a partition's replay, which
-    /// changes no definition), as [`Db::note_log_schema`] kept it.
-    schemas: Vec<(u64, u64)>,
+    /// What each left (none for a partition's replay, which changes no
+    /// definition), as [`Db::note_log_entry`] kept it.
+    notes: Vec<(u64, LogNote)>,
 }
 
 /// What a statement applied on a node did.
@@ -86,8 +86,10 @@ enum Scope {
     Following(Arc<BTreeSet<u32>>),
     /// Partition `p`'s alone, and nothing else: the changes to users of
     /// statements the node applied before its reader of `p` reached them
-    /// (it followed `p` only later, or from further back).
-    Replay(u32),
+    /// (it followed `p` only later, or from further back); of a statement
+    /// whose script failed, only those before the place it failed at
+    /// (statement → place).
+    Replay(u32, Arc<BTreeMap<u64, u32>>),
 }
 
 /// What a node has done, shared with whoever reports it.
@@ -294,10 +296,11 @@ struct Barrier {
     recorded: BTreeMap<u32, u64>,
     /// Statements whose catalog version was missed (and told once).
     unversioned: BTreeSet<u64>,
-    /// Statement → the catalog version applying it left (0: before any):
-    /// the events of a partition whose users have the statements up to
-    /// `covered` are planned under that of `covered`.
-    schemas: BTreeMap<u64, u64>,
+    /// Statement → what applying it left (0: before any): the events of a
+    /// partition whose users have the statements up to `covered` are
+    /// planned under the catalog version of `covered`, and a replay of a
+    /// statement's changes stops where its script failed.
+    notes: BTreeMap<u64, LogNote>,
     /// The partitions the node follows: all of them meet a marker before
     /// statements are applied.
     following: BTreeSet<u32>,
@@ -470,7 +473,7 @@ impl Statements {
         if covered >= s.applied {
             return None;
         }
-        let version = s.schemas.get(&covered).copied();
+        let version = s.notes.get(&covered).map(|n| n.version);
         if version.is_none() && s.unversioned.insert(covered) {
             tracing::warn!(
                 "partition {p}: no catalog version kept for statement {covered}; its events up to the next marker are planned under today's schema"
@@ -513,7 +516,7 @@ impl Statements {
 
     fn done(&self, through: u64, applied: Applied) {
         let mut s = self.lock();
-        s.schemas.extend(applied.schemas);
+        s.notes.extend(applied.notes);
         let outcomes = applied.outcomes;
         s.applying = false;
         s.applied = s.applied.max(through);
@@ -574,7 +577,13 @@ impl Statements {
                     "partition {p}: passes the marker of statement {through} (replay {replay:?})"
                 );
                 if let Some((covered, partitions)) = replay {
-                    let replay = Scope::Replay(p);
+                    let stops = self
+                        .lock()
+                        .notes
+                        .range(covered + 1..=through)
+                        .filter_map(|(&seq, n)| Some((seq, n.failed_at?)))
+                        .collect();
+                    let replay = Scope::Replay(p, Arc::new(stops));
                     let replayed =
                         apply_statements(db, log, covered, through, partitions, replay, None)
                             .await?;
@@ -686,7 +695,7 @@ async fn apply_statements<L: Log>(
     scope: Scope,
     again: Option<u64>,
 ) -> Result<Applied, String> {
-    let replay = matches!(scope, Scope::Replay(_));
+    let replay = matches!(scope, Scope::Replay(..));
     let failed = |e: &dyn std::fmt::Display| format!("reading the statements after {after}: {e}");
     let mut reader = log.statements(after).await.map_err(|e| failed(&e))?;
     let deadline = Instant::now() + READ_STATEMENTS;
@@ -720,20 +729,25 @@ async fn apply_statements<L: Log>(
             let db = db.clone();
             let seq = m.seq;
             let scope = scope.clone();
-            let (outcome, version) = tokio::task::spawn_blocking(move || {
-                if replay {
-                    return Ok((execute(&db, &m.payload, partitions, &scope, false), None));
+            let (outcome, note) = tokio::task::spawn_blocking(move || {
+                if let Scope::Replay(_, stops) = &scope {
+                    // Up to where the script failed when it was applied.
+                    let upto = stops.get(&seq).copied();
+                    let (outcome, _) = execute(&db, &m.payload, partitions, &scope, false, upto);
+                    return Ok((outcome, None));
                 }
                 db.apply_log(STARTED, seq, &[])?;
-                let outcome = execute(&db, &m.payload, partitions, &scope, again == Some(seq));
+                let again = again == Some(seq);
+                let (outcome, failed_at) =
+                    execute(&db, &m.payload, partitions, &scope, again, None);
                 if let Some(kept) = outcome.as_ref().ok().and_then(Done::kept) {
                     db.put_log_outcome(seq, &kept, OUTCOMES as u64)?;
                 }
                 // Before the position: a node killed in between applies
-                // the statement again, and notes its version then.
-                let version = db.note_log_schema(seq)?;
+                // the statement again, and notes it then.
+                let note = db.note_log_entry(seq, failed_at)?;
                 db.apply_log(STATEMENTS, seq, &[])
-                    .map(|_| (outcome, Some(version)))
+                    .map(|_| (outcome, Some(note)))
             })
             .await
             .map_err(|e| failed(&e))?
@@ -745,20 +759,20 @@ async fn apply_statements<L: Log>(
                 tracing::debug!("replaying statement {seq} for a partition: {e}");
             }
             applied.outcomes.push((seq, outcome));
-            applied.schemas.extend(version.map(|v| (seq, v)));
+            applied.notes.extend(note.map(|n| (seq, n)));
             at = seq;
         }
     }
     if at < through && !replay {
         let db = db.clone();
-        let version = tokio::task::spawn_blocking(move || {
-            let version = db.note_log_schema(through)?;
-            db.apply_log(STATEMENTS, through, &[]).map(|_| version)
+        let note = tokio::task::spawn_blocking(move || {
+            let note = db.note_log_entry(through, None)?;
+            db.apply_log(STATEMENTS, through, &[]).map(|_| note)
         })
         .await
         .map_err(|e| failed(&e))?
         .map_err(|e| failed(&e))?;
-        applied.schemas.push((through, version));
+        applied.notes.push((through, note));
     }
     Ok(applied)
 }
@@ -767,12 +781,34 @@ async fn apply_statements<L: Log>(
 /// published it, changing only the users `scope` admits. `again`: the node
 /// was killed while it applied this one, so a statement of its script that
 /// finds its definition made, or its item dropped, was applied then.
+/// `upto`: only the statements of the script before that place run (a
+/// replay of one that failed there). Returns, with the outcome, the place
+/// of the statement it failed at, if it did (0 for a script that does not
+/// parse).
 fn execute(
     db: &Db,
     payload: &[u8],
     partitions: std::num::NonZeroU32,
     scope: &Scope,
     again: bool,
+    upto: Option<u32>,
+) -> (Outcome, Option<u32>) {
+    let mut at = 0;
+    let outcome = run_script(db, payload, partitions, scope, again, upto, &mut at);
+    let failed_at = outcome.is_err().then_some(at);
+    (outcome, failed_at)
+}
+
+/// [`execute`], running the statements of the script before place `upto`
+/// (all without one), with `at` kept at the place of the one it runs.
+fn run_script(
+    db: &Db,
+    payload: &[u8],
+    partitions: std::num::NonZeroU32,
+    scope: &Scope,
+    again: bool,
+    upto: Option<u32>,
+    at: &mut u32,
 ) -> Outcome {
     use profiledb_query::ast::Statement as Ast;
     let bad = |m: String| {
@@ -793,7 +829,7 @@ fn execute(
         let q = super::partition_of(user, partitions);
         match scope {
             Scope::Following(set) => set.contains(&q),
-            Scope::Replay(p) => q == *p,
+            Scope::Replay(p, _) => q == *p,
         }
     };
     let tally: Mutex<BTreeMap<u32, u64>> = Mutex::new(BTreeMap::new());
@@ -806,7 +842,7 @@ fn execute(
     let part = profiledb_query::Part::new(db.engine(), now)
         .keeping(&keep)
         .on_change(&count);
-    let replay = matches!(scope, Scope::Replay(_));
+    let replay = matches!(scope, Scope::Replay(..));
     let mut done = Done::default();
     let mut last_changes_users = false;
     if let Some(centroids) = statement.centroids {
@@ -821,7 +857,11 @@ fn execute(
     }
     let parsed = profiledb_query::parse_script_with(&statement.sql, &params)
         .map_err(|e| query(profiledb_query::Error::from(e).locate(&statement.sql)))?;
-    for (stmt, _) in &parsed {
+    for (i, (stmt, _)) in parsed.iter().enumerate() {
+        *at = u32::try_from(i).unwrap_or(u32::MAX);
+        if upto.is_some_and(|upto| *at >= upto) {
+            break;
+        }
         let changes_users = matches!(
             stmt,
             Ast::Update { .. } | Ast::Delete { .. } | Ast::DeleteUser { .. }
@@ -834,7 +874,7 @@ fn execute(
             // that a router can tell a partition no node counted yet.
             *t = match scope {
                 Scope::Following(set) => set.iter().map(|&q| (q, 0)).collect(),
-                Scope::Replay(p) => [(*p, 0)].into_iter().collect(),
+                Scope::Replay(p, _) => [(*p, 0)].into_iter().collect(),
             };
         }
         last_changes_users = changes_users;
@@ -903,13 +943,13 @@ impl<L: Log> Node<L> {
             while s.outcomes.len() > OUTCOMES {
                 s.outcomes.pop_first();
             }
-            s.schemas = db.log_schemas()?.into_iter().collect();
-            if s.applied == 0 && !s.schemas.contains_key(&0) {
+            s.notes = db.log_notes()?.into_iter().collect();
+            if s.applied == 0 && !s.notes.contains_key(&0) {
                 // The schema before the first statement: events a
                 // partition has before its first marker are planned under
                 // it, wherever the node is by then.
-                let v = db.note_log_schema(0)?;
-                s.schemas.insert(0, v);
+                let note = db.note_log_entry(0, None)?;
+                s.notes.insert(0, note);
             }
             s.partitions = Some(total);
         }
@@ -1474,14 +1514,88 @@ mod tests {
                 .map(|f| f.name.clone())
                 .collect())
         };
-        assert!(execute(&db, &script, parts, &scope, false).is_err());
+        assert!(execute(&db, &script, parts, &scope, false, None).0.is_err());
         assert_eq!(features(&db)?, ["m"]);
-        let done = execute(&db, &script, parts, &scope, true).unwrap_or_else(|e| panic!("{e}"));
+        let done = execute(&db, &script, parts, &scope, true, None)
+            .0
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(done.outputs.len(), 4);
         assert_eq!(features(&db)?, ["m", "total"]);
         // A statement that fails for another reason still fails.
         let bad = payload("CREATE FEATURE late ON buy AS SUM(amount) HALF_LIFE 'soon'");
-        assert!(execute(&db, &bad, parts, &scope, true).is_err());
+        assert!(execute(&db, &bad, parts, &scope, true, None).0.is_err());
+        Ok(())
+    }
+
+    /// A script that failed part way tells where; replayed for a partition
+    /// later, it stops there, even when the statement that failed would now
+    /// run (its item made since): the partition's users get what every
+    /// other node's got.
+    #[test]
+    fn a_replay_stops_where_the_script_failed() -> crate::Result<()> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = Db::open(dir.path())?;
+        let parts = std::num::NonZeroU32::new(8).expect("8");
+        db.execute("CREATE FEATURE n ON buy AS COUNT(); CREATE ATTRIBUTE tag STRING")?;
+        let users: Vec<String> = (0..40).map(|u| format!("u{u:02}")).collect();
+        let events: Vec<Event> = users
+            .iter()
+            .map(|u| Event::new(u.clone(), "buy", 1_761_991_200_000))
+            .collect();
+        db.ingest(&events)?;
+        let script = payload(
+            "UPDATE users SET tag = 'first' WHERE n >= 1; UPDATE users SET tag = 'second' WHERE later >= 1",
+        );
+        let all = Scope::Following(Arc::new((0..8).collect()));
+        let (outcome, failed_at) = execute(&db, &script, parts, &all, false, None);
+        assert!(outcome.is_err());
+        assert_eq!(failed_at, Some(1), "{outcome:?}");
+        let tags = |db: &Db| -> crate::Result<Vec<(String, Option<String>)>> {
+            let out = db.execute("SELECT id, tag FROM users ORDER BY id")?;
+            Ok(out
+                .rows()
+                .map(|r| r.rows.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| match (&r[0], &r[1]) {
+                    (Value::String(id), Value::String(tag)) => (id.clone(), Some(tag.clone())),
+                    (Value::String(id), Value::Null) => (id.clone(), None),
+                    other => panic!("not an id and a tag: {other:?}"),
+                })
+                .collect())
+        };
+        let first = Some("first".to_owned());
+        assert!(tags(&db)?.iter().all(|(_, t)| *t == first));
+        // The item the second statement named is made since; a replay for
+        // partition 3 stops where the script failed, so its users keep what
+        // every node gave them.
+        db.execute("CREATE FEATURE later ON buy AS COUNT()")?;
+        db.ingest(&events)?;
+        let p = 3;
+        let theirs: Vec<&String> = users
+            .iter()
+            .filter(|u| super::super::partition_of(u, parts) == p)
+            .collect();
+        assert!(!theirs.is_empty() && theirs.len() < users.len());
+        let stops = Arc::new([(9u64, 1u32)].into_iter().collect());
+        let replay = Scope::Replay(p, stops);
+        let (outcome, _) = execute(&db, &script, parts, &replay, false, Some(1));
+        outcome.unwrap_or_else(|e| panic!("{e}"));
+        assert!(tags(&db)?.iter().all(|(_, t)| *t == first));
+        // Without the stop the second statement runs now, for partition 3's
+        // users alone: what a replay did before it knew where the script
+        // failed.
+        let (outcome, _) = execute(&db, &script, parts, &replay, false, None);
+        outcome.unwrap_or_else(|e| panic!("{e}"));
+        let second = Some("second".to_owned());
+        for (id, tag) in tags(&db)? {
+            let want = if theirs.contains(&&id) {
+                &second
+            } else {
+                &first
+            };
+            assert_eq!(&tag, want, "{id}");
+        }
         Ok(())
     }
 }

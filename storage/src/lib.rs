@@ -48,7 +48,8 @@ pub mod vector;
 pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
 pub use codec::DecodeError;
 pub use engine::{
-    Engine, Ingested, LogApplied, MemoryEngine, NearestFilter, Pins, ReadView, RowTableStats,
+    Engine, Ingested, LogApplied, LogNote, MemoryEngine, NearestFilter, Pins, ReadView,
+    RowTableStats,
 };
 #[cfg(feature = "rocksdb")]
 pub use engine::{EngineStats, RocksEngine};

@@ -314,11 +314,17 @@ fn events_applied_under_a_past_catalog_count_only_in_its_items() -> Result<()> {
     let e = MemoryEngine::memory().with_now(T0 + DAY);
     e.set_history(30 * DAY)?;
     e.define(feature("n", "tick", None, FeatureKind::Count))?;
-    let v1 = e.note_log_schema(1)?;
+    let v1 = e.note_log_entry(1, None)?.version;
     e.define(feature("m", "tick", None, FeatureKind::Count))?;
-    let v2 = e.note_log_schema(2)?;
+    let note = e.note_log_entry(2, Some(3))?;
+    let v2 = note.version;
     assert!(v1 < v2);
-    assert_eq!(e.log_schemas()?, [(1, v1), (2, v2)]);
+    let notes: Vec<(u64, u64, Option<u32>)> = e
+        .log_notes()?
+        .into_iter()
+        .map(|(seq, n)| (seq, n.version, n.failed_at))
+        .collect();
+    assert_eq!(notes, [(1, v1, None), (2, v2, Some(3))]);
     let ticks = |user: &str, from: i64, k: i64| -> Vec<Event> {
         (0..k)
             .map(|i| Event::new(user, "tick", T0 + from + i))

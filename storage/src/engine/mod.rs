@@ -33,7 +33,7 @@ pub use read::{NearestFilter, ReadView};
 pub use rocks::EngineStats;
 #[cfg(feature = "rocksdb")]
 pub(crate) use snapshot::FILE as INDEX_SNAPSHOT_FILE;
-pub use write::{Ingested, LogApplied};
+pub use write::{Ingested, LogApplied, LogNote};
 
 use crate::catalog::{Bindings, Catalog, SharedBindings};
 use crate::error::{Error, Result};

@@ -42,6 +42,17 @@ pub struct LogApplied {
     pub rejected: Vec<(usize, event::EventError)>,
 }
 
+/// What applying a log entry (a cluster's statement) left, as
+/// [`Engine::note_log_entry`] keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogNote {
+    /// The catalog's version after it.
+    pub version: u64,
+    /// The place in its script (from 0) of the statement it failed at, if
+    /// it failed: those before it were applied.
+    pub failed_at: Option<u32>,
+}
+
 /// Where a write from a log ends: its partition and sequence number.
 #[derive(Debug, Clone, Copy)]
 struct LogPosition {
@@ -85,9 +96,9 @@ fn log_outcome_key(seq: u64) -> Vec<u8> {
     key
 }
 
-/// The prefix of the keys of the catalog versions log entries left
-/// ([`Engine::note_log_schema`]).
-const LOG_SCHEMA: &[u8] = b"log.schema.";
+/// The prefix of the keys of what log entries left
+/// ([`Engine::note_log_entry`]).
+const LOG_NOTE: &[u8] = b"log.note.";
 
 /// The prefix of the marks of drops under way.
 const LOG_DROPPING: &[u8] = b"log.dropping.";
@@ -537,45 +548,71 @@ impl<K: Kv> Engine<K> {
             .collect()
     }
 
-    /// Records the catalog's version now as the one log entry `seq` (a
-    /// cluster statement just applied, or 0 before any) leaves, and returns
-    /// it: what [`Engine::apply_logs_at`] plans a partition's events with
-    /// when they come before the marker of a later statement. Only the
-    /// entries that change the catalog need one; each takes a few bytes and
-    /// is kept.
+    /// Notes what applying log entry `seq` (a cluster's statement just
+    /// applied, or 0 before any) left: the catalog's version now, which
+    /// [`Engine::apply_logs_at`] plans a partition's events with when they
+    /// come before the marker of a later statement, and the place of the
+    /// statement of its script it failed at, if it did, so that a replay
+    /// of its changes to users stops there too. Each note takes a few
+    /// bytes and is kept.
     ///
     /// # Errors
     /// A storage failure.
-    pub fn note_log_schema(&self, seq: u64) -> Result<u64> {
-        let version = self.bindings().catalog.version;
+    pub fn note_log_entry(&self, seq: u64, failed_at: Option<u32>) -> Result<LogNote> {
+        let note = LogNote {
+            version: self.bindings().catalog.version,
+            failed_at,
+        };
+        let mut value = note.version.to_be_bytes().to_vec();
+        if let Some(at) = failed_at {
+            value.extend_from_slice(&at.to_be_bytes());
+        }
         let mut batch = self.kv.batch();
         batch.put(
             crate::kv::CATALOG,
-            &[LOG_SCHEMA, &seq.to_be_bytes()].concat(),
-            &version.to_be_bytes(),
+            &[LOG_NOTE, &seq.to_be_bytes()].concat(),
+            &value,
         );
         self.kv.write(batch, false)?;
-        Ok(version)
+        Ok(note)
     }
 
-    /// The versions [`Engine::note_log_schema`] recorded, as (entry,
-    /// version), in entry order.
+    /// The notes [`Engine::note_log_entry`] kept, by entry, in order.
     ///
     /// # Errors
-    /// A storage failure, or a key or value that is not 8 bytes.
-    pub fn log_schemas(&self) -> Result<Vec<(u64, u64)>> {
-        catalog_entries(&self.kv.snapshot(), LOG_SCHEMA)?
+    /// A storage failure, or a note that does not decode.
+    pub fn log_notes(&self) -> Result<Vec<(u64, LogNote)>> {
+        catalog_entries(&self.kv.snapshot(), LOG_NOTE)?
             .into_iter()
             .map(|(tail, value)| {
-                let seq = entry_number(LOG_SCHEMA, &tail)?;
-                let version: [u8; 8] = value.as_slice().try_into().map_err(|_| {
+                let seq = entry_number(LOG_NOTE, &tail)?;
+                let bad = || {
                     Error::corruption(
                         crate::kv::CATALOG,
-                        &[LOG_SCHEMA, &tail].concat(),
-                        "a catalog version is not 8 bytes",
+                        &[LOG_NOTE, &tail].concat(),
+                        "a log entry's note is neither 8 nor 12 bytes",
                     )
-                })?;
-                Ok((seq, u64::from_be_bytes(version)))
+                };
+                let version: [u8; 8] = value
+                    .get(..8)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?;
+                let failed_at = match value.get(8..) {
+                    Some([]) => None,
+                    Some(rest) => {
+                        let at: [u8; 4] = rest.try_into().map_err(|_| bad())?;
+                        Some(u32::from_be_bytes(at))
+                    }
+                    None => return Err(bad()),
+                };
+                Ok((
+                    seq,
+                    LogNote {
+                        version: u64::from_be_bytes(version),
+                        failed_at,
+                    },
+                ))
             })
             .collect()
     }
