@@ -1189,7 +1189,9 @@ fn a_node_restarted_after_a_statement_still_tells_what_it_changed() {
         .values()
         .filter_map(serde_json::Value::as_u64)
         .sum();
-    assert!(counted > 0 && counted < 240, "{before}");
+    // Its own partitions' users, and those of b's it still followed when
+    // it applied the statement, if it was still handing them over.
+    assert!(counted > 0 && counted <= 240, "{before}");
     kill_9(a);
     let a = Server::start(dirs[0].path(), &["--nats", &nats.url, "--node", "a"]);
     assert_eq!(told(&a), before);
