@@ -793,109 +793,105 @@ fn execute(
     again: bool,
     upto: Option<u32>,
 ) -> (Outcome, Option<u32>) {
-    let mut at = 0;
-    let outcome = run_script(db, payload, partitions, scope, again, upto, &mut at);
+    // The place of the statement being run.
+    let mut at = 0u32;
+    let outcome = (|| -> Outcome {
+        use profiledb_query::ast::Statement as Ast;
+        let bad = |m: String| {
+            Arc::new(crate::Error::Storage(
+                profiledb_storage::Error::InvalidArgument(m),
+            ))
+        };
+        let query = |e: profiledb_query::Error| Arc::new(crate::Error::Query(e));
+        let statement: super::Statement = serde_json::from_slice(payload)
+            .map_err(|e| bad(format!("a statement in the log is not one: {e}")))?;
+        let params = statement
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                Value::from_json(v).map_err(|e| bad(format!("parameter ${}: {e}", i + 1)))
+            })
+            .collect::<Result<Vec<Value>, _>>()?;
+        let keep = |user: &str| {
+            let q = super::partition_of(user, partitions);
+            match scope {
+                Scope::Following(set) => set.contains(&q),
+                Scope::Replay(p, _) => q == *p,
+            }
+        };
+        let tally: Mutex<BTreeMap<u32, u64>> = Mutex::new(BTreeMap::new());
+        let count = |user: &str| {
+            if let Ok(mut t) = tally.lock() {
+                *t.entry(super::partition_of(user, partitions)).or_default() += 1;
+            }
+        };
+        let now = statement.now.unwrap_or_else(crate::now_ms);
+        let part = profiledb_query::Part::new(db.engine(), now)
+            .keeping(&keep)
+            .on_change(&count);
+        let replay = matches!(scope, Scope::Replay(..));
+        let mut done = Done::default();
+        let mut last_changes_users = false;
+        if let Some(centroids) = statement.centroids {
+            // A definition: nothing to replay.
+            if !replay {
+                done.outputs.push(
+                    profiledb_query::create_segments_from(
+                        &part,
+                        &statement.sql,
+                        &params,
+                        centroids,
+                    )
+                    .map_err(query)?,
+                );
+            }
+            return Ok(done);
+        }
+        let parsed = profiledb_query::parse_script_with(&statement.sql, &params)
+            .map_err(|e| query(profiledb_query::Error::from(e).locate(&statement.sql)))?;
+        for (i, (stmt, _)) in parsed.iter().enumerate() {
+            at = u32::try_from(i).unwrap_or(u32::MAX);
+            if upto.is_some_and(|upto| at >= upto) {
+                break;
+            }
+            let changes_users = matches!(
+                stmt,
+                Ast::Update { .. } | Ast::Delete { .. } | Ast::DeleteUser { .. }
+            );
+            if replay && !changes_users {
+                continue;
+            }
+            if let Ok(mut t) = tally.lock() {
+                // Every partition in scope is counted, none changed or not, so
+                // that a router can tell a partition no node counted yet.
+                *t = match scope {
+                    Scope::Following(set) => set.iter().map(|&q| (q, 0)).collect(),
+                    Scope::Replay(p, _) => [(*p, 0)].into_iter().collect(),
+                };
+            }
+            last_changes_users = changes_users;
+            let output = match profiledb_query::run(&part, stmt, &Limits::default()) {
+                // A change to users is applied anew (its values are constants).
+                Err(e) if again && !changes_users && applied_before(&e) => {
+                    tracing::info!("statement applied before this node was killed: {e}");
+                    Output::Done {
+                        summary: "APPLIED".into(),
+                        count: None,
+                    }
+                }
+                ran => ran.map_err(|e| query(e.locate(&statement.sql)))?,
+            };
+            done.outputs.push(output);
+        }
+        let tally = tally
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        done.changed = last_changes_users.then_some(tally);
+        Ok(done)
+    })();
     let failed_at = outcome.is_err().then_some(at);
     (outcome, failed_at)
-}
-
-/// [`execute`], running the statements of the script before place `upto`
-/// (all without one), with `at` kept at the place of the one it runs.
-fn run_script(
-    db: &Db,
-    payload: &[u8],
-    partitions: std::num::NonZeroU32,
-    scope: &Scope,
-    again: bool,
-    upto: Option<u32>,
-    at: &mut u32,
-) -> Outcome {
-    use profiledb_query::ast::Statement as Ast;
-    let bad = |m: String| {
-        Arc::new(crate::Error::Storage(
-            profiledb_storage::Error::InvalidArgument(m),
-        ))
-    };
-    let query = |e: profiledb_query::Error| Arc::new(crate::Error::Query(e));
-    let statement: super::Statement = serde_json::from_slice(payload)
-        .map_err(|e| bad(format!("a statement in the log is not one: {e}")))?;
-    let params = statement
-        .params
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Value::from_json(v).map_err(|e| bad(format!("parameter ${}: {e}", i + 1))))
-        .collect::<Result<Vec<Value>, _>>()?;
-    let keep = |user: &str| {
-        let q = super::partition_of(user, partitions);
-        match scope {
-            Scope::Following(set) => set.contains(&q),
-            Scope::Replay(p, _) => q == *p,
-        }
-    };
-    let tally: Mutex<BTreeMap<u32, u64>> = Mutex::new(BTreeMap::new());
-    let count = |user: &str| {
-        if let Ok(mut t) = tally.lock() {
-            *t.entry(super::partition_of(user, partitions)).or_default() += 1;
-        }
-    };
-    let now = statement.now.unwrap_or_else(crate::now_ms);
-    let part = profiledb_query::Part::new(db.engine(), now)
-        .keeping(&keep)
-        .on_change(&count);
-    let replay = matches!(scope, Scope::Replay(..));
-    let mut done = Done::default();
-    let mut last_changes_users = false;
-    if let Some(centroids) = statement.centroids {
-        // A definition: nothing to replay.
-        if !replay {
-            done.outputs.push(
-                profiledb_query::create_segments_from(&part, &statement.sql, &params, centroids)
-                    .map_err(query)?,
-            );
-        }
-        return Ok(done);
-    }
-    let parsed = profiledb_query::parse_script_with(&statement.sql, &params)
-        .map_err(|e| query(profiledb_query::Error::from(e).locate(&statement.sql)))?;
-    for (i, (stmt, _)) in parsed.iter().enumerate() {
-        *at = u32::try_from(i).unwrap_or(u32::MAX);
-        if upto.is_some_and(|upto| *at >= upto) {
-            break;
-        }
-        let changes_users = matches!(
-            stmt,
-            Ast::Update { .. } | Ast::Delete { .. } | Ast::DeleteUser { .. }
-        );
-        if replay && !changes_users {
-            continue;
-        }
-        if let Ok(mut t) = tally.lock() {
-            // Every partition in scope is counted, none changed or not, so
-            // that a router can tell a partition no node counted yet.
-            *t = match scope {
-                Scope::Following(set) => set.iter().map(|&q| (q, 0)).collect(),
-                Scope::Replay(p, _) => [(*p, 0)].into_iter().collect(),
-            };
-        }
-        last_changes_users = changes_users;
-        let output = match profiledb_query::run(&part, stmt, &Limits::default()) {
-            // A change to users is applied anew (its values are constants).
-            Err(e) if again && !changes_users && applied_before(&e) => {
-                tracing::info!("statement applied before this node was killed: {e}");
-                Output::Done {
-                    summary: "APPLIED".into(),
-                    count: None,
-                }
-            }
-            ran => ran.map_err(|e| query(e.locate(&statement.sql)))?,
-        };
-        done.outputs.push(output);
-    }
-    let tally = tally
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    done.changed = last_changes_users.then_some(tally);
-    Ok(done)
 }
 
 /// Whether a definition failed for what applying it once already leaves:
