@@ -2,7 +2,9 @@
 //! rebuilt from the about 100 writes it has up to T (against reads of the
 //! same users now, from the stored state), and what keeping the history costs
 //! on disk per event (printed once, from two databases fed the same events,
-//! compacted); and point-in-time export of many (user, time) pairs.
+//! compacted); point-in-time export of many (user, time) pairs; and the
+//! `AS OF` read again once an item was made after the writes, so that each
+//! replayed write is planned with an older catalog.
 
 mod support;
 
@@ -83,6 +85,21 @@ fn history(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("pairs_four_per_user_one_pass", |b| {
         b.iter(|| db.rows_as_of(select, &pairs).expect("export"))
+    });
+    group.finish();
+
+    // An item made after the writes (computed over the history): every
+    // write a read as of T replays was accepted under an older catalog,
+    // and is planned with that catalog's bindings.
+    db.execute("CREATE FEATURE views_7d ON view AS DECAYED_COUNT() HALF_LIFE '7d'")
+        .expect("a later item");
+    let mut group = c.benchmark_group("history");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("as_of_point_read_writes_of_an_older_schema", |b| {
+        b.iter(|| {
+            i += 1;
+            db.profile(&users[i % users.len()], t).expect("read")
+        })
     });
     group.finish();
 }

@@ -1,6 +1,9 @@
 //! The catalog compiled for ingest: for each event type, the definitions it feeds.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::{Catalog, FeatureDef, VectorDef, WindowDef};
 use crate::value::AttrType;
@@ -39,7 +42,14 @@ pub struct Bindings {
     pub catalog: Catalog,
     by_event: HashMap<String, EventBindings>,
     live: HashSet<u32>,
+    /// The bindings of past versions of this catalog ([`Bindings::at_version`]),
+    /// made on first use and kept while this catalog is current.
+    past: Arc<Mutex<Vec<Arc<Bindings>>>>,
 }
+
+/// The most past versions [`Bindings::at_version`] keeps: beyond, one is made
+/// for each call.
+const PAST_KEPT: usize = 64;
 
 impl Bindings {
     /// Indexes `catalog`.
@@ -104,7 +114,29 @@ impl Bindings {
             catalog,
             by_event,
             live,
+            past: Arc::default(),
         }
+    }
+
+    /// The bindings writes accepted at catalog `version` were planned with
+    /// ([`Catalog::as_of_version`]); `None` for this catalog's version or a
+    /// later one, which plan as this one does. Made once per version while
+    /// this catalog is current: replays of the event history and a cluster
+    /// node's reading of a partition from a past point ask for the same few
+    /// versions again and again.
+    pub fn at_version(&self, version: u64) -> Option<Arc<Bindings>> {
+        if version >= self.catalog.version {
+            return None;
+        }
+        let mut past = self.past.lock();
+        if let Some(b) = past.iter().find(|b| b.catalog.version == version) {
+            return Some(Arc::clone(b));
+        }
+        let b = Arc::new(Bindings::new(self.catalog.as_of_version(version)));
+        if past.len() < PAST_KEPT {
+            past.push(Arc::clone(&b));
+        }
+        Some(b)
     }
 
     /// What `event_type` feeds, if anything is bound to it.

@@ -457,7 +457,8 @@ pub(crate) fn history_cutoff<S: KvSnapshot>(snap: &S) -> Result<i64> {
 /// both merge.
 pub(crate) struct Planner<'b> {
     current: &'b Bindings,
-    versions: Vec<(u64, Bindings)>,
+    /// Past versions' bindings met so far.
+    versions: Vec<Arc<Bindings>>,
 }
 
 impl<'b> Planner<'b> {
@@ -475,18 +476,21 @@ impl<'b> Planner<'b> {
     }
 
     fn bindings_at(&mut self, version: u64) -> &Bindings {
-        if version >= self.current.catalog.version {
+        let Some(past) = self.current.at_version(version) else {
             return self.current;
-        }
-        let at = match self.versions.iter().position(|(v, _)| *v == version) {
-            Some(i) => i,
+        };
+        let at = match self
+            .versions
+            .iter()
+            .position(|b| b.catalog.version == version)
+        {
+            Some(at) => at,
             None => {
-                let c = self.current.catalog.as_of_version(version);
-                self.versions.push((version, Bindings::new(c)));
+                self.versions.push(past);
                 self.versions.len() - 1
             }
         };
-        &self.versions[at].1
+        &self.versions[at]
     }
 
     /// Puts what `entry` changes into `out`. Items dropped since leave

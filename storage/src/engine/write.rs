@@ -662,21 +662,16 @@ impl<K: Kv> Engine<K> {
         let mut planned: Vec<Planned<'_>> = Vec::with_capacity(events.len());
         let mut rejected = Vec::new();
         // The catalogs of past versions events are planned under.
-        let mut past: Vec<Bindings> = Vec::new();
+        let mut past: Vec<Arc<Bindings>> = Vec::new();
         for (index, ev) in events.iter().enumerate() {
-            let b = match versions.get(index).copied().flatten() {
-                Some(v) if v < bindings.catalog.version => {
-                    let at = match past.iter().position(|b| b.catalog.version == v) {
-                        Some(at) => at,
-                        None => {
-                            past.push(Bindings::new(bindings.catalog.as_of_version(v)));
-                            past.len() - 1
-                        }
-                    };
-                    &past[at]
+            let at = versions.get(index).copied().flatten().and_then(|v| {
+                if let Some(at) = past.iter().position(|b| b.catalog.version == v) {
+                    return Some(at);
                 }
-                _ => &*bindings,
-            };
+                past.push(bindings.at_version(v)?);
+                Some(past.len() - 1)
+            });
+            let b = at.map_or(&*bindings, |at| &*past[at]);
             let version = b.catalog.version;
             // Planning checks the id; it is read only where it is kept.
             // The event is kept as accepted, with its declared defaults.
