@@ -333,14 +333,10 @@ fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 
 /// `sql` through `router`, once it has seen the stream up to `seq`.
 fn query_seen(router: &Server, sql: &str, seq: u64) -> (u16, serde_json::Value) {
-    support::call(
-        "POST",
-        &format!("{}/v1/query", router.url),
-        None,
-        Some((
-            "application/json",
-            serde_json::json!({"sql": sql, "min_seq": seq}).to_string(),
-        )),
+    support::post_json(
+        router,
+        "/v1/query",
+        &serde_json::json!({"sql": sql, "min_seq": seq}),
     )
 }
 
@@ -978,14 +974,7 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
         "fields": ["n", "spend"],
         "as_of": "2026-01-01T00:00:00Z",
     });
-    let read = |s: &Server| {
-        support::call(
-            "POST",
-            &format!("{}/v1/profiles", s.url),
-            None,
-            Some(("application/json", ids.to_string())),
-        )
-    };
+    let read = |s: &Server| support::post_json(s, "/v1/profiles", &ids);
     let ((s1, got), (s2, want)) = (read(&router), read(&one));
     assert_eq!((s1, s2), (200, 200), "{got} {want}");
     assert!(close(&got, &want), "{got}\n{want}");
@@ -1029,14 +1018,7 @@ fn a_router_over_two_nodes_answers_what_one_server_answers() {
 /// times as numbers and as text), and the same errors, a bad time named by
 /// its place among all the pairs.
 fn rows_as_of_span_the_nodes(router: &Server, one: &Server) {
-    let ask = |s: &Server, body: &serde_json::Value| {
-        support::call(
-            "POST",
-            &format!("{}/v1/rows_as_of", s.url),
-            None,
-            Some(("application/json", body.to_string())),
-        )
-    };
+    let ask = |s: &Server, body: &serde_json::Value| support::post_json(s, "/v1/rows_as_of", body);
     let t = 1_761_991_200_000i64;
     let mut pairs: Vec<serde_json::Value> = (0..40)
         .map(|i| serde_json::json!([format!("u{:03}", (i * 37) % 240), t + i * 40 * 60_000]))
@@ -1239,14 +1221,10 @@ fn point_reads_fail_over_to_a_standby_within_seconds() {
     // of everyone and point-in-time rows, the parts a would have answered
     // asked again of b.
     let ids: Vec<String> = (0..240).map(|u| format!("u{u:03}")).collect();
-    let (status, body) = support::call(
-        "POST",
-        &format!("{}/v1/profiles", router.url),
-        None,
-        Some((
-            "application/json",
-            serde_json::json!({"ids": ids, "fields": ["n"]}).to_string(),
-        )),
+    let (status, body) = support::post_json(
+        &router,
+        "/v1/profiles",
+        &serde_json::json!({"ids": ids, "fields": ["n"]}),
     );
     assert_eq!(status, 200, "{body}");
     let counts: Vec<Option<i64>> = body["profiles"]
@@ -1257,14 +1235,10 @@ fn point_reads_fail_over_to_a_standby_within_seconds() {
         .collect();
     assert_eq!(counts, vec![Some(2); 240], "{body}");
     let pairs: Vec<(String, i64)> = ids.iter().map(|u| (u.clone(), 1_800_000_000_000)).collect();
-    let (status, body) = support::call(
-        "POST",
-        &format!("{}/v1/rows_as_of", router.url),
-        None,
-        Some((
-            "application/json",
-            serde_json::json!({"select": "n", "pairs": pairs}).to_string(),
-        )),
+    let (status, body) = support::post_json(
+        &router,
+        "/v1/rows_as_of",
+        &serde_json::json!({"select": "n", "pairs": pairs}),
     );
     assert_eq!(status, 200, "{body}");
     let rows = body["rows"].as_array().cloned().unwrap_or_default();

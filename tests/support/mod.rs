@@ -134,6 +134,16 @@ pub fn call(
     )
 }
 
+/// `POST`s `body` as JSON to `path` of `s`, without a token.
+pub fn post_json(s: &Server, path: &str, body: &Value) -> (u16, Value) {
+    call(
+        "POST",
+        &format!("{}{path}", s.url),
+        None,
+        Some(("application/json", body.to_string())),
+    )
+}
+
 pub fn query(s: &Server, token: Option<&str>, sql: &str) -> (u16, Value) {
     call(
         "POST",
