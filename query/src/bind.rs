@@ -425,7 +425,10 @@ impl<'a> Binder<'a> {
         Binder {
             catalog,
             as_of,
-            needs: RowNeeds::default(),
+            needs: RowNeeds {
+                items: Some(Vec::new()),
+                ..RowNeeds::default()
+            },
             segments: Vec::new(),
             depth: 0,
         }
@@ -864,11 +867,15 @@ impl<'a> Binder<'a> {
             return Ok((BExpr::Attr(a.id), attr_type(a.ty)));
         }
         if let Some(f) = cat.feature(name) {
+            self.item(f.id);
             return Ok((BExpr::Feature(Box::new(f.clone())), feature_type(f)));
         }
         if let Some(v) = cat.vector(name) {
             return Ok(match v.rule {
-                VectorRule::Ewma { .. } => (BExpr::Vector(Box::new(v.clone())), Type::Vector),
+                VectorRule::Ewma { .. } => {
+                    self.item(v.id);
+                    (BExpr::Vector(Box::new(v.clone())), Type::Vector)
+                }
                 VectorRule::Sgd { .. } => {
                     if !self.needs.sgd.contains(&v.id) {
                         self.needs.sgd.push(v.id);
@@ -894,6 +901,15 @@ impl<'a> Binder<'a> {
             ));
         }
         Err(unknown("column", c, column_names(cat)))
+    }
+
+    /// Notes that rows must hold features-record item `id`.
+    fn item(&mut self, id: u32) {
+        if let Some(items) = &mut self.needs.items
+            && !items.contains(&id)
+        {
+            items.push(id);
+        }
     }
 
     fn segment(&mut self, name: &Ident) -> Result<BExpr> {

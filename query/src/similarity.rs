@@ -65,6 +65,7 @@ impl Resolver<'_> {
                 .unwrap_or_default(),
             // As of when the query reads everyone else.
             history_as_of: self.needs.history_as_of,
+            items: Some(vec![def]),
             ..RowNeeds::default()
         };
         if let Some(row) = self.view.get(id, &needs)? {

@@ -251,6 +251,12 @@ pub(crate) trait Changes {
     fn bucket(&mut self, window: u32, start: i64, bucket: Bucket);
     /// A step of sgd vector `vector`.
     fn sgd(&mut self, vector: u32, step: VectorValue);
+    /// Whether the changes of item `id` (a feature, attribute, window or
+    /// vector) are taken at all: a replay for a few columns plans theirs
+    /// alone. Every item's by default.
+    fn wants(&self, _id: u32) -> bool {
+        true
+    }
 }
 
 impl Changes for EventParts {
@@ -510,7 +516,7 @@ pub(crate) fn plan_bound<'a>(
     let passes =
         |filter: &Option<crate::catalog::EventFilter>| filter.as_ref().is_none_or(|f| f.passes(ev));
     for f in &b.features {
-        if !passes(&f.filter) {
+        if !out.wants(f.id) || !passes(&f.filter) {
             continue;
         }
         if let (FeatureKind::Rate { half_life_ms, .. }, Some(success)) = (f.kind, &f.field) {
@@ -590,6 +596,9 @@ pub(crate) fn plan_bound<'a>(
         out.feature(f.id, cell).map_err(merged)?;
     }
     for a in &b.attributes {
+        if !out.wants(a.id) {
+            continue;
+        }
         match ev.field(&a.name) {
             None | Some(Value::Null) => {}
             Some(v) => {
@@ -601,7 +610,10 @@ pub(crate) fn plan_bound<'a>(
             }
         }
     }
-    for w in b.windows.iter().filter(|w| passes(&w.filter)) {
+    for w in &b.windows {
+        if !out.wants(w.id) || !passes(&w.filter) {
+            continue;
+        }
         let read = |field: &str| bound(ev, field);
         let item = ("window", w.name.as_str());
         let Some(x) = number(w.expr.as_ref(), w.field.as_deref(), &read, ev, false, item)? else {
@@ -609,7 +621,10 @@ pub(crate) fn plan_bound<'a>(
         };
         out.bucket(w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x));
     }
-    for v in b.vectors.iter().filter(|v| passes(&v.filter)) {
+    for v in &b.vectors {
+        if !out.wants(v.id) || !passes(&v.filter) {
+            continue;
+        }
         let dim = v.dim as usize;
         match &v.rule {
             VectorRule::Ewma {

@@ -115,6 +115,11 @@ pub struct RowNeeds {
     /// their writes up to it, and one without any up to it does not exist.
     /// `None` reads the stored state.
     pub history_as_of: Option<i64>,
+    /// The features-record items (features and ewma vectors) read, by id;
+    /// `None` reads every one. A row may hold more than these (a stored
+    /// record is read whole), never less: a replay from the event history
+    /// merges only these, and so costs what the read uses.
+    pub items: Option<Vec<u32>>,
 }
 
 impl RowNeeds {
@@ -156,6 +161,7 @@ pub fn vector_needs(bindings: &Bindings) -> RowNeeds {
             .collect(),
         windows: Vec::new(),
         history_as_of: None,
+        items: None,
     }
 }
 

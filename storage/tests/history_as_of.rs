@@ -8,8 +8,8 @@ mod common;
 
 use common::*;
 use profiledb_storage::{
-    AttrType, Definition, Event, FeatureKind, MemoryEngine, Profile, Result, RocksEngine, Value,
-    VectorRule,
+    AttrType, Definition, Event, FeatureKind, MemoryEngine, Pins, Profile, Result, RocksEngine,
+    RowNeeds, Value, VectorRule, WindowNeed,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -246,6 +246,137 @@ fn as_of_reads_what_the_writes_up_to_then_give() -> Result<()> {
     }
     // The check covered users rebuilt from history, not just the fast path.
     assert!(replayed > 50, "{replayed}");
+    Ok(())
+}
+
+#[test]
+fn a_read_of_one_item_as_of_t_replays_that_item_alone_and_exactly() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = history_db(dir.path())?;
+    let start = e.now() - 20 * DAY;
+    let ops = workload(11, start);
+    apply(&e, &ops, i64::MAX)?;
+    let mut rng = StdRng::seed_from_u64(12);
+    let mut times: Vec<i64> = (0..6)
+        .map(|_| start + rng.random_range(0..15 * DAY))
+        .collect();
+    times.sort_unstable();
+    let references = times
+        .iter()
+        .map(|&t| {
+            let reference = MemoryEngine::memory();
+            full_schema(&reference)?;
+            apply(&reference, &ops, t)?;
+            Ok(reference)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let view = e.view(Pins::NONE)?;
+    let catalog = view.bindings().catalog.clone();
+    // Each item read alone: its name, and the needs of a read of it at t.
+    type Needs = Box<dyn Fn(i64) -> RowNeeds>;
+    let mut alone: Vec<(String, Needs)> = Vec::new();
+    for d in &catalog.features {
+        let id = d.id;
+        alone.push((
+            d.name.clone(),
+            Box::new(move |_| RowNeeds {
+                items: Some(vec![id]),
+                ..RowNeeds::default()
+            }),
+        ));
+    }
+    for d in &catalog.vectors {
+        let (id, sgd) = (d.id, matches!(d.rule, VectorRule::Sgd { .. }));
+        alone.push((
+            d.name.clone(),
+            Box::new(move |_| RowNeeds {
+                items: Some(if sgd { Vec::new() } else { vec![id] }),
+                sgd: if sgd { vec![id] } else { Vec::new() },
+                ..RowNeeds::default()
+            }),
+        ));
+    }
+    for d in &catalog.attributes {
+        alone.push((
+            d.name.clone(),
+            Box::new(|_| RowNeeds {
+                attributes: true,
+                items: Some(Vec::new()),
+                ..RowNeeds::default()
+            }),
+        ));
+    }
+    for d in &catalog.windows {
+        let d = d.clone();
+        alone.push((
+            d.name.clone(),
+            Box::new(move |t| RowNeeds {
+                windows: vec![WindowNeed::of(&d, t - SPAN, t)],
+                items: Some(Vec::new()),
+                ..RowNeeds::default()
+            }),
+        ));
+    }
+    let (mut checked, mut left_out) = (0, 0);
+    for (name, needs_at) in &alone {
+        let needs: Vec<RowNeeds> = times
+            .iter()
+            .map(|&t| RowNeeds {
+                history_as_of: Some(t),
+                ..needs_at(t)
+            })
+            .collect();
+        let asks: Vec<(i64, &RowNeeds)> = times.iter().copied().zip(&needs).collect();
+        for u in 0..USERS {
+            let user = format!("u{u}");
+            view.rows_as_of(&user, &asks, &mut |k, row| {
+                let (t, want) = (times[k], references[k].profile(&user, times[k], SPAN)?);
+                let (row, want) = match (row, want) {
+                    (Some(r), Some(w)) => (r, w),
+                    (None, None) => return Ok(()),
+                    (r, w) => panic!(
+                        "{user} as of {t}, reading {name}: exists {} against {}",
+                        r.is_some(),
+                        w.is_some()
+                    ),
+                };
+                let got = Profile::from_row(&catalog, row, &needs[k], t)?;
+                let head = |p: &Profile| (p.first_seen, p.last_seen, p.events);
+                assert_eq!(head(&got), head(&want), "{user} as of {t}");
+                let fine = match (got.window(name), want.window(name)) {
+                    (Some(g), Some(w)) => {
+                        let f = Value::Float;
+                        g.count == w.count
+                            && close(&f(g.sum), &f(w.sum))
+                            && (g.count == 0 || (g.min, g.max) == (w.min, w.max))
+                    }
+                    _ => close(
+                        got.get(name).unwrap_or(&Value::Null),
+                        want.get(name).unwrap_or(&Value::Null),
+                    ),
+                };
+                assert!(
+                    fine,
+                    "{user} as of {t}: {name} reads {:?} / {:?}, want {:?} / {:?}",
+                    got.get(name),
+                    got.window(name),
+                    want.get(name),
+                    want.window(name)
+                );
+                checked += 1;
+                // The other features were not replayed.
+                left_out += catalog
+                    .features
+                    .iter()
+                    .filter(|d| d.name != *name && row.features.cell(d.id).is_none())
+                    .filter(|d| want.get(&d.name).is_some_and(|v| *v != Value::Null))
+                    .count();
+                Ok(())
+            })?;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    assert!(left_out > 100, "{left_out}");
     Ok(())
 }
 

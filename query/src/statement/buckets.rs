@@ -63,6 +63,8 @@ pub(super) fn buckets(
     let needs = RowNeeds {
         windows: vec![WindowNeed::of(def, from, t)],
         history_as_of: (as_of.is_some() && catalog.history_ms > 0).then_some(t),
+        // The window's buckets alone.
+        items: Some(Vec::new()),
         ..RowNeeds::default()
     };
     let view = source.view(Pins::NONE)?;

@@ -30,7 +30,7 @@
 use std::collections::HashSet;
 
 use super::Engine;
-use super::read::{Planner, Replay, history_cutoff};
+use super::read::{Planner, Replay, Wanted, history_cutoff};
 use crate::catalog::{Bindings, Catalog, DefKind, Definition, VectorRule, WindowDef};
 use crate::error::{Error, Result};
 use crate::history::{self, Entry};
@@ -437,7 +437,7 @@ impl Derive<'_> {
                 let ts = entry.write.ts();
                 self.first = self.first.min(ts);
                 state
-                    .apply(&mut self.planner, &entry, &|_| true, &|_| true)
+                    .apply(&mut self.planner, &entry, &Wanted::ALL)
                     .map_err(|e| {
                         Error::InvalidArgument(format!(
                             "the event history does not fit the new definition: the write of user '{owner}' at {}: {e}",

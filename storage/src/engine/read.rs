@@ -51,8 +51,6 @@ pub(crate) struct RowReader<'s, S: KvSnapshot + 's> {
     /// The catalog that history is replayed with ([`RowNeeds::history_as_of`]);
     /// without it the stored state is read.
     bindings: Option<&'s Bindings>,
-    /// Plans history entries for replay, made on first use.
-    planner: Option<Planner<'s>>,
 }
 
 impl<'s, S: KvSnapshot> RowReader<'s, S> {
@@ -63,7 +61,6 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             one_user: false,
             now: now_ms(),
             bindings: None,
-            planner: None,
         }
     }
 
@@ -76,7 +73,6 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             one_user: true,
             now: now_ms(),
             bindings: None,
-            planner: None,
         }
     }
 
@@ -125,31 +121,12 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
     /// store merges (sgd steps in write order). `false` when there is none:
     /// the user did not exist yet.
     fn replay(&mut self, row: &mut UserRow, needs: &RowNeeds, as_of: i64) -> Result<bool> {
-        let bindings = self.bindings.expect("replay has bindings");
-        let cutoff = history_cutoff(self.snap)?;
-        if as_of < cutoff {
-            return Err(Error::InvalidArgument(format!(
-                "AS OF {} is before the oldest time the event history answers, {}",
-                crate::time::format_timestamp(as_of),
-                crate::time::format_timestamp(cutoff)
-            )));
-        }
-        let planner = self.planner.get_or_insert_with(|| Planner::new(bindings));
-        let mut state = Replay::default();
-        let any = state.read(
-            self.snap,
-            planner,
-            &row.user,
-            as_of,
-            &|def| needs.windows.iter().any(|w| w.id == def),
-            &|def| needs.sgd.contains(&def),
-            &mut |_, _| {},
-        )?;
-        if !any {
-            return Ok(false);
-        }
-        self.row_of(&mut state, row, needs)?;
-        Ok(true)
+        let mut found = false;
+        self.replay_asks(row, &[(as_of, needs)], &|_| true, &mut |_, r| {
+            found = r.is_some();
+            Ok(())
+        })?;
+        Ok(found)
     }
 
     /// Fills `row` (its user set) from a replayed `state`, as `needs` asks;
@@ -213,60 +190,51 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         let stored = Record::decode(&feats).map_err(|e| Error::corruption(FEATURES, &key, e))?;
         let last = last_write(&stored);
         let replays = |t: i64| last.is_none_or(|last| last > t);
-        let Some(bindings) = self
-            .bindings
-            .filter(|_| asks.iter().any(|(t, _)| replays(*t)))
-        else {
+        if self.bindings.is_none() || !asks.iter().any(|(t, _)| replays(*t)) {
             // Every time reads the stored state.
             for (i, (_, needs)) in asks.iter().enumerate() {
                 emit(i, self.get(user, needs)?.as_ref())?;
             }
             return Ok(());
+        }
+        let mut row = UserRow {
+            user: user.to_owned(),
+            ..UserRow::default()
         };
+        self.replay_asks(&mut row, asks, &replays, emit)
+    }
+
+    /// Replays the history of `row`'s user up to the latest of `asks`
+    /// (ascending) that `replays`, merging only what those asks read
+    /// ([`Wanted`]), and gives `emit` each ask's row as the merge reaches its
+    /// time, filled into `row`: `None` when the user did not exist then. An
+    /// ask that does not replay reads the stored state.
+    fn replay_asks(
+        &mut self,
+        row: &mut UserRow,
+        asks: &[(i64, &RowNeeds)],
+        replays: &dyn Fn(i64) -> bool,
+        emit: &mut dyn FnMut(usize, Option<&UserRow>) -> Result<()>,
+    ) -> Result<()> {
+        let bindings = self.bindings.expect("replay has bindings");
+        let replayed = || asks.iter().filter(|(t, _)| replays(*t));
         let cutoff = history_cutoff(self.snap)?;
-        if let Some((t, _)) = asks.iter().find(|(t, _)| replays(*t) && *t < cutoff) {
+        if let Some((t, _)) = replayed().find(|(t, _)| *t < cutoff) {
             return Err(Error::InvalidArgument(format!(
                 "AS OF {} is before the oldest time the event history answers, {}",
                 crate::time::format_timestamp(*t),
                 crate::time::format_timestamp(cutoff)
             )));
         }
-        let upto = asks
-            .iter()
-            .map(|(t, _)| *t)
-            .filter(|t| replays(*t))
-            .max()
-            .unwrap_or(i64::MIN);
-        // Taken out while the reader reads stored rows too; put back after.
-        let mut planner = self
-            .planner
-            .take()
-            .unwrap_or_else(|| Planner::new(bindings));
-        let replayed = self.replay_asks(user, asks, upto, &replays, &mut planner, emit);
-        self.planner = Some(planner);
-        replayed
-    }
-
-    /// The loop of [`RowReader::rows_as_of`].
-    fn replay_asks(
-        &mut self,
-        user: &str,
-        asks: &[(i64, &RowNeeds)],
-        upto: i64,
-        replays: &dyn Fn(i64) -> bool,
-        planner: &mut Planner<'s>,
-        emit: &mut dyn FnMut(usize, Option<&UserRow>) -> Result<()>,
-    ) -> Result<()> {
+        let upto = replayed().map(|(t, _)| *t).max().unwrap_or(i64::MIN);
+        let wanted = Wanted::of(bindings, replayed().map(|(_, needs)| *needs));
+        let mut planner = Planner::new(bindings);
         let mut state = Replay::default();
-        let mut any = state.read_base(self.snap, user, &|_| true, &|_| true)?;
-        let (lo, hi) = history::entry_range(user, i64::MIN, upto);
+        let mut any = state.read_base(self.snap, &row.user, &wanted)?;
+        let (lo, hi) = history::entry_range(&row.user, i64::MIN, upto);
         let mut it = self.snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
         it.seek(&lo);
         let mut next = 0;
-        let mut row = UserRow {
-            user: user.to_owned(),
-            ..UserRow::default()
-        };
         let mut entry = Entry::default();
         loop {
             let key = it.key();
@@ -280,10 +248,10 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             while next < asks.len() && asks[next].0 < ts {
                 let (t, needs) = asks[next];
                 if !replays(t) {
-                    emit(next, self.get(user, needs)?.as_ref())?;
+                    emit(next, self.get(&row.user, needs)?.as_ref())?;
                 } else if any {
-                    self.row_of(&mut state, &mut row, needs)?;
-                    emit(next, Some(&row))?;
+                    self.row_of(&mut state, row, needs)?;
+                    emit(next, Some(row))?;
                 } else {
                     emit(next, None)?;
                 }
@@ -291,7 +259,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
             }
             let Some(k) = key else { break };
             state
-                .apply(planner, &entry, &|_| true, &|_| true)
+                .apply(&mut planner, &entry, &wanted)
                 .map_err(|e| no_replay(k, &e))?;
             any = true;
             it.next();
@@ -547,11 +515,10 @@ impl Replay {
         planner: &mut Planner<'_>,
         user: &str,
         upto: i64,
-        window: &dyn Fn(u32) -> bool,
-        sgd: &dyn Fn(u32) -> bool,
+        wanted: &Wanted,
         visit: &mut dyn FnMut(&[u8], &Entry),
     ) -> Result<bool> {
-        let mut any = self.read_base(snap, user, window, sgd)?;
+        let mut any = self.read_base(snap, user, wanted)?;
         let (lo, hi) = history::entry_range(user, i64::MIN, upto);
         let mut it = snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
         it.seek(&lo);
@@ -559,7 +526,7 @@ impl Replay {
         while let Some(k) = it.key() {
             let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
             entry.decode_into(k, it.value()).map_err(|e| bad(&e))?;
-            self.apply(planner, &entry, window, sgd)
+            self.apply(planner, &entry, wanted)
                 .map_err(|e| no_replay(k, &e))?;
             visit(k, &entry);
             any = true;
@@ -575,8 +542,7 @@ impl Replay {
         &mut self,
         snap: &S,
         user: &str,
-        window: &dyn Fn(u32) -> bool,
-        sgd: &dyn Fn(u32) -> bool,
+        wanted: &Wanted,
     ) -> Result<bool> {
         let base_key = history::base_key(user);
         let Some(b) = snap.get(HISTORY, &base_key)? else {
@@ -589,9 +555,13 @@ impl Replay {
         self.buckets = base
             .windows
             .into_iter()
-            .filter(|((d, _), _)| window(*d))
+            .filter(|((d, start), _)| wanted.bucket(*d, *start))
             .collect();
-        self.sgd_base = base.sgd.into_iter().filter(|(d, _)| sgd(*d)).collect();
+        self.sgd_base = base
+            .sgd
+            .into_iter()
+            .filter(|(d, _)| wanted.wants(*d))
+            .collect();
         Ok(true)
     }
 
@@ -605,16 +575,14 @@ impl Replay {
         &mut self,
         planner: &mut Planner<'_>,
         entry: &Entry,
-        window: &dyn Fn(u32) -> bool,
-        sgd: &dyn Fn(u32) -> bool,
+        wanted: &Wanted,
     ) -> std::result::Result<(), String> {
         planner.plan(
             entry,
             &mut Merging {
                 state: self,
                 seq: entry.seq,
-                window,
-                sgd,
+                wanted,
             },
         )
     }
@@ -640,13 +608,82 @@ impl Replay {
     }
 }
 
+/// What a replay merges: every item's changes, to rebuild a whole state
+/// ([`Wanted::ALL`]), or only those of the items some reads use
+/// ([`Wanted::of`]), so that reading a few columns as of a time does not
+/// merge every item of every write. The user cell is always merged.
+#[derive(Debug)]
+pub(crate) struct Wanted {
+    /// Ids of the items taken (features-record items, attributes, windows,
+    /// sgd vectors), sorted; `None` takes every one.
+    ids: Option<Vec<u32>>,
+    /// The window buckets taken, as (window, first start, last start);
+    /// `None` takes every one.
+    buckets: Option<Vec<(u32, i64, i64)>>,
+}
+
+impl Wanted {
+    /// Every item's changes.
+    pub(crate) const ALL: Wanted = Wanted {
+        ids: None,
+        buckets: None,
+    };
+
+    /// What rows read as `needs` use, of a catalog bound as `bindings`.
+    fn of<'n>(bindings: &Bindings, needs: impl IntoIterator<Item = &'n RowNeeds>) -> Wanted {
+        let mut ids = Some(Vec::new());
+        let mut buckets = Vec::new();
+        let mut attributes = false;
+        for n in needs {
+            match (&mut ids, &n.items) {
+                (Some(ids), Some(items)) => ids.extend(items.iter().chain(&n.sgd)),
+                (ids, _) => *ids = None,
+            }
+            attributes |= n.attributes;
+            buckets.extend(
+                n.windows
+                    .iter()
+                    .filter_map(|w| w.bucket_span().map(|(first, last)| (w.id, first, last))),
+            );
+        }
+        if let Some(ids) = &mut ids {
+            ids.extend(buckets.iter().map(|b| b.0));
+            if attributes {
+                ids.extend(bindings.catalog.attributes.iter().map(|a| a.id));
+            }
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        Wanted {
+            ids,
+            buckets: Some(buckets),
+        }
+    }
+
+    /// Whether item `id`'s changes are taken.
+    fn wants(&self, id: u32) -> bool {
+        id == META_ID
+            || self
+                .ids
+                .as_ref()
+                .is_none_or(|ids| ids.binary_search(&id).is_ok())
+    }
+
+    /// Whether window `window`'s bucket starting at `start` is taken.
+    fn bucket(&self, window: u32, start: i64) -> bool {
+        self.buckets.as_ref().is_none_or(|b| {
+            b.iter()
+                .any(|&(w, first, last)| w == window && first <= start && start <= last)
+        })
+    }
+}
+
 /// A replayed state taking one write's changes as they are planned.
-struct Merging<'r, 'f> {
+struct Merging<'r, 'w> {
     state: &'r mut Replay,
     /// The write's sequence number, which orders sgd steps.
     seq: u64,
-    window: &'f dyn Fn(u32) -> bool,
-    sgd: &'f dyn Fn(u32) -> bool,
+    wanted: &'w Wanted,
 }
 
 impl event::Changes for Merging<'_, '_> {
@@ -665,7 +702,7 @@ impl event::Changes for Merging<'_, '_> {
     }
 
     fn bucket(&mut self, window: u32, start: i64, bucket: Bucket) {
-        if (self.window)(window) {
+        if self.wanted.bucket(window, start) {
             self.state
                 .buckets
                 .entry((window, start))
@@ -675,9 +712,13 @@ impl event::Changes for Merging<'_, '_> {
     }
 
     fn sgd(&mut self, vector: u32, step: VectorValue) {
-        if (self.sgd)(vector) {
+        if self.wanted.wants(vector) {
             self.state.steps.push((self.seq, vector, step.encode()));
         }
+    }
+
+    fn wants(&self, id: u32) -> bool {
+        self.wanted.wants(id)
     }
 }
 

@@ -1348,8 +1348,7 @@ fn fold_user<S: KvSnapshot, B: KvBatch>(
         planner,
         user,
         cutoff - 1,
-        &|_| true,
-        &|_| true,
+        &super::read::Wanted::ALL,
         &mut |k, entry| {
             gone.push(k.to_vec());
             if let history::Write::Event(ev) = &entry.write
