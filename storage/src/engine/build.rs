@@ -421,6 +421,8 @@ impl Derive<'_> {
         let mut user: Option<String> = None;
         let mut state = Replay::default();
         let mut entry = Entry::default();
+        // The item's changes alone: the rest of each state is not written.
+        let wanted = Wanted::item(self.id);
         while let Some(k) = it.key() {
             let Some(owner) = keys::user_of(k) else {
                 return Err(Error::corruption(HISTORY, k, "key is not a user's"));
@@ -437,7 +439,7 @@ impl Derive<'_> {
                 let ts = entry.write.ts();
                 self.first = self.first.min(ts);
                 state
-                    .apply(&mut self.planner, &entry, &Wanted::ALL)
+                    .apply(&mut self.planner, &entry, &wanted)
                     .map_err(|e| {
                         Error::InvalidArgument(format!(
                             "the event history does not fit the new definition: the write of user '{owner}' at {}: {e}",

@@ -629,6 +629,14 @@ impl Wanted {
         buckets: None,
     };
 
+    /// Item `id`'s changes alone (and the user cell's).
+    pub(crate) fn item(id: u32) -> Wanted {
+        Wanted {
+            ids: Some(vec![id]),
+            buckets: None,
+        }
+    }
+
     /// What rows read as `needs` use, of a catalog bound as `bindings`.
     fn of<'n>(bindings: &Bindings, needs: impl IntoIterator<Item = &'n RowNeeds>) -> Wanted {
         let mut ids = Some(Vec::new());
