@@ -359,6 +359,67 @@ fn events_applied_under_a_past_catalog_count_only_in_its_items() -> Result<()> {
     Ok(())
 }
 
+/// An event applied under a past catalog version is admitted under that
+/// version's declaration of its type: the default it declared then fills
+/// a field the event lacks, not today's, and a type declared only since is
+/// taken as undeclared.
+#[test]
+fn events_applied_under_a_past_catalog_take_its_declarations() -> Result<()> {
+    use profiledb_storage::catalog::{EventChange, FieldDecl, FieldType, FilterValue};
+    let e = MemoryEngine::memory().with_now(T0 + DAY);
+    let qty = |default: i64| FieldDecl {
+        name: "qty".into(),
+        ty: FieldType::Int,
+        not_null: false,
+        default: Some(FilterValue::Int(default)),
+    };
+    e.change_events(EventChange::Declare {
+        name: "buy".into(),
+        fields: vec![qty(1)],
+    })?;
+    e.define(feature("units", "buy", Some("qty"), FeatureKind::Sum))?;
+    let v1 = e.note_log_entry(1, None)?.version;
+    // Declared again with another default, and a field added.
+    e.change_events(EventChange::Drop { name: "buy".into() })?;
+    e.change_events(EventChange::Declare {
+        name: "buy".into(),
+        fields: vec![qty(5)],
+    })?;
+    e.change_events(EventChange::AddField {
+        event: "buy".into(),
+        field: FieldDecl {
+            name: "coupon".into(),
+            ty: FieldType::String,
+            not_null: true,
+            default: None,
+        },
+    })?;
+    let v2 = e.note_log_entry(2, None)?.version;
+    let buy = |user: &str| Event::new(user, "buy", T0);
+    let units = |user: &str| -> Result<Value> {
+        Ok(e.profile(user, T0 + DAY, DAY)?
+            .and_then(|p| p.get("units").cloned())
+            .unwrap_or(Value::Null))
+    };
+    // Under v1: qty 1, and no coupon needed (v1 did not declare it).
+    let outcome = e.apply_logs_at(&[(1, 1)], &[buy("a")], &[Some(v1)])?;
+    assert_eq!(outcome.ingested.accepted, 1);
+    assert_eq!(units("a")?, Value::Float(1.0));
+    // Under v2: qty 5, and the coupon it lacks refuses it (skipped, as a
+    // bad event from a log is).
+    let outcome = e.apply_logs_at(
+        &[(1, 2)],
+        &[buy("b"), buy("c").with("coupon", "x")],
+        &[Some(v2), Some(v2)],
+    )?;
+    assert_eq!(outcome.ingested.accepted, 1);
+    let skipped: Vec<usize> = outcome.rejected.iter().map(|(i, _)| *i).collect();
+    assert_eq!(skipped, [0]);
+    assert_eq!(units("b")?, Value::Null);
+    assert_eq!(units("c")?, Value::Float(5.0));
+    Ok(())
+}
+
 /// What applying log entries did is kept for the last `keep` entries, older
 /// ones dropped as newer come, gaps or not.
 #[test]

@@ -23,6 +23,11 @@ pub const MAX_EVENT_FIELDS: usize = 1024;
 /// Most event types a catalog declares.
 pub const MAX_EVENT_TYPES: usize = 4096;
 
+/// The most past declarations a catalog keeps ([`Catalog::past_events`]):
+/// beyond, the oldest is forgotten, and a write accepted under it is
+/// planned again as one of an undeclared type.
+pub const MAX_PAST_EVENTS: usize = 1024;
+
 /// The type of a declared field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,7 +164,25 @@ pub struct EventDef {
     pub version: u64,
 }
 
+/// An event type's declaration as it was before a later catalog version
+/// changed or dropped it: what writes accepted in between were admitted
+/// under, kept so that a write planned again under its own version
+/// ([`Catalog::as_of_version`]) is admitted as it was then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastEventDef {
+    /// The declaration.
+    pub def: EventDef,
+    /// The catalog version that changed or dropped it.
+    pub until: u64,
+}
+
 impl EventDef {
+    /// Whether this declaration was in effect at catalog version `version`,
+    /// when the version that ends it is `until`.
+    pub(crate) fn in_effect(&self, version: u64, until: u64) -> bool {
+        self.version <= version && version < until
+    }
+
     /// The field named `name`.
     pub fn field(&self, name: &str) -> Option<&FieldDecl> {
         self.fields.iter().find(|f| f.name == name)
@@ -358,10 +381,25 @@ impl Catalog {
     pub fn add_event_field(&mut self, event: &str, field: FieldDecl) -> Result<()> {
         let mut next = self.clone();
         next.version += 1;
+        let before = self.event(event).cloned();
         next.add_declared_field(event, field)?;
         next.check_bound_to(event)?;
+        if let Some(def) = before {
+            next.keep_past_event(def);
+        }
         *self = next;
         Ok(())
+    }
+
+    /// Keeps `def`, which the current version ends, as a past declaration.
+    fn keep_past_event(&mut self, def: EventDef) {
+        if self.past_events.len() >= MAX_PAST_EVENTS {
+            self.past_events.remove(0);
+        }
+        self.past_events.push(PastEventDef {
+            def,
+            until: self.version,
+        });
     }
 
     fn add_declared_field(&mut self, event: &str, field: FieldDecl) -> Result<()> {
@@ -405,8 +443,9 @@ impl Catalog {
                 kind: "event type",
                 name: name.to_owned(),
             })?;
-        self.events.remove(pos);
+        let def = self.events.remove(pos);
         self.version += 1;
+        self.keep_past_event(def);
         Ok(())
     }
 
@@ -686,5 +725,76 @@ mod tests {
         assert_eq!(c, before);
         c.drop_event("view").expect("accepted");
         assert!(c.event("view").is_none());
+    }
+
+    #[test]
+    fn a_past_version_declares_each_event_type_as_it_was_then() {
+        // The catalog after each change, as it was: the reference.
+        let mut c = view_catalog();
+        let mut then = vec![c.clone()];
+        let mut change = |c: &mut Catalog, f: &dyn Fn(&mut Catalog) -> Result<()>| {
+            f(c).expect("accepted");
+            then.push(c.clone());
+        };
+        change(&mut c, &|c| {
+            c.add_event_field("view", decl("coupon", FieldType::String))
+        });
+        change(&mut c, &|c| {
+            c.declare_event("click", vec![decl("ad", FieldType::String)])
+        });
+        change(&mut c, &|c| c.drop_event("view"));
+        change(&mut c, &|c| {
+            c.define(Definition::Feature {
+                name: "n".into(),
+                event_type: "view".into(),
+                field: None,
+                kind: FeatureKind::Count,
+            })
+            .map(|_| ())
+        });
+        change(&mut c, &|c| {
+            c.declare_event(
+                "view",
+                vec![FieldDecl {
+                    default: Some(FilterValue::Int(5)),
+                    ..decl("qty", FieldType::Int)
+                }],
+            )
+        });
+        change(&mut c, &|c| {
+            c.add_event_field("click", decl("slot", FieldType::Int))
+        });
+        change(&mut c, &|c| c.drop_event("click"));
+        let sorted = |c: &Catalog| {
+            let mut events = c.events.clone();
+            events.sort_by(|a, b| a.name.cmp(&b.name));
+            events
+        };
+        for past in &then {
+            let at = c.as_of_version(past.version);
+            assert_eq!(sorted(&at), sorted(past), "version {}", past.version);
+            assert!(at.past_events.is_empty());
+        }
+        // Before the first declaration, nothing was declared.
+        assert!(c.as_of_version(0).events.is_empty());
+        assert_eq!(c.past_events.len(), 4);
+    }
+
+    #[test]
+    fn past_declarations_are_bounded() {
+        let mut c = Catalog::default();
+        for i in 0..MAX_PAST_EVENTS + 10 {
+            let name = format!("e{}", i % 3);
+            c.declare_event(&name, Vec::new()).expect("accepted");
+            c.drop_event(&name).expect("accepted");
+        }
+        assert_eq!(c.past_events.len(), MAX_PAST_EVENTS);
+        // The newest are kept.
+        let last = c.past_events.last().expect("kept");
+        assert_eq!(last.until, c.version);
+        assert_eq!(
+            c.as_of_version(c.version - 1).event(&last.def.name),
+            Some(&last.def)
+        );
     }
 }

@@ -12,7 +12,10 @@ mod defs;
 mod events;
 pub mod filter;
 
-pub use events::{EventChange, EventDef, FieldDecl, FieldType, MAX_EVENT_FIELDS, MAX_EVENT_TYPES};
+pub use events::{
+    EventChange, EventDef, FieldDecl, FieldType, MAX_EVENT_FIELDS, MAX_EVENT_TYPES,
+    MAX_PAST_EVENTS, PastEventDef,
+};
 
 pub use bindings::{AttrBinding, Bindings, EventBindings};
 pub use filter::{ArithOp, CmpOp, EventExpr, EventFilter, FilterValue};
@@ -94,6 +97,10 @@ pub struct Catalog {
     /// Declared event types ([`EventDef`]), in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventDef>,
+    /// Declarations since changed or dropped, oldest first, at most
+    /// [`events::MAX_PAST_EVENTS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past_events: Vec<PastEventDef>,
     /// Approximate nearest-neighbour indexes, in definition order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexes: Vec<IndexDef>,
@@ -114,6 +121,7 @@ impl Default for Catalog {
             building: Vec::new(),
             user_ttl_ms: 0,
             events: Vec::new(),
+            past_events: Vec::new(),
             indexes: Vec::new(),
         }
     }
@@ -177,9 +185,10 @@ impl Catalog {
     /// The catalog as writes accepted at `version` were planned with: its
     /// attributes, features, windows and vectors made by then (or computed
     /// over the event history when made, which holds every write the
-    /// history does), and its event types declared as they are now only if
-    /// no later version changed them. What was dropped since is gone for
-    /// good. Its version is `version`.
+    /// history does), and its event types declared as they were then (as
+    /// far as [`Catalog::past_events`] reaches back; an older one is taken
+    /// as undeclared). Items dropped since are gone for good. Its version
+    /// is `version`.
     pub fn as_of_version(&self, version: u64) -> Catalog {
         let mut c = self.clone();
         c.version = version.min(self.version);
@@ -191,7 +200,19 @@ impl Catalog {
             .retain(|d| d.version <= version || d.backfilled_from.is_some());
         c.vectors
             .retain(|d| d.version <= version || d.backfilled_from.is_some());
-        c.events.retain(|d| d.version <= version);
+        c.events = self
+            .events
+            .iter()
+            .filter(|d| d.in_effect(version, u64::MAX))
+            .chain(
+                self.past_events
+                    .iter()
+                    .filter(|p| p.def.in_effect(version, p.until))
+                    .map(|p| &p.def),
+            )
+            .cloned()
+            .collect();
+        c.past_events.clear();
         c
     }
 
