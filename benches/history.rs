@@ -2,7 +2,8 @@
 //! rebuilt from the about 100 writes it has up to T (against reads of the
 //! same users now, from the stored state), and what keeping the history costs
 //! on disk per event (printed once, from two databases fed the same events,
-//! compacted); point-in-time export of many (user, time) pairs; and the
+//! compacted); point-in-time export of many (user, time) pairs, for users
+//! with 200 events of history each and with 100; and the
 //! `AS OF` read again once an item was made after the writes, so that each
 //! replayed write is planned with an older catalog.
 
@@ -86,6 +87,30 @@ fn history(c: &mut Criterion) {
     group.bench_function("pairs_four_per_user_one_pass", |b| {
         b.iter(|| db.rows_as_of(select, &pairs).expect("export"))
     });
+    // The same, for users with 100 events of history each (the issue's
+    // figure): a database fed half as many events.
+    let (_half_dir, half) = {
+        let (dir, db) = support::fresh(true);
+        for chunk in support::events(22, USERS, EVENTS / 2).chunks(1000) {
+            db.ingest(chunk).expect("ingest");
+        }
+        db.compact().expect("compact");
+        (dir, db)
+    };
+    // Four pairs per user inside its writes again (the events span half the
+    // time), each reading from the history.
+    let pairs: Vec<(String, i64)> = users
+        .iter()
+        .flat_map(|u| {
+            (1..=4).map(move |k| (u.clone(), support::t0() + EVENTS as i64 / 2 * 997 * k / 5))
+        })
+        .collect();
+    let rows = half.rows_as_of(select, &pairs).expect("export");
+    assert_eq!(rows.rows.len(), pairs.len());
+    group.bench_function("pairs_four_per_user_of_100_events_one_pass", |b| {
+        b.iter(|| half.rows_as_of(select, &pairs).expect("export"))
+    });
+    drop(half);
     group.finish();
 
     // An item made after the writes (computed over the history): every

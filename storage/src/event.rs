@@ -251,11 +251,14 @@ pub(crate) trait Changes {
     fn bucket(&mut self, window: u32, start: i64, bucket: Bucket);
     /// A step of sgd vector `vector`.
     fn sgd(&mut self, vector: u32, step: VectorValue);
-    /// Whether the changes of item `id` (a feature, attribute, window or
-    /// vector) are taken at all: a replay for a few columns plans theirs
-    /// alone. Every item's by default.
-    fn wants(&self, _id: u32) -> bool {
-        true
+    /// Event vector `x` of ewma vector `id` (half-life `h`) at `ts`: by
+    /// default [`Changes::feature`] of its single state; a state merges it
+    /// in place.
+    ///
+    /// # Errors
+    /// As [`Changes::feature`].
+    fn ewma(&mut self, id: u32, h: i64, ts: i64, x: &[f32]) -> Result<(), String> {
+        self.feature(id, Cell::Ewma(Ewma::single(h, ts, x)))
     }
 }
 
@@ -516,7 +519,7 @@ pub(crate) fn plan_bound<'a>(
     let passes =
         |filter: &Option<crate::catalog::EventFilter>| filter.as_ref().is_none_or(|f| f.passes(ev));
     for f in &b.features {
-        if !out.wants(f.id) || !passes(&f.filter) {
+        if !passes(&f.filter) {
             continue;
         }
         if let (FeatureKind::Rate { half_life_ms, .. }, Some(success)) = (f.kind, &f.field) {
@@ -596,9 +599,6 @@ pub(crate) fn plan_bound<'a>(
         out.feature(f.id, cell).map_err(merged)?;
     }
     for a in &b.attributes {
-        if !out.wants(a.id) {
-            continue;
-        }
         match ev.field(&a.name) {
             None | Some(Value::Null) => {}
             Some(v) => {
@@ -610,10 +610,7 @@ pub(crate) fn plan_bound<'a>(
             }
         }
     }
-    for w in &b.windows {
-        if !out.wants(w.id) || !passes(&w.filter) {
-            continue;
-        }
+    for w in b.windows.iter().filter(|w| passes(&w.filter)) {
         let read = |field: &str| bound(ev, field);
         let item = ("window", w.name.as_str());
         let Some(x) = number(w.expr.as_ref(), w.field.as_deref(), &read, ev, false, item)? else {
@@ -621,10 +618,7 @@ pub(crate) fn plan_bound<'a>(
         };
         out.bucket(w.id, keys::bucket_start(ts, w.bucket_ms), Bucket::single(x));
     }
-    for v in &b.vectors {
-        if !out.wants(v.id) || !passes(&v.filter) {
-            continue;
-        }
+    for v in b.vectors.iter().filter(|v| passes(&v.filter)) {
         let dim = v.dim as usize;
         match &v.rule {
             VectorRule::Ewma {
@@ -635,8 +629,7 @@ pub(crate) fn plan_bound<'a>(
                 let x = x
                     .to_vector(dim)
                     .map_err(|r| err(Some(field), format!("{r} (vector '{}')", v.name)))?;
-                out.feature(v.id, Cell::Ewma(Ewma::single(*half_life_ms, ts, x)))
-                    .map_err(merged)?;
+                out.ewma(v.id, *half_life_ms, ts, x).map_err(merged)?;
             }
             VectorRule::Sgd {
                 item_field,

@@ -218,7 +218,7 @@ impl<K: Kv> Engine<K> {
         *self.touched.lock() = Some(HashSet::new());
         let result = (|| {
             let mut derive = Derive {
-                planner: Planner::new(&only),
+                planner: Planner::new(&only, Wanted::ALL),
                 id,
                 target,
                 now: self.now(),
@@ -421,8 +421,6 @@ impl Derive<'_> {
         let mut user: Option<String> = None;
         let mut state = Replay::default();
         let mut entry = Entry::default();
-        // The item's changes alone: the rest of each state is not written.
-        let wanted = Wanted::item(self.id);
         while let Some(k) = it.key() {
             let Some(owner) = keys::user_of(k) else {
                 return Err(Error::corruption(HISTORY, k, "key is not a user's"));
@@ -438,8 +436,8 @@ impl Derive<'_> {
                 entry.decode_into(k, it.value()).map_err(|e| bad(&e))?;
                 let ts = entry.write.ts();
                 self.first = self.first.min(ts);
-                state
-                    .apply(&mut self.planner, &entry, &wanted)
+                self.planner
+                    .plan(&entry, &mut state)
                     .map_err(|e| {
                         Error::InvalidArgument(format!(
                             "the event history does not fit the new definition: the write of user '{owner}' at {}: {e}",

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::Engine;
 use super::index::{Pinned, Pins, State};
 use super::rows::RowTable;
-use crate::catalog::{Bindings, META_ID, WindowDef};
+use crate::catalog::{Bindings, EventBindings, META_ID, WindowDef};
 use crate::error::{Error, Result};
 use crate::event;
 use crate::history::{self, Entry, Write as HistoryWrite};
@@ -228,9 +228,9 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         }
         let upto = replayed().map(|(t, _)| *t).max().unwrap_or(i64::MIN);
         let wanted = Wanted::of(bindings, replayed().map(|(_, needs)| *needs));
-        let mut planner = Planner::new(bindings);
         let mut state = Replay::default();
         let mut any = state.read_base(self.snap, &row.user, &wanted)?;
+        let mut planner = Planner::new(bindings, wanted);
         let (lo, hi) = history::entry_range(&row.user, i64::MIN, upto);
         let mut it = self.snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
         it.seek(&lo);
@@ -258,8 +258,8 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
                 next += 1;
             }
             let Some(k) = key else { break };
-            state
-                .apply(&mut planner, &entry, &wanted)
+            planner
+                .plan(&entry, &mut state)
                 .map_err(|e| no_replay(k, &e))?;
             any = true;
             it.next();
@@ -427,13 +427,24 @@ pub(crate) struct Planner<'b> {
     current: &'b Bindings,
     /// Past versions' bindings met so far.
     versions: Vec<Arc<Bindings>>,
+    /// What the replays it plans for merge.
+    wanted: Wanted,
+    /// What each (catalog version, event type) met so far feeds, of what
+    /// [`Planner::wanted`] takes: looked up and narrowed once, not for
+    /// every write.
+    events: Vec<(u64, String, Option<EventBindings>)>,
 }
 
 impl<'b> Planner<'b> {
-    pub(crate) fn new(current: &'b Bindings) -> Planner<'b> {
+    /// The most (version, event type) pairs [`Planner::events`] keeps.
+    const EVENTS_KEPT: usize = 64;
+
+    pub(crate) fn new(current: &'b Bindings, wanted: Wanted) -> Planner<'b> {
         Planner {
             current,
             versions: Vec::new(),
+            wanted,
+            events: Vec::new(),
         }
     }
 
@@ -443,51 +454,96 @@ impl<'b> Planner<'b> {
         self.current
     }
 
-    fn bindings_at(&mut self, version: u64) -> &Bindings {
-        let Some(past) = self.current.at_version(version) else {
-            return self.current;
-        };
-        let at = match self
-            .versions
-            .iter()
-            .position(|b| b.catalog.version == version)
-        {
-            Some(at) => at,
-            None => {
-                self.versions.push(past);
-                self.versions.len() - 1
-            }
-        };
-        &self.versions[at]
+    /// Where [`Planner::versions`] holds the bindings of `version`, made
+    /// on first use; `None` for today's.
+    fn version_index(&mut self, version: u64) -> Option<usize> {
+        let past = self.current.at_version(version)?;
+        Some(
+            match self
+                .versions
+                .iter()
+                .position(|b| b.catalog.version == version)
+            {
+                Some(at) => at,
+                None => {
+                    self.versions.push(past);
+                    self.versions.len() - 1
+                }
+            },
+        )
     }
 
-    /// Puts what `entry` changes into `out`. Items dropped since leave
-    /// nothing to plan: an event whose type nothing is bound to any more
-    /// still counts in the user cell, as in the stored state, and a dropped
-    /// attribute's value is gone.
+    /// Where [`Planner::events`] holds what `event_type` feeds at `version`.
+    fn event_at(&mut self, version: u64, event_type: &str) -> usize {
+        if let Some(at) = self
+            .events
+            .iter()
+            .position(|(v, t, _)| *v == version && t == event_type)
+        {
+            return at;
+        }
+        if self.events.len() >= Self::EVENTS_KEPT {
+            self.events.clear();
+        }
+        let b = match self.version_index(version) {
+            Some(at) => &*self.versions[at],
+            None => self.current,
+        };
+        let bound = b.event(event_type).map(|b| self.wanted.narrow(b));
+        self.events.push((version, event_type.to_owned(), bound));
+        self.events.len() - 1
+    }
+
+    /// Merges into `state` what `entry` changes, of what the planner's
+    /// [`Wanted`] takes. Items dropped since leave nothing to plan: an event
+    /// whose type nothing is bound to any more still counts in the user
+    /// cell, as in the stored state, and a dropped attribute's value is
+    /// gone. After an error the state holds part of the write.
+    ///
+    /// # Errors
+    /// Why the write does not plan, or does not merge into the state.
     pub(crate) fn plan(
         &mut self,
         entry: &Entry,
-        out: &mut dyn event::Changes,
+        state: &mut Replay,
     ) -> std::result::Result<(), String> {
-        let b = self.bindings_at(entry.version);
+        let seq = entry.seq;
         match &entry.write {
             // Accepted once, so checked once: only the fields the items
             // bind are read.
-            HistoryWrite::Event(ev) => match b.event(&ev.event_type) {
-                None => return event::seen(ev.ts, out),
-                Some(bound) => event::plan_bound(bound, ev, out),
-            },
+            HistoryWrite::Event(ev) => {
+                let at = self.event_at(entry.version, &ev.event_type);
+                let mut out = Merging {
+                    state,
+                    seq,
+                    wanted: &self.wanted,
+                };
+                match &self.events[at].2 {
+                    None => event::seen(ev.ts, &mut out),
+                    Some(bound) => {
+                        event::plan_bound(bound, ev, &mut out).map_err(|e| e.to_string())
+                    }
+                }
+            }
             HistoryWrite::Attributes { user, ts, values } => {
+                let b = match self.version_index(entry.version) {
+                    Some(at) => &*self.versions[at],
+                    None => self.current,
+                };
                 let live: Vec<(String, Value)> = values
                     .iter()
                     .filter(|(name, _)| b.catalog.attribute(name).is_some())
                     .cloned()
                     .collect();
-                event::plan_attributes_into(b, user, *ts, &live, out)
+                let mut out = Merging {
+                    state,
+                    seq,
+                    wanted: &self.wanted,
+                };
+                event::plan_attributes_into(b, user, *ts, &live, &mut out)
+                    .map_err(|e| e.to_string())
             }
         }
-        .map_err(|e| e.to_string())
     }
 }
 
@@ -515,10 +571,9 @@ impl Replay {
         planner: &mut Planner<'_>,
         user: &str,
         upto: i64,
-        wanted: &Wanted,
         visit: &mut dyn FnMut(&[u8], &Entry),
     ) -> Result<bool> {
-        let mut any = self.read_base(snap, user, wanted)?;
+        let mut any = self.read_base(snap, user, &planner.wanted)?;
         let (lo, hi) = history::entry_range(user, i64::MIN, upto);
         let mut it = snap.iter(HISTORY, Some(lo.clone()), Some(hi))?;
         it.seek(&lo);
@@ -526,8 +581,7 @@ impl Replay {
         while let Some(k) = it.key() {
             let bad = |e: &dyn std::fmt::Display| Error::corruption(HISTORY, k, e);
             entry.decode_into(k, it.value()).map_err(|e| bad(&e))?;
-            self.apply(planner, &entry, wanted)
-                .map_err(|e| no_replay(k, &e))?;
+            planner.plan(&entry, self).map_err(|e| no_replay(k, &e))?;
             visit(k, &entry);
             any = true;
             it.next();
@@ -563,28 +617,6 @@ impl Replay {
             .filter(|(d, _)| wanted.wants(*d))
             .collect();
         Ok(true)
-    }
-
-    /// Merges what `entry` changes, as `planner` plans it (windows and sgd
-    /// vectors only where `window` and `sgd` say). After an error the state
-    /// holds part of the write.
-    ///
-    /// # Errors
-    /// Why the write does not plan, or does not merge into the state.
-    pub(crate) fn apply(
-        &mut self,
-        planner: &mut Planner<'_>,
-        entry: &Entry,
-        wanted: &Wanted,
-    ) -> std::result::Result<(), String> {
-        planner.plan(
-            entry,
-            &mut Merging {
-                state: self,
-                seq: entry.seq,
-                wanted,
-            },
-        )
     }
 
     /// The state of sgd vector `def`: the base's, then the steps since in
@@ -629,14 +661,6 @@ impl Wanted {
         buckets: None,
     };
 
-    /// Item `id`'s changes alone (and the user cell's).
-    pub(crate) fn item(id: u32) -> Wanted {
-        Wanted {
-            ids: Some(vec![id]),
-            buckets: None,
-        }
-    }
-
     /// What rows read as `needs` use, of a catalog bound as `bindings`.
     fn of<'n>(bindings: &Bindings, needs: impl IntoIterator<Item = &'n RowNeeds>) -> Wanted {
         let mut ids = Some(Vec::new());
@@ -675,6 +699,38 @@ impl Wanted {
                 .ids
                 .as_ref()
                 .is_none_or(|ids| ids.binary_search(&id).is_ok())
+    }
+
+    /// What of `b` (an event type's bindings) is taken.
+    fn narrow(&self, b: &EventBindings) -> EventBindings {
+        EventBindings {
+            attributes: b
+                .attributes
+                .iter()
+                .filter(|d| self.wants(d.id))
+                .cloned()
+                .collect(),
+            features: b
+                .features
+                .iter()
+                .filter(|d| self.wants(d.id))
+                .cloned()
+                .collect(),
+            windows: b
+                .windows
+                .iter()
+                .filter(|d| self.wants(d.id))
+                .cloned()
+                .collect(),
+            vectors: b
+                .vectors
+                .iter()
+                .filter(|d| self.wants(d.id))
+                .cloned()
+                .collect(),
+            // Accepted once, so checked once: never admitted again.
+            declared: None,
+        }
     }
 
     /// Whether window `window`'s bucket starting at `start` is taken.
@@ -720,13 +776,16 @@ impl event::Changes for Merging<'_, '_> {
     }
 
     fn sgd(&mut self, vector: u32, step: VectorValue) {
-        if self.wanted.wants(vector) {
-            self.state.steps.push((self.seq, vector, step.encode()));
-        }
+        self.state.steps.push((self.seq, vector, step.encode()));
     }
 
-    fn wants(&self, id: u32) -> bool {
-        self.wanted.wants(id)
+    fn ewma(&mut self, id: u32, h: i64, ts: i64, x: &[f32]) -> std::result::Result<(), String> {
+        match self.state.features.cell_mut(id) {
+            Some(Cell::Ewma(e)) if e.h == h => e
+                .merge_single(ts, x)
+                .map_err(|e| format!("the state does not merge: {e}")),
+            _ => self.feature(id, Cell::Ewma(crate::merge::vector::Ewma::single(h, ts, x))),
+        }
     }
 }
 

@@ -1118,7 +1118,7 @@ pub(crate) fn fold_history<K: Kv>(
         users.dedup();
         let _held = index.hold_writes();
         let snap = kv.snapshot();
-        let mut planner = super::read::Planner::new(bindings);
+        let mut planner = super::read::Planner::new(bindings, super::read::Wanted::ALL);
         let mut batch = kv.batch();
         for user in &users {
             if fold_user(&snap, &mut planner, user, cutoff, now, &mut batch)? {
@@ -1343,21 +1343,14 @@ fn fold_user<S: KvSnapshot, B: KvBatch>(
     let mut state = super::read::Replay::default();
     let mut gone: Vec<Vec<u8>> = Vec::new();
     let mut ids: Vec<Vec<u8>> = Vec::new();
-    state.read(
-        snap,
-        planner,
-        user,
-        cutoff - 1,
-        &super::read::Wanted::ALL,
-        &mut |k, entry| {
-            gone.push(k.to_vec());
-            if let history::Write::Event(ev) = &entry.write
-                && let Ok(Some(id)) = event::event_id(ev)
-            {
-                ids.push(history::id_key(user, &id));
-            }
-        },
-    )?;
+    state.read(snap, planner, user, cutoff - 1, &mut |k, entry| {
+        gone.push(k.to_vec());
+        if let history::Write::Event(ev) = &entry.write
+            && let Ok(Some(id)) = event::event_id(ev)
+        {
+            ids.push(history::id_key(user, &id));
+        }
+    })?;
     if gone.is_empty() {
         return Ok(false);
     }

@@ -80,6 +80,12 @@ impl Record {
         }
     }
 
+    /// The cell of `id`, to change in place; `None` when there is none.
+    pub(crate) fn cell_mut(&mut self, id: u32) -> Option<&mut Cell> {
+        let i = self.slot(id).ok()?;
+        self.entries[i].1.cell.as_mut()
+    }
+
     /// Where `id`'s entry is, or would go.
     fn slot(&self, id: u32) -> Result<usize, usize> {
         // Cells most often come in id order.

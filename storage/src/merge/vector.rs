@@ -47,15 +47,30 @@ impl Ewma {
         if o.h != self.h || o.v.len() != self.v.len() {
             return derr("ewma states differ in half-life or dimension");
         }
-        let t = self.t.max(o.t);
-        let fa = decayed::decay_factor(t, self.t, self.h);
-        let fb = decayed::decay_factor(t, o.t, self.h);
-        self.w = self.w * fa + o.w * fb;
-        for (a, b) in self.v.iter_mut().zip(&o.v) {
-            *a = *a * fa + *b * fb;
-        }
-        self.t = t;
+        self.fold(o.t, o.w, o.v.iter().copied());
         Ok(())
+    }
+
+    /// [`Ewma::merge`] of the state of one event vector `x` at time `t`
+    /// ([`Ewma::single`] with this half-life), without making it.
+    pub fn merge_single(&mut self, t: i64, x: &[f32]) -> Result<(), DecodeError> {
+        if x.len() != self.v.len() {
+            return derr("ewma states differ in dimension");
+        }
+        self.fold(t, 1.0, x.iter().map(|&x| f64::from(x)));
+        Ok(())
+    }
+
+    /// Folds in the state of weight `w` and vector sum `v` at time `t`.
+    fn fold(&mut self, t: i64, w: f64, v: impl Iterator<Item = f64>) {
+        let at = self.t.max(t);
+        let fa = decayed::decay_factor(at, self.t, self.h);
+        let fb = decayed::decay_factor(at, t, self.h);
+        self.w = self.w * fa + w * fb;
+        for (a, b) in self.v.iter_mut().zip(v) {
+            *a = *a * fa + b * fb;
+        }
+        self.t = at;
     }
 
     /// Whether this is the state of one event (weight exactly 1, f32 components),
