@@ -561,10 +561,9 @@ pub(crate) struct Replay {
 
 impl Replay {
     /// Starts from `user`'s base state and merges every entry with a time at
-    /// or before `upto` (windows and sgd vectors only where `window` and
-    /// `sgd` say), returning whether there was anything; each entry read is
-    /// shown to `visit`.
-    #[allow(clippy::too_many_arguments)]
+    /// or before `upto`, as `planner` plans it (what its [`Wanted`] takes),
+    /// returning whether there was anything; each entry read is shown to
+    /// `visit`.
     pub(crate) fn read<S: KvSnapshot>(
         &mut self,
         snap: &S,
@@ -590,8 +589,8 @@ impl Replay {
         Ok(any)
     }
 
-    /// Starts from `user`'s base state (windows and sgd vectors only where
-    /// `window` and `sgd` say); whether there is one.
+    /// Starts from `user`'s base state (its window buckets and sgd vectors
+    /// only where `wanted` takes them); whether there is one.
     pub(crate) fn read_base<S: KvSnapshot>(
         &mut self,
         snap: &S,
