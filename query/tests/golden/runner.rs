@@ -118,9 +118,6 @@ fn run_case(db: &dyn DataSource, sql: &str) -> String {
     }
 }
 
-/// How a store splits a scan is physical, not part of any answer: the
-/// in-memory store splits by key count, RocksDB by its files. `EXPLAIN`
-/// prints the number; a run that compares layouts of another store masks it.
 /// Whether two outputs are the same, but for the last digits of floats:
 /// the SIMD kernels that score vectors sum in a different order (or width)
 /// on each instruction set, so a similarity may differ from the file's in
@@ -206,6 +203,9 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
     out
 }
 
+/// How a store splits a scan is physical, not part of any answer: the
+/// in-memory store splits by key count, RocksDB by its files. `EXPLAIN`
+/// prints the number; a run that compares layouts of another store masks it.
 fn mask_partitions(text: &str) -> String {
     text.lines()
         .map(
