@@ -703,33 +703,18 @@ impl Wanted {
     /// What of `b` (an event type's bindings) is taken.
     fn narrow(&self, b: &EventBindings) -> EventBindings {
         EventBindings {
-            attributes: b
-                .attributes
-                .iter()
-                .filter(|d| self.wants(d.id))
-                .cloned()
-                .collect(),
-            features: b
-                .features
-                .iter()
-                .filter(|d| self.wants(d.id))
-                .cloned()
-                .collect(),
-            windows: b
-                .windows
-                .iter()
-                .filter(|d| self.wants(d.id))
-                .cloned()
-                .collect(),
-            vectors: b
-                .vectors
-                .iter()
-                .filter(|d| self.wants(d.id))
-                .cloned()
-                .collect(),
+            attributes: self.taken(&b.attributes, |d| d.id),
+            features: self.taken(&b.features, |d| d.id),
+            windows: self.taken(&b.windows, |d| d.id),
+            vectors: self.taken(&b.vectors, |d| d.id),
             // Accepted once, so checked once: never admitted again.
             declared: None,
         }
+    }
+
+    /// The definitions of `defs` whose items are taken.
+    fn taken<T: Clone>(&self, defs: &[T], id: impl Fn(&T) -> u32) -> Vec<T> {
+        defs.iter().filter(|d| self.wants(id(d))).cloned().collect()
     }
 
     /// Whether window `window`'s bucket starting at `start` is taken.
