@@ -146,3 +146,35 @@ pub fn populate(db: &Db, users: u64) -> profiledb::Result<()> {
     db.ingest(&batch)?;
     Ok(())
 }
+
+/// The first queries after a bulk load (`first_query` and
+/// `first_query_mimalloc`): 1M users, each written once and flushed, then
+/// the same query returning every user's id, three features and the
+/// vector, five times in turn. The first ones read the store while the
+/// scans' row table is built in the background; the later ones read the
+/// table. Prints the load's time and each query's.
+pub fn first_queries() {
+    const USERS: u64 = 1_000_000;
+    let (_dir, db) = fresh(false);
+    let start = std::time::Instant::now();
+    populate(&db, USERS).expect("populate");
+    db.flush().expect("flush");
+    println!(
+        "load of {USERS} users, one event each, flushed: {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        let out = db
+            .execute("SELECT id, views, spend, spend_7d, taste FROM users")
+            .expect("query");
+        times.push(start.elapsed().as_secs_f64());
+        assert_eq!(out.rows().map_or(0, |r| r.rows.len()) as u64, USERS);
+    }
+    let times: Vec<String> = times.iter().map(|t| format!("{t:.3}")).collect();
+    println!(
+        "query of {USERS} rows, in turn after the load: {} s",
+        times.join(", ")
+    );
+}
