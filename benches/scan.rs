@@ -45,38 +45,30 @@ fn scan(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(USERS));
     // Each iteration ingests 100,000 more events (not timed), then times one
-    // count at once: the operands of the ingest are all still unmerged.
+    // count at once: the operands of the ingest are all still unmerged. Or,
+    // `compacted`, once the ingest is compacted (not timed either).
     let mut seed = 100;
-    group.bench_function("count_100k_users_after_bulk_ingest", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                seed += 1;
-                for chunk in support::events(seed, USERS, 100_000).chunks(1000) {
-                    db.ingest(chunk).expect("ingest");
-                }
-                let start = Instant::now();
-                std::hint::black_box(count(&db, &sql));
-                timed += start.elapsed();
+    let mut after_ingest = |compacted: bool, iters: u64| {
+        let mut timed = Duration::ZERO;
+        for _ in 0..iters {
+            seed += 1;
+            for chunk in support::events(seed, USERS, 100_000).chunks(1000) {
+                db.ingest(chunk).expect("ingest");
             }
-            timed
-        })
+            if compacted {
+                db.compact().expect("compact");
+            }
+            let start = Instant::now();
+            std::hint::black_box(count(&db, &sql));
+            timed += start.elapsed();
+        }
+        timed
+    };
+    group.bench_function("count_100k_users_after_bulk_ingest", |b| {
+        b.iter_custom(|iters| after_ingest(false, iters))
     });
     group.bench_function("count_100k_users_after_bulk_ingest_compacted", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                seed += 1;
-                for chunk in support::events(seed, USERS, 100_000).chunks(1000) {
-                    db.ingest(chunk).expect("ingest");
-                }
-                db.compact().expect("compact");
-                let start = Instant::now();
-                std::hint::black_box(count(&db, &sql));
-                timed += start.elapsed();
-            }
-            timed
-        })
+        b.iter_custom(|iters| after_ingest(true, iters))
     });
     db.compact().expect("compact");
     group.bench_function("count_100k_users_settled", |b| b.iter(|| count(&db, &sql)));
