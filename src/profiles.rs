@@ -5,13 +5,14 @@
 //! /v1/profiles`, and the Python package's `profile` and `profiles`, all
 //! read them here, so that a profile has one shape wherever it is read.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::json::JsonValue;
-use crate::{Bucket, Db, DefKind, Error, Profile, Result, Value};
+use crate::{Bucket, Db, DefKind, Error, Pins, Profile, Result, Value};
 
 /// How profiles are read and shown: at a time, windows aggregated over a
 /// span ending then, and the items asked for (all, segments included, when
@@ -91,27 +92,34 @@ impl ProfileRead {
     /// # Errors
     /// The storage's failure.
     pub fn read(&self, db: &Db, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        use rayon::prelude::*;
-        let fetched = self.fetch(db, ids)?;
-        let render = |i: usize| {
-            fetched
-                .view(i, false)
-                .map(|v| {
-                    serde_json::to_vec(&v).map_err(|e| {
-                        Error::Storage(profiledb_storage::Error::Engine(format!(
-                            "profile '{}' could not be rendered: {e}",
-                            v.profile.user
-                        )))
-                    })
+        let all: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let segments = self.segments(db, &all)?;
+        let view = db.engine().view(Pins::NONE)?;
+        // Each core reads its share of the ids and renders it in one pass:
+        // one hand-off to the pool, not one to read and one to render.
+        let parts = crate::on_cores(ids, |chunk| {
+            let fetched = Fetched {
+                read: self,
+                profiles: crate::read_batch(&view, chunk, self.as_of, self.span)?,
+                segments: Cow::Borrowed(&segments),
+            };
+            (0..chunk.len())
+                .map(|i| {
+                    fetched
+                        .view(i, false)
+                        .map(|v| {
+                            serde_json::to_vec(&v).map_err(|e| {
+                                Error::Storage(profiledb_storage::Error::Engine(format!(
+                                    "profile '{}' could not be rendered: {e}",
+                                    v.profile.user
+                                )))
+                            })
+                        })
+                        .transpose()
                 })
-                .transpose()
-        };
-        let n = fetched.profiles.len();
-        if n < crate::PARALLEL_READS {
-            (0..n).map(render).collect()
-        } else {
-            (0..n).into_par_iter().map(render).collect()
-        }
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// The profiles of `ids`, read as [`ProfileRead::read`] reads them, to
@@ -126,7 +134,7 @@ impl ProfileRead {
         Ok(Fetched {
             read: self,
             profiles,
-            segments,
+            segments: Cow::Owned(segments),
         })
     }
 
@@ -149,7 +157,7 @@ impl ProfileRead {
 pub struct Fetched<'r> {
     read: &'r ProfileRead,
     profiles: Vec<Option<Profile>>,
-    segments: Option<Segments>,
+    segments: Cow<'r, Option<Segments>>,
 }
 
 impl Fetched<'_> {
@@ -176,6 +184,7 @@ impl Fetched<'_> {
             fields: self.read.fields.as_ref(),
             segments: self
                 .segments
+                .as_ref()
                 .as_ref()
                 .map(|s| s.get(&p.user).map_or(&[][..], Vec::as_slice)),
             decimal_floats,

@@ -189,6 +189,66 @@ fn batch_profiles_equal_single_reads() -> profiledb::Result<()> {
     Ok(())
 }
 
+/// The JSON profiles of a batch read ([`profiledb::ProfileRead::read`],
+/// what `POST /v1/profiles` answers) equal each user read alone, and list
+/// the segments a tally kept here puts each user in; a batch large enough
+/// to be read on every core is split and put back in the order asked.
+#[test]
+fn batch_json_profiles_equal_single_reads_with_segments() -> profiledb::Result<()> {
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().map_err(profiledb_storage::Error::from)?;
+    let db = Db::open(dir.path())?;
+    db.execute(BUY_SCHEMA)?;
+    db.execute("CREATE SEGMENT loyal AS n >= 8; CREATE SEGMENT north AS region = 'r1'")?;
+    let t0 = 1_761_991_200_000i64;
+    let mut lines = String::new();
+    // Per user: purchases, and the region of the last.
+    let mut tally: BTreeMap<String, (u32, String)> = BTreeMap::new();
+    for i in 0..900i64 {
+        let user = format!("u{:03}", (i * 37) % 120);
+        lines.push_str(&buy(&user, t0 + i * 1_000_000, i));
+        let t = tally.entry(user).or_default();
+        t.0 += 1;
+        t.1 = format!("r{}", i % 4);
+    }
+    db.ingest_json(&lines)?;
+    let mut ids: Vec<String> = (0..130).rev().map(|u| format!("u{u:03}")).collect();
+    ids.extend(["u007".to_owned(), "nobody".to_owned(), "u007".to_owned()]);
+    let as_of = t0 + 901 * 1_000_000;
+    for fields in [None, Some(vec!["n".to_owned(), "segments".to_owned()])] {
+        let read = profiledb::ProfileRead::new(&db, as_of, 5 * DAY, fields.clone())?;
+        let parse = |json: &Option<Vec<u8>>| {
+            json.as_deref()
+                .map(|j| serde_json::from_slice::<serde_json::Value>(j).expect("JSON"))
+        };
+        let batch = read.read(&db, &ids)?;
+        assert_eq!(batch.len(), ids.len());
+        for (id, got) in ids.iter().zip(&batch) {
+            let got = parse(got);
+            let alone = read.read(&db, std::slice::from_ref(id))?;
+            assert_eq!(got, parse(&alone[0]), "{id} with fields {fields:?}");
+            let Some((n, region)) = tally.get(id) else {
+                assert_eq!(got, None, "{id} never bought");
+                continue;
+            };
+            let got = got.expect("a user who bought exists");
+            let mut segments = Vec::new();
+            if *n >= 8 {
+                segments.push("loyal");
+            }
+            if region == "r1" {
+                segments.push("north");
+            }
+            assert_eq!(got["segments"], serde_json::json!(segments), "{id}");
+            assert_eq!(got["features"]["n"], serde_json::json!(n), "{id}");
+            let shown = got["features"].as_object().map(|f| f.len());
+            let want = if fields.is_some() { 1 } else { 2 };
+            assert_eq!(shown, Some(want), "{id}: {}", got["features"]);
+        }
+    }
+    Ok(())
+}
+
 /// The row cache keeps what point reads found in each table file: reads
 /// through it must equal reads without it while operands pile onto cached
 /// rows, memtables flush, files compact away and users are deleted (key by
