@@ -136,6 +136,20 @@ pub(crate) fn read_batch<K: profiledb_storage::kv::Kv>(
     })
 }
 
+/// The profiles of `users` from `view`, in order, read on every core for
+/// many ([`on_cores`]).
+pub(crate) fn read_all<K: profiledb_storage::kv::Kv>(
+    view: &ReadView<'_, K>,
+    users: &[String],
+    as_of: i64,
+    window_span_ms: i64,
+) -> Result<Vec<Option<Profile>>> {
+    let batches = on_cores(users, |batch| {
+        read_batch(view, batch, as_of, window_span_ms)
+    })?;
+    Ok(batches.into_iter().flatten().collect())
+}
+
 /// The storage engine over RocksDB, as [`Db::engine`] gives it.
 pub type Engine = RocksEngine;
 
@@ -466,11 +480,7 @@ impl Db {
         as_of: i64,
         window_span_ms: i64,
     ) -> Result<Vec<Option<Profile>>> {
-        let view = self.engine.view(Pins::NONE)?;
-        let batches = on_cores(users, |batch| {
-            read_batch(&view, batch, as_of, window_span_ms)
-        })?;
-        Ok(batches.into_iter().flatten().collect())
+        read_all(&self.engine.view(Pins::NONE)?, users, as_of, window_span_ms)
     }
 
     /// Deletes every trace of `user`; returns whether the user existed.

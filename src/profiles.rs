@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -84,17 +85,15 @@ impl ProfileRead {
     }
 
     /// The profiles of `ids` as JSON objects in order (`None` for a user
-    /// that does not exist), read from one view of the database, their
-    /// segments from one query. The object holds `user`, `as_of`,
+    /// that does not exist), read with their segments from one view of the
+    /// database (one moment). The object holds `user`, `as_of`,
     /// `first_seen`, `last_seen`, `events`, then `attributes`, `features`,
     /// `vectors` and `windows` keyed by name, then `segments` when shown.
     ///
     /// # Errors
     /// The storage's failure.
     pub fn read(&self, db: &Db, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let all: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let segments = self.segments(db, &all)?;
-        let view = db.engine().view(Pins::NONE)?;
+        let (view, segments) = self.pin(db, ids)?;
         // Each core reads its share of the ids and renders it in one pass:
         // one hand-off to the pool, not one to read and one to render.
         let parts = crate::on_cores(ids, |chunk| {
@@ -128,26 +127,124 @@ impl ProfileRead {
     /// # Errors
     /// The storage's failure.
     pub fn fetch(&self, db: &Db, ids: &[String]) -> Result<Fetched<'_>> {
-        let profiles = db.profiles_with_span(ids, self.as_of, self.span)?;
-        let present: Vec<&str> = profiles.iter().flatten().map(|p| p.user.as_str()).collect();
-        let segments = self.segments(db, &present)?;
+        let (view, segments) = self.pin(db, ids)?;
         Ok(Fetched {
             read: self,
-            profiles,
+            profiles: crate::read_all(&view, ids, self.as_of, self.span)?,
             segments: Cow::Owned(segments),
         })
     }
 
-    /// The segments of `ids` when the read shows them.
-    fn segments(&self, db: &Db, ids: &[&str]) -> Result<Option<Segments>> {
-        if self
-            .fields
-            .as_ref()
-            .is_some_and(|f| !f.contains("segments"))
-        {
+    /// The view a read of `ids` reads their profiles from, and the segments
+    /// they are in, when the read shows them, read in that same view: a
+    /// profile and its segments are of one moment, and the view holds the
+    /// vector index when a segment tests similarity.
+    fn pin<'d>(&self, db: &'d Db, ids: &[String]) -> Result<(View<'d>, Option<Segments>)> {
+        let shown = self.fields.as_ref().is_none_or(|f| f.contains("segments"));
+        let engine = db.engine();
+        let mut bindings = engine.bindings();
+        // Each attempt loses only to a schema change in between.
+        for _ in 0..16 {
+            let query = match shown {
+                true => SegmentQuery::new(Arc::clone(&bindings), ids, self.as_of, engine.now())?,
+                false => None,
+            };
+            let view = engine.view(query.as_ref().map_or(Pins::NONE, SegmentQuery::pins))?;
+            let segments = match query {
+                Some(query) => query.run(&view)?,
+                // Nothing to ask: the view's catalog must define no segment either.
+                None if shown => Arc::ptr_eq(view.bindings(), &bindings).then(Segments::new),
+                None => return Ok((view, None)),
+            };
+            match segments {
+                Some(segments) => return Ok((view, Some(segments))),
+                None => bindings = Arc::clone(view.bindings()),
+            }
+        }
+        Err(Error::Storage(profiledb_storage::Error::Engine(
+            "the schema kept changing while profiles were read; read them again".into(),
+        )))
+    }
+}
+
+/// A view of the database, as [`ProfileRead`] reads profiles from.
+type View<'d> = crate::ReadView<'d, profiledb_storage::kv::rocks::RocksKv>;
+
+/// The query testing every segment for each of some users, at a time.
+struct SegmentQuery {
+    /// The segments' names, in definition order: the query's columns after
+    /// the id.
+    names: Vec<String>,
+    query: profiledb_query::Prepared,
+}
+
+impl SegmentQuery {
+    /// One point query testing each segment of `bindings` for every user
+    /// of `ids`, the ids and the time bound as parameters; `None` when there
+    /// is no segment or no id.
+    fn new(
+        bindings: Arc<profiledb_storage::catalog::Bindings>,
+        ids: &[String],
+        as_of: i64,
+        now: i64,
+    ) -> Result<Option<SegmentQuery>> {
+        let names: Vec<String> = bindings
+            .catalog
+            .segments
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        if names.is_empty() || ids.is_empty() {
             return Ok(None);
         }
-        segments_of(db, ids, self.as_of).map(Some)
+        let tests: Vec<String> = names
+            .iter()
+            .map(|n| format!("IN SEGMENT \"{}\"", n.replace('"', "\"\"")))
+            .collect();
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, {} FROM users WHERE id IN ({}) AS OF ${}",
+            tests.join(", "),
+            marks.join(", "),
+            ids.len() + 1
+        );
+        let params: Vec<Value> = ids
+            .iter()
+            .map(|id| Value::String(id.clone()))
+            .chain([Value::Int(as_of)])
+            .collect();
+        let query = profiledb_query::Prepared::new(&sql, &params, bindings, now)?;
+        Ok(Some(SegmentQuery { names, query }))
+    }
+
+    fn pins(&self) -> Pins {
+        self.query.pins()
+    }
+
+    /// The segments each user is in, read in `view`; `None` when the view's
+    /// catalog is not the one the query was made for.
+    fn run(self, view: &View<'_>) -> Result<Option<Segments>> {
+        let Some(rows) = self.query.run(view, &profiledb_query::Limits::default())? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            rows.rows
+                .iter()
+                .filter_map(|row| {
+                    let Some(Value::String(id)) = row.first() else {
+                        return None;
+                    };
+                    let ins = self
+                        .names
+                        .iter()
+                        .zip(&row[1..])
+                        .filter(|(_, v)| **v == Value::Bool(true))
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    Some((id.clone(), ins))
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -190,57 +287,6 @@ impl Fetched<'_> {
             decimal_floats,
         })
     }
-}
-
-/// The segments `ids` are in at `as_of`, in definition order: one point
-/// query testing each segment for every user, the ids and the time bound
-/// as parameters.
-fn segments_of(db: &Db, ids: &[&str], as_of: i64) -> Result<Segments> {
-    let names: Vec<String> = {
-        let bindings = db.engine().bindings();
-        bindings
-            .catalog
-            .segments
-            .iter()
-            .map(|s| s.name.clone())
-            .collect()
-    };
-    if names.is_empty() || ids.is_empty() {
-        return Ok(Segments::new());
-    }
-    let tests: Vec<String> = names
-        .iter()
-        .map(|n| format!("IN SEGMENT \"{}\"", n.replace('"', "\"\"")))
-        .collect();
-    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT id, {} FROM users WHERE id IN ({}) AS OF ${}",
-        tests.join(", "),
-        marks.join(", "),
-        ids.len() + 1
-    );
-    let params: Vec<Value> = ids
-        .iter()
-        .map(|id| Value::String((*id).to_owned()))
-        .chain([Value::Int(as_of)])
-        .collect();
-    let out = db.execute_params(&sql, &params)?;
-    let rows = out.rows().map(|r| r.rows.as_slice()).unwrap_or_default();
-    Ok(rows
-        .iter()
-        .filter_map(|row| {
-            let Some(Value::String(id)) = row.first() else {
-                return None;
-            };
-            let ins = names
-                .iter()
-                .zip(&row[1..])
-                .filter(|(_, v)| **v == Value::Bool(true))
-                .map(|(n, _)| n.clone())
-                .collect();
-            Some((id.clone(), ins))
-        })
-        .collect())
 }
 
 /// A profile as it serializes: bookkeeping, then attributes, features,

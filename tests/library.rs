@@ -249,6 +249,61 @@ fn batch_json_profiles_equal_single_reads_with_segments() -> profiledb::Result<(
     Ok(())
 }
 
+/// A profile and the segments it lists are read from one moment: while a
+/// writer keeps adding purchases, every profile read, alone or in a batch
+/// (the server's `GET /v1/users/{id}` and `POST /v1/profiles`, the Python
+/// package's `profiles`), is in the segment `odd` exactly when the count it
+/// shows is odd.
+#[test]
+fn profiles_and_their_segments_are_read_at_one_moment() -> profiledb::Result<()> {
+    let dir = tempfile::tempdir().map_err(profiledb_storage::Error::from)?;
+    let db = Db::open(dir.path())?;
+    db.execute("CREATE FEATURE n ON buy AS COUNT(); CREATE SEGMENT odd AS n % 2 = 1")?;
+    let t0 = 1_761_991_200_000i64;
+    let ids: Vec<String> = (0..20).map(|u| format!("u{u:02}")).collect();
+    let read = profiledb::ProfileRead::new(&db, t0 + DAY, DAY, None)?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let checked = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let result = (0..1_500i64).try_for_each(|round| {
+                let lines: String = ids
+                    .iter()
+                    .map(|u| format!(r#"{{"user":"{u}","type":"buy","ts":{}}}"#, t0 + round) + "\n")
+                    .collect();
+                db.ingest_json(&lines).map(drop)
+            });
+            done.store(true, std::sync::atomic::Ordering::Release);
+            result
+        });
+        let mut checked = 0u64;
+        let mut check = |json: &[u8]| {
+            let p: serde_json::Value = serde_json::from_slice(json).expect("JSON");
+            let n = p["features"]["n"].as_u64().expect("a count");
+            let odd = p["segments"] == serde_json::json!(["odd"]);
+            assert_eq!(odd, n % 2 == 1, "{p}");
+            checked += 1;
+        };
+        while !done.load(std::sync::atomic::Ordering::Acquire) {
+            for json in read.read(&db, &ids)?.iter().flatten() {
+                check(json);
+            }
+            for json in read.read(&db, &ids[3..4])?.iter().flatten() {
+                check(json);
+            }
+            let fetched = read.fetch(&db, &ids)?;
+            for i in 0..fetched.len() {
+                if let Some(v) = fetched.view(i, false) {
+                    check(&serde_json::to_vec(&v).expect("serializes"));
+                }
+            }
+        }
+        writer.join().expect("the writer")?;
+        Ok::<_, profiledb::Error>(checked)
+    })?;
+    assert!(checked > 0, "no profile was read while the writer wrote");
+    Ok(())
+}
+
 /// The row cache keeps what point reads found in each table file: reads
 /// through it must equal reads without it while operands pile onto cached
 /// rows, memtables flush, files compact away and users are deleted (key by

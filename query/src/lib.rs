@@ -65,5 +65,6 @@ pub use parser::{
 };
 pub use source::{DataSource, View};
 pub use statement::{
-    Permission, create_segments_from, execute, execute_as, execute_params, rows_as_of, run,
+    Permission, Prepared, create_segments_from, execute, execute_as, execute_params, rows_as_of,
+    run,
 };

@@ -139,3 +139,43 @@ fn a_wrong_count_or_type_names_the_parameter() -> Result<(), Error> {
     assert!(m.contains("$1 to"), "{m}");
     Ok(())
 }
+
+/// A prepared `SELECT` runs on a view the caller takes with its pins, only
+/// when the view's catalog is the one it was planned against; it takes
+/// parameters as a query does, and refuses anything but one `SELECT`.
+#[test]
+fn a_prepared_select_runs_on_a_view_of_its_catalog() -> Result<(), Error> {
+    use profiledb_query::{DataSource, Prepared};
+    let db = db()?;
+    let sql = "SELECT id, spend FROM users WHERE spend > $1";
+    let prepared = Prepared::new(sql, &[Value::Int(15)], db.bindings(), db.now())?;
+    let view = DataSource::view(&db, prepared.pins())?;
+    let rows = prepared
+        .run(view.as_ref(), &Limits::default())?
+        .expect("the view is of the catalog the query was planned against");
+    assert_eq!(ids(&rows.rows), ["u2", "u3"]);
+    assert_eq!(rows.rows[0][1], Value::Float(20.0));
+    // Planned, then the schema changes before the view is taken.
+    let stale = Prepared::new(sql, &[Value::Int(15)], db.bindings(), db.now())?;
+    execute(
+        &db,
+        "CREATE FEATURE n ON purchase AS COUNT()",
+        &Limits::default(),
+    )?;
+    let view = DataSource::view(&db, stale.pins())?;
+    assert!(stale.run(view.as_ref(), &Limits::default())?.is_none());
+    // Anything but one SELECT, and a parameter of the wrong type, are refused.
+    for (sql, params, says) in [
+        ("SELECT 1; SELECT 2", vec![], "expected one SELECT"),
+        (
+            "DELETE FROM users WHERE id = $1",
+            vec![Value::String("u1".into())],
+            "expected one SELECT",
+        ),
+        ("SELECT id FROM users WHERE spend > $1", vec![], "$1"),
+    ] {
+        let e = Prepared::new(sql, &params, db.bindings(), db.now()).expect_err(sql);
+        assert!(e.to_string().contains(says), "{sql}: {e}");
+    }
+    Ok(())
+}

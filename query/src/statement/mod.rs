@@ -16,7 +16,7 @@ use crate::limits::Limits;
 use crate::output::{Column, Output, Rows, Type};
 use crate::parser::parse_script_with;
 use crate::plan::plan_select;
-use crate::source::DataSource;
+use crate::source::{DataSource, View};
 use crate::{cluster, similarity};
 
 mod at;
@@ -81,16 +81,7 @@ pub fn execute_params(
     limits: &Limits,
     permission: Permission,
 ) -> Result<Vec<Output>> {
-    // An error at a parameter says which one it is.
-    let named = |e: Error| match (params.is_empty(), e.at().and_then(|a| a.span)) {
-        (false, Some(span)) => match param_at(sql, span) {
-            Some(n) if !e.message().contains(&format!("${n}")) => {
-                Error::invalid(format!("parameter ${n}: {}", e.message()), Some(span))
-            }
-            _ => e,
-        },
-        _ => e,
-    };
+    let named = |e: Error| at_param(e, sql, params);
     let statements =
         parse_script_with(sql, params).map_err(|e| named(Error::from(e)).locate(sql))?;
     if permission == Permission::ReadOnly
@@ -174,6 +165,19 @@ fn define_segments(
 }
 
 /// The parameter `$n` written exactly at `span` of `sql`, if one is.
+/// `e`, saying which parameter it is at when it is at one.
+fn at_param(e: Error, sql: &str, params: &[profiledb_storage::Value]) -> Error {
+    match (params.is_empty(), e.at().and_then(|a| a.span)) {
+        (false, Some(span)) => match param_at(sql, span) {
+            Some(n) if !e.message().contains(&format!("${n}")) => {
+                Error::invalid(format!("parameter ${n}: {}", e.message()), Some(span))
+            }
+            _ => e,
+        },
+        _ => e,
+    }
+}
+
 fn param_at(sql: &str, span: Span) -> Option<u32> {
     let text = sql.get(span.start..span.end)?;
     text.strip_prefix('$')?.parse().ok()
@@ -418,19 +422,81 @@ fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Ro
     let mut bindings = source.bindings();
     // Each attempt loses only to a schema change in between: a few suffice.
     for _ in 0..16 {
-        let mut plan = plan_select(select, &bindings.catalog, now)?;
-        let view = source.view(plan.pins())?;
-        if !Arc::ptr_eq(view.bindings(), &bindings) {
-            bindings = Arc::clone(view.bindings());
-            continue;
+        let prepared = Prepared::of(select, bindings, now)?;
+        let view = source.view(prepared.pins())?;
+        match prepared.run(view.as_ref(), limits)? {
+            Some(rows) => return Ok(rows),
+            None => bindings = Arc::clone(view.bindings()),
         }
-        similarity::resolve(&mut plan, view.as_ref(), limits)?;
-        return run_select(&plan, view.as_ref(), limits);
     }
     Err(Error::invalid(
         "the schema kept changing while the query was planned; run it again",
         None,
     ))
+}
+
+/// A `SELECT` planned against one catalog, to run on a view of that catalog
+/// that the caller takes with [`Prepared::pins`]: so that a caller reading
+/// more than the query from one view (a profile and the segments its user
+/// is in) answers from one moment.
+#[derive(Debug)]
+pub struct Prepared {
+    plan: crate::plan::SelectPlan,
+    bindings: Arc<profiledb_storage::catalog::Bindings>,
+}
+
+impl Prepared {
+    /// Plans `sql`, one `SELECT` with bind parameters `params` (as
+    /// [`execute_params`] takes them), against `bindings`; `now` is the
+    /// time of a query without `AS OF`.
+    ///
+    /// # Errors
+    /// A statement that does not parse, is not one `SELECT`, or does not
+    /// bind against the catalog; errors are located in `sql`.
+    pub fn new(
+        sql: &str,
+        params: &[profiledb_storage::Value],
+        bindings: Arc<profiledb_storage::catalog::Bindings>,
+        now: i64,
+    ) -> Result<Prepared> {
+        let named = |e: Error| at_param(e, sql, params).locate(sql);
+        let statements = parse_script_with(sql, params).map_err(|e| named(Error::from(e)))?;
+        match statements.as_slice() {
+            [(Statement::Select(select), _)] => Prepared::of(select, bindings, now).map_err(named),
+            _ => Err(Error::invalid("expected one SELECT", None).locate(sql)),
+        }
+    }
+
+    fn of(
+        select: &Select,
+        bindings: Arc<profiledb_storage::catalog::Bindings>,
+        now: i64,
+    ) -> Result<Prepared> {
+        Ok(Prepared {
+            plan: plan_select(select, &bindings.catalog, now)?,
+            bindings,
+        })
+    }
+
+    /// What the view the query runs on must hold besides the data (the
+    /// vector index, when the query ranks or averages by similarity).
+    pub fn pins(&self) -> profiledb_storage::Pins {
+        self.plan.pins()
+    }
+
+    /// Runs the query on `view`, taken with [`Prepared::pins`]; `None` when
+    /// the view's catalog is not the one the query was planned against (a
+    /// schema change landed in between): plan it again against the view's.
+    ///
+    /// # Errors
+    /// As the query's execution.
+    pub fn run(mut self, view: &dyn View, limits: &Limits) -> Result<Option<Rows>> {
+        if !Arc::ptr_eq(view.bindings(), &self.bindings) {
+            return Ok(None);
+        }
+        similarity::resolve(&mut self.plan, view, limits)?;
+        run_select(&self.plan, view, limits).map(Some)
+    }
 }
 
 /// The summary a `CREATE` statement answers with, as `CREATE FEATURE`.
