@@ -79,8 +79,8 @@ fn profile_read(c: &mut Criterion) {
         });
     }
     // 200 users at once (a model server's candidates, `POST /v1/profiles`):
-    // one batch (multi-gets in key order, a batch per core), against the
-    // same users read one by one on one thread.
+    // one batch (multi-gets in key order, a batch per core), the same
+    // rendered as JSON, and the same users read one by one on one thread.
     let (as_of, span) = (cases[0].1, cases[0].2);
     let mut k = 0;
     group.bench_function("batch_200", |b| {
@@ -88,6 +88,19 @@ fn profile_read(c: &mut Criterion) {
             for _ in 0..READS / 200 {
                 let batch = &users[k % (users.len() - 200)..][..200];
                 let got = db.profiles_with_span(batch, as_of, span).expect("read");
+                assert!(got.iter().all(Option::is_some));
+                k += 200;
+            }
+        })
+    });
+    // The same batch as `POST /v1/profiles` answers it: read and rendered
+    // as JSON objects, on every core.
+    let json = profiledb::ProfileRead::new(&db, as_of, span, None).expect("a read");
+    group.bench_function("batch_200_json", |b| {
+        b.iter(|| {
+            for _ in 0..READS / 200 {
+                let batch = &users[k % (users.len() - 200)..][..200];
+                let got = json.read(&db, batch).expect("read");
                 assert!(got.iter().all(Option::is_some));
                 k += 200;
             }
