@@ -82,8 +82,8 @@ pub(crate) const PARALLEL_READS: usize = 16;
 /// order (one chunk below [`PARALLEL_READS`] items). The calling thread
 /// takes the first chunk and rayon's pool the others, so a batch wakes one
 /// thread per further chunk, and nothing waits on the pool to hand the
-/// caller its own work: on this kind of virtual machine a wake-up costs
-/// more than a tenth of a millisecond.
+/// caller its own work (a wake-up was measured at more than a tenth of a
+/// millisecond on a two-core virtual machine).
 ///
 /// # Errors
 /// The first chunk's error, in chunk order.
