@@ -164,7 +164,6 @@ fn define_segments(
     Ok(Output::counted("CREATE SEGMENTS", n))
 }
 
-/// The parameter `$n` written exactly at `span` of `sql`, if one is.
 /// `e`, saying which parameter it is at when it is at one.
 fn at_param(e: Error, sql: &str, params: &[profiledb_storage::Value]) -> Error {
     match (params.is_empty(), e.at().and_then(|a| a.span)) {
@@ -178,6 +177,7 @@ fn at_param(e: Error, sql: &str, params: &[profiledb_storage::Value]) -> Error {
     }
 }
 
+/// The parameter `$n` written exactly at `span` of `sql`, if one is.
 fn param_at(sql: &str, span: Span) -> Option<u32> {
     let text = sql.get(span.start..span.end)?;
     text.strip_prefix('$')?.parse().ok()
@@ -484,9 +484,11 @@ impl Prepared {
         self.plan.pins()
     }
 
-    /// Runs the query on `view`, taken with [`Prepared::pins`]; `None` when
-    /// the view's catalog is not the one the query was planned against (a
-    /// schema change landed in between): plan it again against the view's.
+    /// Runs the query on `view`, taken with [`Prepared::pins`] (a view
+    /// taken without the vector index it names finds no neighbours);
+    /// `None` when the view's catalog is not the one the query was planned
+    /// against (a schema change landed in between): plan it again against
+    /// the view's.
     ///
     /// # Errors
     /// As the query's execution.
