@@ -315,6 +315,57 @@ impl JetStream {
         .await
     }
 
+    /// Sends the messages with up to [`IN_FLIGHT`] acknowledgements
+    /// outstanding (the client holds a permit for each until it is awaited),
+    /// answering each one's (sequence, repeated) in the order given.
+    async fn publish_many(
+        &self,
+        messages: Vec<(String, Option<String>, Vec<u8>)>,
+    ) -> Result<Vec<(u64, bool)>, LogError> {
+        let mut out = Vec::with_capacity(messages.len());
+        let mut pending = std::collections::VecDeque::with_capacity(IN_FLIGHT);
+        let take = |ack: Result<jetstream::publish::PublishAck, _>| {
+            ack.map(|a| (a.sequence, a.duplicate))
+                .map_err(|e| err("publishing (awaiting the stream's acknowledgement)", e))
+        };
+        for (subject, id, payload) in messages {
+            if pending.len() == IN_FLIGHT
+                && let Some(ack) = pending.pop_front()
+            {
+                out.push(bounded("publishing", async { take(ack.await) }).await?);
+            }
+            let mut headers = async_nats::HeaderMap::new();
+            if let Some(id) = id {
+                headers.insert("Nats-Msg-Id", id.as_str());
+            }
+            pending.push_back(
+                bounded("publishing", async {
+                    self.context
+                        .publish_with_headers(subject, headers, payload.into())
+                        .await
+                        .map_err(|e| err("publishing", e))
+                })
+                .await?,
+            );
+        }
+        for ack in pending {
+            out.push(bounded("publishing", async { take(ack.await) }).await?);
+        }
+        Ok(out)
+    }
+
+    /// The last message of `subject`, `None` when it has none.
+    async fn last_message(&self, subject: &str) -> Result<Option<Vec<u8>>, LogError> {
+        bounded("reading a message by its subject", async {
+            match self.stream.get_last_raw_message_by_subject(subject).await {
+                Ok(m) => Ok(Some(m.payload.to_vec())),
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(err(&format!("reading {subject}"), e)),
+            }
+        })
+        .await
+    }
+
     async fn reader_of(&self, subject: String, after: u64) -> Result<PartitionReader, LogError> {
         bounded("opening a reader", async {
             let what = format!("reading {subject}");
@@ -359,42 +410,15 @@ impl Log for JetStream {
         self.publish_to(subject(partition), id, payload).await
     }
 
-    /// Sends the messages with up to [`IN_FLIGHT`] acknowledgements
-    /// outstanding (the client holds a permit for each until it is awaited).
     async fn publish_all(
         &self,
         messages: Vec<(u32, Option<String>, Vec<u8>)>,
     ) -> Result<Vec<(u64, bool)>, LogError> {
-        let mut out = Vec::with_capacity(messages.len());
-        let mut pending = std::collections::VecDeque::with_capacity(IN_FLIGHT);
-        let take = |ack: Result<jetstream::publish::PublishAck, _>| {
-            ack.map(|a| (a.sequence, a.duplicate))
-                .map_err(|e| err("publishing (awaiting the stream's acknowledgement)", e))
-        };
-        for (partition, id, payload) in messages {
-            if pending.len() == IN_FLIGHT
-                && let Some(ack) = pending.pop_front()
-            {
-                out.push(bounded("publishing", async { take(ack.await) }).await?);
-            }
-            let mut headers = async_nats::HeaderMap::new();
-            if let Some(id) = id {
-                headers.insert("Nats-Msg-Id", id.as_str());
-            }
-            pending.push_back(
-                bounded("publishing", async {
-                    self.context
-                        .publish_with_headers(subject(partition), headers, payload.into())
-                        .await
-                        .map_err(|e| err("publishing", e))
-                })
-                .await?,
-            );
-        }
-        for ack in pending {
-            out.push(bounded("publishing", async { take(ack.await) }).await?);
-        }
-        Ok(out)
+        let messages = messages
+            .into_iter()
+            .map(|(partition, id, payload)| (subject(partition), id, payload))
+            .collect();
+        self.publish_many(messages).await
     }
 
     async fn reader(&self, partition: u32, after: u64) -> Result<PartitionReader, LogError> {
@@ -421,6 +445,110 @@ impl Log for JetStream {
     async fn last_statement(&self) -> Result<u64, LogError> {
         self.last_of(STATEMENTS_SUBJECT).await
     }
+
+    async fn put_effects(
+        &self,
+        statement: u64,
+        effects: Vec<(u32, Vec<u8>)>,
+    ) -> Result<(), LogError> {
+        let mut messages = Vec::new();
+        for (partition, bytes) in effects {
+            for (i, chunk) in effect_chunks(&bytes).into_iter().enumerate() {
+                let name = effect_name(statement, partition, i);
+                messages.push((format!("profiledb.events.{name}"), Some(name), chunk));
+            }
+        }
+        self.publish_many(messages).await.map(drop)
+    }
+
+    async fn effect(&self, statement: u64, partition: u32) -> Result<Option<Vec<u8>>, LogError> {
+        let name = |i| format!("profiledb.events.{}", effect_name(statement, partition, i));
+        let Some(first) = self.last_message(&name(0)).await? else {
+            return Ok(None);
+        };
+        let Some((n, _, _)) = effect_chunk(&first) else {
+            tracing::warn!(
+                "the effect of statement {statement} in partition {partition} does not decode"
+            );
+            return Ok(None);
+        };
+        let mut chunks = vec![first];
+        for i in 1..n as usize {
+            match self.last_message(&name(i)).await? {
+                Some(c) => chunks.push(c),
+                None => return Ok(None),
+            }
+        }
+        let joined = join_effect_chunks(&chunks);
+        if joined.is_none() {
+            tracing::warn!(
+                "the effect of statement {statement} in partition {partition} is not whole"
+            );
+        }
+        Ok(joined)
+    }
+}
+
+/// The subject's last token and message id of chunk `chunk` of what
+/// `statement` changed in `partition`: inside the stream's
+/// `profiledb.events.*`, apart from every partition's and the statements'
+/// subjects, which readers filter on.
+fn effect_name(statement: u64, partition: u32, chunk: usize) -> String {
+    format!("effect-{statement}-{partition}-{chunk}")
+}
+
+/// The bytes each chunk of an effect starts with: the number of chunks
+/// (u32) and the XXH3-64 of the whole (u64), little-endian.
+const CHUNK_HEAD: usize = 12;
+
+/// `bytes` cut into messages of at most [`super::MESSAGE_BYTES`] (NATS takes
+/// 1 MiB by default), each headed by the count of chunks and a hash of the
+/// whole: chunks of two different wholes never join.
+fn effect_chunks(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let size = super::MESSAGE_BYTES - CHUNK_HEAD;
+    let pieces: Vec<&[u8]> = if bytes.is_empty() {
+        vec![bytes]
+    } else {
+        bytes.chunks(size).collect()
+    };
+    let n = u32::try_from(pieces.len()).unwrap_or(u32::MAX);
+    let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+    pieces
+        .into_iter()
+        .map(|piece| {
+            let mut chunk = Vec::with_capacity(CHUNK_HEAD + piece.len());
+            chunk.extend_from_slice(&n.to_le_bytes());
+            chunk.extend_from_slice(&hash.to_le_bytes());
+            chunk.extend_from_slice(piece);
+            chunk
+        })
+        .collect()
+}
+
+/// A chunk's count of chunks, hash of the whole and piece.
+fn effect_chunk(chunk: &[u8]) -> Option<(u32, u64, &[u8])> {
+    let (head, piece) = chunk.split_at_checked(CHUNK_HEAD)?;
+    let n = u32::from_le_bytes(head[..4].try_into().ok()?);
+    let hash = u64::from_le_bytes(head[4..].try_into().ok()?);
+    (n > 0).then_some((n, hash, piece))
+}
+
+/// The whole that `chunks` (in order) were cut from, when they are all
+/// of one whole and all there.
+fn join_effect_chunks(chunks: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let (n, hash, _) = effect_chunk(chunks.first()?)?;
+    if chunks.len() != n as usize {
+        return None;
+    }
+    let mut whole = Vec::new();
+    for chunk in chunks {
+        let (m, h, piece) = effect_chunk(chunk)?;
+        if (m, h) != (n, hash) {
+            return None;
+        }
+        whole.extend_from_slice(piece);
+    }
+    (xxhash_rust::xxh3::xxh3_64(&whole) == hash).then_some(whole)
 }
 
 /// Reads one partition (or the statements) through an ordered consumer.
@@ -462,5 +590,53 @@ impl LogReader for PartitionReader {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An effect of any size comes back whole from its chunks, each within
+    /// a message's bytes; chunks missing, reordered, of another whole or
+    /// cut short give nothing.
+    #[test]
+    fn effects_are_cut_into_messages_and_joined_whole_or_not_at_all() {
+        let big: Vec<u8> = (0..super::super::MESSAGE_BYTES * 2 + 17)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        for bytes in [Vec::new(), b"{\"changed\":{}}".to_vec(), big.clone()] {
+            let chunks = effect_chunks(&bytes);
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| c.len() <= super::super::MESSAGE_BYTES)
+            );
+            // Hand-counted: one chunk for the small ones, three for the big.
+            let want = if bytes.len() > super::super::MESSAGE_BYTES {
+                3
+            } else {
+                1
+            };
+            assert_eq!(chunks.len(), want);
+            assert_eq!(join_effect_chunks(&chunks), Some(bytes.clone()));
+        }
+        let chunks = effect_chunks(&big);
+        assert_eq!(join_effect_chunks(&chunks[..2]), None);
+        let swapped = vec![chunks[1].clone(), chunks[0].clone(), chunks[2].clone()];
+        assert_eq!(join_effect_chunks(&swapped), None);
+        let mut other = big.clone();
+        other[0] ^= 1;
+        let mixed = vec![
+            chunks[0].clone(),
+            effect_chunks(&other)[1].clone(),
+            chunks[2].clone(),
+        ];
+        assert_eq!(join_effect_chunks(&mixed), None);
+        let mut cut = chunks.clone();
+        cut[2].pop();
+        assert_eq!(join_effect_chunks(&cut), None);
+        assert_eq!(join_effect_chunks(&[vec![1, 0, 0]]), None);
+        assert_eq!(join_effect_chunks(&[]), None);
     }
 }

@@ -89,6 +89,24 @@ pub trait Log: Send + Sync + 'static {
 
     /// The sequence number of the last statement, 0 when there is none.
     fn last_statement(&self) -> impl Future<Output = Result<u64, LogError>> + Send;
+
+    /// Keeps what statement `statement` changed in each partition
+    /// ([`super::Effect`], encoded), one `(partition, bytes)` each. Every
+    /// node that follows a partition puts the same bytes for it: the log
+    /// keeps one copy, however many put it, and whatever their size.
+    fn put_effects(
+        &self,
+        statement: u64,
+        effects: Vec<(u32, Vec<u8>)>,
+    ) -> impl Future<Output = Result<(), LogError>> + Send;
+
+    /// The bytes [`Log::put_effects`] kept for `statement` in `partition`,
+    /// whole; `None` when no node kept them whole.
+    fn effect(
+        &self,
+        statement: u64,
+        partition: u32,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, LogError>> + Send;
 }
 
 /// Reads one partition in order.

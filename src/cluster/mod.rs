@@ -176,6 +176,22 @@ pub struct Statement {
     pub now: Option<i64>,
 }
 
+/// What the statements of a script that pick users by a predicate
+/// (`UPDATE … WHERE`, `DELETE FROM users WHERE`) changed in one partition,
+/// as each node that followed the partition when it applied the script
+/// keeps it in the log ([`log::Log::put_effects`]). A node that follows the
+/// partition only later replays those changes to those users at the
+/// statement's marker ([`node`]), rather than evaluating the predicate
+/// again under a schema that may have changed since: an item it names may
+/// be dropped, or made anew under the same name.
+#[cfg(feature = "cluster")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Effect {
+    /// The place of each such statement in its script → the ids of the
+    /// users of the partition it changed, sorted.
+    pub changed: std::collections::BTreeMap<u32, Vec<String>>,
+}
+
 /// What a partition's message holds: events (a router's binary batch of
 /// them, a JSON array of them, or one event's JSON object with a `user`),
 /// or a marker (`{"statements": S}`) placing the cluster's

@@ -726,32 +726,58 @@ async fn apply_statements<L: Log>(
             if m.seq <= at || m.seq > through {
                 continue;
             }
-            let db = db.clone();
             let seq = m.seq;
-            let scope = scope.clone();
-            let (outcome, note) = tokio::task::spawn_blocking(move || {
-                if let Scope::Replay(_, stops) = &scope {
-                    // Up to where the script failed when it was applied.
-                    let upto = stops.get(&seq).copied();
-                    let (outcome, _) = execute(&db, &m.payload, partitions, &scope, false, upto);
-                    return Ok((outcome, None));
+            // A replay changes the users each statement picked by a
+            // predicate changed when it was applied, as the nodes that
+            // followed the partition then kept them; without them (none
+            // kept), it evaluates the predicate again.
+            let effect = match &scope {
+                Scope::Replay(p, _) => kept_effect(log, seq, *p).await.map_err(|e| failed(&e))?,
+                Scope::Following(_) => None,
+            };
+            let task = {
+                let (db, scope) = (db.clone(), scope.clone());
+                move || {
+                    if let Scope::Replay(_, stops) = &scope {
+                        // Up to where the script failed when it was applied.
+                        let upto = stops.get(&seq).copied();
+                        let run = execute(
+                            &db,
+                            &m.payload,
+                            partitions,
+                            &scope,
+                            false,
+                            upto,
+                            effect.as_ref(),
+                        );
+                        return Ok((run.outcome, None, BTreeMap::new()));
+                    }
+                    db.apply_log(STARTED, seq, &[])?;
+                    let again = again == Some(seq);
+                    let run = execute(&db, &m.payload, partitions, &scope, again, None, None);
+                    if let Some(kept) = run.outcome.as_ref().ok().and_then(Done::kept) {
+                        db.put_log_outcome(seq, &kept, OUTCOMES as u64)?;
+                    }
+                    // Before the position: a node killed in between applies
+                    // the statement again, and notes it then.
+                    let note = db.note_log_entry(seq, run.failed_at)?;
+                    Ok::<_, crate::Error>((run.outcome, Some(note), run.effects))
                 }
-                db.apply_log(STARTED, seq, &[])?;
-                let again = again == Some(seq);
-                let (outcome, failed_at) =
-                    execute(&db, &m.payload, partitions, &scope, again, None);
-                if let Some(kept) = outcome.as_ref().ok().and_then(Done::kept) {
-                    db.put_log_outcome(seq, &kept, OUTCOMES as u64)?;
+            };
+            let (outcome, note, effects) = tokio::task::spawn_blocking(task)
+                .await
+                .map_err(|e| failed(&e))?
+                .map_err(|e| failed(&e))?;
+            if !replay {
+                if !effects.is_empty() {
+                    keep_effects(log, seq, effects).await;
                 }
-                // Before the position: a node killed in between applies
-                // the statement again, and notes it then.
-                let note = db.note_log_entry(seq, failed_at)?;
-                db.apply_log(STATEMENTS, seq, &[])
-                    .map(|_| (outcome, Some(note)))
-            })
-            .await
-            .map_err(|e| failed(&e))?
-            .map_err(|e| failed(&e))?;
+                let db = db.clone();
+                tokio::task::spawn_blocking(move || db.apply_log(STATEMENTS, seq, &[]))
+                    .await
+                    .map_err(|e| failed(&e))?
+                    .map_err(|e| failed(&e))?;
+            }
             if let (true, Err(e)) = (replay, &outcome) {
                 // Failed on every node alike when it was first applied (or
                 // refers to what the schema has since dropped): nothing to
@@ -777,14 +803,76 @@ async fn apply_statements<L: Log>(
     Ok(applied)
 }
 
+/// What the nodes that followed `partition` when they applied `statement`
+/// kept in the log of what it changed there ([`keep_effects`]); `None` when
+/// none kept it whole, and a replay evaluates the predicates again.
+async fn kept_effect<L: Log>(
+    log: &L,
+    statement: u64,
+    partition: u32,
+) -> Result<Option<super::Effect>, super::log::LogError> {
+    let Some(bytes) = log.effect(statement, partition).await? else {
+        tracing::debug!(
+            "statement {statement}: no effect kept for partition {partition}; its predicates are evaluated again"
+        );
+        return Ok(None);
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(effect) => Ok(Some(effect)),
+        Err(e) => {
+            tracing::warn!(
+                "the effect of statement {statement} in partition {partition} does not decode: {e}"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Puts what `statement` changed in each partition in the log, for nodes
+/// that follow a partition later to replay. Without them such a node
+/// evaluates the statement's predicates again, so a log that does not take
+/// them does not stop the node: it is told, and the node goes on.
+async fn keep_effects<L: Log>(log: &L, statement: u64, effects: BTreeMap<u32, super::Effect>) {
+    let mut encoded = Vec::with_capacity(effects.len());
+    for (p, effect) in effects {
+        match serde_json::to_vec(&effect) {
+            Ok(bytes) => encoded.push((p, bytes)),
+            Err(e) => tracing::warn!("encoding the effect of statement {statement}: {e}"),
+        }
+    }
+    for attempt in 1..=2 {
+        match log.put_effects(statement, encoded.clone()).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(
+                "keeping what statement {statement} changed in the log (attempt {attempt} of 2): {e}"
+            ),
+        }
+    }
+}
+
+/// What running one statement of the log did ([`execute`]).
+#[derive(Debug)]
+struct Executed {
+    outcome: Outcome,
+    /// The place in the script of the statement it failed at, if it did
+    /// (0 for a script that does not parse).
+    failed_at: Option<u32>,
+    /// Applied to the partitions the node follows (not again): what the
+    /// statements that pick users by a predicate changed in each of them,
+    /// to keep in the log ([`keep_effects`]).
+    effects: BTreeMap<u32, super::Effect>,
+}
+
 /// Runs one statement of the log, as of the router's clock when it
 /// published it, changing only the users `scope` admits. `again`: the node
 /// was killed while it applied this one, so a statement of its script that
-/// finds its definition made, or its item dropped, was applied then.
-/// `upto`: only the statements of the script before that place run (a
-/// replay of one that failed there). Returns, with the outcome, the place
-/// of the statement it failed at, if it did (0 for a script that does not
-/// parse).
+/// finds its definition made, or its item dropped, was applied then (and
+/// what its predicates pick now may not be what they picked then, so no
+/// effect is recorded). `upto`: only the statements of the script before
+/// that place run (a replay of one that failed there). `effect`, for a
+/// replay: what the script's statements that pick users by a predicate
+/// changed in the partition when they were applied; each changes those
+/// users (`WHERE id IN (…)`) rather than evaluating its predicate again.
 fn execute(
     db: &Db,
     payload: &[u8],
@@ -792,9 +880,12 @@ fn execute(
     scope: &Scope,
     again: bool,
     upto: Option<u32>,
-) -> (Outcome, Option<u32>) {
+    effect: Option<&super::Effect>,
+) -> Executed {
     // The place of the statement being run.
     let mut at = 0u32;
+    let recording = matches!(scope, Scope::Following(_)) && !again;
+    let mut effects: BTreeMap<u32, super::Effect> = BTreeMap::new();
     let outcome = (|| -> Outcome {
         use profiledb_query::ast::Statement as Ast;
         let bad = |m: String| {
@@ -821,9 +912,18 @@ fn execute(
             }
         };
         let tally: Mutex<BTreeMap<u32, u64>> = Mutex::new(BTreeMap::new());
+        // The users the statement being run changed, by partition, while
+        // it is one whose effect is recorded.
+        let picked: Mutex<Option<BTreeMap<u32, Vec<String>>>> = Mutex::new(None);
         let count = |user: &str| {
+            let q = super::partition_of(user, partitions);
             if let Ok(mut t) = tally.lock() {
-                *t.entry(super::partition_of(user, partitions)).or_default() += 1;
+                *t.entry(q).or_default() += 1;
+            }
+            if let Ok(mut p) = picked.lock()
+                && let Some(p) = p.as_mut()
+            {
+                p.entry(q).or_default().push(user.to_owned());
             }
         };
         let now = statement.now.unwrap_or_else(crate::now_ms);
@@ -862,6 +962,7 @@ fn execute(
             if replay && !changes_users {
                 continue;
             }
+            let by_predicate = matches!(stmt, Ast::Update { .. } | Ast::Delete { .. });
             if let Ok(mut t) = tally.lock() {
                 // Every partition in scope is counted, none changed or not, so
                 // that a router can tell a partition no node counted yet.
@@ -870,7 +971,15 @@ fn execute(
                     Scope::Replay(p, _) => [(*p, 0)].into_iter().collect(),
                 };
             }
+            if let Ok(mut p) = picked.lock() {
+                *p = (recording && by_predicate).then(BTreeMap::new);
+            }
             last_changes_users = changes_users;
+            let kept = effect.and_then(|e| e.changed.get(&at));
+            let replayed = kept
+                .filter(|_| by_predicate)
+                .map(|users| picking(stmt, users));
+            let stmt = replayed.as_ref().unwrap_or(stmt);
             let output = match profiledb_query::run(&part, stmt, &Limits::default()) {
                 // A change to users is applied anew (its values are constants).
                 Err(e) if again && !changes_users && applied_before(&e) => {
@@ -883,6 +992,20 @@ fn execute(
                 ran => ran.map_err(|e| query(e.locate(&statement.sql)))?,
             };
             done.outputs.push(output);
+            let picked = picked
+                .lock()
+                .ok()
+                .and_then(|mut p| p.take())
+                .unwrap_or_default();
+            if let (true, Scope::Following(set)) = (recording && by_predicate, scope) {
+                let mut picked = picked;
+                for &q in set.iter() {
+                    let mut users = picked.remove(&q).unwrap_or_default();
+                    users.sort_unstable();
+                    users.dedup();
+                    effects.entry(q).or_default().changed.insert(at, users);
+                }
+            }
         }
         let tally = tally
             .into_inner()
@@ -891,7 +1014,37 @@ fn execute(
         Ok(done)
     })();
     let failed_at = outcome.is_err().then_some(at);
-    (outcome, failed_at)
+    Executed {
+        outcome,
+        failed_at,
+        effects,
+    }
+}
+
+/// `stmt` (an `UPDATE` or `DELETE` that picks users by a predicate)
+/// picking `users` instead: `WHERE id IN (…)`, which an `UPDATE` applies to
+/// each named user, as it was applied to each when it picked them.
+fn picking(
+    stmt: &profiledb_query::ast::Statement,
+    users: &[String],
+) -> profiledb_query::ast::Statement {
+    use profiledb_query::ast::{Expr, Ident, Literal, Loc, Statement as Ast};
+    let selection = Expr::InList {
+        expr: Box::new(Expr::Column(Ident::new("id"))),
+        negated: false,
+        list: users
+            .iter()
+            .map(|u| Expr::Literal(Literal::String(u.clone()), Loc::default()))
+            .collect(),
+    };
+    match stmt {
+        Ast::Update { assignments, .. } => Ast::Update {
+            assignments: assignments.clone(),
+            selection,
+        },
+        Ast::Delete { .. } => Ast::Delete { selection },
+        other => other.clone(),
+    }
 }
 
 /// Whether a definition failed for what applying it once already leaves:
@@ -1510,16 +1663,24 @@ mod tests {
                 .map(|f| f.name.clone())
                 .collect())
         };
-        assert!(execute(&db, &script, parts, &scope, false, None).0.is_err());
+        assert!(
+            execute(&db, &script, parts, &scope, false, None, None)
+                .outcome
+                .is_err()
+        );
         assert_eq!(features(&db)?, ["m"]);
-        let done = execute(&db, &script, parts, &scope, true, None)
-            .0
+        let done = execute(&db, &script, parts, &scope, true, None, None)
+            .outcome
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(done.outputs.len(), 4);
         assert_eq!(features(&db)?, ["m", "total"]);
         // A statement that fails for another reason still fails.
         let bad = payload("CREATE FEATURE late ON buy AS SUM(amount) HALF_LIFE 'soon'");
-        assert!(execute(&db, &bad, parts, &scope, true, None).0.is_err());
+        assert!(
+            execute(&db, &bad, parts, &scope, true, None, None)
+                .outcome
+                .is_err()
+        );
         Ok(())
     }
 
@@ -1543,7 +1704,9 @@ mod tests {
             "UPDATE users SET tag = 'first' WHERE n >= 1; UPDATE users SET tag = 'second' WHERE later >= 1",
         );
         let all = Scope::Following(Arc::new((0..8).collect()));
-        let (outcome, failed_at) = execute(&db, &script, parts, &all, false, None);
+        let Executed {
+            outcome, failed_at, ..
+        } = execute(&db, &script, parts, &all, false, None, None);
         assert!(outcome.is_err());
         assert_eq!(failed_at, Some(1), "{outcome:?}");
         let tags = |db: &Db| -> crate::Result<Vec<(String, Option<String>)>> {
@@ -1575,13 +1738,13 @@ mod tests {
         assert!(!theirs.is_empty() && theirs.len() < users.len());
         let stops = Arc::new([(9u64, 1u32)].into_iter().collect());
         let replay = Scope::Replay(p, stops);
-        let (outcome, _) = execute(&db, &script, parts, &replay, false, Some(1));
+        let outcome = execute(&db, &script, parts, &replay, false, Some(1), None).outcome;
         outcome.unwrap_or_else(|e| panic!("{e}"));
         assert!(tags(&db)?.iter().all(|(_, t)| *t == first));
         // Without the stop the second statement runs now, for partition 3's
         // users alone: what a replay did before it knew where the script
         // failed.
-        let (outcome, _) = execute(&db, &script, parts, &replay, false, None);
+        let outcome = execute(&db, &script, parts, &replay, false, None, None).outcome;
         outcome.unwrap_or_else(|e| panic!("{e}"));
         let second = Some("second".to_owned());
         for (id, tag) in tags(&db)? {
@@ -1592,6 +1755,117 @@ mod tests {
             };
             assert_eq!(&tag, want, "{id}");
         }
+        Ok(())
+    }
+
+    /// A partition a node follows only after it applied a statement gets
+    /// what that statement did to its users when the nodes that followed
+    /// it applied it, as they kept it, though an item its predicates name
+    /// is dropped since: the users an `UPDATE … WHERE` tagged, those a
+    /// `DELETE … WHERE` deleted, and a user an `UPDATE … WHERE id = …` made.
+    /// Without what they kept, the replay evaluates the predicate under
+    /// today's schema (and here changes nothing).
+    #[test]
+    fn a_replay_changes_the_users_the_statement_changed_though_its_item_is_dropped()
+    -> crate::Result<()> {
+        let parts = std::num::NonZeroU32::new(8).expect("8");
+        let part_of = |u: &str| super::super::partition_of(u, parts);
+        let p = part_of("fresh");
+        // User k buys k % 3 + 1 times.
+        let buys = |k: usize| k % 3 + 1;
+        let users: Vec<String> = (0..40).map(|u| format!("u{u:02}")).collect();
+        assert!(users.iter().any(|u| part_of(u) == p));
+        let load = |db: &Db| -> crate::Result<()> {
+            db.execute("CREATE FEATURE n ON buy AS COUNT(); CREATE ATTRIBUTE tag STRING")?;
+            let events: Vec<Event> = users
+                .iter()
+                .enumerate()
+                .flat_map(|(k, u)| {
+                    (0..buys(k))
+                        .map(move |i| Event::new(u.clone(), "buy", 1_761_991_200_000 + i as i64))
+                })
+                .collect();
+            db.ingest(&events)?;
+            Ok(())
+        };
+        let script = payload(
+            "UPDATE users SET tag = 'loyal' WHERE n >= 2; DELETE FROM users WHERE n >= 3; \
+             UPDATE users SET tag = 'new' WHERE id = 'fresh'",
+        );
+        // The node that followed p when the script was applied.
+        let dir_b = tempfile::tempdir().expect("a temporary directory");
+        let b = Db::open(dir_b.path())?;
+        load(&b)?;
+        let all = Scope::Following(Arc::new((0..8).collect()));
+        let run = execute(&b, &script, parts, &all, false, None, None);
+        run.outcome.unwrap_or_else(|e| panic!("{e}"));
+        let kept = run.effects.get(&p).cloned().expect("an effect for p");
+        let theirs = |pick: &dyn Fn(usize) -> bool| -> Vec<String> {
+            users
+                .iter()
+                .enumerate()
+                .filter(|&(k, u)| part_of(u) == p && pick(k))
+                .map(|(_, u)| u.clone())
+                .collect()
+        };
+        let want: BTreeMap<u32, Vec<String>> = [
+            (0, theirs(&|k| buys(k) >= 2)),
+            (1, theirs(&|k| buys(k) >= 3)),
+            (2, vec!["fresh".to_owned()]),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(kept.changed, want);
+        assert_eq!(run.effects.len(), 8);
+        // Applied again after a kill, nothing is recorded.
+        let again = execute(&b, &script, parts, &all, true, None, None);
+        assert!(again.effects.is_empty());
+
+        // The node that replays: it applied the script for the other
+        // partitions, and `n` is dropped since.
+        let dir_a = tempfile::tempdir().expect("a temporary directory");
+        let a = Db::open(dir_a.path())?;
+        load(&a)?;
+        let others = Scope::Following(Arc::new((0..8).filter(|&q| q != p).collect()));
+        execute(&a, &script, parts, &others, false, None, None)
+            .outcome
+            .unwrap_or_else(|e| panic!("{e}"));
+        a.execute("DROP FEATURE n")?;
+        let state = |db: &Db| -> crate::Result<Vec<(String, Option<String>)>> {
+            let out = db.execute("SELECT id, tag FROM users ORDER BY id")?;
+            Ok(out
+                .rows()
+                .map(|r| r.rows.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| match (&r[0], &r[1]) {
+                    (Value::String(id), Value::String(tag)) => (id.clone(), Some(tag.clone())),
+                    (Value::String(id), Value::Null) => (id.clone(), None),
+                    other => panic!("not an id and a tag: {other:?}"),
+                })
+                .collect())
+        };
+        let before = state(&a)?;
+        let replay = Scope::Replay(p, Arc::new(BTreeMap::new()));
+        let blind = execute(&a, &script, parts, &replay, false, None, None);
+        assert!(blind.outcome.is_err(), "{:?}", blind.outcome);
+        assert_eq!(state(&a)?, before);
+        let replayed = execute(&a, &script, parts, &replay, false, None, Some(&kept));
+        let done = replayed.outcome.unwrap_or_else(|e| panic!("{e}"));
+        assert!(replayed.effects.is_empty());
+        // Its count is the partition's users the last statement changed.
+        assert_eq!(done.changed, Some([(p, 1)].into_iter().collect()));
+        // Every user as one server fed the same would have it, by hand:
+        // three buys deleted, two tagged loyal, one untagged; and fresh.
+        let mut want: Vec<(String, Option<String>)> = users
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| buys(k) < 3)
+            .map(|(k, u)| (u.clone(), (buys(k) == 2).then(|| "loyal".to_owned())))
+            .collect();
+        want.push(("fresh".to_owned(), Some("new".to_owned())));
+        want.sort();
+        assert_eq!(state(&a)?, want);
         Ok(())
     }
 }
