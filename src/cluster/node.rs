@@ -1684,6 +1684,22 @@ mod tests {
         Ok(())
     }
 
+    /// Every user's id and `tag`, by id.
+    fn tags(db: &Db) -> crate::Result<Vec<(String, Option<String>)>> {
+        let out = db.execute("SELECT id, tag FROM users ORDER BY id")?;
+        Ok(out
+            .rows()
+            .map(|r| r.rows.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| match (&r[0], &r[1]) {
+                (Value::String(id), Value::String(tag)) => (id.clone(), Some(tag.clone())),
+                (Value::String(id), Value::Null) => (id.clone(), None),
+                other => panic!("not an id and a tag: {other:?}"),
+            })
+            .collect())
+    }
+
     /// A script that failed part way tells where; replayed for a partition
     /// later, it stops there, even when the statement that failed would now
     /// run (its item made since): the partition's users get what every
@@ -1709,20 +1725,6 @@ mod tests {
         } = execute(&db, &script, parts, &all, false, None, None);
         assert!(outcome.is_err());
         assert_eq!(failed_at, Some(1), "{outcome:?}");
-        let tags = |db: &Db| -> crate::Result<Vec<(String, Option<String>)>> {
-            let out = db.execute("SELECT id, tag FROM users ORDER BY id")?;
-            Ok(out
-                .rows()
-                .map(|r| r.rows.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| match (&r[0], &r[1]) {
-                    (Value::String(id), Value::String(tag)) => (id.clone(), Some(tag.clone())),
-                    (Value::String(id), Value::Null) => (id.clone(), None),
-                    other => panic!("not an id and a tag: {other:?}"),
-                })
-                .collect())
-        };
         let first = Some("first".to_owned());
         assert!(tags(&db)?.iter().all(|(_, t)| *t == first));
         // The item the second statement named is made since; a replay for
@@ -1831,25 +1833,11 @@ mod tests {
             .outcome
             .unwrap_or_else(|e| panic!("{e}"));
         a.execute("DROP FEATURE n")?;
-        let state = |db: &Db| -> crate::Result<Vec<(String, Option<String>)>> {
-            let out = db.execute("SELECT id, tag FROM users ORDER BY id")?;
-            Ok(out
-                .rows()
-                .map(|r| r.rows.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| match (&r[0], &r[1]) {
-                    (Value::String(id), Value::String(tag)) => (id.clone(), Some(tag.clone())),
-                    (Value::String(id), Value::Null) => (id.clone(), None),
-                    other => panic!("not an id and a tag: {other:?}"),
-                })
-                .collect())
-        };
-        let before = state(&a)?;
+        let before = tags(&a)?;
         let replay = Scope::Replay(p, Arc::new(BTreeMap::new()));
         let blind = execute(&a, &script, parts, &replay, false, None, None);
         assert!(blind.outcome.is_err(), "{:?}", blind.outcome);
-        assert_eq!(state(&a)?, before);
+        assert_eq!(tags(&a)?, before);
         let replayed = execute(&a, &script, parts, &replay, false, None, Some(&kept));
         let done = replayed.outcome.unwrap_or_else(|e| panic!("{e}"));
         assert!(replayed.effects.is_empty());
@@ -1865,7 +1853,7 @@ mod tests {
             .collect();
         want.push(("fresh".to_owned(), Some("new".to_owned())));
         want.sort();
-        assert_eq!(state(&a)?, want);
+        assert_eq!(tags(&a)?, want);
         Ok(())
     }
 }
