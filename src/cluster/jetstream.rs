@@ -355,10 +355,13 @@ impl JetStream {
     }
 
     /// The last message of `subject`, `None` when it has none.
-    async fn last_message(&self, subject: &str) -> Result<Option<Vec<u8>>, LogError> {
-        bounded("reading a message by its subject", async {
+    async fn last_message(
+        &self,
+        subject: &str,
+    ) -> Result<Option<jetstream::message::StreamMessage>, LogError> {
+        bounded("reading the last message of a subject", async {
             match self.stream.get_last_raw_message_by_subject(subject).await {
-                Ok(m) => Ok(Some(m.payload.to_vec())),
+                Ok(m) => Ok(Some(m)),
                 Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
                 Err(e) => Err(err(&format!("reading {subject}"), e)),
             }
@@ -387,14 +390,7 @@ impl JetStream {
     }
 
     async fn last_of(&self, subject: &str) -> Result<u64, LogError> {
-        bounded("reading the end of a subject", async {
-            match self.stream.get_last_raw_message_by_subject(subject).await {
-                Ok(m) => Ok(m.sequence),
-                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
-                Err(e) => Err(err(&format!("reading the end of {subject}"), e)),
-            }
-        })
-        .await
+        Ok(self.last_message(subject).await?.map_or(0, |m| m.sequence))
     }
 }
 
@@ -463,7 +459,11 @@ impl Log for JetStream {
 
     async fn effect(&self, statement: u64, partition: u32) -> Result<Option<Vec<u8>>, LogError> {
         let name = |i| format!("profiledb.events.{}", effect_name(statement, partition, i));
-        let Some(first) = self.last_message(&name(0)).await? else {
+        let last = |i| async move {
+            let m = self.last_message(&name(i)).await?;
+            Ok::<_, LogError>(m.map(|m| m.payload.to_vec()))
+        };
+        let Some(first) = last(0).await? else {
             return Ok(None);
         };
         let Some((n, _, _)) = effect_chunk(&first) else {
@@ -474,7 +474,7 @@ impl Log for JetStream {
         };
         let mut chunks = vec![first];
         for i in 1..n as usize {
-            match self.last_message(&name(i)).await? {
+            match last(i).await? {
                 Some(c) => chunks.push(c),
                 None => return Ok(None),
             }
