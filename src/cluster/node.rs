@@ -992,13 +992,9 @@ fn execute(
                 ran => ran.map_err(|e| query(e.locate(&statement.sql)))?,
             };
             done.outputs.push(output);
-            let picked = picked
-                .lock()
-                .ok()
-                .and_then(|mut p| p.take())
-                .unwrap_or_default();
-            if let (true, Scope::Following(set)) = (recording && by_predicate, scope) {
-                let mut picked = picked;
+            // Some only while recording, which is of the partitions followed.
+            let picked = picked.lock().ok().and_then(|mut p| p.take());
+            if let (Some(mut picked), Scope::Following(set)) = (picked, scope) {
                 for &q in set.iter() {
                     let mut users = picked.remove(&q).unwrap_or_default();
                     users.sort_unstable();
