@@ -20,6 +20,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(w) = Bucket::decode(data) {
         assert_eq!(Bucket::decode(&w.encode()).ok(), Some(w));
     }
+    // One operand onto nothing is the operand's record, finalized.
+    if let Ok(v) = record::full_merge(None, [data]) {
+        let expected = Record::decode(data).ok().map(|mut r| {
+            r.finalize();
+            r
+        });
+        assert_eq!(Record::decode(&v).ok(), expected);
+    }
     let _ = record::full_merge(Some(a), [b]);
     let _ = record::partial_merge([a, b]);
     let _ = window::merge(Some(a), [b]);

@@ -209,6 +209,12 @@ impl Record {
         if newer.entries.is_empty() {
             return Ok(());
         }
+        // Onto nothing (a full merge without a stored value, a partial
+        // merge's first operand), the newer record is the result as it is.
+        if self.entries.is_empty() {
+            self.entries = newer.entries;
+            return Ok(());
+        }
         // Most often every id of the newer record is here already: combine in
         // place, walking both lists (each in id order) once.
         if holds_every_id(&self.entries, &newer.entries) {
@@ -243,6 +249,14 @@ impl Record {
         }
         self.entries = out;
         Ok(())
+    }
+
+    /// Whether [`Record::finalize`] would leave the record as it is: no
+    /// entry is a reset marker or without a cell.
+    fn is_final(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|(_, e)| !e.reset && e.cell.is_some())
     }
 
     /// Drops reset markers and empty entries: what a final value keeps once nothing
@@ -289,10 +303,21 @@ pub fn full_merge<'a>(
     existing: Option<&[u8]>,
     operands: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Vec<u8>, DecodeError> {
+    let mut operands = operands.into_iter().peekable();
     let mut acc = match existing {
         Some(b) => Record::decode(b)?,
         None => Record::default(),
     };
+    if existing.is_none()
+        && let Some(op) = operands.next()
+    {
+        acc = Record::decode(op)?;
+        // One operand onto nothing, with nothing to forget (every user's
+        // first read after a flush): the operand, checked, is the value.
+        if operands.peek().is_none() && acc.is_final() {
+            return Ok(op.to_vec());
+        }
+    }
     for op in operands {
         acc.merge(Record::decode(op)?)?;
     }

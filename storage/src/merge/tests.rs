@@ -327,6 +327,28 @@ fn forget_discards_older_state_in_any_grouping() -> R {
 }
 
 #[test]
+fn one_operand_onto_nothing_is_the_value_its_merge_with_more_makes() -> R {
+    let empty = Record::default().encode();
+    let a = record_operand(0, 1_000, 5.0);
+    let b = record_operand(1, 2_000, 7.0);
+    let forget = Record::forget(2).encode();
+    // Plain, with a reset marker (a replaced sum), and a forget alone: each
+    // read as the same merge with an empty operand after it reads it.
+    let reset = record::partial_merge([&forget[..], &b])?;
+    for op in [&a, &reset, &forget] {
+        let alone = record::full_merge(None, [op.as_slice()])?;
+        let with_more = record::full_merge(None, [op.as_slice(), &empty])?;
+        assert_eq!(alone, with_more);
+    }
+    // A plain operand is kept as written; a forget alone leaves no entry.
+    assert_eq!(record::full_merge(None, [a.as_slice()])?, a);
+    assert_eq!(record::full_merge(None, [forget.as_slice()])?, empty);
+    // A bad operand is refused however many there are.
+    assert!(record::full_merge(None, [&a[..a.len() - 1]]).is_err());
+    Ok(())
+}
+
+#[test]
 fn window_merge_matches_reference() -> R {
     let mut rng = StdRng::seed_from_u64(2);
     for _ in 0..40 {
