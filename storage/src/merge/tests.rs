@@ -340,8 +340,14 @@ fn one_operand_onto_nothing_is_the_value_its_merge_with_more_makes() -> R {
         let with_more = record::full_merge(None, [op.as_slice(), &empty])?;
         assert_eq!(alone, with_more);
     }
-    // A plain operand is kept as written; a forget alone leaves no entry.
+    // By hand: a plain operand is kept as written; forgetting the sum
+    // before `b`, with nothing older, reads as `b` (no reset marker left);
+    // a forget alone leaves no entry.
     assert_eq!(record::full_merge(None, [a.as_slice()])?, a);
+    assert_eq!(
+        Record::decode(&record::full_merge(None, [reset.as_slice()])?)?,
+        Record::decode(&b)?
+    );
     assert_eq!(record::full_merge(None, [forget.as_slice()])?, empty);
     // A bad operand is refused however many there are.
     assert!(record::full_merge(None, [&a[..a.len() - 1]]).is_err());
