@@ -4,7 +4,9 @@
 //! (`get_profile_server_cpu` reports that as its time), and reads paced at
 //! 1,000 and 10,000 requests/s, alone and beside two writers ingesting at full
 //! speed, and batch reads of 200 profiles paced at 100 requests/s, with the
-//! latency percentiles printed.
+//! latency percentiles printed. Every user has an event before the reads,
+//! so that each is a whole profile, and each answer is read to its end, so
+//! that a client keeps its connection as real clients do.
 
 mod support;
 
@@ -87,25 +89,40 @@ CREATE VECTOR taste ON view AS EWMA(item_vec) DIM 16 HALF_LIFE '14d'";
 fn bodies(n: usize) -> Vec<Vec<u8>> {
     support::events(11, USERS, n * BATCH)
         .chunks(BATCH)
-        .map(|chunk| {
-            let items: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|e| {
-                    let mut o =
-                        serde_json::json!({"user": e.user, "type": e.event_type, "ts": e.ts});
-                    for (k, v) in &e.fields {
-                        o[k] = match v {
-                            Value::Float(f) => serde_json::json!(f),
-                            Value::Vector(v) => serde_json::json!(v),
-                            other => panic!("unexpected field {other:?}"),
-                        };
-                    }
-                    o
-                })
-                .collect();
-            serde_json::to_vec(&items).expect("serializes")
-        })
+        .map(json_body)
         .collect()
+}
+
+/// `events` as the JSON array an ingest request carries.
+fn json_body(events: &[profiledb::Event]) -> Vec<u8> {
+    let items: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            let mut o = serde_json::json!({"user": e.user, "type": e.event_type, "ts": e.ts});
+            for (k, v) in &e.fields {
+                o[k] = match v {
+                    Value::Float(f) => serde_json::json!(f),
+                    Value::Vector(v) => serde_json::json!(v),
+                    other => panic!("unexpected field {other:?}"),
+                };
+            }
+            o
+        })
+        .collect();
+    serde_json::to_vec(&items).expect("serializes")
+}
+
+/// One whole-profile read of user `n`, its answer read to the end so that
+/// the connection is kept for the next.
+fn read_profile(agent: &ureq::Agent, server: &Server, n: u64) {
+    let body = agent
+        .get(&format!("{}/v1/users/user{n:07}", server.url))
+        .call()
+        .expect("every user exists")
+        .body_mut()
+        .read_to_vec()
+        .expect("the answer is read");
+    assert!(!body.is_empty());
 }
 
 fn http(c: &mut Criterion) {
@@ -116,8 +133,13 @@ fn http(c: &mut Criterion) {
         &format!("{}/v1/query", server.url),
         serde_json::json!({ "sql": SCHEMA }).to_string().as_bytes(),
     );
-    let bodies = bodies(64);
     let events_url = format!("{}/v1/events", server.url);
+    // Every user exists, so that every read below is a whole profile.
+    let everyone: Vec<profiledb::Event> = support::every_user(USERS).collect();
+    for chunk in everyone.chunks(BATCH) {
+        post(&a, &events_url, &json_body(chunk));
+    }
+    let bodies = bodies(64);
     let mut group = c.benchmark_group("http");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(20);
@@ -144,9 +166,7 @@ fn http(c: &mut Criterion) {
     group.bench_function("get_profile", |b| {
         b.iter(|| {
             n = (n + 7919) % USERS;
-            let url = format!("{}/v1/users/user{n:07}", server.url);
-            // Users the events never reached answer 404; both are point reads.
-            let _ = a.get(&url).call();
+            read_profile(&a, &server, n);
         });
     });
     // The server's CPU time per read, as criterion's time.
@@ -156,7 +176,7 @@ fn http(c: &mut Criterion) {
             let before = server_cpu(pid);
             for _ in 0..iters {
                 n = (n + 7919) % USERS;
-                let _ = a.get(&format!("{}/v1/users/user{n:07}", server.url)).call();
+                read_profile(&a, &server, n);
             }
             server_cpu(pid).saturating_sub(before)
         });

@@ -127,17 +127,22 @@ pub fn events(seed: u64, users: u64, n: usize) -> Vec<Event> {
         .collect()
 }
 
-/// Loads one event for every user 0..users, in batches of 1,000.
-pub fn populate(db: &Db, users: u64) -> profiledb::Result<()> {
+/// One event for every user 0..users, in user order, seeded.
+pub fn every_user(users: u64) -> impl Iterator<Item = Event> {
     let mut rng = StdRng::seed_from_u64(99);
-    let mut batch = Vec::with_capacity(1000);
-    for u in 0..users {
+    (0..users).map(move |u| {
         let item: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        batch.push(
-            Event::new(format!("user{u:07}"), "view", t0() + (u as i64 % DAY))
-                .with("price", rng.random_range(1.0..200.0f64))
-                .with("item_vec", item),
-        );
+        Event::new(format!("user{u:07}"), "view", t0() + (u as i64 % DAY))
+            .with("price", rng.random_range(1.0..200.0f64))
+            .with("item_vec", item)
+    })
+}
+
+/// Loads [`every_user`]'s events, in batches of 1,000.
+pub fn populate(db: &Db, users: u64) -> profiledb::Result<()> {
+    let mut batch = Vec::with_capacity(1000);
+    for ev in every_user(users) {
+        batch.push(ev);
         if batch.len() == 1000 {
             db.ingest(&batch)?;
             batch.clear();

@@ -1,9 +1,12 @@
 //! The HTTP server: `profiledb serve`.
 //!
-//! Every database call runs on tokio's blocking pool, so a slow query never
-//! stalls the event loop that answers everyone else. Statements run under a
-//! deadline and a row cap; request bodies are capped; a panic in a handler
-//! becomes a 500 for that request alone.
+//! Connections are served by one single-threaded runtime per core
+//! ([`workers`]); statements, ingest and deletes run on tokio's blocking
+//! pool, so a slow query never stalls the event loop that answers everyone
+//! else, and only a profile read (microseconds of point lookups) runs on the
+//! event loop itself. Statements run under a deadline and a row cap; request
+//! bodies are capped; a panic in a handler becomes a 500 for that request
+//! alone.
 //!
 //! Connections are bounded too, so that no client can starve the others: the
 //! accept loop is hyper's HTTP/1 server (hyper-util) rather than `axum::serve`,
@@ -17,7 +20,8 @@
 //!
 //! Files by concern: [`auth`] (tokens), [`body`] (reading bodies within
 //! limits), [`errors`] (the one JSON error shape), [`metrics`] (`/metrics`),
-//! [`routes`] (the endpoints); this file binds, accepts and routes.
+//! [`routes`] (the endpoints), [`workers`] (the serving threads); this file
+//! binds, accepts and routes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +44,7 @@ mod errors;
 mod metrics;
 pub(crate) mod router;
 mod routes;
+mod workers;
 
 use auth::auth;
 use body::read_body;
@@ -49,6 +54,7 @@ use routes::{
     batch_read, delete_user, get_user, ingest, partial, query, rows_as_of, schema, statement,
     window_series,
 };
+use workers::Workers;
 
 /// How a server listens and bounds its clients: `profiledb serve` and
 /// `profiledb router` alike.
@@ -117,7 +123,8 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
         config,
         metrics: Metrics::default(),
     });
-    runtime.block_on(async {
+    let workers = Workers::start()?;
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(app.config.http.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", app.config.http.listen))?;
@@ -165,10 +172,12 @@ pub fn serve(db: Db, mut config: Config, ready: impl FnOnce(SocketAddr)) -> Resu
             idle_timeout: app.config.http.idle_timeout,
             refused: app.metrics.connections_refused.clone(),
         };
-        accept_loop(listener, router, &bounds, stop).await;
+        accept_loop(listener, router, &bounds, Some(&workers), stop).await;
         let _ = stop_node.send(true);
         Ok::<(), String>(())
-    })?;
+    });
+    workers.stop();
+    served?;
     tracing::info!("stopped accepting; flushing");
     let flushed = match app.db.flush() {
         // Every acknowledged write is in the write-ahead log, which the next
@@ -215,11 +224,13 @@ pub(crate) struct Bounds {
 }
 
 /// Accepts connections until `shutdown`, then waits (at most 30 s) for the
-/// requests in flight.
+/// requests in flight. Each connection is served on the next of `workers`,
+/// or on the accepting runtime without them.
 pub(crate) async fn accept_loop(
     listener: tokio::net::TcpListener,
     router: Router,
     bounds: &Bounds,
+    workers: Option<&Workers>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -243,25 +254,37 @@ pub(crate) async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // `json_errors` wraps the whole router, not its routes, so that it sees
-        // the Allow header axum adds to a 405 outside the route layers.
-        let service = tower::ServiceBuilder::new()
-            .map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(Body::new))
-            .layer(middleware::from_fn(json_errors))
-            .service(router.clone());
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(bounds.idle_timeout)
-            .serve_connection(
-                hyper_util::rt::TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(service),
-            );
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        // Its I/O is registered anew with the runtime that serves it.
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        let (router, watcher, idle_timeout) =
+            (router.clone(), graceful.watcher(), bounds.idle_timeout);
+        let task = async move {
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                return;
+            };
+            // `json_errors` wraps the whole router, not its routes, so that it
+            // sees the Allow header axum adds to a 405 outside the route layers.
+            let service = tower::ServiceBuilder::new()
+                .map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(Body::new))
+                .layer(middleware::from_fn(json_errors))
+                .service(router);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(idle_timeout)
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper_util::service::TowerToHyperService::new(service),
+                );
             // A connection closed by a timeout or by its client is no error of ours.
-            let _ = conn.await;
+            let _ = watcher.watch(conn).await;
             drop(permit);
-        });
+        };
+        match workers {
+            Some(workers) => drop(workers.next().spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())

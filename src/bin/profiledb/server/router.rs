@@ -171,7 +171,14 @@ pub fn serve(config: RouterConfig, ready: impl FnOnce(std::net::SocketAddr)) -> 
             idle_timeout: config.http.idle_timeout,
             refused: shared.metrics.connections_refused.clone(),
         };
-        accept_loop(listener, routes(shared), &bounds, super::shutdown_signal()).await;
+        accept_loop(
+            listener,
+            routes(shared),
+            &bounds,
+            None,
+            super::shutdown_signal(),
+        )
+        .await;
         refresher.abort();
         schema_refresher.abort();
         Ok(())
