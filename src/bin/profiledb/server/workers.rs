@@ -5,9 +5,12 @@
 //! A request on a kept-alive connection is then one wake-up of one thread:
 //! its I/O driver sees the socket readable, polls the connection, reads the
 //! profile, writes the answer and waits again. Tokio's work-stealing runtime
-//! does the same work but wakes a second worker to look for tasks to steal
-//! whenever one is scheduled, and on this kind of virtual machine a wake-up
-//! costs more than the read it serves (see the README's serving figures).
+//! does the same work, but a connection's task may move between workers, and
+//! a worker that queues a task while another is idle wakes that one to look
+//! for work; on a small virtual machine a wake-up costs more than the read
+//! it serves. Measured with two clients paced at 10,000 reads/s, the median
+//! latency fell by about a seventh and the 99th percentile by more (the
+//! README's serving figures).
 //! Statements still run on each runtime's blocking pool, so that a slow query
 //! never holds up the connections beside it.
 
