@@ -71,7 +71,7 @@ pub use profiledb_storage::{
     NearestFilter, Pins, Profile, ReadView, RowTableStats, Status, SyncPolicy, TimeError,
     UserRange, Value, VectorRule,
 };
-pub use profiles::{Fetched, ProfileRead, ProfileView};
+pub use profiles::{Fetched, JsonProfiles, ProfileRead, ProfileView};
 pub use schema::Schema;
 
 /// Fewer profiles than this are read on the caller's thread: handing them to
@@ -79,11 +79,19 @@ pub use schema::Schema;
 pub(crate) const PARALLEL_READS: usize = 16;
 
 /// `work` over `items` cut into one chunk per core, the results in chunk
-/// order (one chunk below [`PARALLEL_READS`] items). The calling thread
-/// takes the first chunk and rayon's pool the others, so a batch wakes one
-/// thread per further chunk, and nothing waits on the pool to hand the
-/// caller its own work (a wake-up was measured at more than a tenth of a
-/// millisecond on a two-core virtual machine).
+/// order (one chunk below [`PARALLEL_READS`] items). rayon's pool takes every
+/// chunk and the caller waits for them.
+///
+/// The caller once took the first chunk itself, to spare a wake-up. On a
+/// two-core virtual machine that measured slower whenever the threads had
+/// slept between batches: 200 profiles paced at 100 batches a second took
+/// as long on two threads as on one (1.4 ms at the median), the caller's
+/// share longer than the worker's, as if the woken worker started on the
+/// caller's core (the scheduler's placement beside its waker) and the two
+/// shared it until a rebalance moved one. A caller that sleeps at once
+/// leaves its core to a worker: 0.8–0.9 ms, and in a loop no slower
+/// (`profile_read`'s `batch_200`: 495k–629k against 463k–558k profiles/s,
+/// alternating runs).
 ///
 /// # Errors
 /// The first chunk's error, in chunk order.
@@ -96,21 +104,17 @@ where
         return Ok(vec![work(items)?]);
     }
     let per = items.len().div_ceil(rayon::current_num_threads().max(1));
-    let mut chunks = items.chunks(per);
-    let first = chunks.next().unwrap_or_default();
-    let mut rest: Vec<(&[T], Option<Result<R>>)> = chunks.map(|c| (c, None)).collect();
+    let mut chunks: Vec<(&[T], Option<Result<R>>)> = items.chunks(per).map(|c| (c, None)).collect();
     let work = &work;
-    let mut mine = None;
     rayon::in_place_scope(|s| {
-        for (chunk, out) in &mut rest {
+        for (chunk, out) in &mut chunks {
             let chunk: &[T] = chunk;
             s.spawn(move |_| *out = Some(work(chunk)));
         }
-        mine = Some(work(first));
     });
-    std::iter::once(mine)
-        .chain(rest.into_iter().map(|(_, out)| out))
-        .map(|out| {
+    chunks
+        .into_iter()
+        .map(|(_, out)| {
             out.unwrap_or_else(|| {
                 Err(Error::Storage(profiledb_storage::Error::Engine(
                     "a chunk of a batch read was not run".into(),

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -85,6 +86,20 @@ impl ProfileRead {
     }
 
     /// The profiles of `ids` as JSON objects in order (`None` for a user
+    /// that does not exist), as [`ProfileRead::read_json`] renders them, each
+    /// in a buffer of its own.
+    ///
+    /// # Errors
+    /// The storage's failure.
+    pub fn read(&self, db: &Db, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        Ok(self
+            .read_json(db, ids)?
+            .iter()
+            .map(|p| p.map(<[u8]>::to_vec))
+            .collect())
+    }
+
+    /// The profiles of `ids` as JSON objects in order (`None` for a user
     /// that does not exist), read with their segments from one view of the
     /// database (one moment). The object holds `user`, `as_of`,
     /// `first_seen`, `last_seen`, `events`, then `attributes`, `features`,
@@ -92,33 +107,36 @@ impl ProfileRead {
     ///
     /// # Errors
     /// The storage's failure.
-    pub fn read(&self, db: &Db, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+    pub fn read_json(&self, db: &Db, ids: &[String]) -> Result<JsonProfiles> {
         let (view, segments) = self.pin(db, ids)?;
-        // Each core reads its share of the ids and renders it in one pass:
-        // one hand-off to the pool, not one to read and one to render.
+        // Each core reads its share of the ids and renders it in one pass,
+        // into one buffer: one hand-off to the pool, not one to read and one
+        // to render, and no buffer per profile to grow and free.
         let parts = crate::on_cores(ids, |chunk| {
             let fetched = Fetched {
                 read: self,
                 profiles: crate::read_batch(&view, chunk, self.as_of, self.span)?,
                 segments: Cow::Borrowed(&segments),
             };
-            (0..chunk.len())
-                .map(|i| {
-                    fetched
-                        .view(i, false)
-                        .map(|v| {
-                            serde_json::to_vec(&v).map_err(|e| {
-                                Error::Storage(profiledb_storage::Error::Engine(format!(
-                                    "profile '{}' could not be rendered: {e}",
-                                    v.profile.user
-                                )))
-                            })
-                        })
-                        .transpose()
-                })
-                .collect::<Result<Vec<_>>>()
+            let mut text = Vec::with_capacity(chunk.len() * TYPICAL_PROFILE_BYTES);
+            let mut spans = Vec::with_capacity(chunk.len());
+            for i in 0..chunk.len() {
+                let Some(v) = fetched.view(i, false) else {
+                    spans.push(None);
+                    continue;
+                };
+                let start = text.len();
+                serde_json::to_writer(&mut text, &v).map_err(|e| {
+                    Error::Storage(profiledb_storage::Error::Engine(format!(
+                        "profile '{}' could not be rendered: {e}",
+                        v.profile.user
+                    )))
+                })?;
+                spans.push(Some(start..text.len()));
+            }
+            Ok((text, spans))
         })?;
-        Ok(parts.into_iter().flatten().collect())
+        Ok(JsonProfiles { parts })
     }
 
     /// The profiles of `ids`, read as [`ProfileRead::read`] reads them, to
@@ -164,6 +182,49 @@ impl ProfileRead {
         Err(Error::Storage(profiledb_storage::Error::Engine(
             "the schema kept changing while profiles were read; read them again".into(),
         )))
+    }
+}
+
+/// The JSON size a chunk's buffer is first made for, per profile: a few
+/// features, a vector and a window render to about 600 bytes.
+const TYPICAL_PROFILE_BYTES: usize = 512;
+
+/// Profiles rendered as JSON by [`ProfileRead::read_json`], in the order of
+/// the ids asked for.
+#[derive(Debug, Default)]
+pub struct JsonProfiles {
+    /// Each core's share, in order.
+    parts: Vec<JsonShare>,
+}
+
+/// A share of [`JsonProfiles`]: its text, and for each of its ids the span
+/// of the profile in it (`None` for a user that does not exist).
+type JsonShare = (Vec<u8>, Vec<Option<Range<usize>>>);
+
+impl JsonProfiles {
+    /// How many ids were asked for.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|(_, spans)| spans.len()).sum()
+    }
+
+    /// Whether no id was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes of every profile together.
+    pub fn text_len(&self) -> usize {
+        self.parts.iter().map(|(text, _)| text.len()).sum()
+    }
+
+    /// Each id's profile as a JSON object, in order; `None` for a user that
+    /// does not exist.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.parts.iter().flat_map(|(text, spans)| {
+            spans
+                .iter()
+                .map(move |span| span.clone().and_then(|r| text.get(r)))
+        })
     }
 }
 
@@ -370,12 +431,22 @@ impl Serialize for ProfileView<'_> {
                 m.end()
             }
         }
+        /// A time as RFC 3339 text, formatted on the stack.
+        struct Time(i64);
+        impl Serialize for Time {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                profiledb_storage::time::with_timestamp(self.0, |t| s.serialize_str(t))
+            }
+        }
         let p = self.profile;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("user", &p.user)?;
-        m.serialize_entry("as_of", &crate::format_timestamp(p.as_of))?;
-        m.serialize_entry("first_seen", &crate::format_timestamp(p.first_seen))?;
-        m.serialize_entry("last_seen", &crate::format_timestamp(p.last_seen))?;
+        m.serialize_entry("as_of", &Time(p.as_of))?;
+        m.serialize_entry("first_seen", &Time(p.first_seen))?;
+        m.serialize_entry("last_seen", &Time(p.last_seen))?;
         m.serialize_entry("events", &p.events)?;
         m.serialize_entry(
             "attributes",

@@ -189,7 +189,7 @@ fn batch_profiles_equal_single_reads() -> profiledb::Result<()> {
     Ok(())
 }
 
-/// The JSON profiles of a batch read ([`profiledb::ProfileRead::read`],
+/// The JSON profiles of a batch read ([`profiledb::ProfileRead::read_json`],
 /// what `POST /v1/profiles` answers) equal each user read alone, and list
 /// the segments a tally kept here puts each user in; a batch large enough
 /// to be read on every core is split and put back in the order asked.
@@ -221,8 +221,12 @@ fn batch_json_profiles_equal_single_reads_with_segments() -> profiledb::Result<(
             json.as_deref()
                 .map(|j| serde_json::from_slice::<serde_json::Value>(j).expect("JSON"))
         };
-        let batch = read.read(&db, &ids)?;
-        assert_eq!(batch.len(), ids.len());
+        let json = read.read_json(&db, &ids)?;
+        assert_eq!((json.len(), json.is_empty()), (ids.len(), false));
+        let batch: Vec<Option<Vec<u8>>> = json.iter().map(|p| p.map(<[u8]>::to_vec)).collect();
+        // The shares' text holds the profiles and nothing else.
+        let profiles_bytes: usize = batch.iter().flatten().map(Vec::len).sum();
+        assert_eq!(json.text_len(), profiles_bytes);
         for (id, got) in ids.iter().zip(&batch) {
             let got = parse(got);
             let alone = read.read(&db, std::slice::from_ref(id))?;

@@ -104,6 +104,14 @@ pub fn parse_timestamp(text: &str) -> Result<i64> {
 
 /// Formats epoch milliseconds as RFC 3339 in UTC, with milliseconds when non-zero.
 pub fn format_timestamp(ms: i64) -> String {
+    with_timestamp(ms, str::to_owned)
+}
+
+/// Calls `f` with `ms` formatted as [`format_timestamp`] formats it, from a
+/// buffer on the stack for years 0 to 9999: every profile read renders a few
+/// timestamps, and an allocation each was a measurable share of a batch
+/// read's time.
+pub fn with_timestamp<R>(ms: i64, f: impl FnOnce(&str) -> R) -> R {
     let nanos = i128::from(ms) * 1_000_000;
     match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
         Ok(t) => {
@@ -112,8 +120,7 @@ pub fn format_timestamp(ms: i64) -> String {
             if let Ok(y) = u16::try_from(y)
                 && y <= 9999
             {
-                // Every profile read renders a few of these: digits written
-                // straight, about a tenth of the cost of `format!`.
+                // Digits written straight, about a tenth of the cost of `format!`.
                 fn put(b: &mut [u8], mut v: u32) {
                     for c in b.iter_mut().rev() {
                         *c = b'0' + (v % 10) as u8;
@@ -134,15 +141,18 @@ pub fn format_timestamp(ms: i64) -> String {
                     put(&mut b[20..23], u32::from(milli));
                     &b[..]
                 };
-                return text.iter().map(|&c| char::from(c)).collect();
+                // Only ASCII digits and separators were written.
+                return f(std::str::from_utf8(text).unwrap_or_default());
             }
             if milli == 0 {
-                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+                f(&format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"))
             } else {
-                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+                f(&format!(
+                    "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z"
+                ))
             }
         }
-        Err(_) => ms.to_string(),
+        Err(_) => f(&ms.to_string()),
     }
 }
 

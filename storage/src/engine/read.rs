@@ -327,11 +327,11 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
     /// The rows of `users` (sorted), by batched lookups.
     pub(crate) fn get_many(
         &mut self,
-        users: &[String],
+        users: &[impl AsRef<str>],
         needs: &RowNeeds,
     ) -> Result<Vec<Option<UserRow>>> {
         // User keys sort as their ids do, so the batch is sorted.
-        let keys: Vec<Vec<u8>> = users.iter().map(|u| keys::user_key(u)).collect();
+        let keys: Vec<Vec<u8>> = users.iter().map(|u| keys::user_key(u.as_ref())).collect();
         let feats = self.snap.multi_get(FEATURES, &keys)?;
         let attrs = if needs.attributes {
             Some(self.snap.multi_get(ATTRIBUTES, &keys)?)
@@ -1248,7 +1248,7 @@ impl<K: Kv> ReadView<'_, K> {
         // User keys sort as their ids do.
         let mut order: Vec<usize> = (0..users.len()).collect();
         order.sort_by(|&a, &b| users[a].cmp(&users[b]));
-        let sorted: Vec<String> = order.iter().map(|&i| users[i].clone()).collect();
+        let sorted: Vec<&str> = order.iter().map(|&i| users[i].as_str()).collect();
         let rows = RowReader::new(&self.snap)
             .of_view(&self.bindings, self.now)
             .get_many(&sorted, &needs)?;

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use profiledb::{Limits, Permission, ProfileRead, Value};
+use profiledb::{JsonProfiles, Limits, Permission, ProfileRead, Value};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -516,16 +516,12 @@ fn profile_read(
     ProfileRead::new(&app.db, as_of, span, fields).map_err(|e| library_error(&e, app))
 }
 
-/// The profiles of `ids` as JSON bytes in order (`None` for a user that does
-/// not exist), timed for the metrics: each profile's share of the batch.
-fn read_profiles(
-    app: &App,
-    read: &ProfileRead,
-    ids: &[String],
-) -> Result<Vec<Option<Vec<u8>>>, ApiError> {
+/// The profiles of `ids` as JSON in order (`None` for a user that does not
+/// exist), timed for the metrics: each profile's share of the batch.
+fn read_profiles(app: &App, read: &ProfileRead, ids: &[String]) -> Result<JsonProfiles, ApiError> {
     let start = Instant::now();
     let out = read
-        .read(&app.db, ids)
+        .read_json(&app.db, ids)
         .map_err(|e| library_error(&e, app))?;
     let each = start.elapsed() / u32::try_from(ids.len().max(1)).unwrap_or(u32::MAX);
     for _ in ids {
@@ -568,9 +564,10 @@ pub(crate) async fn get_user(
     // microseconds from cache: it runs on the async worker, where a trip
     // through the blocking pool would cost more than the read.
     read_profiles(&app, &read, std::slice::from_ref(&id))?
-        .pop()
+        .iter()
+        .next()
         .flatten()
-        .map(json_bytes)
+        .map(|p| json_bytes(p.to_vec()))
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("user '{id}' does not exist")))
 }
 
@@ -778,18 +775,13 @@ pub(crate) async fn batch_read(
     blocking(move || {
         let read = profile_read(&app, as_of.as_deref(), req.window.as_deref(), req.fields)?;
         let profiles = read_profiles(&app, &read, &req.ids)?;
-        let mut out = Vec::with_capacity(
-            profiles.iter().flatten().map(Vec::len).sum::<usize>() + 5 * profiles.len() + 16,
-        );
+        let mut out = Vec::with_capacity(profiles.text_len() + 5 * profiles.len() + 16);
         out.extend_from_slice(b"{\"profiles\":[");
         for (i, p) in profiles.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            match p {
-                Some(json) => out.extend_from_slice(json),
-                None => out.extend_from_slice(b"null"),
-            }
+            out.extend_from_slice(p.unwrap_or(b"null"));
         }
         out.extend_from_slice(b"]}");
         Ok(json_bytes(out))
