@@ -215,7 +215,7 @@ fn paced_reads(server: &Server, rate: u32, writers: bool) {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let bodies = if writers { bodies(32) } else { Vec::new() };
     let events_url = format!("{}/v1/events", server.url);
-    let (latencies, cpu, posted) = std::thread::scope(|s| {
+    let (latencies, late, cpu, posted) = std::thread::scope(|s| {
         let writer_threads: Vec<_> = (0..if writers { 2 } else { 0 })
             .map(|w| {
                 let (stop, bodies, url) = (&stop, &bodies, &events_url);
@@ -241,24 +241,25 @@ fn paced_reads(server: &Server, rate: u32, writers: bool) {
                         .into();
                     let per = rate / 2;
                     let mut latencies = Vec::with_capacity(10 * per as usize);
+                    let mut late = Vec::with_capacity(10 * per as usize);
                     for i in 0..10 * per {
                         let due = start + Duration::from_secs(1) * i / per;
-                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
+                        late.push(support::wait_until(due));
                         let u = (u64::from(i) * 2 + u64::from(c)) * 7919 % USERS;
                         let url = format!("{}/v1/users/user{u:07}", server.url);
                         let _ = a.get(&url).call().map(|mut r| r.body_mut().read_to_vec());
                         latencies.push(due.elapsed());
                     }
-                    latencies
+                    (latencies, late)
                 })
             })
             .collect();
-        let mut latencies: Vec<Duration> = readers
-            .into_iter()
-            .flat_map(|r| r.join().expect("reader"))
-            .collect();
+        let (mut latencies, mut late) = (Vec::new(), Vec::new());
+        for r in readers {
+            let (l, w) = r.join().expect("reader");
+            latencies.extend(l);
+            late.extend(w);
+        }
         let cpu = server_cpu(pid).saturating_sub(before);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let posted: usize = writer_threads
@@ -266,11 +267,12 @@ fn paced_reads(server: &Server, rate: u32, writers: bool) {
             .map(|w| w.join().expect("writer"))
             .sum();
         latencies.sort();
-        (latencies, cpu, posted)
+        late.sort();
+        (latencies, late, cpu, posted)
     });
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let pct = |p: f64| support::percentile(&latencies, p);
     println!(
-        "paced GET /v1/users/{{id}} from 2 clients at {rate} req/s{}: p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}; server CPU {:?} per request{}",
+        "paced GET /v1/users/{{id}} from 2 clients at {rate} req/s{}: p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}; server CPU {:?} per request; clients late p50 {:?}, p99 {:?}{}",
         if writers {
             " beside 2 writers at full speed"
         } else {
@@ -281,6 +283,8 @@ fn paced_reads(server: &Server, rate: u32, writers: bool) {
         pct(0.999),
         latencies[latencies.len() - 1],
         cpu / latencies.len() as u32,
+        support::percentile(&late, 0.5),
+        support::percentile(&late, 0.99),
         if writers {
             format!(
                 " (reads and writes together; {} batches of {BATCH} events posted)",
@@ -332,12 +336,11 @@ fn paced(server: &Server) {
     ] {
         let total = 10 * rate;
         let mut latencies = Vec::with_capacity(total as usize);
+        let mut late = Vec::with_capacity(total as usize);
         let start = Instant::now();
         for i in 0..total {
             let due = start + Duration::from_secs(1) * i / rate;
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
+            late.push(support::wait_until(due));
             let (url, body) = make(u64::from(i) * 7919 % USERS);
             let agent: &ureq::Agent = &a;
             let resp = match body {
@@ -351,15 +354,17 @@ fn paced(server: &Server) {
             latencies.push(due.elapsed());
         }
         latencies.sort();
-        let pct =
-            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        late.sort();
+        let pct = |p: f64| support::percentile(&latencies, p);
         println!(
-            "paced {name}: {rate} req/s for {:.1} s: p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}",
+            "paced {name}: {rate} req/s for {:.1} s: p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}; client late p50 {:?}, p99 {:?}",
             start.elapsed().as_secs_f64(),
             pct(0.50),
             pct(0.99),
             pct(0.999),
-            latencies[latencies.len() - 1]
+            latencies[latencies.len() - 1],
+            support::percentile(&late, 0.5),
+            support::percentile(&late, 0.99),
         );
     }
 }
