@@ -124,22 +124,6 @@ where
         .collect()
 }
 
-/// The profiles of `users` from `view`, in order: a point read for one user
-/// (its window seek stays within the user's keys), one batch otherwise (a
-/// multi-get per family, and windows by one iterator moving forward over
-/// everyone's).
-pub(crate) fn read_batch<K: profiledb_storage::kv::Kv>(
-    view: &ReadView<'_, K>,
-    users: &[String],
-    as_of: i64,
-    window_span_ms: i64,
-) -> Result<Vec<Option<Profile>>> {
-    Ok(match users {
-        [one] => vec![view.profile(one, as_of, window_span_ms)?],
-        _ => view.profiles(users, as_of, window_span_ms)?,
-    })
-}
-
 /// The profiles of `users` from `view`, in order, read on every core for
 /// many ([`on_cores`]).
 pub(crate) fn read_all<K: profiledb_storage::kv::Kv>(
@@ -149,7 +133,7 @@ pub(crate) fn read_all<K: profiledb_storage::kv::Kv>(
     window_span_ms: i64,
 ) -> Result<Vec<Option<Profile>>> {
     let batches = on_cores(users, |batch| {
-        read_batch(view, batch, as_of, window_span_ms)
+        Ok(view.profiles(batch, as_of, window_span_ms)?)
     })?;
     Ok(batches.into_iter().flatten().collect())
 }

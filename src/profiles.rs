@@ -5,7 +5,7 @@
 //! /v1/profiles`, and the Python package's `profile` and `profiles`, all
 //! read them here, so that a profile has one shape wherever it is read.
 
-use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::json::JsonValue;
-use crate::{Bucket, Db, DefKind, Error, Pins, Profile, Result, Value};
+use profiledb_storage::{ProfileRef, ProfileRows};
+
+use crate::{Bucket, Db, DefKind, Error, Pins, Result, Value};
 
 /// How profiles are read and shown: at a time, windows aggregated over a
 /// span ending then, and the items asked for (all, segments included, when
@@ -113,23 +115,20 @@ impl ProfileRead {
         // into one buffer: one hand-off to the pool, not one to read and one
         // to render, and no buffer per profile to grow and free.
         let parts = crate::on_cores(ids, |chunk| {
-            let fetched = Fetched {
-                read: self,
-                profiles: crate::read_batch(&view, chunk, self.as_of, self.span)?,
-                segments: Cow::Borrowed(&segments),
-            };
+            let rows = view.profile_rows(chunk, self.as_of, self.span)?;
             let mut text = Vec::with_capacity(chunk.len() * TYPICAL_PROFILE_BYTES);
             let mut spans = Vec::with_capacity(chunk.len());
             for i in 0..chunk.len() {
-                let Some(v) = fetched.view(i, false) else {
+                let Some(p) = rows.get(i)? else {
                     spans.push(None);
                     continue;
                 };
                 let start = text.len();
+                let v = self.view(p, segments.as_ref(), false);
                 serde_json::to_writer(&mut text, &v).map_err(|e| {
                     Error::Storage(profiledb_storage::Error::Engine(format!(
                         "profile '{}' could not be rendered: {e}",
-                        v.profile.user
+                        p.user()
                     )))
                 })?;
                 spans.push(Some(start..text.len()));
@@ -146,11 +145,35 @@ impl ProfileRead {
     /// The storage's failure.
     pub fn fetch(&self, db: &Db, ids: &[String]) -> Result<Fetched<'_>> {
         let (view, segments) = self.pin(db, ids)?;
+        let parts = crate::on_cores(ids, |chunk| {
+            let rows = view.profile_rows(chunk, self.as_of, self.span)?;
+            // A row that cannot be a profile fails the read here, not when
+            // it is shown.
+            for i in 0..rows.len() {
+                rows.get(i)?;
+            }
+            Ok(rows)
+        })?;
         Ok(Fetched {
             read: self,
-            profiles: crate::read_all(&view, ids, self.as_of, self.span)?,
-            segments: Cow::Owned(segments),
+            parts,
+            segments,
         })
+    }
+
+    /// How `profile` shows in this read, in `segments` when they were read.
+    fn view<'a>(
+        &'a self,
+        profile: ProfileRef<'a>,
+        segments: Option<&'a Segments>,
+        decimal_floats: bool,
+    ) -> ProfileView<'a> {
+        ProfileView {
+            profile,
+            fields: self.fields.as_ref(),
+            segments: segments.map(|s| s.get(profile.user()).map_or(&[][..], Vec::as_slice)),
+            decimal_floats,
+        }
     }
 
     /// The view a read of `ids` reads their profiles from, and the segments
@@ -314,19 +337,20 @@ impl SegmentQuery {
 #[derive(Debug)]
 pub struct Fetched<'r> {
     read: &'r ProfileRead,
-    profiles: Vec<Option<Profile>>,
-    segments: Cow<'r, Option<Segments>>,
+    /// Each core's share, in order.
+    parts: Vec<ProfileRows>,
+    segments: Option<Segments>,
 }
 
 impl Fetched<'_> {
     /// How many ids were asked for.
     pub fn len(&self) -> usize {
-        self.profiles.len()
+        self.parts.iter().map(ProfileRows::len).sum()
     }
 
     /// Whether no id was asked for.
     pub fn is_empty(&self) -> bool {
-        self.profiles.is_empty()
+        self.len() == 0
     }
 
     /// The `i`-th profile as it serializes (`None` for a user that does
@@ -335,18 +359,16 @@ impl Fetched<'_> {
     /// serialize as the 64-bit floats their JSON text reads back as (`0.1`
     /// rather than 0.1f32 widened, 0.10000000149011612), for serializers
     /// into other representations to give what a JSON reader would.
-    pub fn view(&self, i: usize, decimal_floats: bool) -> Option<ProfileView<'_>> {
-        let p = self.profiles.get(i)?.as_ref()?;
-        Some(ProfileView {
-            profile: p,
-            fields: self.read.fields.as_ref(),
-            segments: self
-                .segments
-                .as_ref()
-                .as_ref()
-                .map(|s| s.get(&p.user).map_or(&[][..], Vec::as_slice)),
-            decimal_floats,
-        })
+    pub fn view(&self, mut i: usize, decimal_floats: bool) -> Option<ProfileView<'_>> {
+        for part in &self.parts {
+            if i < part.len() {
+                // `fetch` checked every row.
+                let p = part.get(i).ok()??;
+                return Some(self.read.view(p, self.segments.as_ref(), decimal_floats));
+            }
+            i -= part.len();
+        }
+        None
     }
 }
 
@@ -356,7 +378,7 @@ impl Fetched<'_> {
 /// when they were read.
 #[derive(Debug, Clone, Copy)]
 pub struct ProfileView<'a> {
-    profile: &'a Profile,
+    profile: ProfileRef<'a>,
     fields: Option<&'a HashSet<String>>,
     segments: Option<&'a [String]>,
     decimal_floats: bool,
@@ -365,15 +387,25 @@ pub struct ProfileView<'a> {
 impl Serialize for ProfileView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let wanted = |name: &str| self.fields.is_none_or(|f| f.contains(name));
-        struct Named<'a, F>(&'a [(String, Value)], F, bool);
-        impl<F: Fn(&str) -> bool> Serialize for Named<'_, F> {
+        /// Items by name, those `wanted` (the second field) names, walked
+        /// once when serialized.
+        struct Named<I, F>(Cell<Option<I>>, F, bool);
+        impl<I, F, K, V> Serialize for Named<I, F>
+        where
+            I: Iterator<Item = (K, V)>,
+            F: Fn(&str) -> bool,
+            K: AsRef<str>,
+            V: std::borrow::Borrow<Value>,
+        {
             fn serialize<S: serde::Serializer>(
                 &self,
                 s: S,
             ) -> std::result::Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(None)?;
-                for (k, v) in self.0.iter().filter(|(k, _)| (self.1)(k)) {
-                    match v {
+                let items = self.0.take().into_iter().flatten();
+                for (k, v) in items.filter(|(k, _)| (self.1)(k.as_ref())) {
+                    let k = k.as_ref();
+                    match v.borrow() {
                         Value::Vector(xs) if self.2 => {
                             m.serialize_entry(k, &DecimalFloats(xs))?;
                         }
@@ -418,15 +450,22 @@ impl Serialize for ProfileView<'_> {
                 m.end()
             }
         }
-        struct Windows<'a, F>(&'a [(String, Bucket)], F);
-        impl<F: Fn(&str) -> bool> Serialize for Windows<'_, F> {
+        /// Windows' aggregates by name, those `wanted` names, walked once.
+        struct Windows<I, F>(Cell<Option<I>>, F);
+        impl<I, F, K> Serialize for Windows<I, F>
+        where
+            I: Iterator<Item = (K, Bucket)>,
+            F: Fn(&str) -> bool,
+            K: AsRef<str>,
+        {
             fn serialize<S: serde::Serializer>(
                 &self,
                 s: S,
             ) -> std::result::Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(None)?;
-                for (name, b) in self.0.iter().filter(|(k, _)| (self.1)(k)) {
-                    m.serialize_entry(name, &Window(b))?;
+                let items = self.0.take().into_iter().flatten();
+                for (name, b) in items.filter(|(k, _)| (self.1)(k.as_ref())) {
+                    m.serialize_entry(name.as_ref(), &Window(&b))?;
                 }
                 m.end()
             }
@@ -443,18 +482,25 @@ impl Serialize for ProfileView<'_> {
         }
         let p = self.profile;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("user", &p.user)?;
+        let floats = self.decimal_floats;
+        m.serialize_entry("user", p.user())?;
         m.serialize_entry("as_of", &Time(p.as_of))?;
         m.serialize_entry("first_seen", &Time(p.first_seen))?;
         m.serialize_entry("last_seen", &Time(p.last_seen))?;
         m.serialize_entry("events", &p.events)?;
         m.serialize_entry(
             "attributes",
-            &Named(&p.attributes, wanted, self.decimal_floats),
+            &Named(Cell::new(Some(p.attributes())), wanted, floats),
         )?;
-        m.serialize_entry("features", &Named(&p.features, wanted, self.decimal_floats))?;
-        m.serialize_entry("vectors", &Named(&p.vectors, wanted, self.decimal_floats))?;
-        m.serialize_entry("windows", &Windows(&p.windows, wanted))?;
+        m.serialize_entry(
+            "features",
+            &Named(Cell::new(Some(p.features())), wanted, floats),
+        )?;
+        m.serialize_entry(
+            "vectors",
+            &Named(Cell::new(Some(p.vectors())), wanted, floats),
+        )?;
+        m.serialize_entry("windows", &Windows(Cell::new(Some(p.windows())), wanted))?;
         if let Some(segments) = self.segments {
             m.serialize_entry("segments", segments)?;
         }

@@ -236,6 +236,60 @@ fn batch_json_profiles_equal_single_reads_with_segments() -> profiledb::Result<(
                 continue;
             };
             let got = got.expect("a user who bought exists");
+            if fields.is_none() {
+                // Every item shows as the library's own profile reads it.
+                let p = db
+                    .profile_with_span(id, as_of, 5 * DAY)?
+                    .expect("a user who bought exists");
+                // A float as the JSON reader reads its text back (serde_json's
+                // default parsing may land one ulp off the value written).
+                let read_back = |v: serde_json::Value| {
+                    serde_json::from_str::<serde_json::Value>(&v.to_string()).expect("JSON")
+                };
+                assert_eq!(got["user"], serde_json::json!(p.user));
+                assert_eq!(got["events"], serde_json::json!(p.events), "{id}");
+                assert_eq!(got["events"], serde_json::json!(n), "{id}");
+                for (name, v) in p.attributes.iter().chain(&p.features) {
+                    let section = if name == "region" {
+                        "attributes"
+                    } else {
+                        "features"
+                    };
+                    let want = match v {
+                        Value::Int(i) => serde_json::json!(i),
+                        Value::Float(f) => read_back(serde_json::json!(f)),
+                        Value::String(s) => serde_json::json!(s),
+                        other => panic!("{id}: unexpected {name} {other:?}"),
+                    };
+                    assert_eq!(got[section][name], want, "{id}: {name}");
+                }
+                assert_eq!(
+                    got["attributes"]["region"],
+                    serde_json::json!(region),
+                    "{id}"
+                );
+                for (name, v) in &p.vectors {
+                    let Value::Vector(want) = v else {
+                        panic!("{id}: {name} is {v:?}");
+                    };
+                    let shown: Vec<f32> = got["vectors"][name]
+                        .as_array()
+                        .expect("an array")
+                        .iter()
+                        .map(|x| x.as_f64().expect("a number") as f32)
+                        .collect();
+                    assert_eq!(&shown, want, "{id}: {name}");
+                }
+                for (name, b) in &p.windows {
+                    let w = &got["windows"][name];
+                    assert_eq!(w["count"], serde_json::json!(b.count), "{id}: {name}");
+                    assert_eq!(
+                        w["sum"],
+                        read_back(serde_json::json!(b.sum)),
+                        "{id}: {name}"
+                    );
+                }
+            }
             let mut segments = Vec::new();
             if *n >= 8 {
                 segments.push("loyal");

@@ -48,8 +48,8 @@ pub mod vector;
 pub use catalog::{Catalog, DefKind, Definition, FeatureKind, VectorRule};
 pub use codec::DecodeError;
 pub use engine::{
-    Engine, Ingested, LogApplied, LogNote, MemoryEngine, NearestFilter, Pins, ReadView,
-    RowTableStats,
+    Engine, Ingested, LogApplied, LogNote, MemoryEngine, NearestFilter, Pins, ProfileRows,
+    ReadView, RowTableStats,
 };
 #[cfg(feature = "rocksdb")]
 pub use engine::{EngineStats, RocksEngine};
@@ -58,7 +58,7 @@ pub use event::{Event, EventError};
 #[cfg(feature = "rocksdb")]
 pub use kv::rocks::{EngineOptions, SyncPolicy};
 pub use merge::window::Bucket;
-pub use profile::Profile;
+pub use profile::{Profile, ProfileRef};
 pub use row::{RowNeeds, UserRange, UserRow, WindowNeed};
 pub use time::TimeError;
 pub use value::{AttrType, MAX_MAGNITUDE, Value};

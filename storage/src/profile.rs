@@ -50,8 +50,7 @@ impl Profile {
     }
 
     /// Evaluates `row`, read with `needs`, as of `as_of`: every item of
-    /// `catalog` in definition order. A window `needs` did not fetch reads as
-    /// empty, and an sgd vector it did not fetch as `Null`.
+    /// `catalog` in definition order, as [`ProfileRef`] evaluates them.
     ///
     /// # Errors
     /// [`Error::Corruption`] for a features record without the user's cell.
@@ -61,6 +60,46 @@ impl Profile {
         needs: &RowNeeds,
         as_of: i64,
     ) -> Result<Profile> {
+        ProfileRef::new(catalog, row, needs, as_of).map(|p| p.to_profile())
+    }
+}
+
+/// A user's profile as of a time, evaluated from the user's row as each item
+/// is asked for: names borrowed from the catalog, values computed from the
+/// row's cells. [`Profile`] is this made owned; a reader rendering profiles
+/// (as JSON, say) walks the items here instead, and every item of either
+/// is evaluated by the same code.
+#[derive(Debug, Clone, Copy)]
+pub struct ProfileRef<'a> {
+    catalog: &'a Catalog,
+    row: &'a UserRow,
+    needs: &'a RowNeeds,
+    /// The time the profile is evaluated at, epoch ms.
+    pub as_of: i64,
+    /// Time of the user's earliest event (or first attribute write).
+    pub first_seen: i64,
+    /// Time of the user's latest event (or attribute write).
+    pub last_seen: i64,
+    /// Number of events received.
+    pub events: u64,
+}
+
+/// What an attribute never set reads as.
+static NULL: Value = Value::Null;
+
+impl<'a> ProfileRef<'a> {
+    /// The profile of `row`, read with `needs`, as of `as_of`. A window
+    /// `needs` did not fetch reads as empty, and an sgd vector it did not
+    /// fetch as `Null`.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] for a features record without the user's cell.
+    pub fn new(
+        catalog: &'a Catalog,
+        row: &'a UserRow,
+        needs: &'a RowNeeds,
+        as_of: i64,
+    ) -> Result<ProfileRef<'a>> {
         let Some(Cell::Meta {
             first,
             last,
@@ -73,62 +112,90 @@ impl Profile {
                 "record lacks the user cell",
             ));
         };
-        let attributes = catalog
-            .attributes
-            .iter()
-            .map(|d| {
-                let v = match row.attributes.cell(d.id) {
-                    Some(Cell::Attr { value, .. }) => value.clone(),
-                    _ => Value::Null,
-                };
-                (d.name.clone(), v)
-            })
-            .collect();
-        let features = catalog
-            .features
-            .iter()
-            .map(|d| {
-                (
-                    d.name.clone(),
-                    evaluate_feature(d, row.features.cell(d.id), as_of),
-                )
-            })
-            .collect();
-        let vectors = catalog
-            .vectors
-            .iter()
-            .map(|d| {
-                let v = current_vector(d, row).map_or(Value::Null, Value::Vector);
-                (d.name.clone(), v)
-            })
-            .collect();
-        let windows = catalog
-            .windows
-            .iter()
-            .map(|d| {
-                let mut agg = Bucket::empty();
-                let fetched = needs.windows.iter().position(|w| w.id == d.id);
-                for (_, b) in fetched
-                    .and_then(|i| row.windows.get(i))
-                    .into_iter()
-                    .flatten()
-                {
-                    agg.merge(b);
-                }
-                (d.name.clone(), agg)
-            })
-            .collect();
-        Ok(Profile {
-            user: row.user.clone(),
+        Ok(ProfileRef {
+            catalog,
+            row,
+            needs,
             as_of,
             first_seen: *first,
             last_seen: *last,
             events: *events,
-            attributes,
-            features,
-            vectors,
-            windows,
         })
+    }
+
+    /// User id.
+    pub fn user(&self) -> &'a str {
+        &self.row.user
+    }
+
+    /// Every attribute in definition order; `Null` when never set.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'a str, &'a Value)> + use<'a> {
+        let row = self.row;
+        self.catalog.attributes.iter().map(move |d| {
+            let v = match row.attributes.cell(d.id) {
+                Some(Cell::Attr { value, .. }) => value,
+                _ => &NULL,
+            };
+            (d.name.as_str(), v)
+        })
+    }
+
+    /// Every feature in definition order, evaluated at the profile's time.
+    pub fn features(&self) -> impl Iterator<Item = (&'a str, Value)> + use<'a> {
+        let (row, as_of) = (self.row, self.as_of);
+        self.catalog.features.iter().map(move |d| {
+            (
+                d.name.as_str(),
+                evaluate_feature(d, row.features.cell(d.id), as_of),
+            )
+        })
+    }
+
+    /// Every vector in definition order; `Null` for a user with no such
+    /// events.
+    pub fn vectors(&self) -> impl Iterator<Item = (&'a str, Value)> + use<'a> {
+        let row = self.row;
+        self.catalog.vectors.iter().map(move |d| {
+            let v = current_vector(d, row).map_or(Value::Null, Value::Vector);
+            (d.name.as_str(), v)
+        })
+    }
+
+    /// Every window in definition order, aggregated over the span its need
+    /// read.
+    pub fn windows(&self) -> impl Iterator<Item = (&'a str, Bucket)> + use<'a> {
+        let (row, needs) = (self.row, self.needs);
+        self.catalog.windows.iter().map(move |d| {
+            let mut agg = Bucket::empty();
+            let fetched = needs.windows.iter().position(|w| w.id == d.id);
+            for (_, b) in fetched
+                .and_then(|i| row.windows.get(i))
+                .into_iter()
+                .flatten()
+            {
+                agg.merge(b);
+            }
+            (d.name.as_str(), agg)
+        })
+    }
+
+    /// The profile, owned.
+    pub fn to_profile(&self) -> Profile {
+        let owned = |(n, v): (&str, Value)| (n.to_owned(), v);
+        Profile {
+            user: self.row.user.clone(),
+            as_of: self.as_of,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            events: self.events,
+            attributes: self
+                .attributes()
+                .map(|(n, v)| (n.to_owned(), v.clone()))
+                .collect(),
+            features: self.features().map(owned).collect(),
+            vectors: self.vectors().map(owned).collect(),
+            windows: self.windows().map(|(n, b)| (n.to_owned(), b)).collect(),
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use crate::row::UserRange;
 pub use index::{Pins, RowTableStats};
-pub use read::{NearestFilter, ReadView};
+pub use read::{NearestFilter, ProfileRows, ReadView};
 #[cfg(feature = "rocksdb")]
 pub use rocks::EngineStats;
 #[cfg(feature = "rocksdb")]

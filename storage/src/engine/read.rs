@@ -31,7 +31,7 @@ use crate::merge::cell::Cell;
 use crate::merge::record::Record;
 use crate::merge::vector::VectorValue;
 use crate::merge::window::Bucket;
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileRef};
 use crate::row::{RowNeeds, UserRange, UserRow, WindowNeed, vector_needs};
 use crate::time::now_ms;
 use crate::value::Value;
@@ -1232,37 +1232,99 @@ impl<K: Kv> ReadView<'_, K> {
         Profile::from_row(&self.bindings.catalog, &row, &needs, as_of).map(Some)
     }
 
-    /// [`ReadView::profile`] of each of `users`, in their order, read in one
-    /// batch: the users' records by one multi-get per family in key order,
-    /// their window buckets by one iterator moving forward.
+    /// [`ReadView::profile`] of each of `users`, in their order, as
+    /// [`ReadView::profile_rows`] reads them.
     ///
     /// # Errors
     /// As [`ReadView::get`].
     pub fn profiles(
         &self,
-        users: &[String],
+        users: &[impl AsRef<str>],
         as_of: i64,
         window_span_ms: i64,
     ) -> Result<Vec<Option<Profile>>> {
+        let rows = self.profile_rows(users, as_of, window_span_ms)?;
+        (0..rows.len())
+            .map(|i| Ok(rows.get(i)?.map(|p| p.to_profile())))
+            .collect()
+    }
+
+    /// The rows of `users` read for their profiles as of `as_of`, windows
+    /// aggregated over the span ending then: a point read for one user (its
+    /// window seek stays within the user's keys), one batch otherwise (a
+    /// multi-get per family in key order, and windows by one iterator moving
+    /// forward over everyone's).
+    ///
+    /// # Errors
+    /// As [`ReadView::get`].
+    pub fn profile_rows(
+        &self,
+        users: &[impl AsRef<str>],
+        as_of: i64,
+        window_span_ms: i64,
+    ) -> Result<ProfileRows> {
         let needs = profile_needs(&self.bindings, as_of, window_span_ms);
-        // User keys sort as their ids do.
-        let mut order: Vec<usize> = (0..users.len()).collect();
-        order.sort_by(|&a, &b| users[a].cmp(&users[b]));
-        let sorted: Vec<&str> = order.iter().map(|&i| users[i].as_str()).collect();
-        let rows = RowReader::new(&self.snap)
-            .of_view(&self.bindings, self.now)
-            .get_many(&sorted, &needs)?;
-        let mut out: Vec<Option<Profile>> = vec![None; users.len()];
-        for (&i, row) in order.iter().zip(rows) {
-            if let Some(row) = row {
-                out[i] = Some(Profile::from_row(
-                    &self.bindings.catalog,
-                    &row,
-                    &needs,
-                    as_of,
-                )?);
+        let (rows, at) = match users {
+            [one] => (vec![self.get(one.as_ref(), &needs)?], vec![0]),
+            _ => {
+                // User keys sort as their ids do.
+                let mut order: Vec<usize> = (0..users.len()).collect();
+                order.sort_by(|&a, &b| users[a].as_ref().cmp(users[b].as_ref()));
+                let sorted: Vec<&str> = order.iter().map(|&i| users[i].as_ref()).collect();
+                let rows = RowReader::new(&self.snap)
+                    .of_view(&self.bindings, self.now)
+                    .get_many(&sorted, &needs)?;
+                let mut at = vec![0; users.len()];
+                for (k, &i) in order.iter().enumerate() {
+                    at[i] = k;
+                }
+                (rows, at)
             }
-        }
-        Ok(out)
+        };
+        Ok(ProfileRows {
+            bindings: Arc::clone(&self.bindings),
+            needs,
+            as_of,
+            rows,
+            at,
+        })
+    }
+}
+
+/// The rows of some users read for their profiles
+/// ([`ReadView::profile_rows`]): each user's [`ProfileRef`], in the order
+/// the users were asked for.
+#[derive(Debug)]
+pub struct ProfileRows {
+    bindings: Arc<Bindings>,
+    needs: RowNeeds,
+    as_of: i64,
+    /// The rows, in key order; `None` for a user that does not exist.
+    rows: Vec<Option<UserRow>>,
+    /// For each user asked for, the index of its row.
+    at: Vec<usize>,
+}
+
+impl ProfileRows {
+    /// How many users were asked for.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// Whether no user was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    /// The profile of the `i`-th user asked for; `None` for a user that
+    /// does not exist, or past the end.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] for a features record without the user's cell.
+    pub fn get(&self, i: usize) -> Result<Option<ProfileRef<'_>>> {
+        let Some(row) = self.at.get(i).and_then(|&r| self.rows.get(r)?.as_ref()) else {
+            return Ok(None);
+        };
+        ProfileRef::new(&self.bindings.catalog, row, &self.needs, self.as_of).map(Some)
     }
 }
