@@ -459,6 +459,8 @@ fn router(args: RouterArgs) -> u8 {
 }
 
 fn serve(args: ServeArgs) -> u8 {
+    // Before the database opens: opening may already read on the pool.
+    server::pin_pool();
     let mut options = profiledb::Options::new(&args.db);
     options.purge_delay = Some(args.purge_delay);
     let db = match open_local_with(options) {

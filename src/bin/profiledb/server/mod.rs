@@ -46,6 +46,8 @@ pub(crate) mod router;
 mod routes;
 mod workers;
 
+pub(crate) use workers::pin_pool;
+
 use auth::auth;
 use body::read_body;
 use errors::{ApiError, json_errors};
