@@ -30,8 +30,8 @@ use tokio::sync::oneshot;
 /// them, until the scheduler moved one, which on a small virtual machine
 /// came after the batch. Measured over HTTP (`POST /v1/profiles` of 200
 /// users paced at 100/s, the server's own time for the read): p90 0.70–0.83
-/// ms pinned against 1.12–1.15 ms, and the client's p99 1.39–1.60 against
-/// 2.19–2.23 ms (the README's serving figures). A pinned thread cannot move
+/// ms pinned against 1.12–1.15 ms, and the client's p99 1.30–1.60 against
+/// 1.71–2.23 ms (the README's serving figures). A pinned thread cannot move
 /// off a busy core, but a batch's other thread takes every share it finds
 /// waiting.
 pub(crate) fn pin_pool() {
