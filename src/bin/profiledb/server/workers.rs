@@ -25,12 +25,12 @@ use tokio::sync::oneshot;
 /// the pool has one thread per such core (no CPU quota below the set the
 /// process may use). Call it before anything runs on the pool.
 ///
-/// Without it a batch read split in two ran on one core about one time in
-/// five: the two woken threads placed on the core of the thread that woke
-/// them, until the scheduler moved one, which on a small virtual machine
-/// came after the batch. Measured over HTTP (`POST /v1/profiles` of 200
+/// Without it a batch read split in two took about as long as on one core
+/// one time in five, as if the two woken threads were placed on the core of
+/// the thread that woke them until the scheduler moved one, which on a
+/// small virtual machine came after the batch. Measured over HTTP (`POST /v1/profiles` of 200
 /// users paced at 100/s, the server's own time for the read): p90 0.70–0.83
-/// ms pinned against 1.12–1.15 ms, and the client's p99 1.30–1.60 against
+/// ms pinned against 1.12–1.27 ms, and the client's p99 1.30–1.60 against
 /// 1.71–2.23 ms (the README's serving figures). A pinned thread cannot move
 /// off a busy core, but a batch's other thread takes every share it finds
 /// waiting.
