@@ -5,7 +5,6 @@
 //! /v1/profiles`, and the Python package's `profile` and `profiles`, all
 //! read them here, so that a profile has one shape wherever it is read.
 
-use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
@@ -387,11 +386,12 @@ pub struct ProfileView<'a> {
 impl Serialize for ProfileView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let wanted = |name: &str| self.fields.is_none_or(|f| f.contains(name));
-        /// Items by name, those `wanted` (the second field) names, walked
-        /// once when serialized.
-        struct Named<I, F>(Cell<Option<I>>, F, bool);
-        impl<I, F, K, V> Serialize for Named<I, F>
+        /// Items by name (the first field walks them), those `wanted` (the
+        /// second) names.
+        struct Named<G, F>(G, F, bool);
+        impl<G, I, F, K, V> Serialize for Named<G, F>
         where
+            G: Fn() -> I,
             I: Iterator<Item = (K, V)>,
             F: Fn(&str) -> bool,
             K: AsRef<str>,
@@ -402,7 +402,7 @@ impl Serialize for ProfileView<'_> {
                 s: S,
             ) -> std::result::Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(None)?;
-                let items = self.0.take().into_iter().flatten();
+                let items = (self.0)();
                 for (k, v) in items.filter(|(k, _)| (self.1)(k.as_ref())) {
                     let k = k.as_ref();
                     match v.borrow() {
@@ -450,10 +450,12 @@ impl Serialize for ProfileView<'_> {
                 m.end()
             }
         }
-        /// Windows' aggregates by name, those `wanted` names, walked once.
-        struct Windows<I, F>(Cell<Option<I>>, F);
-        impl<I, F, K> Serialize for Windows<I, F>
+        /// Windows' aggregates by name (the first field walks them), those
+        /// `wanted` names.
+        struct Windows<G, F>(G, F);
+        impl<G, I, F, K> Serialize for Windows<G, F>
         where
+            G: Fn() -> I,
             I: Iterator<Item = (K, Bucket)>,
             F: Fn(&str) -> bool,
             K: AsRef<str>,
@@ -463,7 +465,7 @@ impl Serialize for ProfileView<'_> {
                 s: S,
             ) -> std::result::Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(None)?;
-                let items = self.0.take().into_iter().flatten();
+                let items = (self.0)();
                 for (name, b) in items.filter(|(k, _)| (self.1)(k.as_ref())) {
                     m.serialize_entry(name.as_ref(), &Window(&b))?;
                 }
@@ -488,19 +490,10 @@ impl Serialize for ProfileView<'_> {
         m.serialize_entry("first_seen", &Time(p.first_seen))?;
         m.serialize_entry("last_seen", &Time(p.last_seen))?;
         m.serialize_entry("events", &p.events)?;
-        m.serialize_entry(
-            "attributes",
-            &Named(Cell::new(Some(p.attributes())), wanted, floats),
-        )?;
-        m.serialize_entry(
-            "features",
-            &Named(Cell::new(Some(p.features())), wanted, floats),
-        )?;
-        m.serialize_entry(
-            "vectors",
-            &Named(Cell::new(Some(p.vectors())), wanted, floats),
-        )?;
-        m.serialize_entry("windows", &Windows(Cell::new(Some(p.windows())), wanted))?;
+        m.serialize_entry("attributes", &Named(|| p.attributes(), wanted, floats))?;
+        m.serialize_entry("features", &Named(|| p.features(), wanted, floats))?;
+        m.serialize_entry("vectors", &Named(|| p.vectors(), wanted, floats))?;
+        m.serialize_entry("windows", &Windows(|| p.windows(), wanted))?;
         if let Some(segments) = self.segments {
             m.serialize_entry("segments", segments)?;
         }
