@@ -49,6 +49,7 @@ pub mod json;
 pub mod parquet;
 mod profiles;
 mod schema;
+mod threads;
 
 use std::path::Path;
 
@@ -73,6 +74,7 @@ pub use profiledb_storage::{
 };
 pub use profiles::{Fetched, JsonProfiles, ProfileRead, ProfileView};
 pub use schema::Schema;
+pub use threads::pin_threads;
 
 /// Fewer profiles than this are read on the caller's thread: handing them to
 /// rayon's pool costs more (a wake-up of a sleeping thread) than reading them.

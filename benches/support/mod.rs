@@ -94,9 +94,24 @@ pub fn keyed_events(seed: u64, users: u64, n: usize) -> Vec<Event> {
 /// A new database without the event history (on by default): the benches
 /// measure what they name, and `history` measures what keeping it costs.
 pub fn open(dir: &std::path::Path) -> profiledb::Result<Db> {
+    pin();
     let db = Db::open_with(Options::new(dir))?;
     db.execute("ALTER DATABASE SET HISTORY '0s'")?;
     Ok(db)
+}
+
+/// Pins rayon's pool one thread to a core, as the `profiledb` program does
+/// (see [`profiledb::pin_threads`]), once per process; left unpinned when
+/// `PROFILEDB_BENCH_UNPINNED` is set, to measure the difference.
+pub fn pin() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("PROFILEDB_BENCH_UNPINNED").is_some() {
+            eprintln!("rayon's pool left unpinned (PROFILEDB_BENCH_UNPINNED)");
+        } else if let Err(e) = profiledb::pin_threads() {
+            eprintln!("{e}");
+        }
+    });
 }
 
 /// A new database in a temporary directory with [`schema`], keeping 30 days

@@ -32,6 +32,7 @@ from ._profiledb import (
     NotFoundError,
     StatementError,
     __version__,
+    pin_threads as _pin_threads,
 )
 from ._display import register as _register_display, table_html
 from ._remote import Remote, connect
@@ -41,6 +42,7 @@ __all__ = [
     "Remote",
     "open",
     "connect",
+    "pin_threads",
     "Error",
     "StatementError",
     "EventError",
@@ -188,3 +190,15 @@ class Database:
 def open(path: str | _os.PathLike[str]) -> Database:  # noqa: A001 - the package's verb
     """Opens the database at ``path``, creating it when missing."""
     return Database(path)
+
+
+def pin_threads() -> bool:
+    """Gives the engine's worker pool (scans, batch reads, rankings) one
+    thread per core, each pinned to its core, as the ``profiledb`` program
+    does. Call it once, before opening a database, in a process that runs
+    ProfileDB for most of its work; on virtual machines that place woken
+    threads on one core it keeps a query's shares from running one after the
+    other. Returns ``False`` where pinning would not help (one core, a CPU
+    quota, a system other than Linux), and raises :class:`Error` once the
+    pool is built (a database was opened first, or it was called before)."""
+    return _pin_threads()

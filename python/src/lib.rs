@@ -655,6 +655,13 @@ fn parse_duration(d: &str) -> PyResult<i64> {
         .map_err(|e| PyErr::new::<pyo3::exceptions::PyValueError, _>(e.to_string()))
 }
 
+/// Pins rayon's pool (scans, batch reads) one thread to each core; see
+/// `profiledb::pin_threads`.
+#[pyfunction]
+fn pin_threads() -> PyResult<bool> {
+    profiledb::pin_threads().map_err(|e| Error::new_err(e.to_string()))
+}
+
 #[pymodule]
 fn _profiledb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -670,6 +677,7 @@ fn _profiledb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(to_json, m)?)?;
     m.add_function(wrap_pyfunction!(parse_timestamp, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
+    m.add_function(wrap_pyfunction!(pin_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,6 +1,9 @@
 """The embedded package against hand-computed values and naive models."""
 
+import json
 import math
+import subprocess
+import sys
 import threading
 import time
 
@@ -227,3 +230,64 @@ def test_rows_as_of_read_each_pair_at_its_own_time(db):
         db.rows_as_of("spend", [("u1", t), ("u2",)])
     with pytest.raises(profiledb.StatementError):
         db.rows_as_of("no_such_item", pairs)
+
+
+PIN_CHECK = r"""
+import json, os, sys
+import profiledb
+
+def allowed(status):
+    line = next(l for l in status.splitlines() if l.startswith("Cpus_allowed_list:"))
+    cores = set()
+    for part in line.split(":", 1)[1].strip().split(","):
+        a, _, b = part.partition("-")
+        cores.update(range(int(a), int(b or a) + 1))
+    return sorted(cores)
+
+pinned = profiledb.pin_threads()
+with profiledb.open(sys.argv[1]) as db:
+    db.execute("CREATE EVENT view (page STRING)")
+    db.execute("CREATE FEATURE views ON view AS COUNT()")
+    db.ingest([{"user": f"u{i}", "type": "view", "ts": 1} for i in range(100)])
+    db.query("SELECT count(*) FROM users WHERE views >= 1")  # a scan runs on the pool
+pool = []
+for task in os.listdir("/proc/self/task"):
+    with open(f"/proc/self/task/{task}/comm") as f:
+        if f.read().startswith("profiledb-pool-"):
+            with open(f"/proc/self/task/{task}/status") as f:
+                pool.append(allowed(f.read()))
+try:
+    profiledb.pin_threads()
+    again = None
+except profiledb.Error as e:
+    again = str(e)
+with open("/proc/self/status") as f:
+    process = allowed(f.read())
+print(json.dumps({"pinned": pinned, "pool": pool, "again": again,
+                  "process": process, "cpus": os.cpu_count()}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_pin_threads_pins_one_pool_thread_to_each_core(tmp_path):
+    # A fresh interpreter: nothing in it has built the engine's pool yet.
+    out = subprocess.run(
+        [sys.executable, "-c", PIN_CHECK, str(tmp_path / "db")],
+        check=True, capture_output=True, text=True,
+    )
+    r = json.loads(out.stdout)
+    assert r["again"] is not None and "already" in r["again"]
+    # A CPU quota below the cores (cgroup v2 `cpu.max`) leaves the pool unpinned.
+    quota = len(r["process"])
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            q, period = f.read().split()
+        if q != "max":
+            quota = max(1, int(q) // int(period))
+    except (OSError, ValueError):
+        pass
+    if len(r["process"]) < 2 or quota < len(r["process"]):
+        assert r["pinned"] is False
+        return
+    assert r["pinned"] is True
+    assert sorted(r["pool"]) == [[c] for c in r["process"]]

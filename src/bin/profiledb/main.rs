@@ -309,6 +309,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // Before any database opens: opening may already read on the pool.
+    match profiledb::pin_threads() {
+        Ok(true) => {}
+        Ok(false) => tracing::debug!("rayon's pool is not pinned (one core, or a CPU quota)"),
+        Err(e) => tracing::warn!("{e}"),
+    }
     let code = match cli.command {
         Command::Shell(args) => shell(args),
         Command::Serve(args) => serve(args),
@@ -459,8 +465,6 @@ fn router(args: RouterArgs) -> u8 {
 }
 
 fn serve(args: ServeArgs) -> u8 {
-    // Before the database opens: opening may already read on the pool.
-    server::pin_pool();
     let mut options = profiledb::Options::new(&args.db);
     options.purge_delay = Some(args.purge_delay);
     let db = match open_local_with(options) {

@@ -46,8 +46,6 @@ pub(crate) mod router;
 mod routes;
 mod workers;
 
-pub(crate) use workers::pin_pool;
-
 use auth::auth;
 use body::read_body;
 use errors::{ApiError, json_errors};

@@ -20,48 +20,6 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-/// Pins the threads of rayon's global pool, which reads a batch of profiles
-/// and scans on every core, one to each core the process may run on, when
-/// the pool has one thread per such core (no CPU quota below the set the
-/// process may use). Call it before anything runs on the pool.
-///
-/// Without it a batch read split in two took about as long as on one core
-/// one time in five, as if the two woken threads were placed on the core of
-/// the thread that woke them until the scheduler moved one, which on a
-/// small virtual machine came after the batch. Measured over HTTP (`POST /v1/profiles` of 200
-/// users paced at 100/s, the server's own time for the read): p90 0.70–0.83
-/// ms pinned against 1.12–1.27 ms, and the client's p99 1.30–1.60 against
-/// 1.71–2.23 ms (the README's serving figures). A pinned thread cannot move
-/// off a busy core, but a batch's other thread takes every share it finds
-/// waiting.
-pub(crate) fn pin_pool() {
-    use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
-    let Ok(allowed) = sched_getaffinity(None) else {
-        return;
-    };
-    let cores: Vec<usize> = (0..CpuSet::MAX_CPU)
-        .filter(|&c| allowed.is_set(c))
-        .collect();
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    if cores.len() < 2 || cores.len() != threads {
-        return;
-    }
-    let built = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("profiledb-pool-{i}"))
-        .start_handler(move |i| {
-            let mut one = CpuSet::new();
-            one.set(cores[i % cores.len()]);
-            if let Err(e) = sched_setaffinity(None, &one) {
-                tracing::warn!("cannot pin a worker thread to its core: {e}");
-            }
-        })
-        .build_global();
-    if let Err(e) = built {
-        tracing::warn!("the worker threads are not pinned to cores: {e}");
-    }
-}
-
 /// Blocking threads (statements, ingest, deletes) the server may run at
 /// once over all its runtimes: tokio's default for one runtime.
 const BLOCKING_THREADS: usize = 512;

@@ -26,6 +26,30 @@ use super::{ALL, CATALOG, DATA, Kv, KvBatch, KvIter, KvSnapshot};
 use crate::catalog::SharedBindings;
 use crate::error::{Error, Result, Status};
 
+/// RocksDB's default environment (shared by every database the process
+/// opens), its flush and compaction threads at the lowest CPU priority (nice
+/// 19, set by each thread as it takes its next job).
+///
+/// Queries and reads come first: on a machine with few cores a flush or a
+/// compaction running beside a scan otherwise takes a core from it. Measured
+/// with the `scan` bench (a count over 100k users right after ingesting 100k
+/// events, rayon's pool pinned): counts that met a flush or compaction took
+/// 10–27 ms against 6–7.7 ms for those that did not; with the background
+/// threads at low priority, 6–11 ms. Background work still gets every cycle
+/// the foreground leaves, so ingest kept its rate (the `ingest` bench, one
+/// writer and two, no difference outside the noise); and a writer whose
+/// flush falls behind stalls on RocksDB's own memtable limit until it
+/// catches up, as before.
+fn background_env() -> Result<rocksdb::Env> {
+    let mut env = rocksdb::Env::new().map_err(|e| Error::Store {
+        status: status(e.kind()),
+        message: format!("cannot set up RocksDB's environment: {}", e.into_string()),
+    })?;
+    env.lower_thread_pool_cpu_priority();
+    env.lower_high_priority_thread_pool_cpu_priority();
+    Ok(env)
+}
+
 /// How to open a database.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -246,6 +270,7 @@ impl RocksKv {
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(2);
         db_opts.set_max_background_jobs(4);
+        db_opts.set_env(&background_env()?);
         // A database an earlier version wrote may hold range tombstones,
         // which RocksDB's row cache can read past: such a database opens
         // without the cache until it is shown to hold none (below).
