@@ -200,5 +200,6 @@ def pin_threads() -> bool:
     threads on one core it keeps a query's shares from running one after the
     other. Returns ``False`` where pinning would not help (one core, a CPU
     quota, a system other than Linux), and raises :class:`Error` once the
-    pool is built (a database was opened first, or it was called before)."""
+    pool is built (something has already run on it, or it was called
+    before)."""
     return _pin_threads()
