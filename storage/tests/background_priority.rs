@@ -6,8 +6,21 @@ mod common;
 use common::*;
 use profiledb_storage::{Event, FeatureKind, Result};
 
+/// The nice value in a thread's `stat` line: its 19th field, counted after
+/// the parenthesized name (which may hold spaces).
+fn nice_in(stat: &str) -> i64 {
+    let after_name = &stat[stat.rfind(')').expect("stat holds the name") + 2..];
+    // Fields from the third (state); nice is the 19th field of the line.
+    after_name
+        .split(' ')
+        .nth(16)
+        .expect("nice field")
+        .parse()
+        .expect("nice is a number")
+}
+
 /// The nice value of every thread of this process named `name`, read from
-/// `/proc` (the 19th field of a thread's `stat`, after its parenthesized name).
+/// `/proc`.
 fn nice_of_threads(name: &str) -> Vec<i64> {
     let mut nice = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
@@ -21,15 +34,7 @@ fn nice_of_threads(name: &str) -> Vec<i64> {
         let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
             continue;
         };
-        let after_name = &stat[stat.rfind(')').expect("stat holds the name") + 2..];
-        // Fields from the third (state); nice is the 19th field of the line.
-        let field: i64 = after_name
-            .split(' ')
-            .nth(16)
-            .expect("nice field")
-            .parse()
-            .expect("nice is a number");
-        nice.push(field);
+        nice.push(nice_in(&stat));
     }
     nice
 }
@@ -61,12 +66,6 @@ fn flush_and_compaction_threads_run_at_the_lowest_priority() -> Result<()> {
     );
     // The caller's own thread keeps its priority.
     let me = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
-    let mine: i64 = me[me.rfind(')').expect("name") + 2..]
-        .split(' ')
-        .nth(16)
-        .expect("nice")
-        .parse()
-        .expect("number");
-    assert_eq!(mine, 0);
+    assert_eq!(nice_in(&me), 0);
     Ok(())
 }
