@@ -1,4 +1,5 @@
-//! Point reads of whole profiles as of T from a warm cache; batches of 200,
+//! Point reads of whole profiles as of T from a warm cache (one thread, two
+//! started per round, rayon's pinned pool); batches of 200,
 //! also rendered as JSON, in a loop and paced at 100 a second.
 
 mod support;
@@ -73,6 +74,21 @@ fn profile_read(c: &mut Criterion) {
                                 read(&users[(j + t * READS / 2 + k) % users.len()]);
                             }
                         });
+                    }
+                });
+                j += READS;
+            })
+        });
+        // The same on rayon's pool, one thread pinned to each core (as an
+        // application that called `profiledb::pin_threads` serves): no thread
+        // is started per round, and none shares a core with the other.
+        let threads = rayon::current_num_threads();
+        group.bench_function(format!("point_read_warm{suffix}_pool"), |b| {
+            b.iter(|| {
+                rayon::broadcast(|ctx| {
+                    let share = READS / threads;
+                    for k in 0..share {
+                        read(&users[(j + ctx.index() * share + k) % users.len()]);
                     }
                 });
                 j += READS;
