@@ -86,9 +86,13 @@ fn profile_read(c: &mut Criterion) {
         group.bench_function(format!("point_read_warm{suffix}_pool"), |b| {
             b.iter(|| {
                 rayon::broadcast(|ctx| {
-                    let share = READS / threads;
-                    for k in 0..share {
-                        read(&users[(j + ctx.index() * share + k) % users.len()]);
+                    // Each thread its share of exactly READS reads.
+                    let (from, to) = (
+                        READS * ctx.index() / threads,
+                        READS * (ctx.index() + 1) / threads,
+                    );
+                    for k in from..to {
+                        read(&users[(j + k) % users.len()]);
                     }
                 });
                 j += READS;
