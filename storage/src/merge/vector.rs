@@ -102,13 +102,11 @@ impl Ewma {
         let t = r.i64()?;
         let w = if compact { 1.0 } else { r.finite()? };
         let d = dim(r)?;
-        let mut v = Vec::with_capacity(d.min(r.remaining() / 4));
-        for _ in 0..d {
-            v.push(if compact {
-                f64::from(r.f32()?)
-            } else {
-                r.finite()?
-            });
+        let mut v = Vec::with_capacity(d.min(r.remaining() / if compact { 4 } else { 8 }));
+        if compact {
+            r.f32s_as_f64_into(d, &mut v)?;
+        } else {
+            r.finites_into(d, &mut v)?;
         }
         Ok(Ewma { h, t, w, v })
     }
@@ -237,9 +235,7 @@ impl VectorValue {
             tags::SGD_STATE => {
                 let d = dim(&mut r)?;
                 let mut u = Vec::with_capacity(d.min(r.remaining() / 8));
-                for _ in 0..d {
-                    u.push(r.finite()?);
-                }
+                r.finites_into(d, &mut u)?;
                 VectorValue::Sgd(u)
             }
             t => return derr(format!("unknown vector value tag {t}")),
