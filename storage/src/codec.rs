@@ -249,7 +249,9 @@ mod tests {
         assert_eq!(out, [9.0, 1.5, -0.0, 3e300, -7.25]);
         // One short, and a count whose bytes overflow.
         let mut r = Reader::new(&b[1..b.len() - 1]);
-        let e = r.finites_into(xs.len(), &mut Vec::new()).unwrap_err();
+        let e = r
+            .finites_into(xs.len(), &mut Vec::new())
+            .expect_err("one byte short");
         assert!(
             e.to_string().starts_with("truncated: needed 32 bytes"),
             "{e}"
@@ -267,7 +269,7 @@ mod tests {
             let b = w.finish();
             let e = Reader::new(&b[1..])
                 .finites_into(2, &mut Vec::new())
-                .unwrap_err();
+                .expect_err("not finite");
             assert_eq!(e.to_string(), format!("non-finite float {bad}"));
         }
         Ok(())
