@@ -12,6 +12,7 @@
 //! answer is read at one moment.
 
 mod build;
+mod harvest;
 mod index;
 mod read;
 #[cfg(feature = "rocksdb")]
