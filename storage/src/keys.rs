@@ -54,6 +54,55 @@ pub fn check_stored_user(user: &str) -> Result<()> {
     Ok(())
 }
 
+/// Characters after the common prefix that [`ids_between`] interpolates.
+const SPREAD_CHARS: usize = 8;
+
+/// At most `n - 1` ids spread evenly between `lo` and `hi`, ascending and
+/// strictly between them: bounds that cut `[lo, hi]` into `n` ranges of
+/// about as many users when ids are spread about evenly between the two
+/// (the store's files are too few to cut at). The [`SPREAD_CHARS`]
+/// characters after the ids' common prefix are read as a number (ASCII,
+/// others counted as the largest), which is cut evenly.
+pub fn ids_between(lo: &str, hi: &str, n: usize) -> Vec<String> {
+    let mut common = lo
+        .bytes()
+        .zip(hi.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    while !lo.is_char_boundary(common) {
+        common -= 1;
+    }
+    // Digits 0..127 are the characters 1..=127: no NUL, which ends an id.
+    let number = |id: &str| {
+        id.as_bytes()[common..]
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(0))
+            .take(SPREAD_CHARS)
+            .fold(0u64, |n, b| n * 127 + u64::from(b.clamp(1, 127) - 1))
+    };
+    let (a, b) = (number(lo), number(hi));
+    let mut out: Vec<String> = Vec::new();
+    if b <= a {
+        return out;
+    }
+    for i in 1..n {
+        let step = u128::from(b - a) * i as u128 / n as u128;
+        let mut v = a + u64::try_from(step).unwrap_or(0);
+        let mut digits = [0u8; SPREAD_CHARS];
+        for d in digits.iter_mut().rev() {
+            *d = (v % 127) as u8 + 1;
+            v /= 127;
+        }
+        let mut id = lo[..common].to_owned();
+        id.extend(digits.iter().map(|&d| char::from(d)));
+        if id.as_str() > lo && id.as_str() < hi && out.last().is_none_or(|last| *last < id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
 /// `user 0x00`: the key of the user's records, and the prefix of all their keys.
 pub fn user_key(user: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(user.len() + 13);
@@ -127,6 +176,48 @@ pub fn bucket_start(ts: i64, width: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ids_between_cut_evenly_spread_ids_evenly() {
+        let ids: Vec<String> = (0..1_000_000).map(|i| format!("user{i:07}")).collect();
+        let (lo, hi) = (&ids[0], &ids[ids.len() - 1]);
+        let bounds = super::ids_between(lo, hi, 4);
+        assert_eq!(bounds.len(), 3, "{bounds:?}");
+        assert!(bounds.windows(2).all(|w| w[0] < w[1]), "{bounds:?}");
+        assert!(bounds.iter().all(|b| b > lo && b < hi && !b.contains('\0')));
+        // Each range holds between a fifth and a third of the ids.
+        let mut from = 0;
+        for end in bounds
+            .iter()
+            .map(|b| ids.partition_point(|id| id < b))
+            .chain([ids.len()])
+        {
+            let share = (end - from) as f64 / ids.len() as f64;
+            assert!(
+                (0.2..0.34).contains(&share),
+                "{share} of the ids in one range of {bounds:?}"
+            );
+            from = end;
+        }
+        // Ids that differ further on, and in characters beyond ASCII.
+        let b = super::ids_between("a", "b\u{e9}t\u{e9}", 3);
+        assert!(
+            !b.is_empty()
+                && b.iter()
+                    .all(|x| x.as_str() > "a" && x.as_str() < "b\u{e9}t\u{e9}"),
+            "{b:?}"
+        );
+        let b = super::ids_between("caf\u{e9}1", "caf\u{e9}9", 2);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert!(
+            b[0].starts_with("caf\u{e9}")
+                && b[0].as_str() > "caf\u{e9}1"
+                && b[0].as_str() < "caf\u{e9}9"
+        );
+        // Nothing between equal or adjacent ids, nor for one range.
+        assert!(super::ids_between("u1", "u1", 4).is_empty());
+        assert!(super::ids_between("u1", "u2", 1).is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -463,17 +463,31 @@ impl Kv for RocksKv {
     }
 
     fn split_keys(&self, cf: &'static str, n: usize) -> Result<Vec<Vec<u8>>> {
-        let mut bounds: Vec<Vec<u8>> = self
+        let files: Vec<_> = self
             .db
             .live_files()
             .map_err(rocks_err)?
             .into_iter()
             .filter(|f| f.column_family_name == cf)
-            .filter_map(|f| f.start_key)
             .collect();
+        let mut bounds: Vec<Vec<u8>> = files.iter().filter_map(|f| f.start_key.clone()).collect();
         bounds.sort();
         bounds.dedup();
         let n = n.max(1);
+        if bounds.len() < n {
+            // Too few files to cut at (a bulk load flushed at once): cut
+            // between the first user and the last evenly.
+            let last = files.iter().filter_map(|f| f.end_key.as_deref()).max();
+            if let (Some(lo), Some(hi)) = (
+                bounds.first().and_then(|k| crate::keys::user_of(k)),
+                last.and_then(crate::keys::user_of),
+            ) {
+                return Ok(crate::keys::ids_between(lo, hi, n)
+                    .iter()
+                    .map(|id| crate::keys::user_key(id))
+                    .collect());
+            }
+        }
         let step = bounds.len().div_ceil(n).max(1);
         Ok(bounds
             .into_iter()
