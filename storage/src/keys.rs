@@ -60,7 +60,7 @@ const SPREAD_CHARS: usize = 8;
 /// At most `n - 1` ids spread evenly between `lo` and `hi`, ascending and
 /// strictly between them: bounds that cut `[lo, hi]` into `n` ranges of
 /// about as many users when ids are spread about evenly between the two
-/// (the store's files are too few to cut at). The [`SPREAD_CHARS`]
+/// (the store's files are too few to cut at). The eight
 /// characters after the ids' common prefix are read as a number (ASCII,
 /// others counted as the largest), which is cut evenly.
 pub fn ids_between(lo: &str, hi: &str, n: usize) -> Vec<String> {

@@ -22,7 +22,23 @@ fn evaluated(
     range: &UserRange,
     from_table: bool,
 ) -> Result<Vec<Profile>> {
-    let needs = RowNeeds {
+    let whole = RowNeeds {
+        attributes: true,
+        ..RowNeeds::default()
+    };
+    scanned(view, std::slice::from_ref(range), &whole, from_table)
+}
+
+/// What [`evaluated`] gives of each user that scans of `view` over `ranges`
+/// in turn, with `needs`, read: through [`profiledb_storage::ReadView::scan`]
+/// (the row table when the view holds it) or through the store alone.
+fn scanned(
+    view: &profiledb_storage::ReadView<'_, RocksKv>,
+    ranges: &[UserRange],
+    needs: &RowNeeds,
+    from_table: bool,
+) -> Result<Vec<Profile>> {
+    let whole = RowNeeds {
         attributes: true,
         ..RowNeeds::default()
     };
@@ -30,16 +46,18 @@ fn evaluated(
     let mut out = Vec::new();
     let mut failed = None;
     let mut visit = |row: &profiledb_storage::UserRow| {
-        match Profile::from_row(catalog, row, &needs, T0 + 40 * DAY) {
+        match Profile::from_row(catalog, row, &whole, T0 + 40 * DAY) {
             Ok(p) => out.push(p),
             Err(e) => failed = Some(e),
         }
         failed.is_none()
     };
-    if from_table {
-        view.scan(range, &needs, &mut visit)?;
-    } else {
-        view.scan_store(range, &needs, &mut visit)?;
+    for r in ranges {
+        if from_table {
+            view.scan(r, needs, &mut visit)?;
+        } else {
+            view.scan_store(r, needs, &mut visit)?;
+        }
     }
     failed.map_or(Ok(out), Err)
 }
@@ -192,28 +210,6 @@ fn the_row_table_equals_the_store_through_random_changes() -> Result<()> {
     Ok(())
 }
 
-/// Every user's profile (attributes included), read by a scan of `view`
-/// over `ranges` in turn, with `needs`.
-fn scanned(
-    view: &profiledb_storage::ReadView<'_, RocksKv>,
-    ranges: &[UserRange],
-    needs: &RowNeeds,
-) -> Result<Vec<Profile>> {
-    let whole = RowNeeds {
-        attributes: true,
-        ..RowNeeds::default()
-    };
-    let catalog = &view.bindings().catalog;
-    let mut out = Vec::new();
-    for r in ranges {
-        view.scan(r, needs, &mut |row| {
-            out.push(Profile::from_row(catalog, row, &whole, T0 + 40 * DAY).expect("profile"));
-            true
-        })?;
-    }
-    Ok(out)
-}
-
 /// The first view that asks for the row table and scans every user builds
 /// it from what those scans read: the next view has it, it holds the
 /// attributes the scans did not ask for, and it takes in the writes made
@@ -231,7 +227,7 @@ fn the_first_full_scan_builds_the_row_table() -> Result<()> {
     assert!(!view.reads_row_table());
     let ranges = UserRange::cut_at(vec!["u0100".into(), "u0250".into()]);
     // Scans that do not ask for attributes: the table holds them all the same.
-    let read = scanned(&view, &ranges, &RowNeeds::default())?;
+    let read = scanned(&view, &ranges, &RowNeeds::default(), true)?;
     assert_same(
         &read,
         &evaluated(&view, &UserRange::all(), false)?,
@@ -267,7 +263,7 @@ fn a_scan_of_part_of_the_users_leaves_the_build_to_the_refresher() -> Result<()>
     e.ingest(&batch(&mut StdRng::seed_from_u64(32), 400, 2000))?;
     let all = {
         let view = e.view(Pins::NONE)?;
-        scanned(&view, &[UserRange::all()], &RowNeeds::default())?.len()
+        scanned(&view, &[UserRange::all()], &RowNeeds::default(), true)?.len()
     };
     let view = e.view(Pins::ROWS)?;
     let ranges = UserRange::cut_at(vec!["u0100".into(), "u0250".into()]);
@@ -277,7 +273,7 @@ fn a_scan_of_part_of_the_users_leaves_the_build_to_the_refresher() -> Result<()>
         seen < 10
     })?;
     assert_eq!(seen, 10);
-    scanned(&view, &ranges[1..], &RowNeeds::default())?;
+    scanned(&view, &ranges[1..], &RowNeeds::default(), true)?;
     drop(view);
     assert_eq!(check(&e, "built by the refresher")?, all);
     Ok(())
@@ -296,7 +292,7 @@ fn a_row_table_over_its_limit_is_refused() -> Result<()> {
         e.ingest(&batch(&mut StdRng::seed_from_u64(33), 400, 2000))?;
         let view = e.view(Pins::ROWS)?;
         if full_scan {
-            scanned(&view, &view.split_ranges(2)?, &RowNeeds::default())?;
+            scanned(&view, &view.split_ranges(2)?, &RowNeeds::default(), true)?;
         }
         drop(view);
         let mut stats = e.row_table_stats();
