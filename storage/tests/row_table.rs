@@ -22,23 +22,7 @@ fn evaluated(
     range: &UserRange,
     from_table: bool,
 ) -> Result<Vec<Profile>> {
-    let whole = RowNeeds {
-        attributes: true,
-        ..RowNeeds::default()
-    };
-    scanned(view, std::slice::from_ref(range), &whole, from_table)
-}
-
-/// What [`evaluated`] gives of each user that scans of `view` over `ranges`
-/// in turn, with `needs`, read: through [`profiledb_storage::ReadView::scan`]
-/// (the row table when the view holds it) or through the store alone.
-fn scanned(
-    view: &profiledb_storage::ReadView<'_, RocksKv>,
-    ranges: &[UserRange],
-    needs: &RowNeeds,
-    from_table: bool,
-) -> Result<Vec<Profile>> {
-    let whole = RowNeeds {
+    let needs = RowNeeds {
         attributes: true,
         ..RowNeeds::default()
     };
@@ -46,18 +30,16 @@ fn scanned(
     let mut out = Vec::new();
     let mut failed = None;
     let mut visit = |row: &profiledb_storage::UserRow| {
-        match Profile::from_row(catalog, row, &whole, T0 + 40 * DAY) {
+        match Profile::from_row(catalog, row, &needs, T0 + 40 * DAY) {
             Ok(p) => out.push(p),
             Err(e) => failed = Some(e),
         }
         failed.is_none()
     };
-    for r in ranges {
-        if from_table {
-            view.scan(r, needs, &mut visit)?;
-        } else {
-            view.scan_store(r, needs, &mut visit)?;
-        }
+    if from_table {
+        view.scan(range, &needs, &mut visit)?;
+    } else {
+        view.scan_store(range, &needs, &mut visit)?;
     }
     failed.map_or(Ok(out), Err)
 }
@@ -210,112 +192,37 @@ fn the_row_table_equals_the_store_through_random_changes() -> Result<()> {
     Ok(())
 }
 
-/// The first view that asks for the row table and scans every user builds
-/// it from what those scans read: the next view has it, it holds the
-/// attributes the scans did not ask for, and it takes in the writes made
-/// while the first view was held.
-#[test]
-fn the_first_full_scan_builds_the_row_table() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut rng = StdRng::seed_from_u64(31);
-    let e = open(dir.path())?;
-    full_schema(&e)?;
-    e.ingest(&batch(&mut rng, 400, 3000))?;
-    e.flush()?;
-    e.ingest(&batch(&mut rng, 400, 500))?;
-    let view = e.view(Pins::ROWS)?;
-    assert!(!view.reads_row_table());
-    let ranges = UserRange::cut_at(vec!["u0100".into(), "u0250".into()]);
-    // Scans that do not ask for attributes: the table holds them all the same.
-    let read = scanned(&view, &ranges, &RowNeeds::default(), true)?;
-    assert_same(
-        &read,
-        &evaluated(&view, &UserRange::all(), false)?,
-        "the building scans",
-    );
-    assert!(read.len() > 300, "{} users", read.len());
-    // Writes while the view is held: after its snapshot, so the table hears
-    // of them as writes to a built table do.
-    e.ingest(&batch(&mut rng, 450, 300))?;
-    e.set_attributes("u0001", T0 + 31 * DAY, &[("age".into(), Value::Int(40))])?;
-    e.delete_user("u0002")?;
-    assert!(!e.row_table_stats().built, "built before the view ended");
-    drop(view);
-    // The refresher decodes what the scans kept; a view asking for the
-    // table meanwhile waits for it rather than reading the store.
-    let view = e.view(Pins::ROWS)?;
-    assert!(view.reads_row_table());
-    drop(view);
-    let users = check(&e, "built by the first scan, then written")?;
-    assert!(users > read.len(), "{users} users against {}", read.len());
-    let stats = e.row_table_stats();
-    assert!(stats.built && stats.users as usize == users, "{stats:?}");
-    Ok(())
-}
-
-/// A view whose scans do not read every user (one stopped early, one range
-/// left out) builds nothing; the refresher builds the table instead, whole.
-#[test]
-fn a_scan_of_part_of_the_users_leaves_the_build_to_the_refresher() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let e = open(dir.path())?;
-    full_schema(&e)?;
-    e.ingest(&batch(&mut StdRng::seed_from_u64(32), 400, 2000))?;
-    let all = {
-        let view = e.view(Pins::NONE)?;
-        scanned(&view, &[UserRange::all()], &RowNeeds::default(), true)?.len()
-    };
-    let view = e.view(Pins::ROWS)?;
-    let ranges = UserRange::cut_at(vec!["u0100".into(), "u0250".into()]);
-    let mut seen = 0;
-    view.scan(&UserRange::all(), &RowNeeds::default(), &mut |_| {
-        seen += 1;
-        seen < 10
-    })?;
-    assert_eq!(seen, 10);
-    scanned(&view, &ranges[1..], &RowNeeds::default(), true)?;
-    drop(view);
-    assert_eq!(check(&e, "built by the refresher")?, all);
-    Ok(())
-}
-
-/// A row table over its memory limit is not kept, whether the first scan or
-/// the refresher built it: scans read the store, and say so in the figures.
+/// A row table over its memory limit is not kept: scans read the store, and
+/// the figures say so.
 #[test]
 fn a_row_table_over_its_limit_is_refused() -> Result<()> {
-    for full_scan in [true, false] {
-        let dir = tempfile::tempdir()?;
-        let mut opts = profiledb_storage::EngineOptions::new(dir.path());
-        opts.row_table_bytes = 20_000;
-        let e = RocksEngine::open(opts)?;
-        full_schema(&e)?;
-        e.ingest(&batch(&mut StdRng::seed_from_u64(33), 400, 2000))?;
-        let view = e.view(Pins::ROWS)?;
-        if full_scan {
-            scanned(&view, &view.split_ranges(2)?, &RowNeeds::default(), true)?;
+    let dir = tempfile::tempdir()?;
+    let mut opts = profiledb_storage::EngineOptions::new(dir.path());
+    opts.row_table_bytes = 20_000;
+    let e = RocksEngine::open(opts)?;
+    full_schema(&e)?;
+    e.ingest(&batch(&mut StdRng::seed_from_u64(33), 400, 2000))?;
+    drop(e.view(Pins::ROWS)?);
+    let mut stats = e.row_table_stats();
+    for _ in 0..10_000 {
+        if stats.too_large {
+            break;
         }
-        drop(view);
-        let mut stats = e.row_table_stats();
-        for _ in 0..10_000 {
-            if stats.too_large {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-            stats = e.row_table_stats();
-        }
-        assert!(
-            stats.too_large && !stats.built && stats.bytes > 20_000,
-            "full scan {full_scan}: {stats:?}"
-        );
-        let view = e.view(Pins::ROWS)?;
-        assert!(!view.reads_row_table());
-        let all = UserRange::all();
-        assert_same(
-            &evaluated(&view, &all, true)?,
-            &evaluated(&view, &all, false)?,
-            "over the limit",
-        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        stats = e.row_table_stats();
     }
+    assert!(
+        stats.too_large && !stats.built && stats.bytes > 20_000,
+        "{stats:?}"
+    );
+    let view = e.view(Pins::ROWS)?;
+    assert!(!view.reads_row_table());
+    let all = UserRange::all();
+    assert_same(
+        &evaluated(&view, &all, true)?,
+        &evaluated(&view, &all, false)?,
+        "over the limit",
+    );
     Ok(())
 }
 

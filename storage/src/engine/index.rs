@@ -7,11 +7,9 @@
 //! The store stays authoritative; each index is a cache:
 //!
 //! - It is built on first use, by a scan: the vector index by the first
-//!   similarity query, which waits for it; the row table from the records
-//!   the first scan that asks for it reads from the store (see
-//!   `super::harvest`), or, when that scan does not read every user, by the
-//!   refresher in the background (scans read the store until it is built).
-//!   Databases that never rank or scan pay nothing.
+//!   similarity query, which waits for it; the row table by the refresher,
+//!   in the background, when the first scan asks for it (scans read the store
+//!   until it is built). Databases that never rank or scan pay nothing.
 //! - Once built, every write tells each built index what changed, over that
 //!   index's crossbeam channel, and rings a one-slot doorbell; a background
 //!   refresher wakes on the bell and applies what was sent. Channels are only
@@ -55,14 +53,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rayon::prelude::*;
 
-use super::harvest::{Harvest, Part};
 use super::read::RowReader;
 use super::rows::RowTable;
 use crate::catalog::{Bindings, SharedBindings};
@@ -104,10 +101,8 @@ pub struct Pins {
     pub vectors: bool,
     /// The row table, for scans ([`super::ReadView::scan`] with needs the
     /// table holds, see [`RowNeeds::in_row_table`]). The first view that asks
-    /// for it reads the store, and the records its scans read, when they
-    /// cover every user, become the table; views that ask for it while that
-    /// is decoded wait for it. Otherwise the table is built in the
-    /// background, and views read the store until it is.
+    /// for it has it built in the background, and reads the store, as every
+    /// view does until it is built.
     pub rows: bool,
 }
 
@@ -134,29 +129,14 @@ impl Pins {
 pub(crate) enum Rows {
     /// Not built: no scan asked for it yet, or a dropped definition made it stale.
     Off,
-    /// Being built (the build's number), by the scans of the view that asked
-    /// for it first or by the refresher, from a snapshot taken when its
-    /// channel opened; what was sent since waits in the channel.
-    Building(u64),
+    /// Being built by the refresher, from a snapshot taken when its channel
+    /// opened; what was sent since waits in the channel.
+    Building,
     /// Built, and kept in step with writes.
     On(RowTable),
     /// The rows took more memory than the limit when last built (users, bytes
     /// seen by then): scans read the store, until the database is reopened.
     TooLarge { users: usize, bytes: usize },
-}
-
-/// Longest a view waits for the row table to be decoded from the records a
-/// scan kept (1.1–1.5 s for a million users of the `first_query` bench, on one core).
-const DECODE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Records kept for the row table by a view's scans, on their way into it.
-#[derive(Debug)]
-enum Handed {
-    None,
-    /// Kept by build `id`'s scans, every user's, in id order.
-    Records(u64, Vec<Part>),
-    /// Being decoded by the refresher.
-    Decoding,
 }
 
 /// Figures on the row table, for monitoring.
@@ -268,17 +248,6 @@ pub(crate) struct Index<K: Kv> {
     rows_limit: usize,
     /// Set by a scan that found no row table: the refresher builds it.
     rows_wanted: AtomicBool,
-    /// Whether the view that first asks for the row table builds it with
-    /// its own scans (see `super::harvest`): cleared when one did not, so
-    /// that the refresher builds it; set again when the table is forgotten.
-    harvests: AtomicBool,
-    /// The number of the last row table build begun.
-    builds: AtomicU64,
-    /// Records a view's scans kept for the row table (see `super::harvest`),
-    /// handed to the refresher to decode; views that ask for the table wait
-    /// on `decoded` while they are.
-    handed: Mutex<Handed>,
-    decoded: Condvar,
     /// Figures on the row table as last set (pending changes aside), kept
     /// apart so that they stay right while a drain has the table out.
     row_figures: Mutex<RowTableStats>,
@@ -327,9 +296,6 @@ pub(crate) struct Pinned<'a, K: Kv> {
     pub(crate) bindings: Arc<Bindings>,
     pub(crate) vectors: Option<RwLockReadGuard<'a, State>>,
     pub(crate) rows: Option<RowTable>,
-    /// The row table's build by this view's scans, when this view is the
-    /// first to ask for the table.
-    pub(crate) harvest: Option<Harvest<'a, K>>,
 }
 
 /// A user's row as the indexes keep it (id and records), and the current
@@ -347,10 +313,6 @@ impl<K: Kv> Index<K> {
             rows: Mutex::new(Rows::Off),
             rows_limit,
             rows_wanted: AtomicBool::new(false),
-            harvests: AtomicBool::new(true),
-            builds: AtomicU64::new(0),
-            handed: Mutex::new(Handed::None),
-            decoded: Condvar::new(),
             row_figures: Mutex::new(RowTableStats::default()),
             apply: Mutex::new(()),
             ivf_build: Mutex::new(()),
@@ -379,7 +341,6 @@ impl<K: Kv> Index<K> {
                     if index.stop.load(Ordering::SeqCst) {
                         return;
                     }
-                    index.decode_handed_records();
                     if index.rows_wanted.swap(false, Ordering::SeqCst) {
                         index.build_rows_now();
                     }
@@ -589,7 +550,6 @@ impl<K: Kv> Index<K> {
         self.row_queue.active.store(false, Ordering::SeqCst);
         self.set_rows(Rows::Off);
         drop(self.row_queue.drain());
-        self.harvests.store(true, Ordering::SeqCst);
     }
 
     /// Forgets the vector tables: the next use builds them from the store.
@@ -601,7 +561,7 @@ impl<K: Kv> Index<K> {
     /// Makes `rows` the row table's state, and its figures the published ones.
     fn set_rows(&self, rows: Rows) {
         let figures = match &rows {
-            Rows::Off | Rows::Building(_) => RowTableStats::default(),
+            Rows::Off | Rows::Building => RowTableStats::default(),
             Rows::On(t) => RowTableStats {
                 built: true,
                 users: t.len() as u64,
@@ -887,12 +847,22 @@ impl<K: Kv> Index<K> {
         let mut rows = Vec::new();
         let mut bytes = 0usize;
         RowReader::new(snap).scan(&UserRange::all(), &needs, &mut |row| {
-            let row = super::rows::table_row(row);
+            let row = Arc::new(UserRow {
+                user: row.user.clone(),
+                features: row.features.clone(),
+                attributes: row.attributes.clone(),
+                ..UserRow::default()
+            });
             bytes += super::rows::row_bytes(&row);
             rows.push(row);
             bytes <= self.rows_limit
         })?;
         if bytes > self.rows_limit {
+            log::warn!(
+                "the row table would take more than its limit of {} bytes (over {} users); scans read the store",
+                self.rows_limit,
+                rows.len()
+            );
             return Ok(Rows::TooLarge {
                 users: rows.len(),
                 bytes,
@@ -906,9 +876,6 @@ impl<K: Kv> Index<K> {
     /// when the vector definitions changed. A row table over its limit is
     /// not pinned: scans then read the snapshot.
     pub(crate) fn pin(&self, pins: Pins) -> Result<Pinned<'_, K>> {
-        if pins.rows {
-            self.wait_for_handed_records();
-        }
         let _apply = self.apply.lock();
         if pins.vectors
             && (!self.vector_queue.is_active()
@@ -921,28 +888,18 @@ impl<K: Kv> Index<K> {
             let bindings = Arc::clone(&self.bindings.read());
             self.build_if_stale(&snap, &bindings)?;
         }
-        let harvests = self.harvests.load(Ordering::SeqCst);
-        if pins.rows && !harvests && matches!(*self.rows.lock(), Rows::Off) {
+        if pins.rows && matches!(*self.rows.lock(), Rows::Off) {
             // The refresher builds it; this answer reads the snapshot.
             self.rows_wanted.store(true, Ordering::SeqCst);
             let _ = self.bell_tx.try_send(());
         }
-        let (snap, bindings, vector_users, row_users, harvest) = {
+        let (snap, bindings, vector_users, row_users) = {
             let _gate = self.gate.write();
-            // The first view to ask builds the table with its scans, from
-            // its own snapshot, taken as the build opens.
-            let harvest = if pins.rows && harvests {
-                self.open_rows_build()
-                    .map(|id| Harvest::new(self, id, self.rows_limit))
-            } else {
-                None
-            };
             (
                 self.kv.snapshot(),
                 Arc::clone(&self.bindings.read()),
                 pins.vectors.then(|| self.vector_queue.take()),
                 pins.rows.then(|| self.row_changes_due()),
-                harvest,
             )
         };
         let rows = match row_users {
@@ -970,7 +927,6 @@ impl<K: Kv> Index<K> {
             bindings,
             vectors,
             rows,
-            harvest,
         })
     }
 
@@ -983,57 +939,34 @@ impl<K: Kv> Index<K> {
         }
     }
 
-    /// Opens a row table build when the table is off: from now on every
-    /// write is sent to it, and the snapshot taken next (under the same
-    /// `gate`) is the one to build from. The build's number; `None` when the
-    /// table is not off. Under `apply` and the `gate`.
-    fn open_rows_build(&self) -> Option<u64> {
-        if !matches!(*self.rows.lock(), Rows::Off) {
-            return None;
-        }
-        // Merges are applied, not re-read, so none may be applied twice:
-        // with no write between its store write and its notice, every write
-        // is either in the build's snapshot or sent from now on.
-        self.row_queue.active.store(true, Ordering::SeqCst);
-        drop(self.row_queue.drain());
-        let id = self.builds.fetch_add(1, Ordering::SeqCst) + 1;
-        self.set_rows(Rows::Building(id));
-        Some(id)
-    }
-
-    /// Builds the row table when it is off: opens the build and takes the
+    /// Builds the row table when it is off: opens its channel and takes the
     /// snapshot to build from (under `apply` and the `gate`), builds without
-    /// holding either, and installs the table. Its pending changes are
-    /// applied by the next drain or pin.
+    /// holding either, and installs the table unless a dropped definition
+    /// made it stale meanwhile. Its pending changes are applied by the next
+    /// drain or pin.
     fn build_rows_now(&self) {
-        let (id, snap) = {
+        let snap = {
             let _apply = self.apply.lock();
-            let _gate = self.gate.write();
-            let Some(id) = self.open_rows_build() else {
+            if !matches!(*self.rows.lock(), Rows::Off) {
                 return;
-            };
-            (id, self.kv.snapshot())
+            }
+            // Merges are applied, not re-read, so none may be applied twice:
+            // with no write between its store write and its notice, every
+            // write is either in the build's snapshot or sent from now on.
+            let _gate = self.gate.write();
+            self.row_queue.active.store(true, Ordering::SeqCst);
+            drop(self.row_queue.drain());
+            self.set_rows(Rows::Building);
+            self.kv.snapshot()
         };
         let built = self.build_rows(&snap);
-        self.install_rows(id, built);
-    }
-
-    /// Ends build `id` with what it built, unless a dropped definition made
-    /// it stale meanwhile (the table is then off, or another build's).
-    pub(crate) fn install_rows(&self, id: u64, built: Result<Rows>) {
         let _apply = self.apply.lock();
-        if !matches!(*self.rows.lock(), Rows::Building(b) if b == id) {
+        if !matches!(*self.rows.lock(), Rows::Building) {
             return;
         }
         self.set_rows(match built {
             Ok(Rows::On(t)) => Rows::On(t),
             Ok(refused) => {
-                if let Rows::TooLarge { users, bytes } = &refused {
-                    log::warn!(
-                        "the row table would take more than its limit of {} bytes ({bytes} bytes over {users} users); scans read the store",
-                        self.rows_limit,
-                    );
-                }
                 self.reset_queue_after_failed_build();
                 refused
             }
@@ -1043,66 +976,6 @@ impl<K: Kv> Index<K> {
                 Rows::Off
             }
         });
-    }
-
-    /// Hands the records build `id`'s scans kept, every user's in id order,
-    /// to the refresher to decode into the table.
-    pub(crate) fn hand_records(&self, id: u64, parts: Vec<Part>) {
-        *self.handed.lock() = Handed::Records(id, parts);
-        let _ = self.bell_tx.try_send(());
-    }
-
-    /// Decodes the records a view's scans kept, if any, into the row table;
-    /// then wakes the views waiting for it. On the refresher.
-    fn decode_handed_records(&self) {
-        let (id, parts) = {
-            let mut handed = self.handed.lock();
-            match std::mem::replace(&mut *handed, Handed::Decoding) {
-                Handed::Records(id, parts) => (id, parts),
-                other => {
-                    *handed = other;
-                    return;
-                }
-            }
-        };
-        let built = super::harvest::decode_rows(parts, self.rows_limit);
-        self.install_rows(id, built);
-        let mut handed = self.handed.lock();
-        // Records of a later build (this one made stale) wait for the next
-        // wake-up, which handing them rang.
-        if matches!(*handed, Handed::Decoding) {
-            *handed = Handed::None;
-        }
-        self.decoded.notify_all();
-    }
-
-    /// Waits while records kept for the row table are being decoded into it,
-    /// which takes less than a scan of the store; at most [`DECODE_WAIT`],
-    /// after which the view reads the store.
-    fn wait_for_handed_records(&self) {
-        let deadline = std::time::Instant::now() + DECODE_WAIT;
-        let mut handed = self.handed.lock();
-        while !matches!(*handed, Handed::None) {
-            if self.decoded.wait_until(&mut handed, deadline).timed_out() {
-                return;
-            }
-        }
-    }
-
-    /// Ends build `id`, begun by a view whose scans did not read every user:
-    /// the refresher builds the table instead, and views stop trying.
-    pub(crate) fn hand_build_to_refresher(&self, id: u64) {
-        {
-            let _apply = self.apply.lock();
-            if !matches!(*self.rows.lock(), Rows::Building(b) if b == id) {
-                return;
-            }
-            self.harvests.store(false, Ordering::SeqCst);
-            self.reset_queue_after_failed_build();
-            self.set_rows(Rows::Off);
-        }
-        self.rows_wanted.store(true, Ordering::SeqCst);
-        let _ = self.bell_tx.try_send(());
     }
 
     /// After a row table build that failed or was refused: writes stop being

@@ -12,7 +12,6 @@
 //! answer is read at one moment.
 
 mod build;
-mod harvest;
 mod index;
 mod read;
 #[cfg(feature = "rocksdb")]

@@ -19,7 +19,6 @@ use parking_lot::RwLockReadGuard;
 use rayon::prelude::*;
 
 use super::Engine;
-use super::harvest::Harvest;
 use super::index::{Pinned, Pins, State};
 use super::rows::RowTable;
 use crate::catalog::{Bindings, EventBindings, META_ID, WindowDef};
@@ -361,18 +360,6 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         needs: &RowNeeds,
         visit: &mut dyn FnMut(&UserRow) -> bool,
     ) -> Result<()> {
-        self.scan_stored(range, needs, &mut |row, _| visit(row))
-    }
-
-    /// [`RowReader::scan`], with each row's records as stored beside it:
-    /// the features record, and the attributes record when `needs` asks
-    /// for it and the user has one.
-    pub(crate) fn scan_stored(
-        &mut self,
-        range: &UserRange,
-        needs: &RowNeeds,
-        visit: &mut dyn FnMut(&UserRow, Stored<'_>) -> bool,
-    ) -> Result<()> {
         let upper = range.end.as_deref().map(keys::user_key);
         let start = range.start.as_deref().map(keys::user_key);
         let seek = |it: &mut S::Iter<'s>| match &start {
@@ -400,8 +387,7 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
                 }
                 None => None,
             };
-            if self.row(key, feats.value(), a, needs, &mut row)? && !visit(&row, (feats.value(), a))
-            {
+            if self.row(key, feats.value(), a, needs, &mut row)? && !visit(&row) {
                 return Ok(());
             }
             feats.next();
@@ -413,10 +399,6 @@ impl<'s, S: KvSnapshot> RowReader<'s, S> {
         Ok(())
     }
 }
-
-/// A user's records as a scan read them from the store: the features
-/// record, and the attributes record when read and set.
-pub(crate) type Stored<'a> = (&'a [u8], Option<&'a [u8]>);
 
 /// The key of the time before which the event history has been folded into
 /// base states, in the catalog family.
@@ -908,11 +890,6 @@ pub struct ReadView<'a, K: Kv> {
     /// The engine's clock when the view was taken: window retention counts
     /// from it.
     now: i64,
-    /// The row table's build by this view's scans (see `super::harvest`).
-    /// Last, so that it is dropped (and the table installed, which takes the
-    /// index's `apply` lock) after the vector index's guard: a refresh that
-    /// holds `apply` may be waiting for that guard.
-    harvest: Option<Harvest<'a, K>>,
 }
 
 impl<K: Kv> std::fmt::Debug for ReadView<'_, K> {
@@ -941,7 +918,6 @@ impl<K: Kv> Engine<K> {
                 bindings,
                 vectors,
                 rows,
-                harvest,
             } = self.index.pin(pins)?;
             return Ok(ReadView {
                 kv: &self.kv,
@@ -950,7 +926,6 @@ impl<K: Kv> Engine<K> {
                 vectors,
                 rows,
                 now: self.now(),
-                harvest,
             });
         }
         // A schema change writes the catalog, then swaps it in, and every
@@ -968,7 +943,6 @@ impl<K: Kv> Engine<K> {
                     vectors: None,
                     rows: None,
                     now: self.now(),
-                    harvest: None,
                 });
             }
         }
@@ -1070,8 +1044,7 @@ impl<K: Kv> ReadView<'_, K> {
 
     /// Calls `visit` with the row of every user in `range`, in id order, until
     /// it returns `false`. Reads the row table when the view holds it and it
-    /// holds `needs` ([`RowNeeds::in_row_table`]); the snapshot otherwise,
-    /// keeping the rows read for the table when this view builds it.
+    /// holds `needs` ([`RowNeeds::in_row_table`]); the snapshot otherwise.
     /// Rows hold at least what `needs` asks for.
     ///
     /// # Errors
@@ -1083,16 +1056,14 @@ impl<K: Kv> ReadView<'_, K> {
         needs: &RowNeeds,
         visit: &mut dyn FnMut(&UserRow) -> bool,
     ) -> Result<()> {
-        if let Some(rows) = &self.rows
-            && needs.in_row_table()
-        {
-            rows.scan(range, visit);
-            return Ok(());
-        }
-        let mut reader = RowReader::new(&self.snap).of_view(&self.bindings, self.now);
-        match &self.harvest {
-            Some(h) if h.takes(needs) => h.scan(reader, range, needs, visit),
-            _ => reader.scan(range, needs, visit),
+        match &self.rows {
+            Some(rows) if needs.in_row_table() => {
+                rows.scan(range, visit);
+                Ok(())
+            }
+            _ => RowReader::new(&self.snap)
+                .of_view(&self.bindings, self.now)
+                .scan(range, needs, visit),
         }
     }
 

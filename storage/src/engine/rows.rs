@@ -70,16 +70,6 @@ pub(crate) struct RowTable {
     bytes: usize,
 }
 
-/// `row` as the table keeps it: its id and records.
-pub(crate) fn table_row(row: &UserRow) -> Arc<UserRow> {
-    Arc::new(UserRow {
-        user: row.user.clone(),
-        features: row.features.clone(),
-        attributes: row.attributes.clone(),
-        ..UserRow::default()
-    })
-}
-
 /// Memory a row takes in the table, estimated: the row, its id, its records
 /// and its slot.
 pub(crate) fn row_bytes(row: &UserRow) -> usize {
