@@ -88,7 +88,8 @@ pub fn ids_between(lo: &str, hi: &str, n: usize) -> Vec<String> {
     }
     for i in 1..n {
         let step = u128::from(b - a) * i as u128 / n as u128;
-        let mut v = a + u64::try_from(step).unwrap_or(0);
+        // At most b - a: it fits.
+        let mut v = a + step as u64;
         let mut digits = [0u8; SPREAD_CHARS];
         for d in digits.iter_mut().rev() {
             *d = (v % 127) as u8 + 1;
@@ -176,11 +177,13 @@ pub fn bucket_start(ts: i64, width: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn ids_between_cut_evenly_spread_ids_evenly() {
         let ids: Vec<String> = (0..1_000_000).map(|i| format!("user{i:07}")).collect();
         let (lo, hi) = (&ids[0], &ids[ids.len() - 1]);
-        let bounds = super::ids_between(lo, hi, 4);
+        let bounds = ids_between(lo, hi, 4);
         assert_eq!(bounds.len(), 3, "{bounds:?}");
         assert!(bounds.windows(2).all(|w| w[0] < w[1]), "{bounds:?}");
         assert!(bounds.iter().all(|b| b > lo && b < hi && !b.contains('\0')));
@@ -199,14 +202,14 @@ mod tests {
             from = end;
         }
         // Ids that differ further on, and in characters beyond ASCII.
-        let b = super::ids_between("a", "b\u{e9}t\u{e9}", 3);
+        let b = ids_between("a", "b\u{e9}t\u{e9}", 3);
         assert!(
             !b.is_empty()
                 && b.iter()
                     .all(|x| x.as_str() > "a" && x.as_str() < "b\u{e9}t\u{e9}"),
             "{b:?}"
         );
-        let b = super::ids_between("caf\u{e9}1", "caf\u{e9}9", 2);
+        let b = ids_between("caf\u{e9}1", "caf\u{e9}9", 2);
         assert_eq!(b.len(), 1, "{b:?}");
         assert!(
             b[0].starts_with("caf\u{e9}")
@@ -214,11 +217,9 @@ mod tests {
                 && b[0].as_str() < "caf\u{e9}9"
         );
         // Nothing between equal or adjacent ids, nor for one range.
-        assert!(super::ids_between("u1", "u1", 4).is_empty());
-        assert!(super::ids_between("u1", "u2", 1).is_empty());
+        assert!(ids_between("u1", "u1", 4).is_empty());
+        assert!(ids_between("u1", "u2", 1).is_empty());
     }
-
-    use super::*;
 
     #[test]
     fn layout_sorts_and_splits() {

@@ -116,3 +116,39 @@ fn parallel_range_scans_match_the_raw_events() -> Result<()> {
     );
     Ok(())
 }
+
+/// A store flushed once (one file, no boundaries between files to cut at)
+/// still splits into as many ranges as asked, about even, and together they
+/// hold every user written exactly once.
+#[test]
+fn a_store_of_one_file_splits_into_even_ranges() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open(dir.path())?;
+    full_schema(&e)?;
+    let users: Vec<String> = (0..4000).map(|i| format!("user{i:05}")).collect();
+    let events: Vec<Event> = users
+        .iter()
+        .map(|u| Event::new(u.clone(), "purchase", T0).with("amount", 1.0))
+        .collect();
+    e.ingest(&events)?;
+    e.flush()?;
+    let view = e.view(Pins::NONE)?;
+    let ranges = view.split_ranges(4)?;
+    assert_eq!(ranges.len(), 4, "{ranges:?}");
+    let mut seen = Vec::new();
+    for r in &ranges {
+        let mut part = Vec::new();
+        view.scan(r, &RowNeeds::default(), &mut |row| {
+            part.push(row.user.clone());
+            true
+        })?;
+        assert!(
+            (600..=1400).contains(&part.len()),
+            "{} users in {r:?}",
+            part.len()
+        );
+        seen.extend(part);
+    }
+    assert_eq!(seen, users);
+    Ok(())
+}
