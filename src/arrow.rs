@@ -15,8 +15,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    FixedSizeListBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder, MapBuilder,
-    StringBuilder,
+    BooleanBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder, Int64Builder,
+    ListBuilder, MapBuilder, StringBuilder,
 };
 use arrow_array::types::{
     Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
@@ -24,8 +24,7 @@ use arrow_array::types::{
     UInt32Type, UInt64Type,
 };
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, NullArray, RecordBatch, RecordBatchOptions,
-    cast::AsArray,
+    Array, ArrayRef, ArrowPrimitiveType, NullArray, RecordBatch, RecordBatchOptions, cast::AsArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
@@ -48,173 +47,216 @@ fn invalid(message: String) -> Error {
 
 /// A statement's rows as one record batch, columns in order.
 ///
+/// Rows are read in row order, twice: once for each column's type (and a
+/// vector column's length), once to fill every column's builder. A row's
+/// values lie together, so each pass reads each row once rather than once a
+/// column.
+///
 /// # Errors
 /// An invalid argument when a column holds values of two types that no one
 /// Arrow type holds (never for the engine's own results).
 pub fn batch_from_rows(rows: &Rows) -> Result<RecordBatch> {
-    let mut fields = Vec::with_capacity(rows.columns.len());
-    let mut arrays = Vec::with_capacity(rows.columns.len());
-    for (i, c) in rows.columns.iter().enumerate() {
-        let array = column_array(
-            c,
-            rows.rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null)),
-        )?;
+    let columns = &rows.columns;
+    let mut types: Vec<Type> = columns.iter().map(|c| c.ty).collect();
+    let mut dims: Vec<Dim> = vec![Dim::None; columns.len()];
+    for r in &rows.rows {
+        for (i, c) in columns.iter().enumerate() {
+            let v = cell(r, i);
+            types[i] = column_type(c, types[i], v)?;
+            if let Value::Vector(x) = v {
+                dims[i] = dims[i].with(x.len());
+            }
+        }
+    }
+    let len = rows.rows.len();
+    let mut builders: Vec<Builder> = types
+        .iter()
+        .zip(&dims)
+        .map(|(t, d)| Builder::new(*t, *d, len))
+        .collect();
+    for r in &rows.rows {
+        for (i, b) in builders.iter_mut().enumerate() {
+            b.append(cell(r, i))
+                .map_err(|e| invalid(format!("column '{}': {e}", columns[i].name)))?;
+        }
+    }
+    let mut fields = Vec::with_capacity(columns.len());
+    let mut arrays = Vec::with_capacity(columns.len());
+    for (c, b) in columns.iter().zip(builders) {
+        let array = b.finish(len);
         fields.push(Field::new(&c.name, array.data_type().clone(), true));
         arrays.push(array);
     }
     let schema = Arc::new(Schema::new(fields));
-    let options = RecordBatchOptions::new().with_row_count(Some(rows.rows.len()));
+    let options = RecordBatchOptions::new().with_row_count(Some(len));
     RecordBatch::try_new_with_options(schema, arrays, &options)
         .map_err(|e| invalid(format!("the result does not fit an Arrow batch: {e}")))
 }
 
-/// The type a column's values are held in: its declared one, or, when that
-/// is unknown, its first value's; integers among floats are floats.
-fn column_type<'a>(c: &Column, values: impl Iterator<Item = &'a Value>) -> Result<Type> {
-    let mut ty = c.ty;
-    for v in values {
-        let t = Type::of(v);
-        ty = match (ty, t) {
-            (_, Type::Null) => ty,
-            (Type::Null, t) => t,
-            (a, b) if a == b => a,
-            (Type::Float, Type::Int) | (Type::Int, Type::Float) => Type::Float,
-            (a, b) => {
-                return Err(invalid(format!(
-                    "column '{}' holds {a} and {b} values, which no one Arrow type holds",
-                    c.name
-                )));
-            }
-        };
-    }
-    Ok(ty)
+/// Value `i` of row `r`; null past its end.
+fn cell(r: &[Value], i: usize) -> &Value {
+    r.get(i).unwrap_or(&Value::Null)
 }
 
-fn column_array<'a>(
-    c: &Column,
-    values: impl Iterator<Item = &'a Value> + Clone,
-) -> Result<ArrayRef> {
-    let ty = column_type(c, values.clone())?;
-    let len = values.clone().count();
-    Ok(match ty {
-        Type::Null => Arc::new(NullArray::new(len)),
-        Type::Bool => Arc::new(
-            values
-                .map(|v| match v {
-                    Value::Bool(b) => Some(*b),
-                    _ => None,
-                })
-                .collect::<BooleanArray>(),
-        ),
-        Type::Int => {
-            let mut b = Int64Builder::with_capacity(len);
-            for v in values {
-                b.append_option(match v {
-                    Value::Int(i) => Some(*i),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        Type::Float => {
-            let mut b = Float64Builder::with_capacity(len);
-            for v in values {
-                b.append_option(match v {
-                    Value::Float(f) => Some(*f),
-                    Value::Int(i) => Some(*i as f64),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        Type::String => {
-            let mut b = StringBuilder::with_capacity(len, len * 8);
-            for v in values {
-                b.append_option(match v {
-                    Value::String(s) => Some(s.as_str()),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        Type::Tags => {
-            let mut b = ListBuilder::new(StringBuilder::new());
-            for v in values {
-                match v {
-                    Value::Tags(tags) => {
-                        for t in tags {
-                            b.values().append_value(t);
-                        }
-                        b.append(true);
-                    }
-                    _ => b.append(false),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        Type::Vector => {
-            let mut dims = values.clone().filter_map(|v| match v {
-                Value::Vector(x) => Some(x.len()),
-                _ => None,
-            });
-            let first = dims.next();
-            let same = first.filter(|d| dims.all(|x| x == *d));
-            match same.and_then(|d| i32::try_from(d).ok()) {
-                Some(dim) => {
-                    let mut b = FixedSizeListBuilder::with_capacity(
-                        Float32Builder::with_capacity(len * dim as usize),
-                        dim,
-                        len,
-                    );
-                    for v in values {
-                        match v {
-                            Value::Vector(x) => {
-                                b.values().append_slice(x);
-                                b.append(true);
-                            }
-                            _ => {
-                                for _ in 0..dim {
-                                    b.values().append_null();
-                                }
-                                b.append(false);
-                            }
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-                None => {
-                    let mut b = ListBuilder::new(Float32Builder::new());
-                    for v in values {
-                        match v {
-                            Value::Vector(x) => {
-                                b.values().append_slice(x);
-                                b.append(true);
-                            }
-                            _ => b.append(false),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-            }
-        }
-        Type::Map => {
-            let mut b = MapBuilder::new(None, StringBuilder::new(), Float64Builder::new());
-            for v in values {
-                match v {
-                    Value::Map(m) => {
-                        for (k, x) in m {
-                            b.keys().append_value(k);
-                            b.values().append_value(*x);
-                        }
-                        b.append(true)
-                    }
-                    _ => b.append(false),
-                }
-                .map_err(|e| invalid(format!("column '{}': {e}", c.name)))?;
-            }
-            Arc::new(b.finish())
+/// The type a column's values are held in, `ty` so far, with `v` seen: its
+/// declared one, or, when that is unknown, its first value's; integers among
+/// floats are floats.
+fn column_type(c: &Column, ty: Type, v: &Value) -> Result<Type> {
+    Ok(match (ty, Type::of(v)) {
+        (_, Type::Null) => ty,
+        (Type::Null, t) => t,
+        (a, b) if a == b => a,
+        (Type::Float, Type::Int) | (Type::Int, Type::Float) => Type::Float,
+        (a, b) => {
+            return Err(invalid(format!(
+                "column '{}' holds {a} and {b} values, which no one Arrow type holds",
+                c.name
+            )));
         }
     })
+}
+
+/// The lengths of a column's vectors, as far as seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dim {
+    /// No vector yet.
+    None,
+    /// Every vector has this length.
+    Same(usize),
+    /// Vectors of two lengths or more.
+    Mixed,
+}
+
+impl Dim {
+    fn with(self, len: usize) -> Dim {
+        match self {
+            Dim::None => Dim::Same(len),
+            Dim::Same(d) if d == len => self,
+            _ => Dim::Mixed,
+        }
+    }
+}
+
+/// One column's builder, by the column's type.
+enum Builder {
+    Null,
+    Bool(BooleanBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    String(StringBuilder),
+    Tags(ListBuilder<StringBuilder>),
+    /// Vectors of one length: a fixed-size list of it.
+    Vector(FixedSizeListBuilder<Float32Builder>, usize),
+    /// Vectors of several lengths (or none): a list.
+    Vectors(ListBuilder<Float32Builder>),
+    Map(MapBuilder<StringBuilder, Float64Builder>),
+}
+
+impl Builder {
+    fn new(ty: Type, dim: Dim, len: usize) -> Builder {
+        match ty {
+            Type::Null => Builder::Null,
+            Type::Bool => Builder::Bool(BooleanBuilder::with_capacity(len)),
+            Type::Int => Builder::Int(Int64Builder::with_capacity(len)),
+            Type::Float => Builder::Float(Float64Builder::with_capacity(len)),
+            Type::String => Builder::String(StringBuilder::with_capacity(len, len * 8)),
+            Type::Tags => Builder::Tags(ListBuilder::new(StringBuilder::new())),
+            Type::Vector => match dim {
+                Dim::Same(d) if i32::try_from(d).is_ok() => Builder::Vector(
+                    FixedSizeListBuilder::with_capacity(
+                        Float32Builder::with_capacity(len * d),
+                        d as i32,
+                        len,
+                    ),
+                    d,
+                ),
+                _ => Builder::Vectors(ListBuilder::new(Float32Builder::new())),
+            },
+            Type::Map => Builder::Map(MapBuilder::new(
+                None,
+                StringBuilder::new(),
+                Float64Builder::new(),
+            )),
+        }
+    }
+
+    /// Adds `v`, or a null where it is not of the column's type.
+    fn append(&mut self, v: &Value) -> std::result::Result<(), arrow_schema::ArrowError> {
+        match self {
+            Builder::Null => {}
+            Builder::Bool(b) => b.append_option(match v {
+                Value::Bool(x) => Some(*x),
+                _ => None,
+            }),
+            Builder::Int(b) => b.append_option(match v {
+                Value::Int(i) => Some(*i),
+                _ => None,
+            }),
+            Builder::Float(b) => b.append_option(match v {
+                Value::Float(f) => Some(*f),
+                Value::Int(i) => Some(*i as f64),
+                _ => None,
+            }),
+            Builder::String(b) => b.append_option(match v {
+                Value::String(s) => Some(s.as_str()),
+                _ => None,
+            }),
+            Builder::Tags(b) => match v {
+                Value::Tags(tags) => {
+                    for t in tags {
+                        b.values().append_value(t);
+                    }
+                    b.append(true);
+                }
+                _ => b.append(false),
+            },
+            Builder::Vector(b, dim) => match v {
+                Value::Vector(x) => {
+                    b.values().append_slice(x);
+                    b.append(true);
+                }
+                _ => {
+                    for _ in 0..*dim {
+                        b.values().append_null();
+                    }
+                    b.append(false);
+                }
+            },
+            Builder::Vectors(b) => match v {
+                Value::Vector(x) => {
+                    b.values().append_slice(x);
+                    b.append(true);
+                }
+                _ => b.append(false),
+            },
+            Builder::Map(b) => match v {
+                Value::Map(m) => {
+                    for (k, x) in m {
+                        b.keys().append_value(k);
+                        b.values().append_value(*x);
+                    }
+                    b.append(true)?;
+                }
+                _ => b.append(false)?,
+            },
+        }
+        Ok(())
+    }
+
+    /// The column's array, of `len` rows.
+    fn finish(self, len: usize) -> ArrayRef {
+        match self {
+            Builder::Null => Arc::new(NullArray::new(len)),
+            Builder::Bool(mut b) => Arc::new(b.finish()),
+            Builder::Int(mut b) => Arc::new(b.finish()),
+            Builder::Float(mut b) => Arc::new(b.finish()),
+            Builder::String(mut b) => Arc::new(b.finish()),
+            Builder::Tags(mut b) => Arc::new(b.finish()),
+            Builder::Vector(mut b, _) => Arc::new(b.finish()),
+            Builder::Vectors(mut b) => Arc::new(b.finish()),
+            Builder::Map(mut b) => Arc::new(b.finish()),
+        }
+    }
 }
 
 /// The events of `batch`, one per row: `user` and `type` columns of

@@ -66,6 +66,7 @@ pub use profiledb_storage::catalog::{
 pub use profiledb_storage::time::{
     check_ts, format_timestamp, now_ms, parse_duration, parse_timestamp,
 };
+pub use profiledb_storage::tune_malloc;
 pub use profiledb_storage::{
     AttrType, Bucket, Catalog, DefKind, Definition, EngineOptions as Options, EngineStats,
     ErrorKind, Event, EventError, FeatureKind, Ingested, LogApplied, LogNote, Metric,

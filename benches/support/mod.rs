@@ -100,12 +100,19 @@ pub fn open(dir: &std::path::Path) -> profiledb::Result<Db> {
     Ok(db)
 }
 
-/// Pins rayon's pool one thread to a core, as the `profiledb` program does
-/// (see [`profiledb::pin_threads`]), once per process; left unpinned when
-/// `PROFILEDB_BENCH_UNPINNED` is set, to measure the difference.
+/// Pins rayon's pool one thread to a core and sets malloc, as the
+/// `profiledb` program does (see [`profiledb::pin_threads`] and
+/// [`profiledb::tune_malloc`]), once per process; left unpinned when
+/// `PROFILEDB_BENCH_UNPINNED` is set, and malloc as it is when
+/// `PROFILEDB_BENCH_MALLOC_DEFAULTS` is, to measure the difference.
 pub fn pin() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        if std::env::var_os("PROFILEDB_BENCH_MALLOC_DEFAULTS").is_some() {
+            eprintln!("malloc left with its defaults (PROFILEDB_BENCH_MALLOC_DEFAULTS)");
+        } else {
+            profiledb::tune_malloc();
+        }
         if std::env::var_os("PROFILEDB_BENCH_UNPINNED").is_some() {
             eprintln!("rayon's pool left unpinned (PROFILEDB_BENCH_UNPINNED)");
         } else if let Err(e) = profiledb::pin_threads() {

@@ -16,6 +16,13 @@ Query results are ``pyarrow.Table`` objects with the statement's column types
 (vectors as fixed-size lists of float32); in a notebook they show as tables.
 Errors are :class:`Error` subclasses. :func:`connect` reaches a running
 server with the same methods.
+
+Opening a database sets the C library's malloc (glibc) for a process that
+holds one, as the ``profiledb`` program does at its start: each new heap of a
+thread's arena is made writable whole rather than a page at a time (a 64 MiB
+top pad), and blocks up to 32 MiB come from the heaps. Scans that build many
+rows on the worker pool run a quarter or more faster; each arena may keep up
+to 64 MiB of freed memory.
 """
 
 from __future__ import annotations

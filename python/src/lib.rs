@@ -224,6 +224,9 @@ impl Native {
 impl Native {
     #[new]
     fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Native> {
+        // The process holds a database from now on: malloc's heaps made
+        // from here are made writable whole (`profiledb::tune_malloc`).
+        profiledb::tune_malloc();
         let db = py.detach(|| Db::open(&path)).map_err(|e| to_py(py, &e))?;
         Ok(Native {
             db: RwLock::new(Some(Arc::new(db))),

@@ -38,6 +38,7 @@ pub mod event;
 pub mod history;
 pub mod keys;
 pub mod kv;
+mod malloc;
 pub mod merge;
 pub mod profile;
 pub mod row;
@@ -57,6 +58,7 @@ pub use error::{Error, ErrorKind, EscapedKey, Result, Status};
 pub use event::{Event, EventError};
 #[cfg(feature = "rocksdb")]
 pub use kv::rocks::{EngineOptions, SyncPolicy};
+pub use malloc::tune_malloc;
 pub use merge::window::Bucket;
 pub use profile::{Profile, ProfileRef};
 pub use row::{RowNeeds, UserRange, UserRow, WindowNeed};

@@ -192,6 +192,123 @@ fn the_row_table_equals_the_store_through_random_changes() -> Result<()> {
     Ok(())
 }
 
+/// Compares the table `view` reads with its store, whole and in ranges.
+fn same_as_store(view: &profiledb_storage::ReadView<'_, RocksKv>, what: &str) -> Result<usize> {
+    let all = UserRange::all();
+    let table = evaluated(view, &all, true)?;
+    assert_same(&table, &evaluated(view, &all, false)?, what);
+    let mut joined = Vec::new();
+    for r in &view.split_ranges(3)? {
+        joined.extend(evaluated(view, r, true)?);
+    }
+    assert_same(&joined, &table, &format!("{what}, split"));
+    Ok(table.len())
+}
+
+/// A database created empty keeps its row table from the start: writes
+/// wait for the first view that pins it, which reads the table at once
+/// (nothing to build) and equal to the store, attribute writes and deletes
+/// (read again) included, whether the waiting merges are few (applied one
+/// by one) or many (on every core); later writes are applied as usual.
+#[test]
+fn a_table_kept_from_an_empty_store_is_read_by_the_first_view() -> Result<()> {
+    for (seed, rounds) in [(41, 1), (42, 12)] {
+        let dir = tempfile::tempdir()?;
+        let e = open(dir.path())?;
+        full_schema(&e)?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut written = 0;
+        for round in 0..rounds {
+            let events = batch(&mut rng, 500, 600);
+            written += events.len();
+            e.ingest(&events)?;
+            let user = format!("u{:04}", rng.random_range(0..500));
+            e.set_attributes(&user, T0 + 31 * DAY, &[("age".into(), Value::Int(round))])?;
+            e.delete_user(&format!("u{:04}", rng.random_range(0..500)))?;
+            if round == 3 {
+                e.flush()?;
+            }
+        }
+        let waiting = e.row_table_stats();
+        assert!(
+            waiting.built && waiting.users == 0 && waiting.pending > 0,
+            "{written} events: kept and waiting, {waiting:?}"
+        );
+        let view = e.view(Pins::ROWS)?;
+        assert!(
+            view.reads_row_table(),
+            "{written} events: the first view reads the table"
+        );
+        let users = same_as_store(&view, &format!("{written} events, first view"))?;
+        assert!(users > 300, "{users} users");
+        drop(view);
+        let stats = e.row_table_stats();
+        assert!(stats.built && stats.users == users as u64, "{stats:?}");
+        e.ingest(&batch(&mut rng, 600, 600))?;
+        e.delete_user("u0001")?;
+        same_as_store(&pinned(&e)?, &format!("{written} events, then more"))?;
+    }
+    Ok(())
+}
+
+/// A table is kept only from an empty store: reopened with users in it, the
+/// first scan builds it; a definition dropped while the store is still
+/// empty keeps it.
+#[test]
+fn only_an_empty_store_keeps_its_table_before_a_scan() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let e = open(dir.path())?;
+    full_schema(&e)?;
+    e.drop_item(DefKind::Feature, "revenue")?;
+    assert!(
+        e.row_table_stats().built,
+        "dropped on an empty store: still kept"
+    );
+    e.ingest(&batch(&mut StdRng::seed_from_u64(5), 200, 500))?;
+    drop(e);
+    let e = open(dir.path())?;
+    assert!(!e.row_table_stats().built, "reopened with users: not kept");
+    same_as_store(&pinned(&e)?, "reopened")?;
+    Ok(())
+}
+
+/// Writes waiting for the first scan of a table kept from an empty store
+/// take at most a quarter of the table's memory limit: past it the table is
+/// dropped, nothing waits, and the first scan builds it from the store.
+#[test]
+fn waiting_writes_past_their_limit_drop_the_kept_table() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut opts = profiledb_storage::EngineOptions::new(dir.path());
+    opts.row_table_bytes = 2_000_000;
+    let e = RocksEngine::open(opts)?;
+    full_schema(&e)?;
+    assert!(e.row_table_stats().built);
+    let mut rng = StdRng::seed_from_u64(8);
+    // About 200 bytes an event, 600 events a batch: past 500,000 bytes
+    // by the fifth batch.
+    for _ in 0..8 {
+        e.ingest(&batch(&mut rng, 400, 600))?;
+    }
+    let mut stats = e.row_table_stats();
+    for _ in 0..10_000 {
+        if !stats.built {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        stats = e.row_table_stats();
+    }
+    assert!(
+        !stats.built && !stats.too_large && stats.pending == 0,
+        "{stats:?}"
+    );
+    assert!(
+        !e.view(Pins::ROWS)?.reads_row_table(),
+        "the first view builds it"
+    );
+    same_as_store(&pinned(&e)?, "built after the drop")?;
+    Ok(())
+}
+
 /// A row table over its memory limit is not kept: scans read the store, and
 /// the figures say so.
 #[test]

@@ -309,7 +309,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    // Before any database opens: opening may already read on the pool.
+    // Before any database opens: opening may already read on the pool, and
+    // malloc's settings apply to the heaps made after them.
+    if !profiledb::tune_malloc() {
+        tracing::debug!("malloc left as it is (not glibc)");
+    }
     match profiledb::pin_threads() {
         Ok(true) => {}
         Ok(false) => tracing::debug!("rayon's pool is not pinned (one core, or a CPU quota)"),

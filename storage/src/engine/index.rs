@@ -9,7 +9,10 @@
 //! - It is built on first use, by a scan: the vector index by the first
 //!   similarity query, which waits for it; the row table by the refresher,
 //!   in the background, when the first scan asks for it (scans read the store
-//!   until it is built). Databases that never rank or scan pay nothing.
+//!   until it is built). Databases that never rank or scan pay nothing, but
+//!   for this: a store without users keeps the row table from the start, its
+//!   writes waiting, up to a bound, for the first view that pins it
+//!   ([`Index::keep_rows_if_empty`]).
 //! - Once built, every write tells each built index what changed, over that
 //!   index's crossbeam channel, and rings a one-slot doorbell; a background
 //!   refresher wakes on the bell and applies what was sent. Channels are only
@@ -53,7 +56,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -64,7 +67,7 @@ use super::read::RowReader;
 use super::rows::RowTable;
 use crate::catalog::{Bindings, SharedBindings};
 use crate::error::{Error, Result};
-use crate::kv::Kv;
+use crate::kv::{Kv, KvIter, KvSnapshot};
 use crate::merge::record::Record;
 use crate::row::{RowNeeds, UserRange, UserRow, current_vector, vector_needs};
 use crate::vector::IndexTable;
@@ -159,23 +162,85 @@ pub struct RowTableStats {
 /// through a snapshot that holds every write whose change was taken with it.
 #[derive(Debug)]
 pub(crate) enum RowChange {
-    /// The merge operands (encoded records) a write added to the user's
-    /// features record and, when given, attributes record.
-    Merge {
-        user: String,
-        features: Vec<u8>,
-        attributes: Option<Vec<u8>>,
-    },
+    /// The merge operands (encoded records) a write added to its users'
+    /// features records and attributes records.
+    Merges(RowMerges),
     /// The user's state changed in another way (deleted, attributes set):
     /// read it again.
     Reread(String),
 }
 
 impl RowChange {
-    fn user(&self) -> &str {
-        match self {
-            RowChange::Merge { user, .. } | RowChange::Reread(user) => user,
+    /// Memory the change takes while it waits, estimated.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<RowChange>()
+            + match self {
+                RowChange::Merges(m) => m.bytes(),
+                RowChange::Reread(user) => user.len(),
+            }
+    }
+}
+
+/// One write's merge operands for the row table, packed: each event's user,
+/// features operand and attributes operand one after another in one
+/// buffer, so that a write keeps one allocation waiting (the operands
+/// themselves are freed as they would be without the table) rather than
+/// three an event.
+#[derive(Debug, Default)]
+pub(crate) struct RowMerges {
+    buf: Vec<u8>,
+    /// Where each event's parts end in `buf`: its user, its features
+    /// operand, its attributes operand (as long as the features one when
+    /// it has none), and whether it has one.
+    ends: Vec<(usize, usize, usize, bool)>,
+}
+
+/// One event's merge, borrowed from its [`RowMerges`]: the user, the
+/// features operand and the attributes operand, if any.
+type Merge<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
+
+impl RowMerges {
+    /// Room for `events` events of about `bytes` bytes in all.
+    pub(crate) fn with_capacity(events: usize, bytes: usize) -> RowMerges {
+        RowMerges {
+            buf: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(events),
         }
+    }
+
+    /// Adds an event's operands.
+    pub(crate) fn push(&mut self, user: &str, features: &[u8], attributes: Option<&[u8]>) {
+        self.buf.extend_from_slice(user.as_bytes());
+        let u = self.buf.len();
+        self.buf.extend_from_slice(features);
+        let f = self.buf.len();
+        if let Some(a) = attributes {
+            self.buf.extend_from_slice(a);
+        }
+        self.ends.push((u, f, self.buf.len(), attributes.is_some()));
+    }
+
+    /// Memory the operands take, estimated.
+    fn bytes(&self) -> usize {
+        self.buf.capacity()
+            + self.ends.capacity() * std::mem::size_of::<(usize, usize, usize, bool)>()
+    }
+
+    /// Each event's merge, in the order pushed.
+    fn iter(&self) -> impl Iterator<Item = Merge<'_>> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .filter_map(move |&(u, f, a, has_attributes)| {
+                let from = std::mem::replace(&mut start, a);
+                // Pushed from a `&str`: always whole characters.
+                let user = std::str::from_utf8(self.buf.get(from..u)?).ok()?;
+                Some((
+                    user,
+                    self.buf.get(u..f)?,
+                    has_attributes.then(|| self.buf.get(f..a)).flatten(),
+                ))
+            })
     }
 }
 
@@ -248,6 +313,13 @@ pub(crate) struct Index<K: Kv> {
     rows_limit: usize,
     /// Set by a scan that found no row table: the refresher builds it.
     rows_wanted: AtomicBool,
+    /// Set while the row table is kept from an empty store and no view has
+    /// pinned it yet: writes' changes wait in its channel, and the first
+    /// view that pins it applies them all at once (see
+    /// [`Index::keep_rows_if_empty`]).
+    rows_deferred: AtomicBool,
+    /// Bytes of the changes waiting while [`Index::rows_deferred`] is set.
+    deferred_bytes: AtomicUsize,
     /// Figures on the row table as last set (pending changes aside), kept
     /// apart so that they stay right while a drain has the table out.
     row_figures: Mutex<RowTableStats>,
@@ -313,6 +385,8 @@ impl<K: Kv> Index<K> {
             rows: Mutex::new(Rows::Off),
             rows_limit,
             rows_wanted: AtomicBool::new(false),
+            rows_deferred: AtomicBool::new(false),
+            deferred_bytes: AtomicUsize::new(0),
             row_figures: Mutex::new(RowTableStats::default()),
             apply: Mutex::new(()),
             ivf_build: Mutex::new(()),
@@ -343,6 +417,12 @@ impl<K: Kv> Index<K> {
                     }
                     if index.rows_wanted.swap(false, Ordering::SeqCst) {
                         index.build_rows_now();
+                    }
+                    if index.deferred_over_limit() {
+                        // Nothing scanned while far more was written than
+                        // a first scan should apply at once: the first
+                        // scan builds the table from the store instead.
+                        index.reset_rows();
                     }
                     // A failed refresh puts its users back; the next query's
                     // catch-up reports the error.
@@ -499,8 +579,16 @@ impl<K: Kv> Index<K> {
             rang = true;
         }
         if !rows.is_empty() && self.row_queue.is_active() {
+            if self.rows_deferred.load(Ordering::SeqCst) {
+                // Waiting for the first view that pins the table: the
+                // refresher has nothing to do unless they grew too large.
+                let bytes: usize = rows.iter().map(RowChange::bytes).sum();
+                self.deferred_bytes.fetch_add(bytes, Ordering::SeqCst);
+                rang |= self.deferred_over_limit();
+            } else {
+                rang = true;
+            }
             self.row_queue.send(rows);
-            rang = true;
         }
         if rang || self.fold_due(self.now()) {
             let _ = self.bell_tx.try_send(());
@@ -545,11 +633,62 @@ impl<K: Kv> Index<K> {
 
     /// Forgets the row table: a dropped definition's cells are in every
     /// row, and the next scan builds the table afresh.
+    /// A store that holds no user (yet) keeps it from then on (see
+    /// [`Index::keep_rows_if_empty`]).
     pub(crate) fn reset_rows(&self) {
+        {
+            let _apply = self.apply.lock();
+            self.row_queue.active.store(false, Ordering::SeqCst);
+            self.rows_deferred.store(false, Ordering::SeqCst);
+            self.set_rows(Rows::Off);
+            drop(self.row_queue.drain());
+        }
+        if let Err(e) = self.keep_rows_if_empty() {
+            log::warn!("the store could not be read: {e}; the first scan builds the row table");
+        }
+    }
+
+    /// Keeps the row table from now on when the store holds no user: an
+    /// empty table equals it, so keeping it costs nothing to build. Writes'
+    /// changes then wait in its channel until the first view pins the table
+    /// and applies them all at once, in parallel (the first scan after a
+    /// bulk load of an empty database reads a table rather than reading the
+    /// store while building one beside it), or until they take a quarter of
+    /// the table's memory limit: the table is then dropped, and built from
+    /// the store when a scan first asks for it, as for a store opened with
+    /// users in it. A database that is never scanned holds at most that
+    /// much, and only until then.
+    pub(crate) fn keep_rows_if_empty(&self) -> Result<()> {
+        if self.rows_limit == 0 {
+            return Ok(());
+        }
         let _apply = self.apply.lock();
-        self.row_queue.active.store(false, Ordering::SeqCst);
-        self.set_rows(Rows::Off);
+        if !matches!(*self.rows.lock(), Rows::Off) {
+            return Ok(());
+        }
+        // No write in flight: every write is either in the snapshot checked
+        // here or sent from now on.
+        let _gate = self.gate.write();
+        let snap = self.kv.snapshot();
+        let mut users = snap.iter(crate::kv::FEATURES, None, None)?;
+        users.seek_to_first();
+        users.status()?;
+        if users.key().is_some() {
+            return Ok(());
+        }
         drop(self.row_queue.drain());
+        self.deferred_bytes.store(0, Ordering::SeqCst);
+        self.rows_deferred.store(true, Ordering::SeqCst);
+        self.row_queue.active.store(true, Ordering::SeqCst);
+        self.set_rows(Rows::On(RowTable::default()));
+        Ok(())
+    }
+
+    /// Whether changes waiting for the first pin of a table kept from an
+    /// empty store outgrew their limit, a quarter of the table's.
+    fn deferred_over_limit(&self) -> bool {
+        self.rows_deferred.load(Ordering::SeqCst)
+            && self.deferred_bytes.load(Ordering::SeqCst) > self.rows_limit / 4
     }
 
     /// Forgets the vector tables: the next use builds them from the store.
@@ -602,7 +741,9 @@ impl<K: Kv> Index<K> {
     /// them (see the module documentation); writers are held off for that
     /// instant only when the row table has merges due. Under `apply`.
     fn drain_latest(&self) -> Result<()> {
-        let rows_due = matches!(*self.rows.lock(), Rows::On(_)) && !self.row_queue.rx.is_empty();
+        let rows_due = matches!(*self.rows.lock(), Rows::On(_))
+            && !self.rows_deferred.load(Ordering::SeqCst)
+            && !self.row_queue.rx.is_empty();
         let (snap, bindings, vectors, rows) = if rows_due {
             // Merges must meet a snapshot taken with them: hold writers off
             // for that instant.
@@ -711,46 +852,32 @@ impl<K: Kv> Index<K> {
                 return Ok(());
             }
         };
-        let mut reread: Vec<String> = changes
-            .iter()
-            .filter_map(|c| match c {
-                RowChange::Reread(u) => Some(u.clone()),
-                RowChange::Merge { .. } => None,
-            })
-            .collect();
-        reread.sort_unstable();
-        reread.dedup();
-        // In id order, a batch walks the table once.
-        let mut changes = changes;
-        changes.sort_by(|a, b| a.user().cmp(b.user()));
-        let mut failed = Vec::new();
+        let mut reread: Vec<String> = Vec::new();
+        let mut writes: Vec<RowMerges> = Vec::new();
         for change in changes {
-            let RowChange::Merge {
-                user,
-                features,
-                attributes,
-            } = change
-            else {
-                continue;
-            };
-            // A re-read reads this write too.
-            if reread.binary_search(&user).is_ok() {
-                continue;
-            }
-            let merged = table.update(&user, |row| {
-                row.features.merge(Record::decode(&features)?)?;
-                row.features.finalize();
-                if let Some(a) = &attributes {
-                    row.attributes.merge(Record::decode(a)?)?;
-                    row.attributes.finalize();
-                }
-                Ok::<(), crate::codec::DecodeError>(())
-            });
-            if merged.is_err() {
-                // The store merged it or refused it; either way it knows.
-                failed.push(user);
+            match change {
+                RowChange::Reread(u) => reread.push(u),
+                RowChange::Merges(m) => writes.push(m),
             }
         }
+        reread.sort_unstable();
+        reread.dedup();
+        // A re-read reads these writes too.
+        let mut merges: Vec<Merge<'_>> = writes
+            .iter()
+            .flat_map(RowMerges::iter)
+            .filter(|m| reread.binary_search_by(|r| r.as_str().cmp(m.0)).is_err())
+            .collect();
+        // In id order, a batch walks the table once; a user's merges stay
+        // in the order written.
+        let failed = if merges.len() >= BULK_CHANGES {
+            merges.par_sort_by(|a, b| a.0.cmp(b.0));
+            merge_bulk(&mut table, &merges)
+        } else {
+            merges.sort_by(|a, b| a.0.cmp(b.0));
+            merge_each(&mut table, &merges)
+        };
+        drop(merges);
         reread.extend(failed);
         reread.sort_unstable();
         reread.dedup();
@@ -888,6 +1015,10 @@ impl<K: Kv> Index<K> {
             let bindings = Arc::clone(&self.bindings.read());
             self.build_if_stale(&snap, &bindings)?;
         }
+        if pins.rows && self.rows_deferred.swap(false, Ordering::SeqCst) {
+            // Kept from an empty store: what waited is applied below.
+            self.deferred_bytes.store(0, Ordering::SeqCst);
+        }
         if pins.rows && matches!(*self.rows.lock(), Rows::Off) {
             // The refresher builds it; this answer reads the snapshot.
             self.rows_wanted.store(true, Ordering::SeqCst);
@@ -986,6 +1117,79 @@ impl<K: Kv> Index<K> {
     }
 }
 
+/// Changes applied at once from which the row table merges on every core
+/// ([`merge_bulk`]) rather than one change at a time.
+const BULK_CHANGES: usize = 4096;
+
+/// Merges `merges` (sorted by user) into `table` one at a time. Returns
+/// the users whose merge failed.
+fn merge_each(table: &mut RowTable, merges: &[Merge<'_>]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for &(user, features, attributes) in merges {
+        let merged = table.update(user, |row| {
+            row.features.merge(Record::decode(features)?)?;
+            row.features.finalize();
+            if let Some(a) = attributes {
+                row.attributes.merge(Record::decode(a)?)?;
+                row.attributes.finalize();
+            }
+            Ok::<(), crate::codec::DecodeError>(())
+        });
+        if merged.is_err() {
+            // The store merged it or refused it; either way it knows.
+            failed.push(user.to_owned());
+        }
+    }
+    failed
+}
+
+/// [`merge_each`] for many merges (the first pin of a table kept from an
+/// empty store, after a bulk load): each user's operands are merged into a
+/// copy of their row on every core, as a full merge does (in order, the
+/// result finalized once), and the rows are put back in one pass.
+fn merge_bulk(table: &mut RowTable, merges: &[Merge<'_>]) -> Vec<String> {
+    let current = &*table;
+    let rows: Vec<std::result::Result<Arc<UserRow>, String>> = merges
+        .par_chunk_by(|a, b| a.0 == b.0)
+        .map(|ops| {
+            let user = ops[0].0;
+            let mut row = match current.get(user) {
+                Some(r) => UserRow::clone(r),
+                None => UserRow {
+                    user: user.to_owned(),
+                    ..UserRow::default()
+                },
+            };
+            let merged = ops.iter().try_for_each(|&(_, features, attributes)| {
+                row.features.merge(Record::decode(features)?)?;
+                if let Some(a) = attributes {
+                    row.attributes.merge(Record::decode(a)?)?;
+                }
+                Ok::<(), crate::codec::DecodeError>(())
+            });
+            match merged {
+                Ok(()) => {
+                    row.features.finalize();
+                    row.attributes.finalize();
+                    Ok(Arc::new(row))
+                }
+                // The store merged it or refused it; either way it knows.
+                Err(_) => Err(row.user),
+            }
+        })
+        .collect();
+    let mut failed = Vec::new();
+    let mut merged = Vec::with_capacity(rows.len());
+    for r in rows {
+        match r {
+            Ok(row) => merged.push(row),
+            Err(user) => failed.push(user),
+        }
+    }
+    table.put_sorted(merged);
+    failed
+}
+
 /// The rows of `users` (sorted) through `snap` (ids, features and
 /// attributes), with their current vectors when `vectors`: a user's
 /// attributes come from `cached[i]` when given (they did not change), else
@@ -1075,4 +1279,92 @@ fn read_chunk<S: crate::kv::KvSnapshot>(
             Some((user, current))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::merge::cell::Cell;
+
+    fn count(r: &Record, id: u32) -> u64 {
+        match r.cell(id) {
+            Some(Cell::Count(n)) => *n,
+            _ => 0,
+        }
+    }
+
+    /// Many merges (merged on every core) and a few (one by one) leave each
+    /// user with what the row held plus what every write added, onto rows
+    /// in the table and rows new to it, in both records; an operand that
+    /// does not decode fails its user alone.
+    #[test]
+    fn merges_in_bulk_and_one_by_one_add_up() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let user = |i: u32| format!("u{i:04}");
+        let mut features: BTreeMap<String, u64> = BTreeMap::new();
+        for i in (0..600).step_by(2) {
+            features.insert(user(i), u64::from(i));
+        }
+        let table = RowTable::from_sorted(
+            features
+                .iter()
+                .map(|(u, n)| {
+                    Arc::new(UserRow {
+                        user: u.clone(),
+                        features: Record::from_cells([(1, Cell::Count(*n))]),
+                        ..UserRow::default()
+                    })
+                })
+                .collect(),
+        );
+        for writes in [200, 9000] {
+            let mut merges = RowMerges::default();
+            let mut want_features = features.clone();
+            let mut want_attributes: BTreeMap<String, u64> = BTreeMap::new();
+            for _ in 0..writes {
+                let u = user(rng.random_range(0..600));
+                let k = rng.random_range(1..5);
+                let a = rng.random_bool(0.3).then(|| rng.random_range(1..5));
+                merges.push(
+                    &u,
+                    &Record::from_cells([(1, Cell::Count(k))]).encode(),
+                    a.map(|a| Record::from_cells([(2, Cell::Count(a))]).encode())
+                        .as_deref(),
+                );
+                *want_features.entry(u.clone()).or_insert(0) += k;
+                if let Some(a) = a {
+                    *want_attributes.entry(u).or_insert(0) += a;
+                }
+            }
+            // A user in the table: its row is then read again, as is.
+            merges.push("u0008", b"not a record", None);
+            let mut list: Vec<Merge<'_>> = merges.iter().collect();
+            assert_eq!(list.len(), writes + 1);
+            list.sort_by(|a, b| a.0.cmp(b.0));
+            let mut bulk = table.clone();
+            let mut each = table.clone();
+            assert_eq!(merge_bulk(&mut bulk, &list), vec!["u0008".to_owned()]);
+            assert_eq!(merge_each(&mut each, &list), vec!["u0008".to_owned()]);
+            for (t, how) in [(&bulk, "bulk"), (&each, "one by one")] {
+                for (u, n) in &want_features {
+                    if u == "u0008" {
+                        continue;
+                    }
+                    let row = t.get(u).unwrap_or_else(|| panic!("{how}: {u} missing"));
+                    assert_eq!(count(&row.features, 1), *n, "{how}: {u}");
+                    assert_eq!(
+                        count(&row.attributes, 2),
+                        want_attributes.get(u).copied().unwrap_or(0),
+                        "{how}: {u}"
+                    );
+                }
+                assert_eq!(t.len(), want_features.len(), "{how}");
+            }
+        }
+    }
 }

@@ -154,6 +154,7 @@ impl<K: Kv> Engine<K> {
             engine.clear_history()?;
         }
         engine.load_index_snapshot();
+        engine.index.keep_rows_if_empty()?;
         Ok(engine)
     }
 

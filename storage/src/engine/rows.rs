@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::row::{UserRange, UserRow};
 
 /// Rows a chunk holds after a split; chunks split at twice this.
@@ -105,14 +107,20 @@ fn prefetch(start: *const u8, len: usize) {
 }
 
 impl RowTable {
-    /// A table of `rows`, which must be sorted by id without repeats.
+    /// A table of `rows`, which must be sorted by id without repeats; its
+    /// chunks are made on every core.
     pub(crate) fn from_sorted(rows: Vec<Arc<UserRow>>) -> RowTable {
-        let bytes = rows.iter().map(|r| row_bytes(r)).sum();
         let len = rows.len();
-        let chunks = rows
+        let chunks: Vec<(Arc<Chunk>, usize)> = rows
+            .into_par_iter()
             .chunks(CHUNK)
-            .map(|c| Arc::new(c.iter().cloned().map(Slot::new).collect()))
+            .map(|c| {
+                let bytes = c.iter().map(|r| row_bytes(r)).sum();
+                (Arc::new(c.into_iter().map(Slot::new).collect()), bytes)
+            })
             .collect();
+        let bytes = chunks.iter().map(|c| c.1).sum();
+        let chunks = chunks.into_iter().map(|c| c.0).collect();
         RowTable { chunks, len, bytes }
     }
 
@@ -146,8 +154,7 @@ impl RowTable {
     }
 
     /// The row of `user`.
-    #[cfg(test)]
-    fn get(&self, user: &str) -> Option<&Arc<UserRow>> {
+    pub(crate) fn get(&self, user: &str) -> Option<&Arc<UserRow>> {
         match self.find(user) {
             (at, Ok(i)) => Some(&self.chunks[at][i].row),
             _ => None,
@@ -190,6 +197,33 @@ impl RowTable {
             }
             (Err(_), None) => {}
         }
+    }
+
+    /// Sets the rows of `rows` (sorted by id, without repeats), each
+    /// replacing the user's row or added. Many rows against the table's
+    /// size are merged with it in one pass into new chunks; a few are set
+    /// one by one.
+    pub(crate) fn put_sorted(&mut self, rows: Vec<Arc<UserRow>>) {
+        if rows.len().saturating_mul(8) < self.len {
+            for row in rows {
+                let user = row.user.clone();
+                self.set(&user, Some(row));
+            }
+            return;
+        }
+        let mut all = Vec::with_capacity(self.len + rows.len());
+        let mut old = self.chunks.iter().flat_map(|c| c.iter()).peekable();
+        for row in rows {
+            let key = Key::of(&row.user);
+            while let Some(slot) = old.next_if(|s| s.cmp(key, &row.user).is_lt()) {
+                all.push(Arc::clone(&slot.row));
+            }
+            // A row replaced.
+            old.next_if(|s| s.cmp(key, &row.user).is_eq());
+            all.push(row);
+        }
+        all.extend(old.map(|s| Arc::clone(&s.row)));
+        *self = RowTable::from_sorted(all);
     }
 
     /// Changes `user`'s row in place with `f`, starting from an empty row
@@ -319,6 +353,19 @@ mod tests {
         out
     }
 
+    /// Checks that `table` lists `model` whole, in order, and counts its rows
+    /// and their bytes.
+    fn assert_equals_model(table: &RowTable, model: &BTreeMap<String, u64>, what: &str) {
+        let all: Vec<(String, u64)> = model.clone().into_iter().collect();
+        assert_eq!(listed(table, &UserRange::all()), all, "{what}");
+        assert_eq!(table.len(), model.len(), "{what}");
+        let bytes: usize = model
+            .keys()
+            .map(|u| row_bytes(table.get(u).expect("present")))
+            .sum();
+        assert_eq!(table.bytes(), bytes, "{what}");
+    }
+
     /// Random sets and removes, checked against a sorted map: lookups, whole
     /// and partial scans, splits, counts and sizes; versions pinned on the
     /// way never change.
@@ -353,14 +400,8 @@ mod tests {
                 pinned.push((table.clone(), model.clone().into_iter().collect()));
             }
         }
+        assert_equals_model(&table, &model, "after the steps");
         let all: Vec<(String, u64)> = model.clone().into_iter().collect();
-        assert_eq!(listed(&table, &UserRange::all()), all);
-        assert_eq!(table.len(), model.len());
-        let bytes: usize = model
-            .keys()
-            .map(|u| row_bytes(table.get(u).expect("present")))
-            .sum();
-        assert_eq!(table.bytes(), bytes);
         for u in 0..3000 {
             let user = id(u);
             assert_eq!(
@@ -397,6 +438,31 @@ mod tests {
         }
         for (version, want) in pinned {
             assert_eq!(listed(&version, &UserRange::all()), want);
+        }
+    }
+
+    /// Rows put in sorted, a few (set one by one) or many (merged with the
+    /// table into new chunks), replacing and adding: the table equals a
+    /// sorted map, and versions pinned before are unchanged.
+    #[test]
+    fn rows_put_in_sorted_equal_a_sorted_map() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for (start, put) in [(0, 700), (2000, 50), (2000, 900), (600, 2500)] {
+            let mut model: BTreeMap<String, u64> = BTreeMap::new();
+            for i in 0..start {
+                model.insert(id(rng.random_range(0..5000)), i);
+            }
+            let mut table = RowTable::from_sorted(model.iter().map(|(u, n)| row(u, *n)).collect());
+            let before: Vec<(String, u64)> = model.clone().into_iter().collect();
+            let pinned = table.clone();
+            let mut rows: BTreeMap<String, u64> = BTreeMap::new();
+            for _ in 0..put {
+                rows.insert(id(rng.random_range(0..5000)), rng.random_range(0..1000));
+            }
+            table.put_sorted(rows.iter().map(|(u, n)| row(u, *n)).collect());
+            model.extend(rows);
+            assert_equals_model(&table, &model, &format!("{start} rows, {put} put"));
+            assert_eq!(listed(&pinned, &UserRange::all()), before);
         }
     }
 

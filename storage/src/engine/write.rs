@@ -6,7 +6,7 @@
 //! that pins the index never sees a write the index has not been told of.
 
 use super::Engine;
-use super::index::RowChange;
+use super::index::{RowChange, RowMerges};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -809,14 +809,18 @@ impl<K: Kv> Engine<K> {
         let rows = if self.index.wants_row_changes() {
             // The operands themselves: the row table merges them as the
             // store does, without reading.
-            ops.into_iter()
+            let bytes = ops
+                .iter()
                 .zip(&planned)
-                .map(|(p, (ev, ..))| RowChange::Merge {
-                    user: ev.user.clone(),
-                    features: p.features,
-                    attributes: p.attributes,
+                .map(|(p, (ev, ..))| {
+                    ev.user.len() + p.features.len() + p.attributes.as_ref().map_or(0, Vec::len)
                 })
-                .collect()
+                .sum();
+            let mut merges = RowMerges::with_capacity(ops.len(), bytes);
+            for (p, (ev, ..)) in ops.iter().zip(&planned) {
+                merges.push(&ev.user, &p.features, p.attributes.as_deref());
+            }
+            vec![RowChange::Merges(merges)]
         } else {
             Vec::new()
         };

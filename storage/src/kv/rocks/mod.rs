@@ -84,7 +84,9 @@ pub struct EngineOptions {
     pub max_wal_bytes: u64,
     /// Most memory the row table that scans read may take, in bytes (default
     /// 2 GiB; see [`crate::RowTableStats`]). A database whose users' records
-    /// take more is scanned from RocksDB; 0 always does.
+    /// take more is scanned from RocksDB; 0 always does. A store without
+    /// users keeps the table from its first write, the writes waiting for the
+    /// first scan in at most a quarter of this.
     pub row_table_bytes: usize,
 }
 
