@@ -2,7 +2,8 @@
 //! as the library takes them (a `Vec<Event>`) and as an Arrow record batch
 //! (`profiledb::arrow::events_from_batch`, what `db.ingest(pyarrow_table)`
 //! runs), into a new database with the ingest bench's schema; and a query
-//! of 1M rows converted to an Arrow batch (what `db.query` hands pyarrow).
+//! of 1M rows converted to Arrow batches (what `db.query` hands pyarrow),
+//! and that conversion alone, in one batch and in a batch a core.
 //! `python/bench/bench.py` measures the same through Python; the ratios between
 //! the two are the package's overhead.
 
@@ -99,8 +100,22 @@ fn arrow(c: &mut Criterion) {
                 panic!("rows expected");
             };
             assert_eq!(rows.rows.len(), 1_000_000);
-            profiledb::arrow::batch_from_rows(&rows).expect("batch")
+            profiledb::arrow::batches_from_rows(&rows).expect("batches")
         });
+    });
+    // The conversion alone: in one batch on one thread, and a batch a
+    // thread of the pool (what `db.query` does).
+    let Output::Rows(rows) = db
+        .execute("SELECT id, views, spend, spend_7d, taste FROM users")
+        .expect("query")
+    else {
+        panic!("rows expected");
+    };
+    group.bench_function("1m_rows_to_one_arrow_batch", |b| {
+        b.iter(|| profiledb::arrow::batch_from_rows(&rows).expect("batch"));
+    });
+    group.bench_function("1m_rows_to_arrow_batches_on_every_core", |b| {
+        b.iter(|| profiledb::arrow::batches_from_rows(&rows).expect("batches"));
     });
     group.finish();
 }

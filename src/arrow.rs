@@ -27,6 +27,7 @@ use arrow_array::{
     Array, ArrayRef, ArrowPrimitiveType, NullArray, RecordBatch, RecordBatchOptions, cast::AsArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use rayon::prelude::*;
 
 use crate::{Column, Error, Event, EventError, Result, Rows, Type, Value};
 
@@ -45,36 +46,100 @@ fn invalid(message: String) -> Error {
     Error::Storage(profiledb_storage::Error::InvalidArgument(message))
 }
 
-/// A statement's rows as one record batch, columns in order.
-///
-/// Rows are read in row order, twice: once for each column's type (and a
-/// vector column's length), once to fill every column's builder. A row's
-/// values lie together, so each pass reads each row once rather than once a
-/// column.
+/// A statement's rows as one record batch, columns in order
+/// ([`batches_from_rows`] in one part).
 ///
 /// # Errors
 /// An invalid argument when a column holds values of two types that no one
 /// Arrow type holds (never for the engine's own results).
 pub fn batch_from_rows(rows: &Rows) -> Result<RecordBatch> {
-    let columns = &rows.columns;
-    let mut types: Vec<Type> = columns.iter().map(|c| c.ty).collect();
-    let mut dims: Vec<Dim> = vec![Dim::None; columns.len()];
-    for r in &rows.rows {
-        for (i, c) in columns.iter().enumerate() {
-            let v = cell(r, i);
-            types[i] = column_type(c, types[i], v)?;
-            if let Value::Vector(x) = v {
-                dims[i] = dims[i].with(x.len());
-            }
-        }
+    let mut batches = batches_in(rows, 1, 0)?;
+    match batches.pop() {
+        Some(batch) if batches.is_empty() => Ok(batch),
+        _ => Err(invalid("the result did not make one Arrow batch".into())),
     }
-    let len = rows.rows.len();
+}
+
+/// Rows a part of [`batches_from_rows`] holds at least: fewer are not worth
+/// a thread of their own.
+const MIN_PART_ROWS: usize = 16_384;
+
+/// A statement's rows as record batches of consecutive rows, columns in
+/// order, all of one schema, built on every core of rayon's pool, one
+/// batch a thread (a table of them is the result, without a copy); a
+/// result of fewer than 16,384 rows a thread is fewer batches.
+///
+/// Rows are read in row order, twice: once for each column's type (and a
+/// vector column's length), then, with the types of every part together,
+/// once to fill every column's builder. A row's values lie together, so
+/// each pass reads each row once rather than once a column. A result
+/// without rows is one batch.
+///
+/// # Errors
+/// An invalid argument when a column holds values of two types that no one
+/// Arrow type holds (never for the engine's own results).
+pub fn batches_from_rows(rows: &Rows) -> Result<Vec<RecordBatch>> {
+    batches_in(rows, rayon::current_num_threads(), MIN_PART_ROWS)
+}
+
+/// [`batches_from_rows`] in at most `parts` batches of at least `min_rows`
+/// rows each (but for the last).
+fn batches_in(rows: &Rows, parts: usize, min_rows: usize) -> Result<Vec<RecordBatch>> {
+    let columns = &rows.columns;
+    let per_part = rows.rows.len().div_ceil(parts.max(1)).max(min_rows).max(1);
+    let declared: (Vec<Type>, Vec<Dim>) = (
+        columns.iter().map(|c| c.ty).collect(),
+        vec![Dim::None; columns.len()],
+    );
+    let (types, dims) = rows
+        .rows
+        .par_chunks(per_part)
+        .map(|part| {
+            let (mut types, mut dims) = declared.clone();
+            for r in part {
+                for (i, c) in columns.iter().enumerate() {
+                    let v = cell(r, i);
+                    types[i] = column_type(c, types[i], Type::of(v))?;
+                    if let Value::Vector(x) = v {
+                        dims[i] = dims[i].with(x.len());
+                    }
+                }
+            }
+            Ok::<_, Error>((types, dims))
+        })
+        .try_reduce(
+            || declared.clone(),
+            |(mut types, mut dims), (t, d)| {
+                for (i, c) in columns.iter().enumerate() {
+                    types[i] = column_type(c, types[i], t[i])?;
+                    dims[i] = dims[i].join(d[i]);
+                }
+                Ok((types, dims))
+            },
+        )?;
+    if rows.rows.is_empty() {
+        return Ok(vec![batch_of(columns, &types, &dims, &[])?]);
+    }
+    rows.rows
+        .par_chunks(per_part)
+        .map(|part| batch_of(columns, &types, &dims, part))
+        .collect()
+}
+
+/// The record batch of `rows`, its columns of `types` (vectors of `dims`).
+fn batch_of(
+    columns: &[Column],
+    types: &[Type],
+    dims: &[Dim],
+    rows: &[Vec<Value>],
+) -> Result<RecordBatch> {
+    let len = rows.len();
     let mut builders: Vec<Builder> = types
         .iter()
-        .zip(&dims)
+        .zip(dims)
         .map(|(t, d)| Builder::new(*t, *d, len))
         .collect();
-    for r in &rows.rows {
+    for r in rows {
         for (i, b) in builders.iter_mut().enumerate() {
             b.append(cell(r, i))
                 .map_err(|e| invalid(format!("column '{}': {e}", columns[i].name)))?;
@@ -98,11 +163,11 @@ fn cell(r: &[Value], i: usize) -> &Value {
     r.get(i).unwrap_or(&Value::Null)
 }
 
-/// The type a column's values are held in, `ty` so far, with `v` seen: its
-/// declared one, or, when that is unknown, its first value's; integers among
-/// floats are floats.
-fn column_type(c: &Column, ty: Type, v: &Value) -> Result<Type> {
-    Ok(match (ty, Type::of(v)) {
+/// The type a column's values are held in, `ty` so far, with a value of
+/// type `seen` met: its declared one, or, when that is unknown, its first
+/// value's; integers among floats are floats.
+fn column_type(c: &Column, ty: Type, seen: Type) -> Result<Type> {
+    Ok(match (ty, seen) {
         (_, Type::Null) => ty,
         (Type::Null, t) => t,
         (a, b) if a == b => a,
@@ -133,6 +198,15 @@ impl Dim {
             Dim::None => Dim::Same(len),
             Dim::Same(d) if d == len => self,
             _ => Dim::Mixed,
+        }
+    }
+
+    /// The lengths of two parts of a column together.
+    fn join(self, other: Dim) -> Dim {
+        match other {
+            Dim::None => self,
+            Dim::Same(d) => self.with(d),
+            Dim::Mixed => Dim::Mixed,
         }
     }
 }
@@ -534,5 +608,123 @@ fn list_value(a: &dyn Array, row: usize) -> std::result::Result<Option<Value>, S
             Ok(Some(Value::Tags(tags)))
         }
         other => Err(format!("a list of {other} is not a field type")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Float64Array, StringArray};
+
+    use super::*;
+
+    fn column(name: &str, ty: Type) -> Column {
+        Column {
+            name: name.to_owned(),
+            ty,
+        }
+    }
+
+    /// Ten rows whose columns change between the first half and the second:
+    /// integers then floats in a column typed only once run, vectors of
+    /// three then of two values, nulls then strings.
+    fn halves() -> Rows {
+        let rows = (0..10)
+            .map(|i| {
+                let early = i < 5;
+                vec![
+                    Value::String(format!("u{i}")),
+                    if early {
+                        Value::Int(i)
+                    } else {
+                        Value::Float(i as f64 + 0.5)
+                    },
+                    Value::Vector(if early { vec![1.0; 3] } else { vec![2.0; 2] }),
+                    if early {
+                        Value::Null
+                    } else {
+                        Value::String(format!("s{i}"))
+                    },
+                    Value::Vector(vec![i as f32; 4]),
+                ]
+            })
+            .collect();
+        Rows {
+            columns: vec![
+                column("id", Type::String),
+                column("n", Type::Null),
+                column("v", Type::Vector),
+                column("s", Type::Null),
+                column("w", Type::Vector),
+            ],
+            rows,
+        }
+    }
+
+    /// Built in parts, each part takes the types of the whole: a column's
+    /// integers in one part and floats in another are floats in both,
+    /// vectors of two lengths a list in both, a part of nulls a string
+    /// column when another part holds strings; the parts are the whole's
+    /// rows in order.
+    #[test]
+    fn parts_take_the_types_of_the_whole() {
+        let rows = halves();
+        let whole = batch_from_rows(&rows).expect("one batch");
+        let want = [
+            DataType::Utf8,
+            DataType::Float64,
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true))),
+            DataType::Utf8,
+            DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Float32, true)), 4),
+        ];
+        for (f, t) in whole.schema().fields().iter().zip(&want) {
+            assert_eq!(f.data_type(), t, "{}", f.name());
+        }
+        let n = whole
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("floats");
+        assert_eq!(n.value(2), 2.0);
+        assert_eq!(n.value(7), 7.5);
+        for parts in [2, 3, 4, 10, 20] {
+            let batches = batches_in(&rows, parts, 1).expect("batches");
+            assert_eq!(batches.len(), parts.min(10), "{parts} parts");
+            let mut at = 0;
+            for b in &batches {
+                assert_eq!(b.schema(), whole.schema(), "{parts} parts");
+                assert_eq!(
+                    *b,
+                    whole.slice(at, b.num_rows()),
+                    "{parts} parts, from row {at}"
+                );
+                at += b.num_rows();
+            }
+            assert_eq!(at, 10);
+            let ids = batches[batches.len() - 1]
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("strings");
+            assert_eq!(ids.value(ids.len() - 1), "u9");
+        }
+    }
+
+    /// Two types that no one Arrow type holds, in different parts, are
+    /// refused by the column's name; a result without rows is one empty
+    /// batch of the declared types.
+    #[test]
+    fn parts_that_disagree_are_refused_and_no_rows_is_one_batch() {
+        let mut rows = halves();
+        rows.rows[8][0] = Value::Int(3);
+        let e = batches_in(&rows, 2, 1).expect_err("strings and integers");
+        assert!(e.to_string().contains("column 'id'"), "{e}");
+        let empty = Rows {
+            columns: vec![column("id", Type::String), column("n", Type::Int)],
+            rows: Vec::new(),
+        };
+        let batches = batches_from_rows(&empty).expect("empty");
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].num_rows(), 0);
+        assert_eq!(batches[0].schema().field(1).data_type(), &DataType::Int64);
     }
 }

@@ -72,13 +72,12 @@ pub fn read_batches(file: File, batch_rows: usize) -> std::result::Result<Batche
 }
 
 /// Writes `rows` to `out` as one Parquet file (one row group per million
-/// rows), with the column types [`crate::arrow::batch_from_rows`] gives.
+/// rows), with the column types [`crate::arrow::batches_from_rows`] gives.
 ///
 /// # Errors
 /// A column whose values no one Arrow type holds, or a failed write.
 pub fn write_rows(rows: &Rows, out: impl Write + Send) -> Result<()> {
-    let batch = crate::arrow::batch_from_rows(rows)?;
-    write_batch(&batch, out)
+    write_batches(&crate::arrow::batches_from_rows(rows)?, out)
 }
 
 /// Writes one record batch to `out` as a Parquet file.
@@ -86,6 +85,20 @@ pub fn write_rows(rows: &Rows, out: impl Write + Send) -> Result<()> {
 /// # Errors
 /// A failed write, or a column type Parquet cannot hold.
 pub fn write_batch(batch: &RecordBatch, out: impl Write + Send) -> Result<()> {
+    write_batches(std::slice::from_ref(batch), out)
+}
+
+/// Writes record batches of one schema (at least one) to `out` as a
+/// Parquet file.
+///
+/// # Errors
+/// A failed write, or a column type Parquet cannot hold.
+pub fn write_batches(batches: &[RecordBatch], out: impl Write + Send) -> Result<()> {
+    let Some(first) = batches.first() else {
+        return Err(Error::Storage(profiledb_storage::Error::InvalidArgument(
+            "no record batch to write (not even an empty one)".into(),
+        )));
+    };
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(1 << 20))
@@ -95,8 +108,10 @@ pub fn write_batch(batch: &RecordBatch, out: impl Write + Send) -> Result<()> {
             "cannot write Parquet: {e}"
         )))
     };
-    let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(props)).map_err(failed)?;
-    writer.write(batch).map_err(failed)?;
+    let mut writer = ArrowWriter::try_new(out, first.schema(), Some(props)).map_err(failed)?;
+    for batch in batches {
+        writer.write(batch).map_err(failed)?;
+    }
     writer.close().map_err(failed)?;
     Ok(())
 }

@@ -299,3 +299,20 @@ fn a_gzip_parquet_file_reads_as_parquet() {
     ]));
     assert!(out.contains("imported 10 events"), "{out}");
 }
+
+/// Batches written one after another read back as their rows in order; no
+/// batch at all is refused, nothing written.
+#[test]
+fn batches_write_as_one_file_in_order() {
+    let all = purchases(10);
+    let parts = [all.slice(0, 3), all.slice(3, 0), all.slice(3, 7)];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("parts.parquet");
+    let f = std::fs::File::create(&path).expect("create");
+    profiledb::parquet::write_batches(&parts, f).expect("write");
+    assert_eq!(read(&path), all);
+    let mut none = Vec::new();
+    let e = profiledb::parquet::write_batches(&[], &mut none).expect_err("no batch");
+    assert!(e.to_string().contains("no record batch"), "{e}");
+    assert!(none.is_empty());
+}

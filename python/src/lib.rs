@@ -468,12 +468,17 @@ fn output_to_py(
 ) -> PyResult<(Option<Bound<'_, PyAny>>, Option<String>)> {
     match output {
         profiledb::Output::Rows(rows) => {
-            let batch = py
-                .detach(|| profiledb::arrow::batch_from_rows(&rows))
+            // Built on every core, a batch each; the rows are freed
+            // without the GIL too.
+            let batches = py
+                .detach(move || profiledb::arrow::batches_from_rows(&rows))
                 .map_err(|e| to_py(py, &e))?;
-            let schema = batch.schema();
+            let schema = batches
+                .first()
+                .map(|b| b.schema())
+                .ok_or_else(|| Error::new_err("a result of no Arrow batch"))?;
             let table =
-                Table::try_new(vec![batch], schema).map_err(|e| Error::new_err(e.to_string()))?;
+                Table::try_new(batches, schema).map_err(|e| Error::new_err(e.to_string()))?;
             Ok((Some(table.into_pyarrow(py)?), None))
         }
         profiledb::Output::Done { summary, .. } => Ok((None, Some(summary))),

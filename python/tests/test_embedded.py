@@ -91,6 +91,31 @@ def test_pandas_and_arrow_ingest_equal_a_naive_model(db):
         assert math.isclose(r["spend"], spend, rel_tol=1e-9)
 
 
+def test_a_large_result_is_every_row_in_order_in_one_schema(db):
+    # Enough rows for a batch a core (two chunks on two cores): the
+    # table's chunks are the rows in order, each row its own values.
+    n = 40_000
+    table = pa.table(
+        {
+            "user": [f"u{i:06d}" for i in range(n)],
+            "type": ["purchase"] * n,
+            "ts": pa.array([T0] * n, pa.int64()),
+            "amount": pa.array([float(i % 100) for i in range(n)], pa.float64()),
+            "item_vec": [[float(i), 0.0, 1.0] if i % 2 else None for i in range(n)],
+        }
+    )
+    assert db.ingest(table) == n
+    t = db.query("SELECT id, purchases, spend, taste FROM users ORDER BY id AS OF $1", [T0])
+    assert t.num_rows == n
+    assert t.schema.field("taste").type == pa.list_(pa.float32(), 3)
+    ids = t.column("id").to_pylist()
+    assert ids == [f"u{i:06d}" for i in range(n)]
+    assert t.column("purchases").to_pylist() == [1] * n
+    assert t.column("spend").to_pylist() == [float(i % 100) for i in range(n)]
+    taste = t.column("taste").to_pylist()
+    assert taste == [[float(i), 0.0, 1.0] if i % 2 else None for i in range(n)]
+
+
 def test_statement_errors_carry_their_position(db):
     with pytest.raises(profiledb.StatementError) as e:
         db.query("SELECT id,\n  nosuch FROM users")
