@@ -61,6 +61,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use rayon::iter::Either;
 use rayon::prelude::*;
 
 use super::read::RowReader;
@@ -218,6 +219,11 @@ impl RowMerges {
             self.buf.extend_from_slice(a);
         }
         self.ends.push((u, f, self.buf.len(), attributes.is_some()));
+    }
+
+    /// The events pushed.
+    fn len(&self) -> usize {
+        self.ends.len()
     }
 
     /// Memory the operands take, estimated.
@@ -863,11 +869,16 @@ impl<K: Kv> Index<K> {
         reread.sort_unstable();
         reread.dedup();
         // A re-read reads these writes too.
-        let mut merges: Vec<Merge<'_>> = writes
-            .iter()
-            .flat_map(RowMerges::iter)
-            .filter(|m| reread.binary_search_by(|r| r.as_str().cmp(m.0)).is_err())
-            .collect();
+        let keep = |m: &Merge<'_>| reread.binary_search_by(|r| r.as_str().cmp(m.0)).is_err();
+        let total = writes.iter().map(RowMerges::len).sum();
+        let mut merges: Vec<Merge<'_>> = Vec::with_capacity(total);
+        if total >= BULK_CHANGES {
+            // In the order written, on every core: the writes' buffers are
+            // read again long after they were filled.
+            merges.par_extend(writes.par_iter().flat_map_iter(|w| w.iter().filter(keep)));
+        } else {
+            merges.extend(writes.iter().flat_map(RowMerges::iter).filter(keep));
+        }
         // In id order, a batch walks the table once; a user's merges stay
         // in the order written.
         let failed = if merges.len() >= BULK_CHANGES {
@@ -1149,9 +1160,9 @@ fn merge_each(table: &mut RowTable, merges: &[Merge<'_>]) -> Vec<String> {
 /// result finalized once), and the rows are put back in one pass.
 fn merge_bulk(table: &mut RowTable, merges: &[Merge<'_>]) -> Vec<String> {
     let current = &*table;
-    let rows: Vec<std::result::Result<Arc<UserRow>, String>> = merges
-        .par_chunk_by(|a, b| a.0 == b.0)
-        .map(|ops| {
+    // Merged rows and failed users, each in id order.
+    let (merged, failed): (Vec<Arc<UserRow>>, Vec<String>) =
+        merges.par_chunk_by(|a, b| a.0 == b.0).partition_map(|ops| {
             let user = ops[0].0;
             let mut row = match current.get(user) {
                 Some(r) => UserRow::clone(r),
@@ -1171,21 +1182,12 @@ fn merge_bulk(table: &mut RowTable, merges: &[Merge<'_>]) -> Vec<String> {
                 Ok(()) => {
                     row.features.finalize();
                     row.attributes.finalize();
-                    Ok(Arc::new(row))
+                    Either::Left(Arc::new(row))
                 }
                 // The store merged it or refused it; either way it knows.
-                Err(_) => Err(row.user),
+                Err(_) => Either::Right(row.user),
             }
-        })
-        .collect();
-    let mut failed = Vec::new();
-    let mut merged = Vec::with_capacity(rows.len());
-    for r in rows {
-        match r {
-            Ok(row) => merged.push(row),
-            Err(user) => failed.push(user),
-        }
-    }
+        });
     table.put_sorted(merged);
     failed
 }
