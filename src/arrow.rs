@@ -53,11 +53,8 @@ fn invalid(message: String) -> Error {
 /// An invalid argument when a column holds values of two types that no one
 /// Arrow type holds (never for the engine's own results).
 pub fn batch_from_rows(rows: &Rows) -> Result<RecordBatch> {
-    let mut batches = batches_in(rows, 1, 0)?;
-    match batches.pop() {
-        Some(batch) if batches.is_empty() => Ok(batch),
-        _ => Err(invalid("the result did not make one Arrow batch".into())),
-    }
+    let (types, dims) = column_types(rows, rows.rows.len().max(1))?;
+    batch_of(&rows.columns, &types, &dims, &rows.rows)
 }
 
 /// Rows a part of [`batches_from_rows`] holds at least: fewer are not worth
@@ -85,14 +82,27 @@ pub fn batches_from_rows(rows: &Rows) -> Result<Vec<RecordBatch>> {
 /// [`batches_from_rows`] in at most `parts` batches of at least `min_rows`
 /// rows each (but for the last).
 fn batches_in(rows: &Rows, parts: usize, min_rows: usize) -> Result<Vec<RecordBatch>> {
-    let columns = &rows.columns;
     let per_part = rows.rows.len().div_ceil(parts.max(1)).max(min_rows).max(1);
+    let (types, dims) = column_types(rows, per_part)?;
+    if rows.rows.is_empty() {
+        return Ok(vec![batch_of(&rows.columns, &types, &dims, &[])?]);
+    }
+    rows.rows
+        .par_chunks(per_part)
+        .map(|part| batch_of(&rows.columns, &types, &dims, part))
+        .collect()
+}
+
+/// The type each column's values are held in, and the lengths of its
+/// vectors, over every row: each part of `per_part` rows read on a core of
+/// its own, the parts' findings then joined.
+fn column_types(rows: &Rows, per_part: usize) -> Result<(Vec<Type>, Vec<Dim>)> {
+    let columns = &rows.columns;
     let declared: (Vec<Type>, Vec<Dim>) = (
         columns.iter().map(|c| c.ty).collect(),
         vec![Dim::None; columns.len()],
     );
-    let (types, dims) = rows
-        .rows
+    rows.rows
         .par_chunks(per_part)
         .map(|part| {
             let (mut types, mut dims) = declared.clone();
@@ -116,14 +126,7 @@ fn batches_in(rows: &Rows, parts: usize, min_rows: usize) -> Result<Vec<RecordBa
                 }
                 Ok((types, dims))
             },
-        )?;
-    if rows.rows.is_empty() {
-        return Ok(vec![batch_of(columns, &types, &dims, &[])?]);
-    }
-    rows.rows
-        .par_chunks(per_part)
-        .map(|part| batch_of(columns, &types, &dims, part))
-        .collect()
+        )
 }
 
 /// The record batch of `rows`, its columns of `types` (vectors of `dims`).
