@@ -323,16 +323,16 @@ pub const MAX_EVENT_ID_LEN: usize = 256;
 ///
 /// # Errors
 /// An [`EventError`] naming the field, for any other value.
-pub fn event_id(ev: &Event) -> Result<Option<String>, EventError> {
+pub fn event_id(ev: &Event) -> Result<Option<Cow<'_, str>>, EventError> {
     match ev.field(EVENT_ID) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Int(i)) => Ok(Some(i.to_string())),
+        Some(Value::Int(i)) => Ok(Some(Cow::Owned(i.to_string()))),
         Some(Value::String(s)) if s.is_empty() => Err(err(Some(EVENT_ID), "is empty")),
         Some(Value::String(s)) if s.len() > MAX_EVENT_ID_LEN => Err(err(
             Some(EVENT_ID),
             format!("is {} bytes, longer than {MAX_EVENT_ID_LEN}", s.len()),
         )),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(Cow::Borrowed(s))),
         Some(other) => Err(err(
             Some(EVENT_ID),
             format!("must be a string or an integer, got {}", other.type_name()),

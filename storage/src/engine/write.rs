@@ -676,7 +676,10 @@ impl<K: Kv> Engine<K> {
             // Planning checks the id; it is read only where it is kept.
             // The event is kept as accepted, with its declared defaults.
             let plan = event::plan_event(b, ev).and_then(|(ev, ops)| {
-                let id = if keeping { event::event_id(&ev)? } else { None };
+                let id = match event::event_id(&ev)? {
+                    Some(id) if keeping => Some(history::id_key(&ev.user, &id)),
+                    _ => None,
+                };
                 Ok((ev, id, ops, version))
             });
             match plan {
@@ -837,27 +840,24 @@ impl<K: Kv> Engine<K> {
     /// event of their id, or has one earlier in `planned`. The caller holds
     /// the users' id locks, so no other write can accept one meanwhile.
     fn drop_duplicates(&self, planned: &mut Vec<Planned<'_>>) -> Result<()> {
-        let keys: Vec<Vec<u8>> = planned
-            .iter()
-            .filter_map(|(ev, id, ..)| Some(history::id_key(&ev.user, id.as_deref()?)))
-            .collect();
-        let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
-        sorted.sort();
+        let mut sorted: Vec<Vec<u8>> = planned.iter().filter_map(|p| p.1.clone()).collect();
+        sorted.sort_unstable();
         sorted.dedup();
-        let owned: Vec<Vec<u8>> = sorted.iter().map(|k| (*k).clone()).collect();
         let snap = self.kv.snapshot();
-        let found = snap.multi_get(HISTORY, &owned)?;
-        let mut seen: std::collections::HashSet<&[u8]> = owned
+        let found = snap.multi_get(HISTORY, &sorted)?;
+        let mut seen: std::collections::HashSet<&[u8]> = sorted
             .iter()
             .zip(&found)
             .filter(|(_, v)| v.is_some())
             .map(|(k, _)| k.as_slice())
             .collect();
-        let mut k = keys.iter();
-        planned.retain(|(_, id, ..)| match id {
-            None => true,
-            Some(_) => k.next().is_some_and(|key| seen.insert(key.as_slice())),
-        });
+        let keep: Vec<bool> = planned
+            .iter()
+            .map(|(_, id, ..)| id.as_ref().is_none_or(|key| seen.insert(key)))
+            .collect();
+        drop(seen);
+        let mut keep = keep.into_iter();
+        planned.retain(|_| keep.next().unwrap_or(true));
         Ok(())
     }
 
@@ -1006,12 +1006,12 @@ impl<K: Kv> Engine<K> {
     }
 
     /// The history puts of `writes` (each as user, time, what was written
-    /// and the event id if any): an entry each, the day markers and the ids,
-    /// sorted by key. None when the catalog keeps no history.
+    /// and the key of its event id if any): an entry each, the day markers
+    /// and the ids. None when the catalog keeps no history.
     fn history_puts<'w>(
         &self,
         bindings: &Bindings,
-        writes: impl ExactSizeIterator<Item = (&'w str, i64, HistoryWrite<'w>, Option<&'w str>, u64)>,
+        writes: impl ExactSizeIterator<Item = (&'w str, i64, HistoryWrite<'w>, Option<&'w [u8]>, u64)>,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         if bindings.catalog.history_ms == 0 {
             return Vec::new();
@@ -1021,8 +1021,8 @@ impl<K: Kv> Engine<K> {
             .fetch_add(writes.len() as u64, Ordering::Relaxed);
         let mut puts = Vec::with_capacity(2 * writes.len());
         for (seq, (user, ts, write, id, version)) in (first..).zip(writes) {
-            if let Some(id) = id {
-                puts.push((history::id_key(user, id), history::id_value(ts, seq)));
+            if let Some(key) = id {
+                puts.push((key.to_vec(), history::id_value(ts, seq)));
             }
             let value = match write {
                 HistoryWrite::Event(ev) => history::event_value(seq, version, ev),
@@ -1031,15 +1031,17 @@ impl<K: Kv> Engine<K> {
             puts.push((history::entry_key(user, ts, seq), value));
             puts.push((history::marker_key(history::day_of(ts), user), Vec::new()));
         }
-        puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        puts.dedup_by(|a, b| a.0 == b.0);
+        // Unsorted: the history's memtable is hashed, so order does not
+        // help its inserts (see the family's options). A marker twice in
+        // one batch is the same key put twice.
         puts
     }
 }
 
-/// An event of a batch as planned: as accepted, its id when the history
-/// keeps it, its operands, and the catalog version it was planned under.
-type Planned<'e> = (std::borrow::Cow<'e, Event>, Option<String>, EventOps, u64);
+/// An event of a batch as planned: as accepted, the key of its id when the
+/// history keeps it, its operands, and the catalog version it was planned
+/// under.
+type Planned<'e> = (std::borrow::Cow<'e, Event>, Option<Vec<u8>>, EventOps, u64);
 
 /// Folds the history older than the horizon at `now` into each user's base
 /// state, so that the history keeps only the horizon's writes. The cutoff
@@ -1096,24 +1098,26 @@ pub(crate) fn fold_history<K: Kv>(
     }
     let end = history::marker_key(history::day_of(cutoff), "");
     let mut folded = 0;
+    // The markers as they were when the fold began, read by one iterator: a
+    // read across the history's groups has RocksDB order its memtable first
+    // (see its options). A marker written since is for a user the next fold
+    // reaches, if the fold of its group has not already.
+    let scan = kv.snapshot();
+    let mut it = scan.iter(HISTORY, Some(history::markers_start()), Some(end))?;
+    it.seek_to_first();
     loop {
         // The next group of users with history older than the cutoff.
         let mut markers: Vec<(Vec<u8>, String)> = Vec::new();
-        {
-            let snap = kv.snapshot();
-            let mut it = snap.iter(HISTORY, Some(history::markers_start()), Some(end.clone()))?;
-            it.seek_to_first();
-            while let Some(k) = it.key() {
-                if let Some((_, user)) = history::parse_marker_key(k) {
-                    markers.push((k.to_vec(), user.to_owned()));
-                }
-                if markers.len() >= 64 {
-                    break;
-                }
-                it.next();
+        while let Some(k) = it.key() {
+            if let Some((_, user)) = history::parse_marker_key(k) {
+                markers.push((k.to_vec(), user.to_owned()));
             }
-            it.status()?;
+            it.next();
+            if markers.len() >= 64 {
+                break;
+            }
         }
+        it.status()?;
         if markers.is_empty() {
             return Ok(folded);
         }
@@ -1159,6 +1163,17 @@ pub(crate) fn delete_keys<S: KvSnapshot, B: KvBatch>(
     it.status()
 }
 
+/// The range of `user`'s keys in family `cf`: in the history, the user's one
+/// group ([`history::user_range`]), which RocksDB reads without ordering the
+/// rest of its memtable.
+pub(crate) fn user_keys(cf: &'static str, user: &str) -> (Vec<u8>, Vec<u8>) {
+    if cf == HISTORY {
+        history::user_range(user)
+    } else {
+        keys::user_range(user)
+    }
+}
+
 /// Adds to `batch` the deletion of every key of `user` that `snap` holds,
 /// and returns the key ranges to purge from disk.
 fn user_deletion<S: KvSnapshot, B: KvBatch>(
@@ -1172,7 +1187,8 @@ fn user_deletion<S: KvSnapshot, B: KvBatch>(
     // and purge with the rest.
     let mut days = Vec::new();
     for cf in DATA {
-        delete_keys(snap, batch, cf, &start, &end, &mut |k| {
+        let (lo, hi) = user_keys(cf, user);
+        delete_keys(snap, batch, cf, &lo, &hi, &mut |k| {
             if cf == HISTORY
                 && let Some((_, ts, _)) = history::parse_entry_key(k)
             {
