@@ -87,34 +87,6 @@ pub fn request_of_marker(marker: &[u8]) -> Option<Vec<u8>> {
 /// The first byte of a day marker's key.
 const MARKER: u8 = 0xFF;
 
-/// The group a history key belongs to, for RocksDB's hashed memtable (see
-/// the history family's options): every key of one user (`user 0x00`: base
-/// state, entries and event ids) is one group, and every other key (day
-/// markers, request keys and their markers, after every user) is a group of
-/// its own. A group is a prefix of its keys and is contiguous in key order,
-/// so a read of one user's history is a seek into one hash bucket; a read
-/// across groups asks RocksDB for total order (`RocksSnapshot::iter`).
-pub fn group_of(key: &[u8]) -> &[u8] {
-    match key.first() {
-        // No UTF-8 id starts with 0xFD, 0xFE or 0xFF.
-        Some(&first) if first >= REQUEST_DAY => key,
-        _ => match key.iter().position(|&b| b == 0) {
-            Some(end) => &key[..=end],
-            None => key,
-        },
-    }
-}
-
-/// The range of every history key of `user` (base state, entries and event
-/// ids): one group (see [`group_of`]), unlike [`keys::user_range`], whose
-/// end is the next user's.
-pub fn user_range(user: &str) -> (Vec<u8>, Vec<u8>) {
-    let lower = keys::user_key(user);
-    let mut upper = lower.clone();
-    upper.push(EVENT_ID + 1);
-    (lower, upper)
-}
-
 /// One accepted write as the history keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -587,73 +559,6 @@ mod tests {
             .with("vec", vec![0.25f32, -1.0, 3.0e-7])
             .with("none", Value::Null)
             .with("tags", Value::Tags(vec!["x".into(), "y".into()]))
-    }
-
-    /// Every kind of history key, each with the user it belongs to.
-    fn every_kind_of_key() -> Vec<(Vec<u8>, Option<&'static str>)> {
-        // Ids that are prefixes of each other, and ones past ASCII.
-        let users = ["u", "u1", "u10", "u\u{e9}", "a", "\u{10ffff}", "u 1"];
-        let mut keys = Vec::new();
-        for user in users {
-            keys.push((base_key(user), Some(user)));
-            for (ts, seq) in [
-                (i64::MIN, 0),
-                (-1, 3),
-                (0, 1),
-                (1_000, u64::MAX),
-                (i64::MAX, 9),
-            ] {
-                keys.push((entry_key(user, ts, seq), Some(user)));
-            }
-            for id in ["", "e1", "\u{ff}", "e1\u{0}x"] {
-                keys.push((id_key(user, id), Some(user)));
-            }
-            for day in [-3, 0, 20_000] {
-                keys.push((marker_key(day, user), None));
-            }
-        }
-        for key in ["", "k", "k2", "a much longer request key"] {
-            keys.push((request_key(key), None));
-            keys.push((request_marker_key(20_000, key), None));
-        }
-        keys
-    }
-
-    #[test]
-    fn groups_are_prefixes_contiguous_in_key_order_and_a_user_each() {
-        let mut keys = every_kind_of_key();
-        keys.sort();
-        let mut ended: Vec<&[u8]> = Vec::new();
-        for (i, (key, user)) in keys.iter().enumerate() {
-            let group = group_of(key);
-            assert!(key.starts_with(group), "{key:?}");
-            if let Some(user) = user {
-                assert_eq!(group, keys::user_key(user), "{key:?}");
-            } else {
-                // A marker or a request key is its own group.
-                assert_eq!(group, key.as_slice());
-            }
-            assert!(
-                !ended.contains(&group),
-                "group {group:?} comes back at {key:?}"
-            );
-            if keys
-                .get(i + 1)
-                .is_none_or(|(next, _)| group_of(next) != group)
-            {
-                ended.push(group);
-            }
-        }
-        // A user's range holds its keys and no one else's, and stays in its
-        // group.
-        for user in ["u", "u1", "u\u{e9}", "\u{10ffff}"] {
-            let (lo, hi) = user_range(user);
-            assert_eq!(group_of(&lo), group_of(&hi));
-            for (key, owner) in &keys {
-                let inside = lo.as_slice() <= key.as_slice() && key.as_slice() < hi.as_slice();
-                assert_eq!(inside, *owner == Some(user), "{user}: {key:?}");
-            }
-        }
     }
 
     #[test]

@@ -463,7 +463,7 @@ impl Derive<'_> {
         out: &mut Out<'_, impl Kv>,
     ) -> Result<()> {
         for user in users {
-            let (lo, hi) = super::write::user_keys(HISTORY, &user);
+            let (lo, hi) = keys::user_range(&user);
             let mut it = snap.iter(HISTORY, Some(lo.clone()), Some(hi.clone()))?;
             it.seek(&lo);
             let kept = it.key().is_some();
@@ -473,10 +473,9 @@ impl Derive<'_> {
                 self.users(snap, &lo, &hi, true, out)?;
             } else {
                 for cf in DATA {
-                    let (lo, hi) = super::write::user_keys(cf, &user);
                     super::write::delete_keys(snap, &mut out.batch, cf, &lo, &hi, &mut |_| {})?;
                 }
-                out.purge.push(keys::user_range(&user));
+                out.purge.push((lo, hi));
             }
             out.flush_if_full()?;
         }

@@ -138,12 +138,8 @@ impl Engine<RocksKv> {
     #[cfg(feature = "testing")]
     pub fn raw_keys(&self, name: &'static str) -> Result<Vec<Vec<u8>>> {
         let kv = self.kv();
-        // In key order across the whole family (the history's memtable is
-        // hashed by group: see `RocksSnapshot::iter`).
-        let mut ro = rocksdb::ReadOptions::default();
-        ro.set_total_order_seek(true);
         kv.db()
-            .iterator_cf_opt(kv.cf(name)?, ro, rocksdb::IteratorMode::Start)
+            .iterator_cf(kv.cf(name)?, rocksdb::IteratorMode::Start)
             .map(|r| r.map(|(k, _)| k.to_vec()).map_err(rocks_err))
             .collect()
     }

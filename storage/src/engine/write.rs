@@ -1007,7 +1007,7 @@ impl<K: Kv> Engine<K> {
 
     /// The history puts of `writes` (each as user, time, what was written
     /// and the key of its event id if any): an entry each, the day markers
-    /// and the ids. None when the catalog keeps no history.
+    /// and the ids, sorted by key. None when the catalog keeps no history.
     fn history_puts<'w>(
         &self,
         bindings: &Bindings,
@@ -1031,9 +1031,8 @@ impl<K: Kv> Engine<K> {
             puts.push((history::entry_key(user, ts, seq), value));
             puts.push((history::marker_key(history::day_of(ts), user), Vec::new()));
         }
-        // Unsorted: the history's memtable is hashed, so order does not
-        // help its inserts (see the family's options). A marker twice in
-        // one batch is the same key put twice.
+        puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        puts.dedup_by(|a, b| a.0 == b.0);
         puts
     }
 }
@@ -1098,10 +1097,11 @@ pub(crate) fn fold_history<K: Kv>(
     }
     let end = history::marker_key(history::day_of(cutoff), "");
     let mut folded = 0;
-    // The markers as they were when the fold began, read by one iterator: a
-    // read across the history's groups has RocksDB order its memtable first
-    // (see its options). A marker written since is for a user the next fold
-    // reaches, if the fold of its group has not already.
+    // The markers as they were when the fold began, read by one iterator
+    // (read again from the start for each group, the markers the groups
+    // before deleted would be skipped one tombstone at a time). A marker
+    // written since is for a user the next fold reaches, if the fold of its
+    // group has not already.
     let scan = kv.snapshot();
     let mut it = scan.iter(HISTORY, Some(history::markers_start()), Some(end))?;
     it.seek_to_first();
@@ -1163,17 +1163,6 @@ pub(crate) fn delete_keys<S: KvSnapshot, B: KvBatch>(
     it.status()
 }
 
-/// The range of `user`'s keys in family `cf`: in the history, the user's one
-/// group ([`history::user_range`]), which RocksDB reads without ordering the
-/// rest of its memtable.
-pub(crate) fn user_keys(cf: &'static str, user: &str) -> (Vec<u8>, Vec<u8>) {
-    if cf == HISTORY {
-        history::user_range(user)
-    } else {
-        keys::user_range(user)
-    }
-}
-
 /// Adds to `batch` the deletion of every key of `user` that `snap` holds,
 /// and returns the key ranges to purge from disk.
 fn user_deletion<S: KvSnapshot, B: KvBatch>(
@@ -1187,8 +1176,7 @@ fn user_deletion<S: KvSnapshot, B: KvBatch>(
     // and purge with the rest.
     let mut days = Vec::new();
     for cf in DATA {
-        let (lo, hi) = user_keys(cf, user);
-        delete_keys(snap, batch, cf, &lo, &hi, &mut |k| {
+        delete_keys(snap, batch, cf, &start, &end, &mut |k| {
             if cf == HISTORY
                 && let Some((_, ts, _)) = history::parse_entry_key(k)
             {

@@ -22,10 +22,9 @@ use rocksdb::{
 
 pub use sync::SyncPolicy;
 
-use super::{ALL, CATALOG, DATA, HISTORY, Kv, KvBatch, KvIter, KvSnapshot};
+use super::{ALL, CATALOG, DATA, Kv, KvBatch, KvIter, KvSnapshot};
 use crate::catalog::SharedBindings;
 use crate::error::{Error, Result, Status};
-use crate::history;
 
 /// RocksDB's default environment (shared by every database the process
 /// opens), its flush and compaction threads at the lowest CPU priority (nice
@@ -273,10 +272,6 @@ impl RocksKv {
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(2);
         db_opts.set_max_background_jobs(4);
-        // The history family's hashed memtable takes one writer at a time
-        // (`options.rs`); RocksDB then applies a group of concurrent
-        // batches in turn, on the thread that leads the group.
-        db_opts.set_allow_concurrent_memtable_write(false);
         db_opts.set_env(&background_env()?);
         // A database an earlier version wrote may hold range tombstones,
         // which RocksDB's row cache can read past: such a database opens
@@ -567,20 +562,6 @@ impl<'a> KvSnapshot for RocksSnapshot<'a> {
     ) -> Result<RocksIter<'_>> {
         let mut ro = ReadOptions::default();
         ro.set_snapshot(&self.snapshot);
-        // The history's memtable is hashed by group (`options.rs`): a range
-        // inside one group (a user's history) is read in that group alone,
-        // any other in total order. Every other family has no prefix
-        // extractor, and total order is what it reads anyway.
-        let one_group = cf == HISTORY
-            && match (&lower, &upper) {
-                (Some(l), Some(u)) => history::group_of(l) == history::group_of(u),
-                _ => false,
-            };
-        if one_group {
-            ro.set_prefix_same_as_start(true);
-        } else {
-            ro.set_total_order_seek(true);
-        }
         if let Some(l) = lower {
             ro.set_iterate_lower_bound(l);
         }

@@ -15,10 +15,6 @@ use crate::keys;
 use crate::kv::{FAMILIES, HISTORY, Merge, VECTORS, WINDOWS, family_index};
 use crate::time::now_ms;
 
-/// Hash buckets of the history family's memtable: 2 MiB of pointers, about
-/// one user a bucket in a full memtable of 64 MiB.
-const HISTORY_BUCKETS: usize = 1 << 18;
-
 /// Options shared by every family.
 #[derive(Clone)]
 #[allow(missing_debug_implementations)]
@@ -96,25 +92,6 @@ pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings
             // runs (`cargo bench --bench ingest`, 2026-12-04).
             o.set_memtable_prefix_bloom_ratio(0.02);
             o.set_memtable_whole_key_filtering(true);
-            // Every event kept writes three keys here (its entry, its id and
-            // its user's day marker), at users all over the key space: in one
-            // skiplist, inserting them was a quarter of the writer's time. The
-            // memtable is hashed by group instead (a user's keys are one,
-            // `history::group_of`), each bucket a small skiplist. Reads of one
-            // user stay one seek (`RocksSnapshot::iter` reads a group in
-            // prefix mode); a read across groups (a fold, a backfill) has
-            // RocksDB order the memtable first. Needs the database's
-            // `allow_concurrent_memtable_write` off (`RocksKv::open`).
-            o.set_prefix_extractor(rocksdb::SliceTransform::create(
-                "profiledb.history.group",
-                crate::history::group_of,
-                None,
-            ));
-            o.set_memtable_factory(rocksdb::MemtableFactory::HashSkipList {
-                bucket_count: HISTORY_BUCKETS,
-                height: 4,
-                branching_factor: 4,
-            });
         }
         _ => {}
     }
