@@ -676,9 +676,10 @@ impl<K: Kv> Engine<K> {
             // Planning checks the id; it is read only where it is kept.
             // The event is kept as accepted, with its declared defaults.
             let plan = event::plan_event(b, ev).and_then(|(ev, ops)| {
-                let id = match event::event_id(&ev)? {
-                    Some(id) if keeping => Some(history::id_key(&ev.user, &id)),
-                    _ => None,
+                let id = if keeping {
+                    event::event_id(&ev)?.map(|id| history::id_key(&ev.user, &id))
+                } else {
+                    None
                 };
                 Ok((ev, id, ops, version))
             });
