@@ -846,19 +846,16 @@ impl<K: Kv> Engine<K> {
         sorted.dedup();
         let snap = self.kv.snapshot();
         let found = snap.multi_get(HISTORY, &sorted)?;
-        let mut seen: std::collections::HashSet<&[u8]> = sorted
-            .iter()
-            .zip(&found)
-            .filter(|(_, v)| v.is_some())
-            .map(|(k, _)| k.as_slice())
-            .collect();
-        let keep: Vec<bool> = planned
-            .iter()
-            .map(|(_, id, ..)| id.as_ref().is_none_or(|key| seen.insert(key)))
-            .collect();
-        drop(seen);
-        let mut keep = keep.into_iter();
-        planned.retain(|_| keep.next().unwrap_or(true));
+        // Whether each key is taken: stored, or by an event kept before.
+        let mut taken: Vec<bool> = found.iter().map(Option::is_some).collect();
+        planned.retain(|(_, id, ..)| match id {
+            None => true,
+            Some(key) => match sorted.binary_search(key) {
+                Ok(i) => !std::mem::replace(&mut taken[i], true),
+                // Not reached: `sorted` holds every key.
+                Err(_) => true,
+            },
+        });
         Ok(())
     }
 
