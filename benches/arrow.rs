@@ -100,7 +100,8 @@ fn arrow(c: &mut Criterion) {
                 panic!("rows expected");
             };
             assert_eq!(rows.rows.len(), 1_000_000);
-            profiledb::arrow::batches_from_rows(&rows).expect("batches")
+            // As `db.query` converts them: the rows freed as they go.
+            profiledb::arrow::into_batches(rows).expect("batches")
         });
     });
     // The conversion alone: in one batch on one thread, and a batch a

@@ -79,10 +79,48 @@ pub fn batches_from_rows(rows: &Rows) -> Result<Vec<RecordBatch>> {
     batches_in(rows, rayon::current_num_threads(), MIN_PART_ROWS)
 }
 
+/// [`batches_from_rows`], consuming the rows: each part's rows are freed
+/// on the thread that converted them, as soon as they are converted. A
+/// large result's rows are many small allocations, and freeing them on
+/// the caller's thread alone took about as long as the conversion on every
+/// core: a query of 1M rows to Arrow took 298–309 ms this way against
+/// 342–349 ms with the rows freed after (`cargo bench --bench arrow`,
+/// `query_1m_rows_to_arrow`, alternating runs).
+///
+/// # Errors
+/// As [`batches_from_rows`].
+pub fn into_batches(rows: Rows) -> Result<Vec<RecordBatch>> {
+    into_batches_in(rows, rayon::current_num_threads(), MIN_PART_ROWS)
+}
+
+/// [`into_batches`] in at most `parts` batches of at least `min_rows` rows
+/// each (but for the last).
+fn into_batches_in(rows: Rows, parts: usize, min_rows: usize) -> Result<Vec<RecordBatch>> {
+    let per_part = part_rows(&rows, parts, min_rows);
+    let (types, dims) = column_types(&rows, per_part)?;
+    let Rows { columns, mut rows } = rows;
+    if rows.is_empty() {
+        return Ok(vec![batch_of(&columns, &types, &dims, &[])?]);
+    }
+    rows.par_chunks_mut(per_part)
+        .map(|part| {
+            let batch = batch_of(&columns, &types, &dims, part);
+            part.iter_mut().for_each(|r| drop(std::mem::take(r)));
+            batch
+        })
+        .collect()
+}
+
+/// Rows in each part of `rows` split into at most `parts` parts of at
+/// least `min_rows` rows (but for the last).
+fn part_rows(rows: &Rows, parts: usize, min_rows: usize) -> usize {
+    rows.rows.len().div_ceil(parts.max(1)).max(min_rows).max(1)
+}
+
 /// [`batches_from_rows`] in at most `parts` batches of at least `min_rows`
 /// rows each (but for the last).
 fn batches_in(rows: &Rows, parts: usize, min_rows: usize) -> Result<Vec<RecordBatch>> {
-    let per_part = rows.rows.len().div_ceil(parts.max(1)).max(min_rows).max(1);
+    let per_part = part_rows(rows, parts, min_rows);
     let (types, dims) = column_types(rows, per_part)?;
     if rows.rows.is_empty() {
         return Ok(vec![batch_of(&rows.columns, &types, &dims, &[])?]);
@@ -691,6 +729,8 @@ mod tests {
         assert_eq!(n.value(7), 7.5);
         for parts in [2, 3, 4, 10, 20] {
             let batches = batches_in(&rows, parts, 1).expect("batches");
+            let owned = into_batches_in(rows.clone(), parts, 1).expect("batches");
+            assert_eq!(owned, batches, "{parts} parts, the rows consumed");
             assert_eq!(batches.len(), parts.min(10), "{parts} parts");
             let mut at = 0;
             for b in &batches {
@@ -721,10 +761,16 @@ mod tests {
         rows.rows[8][0] = Value::Int(3);
         let e = batches_in(&rows, 2, 1).expect_err("strings and integers");
         assert!(e.to_string().contains("column 'id'"), "{e}");
+        let e = into_batches_in(rows, 2, 1).expect_err("strings and integers");
+        assert!(e.to_string().contains("column 'id'"), "{e}");
         let empty = Rows {
             columns: vec![column("id", Type::String), column("n", Type::Int)],
             rows: Vec::new(),
         };
+        assert_eq!(
+            into_batches(empty.clone()).expect("empty"),
+            batches_from_rows(&empty).expect("empty")
+        );
         let batches = batches_from_rows(&empty).expect("empty");
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].num_rows(), 0);

@@ -468,10 +468,10 @@ fn output_to_py(
 ) -> PyResult<(Option<Bound<'_, PyAny>>, Option<String>)> {
     match output {
         profiledb::Output::Rows(rows) => {
-            // Built on every core, a batch each; the rows are freed
-            // without the GIL too.
+            // Built on every core, a batch each, and the rows freed there
+            // as they are converted, without the GIL.
             let batches = py
-                .detach(move || profiledb::arrow::batches_from_rows(&rows))
+                .detach(move || profiledb::arrow::into_batches(rows))
                 .map_err(|e| to_py(py, &e))?;
             let schema = batches
                 .first()
