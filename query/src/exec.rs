@@ -622,9 +622,7 @@ fn finish_rows(
 
 fn merge(plan: &SelectPlan, partials: Vec<Partial>) -> Vec<Vec<Value>> {
     match &plan.shape {
-        Shape::Rows { limit, .. } => {
-            finish_rows(keyed_rows(partials), &plan.sort_desc(), limit)
-        }
+        Shape::Rows { limit, .. } => finish_rows(keyed_rows(partials), &plan.sort_desc(), limit),
         Shape::Groups {
             keys,
             aggs,

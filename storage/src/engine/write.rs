@@ -993,7 +993,15 @@ impl<K: Kv> Engine<K> {
             ops.extend(p.sgd.iter().map(|(k, v)| (3, k.as_slice(), v.as_slice())));
         }
         ops.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let mut batch = self.kv.batch();
+        // Room for every record: a record's tag, family and two lengths
+        // take at most 16 bytes beside its key and value.
+        let bytes = ops
+            .iter()
+            .map(|(_, k, v)| k.len() + v.len())
+            .chain(history.iter().map(|(k, v)| k.len() + v.len()))
+            .map(|n| n + 16)
+            .sum();
+        let mut batch = self.kv.batch_with_capacity(bytes);
         for (cf, k, v) in ops {
             batch.merge(CFS[usize::from(cf)], k, v);
         }

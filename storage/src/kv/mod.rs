@@ -167,6 +167,13 @@ pub trait Kv: Send + Sync + 'static {
     fn snapshot(&self) -> Self::Snapshot<'_>;
     /// An empty batch.
     fn batch(&self) -> Self::Batch;
+    /// An empty batch with room for `bytes` of records (keys, values and
+    /// what the store frames each with), so that a large batch is not
+    /// copied as it grows.
+    fn batch_with_capacity(&self, bytes: usize) -> Self::Batch {
+        let _ = bytes;
+        self.batch()
+    }
     /// Applies `batch` atomically. With `durable`, the write is on stable
     /// storage before this returns, whatever the store's sync policy.
     ///

@@ -442,6 +442,15 @@ impl Kv for RocksKv {
         }
     }
 
+    fn batch_with_capacity(&self, bytes: usize) -> RocksBatch {
+        // The batch's header takes 12 bytes beside its records.
+        RocksBatch {
+            db: Arc::clone(&self.db),
+            inner: WriteBatch::with_capacity_bytes(bytes.saturating_add(12)),
+            missing: None,
+        }
+    }
+
     fn write(&self, batch: RocksBatch, durable: bool) -> Result<()> {
         if let Some(cf) = batch.missing {
             return Err(Error::Engine(format!("column family '{cf}' is missing")));
