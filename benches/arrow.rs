@@ -2,8 +2,9 @@
 //! as the library takes them (a `Vec<Event>`) and as an Arrow record batch
 //! (`profiledb::arrow::events_from_batch`, what `db.ingest(pyarrow_table)`
 //! runs), into a new database with the ingest bench's schema; and a query
-//! of 1M rows converted to Arrow batches (what `db.query` hands pyarrow),
-//! and that conversion alone, in one batch and in a batch a core.
+//! of 1M rows converted to Arrow batches (what `db.query` hands pyarrow:
+//! each part of the scan as it is made), the same with the rows all made
+//! first, and that conversion alone, in one batch and in a batch a core.
 //! `python/bench/bench.py` measures the same through Python; the ratios between
 //! the two are the package's overhead.
 
@@ -91,25 +92,37 @@ fn arrow(c: &mut Criterion) {
     let (_dir, db) = support::fresh(false);
     support::populate(&db, 1_000_000).expect("populate");
     db.flush().expect("flush");
+    let sql = "SELECT id, views, spend, spend_7d, taste FROM users";
     group.bench_function("query_1m_rows_to_arrow", |b| {
         b.iter(|| {
-            let Output::Rows(rows) = db
-                .execute("SELECT id, views, spend, spend_7d, taste FROM users")
-                .expect("query")
+            // As `db.query` converts them: each part of the scan as it is
+            // made, its rows freed as they go.
+            let sink = profiledb::arrow::BatchSink::default();
+            let Output::Rows(rows) = db.execute_params_into(sql, &[], &sink).expect("query")
             else {
                 panic!("rows expected");
             };
+            let batches = sink.finish(rows).expect("batches");
+            assert_eq!(
+                batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                1_000_000
+            );
+            batches
+        });
+    });
+    // The rows all made first, then converted on every core.
+    group.bench_function("query_1m_rows_then_to_arrow", |b| {
+        b.iter(|| {
+            let Output::Rows(rows) = db.execute(sql).expect("query") else {
+                panic!("rows expected");
+            };
             assert_eq!(rows.rows.len(), 1_000_000);
-            // As `db.query` converts them: the rows freed as they go.
             profiledb::arrow::into_batches(rows).expect("batches")
         });
     });
     // The conversion alone: in one batch on one thread, and a batch a
     // thread of the pool (what `db.query` does).
-    let Output::Rows(rows) = db
-        .execute("SELECT id, views, spend, spend_7d, taste FROM users")
-        .expect("query")
-    else {
+    let Output::Rows(rows) = db.execute(sql).expect("query") else {
         panic!("rows expected");
     };
     group.bench_function("1m_rows_to_one_arrow_batch", |b| {

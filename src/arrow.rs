@@ -25,11 +25,12 @@ use arrow_array::types::{
 };
 use arrow_array::{
     Array, ArrayRef, ArrowPrimitiveType, NullArray, RecordBatch, RecordBatchOptions, cast::AsArray,
+    new_null_array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 
-use crate::{Column, Error, Event, EventError, Result, Rows, Type, Value};
+use crate::{Column, Error, Event, EventError, PartAt, Result, RowSink, Rows, Type, Value};
 
 /// Event `index` rejected for `field`.
 fn bad_event(index: usize, field: &str, reason: String) -> Error {
@@ -136,35 +137,47 @@ fn batches_in(rows: &Rows, parts: usize, min_rows: usize) -> Result<Vec<RecordBa
 /// its own, the parts' findings then joined.
 fn column_types(rows: &Rows, per_part: usize) -> Result<(Vec<Type>, Vec<Dim>)> {
     let columns = &rows.columns;
-    let declared: (Vec<Type>, Vec<Dim>) = (
-        columns.iter().map(|c| c.ty).collect(),
-        vec![Dim::None; columns.len()],
-    );
     rows.rows
         .par_chunks(per_part)
-        .map(|part| {
-            let (mut types, mut dims) = declared.clone();
-            for r in part {
-                for (i, c) in columns.iter().enumerate() {
-                    let v = cell(r, i);
-                    types[i] = column_type(c, types[i], Type::of(v))?;
-                    if let Value::Vector(x) = v {
-                        dims[i] = dims[i].with(x.len());
-                    }
-                }
+        .map(|part| part_types(columns, part))
+        .try_reduce(|| declared(columns), |a, b| join_types(columns, a, &b))
+}
+
+/// Each column's declared type, and no vector length yet.
+fn declared(columns: &[Column]) -> (Vec<Type>, Vec<Dim>) {
+    (
+        columns.iter().map(|c| c.ty).collect(),
+        vec![Dim::None; columns.len()],
+    )
+}
+
+/// The type each column's values are held in, and the lengths of its
+/// vectors, over `rows`.
+fn part_types(columns: &[Column], rows: &[Vec<Value>]) -> Result<(Vec<Type>, Vec<Dim>)> {
+    let (mut types, mut dims) = declared(columns);
+    for r in rows {
+        for (i, c) in columns.iter().enumerate() {
+            let v = cell(r, i);
+            types[i] = column_type(c, types[i], Type::of(v))?;
+            if let Value::Vector(x) = v {
+                dims[i] = dims[i].with(x.len());
             }
-            Ok::<_, Error>((types, dims))
-        })
-        .try_reduce(
-            || declared.clone(),
-            |(mut types, mut dims), (t, d)| {
-                for (i, c) in columns.iter().enumerate() {
-                    types[i] = column_type(c, types[i], t[i])?;
-                    dims[i] = dims[i].join(d[i]);
-                }
-                Ok((types, dims))
-            },
-        )
+        }
+    }
+    Ok((types, dims))
+}
+
+/// The types and vector lengths of two sets of rows together.
+fn join_types(
+    columns: &[Column],
+    (mut types, mut dims): (Vec<Type>, Vec<Dim>),
+    (t, d): &(Vec<Type>, Vec<Dim>),
+) -> Result<(Vec<Type>, Vec<Dim>)> {
+    for (i, c) in columns.iter().enumerate() {
+        types[i] = column_type(c, types[i], t[i])?;
+        dims[i] = dims[i].join(d[i]);
+    }
+    Ok((types, dims))
 }
 
 /// The record batch of `rows`, its columns of `types` (vectors of `dims`).
@@ -186,17 +199,180 @@ fn batch_of(
                 .map_err(|e| invalid(format!("column '{}': {e}", columns[i].name)))?;
         }
     }
-    let mut fields = Vec::with_capacity(columns.len());
-    let mut arrays = Vec::with_capacity(columns.len());
-    for (c, b) in columns.iter().zip(builders) {
-        let array = b.finish(len);
-        fields.push(Field::new(&c.name, array.data_type().clone(), true));
-        arrays.push(array);
-    }
+    let arrays = builders.into_iter().map(|b| b.finish(len)).collect();
+    batch_of_arrays(columns, arrays, len)
+}
+
+/// The record batch of `arrays`, one a column, each of `len` rows.
+fn batch_of_arrays(columns: &[Column], arrays: Vec<ArrayRef>, len: usize) -> Result<RecordBatch> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .zip(&arrays)
+        .map(|(c, a)| Field::new(&c.name, a.data_type().clone(), true))
+        .collect();
     let schema = Arc::new(Schema::new(fields));
     let options = RecordBatchOptions::new().with_row_count(Some(len));
     RecordBatch::try_new_with_options(schema, arrays, &options)
         .map_err(|e| invalid(format!("the result does not fit an Arrow batch: {e}")))
+}
+
+/// A query's rows converted to record batches as the scan makes them
+/// ([`RowSink`], given to [`crate::Db::execute_params_into`]): each part
+/// is converted, and its rows freed, on the thread that scanned it, so
+/// that a large result's rows are never all held at once (their memory,
+/// reused part after part, need not be faulted in fresh). Then
+/// [`BatchSink::finish`] gives the batches in the answer's order.
+///
+/// A part's columns take the types its own values show, as
+/// [`batches_from_rows`] types a column over all the rows; where parts
+/// disagree in ways one Arrow type holds (integers and floats in a column
+/// typed only once run, vectors of several lengths, a part of nulls
+/// only), the parts that differ are retyped to the whole's at the end,
+/// without their rows: the batches are those [`batches_from_rows`] would
+/// make of the same rows, cut into other parts.
+#[derive(Debug, Default)]
+pub struct BatchSink {
+    parts: std::sync::Mutex<Vec<SunkPart>>,
+}
+
+/// A part converted by a [`BatchSink`], with the types its values showed.
+#[derive(Debug)]
+struct SunkPart {
+    at: PartAt,
+    batch: RecordBatch,
+    types: (Vec<Type>, Vec<Dim>),
+}
+
+impl RowSink for BatchSink {
+    fn take(
+        &self,
+        at: PartAt,
+        columns: &[Column],
+        rows: Vec<Vec<Value>>,
+    ) -> profiledb_query::Result<()> {
+        let to_query = |e: Error| {
+            let message = match e {
+                Error::Storage(profiledb_storage::Error::InvalidArgument(m)) => m,
+                e => e.to_string(),
+            };
+            profiledb_query::Error::invalid(message, None)
+        };
+        let types = part_types(columns, &rows).map_err(to_query)?;
+        let batch = batch_of(columns, &types.0, &types.1, &rows).map_err(to_query)?;
+        drop(rows);
+        self.parts
+            .lock()
+            .map_err(|_| profiledb_query::Error::invalid("a conversion to Arrow failed", None))?
+            .push(SunkPart { at, batch, types });
+        Ok(())
+    }
+}
+
+impl BatchSink {
+    /// The statement's record batches, in order: the parts taken, retyped
+    /// to agree, then `rows` (the rows the statement returned: none when
+    /// its rows came here, all of them otherwise, converted as
+    /// [`into_batches`] converts them).
+    ///
+    /// # Errors
+    /// As [`batches_from_rows`]: a column whose parts hold two types that no
+    /// one Arrow type holds.
+    pub fn finish(self, rows: Rows) -> Result<Vec<RecordBatch>> {
+        let mut parts = self
+            .parts
+            .into_inner()
+            .map_err(|_| invalid("a conversion to Arrow failed".into()))?;
+        if parts.is_empty() {
+            return into_batches(rows);
+        }
+        let Rows { columns, rows } = rows;
+        if !rows.is_empty() {
+            let types = part_types(&columns, &rows)?;
+            parts.push(SunkPart {
+                at: PartAt {
+                    range: usize::MAX,
+                    part: usize::MAX,
+                },
+                batch: batch_of(&columns, &types.0, &types.1, &rows)?,
+                types,
+            });
+        }
+        parts.sort_by_key(|p| p.at);
+        let whole = parts
+            .iter()
+            .try_fold(declared(&columns), |a, p| join_types(&columns, a, &p.types))?;
+        parts
+            .into_iter()
+            .map(|p| {
+                if p.types == whole {
+                    Ok(p.batch)
+                } else {
+                    retyped(&columns, &p.batch, &p.types, &whole)
+                }
+            })
+            .collect()
+    }
+}
+
+/// `batch`, of a part whose values showed types `part`, with its columns
+/// of the types `whole` of every part together: a column of nulls only as
+/// nulls of the whole's type, integers as floats, vectors of one length as
+/// a list (rebuilt value by value: a rare case, the vectors of a column
+/// being one item's, of one length, but for expressions choosing among
+/// items).
+fn retyped(
+    columns: &[Column],
+    batch: &RecordBatch,
+    part: &(Vec<Type>, Vec<Dim>),
+    whole: &(Vec<Type>, Vec<Dim>),
+) -> Result<RecordBatch> {
+    let len = batch.num_rows();
+    let mut arrays = Vec::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        let array = batch.column(i);
+        let to = Builder::new(whole.0[i], whole.1[i], 0).finish(0);
+        let to = to.data_type();
+        if array.data_type() == to {
+            arrays.push(Arc::clone(array));
+            continue;
+        }
+        let retyped: ArrayRef = match (part.0[i], part.1[i], to) {
+            // No value of the column in this part: nulls of the whole's type.
+            (Type::Null, ..) | (Type::Vector, Dim::None, _) => new_null_array(to, len),
+            (Type::Int, _, DataType::Float64) => Arc::new(
+                array
+                    .as_primitive::<Int64Type>()
+                    .unary::<_, Float64Type>(|x| x as f64),
+            ),
+            (Type::Vector, Dim::Same(_), DataType::List(_))
+                if matches!(array.data_type(), DataType::FixedSizeList(..)) =>
+            {
+                let fixed = array.as_fixed_size_list();
+                let mut list = Builder::new(Type::Vector, Dim::Mixed, len);
+                for row in 0..len {
+                    let v = if fixed.is_valid(row) {
+                        let x = fixed.value(row);
+                        Value::Vector(x.as_primitive::<Float32Type>().values().to_vec())
+                    } else {
+                        Value::Null
+                    };
+                    list.append(&v)
+                        .map_err(|e| invalid(format!("column '{}': {e}", c.name)))?;
+                }
+                list.finish(len)
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "column '{}' is {} in one part of the result and {to} in the whole, which \
+                     cannot be converted",
+                    c.name,
+                    array.data_type()
+                )));
+            }
+        };
+        arrays.push(retyped);
+    }
+    batch_of_arrays(columns, arrays, len)
 }
 
 /// Value `i` of row `r`; null past its end.
@@ -750,6 +926,118 @@ mod tests {
                 .expect("strings");
             assert_eq!(ids.value(ids.len() - 1), "u9");
         }
+    }
+
+    /// The rows of [`halves`] with a null vector in each vector column of
+    /// row 2, so that a part of that row alone holds no vector at all.
+    fn halves_with_nulls() -> Rows {
+        let mut rows = halves();
+        rows.rows[2][2] = Value::Null;
+        rows.rows[2][4] = Value::Null;
+        rows
+    }
+
+    /// `rows` given to a sink in parts of `size` rows, from several threads
+    /// in reverse order, numbered as a scan of two ranges numbers them.
+    fn sunk(rows: &Rows, size: usize) -> Result<Vec<RecordBatch>> {
+        let sink = BatchSink::default();
+        let chunks: Vec<&[Vec<Value>]> = rows.rows.chunks(size).collect();
+        let half = chunks.len().div_ceil(2);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, part)| {
+                    let (sink, columns) = (&sink, &rows.columns);
+                    let at = PartAt {
+                        range: usize::from(i >= half),
+                        part: if i >= half { i - half } else { i },
+                    };
+                    s.spawn(move || sink.take(at, columns, part.to_vec()))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().expect("thread"))
+                .map_err(|e| invalid(e.to_string()))
+        })?;
+        sink.finish(Rows {
+            columns: rows.columns.clone(),
+            rows: Vec::new(),
+        })
+    }
+
+    /// Parts converted as a scan makes them are, in order, the batches of
+    /// the whole result cut at the parts' bounds: of the whole's types
+    /// wherever a part's own values would type a column otherwise (integers
+    /// among floats, vectors of another length, no vector or no value).
+    #[test]
+    fn a_sinks_parts_are_the_whole_retyped_where_they_differ() {
+        for rows in [halves(), halves_with_nulls()] {
+            let whole = batch_from_rows(&rows).expect("one batch");
+            for size in [1, 2, 3, 4, 5, 10] {
+                let batches = sunk(&rows, size).expect("sunk");
+                assert_eq!(batches.len(), 10usize.div_ceil(size), "parts of {size}");
+                let mut at = 0;
+                for b in &batches {
+                    assert_eq!(b.schema(), whole.schema(), "parts of {size}");
+                    assert_eq!(
+                        *b,
+                        whole.slice(at, b.num_rows()),
+                        "parts of {size}, from row {at}"
+                    );
+                    at += b.num_rows();
+                }
+                assert_eq!(at, 10);
+            }
+        }
+        // A part of nulls only, of a vector column whose other parts hold
+        // vectors of four: a fixed-size list of four, of nulls.
+        let rows = halves_with_nulls();
+        let batches = sunk(&rows, 1).expect("sunk");
+        let w = batches[2].column(4);
+        assert_eq!(
+            w.data_type(),
+            &DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Float32, true)), 4)
+        );
+        assert!(w.is_null(0));
+        let n = batches[3].column(1).as_primitive::<Float64Type>();
+        assert_eq!(n.value(0), 3.0);
+    }
+
+    /// A sink given no part converts the rows returned; rows returned beside
+    /// parts come after them; parts that no one type holds are refused.
+    #[test]
+    fn a_sinks_rows_returned_and_its_disagreements() {
+        let rows = halves();
+        let sink = BatchSink::default();
+        assert_eq!(
+            sink.finish(rows.clone()).expect("rows"),
+            into_batches(rows.clone()).expect("rows")
+        );
+        let sink = BatchSink::default();
+        sink.take(
+            PartAt { range: 0, part: 0 },
+            &rows.columns,
+            rows.rows[..4].to_vec(),
+        )
+        .expect("taken");
+        let batches = sink
+            .finish(Rows {
+                columns: rows.columns.clone(),
+                rows: rows.rows[4..].to_vec(),
+            })
+            .expect("batches");
+        let whole = batch_from_rows(&rows).expect("whole");
+        assert_eq!(batches, vec![whole.slice(0, 4), whole.slice(4, 6)]);
+
+        let mut bad = halves();
+        bad.rows[8][0] = Value::Int(3);
+        let e = sunk(&bad, 5).expect_err("strings and integers");
+        assert!(e.to_string().contains("column 'id'"), "{e}");
+        let e = sunk(&bad, 1).expect_err("strings and integers");
+        assert!(e.to_string().contains("column 'id'"), "{e}");
     }
 
     /// Two types that no one Arrow type holds, in different parts, are

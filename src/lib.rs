@@ -55,8 +55,8 @@ use std::path::Path;
 
 pub use error::{Error, Result};
 pub use profiledb_query::{
-    Column, Limits, Output, Permission, Position, Rows, Type, clear_interrupt, closest,
-    ends_statement, interrupt, interrupted, split_statements,
+    Column, Limits, Output, PartAt, Permission, Position, RowSink, Rows, Type, clear_interrupt,
+    closest, ends_statement, interrupt, interrupted, split_statements,
 };
 pub use profiledb_storage::RocksEngine;
 pub use profiledb_storage::catalog::{
@@ -517,11 +517,7 @@ impl Db {
     /// unknown, mismatches types or cannot run; its `Display` draws a caret under
     /// the offending text. Statements before the failing one have run.
     pub fn execute(&self, sql: &str) -> Result<Output> {
-        self.execute_script(sql)?.pop().ok_or_else(|| {
-            Error::Query(profiledb_query::Error::from(
-                profiledb_query::ParseError::new("expected a statement", sql.len()..sql.len()),
-            ))
-        })
+        last_output(sql, self.execute_script(sql)?)
     }
 
     /// Runs every statement of `sql` in order and returns each one's output.
@@ -580,13 +576,35 @@ impl Db {
     /// statement does not use, or one of a type no literal has (tags, maps),
     /// naming the parameter.
     pub fn execute_params(&self, sql: &str, params: &[Value]) -> Result<Output> {
-        self.execute_params_as(sql, params, &Limits::default(), Permission::ReadWrite)?
-            .pop()
-            .ok_or_else(|| {
-                Error::Query(profiledb_query::Error::from(
-                    profiledb_query::ParseError::new("expected a statement", sql.len()..sql.len()),
-                ))
-            })
+        let outs =
+            self.execute_params_as(sql, params, &Limits::default(), Permission::ReadWrite)?;
+        last_output(sql, outs)
+    }
+
+    /// As [`Db::execute_params`], with the last statement's rows handed to
+    /// `sink` part by part, on the threads that scan them, when it is a plain
+    /// scan (a `SELECT` over every user, filtered or not, that neither
+    /// sorts, groups, aggregates nor limits): its [`Rows`] then hold none.
+    /// What `arrow::BatchSink` takes (with the `arrow` feature), so that a
+    /// large result is converted and its rows freed while the scan goes on.
+    ///
+    /// # Errors
+    /// As [`Db::execute_params`], and the sink's own errors.
+    pub fn execute_params_into(
+        &self,
+        sql: &str,
+        params: &[Value],
+        sink: &dyn RowSink,
+    ) -> Result<Output> {
+        let outs = profiledb_query::execute_params_into(
+            &self.engine,
+            sql,
+            params,
+            &Limits::default(),
+            Permission::ReadWrite,
+            sink,
+        )?;
+        last_output(sql, outs)
     }
 
     /// As [`Db::execute_as`], with bind parameters ([`Db::execute_params`]).
@@ -677,4 +695,14 @@ impl Db {
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
         Ok(self.engine.checkpoint(dir)?)
     }
+}
+
+/// The last statement's output of `sql`, which ran as `outs`; an error at
+/// the end of `sql` when it held no statement.
+fn last_output(sql: &str, mut outs: Vec<Output>) -> Result<Output> {
+    outs.pop().ok_or_else(|| {
+        Error::Query(profiledb_query::Error::from(
+            profiledb_query::ParseError::new("expected a statement", sql.len()..sql.len()),
+        ))
+    })
 }

@@ -263,8 +263,10 @@ impl Native {
             Some(p) => p.try_iter()?.map(|x| param(&x?)).collect::<PyResult<_>>()?,
         };
         let db = self.db()?;
-        let out = interruptible(py, || db.execute_params(sql, &params))?;
-        output_to_py(py, out)
+        // A plain scan's rows become Arrow batches as the scan makes them.
+        let sink = profiledb::arrow::BatchSink::default();
+        let out = interruptible(py, || db.execute_params_into(sql, &params, &sink))?;
+        output_to_py_from(py, out, sink)
     }
 
     /// Ingests events given as dicts, atomically; returns how many were
@@ -466,12 +468,23 @@ fn output_to_py(
     py: Python<'_>,
     output: profiledb::Output,
 ) -> PyResult<(Option<Bound<'_, PyAny>>, Option<String>)> {
+    output_to_py_from(py, output, profiledb::arrow::BatchSink::default())
+}
+
+/// [`output_to_py`] for a statement that ran with `sink`, which holds the
+/// batches of its rows that did not come back in `output`.
+fn output_to_py_from(
+    py: Python<'_>,
+    output: profiledb::Output,
+    sink: profiledb::arrow::BatchSink,
+) -> PyResult<(Option<Bound<'_, PyAny>>, Option<String>)> {
     match output {
         profiledb::Output::Rows(rows) => {
-            // Built on every core, a batch each, and the rows freed there
-            // as they are converted, without the GIL.
+            // The sink's batches, and the rows returned built on every
+            // core, a batch each, and freed there as they are converted,
+            // without the GIL.
             let batches = py
-                .detach(move || profiledb::arrow::into_batches(rows))
+                .detach(move || sink.finish(rows))
                 .map_err(|e| to_py(py, &e))?;
             let schema = batches
                 .first()

@@ -114,6 +114,32 @@ def test_a_large_result_is_every_row_in_order_in_one_schema(db):
     assert t.column("spend").to_pylist() == [float(i % 100) for i in range(n)]
     taste = t.column("taste").to_pylist()
     assert taste == [[float(i), 0.0, 1.0] if i % 2 else None for i in range(n)]
+    # Without ORDER BY, the scan's parts are converted as they are made:
+    # the same table, in id order.
+    plain = db.query("SELECT id, purchases, spend, taste FROM users AS OF $1", [T0])
+    assert plain.schema == t.schema
+    assert plain.equals(t)
+
+
+def test_a_scans_parts_without_vectors_take_the_columns_type(db):
+    # The first 30,000 users have no vector: the scan's first parts hold
+    # none, and still read as the fixed-size list the later parts make.
+    n = 50_000
+    table = pa.table(
+        {
+            "user": [f"u{i:06d}" for i in range(n)],
+            "type": ["purchase"] * n,
+            "ts": pa.array([T0] * n, pa.int64()),
+            "amount": pa.array([1.0] * n, pa.float64()),
+            "item_vec": [[1.0, float(i), 2.0] if i >= 30_000 else None for i in range(n)],
+        }
+    )
+    assert db.ingest(table) == n
+    t = db.query("SELECT id, taste FROM users AS OF $1", [T0])
+    assert t.schema.field("taste").type == pa.list_(pa.float32(), 3)
+    assert t.column("id").to_pylist() == [f"u{i:06d}" for i in range(n)]
+    taste = t.column("taste").to_pylist()
+    assert taste == [[1.0, float(i), 2.0] if i >= 30_000 else None for i in range(n)]
 
 
 def test_statement_errors_carry_their_position(db):

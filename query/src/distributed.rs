@@ -125,7 +125,7 @@ pub(crate) fn query(
             continue;
         }
         if matches!(plan.access, Access::One) {
-            return crate::exec::run_select(&plan, view.as_ref(), limits);
+            return crate::exec::run_select(&plan, view.as_ref(), limits, None);
         }
         let text = select.to_string();
         let (local, remote) = rayon::join(

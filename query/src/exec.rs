@@ -14,7 +14,7 @@ use crate::bind::{AggFunc, AggSpec};
 use crate::error::{Error, Result};
 use crate::eval::{Ctx, eval, total_cmp, truth};
 use crate::limits::Limits;
-use crate::output::{Column, Rows, Type};
+use crate::output::{Column, PartAt, RowSink, Rows, Type};
 use crate::plan::{Access, Limit, SelectPlan, Shape};
 use crate::similarity;
 use crate::source::View;
@@ -24,6 +24,12 @@ use crate::source::View;
 pub(crate) fn scan_partitions() -> usize {
     rayon::current_num_threads() * 2
 }
+
+/// Rows a plain scan hands its [`RowSink`] at a time: few enough that
+/// their memory, freed by the sink, is reused by the next part's rather
+/// than fresh (a million rows of five columns held at once are about 300
+/// MB, which the process must fault in).
+const SINK_ROWS: usize = 16_384;
 
 /// One partition's result.
 #[derive(Debug)]
@@ -312,9 +318,15 @@ fn sort_keyed<T>(rows: &mut [(Vec<Value>, T)], desc: &[bool]) {
 
 /// Runs a planned `SELECT` on `view`. Its similarity targets must be
 /// resolved (see `crate::similarity::resolve`).
-pub(crate) fn run_select(plan: &SelectPlan, view: &dyn View, limits: &Limits) -> Result<Rows> {
-    let partials = local_partials(plan, view, limits)?;
-    finish_select(plan, partials, limits)
+/// A plain scan's rows go to `sink` when given (see [`RowSink`]).
+pub(crate) fn run_select(
+    plan: &SelectPlan,
+    view: &dyn View,
+    limits: &Limits,
+    sink: Option<&dyn RowSink>,
+) -> Result<Rows> {
+    let (partials, sent) = partials(plan, view, limits, sink)?;
+    finish_rows_sent(plan, partials, limits, sent)
 }
 
 /// The partial results of `plan` over `view`, one per scanned range.
@@ -323,10 +335,22 @@ pub(crate) fn local_partials(
     view: &dyn View,
     limits: &Limits,
 ) -> Result<Vec<Partial>> {
+    partials(plan, view, limits, None).map(|(p, _)| p)
+}
+
+/// [`local_partials`], a plain scan's rows to `sink` when given; with how
+/// many rows went there.
+fn partials(
+    plan: &SelectPlan,
+    view: &dyn View,
+    limits: &Limits,
+    sink: Option<&dyn RowSink>,
+) -> Result<(Vec<Partial>, usize)> {
     let cancelled = AtomicBool::new(false);
     // Set by a partition that alone has more rows than the limit allows: the
     // answer is then the row-limit error, and every partition stops.
     let enough = AtomicBool::new(false);
+    let mut sent = 0;
     let partials: Vec<Partial> = match &plan.access {
         Access::VectorTopK {
             def,
@@ -355,16 +379,28 @@ pub(crate) fn local_partials(
         }
         Access::Scan => {
             let ranges = view.partitions(scan_partitions())?;
-            ranges
+            let sink = sink.filter(|_| plan.is_plain_scan());
+            let scan = Scan {
+                plan,
+                view,
+                limits,
+                cancelled: &cancelled,
+                enough: &enough,
+                sink,
+            };
+            let parts = ranges
                 .par_iter()
-                .map(|range| scan_partition(plan, view, range, limits, &cancelled, &enough))
-                .collect::<Result<Vec<_>>>()?
+                .enumerate()
+                .map(|(at, range)| scan.partition(at, range))
+                .collect::<Result<Vec<_>>>()?;
+            sent = parts.iter().map(|(_, n)| n).sum();
+            parts.into_iter().map(|(p, _)| p).collect()
         }
     };
     if cancelled.load(AtomicOrdering::Relaxed) && !enough.load(AtomicOrdering::Relaxed) {
         limits.check()?;
     }
-    Ok(partials)
+    Ok((partials, sent))
 }
 
 /// Merges partial results (of any number of ranges and machines) into the
@@ -374,8 +410,19 @@ pub(crate) fn finish_select(
     partials: Vec<Partial>,
     limits: &Limits,
 ) -> Result<Rows> {
+    finish_rows_sent(plan, partials, limits, 0)
+}
+
+/// [`finish_select`], with `sent` rows of the answer handed to a
+/// [`RowSink`] already, which count towards the row cap.
+fn finish_rows_sent(
+    plan: &SelectPlan,
+    partials: Vec<Partial>,
+    limits: &Limits,
+    sent: usize,
+) -> Result<Rows> {
     let rows = merge(plan, partials);
-    limits.check_rows(rows.len())?;
+    limits.check_rows(rows.len().saturating_add(sent))?;
     check_int_columns(&plan.columns, &rows)?;
     Ok(Rows {
         columns: plan.columns.clone(),
@@ -401,46 +448,90 @@ pub(crate) fn check_int_columns(columns: &[Column], rows: &[Vec<Value>]) -> Resu
     Ok(())
 }
 
-fn scan_partition(
-    plan: &SelectPlan,
-    view: &dyn View,
-    range: &UserRange,
-    limits: &Limits,
-    cancelled: &AtomicBool,
-    enough: &AtomicBool,
-) -> Result<Partial> {
-    let mut part = Partition::new();
-    let mut seen = 0u64;
-    view.scan(range, &plan.needs, &mut |row| {
-        if enough.load(AtomicOrdering::Relaxed) {
-            return false;
-        }
-        seen += 1;
-        if seen.is_multiple_of(1024) {
-            if cancelled.load(AtomicOrdering::Relaxed) {
+/// One scan of a plan's ranges: what each range's partition reads with.
+struct Scan<'a> {
+    plan: &'a SelectPlan,
+    view: &'a dyn View,
+    limits: &'a Limits,
+    /// Set when the deadline passed: every partition stops.
+    cancelled: &'a AtomicBool,
+    /// Set when a partition alone has more rows than the cap allows.
+    enough: &'a AtomicBool,
+    /// Where a plain scan's rows go, when anywhere but the answer.
+    sink: Option<&'a dyn RowSink>,
+}
+
+impl Scan<'_> {
+    /// Scans `range`, the `at`-th of the scan's; with how many of its rows
+    /// went to the sink.
+    fn partition(&self, at: usize, range: &UserRange) -> Result<(Partial, usize)> {
+        let (plan, limits) = (self.plan, self.limits);
+        let mut part = Partition::new();
+        let mut seen = 0u64;
+        let mut failed = None;
+        self.view.scan(range, &plan.needs, &mut |row| {
+            if self.enough.load(AtomicOrdering::Relaxed) {
                 return false;
             }
-            if limits.expired() {
-                cancelled.store(true, AtomicOrdering::Relaxed);
+            seen += 1;
+            if seen.is_multiple_of(1024) {
+                if self.cancelled.load(AtomicOrdering::Relaxed) {
+                    return false;
+                }
+                if limits.expired() {
+                    self.cancelled.store(true, AtomicOrdering::Relaxed);
+                    return false;
+                }
+            }
+            part.visit(plan, row);
+            if let Some(max) = limits.max_rows {
+                // Enough rows to fail the limit; no need to read on.
+                if part.sent + part.len() > max && plan.ordering_is_empty() {
+                    self.enough.store(true, AtomicOrdering::Relaxed);
+                    return false;
+                }
+            }
+            if let Some(sink) = self.sink
+                && part.len() >= SINK_ROWS
+                && let Err(e) = part.send(plan, sink, at)
+            {
+                failed = Some(e);
                 return false;
             }
+            !part.done(plan)
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
         }
-        part.visit(plan, row);
-        if let Some(max) = limits.max_rows {
-            // Enough rows to fail the limit; no need to read on.
-            if part.len() > max && plan.ordering_is_empty() {
-                enough.store(true, AtomicOrdering::Relaxed);
-                return false;
+        match self.sink {
+            Some(sink) => {
+                if part.len() > 0 {
+                    part.send(plan, sink, at)?;
+                }
+                let sent = part.sent;
+                Ok((part.finish(), sent))
             }
+            None => Ok((part.finish(), 0)),
         }
-        !part.done(plan)
-    })?;
-    Ok(part.finish())
+    }
 }
 
 impl SelectPlan {
     fn ordering_is_empty(&self) -> bool {
         matches!(&self.shape, Shape::Rows { order, .. } if order.is_empty())
+    }
+
+    /// Whether the answer is every matching row of a scan, in the scan's
+    /// order: its partitions' rows, one after another, with nothing to sort,
+    /// cut or fold (the plans whose rows a [`RowSink`] takes).
+    fn is_plain_scan(&self) -> bool {
+        matches!(self.access, Access::Scan)
+            && !self.by_id
+            && matches!(&self.shape, Shape::Rows { order, limit, .. }
+                if order.is_empty()
+                    && limit.limit.is_none()
+                    && !limit.distinct
+                    && limit.offset == 0)
     }
 
     /// The direction of each sort key a row carries: the `ORDER BY` keys,
@@ -520,6 +611,9 @@ fn merge_groups(aggs: &[AggSpec], partials: Vec<Partial>) -> BTreeMap<GroupKey, 
 struct Partition {
     rows: Vec<(Vec<Value>, Vec<Value>)>,
     groups: BTreeMap<GroupKey, Vec<AggState>>,
+    /// Rows handed to a [`RowSink`] so far, and in how many parts.
+    sent: usize,
+    parts: usize,
 }
 
 impl Partition {
@@ -527,7 +621,24 @@ impl Partition {
         Partition {
             rows: Vec::new(),
             groups: BTreeMap::new(),
+            sent: 0,
+            parts: 0,
         }
+    }
+
+    /// Hands the rows held to `sink`, as the next part of range `range`,
+    /// keeping their buffer for the next part's. Only for a plain scan,
+    /// whose rows carry no sort keys.
+    fn send(&mut self, plan: &SelectPlan, sink: &dyn RowSink, range: usize) -> Result<()> {
+        let rows: Vec<Vec<Value>> = self.rows.drain(..).map(|(_, r)| r).collect();
+        check_int_columns(&plan.columns, &rows)?;
+        let at = PartAt {
+            range,
+            part: self.parts,
+        };
+        self.parts += 1;
+        self.sent += rows.len();
+        sink.take(at, &plan.columns, rows)
     }
 
     fn len(&self) -> usize {

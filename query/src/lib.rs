@@ -59,12 +59,12 @@ pub use error::{At, Error, ParseError, Position, Result, Span, closest};
 pub use lexer::MAX_STATEMENT_TOKENS;
 pub use lexer::{ends_statement, split_statements};
 pub use limits::{Limits, clear_interrupt, interrupt, interrupted};
-pub use output::{Column, Output, Rows, Type};
+pub use output::{Column, Output, PartAt, RowSink, Rows, Type};
 pub use parser::{
     MAX_EXPR_DEPTH, RECURSION_LIMIT, parse_expr, parse_script, parse_script_with, parse_statement,
 };
 pub use source::{DataSource, View};
 pub use statement::{
-    Permission, Prepared, create_segments_from, execute, execute_as, execute_params, rows_as_of,
-    run,
+    Permission, Prepared, create_segments_from, execute, execute_as, execute_params,
+    execute_params_into, rows_as_of, run,
 };

@@ -116,3 +116,34 @@ impl Output {
         }
     }
 }
+
+/// Where a part of a query's rows lies in the answer: parts are ordered by
+/// the scanned range they come from, then by their place in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartAt {
+    /// The range of users the part was scanned from, in id order.
+    pub range: usize,
+    /// The part's place among its range's.
+    pub part: usize,
+}
+
+/// Takes a query's rows part by part, on the threads that scan them, as
+/// they are made, so that a large answer is converted (to Arrow batches,
+/// say) and its rows freed while the scan goes on rather than all held at
+/// once. Given to [`crate::execute_params_into`].
+///
+/// Only a plain scan hands its rows over this way: a `SELECT` over every
+/// user (filtered or not) without `ORDER BY`, `GROUP BY`, aggregates,
+/// `DISTINCT`, `LIMIT` or `OFFSET`. Then every row goes to the sink and the
+/// statement's [`Rows`] hold none; any other statement returns its rows as
+/// usual and never calls the sink. So the answer is always the parts, in
+/// [`PartAt`] order, followed by the rows returned.
+pub trait RowSink: Sync {
+    /// Takes `rows` of `columns`, the part of the answer at `at`. Called
+    /// from many threads at once, in no order; no two calls of one
+    /// statement share an `at`. An error fails the statement.
+    ///
+    /// # Errors
+    /// Whatever the sink cannot take; the statement fails with it.
+    fn take(&self, at: PartAt, columns: &[Column], rows: Vec<Vec<Value>>) -> crate::Result<()>;
+}

@@ -179,7 +179,7 @@ pub(super) fn matching_users(
         max_rows: None,
         ..limits.clone()
     };
-    let rows = query(source, &select, &unlimited)?;
+    let rows = query(source, &select, &unlimited, None)?;
     Ok(rows
         .rows
         .into_iter()

@@ -13,7 +13,7 @@ use crate::bind::unknown;
 use crate::error::{At, Error, Result, Span};
 use crate::exec::run_select;
 use crate::limits::Limits;
-use crate::output::{Column, Output, Rows, Type};
+use crate::output::{Column, Output, RowSink, Rows, Type};
 use crate::parser::parse_script_with;
 use crate::plan::plan_select;
 use crate::source::{DataSource, View};
@@ -81,6 +81,36 @@ pub fn execute_params(
     limits: &Limits,
     permission: Permission,
 ) -> Result<Vec<Output>> {
+    execute_script(source, sql, params, limits, permission, None)
+}
+
+/// As [`execute_params`], with the last statement's rows handed to `sink`
+/// part by part as they are scanned, when that statement is a plain scan
+/// (see [`RowSink`]): its [`Rows`] then hold none. Earlier statements'
+/// outputs are returned as usual.
+///
+/// # Errors
+/// As [`execute_params`], and the sink's own errors.
+pub fn execute_params_into(
+    source: &dyn DataSource,
+    sql: &str,
+    params: &[profiledb_storage::Value],
+    limits: &Limits,
+    permission: Permission,
+    sink: &dyn RowSink,
+) -> Result<Vec<Output>> {
+    execute_script(source, sql, params, limits, permission, Some(sink))
+}
+
+/// [`execute_params`], the last statement's rows to `sink` when given.
+fn execute_script(
+    source: &dyn DataSource,
+    sql: &str,
+    params: &[profiledb_storage::Value],
+    limits: &Limits,
+    permission: Permission,
+    sink: Option<&dyn RowSink>,
+) -> Result<Vec<Output>> {
     let named = |e: Error| at_param(e, sql, params);
     let statements =
         parse_script_with(sql, params).map_err(|e| named(Error::from(e)).locate(sql))?;
@@ -93,8 +123,9 @@ pub fn execute_params(
         .locate(sql));
     }
     let mut out = Vec::with_capacity(statements.len());
-    for (stmt, _) in &statements {
-        out.push(run(source, stmt, limits).map_err(|e| named(e).locate(sql))?);
+    for (i, (stmt, _)) in statements.iter().enumerate() {
+        let sink = sink.filter(|_| i + 1 == statements.len());
+        out.push(run_into(source, stmt, limits, sink).map_err(|e| named(e).locate(sql))?);
     }
     Ok(out)
 }
@@ -188,6 +219,16 @@ fn param_at(sql: &str, span: Span) -> Option<u32> {
 /// # Errors
 /// Unknown names, type mismatches, invalid definitions and storage failures.
 pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result<Output> {
+    run_into(source, stmt, limits, None)
+}
+
+/// [`run`], a plain scan's rows to `sink` when given (see [`RowSink`]).
+fn run_into(
+    source: &dyn DataSource,
+    stmt: &Statement,
+    limits: &Limits,
+    sink: Option<&dyn RowSink>,
+) -> Result<Output> {
     match stmt {
         Statement::CreateAttribute { name, .. }
         | Statement::CreateFeature { name, .. }
@@ -341,7 +382,7 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
             }
             Ok(Output::counted("DELETE", n))
         }
-        Statement::Select(select) => query(source, select, limits).map(Output::Rows),
+        Statement::Select(select) => query(source, select, limits, sink).map(Output::Rows),
         Statement::Explain(inner) => explain(source, inner),
         Statement::CreateSegments { .. } if source.peers().is_some() => Err(Error::invalid(
             "CREATE SEGMENTS … FROM CLUSTER is a change: send it to the router, which carries it through the log",
@@ -414,7 +455,15 @@ pub fn run(source: &dyn DataSource, stmt: &Statement, limits: &Limits) -> Result
 /// averages by similarity, the vector index, all of one moment). The plan is
 /// made against the view's catalog: when a schema change lands between
 /// planning and taking the view, it is planned again.
-fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Rows> {
+///
+/// A plain scan's rows go to `sink` when given, not into the rows returned
+/// (see [`RowSink`]); a query across a cluster's machines returns them.
+fn query(
+    source: &dyn DataSource,
+    select: &Select,
+    limits: &Limits,
+    sink: Option<&dyn RowSink>,
+) -> Result<Rows> {
     if let Some(peers) = source.peers() {
         return crate::distributed::query(source, peers, select, limits);
     }
@@ -424,7 +473,7 @@ fn query(source: &dyn DataSource, select: &Select, limits: &Limits) -> Result<Ro
     for _ in 0..16 {
         let prepared = Prepared::of(select, bindings, now)?;
         let view = source.view(prepared.pins())?;
-        match prepared.run(view.as_ref(), limits)? {
+        match prepared.run_into(view.as_ref(), limits, sink)? {
             Some(rows) => return Ok(rows),
             None => bindings = Arc::clone(view.bindings()),
         }
@@ -492,12 +541,22 @@ impl Prepared {
     ///
     /// # Errors
     /// As the query's execution.
-    pub fn run(mut self, view: &dyn View, limits: &Limits) -> Result<Option<Rows>> {
+    pub fn run(self, view: &dyn View, limits: &Limits) -> Result<Option<Rows>> {
+        self.run_into(view, limits, None)
+    }
+
+    /// [`Prepared::run`], a plain scan's rows to `sink` when given.
+    fn run_into(
+        mut self,
+        view: &dyn View,
+        limits: &Limits,
+        sink: Option<&dyn RowSink>,
+    ) -> Result<Option<Rows>> {
         if !Arc::ptr_eq(view.bindings(), &self.bindings) {
             return Ok(None);
         }
         similarity::resolve(&mut self.plan, view, limits)?;
-        run_select(&self.plan, view, limits).map(Some)
+        run_select(&self.plan, view, limits, sink).map(Some)
     }
 }
 
