@@ -98,8 +98,7 @@ fn arrow(c: &mut Criterion) {
             // As `db.query` converts them: each part of the scan as it is
             // made, its rows freed as they go.
             let sink = profiledb::arrow::BatchSink::default();
-            let Output::Rows(rows) = db.execute_params_into(sql, &[], &sink).expect("query")
-            else {
+            let Output::Rows(rows) = db.execute_params_into(sql, &[], &sink).expect("query") else {
                 panic!("rows expected");
             };
             let batches = sink.finish(rows).expect("batches");

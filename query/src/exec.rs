@@ -317,8 +317,8 @@ fn sort_keyed<T>(rows: &mut [(Vec<Value>, T)], desc: &[bool]) {
 }
 
 /// Runs a planned `SELECT` on `view`. Its similarity targets must be
-/// resolved (see `crate::similarity::resolve`).
-/// A plain scan's rows go to `sink` when given (see [`RowSink`]).
+/// resolved (see `crate::similarity::resolve`). A plain scan's rows go to
+/// `sink` when given (see [`RowSink`]).
 pub(crate) fn run_select(
     plan: &SelectPlan,
     view: &dyn View,
