@@ -1,7 +1,8 @@
 //! The Python package's paths, measured without Python: 1M events ingested
 //! as the library takes them (a `Vec<Event>`) and as an Arrow record batch
 //! (`profiledb::arrow::events_from_batch`, what `db.ingest(pyarrow_table)`
-//! runs), into a new database with the ingest bench's schema; and a query
+//! runs), into a new database with the ingest bench's schema, and that
+//! conversion of a batch to events alone; and a query
 //! of 1M rows converted to Arrow batches (what `db.query` hands pyarrow:
 //! each part of the scan as it is made), the same with the rows all made
 //! first, and that conversion alone, in one batch and in a batch a core.
@@ -86,6 +87,11 @@ fn arrow(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         );
+    });
+
+    // The conversion alone, the events dropped after it.
+    group.bench_function("events_from_arrow_batch", |b| {
+        b.iter(|| profiledb::arrow::events_from_batch(&batch, 0).expect("events"));
     });
 
     // 1M users, one row each.

@@ -762,9 +762,14 @@ fn field_values(a: &dyn Array, name: &str, first: usize) -> Result<Vec<Option<Va
                 .map(|row| s(row).map(|v| Value::String(v.to_owned())))
                 .collect()
         }
-        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => (0..a.len())
-            .map(|row| list_value(a, row).map_err(|r| bad(row, r)))
-            .collect::<Result<_>>()?,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
+            match float_lists(a) {
+                Some(values) => values.map_err(|(row, r)| bad(row, r))?,
+                None => (0..a.len())
+                    .map(|row| list_value(a, row).map_err(|r| bad(row, r)))
+                    .collect::<Result<_>>()?,
+            }
+        }
         other => {
             return Err(bad(
                 0,
@@ -774,6 +779,86 @@ fn field_values(a: &dyn Array, name: &str, first: usize) -> Result<Vec<Option<Va
             ));
         }
     })
+}
+
+/// The vectors of a list column of floats without null elements, read
+/// straight from the column's values (each row's slice of them), where
+/// [`list_value`] makes each row an array of its own; `None` for another
+/// column, which [`list_value`] reads. The error names the row.
+fn float_lists(a: &dyn Array) -> Option<std::result::Result<Vec<Option<Value>>, (usize, String)>> {
+    // Each row's values as (start, end) in the child array.
+    let (child, bounds): (&ArrayRef, Box<dyn Fn(usize) -> (usize, usize) + '_>) =
+        match a.data_type() {
+            DataType::List(_) => {
+                let l = a.as_list::<i32>();
+                let o = l.value_offsets();
+                let at = |i: usize| usize::try_from(o[i]).unwrap_or(0);
+                (l.values(), Box::new(move |row| (at(row), at(row + 1))))
+            }
+            DataType::LargeList(_) => {
+                let l = a.as_list::<i64>();
+                let o = l.value_offsets();
+                let at = |i: usize| usize::try_from(o[i]).unwrap_or(0);
+                (l.values(), Box::new(move |row| (at(row), at(row + 1))))
+            }
+            DataType::FixedSizeList(_, _) => {
+                let l = a.as_fixed_size_list();
+                let d = usize::try_from(l.value_length()).unwrap_or(0);
+                (
+                    l.values(),
+                    Box::new(move |row| {
+                        let start = l.value_offset_at(row);
+                        (start, start + d)
+                    }),
+                )
+            }
+            _ => return None,
+        };
+    if child.null_count() > 0 {
+        return None;
+    }
+    /// A row's values as f32, each checked finite.
+    fn vector<T: Copy>(
+        values: &[T],
+        to_f32: impl Fn(T) -> f32,
+        to_f64: impl Fn(T) -> f64,
+    ) -> std::result::Result<Vec<f32>, String> {
+        let out: Vec<f32> = values.iter().map(|&v| to_f32(v)).collect();
+        match out.iter().position(|x| !x.is_finite()) {
+            None => Ok(out),
+            Some(i) => Err(format!(
+                "array element {i} ({}) does not fit an f32",
+                to_f64(values[i])
+            )),
+        }
+    }
+    let rows = |one: &dyn Fn(usize, usize) -> Option<std::result::Result<Vec<f32>, String>>| {
+        (0..a.len())
+            .map(|row| {
+                if a.is_null(row) {
+                    return Ok(None);
+                }
+                let (start, end) = bounds(row);
+                one(start, end)
+                    .unwrap_or_else(|| Err(format!("list offsets {start}..{end} out of bounds")))
+                    .map(|v| Some(Value::Vector(v)))
+                    .map_err(|e| (row, e))
+            })
+            .collect()
+    };
+    match child.data_type() {
+        DataType::Float32 => {
+            let v = child.as_primitive::<Float32Type>().values();
+            Some(rows(&|s, e| Some(vector(v.get(s..e)?, |x| x, f64::from))))
+        }
+        DataType::Float64 => {
+            let v = child.as_primitive::<Float64Type>().values();
+            Some(rows(&|s, e| {
+                Some(vector(v.get(s..e)?, |x| x as f32, |x| x))
+            }))
+        }
+        _ => None,
+    }
 }
 
 /// Row `row` of a list column: a vector of numbers, or tags of strings.
@@ -830,6 +915,7 @@ fn list_value(a: &dyn Array, row: usize) -> std::result::Result<Option<Value>, S
 
 #[cfg(test)]
 mod tests {
+    use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, Float64Builder};
     use arrow_array::{Float64Array, StringArray};
 
     use super::*;
@@ -1038,6 +1124,126 @@ mod tests {
         assert!(e.to_string().contains("column 'id'"), "{e}");
         let e = sunk(&bad, 1).expect_err("strings and integers");
         assert!(e.to_string().contains("column 'id'"), "{e}");
+    }
+
+    /// The events of a batch of three rows with `vec` as its only field.
+    fn vector_events(vec: ArrayRef) -> Result<Vec<Event>> {
+        let len = vec.len();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "user",
+                Arc::new(StringArray::from_iter_values(
+                    (0..len).map(|i| format!("u{i}")),
+                )) as ArrayRef,
+            ),
+            (
+                "type",
+                Arc::new(StringArray::from_iter_values(vec!["view"; len])),
+            ),
+            (
+                "ts",
+                Arc::new(arrow_array::Int64Array::from_iter_values(
+                    (0..len as i64).map(|i| 1_761_991_200_000 + i),
+                )),
+            ),
+            ("vec", vec),
+        ])
+        .expect("batch");
+        events_from_batch(&batch, 10)
+    }
+
+    fn vec_field(ev: &Event) -> Option<&Value> {
+        ev.field("vec")
+    }
+
+    /// Lists of floats are read straight from their values, whatever the
+    /// list's kind, offset or float width: each row its own slice, a null
+    /// row no field; an element that is null or does not fit an f32 is
+    /// refused by its row (counted from the batch's first) and element.
+    #[test]
+    fn float_lists_read_each_rows_values() {
+        use arrow_array::builder::{LargeListBuilder, ListBuilder};
+        let want = [Some(vec![1.0f32, 2.0]), None, Some(vec![3.0, 4.5])];
+        // A fixed-size list of f32, sliced so that it starts at an offset.
+        let mut fixed = FixedSizeListBuilder::new(Float32Builder::new(), 2);
+        for row in [
+            Some([9.0f32, 9.0]),
+            Some([1.0, 2.0]),
+            None,
+            Some([3.0, 4.5]),
+        ] {
+            match row {
+                Some(v) => {
+                    fixed.values().append_slice(&v);
+                    fixed.append(true);
+                }
+                None => {
+                    fixed.values().append_slice(&[0.0, 0.0]);
+                    fixed.append(false);
+                }
+            }
+        }
+        let fixed: ArrayRef = Arc::new(fixed.finish().slice(1, 3));
+        // A list of f64 with rows of other lengths, and a large list of f32.
+        let mut list = ListBuilder::new(Float64Builder::new());
+        let mut large = LargeListBuilder::new(Float32Builder::new());
+        for row in &want {
+            match row {
+                Some(v) => {
+                    for x in v {
+                        list.values().append_value(f64::from(*x));
+                        large.values().append_value(*x);
+                    }
+                    list.append(true);
+                    large.append(true);
+                }
+                None => {
+                    list.append(false);
+                    large.append(false);
+                }
+            }
+        }
+        for array in [fixed, Arc::new(list.finish()), Arc::new(large.finish())] {
+            let kind = array.data_type().to_string();
+            let events = vector_events(array).expect("events");
+            for (ev, w) in events.iter().zip(&want) {
+                assert_eq!(
+                    vec_field(ev),
+                    w.clone().map(Value::Vector).as_ref(),
+                    "{kind}"
+                );
+            }
+        }
+        // A null element: refused by the slower reading, by its index.
+        let mut nulls = ListBuilder::new(Float32Builder::new());
+        nulls.values().append_value(1.0);
+        nulls.append(true);
+        nulls.values().append_value(1.0);
+        nulls.values().append_null();
+        nulls.append(true);
+        let e = vector_events(Arc::new(nulls.finish())).expect_err("a null element");
+        assert!(e.to_string().contains("array element 1 is null"), "{e}");
+        assert!(e.to_string().contains("event 11, field 'vec'"), "{e}");
+        // An f64 too large for an f32, and an infinite f32.
+        let mut big = ListBuilder::new(Float64Builder::new());
+        big.values().append_value(1.0);
+        big.append(true);
+        big.values().append_value(2.0);
+        big.values().append_value(1e300);
+        big.append(true);
+        let e = vector_events(Arc::new(big.finish())).expect_err("too large");
+        assert!(e.to_string().contains("event 11, field 'vec'"), "{e}");
+        assert!(e.to_string().contains("array element 1 (1000"), "{e}");
+        assert!(e.to_string().ends_with(") does not fit an f32"), "{e}");
+        let mut inf = FixedSizeListBuilder::new(Float32Builder::new(), 1);
+        inf.values().append_value(f32::INFINITY);
+        inf.append(true);
+        let e = vector_events(Arc::new(inf.finish())).expect_err("infinite");
+        assert!(
+            e.to_string()
+                .contains("array element 0 (inf) does not fit an f32"),
+            "{e}"
+        );
     }
 
     /// Two types that no one Arrow type holds, in different parts, are
