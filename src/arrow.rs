@@ -781,39 +781,56 @@ fn field_values(a: &dyn Array, name: &str, first: usize) -> Result<Vec<Option<Va
     })
 }
 
+/// Each row's vector of a list column, or the row and reason it is refused.
+type ListValues = std::result::Result<Vec<Option<Value>>, (usize, String)>;
+
+/// Where each row's values lie in a list column's values.
+enum Bounds<'a> {
+    Offsets(&'a [i32]),
+    LargeOffsets(&'a [i64]),
+    /// Every row this many values, one after another.
+    Fixed(usize),
+}
+
+impl Bounds<'_> {
+    /// Row `row`'s values: from the first to one past the last.
+    fn of(&self, row: usize) -> (usize, usize) {
+        let at = |o: Option<usize>| o.unwrap_or(0);
+        match self {
+            Bounds::Offsets(o) => (
+                at(o.get(row).and_then(|&x| usize::try_from(x).ok())),
+                at(o.get(row + 1).and_then(|&x| usize::try_from(x).ok())),
+            ),
+            Bounds::LargeOffsets(o) => (
+                at(o.get(row).and_then(|&x| usize::try_from(x).ok())),
+                at(o.get(row + 1).and_then(|&x| usize::try_from(x).ok())),
+            ),
+            Bounds::Fixed(d) => (row * d, (row + 1) * d),
+        }
+    }
+}
+
 /// The vectors of a list column of floats without null elements, read
 /// straight from the column's values (each row's slice of them), where
 /// [`list_value`] makes each row an array of its own; `None` for another
 /// column, which [`list_value`] reads. The error names the row.
-fn float_lists(a: &dyn Array) -> Option<std::result::Result<Vec<Option<Value>>, (usize, String)>> {
-    // Each row's values as (start, end) in the child array.
-    let (child, bounds): (&ArrayRef, Box<dyn Fn(usize) -> (usize, usize) + '_>) =
-        match a.data_type() {
-            DataType::List(_) => {
-                let l = a.as_list::<i32>();
-                let o = l.value_offsets();
-                let at = |i: usize| usize::try_from(o[i]).unwrap_or(0);
-                (l.values(), Box::new(move |row| (at(row), at(row + 1))))
-            }
-            DataType::LargeList(_) => {
-                let l = a.as_list::<i64>();
-                let o = l.value_offsets();
-                let at = |i: usize| usize::try_from(o[i]).unwrap_or(0);
-                (l.values(), Box::new(move |row| (at(row), at(row + 1))))
-            }
-            DataType::FixedSizeList(_, _) => {
-                let l = a.as_fixed_size_list();
-                let d = usize::try_from(l.value_length()).unwrap_or(0);
-                (
-                    l.values(),
-                    Box::new(move |row| {
-                        let start = l.value_offset_at(row);
-                        (start, start + d)
-                    }),
-                )
-            }
-            _ => return None,
-        };
+fn float_lists(a: &dyn Array) -> Option<ListValues> {
+    let (child, bounds) = match a.data_type() {
+        DataType::List(_) => {
+            let l = a.as_list::<i32>();
+            (l.values(), Bounds::Offsets(l.value_offsets()))
+        }
+        DataType::LargeList(_) => {
+            let l = a.as_list::<i64>();
+            (l.values(), Bounds::LargeOffsets(l.value_offsets()))
+        }
+        DataType::FixedSizeList(_, _) => {
+            let l = a.as_fixed_size_list();
+            let d = usize::try_from(l.value_length()).unwrap_or(0);
+            (l.values(), Bounds::Fixed(d))
+        }
+        _ => return None,
+    };
     if child.null_count() > 0 {
         return None;
     }
@@ -838,7 +855,7 @@ fn float_lists(a: &dyn Array) -> Option<std::result::Result<Vec<Option<Value>>, 
                 if a.is_null(row) {
                     return Ok(None);
                 }
-                let (start, end) = bounds(row);
+                let (start, end) = bounds.of(row);
                 one(start, end)
                     .unwrap_or_else(|| Err(format!("list offsets {start}..{end} out of bounds")))
                     .map(|v| Some(Value::Vector(v)))
