@@ -980,6 +980,18 @@ mod tests {
         }
     }
 
+    /// That `batches` are `whole` cut into consecutive parts, each of its
+    /// schema.
+    fn assert_slices_of(batches: &[RecordBatch], whole: &RecordBatch, what: &str) {
+        let mut at = 0;
+        for b in batches {
+            assert_eq!(b.schema(), whole.schema(), "{what}");
+            assert_eq!(*b, whole.slice(at, b.num_rows()), "{what}, from row {at}");
+            at += b.num_rows();
+        }
+        assert_eq!(at, whole.num_rows(), "{what}");
+    }
+
     /// Built in parts, each part takes the types of the whole: a column's
     /// integers in one part and floats in another are floats in both,
     /// vectors of two lengths a list in both, a part of nulls a string
@@ -1011,17 +1023,7 @@ mod tests {
             let owned = into_batches_in(rows.clone(), parts, 1).expect("batches");
             assert_eq!(owned, batches, "{parts} parts, the rows consumed");
             assert_eq!(batches.len(), parts.min(10), "{parts} parts");
-            let mut at = 0;
-            for b in &batches {
-                assert_eq!(b.schema(), whole.schema(), "{parts} parts");
-                assert_eq!(
-                    *b,
-                    whole.slice(at, b.num_rows()),
-                    "{parts} parts, from row {at}"
-                );
-                at += b.num_rows();
-            }
-            assert_eq!(at, 10);
+            assert_slices_of(&batches, &whole, &format!("{parts} parts"));
             let ids = batches[batches.len() - 1]
                 .column(0)
                 .as_any()
@@ -1082,17 +1084,7 @@ mod tests {
             for size in [1, 2, 3, 4, 5, 10] {
                 let batches = sunk(&rows, size).expect("sunk");
                 assert_eq!(batches.len(), 10usize.div_ceil(size), "parts of {size}");
-                let mut at = 0;
-                for b in &batches {
-                    assert_eq!(b.schema(), whole.schema(), "parts of {size}");
-                    assert_eq!(
-                        *b,
-                        whole.slice(at, b.num_rows()),
-                        "parts of {size}, from row {at}"
-                    );
-                    at += b.num_rows();
-                }
-                assert_eq!(at, 10);
+                assert_slices_of(&batches, &whole, &format!("parts of {size}"));
             }
         }
         // A part of nulls only, of a vector column whose other parts hold

@@ -88,16 +88,14 @@ fn rows_of(out: Output) -> profiledb_query::Rows {
     }
 }
 
+/// Every statement's output of `sql`, the last one's rows to `sink`.
+fn run_script(db: &MemoryEngine, sql: &str, limits: &Limits, sink: &Parts) -> Result<Vec<Output>> {
+    execute_params_into(db, sql, &[], limits, Permission::ReadWrite, sink)
+}
+
+/// The last statement's output of `sql`, its rows to `sink`.
 fn run(db: &MemoryEngine, sql: &str, sink: &Parts) -> Result<Output> {
-    execute_params_into(
-        db,
-        sql,
-        &[],
-        &Limits::default(),
-        Permission::ReadWrite,
-        sink,
-    )
-    .map(|mut outs| outs.pop().expect("an output"))
+    run_script(db, sql, &Limits::default(), sink).map(|mut outs| outs.pop().expect("an output"))
 }
 
 #[test]
@@ -167,12 +165,10 @@ fn other_statements_return_their_rows_and_never_call_the_sink() {
     }
     // Only the script's last statement hands its rows over.
     let sink = Parts::default();
-    let outs = execute_params_into(
+    let outs = run_script(
         &db,
         "SELECT id FROM users WHERE n = 3; SELECT id FROM users WHERE n = 1",
-        &[],
         &Limits::default(),
-        Permission::ReadWrite,
         &sink,
     )
     .expect("script");
@@ -191,15 +187,7 @@ fn caps_overflows_and_the_sinks_errors_fail_the_statement() {
         max_rows: Some(39_999),
     };
     let sink = Parts::default();
-    let err = execute_params_into(
-        &db,
-        "SELECT id FROM users",
-        &[],
-        &capped,
-        Permission::ReadWrite,
-        &sink,
-    )
-    .err();
+    let err = run_script(&db, "SELECT id FROM users", &capped, &sink).err();
     assert!(
         matches!(err, Some(Error::TooManyRows { limit: 39_999 })),
         "{err:?}"
@@ -209,15 +197,7 @@ fn caps_overflows_and_the_sinks_errors_fail_the_statement() {
         max_rows: Some(40_000),
     };
     let sink = Parts::default();
-    execute_params_into(
-        &db,
-        "SELECT id FROM users",
-        &[],
-        &exact,
-        Permission::ReadWrite,
-        &sink,
-    )
-    .expect("at the cap");
+    run_script(&db, "SELECT id FROM users", &exact, &sink).expect("at the cap");
     assert_eq!(
         sink.rows(&[Column {
             name: "id".into(),
