@@ -339,7 +339,7 @@ fn retyped(
         let retyped: ArrayRef = match (part.0[i], part.1[i], to) {
             // No value of the column in this part: nulls of the whole's type.
             (Type::Null, ..) | (Type::Vector, Dim::None, _) => new_null_array(to, len),
-            (Type::Int, _, DataType::Float64) => Arc::new(
+            (Type::Int, _, DataType::Float64) if array.data_type() == &DataType::Int64 => Arc::new(
                 array
                     .as_primitive::<Int64Type>()
                     .unary::<_, Float64Type>(|x| x as f64),
@@ -793,19 +793,17 @@ enum Bounds<'a> {
 }
 
 impl Bounds<'_> {
-    /// Row `row`'s values: from the first to one past the last.
-    fn of(&self, row: usize) -> (usize, usize) {
-        let at = |o: Option<usize>| o.unwrap_or(0);
+    /// Row `row`'s values: from the first to one past the last; `None`
+    /// past the offsets.
+    fn of(&self, row: usize) -> Option<(usize, usize)> {
+        fn pair<T: Copy + TryInto<usize>>(o: &[T], row: usize) -> Option<(usize, usize)> {
+            let at = |i: usize| o.get(i).and_then(|&x| x.try_into().ok());
+            Some((at(row)?, at(row + 1)?))
+        }
         match self {
-            Bounds::Offsets(o) => (
-                at(o.get(row).and_then(|&x| usize::try_from(x).ok())),
-                at(o.get(row + 1).and_then(|&x| usize::try_from(x).ok())),
-            ),
-            Bounds::LargeOffsets(o) => (
-                at(o.get(row).and_then(|&x| usize::try_from(x).ok())),
-                at(o.get(row + 1).and_then(|&x| usize::try_from(x).ok())),
-            ),
-            Bounds::Fixed(d) => (row * d, (row + 1) * d),
+            Bounds::Offsets(o) => pair(o, row),
+            Bounds::LargeOffsets(o) => pair(o, row),
+            Bounds::Fixed(d) => Some((row * d, (row + 1) * d)),
         }
     }
 }
@@ -855,9 +853,11 @@ fn float_lists(a: &dyn Array) -> Option<ListValues> {
                 if a.is_null(row) {
                     return Ok(None);
                 }
-                let (start, end) = bounds.of(row);
-                one(start, end)
-                    .unwrap_or_else(|| Err(format!("list offsets {start}..{end} out of bounds")))
+                let out_of_bounds = || Err("the list's offsets are out of bounds".to_owned());
+                bounds
+                    .of(row)
+                    .and_then(|(start, end)| one(start, end))
+                    .unwrap_or_else(out_of_bounds)
                     .map(|v| Some(Value::Vector(v)))
                     .map_err(|e| (row, e))
             })
