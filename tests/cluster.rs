@@ -741,18 +741,20 @@ fn takes_back(schema_on_disk: bool, drops: bool) {
     }
     if drops {
         // a drops its copy of b's partitions: every user of theirs (each of
-        // the 240 bought in the first 600 purchases) once b caught up.
+        // the 240 bought in the first 600 purchases) once b caught up, which
+        // a learns from b's report (read after, so that it is there).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while support::metric(&a, None, "profiledb_node_partitions_dropped_total") < 4 {
+            assert!(Instant::now() < deadline, "a kept its copy of b's partitions");
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let sets = followed(&nats);
         let theirs = sets.get("b").expect("b reports");
+        assert_eq!(theirs.len(), 4, "b follows half the partitions: {sets:?}");
         let parts = NonZeroU32::new(8).expect("8");
         let users = (0..240)
             .filter(|u| theirs.contains(&partition_of(&format!("u{u:03}"), parts)))
             .count() as u64;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while support::metric(&a, None, "profiledb_node_partitions_dropped_total") < 4 {
-            assert!(Instant::now() < deadline, "a kept its copy of {theirs:?}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
         assert_eq!(
             support::metric(&a, None, "profiledb_node_users_dropped_total"),
             users
