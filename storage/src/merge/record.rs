@@ -158,9 +158,16 @@ impl Record {
         self.entries[i].cell.as_ref()
     }
 
-    /// Encodes the record.
+    /// Encodes the record, into a buffer sized for it up front (a vector's
+    /// cell is most of an event's operand, and a buffer grown as it is
+    /// written copied it again, into memory the process had to fault in).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_tag(tags::RECORD, 2 + self.entries.len() * 30);
+        let size = self
+            .entries
+            .iter()
+            .map(|e| 30 + e.cell.as_ref().map_or(0, Cell::heap_bytes))
+            .sum::<usize>();
+        let mut w = Writer::with_tag(tags::RECORD, 2 + size);
         w.u16(self.entries.len() as u16);
         for e in &self.entries {
             w.u32(e.id);
