@@ -745,7 +745,10 @@ fn takes_back(schema_on_disk: bool, drops: bool) {
         // a learns from b's report (read after, so that it is there).
         let deadline = Instant::now() + Duration::from_secs(20);
         while support::metric(&a, None, "profiledb_node_partitions_dropped_total") < 4 {
-            assert!(Instant::now() < deadline, "a kept its copy of b's partitions");
+            assert!(
+                Instant::now() < deadline,
+                "a kept its copy of b's partitions"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         let sets = followed(&nats);
