@@ -455,8 +455,13 @@ fn arrow_events(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<Event>>
     py.detach(|| {
         let mut events = Vec::new();
         for batch in &batches {
-            let first = events.len();
-            events.extend(profiledb::arrow::events_from_batch(batch, first)?);
+            let converted = profiledb::arrow::events_from_batch(batch, events.len())?;
+            // A single batch's events as converted, not copied again.
+            if events.is_empty() {
+                events = converted;
+            } else {
+                events.extend(converted);
+            }
         }
         Ok(events)
     })

@@ -142,6 +142,34 @@ def test_a_scans_parts_without_vectors_take_the_columns_type(db):
     assert taste == [[1.0, float(i), 2.0] if i >= 30_000 else None for i in range(n)]
 
 
+def test_a_stream_of_several_batches_is_every_batchs_events(db):
+    def batch(users, amounts):
+        return pa.record_batch(
+            {
+                "user": pa.array(users, pa.string()),
+                "type": pa.array(["purchase"] * len(users), pa.string()),
+                "ts": pa.array([T0] * len(users), pa.int64()),
+                "amount": pa.array(amounts, pa.float64()),
+            }
+        )
+
+    batches = [batch([], []), batch(["a", "b"], [1.0, 2.0]), batch(["a", "c", "a"], [4.0, 8.0, 16.0])]
+    assert db.ingest(pa.Table.from_batches(batches)) == 5
+    got = db.query("SELECT id, purchases, spend FROM users ORDER BY id AS OF $1", [T0]).to_pylist()
+    assert got == [
+        {"id": "a", "purchases": 3, "spend": 21.0},
+        {"id": "b", "purchases": 1, "spend": 2.0},
+        {"id": "c", "purchases": 1, "spend": 8.0},
+    ]
+    # A bad event in a later batch is named by its index among all rows,
+    # and nothing of the call is written.
+    bad = [batch(["d", "e"], [1.0, 1.0]), batch(["d", "e"], [1.0, float("inf")])]
+    with pytest.raises(profiledb.EventError) as e:
+        db.ingest(pa.Table.from_batches(bad))
+    assert (e.value.index, e.value.field) == (3, "amount")
+    assert db.profile("d") is None
+
+
 def test_statement_errors_carry_their_position(db):
     with pytest.raises(profiledb.StatementError) as e:
         db.query("SELECT id,\n  nosuch FROM users")
