@@ -180,8 +180,20 @@ pub fn populate(db: &Db, users: u64) -> profiledb::Result<()> {
 /// vector, five times in turn. The first ones read the store while the
 /// scans' row table is built in the background; the later ones read the
 /// table. Prints the load's time and each query's.
+///
+/// Given `--arrow` (`cargo bench --bench first_query -- --arrow`), each
+/// query's rows are made Arrow batches as the Python package's `db.query`
+/// makes them: each part of the scan converted as it is made
+/// ([`profiledb::arrow::BatchSink`]). Given `--arrow-after`, the rows are
+/// all made first, then converted on every core
+/// ([`profiledb::arrow::into_batches`]).
 pub fn first_queries() {
     const USERS: u64 = 1_000_000;
+    let how = std::env::args().find_map(|a| match a.as_str() {
+        "--arrow" => Some(" to Arrow batches as the scan makes them"),
+        "--arrow-after" => Some(" to Arrow batches after the scan"),
+        _ => None,
+    });
     let (_dir, db) = fresh(false);
     let start = std::time::Instant::now();
     populate(&db, USERS).expect("populate");
@@ -190,18 +202,37 @@ pub fn first_queries() {
         "load of {USERS} users, one event each, flushed: {:.2} s",
         start.elapsed().as_secs_f64()
     );
+    let sql = "SELECT id, views, spend, spend_7d, taste FROM users";
     let mut times = Vec::new();
     for _ in 0..5 {
         let start = std::time::Instant::now();
-        let out = db
-            .execute("SELECT id, views, spend, spend_7d, taste FROM users")
-            .expect("query");
+        let rows = match how {
+            None => db
+                .execute(sql)
+                .expect("query")
+                .rows()
+                .map_or(0, |r| r.rows.len()),
+            Some(h) => {
+                let sink = profiledb::arrow::BatchSink::default();
+                let out = if h.contains("after") {
+                    db.execute(sql)
+                } else {
+                    db.execute_params_into(sql, &[], &sink)
+                };
+                let profiledb::Output::Rows(rows) = out.expect("query") else {
+                    panic!("a query answers rows");
+                };
+                let batches = sink.finish(rows).expect("batches");
+                batches.iter().map(|b| b.num_rows()).sum()
+            }
+        };
         times.push(start.elapsed().as_secs_f64());
-        assert_eq!(out.rows().map_or(0, |r| r.rows.len()) as u64, USERS);
+        assert_eq!(rows as u64, USERS);
     }
     let times: Vec<String> = times.iter().map(|t| format!("{t:.3}")).collect();
     println!(
-        "query of {USERS} rows, in turn after the load: {} s",
+        "query of {USERS} rows{}, in turn after the load: {} s",
+        how.unwrap_or(""),
         times.join(", ")
     );
 }
