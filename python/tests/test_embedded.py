@@ -91,18 +91,28 @@ def test_pandas_and_arrow_ingest_equal_a_naive_model(db):
         assert math.isclose(r["spend"], spend, rel_tol=1e-9)
 
 
-def test_a_large_result_is_every_row_in_order_in_one_schema(db):
-    # Enough rows for a batch a core (two chunks on two cores): the
-    # table's chunks are the rows in order, each row its own values.
-    n = 40_000
-    table = pa.table(
+def one_purchase_each(amounts, vectors):
+    """A purchase at T0 by each of users u000000, u000001, ...: its
+    amount and item vector (or None) from the lists given."""
+    n = len(amounts)
+    return pa.table(
         {
             "user": [f"u{i:06d}" for i in range(n)],
             "type": ["purchase"] * n,
             "ts": pa.array([T0] * n, pa.int64()),
-            "amount": pa.array([float(i % 100) for i in range(n)], pa.float64()),
-            "item_vec": [[float(i), 0.0, 1.0] if i % 2 else None for i in range(n)],
+            "amount": pa.array(amounts, pa.float64()),
+            "item_vec": vectors,
         }
+    )
+
+
+def test_a_large_result_is_every_row_in_order_in_one_schema(db):
+    # Enough rows for a batch a core (two chunks on two cores): the
+    # table's chunks are the rows in order, each row its own values.
+    n = 40_000
+    table = one_purchase_each(
+        [float(i % 100) for i in range(n)],
+        [[float(i), 0.0, 1.0] if i % 2 else None for i in range(n)],
     )
     assert db.ingest(table) == n
     t = db.query("SELECT id, purchases, spend, taste FROM users ORDER BY id AS OF $1", [T0])
@@ -125,14 +135,8 @@ def test_a_scans_parts_without_vectors_take_the_columns_type(db):
     # The first 30,000 users have no vector: the scan's first parts hold
     # none, and still read as the fixed-size list the later parts make.
     n = 50_000
-    table = pa.table(
-        {
-            "user": [f"u{i:06d}" for i in range(n)],
-            "type": ["purchase"] * n,
-            "ts": pa.array([T0] * n, pa.int64()),
-            "amount": pa.array([1.0] * n, pa.float64()),
-            "item_vec": [[1.0, float(i), 2.0] if i >= 30_000 else None for i in range(n)],
-        }
+    table = one_purchase_each(
+        [1.0] * n, [[1.0, float(i), 2.0] if i >= 30_000 else None for i in range(n)]
     )
     assert db.ingest(table) == n
     t = db.query("SELECT id, taste FROM users AS OF $1", [T0])
