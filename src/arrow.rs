@@ -243,6 +243,16 @@ struct SunkPart {
     types: (Vec<Type>, Vec<Dim>),
 }
 
+impl SunkPart {
+    /// `rows` of `columns` converted, typed by their own values; the rows
+    /// are freed here, as soon as they are converted.
+    fn of(at: PartAt, columns: &[Column], rows: Vec<Vec<Value>>) -> Result<SunkPart> {
+        let types = part_types(columns, &rows)?;
+        let batch = batch_of(columns, &types.0, &types.1, &rows)?;
+        Ok(SunkPart { at, batch, types })
+    }
+}
+
 impl RowSink for BatchSink {
     fn take(
         &self,
@@ -257,13 +267,11 @@ impl RowSink for BatchSink {
             };
             profiledb_query::Error::invalid(message, None)
         };
-        let types = part_types(columns, &rows).map_err(to_query)?;
-        let batch = batch_of(columns, &types.0, &types.1, &rows).map_err(to_query)?;
-        drop(rows);
+        let part = SunkPart::of(at, columns, rows).map_err(to_query)?;
         self.parts
             .lock()
             .map_err(|_| profiledb_query::Error::invalid("a conversion to Arrow failed", None))?
-            .push(SunkPart { at, batch, types });
+            .push(part);
         Ok(())
     }
 }
@@ -287,15 +295,11 @@ impl BatchSink {
         }
         let Rows { columns, rows } = rows;
         if !rows.is_empty() {
-            let types = part_types(&columns, &rows)?;
-            parts.push(SunkPart {
-                at: PartAt {
-                    range: usize::MAX,
-                    part: usize::MAX,
-                },
-                batch: batch_of(&columns, &types.0, &types.1, &rows)?,
-                types,
-            });
+            let last = PartAt {
+                range: usize::MAX,
+                part: usize::MAX,
+            };
+            parts.push(SunkPart::of(last, &columns, rows)?);
         }
         parts.sort_by_key(|p| p.at);
         let whole = parts

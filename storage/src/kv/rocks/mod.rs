@@ -435,11 +435,7 @@ impl Kv for RocksKv {
     }
 
     fn batch(&self) -> RocksBatch {
-        RocksBatch {
-            db: Arc::clone(&self.db),
-            inner: WriteBatch::default(),
-            missing: None,
-        }
+        self.batch_with_capacity(0)
     }
 
     fn batch_with_capacity(&self, bytes: usize) -> RocksBatch {
