@@ -562,51 +562,105 @@ impl Builder {
 /// (pandas' missing number), leaves the field out of that event. `first` is
 /// the index of the batch's first row among all the rows given, for errors.
 ///
+/// Each row is made whole on its own, straight from the columns, so a
+/// large batch is converted on every core of rayon's pool, each core its
+/// own run of rows, into the one vector returned.
+///
 /// # Errors
 /// An invalid event naming the row's index and the column at fault: a
-/// missing or null `user`, `type` or `ts`, a column of a type no field
-/// takes, an infinite number.
+/// missing column, a column of a type no field takes (named at the batch's
+/// first row); otherwise the first row that is refused, for a missing or
+/// null `user`, `type` or `ts`, a time out of range, an infinite number, an
+/// integer past i64's range or a vector element no f32 holds.
 pub fn events_from_batch(batch: &RecordBatch, first: usize) -> Result<Vec<Event>> {
     let schema = batch.schema();
     let bad = |row: usize, field: &str, reason: String| bad_event(first + row, field, reason);
     let column = |name: &str| {
         schema
             .index_of(name)
-            .map(|i| batch.column(i))
+            .map(|i| batch.column(i).as_ref())
             .map_err(|_| bad(0, name, "missing: the table has no such column".into()))
     };
-    let users = strings(column("user")?.as_ref(), "user", first)?;
-    let types = strings(column("type")?.as_ref(), "type", first)?;
-    let ts = timestamps(column("ts")?.as_ref(), first)?;
-    let mut events = Vec::with_capacity(batch.num_rows());
-    for (row, t) in ts.into_iter().enumerate() {
+    let text = |name: &str| {
+        let a = column(name)?;
+        strings(a).ok_or_else(|| {
+            bad(
+                0,
+                name,
+                format!("must be a column of strings, not {}", a.data_type()),
+            )
+        })
+    };
+    let users = text("user")?;
+    let types = text("type")?;
+    let times = timestamps(column("ts")?).map_err(|r| bad(0, "ts", r))?;
+    let fields = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter(|(f, _)| !matches!(f.name().as_str(), "user" | "type" | "ts"))
+        .map(|(f, a)| {
+            let name = f.name().as_str();
+            Ok((name, field_cells(a.as_ref()).map_err(|r| bad(0, name, r))?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let event = |row: usize| -> Result<Event> {
         let user = users(row).ok_or_else(|| bad(row, "user", "missing (null)".into()))?;
         let ty = types(row).ok_or_else(|| bad(row, "type", "missing (null)".into()))?;
-        let t = t.ok_or_else(|| bad(row, "ts", "missing (null)".into()))?;
-        events.push(Event::new(user, ty, t));
-    }
-    for (i, f) in schema.fields().iter().enumerate() {
-        let name = f.name().as_str();
-        if matches!(name, "user" | "type" | "ts") {
-            continue;
-        }
-        let values = field_values(batch.column(i).as_ref(), name, first)?;
-        for (ev, v) in events.iter_mut().zip(values) {
-            if let Some(v) = v {
-                ev.fields.push((name.to_owned(), v));
+        let ts = times(row)
+            .map_err(|r| bad(row, "ts", r))?
+            .ok_or_else(|| bad(row, "ts", "missing (null)".into()))?;
+        let mut ev = Event::new(user, ty, ts);
+        ev.fields.reserve_exact(fields.len());
+        for (name, cells) in &fields {
+            if let Some(v) = cells(row).map_err(|r| bad(row, name, r))? {
+                ev.fields.push(((*name).to_owned(), v));
             }
         }
+        Ok(ev)
+    };
+    let rows = batch.num_rows();
+    if rows < 2 * EVENT_ROWS {
+        return (0..rows).map(event).collect();
     }
-    Ok(events)
+    // Every row is made (a refused one as an empty event), each in its
+    // place; the first refused, by row, is the answer.
+    let refused: std::sync::Mutex<Option<(usize, Error)>> = std::sync::Mutex::new(None);
+    let mut events = Vec::new();
+    (0..rows)
+        .into_par_iter()
+        .with_min_len(EVENT_ROWS)
+        .map(|row| {
+            event(row).unwrap_or_else(|e| {
+                let mut first = refused.lock().unwrap_or_else(|p| p.into_inner());
+                if first.as_ref().is_none_or(|(at, _)| row < *at) {
+                    *first = Some((row, e));
+                }
+                Event::new(String::new(), String::new(), 0)
+            })
+        })
+        .collect_into_vec(&mut events);
+    match refused.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some((_, e)) => Err(e),
+        None => Ok(events),
+    }
 }
 
-/// A column of strings (Utf8, LargeUtf8 or Utf8View), row by row.
-fn strings<'a>(
-    a: &'a dyn Array,
-    name: &str,
-    first: usize,
-) -> Result<Box<dyn Fn(usize) -> Option<&'a str> + 'a>> {
-    Ok(match a.data_type() {
+/// Rows of a batch's events that one core converts at a time; a batch of
+/// fewer than two runs is converted on the calling thread alone.
+const EVENT_ROWS: usize = 8_192;
+
+/// A column's value at a row: `Ok(None)` leaves it out of the row's event;
+/// an error says why the row is refused.
+type Cells<'a, T> = Box<dyn Fn(usize) -> std::result::Result<Option<T>, String> + Send + Sync + 'a>;
+
+/// A column's strings, row by row (`None` for a null).
+type Texts<'a> = Box<dyn Fn(usize) -> Option<&'a str> + Send + Sync + 'a>;
+
+/// A column of strings (Utf8, LargeUtf8 or Utf8View), row by row; `None`
+/// for a column of another type.
+fn strings(a: &dyn Array) -> Option<Texts<'_>> {
+    Some(match a.data_type() {
         DataType::Utf8 => {
             let s = a.as_string::<i32>();
             Box::new(move |i| s.is_valid(i).then(|| s.value(i)))
@@ -619,90 +673,78 @@ fn strings<'a>(
             let s = a.as_string_view();
             Box::new(move |i| s.is_valid(i).then(|| s.value(i)))
         }
+        _ => return None,
+    })
+}
+
+/// The `ts` column as epoch milliseconds, row by row; the error is why the
+/// column's type is refused.
+fn timestamps(a: &dyn Array) -> std::result::Result<Cells<'_, i64>, String> {
+    let checked = |ms: i64| crate::check_ts(ms).map_err(|e| e.to_string());
+    if let Some(ints) = integers(a) {
+        return Ok(Box::new(move |row| ints(row)?.map(checked).transpose()));
+    }
+    if let Some(s) = strings(a) {
+        return Ok(Box::new(move |row| {
+            s(row)
+                .map(|t| crate::parse_timestamp(t).map_err(|e| e.to_string()))
+                .transpose()
+        }));
+    }
+    Ok(match a.data_type() {
+        DataType::Timestamp(unit, _) => {
+            // To milliseconds, rounding down (a time zone only labels them).
+            let (values, to_ms): (&[i64], fn(i64) -> i64) = match unit {
+                TimeUnit::Second => (a.as_primitive::<TimestampSecondType>().values(), |s| {
+                    s.saturating_mul(1000)
+                }),
+                TimeUnit::Millisecond => (
+                    a.as_primitive::<TimestampMillisecondType>().values(),
+                    |ms| ms,
+                ),
+                TimeUnit::Microsecond => (
+                    a.as_primitive::<TimestampMicrosecondType>().values(),
+                    |us| us.div_euclid(1_000),
+                ),
+                TimeUnit::Nanosecond => {
+                    (a.as_primitive::<TimestampNanosecondType>().values(), |ns| {
+                        ns.div_euclid(1_000_000)
+                    })
+                }
+            };
+            Box::new(move |row| {
+                a.is_valid(row)
+                    .then(|| checked(to_ms(values[row])))
+                    .transpose()
+            })
+        }
         other => {
-            return Err(bad_event(
-                first,
-                name,
-                format!("must be a column of strings, not {other}"),
+            return Err(format!(
+                "must be a timestamp, integer epoch milliseconds or RFC 3339 strings, not {other}"
             ));
         }
     })
 }
 
-/// The `ts` column as epoch milliseconds, row by row.
-fn timestamps(a: &dyn Array, first: usize) -> Result<Vec<Option<i64>>> {
-    let bad = |row: usize, reason: String| bad_event(first + row, "ts", reason);
-    let check = |row: usize, ms: i64| crate::check_ts(ms).map_err(|e| bad(row, e.to_string()));
-    let mut out = Vec::with_capacity(a.len());
-    match a.data_type() {
-        DataType::Timestamp(unit, _) => {
-            // To milliseconds, rounding down (a time zone only labels them).
-            let (values, per_ms): (Vec<Option<i64>>, i64) = match unit {
-                TimeUnit::Second => (a.as_primitive::<TimestampSecondType>().iter().collect(), 0),
-                TimeUnit::Millisecond => (
-                    a.as_primitive::<TimestampMillisecondType>()
-                        .iter()
-                        .collect(),
-                    1,
-                ),
-                TimeUnit::Microsecond => (
-                    a.as_primitive::<TimestampMicrosecondType>()
-                        .iter()
-                        .collect(),
-                    1_000,
-                ),
-                TimeUnit::Nanosecond => (
-                    a.as_primitive::<TimestampNanosecondType>().iter().collect(),
-                    1_000_000,
-                ),
-            };
-            for (row, v) in values.into_iter().enumerate() {
-                out.push(match v {
-                    None => None,
-                    Some(v) if per_ms == 0 => Some(check(row, v.saturating_mul(1000))?),
-                    Some(v) => Some(check(row, v.div_euclid(per_ms))?),
-                });
-            }
-        }
-        t if t.is_integer() => {
-            for (row, v) in integers(a).into_iter().enumerate() {
-                out.push(v.map(|ms| check(row, ms)).transpose()?);
-            }
-        }
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let s = strings(a, "ts", first)?;
-            for row in 0..a.len() {
-                out.push(
-                    s(row)
-                        .map(|t| crate::parse_timestamp(t).map_err(|e| bad(row, e.to_string())))
-                        .transpose()?,
-                );
-            }
-        }
-        other => {
-            return Err(bad(
-                0,
-                format!(
-                    "must be a timestamp, integer epoch milliseconds or RFC 3339 strings, not {other}"
-                ),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// An integer column as i64 (unsigned values past i64's range are None).
-fn integers(a: &dyn Array) -> Vec<Option<i64>> {
-    fn each<T: ArrowPrimitiveType>(a: &dyn Array) -> Vec<Option<i64>>
+/// An integer column, row by row, as i64 (an unsigned value past its range
+/// refuses the row); `None` for a column of another type.
+fn integers(a: &dyn Array) -> Option<Cells<'_, i64>> {
+    fn each<T: ArrowPrimitiveType>(a: &dyn Array) -> Cells<'_, i64>
     where
-        T::Native: TryInto<i64>,
+        T::Native: TryInto<i64> + std::fmt::Display,
     {
-        a.as_primitive::<T>()
-            .iter()
-            .map(|v| v.and_then(|x| x.try_into().ok()))
-            .collect()
+        let p = a.as_primitive::<T>();
+        Box::new(move |row| {
+            if p.is_null(row) {
+                return Ok(None);
+            }
+            let x = p.value(row);
+            x.try_into()
+                .map(Some)
+                .map_err(|_| format!("number {x} is out of range"))
+        })
     }
-    match a.data_type() {
+    Some(match a.data_type() {
         DataType::Int8 => each::<Int8Type>(a),
         DataType::Int16 => each::<Int16Type>(a),
         DataType::Int32 => each::<Int32Type>(a),
@@ -711,82 +753,55 @@ fn integers(a: &dyn Array) -> Vec<Option<i64>> {
         DataType::UInt16 => each::<UInt16Type>(a),
         DataType::UInt32 => each::<UInt32Type>(a),
         DataType::UInt64 => each::<UInt64Type>(a),
-        _ => vec![None; a.len()],
+        _ => return None,
+    })
+}
+
+/// A float as a field's value: NaN (pandas' missing number) leaves the
+/// field out, an infinity refuses the row.
+fn float(v: Option<f64>) -> std::result::Result<Option<Value>, String> {
+    match v {
+        Some(f) if f.is_nan() => Ok(None),
+        Some(f) if !f.is_finite() => Err(format!("number {f} is out of range")),
+        v => Ok(v.map(Value::Float)),
     }
 }
 
-/// A field column's values, row by row (`None` leaves the field out).
-fn field_values(a: &dyn Array, name: &str, first: usize) -> Result<Vec<Option<Value>>> {
-    let bad = |row: usize, reason: String| bad_event(first + row, name, reason);
-    let floats = |values: Vec<Option<f64>>| -> Result<Vec<Option<Value>>> {
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(row, v)| match v {
-                Some(f) if f.is_nan() => Ok(None),
-                Some(f) if !f.is_finite() => Err(bad(row, format!("number {f} is out of range"))),
-                v => Ok(v.map(Value::Float)),
-            })
-            .collect()
-    };
+/// A field column's values, row by row; the error is why the column's type
+/// is refused.
+fn field_cells(a: &dyn Array) -> std::result::Result<Cells<'_, Value>, String> {
+    if let Some(ints) = integers(a) {
+        return Ok(Box::new(move |row| Ok(ints(row)?.map(Value::Int))));
+    }
+    if let Some(s) = strings(a) {
+        return Ok(Box::new(move |row| {
+            Ok(s(row).map(|v| Value::String(v.to_owned())))
+        }));
+    }
     Ok(match a.data_type() {
-        DataType::Null => vec![None; a.len()],
-        DataType::Boolean => a.as_boolean().iter().map(|v| v.map(Value::Bool)).collect(),
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32 => integers(a).into_iter().map(|v| v.map(Value::Int)).collect(),
-        DataType::UInt64 => {
-            let p = a.as_primitive::<UInt64Type>();
-            p.iter()
-                .enumerate()
-                .map(|(row, v)| {
-                    v.map(|x| {
-                        i64::try_from(x)
-                            .map(Value::Int)
-                            .map_err(|_| bad(row, format!("number {x} is out of range")))
-                    })
-                    .transpose()
-                })
-                .collect::<Result<_>>()?
+        DataType::Null => Box::new(|_| Ok(None)),
+        DataType::Boolean => {
+            let b = a.as_boolean();
+            Box::new(move |row| Ok(b.is_valid(row).then(|| Value::Bool(b.value(row)))))
         }
-        DataType::Float32 => floats(
-            a.as_primitive::<Float32Type>()
-                .iter()
-                .map(|v| v.map(f64::from))
-                .collect(),
-        )?,
-        DataType::Float64 => floats(a.as_primitive::<Float64Type>().iter().collect())?,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let s = strings(a, name, first)?;
-            (0..a.len())
-                .map(|row| s(row).map(|v| Value::String(v.to_owned())))
-                .collect()
+        DataType::Float32 => {
+            let p = a.as_primitive::<Float32Type>();
+            Box::new(move |row| float(p.is_valid(row).then(|| f64::from(p.value(row)))))
+        }
+        DataType::Float64 => {
+            let p = a.as_primitive::<Float64Type>();
+            Box::new(move |row| float(p.is_valid(row).then(|| p.value(row))))
         }
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
-            match float_lists(a) {
-                Some(values) => values.map_err(|(row, r)| bad(row, r))?,
-                None => (0..a.len())
-                    .map(|row| list_value(a, row).map_err(|r| bad(row, r)))
-                    .collect::<Result<_>>()?,
-            }
+            float_lists(a).unwrap_or_else(|| Box::new(move |row| list_value(a, row)))
         }
         other => {
-            return Err(bad(
-                0,
-                format!(
-                    "a column of {other} is not a field type (numbers, booleans, strings, lists of numbers or of strings)"
-                ),
+            return Err(format!(
+                "a column of {other} is not a field type (numbers, booleans, strings, lists of numbers or of strings)"
             ));
         }
     })
 }
-
-/// Each row's vector of a list column, or the row and reason it is refused.
-type ListValues = std::result::Result<Vec<Option<Value>>, (usize, String)>;
 
 /// Where each row's values lie in a list column's values.
 enum Bounds<'a> {
@@ -815,8 +830,8 @@ impl Bounds<'_> {
 /// The vectors of a list column of floats without null elements, read
 /// straight from the column's values (each row's slice of them), where
 /// [`list_value`] makes each row an array of its own; `None` for another
-/// column, which [`list_value`] reads. The error names the row.
-fn float_lists(a: &dyn Array) -> Option<ListValues> {
+/// column, which [`list_value`] reads.
+fn float_lists(a: &dyn Array) -> Option<Cells<'_, Value>> {
     let (child, bounds) = match a.data_type() {
         DataType::List(_) => {
             let l = a.as_list::<i32>();
@@ -836,46 +851,42 @@ fn float_lists(a: &dyn Array) -> Option<ListValues> {
     if child.null_count() > 0 {
         return None;
     }
-    /// A row's values as f32, each checked finite.
+    /// Row `row`'s values as f32, each checked finite.
     fn vector<T: Copy>(
+        a: &dyn Array,
+        bounds: &Bounds<'_>,
         values: &[T],
+        row: usize,
         to_f32: impl Fn(T) -> f32,
         to_f64: impl Fn(T) -> f64,
-    ) -> std::result::Result<Vec<f32>, String> {
+    ) -> std::result::Result<Option<Value>, String> {
+        if a.is_null(row) {
+            return Ok(None);
+        }
+        let values = bounds
+            .of(row)
+            .and_then(|(start, end)| values.get(start..end))
+            .ok_or("the list's offsets are out of bounds")?;
         let out: Vec<f32> = values.iter().map(|&v| to_f32(v)).collect();
         match out.iter().position(|x| !x.is_finite()) {
-            None => Ok(out),
+            None => Ok(Some(Value::Vector(out))),
             Some(i) => Err(format!(
                 "array element {i} ({}) does not fit an f32",
                 to_f64(values[i])
             )),
         }
     }
-    let rows = |one: &dyn Fn(usize, usize) -> Option<std::result::Result<Vec<f32>, String>>| {
-        (0..a.len())
-            .map(|row| {
-                if a.is_null(row) {
-                    return Ok(None);
-                }
-                let out_of_bounds = || Err("the list's offsets are out of bounds".to_owned());
-                bounds
-                    .of(row)
-                    .and_then(|(start, end)| one(start, end))
-                    .unwrap_or_else(out_of_bounds)
-                    .map(|v| Some(Value::Vector(v)))
-                    .map_err(|e| (row, e))
-            })
-            .collect()
-    };
     match child.data_type() {
         DataType::Float32 => {
             let v = child.as_primitive::<Float32Type>().values();
-            Some(rows(&|s, e| Some(vector(v.get(s..e)?, |x| x, f64::from))))
+            Some(Box::new(move |row| {
+                vector(a, &bounds, v, row, |x| x, f64::from)
+            }))
         }
         DataType::Float64 => {
             let v = child.as_primitive::<Float64Type>().values();
-            Some(rows(&|s, e| {
-                Some(vector(v.get(s..e)?, |x| x as f32, |x| x))
+            Some(Box::new(move |row| {
+                vector(a, &bounds, v, row, |x| x as f32, |x| x)
             }))
         }
         _ => None,
@@ -904,6 +915,26 @@ fn list_value(a: &dyn Array, row: usize) -> std::result::Result<Option<Value>, S
         }
         Ok(Some(Value::Vector(out)))
     };
+    if let Some(ints) = integers(items.as_ref()) {
+        let mut out = Vec::with_capacity(items.len());
+        for i in 0..items.len() {
+            let x = ints(i)
+                .map_err(|r| format!("array element {i}: {r}"))?
+                .ok_or_else(|| format!("array element {i} is null"))?;
+            out.push(Some(x as f64));
+        }
+        return vector(out);
+    }
+    if let Some(s) = strings(items.as_ref()) {
+        let mut tags = Vec::with_capacity(items.len());
+        for i in 0..items.len() {
+            tags.push(
+                s(i).ok_or_else(|| format!("array element {i} is null"))?
+                    .to_owned(),
+            );
+        }
+        return Ok(Some(Value::Tags(tags)));
+    }
     match items.data_type() {
         DataType::Float32 => vector(
             items
@@ -913,23 +944,6 @@ fn list_value(a: &dyn Array, row: usize) -> std::result::Result<Option<Value>, S
                 .collect(),
         ),
         DataType::Float64 => vector(items.as_primitive::<Float64Type>().iter().collect()),
-        t if t.is_integer() => vector(
-            integers(items.as_ref())
-                .into_iter()
-                .map(|v| v.map(|x| x as f64))
-                .collect(),
-        ),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let s = strings(items.as_ref(), "", 0).map_err(|e| e.to_string())?;
-            let mut tags = Vec::with_capacity(items.len());
-            for i in 0..items.len() {
-                tags.push(
-                    s(i).ok_or_else(|| format!("array element {i} is null"))?
-                        .to_owned(),
-                );
-            }
-            Ok(Some(Value::Tags(tags)))
-        }
         other => Err(format!("a list of {other} is not a field type")),
     }
 }
@@ -1257,6 +1271,136 @@ mod tests {
                 .contains("array element 0 (inf) does not fit an f32"),
             "{e}"
         );
+    }
+
+    /// A batch of `rows` events of every kind of column, each row's values
+    /// a function of its number, with the refusals `bad` asks for: an
+    /// infinite price, a quantity past i64's range or a null user at a row.
+    fn mixed_batch(rows: usize, bad: &[(usize, &str)]) -> RecordBatch {
+        use arrow_array::builder::{
+            BooleanBuilder, LargeStringBuilder, StringBuilder, StringViewBuilder,
+            TimestampMicrosecondBuilder, UInt64Builder,
+        };
+        let is_bad = |row: usize, what: &str| bad.contains(&(row, what));
+        let mut user = StringBuilder::new();
+        let mut ty = LargeStringBuilder::new();
+        let mut ts = TimestampMicrosecondBuilder::new();
+        let mut price = Float64Builder::new();
+        let mut qty = UInt64Builder::new();
+        let mut flag = BooleanBuilder::new();
+        let mut tag = StringViewBuilder::new();
+        let mut vec = FixedSizeListBuilder::new(Float32Builder::new(), 2);
+        for row in 0..rows {
+            if is_bad(row, "user") {
+                user.append_null();
+            } else {
+                user.append_value(format!("u{}", row % 997));
+            }
+            ty.append_value(if row % 3 == 0 { "buy" } else { "view" });
+            ts.append_value(1_761_991_200_000_000 + row as i64 * 1_001);
+            match row % 5 {
+                _ if is_bad(row, "price") => price.append_value(f64::INFINITY),
+                0 => price.append_null(),
+                1 => price.append_value(f64::NAN),
+                _ => price.append_value(row as f64 / 4.0),
+            }
+            qty.append_value(if is_bad(row, "qty") {
+                u64::MAX
+            } else {
+                row as u64
+            });
+            if row % 7 == 0 {
+                flag.append_null();
+            } else {
+                flag.append_value(row % 2 == 0);
+            }
+            tag.append_value(format!("t{}", row % 11));
+            vec.values().append_slice(&[row as f32, -(row as f32)]);
+            vec.append(row % 13 != 0);
+        }
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("user", Arc::new(user.finish())),
+            ("type", Arc::new(ty.finish())),
+            ("ts", Arc::new(ts.finish())),
+            ("price", Arc::new(price.finish())),
+            ("qty", Arc::new(qty.finish())),
+            ("flag", Arc::new(flag.finish())),
+            ("tag", Arc::new(tag.finish())),
+            ("vec", Arc::new(vec.finish())),
+        ];
+        RecordBatch::try_from_iter(columns).expect("batch")
+    }
+
+    /// A batch large enough to be converted on several threads makes, in
+    /// order, the events its rows describe (made here field by field from
+    /// the same row numbers), and the same events converted a few rows at a
+    /// time; of several refused rows, the first is named, whichever column
+    /// refuses it and whichever thread converts it.
+    #[test]
+    fn a_large_batch_converts_each_row_in_its_place() {
+        let rows = 9 * EVENT_ROWS + 123;
+        let batch = mixed_batch(rows, &[]);
+        let want: Vec<Event> = (0..rows)
+            .map(|row| {
+                let mut ev = Event::new(
+                    format!("u{}", row % 997),
+                    if row % 3 == 0 { "buy" } else { "view" },
+                    // Microseconds to milliseconds, rounded down.
+                    1_761_991_200_000 + (row as i64 * 1_001) / 1_000,
+                );
+                if row % 5 > 1 {
+                    ev = ev.with("price", Value::Float(row as f64 / 4.0));
+                }
+                ev = ev.with("qty", Value::Int(row as i64));
+                if row % 7 != 0 {
+                    ev = ev.with("flag", Value::Bool(row % 2 == 0));
+                }
+                ev = ev.with("tag", Value::String(format!("t{}", row % 11)));
+                if row % 13 != 0 {
+                    ev = ev.with("vec", Value::Vector(vec![row as f32, -(row as f32)]));
+                }
+                ev
+            })
+            .collect();
+        let events = events_from_batch(&batch, 0).expect("events");
+        assert_eq!(events.len(), want.len());
+        assert!(events == want, "the events differ from the rows'");
+        // A few rows at a time, each run on the calling thread alone.
+        let mut by_runs = Vec::new();
+        for start in (0..rows).step_by(1_000) {
+            let len = 1_000.min(rows - start);
+            by_runs.extend(events_from_batch(&batch.slice(start, len), start).expect("a run"));
+        }
+        assert!(by_runs == want, "the events converted in runs differ");
+
+        let refused = |bad: &[(usize, &str)]| {
+            let e = events_from_batch(&mixed_batch(rows, bad), 5).expect_err("refused");
+            e.to_string()
+        };
+        let e = refused(&[
+            (8 * EVENT_ROWS, "user"),
+            (3 * EVENT_ROWS + 7, "qty"),
+            (70_000, "price"),
+        ]);
+        assert!(
+            e.contains(&format!("event {}, field 'qty'", 3 * EVENT_ROWS + 12)),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!("number {} is out of range", u64::MAX)),
+            "{e}"
+        );
+        let e = refused(&[(8 * EVENT_ROWS, "user"), (EVENT_ROWS + 2, "price")]);
+        assert!(
+            e.contains(&format!("event {}, field 'price'", EVENT_ROWS + 7)),
+            "{e}"
+        );
+        let e = refused(&[(rows - 1, "user")]);
+        assert!(
+            e.contains(&format!("event {}, field 'user'", rows + 4)),
+            "{e}"
+        );
+        assert!(e.ends_with("missing (null)"), "{e}");
     }
 
     /// Two types that no one Arrow type holds, in different parts, are
