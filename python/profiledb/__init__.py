@@ -68,9 +68,14 @@ class Database:
     context manager that closes the database on exit. Methods may be called
     from several threads at once; long ones release the GIL."""
 
-    def __init__(self, path: str | _os.PathLike[str]):
+    def __init__(
+        self,
+        path: str | _os.PathLike[str],
+        block_cache_bytes: int | None = None,
+        row_table_bytes: int | None = None,
+    ):
         self._path = _os.fspath(path)
-        self._native = _Native(self._path)
+        self._native = _Native(self._path, block_cache_bytes, row_table_bytes)
 
     def __repr__(self) -> str:
         state = "closed" if self._native.is_closed() else "open"
@@ -194,9 +199,23 @@ class Database:
         self._native.flush()
 
 
-def open(path: str | _os.PathLike[str]) -> Database:  # noqa: A001 - the package's verb
-    """Opens the database at ``path``, creating it when missing."""
-    return Database(path)
+def open(  # noqa: A001 - the package's verb
+    path: str | _os.PathLike[str],
+    *,
+    block_cache_bytes: int | None = None,
+    row_table_bytes: int | None = None,
+) -> Database:
+    """Opens the database at ``path``, creating it when missing.
+
+    ``block_cache_bytes`` sizes the cache of the store's blocks that point
+    reads such as :meth:`Database.profile` read (256 MiB by default): reads
+    of blocks outside it go to the operating system's page cache, or to disk
+    on a host that does not keep one, so a process serving reads of many
+    users gives it room for their data. ``row_table_bytes`` bounds the
+    in-memory table that scans read (2 GiB by default; a database whose
+    users take more is scanned from disk, and 0 always is). Both are the
+    most the process takes for them, reached only as data is read."""
+    return Database(path, block_cache_bytes, row_table_bytes)
 
 
 def pin_threads() -> bool:

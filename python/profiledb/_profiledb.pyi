@@ -35,7 +35,12 @@ class CancelledError(Error):
     """A statement cancelled by its deadline."""
 
 class Native:
-    def __init__(self, path: str | PathLike[str]) -> None: ...
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        block_cache_bytes: Optional[int] = None,
+        row_table_bytes: Optional[int] = None,
+    ) -> None: ...
     def close(self) -> None: ...
     def is_closed(self) -> bool: ...
     def execute(

@@ -223,11 +223,26 @@ impl Native {
 #[pymethods]
 impl Native {
     #[new]
-    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Native> {
+    #[pyo3(signature = (path, block_cache_bytes=None, row_table_bytes=None))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        block_cache_bytes: Option<usize>,
+        row_table_bytes: Option<usize>,
+    ) -> PyResult<Native> {
         // The process holds a database from now on: malloc's heaps made
         // from here are made writable whole (`profiledb::tune_malloc`).
         profiledb::tune_malloc();
-        let db = py.detach(|| Db::open(&path)).map_err(|e| to_py(py, &e))?;
+        let mut options = profiledb::Options::new(&path);
+        if let Some(bytes) = block_cache_bytes {
+            options.block_cache_bytes = bytes;
+        }
+        if let Some(bytes) = row_table_bytes {
+            options.row_table_bytes = bytes;
+        }
+        let db = py
+            .detach(|| Db::open_with(options))
+            .map_err(|e| to_py(py, &e))?;
         Ok(Native {
             db: RwLock::new(Some(Arc::new(db))),
         })

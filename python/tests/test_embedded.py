@@ -231,6 +231,28 @@ def test_closed_database_refuses_calls(tmp_path):
         d.query("SELECT 1")
 
 
+def test_cache_sizes_are_options_of_open_and_change_no_answer(tmp_path):
+    events = [
+        {"user": f"u{i % 5}", "type": "purchase", "ts": T0 + i * 60_000, "amount": float(i)}
+        for i in range(300)
+    ]
+    want = {f"u{u}": sum(float(i) for i in range(300) if i % 5 == u) for u in range(5)}
+    answers = []
+    for options in ({}, {"block_cache_bytes": 1 << 20, "row_table_bytes": 0}):
+        with profiledb.open(tmp_path / f"db{len(answers)}", **options) as d:
+            d.execute("CREATE FEATURE total ON purchase AS SUM(amount)")
+            assert d.ingest(events) == 300
+            rows = d.query("SELECT id, total FROM users WHERE total > $1 ORDER BY id", [0]).to_pylist()
+            assert {r["id"]: r["total"] for r in rows} == pytest.approx(want, rel=1e-12)
+            answers.append((rows, d.profile("u3", as_of=T0 + DAY, fields=["total"])))
+    assert answers[0] == answers[1]
+    # A size that is not a byte count is refused before anything is made.
+    for bad in ({"block_cache_bytes": -1}, {"row_table_bytes": "1GiB"}):
+        with pytest.raises((OverflowError, TypeError)):
+            profiledb.open(tmp_path / "refused", **bad)
+        assert not (tmp_path / "refused").exists()
+
+
 def test_the_gil_is_released_during_a_long_call(db):
     n = 300_000
     table = pa.table(
