@@ -83,6 +83,31 @@ fn stats_report_memtables_and_the_sequence() -> profiledb::Result<()> {
     Ok(())
 }
 
+/// A flush puts the blocks it writes of the families reads read in the
+/// block cache, before any read: 20,000 users' features records (about
+/// 40 bytes each) are there once flushed, and reading them all finds them
+/// there (the cache grows by no more than a tenth).
+#[test]
+fn a_flush_warms_the_block_cache() -> profiledb::Result<()> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = profiledb::Db::open(dir.path())?;
+    db.execute("CREATE FEATURE n ON hit AS COUNT()")?;
+    let events: Vec<profiledb::Event> = (0..20_000)
+        .map(|i| profiledb::Event::new(format!("user{i:05}"), "hit", i))
+        .collect();
+    db.ingest(&events)?;
+    let before = db.stats().block_cache_bytes;
+    db.flush()?;
+    let flushed = db.stats().block_cache_bytes;
+    assert!(flushed >= before + 500_000, "{before} then {flushed}");
+    for i in (0..20_000).step_by(7) {
+        assert!(db.profile(&format!("user{i:05}"), 1_000_000)?.is_some());
+    }
+    let read = db.stats().block_cache_bytes;
+    assert!(read <= flushed + flushed / 10, "{flushed} then {read}");
+    Ok(())
+}
+
 #[test]
 fn vacuum_is_a_method_and_a_statement() -> profiledb::Result<()> {
     let dir = tempfile::tempdir().map_err(profiledb_storage::Error::from)?;

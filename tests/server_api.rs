@@ -91,6 +91,7 @@ fn ingest_query_profile_and_delete() {
         "{text}"
     );
     assert!(text.contains("profiledb_memtable_bytes "), "{text}");
+    assert!(text.contains("profiledb_block_cache_bytes "), "{text}");
     assert!(text.contains("profiledb_index_pending "), "{text}");
 }
 

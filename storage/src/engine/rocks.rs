@@ -26,6 +26,9 @@ pub struct EngineStats {
     pub running_flushes: u64,
     /// Bytes RocksDB estimates compaction still has to rewrite.
     pub pending_compaction_bytes: u64,
+    /// Bytes the block cache holds: blocks reads found on disk, and those
+    /// flushes and compactions of the read families wrote.
+    pub block_cache_bytes: u64,
     /// Change notices the vector index has not applied yet (its lag); a query
     /// applies them before it reads.
     pub index_pending: u64,
@@ -105,6 +108,7 @@ impl Engine<RocksKv> {
             running_compactions: int("rocksdb.num-running-compactions"),
             running_flushes: int("rocksdb.num-running-flushes"),
             pending_compaction_bytes: 0,
+            block_cache_bytes: int("rocksdb.block-cache-usage"),
             index_pending: self.index.pending() as u64,
             last_sequence: db.latest_sequence_number(),
             row_table: self.row_table_stats(),

@@ -97,7 +97,7 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
     let open_connections = app.config.http.max_connections - app.connections.available_permits();
-    let figures: [(&str, &str, &str, u64); 19] = [
+    let figures: [(&str, &str, &str, u64); 20] = [
         (
             "profiledb_connections_open",
             "gauge",
@@ -175,6 +175,12 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Response {
             "gauge",
             "Bytes in RocksDB memtables.",
             stats.memtable_bytes,
+        ),
+        (
+            "profiledb_block_cache_bytes",
+            "gauge",
+            "Bytes in RocksDB's block cache.",
+            stats.block_cache_bytes,
         ),
         (
             "profiledb_immutable_memtables",

@@ -331,6 +331,7 @@ impl RocksKv {
         if !marked && let Err(e) = clear_range_tombstones(&db, &path) {
             log::warn!("the row cache stays off until a later open: {e}");
         }
+        options::warm_block_cache(&db);
         let db = Arc::new(db);
         let purger = Arc::new(purge::Purger::new(Arc::clone(&db), path.clone())?);
         let purge_thread = match opts.purge_delay {
