@@ -126,3 +126,70 @@ fn garbage_never_stops_the_server_answering() {
     );
     assert_eq!(count_users(&s, None), 0);
 }
+
+/// The block cache and the row table are sized by flags. 40,000 users
+/// written and flushed (by a clean stop) take a few MB of tables; a server
+/// with a 1 MiB block cache and no row table reads every profile and scans
+/// from RocksDB with its cache held to that size, where one with the
+/// default cache keeps more of them; a size that is not a number of bytes
+/// is refused before the server starts.
+#[test]
+fn cache_sizes_are_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(query(&s, None, SCHEMA).0, 200);
+    for chunk in 0..40 {
+        let batch: Vec<Value> = (0..1_000)
+            .map(|i| json!({"user": format!("u{chunk:02}-{i:04}"), "type": "purchase", "ts": 1_000 + i, "amount": f64::from(i)}))
+            .collect();
+        let (status, body) = events(
+            &s,
+            None,
+            Value::Array(batch).to_string(),
+            "application/json",
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(s.terminate().success());
+
+    let read_all = |s: &Server| {
+        for chunk in 0..40 {
+            let ids: Vec<String> = (0..1_000).map(|i| format!("u{chunk:02}-{i:04}")).collect();
+            let (status, body) = support::post_json(s, "/v1/profiles", &json!({ "ids": ids }));
+            assert_eq!(status, 200, "{body}");
+            let last = &body["profiles"][999];
+            assert_eq!(last["features"]["purchases"], 1, "{last}");
+        }
+        assert_eq!(count_users(s, None), 40_000);
+        support::metric(s, None, "profiledb_block_cache_bytes")
+    };
+    let small = Server::start(
+        dir.path(),
+        &["--block-cache-bytes", "1048576", "--row-table-bytes", "0"],
+    );
+    let held = read_all(&small);
+    assert!(small.terminate().success());
+    assert!(
+        held <= (1 << 20) + (1 << 16),
+        "a 1 MiB cache holds {held} bytes"
+    );
+    let default = Server::start(dir.path(), &[]);
+    let held_by_default = read_all(&default);
+    assert!(default.terminate().success());
+    assert!(
+        held_by_default > 2 << 20,
+        "the default cache holds {held_by_default} bytes"
+    );
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_profiledb"))
+        .args(["serve", "--db", dir.path().to_str().expect("utf-8")])
+        .args(["--listen", "127.0.0.1:0", "--block-cache-bytes", "1GiB"])
+        .output()
+        .expect("the program runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("'1GiB'") && stderr.contains("--block-cache-bytes"),
+        "{stderr}"
+    );
+}

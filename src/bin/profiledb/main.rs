@@ -201,6 +201,16 @@ struct ServeArgs {
     /// itself, as the VACUUM statement does.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     purge_delay: Duration,
+    /// Largest RocksDB block cache, in bytes: the table blocks profile reads
+    /// found, and those flushes and compactions write. Blocks outside it are
+    /// read through the operating system's page cache, which not every host
+    /// keeps; give it room for the data that reads touch.
+    #[arg(long, value_name = "BYTES", default_value_t = profiledb::Options::new("").block_cache_bytes)]
+    block_cache_bytes: usize,
+    /// Most memory the row table that scans read may take, in bytes; a
+    /// database whose users take more is scanned from disk (0: always).
+    #[arg(long, value_name = "BYTES", default_value_t = profiledb::Options::new("").row_table_bytes)]
+    row_table_bytes: usize,
     /// As a node: how long the database keeps its copy of a partition the
     /// node no longer follows (it was handed over) before dropping it; one
     /// taken back sooner resumes from where it was, later it is read anew
@@ -471,6 +481,8 @@ fn router(args: RouterArgs) -> u8 {
 fn serve(args: ServeArgs) -> u8 {
     let mut options = profiledb::Options::new(&args.db);
     options.purge_delay = Some(args.purge_delay);
+    options.block_cache_bytes = args.block_cache_bytes;
+    options.row_table_bytes = args.row_table_bytes;
     let db = match open_local_with(options) {
         Ok(db) => db,
         Err(e) => return fail(&e),
