@@ -208,7 +208,7 @@ def open(  # noqa: A001 - the package's verb
     """Opens the database at ``path``, creating it when missing.
 
     ``block_cache_bytes`` sizes the cache of the store's blocks that point
-    reads such as :meth:`Database.profile` read (256 MiB by default): reads
+    reads such as :meth:`Database.profile` read (1 GiB by default): reads
     of blocks outside it go to the operating system's page cache, or to disk
     on a host that does not keep one, so a process serving reads of many
     users gives it room for their data. ``row_table_bytes`` bounds the
