@@ -623,20 +623,27 @@ pub fn events_from_batch(batch: &RecordBatch, first: usize) -> Result<Vec<Event>
     if rows < 2 * EVENT_ROWS {
         return (0..rows).map(event).collect();
     }
-    // Every row is made (a refused one as an empty event), each in its
-    // place; the first refused, by row, is the answer.
+    // Every row is made in its place, a refused one (and any after the
+    // first refused, which need not be read) as an empty event; the first
+    // refused, by row, is the answer.
     let refused: std::sync::Mutex<Option<(usize, Error)>> = std::sync::Mutex::new(None);
+    let first_refused = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let empty = || Event::new(String::new(), String::new(), 0);
     let mut events = Vec::new();
     (0..rows)
         .into_par_iter()
         .with_min_len(EVENT_ROWS)
         .map(|row| {
+            if row > first_refused.load(std::sync::atomic::Ordering::Relaxed) {
+                return empty();
+            }
             event(row).unwrap_or_else(|e| {
                 let mut first = refused.lock().unwrap_or_else(|p| p.into_inner());
                 if first.as_ref().is_none_or(|(at, _)| row < *at) {
                     *first = Some((row, e));
+                    first_refused.store(row, std::sync::atomic::Ordering::Relaxed);
                 }
-                Event::new(String::new(), String::new(), 0)
+                empty()
             })
         })
         .collect_into_vec(&mut events);

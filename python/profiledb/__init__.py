@@ -214,7 +214,8 @@ def open(  # noqa: A001 - the package's verb
     users gives it room for their data. ``row_table_bytes`` bounds the
     in-memory table that scans read (2 GiB by default; a database whose
     users take more is scanned from disk, and 0 always is). Both are the
-    most the process takes for them, reached only as data is read."""
+    most the process takes for them, reached only as data is read and
+    written."""
     return Database(path, block_cache_bytes, row_table_bytes)
 
 

@@ -53,7 +53,7 @@ fn base(settings: &CfSettings) -> Options {
 /// and compactions write into the block cache as they write them.
 const WARMED: [&str; 4] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
 
-/// Has flushes and compactions of the read families put the blocks they
+/// Makes flushes and compactions of the read families put the blocks they
 /// write into the block cache (`prepopulate_block_cache`,
 /// `kFlushAndCompaction`), so that reads after a compaction find the
 /// rewritten blocks there rather than in the operating system's page
@@ -63,8 +63,8 @@ const WARMED: [&str; 4] = [ATTRIBUTES, FEATURES, WINDOWS, VECTORS];
 /// from disk. Compaction's blocks enter at the cache's lowest priority, so
 /// they are the first to go when the data outgrows it. rust-rocksdb's
 /// table options do not offer the setting, so it is set on the open
-/// database; RocksDB documents changing such a small table option while
-/// tables are written as safe.
+/// database; RocksDB's notes on its table options call changing one this
+/// small while tables are being written acceptable.
 pub(crate) fn warm_block_cache(db: &rocksdb::DB) {
     for name in WARMED {
         let Some(cf) = db.cf_handle(name) else {
