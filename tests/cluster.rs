@@ -331,13 +331,26 @@ fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
-/// `sql` through `router`, once it has seen the stream up to `seq`.
+/// `sql` through `router`, once it has seen the stream up to `seq`. A 503
+/// `node_unavailable` (no node's report seen lately, as while the nodes
+/// reconnect after a NATS server restarts) is retried for up to a minute,
+/// as a client retries it.
 fn query_seen(router: &Server, sql: &str, seq: u64) -> (u16, serde_json::Value) {
-    support::post_json(
-        router,
-        "/v1/query",
-        &serde_json::json!({"sql": sql, "min_seq": seq}),
-    )
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = support::post_json(
+            router,
+            "/v1/query",
+            &serde_json::json!({"sql": sql, "min_seq": seq}),
+        );
+        if status != 503
+            || body["error"]["code"] != "node_unavailable"
+            || Instant::now() >= deadline
+        {
+            return (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Each of `queries` answers the same through `router` (having seen the
