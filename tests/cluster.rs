@@ -331,26 +331,32 @@ fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
-/// `sql` through `router`, once it has seen the stream up to `seq`. A 503
-/// `node_unavailable` (no node's report seen lately, as while the nodes
-/// reconnect after a NATS server restarts) is retried for up to a minute,
-/// as a client retries it.
-fn query_seen(router: &Server, sql: &str, seq: u64) -> (u16, serde_json::Value) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// The first answer of `call` that is not a 503, asking again every 200 ms
+/// while it is, as a client does while the cluster recovers (a node that
+/// has not joined yet, a router that has not seen the nodes report since a
+/// NATS server restarted); still 503 after `secs` seconds fails the test.
+fn past_503<B: std::fmt::Display>(secs: u64, mut call: impl FnMut() -> (u16, B)) -> (u16, B) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let (status, body) = support::post_json(
+        let (status, body) = call();
+        if status != 503 {
+            return (status, body);
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `sql` through `router`, once it has seen the stream up to `seq` (a 503
+/// asked again, [`past_503`]).
+fn query_seen(router: &Server, sql: &str, seq: u64) -> (u16, serde_json::Value) {
+    past_503(60, || {
+        support::post_json(
             router,
             "/v1/query",
             &serde_json::json!({"sql": sql, "min_seq": seq}),
-        );
-        if status != 503
-            || body["error"]["code"] != "node_unavailable"
-            || Instant::now() >= deadline
-        {
-            return (status, body);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        )
+    })
 }
 
 /// Each of `queries` answers the same through `router` (having seen the
@@ -1175,21 +1181,16 @@ fn a_node_restarted_after_a_statement_still_tells_what_it_changed() {
     // A node just started answers 503 until it joined the cluster.
     let told = |node: &Server| {
         let request = serde_json::json!({ "seq": seq, "timeout_ms": 10_000 }).to_string();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (status, body) = support::call(
+        let (status, body) = past_503(20, || {
+            support::call(
                 "POST",
                 &format!("{}/v1/cluster/statement", node.url),
                 None,
                 Some(("application/json", request.clone())),
-            );
-            if status == 200 {
-                return body;
-            }
-            assert_eq!(status, 503, "{body}");
-            assert!(Instant::now() < deadline, "{body}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            )
+        });
+        assert_eq!(status, 200, "{body}");
+        body
     };
     let before = told(&a);
     let counted: u64 = before["partitions"]
@@ -1296,8 +1297,7 @@ fn point_reads_fail_over_to_a_standby_within_seconds() {
 /// it answers 503 (the cluster is recovering), as a client should: the key
 /// makes the log keep it once.
 fn define_once(router: &Server, key: &str, sql: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let (status, body) = past_503(60, || {
         let mut resp = support::agent()
             .post(&format!("{}/v1/query", router.url))
             .header("Content-Type", "application/json")
@@ -1305,14 +1305,9 @@ fn define_once(router: &Server, key: &str, sql: &str) {
             .send(serde_json::json!({ "sql": sql }).to_string().as_bytes())
             .expect("the router answers");
         let status = resp.status().as_u16();
-        let body = resp.body_mut().read_to_string().unwrap_or_default();
-        if status == 200 {
-            return;
-        }
-        assert_eq!(status, 503, "{body}");
-        assert!(Instant::now() < deadline, "{body}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        (status, resp.body_mut().read_to_string().unwrap_or_default())
+    });
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Three `nats-server`s clustered on loopback (JetStream, streams kept 3x),
@@ -1448,17 +1443,11 @@ fn three_nats_servers_and_three_nodes_survive_sigkill() {
 
     // What a client does: retry a refused request with the same events.
     let send = |start: usize| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (status, body) =
-                support::events(&router, None, purchases(start, 500), "application/json");
-            if status == 200 {
-                return body;
-            }
-            assert_eq!(status, 503, "{body}");
-            assert!(Instant::now() < deadline, "{body}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let (status, body) = past_503(60, || {
+            support::events(&router, None, purchases(start, 500), "application/json")
+        });
+        assert_eq!(status, 200, "{body}");
+        body
     };
     let (mut accepted, mut seq) = (0, 0);
     for batch in 0..12 {
