@@ -24,21 +24,28 @@ pub(crate) struct CfSettings {
     pub write_buffer_bytes: usize,
 }
 
-/// The table options of every family: the shared block cache, a bloom
-/// filter of `bloom_bits` a key over whole keys.
-fn table(settings: &CfSettings, bloom_bits: f64) -> BlockBasedOptions {
+/// Bits a key of each family's bloom filter: 10, and 20 for the history.
+///
+/// Ingest looks up every event id it is given in the history's table
+/// files, nearly all absent: at 10 bits a key about one lookup in a hundred
+/// per file matches falsely and reads a data block, from disk once the file
+/// is cold. 20 bits make a false match far rarer, for 1.25 more bytes a
+/// key: ingest with ids 102k-105k events/s against 81k-84k (`cargo bench
+/// --bench ingest`, alternating, 2026-12-05).
+fn bloom_bits(name: &str) -> f64 {
+    if name == HISTORY { 20.0 } else { 10.0 }
+}
+
+/// The options every family starts from; `name`'s bloom filter.
+fn base(name: &str, settings: &CfSettings) -> Options {
+    let mut o = Options::default();
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(&settings.block_cache);
-    table.set_bloom_filter(bloom_bits, false);
+    table.set_bloom_filter(bloom_bits(name), false);
     table.set_whole_key_filtering(true);
     // A hash index inside each data block turns most point lookups into one probe.
     table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
-    table
-}
-
-fn base(settings: &CfSettings) -> Options {
-    let mut o = Options::default();
-    o.set_block_based_table_factory(&table(settings, 10.0));
+    o.set_block_based_table_factory(&table);
     // The first two levels are rewritten most often, and compressing them was a
     // third of compaction's CPU under ingest: keep them plain, compress below.
     let lz4 = DBCompressionType::Lz4;
@@ -95,7 +102,7 @@ pub(crate) fn warm_block_cache(db: &rocksdb::DB) {
 /// that many operands in the memtable, RocksDB writes the merged value instead, and
 /// a read never applies more steps than that.
 pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings) -> Options {
-    let mut o = base(settings);
+    let mut o = base(name, settings);
     if let Some(m) = family_index(name).and_then(|i| FAMILIES[i].merge) {
         set_merge(&mut o, m);
     }
@@ -121,14 +128,6 @@ pub(crate) fn options(name: &str, settings: &CfSettings, shared: &SharedBindings
             });
         }
         HISTORY => {
-            // Ingest looks up every event id it is given in the history's
-            // table files, nearly all absent: at 10 bits a key about one
-            // lookup in a hundred per file matches falsely and reads a data
-            // block, from disk once the file is cold. 20 bits make a false
-            // match far rarer, for 1.25 more bytes a key:
-            // ingest with ids 102k-105k events/s against 81k-84k
-            // (`cargo bench --bench ingest`, alternating, 2026-12-05).
-            o.set_block_based_table_factory(&table(settings, 20.0));
             // Ingest looks up every event id (and request key) it is given,
             // and nearly all are new: a bloom filter over the memtable's keys
             // (1.3 MB for a 64 MB memtable) answers most of those lookups
